@@ -1,0 +1,90 @@
+//! Signing in and out, and who the caller is.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// A user's id: an opaque string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub String);
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserDto {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// `{"user": ...}`, the answer of login and of `GET /api/v1/me`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserEnvelope {
+    pub user: UserDto,
+}
+
+#[server]
+pub async fn login(username: String, password: String) -> Result<UserDto, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::backend()?
+        .login(&parts, LoginRequest { username, password })
+        .await
+}
+
+#[server]
+pub async fn logout() -> Result<(), ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::backend()?.logout(&parts).await
+}
+
+#[server]
+pub async fn current_user() -> Result<Option<UserDto>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::backend()?.current_user(&parts).await
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{LoginRequest, UserDto};
+    use crate::error::ApiError;
+
+    /// Authentication as the server implements it; `parts` is the HTTP request being served.
+    #[async_trait::async_trait]
+    pub trait AuthBackend: Send + Sync + 'static {
+        async fn login(
+            &self,
+            parts: &http::request::Parts,
+            input: LoginRequest,
+        ) -> Result<UserDto, ApiError>;
+        async fn logout(&self, parts: &http::request::Parts) -> Result<(), ApiError>;
+        async fn current_user(
+            &self,
+            parts: &http::request::Parts,
+        ) -> Result<Option<UserDto>, ApiError>;
+    }
+}

@@ -1,0 +1,33 @@
+//! Wire types and server functions, one file per resource; each has an `ssr` part that
+//! declares what the server must provide.
+
+pub mod auth;
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! How server functions reach the server's services: the server provides an
+    //! `Arc<dyn Backend>` as Leptos context and every request's `http::request::Parts`.
+
+    use std::sync::Arc;
+
+    use leptos::prelude::use_context;
+
+    use crate::error::{ApiError, ErrorCode};
+
+    /// Everything the UI's server functions need from the server.
+    pub trait Backend: super::auth::ssr::AuthBackend {}
+
+    impl<T: super::auth::ssr::AuthBackend> Backend for T {}
+
+    pub type SharedBackend = Arc<dyn Backend>;
+
+    pub fn backend() -> Result<SharedBackend, ApiError> {
+        use_context::<SharedBackend>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the server provided no backend"))
+    }
+
+    pub fn request_parts() -> Result<http::request::Parts, ApiError> {
+        use_context::<http::request::Parts>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no request in context"))
+    }
+}

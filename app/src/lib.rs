@@ -1,0 +1,66 @@
+//! Hangar's user interface (Leptos components and pages), the wire types it shares with the
+//! server, and the server functions the pages call.
+
+pub mod api;
+pub mod error;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+use crate::api::auth::{current_user, UserDto};
+use crate::error::ApiError;
+
+/// xterm.js is an ES module served from `/xterm/`; this map lets the wasm's `import 'xterm'` find it.
+const XTERM_IMPORT_MAP: &str = r#"{"imports":{"xterm":"/xterm/xterm.mjs"}}"#;
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <script type="importmap" inner_html=XTERM_IMPORT_MAP></script>
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The signed-in user (or none), loaded once per page and shared by every component.
+#[derive(Clone, Copy)]
+pub struct CurrentUser(pub Resource<Result<Option<UserDto>, ApiError>>);
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let user = Resource::new(|| (), |_| current_user());
+    provide_context(CurrentUser(user));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/hangar.css" />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Title text="Hangar" />
+        <Router>
+            <pages::layout::Layout>
+                <Routes fallback=pages::NotFound>
+                    // Async: a signed-out visitor must get a real 302 to the sign-in page, which
+                    // needs the user resolved before the first byte is sent.
+                    <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=pages::login::LoginPage />
+                </Routes>
+            </pages::layout::Layout>
+        </Router>
+    }
+}

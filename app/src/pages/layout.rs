@@ -1,0 +1,51 @@
+//! The frame of every page: the top bar with navigation and the signed-in user.
+
+use leptos::prelude::*;
+
+use crate::api::auth::Logout;
+use crate::CurrentUser;
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let CurrentUser(user) = expect_context::<CurrentUser>();
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            super::reload_to("/login");
+        }
+    });
+    // Marks the document once the wasm has taken over, so people and tests can tell.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Hangar"</a>
+            <nav>
+                <a href="/">"Dashboard"</a>
+            </nav>
+            <div class="who">
+                <Transition fallback=|| ()>
+                    {move || {
+                        user.get()
+                            .and_then(|result| result.ok().flatten())
+                            .map(|user| {
+                                view! {
+                                    <span class="username" data-testid="signed-in-as">
+                                        {user.display_name.clone()}
+                                    </span>
+                                    <ActionForm action=logout attr:class="inline">
+                                        <button type="submit" class="link">"Sign out"</button>
+                                    </ActionForm>
+                                }
+                            })
+                    }}
+                </Transition>
+            </div>
+        </header>
+        <main class="content">{children()}</main>
+    }
+}

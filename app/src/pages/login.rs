@@ -1,0 +1,42 @@
+//! The sign-in page.
+
+use leptos::prelude::*;
+
+use crate::api::auth::Login;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let pending = login.pending();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = login.value().get() {
+            super::reload_to("/");
+        }
+    });
+    let error = move || match login.value().get() {
+        Some(Err(error)) => Some(error.message),
+        _ => None,
+    };
+
+    view! {
+        <section class="panel narrow">
+            <h1>"Sign in to Hangar"</h1>
+            <ActionForm action=login attr:class="stack" attr:data-testid="login-form">
+                <label>
+                    "Username"
+                    <input type="text" name="username" autocomplete="username" required autofocus />
+                </label>
+                <label>
+                    "Password"
+                    <input type="password" name="password" autocomplete="current-password" required />
+                </label>
+                <Show when=move || error().is_some()>
+                    <p class="error" role="alert" data-testid="login-error">{error}</p>
+                </Show>
+                <button type="submit" class="primary" disabled=pending>
+                    {move || if pending.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </ActionForm>
+        </section>
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Hangar need, and starts the Docker engine.
+# Idempotent and quiet when everything is already there. Usage: scripts/setup.sh [run|test]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+purpose=${1:-run}
+cd "$REPO_ROOT"
+
+command -v cargo >/dev/null || die "Rust is not installed: get it from https://rustup.rs and run this again"
+command -v curl >/dev/null || apt_install curl
+
+# Debian packages: the Docker engine (when none answers), image building, the browser for tests.
+packages=(ca-certificates debootstrap busybox-static)
+command -v node >/dev/null || packages+=(nodejs npm)
+[ "$purpose" = test ] && packages+=(chromium)
+if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
+  packages+=(docker.io)
+fi
+apt_install "${packages[@]}"
+
+# The toolchain of rust-toolchain.toml, with its wasm target.
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' \
+  || { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
+
+# cargo-leptos: its published lock needs a newer rustc than ours (cargo-util-schemas 0.14.2).
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  cargo_install_from_crate cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
+fi
+# wasm-bindgen CLI, exactly the version of the wasm-bindgen crate in Cargo.lock.
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  cargo_install_from_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION"
+fi
+
+# npm packages: xterm.js for the site, binaryen's wasm-opt for release builds, Playwright.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# xterm.js is served from the site; cargo-leptos copies public/ into it.
+mkdir -p public/xterm
+for file in node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/css/xterm.css \
+  node_modules/@xterm/addon-fit/lib/addon-fit.mjs; do
+  cmp -s "$file" "public/xterm/$(basename "$file")" || cp "$file" public/xterm/
+done
+
+scripts/docker-up.sh

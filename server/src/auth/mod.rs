@@ -1,0 +1,168 @@
+//! Who is asking: password sign-in, browser sessions and the sign-in rate limit.
+
+pub mod password;
+pub mod rate_limit;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use app::api::auth::{LoginRequest, Role, UserDto, UserId};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tower_sessions::Session;
+
+use crate::entities::user;
+use crate::error::{AppError, AppResult};
+use rate_limit::LoginRateLimiter;
+
+/// Session key under which the signed-in user's id is kept.
+const SESSION_USER_ID: &str = "user_id";
+
+#[derive(Debug)]
+pub struct AuthService {
+    db: DatabaseConnection,
+    limiter: LoginRateLimiter,
+    /// Verified against when the username is unknown, so failures take the same time.
+    dummy_hash: String,
+}
+
+impl AuthService {
+    pub async fn new(db: DatabaseConnection, limiter: LoginRateLimiter) -> AppResult<Self> {
+        let dummy_hash = password::hash_password(password::random_password()).await?;
+        Ok(Self {
+            db,
+            limiter,
+            dummy_hash,
+        })
+    }
+
+    /// Checks a username and password; the same error (and about the same time) whether the
+    /// user is unknown, inactive or the password wrong.
+    pub async fn authenticate(
+        &self,
+        input: &LoginRequest,
+        client: IpAddr,
+    ) -> AppResult<user::Model> {
+        let username = input.username.trim().to_ascii_lowercase();
+        if username.is_empty() || username.len() > 64 {
+            return Err(AppError::invalid(
+                "username",
+                "give your username (1 to 64 characters)",
+            ));
+        }
+        if input.password.is_empty() || input.password.len() > 1024 {
+            return Err(AppError::invalid(
+                "password",
+                "give your password (1 to 1024 bytes)",
+            ));
+        }
+        self.limiter.check(&username, client)?;
+        let found = user::Entity::find()
+            .filter(user::Column::Username.eq(username.as_str()))
+            .one(&self.db)
+            .await?;
+        let stored_hash = found
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let matches = password::verify_password(input.password.clone(), stored_hash).await?;
+        match found {
+            Some(user) if matches && user.active => {
+                self.limiter.record_success(&username);
+                Ok(user)
+            }
+            _ => {
+                self.limiter.record_failure(&username, client);
+                tracing::info!(%username, %client, "failed sign-in");
+                Err(AppError::Unauthorized(
+                    "wrong username or password (or the account is deactivated)".into(),
+                ))
+            }
+        }
+    }
+
+    /// Signs in with a password and binds the session to the user under a fresh session id.
+    pub async fn login(
+        &self,
+        session: &Session,
+        client: IpAddr,
+        input: &LoginRequest,
+    ) -> AppResult<UserDto> {
+        let user = self.authenticate(input, client).await?;
+        // A new id at sign-in defeats session fixation.
+        session.cycle_id().await?;
+        session.insert(SESSION_USER_ID, &user.id).await?;
+        tracing::info!(username = %user.username, %client, "signed in");
+        Ok(user.into())
+    }
+
+    pub async fn logout(&self, session: &Session) -> AppResult<()> {
+        session.flush().await?;
+        Ok(())
+    }
+
+    /// The active user the session belongs to, if any.
+    pub async fn session_user(&self, session: &Session) -> AppResult<Option<user::Model>> {
+        let Some(user_id) = session.get::<String>(SESSION_USER_ID).await? else {
+            return Ok(None);
+        };
+        let user = user::Entity::find_by_id(user_id).one(&self.db).await?;
+        Ok(user.filter(|u| u.active))
+    }
+}
+
+impl From<user::Model> for UserDto {
+    fn from(user: user::Model) -> Self {
+        UserDto {
+            id: UserId(user.id),
+            role: if user.role == user::ROLE_ADMIN {
+                Role::Admin
+            } else {
+                Role::Member
+            },
+            username: user.username,
+            display_name: user.display_name,
+            email: user.email,
+            active: user.active,
+            created_at: user.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// The session of the request (the session layer always provides one).
+pub fn session_of(parts: &Parts) -> AppResult<Session> {
+    parts
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("the session layer is missing"))
+}
+
+/// The client's address as the socket saw it.
+pub fn client_ip_of(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+/// The signed-in caller; extracting it answers 401 when there is none.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub user::Model);
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<AuthService>: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Arc::<AuthService>::from_ref(state);
+        let session = session_of(parts)?;
+        auth.session_user(&session)
+            .await?
+            .map(AuthUser)
+            .ok_or_else(AppError::unauthorized)
+    }
+}

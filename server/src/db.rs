@@ -1,0 +1,41 @@
+//! Opening the database (creating a SQLite file when missing) and applying migrations.
+
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+
+use crate::error::{AppError, AppResult};
+
+pub async fn connect(url: &str) -> AppResult<DatabaseConnection> {
+    let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}mode=rwc")
+    } else {
+        url.to_owned()
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(16)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| AppError::Unavailable(format!("cannot open the database: {e}")))?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        // WAL lets readers run beside the one writer (it is a property of the file, so once
+        // is enough; sqlx already sets a busy timeout and foreign keys on each connection).
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    Migrator::up(&db, None)
+        .await
+        .map_err(|e| AppError::internal(format!("migrations failed: {e}")))?;
+    Ok(db)
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), String> {
+    db.ping()
+        .await
+        .map_err(|e| format!("database unreachable: {e}"))
+}

@@ -1,0 +1,155 @@
+//! The server's error type, its constructors, and its one mapping to HTTP and to the wire.
+
+use std::time::Duration;
+
+use app::error::{ApiError, ErrorBody, ErrorCode};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    InvalidInput {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts: try again in {} seconds", retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something broke inside; the details go to the log, never to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::InvalidInput {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError::InvalidInput {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        AppError::Unauthorized("sign in first: no valid session or API token".into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        AppError::NotFound(format!("{what} not found"))
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        AppError::Internal(error.to_string())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::InvalidInput { .. } => ErrorCode::InvalidInput,
+            AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::RateLimited { .. } => ErrorCode::RateLimited,
+            AppError::Unavailable(_) => ErrorCode::Unavailable,
+            AppError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The HTTP status of each error code: the one place where errors meet HTTP.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict | ErrorCode::QuotaExceeded | ErrorCode::InvalidState => {
+            StatusCode::CONFLICT
+        }
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        let code = error.code();
+        match error {
+            AppError::InvalidInput { field, message } => {
+                let api = ApiError::new(code, message);
+                match field {
+                    Some(field) => api.with_field(field),
+                    None => api,
+                }
+            }
+            AppError::RateLimited { retry_after } => ApiError::new(
+                code,
+                format!(
+                    "too many attempts: try again in {} seconds",
+                    retry_after.as_secs().max(1)
+                ),
+            )
+            .with_detail("retry_after_secs", retry_after.as_secs().max(1)),
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                ApiError::new(
+                    code,
+                    "something went wrong inside Hangar; the details are in the server log",
+                )
+            }
+            other => ApiError::new(code, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let retry_after = match &self {
+            AppError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
+        let error = ApiError::from(self);
+        let mut response = (status_of(error.code), Json(ErrorBody { error })).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        AppError::Internal(format!("database: {error}"))
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        AppError::Internal(format!("session: {error}"))
+    }
+}

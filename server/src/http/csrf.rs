@@ -1,0 +1,98 @@
+//! CSRF protection: a state-changing request from a browser must come from Hangar's own origin.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::SESSION_COOKIE;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Refuses unsafe requests whose Origin (or Referer) names another site, and unsafe requests
+/// that carry the session cookie without saying where they come from.
+pub async fn reject_cross_origin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method();
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let expected = expected_authority(state.config.public_url.as_deref(), headers);
+    let claimed = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    let allowed = match (claimed, expected) {
+        (Some(claimed), Some(expected)) => authority_of(claimed).is_some_and(|a| a == expected),
+        (Some(_), None) => false,
+        (None, _) => !carries_session_cookie(headers),
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        tracing::warn!(method = %method, path = %request.uri().path(), "refused a cross-origin request");
+        AppError::forbidden(
+            "cross-origin request refused: send it from Hangar's own pages, or use an API token",
+        )
+        .into_response()
+    }
+}
+
+/// `host[:port]` that requests must come from: the public URL's, else the Host header's.
+fn expected_authority(public_url: Option<&str>, headers: &HeaderMap) -> Option<String> {
+    match public_url {
+        Some(url) => authority_of(url),
+        None => headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(|host| host.to_ascii_lowercase()),
+    }
+}
+
+/// The `host[:port]` of an absolute URL, lowercased.
+fn authority_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    (!authority.is_empty()).then(|| authority.to_ascii_lowercase())
+}
+
+fn carries_session_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim_start().starts_with(&format!("{SESSION_COOKIE}=")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_is_host_and_port() {
+        assert_eq!(
+            authority_of("http://127.0.0.1:3000").as_deref(),
+            Some("127.0.0.1:3000")
+        );
+        assert_eq!(
+            authority_of("https://Hangar.example.com/login?x").as_deref(),
+            Some("hangar.example.com")
+        );
+        assert_eq!(authority_of("null"), None);
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; hangar_session=xyz".parse().unwrap());
+        assert!(carries_session_cookie(&headers));
+        headers.insert(header::COOKIE, "hangar_sessionx=1".parse().unwrap());
+        assert!(!carries_session_cookie(&headers));
+    }
+}

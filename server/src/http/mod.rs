@@ -1,0 +1,71 @@
+//! The HTTP surface: one function builds the whole router (pages, server functions, JSON API,
+//! health) with its layers.
+
+pub mod api;
+pub mod csrf;
+pub mod extract;
+pub mod health;
+
+use std::sync::Arc;
+
+use app::api::ssr::SharedBackend;
+use app::{shell, App};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::backend::ServerBackend;
+use crate::session_store::DbSessionStore;
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "hangar_session";
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(api::login))
+        .route("/auth/logout", post(api::logout))
+        .route("/me", get(api::me))
+        .fallback(api::no_such_route);
+
+    let backend: SharedBackend = Arc::new(ServerBackend {
+        auth: state.auth.clone(),
+    });
+    let context = move || provide_context(backend.clone());
+    let options = state.leptos_options.clone();
+
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(
+            state.config.session_days,
+        )));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            context.clone(),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::reject_cross_origin,
+        ))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

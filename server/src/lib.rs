@@ -1,0 +1,92 @@
+//! Hangar's server: configuration, data model, services, Docker runtime and HTTP wiring.
+//! The `hangar` binary is a thin `main` over [`serve`].
+
+pub mod auth;
+pub mod backend;
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod docker;
+pub mod entities;
+pub mod error;
+pub mod http;
+pub mod session_store;
+pub mod state;
+pub mod validate;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::auth::rate_limit::LoginRateLimiter;
+use crate::auth::AuthService;
+use crate::config::Config;
+use crate::error::{AppError, AppResult};
+use crate::session_store::DbSessionStore;
+use crate::state::AppState;
+
+/// Opens the database (migrating it), makes the first admin if needed and connects to Docker.
+pub async fn build_state(config: Config) -> AppResult<AppState> {
+    let db = db::connect(&config.database_url).await?;
+    if let Some(password) = bootstrap::ensure_first_admin(&db, &config).await? {
+        // Shown once, on purpose: nobody else knows it.
+        println!(
+            "\n  First admin created: username `{}`, password `{password}`\n  \
+             Sign in and change it; it will not be shown again.\n",
+            config.admin_user
+        );
+    }
+    let docker = Arc::new(docker::DockerClient::new(config.docker_host.clone()));
+    let limiter = LoginRateLimiter::new(
+        config.login_failures_per_account,
+        config.login_failures_per_ip,
+        Duration::from_secs(config.login_window_secs),
+    );
+    let auth = Arc::new(AuthService::new(db.clone(), limiter).await?);
+
+    let mut leptos_options = leptos::config::get_configuration(None)
+        .map_err(|e| AppError::internal(format!("leptos configuration: {e}")))?
+        .leptos_options;
+    leptos_options.site_root = config.site_root.to_string_lossy().as_ref().into();
+    leptos_options.site_addr = config.listen;
+
+    Ok(AppState {
+        leptos_options,
+        config: Arc::new(config),
+        db,
+        docker,
+        auth,
+    })
+}
+
+/// Serves Hangar on `listener` until `shutdown` completes, then finishes open requests.
+/// Spaces keep running: stopping Hangar never stops them.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> AppResult<()> {
+    let sessions = DbSessionStore::new(state.db.clone());
+    let cleanup = tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+    let app = http::router(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| AppError::internal(format!("server: {e}")));
+    cleanup.abort();
+    result
+}

@@ -1,0 +1,20 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::AuthService;
+use crate::config::Config;
+use crate::docker::DockerClient;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub docker: Arc<DockerClient>,
+    pub auth: Arc<AuthService>,
+}

@@ -1,0 +1,68 @@
+//! Liveness and readiness.
+
+use crate::support::{json, TempDb, TestServer};
+
+#[tokio::test]
+async fn ready_when_database_and_docker_answer() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    let status = ready.status();
+    let body = json(ready).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["docker"], "ok");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn not_ready_when_the_docker_socket_is_unreachable() {
+    let db = TempDb::new();
+    let missing = db.path.with_file_name("no-such-docker.sock");
+    let host = format!("unix://{}", missing.display());
+    let server = TestServer::start(&db, &["--docker-host", &host]).await;
+    let ready = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body = json(ready).await;
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["database"], "ok");
+    assert!(
+        body["docker"]
+            .as_str()
+            .unwrap()
+            .contains("Docker engine unreachable"),
+        "{body}"
+    );
+    // Liveness does not depend on Docker.
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    server.stop().await;
+}

@@ -1,0 +1,7 @@
+//! The integration tests: the real server on port 0 over a real SQLite file, driven over HTTP.
+
+mod support;
+
+mod auth;
+mod health;
+mod pages;
