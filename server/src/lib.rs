@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod db;
 pub mod docker;
+pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod http;

@@ -1,0 +1,14 @@
+# Hangar: `make run` to use it, `make test` to check it. Both install what is missing first.
+.PHONY: run test lint setup
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+lint:
+	@scripts/lint.sh
+
+setup:
+	@scripts/setup.sh test

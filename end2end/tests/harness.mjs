@@ -1,0 +1,105 @@
+// Starts a real Hangar (the built debug binary, a fresh SQLite file) and a headless Chromium.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RESULTS = join(ROOT, 'end2end', 'test-results');
+export const ADMIN_PASSWORD = 'e2e-admin-password';
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+export async function startHangar() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-e2e-'));
+  const binary = process.env.HANGAR_BIN ?? join(ROOT, 'target', 'debug', 'hangar');
+  const child = spawn(binary, ['serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      HANGAR_LISTEN: `127.0.0.1:${port}`,
+      HANGAR_DATABASE_URL: `sqlite://${join(dir, 'hangar.db')}`,
+      HANGAR_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      LEPTOS_SITE_ROOT: join(ROOT, 'target', 'site'),
+      HANGAR_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  child.stderr.on('data', (chunk) => { output += chunk; });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`hangar exited early:\n${output}`);
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`hangar did not come up within 30 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  mkdirSync(RESULTS, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), 'hangar-chromium-'));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--user-data-dir=${profile}`,
+    ],
+  });
+  return {
+    browser,
+    async close() {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/// A page that records console errors and failed requests, for asserting there were none.
+export async function watchedPage(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
+  return { page, problems };
+}
+
+export async function signIn(page, url, username, password) {
+  await page.goto(`${url}/login`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  await page.fill('input[name="username"]', username);
+  await page.fill('input[name="password"]', password);
+  await page.click('button[type="submit"]');
+}

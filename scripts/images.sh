@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Builds Hangar's local Docker images without a registry (none is reachable here, Debian's
+# apt mirrors are): hangar/default:bookworm, the space image, from debootstrap, and
+# hangar/busybox:test, a tiny image for tests. Each is built only when missing.
+# Usage: scripts/images.sh [all|default|test]   Mirror override: HANGAR_DEBIAN_MIRROR=URL
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+DEFAULT_IMAGE=hangar/default:bookworm
+TEST_IMAGE=hangar/busybox:test
+# /var/tmp rather than /tmp: a rootfs is ~200 MB and /tmp is often a small tmpfs.
+WORK_PARENT=${HANGAR_IMAGES_TMP:-/var/tmp}
+LOG=/tmp/hangar-images.log
+# git's ssh transport needs openssh-client; debootstrap installs no Recommends, so list it.
+PACKAGES=bash,coreutils,procps,git,curl,ca-certificates,openssh-client,openssh-sftp-server,less,nano,vim-tiny,iproute2,iputils-ping
+
+WORK=
+cleanup() {
+  [ -n "$WORK" ] && [ -d "$WORK" ] || return 0
+  # A failed debootstrap can leave proc/sys/dev mounted inside the rootfs; never let
+  # rm reach through them into the host.
+  awk -v d="$WORK/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l || true
+  rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap also runs when interrupted
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+size_of() { docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
+
+# host_mirror SUITE — the first URI the host's apt sources use for SUITE (one-line and
+# deb822 formats), so that the build uses the same (possibly local or proxied) mirror.
+host_mirror() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    case $f in
+      *.sources) awk -v s="$1" 'BEGIN { RS = "" } {
+          uri = ""; deb = 0; hit = 0; on = 1; n = split($0, l, "\n")
+          for (i = 1; i <= n; i++) {
+            k = l[i]; sub(/:.*/, "", k); v = l[i]; sub(/^[^:]*:[ \t]*/, "", v); m = split(v, w, /[ \t]+/)
+            if (k == "URIs") uri = w[1]
+            if (k == "Enabled" && v ~ /^no/) on = 0
+            for (j = 1; j <= m; j++) { if (k == "Types" && w[j] == "deb") deb = 1; if (k == "Suites" && w[j] == s) hit = 1 }
+          }
+          if (uri != "" && deb && hit && on) print uri }' "$f" ;;
+      *) awk -v s="$1" '$1 == "deb" { sub(/\[[^]]*\]/, ""); if ($3 == s) print $2 }' "$f" ;;
+    esac
+  done | sed -n '1s:/*$::p' # sed reads everything: head would SIGPIPE the loop under pipefail
+}
+
+build_default() {
+  have_image "$DEFAULT_IMAGE" && return 0
+  is_root || die "building $DEFAULT_IMAGE needs root (debootstrap creates device nodes and chroots): run 'sudo $0 default'"
+  apt_install debootstrap
+  local mirror security start=$SECONDS root
+  mirror=${HANGAR_DEBIAN_MIRROR:-$(host_mirror bookworm)}
+  mirror=${mirror:-http://deb.debian.org/debian}
+  security=$(host_mirror bookworm-security)
+  security=${security:-http://deb.debian.org/debian-security}
+  say "building $DEFAULT_IMAGE with debootstrap from $mirror (a few minutes; log: $LOG)"
+  WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
+  root=$WORK/rootfs
+  debootstrap --variant=minbase --include="$PACKAGES" bookworm "$root" "$mirror" >"$LOG" 2>&1 \
+    || { tail -20 "$LOG" >&2; die "debootstrap failed (log: $LOG)"; }
+  # debootstrap installs the release as of its point release only; spaces are long-lived
+  # and reachable from the network, so pull in security and stable updates now.
+  cat >"$root/etc/apt/sources.list" <<EOF
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb $security bookworm-security main
+EOF
+  { chroot "$root" apt-get update -q && DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -y -q upgrade; } >>"$LOG" 2>&1 \
+    || { tail -20 "$LOG" >&2; die "updating the image's packages failed (log: $LOG)"; }
+  # debootstrap copied the host's resolv.conf and hostname in; Docker bind-mounts its own
+  # over both (and /etc/hosts) at run time, so ship neutral ones rather than host details.
+  : >"$root/etc/resolv.conf"
+  echo hangar >"$root/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
+  # Package lists and downloaded .debs are a third of the size and stale by the first use.
+  chroot "$root" apt-get clean
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
+    "$root"/var/log/*.log "$root"/var/log/apt/* "$root"/debootstrap
+  # --numeric-owner: ids must be the rootfs's own, not mapped through the host's names.
+  tar --numeric-owner --xattrs --xattrs-include='*' -C "$root" -c . \
+    | docker import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' \
+      --change 'LABEL io.hangar.image=default' - "$DEFAULT_IMAGE" >/dev/null
+  cleanup; WORK=
+  say "built $DEFAULT_IMAGE in $((SECONDS - start)) s ($(size_of "$DEFAULT_IMAGE"))"
+}
+
+build_test() {
+  have_image "$TEST_IMAGE" && return 0
+  apt_install busybox-static
+  local start=$SECONDS root bb
+  # Take the binary by package, not by path: the dynamic 'busybox' package owns the same path.
+  bb=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$') || die "busybox-static ships no /bin/busybox"
+  WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
+  root=$WORK/rootfs
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp}
+  install -m 755 "$bb" "$root/bin/busybox"
+  # Every applet at its usual place (bin/sh, usr/bin/env, ...) so scripts' #! lines work.
+  "$bb" --list-full | while read -r applet; do
+    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  chmod 1777 "$root/tmp"; chmod 700 "$root/root"
+  # Owner forced to root so that the image is the same whoever builds it.
+  tar --numeric-owner --owner=0 --group=0 -C "$root" -c . \
+    | docker import --change 'CMD ["/bin/sh"]' --change 'LABEL io.hangar.image=test' - "$TEST_IMAGE" >/dev/null
+  cleanup; WORK=
+  say "built $TEST_IMAGE in $((SECONDS - start)) s ($(size_of "$TEST_IMAGE"))"
+}
+
+case ${1:-all} in
+  all | default | test) ;;
+  *) die "usage: $0 [all|default|test]" ;;
+esac
+"$REPO_ROOT/scripts/docker-up.sh" # quiet when the engine already answers
+case ${1:-all} in
+  all) build_test; build_default ;;
+  default) build_default ;;
+  test) build_test ;;
+esac

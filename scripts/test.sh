@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make test`: installs what is missing, then runs every test: unit, integration (real
+# server, real SQLite, real Docker) and end-to-end (real Chromium).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+scripts/setup.sh test
+export PATH="$REPO_ROOT/node_modules/.bin:$PATH"
+# cargo-leptos builds the server with this flag in debug; the same flag lets the test build
+# reuse its artifacts instead of compiling everything twice.
+export RUSTFLAGS="--cfg erase_components"
+
+say "building the site and the server"
+cargo leptos build
+
+say "unit and integration tests"
+# Only the server-side crates: building `frontend` for the host would switch on app's
+# `hydrate` beside `ssr`.
+cargo test -p app -p server -p migrations
+
+say "end-to-end tests in Chromium"
+node --test --test-concurrency=1 end2end/tests/

@@ -1,0 +1,316 @@
+//! The space lifecycle (SPEC §2) as one explicit state machine: which action is allowed in
+//! which state, and which state each step leads to. Pure; the space service records each
+//! transition in the database before the runtime acts.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpaceState {
+    Created,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Deleted,
+}
+
+impl SpaceState {
+    pub const ALL: [SpaceState; 6] = [
+        SpaceState::Created,
+        SpaceState::Starting,
+        SpaceState::Running,
+        SpaceState::Stopping,
+        SpaceState::Stopped,
+        SpaceState::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpaceState::Created => "created",
+            SpaceState::Starting => "starting",
+            SpaceState::Running => "running",
+            SpaceState::Stopping => "stopping",
+            SpaceState::Stopped => "stopped",
+            SpaceState::Deleted => "deleted",
+        }
+    }
+
+    /// Whether a space in this state holds its compute units.
+    pub fn uses_compute(self) -> bool {
+        matches!(
+            self,
+            SpaceState::Starting | SpaceState::Running | SpaceState::Stopping
+        )
+    }
+}
+
+impl fmt::Display for SpaceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SpaceState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SpaceState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown space state `{s}`"))
+    }
+}
+
+/// What a person (or the API) asks of a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// What follows once a space has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterStop {
+    Stay,
+    Restart,
+    Delete,
+}
+
+impl AfterStop {
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            AfterStop::Stay => None,
+            AfterStop::Restart => Some("restart"),
+            AfterStop::Delete => Some("delete"),
+        }
+    }
+
+    pub fn parse(s: Option<&str>) -> AfterStop {
+        match s {
+            Some("restart") => AfterStop::Restart,
+            Some("delete") => AfterStop::Delete,
+            _ => AfterStop::Stay,
+        }
+    }
+}
+
+/// The work an allowed action starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Check compute quota, move to `starting`, then start the container.
+    Start,
+    /// Move to `stopping`, stop the container, then go on as `then` says.
+    Stop { then: AfterStop },
+    /// Remove container and volumes, then `deleted`.
+    Delete,
+}
+
+impl Plan {
+    /// The state recorded before the runtime acts.
+    pub fn first_state(self) -> SpaceState {
+        match self {
+            Plan::Start => SpaceState::Starting,
+            Plan::Stop { .. } => SpaceState::Stopping,
+            // Deletion is recorded when the removal succeeded: a failed removal leaves the
+            // space as it was, deleteable again.
+            Plan::Delete => SpaceState::Deleted,
+        }
+    }
+}
+
+/// An action the current state does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTransition {
+    pub state: SpaceState,
+    pub action: Action,
+}
+
+impl fmt::Display for InvalidTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hint = match (self.action, self.state) {
+            (_, SpaceState::Deleted) => "it was deleted",
+            (Action::Start, SpaceState::Running | SpaceState::Starting) => "it is already running",
+            (Action::Start | Action::Restart, SpaceState::Stopping) => "wait until it has stopped",
+            (Action::Stop | Action::Restart, _) => "it is not running",
+            (Action::Delete, _) => "wait until it has started or stopped, then try again",
+            _ => "wait until its current change is over",
+        };
+        write!(
+            f,
+            "cannot {} a space that is {}: {hint}",
+            self.action.as_str(),
+            self.state
+        )
+    }
+}
+
+/// The transition table: what `action` does in `state`.
+pub fn plan(state: SpaceState, action: Action) -> Result<Plan, InvalidTransition> {
+    use SpaceState::*;
+    match (state, action) {
+        (Created | Stopped, Action::Start) => Ok(Plan::Start),
+        (Running | Starting, Action::Stop) => Ok(Plan::Stop {
+            then: AfterStop::Stay,
+        }),
+        (Running, Action::Restart) => Ok(Plan::Stop {
+            then: AfterStop::Restart,
+        }),
+        (Created | Stopped, Action::Delete) => Ok(Plan::Delete),
+        (Running, Action::Delete) => Ok(Plan::Stop {
+            then: AfterStop::Delete,
+        }),
+        _ => Err(InvalidTransition { state, action }),
+    }
+}
+
+/// Every move between states that the lifecycle allows (actions and runtime outcomes).
+pub fn allowed(from: SpaceState, to: SpaceState) -> bool {
+    use SpaceState::*;
+    matches!(
+        (from, to),
+        (Created, Starting)
+            | (Created, Deleted)
+            | (Starting, Running)
+            | (Starting, Stopped)
+            | (Starting, Stopping)
+            | (Running, Stopping)
+            | (Running, Stopped)
+            | (Stopping, Stopped)
+            | (Stopping, Starting)
+            | (Stopping, Deleted)
+            | (Stopped, Starting)
+            | (Stopped, Deleted)
+    )
+}
+
+/// Where a finished stop leads.
+pub fn after_stop(then: AfterStop) -> SpaceState {
+    match then {
+        AfterStop::Stay => SpaceState::Stopped,
+        AfterStop::Restart => SpaceState::Starting,
+        AfterStop::Delete => SpaceState::Deleted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_table_matches_the_spec() {
+        use SpaceState::*;
+        assert_eq!(plan(Created, Action::Start), Ok(Plan::Start));
+        assert_eq!(plan(Stopped, Action::Start), Ok(Plan::Start));
+        assert!(plan(Running, Action::Start).is_err());
+        assert_eq!(
+            plan(Starting, Action::Stop),
+            Ok(Plan::Stop {
+                then: AfterStop::Stay
+            })
+        );
+        assert_eq!(
+            plan(Running, Action::Restart),
+            Ok(Plan::Stop {
+                then: AfterStop::Restart
+            })
+        );
+        assert_eq!(
+            plan(Running, Action::Delete),
+            Ok(Plan::Stop {
+                then: AfterStop::Delete
+            })
+        );
+        assert!(plan(Stopped, Action::Stop).is_err());
+        assert!(plan(Starting, Action::Delete).is_err());
+        assert!(plan(Deleted, Action::Start).is_err());
+        let error = plan(Stopped, Action::Stop).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot stop a space that is stopped: it is not running"
+        );
+    }
+
+    #[test]
+    fn states_round_trip_through_text() {
+        for state in SpaceState::ALL {
+            assert_eq!(state.as_str().parse::<SpaceState>(), Ok(state));
+        }
+        assert!("paused".parse::<SpaceState>().is_err());
+    }
+
+    /// A step of the model: an action asked, or a runtime outcome.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Ask(Action),
+        StartSucceeded,
+        StartFailed,
+        StopFinished,
+        ContainerDied,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            Just(Step::Ask(Action::Start)),
+            Just(Step::Ask(Action::Stop)),
+            Just(Step::Ask(Action::Restart)),
+            Just(Step::Ask(Action::Delete)),
+            Just(Step::StartSucceeded),
+            Just(Step::StartFailed),
+            Just(Step::StopFinished),
+            Just(Step::ContainerDied),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, every move is in the allowed table, `deleted` is final, and a
+        /// stop always finishes as it was asked to.
+        #[test]
+        fn every_run_only_makes_allowed_moves(steps in proptest::collection::vec(step(), 0..60)) {
+            let mut state = SpaceState::Created;
+            let mut then = AfterStop::Stay;
+            for step in steps {
+                let next = match step {
+                    Step::Ask(action) => match plan(state, action) {
+                        Ok(p @ Plan::Stop { then: t }) => { then = t; p.first_state() }
+                        Ok(p) => p.first_state(),
+                        Err(e) => { prop_assert_eq!(e.state, state); state }
+                    },
+                    Step::StartSucceeded if state == SpaceState::Starting => SpaceState::Running,
+                    Step::StartFailed if state == SpaceState::Starting => SpaceState::Stopped,
+                    Step::StopFinished if state == SpaceState::Stopping => after_stop(then),
+                    Step::ContainerDied if state == SpaceState::Running => SpaceState::Stopped,
+                    _ => state,
+                };
+                if next != state {
+                    prop_assert!(allowed(state, next), "{state} -> {next}");
+                }
+                if state == SpaceState::Deleted {
+                    prop_assert_eq!(next, SpaceState::Deleted);
+                }
+                state = next;
+            }
+        }
+
+        #[test]
+        fn no_action_is_allowed_on_a_deleted_space(action in prop_oneof![
+            Just(Action::Start), Just(Action::Stop), Just(Action::Restart), Just(Action::Delete)
+        ]) {
+            prop_assert!(plan(SpaceState::Deleted, action).is_err());
+        }
+    }
+}
