@@ -65,20 +65,18 @@ export async function startHangar() {
 
 export async function launchBrowser() {
   mkdirSync(RESULTS, { recursive: true });
-  const profile = mkdtempSync(join(tmpdir(), 'hangar-chromium-'));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    // Playwright gives every launch a fresh temporary profile of its own.
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${profile}`,
     ],
   });
   return {
     browser,
     async close() {
       await browser.close();
-      rmSync(profile, { recursive: true, force: true });
     },
   };
 }

@@ -32,7 +32,19 @@ pub struct UserDto {
     pub email: String,
     pub role: Role,
     pub active: bool,
+    /// The user's own quota (null = unlimited); groups add to it.
+    pub max_spaces: Option<i64>,
+    pub compute_units: Option<i64>,
+    pub storage_units: Option<i64>,
     pub created_at: String,
+}
+
+/// A short reference to a user, as other resources name them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,6 +2,12 @@
 //! declares what the server must provide.
 
 pub mod auth;
+pub mod groups;
+pub mod quota;
+pub mod serde_helpers;
+pub mod spaces;
+pub mod templates;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod ssr {

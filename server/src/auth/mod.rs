@@ -124,6 +124,9 @@ impl From<user::Model> for UserDto {
             display_name: user.display_name,
             email: user.email,
             active: user.active,
+            max_spaces: user.max_spaces,
+            compute_units: user.compute_units,
+            storage_units: user.storage_units,
             created_at: user.created_at.to_rfc3339(),
         }
     }

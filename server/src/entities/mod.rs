@@ -1,4 +1,12 @@
 //! The database tables as sea-orm entities; they never leave the server (DTOs do).
 
+pub mod api_token;
+pub mod audit_event;
+pub mod group;
+pub mod group_member;
 pub mod session;
+pub mod share;
+pub mod space;
+pub mod ssh_key;
+pub mod template;
 pub mod user;

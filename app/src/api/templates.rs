@@ -1,0 +1,103 @@
+//! Templates: the blueprints spaces are made from.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub mount_path: String,
+    pub size_gib: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    Terminal,
+    Ssh,
+    CodeServer,
+    Vnc,
+    PortForwarding,
+    Tunnels,
+    FileTransfer,
+    VscodeTunnel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateDto {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub shell: String,
+    pub env: BTreeMap<String, String>,
+    pub compute_units: i64,
+    /// Derived: the sum of the volumes' sizes.
+    pub storage_units: i64,
+    pub volumes: Vec<VolumeSpec>,
+    pub features: Vec<Feature>,
+    pub ports: Vec<u16>,
+    pub allowed_groups: Vec<String>,
+    pub archived: bool,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplate {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub image: String,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub shell: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub compute_units: i64,
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+    /// Absent: the web terminal only.
+    #[serde(default)]
+    pub features: Option<Vec<Feature>>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Group ids allowed to use it; empty: everyone.
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTemplate {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default, deserialize_with = "super::serde_helpers::double_option")]
+    pub command: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub shell: Option<String>,
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub compute_units: Option<i64>,
+    #[serde(default)]
+    pub volumes: Option<Vec<VolumeSpec>>,
+    #[serde(default)]
+    pub features: Option<Vec<Feature>>,
+    #[serde(default)]
+    pub ports: Option<Vec<u16>>,
+    #[serde(default)]
+    pub allowed_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}

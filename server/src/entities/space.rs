@@ -1,0 +1,41 @@
+//! A space: one container and its volumes, with a snapshot of its template taken at creation.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "spaces")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub template_id: Option<String>,
+    pub template_name: String,
+    pub compute_units: i64,
+    pub storage_units: i64,
+    pub image: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub command: Option<String>,
+    pub shell: String,
+    #[sea_orm(column_type = "Text")]
+    pub env: String,
+    #[sea_orm(column_type = "Text")]
+    pub volumes: String,
+    #[sea_orm(column_type = "Text")]
+    pub features: String,
+    pub state: String,
+    pub after_stop: Option<String>,
+    pub container_id: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub stopped_at: Option<DateTimeUtc>,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
