@@ -45,3 +45,6 @@ for file in node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/cs
 done
 
 scripts/docker-up.sh
+# Space images, built locally (no registry is needed): the tests use a tiny busybox image;
+# `make run` also builds the Debian image of the default template.
+if [ "$purpose" = test ]; then scripts/images.sh test; else scripts/images.sh; fi

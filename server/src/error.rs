@@ -24,6 +24,10 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    QuotaExceeded(crate::domain::quota::QuotaExceeded),
+    #[error("{0}")]
+    InvalidState(crate::domain::lifecycle::InvalidTransition),
     #[error("too many attempts: try again in {} seconds", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
     #[error("{0}")]
@@ -71,6 +75,8 @@ impl AppError {
             AppError::Forbidden(_) => ErrorCode::Forbidden,
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            AppError::InvalidState(_) => ErrorCode::InvalidState,
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
             AppError::Unavailable(_) => ErrorCode::Unavailable,
             AppError::Internal(_) => ErrorCode::Internal,
@@ -113,6 +119,14 @@ impl From<AppError> for ApiError {
                 ),
             )
             .with_detail("retry_after_secs", retry_after.as_secs().max(1)),
+            AppError::QuotaExceeded(refusal) => ApiError::new(code, refusal.to_string())
+                .with_detail("limit", refusal.dimension.as_str())
+                .with_detail("usage", refusal.used)
+                .with_detail("quota", refusal.quota)
+                .with_detail("needed", refusal.needed),
+            AppError::InvalidState(refusal) => ApiError::new(code, refusal.to_string())
+                .with_detail("state", refusal.state.as_str())
+                .with_detail("action", refusal.action.as_str()),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(
@@ -139,6 +153,18 @@ impl IntoResponse for AppError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl From<crate::domain::quota::QuotaExceeded> for AppError {
+    fn from(refusal: crate::domain::quota::QuotaExceeded) -> Self {
+        AppError::QuotaExceeded(refusal)
+    }
+}
+
+impl From<crate::domain::lifecycle::InvalidTransition> for AppError {
+    fn from(refusal: crate::domain::lifecycle::InvalidTransition) -> Self {
+        AppError::InvalidState(refusal)
     }
 }
 

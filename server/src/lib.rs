@@ -11,6 +11,8 @@ pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod http;
+pub mod runtime;
+pub mod services;
 pub mod session_store;
 pub mod state;
 pub mod validate;
@@ -54,9 +56,17 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     leptos_options.site_root = config.site_root.to_string_lossy().as_ref().into();
     leptos_options.site_addr = config.listen;
 
+    let config = Arc::new(config);
+    let runtime = Arc::new(runtime::docker::DockerRuntime::new(
+        docker.clone(),
+        config.cpus_per_cu,
+        config.memory_mib_per_cu,
+    ));
+    let services = services::Services::new(db.clone(), config.clone(), runtime);
     Ok(AppState {
         leptos_options,
-        config: Arc::new(config),
+        services,
+        config,
         db,
         docker,
         auth,

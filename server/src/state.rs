@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::AuthService;
 use crate::config::Config;
 use crate::docker::DockerClient;
+use crate::services::Services;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -17,4 +18,5 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub docker: Arc<DockerClient>,
     pub auth: Arc<AuthService>,
+    pub services: Services,
 }

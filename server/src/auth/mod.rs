@@ -4,10 +4,9 @@ pub mod password;
 pub mod rate_limit;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use app::api::auth::{LoginRequest, Role, UserDto, UserId};
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tower_sessions::Session;
@@ -147,25 +146,4 @@ pub fn client_ip_of(parts: &Parts) -> IpAddr {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
-}
-
-/// The signed-in caller; extracting it answers 401 when there is none.
-#[derive(Debug, Clone)]
-pub struct AuthUser(pub user::Model);
-
-impl<S> FromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    Arc<AuthService>: FromRef<S>,
-{
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = Arc::<AuthService>::from_ref(state);
-        let session = session_of(parts)?;
-        auth.session_user(&session)
-            .await?
-            .map(AuthUser)
-            .ok_or_else(AppError::unauthorized)
-    }
 }

@@ -4,7 +4,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
+use crate::auth::session_of;
 use crate::error::AppError;
+use crate::services::access::Caller;
+use crate::state::AppState;
 
 /// `axum::Json`, but a malformed body answers 400 in Hangar's error format.
 pub struct ValidJson<T>(pub T);
@@ -37,4 +40,50 @@ fn json_error(rejection: JsonRejection) -> AppError {
         }
         other => AppError::bad_request(other.body_text()),
     }
+}
+
+/// The signed-in caller, by session cookie or `Authorization: Bearer <token>`; 401 otherwise.
+impl axum::extract::FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        caller_of(parts, state).await
+    }
+}
+
+pub async fn caller_of(
+    parts: &axum::http::request::Parts,
+    state: &AppState,
+) -> Result<Caller, AppError> {
+    if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "the Authorization header must be `Bearer <api token>`".into(),
+                )
+            })?;
+        return state
+            .services
+            .user_for_token(token.trim())
+            .await?
+            .map(|user| Caller { user })
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "the API token is unknown, revoked or expired: create a new one".into(),
+                )
+            });
+    }
+    let session = session_of(parts)?;
+    state
+        .auth
+        .session_user(&session)
+        .await?
+        .map(|user| Caller { user })
+        .ok_or_else(AppError::unauthorized)
 }

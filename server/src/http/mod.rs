@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use app::api::ssr::SharedBackend;
 use app::{shell, App};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -30,6 +30,57 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(api::login))
         .route("/auth/logout", post(api::logout))
         .route("/me", get(api::me))
+        .route("/me/quota", get(api::my_quota))
+        .route("/me/tokens", get(api::list_tokens).post(api::create_token))
+        .route("/me/tokens/{id}", delete(api::revoke_token))
+        .route(
+            "/me/ssh-keys",
+            get(api::list_ssh_keys).post(api::add_ssh_key),
+        )
+        .route("/me/ssh-keys/{id}", delete(api::remove_ssh_key))
+        .route("/users", get(api::list_users).post(api::create_user))
+        .route(
+            "/users/{id}",
+            get(api::get_user)
+                .patch(api::update_user)
+                .delete(api::delete_user),
+        )
+        .route("/users/{id}/quota", get(api::user_quota))
+        .route("/groups", get(api::list_groups).post(api::create_group))
+        .route(
+            "/groups/{id}",
+            get(api::get_group)
+                .patch(api::update_group)
+                .delete(api::delete_group),
+        )
+        .route(
+            "/groups/{id}/members/{user_id}",
+            put(api::add_member).delete(api::remove_member),
+        )
+        .route(
+            "/templates",
+            get(api::list_templates).post(api::create_template),
+        )
+        .route(
+            "/templates/{id}",
+            get(api::get_template)
+                .patch(api::update_template)
+                .delete(api::delete_template),
+        )
+        .route("/spaces", get(api::list_spaces).post(api::create_space))
+        .route(
+            "/spaces/{id}",
+            get(api::get_space).delete(api::delete_space),
+        )
+        .route("/spaces/{id}/start", post(api::start_space))
+        .route("/spaces/{id}/stop", post(api::stop_space))
+        .route("/spaces/{id}/restart", post(api::restart_space))
+        .route("/spaces/{id}/shares", get(api::list_shares))
+        .route(
+            "/spaces/{id}/shares/{user_id}",
+            put(api::share_space).delete(api::revoke_share),
+        )
+        .route("/audit", get(api::audit))
         .fallback(api::no_such_route);
 
     let backend: SharedBackend = Arc::new(ServerBackend {

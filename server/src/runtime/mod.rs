@@ -1,0 +1,59 @@
+//! The container runtime the space lifecycle drives. Docker (through bollard) implements it;
+//! an orchestrator could implement it the same way.
+
+pub mod docker;
+
+use std::collections::BTreeMap;
+
+use app::api::templates::VolumeSpec;
+
+/// Labels that mark Docker objects as Hangar's.
+pub const LABEL_MANAGED: &str = "io.hangar.managed";
+pub const LABEL_SPACE: &str = "io.hangar.space";
+pub const LABEL_OWNER: &str = "io.hangar.owner";
+
+/// Everything the runtime needs to know about a space (its template snapshot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceSpec {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub volumes: Vec<VolumeSpec>,
+    pub compute_units: i64,
+}
+
+/// What the runtime sees of a space's container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerStatus {
+    pub id: String,
+    pub running: bool,
+    /// Why it is not running, when it is not (exit code, OOM kill...).
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine cannot be reached: nothing can be concluded about the containers.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The engine refused or failed the operation; the message says why.
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Creates the space's volumes (labelled); existing ones are kept.
+    async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
+    /// Creates and starts the space's container; returns its id.
+    async fn start(&self, space: &SpaceSpec) -> Result<String, RuntimeError>;
+    /// Stops and removes the space's container (volumes stay); absent is fine.
+    async fn stop(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
+    /// Removes the container and the volumes; absent is fine.
+    async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
+    /// The space's container, if one exists.
+    async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError>;
+}

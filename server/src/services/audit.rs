@@ -1,0 +1,117 @@
+//! The audit log: every state-changing action, its actor, target and outcome.
+
+use app::api::spaces::AuditEventDto;
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Deserialize;
+
+use super::access::Caller;
+use super::{timestamp, Services};
+use crate::entities::audit_event;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Refused,
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Records one event. Failing to audit is logged, never hidden, but does not undo the action.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    actor: Option<&Caller>,
+    action: &str,
+    target: &str,
+    outcome: Outcome,
+    details: serde_json::Value,
+) {
+    let event = audit_event::ActiveModel {
+        at: Set(Utc::now()),
+        actor_id: Set(actor.map(|c| c.user.id.clone())),
+        actor: Set(actor.map_or_else(|| "hangar".to_owned(), |c| c.user.username.clone())),
+        action: Set(action.to_owned()),
+        target: Set(target.to_owned()),
+        outcome: Set(outcome.as_str().to_owned()),
+        details: Set(details.to_string()),
+        ..Default::default()
+    };
+    if let Err(e) = audit_event::Entity::insert(event)
+        .exec_without_returning(db)
+        .await
+    {
+        tracing::error!(error = %e, action, target, "could not write the audit event");
+    }
+}
+
+/// Filters of `GET /api/v1/audit`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub outcome: Option<String>,
+    /// Only events older than this id (for paging).
+    pub before: Option<i64>,
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<u64>,
+}
+
+impl Services {
+    pub async fn audit_events(
+        &self,
+        caller: &Caller,
+        query: AuditQuery,
+    ) -> AppResult<Vec<AuditEventDto>> {
+        caller.require_admin()?;
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            return Err(AppError::invalid(
+                "limit",
+                "limit must be between 1 and 500",
+            ));
+        }
+        let mut select = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
+        if let Some(action) = query.action {
+            select = select.filter(audit_event::Column::Action.eq(action));
+        }
+        if let Some(actor) = query.actor {
+            select = select.filter(audit_event::Column::Actor.eq(actor));
+        }
+        if let Some(target) = query.target {
+            select = select.filter(audit_event::Column::Target.contains(target));
+        }
+        if let Some(outcome) = query.outcome {
+            select = select.filter(audit_event::Column::Outcome.eq(outcome));
+        }
+        if let Some(before) = query.before {
+            select = select.filter(audit_event::Column::Id.lt(before));
+        }
+        let events = select.limit(limit).all(&self.db).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| AuditEventDto {
+                id: e.id,
+                at: timestamp(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                outcome: e.outcome,
+                details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+}

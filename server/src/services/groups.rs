@@ -1,0 +1,249 @@
+//! Groups, their quota contribution and their members.
+
+use std::collections::HashMap;
+
+use app::api::auth::{UserId, UserRef};
+use app::api::groups::{CreateGroup, GroupDto, UpdateGroup};
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde_json::json;
+
+use super::access::Caller;
+use super::audit::{record, Outcome};
+use super::{check_limit, conflict_on_duplicate, new_id, timestamp, Services};
+use crate::entities::{group, group_member, user};
+use crate::error::{AppError, AppResult};
+
+fn check_name(name: &str) -> AppResult<()> {
+    if name.trim().is_empty() || name.chars().count() > 64 {
+        return Err(AppError::invalid(
+            "name",
+            "a group name has 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub fn user_ref(user: &user::Model) -> UserRef {
+    UserRef {
+        id: UserId(user.id.clone()),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+    }
+}
+
+impl Services {
+    async fn group_dtos(&self, groups: Vec<group::Model>) -> AppResult<Vec<GroupDto>> {
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let memberships = group_member::Entity::find()
+            .filter(group_member::Column::GroupId.is_in(ids))
+            .all(&self.db)
+            .await?;
+        let users: HashMap<String, user::Model> = self
+            .users_by_ids(memberships.iter().map(|m| m.user_id.clone()).collect())
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                let mut members: Vec<UserRef> = memberships
+                    .iter()
+                    .filter(|m| m.group_id == g.id)
+                    .filter_map(|m| users.get(&m.user_id).map(user_ref))
+                    .collect();
+                members.sort_by(|a, b| a.username.cmp(&b.username));
+                GroupDto {
+                    id: g.id,
+                    name: g.name,
+                    description: g.description,
+                    max_spaces: g.max_spaces,
+                    compute_units: g.compute_units,
+                    storage_units: g.storage_units,
+                    members,
+                    created_at: timestamp(g.created_at),
+                }
+            })
+            .collect())
+    }
+
+    async fn find_group(&self, id: &str) -> AppResult<group::Model> {
+        group::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("group"))
+    }
+
+    async fn one_group_dto(&self, group: group::Model) -> AppResult<GroupDto> {
+        self.group_dtos(vec![group])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::internal("group vanished"))
+    }
+
+    pub async fn list_groups(&self, caller: &Caller) -> AppResult<Vec<GroupDto>> {
+        caller.require_admin()?;
+        let groups = group::Entity::find()
+            .order_by_asc(group::Column::Name)
+            .all(&self.db)
+            .await?;
+        self.group_dtos(groups).await
+    }
+
+    pub async fn get_group(&self, caller: &Caller, id: &str) -> AppResult<GroupDto> {
+        caller.require_admin()?;
+        let group = self.find_group(id).await?;
+        self.one_group_dto(group).await
+    }
+
+    pub async fn create_group(&self, caller: &Caller, input: CreateGroup) -> AppResult<GroupDto> {
+        caller.require_admin()?;
+        let name = input.name.trim().to_owned();
+        check_name(&name)?;
+        let model = group::ActiveModel {
+            id: Set(new_id()),
+            name: Set(name.clone()),
+            description: Set(input.description.unwrap_or_default()),
+            max_spaces: Set(check_limit(
+                "max_spaces",
+                input.max_spaces.unwrap_or(Some(0)),
+            )?),
+            compute_units: Set(check_limit(
+                "compute_units",
+                input.compute_units.unwrap_or(Some(0)),
+            )?),
+            storage_units: Set(check_limit(
+                "storage_units",
+                input.storage_units.unwrap_or(Some(0)),
+            )?),
+            created_at: Set(Utc::now()),
+        };
+        let created = model.insert(&self.db).await.map_err(|e| {
+            conflict_on_duplicate(e, || format!("a group named `{name}` exists already"))
+        })?;
+        record(&self.db, Some(caller), "group.create", &format!("group:{name}"), Outcome::Success,
+            json!({"max_spaces": created.max_spaces, "compute_units": created.compute_units, "storage_units": created.storage_units})).await;
+        self.one_group_dto(created).await
+    }
+
+    pub async fn update_group(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: UpdateGroup,
+    ) -> AppResult<GroupDto> {
+        caller.require_admin()?;
+        let existing = self.find_group(id).await?;
+        let mut model: group::ActiveModel = existing.into();
+        if let Some(name) = input.name {
+            let name = name.trim().to_owned();
+            check_name(&name)?;
+            model.name = Set(name);
+        }
+        if let Some(description) = input.description {
+            model.description = Set(description);
+        }
+        if let Some(value) = input.max_spaces {
+            model.max_spaces = Set(check_limit("max_spaces", value)?);
+        }
+        if let Some(value) = input.compute_units {
+            model.compute_units = Set(check_limit("compute_units", value)?);
+        }
+        if let Some(value) = input.storage_units {
+            model.storage_units = Set(check_limit("storage_units", value)?);
+        }
+        let updated = model.update(&self.db).await.map_err(|e| {
+            conflict_on_duplicate(e, || "a group with that name exists already".into())
+        })?;
+        record(&self.db, Some(caller), "group.update", &format!("group:{}", updated.name), Outcome::Success,
+            json!({"max_spaces": updated.max_spaces, "compute_units": updated.compute_units, "storage_units": updated.storage_units})).await;
+        self.one_group_dto(updated).await
+    }
+
+    pub async fn delete_group(&self, caller: &Caller, id: &str) -> AppResult<()> {
+        caller.require_admin()?;
+        let existing = self.find_group(id).await?;
+        group::Entity::delete_by_id(id.to_owned())
+            .exec(&self.db)
+            .await?;
+        record(
+            &self.db,
+            Some(caller),
+            "group.delete",
+            &format!("group:{}", existing.name),
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn add_member(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        user_id: &str,
+    ) -> AppResult<GroupDto> {
+        caller.require_admin()?;
+        let group = self.find_group(group_id).await?;
+        let member = self.find_user(user_id).await?;
+        group_member::Entity::insert(group_member::ActiveModel {
+            group_id: Set(group.id.clone()),
+            user_id: Set(member.id.clone()),
+        })
+        .on_conflict(
+            OnConflict::columns([group_member::Column::GroupId, group_member::Column::UserId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        record(
+            &self.db,
+            Some(caller),
+            "group.member.add",
+            &format!("group:{}", group.name),
+            Outcome::Success,
+            json!({"user": member.username}),
+        )
+        .await;
+        self.one_group_dto(group).await
+    }
+
+    pub async fn remove_member(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        user_id: &str,
+    ) -> AppResult<GroupDto> {
+        caller.require_admin()?;
+        let group = self.find_group(group_id).await?;
+        let member = self.find_user(user_id).await?;
+        group_member::Entity::delete_by_id((group.id.clone(), member.id.clone()))
+            .exec(&self.db)
+            .await?;
+        record(
+            &self.db,
+            Some(caller),
+            "group.member.remove",
+            &format!("group:{}", group.name),
+            Outcome::Success,
+            json!({"user": member.username}),
+        )
+        .await;
+        self.one_group_dto(group).await
+    }
+
+    /// Ids of the groups the user belongs to.
+    pub async fn group_ids_of(&self, user_id: &str) -> AppResult<Vec<String>> {
+        Ok(group_member::Entity::find()
+            .filter(group_member::Column::UserId.eq(user_id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| m.group_id)
+            .collect())
+    }
+}

@@ -1,0 +1,77 @@
+//! The domain services: every rule about users, groups, templates, spaces, shares, tokens and
+//! audit lives here, called alike by the JSON API and by the UI's server functions.
+
+pub mod access;
+pub mod audit;
+pub mod groups;
+pub mod quota;
+pub mod spaces;
+pub mod templates;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::runtime::Runtime;
+
+/// The services with what they share: the database, the configuration and the runtime.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub runtime: Arc<dyn Runtime>,
+    pub space_locks: Arc<spaces::SpaceLocks>,
+}
+
+impl Services {
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, runtime: Arc<dyn Runtime>) -> Self {
+        Self {
+            db,
+            config,
+            runtime,
+            space_locks: Arc::default(),
+        }
+    }
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Maps a unique-constraint violation to a 409 that says which name is taken.
+pub fn conflict_on_duplicate(error: DbErr, message: impl FnOnce() -> String) -> AppError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict(message()),
+        _ => error.into(),
+    }
+}
+
+/// Parses a JSON column written by Hangar itself.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, AppError> {
+    serde_json::from_str(text)
+        .map_err(|e| AppError::internal(format!("stored {what} unreadable: {e}")))
+}
+
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, AppError> {
+    serde_json::to_string(value).map_err(AppError::internal)
+}
+
+/// A quota value given in input: at least 0, or null for unlimited.
+pub fn check_limit(field: &str, value: Option<i64>) -> Result<Option<i64>, AppError> {
+    match value {
+        Some(v) if v < 0 => Err(AppError::invalid(
+            field,
+            format!("{field} must be at least 0 (or null for unlimited), not {v}"),
+        )),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,780 @@
+//! Spaces: creation within quota, the lifecycle driven through the runtime, and sharing.
+//! Every transition is recorded in the database before the runtime acts; runtime work runs
+//! in the background, one operation per space at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use app::api::spaces::{CreateSpace, ShareDto, SpaceDto};
+use app::api::templates::{Feature, VolumeSpec};
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::access::{Caller, SpaceRole};
+use super::audit::{record, Outcome};
+use super::groups::user_ref;
+use super::quota::{limits_and_usage, lock_owner};
+use super::{from_json, new_id, timestamp, Services};
+use crate::domain::lifecycle::{self, after_stop, Action, AfterStop, Plan, SpaceState};
+use crate::domain::quota::{check_create, check_start};
+use crate::entities::{share, space, template, user};
+use crate::error::{AppError, AppResult};
+use crate::runtime::{RuntimeError, SpaceSpec};
+
+/// One async lock per space, so that runtime operations on a space never overlap.
+#[derive(Default)]
+pub struct SpaceLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SpaceLocks {
+    fn of(&self, space_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget locks nobody holds, so the map does not grow with every space ever seen.
+        if locks.len() > 1024 {
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(space_id.to_owned()).or_default().clone()
+    }
+}
+
+/// `?all=true` on `GET /api/v1/spaces`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceListQuery {
+    #[serde(default)]
+    pub all: bool,
+}
+
+fn state_of(space: &space::Model) -> AppResult<SpaceState> {
+    space.state.parse().map_err(AppError::internal)
+}
+
+pub fn spec_of(space: &space::Model, owner: &str) -> AppResult<SpaceSpec> {
+    Ok(SpaceSpec {
+        id: space.id.clone(),
+        name: space.name.clone(),
+        owner: owner.to_owned(),
+        image: space.image.clone(),
+        command: space
+            .command
+            .as_deref()
+            .map(|c| from_json(c, "space command"))
+            .transpose()?,
+        env: from_json(&space.env, "space env")?,
+        volumes: from_json(&space.volumes, "space volumes")?,
+        compute_units: space.compute_units,
+    })
+}
+
+fn runtime_message(error: &RuntimeError) -> String {
+    error.to_string()
+}
+
+impl Services {
+    async fn space_dtos(
+        &self,
+        caller: &Caller,
+        spaces: Vec<(space::Model, SpaceRole)>,
+    ) -> AppResult<Vec<SpaceDto>> {
+        let ids: Vec<String> = spaces.iter().map(|(s, _)| s.id.clone()).collect();
+        let shares = share::Entity::find()
+            .filter(share::Column::SpaceId.is_in(ids))
+            .order_by_asc(share::Column::GrantedAt)
+            .all(&self.db)
+            .await?;
+        let mut user_ids: Vec<String> = spaces.iter().map(|(s, _)| s.owner_id.clone()).collect();
+        user_ids.extend(shares.iter().map(|s| s.user_id.clone()));
+        user_ids.sort();
+        user_ids.dedup();
+        let users: HashMap<String, user::Model> = self
+            .users_by_ids(user_ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        let mut out = Vec::with_capacity(spaces.len());
+        for (space, role) in spaces {
+            let owner = users
+                .get(&space.owner_id)
+                .ok_or_else(|| AppError::internal("space owner missing"))?;
+            let shared_with = if role.can_manage() {
+                shares
+                    .iter()
+                    .filter(|s| s.space_id == space.id)
+                    .filter_map(|s| {
+                        users.get(&s.user_id).map(|u| ShareDto {
+                            user: user_ref(u),
+                            granted_at: timestamp(s.granted_at),
+                            granted_by: s.granted_by.clone(),
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let volumes: Vec<VolumeSpec> = from_json(&space.volumes, "space volumes")?;
+            let features: Vec<Feature> = from_json(&space.features, "space features")?;
+            out.push(SpaceDto {
+                id: space.id,
+                name: space.name,
+                owner: user_ref(owner),
+                template_id: space.template_id,
+                template_name: space.template_name,
+                state: space.state,
+                compute_units: space.compute_units,
+                storage_units: space.storage_units,
+                image: space.image,
+                volumes,
+                features,
+                last_error: space.last_error,
+                shared_with,
+                shared_with_me: role == SpaceRole::Sharee && space.owner_id != caller.user.id,
+                can_manage: role.can_manage(),
+                created_at: timestamp(space.created_at),
+                updated_at: timestamp(space.updated_at),
+                started_at: space.started_at.map(timestamp),
+                stopped_at: space.stopped_at.map(timestamp),
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn space_dto(
+        &self,
+        caller: &Caller,
+        space: space::Model,
+        role: SpaceRole,
+    ) -> AppResult<SpaceDto> {
+        self.space_dtos(caller, vec![(space, role)])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::internal("space vanished"))
+    }
+
+    /// Own spaces and spaces shared with the caller; `all` (admins only) lists everyone's.
+    pub async fn list_spaces(
+        &self,
+        caller: &Caller,
+        query: SpaceListQuery,
+    ) -> AppResult<Vec<SpaceDto>> {
+        if query.all {
+            caller.require_admin()?;
+        }
+        let live = space::Column::State.ne(SpaceState::Deleted.as_str());
+        let mut found: Vec<(space::Model, SpaceRole)> = if query.all {
+            space::Entity::find()
+                .filter(live)
+                .order_by_asc(space::Column::CreatedAt)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|s| {
+                    let role = if s.owner_id == caller.user.id {
+                        SpaceRole::Owner
+                    } else {
+                        SpaceRole::Admin
+                    };
+                    (s, role)
+                })
+                .collect()
+        } else {
+            let shared_ids: Vec<String> = share::Entity::find()
+                .filter(share::Column::UserId.eq(caller.id()))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|s| s.space_id)
+                .collect();
+            space::Entity::find()
+                .filter(live)
+                .filter(
+                    space::Column::OwnerId
+                        .eq(caller.id())
+                        .or(space::Column::Id.is_in(shared_ids)),
+                )
+                .order_by_asc(space::Column::CreatedAt)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|s| {
+                    let role = if s.owner_id == caller.user.id {
+                        SpaceRole::Owner
+                    } else {
+                        SpaceRole::Sharee
+                    };
+                    (s, role)
+                })
+                .collect()
+        };
+        found.sort_by(|a, b| a.0.created_at.cmp(&b.0.created_at));
+        self.space_dtos(caller, found).await
+    }
+
+    pub async fn get_space(&self, caller: &Caller, id: &str) -> AppResult<SpaceDto> {
+        let (space, role) = self.visible_space(caller, id).await?;
+        self.space_dto(caller, space, role).await
+    }
+
+    /// Creates a space in state `created`, its volumes included, within the owner's quota.
+    pub async fn create_space(&self, caller: &Caller, input: CreateSpace) -> AppResult<SpaceDto> {
+        let name = input.name.trim().to_owned();
+        crate::validate::username(&name).map_err(|e| AppError::invalid("name", e))?;
+        let owner = match input.owner_id.as_deref() {
+            Some(id) if id != caller.user.id => {
+                caller.require_admin()?;
+                self.find_user(id).await?
+            }
+            _ => caller.user.clone(),
+        };
+        let template = template::Entity::find_by_id(input.template_id.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "template_id",
+                    "no such template: pick one from GET /api/v1/templates",
+                )
+            })?;
+        let template_dto = super::templates::to_dto(template.clone())?;
+        if template_dto.archived {
+            return Err(AppError::invalid(
+                "template_id",
+                format!("the template `{}` is archived: pick another", template.name),
+            ));
+        }
+        if !self
+            .may_use_template(false, &owner.id, &template_dto)
+            .await?
+        {
+            return Err(AppError::invalid(
+                "template_id",
+                format!(
+                    "the template `{}` is not available to {}",
+                    template.name, owner.username
+                ),
+            ));
+        }
+        let target = format!("space:{}/{}", owner.username, name);
+
+        let txn = self.db.begin().await?;
+        lock_owner(&txn, &owner.id).await?;
+        let (limits, usage) = limits_and_usage(&txn, &owner).await?;
+        if let Err(refusal) = check_create(&limits, &usage, &name, template.storage_units) {
+            txn.rollback().await?;
+            record(&self.db, Some(caller), "space.create", &target, Outcome::Refused,
+                json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
+            return Err(refusal.into());
+        }
+        let taken = space::Entity::find()
+            .filter(space::Column::OwnerId.eq(owner.id.as_str()))
+            .filter(space::Column::Name.eq(name.as_str()))
+            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .one(&txn)
+            .await?;
+        if taken.is_some() {
+            txn.rollback().await?;
+            return Err(AppError::Conflict(format!(
+                "{} already has a space named `{name}`: pick another name",
+                owner.username
+            )));
+        }
+        let now = Utc::now();
+        let created = space::ActiveModel {
+            id: Set(new_id()),
+            owner_id: Set(owner.id.clone()),
+            name: Set(name.clone()),
+            template_id: Set(Some(template.id.clone())),
+            template_name: Set(template.name.clone()),
+            compute_units: Set(template.compute_units),
+            storage_units: Set(template.storage_units),
+            image: Set(template.image.clone()),
+            command: Set(template.command.clone()),
+            shell: Set(template.shell.clone()),
+            env: Set(template.env.clone()),
+            volumes: Set(template.volumes.clone()),
+            features: Set(template.features.clone()),
+            state: Set(SpaceState::Created.as_str().to_owned()),
+            after_stop: Set(None),
+            container_id: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            started_at: Set(None),
+            stopped_at: Set(None),
+            deleted_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+
+        // Storage is consumed from creation: make the volumes now, and undo the space
+        // entirely when they cannot be made.
+        let spec = spec_of(&created, &owner.username)?;
+        if let Err(e) = self.runtime.create_volumes(&spec).await {
+            let _ = self.runtime.remove(&spec).await;
+            space::Entity::delete_by_id(created.id.clone())
+                .exec(&self.db)
+                .await?;
+            record(
+                &self.db,
+                Some(caller),
+                "space.create",
+                &target,
+                Outcome::Failed,
+                json!({"error": runtime_message(&e)}),
+            )
+            .await;
+            return Err(AppError::Unavailable(format!("could not create the space's volumes: {e}. Nothing was kept; try again once the Docker host is healthy")));
+        }
+        record(&self.db, Some(caller), "space.create", &target, Outcome::Success,
+            json!({"template": template.name, "compute_units": created.compute_units, "storage_units": created.storage_units})).await;
+        let role = if owner.id == caller.user.id {
+            SpaceRole::Owner
+        } else {
+            SpaceRole::Admin
+        };
+        self.space_dto(caller, created, role).await
+    }
+
+    /// Start, stop or restart: records the first state, then the runtime works in the background.
+    pub async fn transition(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+    ) -> AppResult<SpaceDto> {
+        let space = self.managed_space(caller, id).await?;
+        let owner = self.find_user(&space.owner_id).await?;
+        let target = format!("space:{}/{}", owner.username, space.name);
+        let audit_action = format!("space.{}", action.as_str());
+        let plan = match lifecycle::plan(state_of(&space)?, action) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                record(
+                    &self.db,
+                    Some(caller),
+                    &audit_action,
+                    &target,
+                    Outcome::Refused,
+                    json!({"reason": refusal.to_string()}),
+                )
+                .await;
+                return Err(refusal.into());
+            }
+        };
+        let updated = match plan {
+            Plan::Start => {
+                let txn = self.db.begin().await?;
+                lock_owner(&txn, &owner.id).await?;
+                // Re-read under the lock: a concurrent request may have moved it on.
+                let current = space::Entity::find_by_id(space.id.clone())
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("space"))?;
+                if let Err(refusal) = lifecycle::plan(state_of(&current)?, action) {
+                    txn.rollback().await?;
+                    return Err(refusal.into());
+                }
+                let (limits, usage) = limits_and_usage(&txn, &owner).await?;
+                if let Err(refusal) =
+                    check_start(&limits, &usage, &current.name, current.compute_units)
+                {
+                    txn.rollback().await?;
+                    record(&self.db, Some(caller), &audit_action, &target, Outcome::Refused,
+                        json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
+                    return Err(refusal.into());
+                }
+                let mut model: space::ActiveModel = current.into();
+                model.state = Set(SpaceState::Starting.as_str().to_owned());
+                model.after_stop = Set(None);
+                model.last_error = Set(None);
+                model.updated_at = Set(Utc::now());
+                let updated = model.update(&txn).await?;
+                txn.commit().await?;
+                updated
+            }
+            Plan::Stop { then } => self.begin_stop(&space, then).await?,
+            Plan::Delete => return Err(AppError::internal("delete goes through delete_space")),
+        };
+        record(
+            &self.db,
+            Some(caller),
+            &audit_action,
+            &target,
+            Outcome::Success,
+            json!({"state": updated.state}),
+        )
+        .await;
+        self.drive(updated.id.clone());
+        self.space_dto(caller, updated, SpaceRole::Owner).await
+    }
+
+    /// Moves a space to `stopping` if it is still in the state it was read in.
+    async fn begin_stop(&self, space: &space::Model, then: AfterStop) -> AppResult<space::Model> {
+        let moved = space::Entity::update_many()
+            .col_expr(
+                space::Column::State,
+                Expr::value(SpaceState::Stopping.as_str()),
+            )
+            .col_expr(space::Column::AfterStop, Expr::value(then.as_str()))
+            .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(space::Column::Id.eq(space.id.as_str()))
+            .filter(space::Column::State.eq(space.state.as_str()))
+            .exec(&self.db)
+            .await?;
+        let current = space::Entity::find_by_id(space.id.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("space"))?;
+        if moved.rows_affected == 0 {
+            // Someone else changed it first; tell the caller what it is now.
+            let state = state_of(&current)?;
+            return Err(lifecycle::plan(state, Action::Stop).err().map_or_else(
+                || AppError::Conflict("the space changed meanwhile: try again".into()),
+                AppError::from,
+            ));
+        }
+        Ok(current)
+    }
+
+    /// Deletes a created or stopped space now; a running one is stopped first (answering
+    /// with the space in `stopping`). Returns `None` once deleted.
+    pub async fn delete_space(&self, caller: &Caller, id: &str) -> AppResult<Option<SpaceDto>> {
+        let space = self.managed_space(caller, id).await?;
+        let owner = self.find_user(&space.owner_id).await?;
+        let target = format!("space:{}/{}", owner.username, space.name);
+        let plan = match lifecycle::plan(state_of(&space)?, Action::Delete) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                record(
+                    &self.db,
+                    Some(caller),
+                    "space.delete",
+                    &target,
+                    Outcome::Refused,
+                    json!({"reason": refusal.to_string()}),
+                )
+                .await;
+                return Err(refusal.into());
+            }
+        };
+        match plan {
+            Plan::Delete => {
+                let lock = self.space_locks.of(&space.id);
+                let _guard = lock.lock().await;
+                let spec = spec_of(&space, &owner.username)?;
+                if let Err(e) = self.runtime.remove(&spec).await {
+                    let message = format!("could not remove the space's container or volumes: {e}");
+                    self.set_last_error(&space.id, &message).await?;
+                    record(
+                        &self.db,
+                        Some(caller),
+                        "space.delete",
+                        &target,
+                        Outcome::Failed,
+                        json!({"error": message}),
+                    )
+                    .await;
+                    return Err(AppError::Unavailable(format!(
+                        "{message}. The space is kept; delete it again later"
+                    )));
+                }
+                self.mark_deleted(&space.id, &space.state).await?;
+                record(
+                    &self.db,
+                    Some(caller),
+                    "space.delete",
+                    &target,
+                    Outcome::Success,
+                    json!({}),
+                )
+                .await;
+                Ok(None)
+            }
+            Plan::Stop { then } => {
+                let updated = self.begin_stop(&space, then).await?;
+                record(
+                    &self.db,
+                    Some(caller),
+                    "space.delete",
+                    &target,
+                    Outcome::Success,
+                    json!({"state": "stopping"}),
+                )
+                .await;
+                self.drive(updated.id.clone());
+                Ok(Some(
+                    self.space_dto(caller, updated, SpaceRole::Owner).await?,
+                ))
+            }
+            Plan::Start => Err(AppError::internal("delete planned a start")),
+        }
+    }
+
+    async fn mark_deleted(&self, space_id: &str, from_state: &str) -> AppResult<()> {
+        let now = Utc::now();
+        space::Entity::update_many()
+            .col_expr(
+                space::Column::State,
+                Expr::value(SpaceState::Deleted.as_str()),
+            )
+            .col_expr(
+                space::Column::ContainerId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(space::Column::DeletedAt, Expr::value(now))
+            .col_expr(space::Column::UpdatedAt, Expr::value(now))
+            .filter(space::Column::Id.eq(space_id))
+            .filter(space::Column::State.eq(from_state))
+            .exec(&self.db)
+            .await?;
+        // Shares of a deleted space mean nothing any more.
+        share::Entity::delete_many()
+            .filter(share::Column::SpaceId.eq(space_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_last_error(&self, space_id: &str, message: &str) -> AppResult<()> {
+        space::Entity::update_many()
+            .col_expr(space::Column::LastError, Expr::value(message))
+            .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(space::Column::Id.eq(space_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves `from` → `to` only if the space is still in `from`; returns whether it moved.
+    async fn finish(
+        &self,
+        space_id: &str,
+        from: SpaceState,
+        to: SpaceState,
+        container_id: Option<String>,
+        error: Option<String>,
+    ) -> AppResult<bool> {
+        let now = Utc::now();
+        let mut update = space::Entity::update_many()
+            .col_expr(space::Column::State, Expr::value(to.as_str()))
+            .col_expr(space::Column::UpdatedAt, Expr::value(now))
+            .col_expr(space::Column::ContainerId, Expr::value(container_id))
+            .col_expr(space::Column::LastError, Expr::value(error));
+        update = match to {
+            SpaceState::Running => update.col_expr(space::Column::StartedAt, Expr::value(now)),
+            SpaceState::Stopped => update
+                .col_expr(space::Column::StoppedAt, Expr::value(now))
+                .col_expr(
+                    space::Column::AfterStop,
+                    Expr::value(Option::<String>::None),
+                ),
+            SpaceState::Starting => update.col_expr(
+                space::Column::AfterStop,
+                Expr::value(Option::<String>::None),
+            ),
+            _ => update,
+        };
+        let moved = update
+            .filter(space::Column::Id.eq(space_id))
+            .filter(space::Column::State.eq(from.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(moved.rows_affected == 1)
+    }
+
+    /// Runs, in the background, whatever runtime work the space's recorded state calls for.
+    pub fn drive(&self, space_id: String) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = services.drive_now(&space_id).await {
+                tracing::error!(space = %space_id, error = %e, "space transition failed");
+            }
+        });
+    }
+
+    /// Brings the runtime in line with the recorded state: `starting` starts the container,
+    /// `stopping` stops it (then stays, restarts or deletes as recorded).
+    pub async fn drive_now(&self, space_id: &str) -> AppResult<()> {
+        let lock = self.space_locks.of(space_id);
+        let _guard = lock.lock().await;
+        // Each pass handles one recorded state; a restart passes through twice.
+        for _ in 0..3 {
+            let Some(space) = space::Entity::find_by_id(space_id.to_owned())
+                .one(&self.db)
+                .await?
+            else {
+                return Ok(());
+            };
+            let owner = self.find_user(&space.owner_id).await?;
+            let spec = spec_of(&space, &owner.username)?;
+            match state_of(&space)? {
+                SpaceState::Starting => {
+                    match self.runtime.start(&spec).await {
+                        Ok(container_id) => {
+                            if !self
+                                .finish(
+                                    space_id,
+                                    SpaceState::Starting,
+                                    SpaceState::Running,
+                                    Some(container_id),
+                                    None,
+                                )
+                                .await?
+                            {
+                                // A stop came in while starting: loop round to carry it out.
+                                continue;
+                            }
+                            tracing::info!(space = %space_id, "space running");
+                        }
+                        Err(e) => {
+                            let _ = self.runtime.stop(&spec).await;
+                            let message = format!("start failed: {e}");
+                            tracing::warn!(space = %space_id, error = %message, "space did not start");
+                            self.finish(
+                                space_id,
+                                SpaceState::Starting,
+                                SpaceState::Stopped,
+                                None,
+                                Some(message.clone()),
+                            )
+                            .await?;
+                            record(
+                                &self.db,
+                                None,
+                                "space.start",
+                                &format!("space:{}/{}", owner.username, space.name),
+                                Outcome::Failed,
+                                json!({"error": message}),
+                            )
+                            .await;
+                        }
+                    }
+                    return Ok(());
+                }
+                SpaceState::Stopping => {
+                    let then = AfterStop::parse(space.after_stop.as_deref());
+                    let stopped = match then {
+                        AfterStop::Delete => self.runtime.remove(&spec).await,
+                        _ => self.runtime.stop(&spec).await,
+                    };
+                    if let Err(e) = stopped {
+                        // Still holding compute: an admin or the reconciler retries.
+                        self.set_last_error(space_id, &format!("stop failed: {e}"))
+                            .await?;
+                        return Ok(());
+                    }
+                    match after_stop(then) {
+                        SpaceState::Deleted => {
+                            self.mark_deleted(space_id, SpaceState::Stopping.as_str())
+                                .await?;
+                            return Ok(());
+                        }
+                        SpaceState::Starting => {
+                            self.finish(
+                                space_id,
+                                SpaceState::Stopping,
+                                SpaceState::Starting,
+                                None,
+                                None,
+                            )
+                            .await?;
+                            continue;
+                        }
+                        to => {
+                            self.finish(space_id, SpaceState::Stopping, to, None, None)
+                                .await?;
+                            return Ok(());
+                        }
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn list_shares(&self, caller: &Caller, space_id: &str) -> AppResult<Vec<ShareDto>> {
+        let space = self.managed_space(caller, space_id).await?;
+        Ok(self
+            .space_dto(caller, space, SpaceRole::Owner)
+            .await?
+            .shared_with)
+    }
+
+    pub async fn share_space(
+        &self,
+        caller: &Caller,
+        space_id: &str,
+        user_id: &str,
+    ) -> AppResult<Vec<ShareDto>> {
+        let space = self.managed_space(caller, space_id).await?;
+        let sharee = self.find_user(user_id).await?;
+        if sharee.id == space.owner_id {
+            return Err(AppError::invalid(
+                "user_id",
+                "the owner already has the space: share it with someone else",
+            ));
+        }
+        share::Entity::insert(share::ActiveModel {
+            space_id: Set(space.id.clone()),
+            user_id: Set(sharee.id.clone()),
+            granted_at: Set(Utc::now()),
+            granted_by: Set(caller.user.username.clone()),
+        })
+        .on_conflict(
+            OnConflict::columns([share::Column::SpaceId, share::Column::UserId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        let owner = self.find_user(&space.owner_id).await?;
+        record(
+            &self.db,
+            Some(caller),
+            "space.share",
+            &format!("space:{}/{}", owner.username, space.name),
+            Outcome::Success,
+            json!({"user": sharee.username}),
+        )
+        .await;
+        self.list_shares(caller, space_id).await
+    }
+
+    pub async fn revoke_share(
+        &self,
+        caller: &Caller,
+        space_id: &str,
+        user_id: &str,
+    ) -> AppResult<Vec<ShareDto>> {
+        let space = self.managed_space(caller, space_id).await?;
+        let sharee = self.find_user(user_id).await?;
+        let removed = share::Entity::delete_by_id((space.id.clone(), sharee.id.clone()))
+            .exec(&self.db)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(AppError::NotFound(format!(
+                "the space is not shared with {}",
+                sharee.username
+            )));
+        }
+        let owner = self.find_user(&space.owner_id).await?;
+        record(
+            &self.db,
+            Some(caller),
+            "space.unshare",
+            &format!("space:{}/{}", owner.username, space.name),
+            Outcome::Success,
+            json!({"user": sharee.username}),
+        )
+        .await;
+        self.list_shares(caller, space_id).await
+    }
+}

@@ -1,0 +1,390 @@
+//! Templates: validation, who may use which, and archiving instead of deleting.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use app::api::templates::{CreateTemplate, Feature, TemplateDto, UpdateTemplate, VolumeSpec};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+
+use super::access::Caller;
+use super::audit::{record, Outcome};
+use super::{conflict_on_duplicate, from_json, new_id, timestamp, to_json, Services};
+use crate::domain::lifecycle::SpaceState;
+use crate::entities::{group, space, template};
+use crate::error::{AppError, AppResult};
+
+/// Everything a template says, validated.
+struct TemplateFields {
+    name: String,
+    description: String,
+    image: String,
+    command: Option<Vec<String>>,
+    shell: String,
+    env: BTreeMap<String, String>,
+    compute_units: i64,
+    volumes: Vec<VolumeSpec>,
+    features: Vec<Feature>,
+    ports: Vec<u16>,
+    allowed_groups: Vec<String>,
+}
+
+fn storage_units(volumes: &[VolumeSpec]) -> i64 {
+    volumes.iter().map(|v| v.size_gib).sum()
+}
+
+fn validate(fields: &mut TemplateFields) -> AppResult<()> {
+    fields.name = fields.name.trim().to_owned();
+    if fields.name.is_empty() || fields.name.chars().count() > 64 {
+        return Err(AppError::invalid(
+            "name",
+            "a template name has 1 to 64 characters",
+        ));
+    }
+    let image = fields.image.trim();
+    if image.is_empty() || image.len() > 255 || image.chars().any(char::is_whitespace) {
+        return Err(AppError::invalid(
+            "image",
+            "give a Docker image reference such as `hangar/default:bookworm`",
+        ));
+    }
+    fields.image = image.to_owned();
+    if !fields.shell.starts_with('/') {
+        return Err(AppError::invalid(
+            "shell",
+            "the shell is an absolute path, such as /bin/bash",
+        ));
+    }
+    if let Some(command) = &fields.command {
+        if command.is_empty() {
+            return Err(AppError::invalid(
+                "command",
+                "the command is a non-empty list of words, or null for the default",
+            ));
+        }
+    }
+    if fields.compute_units < 0 || fields.compute_units > 1024 {
+        return Err(AppError::invalid(
+            "compute_units",
+            "compute_units is a whole number from 0 to 1024",
+        ));
+    }
+    for key in fields.env.keys() {
+        let valid = !key.is_empty()
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(AppError::invalid(
+                "env",
+                format!("`{key}` is not a valid environment variable name"),
+            ));
+        }
+    }
+    let mut names = BTreeSet::new();
+    let mut paths = BTreeSet::new();
+    for volume in &fields.volumes {
+        crate::validate::username(&volume.name)
+            .map_err(|e| AppError::invalid("volumes", format!("volume name: {e}")))?;
+        if !volume.mount_path.starts_with('/')
+            || volume.mount_path == "/"
+            || volume.mount_path.contains("..")
+        {
+            return Err(AppError::invalid(
+                "volumes",
+                format!(
+                    "volume `{}`: mount_path must be an absolute path below /",
+                    volume.name
+                ),
+            ));
+        }
+        if !(1..=10_000).contains(&volume.size_gib) {
+            return Err(AppError::invalid(
+                "volumes",
+                format!(
+                    "volume `{}`: size_gib is a whole number from 1 to 10000",
+                    volume.name
+                ),
+            ));
+        }
+        if !names.insert(volume.name.clone()) || !paths.insert(volume.mount_path.clone()) {
+            return Err(AppError::invalid(
+                "volumes",
+                format!(
+                    "volume `{}`: names and mount paths must be unique",
+                    volume.name
+                ),
+            ));
+        }
+    }
+    if fields.ports.contains(&0) {
+        return Err(AppError::invalid(
+            "ports",
+            "ports are numbers from 1 to 65535",
+        ));
+    }
+    fields.features.sort();
+    fields.features.dedup();
+    fields.ports.sort_unstable();
+    fields.ports.dedup();
+    fields.allowed_groups.sort();
+    fields.allowed_groups.dedup();
+    Ok(())
+}
+
+pub fn to_dto(t: template::Model) -> AppResult<TemplateDto> {
+    Ok(TemplateDto {
+        command: t
+            .command
+            .as_deref()
+            .map(|c| from_json(c, "template command"))
+            .transpose()?,
+        env: from_json(&t.env, "template env")?,
+        volumes: from_json(&t.volumes, "template volumes")?,
+        features: from_json(&t.features, "template features")?,
+        ports: from_json(&t.ports, "template ports")?,
+        allowed_groups: from_json(&t.allowed_groups, "template groups")?,
+        id: t.id,
+        name: t.name,
+        description: t.description,
+        image: t.image,
+        shell: t.shell,
+        compute_units: t.compute_units,
+        storage_units: t.storage_units,
+        archived: t.archived,
+        version: t.version,
+        created_at: timestamp(t.created_at),
+        updated_at: timestamp(t.updated_at),
+    })
+}
+
+impl Services {
+    async fn check_groups_exist(&self, ids: &[String]) -> AppResult<()> {
+        let found = group::Entity::find()
+            .filter(group::Column::Id.is_in(ids.to_vec()))
+            .count(&self.db)
+            .await?;
+        if found as usize != ids.len() {
+            return Err(AppError::invalid(
+                "allowed_groups",
+                "allowed_groups names a group id that does not exist",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `user_id` may create spaces from `template` (admins always may).
+    pub async fn may_use_template(
+        &self,
+        caller_is_admin: bool,
+        user_id: &str,
+        template: &TemplateDto,
+    ) -> AppResult<bool> {
+        if caller_is_admin || template.allowed_groups.is_empty() {
+            return Ok(true);
+        }
+        let groups = self.group_ids_of(user_id).await?;
+        Ok(template.allowed_groups.iter().any(|g| groups.contains(g)))
+    }
+
+    /// The templates the caller may use (admins: all, archived included).
+    pub async fn list_templates(&self, caller: &Caller) -> AppResult<Vec<TemplateDto>> {
+        let all = template::Entity::find()
+            .order_by_asc(template::Column::Name)
+            .all(&self.db)
+            .await?;
+        let mut visible = Vec::new();
+        for t in all {
+            let dto = to_dto(t)?;
+            if caller.is_admin()
+                || (!dto.archived && self.may_use_template(false, caller.id(), &dto).await?)
+            {
+                visible.push(dto);
+            }
+        }
+        Ok(visible)
+    }
+
+    /// A template the caller may use; others are 404.
+    pub async fn get_template(&self, caller: &Caller, id: &str) -> AppResult<TemplateDto> {
+        let t = template::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("template"))?;
+        let dto = to_dto(t)?;
+        if caller.is_admin()
+            || (!dto.archived && self.may_use_template(false, caller.id(), &dto).await?)
+        {
+            Ok(dto)
+        } else {
+            Err(AppError::not_found("template"))
+        }
+    }
+
+    pub async fn create_template(
+        &self,
+        caller: &Caller,
+        input: CreateTemplate,
+    ) -> AppResult<TemplateDto> {
+        caller.require_admin()?;
+        let mut fields = TemplateFields {
+            name: input.name,
+            description: input.description.unwrap_or_default(),
+            image: input.image,
+            command: input.command,
+            shell: input.shell.unwrap_or_else(|| "/bin/sh".into()),
+            env: input.env,
+            compute_units: input.compute_units,
+            volumes: input.volumes,
+            features: input.features.unwrap_or_else(|| vec![Feature::Terminal]),
+            ports: input.ports,
+            allowed_groups: input.allowed_groups,
+        };
+        validate(&mut fields)?;
+        self.check_groups_exist(&fields.allowed_groups).await?;
+        let now = Utc::now();
+        let name = fields.name.clone();
+        let model = template::ActiveModel {
+            id: Set(new_id()),
+            name: Set(fields.name),
+            description: Set(fields.description),
+            image: Set(fields.image),
+            command: Set(fields.command.as_ref().map(to_json).transpose()?),
+            shell: Set(fields.shell),
+            env: Set(to_json(&fields.env)?),
+            compute_units: Set(fields.compute_units),
+            storage_units: Set(storage_units(&fields.volumes)),
+            volumes: Set(to_json(&fields.volumes)?),
+            features: Set(to_json(&fields.features)?),
+            ports: Set(to_json(&fields.ports)?),
+            allowed_groups: Set(to_json(&fields.allowed_groups)?),
+            archived: Set(false),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let created = model.insert(&self.db).await.map_err(|e| {
+            conflict_on_duplicate(e, || format!("a template named `{name}` exists already"))
+        })?;
+        record(
+            &self.db,
+            Some(caller),
+            "template.create",
+            &format!("template:{name}"),
+            Outcome::Success,
+            json!({"image": created.image}),
+        )
+        .await;
+        to_dto(created)
+    }
+
+    pub async fn update_template(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: UpdateTemplate,
+    ) -> AppResult<TemplateDto> {
+        caller.require_admin()?;
+        let existing = template::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("template"))?;
+        let current = to_dto(existing.clone())?;
+        let mut fields = TemplateFields {
+            name: input.name.unwrap_or(current.name),
+            description: input.description.unwrap_or(current.description),
+            image: input.image.unwrap_or(current.image),
+            command: input.command.unwrap_or(current.command),
+            shell: input.shell.unwrap_or(current.shell),
+            env: input.env.unwrap_or(current.env),
+            compute_units: input.compute_units.unwrap_or(current.compute_units),
+            volumes: input.volumes.unwrap_or(current.volumes),
+            features: input.features.unwrap_or(current.features),
+            ports: input.ports.unwrap_or(current.ports),
+            allowed_groups: input.allowed_groups.unwrap_or(current.allowed_groups),
+        };
+        validate(&mut fields)?;
+        self.check_groups_exist(&fields.allowed_groups).await?;
+        let mut model: template::ActiveModel = existing.clone().into();
+        model.name = Set(fields.name);
+        model.description = Set(fields.description);
+        model.image = Set(fields.image);
+        model.command = Set(fields.command.as_ref().map(to_json).transpose()?);
+        model.shell = Set(fields.shell);
+        model.env = Set(to_json(&fields.env)?);
+        model.compute_units = Set(fields.compute_units);
+        model.storage_units = Set(storage_units(&fields.volumes));
+        model.volumes = Set(to_json(&fields.volumes)?);
+        model.features = Set(to_json(&fields.features)?);
+        model.ports = Set(to_json(&fields.ports)?);
+        model.allowed_groups = Set(to_json(&fields.allowed_groups)?);
+        if let Some(archived) = input.archived {
+            model.archived = Set(archived);
+        }
+        model.version = Set(existing.version + 1);
+        model.updated_at = Set(Utc::now());
+        let updated = model.update(&self.db).await.map_err(|e| {
+            conflict_on_duplicate(e, || "a template with that name exists already".into())
+        })?;
+        record(
+            &self.db,
+            Some(caller),
+            "template.update",
+            &format!("template:{}", updated.name),
+            Outcome::Success,
+            json!({"version": updated.version}),
+        )
+        .await;
+        to_dto(updated)
+    }
+
+    /// Deletes a template no live space uses; one that has spaces is archived instead (its
+    /// spaces keep their snapshot). Returns the archived template, or `None` when deleted.
+    pub async fn delete_template(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> AppResult<Option<TemplateDto>> {
+        caller.require_admin()?;
+        let existing = template::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("template"))?;
+        let in_use = space::Entity::find()
+            .filter(space::Column::TemplateId.eq(id))
+            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .count(&self.db)
+            .await?;
+        let target = format!("template:{}", existing.name);
+        if in_use > 0 {
+            let mut model: template::ActiveModel = existing.into();
+            model.archived = Set(true);
+            model.updated_at = Set(Utc::now());
+            let archived = model.update(&self.db).await?;
+            record(
+                &self.db,
+                Some(caller),
+                "template.archive",
+                &target,
+                Outcome::Success,
+                json!({"spaces": in_use}),
+            )
+            .await;
+            return Ok(Some(to_dto(archived)?));
+        }
+        template::Entity::delete_by_id(id.to_owned())
+            .exec(&self.db)
+            .await?;
+        record(
+            &self.db,
+            Some(caller),
+            "template.delete",
+            &target,
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+        Ok(None)
+    }
+}
