@@ -5,3 +5,5 @@ mod support;
 mod auth;
 mod health;
 mod pages;
+mod quota;
+mod spaces;

@@ -139,3 +139,183 @@ pub fn set_cookie_line(headers: &HeaderMap) -> Option<String> {
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     response.json().await.unwrap()
 }
+
+/// A signed-in client of one test server: sends its credentials (and the Origin a page of
+/// Hangar would send) with every request.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    client: reqwest::Client,
+    cookie: Option<String>,
+    bearer: Option<String>,
+}
+
+/// A response's status and JSON body (`null` when there is none).
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+impl Answer {
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {self:?}"))
+            .to_owned()
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+}
+
+impl Client {
+    pub fn anonymous(server: &TestServer) -> Self {
+        Client {
+            base: format!("http://{}", server.addr),
+            client: server.client.clone(),
+            cookie: None,
+            bearer: None,
+        }
+    }
+
+    pub async fn signed_in(server: &TestServer, username: &str, password: &str) -> Self {
+        let cookie = server.login_cookie(username, password).await;
+        Client {
+            cookie: Some(cookie),
+            ..Client::anonymous(server)
+        }
+    }
+
+    pub fn with_token(server: &TestServer, token: &str) -> Self {
+        Client {
+            bearer: Some(token.to_owned()),
+            ..Client::anonymous(server)
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header(ORIGIN, self.base.as_str());
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Answer { status, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::POST, path, None).await
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> Answer {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::PUT, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Creates a member with the given own quota and returns (id, signed-in client).
+    pub async fn new_member(
+        &self,
+        server: &TestServer,
+        username: &str,
+        quota: serde_json::Value,
+    ) -> (String, Client) {
+        let mut body = serde_json::json!({"username": username, "password": "member-password"});
+        for (k, v) in quota.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let created = self.post("/api/v1/users", body).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        (
+            created.id(),
+            Client::signed_in(server, username, "member-password").await,
+        )
+    }
+
+    /// Creates a template of the busybox test image and returns its id.
+    pub async fn new_template(
+        &self,
+        name: &str,
+        compute_units: i64,
+        volumes: serde_json::Value,
+    ) -> String {
+        let created = self
+            .post(
+                "/api/v1/templates",
+                serde_json::json!({
+                    "name": name, "image": TEST_IMAGE, "compute_units": compute_units, "volumes": volumes,
+                }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.id()
+    }
+
+    /// Waits until the space reaches `state` (30 s at most) and returns it.
+    pub async fn wait_for_state(&self, space_id: &str, state: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let space = self.get(&format!("/api/v1/spaces/{space_id}")).await;
+            if space.body["state"] == state {
+                return space.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "space never reached {state}: {space:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The tiny image `scripts/images.sh test` builds.
+pub const TEST_IMAGE: &str = "hangar/busybox:test";
+
+pub async fn admin(server: &TestServer) -> Client {
+    Client::signed_in(server, "admin", ADMIN_PASSWORD).await
+}
