@@ -16,7 +16,7 @@ use axum::http::{request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::extract::ValidJson;
+use super::extract::{AdminCaller, ValidJson};
 use crate::auth::{client_ip_of, session_of, AuthService};
 use crate::domain::lifecycle::Action;
 use crate::error::{AppError, AppResult};
@@ -126,7 +126,7 @@ pub async fn list_users(
 
 pub async fn create_user(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ValidJson(input): ValidJson<CreateUser>,
 ) -> AppResult<Created<UserDto>> {
     Ok((
@@ -145,7 +145,7 @@ pub async fn get_user(
 
 pub async fn update_user(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ValidJson(input): ValidJson<UpdateUser>,
 ) -> AppResult<Json<UserDto>> {
@@ -180,7 +180,7 @@ pub async fn list_groups(
 
 pub async fn create_group(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ValidJson(input): ValidJson<CreateGroup>,
 ) -> AppResult<Created<GroupDto>> {
     Ok((
@@ -199,7 +199,7 @@ pub async fn get_group(
 
 pub async fn update_group(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ValidJson(input): ValidJson<UpdateGroup>,
 ) -> AppResult<Json<GroupDto>> {
@@ -242,7 +242,7 @@ pub async fn list_templates(
 
 pub async fn create_template(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ValidJson(input): ValidJson<CreateTemplate>,
 ) -> AppResult<Created<TemplateDto>> {
     Ok((
@@ -261,7 +261,7 @@ pub async fn get_template(
 
 pub async fn update_template(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(id): Path<String>,
     ValidJson(input): ValidJson<UpdateTemplate>,
 ) -> AppResult<Json<TemplateDto>> {

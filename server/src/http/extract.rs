@@ -87,3 +87,20 @@ pub async fn caller_of(
         .map(|user| Caller { user })
         .ok_or_else(AppError::unauthorized)
 }
+
+/// A caller who must be an admin: checked before the body is read, so a member learns
+/// nothing from validation messages of routes they may not use.
+pub struct AdminCaller(pub Caller);
+
+impl axum::extract::FromRequestParts<AppState> for AdminCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = caller_of(parts, state).await?;
+        caller.require_admin()?;
+        Ok(AdminCaller(caller))
+    }
+}

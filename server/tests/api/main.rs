@@ -4,6 +4,8 @@ mod support;
 
 mod auth;
 mod health;
+mod matrix;
 mod pages;
 mod quota;
 mod spaces;
+mod tokens;

@@ -84,8 +84,35 @@ impl TestServer {
         HeaderValue::from_str(&format!("http://{}", self.addr)).unwrap()
     }
 
-    /// Stops accepting connections and waits for the server to finish.
-    pub async fn stop(mut self) {
+    /// Deletes every space through the API (so the Docker host keeps no container or volume
+    /// of a test), then stops the server.
+    pub async fn stop(self) {
+        let admin = admin(&self).await;
+        let spaces = admin.get("/api/v1/spaces?all=true").await;
+        for space in spaces.body.as_array().into_iter().flatten() {
+            let id = space["id"].as_str().unwrap_or_default().to_owned();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let current = admin.get(&format!("/api/v1/spaces/{id}")).await;
+                match current.body["state"].as_str() {
+                    None => break,
+                    Some("running") | Some("created") | Some("stopped") => {
+                        admin.delete(&format!("/api/v1/spaces/{id}")).await;
+                    }
+                    Some(_) => {}
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "cleanup of {id} stuck: {current:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Stops accepting connections and waits for the server to finish (spaces keep running).
+    pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
