@@ -13,6 +13,10 @@ export RUSTFLAGS="--cfg erase_components"
 say "building the site and the server"
 cargo leptos build
 
+# PostgreSQL for the tests that run on it too (two server processes on one database).
+HANGAR_TEST_POSTGRES_URL=$(scripts/postgres-up.sh)
+export HANGAR_TEST_POSTGRES_URL
+
 say "unit and integration tests"
 # Only the server-side crates: building `frontend` for the host would switch on app's
 # `hydrate` beside `ssr`.

@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod concurrency;
 mod health;
 mod matrix;
 mod pages;

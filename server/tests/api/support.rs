@@ -84,10 +84,29 @@ impl TestServer {
         HeaderValue::from_str(&format!("http://{}", self.addr)).unwrap()
     }
 
+    /// A server run by someone else (another process) at `addr`.
+    pub fn remote(addr: SocketAddr) -> Self {
+        TestServer {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            shutdown: None,
+            task: None,
+        }
+    }
+
     /// Deletes every space through the API (so the Docker host keeps no container or volume
     /// of a test), then stops the server.
     pub async fn stop(self) {
-        let admin = admin(&self).await;
+        self.cleanup().await;
+        self.shutdown().await;
+    }
+
+    /// Deletes every space through the API and waits until they are gone.
+    pub async fn cleanup(&self) {
+        let admin = admin(self).await;
         let spaces = admin.get("/api/v1/spaces?all=true").await;
         for space in spaces.body.as_array().into_iter().flatten() {
             let id = space["id"].as_str().unwrap_or_default().to_owned();
@@ -108,7 +127,6 @@ impl TestServer {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
-        self.shutdown().await;
     }
 
     /// Stops accepting connections and waits for the server to finish (spaces keep running).

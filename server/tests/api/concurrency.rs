@@ -1,0 +1,172 @@
+//! Quota checks are atomic: many simultaneous creates and starts of one user never exceed
+//! the quota, on SQLite and on PostgreSQL with two server processes sharing the database.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::json;
+
+use crate::support::{admin, Client, TempDb, TestServer, ADMIN_PASSWORD};
+
+const CREATES: usize = 50;
+const STARTS: usize = 50;
+const MAX_SPACES: i64 = 10;
+const COMPUTE_UNITS: i64 = 5;
+
+/// Fires the creates and starts through `clients` in turn and checks the outcome.
+async fn race(admin: &Client, clients: &[Client], ann_id: &str) {
+    let template = admin.new_template("one-cu", 1, json!([])).await;
+    let creates = (0..CREATES).map(|i| {
+        let client = clients[i % clients.len()].clone();
+        let template = template.clone();
+        async move {
+            client
+                .post(
+                    "/api/v1/spaces",
+                    json!({"name": format!("s{i}"), "template_id": template}),
+                )
+                .await
+        }
+    });
+    let answers = join_all(creates).await;
+    let created: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status == 201)
+        .map(|a| a.id())
+        .collect();
+    assert_eq!(created.len(), MAX_SPACES as usize, "{answers:?}");
+    for refused in answers.iter().filter(|a| a.status != 201) {
+        assert_eq!(refused.code(), "quota_exceeded", "{refused:?}");
+    }
+
+    // Five start requests for each of the ten spaces, all at once.
+    let starts = (0..STARTS).map(|i| {
+        let client = clients[i % clients.len()].clone();
+        let id = created[i % created.len()].clone();
+        async move {
+            (
+                id.clone(),
+                client
+                    .post_empty(&format!("/api/v1/spaces/{id}/start"))
+                    .await,
+            )
+        }
+    });
+    let answers = join_all(starts).await;
+    let started: Vec<&String> = answers
+        .iter()
+        .filter(|(_, a)| a.status == 202)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(started.len(), COMPUTE_UNITS as usize, "{answers:?}");
+    let mut distinct = started.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), started.len(), "a space was started twice");
+    for (_, refused) in answers.iter().filter(|(_, a)| a.status != 202) {
+        assert!(
+            matches!(refused.code(), "quota_exceeded" | "invalid_state"),
+            "{refused:?}"
+        );
+    }
+    let quota = admin.get(&format!("/api/v1/users/{ann_id}/quota")).await;
+    assert_eq!(
+        quota.body["usage"],
+        json!({"spaces": MAX_SPACES, "compute_units": COMPUTE_UNITS, "storage_units": 0})
+    );
+    for id in started {
+        admin.wait_for_state(id, "running").await;
+    }
+}
+
+async fn new_ann(admin: &Client, server_for_login: &TestServer) -> (String, Client) {
+    admin
+        .new_member(server_for_login, "ann", json!({"max_spaces": MAX_SPACES, "compute_units": COMPUTE_UNITS, "storage_units": null}))
+        .await
+}
+
+#[tokio::test]
+async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_sqlite() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (ann_id, ann) = new_ann(&admin, &server).await;
+    race(&admin, &[ann], &ann_id).await;
+    server.stop().await;
+}
+
+/// A `hangar` process of its own (the real binary), for the multi-process test.
+struct Process {
+    child: tokio::process::Child,
+    server: TestServer,
+}
+
+async fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Process {
+    async fn start(database_url: &str) -> Process {
+        let port = free_port().await;
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .arg("serve")
+            .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HANGAR_DATABASE_URL", database_url)
+            .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("HANGAR_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let server = TestServer::remote(format!("127.0.0.1:{port}").parse().unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while server
+            .client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hangar process did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Process { child, server }
+    }
+}
+
+/// A fresh database on the test PostgreSQL (`scripts/postgres-up.sh`, run by `make test`).
+async fn fresh_postgres_database() -> String {
+    let base = std::env::var("HANGAR_TEST_POSTGRES_URL").expect(
+        "HANGAR_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
+    );
+    let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&base).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+#[tokio::test]
+async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_postgres_with_two_processes() {
+    let url = fresh_postgres_database().await;
+    // One after the other: the first applies the migrations.
+    let mut first = Process::start(&url).await;
+    let mut second = Process::start(&url).await;
+    let admin = admin(&first.server).await;
+    let (ann_id, ann_first) = new_ann(&admin, &first.server).await;
+    let ann_second = Client::signed_in(&second.server, "ann", "member-password").await;
+    race(&admin, &[ann_first, ann_second], &ann_id).await;
+
+    first.server.cleanup().await;
+    first.child.kill().await.unwrap();
+    second.child.kill().await.unwrap();
+}
