@@ -9,6 +9,7 @@ use server_fn::{
 };
 
 /// Machine-readable kind of an [`ApiError`]; the HTTP status follows from it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -25,6 +26,7 @@ pub enum ErrorCode {
 }
 
 /// `{"code": "...", "message": "...", ...details}`: what went wrong and what to do about it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
@@ -35,6 +37,7 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra facts a client can act on (quota figures, retry delay, current state...).
     #[serde(flatten, default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub details: BTreeMap<String, serde_json::Value>,
 }
 
@@ -60,6 +63,7 @@ impl ApiError {
 }
 
 /// The JSON body of every error answer of the HTTP API.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ApiError,

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 /// A user's id: an opaque string.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "ssr", schema(value_type = String))]
 pub struct UserId(pub String);
 
 impl std::fmt::Display for UserId {
@@ -16,6 +18,7 @@ impl std::fmt::Display for UserId {
     }
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -24,6 +27,7 @@ pub enum Role {
 }
 
 /// A user as the API shows it (never the password hash).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserDto {
     pub id: UserId,
@@ -40,6 +44,7 @@ pub struct UserDto {
 }
 
 /// A short reference to a user, as other resources name them.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
     pub id: UserId,
@@ -47,6 +52,7 @@ pub struct UserRef {
     pub display_name: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -55,6 +61,7 @@ pub struct LoginRequest {
 }
 
 /// `{"user": ...}`, the answer of login and of `GET /api/v1/me`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserEnvelope {
     pub user: UserDto,

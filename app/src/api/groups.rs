@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::UserRef;
 use super::serde_helpers::double_option;
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupDto {
     pub id: String,
@@ -17,6 +18,7 @@ pub struct GroupDto {
     pub created_at: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
@@ -32,6 +34,7 @@ pub struct CreateGroup {
     pub storage_units: Option<Option<i64>>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {

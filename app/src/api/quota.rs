@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct QuotaValues {
     pub max_spaces: Option<i64>,
@@ -9,6 +10,7 @@ pub struct QuotaValues {
     pub storage_units: Option<i64>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct UsageValues {
     pub spaces: i64,
@@ -17,6 +19,7 @@ pub struct UsageValues {
 }
 
 /// One contributor to the effective quota: `own` or `group:<name>`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaSource {
     pub source: String,
@@ -25,6 +28,7 @@ pub struct QuotaSource {
     pub storage_units: Option<i64>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaReport {
     pub quota: QuotaValues,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::UserRef;
 use super::templates::{Feature, VolumeSpec};
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShareDto {
     pub user: UserRef,
@@ -12,6 +13,7 @@ pub struct ShareDto {
     pub granted_by: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpaceDto {
     pub id: String,
@@ -38,6 +40,7 @@ pub struct SpaceDto {
     pub stopped_at: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpace {
@@ -48,6 +51,7 @@ pub struct CreateSpace {
     pub owner_id: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventDto {
     pub id: i64,
@@ -56,5 +60,6 @@ pub struct AuditEventDto {
     pub action: String,
     pub target: String,
     pub outcome: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub details: serde_json::Value,
 }

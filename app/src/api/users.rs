@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Role;
 use super::serde_helpers::double_option;
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -27,6 +28,7 @@ pub struct CreateUser {
     pub storage_units: Option<Option<i64>>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
@@ -48,6 +50,7 @@ pub struct UpdateUser {
     pub storage_units: Option<Option<i64>>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
@@ -57,6 +60,7 @@ pub struct CreateToken {
     pub expires_in_days: Option<i64>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenDto {
     pub id: String,
@@ -69,12 +73,14 @@ pub struct TokenDto {
 }
 
 /// The answer to creating a token: the only time the secret is shown.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenCreated {
     pub token: TokenDto,
     pub secret: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSshKey {
@@ -83,6 +89,7 @@ pub struct CreateSshKey {
     pub public_key: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SshKeyDto {
     pub id: String,

@@ -11,6 +11,7 @@ use app::api::templates::{CreateTemplate, TemplateDto, UpdateTemplate};
 use app::api::users::{
     CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto, UpdateUser,
 };
+use app::error::ErrorBody;
 use axum::extract::{Path, Query, State};
 use axum::http::{request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +30,7 @@ type Created<T> = (StatusCode, Json<T>);
 
 // --- auth and me -------------------------------------------------------------------------
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(auth): State<Arc<AuthService>>,
     parts: Parts,
@@ -39,6 +41,7 @@ pub async fn login(
     Ok(Json(UserEnvelope { user }))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",  responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
 pub async fn logout(
     State(auth): State<Arc<AuthService>>,
     _caller: Caller,
@@ -48,12 +51,14 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "me",  responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody)))]
 pub async fn me(caller: Caller) -> Json<UserEnvelope> {
     Json(UserEnvelope {
         user: caller.user.into(),
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/me/quota", tag = "me",  responses((status = 200, body = QuotaReport), (status = 401, body = ErrorBody)))]
 pub async fn my_quota(
     State(services): State<Services>,
     caller: Caller,
@@ -61,6 +66,7 @@ pub async fn my_quota(
     Ok(Json(services.quota_report(&caller.user).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me",  responses((status = 200, body = [TokenDto])))]
 pub async fn list_tokens(
     State(services): State<Services>,
     caller: Caller,
@@ -68,6 +74,7 @@ pub async fn list_tokens(
     Ok(Json(services.list_tokens(&caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "me", request_body = CreateToken, responses((status = 201, description = "the secret is in the answer, once", body = TokenCreated), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_token(
     State(services): State<Services>,
     caller: Caller,
@@ -79,6 +86,7 @@ pub async fn create_token(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "revoked"), (status = 404, body = ErrorBody)))]
 pub async fn revoke_token(
     State(services): State<Services>,
     caller: Caller,
@@ -88,6 +96,7 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/me/ssh-keys", tag = "me",  responses((status = 200, body = [SshKeyDto])))]
 pub async fn list_ssh_keys(
     State(services): State<Services>,
     caller: Caller,
@@ -95,6 +104,7 @@ pub async fn list_ssh_keys(
     Ok(Json(services.list_ssh_keys(&caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/me/ssh-keys", tag = "me", request_body = CreateSshKey, responses((status = 201, body = SshKeyDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn add_ssh_key(
     State(services): State<Services>,
     caller: Caller,
@@ -106,6 +116,7 @@ pub async fn add_ssh_key(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/me/ssh-keys/{id}", tag = "me",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)))]
 pub async fn remove_ssh_key(
     State(services): State<Services>,
     caller: Caller,
@@ -117,6 +128,7 @@ pub async fn remove_ssh_key(
 
 // --- users -------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",  responses((status = 200, body = [UserDto]), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(services): State<Services>,
     caller: Caller,
@@ -124,6 +136,7 @@ pub async fn list_users(
     Ok(Json(services.list_users(&caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = UserDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -135,6 +148,7 @@ pub async fn create_user(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = UserDto), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(services): State<Services>,
     caller: Caller,
@@ -143,6 +157,7 @@ pub async fn get_user(
     Ok(Json(services.get_user(&caller, &id).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = UserDto), (status = 404, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn update_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -152,6 +167,7 @@ pub async fn update_user(
     Ok(Json(services.update_user(&caller, &id, input).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 409, description = "the user owns spaces", body = ErrorBody)))]
 pub async fn delete_user(
     State(services): State<Services>,
     caller: Caller,
@@ -161,6 +177,7 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}/quota", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = QuotaReport), (status = 404, body = ErrorBody)))]
 pub async fn user_quota(
     State(services): State<Services>,
     caller: Caller,
@@ -171,6 +188,7 @@ pub async fn user_quota(
 
 // --- groups ------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",  responses((status = 200, body = [GroupDto])))]
 pub async fn list_groups(
     State(services): State<Services>,
     caller: Caller,
@@ -178,6 +196,7 @@ pub async fn list_groups(
     Ok(Json(services.list_groups(&caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup, responses((status = 201, body = GroupDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -189,6 +208,7 @@ pub async fn create_group(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
 pub async fn get_group(
     State(services): State<Services>,
     caller: Caller,
@@ -197,6 +217,7 @@ pub async fn get_group(
     Ok(Json(services.get_group(&caller, &id).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = UpdateGroup, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = GroupDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn update_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -206,6 +227,7 @@ pub async fn update_group(
     Ok(Json(services.update_group(&caller, &id, input).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted")))]
 pub async fn delete_group(
     State(services): State<Services>,
     caller: Caller,
@@ -215,6 +237,7 @@ pub async fn delete_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
 pub async fn add_member(
     State(services): State<Services>,
     caller: Caller,
@@ -223,6 +246,7 @@ pub async fn add_member(
     Ok(Json(services.add_member(&caller, &id, &user_id).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
 pub async fn remove_member(
     State(services): State<Services>,
     caller: Caller,
@@ -233,6 +257,7 @@ pub async fn remove_member(
 
 // --- templates ---------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates",  responses((status = 200, description = "the templates the caller may use", body = [TemplateDto])))]
 pub async fn list_templates(
     State(services): State<Services>,
     caller: Caller,
@@ -240,6 +265,7 @@ pub async fn list_templates(
     Ok(Json(services.list_templates(&caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplate, responses((status = 201, body = TemplateDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -251,6 +277,7 @@ pub async fn create_template(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = TemplateDto), (status = 404, body = ErrorBody)))]
 pub async fn get_template(
     State(services): State<Services>,
     caller: Caller,
@@ -259,6 +286,7 @@ pub async fn get_template(
     Ok(Json(services.get_template(&caller, &id).await?))
 }
 
+#[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", request_body = UpdateTemplate, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = TemplateDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn update_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -269,6 +297,7 @@ pub async fn update_template(
 }
 
 /// 204 when deleted; 200 with the template when it was archived because spaces use it.
+#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 200, description = "archived: spaces use it", body = TemplateDto)))]
 pub async fn delete_template(
     State(services): State<Services>,
     caller: Caller,
@@ -282,6 +311,7 @@ pub async fn delete_template(
 
 // --- spaces ------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces",  params(("all" = Option<bool>, Query, description = "admins: everyone's spaces")), responses((status = 200, body = [SpaceDto])))]
 pub async fn list_spaces(
     State(services): State<Services>,
     caller: Caller,
@@ -291,6 +321,7 @@ pub async fn list_spaces(
     Ok(Json(services.list_spaces(&caller, query).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/spaces", tag = "spaces", request_body = CreateSpace, responses((status = 201, body = SpaceDto), (status = 409, description = "quota_exceeded or conflict", body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_space(
     State(services): State<Services>,
     caller: Caller,
@@ -302,6 +333,7 @@ pub async fn create_space(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/spaces/{id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = SpaceDto), (status = 404, body = ErrorBody)))]
 pub async fn get_space(
     State(services): State<Services>,
     caller: Caller,
@@ -311,6 +343,7 @@ pub async fn get_space(
 }
 
 /// 204 when deleted at once; 202 with the space when it must stop first.
+#[utoipa::path(delete, path = "/api/v1/spaces/{id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 202, description = "stopping first", body = SpaceDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_space(
     State(services): State<Services>,
     caller: Caller,
@@ -334,6 +367,7 @@ async fn transition(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/start", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 409, description = "quota_exceeded or invalid_state", body = ErrorBody)))]
 pub async fn start_space(
     State(services): State<Services>,
     caller: Caller,
@@ -342,6 +376,7 @@ pub async fn start_space(
     transition(services, caller, id, Action::Start).await
 }
 
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/stop", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 409, body = ErrorBody)))]
 pub async fn stop_space(
     State(services): State<Services>,
     caller: Caller,
@@ -350,6 +385,7 @@ pub async fn stop_space(
     transition(services, caller, id, Action::Stop).await
 }
 
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/restart", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 409, body = ErrorBody)))]
 pub async fn restart_space(
     State(services): State<Services>,
     caller: Caller,
@@ -358,6 +394,7 @@ pub async fn restart_space(
     transition(services, caller, id, Action::Restart).await
 }
 
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/shares", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [ShareDto])))]
 pub async fn list_shares(
     State(services): State<Services>,
     caller: Caller,
@@ -366,6 +403,7 @@ pub async fn list_shares(
     Ok(Json(services.list_shares(&caller, &id).await?))
 }
 
+#[utoipa::path(put, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = [ShareDto])))]
 pub async fn share_space(
     State(services): State<Services>,
     caller: Caller,
@@ -374,6 +412,7 @@ pub async fn share_space(
     Ok(Json(services.share_space(&caller, &id, &user_id).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = [ShareDto]), (status = 404, body = ErrorBody)))]
 pub async fn revoke_share(
     State(services): State<Services>,
     caller: Caller,
@@ -384,6 +423,7 @@ pub async fn revoke_share(
 
 // --- audit -------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",  params(("action" = Option<String>, Query,), ("actor" = Option<String>, Query,), ("target" = Option<String>, Query,), ("outcome" = Option<String>, Query,), ("before" = Option<i64>, Query, description = "events older than this id"), ("limit" = Option<u64>, Query, description = "1 to 500, default 50")), responses((status = 200, body = [AuditEventDto])))]
 pub async fn audit(
     State(services): State<Services>,
     caller: Caller,

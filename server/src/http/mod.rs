@@ -5,6 +5,7 @@ pub mod api;
 pub mod csrf;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 
 use std::sync::Arc;
 
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             put(api::share_space).delete(api::revoke_share),
         )
         .route("/audit", get(api::audit))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(api::no_such_route);
 
     let backend: SharedBackend = Arc::new(ServerBackend {

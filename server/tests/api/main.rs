@@ -6,6 +6,7 @@ mod auth;
 mod concurrency;
 mod health;
 mod matrix;
+mod openapi;
 mod pages;
 mod quota;
 mod spaces;
