@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, Set};
 
 use crate::auth::password;
 use crate::config::Config;
-use crate::entities::user;
+use crate::entities::{template, user};
 use crate::error::{AppError, AppResult};
 
 /// Creates the first admin when there is no user at all. Returns the generated password when
@@ -56,4 +56,50 @@ pub async fn ensure_first_admin(
     }
     tracing::info!(%username, "created the first admin");
     Ok(generated.then_some(plain))
+}
+
+/// The image of the default template, built locally from Debian's packages.
+pub const DEFAULT_IMAGE: &str = "hangar/default:bookworm";
+
+/// On first run (no template at all), a ready default template: Debian with bash and git,
+/// 1 CU and a 10 GiB home.
+pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -> AppResult<()> {
+    if !config.default_template || template::Entity::find().count(db).await? > 0 {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let default = template::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        name: Set("default".into()),
+        description: Set(
+            "Debian 12 with bash, git, curl and an SSH/SFTP server; your home (/root) is kept."
+                .into(),
+        ),
+        image: Set(DEFAULT_IMAGE.into()),
+        command: Set(None),
+        shell: Set("/bin/bash".into()),
+        env: Set("{}".into()),
+        compute_units: Set(1),
+        storage_units: Set(10),
+        volumes: Set(r#"[{"name":"home","mount_path":"/root","size_gib":10}]"#.into()),
+        features: Set(r#"["terminal","ssh","file_transfer"]"#.into()),
+        ports: Set("[]".into()),
+        allowed_groups: Set("[]".into()),
+        archived: Set(false),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = template::Entity::insert(default)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(template::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 1 {
+        tracing::info!(image = DEFAULT_IMAGE, "created the default template");
+    }
+    Ok(())
 }

@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "HANGAR_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// On first run, create the default template (image `hangar/default:bookworm`, built
+    /// locally by `scripts/images.sh`).
+    #[arg(long, env = "HANGAR_DEFAULT_TEMPLATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub default_template: bool,
+
     /// Failed sign-ins allowed per account within the window before answering 429.
     #[arg(long, env = "HANGAR_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
     pub login_failures_per_account: u32,

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod http;
+pub mod reconciler;
 pub mod runtime;
 pub mod services;
 pub mod session_store;
@@ -42,6 +43,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
             config.admin_user
         );
     }
+    bootstrap::ensure_default_template(&db, &config).await?;
     let docker = Arc::new(docker::DockerClient::new(config.docker_host.clone()));
     let limiter = LoginRateLimiter::new(
         config.login_failures_per_account,
@@ -90,6 +92,7 @@ pub async fn serve(
             }
         }
     });
+    let reconciler = reconciler::spawn(state.services.clone());
     let app = http::router(state);
     let result = axum::serve(
         listener,
@@ -99,5 +102,6 @@ pub async fn serve(
     .await
     .map_err(|e| AppError::internal(format!("server: {e}")));
     cleanup.abort();
+    reconciler.abort();
     result
 }

@@ -21,6 +21,7 @@ use super::extract::{AdminCaller, ValidJson};
 use crate::auth::{client_ip_of, session_of, AuthService};
 use crate::domain::lifecycle::Action;
 use crate::error::{AppError, AppResult};
+use crate::runtime::ManagedObject;
 use crate::services::access::Caller;
 use crate::services::audit::AuditQuery;
 use crate::services::spaces::SpaceListQuery;
@@ -431,6 +432,24 @@ pub async fn audit(
 ) -> AppResult<Json<Vec<AuditEventDto>>> {
     let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
     Ok(Json(services.audit_events(&caller, query).await?))
+}
+
+// --- admin ------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "Hangar-labelled containers, volumes and networks whose space is unknown or deleted"), (status = 403, body = ErrorBody)))]
+pub async fn list_orphans(
+    State(services): State<Services>,
+    caller: Caller,
+) -> AppResult<Json<Vec<ManagedObject>>> {
+    Ok(Json(services.orphans(&caller).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "the objects removed"), (status = 403, body = ErrorBody)))]
+pub async fn remove_orphans(
+    State(services): State<Services>,
+    caller: Caller,
+) -> AppResult<Json<Vec<ManagedObject>>> {
+    Ok(Json(services.remove_orphans(&caller).await?))
 }
 
 pub async fn no_such_route() -> AppError {

@@ -83,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit", get(api::audit))
         .route("/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/admin/orphans",
+            get(api::list_orphans).delete(api::remove_orphans),
+        )
         .fallback(api::no_such_route);
 
     let backend: SharedBackend = Arc::new(ServerBackend {

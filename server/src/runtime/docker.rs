@@ -5,14 +5,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
 };
 
 use super::{
-    ContainerStatus, Runtime, RuntimeError, SpaceSpec, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    ContainerStatus, ManagedObject, Runtime, RuntimeError, SpaceSpec, LABEL_MANAGED, LABEL_OWNER,
+    LABEL_SPACE,
 };
 use crate::docker::DockerClient;
 
@@ -30,6 +34,11 @@ pub struct DockerRuntime {
 }
 
 pub fn container_name(space_id: &str) -> String {
+    format!("hangar-{space_id}")
+}
+
+/// Each space has a bridge network of its own, so spaces cannot reach each other.
+pub fn network_name(space_id: &str) -> String {
     format!("hangar-{space_id}")
 }
 
@@ -102,6 +111,7 @@ impl DockerRuntime {
         };
         HostConfig {
             mounts: Some(mounts),
+            network_mode: Some(network_name(&space.id)),
             nano_cpus,
             memory,
             init: Some(false),
@@ -116,11 +126,66 @@ impl DockerRuntime {
     ) -> Result<(), RuntimeError> {
         match docker.inspect_image(image).await {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Err(RuntimeError::Failed(format!(
-                "image `{image}` is not on the Docker host and no registry was asked for it: \
-                 build or load it there (e.g. `scripts/images.sh`), or fix the template's image"
-            ))),
+            Err(e) if is_not_found(&e) => self.pull(docker, image).await,
             Err(e) => Err(classify(&format!("inspecting image `{image}`"), e)),
+        }
+    }
+
+    /// Pulls a missing image; the error says how to provide it when no registry answers.
+    async fn pull(&self, docker: &bollard::Docker, image: &str) -> Result<(), RuntimeError> {
+        use futures_util::StreamExt;
+        tracing::info!(%image, "pulling a missing image");
+        let options = CreateImageOptionsBuilder::new().from_image(image).build();
+        let mut progress = docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            if let Err(e) = step {
+                return Err(RuntimeError::Failed(format!(
+                    "image `{image}` is not on the Docker host and pulling it failed ({e}): \
+                     build or load it there (e.g. `scripts/images.sh`), or fix the template's image"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_network(
+        &self,
+        docker: &bollard::Docker,
+        space: &SpaceSpec,
+    ) -> Result<(), RuntimeError> {
+        let request = NetworkCreateRequest {
+            name: network_name(&space.id),
+            driver: Some("bridge".into()),
+            labels: Some(labels(space)),
+            ..Default::default()
+        };
+        // Docker allows several networks of one name: reuse one left by an earlier start.
+        match docker
+            .inspect_network(
+                &request.name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(classify("inspecting the space's network", e)),
+        }
+        match docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify("creating the space's network", e)),
+        }
+    }
+
+    async fn remove_network(
+        &self,
+        docker: &bollard::Docker,
+        space_id: &str,
+    ) -> Result<(), RuntimeError> {
+        match docker.remove_network(&network_name(space_id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(classify("removing the space's network", e)),
         }
     }
 
@@ -180,6 +245,7 @@ impl Runtime for DockerRuntime {
         self.ensure_image(&docker, &space.image).await?;
         // A container left by an interrupted start would block the name.
         self.remove_container(&docker, &space.id).await?;
+        self.ensure_network(&docker, space).await?;
         let env = space
             .env
             .iter()
@@ -220,12 +286,14 @@ impl Runtime for DockerRuntime {
 
     async fn stop(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
-        self.remove_container(&docker, &space.id).await
+        self.remove_container(&docker, &space.id).await?;
+        self.remove_network(&docker, &space.id).await
     }
 
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
         self.remove_container(&docker, &space.id).await?;
+        self.remove_network(&docker, &space.id).await?;
         for volume in &space.volumes {
             let name = volume_name(&space.id, &volume.name);
             let options = RemoveVolumeOptionsBuilder::new().force(true).build();
@@ -267,6 +335,86 @@ impl Runtime for DockerRuntime {
             }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(classify("inspecting the container", e)),
+        }
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError> {
+        let docker = self.client().await?;
+        let filter = HashMap::from([("label".to_owned(), vec![format!("{LABEL_MANAGED}=true")])]);
+        let mut found = Vec::new();
+        let containers = docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| classify("listing containers", e))?;
+        for c in containers {
+            let labels = c.labels.unwrap_or_default();
+            let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default();
+            found.push(ManagedObject {
+                kind: "container".into(),
+                name: name.trim_start_matches('/').to_owned(),
+                space_id: labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
+            });
+        }
+        let volumes = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing volumes", e))?;
+        for v in volumes.volumes.unwrap_or_default() {
+            found.push(ManagedObject {
+                kind: "volume".into(),
+                space_id: v.labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
+                name: v.name,
+            });
+        }
+        let networks = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing networks", e))?;
+        for n in networks {
+            let labels = n.labels.unwrap_or_default();
+            found.push(ManagedObject {
+                kind: "network".into(),
+                space_id: labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+            });
+        }
+        Ok(found)
+    }
+
+    async fn remove_managed(&self, object: &ManagedObject) -> Result<(), RuntimeError> {
+        let docker = self.client().await?;
+        let result = match object.kind.as_str() {
+            "container" => {
+                let options = RemoveContainerOptionsBuilder::new().force(true).build();
+                docker.remove_container(&object.name, Some(options)).await
+            }
+            "volume" => {
+                let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+                docker.remove_volume(&object.name, Some(options)).await
+            }
+            "network" => docker.remove_network(&object.name).await,
+            other => {
+                return Err(RuntimeError::Failed(format!(
+                    "unknown object kind `{other}`"
+                )))
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(classify(
+                &format!("removing {} {}", object.kind, object.name),
+                e,
+            )),
         }
     }
 }

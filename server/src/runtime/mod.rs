@@ -34,6 +34,16 @@ pub struct ContainerStatus {
     pub detail: String,
 }
 
+/// A Docker object labelled as Hangar's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManagedObject {
+    /// `container`, `volume` or `network`.
+    pub kind: String,
+    pub name: String,
+    /// The space its label names.
+    pub space_id: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The engine cannot be reached: nothing can be concluded about the containers.
@@ -56,4 +66,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
     /// The space's container, if one exists.
     async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError>;
+    /// Every container, volume and network labelled as Hangar's.
+    async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;
+    /// Removes one object found by [`Runtime::list_managed`]; absent is fine.
+    async fn remove_managed(&self, object: &ManagedObject) -> Result<(), RuntimeError>;
 }

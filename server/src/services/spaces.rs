@@ -33,6 +33,11 @@ pub struct SpaceLocks {
 }
 
 impl SpaceLocks {
+    /// The space's lock if nobody holds it now.
+    pub fn try_lock(&self, space_id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.of(space_id).try_lock_owned().ok()
+    }
+
     fn of(&self, space_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds, so the map does not grow with every space ever seen.
@@ -587,6 +592,29 @@ impl Services {
             .exec(&self.db)
             .await?;
         Ok(moved.rows_affected == 1)
+    }
+
+    /// A running space whose container died or vanished: clean up what is left and record it
+    /// as stopped with the reason. Returns whether it was still running.
+    pub async fn mark_died(&self, space_id: &str, reason: &str) -> AppResult<bool> {
+        let Some(space) = space::Entity::find_by_id(space_id.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let owner = self.find_user(&space.owner_id).await?;
+        if let Err(e) = self.runtime.stop(&spec_of(&space, &owner.username)?).await {
+            tracing::warn!(space = %space_id, error = %e, "could not clean up a dead container");
+        }
+        self.finish(
+            space_id,
+            SpaceState::Running,
+            SpaceState::Stopped,
+            None,
+            Some(format!("stopped on its own: {reason}")),
+        )
+        .await
     }
 
     /// Runs, in the background, whatever runtime work the space's recorded state calls for.

@@ -9,5 +9,6 @@ mod matrix;
 mod openapi;
 mod pages;
 mod quota;
+mod runtime;
 mod spaces;
 mod tokens;

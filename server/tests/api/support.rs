@@ -50,6 +50,10 @@ impl TestServer {
         ];
         let url = db.url();
         args[4] = &url;
+        // Tests make their own templates, unless they ask for the default one.
+        if !extra.contains(&"--default-template") {
+            args.extend_from_slice(&["--default-template", "false"]);
+        }
         args.extend_from_slice(extra);
         let Command::Serve(config) = Cli::parse_from(args).into_command();
         let state = hangar::build_state(config).await.unwrap();

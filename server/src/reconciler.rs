@@ -1,0 +1,96 @@
+//! Keeps the database and Docker consistent: at start-up and every few seconds, spaces whose
+//! container died or vanished become `stopped` (with the reason), and transitions left half
+//! done by a crash are finished. While Docker cannot be reached nothing is concluded.
+
+use std::time::Duration;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::domain::lifecycle::SpaceState;
+use crate::entities::{space, user};
+use crate::error::AppResult;
+use crate::runtime::RuntimeError;
+use crate::services::audit::{record, Outcome};
+use crate::services::Services;
+
+/// How often the reconciler looks.
+pub const INTERVAL: Duration = Duration::from_secs(2);
+
+/// One pass over every space that should have a container or is between states.
+pub async fn reconcile_once(services: &Services) -> AppResult<()> {
+    let spaces = space::Entity::find()
+        .filter(space::Column::State.is_in([
+            SpaceState::Starting.as_str(),
+            SpaceState::Running.as_str(),
+            SpaceState::Stopping.as_str(),
+        ]))
+        .all(&services.db)
+        .await?;
+    for space in spaces {
+        let state: SpaceState = match space.state.parse() {
+            Ok(state) => state,
+            Err(_) => continue,
+        };
+        match state {
+            SpaceState::Running => match services.runtime.inspect(&space.id).await {
+                Ok(Some(container)) if container.running => {}
+                Ok(found) => {
+                    // Only if nobody is working on it right now (a restart replaces the container).
+                    let Some(_guard) = services.space_locks.try_lock(&space.id) else {
+                        continue;
+                    };
+                    let reason = match found {
+                        Some(container) => container.detail,
+                        None => "the container vanished".to_owned(),
+                    };
+                    if services.mark_died(&space.id, &reason).await? {
+                        let owner = user::Entity::find_by_id(space.owner_id.clone())
+                            .one(&services.db)
+                            .await?;
+                        let owner = owner.map_or_else(String::new, |u| u.username);
+                        tracing::warn!(space = %space.id, %reason, "space stopped on its own");
+                        record(
+                            &services.db,
+                            None,
+                            "space.died",
+                            &format!("space:{owner}/{}", space.name),
+                            Outcome::Failed,
+                            json!({"reason": reason}),
+                        )
+                        .await;
+                    }
+                }
+                Err(RuntimeError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "reconciler: Docker unreachable, will retry");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(space = %space.id, error = %e, "reconciler: cannot inspect")
+                }
+            },
+            // Between states with nobody driving it (a crash, or a runtime error): drive it.
+            SpaceState::Starting | SpaceState::Stopping => {
+                if services.space_locks.try_lock(&space.id).is_some() {
+                    services.drive(space.id.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`reconcile_once`] now and then every [`INTERVAL`] until the task is dropped.
+pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = reconcile_once(&services).await {
+                tracing::warn!(error = %e, "reconciler pass failed");
+            }
+        }
+    })
+}
