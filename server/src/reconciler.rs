@@ -17,6 +17,10 @@ use crate::services::Services;
 /// How often the reconciler looks.
 pub const INTERVAL: Duration = Duration::from_secs(2);
 
+/// A space between states with no heartbeat for this long has nobody working on it (its
+/// replica crashed): the reconciler takes it over.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(8);
+
 /// One pass over every space that should have a container or is between states.
 pub async fn reconcile_once(services: &Services) -> AppResult<()> {
     let spaces = space::Entity::find()
@@ -71,7 +75,12 @@ pub async fn reconcile_once(services: &Services) -> AppResult<()> {
             },
             // Between states with nobody driving it (a crash, or a runtime error): drive it.
             SpaceState::Starting | SpaceState::Stopping => {
-                if services.space_locks.try_lock(&space.id).is_some() {
+                let quiet_for = (chrono::Utc::now() - space.updated_at)
+                    .to_std()
+                    .unwrap_or_default();
+                if quiet_for >= ABANDONED_AFTER
+                    && services.space_locks.try_lock(&space.id).is_some()
+                {
                     services.drive(space.id.clone());
                 }
             }

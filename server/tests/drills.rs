@@ -140,7 +140,8 @@ async fn kill_9_during_starting_and_stopping_then_restart_is_consistent() {
             .0,
         "the volume survives"
     );
-    assert_eq!(admin.get("/api/v1/admin/orphans").await.body, json!([]));
+    let orphans = admin.get("/api/v1/admin/orphans").await;
+    assert!(!orphans.body.to_string().contains(&id), "{orphans:?}");
 
     hangar.server.cleanup().await;
     hangar.kill_9().await;

@@ -177,16 +177,33 @@ impl DockerRuntime {
         }
     }
 
+    /// Removes every network of the space's name (a race between replicas can leave two).
     async fn remove_network(
         &self,
         docker: &bollard::Docker,
         space_id: &str,
     ) -> Result<(), RuntimeError> {
-        match docker.remove_network(&network_name(space_id)).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(classify("removing the space's network", e)),
+        let name = network_name(space_id);
+        let filter = HashMap::from([("name".to_owned(), vec![name.clone()])]);
+        let networks = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing the space's networks", e))?;
+        // The name filter matches substrings: keep exact matches only.
+        for network in networks
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name.as_str()))
+        {
+            let Some(id) = network.id else { continue };
+            match docker.remove_network(&id).await {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(classify("removing the space's network", e)),
+            }
         }
+        Ok(())
     }
 
     async fn remove_container(
@@ -356,6 +373,7 @@ impl Runtime for DockerRuntime {
             let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default();
             found.push(ManagedObject {
                 kind: "container".into(),
+                id: c.id.unwrap_or_else(|| name.clone()),
                 name: name.trim_start_matches('/').to_owned(),
                 space_id: labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
             });
@@ -369,6 +387,7 @@ impl Runtime for DockerRuntime {
         for v in volumes.volumes.unwrap_or_default() {
             found.push(ManagedObject {
                 kind: "volume".into(),
+                id: v.name.clone(),
                 space_id: v.labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
                 name: v.name,
             });
@@ -383,6 +402,7 @@ impl Runtime for DockerRuntime {
             let labels = n.labels.unwrap_or_default();
             found.push(ManagedObject {
                 kind: "network".into(),
+                id: n.id.unwrap_or_default(),
                 space_id: labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
                 name: n.name.unwrap_or_default(),
             });
@@ -395,13 +415,13 @@ impl Runtime for DockerRuntime {
         let result = match object.kind.as_str() {
             "container" => {
                 let options = RemoveContainerOptionsBuilder::new().force(true).build();
-                docker.remove_container(&object.name, Some(options)).await
+                docker.remove_container(&object.id, Some(options)).await
             }
             "volume" => {
                 let options = RemoveVolumeOptionsBuilder::new().force(true).build();
-                docker.remove_volume(&object.name, Some(options)).await
+                docker.remove_volume(&object.id, Some(options)).await
             }
-            "network" => docker.remove_network(&object.name).await,
+            "network" => docker.remove_network(&object.id).await,
             other => {
                 return Err(RuntimeError::Failed(format!(
                     "unknown object kind `{other}`"

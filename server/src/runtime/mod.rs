@@ -40,6 +40,8 @@ pub struct ManagedObject {
     /// `container`, `volume` or `network`.
     pub kind: String,
     pub name: String,
+    /// What Docker removes it by (names of networks need not be unique).
+    pub id: String,
     /// The space its label names.
     pub space_id: String,
 }

@@ -26,6 +26,9 @@ use crate::entities::{share, space, template, user};
 use crate::error::{AppError, AppResult};
 use crate::runtime::{RuntimeError, SpaceSpec};
 
+/// How often a space being started or stopped shows it is being worked on.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One async lock per space, so that runtime operations on a space never overlap.
 #[derive(Default)]
 pub struct SpaceLocks {
@@ -617,6 +620,31 @@ impl Services {
         .await
     }
 
+    /// Runs a runtime operation while keeping the space's `updated_at` fresh, so that other
+    /// replicas' reconcilers can tell it is being worked on.
+    async fn with_heartbeat<T>(
+        &self,
+        space_id: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let beat = async {
+            let mut every = tokio::time::interval(HEARTBEAT);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let _ = space::Entity::update_many()
+                    .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(space::Column::Id.eq(space_id))
+                    .exec(&self.db)
+                    .await;
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            () = beat => unreachable!("the heartbeat never ends"),
+        }
+    }
+
     /// Runs, in the background, whatever runtime work the space's recorded state calls for.
     pub fn drive(&self, space_id: String) {
         let services = self.clone();
@@ -644,7 +672,10 @@ impl Services {
             let spec = spec_of(&space, &owner.username)?;
             match state_of(&space)? {
                 SpaceState::Starting => {
-                    match self.runtime.start(&spec).await {
+                    match self
+                        .with_heartbeat(space_id, self.runtime.start(&spec))
+                        .await
+                    {
                         Ok(container_id) => {
                             if !self
                                 .finish(
@@ -689,8 +720,14 @@ impl Services {
                 SpaceState::Stopping => {
                     let then = AfterStop::parse(space.after_stop.as_deref());
                     let stopped = match then {
-                        AfterStop::Delete => self.runtime.remove(&spec).await,
-                        _ => self.runtime.stop(&spec).await,
+                        AfterStop::Delete => {
+                            self.with_heartbeat(space_id, self.runtime.remove(&spec))
+                                .await
+                        }
+                        _ => {
+                            self.with_heartbeat(space_id, self.runtime.stop(&spec))
+                                .await
+                        }
                     };
                     if let Err(e) = stopped {
                         // Still holding compute: an admin or the reconciler retries.
