@@ -28,6 +28,12 @@ pub enum AppError {
     QuotaExceeded(crate::domain::quota::QuotaExceeded),
     #[error("{0}")]
     InvalidState(crate::domain::lifecycle::InvalidTransition),
+    /// The space is not in a state that allows this (other than a lifecycle action).
+    #[error("{message}")]
+    WrongState {
+        state: crate::domain::lifecycle::SpaceState,
+        message: String,
+    },
     #[error("too many attempts: try again in {} seconds", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
     #[error("{0}")]
@@ -76,7 +82,7 @@ impl AppError {
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
-            AppError::InvalidState(_) => ErrorCode::InvalidState,
+            AppError::InvalidState(_) | AppError::WrongState { .. } => ErrorCode::InvalidState,
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
             AppError::Unavailable(_) => ErrorCode::Unavailable,
             AppError::Internal(_) => ErrorCode::Internal,
@@ -127,6 +133,9 @@ impl From<AppError> for ApiError {
             AppError::InvalidState(refusal) => ApiError::new(code, refusal.to_string())
                 .with_detail("state", refusal.state.as_str())
                 .with_detail("action", refusal.action.as_str()),
+            AppError::WrongState { state, message } => {
+                ApiError::new(code, message).with_detail("state", state.as_str())
+            }
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(

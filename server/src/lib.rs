@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod services;
 pub mod session_store;
 pub mod state;
+pub mod terminal;
 pub mod validate;
 
 use std::future::Future;
@@ -64,7 +65,11 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         config.cpus_per_cu,
         config.memory_mib_per_cu,
     ));
-    let services = services::Services::new(db.clone(), config.clone(), runtime);
+    let terminals = Arc::new(terminal::TerminalHub::new(
+        docker.clone(),
+        Duration::from_secs(config.terminal_idle_secs),
+    ));
+    let services = services::Services::new(db.clone(), config.clone(), runtime, terminals);
     Ok(AppState {
         leptos_options,
         services,

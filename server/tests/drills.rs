@@ -6,6 +6,9 @@
 #[path = "api/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "api/ws.rs"]
+#[allow(dead_code)]
+mod ws;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -300,4 +303,67 @@ async fn orphans_are_listed_and_removed_only_by_an_admin() {
             .0
     );
     server.stop().await;
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Runs alone, against a Hangar process of its own, so that its memory is all the server's.
+#[tokio::test]
+async fn a_stalled_viewer_does_not_grow_server_memory_while_another_streams() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TempDb::new();
+    let hangar = Hangar::start(&db).await;
+    let pid = hangar.child.id().unwrap();
+    let admin = admin(&hangar.server).await;
+    let tpl = admin.new_template("box", 0, json!([])).await;
+    let id = admin
+        .post(
+            "/api/v1/spaces",
+            json!({"name": "stream", "template_id": tpl}),
+        )
+        .await
+        .id();
+    admin
+        .post_empty(&format!("/api/v1/spaces/{id}/start"))
+        .await;
+    admin.wait_for_state(&id, "running").await;
+    let cookie = hangar.server.login_cookie("admin", ADMIN_PASSWORD).await;
+    let session = ws::session_id();
+    let mut active = ws::connect(&hangar.server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    active.tail_only = true;
+    // Attached, then never read again.
+    let _stalled = ws::connect(&hangar.server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    active.send("echo warm-up\n").await;
+    active.expect("warm-up").await;
+    let before = rss_kib(pid);
+    active
+        .send("head -c 64000000 /dev/zero | tr '\\000' a; echo; echo streamed-$((7*6))\n")
+        .await;
+    let done = active
+        .read_until(Duration::from_secs(120), |v| {
+            String::from_utf8_lossy(&v.output).contains("streamed-42")
+        })
+        .await;
+    assert!(done, "the active viewer did not receive everything");
+    let grown_mib = rss_kib(pid).saturating_sub(before) / 1024;
+    println!("server RSS grew by {grown_mib} MiB while streaming 64 MB past a stalled viewer");
+    assert!(
+        grown_mib < 32,
+        "server memory grew by {grown_mib} MiB while a viewer was stalled"
+    );
+    hangar.server.cleanup().await;
+    hangar.kill_9().await;
 }

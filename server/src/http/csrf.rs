@@ -42,6 +42,17 @@ pub async fn reject_cross_origin(
     }
 }
 
+/// For WebSocket upgrades: a browser's Origin, when given, must be Hangar's own.
+pub fn origin_allowed(public_url: Option<&str>, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => match expected_authority(public_url, headers) {
+            Some(expected) => authority_of(origin).is_some_and(|a| a == expected),
+            None => false,
+        },
+    }
+}
+
 /// `host[:port]` that requests must come from: the public URL's, else the Host header's.
 fn expected_authority(public_url: Option<&str>, headers: &HeaderMap) -> Option<String> {
     match public_url {

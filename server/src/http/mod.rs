@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod terminal_ws;
 
 use std::sync::Arc;
 
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/spaces/{id}/start", post(api::start_space))
         .route("/spaces/{id}/stop", post(api::stop_space))
         .route("/spaces/{id}/restart", post(api::restart_space))
+        .route("/spaces/{id}/terminal", get(terminal_ws::terminal))
         .route("/spaces/{id}/shares", get(api::list_shares))
         .route(
             "/spaces/{id}/shares/{user_id}",

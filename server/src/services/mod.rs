@@ -19,6 +19,7 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::runtime::Runtime;
+use crate::terminal::TerminalHub;
 
 /// The services with what they share: the database, the configuration and the runtime.
 #[derive(Clone)]
@@ -27,15 +28,22 @@ pub struct Services {
     pub config: Arc<Config>,
     pub runtime: Arc<dyn Runtime>,
     pub space_locks: Arc<spaces::SpaceLocks>,
+    pub terminals: Arc<TerminalHub>,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, config: Arc<Config>, runtime: Arc<dyn Runtime>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        runtime: Arc<dyn Runtime>,
+        terminals: Arc<TerminalHub>,
+    ) -> Self {
         Self {
             db,
             config,
             runtime,
             space_locks: Arc::default(),
+            terminals,
         }
     }
 }

@@ -423,8 +423,17 @@ impl Services {
         self.space_dto(caller, updated, SpaceRole::Owner).await
     }
 
-    /// Moves a space to `stopping` if it is still in the state it was read in.
+    /// Moves a space to `stopping` if it is still in the state it was read in, and closes
+    /// its terminal sessions.
     async fn begin_stop(&self, space: &space::Model, then: AfterStop) -> AppResult<space::Model> {
+        self.terminals.close_space(
+            &space.id,
+            match then {
+                AfterStop::Delete => "the space is being deleted",
+                AfterStop::Restart => "the space is restarting: reconnect when it runs again",
+                AfterStop::Stay => "the space is stopping",
+            },
+        );
         let moved = space::Entity::update_many()
             .col_expr(
                 space::Column::State,
@@ -830,6 +839,8 @@ impl Services {
                 sharee.username
             )));
         }
+        // Their open terminals close at once.
+        self.terminals.kick(&space.id, &sharee.id);
         let owner = self.find_user(&space.owner_id).await?;
         record(
             &self.db,

@@ -11,4 +11,6 @@ mod pages;
 mod quota;
 mod runtime;
 mod spaces;
+mod terminal;
 mod tokens;
+mod ws;

@@ -1,0 +1,164 @@
+//! `GET /api/v1/spaces/{id}/terminal`: the web terminal's WebSocket. Binary frames carry raw
+//! terminal bytes both ways; text frames carry JSON control messages.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::csrf::origin_allowed;
+use crate::domain::lifecycle::SpaceState;
+use crate::error::{AppError, AppResult};
+use crate::runtime::docker::container_name;
+use crate::services::access::Caller;
+use crate::state::AppState;
+use crate::terminal::{Event, Session, SessionSpec, TerminalHub};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalQuery {
+    /// The browser's id for the session (a UUID); the same id reattaches.
+    pub session: String,
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
+}
+
+/// Control messages, as JSON text frames.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    Resize { cols: u16, rows: u16 },
+    Exit { code: i64 },
+    Error { message: String },
+}
+
+pub async fn terminal(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<TerminalQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> AppResult<Response> {
+    if !origin_allowed(state.config.public_url.as_deref(), &headers) {
+        return Err(AppError::forbidden(
+            "cross-origin WebSocket refused: open the terminal from Hangar's own pages",
+        ));
+    }
+    let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let session_id = uuid::Uuid::parse_str(&query.session)
+        .map_err(|_| AppError::invalid("session", "session must be a UUID chosen by the client"))?
+        .to_string();
+    let (cols, rows) = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
+    if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
+        return Err(AppError::bad_request("cols and rows must be 1 to 1000"));
+    }
+    let (space, _role) = state.services.visible_space(&caller, &id).await?;
+    let current: SpaceState = space.state.parse().map_err(AppError::internal)?;
+    if current != SpaceState::Running {
+        return Err(AppError::WrongState {
+            state: current,
+            message: format!("the space is {current}: start it to open a terminal"),
+        });
+    }
+    let hub = state.services.terminals.clone();
+    let session = hub
+        .attach(
+            &session_id,
+            SessionSpec {
+                space_id: space.id.clone(),
+                container: container_name(&space.id),
+                shell: space.shell.clone(),
+                cols,
+                rows,
+            },
+        )
+        .await?;
+    let user_id = caller.user.id.clone();
+    Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id)))
+}
+
+async fn send_control(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    control: &Control,
+) -> bool {
+    match serde_json::to_string(control) {
+        Ok(text) => sink.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn serve_viewer(
+    socket: WebSocket,
+    hub: Arc<TerminalHub>,
+    session: Arc<Session>,
+    user_id: String,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (mut events, screen) = session.join();
+    if sink.send(Message::Binary(screen.into())).await.is_err() {
+        hub.detach(&session);
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Binary(data))) => {
+                    if session.send_input(data).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
+                    Ok(Control::Resize { cols, rows }) => {
+                        if let Err(e) = session.resize(cols, rows).await {
+                            send_control(&mut sink, &Control::Error { message: e.to_string() }).await;
+                        }
+                    }
+                    _ => {
+                        send_control(&mut sink, &Control::Error {
+                            message: r#"unknown control message: send {"type":"resize","cols":N,"rows":N}"#.into(),
+                        }).await;
+                    }
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            event = events.recv() => match event {
+                Ok(Event::Output(bytes)) => {
+                    if sink.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Event::Exit(code)) => {
+                    send_control(&mut sink, &Control::Exit { code }).await;
+                    break;
+                }
+                Ok(Event::Closed(reason)) => {
+                    send_control(&mut sink, &Control::Error { message: reason }).await;
+                    break;
+                }
+                Ok(Event::Kick(kicked)) if kicked == user_id => {
+                    send_control(&mut sink, &Control::Error { message: "your access to this space was revoked".into() }).await;
+                    break;
+                }
+                Ok(Event::Kick(_)) => {}
+                // Fell behind: skip what was missed and redraw the screen as it is now.
+                Err(RecvError::Lagged(_)) => {
+                    let (fresh, screen) = session.join();
+                    events = fresh;
+                    if sink.send(Message::Binary(screen.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    hub.detach(&session);
+}

@@ -1,0 +1,306 @@
+//! Web terminal sessions: one `docker exec` with a TTY per session id, shared by every viewer
+//! that attaches with that id, reattachable after a drop (the screen is kept in a server-side
+//! terminal emulator and redrawn on attach), ended after a while without viewers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::docker::DockerClient;
+use crate::error::{AppError, AppResult};
+
+/// Output chunks kept for viewers that lag; one that falls further behind gets a fresh
+/// screen instead, so a stalled viewer costs at most this many chunks of memory.
+const VIEWER_BACKLOG: usize = 256;
+/// Input chunks waiting for the shell.
+const INPUT_BACKLOG: usize = 256;
+/// Lines of scrollback the emulator keeps.
+const SCROLLBACK: usize = 1000;
+
+/// What viewers of a session receive.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Output(bytes::Bytes),
+    /// The shell exited with this code.
+    Exit(i64),
+    /// The session was closed for everyone (space stopped or deleted).
+    Closed(String),
+    /// This user must leave (their share was revoked).
+    Kick(String),
+}
+
+/// Where a session runs and how big it starts.
+pub struct SessionSpec {
+    pub space_id: String,
+    pub container: String,
+    pub shell: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+pub struct Session {
+    pub id: String,
+    pub space_id: String,
+    exec_id: String,
+    input: mpsc::Sender<bytes::Bytes>,
+    events: broadcast::Sender<Event>,
+    screen: Mutex<vt100::Parser>,
+    viewers: Mutex<usize>,
+    docker: Arc<DockerClient>,
+}
+
+impl Session {
+    /// The current screen, as bytes that redraw it on a fresh terminal.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let parser = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = b"\x1b[H\x1b[2J".to_vec();
+        out.extend(parser.screen().contents_formatted());
+        out
+    }
+
+    /// Subscribes to what follows and takes the current screen, atomically: the reader
+    /// processes and sends each chunk under the same lock, so nothing is lost or doubled.
+    pub fn join(&self) -> (broadcast::Receiver<Event>, Vec<u8>) {
+        let parser = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+        let receiver = self.events.subscribe();
+        let mut screen = b"\x1b[H\x1b[2J".to_vec();
+        screen.extend(parser.screen().contents_formatted());
+        (receiver, screen)
+    }
+
+    pub async fn send_input(&self, data: bytes::Bytes) -> AppResult<()> {
+        self.input
+            .send(data)
+            .await
+            .map_err(|_| AppError::Conflict("the terminal session has ended".into()))
+    }
+
+    /// Resizes the TTY (the latest viewer's size wins) and the emulator.
+    pub async fn resize(&self, cols: u16, rows: u16) -> AppResult<()> {
+        if cols == 0 || rows == 0 || cols > 1000 || rows > 1000 {
+            return Err(AppError::bad_request(
+                "terminal size must be 1 to 1000 columns and rows",
+            ));
+        }
+        self.screen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_size(rows, cols);
+        let docker = self.docker.get().await.map_err(AppError::Unavailable)?;
+        docker
+            .resize_exec(
+                &self.exec_id,
+                ResizeExecOptions {
+                    height: rows,
+                    width: cols,
+                },
+            )
+            .await
+            .map_err(|e| AppError::Unavailable(format!("resizing the terminal: {e}")))
+    }
+}
+
+/// All live sessions of this server.
+pub struct TerminalHub {
+    docker: Arc<DockerClient>,
+    idle: Duration,
+    sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
+}
+
+impl TerminalHub {
+    pub fn new(docker: Arc<DockerClient>, idle: Duration) -> Self {
+        Self {
+            docker,
+            idle,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions().len()
+    }
+
+    /// The session with this id in this space, started now if it does not exist.
+    pub async fn attach(
+        self: &Arc<Self>,
+        session_id: &str,
+        spec: SessionSpec,
+    ) -> AppResult<Arc<Session>> {
+        let key = (spec.space_id.clone(), session_id.to_owned());
+        if let Some(session) = self.sessions().get(&key).cloned() {
+            *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            return Ok(session);
+        }
+        let session = self.start(session_id, spec).await?;
+        let mut sessions = self.sessions();
+        // Another viewer may have started it meanwhile: join theirs.
+        let session = sessions.entry(key).or_insert(session).clone();
+        *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Ok(session)
+    }
+
+    /// A viewer left; the session ends after the idle time if nobody else is attached.
+    pub fn detach(self: &Arc<Self>, session: &Arc<Session>) {
+        let left = {
+            let mut viewers = session.viewers.lock().unwrap_or_else(|p| p.into_inner());
+            *viewers = viewers.saturating_sub(1);
+            *viewers
+        };
+        if left > 0 {
+            return;
+        }
+        let hub = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(hub.idle).await;
+            if *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) == 0 {
+                hub.end(&session, "the terminal session ended after being idle");
+            }
+        });
+    }
+
+    fn end(&self, session: &Arc<Session>, reason: &str) {
+        let removed = self
+            .sessions()
+            .remove(&(session.space_id.clone(), session.id.clone()));
+        if removed.is_some() {
+            let _ = session.events.send(Event::Closed(reason.to_owned()));
+            // Ending the input hangs the shell up.
+            let ended = session.input.clone();
+            tokio::spawn(async move { drop(ended) });
+        }
+    }
+
+    /// Closes every session of a space, telling viewers why.
+    pub fn close_space(&self, space_id: &str, reason: &str) {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions()
+            .values()
+            .filter(|s| s.space_id == space_id)
+            .cloned()
+            .collect();
+        for session in sessions {
+            self.end(&session, reason);
+        }
+    }
+
+    /// Disconnects one user's viewers from a space's sessions at once.
+    pub fn kick(&self, space_id: &str, user_id: &str) {
+        for session in self.sessions().values().filter(|s| s.space_id == space_id) {
+            let _ = session.events.send(Event::Kick(user_id.to_owned()));
+        }
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        session_id: &str,
+        spec: SessionSpec,
+    ) -> AppResult<Arc<Session>> {
+        let docker = self.docker.get().await.map_err(AppError::Unavailable)?;
+        // A login shell of the template's shell, falling back to /bin/sh where it is absent.
+        let script = format!(
+            "if [ -x '{0}' ]; then exec '{0}' -l; else exec /bin/sh -l; fi",
+            spec.shell.replace('\'', "")
+        );
+        let exec = docker
+            .create_exec(
+                &spec.container,
+                CreateExecOptions {
+                    cmd: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), script]),
+                    env: Some(vec!["TERM=xterm-256color".to_owned()]),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| AppError::Unavailable(format!("cannot open a shell in the space: {e}")))?;
+        let started = docker
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| AppError::Unavailable(format!("cannot open a shell in the space: {e}")))?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(AppError::internal("docker exec did not attach"));
+        };
+        let _ = docker
+            .resize_exec(
+                &exec.id,
+                ResizeExecOptions {
+                    height: spec.rows,
+                    width: spec.cols,
+                },
+            )
+            .await;
+
+        let (input_tx, mut input_rx) = mpsc::channel::<bytes::Bytes>(INPUT_BACKLOG);
+        let (events, _) = broadcast::channel(VIEWER_BACKLOG);
+        let session = Arc::new(Session {
+            id: session_id.to_owned(),
+            space_id: spec.space_id.clone(),
+            exec_id: exec.id.clone(),
+            input: input_tx,
+            events: events.clone(),
+            screen: Mutex::new(vt100::Parser::new(spec.rows, spec.cols, SCROLLBACK)),
+            viewers: Mutex::new(0),
+            docker: self.docker.clone(),
+        });
+
+        tokio::spawn(async move {
+            while let Some(data) = input_rx.recv().await {
+                if input.write_all(&data).await.is_err() || input.flush().await.is_err() {
+                    break;
+                }
+            }
+            let _ = input.shutdown().await;
+        });
+
+        let hub = self.clone();
+        let reader = session.clone();
+        tokio::spawn(async move {
+            while let Some(chunk) = output.next().await {
+                let Ok(chunk) = chunk else { break };
+                let bytes = chunk.into_bytes();
+                let mut screen = reader.screen.lock().unwrap_or_else(|p| p.into_inner());
+                screen.process(&bytes);
+                // No receiver is fine: the screen keeps it for the next viewer.
+                let _ = reader.events.send(Event::Output(bytes));
+                drop(screen);
+            }
+            let code = match hub.docker.get().await {
+                Ok(docker) => docker
+                    .inspect_exec(&reader.exec_id)
+                    .await
+                    .ok()
+                    .and_then(|i| i.exit_code)
+                    .unwrap_or(-1),
+                Err(_) => -1,
+            };
+            let _ = reader.events.send(Event::Exit(code));
+            hub.sessions()
+                .remove(&(reader.space_id.clone(), reader.id.clone()));
+        });
+        Ok(session)
+    }
+}

@@ -1,0 +1,240 @@
+//! The web terminal over a real WebSocket into a real container.
+
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{admin, Client, TempDb, TestServer};
+use crate::ws::{connect, session_id};
+
+/// A running space of the busybox image, and its owner's session cookie.
+async fn running_space(server: &TestServer) -> (Client, String, String) {
+    let admin = admin(server).await;
+    let (_, ann) = admin.new_member(server, "ann", json!({})).await;
+    let tpl = admin.new_template("box", 0, json!([])).await;
+    let id = ann
+        .post(
+            "/api/v1/spaces",
+            json!({"name": "term", "template_id": tpl}),
+        )
+        .await
+        .id();
+    ann.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
+    ann.wait_for_state(&id, "running").await;
+    let cookie = server.login_cookie("ann", "member-password").await;
+    (ann, id, cookie)
+}
+
+#[tokio::test]
+async fn echo_resize_shared_viewers_reconnect_and_exit() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    let (_ann, id, cookie) = running_space(&server).await;
+    let session = session_id();
+    let origin = format!("http://{}", server.addr);
+
+    let mut first = connect(&server, &cookie, &id, &session, Some(&origin))
+        .await
+        .unwrap();
+    first.send("echo hello-$((6*7))\n").await;
+    first.expect("hello-42").await;
+
+    first
+        .control(json!({"type": "resize", "cols": 100, "rows": 40}))
+        .await;
+    first.send("stty size\n").await;
+    first.expect("40 100").await;
+
+    // A second viewer of the same session sees the same shell.
+    let mut second = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    first.send("echo both-$((2+3))\n").await;
+    first.expect("both-5").await;
+    second.expect("both-5").await;
+
+    // Dropping and reattaching shows the earlier output again (the screen is kept).
+    drop(first);
+    drop(second);
+    let mut again = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    again.expect("hello-42").await;
+    // A new session id is a new shell.
+    let mut fresh = connect(&server, &cookie, &id, &session_id(), None)
+        .await
+        .unwrap();
+    fresh.send("echo $$\n").await;
+    fresh.read_until(Duration::from_secs(2), |_| false).await;
+    assert!(!String::from_utf8_lossy(&fresh.output).contains("hello-42"));
+
+    again.send("exit 3\n").await;
+    let exited = again
+        .read_until(Duration::from_secs(10), |v| !v.controls.is_empty())
+        .await;
+    assert!(exited);
+    assert_eq!(again.controls[0], json!({"type": "exit", "code": 3}));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn large_pastes_and_binary_bytes_arrive_intact() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    let (_ann, id, cookie) = running_space(&server).await;
+    let mut viewer = connect(&server, &cookie, &id, &session_id(), None)
+        .await
+        .unwrap();
+
+    // 1 MiB in lines (a TTY's line discipline caps a line at 4 KiB), without echo.
+    let mut paste = String::new();
+    let mut n = 0;
+    while paste.len() < 1 << 20 {
+        paste.push_str(&format!("{n:08} {}\n", "x".repeat(90)));
+        n += 1;
+    }
+    let digest: String = Sha256::digest(paste.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    viewer
+        .send("stty -echo; cat > /tmp/paste; stty echo; sha256sum /tmp/paste; echo done-$((1+1))\n")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    viewer
+        .socket
+        .send(Message::Binary(paste.clone().into_bytes().into()))
+        .await
+        .unwrap();
+    viewer
+        .socket
+        .send(Message::Binary(vec![4u8].into()))
+        .await
+        .unwrap(); // Ctrl-D ends cat
+    viewer.expect("done-2").await;
+    let text = String::from_utf8_lossy(&viewer.output).to_string();
+    assert!(
+        text.contains(&digest),
+        "sha256 of the paste differs: {text}"
+    );
+
+    // Raw bytes, NUL included, both ways.
+    viewer.send("stty raw -echo; head -c 5 | od -An -tx1; stty sane; printf 'A\\000\\377\\303\\251Z'; echo\n").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    viewer
+        .socket
+        .send(Message::Binary(vec![0x00, 0xff, 0xc3, 0xa9, 0x01].into()))
+        .await
+        .unwrap();
+    viewer.expect("00 ff c3 a9 01").await;
+    let found = viewer
+        .read_until(Duration::from_secs(10), |v| {
+            v.output.windows(6).any(|w| w == b"A\x00\xff\xc3\xa9Z")
+        })
+        .await;
+    assert!(
+        found,
+        "binary output altered: {:?}",
+        viewer.output.iter().rev().take(64).collect::<Vec<_>>()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revocation_stop_and_strangers() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    let (ann, id, ann_cookie) = running_space(&server).await;
+    let admin = admin(&server).await;
+    let (bob_id, _bob) = admin.new_member(&server, "bob", json!({})).await;
+    let (_, _eve) = admin.new_member(&server, "eve", json!({})).await;
+    let bob_cookie = server.login_cookie("bob", "member-password").await;
+    let eve_cookie = server.login_cookie("eve", "member-password").await;
+
+    assert_eq!(
+        connect(&server, &eve_cookie, &id, &session_id(), None)
+            .await
+            .err(),
+        Some(404)
+    );
+    assert_eq!(
+        connect(&server, "", &id, &session_id(), None).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        connect(
+            &server,
+            &ann_cookie,
+            &id,
+            &session_id(),
+            Some("http://evil.example")
+        )
+        .await
+        .err(),
+        Some(403)
+    );
+    assert_eq!(
+        connect(&server, &ann_cookie, &id, "not-a-uuid", None)
+            .await
+            .err(),
+        Some(400)
+    );
+
+    ann.put(&format!("/api/v1/spaces/{id}/shares/{bob_id}"))
+        .await;
+    let session = session_id();
+    let mut owner_view = connect(&server, &ann_cookie, &id, &session, None)
+        .await
+        .unwrap();
+    let mut bob_view = connect(&server, &bob_cookie, &id, &session, None)
+        .await
+        .unwrap();
+    bob_view.send("echo from-bob-$((1+2))\n").await;
+    owner_view.expect("from-bob-3").await;
+
+    let revoked_at = Instant::now();
+    ann.delete(&format!("/api/v1/spaces/{id}/shares/{bob_id}"))
+        .await;
+    let gone = bob_view
+        .read_until(Duration::from_secs(1), |v| v.closed)
+        .await;
+    assert!(
+        gone && revoked_at.elapsed() < Duration::from_secs(1),
+        "bob still connected"
+    );
+    assert_eq!(bob_view.controls[0]["type"], "error");
+    assert!(bob_view.controls[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+    // The owner stays.
+    owner_view.send("echo still-here\n").await;
+    owner_view.expect("still-here").await;
+
+    // Stopping the space closes every session with a message.
+    ann.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
+    let closed = owner_view
+        .read_until(Duration::from_secs(10), |v| v.closed)
+        .await;
+    assert!(closed);
+    assert!(
+        owner_view
+            .controls
+            .iter()
+            .any(|c| c["message"].as_str().unwrap_or("").contains("stopping")),
+        "{:?}",
+        owner_view.controls
+    );
+    ann.wait_for_state(&id, "stopped").await;
+    // No terminal into a stopped space.
+    assert_eq!(
+        connect(&server, &ann_cookie, &id, &session_id(), None)
+            .await
+            .err(),
+        Some(409)
+    );
+    server.stop().await;
+}
