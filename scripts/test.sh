@@ -6,12 +6,14 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 scripts/setup.sh test
 export PATH="$REPO_ROOT/node_modules/.bin:$PATH"
-# cargo-leptos builds the server with this flag in debug; the same flag lets the test build
+say "building the site and the server"
+# Without RUSTFLAGS of ours: cargo-leptos sets them itself, and for the wasm it must add the
+# target's flags from .cargo/config.toml (no reference types), which an outer RUSTFLAGS hides.
+env -u RUSTFLAGS cargo leptos build
+
+# cargo-leptos built the server with this flag (debug); the same flag lets the test build
 # reuse its artifacts instead of compiling everything twice.
 export RUSTFLAGS="--cfg erase_components"
-
-say "building the site and the server"
-cargo leptos build
 
 # PostgreSQL for the tests that run on it too (two server processes on one database).
 HANGAR_TEST_POSTGRES_URL=$(scripts/postgres-up.sh)

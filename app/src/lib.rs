@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod pages;
+pub mod utf8_stream;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
@@ -27,6 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <script type="importmap" inner_html=XTERM_IMPORT_MAP></script>
+                <link rel="stylesheet" href="/xterm/xterm.css" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -59,6 +61,7 @@ pub fn App() -> impl IntoView {
                     // needs the user resolved before the first byte is sent.
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=pages::login::LoginPage />
+                    <Route path=path!("/spaces/:id/terminal") view=pages::terminal::TerminalPage />
                 </Routes>
             </pages::layout::Layout>
         </Router>

@@ -6,10 +6,28 @@ use app::api::auth::{ssr::AuthBackend, LoginRequest, UserDto};
 use app::error::ApiError;
 use http::request::Parts;
 
+use app::api::spaces::{ssr::SpacesBackend, SpaceDto};
+
 use crate::auth::{client_ip_of, session_of, AuthService};
+use crate::http::extract::caller_of;
+use crate::services::spaces::SpaceListQuery;
+use crate::state::AppState;
 
 pub struct ServerBackend {
     pub auth: Arc<AuthService>,
+    pub state: AppState,
+}
+
+#[async_trait::async_trait]
+impl SpacesBackend for ServerBackend {
+    async fn list_spaces(&self, parts: &Parts) -> Result<Vec<SpaceDto>, ApiError> {
+        let caller = caller_of(parts, &self.state).await?;
+        Ok(self
+            .state
+            .services
+            .list_spaces(&caller, SpaceListQuery::default())
+            .await?)
+    }
 }
 
 #[async_trait::async_trait]

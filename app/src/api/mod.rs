@@ -21,9 +21,9 @@ pub mod ssr {
     use crate::error::{ApiError, ErrorCode};
 
     /// Everything the UI's server functions need from the server.
-    pub trait Backend: super::auth::ssr::AuthBackend {}
+    pub trait Backend: super::auth::ssr::AuthBackend + super::spaces::ssr::SpacesBackend {}
 
-    impl<T: super::auth::ssr::AuthBackend> Backend for T {}
+    impl<T: super::auth::ssr::AuthBackend + super::spaces::ssr::SpacesBackend> Backend for T {}
 
     pub type SharedBackend = Arc<dyn Backend>;
 

@@ -1,6 +1,9 @@
 //! Spaces and their shares.
 
+use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
 
 use super::auth::UserRef;
 use super::templates::{Feature, VolumeSpec};
@@ -62,4 +65,26 @@ pub struct AuditEventDto {
     pub outcome: String,
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub details: serde_json::Value,
+}
+
+/// The caller's own spaces and those shared with them.
+#[server]
+pub async fn my_spaces() -> Result<Vec<SpaceDto>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::backend()?.list_spaces(&parts).await
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::SpaceDto;
+    use crate::error::ApiError;
+
+    /// Spaces as the server implements them; `parts` is the HTTP request being served.
+    #[async_trait::async_trait]
+    pub trait SpacesBackend: Send + Sync + 'static {
+        async fn list_spaces(
+            &self,
+            parts: &http::request::Parts,
+        ) -> Result<Vec<SpaceDto>, ApiError>;
+    }
 }

@@ -3,6 +3,7 @@
 pub mod dashboard;
 pub mod layout;
 pub mod login;
+pub mod terminal;
 
 use leptos::prelude::*;
 

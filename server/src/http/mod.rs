@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
 
     let backend: SharedBackend = Arc::new(ServerBackend {
         auth: state.auth.clone(),
+        state: state.clone(),
     });
     let context = move || provide_context(backend.clone());
     let options = state.leptos_options.clone();

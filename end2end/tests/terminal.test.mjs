@@ -1,0 +1,81 @@
+// The web terminal in a real browser: type into a space's shell, see the output, reload and
+// find the same session.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { join } from 'node:path';
+import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+
+let hangar;
+let chromium;
+
+before(async () => {
+  hangar = await startHangar();
+  chromium = await launchBrowser();
+});
+
+after(async () => {
+  await chromium?.close();
+  await hangar?.stop();
+});
+
+/// Calls the JSON API from the page, with its session cookie (and Origin, as browsers do).
+async function api(page, method, path, body) {
+  return page.evaluate(async ({ method, path, body }) => {
+    const response = await fetch(path, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  }, { method, path, body });
+}
+
+async function screenText(page) {
+  return page.locator('.xterm-rows').innerText();
+}
+
+test('type in a space terminal, reload, and find the same session', async () => {
+  const { page, problems } = await watchedPage(chromium.browser);
+  await signIn(page, hangar.url, 'admin', ADMIN_PASSWORD);
+  await page.waitForURL(`${hangar.url}/`);
+
+  const template = await api(page, 'POST', '/api/v1/templates', { name: 'box', image: 'hangar/busybox:test', compute_units: 0 });
+  assert.equal(template.status, 201, JSON.stringify(template.body));
+  const space = await api(page, 'POST', '/api/v1/spaces', { name: 'web-term', template_id: template.body.id });
+  assert.equal(space.status, 201);
+  const id = space.body.id;
+  assert.equal((await api(page, 'POST', `/api/v1/spaces/${id}/start`)).status, 202);
+  for (let i = 0; i < 100; i++) {
+    if ((await api(page, 'GET', `/api/v1/spaces/${id}`)).body.state === 'running') break;
+    await page.waitForTimeout(100);
+  }
+
+  // The dashboard lists it with a way in.
+  await page.goto(`${hangar.url}/`);
+  await page.click('[data-space="web-term"] >> text=Open terminal');
+  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  const url = new URL(page.url());
+  assert.equal(url.pathname, `/spaces/${id}/terminal`);
+  const session = url.searchParams.get('session');
+  assert.match(session, /^[0-9a-f-]{36}$/);
+
+  const marker = `hello-${Math.floor(Math.random() * 1e6)}`;
+  await page.click('[data-testid="terminal"]');
+  await page.keyboard.type(`echo ${marker.replace('-', '-$((0+0))')}`);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((m) => document.querySelector('.xterm-rows')?.innerText.includes(m), marker.replace('-', '-0'));
+  await page.screenshot({ path: join(RESULTS, 'terminal.png') });
+
+  // A reload keeps the session id and shows the same shell's screen.
+  await page.reload();
+  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  assert.equal(new URL(page.url()).searchParams.get('session'), session);
+  await page.waitForFunction((m) => document.querySelector('.xterm-rows')?.innerText.includes(m), marker.replace('-', '-0'));
+  assert.ok((await screenText(page)).includes(marker.replace('-', '-0')));
+
+  assert.equal((await api(page, 'DELETE', `/api/v1/spaces/${id}`)).status, 202);
+  await page.waitForSelector('[data-testid="terminal-status"]:has-text("ended")');
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
