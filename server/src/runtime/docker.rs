@@ -39,7 +39,7 @@ pub fn container_name(space_id: &str) -> String {
 
 /// Each space has a bridge network of its own, so spaces cannot reach each other.
 pub fn network_name(space_id: &str) -> String {
-    format!("hangar-{space_id}")
+    format!("hangar-net-{space_id}")
 }
 
 pub fn volume_name(space_id: &str, volume: &str) -> String {
@@ -240,6 +240,9 @@ impl DockerRuntime {
 impl Runtime for DockerRuntime {
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
+        // The network is made with the space, not at each start: creating one costs about
+        // as much as starting the container.
+        self.ensure_network(&docker, space).await?;
         for volume in &space.volumes {
             let mut labels = labels(space);
             labels.insert("io.hangar.volume".into(), volume.name.clone());
@@ -260,8 +263,6 @@ impl Runtime for DockerRuntime {
     async fn start(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let docker = self.client().await?;
         self.ensure_image(&docker, &space.image).await?;
-        // A container left by an interrupted start would block the name.
-        self.remove_container(&docker, &space.id).await?;
         self.ensure_network(&docker, space).await?;
         let env = space
             .env
@@ -283,10 +284,23 @@ impl Runtime for DockerRuntime {
         };
         let name = container_name(&space.id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = docker
-            .create_container(Some(options), body)
+        let created = match docker
+            .create_container(Some(options.clone()), body.clone())
             .await
-            .map_err(|e| classify("creating the container", e))?;
+        {
+            Ok(created) => created,
+            // A container left by an interrupted start holds the name: replace it.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                self.remove_container(&docker, &space.id).await?;
+                docker
+                    .create_container(Some(options), body)
+                    .await
+                    .map_err(|e| classify("creating the container", e))?
+            }
+            Err(e) => return Err(classify("creating the container", e)),
+        };
         if let Err(e) = docker
             .start_container(
                 &created.id,
@@ -303,8 +317,7 @@ impl Runtime for DockerRuntime {
 
     async fn stop(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
-        self.remove_container(&docker, &space.id).await?;
-        self.remove_network(&docker, &space.id).await
+        self.remove_container(&docker, &space.id).await
     }
 
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {

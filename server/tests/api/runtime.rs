@@ -59,7 +59,10 @@ async fn containers_get_limits_mounts_labels_and_volumes_persist() {
     ann.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
     ann.wait_for_state(&id, "running").await;
     let (_, config) = docker(&["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.Config.Hostname}} {{index .Config.Labels \"io.hangar.owner\"}} {{.HostConfig.NetworkMode}}", &format!("hangar-{id}")]).await;
-    assert_eq!(config, format!("1000000000 536870912 work ann hangar-{id}"));
+    assert_eq!(
+        config,
+        format!("1000000000 536870912 work ann hangar-net-{id}")
+    );
     assert_eq!(exec(&id, "echo $GREETING").await.1, "hello");
     assert!(
         exec(&id, "echo kept > /home/dev/note && echo lost > /tmp/note")
@@ -70,10 +73,10 @@ async fn containers_get_limits_mounts_labels_and_volumes_persist() {
     ann.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
     ann.wait_for_state(&id, "stopped").await;
     assert!(
-        !docker(&["network", "inspect", &format!("hangar-{id}")])
+        docker(&["network", "inspect", &format!("hangar-net-{id}")])
             .await
             .0,
-        "the network goes with the container"
+        "the network stays with the space"
     );
     ann.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
     ann.wait_for_state(&id, "running").await;
@@ -83,6 +86,18 @@ async fn containers_get_limits_mounts_labels_and_volumes_persist() {
         "memory and the container's own files are lost"
     );
     server.stop().await;
+    assert!(
+        !docker(&["network", "inspect", &format!("hangar-net-{id}")])
+            .await
+            .0,
+        "deleting removes the network"
+    );
+    assert!(
+        !docker(&["volume", "inspect", &format!("hangar-{id}-home")])
+            .await
+            .0,
+        "deleting removes the volumes"
+    );
 }
 
 #[tokio::test]
