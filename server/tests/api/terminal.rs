@@ -238,3 +238,35 @@ async fn revocation_stop_and_strangers() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_without_viewers_ends_after_the_idle_time() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &["--terminal-idle-secs", "1"]).await;
+    let (_ann, id, cookie) = running_space(&server).await;
+    let session = session_id();
+    let mut first = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    first
+        .send("export MARK=kept-$((20+22)); echo $MARK\n")
+        .await;
+    first.expect("kept-42").await;
+    drop(first);
+    // Back within the idle time: the same shell.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut back = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    back.send("echo again-$MARK\n").await;
+    back.expect("again-kept-42").await;
+    drop(back);
+    // Gone for longer than the idle time: a new shell under the same id.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let mut later = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    later.send("echo later-[$MARK]\n").await;
+    later.expect("later-[]").await;
+    server.stop().await;
+}
