@@ -2,6 +2,8 @@
 //! 1,000 users and 10,000 spaces. Run on demand: `cargo bench -p server --bench api_latency`.
 //! Prints p50/p99 per route and, as the raw baseline, `GET /healthz` measured in the same run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;

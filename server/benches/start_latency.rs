@@ -3,6 +3,8 @@
 //! Run on demand: `cargo bench -p server --bench start_latency` (needs the test image:
 //! `scripts/images.sh test`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,8 @@
 //! kill -9 of Hangar during starting and during stopping, the Docker daemon going away and
 //! coming back, and orphan removal (which looks at every Hangar object on the host).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "api/support.rs"]
 #[allow(dead_code)]
 mod support;

@@ -220,7 +220,7 @@ impl Services {
                 })
                 .collect()
         };
-        found.sort_by(|a, b| a.0.created_at.cmp(&b.0.created_at));
+        found.sort_by_key(|(space, _)| space.created_at);
         self.space_dtos(caller, found).await
     }
 

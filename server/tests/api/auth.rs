@@ -79,7 +79,7 @@ async fn too_many_failures_answer_429_per_account_and_per_ip() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry >= 1 && retry <= 900, "Retry-After {retry}");
+    assert!((1..=900).contains(&retry), "Retry-After {retry}");
     assert_eq!(json(limited).await["error"]["code"], "rate_limited");
 
     // Other accounts from this IP still get answers until the IP's own limit.

@@ -1,5 +1,7 @@
 //! The integration tests: the real server on port 0 over a real SQLite file, driven over HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod auth;
