@@ -29,6 +29,7 @@ const IDLE_COMMAND: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wai
 
 pub struct DockerRuntime {
     docker: Arc<DockerClient>,
+    network_id: tokio::sync::Mutex<Option<String>>,
     cpus_per_cu: f64,
     memory_mib_per_cu: u64,
 }
@@ -37,10 +38,12 @@ pub fn container_name(space_id: &str) -> String {
     format!("hangar-{space_id}")
 }
 
-/// Each space has a bridge network of its own, so spaces cannot reach each other.
-pub fn network_name(space_id: &str) -> String {
-    format!("hangar-net-{space_id}")
-}
+/// Spaces share one bridge network with inter-container traffic disabled: each reaches the
+/// outside world, none reaches another. (A network per space would exhaust Docker's address
+/// pools after about thirty spaces.)
+pub const SPACES_NETWORK: &str = "hangar-spaces";
+/// Label that marks the shared spaces network.
+const LABEL_NETWORK: &str = "io.hangar.network";
 
 pub fn volume_name(space_id: &str, volume: &str) -> String {
     format!("hangar-{space_id}-{volume}")
@@ -79,6 +82,7 @@ impl DockerRuntime {
     pub fn new(docker: Arc<DockerClient>, cpus_per_cu: f64, memory_mib_per_cu: u64) -> Self {
         Self {
             docker,
+            network_id: tokio::sync::Mutex::new(None),
             cpus_per_cu,
             memory_mib_per_cu,
         }
@@ -88,7 +92,7 @@ impl DockerRuntime {
         self.docker.get().await.map_err(RuntimeError::Unavailable)
     }
 
-    fn host_config(&self, space: &SpaceSpec) -> HostConfig {
+    fn host_config(&self, space: &SpaceSpec, network_id: &str) -> HostConfig {
         let mounts = space
             .volumes
             .iter()
@@ -111,7 +115,7 @@ impl DockerRuntime {
         };
         HostConfig {
             mounts: Some(mounts),
-            network_mode: Some(network_name(&space.id)),
+            network_mode: Some(network_id.to_owned()),
             nano_cpus,
             memory,
             init: Some(false),
@@ -131,6 +135,61 @@ impl DockerRuntime {
         }
     }
 
+    async fn start_once(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
+        let docker = self.client().await?;
+        self.ensure_image(&docker, &space.image).await?;
+        let network_id = self.spaces_network(&docker).await?;
+        let env = space
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>();
+        let cmd = space
+            .command
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), IDLE_COMMAND.into()]);
+        let body = ContainerCreateBody {
+            image: Some(space.image.clone()),
+            cmd: Some(cmd),
+            env: Some(env),
+            hostname: Some(space.name.clone()),
+            labels: Some(labels(space)),
+            host_config: Some(self.host_config(space, &network_id)),
+            ..Default::default()
+        };
+        let name = container_name(&space.id);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = match docker
+            .create_container(Some(options.clone()), body.clone())
+            .await
+        {
+            Ok(created) => created,
+            // A container left by an interrupted start holds the name: replace it.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                self.remove_container(&docker, &space.id).await?;
+                docker
+                    .create_container(Some(options), body)
+                    .await
+                    .map_err(|e| classify("creating the container", e))?
+            }
+            Err(e) => return Err(classify("creating the container", e)),
+        };
+        if let Err(e) = docker
+            .start_container(
+                &created.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+        {
+            // Leave nothing half-made behind.
+            let _ = self.remove_container(&docker, &space.id).await;
+            return Err(classify("starting the container", e));
+        }
+        Ok(created.id)
+    }
+
     /// Pulls a missing image; the error says how to provide it when no registry answers.
     async fn pull(&self, docker: &bollard::Docker, image: &str) -> Result<(), RuntimeError> {
         use futures_util::StreamExt;
@@ -148,62 +207,65 @@ impl DockerRuntime {
         Ok(())
     }
 
-    async fn ensure_network(
-        &self,
-        docker: &bollard::Docker,
-        space: &SpaceSpec,
-    ) -> Result<(), RuntimeError> {
-        let request = NetworkCreateRequest {
-            name: network_name(&space.id),
-            driver: Some("bridge".into()),
-            labels: Some(labels(space)),
-            ..Default::default()
+    /// The id of the shared spaces network, made on first use. Docker lets several networks
+    /// share a name (and then refuses to start containers on it), so the network is found by
+    /// label under a unique name; should several servers make one at once, all settle on the
+    /// lowest id and the others are removed.
+    async fn spaces_network(&self, docker: &bollard::Docker) -> Result<String, RuntimeError> {
+        let mut known = self.network_id.lock().await;
+        if let Some(id) = known.as_ref() {
+            return Ok(id.clone());
+        }
+        let list = || async {
+            let filter =
+                HashMap::from([("label".to_owned(), vec![format!("{LABEL_NETWORK}=spaces")])]);
+            let mut ids: Vec<String> = docker
+                .list_networks(Some(
+                    ListNetworksOptionsBuilder::new().filters(&filter).build(),
+                ))
+                .await
+                .map_err(|e| classify("listing networks", e))?
+                .into_iter()
+                .filter_map(|n| n.id)
+                .collect();
+            ids.sort();
+            Ok::<_, RuntimeError>(ids)
         };
-        // Docker allows several networks of one name: reuse one left by an earlier start.
-        match docker
-            .inspect_network(
-                &request.name,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(classify("inspecting the space's network", e)),
+        let mut ids = list().await?;
+        if ids.is_empty() {
+            let request = NetworkCreateRequest {
+                name: format!(
+                    "{SPACES_NETWORK}-{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
+                driver: Some("bridge".into()),
+                options: Some(HashMap::from([(
+                    "com.docker.network.bridge.enable_icc".to_owned(),
+                    "false".to_owned(),
+                )])),
+                labels: Some(HashMap::from([
+                    (LABEL_MANAGED.to_owned(), "true".to_owned()),
+                    (LABEL_NETWORK.to_owned(), "spaces".to_owned()),
+                ])),
+                ..Default::default()
+            };
+            docker
+                .create_network(request)
+                .await
+                .map_err(|e| classify("creating the spaces network", e))?;
+            ids = list().await?;
         }
-        match docker.create_network(request).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(classify("creating the space's network", e)),
+        let Some(chosen) = ids.first().cloned() else {
+            return Err(RuntimeError::Failed(
+                "the spaces network vanished as it was made".into(),
+            ));
+        };
+        for extra in ids.iter().skip(1) {
+            // Only empty ones go; one in use stays until its containers are gone.
+            let _ = docker.remove_network(extra).await;
         }
-    }
-
-    /// Removes every network of the space's name (a race between replicas can leave two).
-    async fn remove_network(
-        &self,
-        docker: &bollard::Docker,
-        space_id: &str,
-    ) -> Result<(), RuntimeError> {
-        let name = network_name(space_id);
-        let filter = HashMap::from([("name".to_owned(), vec![name.clone()])]);
-        let networks = docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::new().filters(&filter).build(),
-            ))
-            .await
-            .map_err(|e| classify("listing the space's networks", e))?;
-        // The name filter matches substrings: keep exact matches only.
-        for network in networks
-            .into_iter()
-            .filter(|n| n.name.as_deref() == Some(name.as_str()))
-        {
-            let Some(id) = network.id else { continue };
-            match docker.remove_network(&id).await {
-                Ok(()) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(classify("removing the space's network", e)),
-            }
-        }
-        Ok(())
+        *known = Some(chosen.clone());
+        Ok(chosen)
     }
 
     async fn remove_container(
@@ -240,9 +302,6 @@ impl DockerRuntime {
 impl Runtime for DockerRuntime {
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
-        // The network is made with the space, not at each start: creating one costs about
-        // as much as starting the container.
-        self.ensure_network(&docker, space).await?;
         for volume in &space.volumes {
             let mut labels = labels(space);
             labels.insert("io.hangar.volume".into(), volume.name.clone());
@@ -261,58 +320,17 @@ impl Runtime for DockerRuntime {
     }
 
     async fn start(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
-        let docker = self.client().await?;
-        self.ensure_image(&docker, &space.image).await?;
-        self.ensure_network(&docker, space).await?;
-        let env = space
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>();
-        let cmd = space
-            .command
-            .clone()
-            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into(), IDLE_COMMAND.into()]);
-        let body = ContainerCreateBody {
-            image: Some(space.image.clone()),
-            cmd: Some(cmd),
-            env: Some(env),
-            hostname: Some(space.name.clone()),
-            labels: Some(labels(space)),
-            host_config: Some(self.host_config(space)),
-            ..Default::default()
-        };
-        let name = container_name(&space.id);
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match docker
-            .create_container(Some(options.clone()), body.clone())
-            .await
-        {
-            Ok(created) => created,
-            // A container left by an interrupted start holds the name: replace it.
-            Err(DockerError::DockerResponseServerError {
-                status_code: 409, ..
-            }) => {
-                self.remove_container(&docker, &space.id).await?;
-                docker
-                    .create_container(Some(options), body)
-                    .await
-                    .map_err(|e| classify("creating the container", e))?
+        match self.start_once(space).await {
+            // The shared network was replaced under us (another server settled on another):
+            // look it up again, once.
+            Err(RuntimeError::Failed(message))
+                if message.contains("network") && message.contains("not found") =>
+            {
+                *self.network_id.lock().await = None;
+                self.start_once(space).await
             }
-            Err(e) => return Err(classify("creating the container", e)),
-        };
-        if let Err(e) = docker
-            .start_container(
-                &created.id,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-        {
-            // Leave nothing half-made behind.
-            let _ = self.remove_container(&docker, &space.id).await;
-            return Err(classify("starting the container", e));
+            other => other,
         }
-        Ok(created.id)
     }
 
     async fn stop(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
@@ -323,7 +341,6 @@ impl Runtime for DockerRuntime {
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
         self.remove_container(&docker, &space.id).await?;
-        self.remove_network(&docker, &space.id).await?;
         for volume in &space.volumes {
             let name = volume_name(&space.id, &volume.name);
             let options = RemoveVolumeOptionsBuilder::new().force(true).build();
@@ -335,7 +352,6 @@ impl Runtime for DockerRuntime {
         }
         Ok(())
     }
-
     async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError> {
         let docker = self.client().await?;
         let name = container_name(space_id);
