@@ -10,6 +10,7 @@ pub mod docker;
 pub mod domain;
 pub mod entities;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod reconciler;
 pub mod runtime;
@@ -98,6 +99,11 @@ pub async fn serve(
         }
     });
     let reconciler = reconciler::spawn(state.services.clone());
+    let services = state.services.clone();
+    let shutdown = async move {
+        shutdown.await;
+        services.begin_shutdown();
+    };
     let app = http::router(state);
     let result = axum::serve(
         listener,

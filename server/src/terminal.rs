@@ -193,6 +193,14 @@ impl TerminalHub {
         }
     }
 
+    /// Closes every session (the server is shutting down).
+    pub fn close_all(&self, reason: &str) {
+        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        for session in sessions {
+            self.end(&session, reason);
+        }
+    }
+
     /// Disconnects one user's viewers from a space's sessions at once.
     pub fn kick(&self, space_id: &str, user_id: &str) {
         for session in self.sessions().values().filter(|s| s.space_id == space_id) {

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod csrf;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             put(api::share_space).delete(api::revoke_share),
         )
         .route("/audit", get(api::audit))
+        .route("/events", get(events::events))
         .route("/openapi.json", get(openapi::openapi_json))
         .route(
             "/admin/orphans",

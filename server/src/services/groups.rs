@@ -157,6 +157,7 @@ impl Services {
         let updated = model.update(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || "a group with that name exists already".into())
         })?;
+        self.group_members_changed(&updated.id).await;
         record(&self.db, Some(caller), "group.update", &format!("group:{}", updated.name), Outcome::Success,
             json!({"max_spaces": updated.max_spaces, "compute_units": updated.compute_units, "storage_units": updated.storage_units})).await;
         self.one_group_dto(updated).await
@@ -165,6 +166,7 @@ impl Services {
     pub async fn delete_group(&self, caller: &Caller, id: &str) -> AppResult<()> {
         caller.require_admin()?;
         let existing = self.find_group(id).await?;
+        self.group_members_changed(id).await;
         group::Entity::delete_by_id(id.to_owned())
             .exec(&self.db)
             .await?;
@@ -200,6 +202,7 @@ impl Services {
         )
         .exec_without_returning(&self.db)
         .await?;
+        self.users_changed(vec![member.id.clone()]);
         record(
             &self.db,
             Some(caller),
@@ -224,6 +227,7 @@ impl Services {
         group_member::Entity::delete_by_id((group.id.clone(), member.id.clone()))
             .exec(&self.db)
             .await?;
+        self.users_changed(vec![member.id.clone()]);
         record(
             &self.db,
             Some(caller),
@@ -234,6 +238,17 @@ impl Services {
         )
         .await;
         self.one_group_dto(group).await
+    }
+
+    /// Tells live views of every member of the group that their quota changed.
+    async fn group_members_changed(&self, group_id: &str) {
+        if let Ok(members) = group_member::Entity::find()
+            .filter(group_member::Column::GroupId.eq(group_id))
+            .all(&self.db)
+            .await
+        {
+            self.users_changed(members.into_iter().map(|m| m.user_id).collect());
+        }
     }
 
     /// Ids of the groups the user belongs to.

@@ -18,6 +18,7 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::events::{Change, Notifier};
 use crate::runtime::Runtime;
 use crate::terminal::TerminalHub;
 
@@ -29,6 +30,9 @@ pub struct Services {
     pub runtime: Arc<dyn Runtime>,
     pub space_locks: Arc<spaces::SpaceLocks>,
     pub terminals: Arc<TerminalHub>,
+    pub notifier: Arc<Notifier>,
+    /// Turns true when the server begins to shut down, so long-lived streams end.
+    pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Services {
@@ -44,6 +48,8 @@ impl Services {
             runtime,
             space_locks: Arc::default(),
             terminals,
+            notifier: Arc::default(),
+            shutting_down: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -82,5 +88,54 @@ pub fn check_limit(field: &str, value: Option<i64>) -> Result<Option<i64>, AppEr
             format!("{field} must be at least 0 (or null for unlimited), not {v}"),
         )),
         other => Ok(other),
+    }
+}
+
+impl Services {
+    /// Ends live streams and terminal sessions so that a graceful shutdown can finish
+    /// (spaces keep running).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.send_replace(true);
+        self.terminals
+            .close_all("Hangar is restarting: the terminal reconnects when it is back");
+    }
+
+    /// Completes when the server begins to shut down.
+    pub fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.shutting_down.subscribe();
+        async move {
+            let _ = receiver.wait_for(|down| *down).await;
+        }
+    }
+
+    /// Tells live views that these users' quota or spaces changed.
+    pub fn users_changed(&self, users: Vec<String>) {
+        self.notifier.notify(Change {
+            users,
+            space_id: None,
+        });
+    }
+
+    /// Tells live views of the space's owner and sharees (and admins) that it changed.
+    pub async fn space_changed(&self, space_id: &str) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let mut users = Vec::new();
+        if let Ok(Some(space)) = crate::entities::space::Entity::find_by_id(space_id.to_owned())
+            .one(&self.db)
+            .await
+        {
+            users.push(space.owner_id);
+        }
+        if let Ok(shares) = crate::entities::share::Entity::find()
+            .filter(crate::entities::share::Column::SpaceId.eq(space_id))
+            .all(&self.db)
+            .await
+        {
+            users.extend(shares.into_iter().map(|s| s.user_id));
+        }
+        self.notifier.notify(Change {
+            users,
+            space_id: Some(space_id.to_owned()),
+        });
     }
 }

@@ -342,6 +342,7 @@ impl Services {
         }
         record(&self.db, Some(caller), "space.create", &target, Outcome::Success,
             json!({"template": template.name, "compute_units": created.compute_units, "storage_units": created.storage_units})).await;
+        self.space_changed(&created.id).await;
         let role = if owner.id == caller.user.id {
             SpaceRole::Owner
         } else {
@@ -419,6 +420,7 @@ impl Services {
             json!({"state": updated.state}),
         )
         .await;
+        self.space_changed(&updated.id).await;
         self.drive(updated.id.clone());
         self.space_dto(caller, updated, SpaceRole::Owner).await
     }
@@ -449,6 +451,9 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or_else(|| AppError::not_found("space"))?;
+        if moved.rows_affected == 1 {
+            self.space_changed(&space.id).await;
+        }
         if moved.rows_affected == 0 {
             // Someone else changed it first; tell the caller what it is now.
             let state = state_of(&current)?;
@@ -551,6 +556,8 @@ impl Services {
             .filter(space::Column::State.eq(from_state))
             .exec(&self.db)
             .await?;
+        // Before the shares go, so that sharees hear of it too.
+        self.space_changed(space_id).await;
         // Shares of a deleted space mean nothing any more.
         share::Entity::delete_many()
             .filter(share::Column::SpaceId.eq(space_id))
@@ -566,6 +573,7 @@ impl Services {
             .filter(space::Column::Id.eq(space_id))
             .exec(&self.db)
             .await?;
+        self.space_changed(space_id).await;
         Ok(())
     }
 
@@ -603,6 +611,9 @@ impl Services {
             .filter(space::Column::State.eq(from.as_str()))
             .exec(&self.db)
             .await?;
+        if moved.rows_affected == 1 {
+            self.space_changed(space_id).await;
+        }
         Ok(moved.rows_affected == 1)
     }
 
@@ -819,6 +830,7 @@ impl Services {
             json!({"user": sharee.username}),
         )
         .await;
+        self.space_changed(&space.id).await;
         self.list_shares(caller, space_id).await
     }
 
@@ -851,6 +863,12 @@ impl Services {
             json!({"user": sharee.username}),
         )
         .await;
+        self.space_changed(&space.id).await;
+        // The former sharee is no longer among the shares: tell them too.
+        self.notifier.notify(crate::events::Change {
+            users: vec![sharee.id.clone()],
+            space_id: Some(space.id.clone()),
+        });
         self.list_shares(caller, space_id).await
     }
 }

@@ -172,6 +172,7 @@ impl Services {
             changed.push("storage_units");
         }
         let updated = model.update(&self.db).await?;
+        self.users_changed(vec![updated.id.clone()]);
         record(
             &self.db,
             Some(caller),

@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod concurrency;
+mod events;
 mod health;
 mod matrix;
 mod openapi;

@@ -1,0 +1,96 @@
+//! `GET /api/v1/events`: server-sent events with the caller's quota usage and the spaces they
+//! can see, pushed as they change (admins: everyone's changes).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::AppError;
+use crate::events::Change;
+use crate::services::access::Caller;
+use crate::services::Services;
+
+/// What the stream carries for one change.
+async fn events_for(services: &Services, caller: &Caller, change: Option<Change>) -> Vec<Event> {
+    let mut out = Vec::new();
+    let concerns_me = change
+        .as_ref()
+        .is_none_or(|c| c.users.iter().any(|u| u == caller.id()));
+    if concerns_me {
+        // Read afresh: the caller's own quota may be what changed.
+        let report = match services.find_user(caller.id()).await {
+            Ok(user) => services.quota_report(&user).await,
+            Err(e) => Err(e),
+        };
+        if let Ok(report) = report {
+            if let Ok(event) = Event::default().event("quota").json_data(report) {
+                out.push(event);
+            }
+        }
+    }
+    let space_id = change.as_ref().and_then(|c| c.space_id.clone());
+    if let Some(space_id) = space_id {
+        if concerns_me || caller.is_admin() {
+            let data = match services.get_space(caller, &space_id).await {
+                Ok(space) => serde_json::to_value(space).ok(),
+                // Deleted, or no longer shared with the caller.
+                Err(AppError::NotFound(_)) => {
+                    Some(serde_json::json!({"id": space_id, "state": "deleted"}))
+                }
+                Err(e) => {
+                    tracing::warn!(space = %space_id, error = %e, "live update: cannot read the space");
+                    None
+                }
+            };
+            if let Some(event) =
+                data.and_then(|d| Event::default().event("space").json_data(d).ok())
+            {
+                out.push(event);
+            }
+        }
+    }
+    out
+}
+
+pub async fn events(
+    State(services): State<Services>,
+    caller: Caller,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = services.notifier.subscribe();
+    let services_for_shutdown = services.clone();
+    // First the current quota, then one batch per change.
+    let first = events_for(&services, &caller, None).await;
+    let updates = stream::unfold(
+        (receiver, services, caller),
+        |(mut receiver, services, caller)| async move {
+            let batch = loop {
+                match receiver.recv().await {
+                    Ok(change) => {
+                        let batch = events_for(&services, &caller, Some(change)).await;
+                        if !batch.is_empty() {
+                            break batch;
+                        }
+                    }
+                    // Fell behind: tell the page to fetch afresh instead of replaying.
+                    Err(RecvError::Lagged(_)) => {
+                        break vec![Event::default().event("resync").data("{}")]
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            };
+            Some((
+                stream::iter(batch.into_iter().map(Ok)),
+                (receiver, services, caller),
+            ))
+        },
+    );
+    let shutdown = services_for_shutdown.shutdown_signal();
+    let stream = stream::iter(first.into_iter().map(Ok))
+        .chain(updates.flatten())
+        .take_until(shutdown);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,176 @@
+//! Live updates over server-sent events: what each user hears, and how fast.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::support::{admin, TempDb, TestServer};
+
+/// A subscriber to `GET /api/v1/events`.
+struct Events {
+    stream: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(server: &TestServer, cookie: &str) -> Events {
+        let response = server.get_with_cookie("/api/v1/events", cookie).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Events {
+            stream: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (name, data), or None when nothing comes within `limit`.
+    async fn next(&mut self, limit: Duration) -> Option<(String, Value)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some((name, serde_json::from_str(&data).unwrap()));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Waits for an event of this name whose data satisfies `want`.
+    async fn wait_for(&mut self, name: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some((n, data)) if n == name && want(&data) => return data,
+                Some((n, d)) => {
+                    eprintln!("skip {n} {d}");
+                    continue;
+                }
+                None => panic!("no {name} event came"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_user_hears_of_their_own_changes_live() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (ann_id, ann) = admin
+        .new_member(&server, "ann", json!({"compute_units": 4}))
+        .await;
+    let (bob_id, _bob) = admin.new_member(&server, "bob", json!({})).await;
+    let tpl = admin.new_template("box", 1, json!([])).await;
+    let mut ann_events = Events::open(
+        &server,
+        &server.login_cookie("ann", "member-password").await,
+    )
+    .await;
+    let mut bob_events = Events::open(
+        &server,
+        &server.login_cookie("bob", "member-password").await,
+    )
+    .await;
+    assert_eq!(
+        ann_events.next(Duration::from_secs(5)).await.unwrap().0,
+        "quota"
+    );
+    assert_eq!(
+        bob_events.next(Duration::from_secs(5)).await.unwrap().0,
+        "quota"
+    );
+
+    // Ann's space goes through its states; ann hears each, bob nothing.
+    let id = ann
+        .post(
+            "/api/v1/spaces",
+            json!({"name": "live", "template_id": tpl}),
+        )
+        .await
+        .id();
+    ann_events
+        .wait_for("space", |s| {
+            s["id"] == id.as_str() && s["state"] == "created"
+        })
+        .await;
+    ann.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
+    // The compute units are taken as it starts, then it runs.
+    let quota = ann_events
+        .wait_for("quota", |q| q["usage"]["compute_units"] == 1)
+        .await;
+    assert_eq!(quota["quota"]["compute_units"], 4);
+    ann_events
+        .wait_for("space", |s| s["state"] == "running")
+        .await;
+    assert!(
+        bob_events.next(Duration::from_millis(500)).await.is_none(),
+        "bob heard of ann's space"
+    );
+
+    // An admin lowering the quota reaches ann within a second.
+    let at = Instant::now();
+    let patched = admin
+        .patch(
+            &format!("/api/v1/users/{ann_id}"),
+            json!({"compute_units": 0}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    let lowered = ann_events
+        .wait_for("quota", |q| q["quota"]["compute_units"] == 0)
+        .await;
+    assert!(at.elapsed() < Duration::from_secs(1));
+    assert_eq!(lowered["over_quota"], true);
+
+    // Sharing shows the space to bob, revoking takes it away, live.
+    ann.put(&format!("/api/v1/spaces/{id}/shares/{bob_id}"))
+        .await;
+    let shared = bob_events
+        .wait_for("space", |s| s["id"] == id.as_str())
+        .await;
+    assert_eq!(shared["shared_with_me"], true);
+    ann.delete(&format!("/api/v1/spaces/{id}/shares/{bob_id}"))
+        .await;
+    bob_events
+        .wait_for("space", |s| {
+            s["id"] == id.as_str() && s["state"] == "deleted"
+        })
+        .await;
+
+    // A container dying is pushed too (found by the reconciler).
+    let out = tokio::process::Command::new("docker")
+        .args(["kill", &format!("hangar-{id}")])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let died = ann_events
+        .wait_for("space", |s| s["state"] == "stopped")
+        .await;
+    assert!(died["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("stopped on its own"));
+    server.stop().await;
+}
