@@ -16,22 +16,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{admin, Client, TempDb, TestServer, ADMIN_PASSWORD};
+use support::{admin, docker, Client, TempDb, TestServer, ADMIN_PASSWORD};
 use tokio::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
-async fn docker(args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("docker")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
-}
 
 /// The real `hangar` binary on a database file, killed without warning on drop.
 struct Hangar {

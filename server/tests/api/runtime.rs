@@ -5,19 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{admin, TempDb, TestServer, ADMIN_PASSWORD};
-
-async fn docker(args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("docker")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
-}
+use crate::support::{admin, docker, TempDb, TestServer, ADMIN_PASSWORD};
 
 async fn exec(space_id: &str, script: &str) -> (bool, String) {
     docker(&["exec", &format!("hangar-{space_id}"), "sh", "-c", script]).await

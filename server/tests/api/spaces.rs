@@ -2,19 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{admin, Client, TempDb, TestServer};
-
-async fn docker_inspect(args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("docker")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
-}
+use crate::support::{admin, docker, Client, TempDb, TestServer};
 
 #[tokio::test]
 async fn every_transition_legal_and_illegal() {
@@ -48,7 +36,7 @@ async fn every_transition_legal_and_illegal() {
         assert_eq!(refused.body["error"]["state"], "created");
         assert!(refused.message().contains("created"), "{refused:?}");
     }
-    let (exists, _) = docker_inspect(&["volume", "inspect", &format!("hangar-{id}-data")]).await;
+    let (exists, _) = docker(&["volume", "inspect", &format!("hangar-{id}-data")]).await;
     assert!(exists, "the volume is made at creation");
 
     // created → starting → running
@@ -57,7 +45,7 @@ async fn every_transition_legal_and_illegal() {
     assert_eq!(starting.body["state"], "starting");
     let running = ann.wait_for_state(&id, "running").await;
     assert!(running["started_at"].is_string());
-    let (_, limits) = docker_inspect(&["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{index .Config.Labels \"io.hangar.space\"}}", &format!("hangar-{id}")]).await;
+    let (_, limits) = docker(&["inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{index .Config.Labels \"io.hangar.space\"}}", &format!("hangar-{id}")]).await;
     assert_eq!(limits, format!("1000000000 1073741824 {id}"));
     assert_eq!(
         ann.post_empty(&path("start")).await.body["error"]["state"],
@@ -65,25 +53,20 @@ async fn every_transition_legal_and_illegal() {
     );
 
     // running → restart → running (the container is replaced)
-    let (_, first_container) =
-        docker_inspect(&["inspect", "-f", "{{.Id}}", &format!("hangar-{id}")]).await;
+    let (_, first_container) = docker(&["inspect", "-f", "{{.Id}}", &format!("hangar-{id}")]).await;
     assert_eq!(ann.post_empty(&path("restart")).await.status, 202);
     ann.wait_for_state(&id, "running").await;
     let (_, second_container) =
-        docker_inspect(&["inspect", "-f", "{{.Id}}", &format!("hangar-{id}")]).await;
+        docker(&["inspect", "-f", "{{.Id}}", &format!("hangar-{id}")]).await;
     assert_ne!(first_container, second_container);
 
     // running → stopping → stopped: the container goes, the volume stays.
     assert_eq!(ann.post_empty(&path("stop")).await.status, 202);
     let stopped = ann.wait_for_state(&id, "stopped").await;
     assert!(stopped["stopped_at"].is_string());
+    assert!(!docker(&["inspect", &format!("hangar-{id}")]).await.0);
     assert!(
-        !docker_inspect(&["inspect", &format!("hangar-{id}")])
-            .await
-            .0
-    );
-    assert!(
-        docker_inspect(&["volume", "inspect", &format!("hangar-{id}-data")])
+        docker(&["volume", "inspect", &format!("hangar-{id}-data")])
             .await
             .0
     );
@@ -98,13 +81,9 @@ async fn every_transition_legal_and_illegal() {
         assert!(std::time::Instant::now() < deadline, "never deleted");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(!docker(&["inspect", &format!("hangar-{id}")]).await.0);
     assert!(
-        !docker_inspect(&["inspect", &format!("hangar-{id}")])
-            .await
-            .0
-    );
-    assert!(
-        !docker_inspect(&["volume", "inspect", &format!("hangar-{id}-data")])
+        !docker(&["volume", "inspect", &format!("hangar-{id}-data")])
             .await
             .0
     );
@@ -152,11 +131,7 @@ async fn a_stop_during_starting_cancels_the_start() {
     assert_eq!(stop.status, 202, "{stop:?}");
     admin.wait_for_state(&id, "stopped").await;
     // Whatever the start had made is gone, and compute is released.
-    assert!(
-        !docker_inspect(&["inspect", &format!("hangar-{id}")])
-            .await
-            .0
-    );
+    assert!(!docker(&["inspect", &format!("hangar-{id}")]).await.0);
     assert_eq!(
         admin.get("/api/v1/me/quota").await.body["usage"]["compute_units"],
         0

@@ -368,3 +368,16 @@ pub const TEST_IMAGE: &str = "hangar/busybox:test";
 pub async fn admin(server: &TestServer) -> Client {
     Client::signed_in(server, "admin", ADMIN_PASSWORD).await
 }
+
+/// Runs the docker CLI; returns whether it succeeded and its trimmed output.
+pub async fn docker(args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("docker")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
