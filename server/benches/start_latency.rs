@@ -1,5 +1,5 @@
 //! Start latency: Hangar (API call → state `running`) against `docker run -d` of the same
-//! image with the same mount and limits, measured in one run on the same Docker engine.
+//! image with the same mount, limits and network, measured in one run on the same engine.
 //! Run on demand: `cargo bench -p server --bench start_latency` (needs the test image:
 //! `scripts/images.sh test`).
 
@@ -132,6 +132,26 @@ async fn main() {
         // Raw: docker run -d with the same image, mount and limits.
         let name = format!("hangar-bench-baseline-{round}");
         let mount = format!("{baseline_volume}:/data");
+        // The same isolated network Hangar puts spaces on (user-defined bridges cost more to
+        // join than the default one).
+        let network = Process::new("docker")
+            .args([
+                "network",
+                "ls",
+                "--filter",
+                "label=io.hangar.network=spaces",
+                "--format",
+                "{{.Name}}",
+            ])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("bridge")
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| "bridge".to_owned());
         let at = Instant::now();
         assert!(docker(&[
             "run",
@@ -144,6 +164,8 @@ async fn main() {
             "1g",
             "-v",
             &mount,
+            "--network",
+            &network,
             "--hostname",
             "bench",
             IMAGE,
