@@ -19,8 +19,13 @@ use crate::error::{AppError, AppResult};
 const VIEWER_BACKLOG: usize = 256;
 /// Input chunks waiting for the shell.
 const INPUT_BACKLOG: usize = 256;
-/// Lines of scrollback the emulator keeps.
-const SCROLLBACK: usize = 1000;
+/// Lines of scrollback the emulator keeps: none, since only the visible screen is replayed
+/// (1,000 lines cost about 2.9 MB per used session).
+const SCROLLBACK: usize = 0;
+
+/// Marks every process of a session, so that ending it can find them (closing a TTY exec's
+/// input does not end its shell).
+const SESSION_ENV: &str = "HANGAR_TERMINAL_SESSION";
 
 /// What viewers of a session receive.
 #[derive(Debug, Clone)]
@@ -46,6 +51,7 @@ pub struct SessionSpec {
 pub struct Session {
     pub id: String,
     pub space_id: String,
+    container: String,
     exec_id: String,
     input: mpsc::Sender<bytes::Bytes>,
     events: broadcast::Sender<Event>,
@@ -174,9 +180,9 @@ impl TerminalHub {
             .remove(&(session.space_id.clone(), session.id.clone()));
         if removed.is_some() {
             let _ = session.events.send(Event::Closed(reason.to_owned()));
-            // Ending the input hangs the shell up.
-            let ended = session.input.clone();
-            tokio::spawn(async move { drop(ended) });
+            let docker = self.docker.clone();
+            let (container, id) = (session.container.clone(), session.id.clone());
+            tokio::spawn(async move { hang_up(&docker, &container, &id).await });
         }
     }
 
@@ -224,7 +230,10 @@ impl TerminalHub {
                 &spec.container,
                 CreateExecOptions {
                     cmd: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), script]),
-                    env: Some(vec!["TERM=xterm-256color".to_owned()]),
+                    env: Some(vec![
+                        "TERM=xterm-256color".to_owned(),
+                        format!("{SESSION_ENV}={session_id}"),
+                    ]),
                     attach_stdin: Some(true),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
@@ -267,6 +276,7 @@ impl TerminalHub {
         let session = Arc::new(Session {
             id: session_id.to_owned(),
             space_id: spec.space_id.clone(),
+            container: spec.container.clone(),
             exec_id: exec.id.clone(),
             input: input_tx,
             events: events.clone(),
@@ -310,5 +320,34 @@ impl TerminalHub {
                 .remove(&(reader.space_id.clone(), reader.id.clone()));
         });
         Ok(session)
+    }
+}
+
+/// Sends SIGHUP to every process of the session inside the container (the shell and whatever
+/// it started), as closing a terminal would.
+async fn hang_up(docker: &DockerClient, container: &str, session_id: &str) {
+    let Ok(docker) = docker.get().await else {
+        return;
+    };
+    let script = format!(
+        "for p in /proc/[0-9]*; do tr '\\000' '\\n' < $p/environ 2>/dev/null | grep -qx '{SESSION_ENV}={session_id}' && kill -HUP ${{p#/proc/}} 2>/dev/null; done; true"
+    );
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), script]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+    if let Ok(exec) = exec {
+        if let Ok(StartExecResults::Attached { mut output, .. }) =
+            docker.start_exec(&exec.id, None).await
+        {
+            while output.next().await.is_some() {}
+        }
     }
 }

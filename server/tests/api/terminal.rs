@@ -249,7 +249,7 @@ async fn a_session_without_viewers_ends_after_the_idle_time() {
         .await
         .unwrap();
     first
-        .send("export MARK=kept-$((20+22)); echo $MARK\n")
+        .send("export MARK=kept-$((20+22)); sleep 4242 & echo $MARK\n")
         .await;
     first.expect("kept-42").await;
     drop(first);
@@ -268,5 +268,8 @@ async fn a_session_without_viewers_ends_after_the_idle_time() {
         .unwrap();
     later.send("echo later-[$MARK]\n").await;
     later.expect("later-[]").await;
+    // The ended session's shell and what it started are gone from the container.
+    let (_, processes) = crate::support::docker(&["exec", &format!("hangar-{id}"), "ps"]).await;
+    assert!(!processes.contains("sleep 4242"), "{processes}");
     server.stop().await;
 }
