@@ -174,23 +174,12 @@ impl Services {
         if query.all {
             caller.require_admin()?;
         }
-        let live = space::Column::State.ne(SpaceState::Deleted.as_str());
-        let mut found: Vec<(space::Model, SpaceRole)> = if query.all {
-            space::Entity::find()
-                .filter(live)
-                .order_by_asc(space::Column::CreatedAt)
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|s| {
-                    let role = if s.owner_id == caller.user.id {
-                        SpaceRole::Owner
-                    } else {
-                        SpaceRole::Admin
-                    };
-                    (s, role)
-                })
-                .collect()
+        let mut select = space::Entity::find()
+            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .order_by_asc(space::Column::CreatedAt);
+        // Spaces of others are seen as admin (`all`) or because they were shared.
+        let others_role = if query.all {
+            SpaceRole::Admin
         } else {
             let shared_ids: Vec<String> = share::Entity::find()
                 .filter(share::Column::UserId.eq(caller.id()))
@@ -199,28 +188,26 @@ impl Services {
                 .into_iter()
                 .map(|s| s.space_id)
                 .collect();
-            space::Entity::find()
-                .filter(live)
-                .filter(
-                    space::Column::OwnerId
-                        .eq(caller.id())
-                        .or(space::Column::Id.is_in(shared_ids)),
-                )
-                .order_by_asc(space::Column::CreatedAt)
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|s| {
-                    let role = if s.owner_id == caller.user.id {
-                        SpaceRole::Owner
-                    } else {
-                        SpaceRole::Sharee
-                    };
-                    (s, role)
-                })
-                .collect()
+            select = select.filter(
+                space::Column::OwnerId
+                    .eq(caller.id())
+                    .or(space::Column::Id.is_in(shared_ids)),
+            );
+            SpaceRole::Sharee
         };
-        found.sort_by_key(|(space, _)| space.created_at);
+        let found: Vec<(space::Model, SpaceRole)> = select
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let role = if s.owner_id == caller.user.id {
+                    SpaceRole::Owner
+                } else {
+                    others_role
+                };
+                (s, role)
+            })
+            .collect();
         self.space_dtos(caller, found).await
     }
 
