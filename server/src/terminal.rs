@@ -1,8 +1,13 @@
 //! Web terminal sessions: one `docker exec` with a TTY per session id, shared by every viewer
 //! that attaches with that id, reattachable after a drop (the screen is kept in a server-side
 //! terminal emulator and redrawn on attach), ended after a while without viewers.
+//!
+//! Output goes to viewers first and to the emulator second, on its own task, so parsing never
+//! slows the stream down; sequence numbers let a joining viewer line the emulator's screen up
+//! with the stream exactly.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +24,9 @@ use crate::error::{AppError, AppResult};
 const VIEWER_BACKLOG: usize = 256;
 /// Input chunks waiting for the shell.
 const INPUT_BACKLOG: usize = 256;
+/// Output chunks waiting for the emulator; when it is this far behind the reader waits, so
+/// the emulator's queue stays bounded too.
+const EMULATOR_BACKLOG: usize = 64;
 /// Lines of scrollback the emulator keeps: none, since only the visible screen is replayed
 /// (1,000 lines cost about 2.9 MB per used session).
 const SCROLLBACK: usize = 0;
@@ -30,7 +38,8 @@ const SESSION_ENV: &str = "HANGAR_TERMINAL_SESSION";
 /// What viewers of a session receive.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Output(bytes::Bytes),
+    /// Output, numbered from 1 in the order the shell wrote it.
+    Output(u64, bytes::Bytes),
     /// The shell exited with this code.
     Exit(i64),
     /// The session was closed for everyone (space stopped or deleted).
@@ -48,6 +57,26 @@ pub struct SessionSpec {
     pub rows: u16,
 }
 
+/// The emulator's screen and the last output it has taken in.
+struct Screen {
+    parser: vt100::Parser,
+    through: u64,
+}
+
+/// What the emulator task takes in, in stream order.
+enum ScreenInput {
+    Output(u64, bytes::Bytes),
+    Resize { cols: u16, rows: u16 },
+}
+
+/// A viewer's start: the screen to draw, then every event after it.
+pub struct Joined {
+    pub events: broadcast::Receiver<Event>,
+    pub screen: Vec<u8>,
+    /// Output numbered up to this is already on `screen`: skip it.
+    pub through: u64,
+}
+
 pub struct Session {
     pub id: String,
     pub space_id: String,
@@ -55,28 +84,34 @@ pub struct Session {
     exec_id: String,
     input: mpsc::Sender<bytes::Bytes>,
     events: broadcast::Sender<Event>,
-    screen: Mutex<vt100::Parser>,
+    /// The number of the last output chunk handed to viewers.
+    numbered: AtomicU64,
+    to_screen: mpsc::Sender<ScreenInput>,
+    /// The number of the last output chunk on the screen.
+    on_screen: tokio::sync::watch::Receiver<u64>,
+    screen: Mutex<Screen>,
     viewers: Mutex<usize>,
     docker: Arc<DockerClient>,
 }
 
 impl Session {
-    /// The current screen, as bytes that redraw it on a fresh terminal.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let parser = self.screen.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = b"\x1b[H\x1b[2J".to_vec();
-        out.extend(parser.screen().contents_formatted());
-        out
-    }
-
-    /// Subscribes to what follows and takes the current screen, atomically: the reader
-    /// processes and sends each chunk under the same lock, so nothing is lost or doubled.
-    pub fn join(&self) -> (broadcast::Receiver<Event>, Vec<u8>) {
-        let parser = self.screen.lock().unwrap_or_else(|p| p.into_inner());
-        let receiver = self.events.subscribe();
-        let mut screen = b"\x1b[H\x1b[2J".to_vec();
-        screen.extend(parser.screen().contents_formatted());
-        (receiver, screen)
+    /// Subscribes to what follows and takes the current screen. Whatever was numbered before
+    /// subscribing is on the screen once the emulator has caught up with it; whatever the
+    /// screen holds beyond that the viewer skips by number, so nothing is lost or doubled.
+    pub async fn join(&self) -> Joined {
+        let events = self.events.subscribe();
+        let needed = self.numbered.load(Ordering::SeqCst);
+        let mut on_screen = self.on_screen.clone();
+        // Fails only when the emulator has ended, and then the screen is final anyway.
+        let _ = on_screen.wait_for(|through| *through >= needed).await;
+        let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut redraw = b"\x1b[H\x1b[2J".to_vec();
+        redraw.extend(screen.parser.screen().contents_formatted());
+        Joined {
+            events,
+            screen: redraw,
+            through: screen.through,
+        }
     }
 
     pub async fn send_input(&self, data: bytes::Bytes) -> AppResult<()> {
@@ -93,10 +128,11 @@ impl Session {
                 "terminal size must be 1 to 1000 columns and rows",
             ));
         }
-        self.screen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .set_size(rows, cols);
+        // In stream order, so output written before the resize is parsed at the old size.
+        let _ = self
+            .to_screen
+            .send(ScreenInput::Resize { cols, rows })
+            .await;
         let docker = self.docker.get().await.map_err(AppError::Unavailable)?;
         docker
             .resize_exec(
@@ -273,6 +309,8 @@ impl TerminalHub {
 
         let (input_tx, mut input_rx) = mpsc::channel::<bytes::Bytes>(INPUT_BACKLOG);
         let (events, _) = broadcast::channel(VIEWER_BACKLOG);
+        let (to_screen, mut screen_inputs) = mpsc::channel(EMULATOR_BACKLOG);
+        let (screen_done, on_screen) = tokio::sync::watch::channel(0u64);
         let session = Arc::new(Session {
             id: session_id.to_owned(),
             space_id: spec.space_id.clone(),
@@ -280,7 +318,13 @@ impl TerminalHub {
             exec_id: exec.id.clone(),
             input: input_tx,
             events: events.clone(),
-            screen: Mutex::new(vt100::Parser::new(spec.rows, spec.cols, SCROLLBACK)),
+            numbered: AtomicU64::new(0),
+            to_screen,
+            on_screen,
+            screen: Mutex::new(Screen {
+                parser: vt100::Parser::new(spec.rows, spec.cols, SCROLLBACK),
+                through: 0,
+            }),
             viewers: Mutex::new(0),
             docker: self.docker.clone(),
         });
@@ -294,17 +338,42 @@ impl TerminalHub {
             let _ = input.shutdown().await;
         });
 
+        let emulator = Arc::downgrade(&session);
+        tokio::spawn(async move {
+            while let Some(input) = screen_inputs.recv().await {
+                let Some(session) = emulator.upgrade() else {
+                    break;
+                };
+                let mut screen = session.screen.lock().unwrap_or_else(|p| p.into_inner());
+                match input {
+                    ScreenInput::Output(number, bytes) => {
+                        screen.parser.process(&bytes);
+                        screen.through = number;
+                        drop(screen);
+                        screen_done.send_replace(number);
+                    }
+                    ScreenInput::Resize { cols, rows } => screen.parser.set_size(rows, cols),
+                }
+            }
+        });
+
         let hub = self.clone();
         let reader = session.clone();
         tokio::spawn(async move {
             while let Some(chunk) = output.next().await {
                 let Ok(chunk) = chunk else { break };
                 let bytes = chunk.into_bytes();
-                let mut screen = reader.screen.lock().unwrap_or_else(|p| p.into_inner());
-                screen.process(&bytes);
+                let number = reader.numbered.fetch_add(1, Ordering::SeqCst) + 1;
                 // No receiver is fine: the screen keeps it for the next viewer.
-                let _ = reader.events.send(Event::Output(bytes));
-                drop(screen);
+                let _ = reader.events.send(Event::Output(number, bytes.clone()));
+                if reader
+                    .to_screen
+                    .send(ScreenInput::Output(number, bytes))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
             }
             let code = match hub.docker.get().await {
                 Ok(docker) => docker

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::csrf::origin_allowed;
 use crate::domain::lifecycle::SpaceState;
@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::runtime::docker::container_name;
 use crate::services::access::Caller;
 use crate::state::AppState;
-use crate::terminal::{Event, Session, SessionSpec, TerminalHub};
+use crate::terminal::{Event, Joined, Session, SessionSpec, TerminalHub};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +93,17 @@ async fn send_control(
     }
 }
 
+/// What became of an event for one viewer.
+enum Delivered {
+    /// Queued on the socket; flush when nothing else is waiting.
+    Queued,
+    /// The viewer is done (exit, close, kick, or a dead socket).
+    End,
+}
+
+/// Most output frames written to a viewer before one flush.
+const FRAMES_PER_FLUSH: usize = 64;
+
 async fn serve_viewer(
     socket: WebSocket,
     hub: Arc<TerminalHub>,
@@ -100,12 +111,16 @@ async fn serve_viewer(
     user_id: String,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (mut events, screen) = session.join();
+    let Joined {
+        mut events,
+        screen,
+        mut through,
+    } = session.join().await;
     if sink.send(Message::Binary(screen.into())).await.is_err() {
         hub.detach(&session);
         return;
     }
-    loop {
+    'serve: loop {
         tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
@@ -128,37 +143,79 @@ async fn serve_viewer(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
-            event = events.recv() => match event {
-                Ok(Event::Output(bytes)) => {
-                    if sink.send(Message::Binary(bytes)).await.is_err() {
-                        break;
+            event = events.recv() => {
+                let mut next = Some(event);
+                let mut queued = 0;
+                // Writes what is already waiting in one go: one flush per burst, not per chunk.
+                while let Some(event) = next.take() {
+                    match deliver(&mut sink, event, &mut through, &session, &mut events, &user_id).await {
+                        Delivered::Queued => queued += 1,
+                        Delivered::End => break 'serve,
+                    }
+                    if queued < FRAMES_PER_FLUSH {
+                        next = match events.try_recv() {
+                            Ok(event) => Some(Ok(event)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                            Err(TryRecvError::Empty) => None,
+                        };
                     }
                 }
-                Ok(Event::Exit(code)) => {
-                    send_control(&mut sink, &Control::Exit { code }).await;
+                if sink.flush().await.is_err() {
                     break;
                 }
-                Ok(Event::Closed(reason)) => {
-                    send_control(&mut sink, &Control::Error { message: reason }).await;
-                    break;
-                }
-                Ok(Event::Kick(kicked)) if kicked == user_id => {
-                    send_control(&mut sink, &Control::Error { message: "your access to this space was revoked".into() }).await;
-                    break;
-                }
-                Ok(Event::Kick(_)) => {}
-                // Fell behind: skip what was missed and redraw the screen as it is now.
-                Err(RecvError::Lagged(_)) => {
-                    let (fresh, screen) = session.join();
-                    events = fresh;
-                    if sink.send(Message::Binary(screen.into())).await.is_err() {
-                        break;
-                    }
-                }
-                Err(RecvError::Closed) => break,
-            },
+            }
         }
     }
     let _ = sink.send(Message::Close(None)).await;
     hub.detach(&session);
+}
+
+async fn deliver(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    event: Result<Event, RecvError>,
+    through: &mut u64,
+    session: &Session,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    user_id: &str,
+) -> Delivered {
+    let queued = match event {
+        // Already on the screen this viewer was sent.
+        Ok(Event::Output(number, _)) if number <= *through => return Delivered::Queued,
+        Ok(Event::Output(_, bytes)) => sink.feed(Message::Binary(bytes)).await.is_ok(),
+        Ok(Event::Exit(code)) => {
+            send_control(sink, &Control::Exit { code }).await;
+            return Delivered::End;
+        }
+        Ok(Event::Closed(reason)) => {
+            send_control(sink, &Control::Error { message: reason }).await;
+            return Delivered::End;
+        }
+        Ok(Event::Kick(kicked)) if kicked == user_id => {
+            send_control(
+                sink,
+                &Control::Error {
+                    message: "your access to this space was revoked".into(),
+                },
+            )
+            .await;
+            return Delivered::End;
+        }
+        Ok(Event::Kick(_)) => true,
+        // Fell behind: skip what was missed and redraw the screen as it is now.
+        Err(RecvError::Lagged(_)) => {
+            let joined = session.join().await;
+            *events = joined.events;
+            *through = joined.through;
+            sink.feed(Message::Binary(joined.screen.into()))
+                .await
+                .is_ok()
+        }
+        Err(RecvError::Closed) => false,
+    };
+    if queued {
+        Delivered::Queued
+    } else {
+        Delivered::End
+    }
 }
