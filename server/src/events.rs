@@ -1,7 +1,13 @@
 //! One change notifier that every space transition, quota edit and membership change goes
-//! through, feeding the live updates of `GET /api/v1/events` (server-sent events).
+//! through, feeding the live updates of `GET /api/v1/events` (server-sent events). On
+//! PostgreSQL, [`postgres`] carries the changes to every other server on the same database.
 
-use tokio::sync::broadcast;
+pub mod postgres;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use tokio::sync::{broadcast, mpsc};
 
 /// Something changed that these users (and admins) may be showing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,27 +18,75 @@ pub struct Change {
     pub space_id: Option<String>,
 }
 
-/// Fan-out inside this server. A subscriber that falls behind is told to resync rather than
-/// holding memory.
+/// What subscribers hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Changed(Change),
+    /// Changes may have been missed (this server lost its link to the other servers for a
+    /// while): whoever shows something should read it afresh.
+    Resync,
+}
+
+/// Changes waiting to go out to the other servers; beyond this many, the oldest are not
+/// queued and the other servers are told to resync instead.
+const PUBLISH_QUEUE: usize = 4096;
+
+/// Fan-out inside this server (and, once [`Notifier::publish_to`] is set up, out to the other
+/// servers). A subscriber that falls behind is told to resync rather than holding memory.
 pub struct Notifier {
-    sender: broadcast::Sender<Change>,
+    sender: broadcast::Sender<Update>,
+    /// Tells this server's own messages apart when they come back from the database.
+    origin: String,
+    publisher: OnceLock<mpsc::Sender<Change>>,
+    /// A change could not be queued for the other servers.
+    publish_overflowed: AtomicBool,
 }
 
 impl Default for Notifier {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(1024).0,
+            origin: uuid::Uuid::new_v4().simple().to_string(),
+            publisher: OnceLock::new(),
+            publish_overflowed: AtomicBool::new(false),
         }
     }
 }
 
 impl Notifier {
+    /// Tells this server's subscribers, and the other servers, of a change.
     pub fn notify(&self, change: Change) {
-        // Nobody listening is fine.
-        let _ = self.sender.send(change);
+        if let Some(publisher) = self.publisher.get() {
+            if publisher.try_send(change.clone()).is_err() {
+                self.publish_overflowed.store(true, Ordering::Relaxed);
+            }
+        }
+        self.deliver(Update::Changed(change));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+    /// Tells this server's subscribers only (what came from another server, or a resync).
+    pub fn deliver(&self, update: Update) {
+        // Nobody listening is fine.
+        let _ = self.sender.send(update);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.sender.subscribe()
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// From now on, every change is also queued for the other servers. Returns the queue's
+    /// receiving end, or None when a publisher was set up already.
+    fn publish_to(&self) -> Option<mpsc::Receiver<Change>> {
+        let (sender, receiver) = mpsc::channel(PUBLISH_QUEUE);
+        self.publisher.set(sender).ok().map(|()| receiver)
+    }
+
+    /// Whether changes were dropped from the queue since the last call.
+    fn take_overflowed(&self) -> bool {
+        self.publish_overflowed.swap(false, Ordering::Relaxed)
     }
 }

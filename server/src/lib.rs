@@ -98,6 +98,8 @@ pub async fn serve(
             }
         }
     });
+    // On PostgreSQL, live updates reach the subscribers of every server on the database.
+    let fanout = events::postgres::start(&state.services.db, state.services.notifier.clone()).await;
     let reconciler = reconciler::spawn(state.services.clone());
     let services = state.services.clone();
     let shutdown = async move {
@@ -114,5 +116,8 @@ pub async fn serve(
     .map_err(|e| AppError::internal(format!("server: {e}")));
     cleanup.abort();
     reconciler.abort();
+    if let Some(fanout) = fanout {
+        fanout.stop().await;
+    }
     result
 }

@@ -10,7 +10,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::AppError;
-use crate::events::Change;
+use crate::events::{Change, Update};
 use crate::services::access::Caller;
 use crate::services::Services;
 
@@ -69,14 +69,15 @@ pub async fn events(
         |(mut receiver, services, caller)| async move {
             let batch = loop {
                 match receiver.recv().await {
-                    Ok(change) => {
+                    Ok(Update::Changed(change)) => {
                         let batch = events_for(&services, &caller, Some(change)).await;
                         if !batch.is_empty() {
                             break batch;
                         }
                     }
-                    // Fell behind: tell the page to fetch afresh instead of replaying.
-                    Err(RecvError::Lagged(_)) => {
+                    // Fell behind, or changes of other servers may have been missed: tell the
+                    // page to fetch afresh instead of replaying.
+                    Ok(Update::Resync) | Err(RecvError::Lagged(_)) => {
                         break vec![Event::default().event("resync").data("{}")]
                     }
                     Err(RecvError::Closed) => return None,

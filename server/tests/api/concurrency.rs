@@ -1,14 +1,10 @@
 //! Quota checks are atomic: many simultaneous creates and starts of one user never exceed
 //! the quota, on SQLite and on PostgreSQL with two server processes sharing the database.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use futures_util::future::join_all;
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
-use crate::support::{admin, Client, TempDb, TestServer, ADMIN_PASSWORD};
+use crate::support::{admin, fresh_postgres_database, Client, Process, TempDb, TestServer};
 
 const CREATES: usize = 50;
 const STARTS: usize = 50;
@@ -95,64 +91,6 @@ async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_sqlite() {
     let (ann_id, ann) = new_ann(&admin, &server).await;
     race(&admin, &[ann], &ann_id).await;
     server.stop().await;
-}
-
-/// A `hangar` process of its own (the real binary), for the multi-process test.
-struct Process {
-    child: tokio::process::Child,
-    server: TestServer,
-}
-
-async fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-impl Process {
-    async fn start(database_url: &str) -> Process {
-        let port = free_port().await;
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
-            .arg("serve")
-            .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HANGAR_DATABASE_URL", database_url)
-            .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("HANGAR_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let server = TestServer::remote(format!("127.0.0.1:{port}").parse().unwrap());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while server
-            .client
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "hangar process did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Process { child, server }
-    }
-}
-
-/// A fresh database on the test PostgreSQL (`scripts/postgres-up.sh`, run by `make test`).
-async fn fresh_postgres_database() -> String {
-    let base = std::env::var("HANGAR_TEST_POSTGRES_URL").expect(
-        "HANGAR_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
-    );
-    let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(&base).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
 }
 
 #[tokio::test]

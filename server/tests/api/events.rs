@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::support::{admin, TempDb, TestServer};
+use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
+
+use crate::support::{admin, fresh_postgres_database, Process, TempDb, TestServer};
 
 /// A subscriber to `GET /api/v1/events`.
 struct Events {
@@ -173,4 +175,92 @@ async fn each_user_hears_of_their_own_changes_live() {
         .unwrap()
         .contains("stopped on its own"));
     server.stop().await;
+}
+
+#[tokio::test]
+async fn changes_made_through_one_server_reach_subscribers_of_another_on_postgres() {
+    let url = fresh_postgres_database().await;
+    // One after the other: the first applies the migrations.
+    let mut a = Process::start(&url).await;
+    let mut b = Process::start(&url).await;
+    let admin = admin(&a.server).await;
+    let (ann_id, ann) = admin
+        .new_member(&a.server, "ann", json!({"compute_units": 4}))
+        .await;
+    let tpl = admin.new_template("box", 1, json!([])).await;
+    let mut on_b = Events::open(
+        &b.server,
+        &b.server.login_cookie("ann", "member-password").await,
+    )
+    .await;
+    let mut on_a = Events::open(
+        &a.server,
+        &a.server.login_cookie("ann", "member-password").await,
+    )
+    .await;
+    for events in [&mut on_a, &mut on_b] {
+        assert_eq!(
+            events.next(Duration::from_secs(5)).await.unwrap().0,
+            "quota"
+        );
+    }
+
+    // An admin's quota edit through A reaches ann's page served by B within a second.
+    let at = Instant::now();
+    let patched = admin
+        .patch(
+            &format!("/api/v1/users/{ann_id}"),
+            json!({"compute_units": 7}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    on_b.wait_for("quota", |q| q["quota"]["compute_units"] == 7)
+        .await;
+    assert!(at.elapsed() < Duration::from_secs(1), "{:?}", at.elapsed());
+    // A's own subscriber hears it once: not a second time back from the database.
+    on_a.wait_for("quota", |q| q["quota"]["compute_units"] == 7)
+        .await;
+    let again = on_a.next(Duration::from_millis(700)).await;
+    assert!(again.is_none(), "heard twice: {again:?}");
+
+    // A space created through A shows on B.
+    let id = ann
+        .post(
+            "/api/v1/spaces",
+            json!({"name": "across", "template_id": tpl}),
+        )
+        .await
+        .id();
+    on_b.wait_for("space", |s| {
+        s["id"] == id.as_str() && s["state"] == "created"
+    })
+    .await;
+
+    // The listening connections are cut: B's page is told to resync (it may have missed
+    // something), and B hears the changes made through A again.
+    let db = Database::connect(&url).await.unwrap();
+    let cut = db
+        .query_all(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND query = 'LISTEN \"hangar_changes\"'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "one listening connection per server");
+    on_b.wait_for("resync", |_| true).await;
+    let patched = admin
+        .patch(
+            &format!("/api/v1/users/{ann_id}"),
+            json!({"compute_units": 2}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    on_b.wait_for("quota", |q| q["quota"]["compute_units"] == 2)
+        .await;
+
+    a.server.cleanup().await;
+    a.child.kill().await.unwrap();
+    b.child.kill().await.unwrap();
 }

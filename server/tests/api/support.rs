@@ -2,10 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
 use clap::Parser;
 use hangar::config::{Cli, Command};
 use reqwest::header::{HeaderMap, HeaderValue, COOKIE, ORIGIN, SET_COOKIE};
+use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -380,4 +383,62 @@ pub async fn docker(args: &[&str]) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
     )
+}
+
+/// A `hangar` process of its own (the real binary), for the multi-process tests.
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub server: TestServer,
+}
+
+async fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Process {
+    pub async fn start(database_url: &str) -> Process {
+        let port = free_port().await;
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .arg("serve")
+            .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HANGAR_DATABASE_URL", database_url)
+            .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("HANGAR_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let server = TestServer::remote(format!("127.0.0.1:{port}").parse().unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while server
+            .client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hangar process did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Process { child, server }
+    }
+}
+
+/// A fresh database on the test PostgreSQL (`scripts/postgres-up.sh`, run by `make test`).
+pub async fn fresh_postgres_database() -> String {
+    let base = std::env::var("HANGAR_TEST_POSTGRES_URL").expect(
+        "HANGAR_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
+    );
+    let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&base).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
 }
