@@ -25,6 +25,26 @@ pub enum ErrorCode {
     Internal,
 }
 
+#[cfg(feature = "ssr")]
+impl ErrorCode {
+    /// The HTTP status of each error code: the one place where errors meet HTTP.
+    pub fn status(self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict | ErrorCode::QuotaExceeded | ErrorCode::InvalidState => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 /// `{"code": "...", "message": "...", ...details}`: what went wrong and what to do about it.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]

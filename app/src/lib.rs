@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod error;
+pub mod live;
 pub mod pages;
 pub mod utf8_stream;
 
@@ -49,6 +50,18 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let user = Resource::new(|| (), |_| current_user());
     provide_context(CurrentUser(user));
+    let live = live::Live::provide();
+    // One live stream per page, opened in the browser once someone is signed in.
+    Effect::new(move |connected: Option<bool>| {
+        if connected == Some(true) {
+            return true;
+        }
+        let signed_in = matches!(user.get(), Some(Ok(Some(_))));
+        if signed_in {
+            live.connect();
+        }
+        signed_in
+    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/hangar.css" />
@@ -58,10 +71,18 @@ pub fn App() -> impl IntoView {
             <pages::layout::Layout>
                 <Routes fallback=pages::NotFound>
                     // Async: a signed-out visitor must get a real 302 to the sign-in page, which
-                    // needs the user resolved before the first byte is sent.
+                    // needs the user resolved before the first byte is sent; and pages with
+                    // nested loading states hydrate reliably only when rendered whole.
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=pages::login::LoginPage />
                     <Route path=path!("/spaces/:id/terminal") view=pages::terminal::TerminalPage />
+                    <Route path=path!("/spaces/:id") view=pages::space::SpacePage ssr=SsrMode::Async />
+                    <Route path=path!("/profile") view=pages::profile::ProfilePage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=pages::admin::users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/groups") view=pages::admin::groups::GroupsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/templates") view=pages::admin::templates::TemplatesPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/spaces") view=pages::admin::spaces::AllSpacesPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=pages::admin::audit::AuditPage ssr=SsrMode::Async />
                 </Routes>
             </pages::layout::Layout>
         </Router>

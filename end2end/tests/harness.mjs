@@ -22,7 +22,7 @@ function freePort() {
   });
 }
 
-export async function startHangar() {
+export async function startHangar(extraEnv = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'hangar-e2e-'));
   const binary = process.env.HANGAR_BIN ?? join(ROOT, 'target', 'debug', 'hangar');
@@ -35,6 +35,7 @@ export async function startHangar() {
       HANGAR_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LEPTOS_SITE_ROOT: join(ROOT, 'target', 'site'),
       HANGAR_LOG: 'warn',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,14 +83,20 @@ export async function launchBrowser() {
 }
 
 /// A page that records console errors and failed requests, for asserting there were none.
-export async function watchedPage(browser) {
-  const context = await browser.newContext();
+export async function watchedPage(browser, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   const problems = [];
   page.on('console', (message) => {
+    // A refused action answers 4xx on purpose (its message is shown on the page); Chromium
+    // logs every such answer. Server errors are caught below, from the responses themselves.
+    if (/Failed to load resource: the server responded with a status of (4\d\d|5\d\d)/.test(message.text())) return;
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('response', (response) => {
+    if (response.status() >= 500) problems.push(`server error: ${response.status()} ${response.url()}`);
+  });
   page.on('requestfailed', (request) => {
     // A navigation cancels the requests of the page it leaves: not a fault.
     if (request.failure()?.errorText === 'net::ERR_ABORTED') return;

@@ -90,20 +90,9 @@ impl AppError {
     }
 }
 
-/// The HTTP status of each error code: the one place where errors meet HTTP.
+/// The HTTP status of each error code (decided next to the codes, in `app`).
 pub fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict | ErrorCode::QuotaExceeded | ErrorCode::InvalidState => {
-            StatusCode::CONFLICT
-        }
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    code.status()
 }
 
 impl From<AppError> for ApiError {

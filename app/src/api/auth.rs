@@ -70,21 +70,23 @@ pub struct UserEnvelope {
 #[server]
 pub async fn login(username: String, password: String) -> Result<UserDto, ApiError> {
     let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::backend()?
-        .login(&parts, LoginRequest { username, password })
-        .await
+    crate::api::ssr::answer(
+        crate::api::ssr::backend()?
+            .login(&parts, LoginRequest { username, password })
+            .await,
+    )
 }
 
 #[server]
 pub async fn logout() -> Result<(), ApiError> {
     let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::backend()?.logout(&parts).await
+    crate::api::ssr::answer(crate::api::ssr::backend()?.logout(&parts).await)
 }
 
 #[server]
 pub async fn current_user() -> Result<Option<UserDto>, ApiError> {
     let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::backend()?.current_user(&parts).await
+    crate::api::ssr::answer(crate::api::ssr::backend()?.current_user(&parts).await)
 }
 
 #[cfg(feature = "ssr")]

@@ -21,15 +21,40 @@ pub mod ssr {
     use crate::error::{ApiError, ErrorCode};
 
     /// Everything the UI's server functions need from the server.
-    pub trait Backend: super::auth::ssr::AuthBackend + super::spaces::ssr::SpacesBackend {}
+    pub trait Backend:
+        super::auth::ssr::AuthBackend
+        + super::spaces::ssr::SpacesBackend
+        + super::users::ssr::UsersBackend
+        + super::groups::ssr::GroupsBackend
+        + super::templates::ssr::TemplatesBackend
+    {
+    }
 
-    impl<T: super::auth::ssr::AuthBackend + super::spaces::ssr::SpacesBackend> Backend for T {}
+    impl<T> Backend for T where
+        T: super::auth::ssr::AuthBackend
+            + super::spaces::ssr::SpacesBackend
+            + super::users::ssr::UsersBackend
+            + super::groups::ssr::GroupsBackend
+            + super::templates::ssr::TemplatesBackend
+    {
+    }
 
     pub type SharedBackend = Arc<dyn Backend>;
 
     pub fn backend() -> Result<SharedBackend, ApiError> {
         use_context::<SharedBackend>()
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the server provided no backend"))
+    }
+
+    /// Passes a server function's result on, giving a failed one the HTTP status its error
+    /// code stands for (instead of a blanket 500).
+    pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(error) = &result {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(error.code.status());
+            }
+        }
+        result
     }
 
     pub fn request_parts() -> Result<http::request::Parts, ApiError> {

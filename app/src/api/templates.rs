@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +90,11 @@ pub struct UpdateTemplate {
     pub description: Option<String>,
     #[serde(default)]
     pub image: Option<String>,
-    #[serde(default, deserialize_with = "super::serde_helpers::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::serde_helpers::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub command: Option<Option<Vec<String>>>,
     #[serde(default)]
     pub shell: Option<String>,
@@ -105,4 +112,56 @@ pub struct UpdateTemplate {
     pub allowed_groups: Option<Vec<String>>,
     #[serde(default)]
     pub archived: Option<bool>,
+}
+
+/// Every template, archived ones included (admins only).
+#[server]
+pub async fn all_templates() -> Result<Vec<TemplateDto>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.all_templates(&parts).await)
+}
+
+#[server(name = CreateTemplateCall, input = server_fn::codec::Json)]
+pub async fn create_template(input: CreateTemplate) -> Result<TemplateDto, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(
+        crate::api::ssr::backend()?
+            .create_template(&parts, input)
+            .await,
+    )
+}
+
+#[server(name = UpdateTemplateCall, input = server_fn::codec::Json)]
+pub async fn update_template(id: String, input: UpdateTemplate) -> Result<TemplateDto, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(
+        crate::api::ssr::backend()?
+            .update_template(&parts, id, input)
+            .await,
+    )
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use http::request::Parts;
+
+    use super::{CreateTemplate, TemplateDto, UpdateTemplate};
+    use crate::error::ApiError;
+
+    /// Templates as the server implements them.
+    #[async_trait::async_trait]
+    pub trait TemplatesBackend: Send + Sync + 'static {
+        async fn all_templates(&self, parts: &Parts) -> Result<Vec<TemplateDto>, ApiError>;
+        async fn create_template(
+            &self,
+            parts: &Parts,
+            input: CreateTemplate,
+        ) -> Result<TemplateDto, ApiError>;
+        async fn update_template(
+            &self,
+            parts: &Parts,
+            id: String,
+            input: UpdateTemplate,
+        ) -> Result<TemplateDto, ApiError>;
+    }
 }

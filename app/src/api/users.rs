@@ -1,9 +1,12 @@
 //! Users as admins manage them, API tokens and SSH keys.
 
+use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Role;
+use super::auth::{Role, UserDto};
+use super::quota::QuotaReport;
 use super::serde_helpers::double_option;
+use crate::error::ApiError;
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,11 +23,23 @@ pub struct CreateUser {
     #[serde(default)]
     pub active: Option<bool>,
     /// Absent: the server's default for new users; `null`: unlimited.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_spaces: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compute_units: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_units: Option<Option<i64>>,
 }
 
@@ -42,11 +57,23 @@ pub struct UpdateUser {
     pub display_name: Option<String>,
     #[serde(default)]
     pub active: Option<bool>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_spaces: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compute_units: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_units: Option<Option<i64>>,
 }
 
@@ -97,4 +124,138 @@ pub struct SshKeyDto {
     pub public_key: String,
     pub fingerprint: String,
     pub created_at: String,
+}
+
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Every user (admins only).
+#[server]
+pub async fn list_users() -> Result<Vec<UserDto>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.list_users(&parts).await)
+}
+
+#[server(name = CreateUserCall, input = server_fn::codec::Json)]
+pub async fn create_user(input: CreateUser) -> Result<UserDto, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.create_user(&parts, input).await)
+}
+
+#[server(name = UpdateUserCall, input = server_fn::codec::Json)]
+pub async fn update_user(id: String, input: UpdateUser) -> Result<UserDto, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(
+        crate::api::ssr::backend()?
+            .update_user(&parts, id, input)
+            .await,
+    )
+}
+
+/// A user's effective quota, its sources and live usage (admins only).
+#[server]
+pub async fn user_quota(id: String) -> Result<QuotaReport, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.user_quota(&parts, id).await)
+}
+
+#[server(name = ChangePasswordCall, input = server_fn::codec::Json)]
+pub async fn change_password(input: ChangePassword) -> Result<(), ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(
+        crate::api::ssr::backend()?
+            .change_password(&parts, input)
+            .await,
+    )
+}
+
+#[server]
+pub async fn list_tokens() -> Result<Vec<TokenDto>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.list_tokens(&parts).await)
+}
+
+#[server(name = CreateTokenCall, input = server_fn::codec::Json)]
+pub async fn create_token(input: CreateToken) -> Result<TokenCreated, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(
+        crate::api::ssr::backend()?
+            .create_token(&parts, input)
+            .await,
+    )
+}
+
+#[server]
+pub async fn revoke_token(id: String) -> Result<(), ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.revoke_token(&parts, id).await)
+}
+
+#[server]
+pub async fn list_ssh_keys() -> Result<Vec<SshKeyDto>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.list_ssh_keys(&parts).await)
+}
+
+#[server(input = server_fn::codec::Json)]
+pub async fn add_ssh_key(input: CreateSshKey) -> Result<SshKeyDto, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.add_ssh_key(&parts, input).await)
+}
+
+#[server]
+pub async fn remove_ssh_key(id: String) -> Result<(), ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.remove_ssh_key(&parts, id).await)
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use http::request::Parts;
+
+    use super::{
+        ChangePassword, CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto,
+        UpdateUser,
+    };
+    use crate::api::auth::UserDto;
+    use crate::api::quota::QuotaReport;
+    use crate::error::ApiError;
+
+    /// Users, the caller's password, tokens and SSH keys as the server implements them.
+    #[async_trait::async_trait]
+    pub trait UsersBackend: Send + Sync + 'static {
+        async fn list_users(&self, parts: &Parts) -> Result<Vec<UserDto>, ApiError>;
+        async fn create_user(&self, parts: &Parts, input: CreateUser) -> Result<UserDto, ApiError>;
+        async fn update_user(
+            &self,
+            parts: &Parts,
+            id: String,
+            input: UpdateUser,
+        ) -> Result<UserDto, ApiError>;
+        async fn user_quota(&self, parts: &Parts, id: String) -> Result<QuotaReport, ApiError>;
+        async fn change_password(
+            &self,
+            parts: &Parts,
+            input: ChangePassword,
+        ) -> Result<(), ApiError>;
+        async fn list_tokens(&self, parts: &Parts) -> Result<Vec<TokenDto>, ApiError>;
+        async fn create_token(
+            &self,
+            parts: &Parts,
+            input: CreateToken,
+        ) -> Result<TokenCreated, ApiError>;
+        async fn revoke_token(&self, parts: &Parts, id: String) -> Result<(), ApiError>;
+        async fn list_ssh_keys(&self, parts: &Parts) -> Result<Vec<SshKeyDto>, ApiError>;
+        async fn add_ssh_key(
+            &self,
+            parts: &Parts,
+            input: CreateSshKey,
+        ) -> Result<SshKeyDto, ApiError>;
+        async fn remove_ssh_key(&self, parts: &Parts, id: String) -> Result<(), ApiError>;
+    }
 }

@@ -1,22 +1,35 @@
-//! The developer's home: their spaces and quota (empty until spaces exist).
+//! The developer's home: live quota bars, their spaces and those shared with them, and the
+//! create-space dialog with a preview of what the new space would use.
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use crate::api::spaces::{my_spaces, SpaceDto};
+use super::widgets::{
+    field_error, form_error, last_error, ConfirmButton, QuotaBar, QuotaBars, StateBadge,
+};
+use crate::api::auth::UserDto;
+use crate::api::spaces::{
+    create_preview, create_space, delete_space, my_quota, my_spaces, space_action,
+    usable_templates, CreateSpace, SpaceAction, SpaceDto,
+};
+use crate::error::ApiError;
+use crate::live::Live;
 use crate::CurrentUser;
 
+/// Renders `page` for the signed-in user, or sends a visitor to the sign-in page.
 #[component]
-pub fn DashboardPage() -> impl IntoView {
+pub fn SignedIn<F, V>(page: F) -> impl IntoView
+where
+    F: Fn(UserDto) -> V + Send + Sync + Copy + 'static,
+    V: IntoView + 'static,
+{
     let CurrentUser(user) = expect_context::<CurrentUser>();
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 user.get()
                     .map(|result| match result {
-                        Ok(Some(user)) => {
-                            view! { <Dashboard name=user.display_name.clone() /> }.into_any()
-                        }
+                        Ok(Some(user)) => page(user).into_any(),
                         Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
                         Err(error) => {
                             view! {
@@ -33,38 +46,115 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    view! { <SignedIn page=|user: UserDto| view! { <Dashboard name=user.display_name.clone() /> } /> }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Layout {
     Cards,
     List,
 }
 
+/// Start, stop and delete, shared by every card of the page.
+#[derive(Clone, Copy)]
+pub struct SpaceActions {
+    pub act: Action<(String, SpaceAction), Result<SpaceDto, ApiError>>,
+    pub delete: Action<String, Result<(), ApiError>>,
+}
+
+impl SpaceActions {
+    pub fn new() -> Self {
+        let live = Live::get();
+        let act = Action::new(|(id, action): &(String, SpaceAction)| {
+            let (id, action) = (id.clone(), *action);
+            async move { space_action(id, action).await }
+        });
+        let delete = Action::new(|id: &String| {
+            let id = id.clone();
+            async move { delete_space(id).await }
+        });
+        // The server pushes the change too; this refreshes even if the stream is down.
+        Effect::new(move |_| {
+            if act.version().get() > 0 || delete.version().get() > 0 {
+                live.spaces.update(|n| *n += 1);
+            }
+        });
+        Self { act, delete }
+    }
+
+    pub fn error(&self) -> impl Fn() -> Option<ApiError> + Copy + Send + Sync + 'static {
+        let (act, delete) = (self.act, self.delete);
+        move || last_error(act)().or_else(last_error(delete))
+    }
+}
+
+impl Default for SpaceActions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The buttons a caller may use on a space in its current state.
 #[component]
-fn SpaceCard(space: SpaceDto) -> impl IntoView {
-    let terminal = (space.state == "running").then(|| format!("/spaces/{}/terminal", space.id));
+pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
+    let id = space.id.clone();
+    let state = space.state.as_str();
+    let can_start = space.can_manage && matches!(state, "created" | "stopped");
+    let can_stop = space.can_manage && matches!(state, "running" | "starting");
+    let terminal = (state == "running").then(|| format!("/spaces/{}/terminal", space.id));
+    let pending = actions.act.pending();
+    let (start_id, stop_id, delete_id) = (id.clone(), id.clone(), id.clone());
+    view! {
+        <div class="actions">
+            {can_start.then(|| view! {
+                <button type="button" class="primary" data-testid="start" disabled=move || pending.get()
+                    on:click=move |_| { actions.act.dispatch((start_id.clone(), SpaceAction::Start)); }>"Start"</button>
+            })}
+            {can_stop.then(|| view! {
+                <button type="button" class="secondary" data-testid="stop" disabled=move || pending.get()
+                    on:click=move |_| { actions.act.dispatch((stop_id.clone(), SpaceAction::Stop)); }>"Stop"</button>
+            })}
+            {terminal.map(|href| view! { <a class="button" href=href data-testid="open-terminal">"Open terminal"</a> })}
+            <a class="button secondary" href=format!("/spaces/{id}") data-testid="details">"Details"</a>
+            {space.can_manage.then(|| view! {
+                <ConfirmButton label="Delete" testid="delete"
+                    question=format!("Delete \"{}\" and its volumes?", space.name)
+                    on_confirm=Callback::new(move |_| { actions.delete.dispatch(delete_id.clone()); }) />
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn SpaceCard(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
     let owner = space
         .shared_with_me
-        .then(|| format!("shared by {}", space.owner.display_name));
+        .then(|| format!("Shared with you by {}", space.owner.display_name));
     view! {
-        <article class="card" data-testid="space-card" data-space=space.name.clone()>
-            <h2>{space.name.clone()}</h2>
+        <article class="card" data-testid="space-card" data-space=space.name.clone() data-state=space.state.clone()>
+            <h2><a href=format!("/spaces/{}", space.id)>{space.name.clone()}</a></h2>
             <p class="meta">
-                <span class=format!("state {}", space.state) data-testid="space-state">{space.state.clone()}</span>
+                <StateBadge state=space.state.clone() />
                 " · " {space.template_name.clone()} " · "
                 {format!("{} CU, {} SU", space.compute_units, space.storage_units)}
             </p>
-            {owner.map(|o| view! { <p class="meta">{o}</p> })}
-            {space.last_error.clone().map(|e| view! { <p class="error">{e}</p> })}
-            {terminal.map(|href| view! { <a class="button" href=href>"Open terminal"</a> })}
+            {owner.map(|o| view! { <p class="meta shared" data-testid="shared-by">{o}</p> })}
+            {space.last_error.clone().map(|e| view! { <p class="error small">{e}</p> })}
+            <SpaceButtons space=space.clone() actions />
         </article>
     }
 }
 
 #[component]
 fn Dashboard(name: String) -> impl IntoView {
-    let spaces = Resource::new(|| (), |_| my_spaces());
-    // Choosing how spaces are laid out is the first interactive control; it only works
-    // once the page is hydrated.
+    let live = Live::get();
+    let spaces = Resource::new(move || live.spaces.get(), |_| my_spaces());
+    let quota = Resource::new(|| (), |_| my_quota());
+    let actions = SpaceActions::new();
+    let creating = RwSignal::new(false);
+    // Choosing how spaces are laid out works once the page is hydrated.
     let (layout, set_layout) = signal(Layout::Cards);
     let toggle = move |_| {
         set_layout.update(|l| {
@@ -78,24 +168,48 @@ fn Dashboard(name: String) -> impl IntoView {
         Layout::Cards => "cards",
         Layout::List => "list",
     };
+    let action_error = actions.error();
 
     view! {
         <section class="panel">
             <div class="panel-head">
                 <h1>"Welcome, " {name}</h1>
-                <button
-                    type="button"
-                    class="secondary"
-                    data-testid="layout-toggle"
-                    on:click=toggle
-                    aria-pressed=move || (layout.get() == Layout::List).to_string()
-                >
-                    {move || match layout.get() {
-                        Layout::Cards => "Show as list",
-                        Layout::List => "Show as cards",
-                    }}
-                </button>
+                <span class="live" data-testid="live" data-connected=move || live.connected.get().to_string()>
+                    {move || if live.connected.get() { "● live" } else { "○ connecting…" }}
+                </span>
             </div>
+            <Transition fallback=|| view! { <p>"Loading your quota…"</p> }>
+                {move || {
+                    let pushed = live.quota.get();
+                    let loaded = quota.get();
+                    match (pushed, loaded) {
+                        (Some(report), _) | (None, Some(Ok(report))) => view! { <QuotaBars report /> }.into_any(),
+                        (None, Some(Err(e))) => view! { <p class="error" role="alert">"Could not load your quota: " {e.message}</p> }.into_any(),
+                        (None, None) => ().into_any(),
+                    }
+                }}
+            </Transition>
+        </section>
+        <section class="panel">
+            <div class="panel-head">
+                <h2>"Your spaces"</h2>
+                <div class="actions">
+                    <button type="button" class="primary" data-testid="new-space"
+                        aria-expanded=move || creating.get().to_string()
+                        on:click=move |_| creating.update(|c| *c = !*c)>"New space"</button>
+                    <button type="button" class="secondary" data-testid="layout-toggle" on:click=toggle
+                        aria-pressed=move || (layout.get() == Layout::List).to_string()>
+                        {move || match layout.get() {
+                            Layout::Cards => "Show as list",
+                            Layout::List => "Show as cards",
+                        }}
+                    </button>
+                </div>
+            </div>
+            <Show when=move || creating.get()>
+                <CreateSpaceDialog close=Callback::new(move |_| creating.set(false)) />
+            </Show>
+            {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
             <div class="spaces" data-layout=layout_name data-testid="spaces">
                 <Transition fallback=|| view! { <p>"Loading your spaces…"</p> }>
                     {move || spaces.get().map(|result| match result {
@@ -103,15 +217,137 @@ fn Dashboard(name: String) -> impl IntoView {
                             <p class="error" role="alert">"Could not load your spaces: " {error.message}</p>
                         }.into_any(),
                         Ok(list) if list.is_empty() => view! {
-                            <p class="empty">
-                                "You have no spaces yet. When your administrator has set up templates, "
-                                "you will create your first space here."
+                            <p class="empty" data-testid="no-spaces">
+                                "You have no spaces yet. Choose “New space” to create one from a template."
                             </p>
                         }.into_any(),
-                        Ok(list) => list.into_iter().map(|space| view! { <SpaceCard space /> }).collect_view().into_any(),
+                        Ok(list) => list.into_iter().map(|space| view! { <SpaceCard space actions /> }).collect_view().into_any(),
                     })}
                 </Transition>
             </div>
         </section>
+    }
+}
+
+/// Name and template of a new space, with what it would use against what is left.
+#[component]
+fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
+    let live = Live::get();
+    let templates = Resource::new(|| (), |_| usable_templates());
+    let name = RwSignal::new(String::new());
+    let template_id = RwSignal::new(String::new());
+    // The preview follows the template and every pushed change of usage.
+    let preview = Resource::new(
+        move || (template_id.get(), live.usage.get()),
+        |(id, _)| async move {
+            if id.is_empty() {
+                None
+            } else {
+                Some(create_preview(id).await)
+            }
+        },
+    );
+    let create = Action::new(|input: &CreateSpace| {
+        let input = input.clone();
+        async move { create_space(input).await }
+    });
+    let error = last_error(create);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            live.spaces.update(|n| *n += 1);
+            close.run(());
+        }
+    });
+    // The first template is chosen once they are loaded.
+    Effect::new(move |_| {
+        if template_id.with_untracked(|t| t.is_empty()) {
+            if let Some(Ok(list)) = templates.get() {
+                if let Some(first) = list.first() {
+                    template_id.set(first.id.clone());
+                }
+            }
+        }
+    });
+    let refusal = move || -> Option<String> {
+        if name.with(|n| n.trim().is_empty()) {
+            return Some("Type a name for the space.".into());
+        }
+        match preview.get().flatten() {
+            Some(Ok(p)) => p.refusal,
+            Some(Err(e)) => Some(e.message),
+            None => Some("Choose a template.".into()),
+        }
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if refusal().is_none() {
+            create.dispatch(CreateSpace {
+                name: name.get_untracked().trim().to_owned(),
+                template_id: template_id.get_untracked(),
+                owner_id: None,
+            });
+        }
+    };
+    view! {
+        <form class="dialog stack" data-testid="create-space" on:submit=submit aria-label="Create a space">
+            <h3>"New space"</h3>
+            <label>"Name"
+                <input type="text" data-testid="space-name" bind:value=name autocomplete="off"
+                    placeholder="e.g. api" required=true autofocus=true />
+                {field_error(error, "name")}
+            </label>
+            <Transition fallback=|| view! { <p>"Loading templates…"</p> }>
+                {move || templates.get().map(|result| match result {
+                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="empty">"No template is available to you yet: ask your administrator to create one or to add you to a group that may use one."</p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <fieldset class="templates" data-testid="template-picker">
+                            <legend>"Template"</legend>
+                            {list.into_iter().map(|t| {
+                                let id = t.id.clone();
+                                let checked_id = t.id.clone();
+                                view! {
+                                    <label class="choice">
+                                        <input type="radio" name="template" value=t.id.clone()
+                                            prop:checked=move || template_id.with(|s| *s == checked_id)
+                                            on:change=move |_| template_id.set(id.clone()) />
+                                        <span><strong>{t.name.clone()}</strong>
+                                            {format!(" — {} CU, {} SU", t.compute_units, t.storage_units)}
+                                            {(!t.description.is_empty()).then(|| view! { <span class="hint">" " {t.description.clone()}</span> })}
+                                        </span>
+                                    </label>
+                                }
+                            }).collect_view()}
+                            {field_error(error, "template_id")}
+                        </fieldset>
+                    }.into_any(),
+                })}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || preview.get().flatten().map(|result| match result {
+                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    Ok(p) => view! {
+                        <div class="preview" data-testid="create-preview">
+                            <p class="hint">"After creating it (compute counts while it runs):"</p>
+                            <QuotaBar label="Spaces" unit="" used=p.usage.spaces quota=p.quota.max_spaces planned=p.after_create.spaces />
+                            <QuotaBar label="Compute" unit=" CU" used=p.usage.compute_units quota=p.quota.compute_units planned=p.after_start.compute_units />
+                            <QuotaBar label="Storage" unit=" SU" used=p.usage.storage_units quota=p.quota.storage_units planned=p.after_create.storage_units />
+                            {p.start_refusal.map(|r| view! { <p class="hint warn" data-testid="start-warning">"You could create it but not start it now: " {r}</p> })}
+                        </div>
+                    }.into_any(),
+                })}
+            </Transition>
+            {form_error(error, &["name", "template_id"])}
+            <div class="actions">
+                <button type="submit" class="primary" data-testid="create"
+                    disabled=move || refusal().is_some() || create.pending().get()>
+                    {move || if create.pending().get() { "Creating…" } else { "Create space" }}
+                </button>
+                <button type="button" class="secondary" on:click=move |_| close.run(())>"Cancel"</button>
+            </div>
+            {move || refusal().map(|r| view! { <p class="hint" data-testid="create-disabled-reason">{r}</p> })}
+        </form>
     }
 }

@@ -1,9 +1,13 @@
 //! The application's pages and the layout around them.
 
+pub mod admin;
 pub mod dashboard;
 pub mod layout;
 pub mod login;
+pub mod profile;
+pub mod space;
 pub mod terminal;
+pub mod widgets;
 
 use leptos::prelude::*;
 

@@ -35,12 +35,27 @@ impl Link {
 #[component]
 pub fn TerminalPage() -> impl IntoView {
     let params = use_params_map();
-    let space_id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let space_id = params.with_untracked(|p| p.get("id").unwrap_or_default());
+    view! {
+        <section class="panel terminal-panel">
+            <TerminalPanel space_id=space_id.clone() />
+            <p class="hint">
+                "The session survives a reload or a dropped connection; it ends after a few idle minutes with nobody attached. "
+                <a href=format!("/spaces/{space_id}")>"Space details"</a> " · "
+                <a href="/">"Back to the dashboard"</a>
+            </p>
+        </section>
+    }
+}
+
+/// A live terminal into a running space, with its connection state.
+#[component]
+pub fn TerminalPanel(space_id: String) -> impl IntoView {
     let link = RwSignal::new(Link::Connecting);
     let host = NodeRef::<leptos::html::Div>::new();
 
     #[cfg(not(feature = "hydrate"))]
-    let _ = space_id;
+    let _ = &space_id;
     #[cfg(feature = "hydrate")]
     {
         Effect::new(move |started: Option<bool>| {
@@ -49,7 +64,7 @@ pub fn TerminalPage() -> impl IntoView {
             }
             match host.get() {
                 Some(element) => {
-                    client::start(space_id(), element.into(), link);
+                    client::start(space_id.clone(), element.into(), link);
                     true
                 }
                 None => false,
@@ -58,19 +73,13 @@ pub fn TerminalPage() -> impl IntoView {
     }
 
     view! {
-        <section class="panel terminal-panel">
-            <div class="panel-head">
-                <h1>"Terminal"</h1>
-                <span class=move || link.get().class() data-testid="terminal-status">
-                    {move || link.get().label()}
-                </span>
-            </div>
-            <div class="terminal-host" node_ref=host data-testid="terminal"></div>
-            <p class="hint">
-                "The session survives a reload or a dropped connection; it ends after a few idle minutes with nobody attached. "
-                <a href="/">"Back to the dashboard"</a>
-            </p>
-        </section>
+        <div class="panel-head">
+            <h1>"Terminal"</h1>
+            <span class=move || link.get().class() data-testid="terminal-status">
+                {move || link.get().label()}
+            </span>
+        </div>
+        <div class="terminal-host" node_ref=host data-testid="terminal"></div>
     }
 }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use app::api::auth::{LoginRequest, UserDto, UserEnvelope};
 use app::api::groups::{CreateGroup, GroupDto, UpdateGroup};
 use app::api::quota::QuotaReport;
-use app::api::spaces::{AuditEventDto, CreateSpace, ShareDto, SpaceDto};
+use app::api::spaces::{AuditEventDto, CreatePreview, CreateSpace, ShareDto, SpaceDto};
 use app::api::templates::{CreateTemplate, TemplateDto, UpdateTemplate};
 use app::api::users::{
-    CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto, UpdateUser,
+    ChangePassword, CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto,
+    UpdateUser,
 };
 use app::error::ErrorBody;
 use axum::extract::{Path, Query, State};
@@ -65,6 +66,16 @@ pub async fn my_quota(
     caller: Caller,
 ) -> AppResult<Json<QuotaReport>> {
     Ok(Json(services.quota_report(&caller.user).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "me", request_body = ChangePassword, responses((status = 204, description = "changed"), (status = 400, description = "wrong current password or weak new one", body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn change_password(
+    State(services): State<Services>,
+    caller: Caller,
+    ValidJson(input): ValidJson<ChangePassword>,
+) -> AppResult<StatusCode> {
+    services.change_password(&caller, input).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me",  responses((status = 200, body = [TokenDto])))]
@@ -310,7 +321,27 @@ pub async fn delete_template(
     })
 }
 
+/// What creating a space from this template would do to the caller's quota.
+#[utoipa::path(get, path = "/api/v1/templates/{id}/preview", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = CreatePreview), (status = 404, body = ErrorBody)))]
+pub async fn create_preview(
+    State(services): State<Services>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<Json<CreatePreview>> {
+    Ok(Json(services.create_preview(&caller, &id).await?))
+}
+
 // --- spaces ------------------------------------------------------------------------------
+
+/// The space's audit trail since it was created, newest first.
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/history", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [AuditEventDto]), (status = 404, body = ErrorBody)))]
+pub async fn space_history(
+    State(services): State<Services>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<AuditEventDto>>> {
+    Ok(Json(services.space_history(&caller, &id).await?))
+}
 
 #[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces",  params(("all" = Option<bool>, Query, description = "admins: everyone's spaces")), responses((status = 200, body = [SpaceDto])))]
 pub async fn list_spaces(

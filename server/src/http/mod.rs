@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(api::logout))
         .route("/me", get(api::me))
         .route("/me/quota", get(api::my_quota))
+        .route("/me/password", post(api::change_password))
         .route("/me/tokens", get(api::list_tokens).post(api::create_token))
         .route("/me/tokens/{id}", delete(api::revoke_token))
         .route(
@@ -70,11 +71,13 @@ pub fn router(state: AppState) -> Router {
                 .patch(api::update_template)
                 .delete(api::delete_template),
         )
+        .route("/templates/{id}/preview", get(api::create_preview))
         .route("/spaces", get(api::list_spaces).post(api::create_space))
         .route(
             "/spaces/{id}",
             get(api::get_space).delete(api::delete_space),
         )
+        .route("/spaces/{id}/history", get(api::space_history))
         .route("/spaces/{id}/start", post(api::start_space))
         .route("/spaces/{id}/stop", post(api::stop_space))
         .route("/spaces/{id}/restart", post(api::restart_space))

@@ -99,6 +99,24 @@ impl Services {
             .ok_or_else(|| AppError::not_found("user"))
     }
 
+    /// The user with this id, or else with this username (people share by name).
+    pub async fn find_user_by_id_or_name(&self, id_or_name: &str) -> AppResult<user::Model> {
+        user::Entity::find()
+            .filter(
+                user::Column::Id
+                    .eq(id_or_name)
+                    .or(user::Column::Username.eq(id_or_name)),
+            )
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "user",
+                    format!("there is no user `{id_or_name}`: check the username"),
+                )
+            })
+    }
+
     pub async fn users_by_ids(&self, ids: Vec<String>) -> AppResult<Vec<user::Model>> {
         Ok(user::Entity::find()
             .filter(user::Column::Id.is_in(ids))

@@ -5,7 +5,6 @@ use chrono::Utc;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use serde::Deserialize;
 
 use super::access::Caller;
 use super::{timestamp, Services};
@@ -56,18 +55,18 @@ pub async fn record(
     }
 }
 
-/// Filters of `GET /api/v1/audit`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    pub action: Option<String>,
-    pub actor: Option<String>,
-    pub target: Option<String>,
-    pub outcome: Option<String>,
-    /// Only events older than this id (for paging).
-    pub before: Option<i64>,
-    /// At most this many (default 50, at most 500).
-    pub limit: Option<u64>,
+pub use app::api::spaces::AuditFilter as AuditQuery;
+
+pub fn event_dto(e: audit_event::Model) -> AuditEventDto {
+    AuditEventDto {
+        id: e.id,
+        at: timestamp(e.at),
+        actor: e.actor,
+        action: e.action,
+        target: e.target,
+        outcome: e.outcome,
+        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+    }
 }
 
 impl Services {
@@ -101,17 +100,6 @@ impl Services {
             select = select.filter(audit_event::Column::Id.lt(before));
         }
         let events = select.limit(limit).all(&self.db).await?;
-        Ok(events
-            .into_iter()
-            .map(|e| AuditEventDto {
-                id: e.id,
-                at: timestamp(e.at),
-                actor: e.actor,
-                action: e.action,
-                target: e.target,
-                outcome: e.outcome,
-                details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
-            })
-            .collect())
+        Ok(events.into_iter().map(event_dto).collect())
     }
 }

@@ -787,7 +787,7 @@ impl Services {
         user_id: &str,
     ) -> AppResult<Vec<ShareDto>> {
         let space = self.managed_space(caller, space_id).await?;
-        let sharee = self.find_user(user_id).await?;
+        let sharee = self.find_user_by_id_or_name(user_id).await?;
         if sharee.id == space.owner_id {
             return Err(AppError::invalid(
                 "user_id",
@@ -828,7 +828,7 @@ impl Services {
         user_id: &str,
     ) -> AppResult<Vec<ShareDto>> {
         let space = self.managed_space(caller, space_id).await?;
-        let sharee = self.find_user(user_id).await?;
+        let sharee = self.find_user_by_id_or_name(user_id).await?;
         let removed = share::Entity::delete_by_id((space.id.clone(), sharee.id.clone()))
             .exec(&self.db)
             .await?;

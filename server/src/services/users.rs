@@ -1,7 +1,7 @@
 //! Users as admins manage them.
 
 use app::api::auth::{Role, UserDto};
-use app::api::users::{CreateUser, UpdateUser};
+use app::api::users::{ChangePassword, CreateUser, UpdateUser};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -214,6 +214,44 @@ impl Services {
             Some(caller),
             "user.delete",
             &format!("user:{}", existing.username),
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The caller changes their own password, proving they know the current one.
+    pub async fn change_password(&self, caller: &Caller, input: ChangePassword) -> AppResult<()> {
+        let current = self.find_user(caller.id()).await?;
+        if !password::verify_password(input.current_password, current.password_hash.clone()).await?
+        {
+            record(
+                &self.db,
+                Some(caller),
+                "user.password",
+                &format!("user:{}", current.username),
+                Outcome::Refused,
+                json!({"reason": "wrong current password"}),
+            )
+            .await;
+            return Err(AppError::invalid(
+                "current_password",
+                "the current password is wrong: type the one you signed in with",
+            ));
+        }
+        password::check_new_password(&input.new_password).map_err(|e| match e {
+            AppError::InvalidInput { message, .. } => AppError::invalid("new_password", message),
+            other => other,
+        })?;
+        let mut model: user::ActiveModel = current.clone().into();
+        model.password_hash = Set(password::hash_password(input.new_password).await?);
+        model.update(&self.db).await?;
+        record(
+            &self.db,
+            Some(caller),
+            "user.password",
+            &format!("user:{}", current.username),
             Outcome::Success,
             json!({}),
         )

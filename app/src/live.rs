@@ -1,0 +1,107 @@
+//! Live updates in the browser: one `EventSource` on `/api/v1/events` per page, whose events
+//! pages read as signals (the quota as it is now, and a counter per kind of change that their
+//! resources refetch on). No polling: without events nothing is fetched.
+
+use leptos::prelude::*;
+
+use crate::api::quota::QuotaReport;
+
+/// What the server pushed, as signals every page can read.
+#[derive(Clone, Copy)]
+pub struct Live {
+    /// The signed-in user's quota and usage, as last pushed.
+    pub quota: RwSignal<Option<QuotaReport>>,
+    /// Counts space changes (and resyncs): lists of spaces refetch when it moves.
+    pub spaces: RwSignal<u64>,
+    /// Counts quota changes (and resyncs): admin pages showing others' usage refetch on it.
+    pub usage: RwSignal<u64>,
+    /// The stream is open.
+    pub connected: RwSignal<bool>,
+}
+
+impl Live {
+    pub fn provide() -> Self {
+        let live = Live {
+            quota: RwSignal::new(None),
+            spaces: RwSignal::new(0),
+            usage: RwSignal::new(0),
+            connected: RwSignal::new(false),
+        };
+        provide_context(live);
+        live
+    }
+
+    pub fn get() -> Self {
+        expect_context::<Live>()
+    }
+
+    /// Everything may have changed (the stream fell behind or reconnected).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn resync(&self) {
+        self.spaces.update(|n| *n += 1);
+        self.usage.update(|n| *n += 1);
+    }
+
+    /// Opens the stream (in the browser only; the server renders without it).
+    pub fn connect(&self) {
+        #[cfg(feature = "hydrate")]
+        client::connect(*self);
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod client {
+    use leptos::prelude::*;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    use web_sys::{EventSource, MessageEvent};
+
+    use super::Live;
+    use crate::api::quota::QuotaReport;
+
+    pub fn connect(live: Live) {
+        let Ok(source) = EventSource::new("/api/v1/events") else {
+            return;
+        };
+        let on_quota = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let data = event.data().as_string().unwrap_or_default();
+            if let Ok(report) = serde_json::from_str::<QuotaReport>(&data) {
+                live.quota.set(Some(report));
+                live.usage.update(|n| *n += 1);
+            }
+        });
+        let on_space = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+            live.spaces.update(|n| *n += 1);
+            // A space's state moves someone's usage (an admin may be showing it).
+            live.usage.update(|n| *n += 1);
+        });
+        let on_resync = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+            live.resync();
+        });
+        // The browser reconnects by itself; what was missed meanwhile is fetched afresh.
+        let mut opened_before = false;
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            live.connected.set(true);
+            if opened_before {
+                live.resync();
+            }
+            opened_before = true;
+        });
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            live.connected.set(false);
+        });
+        let _ = source.add_event_listener_with_callback("quota", on_quota.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("space", on_space.as_ref().unchecked_ref());
+        let _ =
+            source.add_event_listener_with_callback("resync", on_resync.as_ref().unchecked_ref());
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // The stream lives as long as the page.
+        on_quota.forget();
+        on_space.forget();
+        on_resync.forget();
+        on_open.forget();
+        on_error.forget();
+        std::mem::forget(source);
+    }
+}

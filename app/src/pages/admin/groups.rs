@@ -1,0 +1,216 @@
+//! Admin: groups, the quota each adds to its members, members and their live usage.
+
+use leptos::prelude::*;
+
+use super::{AdminNav, AdminOnly, UserUsage};
+use crate::api::auth::UserDto;
+use crate::api::groups::{
+    create_group, list_groups, set_membership, update_group, CreateGroup, GroupDto, UpdateGroup,
+};
+use crate::api::users::list_users;
+use crate::error::ApiError;
+use crate::pages::widgets::{
+    field_error, form_error, last_error, limit_text, parse_limit, ConfirmButton,
+};
+
+#[component]
+pub fn GroupsPage() -> impl IntoView {
+    view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <Groups /> } /> }
+}
+
+/// The three quota fields of a form, parsed (blank: unlimited).
+type Limits = (Option<i64>, Option<i64>, Option<i64>);
+
+fn parse_limits(spaces: &str, cu: &str, su: &str) -> Result<Limits, ApiError> {
+    Ok((
+        parse_limit("max_spaces", spaces)?,
+        parse_limit("compute_units", cu)?,
+        parse_limit("storage_units", su)?,
+    ))
+}
+
+#[component]
+fn Groups() -> impl IntoView {
+    let changed = RwSignal::new(0u64);
+    let groups = Resource::new(move || changed.get(), |_| list_groups());
+    let users = Resource::new(move || changed.get(), |_| list_users());
+    view! {
+        <section class="panel">
+            <h1>"Groups"</h1>
+            <p class="hint">"A member's effective quota is their own plus every group's; a blank value is unlimited."</p>
+            <NewGroup changed />
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || match (groups.get(), users.get()) {
+                    (Some(Ok(groups)), _) if groups.is_empty() => view! {
+                        <p class="empty">"No groups yet. Create one to give a team a shared quota."</p>
+                    }.into_any(),
+                    (Some(Ok(groups)), Some(Ok(users))) => view! {
+                        <div class="rows" data-testid="groups">
+                            {groups.into_iter().map(|group| view! { <GroupCard group users=users.clone() changed /> }).collect_view()}
+                        </div>
+                    }.into_any(),
+                    (Some(Err(e)), _) | (_, Some(Err(e))) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+                    _ => ().into_any(),
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let spaces = RwSignal::new("0".to_owned());
+    let cu = RwSignal::new("0".to_owned());
+    let su = RwSignal::new("0".to_owned());
+    let create = Action::new(|input: &CreateGroup| {
+        let input = input.clone();
+        async move { create_group(input).await }
+    });
+    let local_error = RwSignal::new(None::<ApiError>);
+    let error = move || local_error.get().or_else(last_error(create));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            name.set(String::new());
+            changed.update(|n| *n += 1);
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match parse_limits(
+            &spaces.get_untracked(),
+            &cu.get_untracked(),
+            &su.get_untracked(),
+        ) {
+            Err(e) => local_error.set(Some(e)),
+            Ok((s, c, st)) => {
+                local_error.set(None);
+                create.dispatch(CreateGroup {
+                    name: name.get_untracked().trim().to_owned(),
+                    description: None,
+                    max_spaces: Some(s),
+                    compute_units: Some(c),
+                    storage_units: Some(st),
+                });
+            }
+        }
+    };
+    view! {
+        <details class="dialog">
+            <summary data-testid="new-group">"New group"</summary>
+            <form class="row" on:submit=submit data-testid="new-group-form">
+                <label>"Name" <input type="text" data-testid="group-name" bind:value=name required=true />{field_error(error, "name")}</label>
+                <label>"Spaces" <input type="text" inputmode="numeric" data-testid="group-spaces" bind:value=spaces />{field_error(error, "max_spaces")}</label>
+                <label>"Compute units" <input type="text" inputmode="numeric" data-testid="group-cu" bind:value=cu />{field_error(error, "compute_units")}</label>
+                <label>"Storage units" <input type="text" inputmode="numeric" data-testid="group-su" bind:value=su />{field_error(error, "storage_units")}</label>
+                <button type="submit" class="primary" data-testid="create-group" disabled=move || create.pending().get()>"Create group"</button>
+            </form>
+            {form_error(error, &["name", "max_spaces", "compute_units", "storage_units"])}
+        </details>
+    }
+}
+
+#[component]
+fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> impl IntoView {
+    let spaces = RwSignal::new(limit_text(group.max_spaces));
+    let cu = RwSignal::new(limit_text(group.compute_units));
+    let su = RwSignal::new(limit_text(group.storage_units));
+    let new_member = RwSignal::new(String::new());
+    let update = Action::new(|(id, input): &(String, UpdateGroup)| {
+        let (id, input) = (id.clone(), input.clone());
+        async move { update_group(id, input).await }
+    });
+    let membership = Action::new(|(group, user, member): &(String, String, bool)| {
+        let (group, user, member) = (group.clone(), user.clone(), *member);
+        async move { set_membership(group, user, member).await }
+    });
+    let local_error = RwSignal::new(None::<ApiError>);
+    let error = move || {
+        local_error
+            .get()
+            .or_else(last_error(update))
+            .or_else(last_error(membership))
+    };
+    Effect::new(move |_| {
+        if update.version().get() > 0 || membership.version().get() > 0 {
+            changed.update(|n| *n += 1);
+        }
+    });
+    let gid = group.id.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match parse_limits(
+            &spaces.get_untracked(),
+            &cu.get_untracked(),
+            &su.get_untracked(),
+        ) {
+            Err(e) => local_error.set(Some(e)),
+            Ok((s, c, st)) => {
+                local_error.set(None);
+                update.dispatch((
+                    gid.clone(),
+                    UpdateGroup {
+                        max_spaces: Some(s),
+                        compute_units: Some(c),
+                        storage_units: Some(st),
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
+    };
+    let gid = group.id.clone();
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let user = new_member.get_untracked();
+        if !user.is_empty() {
+            membership.dispatch((gid.clone(), user, true));
+        }
+    };
+    let candidates: Vec<UserDto> = users
+        .into_iter()
+        .filter(|u| !group.members.iter().any(|m| m.id == u.id))
+        .collect();
+    let gid = group.id.clone();
+    view! {
+        <article class="row-card" data-testid="group-card" data-group=group.name.clone()>
+            <h2>{group.name.clone()}</h2>
+            <form class="row" on:submit=save data-testid="group-quota-form">
+                <label>"Spaces" <input type="text" inputmode="numeric" data-testid="edit-group-spaces" bind:value=spaces />{field_error(error, "max_spaces")}</label>
+                <label>"Compute units" <input type="text" inputmode="numeric" data-testid="edit-group-cu" bind:value=cu />{field_error(error, "compute_units")}</label>
+                <label>"Storage units" <input type="text" inputmode="numeric" data-testid="edit-group-su" bind:value=su />{field_error(error, "storage_units")}</label>
+                <button type="submit" class="primary" data-testid="save-group" disabled=move || update.pending().get()>"Save quota"</button>
+            </form>
+            {form_error(error, &["max_spaces", "compute_units", "storage_units"])}
+            <h3>"Members"</h3>
+            {if group.members.is_empty() {
+                view! { <p class="empty">"No members yet: add one below."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="members" data-testid="members">
+                        {group.members.iter().cloned().map(|m| {
+                            let (g, u) = (gid.clone(), m.id.0.clone());
+                            view! {
+                                <li data-member=m.username.clone()>
+                                    <span><strong>{m.display_name.clone()}</strong> " " <code>{m.username.clone()}</code></span>
+                                    <UserUsage user_id=m.id.0.clone() />
+                                    <ConfirmButton label="Remove" question=format!("Remove {} from {}?", m.username, group.name)
+                                        on_confirm=Callback::new(move |_| { membership.dispatch((g.clone(), u.clone(), false)); }) />
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <form class="row" on:submit=add>
+                <label>"Add a member"
+                    <select data-testid="add-member" on:change=move |ev| new_member.set(event_target_value(&ev))>
+                        <option value="">"— choose a user —"</option>
+                        {candidates.into_iter().map(|u| view! { <option value=u.id.0.clone()>{u.username.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit" class="secondary" data-testid="add-member-submit">"Add"</button>
+            </form>
+        </article>
+    }
+}

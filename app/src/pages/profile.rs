@@ -1,0 +1,197 @@
+//! The signed-in user's own settings: password, SSH keys and API tokens.
+
+use leptos::prelude::*;
+
+use super::dashboard::SignedIn;
+use super::widgets::{field_error, form_error, last_error, ConfirmButton};
+use crate::api::auth::UserDto;
+use crate::api::users::{
+    add_ssh_key, change_password, create_token, list_ssh_keys, list_tokens, remove_ssh_key,
+    revoke_token, ChangePassword, CreateSshKey, CreateToken,
+};
+
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    view! {
+        <SignedIn page=|user: UserDto| view! {
+            <section class="panel">
+                <h1>"Profile"</h1>
+                <p>{user.display_name.clone()} " · " <code>{user.username.clone()}</code> " · " {format!("{:?}", user.role).to_lowercase()}</p>
+            </section>
+            <PasswordForm />
+            <SshKeys />
+            <Tokens />
+        } />
+    }
+}
+
+#[component]
+fn PasswordForm() -> impl IntoView {
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let change = Action::new(|input: &ChangePassword| {
+        let input = input.clone();
+        async move { change_password(input).await }
+    });
+    let error = last_error(change);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        change.dispatch(ChangePassword {
+            current_password: current.get_untracked(),
+            new_password: new.get_untracked(),
+        });
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(())) = change.value().get() {
+            current.set(String::new());
+            new.set(String::new());
+        }
+    });
+    view! {
+        <section class="panel">
+            <h2>"Password"</h2>
+            <form class="stack narrow-form" on:submit=submit data-testid="password-form">
+                <label>"Current password"
+                    <input type="password" autocomplete="current-password" bind:value=current required=true />
+                    {field_error(error, "current_password")}
+                </label>
+                <label>"New password"
+                    <input type="password" autocomplete="new-password" bind:value=new required=true minlength="8" />
+                    {field_error(error, "new_password")}
+                </label>
+                {form_error(error, &["current_password", "new_password"])}
+                {move || matches!(change.value().get(), Some(Ok(()))).then(|| view! { <p class="ok" role="status">"Password changed."</p> })}
+                <button type="submit" class="primary" disabled=move || change.pending().get()>"Change password"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn SshKeys() -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let key = RwSignal::new(String::new());
+    let add = Action::new(|input: &CreateSshKey| {
+        let input = input.clone();
+        async move { add_ssh_key(input).await }
+    });
+    let remove = Action::new(|id: &String| {
+        let id = id.clone();
+        async move { remove_ssh_key(id).await }
+    });
+    let keys = Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        |_| list_ssh_keys(),
+    );
+    let error = last_error(add);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = add.value().get() {
+            name.set(String::new());
+            key.set(String::new());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = name.get_untracked();
+        add.dispatch(CreateSshKey {
+            name: (!name.trim().is_empty()).then_some(name),
+            public_key: key.get_untracked(),
+        });
+    };
+    view! {
+        <section class="panel">
+            <h2>"SSH keys"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || keys.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No SSH keys yet. Paste your public key (e.g. ~/.ssh/id_ed25519.pub) below."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="list" data-testid="ssh-keys">
+                            <thead><tr><th>"Name"</th><th>"Fingerprint"</th><th>"Added"</th><th></th></tr></thead>
+                            <tbody>{list.into_iter().map(|k| {
+                                let id = k.id.clone();
+                                view! { <tr><td>{k.name}</td><td><code>{k.fingerprint}</code></td><td>{k.created_at}</td>
+                                    <td><ConfirmButton label="Remove" question="Remove this key?".into()
+                                        on_confirm=Callback::new(move |_| { remove.dispatch(id.clone()); }) /></td></tr> }
+                            }).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <form class="stack" on:submit=submit>
+                <label>"Name (optional)" <input type="text" bind:value=name placeholder="laptop" /></label>
+                <label>"Public key"
+                    <textarea rows="3" bind:value=key placeholder="ssh-ed25519 AAAA… you@laptop" required=true></textarea>
+                    {field_error(error, "public_key")}
+                </label>
+                {form_error(error, &["public_key"])}
+                <button type="submit" class="primary" disabled=move || add.pending().get()>"Add key"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Tokens() -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let days = RwSignal::new("90".to_owned());
+    let create = Action::new(|input: &CreateToken| {
+        let input = input.clone();
+        async move { create_token(input).await }
+    });
+    let revoke = Action::new(|id: &String| {
+        let id = id.clone();
+        async move { revoke_token(id).await }
+    });
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_tokens(),
+    );
+    let error = last_error(create);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateToken {
+            name: name.get_untracked(),
+            expires_in_days: days.get_untracked().trim().parse().ok(),
+        });
+    };
+    view! {
+        <section class="panel">
+            <h2>"API tokens"</h2>
+            <p class="hint">"Use a token as " <code>"Authorization: Bearer <token>"</code> " with the JSON API (" <a href="/api/v1/openapi.json">"OpenAPI"</a> ")."</p>
+            {move || create.value().get().and_then(|r| r.ok()).map(|created| view! {
+                <div class="secret" role="status" data-testid="token-secret">
+                    <p><strong>"Copy your new token now: it is shown only once."</strong></p>
+                    <code>{created.secret}</code>
+                </div>
+            })}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || tokens.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No tokens yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="list" data-testid="tokens">
+                            <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                            <tbody>{list.into_iter().map(|t| {
+                                let id = t.id.clone();
+                                view! { <tr><td>{t.name}</td><td><code>{t.prefix}</code></td>
+                                    <td>{t.expires_at.unwrap_or_else(|| "never".into())}</td>
+                                    <td>{t.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                                    <td><ConfirmButton label="Revoke" question="Revoke this token?".into()
+                                        on_confirm=Callback::new(move |_| { revoke.dispatch(id.clone()); }) /></td></tr> }
+                            }).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <form class="row" on:submit=submit>
+                <label>"Name" <input type="text" bind:value=name placeholder="ci" required=true />
+                    {field_error(error, "name")}</label>
+                <label>"Expires in (days)" <input type="number" min="1" bind:value=days />
+                    {field_error(error, "expires_in_days")}</label>
+                <button type="submit" class="primary" disabled=move || create.pending().get()>"Create token"</button>
+            </form>
+            {form_error(error, &["name", "expires_in_days"])}
+        </section>
+    }
+}

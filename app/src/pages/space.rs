@@ -1,0 +1,225 @@
+//! One space: its details, state history, terminal panel and sharing.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::dashboard::{SignedIn, SpaceActions, SpaceButtons};
+use super::terminal::TerminalPanel;
+use super::widgets::{field_error, form_error, last_error, StateBadge};
+use crate::api::auth::UserDto;
+use crate::api::spaces::{get_space, revoke_share, share_space, space_history, ShareDto, SpaceDto};
+use crate::error::{ApiError, ErrorCode};
+use crate::live::Live;
+
+#[component]
+pub fn SpacePage() -> impl IntoView {
+    view! { <SignedIn page=|_: UserDto| view! { <SpaceView /> } /> }
+}
+
+#[component]
+fn SpaceView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let live = Live::get();
+    let space = Resource::new(move || (id(), live.spaces.get()), |(id, _)| get_space(id));
+    let history = Resource::new(
+        move || (id(), live.spaces.get()),
+        |(id, _)| space_history(id),
+    );
+    let actions = SpaceActions::new();
+    let action_error = actions.error();
+    // Kept above the parts redrawn on every live change, so typing and messages survive them.
+    let sharing = SharingState::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = actions.delete.value().get() {
+            super::reload_to("/");
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p>"Loading the space…"</p> }>
+            {move || space.get().map(|result| match result {
+                Err(e) if e.code == ErrorCode::NotFound => view! {
+                    <section class="panel" data-testid="space-gone">
+                        <h1>"No such space"</h1>
+                        <p>"This space does not exist (any more) or is not shared with you. "
+                            <a href="/">"Back to the dashboard"</a></p>
+                    </section>
+                }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">"Could not load the space: " {e.message}</p> }.into_any(),
+                Ok(space) => view! {
+                    <Details space=space.clone() actions />
+                    {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
+                    <TerminalSection space=space.clone() />
+                    {space.can_manage.then(|| view! { <Sharing space=space.clone() state=sharing /> })}
+                }.into_any(),
+            })}
+        </Transition>
+        <section class="panel">
+            <h2>"History"</h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || history.get().map(|result| match result {
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Ok(events) if events.is_empty() => view! { <p class="empty">"Nothing has happened to this space yet."</p> }.into_any(),
+                    Ok(events) => view! {
+                        <table class="list" data-testid="history">
+                            <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Outcome"</th></tr></thead>
+                            <tbody>
+                                {events.into_iter().map(|e| view! {
+                                    <tr><td>{e.at}</td><td>{e.actor}</td><td>{e.action}</td>
+                                        <td class=format!("outcome {}", e.outcome)>{e.outcome.clone()}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
+    let volumes = space
+        .volumes
+        .iter()
+        .map(|v| format!("{} at {} ({} GiB)", v.name, v.mount_path, v.size_gib))
+        .collect::<Vec<_>>()
+        .join(", ");
+    view! {
+        <section class="panel" data-testid="space-details" data-state=space.state.clone()>
+            <div class="panel-head">
+                <h1>{space.name.clone()}</h1>
+                <StateBadge state=space.state.clone() />
+            </div>
+            <dl class="facts">
+                <dt>"Owner"</dt><dd>{space.owner.display_name.clone()} " (" {space.owner.username.clone()} ")"
+                    {space.shared_with_me.then(|| view! { <span>" — shared with you"</span> })}</dd>
+                <dt>"Template"</dt><dd>{space.template_name.clone()}</dd>
+                <dt>"Units"</dt><dd>{format!("{} CU, {} SU", space.compute_units, space.storage_units)}</dd>
+                <dt>"Image"</dt><dd><code>{space.image.clone()}</code></dd>
+                <dt>"Volumes"</dt><dd>{if volumes.is_empty() { "none".to_owned() } else { volumes }}</dd>
+                <dt>"Created"</dt><dd>{space.created_at.clone()}</dd>
+                {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t}</dd> })}
+                {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t}</dd> })}
+            </dl>
+            {space.last_error.clone().map(|e| view! { <p class="error" data-testid="last-error">"Last error: " {e}</p> })}
+            <SpaceButtons space=space.clone() actions />
+        </section>
+    }
+}
+
+#[component]
+fn TerminalSection(space: SpaceDto) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let running = space.state == "running";
+    let id = space.id.clone();
+    view! {
+        <section class="panel">
+            <div class="panel-head">
+                <h2>"Terminal"</h2>
+                {running.then(|| view! {
+                    <button type="button" class="secondary" data-testid="terminal-toggle"
+                        on:click=move |_| open.update(|o| *o = !*o)>
+                        {move || if open.get() { "Hide the terminal" } else { "Open a terminal here" }}
+                    </button>
+                })}
+            </div>
+            {(!running).then(|| view! { <p class="empty">"Start the space to open a terminal."</p> })}
+            <Show when=move || open.get() && running>
+                <TerminalPanel space_id=id.clone() />
+            </Show>
+        </section>
+    }
+}
+
+/// The sharing form's input and actions.
+#[derive(Clone, Copy)]
+struct SharingState {
+    username: RwSignal<String>,
+    share: Action<(String, String), Result<Vec<ShareDto>, ApiError>>,
+    revoke: Action<(String, String), Result<Vec<ShareDto>, ApiError>>,
+}
+
+impl SharingState {
+    fn new() -> Self {
+        let live = Live::get();
+        let username = RwSignal::new(String::new());
+        let share = Action::new(|(id, name): &(String, String)| {
+            let (id, name) = (id.clone(), name.clone());
+            async move { share_space(id, name).await }
+        });
+        let revoke = Action::new(|(id, user): &(String, String)| {
+            let (id, user) = (id.clone(), user.clone());
+            async move { revoke_share(id, user).await }
+        });
+        Effect::new(move |_| {
+            if let Some(Ok(_)) = share.value().get() {
+                username.set(String::new());
+            }
+        });
+        Effect::new(move |_| {
+            if share.version().get() > 0 || revoke.version().get() > 0 {
+                live.spaces.update(|n| *n += 1);
+            }
+        });
+        Self {
+            username,
+            share,
+            revoke,
+        }
+    }
+}
+
+#[component]
+fn Sharing(space: SpaceDto, state: SharingState) -> impl IntoView {
+    let SharingState {
+        username,
+        share,
+        revoke,
+    } = state;
+    let share_error = last_error(share);
+    let revoke_error = last_error(revoke);
+    let id = space.id.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = username.get_untracked().trim().to_owned();
+        if !name.is_empty() {
+            share.dispatch((id.clone(), name));
+        }
+    };
+    let space_id = space.id.clone();
+    view! {
+        <section class="panel" data-testid="sharing">
+            <h2>"Sharing"</h2>
+            <p class="hint">"People you share with can see this space and use its terminal; they cannot change, share or delete it."</p>
+            <form class="row" on:submit=submit>
+                <label>"Username"
+                    <input type="text" data-testid="share-username" bind:value=username placeholder="e.g. alice" />
+                    {field_error(share_error, "user")}
+                </label>
+                <button type="submit" class="primary" data-testid="share" disabled=move || share.pending().get()>"Share"</button>
+            </form>
+            {form_error(share_error, &["user"])}
+            {form_error(revoke_error, &[])}
+            {if space.shared_with.is_empty() {
+                view! { <p class="empty" data-testid="no-shares">"Not shared with anyone."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="shares" data-testid="shares">
+                        {space.shared_with.into_iter().map(|s| {
+                            let (sid, uid) = (space_id.clone(), s.user.id.0.clone());
+                            view! {
+                                <li data-user=s.user.username.clone()>
+                                    <span>{s.user.display_name.clone()} " (" {s.user.username.clone()} ")"</span>
+                                    <span class="hint">" since " {s.granted_at.clone()}</span>
+                                    <button type="button" class="secondary" data-testid="revoke"
+                                        on:click=move |_| { revoke.dispatch((sid.clone(), uid.clone())); }>"Revoke"</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}

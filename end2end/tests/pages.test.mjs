@@ -1,0 +1,225 @@
+// The whole product from the browser: an admin sets up a group and a user, the user creates
+// and starts a space and watches quota and state move live while another browser acts on it,
+// an over-quota create is disabled with its reason, sharing shows up and goes away live.
+// Saves a screenshot of every main page under end2end/test-results/pages/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+
+const SHOTS = join(RESULTS, 'pages');
+const LIVE = { timeout: 10_000 };
+
+let hangar;
+let chromium;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  // New users start with no quota of their own, so what they get comes from their group.
+  hangar = await startHangar({
+    HANGAR_DEFAULT_MAX_SPACES: '0',
+    HANGAR_DEFAULT_COMPUTE_UNITS: '0',
+    HANGAR_DEFAULT_STORAGE_UNITS: '0',
+    HANGAR_DEFAULT_TEMPLATE: 'false',
+  });
+  chromium = await launchBrowser();
+});
+
+after(async () => {
+  await chromium?.close();
+  await hangar?.stop();
+});
+
+async function api(page, method, path, body) {
+  return page.evaluate(async ({ method, path, body }) => {
+    const response = await fetch(path, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
+  }, { method, path, body });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function hydrated(page, path) {
+  await page.goto(`${hangar.url}${path}`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+}
+
+/// Marks the document; if the page were reloaded the mark would be gone.
+async function markDocument(page) {
+  await page.evaluate(() => { window.__hangarMark = 'still the same document'; });
+}
+
+async function assertNotReloaded(page) {
+  assert.equal(await page.evaluate(() => window.__hangarMark), 'still the same document', 'the page was reloaded');
+}
+
+async function waitLive(page) {
+  await page.waitForSelector('[data-testid="live"][data-connected="true"]', LIVE);
+}
+
+test('admin sets up, a developer works, everything moves live', async () => {
+  const admin = await watchedPage(chromium.browser);
+  const dev = await watchedPage(chromium.browser);
+  const pal = await watchedPage(chromium.browser, { viewport: { width: 390, height: 844 } });
+  try {
+    await walk(admin, dev, pal);
+  } catch (error) {
+    // What each browser showed when it went wrong.
+    for (const [name, who] of Object.entries({ admin, dev, pal })) {
+      await shot(who.page, `failure-${name}`).catch(() => {});
+    }
+    throw error;
+  }
+  for (const who of [admin, dev, pal]) assert.deepEqual(who.problems, []);
+});
+
+async function walk(admin, dev, pal) {
+
+  // --- the admin: a template, a group with quota, a user in it ---------------------------
+  await signIn(admin.page, hangar.url, 'admin', ADMIN_PASSWORD);
+  await admin.page.waitForURL(`${hangar.url}/`);
+  const template = await api(admin.page, 'POST', '/api/v1/templates', {
+    name: 'box', description: 'BusyBox for tests', image: 'hangar/busybox:test', shell: '/bin/sh', compute_units: 1,
+    volumes: [{ name: 'home', mount_path: '/home/dev', size_gib: 1 }],
+  });
+  assert.equal(template.status, 201, JSON.stringify(template.body));
+
+  await hydrated(admin.page, '/admin/groups');
+  await admin.page.click('[data-testid="new-group"]');
+  await admin.page.fill('[data-testid="group-name"]', 'team');
+  await admin.page.fill('[data-testid="group-spaces"]', '2');
+  await admin.page.fill('[data-testid="group-cu"]', '1');
+  await admin.page.fill('[data-testid="group-su"]', '10');
+  await admin.page.click('[data-testid="create-group"]');
+  await admin.page.waitForSelector('[data-group="team"]');
+
+  // A bad value is refused next to its field, before anything is sent.
+  await admin.page.fill('[data-group="team"] [data-testid="edit-group-cu"]', 'lots');
+  await admin.page.click('[data-group="team"] [data-testid="save-group"]');
+  await admin.page.waitForSelector('[data-group="team"] .field-error[data-field="compute_units"]');
+  await admin.page.fill('[data-group="team"] [data-testid="edit-group-cu"]', '1');
+
+  await hydrated(admin.page, '/admin/users');
+  await admin.page.click('[data-testid="new-user"]');
+  await admin.page.fill('[data-testid="new-username"]', 'dev');
+  await admin.page.fill('[data-testid="new-password"]', 'short');
+  await admin.page.click('[data-testid="create-user"]');
+  // The server's validation comes back as a message at the password field.
+  await admin.page.waitForSelector('.field-error[data-field="password"]');
+  await admin.page.fill('[data-testid="new-password"]', 'dev-password-1');
+  await admin.page.click('[data-testid="create-user"]');
+  await admin.page.waitForSelector('[data-username="dev"]');
+
+  await hydrated(admin.page, '/admin/groups');
+  await admin.page.selectOption('[data-group="team"] [data-testid="add-member"]', { label: 'dev' });
+  await admin.page.click('[data-group="team"] [data-testid="add-member-submit"]');
+  await admin.page.waitForSelector('[data-group="team"] [data-member="dev"]');
+  await shot(admin.page, 'admin-groups');
+  await hydrated(admin.page, '/admin/users');
+  await admin.page.waitForSelector('[data-username="dev"] [data-testid="quota-compute"]');
+  await shot(admin.page, 'admin-users');
+
+  // --- the developer: effective quota, create with preview, start -------------------------
+  await signIn(dev.page, hangar.url, 'dev', 'dev-password-1');
+  await dev.page.waitForURL(`${hangar.url}/`);
+  await dev.page.waitForSelector('body[data-hydrated="true"]');
+  await waitLive(dev.page);
+  await markDocument(dev.page);
+  const bar = (name) => dev.page.locator(`[data-testid="quota-bars"] [data-testid="quota-${name}"]`);
+  assert.equal(await bar('spaces').getAttribute('data-quota'), '2');
+  assert.equal(await bar('compute').getAttribute('data-quota'), '1');
+  assert.equal(await bar('storage').getAttribute('data-quota'), '10');
+  await dev.page.waitForSelector('[data-testid="no-spaces"]');
+
+  await dev.page.click('[data-testid="new-space"]');
+  await dev.page.fill('[data-testid="space-name"]', 'api');
+  await dev.page.waitForSelector('[data-testid="create-preview"] [data-testid="quota-storage"]');
+  assert.match(await dev.page.locator('[data-testid="create-preview"] [data-testid="quota-storage"]').innerText(), /0 → 1 of 10 SU/);
+  await shot(dev.page, 'create-space');
+  await dev.page.click('[data-testid="create"]');
+  const card = dev.page.locator('[data-testid="space-card"][data-space="api"]');
+  await card.waitFor();
+  await card.locator('[data-testid="start"]').click();
+  await dev.page.waitForSelector('[data-testid="space-card"][data-space="api"][data-state="running"]', { timeout: 60_000 });
+  await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-compute"][data-used="1"]', LIVE);
+  await shot(dev.page, 'dashboard');
+
+  // --- another browser stops it: the developer's page follows without a reload -----------
+  await hydrated(admin.page, '/admin/spaces');
+  await admin.page.locator('tr[data-space="api"] [data-testid="stop"]').click();
+  await dev.page.waitForSelector('[data-testid="space-card"][data-space="api"][data-state="stopped"]', LIVE);
+  await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-compute"][data-used="0"]', LIVE);
+  await shot(admin.page, 'admin-spaces');
+
+  // --- the admin lowers the group's quota: the bars and the create dialog follow ----------
+  await hydrated(admin.page, '/admin/groups');
+  await admin.page.fill('[data-group="team"] [data-testid="edit-group-spaces"]', '1');
+  await admin.page.click('[data-group="team"] [data-testid="save-group"]');
+  await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-spaces"][data-quota="1"]', LIVE);
+  await dev.page.click('[data-testid="new-space"]');
+  await dev.page.fill('[data-testid="space-name"]', 'second');
+  const reason = dev.page.locator('[data-testid="create-disabled-reason"]');
+  await reason.filter({ hasText: 'space quota exceeded' }).waitFor(LIVE);
+  assert.match(await reason.innerText(), /1 of 1 spaces in use/);
+  assert.equal(await dev.page.locator('[data-testid="create"]').isDisabled(), true);
+  await shot(dev.page, 'create-space-over-quota');
+  await assertNotReloaded(dev.page);
+
+  // --- sharing appears on the sharee's dashboard live, and goes away live -----------------
+  const palUser = await api(admin.page, 'POST', '/api/v1/users', { username: 'pal', password: 'pal-password-1' });
+  assert.equal(palUser.status, 201, JSON.stringify(palUser.body));
+  await signIn(pal.page, hangar.url, 'pal', 'pal-password-1');
+  await pal.page.waitForURL(`${hangar.url}/`);
+  await pal.page.waitForSelector('body[data-hydrated="true"]');
+  await waitLive(pal.page);
+  await markDocument(pal.page);
+  await pal.page.waitForSelector('[data-testid="no-spaces"]');
+
+  await card.locator('[data-testid="details"]').click();
+  await dev.page.waitForSelector('[data-testid="space-details"]');
+  await dev.page.waitForSelector('body[data-hydrated="true"]');
+  await dev.page.fill('[data-testid="share-username"]', 'nobody-here');
+  await dev.page.click('[data-testid="share"]');
+  await dev.page.waitForSelector('.field-error[data-field="user"]');
+  await dev.page.fill('[data-testid="share-username"]', 'pal');
+  await dev.page.click('[data-testid="share"]');
+  await dev.page.waitForSelector('[data-testid="shares"] [data-user="pal"]', LIVE);
+  const shared = pal.page.locator('[data-testid="space-card"][data-space="api"]');
+  await shared.waitFor(LIVE);
+  assert.match(await shared.locator('[data-testid="shared-by"]').innerText(), /dev/);
+  await shot(pal.page, 'dashboard-shared-phone');
+  await dev.page.waitForSelector('[data-testid="history"]');
+  await shot(dev.page, 'space');
+
+  await dev.page.click('[data-testid="shares"] [data-user="pal"] [data-testid="revoke"]');
+  await shared.waitFor({ state: 'detached', ...LIVE });
+  await pal.page.waitForSelector('[data-testid="no-spaces"]', LIVE);
+  await assertNotReloaded(pal.page);
+
+  // --- the remaining pages render ---------------------------------------------------------
+  await hydrated(dev.page, '/profile');
+  await dev.page.waitForSelector('[data-testid="password-form"]');
+  await shot(dev.page, 'profile');
+  await hydrated(admin.page, '/admin/templates');
+  await admin.page.waitForSelector('[data-template="box"]');
+  await shot(admin.page, 'admin-templates');
+  await hydrated(admin.page, '/admin/audit');
+  await admin.page.waitForSelector('[data-testid="audit"]');
+  assert.match(await admin.page.locator('[data-testid="audit"]').innerText(), /space\.share/);
+  await shot(admin.page, 'admin-audit');
+  // A member is told the admin pages are not for them.
+  await hydrated(dev.page, '/admin/users');
+  await dev.page.waitForSelector('text=Administrators only');
+
+  // Clean up the container.
+  const spaces = await api(admin.page, 'GET', '/api/v1/spaces?all=true');
+  for (const space of spaces.body) await api(admin.page, 'DELETE', `/api/v1/spaces/${space.id}`);
+}
