@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod groups;
 pub mod orphans;
+pub mod preview;
 pub mod quota;
 pub mod spaces;
 pub mod templates;
