@@ -20,14 +20,8 @@ pub fn QuotaBar(
     let planned_over = matches!((planned, quota), (Some(p), Some(q)) if p > q);
     let percent = |value: i64| match quota {
         Some(q) if q > 0 => (value as f64 / q as f64 * 100.0).clamp(0.0, 100.0),
-        Some(_) => {
-            if value > 0 {
-                100.0
-            } else {
-                0.0
-            }
-        }
-        None => 0.0,
+        Some(_) if value > 0 => 100.0,
+        Some(_) | None => 0.0,
     };
     let text = match (quota, planned) {
         (Some(q), Some(p)) => format!("{used} → {p} of {q}{unit}"),

@@ -188,7 +188,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
             } else {
                 view! {
                     <ul class="members" data-testid="members">
-                        {group.members.iter().cloned().map(|m| {
+                        {group.members.iter().map(|m| {
                             let (g, u) = (gid.clone(), m.id.0.clone());
                             view! {
                                 <li data-member=m.username.clone()>
