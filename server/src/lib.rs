@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod docker;
 pub mod domain;
+pub mod emulator;
 pub mod entities;
 pub mod error;
 pub mod events;

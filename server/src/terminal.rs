@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::docker::DockerClient;
+use crate::emulator::Emulator;
 use crate::error::{AppError, AppResult};
 
 /// Output chunks kept for viewers that lag; one that falls further behind gets a fresh
@@ -27,9 +28,6 @@ const INPUT_BACKLOG: usize = 256;
 /// Output chunks waiting for the emulator; when it is this far behind the reader waits, so
 /// the emulator's queue stays bounded too.
 const EMULATOR_BACKLOG: usize = 64;
-/// Lines of scrollback the emulator keeps: none, since only the visible screen is replayed
-/// (1,000 lines cost about 2.9 MB per used session).
-const SCROLLBACK: usize = 0;
 
 /// Marks every process of a session, so that ending it can find them (closing a TTY exec's
 /// input does not end its shell).
@@ -59,7 +57,9 @@ pub struct SessionSpec {
 
 /// The emulator's screen and the last output it has taken in.
 struct Screen {
-    parser: vt100::Parser,
+    /// No scrollback: only the visible screen is replayed (1,000 lines would cost about
+    /// 2.9 MB per used session), which also lets it skip output that scrolls past unseen.
+    parser: Emulator,
     through: u64,
 }
 
@@ -322,7 +322,7 @@ impl TerminalHub {
             to_screen,
             on_screen,
             screen: Mutex::new(Screen {
-                parser: vt100::Parser::new(spec.rows, spec.cols, SCROLLBACK),
+                parser: Emulator::new(spec.rows, spec.cols),
                 through: 0,
             }),
             viewers: Mutex::new(0),
