@@ -7,6 +7,7 @@ mod support;
 mod auth;
 mod concurrency;
 mod events;
+mod forms;
 mod health;
 mod matrix;
 mod openapi;
