@@ -153,6 +153,51 @@ pub fn StateBadge(state: String) -> impl IntoView {
     }
 }
 
+/// The three quota fields of a form, as typed (blank: unlimited).
+#[derive(Clone, Copy)]
+pub struct QuotaInputs {
+    spaces: RwSignal<String>,
+    compute: RwSignal<String>,
+    storage: RwSignal<String>,
+}
+
+/// Parsed quota fields: spaces, compute units, storage units (`None`: unlimited).
+pub type Limits = (Option<i64>, Option<i64>, Option<i64>);
+
+impl QuotaInputs {
+    pub fn new(spaces: Option<i64>, compute: Option<i64>, storage: Option<i64>) -> Self {
+        Self {
+            spaces: RwSignal::new(limit_text(spaces)),
+            compute: RwSignal::new(limit_text(compute)),
+            storage: RwSignal::new(limit_text(storage)),
+        }
+    }
+
+    /// The values, or an error naming the field that is not a number.
+    pub fn read(&self) -> Result<Limits, ApiError> {
+        Ok((
+            parse_limit("max_spaces", &self.spaces.get_untracked())?,
+            parse_limit("compute_units", &self.compute.get_untracked())?,
+            parse_limit("storage_units", &self.storage.get_untracked())?,
+        ))
+    }
+}
+
+/// The three quota inputs with their messages; `testid` prefixes the inputs' test ids.
+#[component]
+pub fn QuotaFields(
+    inputs: QuotaInputs,
+    error: Signal<Option<ApiError>>,
+    testid: &'static str,
+) -> impl IntoView {
+    let error = move || error.get();
+    view! {
+        <label>"Spaces" <input type="text" inputmode="numeric" data-testid=format!("{testid}-spaces") bind:value=inputs.spaces />{field_error(error, "max_spaces")}</label>
+        <label>"Compute units" <input type="text" inputmode="numeric" data-testid=format!("{testid}-cu") bind:value=inputs.compute />{field_error(error, "compute_units")}</label>
+        <label>"Storage units" <input type="text" inputmode="numeric" data-testid=format!("{testid}-su") bind:value=inputs.storage />{field_error(error, "storage_units")}</label>
+    }
+}
+
 /// Parses a quota field: blank is unlimited, otherwise a whole number ≥ 0.
 pub fn parse_limit(field: &'static str, text: &str) -> Result<Option<i64>, ApiError> {
     let text = text.trim();

@@ -2,31 +2,20 @@
 
 use leptos::prelude::*;
 
-use super::{AdminNav, AdminOnly, UserUsage};
+use super::{membership_action, AdminNav, AdminOnly, UserUsage};
 use crate::api::auth::UserDto;
 use crate::api::groups::{
-    create_group, list_groups, set_membership, update_group, CreateGroup, GroupDto, UpdateGroup,
+    create_group, list_groups, update_group, CreateGroup, GroupDto, UpdateGroup,
 };
 use crate::api::users::list_users;
 use crate::error::ApiError;
 use crate::pages::widgets::{
-    field_error, form_error, last_error, limit_text, parse_limit, ConfirmButton,
+    field_error, form_error, last_error, ConfirmButton, QuotaFields, QuotaInputs,
 };
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
     view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <Groups /> } /> }
-}
-
-/// The three quota fields of a form, parsed (blank: unlimited).
-type Limits = (Option<i64>, Option<i64>, Option<i64>);
-
-fn parse_limits(spaces: &str, cu: &str, su: &str) -> Result<Limits, ApiError> {
-    Ok((
-        parse_limit("max_spaces", spaces)?,
-        parse_limit("compute_units", cu)?,
-        parse_limit("storage_units", su)?,
-    ))
 }
 
 #[component]
@@ -60,9 +49,7 @@ fn Groups() -> impl IntoView {
 #[component]
 fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let spaces = RwSignal::new("0".to_owned());
-    let cu = RwSignal::new("0".to_owned());
-    let su = RwSignal::new("0".to_owned());
+    let quota = QuotaInputs::new(Some(0), Some(0), Some(0));
     let create = Action::new(|input: &CreateGroup| {
         let input = input.clone();
         async move { create_group(input).await }
@@ -77,11 +64,7 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match parse_limits(
-            &spaces.get_untracked(),
-            &cu.get_untracked(),
-            &su.get_untracked(),
-        ) {
+        match quota.read() {
             Err(e) => local_error.set(Some(e)),
             Ok((s, c, st)) => {
                 local_error.set(None);
@@ -100,9 +83,7 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
             <summary data-testid="new-group">"New group"</summary>
             <form class="row" on:submit=submit data-testid="new-group-form">
                 <label>"Name" <input type="text" data-testid="group-name" bind:value=name required=true />{field_error(error, "name")}</label>
-                <label>"Spaces" <input type="text" inputmode="numeric" data-testid="group-spaces" bind:value=spaces />{field_error(error, "max_spaces")}</label>
-                <label>"Compute units" <input type="text" inputmode="numeric" data-testid="group-cu" bind:value=cu />{field_error(error, "compute_units")}</label>
-                <label>"Storage units" <input type="text" inputmode="numeric" data-testid="group-su" bind:value=su />{field_error(error, "storage_units")}</label>
+                <QuotaFields inputs=quota error=Signal::derive(error) testid="group" />
                 <button type="submit" class="primary" data-testid="create-group" disabled=move || create.pending().get()>"Create group"</button>
             </form>
             {form_error(error, &["name", "max_spaces", "compute_units", "storage_units"])}
@@ -112,18 +93,13 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
 
 #[component]
 fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> impl IntoView {
-    let spaces = RwSignal::new(limit_text(group.max_spaces));
-    let cu = RwSignal::new(limit_text(group.compute_units));
-    let su = RwSignal::new(limit_text(group.storage_units));
+    let quota = QuotaInputs::new(group.max_spaces, group.compute_units, group.storage_units);
     let new_member = RwSignal::new(String::new());
     let update = Action::new(|(id, input): &(String, UpdateGroup)| {
         let (id, input) = (id.clone(), input.clone());
         async move { update_group(id, input).await }
     });
-    let membership = Action::new(|(group, user, member): &(String, String, bool)| {
-        let (group, user, member) = (group.clone(), user.clone(), *member);
-        async move { set_membership(group, user, member).await }
-    });
+    let membership = membership_action();
     let local_error = RwSignal::new(None::<ApiError>);
     let error = move || {
         local_error
@@ -139,11 +115,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
     let gid = group.id.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match parse_limits(
-            &spaces.get_untracked(),
-            &cu.get_untracked(),
-            &su.get_untracked(),
-        ) {
+        match quota.read() {
             Err(e) => local_error.set(Some(e)),
             Ok((s, c, st)) => {
                 local_error.set(None);
@@ -176,9 +148,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
         <article class="row-card" data-testid="group-card" data-group=group.name.clone()>
             <h2>{group.name.clone()}</h2>
             <form class="row" on:submit=save data-testid="group-quota-form">
-                <label>"Spaces" <input type="text" inputmode="numeric" data-testid="edit-group-spaces" bind:value=spaces />{field_error(error, "max_spaces")}</label>
-                <label>"Compute units" <input type="text" inputmode="numeric" data-testid="edit-group-cu" bind:value=cu />{field_error(error, "compute_units")}</label>
-                <label>"Storage units" <input type="text" inputmode="numeric" data-testid="edit-group-su" bind:value=su />{field_error(error, "storage_units")}</label>
+                <QuotaFields inputs=quota error=Signal::derive(error) testid="edit-group" />
                 <button type="submit" class="primary" data-testid="save-group" disabled=move || update.pending().get()>"Save quota"</button>
             </form>
             {form_error(error, &["max_spaces", "compute_units", "storage_units"])}

@@ -11,7 +11,9 @@ use leptos::prelude::*;
 use super::dashboard::SignedIn;
 use super::widgets::QuotaBars;
 use crate::api::auth::{Role, UserDto};
+use crate::api::groups::{set_membership, GroupDto};
 use crate::api::users::user_quota;
+use crate::error::ApiError;
 use crate::live::Live;
 
 /// Renders `page` for admins; others are told it is not for them.
@@ -64,6 +66,14 @@ fn LiveUsage(user_id: String) -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// Adds (`true`) or removes a user (group id, user id) from a group.
+pub fn membership_action() -> Action<(String, String, bool), Result<GroupDto, ApiError>> {
+    Action::new(|(group, user, member): &(String, String, bool)| {
+        let (group, user, member) = (group.clone(), user.clone(), *member);
+        async move { set_membership(group, user, member).await }
+    })
 }
 
 /// The admin section's own navigation.

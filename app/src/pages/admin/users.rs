@@ -2,14 +2,14 @@
 
 use leptos::prelude::*;
 
-use super::{AdminNav, AdminOnly, UserUsage};
+use super::{membership_action, AdminNav, AdminOnly, UserUsage};
 use crate::api::auth::{Role, UserDto};
-use crate::api::groups::{list_groups, set_membership, GroupDto};
+use crate::api::groups::{list_groups, GroupDto};
 use crate::api::users::{create_user, list_users, update_user, CreateUser, UpdateUser};
 use crate::error::ApiError;
 use crate::live::Live;
 use crate::pages::widgets::{
-    field_error, form_error, last_error, limit_text, parse_limit, QuotaBreakdown,
+    field_error, form_error, last_error, QuotaBreakdown, QuotaFields, QuotaInputs,
 };
 
 #[component]
@@ -140,18 +140,13 @@ fn UserRow(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> impl
 fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> impl IntoView {
     let admin = RwSignal::new(user.role == Role::Admin);
     let active = RwSignal::new(user.active);
-    let spaces = RwSignal::new(limit_text(user.max_spaces));
-    let cu = RwSignal::new(limit_text(user.compute_units));
-    let su = RwSignal::new(limit_text(user.storage_units));
+    let quota = QuotaInputs::new(user.max_spaces, user.compute_units, user.storage_units);
     let password = RwSignal::new(String::new());
     let update = Action::new(|(id, input): &(String, UpdateUser)| {
         let (id, input) = (id.clone(), input.clone());
         async move { update_user(id, input).await }
     });
-    let membership = Action::new(|(group, user, member): &(String, String, bool)| {
-        let (group, user, member) = (group.clone(), user.clone(), *member);
-        async move { set_membership(group, user, member).await }
-    });
+    let membership = membership_action();
     let local_error = RwSignal::new(None::<ApiError>);
     let error = move || {
         local_error
@@ -167,14 +162,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
     let id = user.id.0.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let limits = (|| {
-            Ok::<_, ApiError>((
-                parse_limit("max_spaces", &spaces.get_untracked())?,
-                parse_limit("compute_units", &cu.get_untracked())?,
-                parse_limit("storage_units", &su.get_untracked())?,
-            ))
-        })();
-        match limits {
+        match quota.read() {
             Err(e) => local_error.set(Some(e)),
             Ok((s, c, st)) => {
                 local_error.set(None);
@@ -207,9 +195,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
             </div>
             <fieldset class="row">
                 <legend>"Own quota (blank: unlimited); groups add to it"</legend>
-                <label>"Spaces" <input type="text" inputmode="numeric" bind:value=spaces />{field_error(error, "max_spaces")}</label>
-                <label>"Compute units" <input type="text" inputmode="numeric" bind:value=cu />{field_error(error, "compute_units")}</label>
-                <label>"Storage units" <input type="text" inputmode="numeric" bind:value=su />{field_error(error, "storage_units")}</label>
+                <QuotaFields inputs=quota error=Signal::derive(error) testid="user" />
             </fieldset>
             <label>"Reset password (blank: unchanged)"
                 <input type="password" autocomplete="new-password" bind:value=password />{field_error(error, "password")}</label>
