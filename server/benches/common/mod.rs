@@ -1,0 +1,234 @@
+//! What the benches that drive the real `hangar` binary share: starting it as a process of
+//! its own, seeding a database directly, signing in, and percentiles.
+
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hangar::entities::{space, template, user};
+use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
+
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub const PASSWORD: &str = "bench-password";
+
+/// The release `hangar` binary, serving on a free port of its own.
+pub struct Hangar {
+    child: tokio::process::Child,
+    pub base: String,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Hangar {
+    /// Starts `hangar serve` on `database_url` and waits until it answers `/healthz`.
+    pub async fn start(database_url: &str) -> Hangar {
+        let port = free_port();
+        let site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .arg("serve")
+            .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HANGAR_DATABASE_URL", database_url)
+            .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("HANGAR_DEFAULT_TEMPLATE", "false")
+            .env("HANGAR_LOG", "warn")
+            .env("LEPTOS_SITE_ROOT", site_root)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let probe = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while probe.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "hangar did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Hangar { child, base }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+/// Signs in and returns the session cookie (`name=value`).
+pub async fn sign_in(base: &str, username: &str, password: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .header(ORIGIN, base)
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "sign-in of {username}: {}",
+        response.status()
+    );
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hangar_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("sign-in sets the session cookie")
+        .to_owned()
+}
+
+/// A client that sends a session cookie and the Origin a page of Hangar would send.
+pub struct Session {
+    pub base: String,
+    pub cookie: String,
+    pub client: reqwest::Client,
+}
+
+impl Session {
+    pub async fn new(base: &str, username: &str, password: &str) -> Session {
+        Session {
+            base: base.to_owned(),
+            cookie: sign_in(base, username, password).await,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .header(ORIGIN, &self.base)
+            .header(COOKIE, &self.cookie)
+    }
+}
+
+/// A fresh database on the PostgreSQL server of `base_url` (any database URL on it); returns
+/// its URL. [`drop_postgres_database`] removes it.
+pub async fn fresh_postgres_database(base_url: &str) -> String {
+    let name = format!("hangar_bench_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(base_url).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (prefix, _) = base_url.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+pub async fn drop_postgres_database(base_url: &str, url: &str) {
+    let (_, name) = url.rsplit_once('/').unwrap();
+    let admin = Database::connect(base_url).await.unwrap();
+    let _ = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+}
+
+/// Inserts `users` members `user0`… (password [`PASSWORD`], display name `User <i>`) with
+/// `spaces_per_user` stopped spaces each, named `user<i>-space<n>`, straight into the database
+/// (migrated already). Returns the user ids.
+pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Vec<String> {
+    let db = Database::connect(url).await.unwrap();
+    let hash = hangar::auth::password::hash_password(PASSWORD.into())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let template_id = uuid::Uuid::new_v4().to_string();
+    template::Entity::insert(template::ActiveModel {
+        id: Set(template_id.clone()),
+        name: Set("bench".into()),
+        description: Set(String::new()),
+        image: Set("hangar/busybox:test".into()),
+        command: Set(None),
+        shell: Set("/bin/sh".into()),
+        env: Set("{}".into()),
+        compute_units: Set(1),
+        storage_units: Set(0),
+        volumes: Set("[]".into()),
+        features: Set("[\"terminal\"]".into()),
+        ports: Set("[]".into()),
+        allowed_groups: Set("[]".into()),
+        archived: Set(false),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    let rows: Vec<user::ActiveModel> = (0..users)
+        .map(|i| user::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            username: Set(format!("user{i}")),
+            display_name: Set(format!("User {i}")),
+            email: Set(String::new()),
+            password_hash: Set(hash.clone()),
+            role: Set("member".into()),
+            active: Set(true),
+            max_spaces: Set(None),
+            compute_units: Set(None),
+            storage_units: Set(None),
+            created_at: Set(now),
+        })
+        .collect();
+    let ids: Vec<String> = rows.iter().map(|u| u.id.clone().unwrap()).collect();
+    for chunk in rows.chunks(200) {
+        user::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    let spaces: Vec<space::ActiveModel> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(i, owner)| (0..spaces_per_user).map(move |n| (i, owner.clone(), n)))
+        .map(|(i, owner, n)| space::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            owner_id: Set(owner),
+            name: Set(format!("user{i}-space{n}")),
+            template_id: Set(Some(template_id.clone())),
+            template_name: Set("bench".into()),
+            compute_units: Set(1),
+            storage_units: Set(0),
+            image: Set("hangar/busybox:test".into()),
+            command: Set(None),
+            shell: Set("/bin/sh".into()),
+            env: Set("{}".into()),
+            volumes: Set("[]".into()),
+            features: Set("[\"terminal\"]".into()),
+            state: Set("stopped".into()),
+            after_stop: Set(None),
+            container_id: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            started_at: Set(None),
+            stopped_at: Set(None),
+            deleted_at: Set(None),
+        })
+        .collect();
+    for chunk in spaces.chunks(100) {
+        space::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    ids
+}
+
+/// The value at quantile `q` (0..=1) of sorted samples.
+pub fn percentile<T: Copy>(sorted: &[T], q: f64) -> T {
+    let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[rank]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
