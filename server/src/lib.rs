@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::rate_limit::LoginRateLimiter;
@@ -108,6 +109,14 @@ pub async fn serve(
         services.begin_shutdown();
     };
     let app = http::router(state);
+    // Small writes (each server-sent event, each chunk of a streamed page) go out at once
+    // instead of waiting for the ACK of the previous one, which a client's delayed ACK holds
+    // back for up to 40 ms.
+    let listener = listener.tap_io(|connection| {
+        if let Err(e) = connection.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
