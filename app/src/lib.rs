@@ -1,6 +1,8 @@
 //! Hangar's user interface (Leptos components and pages), the wire types it shares with the
 //! server, and the server functions the pages call.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod error;
 pub mod live;
