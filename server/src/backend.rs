@@ -19,7 +19,7 @@ use http::request::Parts;
 
 use crate::auth::{client_ip_of, session_of, AuthService};
 use crate::domain::lifecycle::Action;
-use crate::http::extract::caller_of;
+use crate::http::extract::{caller_of, session_user_of};
 use crate::services::access::Caller;
 use crate::services::spaces::SpaceListQuery;
 use crate::services::Services;
@@ -294,7 +294,8 @@ impl AuthBackend for ServerBackend {
     }
 
     async fn current_user(&self, parts: &Parts) -> Result<Option<UserDto>, ApiError> {
-        let session = session_of(parts)?;
-        Ok(self.auth.session_user(&session).await?.map(UserDto::from))
+        Ok(session_user_of(parts, &self.state)
+            .await?
+            .map(UserDto::from))
     }
 }

@@ -1,5 +1,8 @@
 //! tower-sessions storage in Hangar's own database (SQLite or PostgreSQL), through sea-orm.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -9,9 +12,21 @@ use tower_sessions::session_store::{self, SessionStore};
 
 use crate::entities::session;
 
+/// A session's expiry is pushed back on every request (expiry on inactivity); writing it each
+/// time would make every page view a database write. It is written when the data changed or
+/// the stored expiry is this much behind, so a session may end up to this much early.
+const EXPIRY_SLACK_SECS: i64 = 3600;
+
+/// Sessions remembered as last read or written, at most (then forgotten all at once).
+const KNOWN_SESSIONS: usize = 50_000;
+
+/// What this process last read or wrote for a session: its data and stored expiry.
+type Known = (HashMap<String, serde_json::Value>, i64);
+
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
     db: DatabaseConnection,
+    known: Arc<Mutex<HashMap<String, Known>>>,
 }
 
 fn backend(error: impl std::fmt::Display) -> session_store::Error {
@@ -24,7 +39,35 @@ fn to_chrono(at: time::OffsetDateTime) -> DateTime<Utc> {
 
 impl DbSessionStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            known: Arc::default(),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, record: &Record) {
+        let mut known = self.known();
+        if known.len() >= KNOWN_SESSIONS {
+            known.clear();
+        }
+        known.insert(
+            record.id.to_string(),
+            (record.data.clone(), record.expiry_date.unix_timestamp()),
+        );
+    }
+
+    /// Whether the database already holds this data with an expiry close enough.
+    fn stored_already(&self, record: &Record) -> bool {
+        let expires = record.expiry_date.unix_timestamp();
+        self.known()
+            .get(&record.id.to_string())
+            .is_some_and(|(data, stored)| {
+                *data == record.data && (*stored..*stored + EXPIRY_SLACK_SECS).contains(&expires)
+            })
     }
 
     fn row(record: &Record) -> session_store::Result<session::ActiveModel> {
@@ -62,6 +105,7 @@ impl SessionStore for DbSessionStore {
                 .await
                 .map_err(backend)?;
             if inserted == 1 {
+                self.remember(record);
                 return Ok(());
             }
             record.id = Id::default();
@@ -69,6 +113,9 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        if self.stored_already(record) {
+            return Ok(());
+        }
         session::Entity::insert(Self::row(record)?)
             .on_conflict(
                 OnConflict::column(session::Column::Id)
@@ -78,6 +125,7 @@ impl SessionStore for DbSessionStore {
             .exec_without_returning(&self.db)
             .await
             .map_err(backend)?;
+        self.remember(record);
         Ok(())
     }
 
@@ -94,18 +142,89 @@ impl SessionStore for DbSessionStore {
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(row.expires_at.timestamp())
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data,
             expiry_date,
-        }))
+        };
+        self.remember(&record);
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.known().remove(&id.to_string());
         session::Entity::delete_by_id(id.to_string())
             .exec(&self.db)
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use sea_orm::sea_query::Expr;
+
+    use super::*;
+
+    async fn stored_expiry(db: &DatabaseConnection, id: &Id) -> DateTime<Utc> {
+        session::Entity::find_by_id(id.to_string())
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_session_is_not_written_again_until_its_expiry_lags() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let db = crate::db::connect(&url).await.unwrap();
+        let store = DbSessionStore::new(db.clone());
+        let now = time::OffsetDateTime::now_utc();
+        let mut record = Record {
+            id: Id::default(),
+            data: HashMap::from([("user".to_owned(), serde_json::json!("u1"))]),
+            expiry_date: now + time::Duration::days(7),
+        };
+        store.create(&mut record).await.unwrap();
+        // Mark the stored row, to see whether a save writes it.
+        let marker = Utc::now() + chrono::Duration::days(100);
+        session::Entity::update_many()
+            .col_expr(session::Column::ExpiresAt, Expr::value(marker))
+            .exec(&db)
+            .await
+            .unwrap();
+
+        // The next page view pushes the expiry back a little: nothing is written.
+        record.expiry_date = now + time::Duration::days(7) + time::Duration::minutes(5);
+        store.save(&record).await.unwrap();
+        assert_eq!(
+            stored_expiry(&db, &record.id).await.timestamp(),
+            marker.timestamp()
+        );
+
+        // Once it lags by more than the slack, it is written.
+        record.expiry_date = now + time::Duration::days(7) + time::Duration::hours(2);
+        store.save(&record).await.unwrap();
+        assert_eq!(
+            stored_expiry(&db, &record.id).await.timestamp(),
+            record.expiry_date.unix_timestamp()
+        );
+
+        // Changed data is written at once.
+        record
+            .data
+            .insert("user".to_owned(), serde_json::json!("u2"));
+        store.save(&record).await.unwrap();
+        let loaded = DbSessionStore::new(db.clone())
+            .load(&record.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.data["user"], "u2");
     }
 }

@@ -1,10 +1,15 @@
 //! Extractors whose rejections are Hangar errors that say what was wrong.
 
 use axum::extract::rejection::JsonRejection;
+use std::sync::Arc;
+
 use axum::extract::{FromRequest, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 
 use crate::auth::session_of;
+use crate::entities::user;
 use crate::error::AppError;
 use crate::services::access::Caller;
 use crate::state::AppState;
@@ -79,13 +84,36 @@ pub async fn caller_of(
                 )
             });
     }
-    let session = session_of(parts)?;
-    state
-        .auth
-        .session_user(&session)
+    session_user_of(parts, state)
         .await?
         .map(|user| Caller { user })
         .ok_or_else(AppError::unauthorized)
+}
+
+/// The signed-in user of a request, looked up once however many server functions of one
+/// page ask for it (they share the request's extensions).
+#[derive(Clone, Default)]
+pub struct SessionUser(Arc<tokio::sync::OnceCell<Option<user::Model>>>);
+
+/// Gives each request its own [`SessionUser`].
+pub async fn remember_session_user(mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(SessionUser::default());
+    next.run(request).await
+}
+
+/// The session's active user, if any.
+pub async fn session_user_of(
+    parts: &axum::http::request::Parts,
+    state: &AppState,
+) -> Result<Option<user::Model>, AppError> {
+    let session = session_of(parts)?;
+    match parts.extensions.get::<SessionUser>() {
+        Some(SessionUser(cell)) => cell
+            .get_or_try_init(|| state.auth.session_user(&session))
+            .await
+            .cloned(),
+        None => state.auth.session_user(&session).await,
+    }
 }
 
 /// A caller who must be an admin: checked before the body is read, so a member learns

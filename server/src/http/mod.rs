@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             csrf::reject_cross_origin,
         ))
+        .layer(axum::middleware::from_fn(extract::remember_session_user))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
