@@ -62,6 +62,8 @@ enum Layout {
 pub struct SpaceActions {
     pub act: Action<(String, SpaceAction), Result<SpaceDto, ApiError>>,
     pub delete: Action<String, Result<(), ApiError>>,
+    /// A start or stop is on its way (read once here, not per card).
+    pub busy: Signal<bool>,
 }
 
 impl SpaceActions {
@@ -81,7 +83,10 @@ impl SpaceActions {
                 live.spaces.update(|n| *n += 1);
             }
         });
-        Self { act, delete }
+        let pending = act.pending();
+        // A page abandoned mid-render disposes of this before its cards are done.
+        let busy = Signal::derive(move || pending.try_get().unwrap_or(false));
+        Self { act, delete, busy }
     }
 
     pub fn error(&self) -> impl Fn() -> Option<ApiError> + Copy + Send + Sync + 'static {
@@ -104,7 +109,7 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
     let can_start = space.can_manage && matches!(state, "created" | "stopped");
     let can_stop = space.can_manage && matches!(state, "running" | "starting");
     let terminal = (state == "running").then(|| format!("/spaces/{}/terminal", space.id));
-    let pending = actions.act.pending();
+    let pending = actions.busy;
     let (start_id, stop_id, delete_id) = (id.clone(), id.clone(), id.clone());
     view! {
         <div class="actions">

@@ -181,17 +181,16 @@ impl Services {
         let others_role = if query.all {
             SpaceRole::Admin
         } else {
-            let shared_ids: Vec<String> = share::Entity::find()
-                .filter(share::Column::UserId.eq(caller.id()))
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|s| s.space_id)
-                .collect();
+            // One statement: the caller's own spaces and those shared with them.
+            let shared_with_caller = sea_orm::sea_query::Query::select()
+                .column(share::Column::SpaceId)
+                .from(share::Entity)
+                .and_where(share::Column::UserId.eq(caller.id()))
+                .to_owned();
             select = select.filter(
                 space::Column::OwnerId
                     .eq(caller.id())
-                    .or(space::Column::Id.is_in(shared_ids)),
+                    .or(space::Column::Id.in_subquery(shared_with_caller)),
             );
             SpaceRole::Sharee
         };
