@@ -163,26 +163,28 @@ impl SessionStore for DbSessionStore {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
     use sea_orm::sea_query::Expr;
 
     use super::*;
 
-    async fn stored_expiry(db: &DatabaseConnection, id: &Id) -> DateTime<Utc> {
-        session::Entity::find_by_id(id.to_string())
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    async fn stored_expiry(
+        db: &DatabaseConnection,
+        id: &Id,
+    ) -> Result<i64, Box<dyn std::error::Error>> {
+        let row = session::Entity::find_by_id(id.to_string())
             .one(db)
-            .await
-            .unwrap()
-            .unwrap()
-            .expires_at
+            .await?
+            .ok_or("the session row is gone")?;
+        Ok(row.expires_at.timestamp())
     }
 
     #[tokio::test]
-    async fn an_unchanged_session_is_not_written_again_until_its_expiry_lags() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn an_unchanged_session_is_not_written_again_until_its_expiry_lags() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let db = crate::db::connect(&url).await.unwrap();
+        let db = crate::db::connect(&url).await?;
         let store = DbSessionStore::new(db.clone());
         let now = time::OffsetDateTime::now_utc();
         let mut record = Record {
@@ -190,28 +192,24 @@ mod tests {
             data: HashMap::from([("user".to_owned(), serde_json::json!("u1"))]),
             expiry_date: now + time::Duration::days(7),
         };
-        store.create(&mut record).await.unwrap();
+        store.create(&mut record).await?;
         // Mark the stored row, to see whether a save writes it.
         let marker = Utc::now() + chrono::Duration::days(100);
         session::Entity::update_many()
             .col_expr(session::Column::ExpiresAt, Expr::value(marker))
             .exec(&db)
-            .await
-            .unwrap();
+            .await?;
 
         // The next page view pushes the expiry back a little: nothing is written.
         record.expiry_date = now + time::Duration::days(7) + time::Duration::minutes(5);
-        store.save(&record).await.unwrap();
-        assert_eq!(
-            stored_expiry(&db, &record.id).await.timestamp(),
-            marker.timestamp()
-        );
+        store.save(&record).await?;
+        assert_eq!(stored_expiry(&db, &record.id).await?, marker.timestamp());
 
         // Once it lags by more than the slack, it is written.
         record.expiry_date = now + time::Duration::days(7) + time::Duration::hours(2);
-        store.save(&record).await.unwrap();
+        store.save(&record).await?;
         assert_eq!(
-            stored_expiry(&db, &record.id).await.timestamp(),
+            stored_expiry(&db, &record.id).await?,
             record.expiry_date.unix_timestamp()
         );
 
@@ -219,12 +217,12 @@ mod tests {
         record
             .data
             .insert("user".to_owned(), serde_json::json!("u2"));
-        store.save(&record).await.unwrap();
+        store.save(&record).await?;
         let loaded = DbSessionStore::new(db.clone())
             .load(&record.id)
-            .await
-            .unwrap()
-            .unwrap();
+            .await?
+            .ok_or("the session did not load")?;
         assert_eq!(loaded.data["user"], "u2");
+        Ok(())
     }
 }
