@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
 
 const SHOTS = join(RESULTS, 'pages');
 const LIVE = { timeout: 10_000 };
@@ -31,17 +31,6 @@ after(async () => {
   await hangar?.stop();
 });
 
-async function api(page, method, path, body) {
-  return page.evaluate(async ({ method, path, body }) => {
-    const response = await fetch(path, {
-      method,
-      headers: body ? { 'content-type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  }, { method, path, body });
-}
 
 async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });

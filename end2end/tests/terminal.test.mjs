@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -18,18 +18,6 @@ after(async () => {
   await hangar?.stop();
 });
 
-/// Calls the JSON API from the page, with its session cookie (and Origin, as browsers do).
-async function api(page, method, path, body) {
-  return page.evaluate(async ({ method, path, body }) => {
-    const response = await fetch(path, {
-      method,
-      headers: body ? { 'content-type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  }, { method, path, body });
-}
 
 async function screenText(page) {
   return page.locator('.xterm-rows').innerText();

@@ -4,23 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use clap::Parser;
+use common::{percentile, PASSWORD};
 use hangar::config::{Cli, Command};
-use hangar::entities::{space, template, user};
-use sea_orm::{Database, EntityTrait, Set};
 
 const USERS: usize = 1_000;
 const SPACES_PER_USER: usize = 10;
 const SAMPLES: usize = 1_000;
-const PASSWORD: &str = "bench-password";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank]
-}
 
 fn report(name: &str, mut samples: Vec<Duration>, baseline_p50: Option<Duration>) -> Duration {
     samples.sort();
@@ -40,94 +34,6 @@ fn report(name: &str, mut samples: Vec<Duration>, baseline_p50: Option<Duration>
     p50
 }
 
-async fn seed(url: &str) -> (String, String) {
-    let db = Database::connect(url).await.unwrap();
-    let hash = hangar::auth::password::hash_password(PASSWORD.into())
-        .await
-        .unwrap();
-    let now = Utc::now();
-    let template_id = uuid::Uuid::new_v4().to_string();
-    template::Entity::insert(template::ActiveModel {
-        id: Set(template_id.clone()),
-        name: Set("bench".into()),
-        description: Set(String::new()),
-        image: Set("hangar/busybox:test".into()),
-        command: Set(None),
-        shell: Set("/bin/sh".into()),
-        env: Set("{}".into()),
-        compute_units: Set(1),
-        storage_units: Set(0),
-        volumes: Set("[]".into()),
-        features: Set("[\"terminal\"]".into()),
-        ports: Set("[]".into()),
-        allowed_groups: Set("[]".into()),
-        archived: Set(false),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec(&db)
-    .await
-    .unwrap();
-    let users: Vec<user::ActiveModel> = (0..USERS)
-        .map(|i| user::ActiveModel {
-            id: Set(uuid::Uuid::new_v4().to_string()),
-            username: Set(format!("user{i}")),
-            display_name: Set(format!("User {i}")),
-            email: Set(String::new()),
-            password_hash: Set(hash.clone()),
-            role: Set("member".into()),
-            active: Set(true),
-            max_spaces: Set(None),
-            compute_units: Set(None),
-            storage_units: Set(None),
-            created_at: Set(now),
-        })
-        .collect();
-    let ids: Vec<String> = users.iter().map(|u| u.id.clone().unwrap()).collect();
-    for chunk in users.chunks(200) {
-        user::Entity::insert_many(chunk.to_vec())
-            .exec(&db)
-            .await
-            .unwrap();
-    }
-    let spaces: Vec<space::ActiveModel> = ids
-        .iter()
-        .flat_map(|owner| (0..SPACES_PER_USER).map(move |n| (owner.clone(), n)))
-        .map(|(owner, n)| space::ActiveModel {
-            id: Set(uuid::Uuid::new_v4().to_string()),
-            owner_id: Set(owner),
-            name: Set(format!("space{n}")),
-            template_id: Set(Some(template_id.clone())),
-            template_name: Set("bench".into()),
-            compute_units: Set(1),
-            storage_units: Set(0),
-            image: Set("hangar/busybox:test".into()),
-            command: Set(None),
-            shell: Set("/bin/sh".into()),
-            env: Set("{}".into()),
-            volumes: Set("[]".into()),
-            features: Set("[\"terminal\"]".into()),
-            state: Set("stopped".into()),
-            after_stop: Set(None),
-            container_id: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            started_at: Set(None),
-            stopped_at: Set(None),
-            deleted_at: Set(None),
-        })
-        .collect();
-    for chunk in spaces.chunks(100) {
-        space::Entity::insert_many(chunk.to_vec())
-            .exec(&db)
-            .await
-            .unwrap();
-    }
-    (ids[USERS / 2].clone(), template_id)
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,7 +51,9 @@ async fn main() {
     // Migrations first (build_state applies them), then the seed, then the server.
     let state = hangar::build_state(config).await.unwrap();
     let started = Instant::now();
-    let (_user_id, template_id) = seed(&format!("{url}?mode=rwc")).await;
+    let template_id = common::seed(&format!("{url}?mode=rwc"), USERS, SPACES_PER_USER)
+        .await
+        .template_id;
     println!(
         "seeded {USERS} users and {} spaces in {:.1} s",
         USERS * SPACES_PER_USER,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use app::error::{ApiError, ErrorBody, ErrorCode};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -90,10 +90,6 @@ impl AppError {
     }
 }
 
-/// The HTTP status of each error code (decided next to the codes, in `app`).
-pub fn status_of(code: ErrorCode) -> StatusCode {
-    code.status()
-}
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
@@ -144,7 +140,7 @@ impl IntoResponse for AppError {
             _ => None,
         };
         let error = ApiError::from(self);
-        let mut response = (status_of(error.code), Json(ErrorBody { error })).into_response();
+        let mut response = (error.code.status(), Json(ErrorBody { error })).into_response();
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

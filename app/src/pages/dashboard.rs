@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
 use super::widgets::{
-    field_error, form_error, last_error, ConfirmButton, QuotaBar, QuotaBars, StateBadge,
+    field_error, form_error, last_error, refreshing, ConfirmButton, QuotaBar, QuotaBars, StateBadge,
 };
 use crate::api::auth::UserDto;
 use crate::api::spaces::{
@@ -69,20 +69,21 @@ pub struct SpaceActions {
 impl SpaceActions {
     pub fn new() -> Self {
         let live = Live::get();
-        let act = Action::new(|(id, action): &(String, SpaceAction)| {
-            let (id, action) = (id.clone(), *action);
-            async move { space_action(id, action).await }
-        });
-        let delete = Action::new(|id: &String| {
-            let id = id.clone();
-            async move { delete_space(id).await }
-        });
-        // The server pushes the change too; this refreshes even if the stream is down.
-        Effect::new(move |_| {
-            if act.version().get() > 0 || delete.version().get() > 0 {
-                live.spaces.update(|n| *n += 1);
-            }
-        });
+        // The server pushes the change too; refreshing here works even if the stream is down.
+        let act = refreshing(
+            live.spaces,
+            Action::new(|(id, action): &(String, SpaceAction)| {
+                let (id, action) = (id.clone(), *action);
+                async move { space_action(id, action).await }
+            }),
+        );
+        let delete = refreshing(
+            live.spaces,
+            Action::new(|id: &String| {
+                let id = id.clone();
+                async move { delete_space(id).await }
+            }),
+        );
         let pending = act.pending();
         // A page abandoned mid-render disposes of this before its cards are done.
         let busy = Signal::derive(move || pending.try_get().unwrap_or(false));

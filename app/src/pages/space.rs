@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::dashboard::{SignedIn, SpaceActions, SpaceButtons};
 use super::terminal::TerminalPanel;
-use super::widgets::{field_error, form_error, last_error, StateBadge};
+use super::widgets::{field_error, form_error, last_error, refreshing, StateBadge};
 use crate::api::auth::UserDto;
 use crate::api::spaces::{get_space, revoke_share, share_space, space_history, ShareDto, SpaceDto};
 use crate::error::{ApiError, ErrorCode};
@@ -144,22 +144,23 @@ impl SharingState {
     fn new() -> Self {
         let live = Live::get();
         let username = RwSignal::new(String::new());
-        let share = Action::new(|(id, name): &(String, String)| {
-            let (id, name) = (id.clone(), name.clone());
-            async move { share_space(id, name).await }
-        });
-        let revoke = Action::new(|(id, user): &(String, String)| {
-            let (id, user) = (id.clone(), user.clone());
-            async move { revoke_share(id, user).await }
-        });
+        let share = refreshing(
+            live.spaces,
+            Action::new(|(id, name): &(String, String)| {
+                let (id, name) = (id.clone(), name.clone());
+                async move { share_space(id, name).await }
+            }),
+        );
+        let revoke = refreshing(
+            live.spaces,
+            Action::new(|(id, user): &(String, String)| {
+                let (id, user) = (id.clone(), user.clone());
+                async move { revoke_share(id, user).await }
+            }),
+        );
         Effect::new(move |_| {
             if let Some(Ok(_)) = share.value().get() {
                 username.set(String::new());
-            }
-        });
-        Effect::new(move |_| {
-            if share.version().get() > 0 || revoke.version().get() > 0 {
-                live.spaces.update(|n| *n += 1);
             }
         });
         Self {

@@ -114,6 +114,21 @@ pub fn last_error<T: Clone + Send + Sync + 'static, I: 'static>(
     move || action.value().get().and_then(|r| r.err())
 }
 
+/// `action`, after each of whose completions `changed` moves, so the lists showing what it
+/// changed fetch again.
+pub fn refreshing<I, O>(changed: RwSignal<u64>, action: Action<I, O>) -> Action<I, O>
+where
+    I: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.version().get() > 0 {
+            changed.update(|n| *n += 1);
+        }
+    });
+    action
+}
+
 /// A button for a destructive action that asks once more before acting.
 #[component]
 pub fn ConfirmButton(

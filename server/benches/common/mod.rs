@@ -132,9 +132,9 @@ pub async fn drop_postgres_database(base_url: &str, url: &str) {
 }
 
 /// Inserts `users` members `user0`… (password [`PASSWORD`], display name `User <i>`) with
-/// `spaces_per_user` stopped spaces each, named `user<i>-space<n>`, straight into the database
-/// (migrated already). Returns the user ids.
-pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Vec<String> {
+/// `spaces_per_user` stopped spaces each, named `user<i>-space<n>`, of one template `bench`,
+/// straight into the database (migrated already).
+pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
     let db = Database::connect(url).await.unwrap();
     let hash = hangar::auth::password::hash_password(PASSWORD.into())
         .await
@@ -220,7 +220,16 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Vec<String
             .await
             .unwrap();
     }
-    ids
+    Seeded {
+        user_ids: ids,
+        template_id,
+    }
+}
+
+/// What [`seed`] made.
+pub struct Seeded {
+    pub user_ids: Vec<String>,
+    pub template_id: String,
 }
 
 /// The value at quantile `q` (0..=1) of sorted samples.

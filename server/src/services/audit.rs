@@ -57,6 +57,11 @@ pub async fn record(
 
 pub use app::api::spaces::AuditFilter as AuditQuery;
 
+/// How the audit log names a space: by owner and name, as people know it.
+pub fn space_target(owner: &str, space: &str) -> String {
+    format!("space:{owner}/{space}")
+}
+
 pub fn event_dto(e: audit_event::Model) -> AuditEventDto {
     AuditEventDto {
         id: e.id,

@@ -5,7 +5,7 @@ use app::api::spaces::{AuditEventDto, CreatePreview};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::access::Caller;
-use super::audit::event_dto;
+use super::audit::{event_dto, space_target};
 use super::quota::limits_and_usage;
 use super::Services;
 use crate::domain::quota::{check_create, check_start, Usage};
@@ -74,7 +74,7 @@ impl Services {
         let owner = self.find_user(&space.owner_id).await?;
         let events = audit_event::Entity::find()
             .filter(
-                audit_event::Column::Target.eq(format!("space:{}/{}", owner.username, space.name)),
+                audit_event::Column::Target.eq(space_target(&owner.username, &space.name)),
             )
             .filter(audit_event::Column::At.gte(space.created_at))
             .order_by_desc(audit_event::Column::Id)

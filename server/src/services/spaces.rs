@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::access::{Caller, SpaceRole};
-use super::audit::{record, Outcome};
+use super::audit::{record, space_target, Outcome};
 use super::groups::user_ref;
 use super::quota::{limits_and_usage, lock_owner};
 use super::{from_json, new_id, timestamp, Services};
@@ -254,7 +254,7 @@ impl Services {
                 ),
             ));
         }
-        let target = format!("space:{}/{}", owner.username, name);
+        let target = space_target(&owner.username, &name);
 
         let txn = self.db.begin().await?;
         lock_owner(&txn, &owner.id).await?;
@@ -346,7 +346,7 @@ impl Services {
     ) -> AppResult<SpaceDto> {
         let space = self.managed_space(caller, id).await?;
         let owner = self.find_user(&space.owner_id).await?;
-        let target = format!("space:{}/{}", owner.username, space.name);
+        let target = space_target(&owner.username, &space.name);
         let audit_action = format!("space.{}", action.as_str());
         let plan = match lifecycle::plan(state_of(&space)?, action) {
             Ok(plan) => plan,
@@ -456,7 +456,7 @@ impl Services {
     pub async fn delete_space(&self, caller: &Caller, id: &str) -> AppResult<Option<SpaceDto>> {
         let space = self.managed_space(caller, id).await?;
         let owner = self.find_user(&space.owner_id).await?;
-        let target = format!("space:{}/{}", owner.username, space.name);
+        let target = space_target(&owner.username, &space.name);
         let plan = match lifecycle::plan(state_of(&space)?, Action::Delete) {
             Ok(plan) => plan,
             Err(refusal) => {
@@ -714,7 +714,7 @@ impl Services {
                                 &self.db,
                                 None,
                                 "space.start",
-                                &format!("space:{}/{}", owner.username, space.name),
+                                &space_target(&owner.username, &space.name),
                                 Outcome::Failed,
                                 json!({"error": message}),
                             )
@@ -811,7 +811,7 @@ impl Services {
             &self.db,
             Some(caller),
             "space.share",
-            &format!("space:{}/{}", owner.username, space.name),
+            &space_target(&owner.username, &space.name),
             Outcome::Success,
             json!({"user": sharee.username}),
         )
@@ -844,7 +844,7 @@ impl Services {
             &self.db,
             Some(caller),
             "space.unshare",
-            &format!("space:{}/{}", owner.username, space.name),
+            &space_target(&owner.username, &space.name),
             Outcome::Success,
             json!({"user": sharee.username}),
         )

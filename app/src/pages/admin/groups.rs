@@ -10,7 +10,7 @@ use crate::api::groups::{
 use crate::api::users::list_users;
 use crate::error::ApiError;
 use crate::pages::widgets::{
-    field_error, form_error, last_error, ConfirmButton, QuotaFields, QuotaInputs,
+    field_error, form_error, last_error, refreshing, ConfirmButton, QuotaFields, QuotaInputs,
 };
 
 #[component]
@@ -95,11 +95,14 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
 fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> impl IntoView {
     let quota = QuotaInputs::new(group.max_spaces, group.compute_units, group.storage_units);
     let new_member = RwSignal::new(String::new());
-    let update = Action::new(|(id, input): &(String, UpdateGroup)| {
-        let (id, input) = (id.clone(), input.clone());
-        async move { update_group(id, input).await }
-    });
-    let membership = membership_action();
+    let update = refreshing(
+        changed,
+        Action::new(|(id, input): &(String, UpdateGroup)| {
+            let (id, input) = (id.clone(), input.clone());
+            async move { update_group(id, input).await }
+        }),
+    );
+    let membership = membership_action(changed);
     let local_error = RwSignal::new(None::<ApiError>);
     let error = move || {
         local_error
@@ -107,11 +110,6 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
             .or_else(last_error(update))
             .or_else(last_error(membership))
     };
-    Effect::new(move |_| {
-        if update.version().get() > 0 || membership.version().get() > 0 {
-            changed.update(|n| *n += 1);
-        }
-    });
     let gid = group.id.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

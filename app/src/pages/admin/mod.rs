@@ -15,6 +15,7 @@ use crate::api::groups::{set_membership, GroupDto};
 use crate::api::users::user_quota;
 use crate::error::ApiError;
 use crate::live::Live;
+use crate::pages::widgets::refreshing;
 
 /// Renders `page` for admins; others are told it is not for them.
 #[component]
@@ -68,12 +69,17 @@ fn LiveUsage(user_id: String) -> impl IntoView {
     }
 }
 
-/// Adds (`true`) or removes a user (group id, user id) from a group.
-pub fn membership_action() -> Action<(String, String, bool), Result<GroupDto, ApiError>> {
-    Action::new(|(group, user, member): &(String, String, bool)| {
-        let (group, user, member) = (group.clone(), user.clone(), *member);
-        async move { set_membership(group, user, member).await }
-    })
+/// Adds (`true`) or removes a user (group id, user id) from a group, then refreshes `changed`.
+pub fn membership_action(
+    changed: RwSignal<u64>,
+) -> Action<(String, String, bool), Result<GroupDto, ApiError>> {
+    refreshing(
+        changed,
+        Action::new(|(group, user, member): &(String, String, bool)| {
+            let (group, user, member) = (group.clone(), user.clone(), *member);
+            async move { set_membership(group, user, member).await }
+        }),
+    )
 }
 
 /// The admin section's own navigation.

@@ -9,7 +9,7 @@ use crate::api::users::{create_user, list_users, update_user, CreateUser, Update
 use crate::error::ApiError;
 use crate::live::Live;
 use crate::pages::widgets::{
-    field_error, form_error, last_error, QuotaBreakdown, QuotaFields, QuotaInputs,
+    field_error, form_error, last_error, refreshing, QuotaBreakdown, QuotaFields, QuotaInputs,
 };
 
 #[component]
@@ -142,11 +142,14 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
     let active = RwSignal::new(user.active);
     let quota = QuotaInputs::new(user.max_spaces, user.compute_units, user.storage_units);
     let password = RwSignal::new(String::new());
-    let update = Action::new(|(id, input): &(String, UpdateUser)| {
-        let (id, input) = (id.clone(), input.clone());
-        async move { update_user(id, input).await }
-    });
-    let membership = membership_action();
+    let update = refreshing(
+        changed,
+        Action::new(|(id, input): &(String, UpdateUser)| {
+            let (id, input) = (id.clone(), input.clone());
+            async move { update_user(id, input).await }
+        }),
+    );
+    let membership = membership_action(changed);
     let local_error = RwSignal::new(None::<ApiError>);
     let error = move || {
         local_error
@@ -154,11 +157,6 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
             .or_else(last_error(update))
             .or_else(last_error(membership))
     };
-    Effect::new(move |_| {
-        if update.version().get() > 0 || membership.version().get() > 0 {
-            changed.update(|n| *n += 1);
-        }
-    });
     let id = user.id.0.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
