@@ -90,7 +90,6 @@ impl AppError {
     }
 }
 
-
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         let code = error.code();

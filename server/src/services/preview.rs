@@ -73,9 +73,7 @@ impl Services {
         let (space, _role) = self.visible_space(caller, space_id).await?;
         let owner = self.find_user(&space.owner_id).await?;
         let events = audit_event::Entity::find()
-            .filter(
-                audit_event::Column::Target.eq(space_target(&owner.username, &space.name)),
-            )
+            .filter(audit_event::Column::Target.eq(space_target(&owner.username, &space.name)))
             .filter(audit_event::Column::At.gte(space.created_at))
             .order_by_desc(audit_event::Column::Id)
             .limit(HISTORY_LIMIT)
