@@ -17,10 +17,15 @@ pub async fn connect(url: &str) -> AppResult<DatabaseConnection> {
     // SQLite runs each connection on a thread of its own and hands every statement over to
     // it: more connections than cores only add thread switches (WAL lets these few read at
     // once). PostgreSQL serves each connection in the server, so more help there.
-    let connections = if url.starts_with("sqlite:") { 4 } else { 16 };
+    let sqlite = url.starts_with("sqlite:");
+    let connections = if sqlite { 4 } else { 16 };
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(connections)
+        // A SQLite connection is a local file that cannot drop; pinging it before every
+        // statement was a second hand-over to its thread. A PostgreSQL one can (a restart),
+        // so it is still checked.
+        .test_before_acquire(!sqlite)
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     let db = Database::connect(options)

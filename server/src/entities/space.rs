@@ -39,3 +39,32 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// `state <> 'deleted'`: the spaces that still exist.
+///
+/// The state is written into the SQL rather than bound: SQLite matches this condition against
+/// the partial index on live spaces, and when it is a bound parameter it re-plans the
+/// statement at every execution to check that the value still fits the index (this was most
+/// of the database's CPU on a dashboard view).
+pub fn is_live() -> sea_orm::sea_query::SimpleExpr {
+    Expr::col((Entity, Column::State)).ne(Expr::cust("'deleted'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::{Query, SqliteQueryBuilder};
+
+    use super::*;
+    use crate::domain::lifecycle::SpaceState;
+
+    #[test]
+    fn the_live_condition_excludes_exactly_the_deleted_state() {
+        let sql = Query::select()
+            .column(Column::Id)
+            .from(Entity)
+            .and_where(is_live())
+            .to_string(SqliteQueryBuilder);
+        let expected = format!(r#""spaces"."state" <> '{}'"#, SpaceState::Deleted.as_str());
+        assert!(sql.ends_with(&expected), "{sql}");
+    }
+}

@@ -3,7 +3,6 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Services;
-use crate::domain::lifecycle::SpaceState;
 use crate::entities::{share, space, user};
 use crate::error::{AppError, AppResult};
 
@@ -71,7 +70,7 @@ impl Services {
         id: &str,
     ) -> AppResult<(space::Model, SpaceRole)> {
         let space = space::Entity::find_by_id(id.to_owned())
-            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .filter(space::is_live())
             .one(&self.db)
             .await?
             .ok_or_else(|| AppError::not_found("space"))?;

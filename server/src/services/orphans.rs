@@ -3,13 +3,12 @@
 
 use std::collections::HashSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
 use super::Services;
-use crate::domain::lifecycle::SpaceState;
 use crate::entities::space;
 use crate::error::{AppError, AppResult};
 use crate::runtime::{ManagedObject, RuntimeError};
@@ -25,7 +24,7 @@ impl Services {
         let live: HashSet<String> = space::Entity::find()
             .select_only()
             .column(space::Column::Id)
-            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .filter(space::is_live())
             .into_tuple::<String>()
             .all(&self.db)
             .await?

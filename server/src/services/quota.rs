@@ -3,7 +3,7 @@
 
 use app::api::quota::{QuotaReport, QuotaSource, QuotaValues, UsageValues};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::access::Caller;
 use super::Services;
@@ -33,17 +33,16 @@ pub async fn contributions(
     db: &impl ConnectionTrait,
     owner: &user::Model,
 ) -> AppResult<Vec<Contribution>> {
-    let group_ids: Vec<String> = group_member::Entity::find()
-        .filter(group_member::Column::UserId.eq(owner.id.as_str()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| m.group_id)
-        .collect();
+    let memberships = sea_orm::sea_query::Query::select()
+        .column(group_member::Column::GroupId)
+        .from(group_member::Entity)
+        .and_where(group_member::Column::UserId.eq(owner.id.as_str()))
+        .to_owned();
     let mut groups = group::Entity::find()
-        .filter(group::Column::Id.is_in(group_ids))
+        .filter(group::Column::Id.in_subquery(memberships))
         .all(db)
         .await?;
+    // Sorted here, not by the database, so that both backends agree (collations differ).
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut all = vec![Contribution {
         source: "own".into(),
@@ -66,18 +65,26 @@ pub async fn contributions(
 
 /// What the user's own live spaces consume (shared spaces count for their owner only).
 pub async fn usage(db: &impl ConnectionTrait, owner_id: &str) -> AppResult<Usage> {
-    let spaces = space::Entity::find()
+    // Only the columns that count: this runs on every page view and every quota check.
+    let spaces: Vec<(String, i64, i64)> = space::Entity::find()
+        .select_only()
+        .columns([
+            space::Column::State,
+            space::Column::ComputeUnits,
+            space::Column::StorageUnits,
+        ])
         .filter(space::Column::OwnerId.eq(owner_id))
-        .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+        .filter(space::is_live())
+        .into_tuple()
         .all(db)
         .await?;
     let mut usage = Usage::default();
-    for s in spaces {
+    for (state, compute_units, storage_units) in spaces {
         usage.spaces += 1;
-        usage.storage_units += s.storage_units;
-        let state: SpaceState = s.state.parse().map_err(AppError::internal)?;
+        usage.storage_units += storage_units;
+        let state: SpaceState = state.parse().map_err(AppError::internal)?;
         if state.uses_compute() {
-            usage.compute_units += s.compute_units;
+            usage.compute_units += compute_units;
         }
     }
     Ok(usage)

@@ -100,10 +100,16 @@ impl Services {
         user_ids.extend(shares.iter().map(|s| s.user_id.clone()));
         user_ids.sort();
         user_ids.dedup();
-        let users: HashMap<String, user::Model> = self
-            .users_by_ids(user_ids)
-            .await?
+        // The caller is known already; a list of only their own unshared spaces needs no lookup.
+        user_ids.retain(|id| *id != caller.user.id);
+        let others = if user_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.users_by_ids(user_ids).await?
+        };
+        let users: HashMap<String, user::Model> = others
             .into_iter()
+            .chain([caller.user.clone()])
             .map(|u| (u.id.clone(), u))
             .collect();
         let mut out = Vec::with_capacity(spaces.len());
@@ -175,7 +181,7 @@ impl Services {
             caller.require_admin()?;
         }
         let mut select = space::Entity::find()
-            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .filter(space::is_live())
             .order_by_asc(space::Column::CreatedAt);
         // Spaces of others are seen as admin (`all`) or because they were shared.
         let others_role = if query.all {
@@ -268,7 +274,7 @@ impl Services {
         let taken = space::Entity::find()
             .filter(space::Column::OwnerId.eq(owner.id.as_str()))
             .filter(space::Column::Name.eq(name.as_str()))
-            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .filter(space::is_live())
             .one(&txn)
             .await?;
         if taken.is_some() {

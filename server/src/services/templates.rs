@@ -12,7 +12,6 @@ use serde_json::json;
 use super::access::Caller;
 use super::audit::{record, Outcome};
 use super::{conflict_on_duplicate, from_json, new_id, timestamp, to_json, Services};
-use crate::domain::lifecycle::SpaceState;
 use crate::entities::{group, space, template};
 use crate::error::{AppError, AppResult};
 
@@ -353,7 +352,7 @@ impl Services {
             .ok_or_else(|| AppError::not_found("template"))?;
         let in_use = space::Entity::find()
             .filter(space::Column::TemplateId.eq(id))
-            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .filter(space::is_live())
             .count(&self.db)
             .await?;
         let target = format!("template:{}", existing.name);

@@ -12,7 +12,6 @@ use super::access::Caller;
 use super::audit::{record, Outcome};
 use super::{check_limit, conflict_on_duplicate, new_id, Services};
 use crate::auth::password;
-use crate::domain::lifecycle::SpaceState;
 use crate::entities::{space, user};
 use crate::error::{AppError, AppResult};
 
@@ -197,7 +196,7 @@ impl Services {
         }
         let live = space::Entity::find()
             .filter(space::Column::OwnerId.eq(id))
-            .filter(space::Column::State.ne(SpaceState::Deleted.as_str()))
+            .filter(space::is_live())
             .count(&self.db)
             .await?;
         if live > 0 {
