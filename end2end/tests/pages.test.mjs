@@ -112,6 +112,13 @@ async function walk(admin, dev, pal) {
   await admin.page.click('[data-group="team"] [data-testid="add-member-submit"]');
   await admin.page.waitForSelector('[data-group="team"] [data-member="dev"]');
   await shot(admin.page, 'admin-groups');
+  // The users page reads every listed user's usage in one request per change, not one each.
+  const quotaRequests = { batched: 0, single: 0 };
+  admin.page.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (/\/user_quotas\d*$/.test(path)) quotaRequests.batched += 1;
+    else if (/\/user_quota\d*$/.test(path)) quotaRequests.single += 1;
+  });
   await hydrated(admin.page, '/admin/users');
   await admin.page.waitForSelector('[data-username="dev"] [data-testid="quota-compute"]');
   await shot(admin.page, 'admin-users');
@@ -140,6 +147,10 @@ async function walk(admin, dev, pal) {
   await dev.page.waitForSelector('[data-testid="space-card"][data-space="api"][data-state="running"]', { timeout: 60_000 });
   await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-compute"][data-used="1"]', LIVE);
   await shot(dev.page, 'dashboard');
+  // The admin's users page, open all along, shows the new usage too.
+  await admin.page.waitForSelector('[data-username="dev"] [data-testid="quota-compute"][data-used="1"]', LIVE);
+  assert.equal(quotaRequests.single, 0, 'no per-user quota request');
+  assert.ok(quotaRequests.batched >= 2, `one request on load and one per change: ${JSON.stringify(quotaRequests)}`);
 
   // --- another browser stops it: the developer's page follows without a reload -----------
   await hydrated(admin.page, '/admin/spaces');

@@ -7,15 +7,14 @@
 //! Run on demand: `cargo bench -p server --bench terminal` (needs the test image:
 //! `scripts/images.sh test`).
 //!
-//! Hangar runs as a separate process (this binary again, in a server-only mode chosen by an
-//! environment variable), so that its memory can be read from `/proc/<pid>/status` apart from
-//! the WebSocket clients', and so that clients and server do not share one Tokio runtime.
+//! Hangar runs as the real release `hangar` binary (its allocator included), a process of its
+//! own, so that its memory can be read from `/proc/<pid>/status` apart from the WebSocket
+//! clients', and so that clients and server do not share one Tokio runtime.
 //! The raw baseline is what the server does internally: `create_exec` + `start_exec` with a TTY
 //! running the same login shell, driven by this process over Docker's socket.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::pin::Pin;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,18 +24,13 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use bytes::Bytes;
-use clap::Parser;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, Stream, StreamExt};
-use hangar::config::{Cli, Command};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Set (to the database URL) in the child process that only serves Hangar.
-const SERVER_MODE: &str = "HANGAR_BENCH_TERMINAL_DATABASE_URL";
-const ADDR_LINE: &str = "HANGAR_BENCH_ADDR=";
 const IMAGE: &str = "hangar/busybox:test";
 const PASSWORD: &str = "bench-admin-password";
 /// Seconds a session without viewers lives (the server's `--terminal-idle-secs`).
@@ -63,10 +57,6 @@ type Ws =
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
 fn main() {
-    if let Ok(url) = std::env::var(SERVER_MODE) {
-        serve_only(url);
-        return;
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,38 +66,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // The server process
-
-/// Serves Hangar on a free port, prints it, and exits when the bench closes our stdin.
-fn serve_only(url: String) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async move {
-        let idle = IDLE_SECS.to_string();
-        let Command::Serve(config) = Cli::parse_from([
-            "hangar",
-            "--database-url",
-            &url,
-            "--admin-password",
-            PASSWORD,
-            "--default-template",
-            "false",
-            "--terminal-idle-secs",
-            &idle,
-        ])
-        .into_command();
-        let state = hangar::build_state(config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{ADDR_LINE}{}", listener.local_addr().unwrap());
-        tokio::spawn(async {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0u8; 64];
-            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-            std::process::exit(0);
-        });
-        hangar::serve(state, listener, std::future::pending())
-            .await
-            .unwrap();
-    });
-}
 
 struct Server {
     child: Child,
@@ -156,26 +114,37 @@ impl Proc {
 }
 
 impl Server {
+    /// Starts `hangar serve` on a free port and waits until it answers `/healthz`.
     fn spawn(url: &str) -> Self {
-        let mut child = Process::new(std::env::current_exe().unwrap())
-            .env(SERVER_MODE, url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+        let addr = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().to_string()
+        };
+        let child = Process::new(env!("CARGO_BIN_EXE_hangar"))
+            .arg("serve")
+            .env("HANGAR_LISTEN", &addr)
+            .env("HANGAR_DATABASE_URL", url)
+            .env("HANGAR_ADMIN_PASSWORD", PASSWORD)
+            .env("HANGAR_DEFAULT_TEMPLATE", "false")
+            .env("HANGAR_TERMINAL_IDLE_SECS", IDLE_SECS.to_string())
+            .env("HANGAR_LOG", "warn")
+            .env(
+                "LEPTOS_SITE_ROOT",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site"),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server process exited before listening")
-                .unwrap();
-            if let Some(addr) = line.strip_prefix(ADDR_LINE) {
-                break addr.to_owned();
-            }
-        };
-        // Keep draining what it prints, so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "hangar did not come up on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Self { child, addr }
     }
 
@@ -184,14 +153,6 @@ impl Server {
     }
 
     fn stop(mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

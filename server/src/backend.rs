@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use app::api::auth::{ssr::AuthBackend, LoginRequest, UserDto};
 use app::api::groups::{ssr::GroupsBackend, CreateGroup, GroupDto, UpdateGroup};
-use app::api::quota::QuotaReport;
+use app::api::quota::{QuotaReport, UserQuota};
 use app::api::spaces::{
     ssr::SpacesBackend, AuditEventDto, AuditFilter, CreatePreview, CreateSpace, ShareDto,
     SpaceAction, SpaceDto,
@@ -169,6 +169,11 @@ impl UsersBackend for ServerBackend {
     async fn user_quota(&self, parts: &Parts, id: String) -> Result<QuotaReport, ApiError> {
         let (caller, services) = self.caller(parts).await?;
         Ok(services.user_quota(&caller, &id).await?)
+    }
+
+    async fn user_quotas(&self, parts: &Parts) -> Result<Vec<UserQuota>, ApiError> {
+        let (caller, services) = self.caller(parts).await?;
+        Ok(services.user_quotas(&caller).await?)
     }
 
     async fn change_password(&self, parts: &Parts, input: ChangePassword) -> Result<(), ApiError> {

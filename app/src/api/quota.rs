@@ -37,3 +37,11 @@ pub struct QuotaReport {
     /// Usage is above the quota in some dimension (after a quota was lowered).
     pub over_quota: bool,
 }
+
+/// One user's report in the list every admin page with live usage reads at once.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserQuota {
+    pub user_id: crate::api::auth::UserId,
+    pub report: QuotaReport,
+}

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Role, UserDto};
-use super::quota::QuotaReport;
+use super::quota::{QuotaReport, UserQuota};
 use super::serde_helpers::double_option;
 use crate::error::ApiError;
 
@@ -158,10 +158,18 @@ pub async fn update_user(id: String, input: UpdateUser) -> Result<UserDto, ApiEr
 }
 
 /// A user's effective quota, its sources and live usage (admins only).
-#[server]
+#[server(name = UserQuotaCall)]
 pub async fn user_quota(id: String) -> Result<QuotaReport, ApiError> {
     let parts = crate::api::ssr::request_parts()?;
     crate::api::ssr::answer(crate::api::ssr::backend()?.user_quota(&parts, id).await)
+}
+
+/// Every user's quota report in one answer (admins only): what pages listing many users read,
+/// instead of one request per user.
+#[server]
+pub async fn user_quotas() -> Result<Vec<UserQuota>, ApiError> {
+    let parts = crate::api::ssr::request_parts()?;
+    crate::api::ssr::answer(crate::api::ssr::backend()?.user_quotas(&parts).await)
 }
 
 #[server(name = ChangePasswordCall, input = server_fn::codec::Json)]
@@ -223,7 +231,7 @@ pub mod ssr {
         UpdateUser,
     };
     use crate::api::auth::UserDto;
-    use crate::api::quota::QuotaReport;
+    use crate::api::quota::{QuotaReport, UserQuota};
     use crate::error::ApiError;
 
     /// Users, the caller's password, tokens and SSH keys as the server implements them.
@@ -238,6 +246,7 @@ pub mod ssr {
             input: UpdateUser,
         ) -> Result<UserDto, ApiError>;
         async fn user_quota(&self, parts: &Parts, id: String) -> Result<QuotaReport, ApiError>;
+        async fn user_quotas(&self, parts: &Parts) -> Result<Vec<UserQuota>, ApiError>;
         async fn change_password(
             &self,
             parts: &Parts,

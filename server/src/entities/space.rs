@@ -58,13 +58,17 @@ mod tests {
     use crate::domain::lifecycle::SpaceState;
 
     #[test]
-    fn the_live_condition_excludes_exactly_the_deleted_state() {
-        let sql = Query::select()
+    fn the_live_condition_writes_the_deleted_state_into_the_sql() {
+        let (sql, values) = Query::select()
             .column(Column::Id)
             .from(Entity)
             .and_where(is_live())
-            .to_string(SqliteQueryBuilder);
-        let expected = format!(r#""spaces"."state" <> '{}'"#, SpaceState::Deleted.as_str());
+            .build(SqliteQueryBuilder);
+        assert!(values.0.is_empty(), "nothing is bound: {sql} {values:?}");
+        let expected = format!(
+            r#""spaces"."state" <> ('{}')"#,
+            SpaceState::Deleted.as_str()
+        );
         assert!(sql.ends_with(&expected), "{sql}");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use app::api::auth::{LoginRequest, UserDto, UserEnvelope};
 use app::api::groups::{CreateGroup, GroupDto, UpdateGroup};
-use app::api::quota::QuotaReport;
+use app::api::quota::{QuotaReport, UserQuota};
 use app::api::spaces::{AuditEventDto, CreatePreview, CreateSpace, ShareDto, SpaceDto};
 use app::api::templates::{CreateTemplate, TemplateDto, UpdateTemplate};
 use app::api::users::{
@@ -196,6 +196,14 @@ pub async fn user_quota(
     Path(id): Path<String>,
 ) -> AppResult<Json<QuotaReport>> {
     Ok(Json(services.user_quota(&caller, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/quotas", tag = "users", responses((status = 200, body = [UserQuota]), (status = 403, body = ErrorBody)))]
+pub async fn user_quotas(
+    State(services): State<Services>,
+    caller: Caller,
+) -> AppResult<Json<Vec<UserQuota>>> {
+    Ok(Json(services.user_quotas(&caller).await?))
 }
 
 // --- groups ------------------------------------------------------------------------------

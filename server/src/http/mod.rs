@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(api::update_user)
                 .delete(api::delete_user),
         )
+        .route("/users/quotas", get(api::user_quotas))
         .route("/users/{id}/quota", get(api::user_quota))
         .route("/groups", get(api::list_groups).post(api::create_group))
         .route(

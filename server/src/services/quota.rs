@@ -1,7 +1,10 @@
 //! Quotas against the database: contributions, usage, reports, and the per-user lock that
 //! makes check-then-act atomic across requests and replicas.
 
-use app::api::quota::{QuotaReport, QuotaSource, QuotaValues, UsageValues};
+use std::collections::HashMap;
+
+use app::api::auth::UserId;
+use app::api::quota::{QuotaReport, QuotaSource, QuotaValues, UsageValues, UserQuota};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
@@ -38,11 +41,20 @@ pub async fn contributions(
         .from(group_member::Entity)
         .and_where(group_member::Column::UserId.eq(owner.id.as_str()))
         .to_owned();
-    let mut groups = group::Entity::find()
+    let groups = group::Entity::find()
         .filter(group::Column::Id.in_subquery(memberships))
         .all(db)
         .await?;
-    // Sorted here, not by the database, so that both backends agree (collations differ).
+    Ok(contributions_of(owner, groups.iter()))
+}
+
+/// The owner's own values first, then their groups' by name (sorted here, not by the
+/// database, so that both backends agree: collations differ).
+fn contributions_of<'a>(
+    owner: &user::Model,
+    groups: impl Iterator<Item = &'a group::Model>,
+) -> Vec<Contribution> {
+    let mut groups: Vec<&group::Model> = groups.collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut all = vec![Contribution {
         source: "own".into(),
@@ -60,7 +72,23 @@ pub async fn contributions(
             storage_units: g.storage_units,
         },
     }));
-    Ok(all)
+    all
+}
+
+/// Adds one live space (state, compute units, storage units) to `usage`.
+fn count_space(
+    usage: &mut Usage,
+    state: &str,
+    compute_units: i64,
+    storage_units: i64,
+) -> AppResult<()> {
+    usage.spaces += 1;
+    usage.storage_units += storage_units;
+    let state: SpaceState = state.parse().map_err(AppError::internal)?;
+    if state.uses_compute() {
+        usage.compute_units += compute_units;
+    }
+    Ok(())
 }
 
 /// What the user's own live spaces consume (shared spaces count for their owner only).
@@ -80,12 +108,7 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: &str) -> AppResult<Usage
         .await?;
     let mut usage = Usage::default();
     for (state, compute_units, storage_units) in spaces {
-        usage.spaces += 1;
-        usage.storage_units += storage_units;
-        let state: SpaceState = state.parse().map_err(AppError::internal)?;
-        if state.uses_compute() {
-            usage.compute_units += compute_units;
-        }
+        count_space(&mut usage, &state, compute_units, storage_units)?;
     }
     Ok(usage)
 }
@@ -99,33 +122,90 @@ pub async fn limits_and_usage(
     Ok((limits, usage(db, &owner.id).await?))
 }
 
+/// The report of one user from their quota's sources and what they use.
+fn report(sources: Vec<Contribution>, used: &Usage) -> QuotaReport {
+    let limits = effective(&sources);
+    QuotaReport {
+        quota: QuotaValues {
+            max_spaces: limits.max_spaces,
+            compute_units: limits.compute_units,
+            storage_units: limits.storage_units,
+        },
+        usage: UsageValues {
+            spaces: used.spaces,
+            compute_units: used.compute_units,
+            storage_units: used.storage_units,
+        },
+        breakdown: sources
+            .into_iter()
+            .map(|c| QuotaSource {
+                source: c.source,
+                max_spaces: c.limits.max_spaces,
+                compute_units: c.limits.compute_units,
+                storage_units: c.limits.storage_units,
+            })
+            .collect(),
+        over_quota: over_quota(&limits, used),
+    }
+}
+
 impl Services {
     pub async fn quota_report(&self, owner: &user::Model) -> AppResult<QuotaReport> {
         let sources = contributions(&self.db, owner).await?;
-        let limits = effective(&sources);
         let used = usage(&self.db, &owner.id).await?;
-        Ok(QuotaReport {
-            quota: QuotaValues {
-                max_spaces: limits.max_spaces,
-                compute_units: limits.compute_units,
-                storage_units: limits.storage_units,
-            },
-            usage: UsageValues {
-                spaces: used.spaces,
-                compute_units: used.compute_units,
-                storage_units: used.storage_units,
-            },
-            breakdown: sources
-                .into_iter()
-                .map(|c| QuotaSource {
-                    source: c.source,
-                    max_spaces: c.limits.max_spaces,
-                    compute_units: c.limits.compute_units,
-                    storage_units: c.limits.storage_units,
-                })
-                .collect(),
-            over_quota: over_quota(&limits, &used),
-        })
+        Ok(report(sources, &used))
+    }
+
+    /// `GET /users/quotas`: every user's report (admins only), in four statements however
+    /// many users there are, for pages that show the usage of many users at once.
+    pub async fn user_quotas(&self, caller: &Caller) -> AppResult<Vec<UserQuota>> {
+        caller.require_admin()?;
+        let users = user::Entity::find().all(&self.db).await?;
+        let groups: HashMap<String, group::Model> = group::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|g| (g.id.clone(), g))
+            .collect();
+        let mut groups_of: HashMap<String, Vec<&group::Model>> = HashMap::new();
+        for membership in group_member::Entity::find().all(&self.db).await? {
+            if let Some(group) = groups.get(&membership.group_id) {
+                groups_of.entry(membership.user_id).or_default().push(group);
+            }
+        }
+        let spaces: Vec<(String, String, i64, i64)> = space::Entity::find()
+            .select_only()
+            .columns([
+                space::Column::OwnerId,
+                space::Column::State,
+                space::Column::ComputeUnits,
+                space::Column::StorageUnits,
+            ])
+            .filter(space::is_live())
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut usage_of: HashMap<String, Usage> = HashMap::new();
+        for (owner_id, state, compute_units, storage_units) in spaces {
+            count_space(
+                usage_of.entry(owner_id).or_default(),
+                &state,
+                compute_units,
+                storage_units,
+            )?;
+        }
+        Ok(users
+            .into_iter()
+            .map(|user| {
+                let groups = groups_of.get(&user.id).into_iter().flatten().copied();
+                let sources = contributions_of(&user, groups);
+                let used = usage_of.get(&user.id).copied().unwrap_or_default();
+                UserQuota {
+                    report: report(sources, &used),
+                    user_id: UserId(user.id),
+                }
+            })
+            .collect())
     }
 
     /// `GET /users/{id}/quota`: admins only.

@@ -2,7 +2,23 @@
 
 use serde_json::json;
 
-use crate::support::{admin, TempDb, TestServer};
+use crate::support::{admin, Client, TempDb, TestServer};
+
+/// `user_id`'s report in the list of every user's (`GET /users/quotas`).
+async fn listed_report(admin: &Client, user_id: &str) -> serde_json::Value {
+    let all = admin.get("/api/v1/users/quotas").await;
+    assert_eq!(all.status, 200, "{all:?}");
+    let entries = all.body.as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["user_id"] != user_id),
+        "the admin is listed too: {entries:?}"
+    );
+    entries
+        .iter()
+        .find(|e| e["user_id"] == user_id)
+        .map(|e| e["report"].clone())
+        .unwrap_or_else(|| panic!("{user_id} is not listed: {entries:?}"))
+}
 
 #[tokio::test]
 async fn effective_quota_is_own_plus_groups_with_null_unlimited() {
@@ -72,6 +88,9 @@ async fn effective_quota_is_own_plus_groups_with_null_unlimited() {
             .status,
         403
     );
+    // The list admin pages read holds the same report, and is for admins only too.
+    assert_eq!(listed_report(&admin, &ann_id).await, mine.body);
+    assert_eq!(ann.get("/api/v1/users/quotas").await.status, 403);
 
     // Leaving a group takes its contribution away.
     admin
@@ -168,6 +187,7 @@ async fn create_and_start_are_refused_over_quota_with_the_figures() {
     let quota = ann.get("/api/v1/me/quota").await;
     assert_eq!(quota.body["over_quota"], true);
     assert_eq!(quota.body["usage"]["compute_units"], 2);
+    assert_eq!(listed_report(&admin, &ann_id).await, quota.body);
     assert_eq!(
         ann.get(&format!("/api/v1/spaces/{}", api.id())).await.body["state"],
         "running"

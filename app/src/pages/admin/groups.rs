@@ -20,6 +20,7 @@ pub fn GroupsPage() -> impl IntoView {
 
 #[component]
 fn Groups() -> impl IntoView {
+    super::UsageBook::provide();
     let changed = RwSignal::new(0u64);
     let groups = Resource::new(move || changed.get(), |_| list_groups());
     let users = Resource::new(move || changed.get(), |_| list_users());

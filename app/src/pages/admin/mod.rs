@@ -12,7 +12,8 @@ use super::dashboard::SignedIn;
 use super::widgets::QuotaBars;
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{set_membership, GroupDto};
-use crate::api::users::user_quota;
+use crate::api::quota::{QuotaReport, UserQuota};
+use crate::api::users::user_quotas;
 use crate::error::ApiError;
 use crate::live::Live;
 use crate::pages::widgets::refreshing;
@@ -38,34 +39,50 @@ where
     }
 }
 
-/// A user's effective quota and live usage. Loaded in the browser once the page is live:
-/// rendered inside lists that themselves wait for data, a server-rendered copy could not be
-/// matched up during hydration.
-#[component]
-pub fn UserUsage(user_id: String) -> impl IntoView {
-    let mounted = RwSignal::new(false);
-    Effect::new(move |_| mounted.set(true));
-    view! {
-        <Show when=move || mounted.get() fallback=|| view! { <span class="hint">"…"</span> }>
-            <LiveUsage user_id=user_id.clone() />
-        </Show>
+/// Every user's effective quota and live usage, shared by the rows of a page: one request
+/// when the page goes live and one per pushed change, however many users are listed.
+///
+/// It loads in the browser only: rendered inside lists that themselves wait for data, a
+/// server-rendered copy could not be matched up during hydration.
+#[derive(Clone, Copy)]
+pub struct UsageBook(LocalResource<Result<Vec<UserQuota>, ApiError>>);
+
+impl UsageBook {
+    /// Makes the book available to the [`UserUsage`] rows below.
+    pub fn provide() {
+        let live = Live::get();
+        let book = LocalResource::new(move || {
+            live.usage.track();
+            user_quotas()
+        });
+        provide_context(UsageBook(book));
+    }
+
+    /// The report of `user_id`: `None` while loading, `Err` with what went wrong.
+    fn report_of(self, user_id: &str) -> Option<Result<QuotaReport, String>> {
+        self.0.with(|loaded| {
+            loaded.as_ref().map(|result| match result {
+                Ok(list) => list
+                    .iter()
+                    .find(|q| q.user_id.0 == user_id)
+                    .map(|q| q.report.clone())
+                    .ok_or_else(|| "no such user any more".to_owned()),
+                Err(e) => Err(e.message.clone()),
+            })
+        })
     }
 }
 
+/// A user's effective quota and live usage, from the page's [`UsageBook`].
 #[component]
-fn LiveUsage(user_id: String) -> impl IntoView {
-    let live = Live::get();
-    let report = Resource::new(
-        move || (user_id.clone(), live.usage.get()),
-        |(id, _)| user_quota(id),
-    );
-    view! {
-        <Transition fallback=|| view! { <span class="hint">"…"</span> }>
-            {move || report.get().map(|r| match r {
-                Ok(report) => view! { <QuotaBars report /> }.into_any(),
-                Err(e) => view! { <span class="error">{e.message}</span> }.into_any(),
-            })}
-        </Transition>
+pub fn UserUsage(user_id: String) -> impl IntoView {
+    let book = expect_context::<UsageBook>();
+    // Only the rows whose report changed are drawn again.
+    let report = Memo::new(move |_| book.report_of(&user_id));
+    move || match report.get() {
+        Some(Ok(report)) => view! { <QuotaBars report /> }.into_any(),
+        Some(Err(message)) => view! { <span class="error">{message}</span> }.into_any(),
+        None => view! { <span class="hint">"…"</span> }.into_any(),
     }
 }
 
