@@ -64,6 +64,7 @@ test('admin sets up, a developer works, everything moves live', async () => {
     // What each browser showed when it went wrong.
     for (const [name, who] of Object.entries({ admin, dev, pal })) {
       await shot(who.page, `failure-${name}`).catch(() => {});
+      if (who.problems.length) console.error(`${name} saw:\n  ${who.problems.join('\n  ')}`);
     }
     throw error;
   }

@@ -73,16 +73,33 @@ impl UsageBook {
     }
 }
 
-/// A user's effective quota and live usage, from the page's [`UsageBook`].
+/// A user's effective quota and live usage, from the page's [`UsageBook`]. Drawn once the
+/// page is live, in a loading state of its own, so that the list around it hydrates as
+/// rendered.
 #[component]
 pub fn UserUsage(user_id: String) -> impl IntoView {
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    view! {
+        <Show when=move || mounted.get() fallback=|| view! { <span class="hint">"…"</span> }>
+            <LiveUsage user_id=user_id.clone() />
+        </Show>
+    }
+}
+
+#[component]
+fn LiveUsage(user_id: String) -> impl IntoView {
     let book = expect_context::<UsageBook>();
     // Only the rows whose report changed are drawn again.
     let report = Memo::new(move |_| book.report_of(&user_id));
-    move || match report.get() {
-        Some(Ok(report)) => view! { <QuotaBars report /> }.into_any(),
-        Some(Err(message)) => view! { <span class="error">{message}</span> }.into_any(),
-        None => view! { <span class="hint">"…"</span> }.into_any(),
+    view! {
+        <Transition fallback=|| view! { <span class="hint">"…"</span> }>
+            {move || match report.get() {
+                Some(Ok(report)) => view! { <QuotaBars report /> }.into_any(),
+                Some(Err(message)) => view! { <span class="error">{message}</span> }.into_any(),
+                None => view! { <span class="hint">"…"</span> }.into_any(),
+            }}
+        </Transition>
     }
 }
 
