@@ -117,6 +117,13 @@ pub struct Config {
     #[arg(long, env = "HANGAR_SESSION_DAYS", default_value_t = 7)]
     pub session_days: i64,
 
+    /// On PostgreSQL, seconds between the heartbeats each server sends on the change channel.
+    /// A server that hears nothing on it for three heartbeats takes its listening connection
+    /// for stuck (a network that drops packets without closing it), makes a new one and has
+    /// its pages fetch afresh.
+    #[arg(long, env = "HANGAR_LIVE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub live_heartbeat_secs: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "HANGAR_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

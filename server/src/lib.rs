@@ -101,7 +101,12 @@ pub async fn serve(
         }
     });
     // On PostgreSQL, live updates reach the subscribers of every server on the database.
-    let fanout = events::postgres::start(&state.services.db, state.services.notifier.clone()).await;
+    let fanout = events::postgres::start(
+        &state.services.db,
+        state.services.notifier.clone(),
+        Duration::from_secs(state.config.live_heartbeat_secs),
+    )
+    .await;
     let reconciler = reconciler::spawn(state.services.clone());
     let services = state.services.clone();
     let shutdown = async move {

@@ -12,59 +12,13 @@ mod support;
 #[allow(dead_code)]
 mod ws;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{admin, docker, Client, TempDb, TestServer, ADMIN_PASSWORD};
+use support::{admin, docker, Client, Process, TempDb, TestServer, ADMIN_PASSWORD};
 use tokio::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
-/// The real `hangar` binary on a database file, killed without warning on drop.
-struct Hangar {
-    child: tokio::process::Child,
-    server: TestServer,
-}
-
-impl Hangar {
-    async fn start(db: &TempDb) -> Hangar {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
-            .arg("serve")
-            .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HANGAR_DATABASE_URL", db.url())
-            .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("HANGAR_DEFAULT_TEMPLATE", "false")
-            .env("HANGAR_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let server = TestServer::remote(format!("127.0.0.1:{port}").parse().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while server
-            .client
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "hangar did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Hangar { child, server }
-    }
-
-    /// SIGKILL: no shutdown, no cleanup, like a crash.
-    async fn kill_9(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
 
 async fn containers_of(space_id: &str) -> Vec<String> {
     let (_, out) = docker(&[
@@ -83,7 +37,7 @@ async fn containers_of(space_id: &str) -> Vec<String> {
 async fn kill_9_during_starting_and_stopping_then_restart_is_consistent() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TempDb::new();
-    let hangar = Hangar::start(&db).await;
+    let hangar = Process::start(&db.url()).await;
     let admin = admin(&hangar.server).await;
     let tpl = admin
         .new_template(
@@ -109,7 +63,7 @@ async fn kill_9_during_starting_and_stopping_then_restart_is_consistent() {
         "starting"
     );
     hangar.kill_9().await;
-    let hangar = Hangar::start(&db).await;
+    let hangar = Process::start(&db.url()).await;
     let admin = Client::signed_in(&hangar.server, "admin", ADMIN_PASSWORD).await;
     admin.wait_for_state(&id, "running").await;
     assert_eq!(containers_of(&id).await, [format!("hangar-{id} running")]);
@@ -123,7 +77,7 @@ async fn kill_9_during_starting_and_stopping_then_restart_is_consistent() {
         "stopping"
     );
     hangar.kill_9().await;
-    let hangar = Hangar::start(&db).await;
+    let hangar = Process::start(&db.url()).await;
     let admin = Client::signed_in(&hangar.server, "admin", ADMIN_PASSWORD).await;
     admin.wait_for_state(&id, "stopped").await;
     assert_eq!(containers_of(&id).await, Vec::<String>::new());
@@ -174,7 +128,7 @@ async fn start_dockerd() {
 async fn docker_going_away_is_waited_out_and_spaces_recover() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TempDb::new();
-    let hangar = Hangar::start(&db).await;
+    let hangar = Process::start(&db.url()).await;
     let admin = admin(&hangar.server).await;
     let tpl = admin.new_template("box", 1, json!([])).await;
     let id = admin
@@ -311,7 +265,7 @@ fn rss_kib(pid: u32) -> u64 {
 async fn a_stalled_viewer_does_not_grow_server_memory_while_another_streams() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TempDb::new();
-    let hangar = Hangar::start(&db).await;
+    let hangar = Process::start(&db.url()).await;
     let pid = hangar.child.id().unwrap();
     let admin = admin(&hangar.server).await;
     let tpl = admin.new_template("box", 0, json!([])).await;

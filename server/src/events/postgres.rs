@@ -3,12 +3,15 @@
 //! (on a connection of its own) and hands what the others published to its own subscribers.
 //! A server skips its own messages by the origin id in each payload. When the listening
 //! connection drops, it is made again with backoff and the subscribers are told to resync,
-//! since changes may have passed meanwhile. SQLite has one server: nothing of this runs.
+//! since changes may have passed meanwhile. A connection can also hang without dropping (a
+//! network that loses packets): every server sends a heartbeat on the channel, and one that
+//! hears nothing, not even its own, for three heartbeats treats its connection as dropped.
+//! SQLite has one server: nothing of this runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +28,8 @@ const MAX_PAYLOAD: usize = 7900;
 const MAX_BATCH: usize = 256;
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Heartbeats missed before the listening connection is taken for stuck.
+const SILENT_HEARTBEATS: u32 = 3;
 /// How long stopping waits for the last changes to go out.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -42,6 +47,9 @@ struct Message {
     /// The sender could not publish some changes: resync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     r: bool,
+    /// Only a sign of life.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    h: bool,
 }
 
 fn to_text(message: &Message) -> String {
@@ -56,6 +64,7 @@ fn payloads(origin: &str, change: &Change) -> Vec<String> {
         u: Vec::new(),
         s: change.space_id.clone(),
         r: false,
+        h: false,
     };
     // `,"u":[]` is added once the first user is in.
     let empty = to_text(&message).len() + r#","u":[]"#.len();
@@ -82,6 +91,17 @@ fn resync_payload(origin: &str) -> String {
         u: Vec::new(),
         s: None,
         r: true,
+        h: false,
+    })
+}
+
+fn heartbeat_payload(origin: &str) -> String {
+    to_text(&Message {
+        o: origin.to_owned(),
+        u: Vec::new(),
+        s: None,
+        r: false,
+        h: true,
     })
 }
 
@@ -95,7 +115,7 @@ fn received(origin: &str, payload: &str) -> Option<Update> {
             return None;
         }
     };
-    if message.o == origin {
+    if message.o == origin || message.h {
         return None;
     }
     Some(if message.r {
@@ -108,30 +128,28 @@ fn received(origin: &str, payload: &str) -> Option<Update> {
     })
 }
 
-/// The publisher and listener tasks of one server.
+/// The publisher, listener and heartbeat tasks of one server.
 pub struct Fanout {
     stop: oneshot::Sender<()>,
     publisher: JoinHandle<()>,
     listener: JoinHandle<()>,
+    heartbeat: JoinHandle<()>,
 }
 
 /// On PostgreSQL, starts listening (before it returns, when the database answers, so that no
 /// change of another server made after this is missed) and publishing; None on SQLite.
-pub async fn start(db: &DatabaseConnection, notifier: Arc<Notifier>) -> Option<Fanout> {
+pub async fn start(
+    db: &DatabaseConnection,
+    notifier: Arc<Notifier>,
+    heartbeat_every: Duration,
+) -> Option<Fanout> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return None;
     }
     let pool = db.get_postgres_connection_pool().clone();
     let receiver = notifier.publish_to()?;
-    // A connection apart from the pool's, held for as long as the server runs.
-    let listen_pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_lazy_with((*pool.connect_options()).clone());
-    let first = match listen(&listen_pool).await {
+    let connect_options = (*pool.connect_options()).clone();
+    let first = match listen(&connect_options).await {
         Ok(listener) => Some(listener),
         Err(e) => {
             tracing::warn!(error = %e, "live updates: cannot listen for other servers' changes yet, retrying");
@@ -139,18 +157,30 @@ pub async fn start(db: &DatabaseConnection, notifier: Arc<Notifier>) -> Option<F
         }
     };
     let (stop, stopped) = oneshot::channel();
+    let heartbeat = tokio::spawn(heartbeat_loop(
+        pool.clone(),
+        heartbeat_payload(notifier.origin()),
+        heartbeat_every,
+    ));
     let publisher = tokio::spawn(publish_loop(pool, notifier.clone(), receiver, stopped));
-    let listener = tokio::spawn(listen_loop(listen_pool, notifier, first));
+    let listener = tokio::spawn(listen_loop(
+        connect_options,
+        notifier,
+        first,
+        heartbeat_every * SILENT_HEARTBEATS,
+    ));
     Some(Fanout {
         stop,
         publisher,
         listener,
+        heartbeat,
     })
 }
 
 impl Fanout {
     /// Sends what is still queued (waiting a little at most) and stops listening.
     pub async fn stop(self) {
+        self.heartbeat.abort();
         self.listener.abort();
         let _ = self.stop.send(());
         let mut publisher = self.publisher;
@@ -166,20 +196,57 @@ impl Fanout {
     }
 }
 
-async fn listen(pool: &PgPool) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+/// Listens on a connection apart from the pool's, in a pool of its own each time: a listener
+/// given up as stuck still holds its connection until the network lets go, and must not
+/// keep the next one waiting.
+async fn listen(options: &PgConnectOptions) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options.clone());
+    let mut listener = PgListener::connect_with(&pool).await?;
     // A lost connection is made again here, with backoff and a resync.
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }
 
-async fn listen_loop(pool: PgPool, notifier: Arc<Notifier>, mut listener: Option<PgListener>) {
+/// Sends this server's sign of life on the channel, for every server's listener (its own too).
+async fn heartbeat_loop(pool: PgPool, payload: String, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let sent = tokio::time::timeout(
+            every,
+            sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(&payload)
+                .execute(&pool),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "live updates: heartbeat not sent"),
+            Err(_) => tracing::debug!("live updates: heartbeat not sent in time"),
+        }
+    }
+}
+
+async fn listen_loop(
+    options: PgConnectOptions,
+    notifier: Arc<Notifier>,
+    mut listener: Option<PgListener>,
+    silence_limit: Duration,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let mut current = match listener.take() {
             Some(current) => current,
-            None => match listen(&pool).await {
+            None => match listen(&options).await {
                 Ok(current) => {
                     tracing::info!("live updates: listening for other servers' changes again");
                     backoff = MIN_BACKOFF;
@@ -196,7 +263,16 @@ async fn listen_loop(pool: PgPool, notifier: Arc<Notifier>, mut listener: Option
             },
         };
         loop {
-            match current.try_recv().await {
+            // Cancelling the wait is safe: a connection that timed out is not used again.
+            let Ok(next) = tokio::time::timeout(silence_limit, current.try_recv()).await else {
+                tracing::warn!(
+                    silent_for = ?silence_limit,
+                    "live updates: no message from the database, not even a heartbeat; \
+                     listening again on a new connection"
+                );
+                break;
+            };
+            match next {
                 Ok(Some(notification)) => {
                     if let Some(update) = received(notifier.origin(), notification.payload()) {
                         notifier.deliver(update);
@@ -304,6 +380,8 @@ mod tests {
             received("other", &resync_payload("me")),
             Some(Update::Resync)
         );
+        // A heartbeat only keeps the listener from thinking its connection stuck.
+        assert_eq!(received("other", &heartbeat_payload("me")), None);
     }
 
     #[test]

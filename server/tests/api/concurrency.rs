@@ -97,14 +97,14 @@ async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_sqlite() {
 async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_postgres_with_two_processes() {
     let url = fresh_postgres_database().await;
     // One after the other: the first applies the migrations.
-    let mut first = Process::start(&url).await;
-    let mut second = Process::start(&url).await;
+    let first = Process::start(&url).await;
+    let second = Process::start(&url).await;
     let admin = admin(&first.server).await;
     let (ann_id, ann_first) = new_ann(&admin, &first.server).await;
     let ann_second = Client::signed_in(&second.server, "ann", "member-password").await;
     race(&admin, &[ann_first, ann_second], &ann_id).await;
 
     first.server.cleanup().await;
-    first.child.kill().await.unwrap();
-    second.child.kill().await.unwrap();
+    first.kill_9().await;
+    second.kill_9().await;
 }

@@ -1,9 +1,15 @@
 //! Live updates over server-sent events: what each user hears, and how fast.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 
@@ -181,8 +187,8 @@ async fn each_user_hears_of_their_own_changes_live() {
 async fn changes_made_through_one_server_reach_subscribers_of_another_on_postgres() {
     let url = fresh_postgres_database().await;
     // One after the other: the first applies the migrations.
-    let mut a = Process::start(&url).await;
-    let mut b = Process::start(&url).await;
+    let a = Process::start(&url).await;
+    let b = Process::start(&url).await;
     let admin = admin(&a.server).await;
     let (ann_id, ann) = admin
         .new_member(&a.server, "ann", json!({"compute_units": 4}))
@@ -261,6 +267,140 @@ async fn changes_made_through_one_server_reach_subscribers_of_another_on_postgre
         .await;
 
     a.server.cleanup().await;
-    a.child.kill().await.unwrap();
-    b.child.kill().await.unwrap();
+    a.kill_9().await;
+    b.kill_9().await;
+}
+
+/// A TCP relay to `target` whose connections can be frozen one by one: bytes stop flowing
+/// both ways and nothing is closed, as on a network that drops packets. New connections are
+/// relayed as usual.
+struct Relay {
+    addr: SocketAddr,
+    /// The freeze switch of each relayed connection, by the local port of its upstream side
+    /// (what PostgreSQL reports as the client's port).
+    switches: Arc<Mutex<HashMap<u16, watch::Sender<bool>>>>,
+}
+
+impl Relay {
+    async fn start(target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let switches: Arc<Mutex<HashMap<u16, watch::Sender<bool>>>> = Arc::default();
+        let registry = switches.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let port = upstream.local_addr().unwrap().port();
+                let (switch, frozen) = watch::channel(false);
+                registry.lock().unwrap().insert(port, switch);
+                let (client_read, client_write) = client.into_split();
+                let (upstream_read, upstream_write) = upstream.into_split();
+                tokio::spawn(pipe(client_read, upstream_write, frozen.clone()));
+                tokio::spawn(pipe(upstream_read, client_write, frozen));
+            }
+        });
+        Relay { addr, switches }
+    }
+
+    fn upstream_ports(&self) -> Vec<u16> {
+        self.switches.lock().unwrap().keys().copied().collect()
+    }
+
+    fn freeze(&self, upstream_port: u16) {
+        let switches = self.switches.lock().unwrap();
+        switches[&upstream_port].send_replace(true);
+    }
+}
+
+/// Copies `from` to `to` until either closes; once frozen, holds both open and copies nothing.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let read = tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => Some(n),
+            },
+            _ = frozen.wait_for(|f| *f) => None,
+        };
+        let is_frozen = *frozen.borrow();
+        let Some(n) = read.filter(|_| !is_frozen) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        if to.write_all(&buf[..n]).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listening_connection_that_hangs_without_dropping_is_replaced_on_postgres() {
+    let url = fresh_postgres_database().await;
+    let (before_host, after_host) = url.split_once('@').unwrap();
+    let (host, database) = after_host.split_once('/').unwrap();
+    let relay = Relay::start(host.parse().unwrap()).await;
+    let relayed_url = format!("{before_host}@{}/{database}", relay.addr);
+    // A reaches the database directly, B through the relay; B expects a heartbeat each second.
+    let a = Process::start(&url).await;
+    let b = Process::start_with(&relayed_url, &[("HANGAR_LIVE_HEARTBEAT_SECS", "1")]).await;
+    let admin = admin(&a.server).await;
+    let (ann_id, _) = admin
+        .new_member(&a.server, "ann", json!({"compute_units": 4}))
+        .await;
+    let mut on_b = Events::open(
+        &b.server,
+        &b.server.login_cookie("ann", "member-password").await,
+    )
+    .await;
+    assert_eq!(on_b.next(Duration::from_secs(5)).await.unwrap().0, "quota");
+
+    // B's listening connection stops passing anything, without closing.
+    let db = Database::connect(&url).await.unwrap();
+    let listening = db
+        .query_all(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT client_port FROM pg_stat_activity \
+             WHERE datname = current_database() AND query = 'LISTEN \"hangar_changes\"'",
+        ))
+        .await
+        .unwrap();
+    let relayed = relay.upstream_ports();
+    let ports: Vec<u16> = listening
+        .iter()
+        .map(|row| u16::try_from(row.try_get::<i32>("", "client_port").unwrap()).unwrap())
+        .filter(|port| relayed.contains(port))
+        .collect();
+    assert_eq!(
+        ports.len(),
+        1,
+        "B listens on one relayed connection: {ports:?}"
+    );
+    relay.freeze(ports[0]);
+
+    // Within three missed heartbeats B listens on a new connection and has its pages resync;
+    // then changes made through A reach B again.
+    let at = Instant::now();
+    on_b.wait_for("resync", |_| true).await;
+    let detected = at.elapsed();
+    assert!(detected < Duration::from_secs(6), "{detected:?}");
+    let patched = admin
+        .patch(
+            &format!("/api/v1/users/{ann_id}"),
+            json!({"compute_units": 3}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    on_b.wait_for("quota", |q| q["quota"]["compute_units"] == 3)
+        .await;
+
+    a.server.cleanup().await;
+    a.kill_9().await;
+    b.kill_9().await;
 }

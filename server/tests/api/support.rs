@@ -385,7 +385,8 @@ pub async fn docker(args: &[&str]) -> (bool, String) {
     )
 }
 
-/// A `hangar` process of its own (the real binary), for the multi-process tests.
+/// A `hangar` process of its own (the real binary), for the multi-process tests and the
+/// crash drills; killed without warning when dropped.
 pub struct Process {
     pub child: tokio::process::Child,
     pub server: TestServer,
@@ -398,12 +399,20 @@ async fn free_port() -> u16 {
 
 impl Process {
     pub async fn start(database_url: &str) -> Process {
+        Process::start_with(database_url, &[]).await
+    }
+
+    /// Starts one with extra environment (`HANGAR_*` settings).
+    pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Process {
         let port = free_port().await;
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .envs(env.iter().copied())
             .arg("serve")
             .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
             .env("HANGAR_DATABASE_URL", database_url)
             .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // Tests make their own templates.
+            .env("HANGAR_DEFAULT_TEMPLATE", "false")
             .env("HANGAR_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)
@@ -425,6 +434,11 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Process { child, server }
+    }
+
+    /// SIGKILL: no shutdown, no cleanup, like a crash.
+    pub async fn kill_9(mut self) {
+        self.child.kill().await.unwrap();
     }
 }
 
