@@ -165,6 +165,8 @@ async function walk(admin, dev, pal) {
   await admin.page.fill('[data-group="team"] [data-testid="edit-group-spaces"]', '1');
   await admin.page.click('[data-group="team"] [data-testid="save-group"]');
   await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-spaces"][data-quota="1"]', LIVE);
+  // The admin's own page shows the member's new effective quota too.
+  await admin.page.waitForSelector('[data-group="team"] [data-member="dev"] [data-testid="quota-spaces"][data-quota="1"]', LIVE);
   await dev.page.click('[data-testid="new-space"]');
   await dev.page.fill('[data-testid="space-name"]', 'second');
   const reason = dev.page.locator('[data-testid="create-disabled-reason"]');

@@ -121,7 +121,7 @@ pub struct Config {
     /// A server that hears nothing on it for three heartbeats takes its listening connection
     /// for stuck (a network that drops packets without closing it), makes a new one and has
     /// its pages fetch afresh.
-    #[arg(long, env = "HANGAR_LIVE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "HANGAR_LIVE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub live_heartbeat_secs: u64,
 
     /// Log format: `text` or `json`.

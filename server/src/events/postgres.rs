@@ -157,8 +157,15 @@ pub async fn start(
         }
     };
     let (stop, stopped) = oneshot::channel();
+    // A connection of its own: a main pool busy with requests must not keep the heartbeats
+    // back and make every server think its listener stuck.
+    let heartbeat_pool = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(heartbeat_every)
+        .connect_lazy_with(connect_options.clone());
     let heartbeat = tokio::spawn(heartbeat_loop(
-        pool.clone(),
+        heartbeat_pool,
         heartbeat_payload(notifier.origin()),
         heartbeat_every,
     ));
@@ -167,7 +174,7 @@ pub async fn start(
         connect_options,
         notifier,
         first,
-        heartbeat_every * SILENT_HEARTBEATS,
+        heartbeat_every.saturating_mul(SILENT_HEARTBEATS),
     ));
     Some(Fanout {
         stop,

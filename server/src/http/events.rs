@@ -14,25 +14,40 @@ use crate::events::{Change, Update};
 use crate::services::access::Caller;
 use crate::services::Services;
 
-/// What the stream carries for one change.
-async fn events_for(services: &Services, caller: &Caller, change: Option<Change>) -> Vec<Event> {
+/// What the stream carries for one change; None when the caller may no longer listen
+/// (deleted or deactivated meanwhile).
+///
+/// The caller is read afresh before anything is sent: their quota, name or role may be what
+/// changed, and a stream lives for hours. Changes that concern them not at all cost nothing.
+async fn events_for(
+    services: &Services,
+    caller: &mut Caller,
+    change: Option<Change>,
+) -> Option<Vec<Event>> {
     let mut out = Vec::new();
     let concerns_me = change
         .as_ref()
         .is_none_or(|c| c.users.iter().any(|u| u == caller.id()));
+    let space_id = change.as_ref().and_then(|c| c.space_id.clone());
+    let sees_space = space_id.is_some() && caller.is_admin();
+    if !(concerns_me || sees_space) {
+        return Some(out);
+    }
+    match services.find_user(caller.id()).await {
+        Ok(user) if user.active => caller.user = user,
+        Ok(_) | Err(AppError::NotFound(_)) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "live update: cannot read the subscriber");
+            return Some(out);
+        }
+    }
     if concerns_me {
-        // Read afresh: the caller's own quota may be what changed.
-        let report = match services.find_user(caller.id()).await {
-            Ok(user) => services.quota_report(&user).await,
-            Err(e) => Err(e),
-        };
-        if let Ok(report) = report {
+        if let Ok(report) = services.quota_report(&caller.user).await {
             if let Ok(event) = Event::default().event("quota").json_data(report) {
                 out.push(event);
             }
         }
     }
-    let space_id = change.as_ref().and_then(|c| c.space_id.clone());
     if let Some(space_id) = space_id {
         if concerns_me || caller.is_admin() {
             let data = match services.get_space(caller, &space_id).await {
@@ -53,24 +68,26 @@ async fn events_for(services: &Services, caller: &Caller, change: Option<Change>
             }
         }
     }
-    out
+    Some(out)
 }
 
 pub async fn events(
     State(services): State<Services>,
-    caller: Caller,
+    mut caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = services.notifier.subscribe();
     let services_for_shutdown = services.clone();
     // First the current quota, then one batch per change.
-    let first = events_for(&services, &caller, None).await;
+    let first = events_for(&services, &mut caller, None)
+        .await
+        .unwrap_or_default();
     let updates = stream::unfold(
         (receiver, services, caller),
-        |(mut receiver, services, caller)| async move {
+        |(mut receiver, services, mut caller)| async move {
             let batch = loop {
                 match receiver.recv().await {
                     Ok(Update::Changed(change)) => {
-                        let batch = events_for(&services, &caller, Some(change)).await;
+                        let batch = events_for(&services, &mut caller, Some(change)).await?;
                         if !batch.is_empty() {
                             break batch;
                         }

@@ -64,6 +64,19 @@ impl Events {
     }
 
     /// Waits for an event of this name whose data satisfies `want`.
+    /// Whether the server ends the stream within `limit` (events before the end are skipped).
+    async fn ended(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Ok(Some(Ok(_))) => continue,
+                Ok(None | Some(Err(_))) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
     async fn wait_for(&mut self, name: &str, want: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -180,6 +193,73 @@ async fn each_user_hears_of_their_own_changes_live() {
         .as_str()
         .unwrap()
         .contains("stopped on its own"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_follows_its_subscribers_role_and_ends_when_they_are_deactivated() {
+    let db = TempDb::new();
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (ann_id, ann) = admin
+        .new_member(&server, "ann", json!({"compute_units": 4, "max_spaces": 5}))
+        .await;
+    let (bob_id, _) = admin
+        .new_member(&server, "bob", json!({"role": "admin"}))
+        .await;
+    let tpl = admin.new_template("box", 1, json!([])).await;
+    let mut bob_events = Events::open(
+        &server,
+        &server.login_cookie("bob", "member-password").await,
+    )
+    .await;
+    assert_eq!(
+        bob_events.next(Duration::from_secs(5)).await.unwrap().0,
+        "quota"
+    );
+
+    // As an admin, bob hears of everyone's spaces.
+    let first = ann
+        .post("/api/v1/spaces", json!({"name": "one", "template_id": tpl}))
+        .await
+        .id();
+    bob_events
+        .wait_for("space", |s| s["id"] == first.as_str())
+        .await;
+    // Made a member, on the same stream, he no longer does.
+    let demoted = admin
+        .patch(
+            &format!("/api/v1/users/{bob_id}"),
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(demoted.status, 200, "{demoted:?}");
+    let second = ann
+        .post("/api/v1/spaces", json!({"name": "two", "template_id": tpl}))
+        .await
+        .id();
+    while let Some((name, data)) = bob_events.next(Duration::from_millis(1500)).await {
+        assert!(
+            !(name == "space" && data["id"] == second.as_str()),
+            "a member heard of another user's space: {data}"
+        );
+    }
+
+    // Deactivated, ann's open stream ends.
+    let mut ann_events = Events::open(
+        &server,
+        &server.login_cookie("ann", "member-password").await,
+    )
+    .await;
+    assert_eq!(
+        ann_events.next(Duration::from_secs(5)).await.unwrap().0,
+        "quota"
+    );
+    let deactivated = admin
+        .patch(&format!("/api/v1/users/{ann_id}"), json!({"active": false}))
+        .await;
+    assert_eq!(deactivated.status, 200, "{deactivated:?}");
+    assert!(ann_events.ended(Duration::from_secs(5)).await);
     server.stop().await;
 }
 
@@ -360,6 +440,9 @@ async fn a_listening_connection_that_hangs_without_dropping_is_replaced_on_postg
     )
     .await;
     assert_eq!(on_b.next(Duration::from_secs(5)).await.unwrap().0, "quota");
+    // While nothing is wrong the heartbeats keep the quiet connection: no resync.
+    let quiet = on_b.next(Duration::from_secs(4)).await;
+    assert!(quiet.is_none(), "{quiet:?}");
 
     // B's listening connection stops passing anything, without closing.
     let db = Database::connect(&url).await.unwrap();

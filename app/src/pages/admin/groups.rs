@@ -20,8 +20,8 @@ pub fn GroupsPage() -> impl IntoView {
 
 #[component]
 fn Groups() -> impl IntoView {
-    super::UsageBook::provide();
     let changed = RwSignal::new(0u64);
+    super::UsageBook::provide(changed);
     let groups = Resource::new(move || changed.get(), |_| list_groups());
     let users = Resource::new(move || changed.get(), |_| list_users());
     view! {

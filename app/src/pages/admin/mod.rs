@@ -6,13 +6,15 @@ pub mod spaces;
 pub mod templates;
 pub mod users;
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 
 use super::dashboard::SignedIn;
 use super::widgets::QuotaBars;
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{set_membership, GroupDto};
-use crate::api::quota::{QuotaReport, UserQuota};
+use crate::api::quota::QuotaReport;
 use crate::api::users::user_quotas;
 use crate::error::ApiError;
 use crate::live::Live;
@@ -45,29 +47,38 @@ where
 /// It loads in the browser only: rendered inside lists that themselves wait for data, a
 /// server-rendered copy could not be matched up during hydration.
 #[derive(Clone, Copy)]
-pub struct UsageBook(LocalResource<Result<Vec<UserQuota>, ApiError>>);
+pub struct UsageBook(Memo<Option<Result<HashMap<String, QuotaReport>, String>>>);
 
 impl UsageBook {
-    /// Makes the book available to the [`UserUsage`] rows below.
-    pub fn provide() {
+    /// Makes the book available to the [`UserUsage`] rows below. It is read again on every
+    /// pushed change of usage and every `changed` of the page (the admin's own edits of
+    /// quotas and memberships are pushed to the users concerned, not to the admin).
+    pub fn provide(changed: RwSignal<u64>) {
         let live = Live::get();
-        let book = LocalResource::new(move || {
+        let loaded = LocalResource::new(move || {
             live.usage.track();
+            changed.track();
             user_quotas()
+        });
+        let book = Memo::new(move |_| {
+            loaded.get().map(|result| {
+                result
+                    .map(|list| list.into_iter().map(|q| (q.user_id.0, q.report)).collect())
+                    .map_err(|e| e.message)
+            })
         });
         provide_context(UsageBook(book));
     }
 
     /// The report of `user_id`: `None` while loading, `Err` with what went wrong.
     fn report_of(self, user_id: &str) -> Option<Result<QuotaReport, String>> {
-        self.0.with(|loaded| {
-            loaded.as_ref().map(|result| match result {
-                Ok(list) => list
-                    .iter()
-                    .find(|q| q.user_id.0 == user_id)
-                    .map(|q| q.report.clone())
+        self.0.with(|book| {
+            book.as_ref().map(|result| match result {
+                Ok(reports) => reports
+                    .get(user_id)
+                    .cloned()
                     .ok_or_else(|| "no such user any more".to_owned()),
-                Err(e) => Err(e.message.clone()),
+                Err(message) => Err(message.clone()),
             })
         })
     }

@@ -19,8 +19,8 @@ pub fn UsersPage() -> impl IntoView {
 
 #[component]
 fn Users() -> impl IntoView {
-    super::UsageBook::provide();
     let changed = RwSignal::new(0u64);
+    super::UsageBook::provide(changed);
     // Usage moves live inside each row; the list itself changes only with the admin's edits.
     let users = Resource::new(move || changed.get(), |_| list_users());
     let groups = Resource::new(move || changed.get(), |_| list_groups());
