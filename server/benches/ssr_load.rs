@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ms, percentile, Hangar, PASSWORD};
+use common::{cpu_seconds, ms, percentile, Hangar, PASSWORD};
 use reqwest::header::{ACCEPT, COOKIE};
 
 const USERS: usize = 1_000;
@@ -57,25 +57,6 @@ struct Outcome {
     error_kinds: Vec<(String, usize)>,
     achieved_rps: f64,
     server_cpu: f64,
-}
-
-/// Seconds of CPU the process has used (user + system, all threads).
-fn cpu_seconds(pid: Option<u32>) -> f64 {
-    let Some(pid) = pid else { return 0.0 };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime, in clock ticks (100 a second on Linux).
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn describe(error: &reqwest::Error) -> String {

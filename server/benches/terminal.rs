@@ -15,8 +15,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::pin::Pin;
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use bytes::Bytes;
+use common::{Hangar, ADMIN_PASSWORD};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::json;
@@ -32,7 +34,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 const IMAGE: &str = "hangar/busybox:test";
-const PASSWORD: &str = "bench-admin-password";
 /// Seconds a session without viewers lives (the server's `--terminal-idle-secs`).
 const IDLE_SECS: u64 = 2;
 
@@ -67,11 +68,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // The server process
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
 /// The server process, as seen in `/proc`.
 #[derive(Clone, Copy)]
 struct Proc(u32);
@@ -89,72 +85,13 @@ impl Proc {
 
     /// CPU time used so far (user + system, all threads), in seconds.
     fn cpu_seconds(self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap_or_default();
-        // Fields after the command name: state is field 3; utime and stime are 14 and 15,
-        // in clock ticks (100 a second on Linux).
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
+        common::cpu_seconds(Some(self.0))
     }
 
     fn open_fds(self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.0))
             .map(|dir| dir.count())
             .unwrap_or(0)
-    }
-}
-
-impl Server {
-    /// Starts `hangar serve` on a free port and waits until it answers `/healthz`.
-    fn spawn(url: &str) -> Self {
-        let addr = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().to_string()
-        };
-        let child = Process::new(env!("CARGO_BIN_EXE_hangar"))
-            .arg("serve")
-            .env("HANGAR_LISTEN", &addr)
-            .env("HANGAR_DATABASE_URL", url)
-            .env("HANGAR_ADMIN_PASSWORD", PASSWORD)
-            .env("HANGAR_DEFAULT_TEMPLATE", "false")
-            .env("HANGAR_TERMINAL_IDLE_SECS", IDLE_SECS.to_string())
-            .env("HANGAR_LOG", "warn")
-            .env(
-                "LEPTOS_SITE_ROOT",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site"),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "hangar did not come up on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, addr }
-    }
-
-    fn proc(&self) -> Proc {
-        Proc(self.child.id())
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -828,8 +765,9 @@ async fn bench() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let server = Server::spawn(&url);
-    let base = format!("http://{}", server.addr);
+    let idle = IDLE_SECS.to_string();
+    let server = Hangar::start_with(&url, &[("HANGAR_TERMINAL_IDLE_SECS", &idle)]).await;
+    let base = server.base.clone();
     let api = Api {
         client: reqwest::Client::builder()
             .cookie_store(true)
@@ -840,7 +778,7 @@ async fn bench() {
     let login = api
         .post(
             "/api/v1/auth/login",
-            json!({"username": "admin", "password": PASSWORD}),
+            json!({"username": "admin", "password": ADMIN_PASSWORD}),
         )
         .await;
     assert!(login.status().is_success());
@@ -889,13 +827,13 @@ async fn bench() {
         }
         if Instant::now() > deadline || space["state"] == "error" {
             api.delete_space(&id).await;
-            server.stop();
+            server.stop().await;
             panic!("the space did not start: {space}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ctx = Arc::new(Ctx {
-        addr: server.addr.clone(),
+        addr: server.addr().to_owned(),
         cookie,
         space: id.clone(),
         container: hangar::runtime::docker::container_name(&id),
@@ -903,7 +841,7 @@ async fn bench() {
     });
 
     // Phases run in a task so that a panic still deletes the space below.
-    let proc = server.proc();
+    let proc = Proc(server.pid().expect("the server runs"));
     let outcome = tokio::spawn(phases(ctx.clone(), proc)).await;
     let deleted = api.delete_space(&id).await;
     if deleted {
@@ -918,7 +856,7 @@ async fn bench() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    server.stop();
+    server.stop().await;
     let results = match outcome {
         Ok(results) => results,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

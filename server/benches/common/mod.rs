@@ -28,9 +28,15 @@ fn free_port() -> u16 {
 impl Hangar {
     /// Starts `hangar serve` on `database_url` and waits until it answers `/healthz`.
     pub async fn start(database_url: &str) -> Hangar {
+        Hangar::start_with(database_url, &[]).await
+    }
+
+    /// The same, with extra environment (`HANGAR_*` settings).
+    pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Hangar {
         let port = free_port();
         let site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .envs(env.iter().copied())
             .arg("serve")
             .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
             .env("HANGAR_DATABASE_URL", database_url)
@@ -56,9 +62,34 @@ impl Hangar {
         self.child.id()
     }
 
+    /// `host:port`, for addresses other than `http://`.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub async fn stop(mut self) {
         self.child.kill().await.unwrap();
     }
+}
+
+/// Seconds of CPU the process has used (user + system, all threads); 0 when unknown.
+pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return 0.0 };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name; utime and stime are the 12th and 13th of them.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // In clock ticks, 100 a second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Signs in and returns the session cookie (`name=value`).

@@ -34,7 +34,7 @@ const SILENT_HEARTBEATS: u32 = 3;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One NOTIFY payload: short keys, as it must stay under 8000 bytes.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct Message {
     /// The server that sent it.
     o: String,
@@ -61,10 +61,8 @@ fn to_text(message: &Message) -> String {
 fn payloads(origin: &str, change: &Change) -> Vec<String> {
     let mut message = Message {
         o: origin.to_owned(),
-        u: Vec::new(),
         s: change.space_id.clone(),
-        r: false,
-        h: false,
+        ..Message::default()
     };
     // `,"u":[]` is added once the first user is in.
     let empty = to_text(&message).len() + r#","u":[]"#.len();
@@ -88,20 +86,16 @@ fn payloads(origin: &str, change: &Change) -> Vec<String> {
 fn resync_payload(origin: &str) -> String {
     to_text(&Message {
         o: origin.to_owned(),
-        u: Vec::new(),
-        s: None,
         r: true,
-        h: false,
+        ..Message::default()
     })
 }
 
 fn heartbeat_payload(origin: &str) -> String {
     to_text(&Message {
         o: origin.to_owned(),
-        u: Vec::new(),
-        s: None,
-        r: false,
         h: true,
+        ..Message::default()
     })
 }
 
@@ -159,13 +153,8 @@ pub async fn start(
     let (stop, stopped) = oneshot::channel();
     // A connection of its own: a main pool busy with requests must not keep the heartbeats
     // back and make every server think its listener stuck.
-    let heartbeat_pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .acquire_timeout(heartbeat_every)
-        .connect_lazy_with(connect_options.clone());
     let heartbeat = tokio::spawn(heartbeat_loop(
-        heartbeat_pool,
+        one_connection_pool(&connect_options, heartbeat_every),
         heartbeat_payload(notifier.origin()),
         heartbeat_every,
     ));
@@ -203,17 +192,22 @@ impl Fanout {
     }
 }
 
-/// Listens on a connection apart from the pool's, in a pool of its own each time: a listener
-/// given up as stuck still holds its connection until the network lets go, and must not
-/// keep the next one waiting.
-async fn listen(options: &PgConnectOptions) -> Result<PgListener, sea_orm::sqlx::Error> {
-    let pool = PgPoolOptions::new()
+/// A pool of one connection apart from the main pool's, opened when first used and kept.
+fn one_connection_pool(options: &PgConnectOptions, acquire_timeout: Duration) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(1)
         .min_connections(0)
         .idle_timeout(None)
         .max_lifetime(None)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_lazy_with(options.clone());
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options.clone())
+}
+
+/// Listens on a connection apart from the pool's, in a pool of its own each time: a listener
+/// given up as stuck still holds its connection until the network lets go, and must not
+/// keep the next one waiting.
+async fn listen(options: &PgConnectOptions) -> Result<PgListener, sea_orm::sqlx::Error> {
+    let pool = one_connection_pool(options, Duration::from_secs(10));
     let mut listener = PgListener::connect_with(&pool).await?;
     // A lost connection is made again here, with backoff and a resync.
     listener.eager_reconnect(false);

@@ -91,23 +91,31 @@ fn count_space(
     Ok(())
 }
 
-/// What the user's own live spaces consume (shared spaces count for their owner only).
-pub async fn usage(db: &impl ConnectionTrait, owner_id: &str) -> AppResult<Usage> {
-    // Only the columns that count: this runs on every page view and every quota check.
-    let spaces: Vec<(String, i64, i64)> = space::Entity::find()
+/// What counts of every live space: owner, state, compute and storage units. Only these
+/// columns are read: this runs on every page view and every quota check.
+fn live_space_units() -> sea_orm::Select<space::Entity> {
+    space::Entity::find()
         .select_only()
         .columns([
+            space::Column::OwnerId,
             space::Column::State,
             space::Column::ComputeUnits,
             space::Column::StorageUnits,
         ])
-        .filter(space::Column::OwnerId.eq(owner_id))
         .filter(space::is_live())
+}
+
+type SpaceUnits = (String, String, i64, i64);
+
+/// What the user's own live spaces consume (shared spaces count for their owner only).
+pub async fn usage(db: &impl ConnectionTrait, owner_id: &str) -> AppResult<Usage> {
+    let spaces: Vec<SpaceUnits> = live_space_units()
+        .filter(space::Column::OwnerId.eq(owner_id))
         .into_tuple()
         .all(db)
         .await?;
     let mut usage = Usage::default();
-    for (state, compute_units, storage_units) in spaces {
+    for (_, state, compute_units, storage_units) in spaces {
         count_space(&mut usage, &state, compute_units, storage_units)?;
     }
     Ok(usage)
@@ -173,18 +181,7 @@ impl Services {
                 groups_of.entry(membership.user_id).or_default().push(group);
             }
         }
-        let spaces: Vec<(String, String, i64, i64)> = space::Entity::find()
-            .select_only()
-            .columns([
-                space::Column::OwnerId,
-                space::Column::State,
-                space::Column::ComputeUnits,
-                space::Column::StorageUnits,
-            ])
-            .filter(space::is_live())
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let spaces: Vec<SpaceUnits> = live_space_units().into_tuple().all(&self.db).await?;
         let mut usage_of: HashMap<String, Usage> = HashMap::new();
         for (owner_id, state, compute_units, storage_units) in spaces {
             count_space(

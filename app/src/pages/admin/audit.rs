@@ -2,15 +2,14 @@
 
 use leptos::prelude::*;
 
-use super::{AdminNav, AdminOnly};
-use crate::api::auth::UserDto;
+use super::AdminOnly;
 use crate::api::spaces::{audit_log, AuditFilter};
 
 const PAGE: u64 = 50;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <Audit /> } /> }
+    view! { <AdminOnly page=|| view! { <Audit /> } /> }
 }
 
 fn text(value: String) -> Option<String> {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{membership_action, AdminNav, AdminOnly, UserUsage};
+use super::{membership_action, AdminOnly, UserUsage};
 use crate::api::auth::UserDto;
 use crate::api::groups::{
     create_group, list_groups, update_group, CreateGroup, GroupDto, UpdateGroup,
@@ -15,7 +15,7 @@ use crate::pages::widgets::{
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
-    view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <Groups /> } /> }
+    view! { <AdminOnly page=|| view! { <Groups /> } /> }
 }
 
 #[component]

@@ -20,17 +20,18 @@ use crate::error::ApiError;
 use crate::live::Live;
 use crate::pages::widgets::refreshing;
 
-/// Renders `page` for admins; others are told it is not for them.
+/// Renders the admin section's navigation and `page` for admins; others are told it is not
+/// for them.
 #[component]
 pub fn AdminOnly<F, V>(page: F) -> impl IntoView
 where
-    F: Fn(UserDto) -> V + Send + Sync + Copy + 'static,
+    F: Fn() -> V + Send + Sync + Copy + 'static,
     V: IntoView + 'static,
 {
     view! {
         <SignedIn page=move |user: UserDto| {
             if user.role == Role::Admin {
-                page(user).into_any()
+                view! { <AdminNav /> {page()} }.into_any()
             } else {
                 view! {
                     <section class="panel"><h1>"Administrators only"</h1>

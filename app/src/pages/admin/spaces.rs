@@ -2,8 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{AdminNav, AdminOnly};
-use crate::api::auth::UserDto;
+use super::AdminOnly;
 use crate::api::spaces::all_spaces;
 use crate::live::Live;
 use crate::pages::dashboard::{SpaceActions, SpaceButtons};
@@ -13,7 +12,7 @@ const STATES: [&str; 5] = ["created", "starting", "running", "stopping", "stoppe
 
 #[component]
 pub fn AllSpacesPage() -> impl IntoView {
-    view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <AllSpaces /> } /> }
+    view! { <AdminOnly page=|| view! { <AllSpaces /> } /> }
 }
 
 #[component]

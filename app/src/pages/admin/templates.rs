@@ -2,8 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{AdminNav, AdminOnly};
-use crate::api::auth::UserDto;
+use super::AdminOnly;
 use crate::api::groups::{list_groups, GroupDto};
 use crate::api::templates::{
     all_templates, create_template, update_template, CreateTemplate, Feature, TemplateDto,
@@ -25,7 +24,7 @@ const FEATURES: [(Feature, &str); 8] = [
 
 #[component]
 pub fn TemplatesPage() -> impl IntoView {
-    view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <Templates /> } /> }
+    view! { <AdminOnly page=|| view! { <Templates /> } /> }
 }
 
 #[component]

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{membership_action, AdminNav, AdminOnly, UserUsage};
+use super::{membership_action, AdminOnly, UserUsage};
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{list_groups, GroupDto};
 use crate::api::users::{create_user, list_users, update_user, CreateUser, UpdateUser};
@@ -14,7 +14,7 @@ use crate::pages::widgets::{
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    view! { <AdminOnly page=|_: UserDto| view! { <AdminNav /> <Users /> } /> }
+    view! { <AdminOnly page=|| view! { <Users /> } /> }
 }
 
 #[component]
