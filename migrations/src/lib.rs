@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_domain;
+mod m20261201_000001_settings;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_users_and_sessions::Migration),
             Box::new(m20261128_000002_domain::Migration),
+            Box::new(m20261201_000001_settings::Migration),
         ]
     }
 }

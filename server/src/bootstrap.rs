@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, Set};
 
 use crate::auth::password;
 use crate::config::Config;
-use crate::entities::{template, user};
+use crate::entities::{setting, template, user};
 use crate::error::{AppError, AppResult};
 
 /// Creates the first admin when there is no user at all. Returns the generated password when
@@ -102,4 +102,29 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
         tracing::info!(image = DEFAULT_IMAGE, "created the default template");
     }
     Ok(())
+}
+
+/// The installation's id, made by the first server to start on this database and read by
+/// every later one (replicas on one PostgreSQL share it). Every Docker object Hangar makes
+/// carries it, so that installations sharing an engine never touch each other's objects.
+pub async fn installation_id(db: &DatabaseConnection) -> AppResult<String> {
+    let fresh = setting::ActiveModel {
+        key: Set(setting::INSTALLATION_ID.into()),
+        value: Set(uuid::Uuid::new_v4().simple().to_string()),
+        created_at: Set(Utc::now()),
+    };
+    // Another replica may have made it first: then its id is the one.
+    setting::Entity::insert(fresh)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(setting::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    setting::Entity::find_by_id(setting::INSTALLATION_ID)
+        .one(db)
+        .await?
+        .map(|s| s.value)
+        .ok_or_else(|| AppError::internal("the installation id vanished as it was made"))
 }

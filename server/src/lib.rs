@@ -48,6 +48,8 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         );
     }
     bootstrap::ensure_default_template(&db, &config).await?;
+    let installation = bootstrap::installation_id(&db).await?;
+    tracing::info!(%installation, "installation id (labels every Docker object it makes)");
     let docker = Arc::new(docker::DockerClient::new(config.docker_host.clone()));
     let limiter = LoginRateLimiter::new(
         config.login_failures_per_account,
@@ -65,6 +67,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     let config = Arc::new(config);
     let runtime = Arc::new(runtime::docker::DockerRuntime::new(
         docker.clone(),
+        installation,
         config.cpus_per_cu,
         config.memory_mib_per_cu,
     ));

@@ -1,7 +1,8 @@
-//! Fault drills that disturb the whole Docker host or kill Hangar itself, so they run one at
-//! a time, in a test binary of their own (cargo runs test binaries one after another):
-//! kill -9 of Hangar during starting and during stopping, the Docker daemon going away and
-//! coming back, and orphan removal (which looks at every Hangar object on the host).
+//! Fault drills that disturb the whole Docker engine or kill Hangar itself, so they run one at
+//! a time, in a test binary of their own (cargo runs test binaries one after another), on a
+//! Docker engine of their own (`scripts/drill-engine.sh`), since one of them stops and
+//! restarts the engine: kill -9 of Hangar during starting and during stopping, the Docker
+//! daemon going away and coming back, orphan removal, and two installations on one engine.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +21,29 @@ use tokio::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
+/// Takes the drills' turn, on the drills' own Docker engine (started when it does not answer).
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    let turn = ONE_AT_A_TIME.lock().await;
+    support::use_docker_host(drill_engine().await);
+    turn
+}
+
+/// Starts the drills' Docker engine if it does not answer; returns its DOCKER_HOST.
+async fn drill_engine() -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/drill-engine.sh");
+    let out = tokio::process::Command::new("bash")
+        .arg(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the drills' Docker engine did not start"
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 async fn containers_of(space_id: &str) -> Vec<String> {
     let (_, out) = docker(&[
         "ps",
@@ -35,7 +59,7 @@ async fn containers_of(space_id: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn kill_9_during_starting_and_stopping_then_restart_is_consistent() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let db = TempDb::new();
     let hangar = Process::start(&db.url()).await;
     let admin = admin(&hangar.server).await;
@@ -94,13 +118,13 @@ async fn kill_9_during_starting_and_stopping_then_restart_is_consistent() {
     hangar.kill_9().await;
 }
 
-/// Stops the local dockerd the way an operator would, and starts it again.
-async fn restart_dockerd() {
-    let pid = std::fs::read_to_string("/var/run/docker.pid").unwrap_or_default();
+/// Stops the drills' dockerd the way an operator would.
+async fn stop_dockerd() {
+    let pid = std::fs::read_to_string("/var/run/hangar-drill-docker.pid").unwrap_or_default();
     let pid = pid.trim().to_owned();
     assert!(
         !pid.is_empty(),
-        "this drill needs the local dockerd that scripts/docker-up.sh starts"
+        "this drill needs the engine that scripts/drill-engine.sh starts"
     );
     tokio::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -114,19 +138,9 @@ async fn restart_dockerd() {
     }
 }
 
-async fn start_dockerd() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/docker-up.sh");
-    let status = tokio::process::Command::new("bash")
-        .arg(script)
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success(), "dockerd did not come back");
-}
-
 #[tokio::test]
 async fn docker_going_away_is_waited_out_and_spaces_recover() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let db = TempDb::new();
     let hangar = Process::start(&db.url()).await;
     let admin = admin(&hangar.server).await;
@@ -143,7 +157,7 @@ async fn docker_going_away_is_waited_out_and_spaces_recover() {
         .await;
     admin.wait_for_state(&id, "running").await;
 
-    restart_dockerd().await;
+    stop_dockerd().await;
     let ready = admin.get("/readyz").await;
     assert_eq!(ready.status, 503, "{ready:?}");
     assert!(
@@ -160,7 +174,7 @@ async fn docker_going_away_is_waited_out_and_spaces_recover() {
         "running"
     );
 
-    start_dockerd().await;
+    drill_engine().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while admin.get("/readyz").await.status != 200 {
         assert!(Instant::now() < deadline, "never ready again");
@@ -184,29 +198,39 @@ async fn docker_going_away_is_waited_out_and_spaces_recover() {
     hangar.kill_9().await;
 }
 
+/// Creates a volume with these labels; returns its name.
+async fn labelled_volume(labels: &[String]) -> String {
+    let name = format!("hangar-drill-{}", uuid::Uuid::new_v4().simple());
+    let mut args = vec!["volume".to_owned(), "create".to_owned()];
+    for label in labels {
+        args.extend(["--label".to_owned(), label.clone()]);
+    }
+    args.push(name.clone());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(docker(&args).await.0);
+    name
+}
+
+async fn exists(kind: &str, name: &str) -> bool {
+    docker(&[kind, "inspect", name]).await.0
+}
+
+fn names(objects: &serde_json::Value) -> Vec<String> {
+    objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn orphans_are_listed_and_removed_only_by_an_admin() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let db = TempDb::new();
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let ghost = format!("ghost-{}", uuid::Uuid::new_v4().simple());
-    let volume = format!("hangar-{ghost}-data");
-    assert!(
-        docker(&[
-            "volume",
-            "create",
-            "--label",
-            "io.hangar.managed=true",
-            "--label",
-            &format!("io.hangar.space={ghost}"),
-            &volume
-        ])
-        .await
-        .0
-    );
-    // A live space's volume is not an orphan.
     let tpl = admin
         .new_template(
             "box",
@@ -221,32 +245,195 @@ async fn orphans_are_listed_and_removed_only_by_an_admin() {
         )
         .await
         .id();
+    let installation = docker(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{index .Labels \"io.hangar.installation\"}}",
+        &format!("hangar-{live}-keep"),
+    ])
+    .await
+    .1;
+    assert_eq!(installation.len(), 32, "volumes carry the installation id");
+    let ghost = |space: &str| {
+        vec![
+            "io.hangar.managed=true".to_owned(),
+            format!("io.hangar.space={space}"),
+        ]
+    };
+    // Ours, of a space nobody knows: an orphan.
+    let mut mine = ghost("ghost-space");
+    mine.push(format!("io.hangar.installation={installation}"));
+    let orphan = labelled_volume(&mine).await;
+    // Another installation's: never seen, never removed.
+    let mut theirs = ghost("their-space");
+    theirs.push("io.hangar.installation=another-installation".to_owned());
+    let foreign = labelled_volume(&theirs).await;
+    // No installation label (made before installations had ids): adopted when its space is
+    // known here, else listed apart and removed only by name.
+    let adopted = labelled_volume(&ghost(&live)).await;
+    let unlabelled = labelled_volume(&ghost("old-space")).await;
 
     assert_eq!(ann.get("/api/v1/admin/orphans").await.status, 403);
     assert_eq!(ann.delete("/api/v1/admin/orphans").await.status, 403);
+    assert_eq!(
+        ann.delete(&format!("/api/v1/admin/unlabelled/{unlabelled}"))
+            .await
+            .status,
+        403
+    );
     let listed = admin.get("/api/v1/admin/orphans").await;
     assert_eq!(listed.status, 200, "{listed:?}");
-    let names: Vec<&str> = listed
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["name"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&volume.as_str()), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains(&live)), "{names:?}");
+    let orphans = names(&listed.body["orphans"]);
+    let apart = names(&listed.body["unlabelled"]);
+    assert!(orphans.contains(&orphan), "{listed:?}");
+    assert!(apart.contains(&unlabelled), "{listed:?}");
+    for name in [&foreign, &adopted] {
+        assert!(
+            !orphans.contains(name) && !apart.contains(name),
+            "{name}: {listed:?}"
+        );
+    }
+    assert!(
+        !orphans.iter().chain(&apart).any(|n| n.contains(&live)),
+        "{listed:?}"
+    );
+    assert!(
+        !orphans
+            .iter()
+            .chain(&apart)
+            .any(|n| n.starts_with("hangar-spaces")),
+        "the shared spaces network is nobody's orphan: {listed:?}"
+    );
     // Listing removes nothing.
-    assert!(docker(&["volume", "inspect", &volume]).await.0);
+    assert!(exists("volume", &orphan).await);
 
     let removed = admin.delete("/api/v1/admin/orphans").await;
-    assert_eq!(removed.status, 200);
-    assert!(!docker(&["volume", "inspect", &volume]).await.0);
-    assert!(
-        docker(&["volume", "inspect", &format!("hangar-{live}-keep")])
+    assert_eq!(removed.status, 200, "{removed:?}");
+    assert_eq!(names(&removed.body), [orphan.clone()]);
+    assert!(!exists("volume", &orphan).await);
+    for kept in [&foreign, &adopted, &unlabelled] {
+        assert!(exists("volume", kept).await, "{kept} was removed");
+    }
+    assert!(exists("volume", &format!("hangar-{live}-keep")).await);
+
+    // The admin names an unlabelled object: that one goes, and only that one.
+    let gone = admin
+        .delete(&format!("/api/v1/admin/unlabelled/{unlabelled}"))
+        .await;
+    assert_eq!(gone.status, 200, "{gone:?}");
+    assert!(!exists("volume", &unlabelled).await);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/admin/unlabelled/{foreign}"))
             .await
-            .0
+            .status,
+        404,
+        "another installation's object cannot be named"
     );
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/admin/unlabelled/{adopted}"))
+            .await
+            .status,
+        404,
+        "an adopted object belongs to its space"
+    );
+    assert!(exists("volume", &foreign).await && exists("volume", &adopted).await);
+    docker(&["volume", "rm", &foreign, &adopted]).await;
     server.stop().await;
+}
+
+/// A running space with a file in its volume, on `hangar`.
+async fn space_with_file(hangar: &Process, name: &str, content: &str) -> String {
+    let admin = admin(&hangar.server).await;
+    let tpl = admin
+        .new_template(
+            &format!("tpl-{name}"),
+            0,
+            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
+        )
+        .await;
+    let id = admin
+        .post("/api/v1/spaces", json!({"name": name, "template_id": tpl}))
+        .await
+        .id();
+    admin
+        .post_empty(&format!("/api/v1/spaces/{id}/start"))
+        .await;
+    admin.wait_for_state(&id, "running").await;
+    let container = format!("hangar-{id}");
+    assert!(
+        docker(&[
+            "exec",
+            &container,
+            "sh",
+            "-c",
+            &format!("echo {content} > /data/file")
+        ])
+        .await
+        .0
+    );
+    id
+}
+
+async fn running_with_file(id: &str, content: &str) -> bool {
+    let container = format!("hangar-{id}");
+    let state = docker(&["inspect", "-f", "{{.State.Running}}", &container]).await;
+    let file = docker(&["exec", &container, "cat", "/data/file"]).await;
+    state == (true, "true".into()) && file == (true, content.into())
+}
+
+#[tokio::test]
+async fn two_installations_on_one_engine_never_touch_each_others_spaces() {
+    let _serial = one_at_a_time().await;
+    let (db_a, db_b) = (TempDb::new(), TempDb::new());
+    let a = Process::start(&db_a.url()).await;
+    let b = Process::start(&db_b.url()).await;
+    let in_a = space_with_file(&a, "alpha", "kept-by-a").await;
+    let in_b = space_with_file(&b, "beta", "kept-by-b").await;
+
+    for (hangar, other_space) in [(&a, &in_b), (&b, &in_a)] {
+        let admin = admin(&hangar.server).await;
+        let listed = admin.get("/api/v1/admin/orphans").await;
+        assert_eq!(listed.status, 200, "{listed:?}");
+        assert!(
+            !listed.body.to_string().contains(other_space.as_str()),
+            "the other installation's objects are listed: {listed:?}"
+        );
+        assert_eq!(admin.delete("/api/v1/admin/orphans").await.status, 200);
+    }
+    // Several reconciler passes on both.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(running_with_file(&in_a, "kept-by-a").await);
+    assert!(running_with_file(&in_b, "kept-by-b").await);
+
+    // Restarting either one (a crash, then start-up recovery) leaves the other alone.
+    a.kill_9().await;
+    let a = Process::start(&db_a.url()).await;
+    b.kill_9().await;
+    let b = Process::start(&db_b.url()).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for (hangar, own, other) in [(&a, &in_a, &in_b), (&b, &in_b, &in_a)] {
+        let admin = admin(&hangar.server).await;
+        assert_eq!(
+            admin.get(&format!("/api/v1/spaces/{own}")).await.body["state"],
+            "running"
+        );
+        assert_eq!(
+            admin.get(&format!("/api/v1/spaces/{other}")).await.status,
+            404
+        );
+        assert_eq!(admin.delete("/api/v1/admin/orphans").await.status, 200);
+    }
+    assert!(running_with_file(&in_a, "kept-by-a").await);
+    assert!(running_with_file(&in_b, "kept-by-b").await);
+
+    a.server.cleanup().await;
+    assert!(running_with_file(&in_b, "kept-by-b").await);
+    b.server.cleanup().await;
+    a.kill_9().await;
+    b.kill_9().await;
 }
 
 /// Resident memory of a process, in KiB.
@@ -263,7 +450,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// Runs alone, against a Hangar process of its own, so that its memory is all the server's.
 #[tokio::test]
 async fn a_stalled_viewer_does_not_grow_server_memory_while_another_streams() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = one_at_a_time().await;
     let db = TempDb::new();
     let hangar = Process::start(&db.url()).await;
     let pid = hangar.child.id().unwrap();

@@ -1,6 +1,7 @@
 //! Wire types and server functions, one file per resource; each has an `ssr` part that
 //! declares what the server must provide.
 
+pub mod admin;
 pub mod auth;
 pub mod groups;
 pub mod quota;

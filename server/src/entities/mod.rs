@@ -5,6 +5,7 @@ pub mod audit_event;
 pub mod group;
 pub mod group_member;
 pub mod session;
+pub mod setting;
 pub mod share;
 pub mod space;
 pub mod ssh_key;

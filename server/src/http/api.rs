@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use app::api::admin::{DockerObject, OrphanReport};
 use app::api::auth::{LoginRequest, UserDto, UserEnvelope};
 use app::api::groups::{CreateGroup, GroupDto, UpdateGroup};
 use app::api::quota::{QuotaReport, UserQuota};
@@ -22,7 +23,6 @@ use super::extract::{AdminCaller, ValidJson};
 use crate::auth::{client_ip_of, session_of, AuthService};
 use crate::domain::lifecycle::Action;
 use crate::error::{AppError, AppResult};
-use crate::runtime::ManagedObject;
 use crate::services::access::Caller;
 use crate::services::audit::AuditQuery;
 use crate::services::spaces::SpaceListQuery;
@@ -475,20 +475,29 @@ pub async fn audit(
 
 // --- admin ------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "Hangar-labelled containers, volumes and networks whose space is unknown or deleted"), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "this installation's containers and volumes whose space is unknown or deleted, and unlabelled Hangar objects no space here owns", body = OrphanReport), (status = 403, body = ErrorBody)))]
 pub async fn list_orphans(
     State(services): State<Services>,
     caller: Caller,
-) -> AppResult<Json<Vec<ManagedObject>>> {
+) -> AppResult<Json<OrphanReport>> {
     Ok(Json(services.orphans(&caller).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "the objects removed"), (status = 403, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "the orphans removed (unlabelled objects stay)", body = [DockerObject]), (status = 403, body = ErrorBody)))]
 pub async fn remove_orphans(
     State(services): State<Services>,
     caller: Caller,
-) -> AppResult<Json<Vec<ManagedObject>>> {
+) -> AppResult<Json<Vec<DockerObject>>> {
     Ok(Json(services.remove_orphans(&caller).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/admin/unlabelled/{name}", tag = "admin", params(("name" = String, Path, description = "the object's name, as listed under `unlabelled`")), responses((status = 200, description = "the objects removed", body = [DockerObject]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_unlabelled(
+    State(services): State<Services>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> AppResult<Json<Vec<DockerObject>>> {
+    Ok(Json(services.remove_unlabelled(&caller, &name).await?))
 }
 
 pub async fn no_such_route() -> AppError {

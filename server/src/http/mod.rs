@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
             "/admin/orphans",
             get(api::list_orphans).delete(api::remove_orphans),
         )
+        .route("/admin/unlabelled/{name}", delete(api::remove_unlabelled))
         .fallback(api::no_such_route);
 
     let backend: SharedBackend = Arc::new(ServerBackend {

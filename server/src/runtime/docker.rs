@@ -15,8 +15,8 @@ use bollard::query_parameters::{
 };
 
 use super::{
-    ContainerStatus, ManagedObject, Runtime, RuntimeError, SpaceSpec, LABEL_MANAGED, LABEL_OWNER,
-    LABEL_SPACE,
+    ContainerStatus, ManagedObject, Runtime, RuntimeError, SpaceSpec, LABEL_INSTALLATION,
+    LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 use crate::docker::DockerClient;
 
@@ -29,6 +29,8 @@ const IDLE_COMMAND: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wai
 
 pub struct DockerRuntime {
     docker: Arc<DockerClient>,
+    /// Labels every object this runtime makes; objects of other installations are not seen.
+    installation: String,
     network_id: tokio::sync::Mutex<Option<String>>,
     cpus_per_cu: f64,
     memory_mib_per_cu: u64,
@@ -40,7 +42,10 @@ pub fn container_name(space_id: &str) -> String {
 
 /// Spaces share one bridge network with inter-container traffic disabled: each reaches the
 /// outside world, none reaches another. (A network per space would exhaust Docker's address
-/// pools after about thirty spaces.)
+/// pools after about thirty spaces.) Every installation on the engine uses the same one, for
+/// the same reason: it belongs to no installation, none lists it as an orphan, and Hangar
+/// never removes one that has endpoints (Docker refuses to), so it cannot be pulled from
+/// under another installation's spaces.
 pub const SPACES_NETWORK: &str = "hangar-spaces";
 /// Label that marks the shared spaces network.
 const LABEL_NETWORK: &str = "io.hangar.network";
@@ -49,12 +54,21 @@ pub fn volume_name(space_id: &str, volume: &str) -> String {
     format!("hangar-{space_id}-{volume}")
 }
 
-fn labels(space: &SpaceSpec) -> HashMap<String, String> {
-    HashMap::from([
-        (LABEL_MANAGED.to_owned(), "true".to_owned()),
-        (LABEL_SPACE.to_owned(), space.id.clone()),
-        (LABEL_OWNER.to_owned(), space.owner.clone()),
-    ])
+/// Whose an object is, by its labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Belongs {
+    ToUs,
+    /// Made before installations had ids.
+    ToNone,
+    ToAnother,
+}
+
+fn belongs(labels: Option<&HashMap<String, String>>, installation: &str) -> Belongs {
+    match labels.and_then(|l| l.get(LABEL_INSTALLATION)) {
+        Some(id) if id == installation => Belongs::ToUs,
+        Some(_) => Belongs::ToAnother,
+        None => Belongs::ToNone,
+    }
 }
 
 fn is_not_found(error: &DockerError) -> bool {
@@ -79,13 +93,28 @@ fn classify(context: &str, error: DockerError) -> RuntimeError {
 }
 
 impl DockerRuntime {
-    pub fn new(docker: Arc<DockerClient>, cpus_per_cu: f64, memory_mib_per_cu: u64) -> Self {
+    pub fn new(
+        docker: Arc<DockerClient>,
+        installation: String,
+        cpus_per_cu: f64,
+        memory_mib_per_cu: u64,
+    ) -> Self {
         Self {
             docker,
+            installation,
             network_id: tokio::sync::Mutex::new(None),
             cpus_per_cu,
             memory_mib_per_cu,
         }
+    }
+
+    fn labels(&self, space: &SpaceSpec) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_INSTALLATION.to_owned(), self.installation.clone()),
+            (LABEL_SPACE.to_owned(), space.id.clone()),
+            (LABEL_OWNER.to_owned(), space.owner.clone()),
+        ])
     }
 
     async fn client(&self) -> Result<bollard::Docker, RuntimeError> {
@@ -153,7 +182,7 @@ impl DockerRuntime {
             cmd: Some(cmd),
             env: Some(env),
             hostname: Some(space.name.clone()),
-            labels: Some(labels(space)),
+            labels: Some(self.labels(space)),
             host_config: Some(self.host_config(space, &network_id)),
             ..Default::default()
         };
@@ -164,10 +193,24 @@ impl DockerRuntime {
             .await
         {
             Ok(created) => created,
-            // A container left by an interrupted start holds the name: replace it.
+            // A container left by an interrupted start holds the name: replace it (only ours:
+            // ids are unique, but nothing of another installation is ever removed).
             Err(DockerError::DockerResponseServerError {
                 status_code: 409, ..
             }) => {
+                let holder = docker
+                    .inspect_container(
+                        &name,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                    .await
+                    .map_err(|e| classify("inspecting the container in the way", e))?;
+                let labels = holder.config.and_then(|c| c.labels);
+                if belongs(labels.as_ref(), &self.installation) == Belongs::ToAnother {
+                    return Err(RuntimeError::Failed(format!(
+                        "a container named {name} belongs to another Hangar installation"
+                    )));
+                }
                 self.remove_container(&docker, &space.id).await?;
                 docker
                     .create_container(Some(options), body)
@@ -303,7 +346,7 @@ impl Runtime for DockerRuntime {
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
         for volume in &space.volumes {
-            let mut labels = labels(space);
+            let mut labels = self.labels(space);
             labels.insert("io.hangar.volume".into(), volume.name.clone());
             labels.insert("io.hangar.size_gib".into(), volume.size_gib.to_string());
             let request = VolumeCreateRequest {
@@ -363,6 +406,10 @@ impl Runtime for DockerRuntime {
             .await
         {
             Ok(info) => {
+                let labels = info.config.as_ref().and_then(|c| c.labels.as_ref());
+                if belongs(labels, &self.installation) == Belongs::ToAnother {
+                    return Ok(None);
+                }
                 let state = info.state.unwrap_or_default();
                 let running = state.running.unwrap_or(false);
                 let detail = if state.oom_killed.unwrap_or(false) {
@@ -388,6 +435,30 @@ impl Runtime for DockerRuntime {
         let docker = self.client().await?;
         let filter = HashMap::from([("label".to_owned(), vec![format!("{LABEL_MANAGED}=true")])]);
         let mut found = Vec::new();
+        let mut keep = |kind: &str,
+                        id: Option<String>,
+                        name: String,
+                        labels: Option<&HashMap<String, String>>| {
+            let unlabelled = match belongs(labels, &self.installation) {
+                Belongs::ToUs => false,
+                Belongs::ToNone => true,
+                Belongs::ToAnother => return,
+            };
+            // The shared spaces network is nobody's to remove (see SPACES_NETWORK).
+            if labels.is_some_and(|l| l.contains_key(LABEL_NETWORK)) {
+                return;
+            }
+            found.push(ManagedObject {
+                kind: kind.into(),
+                id: id.unwrap_or_else(|| name.clone()),
+                space_id: labels
+                    .and_then(|l| l.get(LABEL_SPACE))
+                    .cloned()
+                    .unwrap_or_default(),
+                name,
+                unlabelled,
+            });
+        };
         let containers = docker
             .list_containers(Some(
                 ListContainersOptionsBuilder::new()
@@ -398,14 +469,9 @@ impl Runtime for DockerRuntime {
             .await
             .map_err(|e| classify("listing containers", e))?;
         for c in containers {
-            let labels = c.labels.unwrap_or_default();
             let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default();
-            found.push(ManagedObject {
-                kind: "container".into(),
-                id: c.id.unwrap_or_else(|| name.clone()),
-                name: name.trim_start_matches('/').to_owned(),
-                space_id: labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
-            });
+            let name = name.trim_start_matches('/').to_owned();
+            keep("container", c.id, name, c.labels.as_ref());
         }
         let volumes = docker
             .list_volumes(Some(
@@ -414,12 +480,7 @@ impl Runtime for DockerRuntime {
             .await
             .map_err(|e| classify("listing volumes", e))?;
         for v in volumes.volumes.unwrap_or_default() {
-            found.push(ManagedObject {
-                kind: "volume".into(),
-                id: v.name.clone(),
-                space_id: v.labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
-                name: v.name,
-            });
+            keep("volume", Some(v.name.clone()), v.name, Some(&v.labels));
         }
         let networks = docker
             .list_networks(Some(
@@ -428,13 +489,12 @@ impl Runtime for DockerRuntime {
             .await
             .map_err(|e| classify("listing networks", e))?;
         for n in networks {
-            let labels = n.labels.unwrap_or_default();
-            found.push(ManagedObject {
-                kind: "network".into(),
-                id: n.id.unwrap_or_default(),
-                space_id: labels.get(LABEL_SPACE).cloned().unwrap_or_default(),
-                name: n.name.unwrap_or_default(),
-            });
+            keep(
+                "network",
+                n.id,
+                n.name.unwrap_or_default(),
+                n.labels.as_ref(),
+            );
         }
         Ok(found)
     }

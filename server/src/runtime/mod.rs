@@ -11,6 +11,9 @@ use app::api::templates::VolumeSpec;
 pub const LABEL_MANAGED: &str = "io.hangar.managed";
 pub const LABEL_SPACE: &str = "io.hangar.space";
 pub const LABEL_OWNER: &str = "io.hangar.owner";
+/// The id of the installation that made the object (see [`crate::bootstrap::installation_id`]).
+/// Objects made before installations had ids carry none.
+pub const LABEL_INSTALLATION: &str = "io.hangar.installation";
 
 /// Everything the runtime needs to know about a space (its template snapshot).
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +37,8 @@ pub struct ContainerStatus {
     pub detail: String,
 }
 
-/// A Docker object labelled as Hangar's.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A Docker object labelled as Hangar's, of this installation or of none.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedObject {
     /// `container`, `volume` or `network`.
     pub kind: String,
@@ -44,6 +47,9 @@ pub struct ManagedObject {
     pub id: String,
     /// The space its label names.
     pub space_id: String,
+    /// It carries no installation label: made by a Hangar from before installations had ids,
+    /// so it may be another installation's.
+    pub unlabelled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +74,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
     /// The space's container, if one exists.
     async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError>;
-    /// Every container, volume and network labelled as Hangar's.
+    /// Every container, volume and network labelled as this installation's, and those
+    /// labelled as Hangar's with no installation at all; never another installation's.
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;
     /// Removes one object found by [`Runtime::list_managed`]; absent is fine.
     async fn remove_managed(&self, object: &ManagedObject) -> Result<(), RuntimeError>;

@@ -1,8 +1,12 @@
 //! Docker objects labelled as Hangar's whose space the database does not know (or deleted):
-//! listed for admins and removed only when an admin asks.
+//! listed for admins and removed only when an admin asks. Only this installation's objects
+//! are orphans; objects of another installation are never seen, and unlabelled ones (made
+//! before installations had ids) are adopted when their space is known here, and otherwise
+//! listed apart and removed only by name.
 
 use std::collections::HashSet;
 
+use app::api::admin::{DockerObject, OrphanReport};
 use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
@@ -17,9 +21,27 @@ fn runtime_error(e: RuntimeError) -> AppError {
     AppError::Unavailable(format!("cannot list Docker objects: {e}"))
 }
 
+fn dto(object: &ManagedObject) -> DockerObject {
+    DockerObject {
+        kind: object.kind.clone(),
+        name: object.name.clone(),
+        id: object.id.clone(),
+        space_id: object.space_id.clone(),
+    }
+}
+
+/// Containers before networks before volumes: each goes only once nothing uses it.
+fn removal_order(object: &ManagedObject) -> u8 {
+    match object.kind.as_str() {
+        "container" => 0,
+        "network" => 1,
+        _ => 2,
+    }
+}
+
 impl Services {
-    pub async fn orphans(&self, caller: &Caller) -> AppResult<Vec<ManagedObject>> {
-        caller.require_admin()?;
+    /// Objects no live space of this installation owns: (orphans, unlabelled).
+    async fn unowned(&self) -> AppResult<(Vec<ManagedObject>, Vec<ManagedObject>)> {
         let objects = self.runtime.list_managed().await.map_err(runtime_error)?;
         let live: HashSet<String> = space::Entity::find()
             .select_only()
@@ -33,18 +55,21 @@ impl Services {
         Ok(objects
             .into_iter()
             .filter(|o| !live.contains(&o.space_id))
-            .collect())
+            .partition(|o| !o.unlabelled))
     }
 
-    /// Removes every orphan (containers first, then networks and volumes); returns them.
-    pub async fn remove_orphans(&self, caller: &Caller) -> AppResult<Vec<ManagedObject>> {
-        let mut orphans = self.orphans(caller).await?;
-        orphans.sort_by_key(|o| match o.kind.as_str() {
-            "container" => 0,
-            "network" => 1,
-            _ => 2,
-        });
-        for object in &orphans {
+    pub async fn orphans(&self, caller: &Caller) -> AppResult<OrphanReport> {
+        caller.require_admin()?;
+        let (orphans, unlabelled) = self.unowned().await?;
+        Ok(OrphanReport {
+            orphans: orphans.iter().map(dto).collect(),
+            unlabelled: unlabelled.iter().map(dto).collect(),
+        })
+    }
+
+    async fn remove_objects(&self, objects: &mut [ManagedObject]) -> AppResult<()> {
+        objects.sort_by_key(removal_order);
+        for object in objects.iter() {
             self.runtime.remove_managed(object).await.map_err(|e| {
                 AppError::Unavailable(format!(
                     "could not remove {} {}: {e}",
@@ -52,8 +77,46 @@ impl Services {
                 ))
             })?;
         }
+        Ok(())
+    }
+
+    /// Removes every orphan of this installation; returns them. Unlabelled objects stay.
+    pub async fn remove_orphans(&self, caller: &Caller) -> AppResult<Vec<DockerObject>> {
+        caller.require_admin()?;
+        let (mut orphans, _) = self.unowned().await?;
+        self.remove_objects(&mut orphans).await?;
         record(&self.db, Some(caller), "orphans.remove", "docker", Outcome::Success,
             json!({"removed": orphans.iter().map(|o| format!("{} {}", o.kind, o.name)).collect::<Vec<_>>()})).await;
-        Ok(orphans)
+        Ok(orphans.iter().map(dto).collect())
+    }
+
+    /// Removes the unlabelled objects with this name (one, unless a network's name repeats)
+    /// that no space of this installation owns: the admin's explicit choice.
+    pub async fn remove_unlabelled(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> AppResult<Vec<DockerObject>> {
+        caller.require_admin()?;
+        let (_, unlabelled) = self.unowned().await?;
+        let mut chosen: Vec<ManagedObject> =
+            unlabelled.into_iter().filter(|o| o.name == name).collect();
+        if chosen.is_empty() {
+            return Err(AppError::NotFound(format!(
+                "no unlabelled Hangar object named `{name}` that no space here owns: \
+                 see GET /api/v1/admin/orphans"
+            )));
+        }
+        self.remove_objects(&mut chosen).await?;
+        record(
+            &self.db,
+            Some(caller),
+            "orphans.remove_unlabelled",
+            "docker",
+            Outcome::Success,
+            json!({"removed": chosen.iter().map(|o| format!("{} {}", o.kind, o.name)).collect::<Vec<_>>()}),
+        )
+        .await;
+        Ok(chosen.iter().map(dto).collect())
     }
 }

@@ -14,6 +14,17 @@ use tokio::task::JoinHandle;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
+/// The Docker engine this test binary's Hangars and docker CLI calls use, when not the
+/// machine's own (the drills run on an engine of their own).
+static DOCKER_HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Points every Hangar and docker CLI call of this test binary at `host` from now on (the
+/// drills do; the API tests use the machine's engine).
+#[allow(dead_code)]
+pub fn use_docker_host(host: String) {
+    let _ = DOCKER_HOST.set(host);
+}
+
 /// A temporary SQLite database file that lives as long as this value.
 pub struct TempDb {
     _dir: tempfile::TempDir,
@@ -58,6 +69,9 @@ impl TestServer {
             args.extend_from_slice(&["--default-template", "false"]);
         }
         args.extend_from_slice(extra);
+        if let Some(host) = DOCKER_HOST.get() {
+            args.extend_from_slice(&["--docker-host", host]);
+        }
         let Command::Serve(config) = Cli::parse_from(args).into_command();
         let state = hangar::build_state(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -374,11 +388,11 @@ pub async fn admin(server: &TestServer) -> Client {
 
 /// Runs the docker CLI; returns whether it succeeded and its trimmed output.
 pub async fn docker(args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("docker")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
+    let mut command = tokio::process::Command::new("docker");
+    if let Some(host) = DOCKER_HOST.get() {
+        command.env("DOCKER_HOST", host);
+    }
+    let out = command.args(args).output().await.unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
@@ -405,7 +419,11 @@ impl Process {
     /// Starts one with extra environment (`HANGAR_*` settings).
     pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Process {
         let port = free_port().await;
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"));
+        if let Some(host) = DOCKER_HOST.get() {
+            command.env("DOCKER_HOST", host);
+        }
+        let child = command
             .envs(env.iter().copied())
             .arg("serve")
             .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))

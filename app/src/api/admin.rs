@@ -1,0 +1,29 @@
+//! Operators' views of the Docker engine: objects Hangar made that no space owns.
+
+use serde::{Deserialize, Serialize};
+
+/// A Docker object labelled as Hangar's.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerObject {
+    /// `container`, `volume` or `network`.
+    pub kind: String,
+    pub name: String,
+    /// What Docker knows it by.
+    pub id: String,
+    /// The space its label names (empty when none).
+    pub space_id: String,
+}
+
+/// What `GET /api/v1/admin/orphans` finds.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrphanReport {
+    /// This installation's objects whose space is unknown or deleted: `DELETE
+    /// /api/v1/admin/orphans` removes them.
+    pub orphans: Vec<DockerObject>,
+    /// Hangar objects with no installation label (made before installations had ids) whose
+    /// space this installation does not know: they may be another installation's, so they
+    /// are removed only one by one, by name (`DELETE /api/v1/admin/unlabelled/{name}`).
+    pub unlabelled: Vec<DockerObject>,
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Starts (if it does not answer yet) a Docker engine of the fault drills' own, beside the
+# machine's: the drills stop and restart it, which would stop every container of the
+# machine's engine. Its data lives in /var/lib/hangar-drill-docker; it has no default bridge
+# and leaves the host's iptables alone (the drills need no outside network). Loads the test
+# image from the main engine. Prints the engine's DOCKER_HOST. Idempotent.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+SOCKET=/var/run/hangar-drill-docker.sock
+PIDFILE=/var/run/hangar-drill-docker.pid
+HOST=unix://$SOCKET
+LOG=/var/log/hangar-drill-dockerd.log
+TEST_IMAGE=hangar/busybox:test
+
+engine() { DOCKER_HOST=$HOST docker "$@"; }
+
+if ! engine info >/dev/null 2>&1; then
+  is_root || die "the drills' Docker engine needs root to start"
+  command -v dockerd >/dev/null || die "no dockerd: install docker.io and run this again"
+  # A killed engine leaves its pid file behind, and a new one then refuses to start.
+  if [ -f "$PIDFILE" ] && ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    rm -f "$PIDFILE"
+  fi
+  if ! { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }; then
+    mkdir -p /var/lib/hangar-drill-docker /var/run/hangar-drill-docker
+    nohup dockerd --data-root /var/lib/hangar-drill-docker \
+      --exec-root /var/run/hangar-drill-docker --pidfile "$PIDFILE" --host "$HOST" \
+      --bridge none --iptables=false --ip-masq=false >"$LOG" 2>&1 &
+  fi
+  for _ in $(seq 1 60); do
+    engine info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  engine info >/dev/null 2>&1 || { tail -20 "$LOG" >&2; die "the drills' Docker engine did not come up within 30 s"; }
+fi
+if ! engine image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
+  docker image inspect "$TEST_IMAGE" >/dev/null 2>&1 || "$REPO_ROOT/scripts/images.sh" test
+  docker save "$TEST_IMAGE" | engine load >/dev/null
+fi
+echo "$HOST"
