@@ -421,7 +421,7 @@ fn emulator_mb_s() -> (f64, f64) {
         parser.process(&chunk);
     }
     let plain = bytes / at.elapsed().as_secs_f64() / 1e6;
-    let mut emulator = hangar::emulator::Emulator::new(24, 80);
+    let mut emulator = hangar::terminal::emulator::Emulator::new(24, 80);
     let at = Instant::now();
     for _ in 0..rounds {
         emulator.process(&chunk);

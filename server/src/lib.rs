@@ -6,17 +6,14 @@ pub mod backend;
 pub mod bootstrap;
 pub mod config;
 pub mod db;
-pub mod docker;
 pub mod domain;
-pub mod emulator;
 pub mod entities;
 pub mod error;
-pub mod events;
 pub mod http;
+pub mod live;
 pub mod reconciler;
 pub mod runtime;
 pub mod services;
-pub mod session_store;
 pub mod state;
 pub mod terminal;
 pub mod validate;
@@ -30,10 +27,10 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::rate_limit::LoginRateLimiter;
+use crate::auth::session_store::DbSessionStore;
 use crate::auth::AuthService;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
-use crate::session_store::DbSessionStore;
 use crate::state::AppState;
 
 /// Opens the database (migrating it), makes the first admin if needed and connects to Docker.
@@ -50,7 +47,9 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     bootstrap::ensure_default_template(&db, &config).await?;
     let installation = bootstrap::installation_id(&db).await?;
     tracing::info!(%installation, "installation id (labels every Docker object it makes)");
-    let docker = Arc::new(docker::DockerClient::new(config.docker_host.clone()));
+    let docker = Arc::new(runtime::client::DockerClient::new(
+        config.docker_host.clone(),
+    ));
     let limiter = LoginRateLimiter::new(
         config.login_failures_per_account,
         config.login_failures_per_ip,
@@ -104,7 +103,7 @@ pub async fn serve(
         }
     });
     // On PostgreSQL, live updates reach the subscribers of every server on the database.
-    let fanout = events::postgres::start(
+    let fanout = live::postgres::start(
         &state.services.db,
         state.services.notifier.clone(),
         Duration::from_secs(state.config.live_heartbeat_secs),

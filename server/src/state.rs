@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::AuthService;
 use crate::config::Config;
-use crate::docker::DockerClient;
+use crate::runtime::client::DockerClient;
 use crate::services::Services;
 
 #[derive(Clone, FromRef)]

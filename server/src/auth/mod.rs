@@ -1,7 +1,10 @@
-//! Who is asking: password sign-in, browser sessions and the sign-in rate limit.
+//! Who is asking: password sign-in, browser sessions (kept in the database), the sign-in
+//! rate limit and the cross-origin check.
 
+pub mod csrf;
 pub mod password;
 pub mod rate_limit;
+pub mod session_store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -14,6 +17,9 @@ use tower_sessions::Session;
 use crate::entities::user;
 use crate::error::{AppError, AppResult};
 use rate_limit::LoginRateLimiter;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "hangar_session";
 
 /// Session key under which the signed-in user's id is kept.
 const SESSION_USER_ID: &str = "user_id";

@@ -2,12 +2,9 @@
 //! health) with its layers.
 
 pub mod api;
-pub mod csrf;
-pub mod events;
 pub mod extract;
 pub mod health;
 pub mod openapi;
-pub mod terminal_ws;
 
 use std::sync::Arc;
 
@@ -21,12 +18,9 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::auth::session_store::DbSessionStore;
 use crate::backend::ServerBackend;
-use crate::session_store::DbSessionStore;
 use crate::state::AppState;
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "hangar_session";
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -82,14 +76,14 @@ pub fn router(state: AppState) -> Router {
         .route("/spaces/{id}/start", post(api::start_space))
         .route("/spaces/{id}/stop", post(api::stop_space))
         .route("/spaces/{id}/restart", post(api::restart_space))
-        .route("/spaces/{id}/terminal", get(terminal_ws::terminal))
+        .route("/spaces/{id}/terminal", get(crate::terminal::ws::terminal))
         .route("/spaces/{id}/shares", get(api::list_shares))
         .route(
             "/spaces/{id}/shares/{user_id}",
             put(api::share_space).delete(api::revoke_share),
         )
         .route("/audit", get(api::audit))
-        .route("/events", get(events::events))
+        .route("/events", get(crate::live::sse::events))
         .route("/openapi.json", get(openapi::openapi_json))
         .route(
             "/admin/orphans",
@@ -106,7 +100,7 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
-        .with_name(SESSION_COOKIE)
+        .with_name(crate::auth::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.secure_cookies())
@@ -130,7 +124,7 @@ pub fn router(state: AppState) -> Router {
         >(context, shell))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            csrf::reject_cross_origin,
+            crate::auth::csrf::reject_cross_origin,
         ))
         .layer(axum::middleware::from_fn(extract::remember_session_user))
         .layer(sessions)

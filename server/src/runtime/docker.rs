@@ -14,11 +14,11 @@ use bollard::query_parameters::{
     RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
 };
 
+use super::client::DockerClient;
 use super::{
     ContainerStatus, ManagedObject, Runtime, RuntimeError, SpaceSpec, LABEL_INSTALLATION,
     LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
-use crate::docker::DockerClient;
 
 /// Seconds a container gets to stop before it is killed.
 const STOP_GRACE_SECS: i32 = 10;

@@ -1,6 +1,7 @@
 //! The container runtime the space lifecycle drives. Docker (through bollard) implements it;
 //! an orchestrator could implement it the same way.
 
+pub mod client;
 pub mod docker;
 
 use std::collections::BTreeMap;

@@ -19,7 +19,7 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::events::{Change, Notifier};
+use crate::live::{Change, Notifier};
 use crate::runtime::Runtime;
 use crate::terminal::TerminalHub;
 

@@ -11,13 +11,13 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::csrf::origin_allowed;
+use super::{Event, Joined, Session, SessionSpec, TerminalHub};
+use crate::auth::csrf::origin_allowed;
 use crate::domain::lifecycle::SpaceState;
 use crate::error::{AppError, AppResult};
 use crate::runtime::docker::container_name;
 use crate::services::access::Caller;
 use crate::state::AppState;
-use crate::terminal::{Event, Joined, Session, SessionSpec, TerminalHub};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,8 +9,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::{Change, Update};
 use crate::error::AppError;
-use crate::events::{Change, Update};
 use crate::services::access::Caller;
 use crate::services::Services;
 

@@ -6,6 +6,9 @@
 //! slows the stream down; sequence numbers let a joining viewer line the emulator's screen up
 //! with the stream exactly.
 
+pub mod emulator;
+pub mod ws;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,9 +19,9 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::docker::DockerClient;
-use crate::emulator::Emulator;
 use crate::error::{AppError, AppResult};
+use crate::runtime::client::DockerClient;
+use emulator::Emulator;
 
 /// Output chunks kept for viewers that lag; one that falls further behind gets a fresh
 /// screen instead, so a stalled viewer costs at most this many chunks of memory.

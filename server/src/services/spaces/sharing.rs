@@ -1,0 +1,102 @@
+//! Sharing a space with other users, and revoking it (which closes their terminals).
+
+use app::api::spaces::ShareDto;
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{EntityTrait, Set};
+use serde_json::json;
+
+use crate::entities::share;
+use crate::error::{AppError, AppResult};
+use crate::services::access::{Caller, SpaceRole};
+use crate::services::audit::{record, space_target, Outcome};
+use crate::services::Services;
+
+impl Services {
+    pub async fn list_shares(&self, caller: &Caller, space_id: &str) -> AppResult<Vec<ShareDto>> {
+        let space = self.managed_space(caller, space_id).await?;
+        Ok(self
+            .space_dto(caller, space, SpaceRole::Owner)
+            .await?
+            .shared_with)
+    }
+
+    pub async fn share_space(
+        &self,
+        caller: &Caller,
+        space_id: &str,
+        user_id: &str,
+    ) -> AppResult<Vec<ShareDto>> {
+        let space = self.managed_space(caller, space_id).await?;
+        let sharee = self.find_user_by_id_or_name(user_id).await?;
+        if sharee.id == space.owner_id {
+            return Err(AppError::invalid(
+                "user_id",
+                "the owner already has the space: share it with someone else",
+            ));
+        }
+        share::Entity::insert(share::ActiveModel {
+            space_id: Set(space.id.clone()),
+            user_id: Set(sharee.id.clone()),
+            granted_at: Set(Utc::now()),
+            granted_by: Set(caller.user.username.clone()),
+        })
+        .on_conflict(
+            OnConflict::columns([share::Column::SpaceId, share::Column::UserId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        let owner = self.find_user(&space.owner_id).await?;
+        record(
+            &self.db,
+            Some(caller),
+            "space.share",
+            &space_target(&owner.username, &space.name),
+            Outcome::Success,
+            json!({"user": sharee.username}),
+        )
+        .await;
+        self.space_changed(&space.id).await;
+        self.list_shares(caller, space_id).await
+    }
+
+    pub async fn revoke_share(
+        &self,
+        caller: &Caller,
+        space_id: &str,
+        user_id: &str,
+    ) -> AppResult<Vec<ShareDto>> {
+        let space = self.managed_space(caller, space_id).await?;
+        let sharee = self.find_user_by_id_or_name(user_id).await?;
+        let removed = share::Entity::delete_by_id((space.id.clone(), sharee.id.clone()))
+            .exec(&self.db)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(AppError::NotFound(format!(
+                "the space is not shared with {}",
+                sharee.username
+            )));
+        }
+        // Their open terminals close at once.
+        self.terminals.kick(&space.id, &sharee.id);
+        let owner = self.find_user(&space.owner_id).await?;
+        record(
+            &self.db,
+            Some(caller),
+            "space.unshare",
+            &space_target(&owner.username, &space.name),
+            Outcome::Success,
+            json!({"user": sharee.username}),
+        )
+        .await;
+        self.space_changed(&space.id).await;
+        // The former sharee is no longer among the shares: tell them too.
+        self.notifier.notify(crate::live::Change {
+            users: vec![sharee.id.clone()],
+            space_id: Some(space.id.clone()),
+        });
+        self.list_shares(caller, space_id).await
+    }
+}
