@@ -64,14 +64,14 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     leptos_options.site_addr = config.listen;
 
     let config = Arc::new(config);
-    let runtime = Arc::new(runtime::docker::DockerRuntime::new(
+    let runtime: Arc<dyn runtime::Runtime> = Arc::new(runtime::docker::DockerRuntime::new(
         docker.clone(),
         installation,
         config.cpus_per_cu,
         config.memory_mib_per_cu,
     ));
     let terminals = Arc::new(terminal::TerminalHub::new(
-        docker.clone(),
+        runtime.clone(),
         Duration::from_secs(config.terminal_idle_secs),
     ));
     let services = services::Services::new(db.clone(), config.clone(), runtime, terminals);

@@ -16,9 +16,13 @@ use bollard::query_parameters::{
 
 use super::client::DockerClient;
 use super::{
-    ContainerStatus, ManagedObject, Runtime, RuntimeError, SpaceSpec, LABEL_INSTALLATION,
-    LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    ContainerStatus, Exec, ExecControl, ExecOutput, ExecRequest, ManagedObject, Runtime,
+    RuntimeError, SpaceSpec, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
+
+/// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long
+/// sequence nobody types instead: a partial match is passed on once it stops matching.
+const DETACH_KEYS: &str = "ctrl-],ctrl-^,ctrl-_,ctrl-],ctrl-^,ctrl-_,ctrl-],ctrl-^";
 
 /// Seconds a container gets to stop before it is killed.
 const STOP_GRACE_SECS: i32 = 10;
@@ -341,8 +345,103 @@ impl DockerRuntime {
     }
 }
 
+/// An exec on the engine that runs it.
+struct DockerExec {
+    docker: bollard::Docker,
+    id: String,
+}
+
+#[async_trait::async_trait]
+impl ExecControl for DockerExec {
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError> {
+        self.docker
+            .resize_exec(
+                &self.id,
+                bollard::exec::ResizeExecOptions {
+                    height: rows,
+                    width: cols,
+                },
+            )
+            .await
+            .map_err(|e| classify("resizing the terminal", e))
+    }
+
+    async fn exit_code(&self) -> Result<Option<i64>, RuntimeError> {
+        let info = self
+            .docker
+            .inspect_exec(&self.id)
+            .await
+            .map_err(|e| classify("inspecting the exec", e))?;
+        Ok(info.exit_code)
+    }
+}
+
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
+    async fn exec(&self, space_id: &str, request: ExecRequest) -> Result<Exec, RuntimeError> {
+        use bollard::container::LogOutput;
+        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        let docker = self.client().await?;
+        let exec = docker
+            .create_exec(
+                &container_name(space_id),
+                CreateExecOptions {
+                    cmd: Some(request.cmd),
+                    env: Some(request.env),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(request.tty),
+                    detach_keys: Some(DETACH_KEYS.to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| classify("starting a process in the space", e))?;
+        let started = docker
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: request.tty,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| classify("starting a process in the space", e))?;
+        let StartExecResults::Attached { output, input } = started else {
+            return Err(RuntimeError::Failed(
+                "the process in the space did not attach".into(),
+            ));
+        };
+        let control = Arc::new(DockerExec {
+            docker,
+            id: exec.id,
+        });
+        if let Some((cols, rows)) = request.size {
+            // The process runs either way; a failed resize only leaves the default size.
+            let _ = control.resize(cols, rows).await;
+        }
+        let output = output
+            .filter_map(|item| async move {
+                match item {
+                    Ok(LogOutput::StdErr { message }) => Some(Ok(ExecOutput::Stderr(message))),
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(ExecOutput::Stdout(message)))
+                    }
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(classify("reading from the space", e))),
+                }
+            })
+            .boxed();
+        Ok(Exec {
+            output,
+            input,
+            control,
+        })
+    }
+
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
         for volume in &space.volumes {

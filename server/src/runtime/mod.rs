@@ -5,6 +5,8 @@ pub mod client;
 pub mod docker;
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use app::api::templates::VolumeSpec;
 
@@ -53,6 +55,41 @@ pub struct ManagedObject {
     pub unlabelled: bool,
 }
 
+/// A process to start inside a running space.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    pub cmd: Vec<String>,
+    /// `NAME=value` pairs added to the container's environment.
+    pub env: Vec<String>,
+    /// With a terminal: output is one stream and the size can be changed.
+    pub tty: bool,
+    /// The terminal's first size, (columns, rows).
+    pub size: Option<(u16, u16)>,
+}
+
+/// Output of a process in a space, in the order it wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutput {
+    Stdout(bytes::Bytes),
+    Stderr(bytes::Bytes),
+}
+
+/// A process running inside a space: its output, its input, and control of it.
+pub struct Exec {
+    pub output: futures_util::stream::BoxStream<'static, Result<ExecOutput, RuntimeError>>,
+    pub input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub control: Arc<dyn ExecControl>,
+}
+
+/// What can be done to a running exec besides writing to it.
+#[async_trait::async_trait]
+pub trait ExecControl: Send + Sync + 'static {
+    /// Resizes its terminal.
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError>;
+    /// Its exit code, once it has ended.
+    async fn exit_code(&self) -> Result<Option<i64>, RuntimeError>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The engine cannot be reached: nothing can be concluded about the containers.
@@ -75,6 +112,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
     /// The space's container, if one exists.
     async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError>;
+    /// Starts a process inside the space's running container.
+    async fn exec(&self, space_id: &str, request: ExecRequest) -> Result<Exec, RuntimeError>;
     /// Every container, volume and network labelled as this installation's, and those
     /// labelled as Hangar's with no installation at all; never another installation's.
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;

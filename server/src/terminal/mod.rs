@@ -1,4 +1,4 @@
-//! Web terminal sessions: one `docker exec` with a TTY per session id, shared by every viewer
+//! Web terminal sessions: one process with a TTY in the space (through the runtime) per session id, shared by every viewer
 //! that attaches with that id, reattachable after a drop (the screen is kept in a server-side
 //! terminal emulator and redrawn on attach), ended after a while without viewers.
 //!
@@ -14,13 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::error::{AppError, AppResult};
-use crate::runtime::client::DockerClient;
+use crate::runtime::{ExecControl, ExecOutput, ExecRequest, Runtime};
 use emulator::Emulator;
 
 /// Output chunks kept for viewers that lag; one that falls further behind gets a fresh
@@ -52,7 +51,6 @@ pub enum Event {
 /// Where a session runs and how big it starts.
 pub struct SessionSpec {
     pub space_id: String,
-    pub container: String,
     pub shell: String,
     pub cols: u16,
     pub rows: u16,
@@ -83,8 +81,7 @@ pub struct Joined {
 pub struct Session {
     pub id: String,
     pub space_id: String,
-    container: String,
-    exec_id: String,
+    control: Arc<dyn ExecControl>,
     input: mpsc::Sender<bytes::Bytes>,
     events: broadcast::Sender<Event>,
     /// The number of the last output chunk handed to viewers.
@@ -94,7 +91,6 @@ pub struct Session {
     on_screen: tokio::sync::watch::Receiver<u64>,
     screen: Mutex<Screen>,
     viewers: Mutex<usize>,
-    docker: Arc<DockerClient>,
 }
 
 impl Session {
@@ -136,31 +132,24 @@ impl Session {
             .to_screen
             .send(ScreenInput::Resize { cols, rows })
             .await;
-        let docker = self.docker.get().await.map_err(AppError::Unavailable)?;
-        docker
-            .resize_exec(
-                &self.exec_id,
-                ResizeExecOptions {
-                    height: rows,
-                    width: cols,
-                },
-            )
+        self.control
+            .resize(cols, rows)
             .await
-            .map_err(|e| AppError::Unavailable(format!("resizing the terminal: {e}")))
+            .map_err(|e| AppError::Unavailable(e.to_string()))
     }
 }
 
 /// All live sessions of this server.
 pub struct TerminalHub {
-    docker: Arc<DockerClient>,
+    runtime: Arc<dyn Runtime>,
     idle: Duration,
     sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
 }
 
 impl TerminalHub {
-    pub fn new(docker: Arc<DockerClient>, idle: Duration) -> Self {
+    pub fn new(runtime: Arc<dyn Runtime>, idle: Duration) -> Self {
         Self {
-            docker,
+            runtime,
             idle,
             sessions: Mutex::new(HashMap::new()),
         }
@@ -219,9 +208,9 @@ impl TerminalHub {
             .remove(&(session.space_id.clone(), session.id.clone()));
         if removed.is_some() {
             let _ = session.events.send(Event::Closed(reason.to_owned()));
-            let docker = self.docker.clone();
-            let (container, id) = (session.container.clone(), session.id.clone());
-            tokio::spawn(async move { hang_up(&docker, &container, &id).await });
+            let runtime = self.runtime.clone();
+            let (space_id, id) = (session.space_id.clone(), session.id.clone());
+            tokio::spawn(async move { hang_up(runtime.as_ref(), &space_id, &id).await });
         }
     }
 
@@ -258,57 +247,28 @@ impl TerminalHub {
         session_id: &str,
         spec: SessionSpec,
     ) -> AppResult<Arc<Session>> {
-        let docker = self.docker.get().await.map_err(AppError::Unavailable)?;
         // A login shell of the template's shell, falling back to /bin/sh where it is absent.
         let script = format!(
             "if [ -x '{0}' ]; then exec '{0}' -l; else exec /bin/sh -l; fi",
             spec.shell.replace('\'', "")
         );
-        let exec = docker
-            .create_exec(
-                &spec.container,
-                CreateExecOptions {
-                    cmd: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), script]),
-                    env: Some(vec![
+        let exec = self
+            .runtime
+            .exec(
+                &spec.space_id,
+                ExecRequest {
+                    cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
+                    env: vec![
                         "TERM=xterm-256color".to_owned(),
                         format!("{SESSION_ENV}={session_id}"),
-                    ]),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| AppError::Unavailable(format!("cannot open a shell in the space: {e}")))?;
-        let started = docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
+                    ],
                     tty: true,
-                    ..Default::default()
-                }),
+                    size: Some((spec.cols, spec.rows)),
+                },
             )
             .await
             .map_err(|e| AppError::Unavailable(format!("cannot open a shell in the space: {e}")))?;
-        let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        else {
-            return Err(AppError::internal("docker exec did not attach"));
-        };
-        let _ = docker
-            .resize_exec(
-                &exec.id,
-                ResizeExecOptions {
-                    height: spec.rows,
-                    width: spec.cols,
-                },
-            )
-            .await;
+        let (mut output, mut input) = (exec.output, exec.input);
 
         let (input_tx, mut input_rx) = mpsc::channel::<bytes::Bytes>(INPUT_BACKLOG);
         let (events, _) = broadcast::channel(VIEWER_BACKLOG);
@@ -317,8 +277,7 @@ impl TerminalHub {
         let session = Arc::new(Session {
             id: session_id.to_owned(),
             space_id: spec.space_id.clone(),
-            container: spec.container.clone(),
-            exec_id: exec.id.clone(),
+            control: exec.control,
             input: input_tx,
             events: events.clone(),
             numbered: AtomicU64::new(0),
@@ -329,7 +288,6 @@ impl TerminalHub {
                 through: 0,
             }),
             viewers: Mutex::new(0),
-            docker: self.docker.clone(),
         });
 
         tokio::spawn(async move {
@@ -364,8 +322,9 @@ impl TerminalHub {
         let reader = session.clone();
         tokio::spawn(async move {
             while let Some(chunk) = output.next().await {
-                let Ok(chunk) = chunk else { break };
-                let bytes = chunk.into_bytes();
+                let Ok(ExecOutput::Stdout(bytes) | ExecOutput::Stderr(bytes)) = chunk else {
+                    break;
+                };
                 let number = reader.numbered.fetch_add(1, Ordering::SeqCst) + 1;
                 // No receiver is fine: the screen keeps it for the next viewer.
                 let _ = reader.events.send(Event::Output(number, bytes.clone()));
@@ -378,15 +337,13 @@ impl TerminalHub {
                     break;
                 }
             }
-            let code = match hub.docker.get().await {
-                Ok(docker) => docker
-                    .inspect_exec(&reader.exec_id)
-                    .await
-                    .ok()
-                    .and_then(|i| i.exit_code)
-                    .unwrap_or(-1),
-                Err(_) => -1,
-            };
+            let code = reader
+                .control
+                .exit_code()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(-1);
             let _ = reader.events.send(Event::Exit(code));
             hub.sessions()
                 .remove(&(reader.space_id.clone(), reader.id.clone()));
@@ -397,29 +354,16 @@ impl TerminalHub {
 
 /// Sends SIGHUP to every process of the session inside the container (the shell and whatever
 /// it started), as closing a terminal would.
-async fn hang_up(docker: &DockerClient, container: &str, session_id: &str) {
-    let Ok(docker) = docker.get().await else {
-        return;
-    };
+async fn hang_up(runtime: &dyn Runtime, space_id: &str, session_id: &str) {
     let script = format!(
         "for p in /proc/[0-9]*; do tr '\\000' '\\n' < $p/environ 2>/dev/null | grep -qx '{SESSION_ENV}={session_id}' && kill -HUP ${{p#/proc/}} 2>/dev/null; done; true"
     );
-    let exec = docker
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), script]),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await;
-    if let Ok(exec) = exec {
-        if let Ok(StartExecResults::Attached { mut output, .. }) =
-            docker.start_exec(&exec.id, None).await
-        {
-            while output.next().await.is_some() {}
-        }
+    let request = ExecRequest {
+        cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
+        ..Default::default()
+    };
+    if let Ok(mut exec) = runtime.exec(space_id, request).await {
+        drop(exec.input);
+        while exec.output.next().await.is_some() {}
     }
 }

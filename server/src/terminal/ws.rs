@@ -15,7 +15,6 @@ use super::{Event, Joined, Session, SessionSpec, TerminalHub};
 use crate::auth::csrf::origin_allowed;
 use crate::domain::lifecycle::SpaceState;
 use crate::error::{AppError, AppResult};
-use crate::runtime::docker::container_name;
 use crate::services::access::Caller;
 use crate::state::AppState;
 
@@ -72,7 +71,6 @@ pub async fn terminal(
             &session_id,
             SessionSpec {
                 space_id: space.id.clone(),
-                container: container_name(&space.id),
                 shell: space.shell.clone(),
                 cols,
                 rows,
