@@ -1,4 +1,6 @@
-//! The error every API answer and server function carries over the wire.
+//! The error of the services, of every API answer and of every server function: one type
+//! from the rule that refused to the browser, with constructors for each kind and, on the
+//! server, its one mapping to HTTP.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +81,127 @@ impl ApiError {
     pub fn with_detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.details.insert(key.to_owned(), value.into());
         self
+    }
+
+    /// Bad input in one field, which the message names and says how to fix.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message).with_field(field)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    /// Not signed in: no valid session or API token.
+    pub fn unauthorized() -> Self {
+        Self::unauthorized_because("sign in first: no valid session or API token")
+    }
+
+    pub fn unauthorized_because(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// Visible to the caller but not theirs to do.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// `{what} not found`: absent, or not visible to the caller.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn not_found_because(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// A name taken, or another clash with what exists.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// The space's state does not allow this (other than a lifecycle action).
+    pub fn wrong_state(state: crate::lifecycle::SpaceState, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidState, message).with_detail("state", state.as_str())
+    }
+
+    /// A lifecycle action the space's state does not allow.
+    pub fn invalid_transition(refusal: crate::lifecycle::InvalidTransition) -> Self {
+        Self::new(ErrorCode::InvalidState, refusal.to_string())
+            .with_detail("state", refusal.state.as_str())
+            .with_detail("action", refusal.action.as_str())
+    }
+
+    /// Too many attempts; `retry_after_secs` says when to try again (also as `Retry-After`).
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs().max(1);
+        Self::new(
+            ErrorCode::RateLimited,
+            format!("too many attempts: try again in {secs} seconds"),
+        )
+        .with_detail(RETRY_AFTER, secs)
+    }
+
+    /// Something Hangar depends on (Docker, the database) does not answer now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    /// Something broke inside: the detail goes to the server log, never to the client.
+    #[cfg(feature = "ssr")]
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(detail = %detail, "internal error");
+        Self::new(
+            ErrorCode::Internal,
+            "something went wrong inside Hangar; the details are in the server log",
+        )
+    }
+
+    /// Seconds to wait before trying again, for a rate-limited answer.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.details.get(RETRY_AFTER).and_then(|v| v.as_u64())
+    }
+}
+
+impl From<crate::lifecycle::InvalidTransition> for ApiError {
+    fn from(refusal: crate::lifecycle::InvalidTransition) -> Self {
+        Self::invalid_transition(refusal)
+    }
+}
+
+const RETRY_AFTER: &str = "retry_after_secs";
+
+/// What services, server functions and API handlers return.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(feature = "ssr")]
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        ApiError::internal(format!("database: {error}"))
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        ApiError::internal(format!("session: {error}"))
+    }
+}
+
+/// The JSON API's answer to an error: its status, `{"error": ...}`, and `Retry-After` when
+/// rate-limited.
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        let retry_after = self.retry_after_secs();
+        let mut response =
+            (self.code.status(), axum::Json(ErrorBody { error: self })).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

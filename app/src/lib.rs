@@ -5,8 +5,12 @@
 
 pub mod api;
 pub mod error;
+pub mod ids;
+pub mod lifecycle;
 pub mod live;
 pub mod pages;
+pub mod protocol;
+pub mod time;
 pub mod utf8_stream;
 
 use leptos::prelude::*;

@@ -57,26 +57,27 @@ mod client {
     use web_sys::{EventSource, MessageEvent};
 
     use super::Live;
-    use crate::api::quota::QuotaReport;
+    use crate::protocol::LiveEvent;
 
     pub fn connect(live: Live) {
         let Ok(source) = EventSource::new("/api/v1/events") else {
             return;
         };
-        let on_quota = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let on_event = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let data = event.data().as_string().unwrap_or_default();
-            if let Ok(report) = serde_json::from_str::<QuotaReport>(&data) {
-                live.quota.set(Some(report));
-                live.usage.update(|n| *n += 1);
+            match LiveEvent::parse(&event.type_(), &data) {
+                Ok(LiveEvent::Quota(report)) => {
+                    live.quota.set(Some(report));
+                    live.usage.update(|n| *n += 1);
+                }
+                Ok(LiveEvent::Space(_)) => {
+                    live.spaces.update(|n| *n += 1);
+                    // A space's state moves someone's usage (an admin may be showing it).
+                    live.usage.update(|n| *n += 1);
+                }
+                // An event this page cannot read: read everything afresh instead.
+                Ok(LiveEvent::Resync) | Err(_) => live.resync(),
             }
-        });
-        let on_space = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
-            live.spaces.update(|n| *n += 1);
-            // A space's state moves someone's usage (an admin may be showing it).
-            live.usage.update(|n| *n += 1);
-        });
-        let on_resync = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
-            live.resync();
         });
         // The browser reconnects by itself; what was missed meanwhile is fetched afresh.
         let mut opened_before = false;
@@ -90,16 +91,14 @@ mod client {
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             live.connected.set(false);
         });
-        let _ = source.add_event_listener_with_callback("quota", on_quota.as_ref().unchecked_ref());
-        let _ = source.add_event_listener_with_callback("space", on_space.as_ref().unchecked_ref());
-        let _ =
-            source.add_event_listener_with_callback("resync", on_resync.as_ref().unchecked_ref());
+        for name in LiveEvent::NAMES {
+            let _ =
+                source.add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
+        }
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         // The stream lives as long as the page.
-        on_quota.forget();
-        on_space.forget();
-        on_resync.forget();
+        on_event.forget();
         on_open.forget();
         on_error.forget();
         std::mem::forget(source);

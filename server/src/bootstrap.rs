@@ -6,36 +6,36 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, Set};
 use crate::auth::password;
 use crate::config::Config;
 use crate::entities::{setting, template, user};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 /// Creates the first admin when there is no user at all. Returns the generated password when
 /// one was made up (it is shown once, by the caller).
 pub async fn ensure_first_admin(
     db: &DatabaseConnection,
     config: &Config,
-) -> AppResult<Option<String>> {
+) -> ApiResult<Option<String>> {
     if user::Entity::find().count(db).await? > 0 {
         return Ok(None);
     }
     let username = config.admin_user.trim().to_ascii_lowercase();
     crate::validate::username(&username)
-        .map_err(|e| AppError::bad_request(format!("HANGAR_ADMIN_USER: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("HANGAR_ADMIN_USER: {e}")))?;
     let (plain, generated) = match &config.admin_password {
         Some(given) => {
             password::check_new_password(given)
-                .map_err(|e| AppError::bad_request(format!("HANGAR_ADMIN_PASSWORD: {e}")))?;
+                .map_err(|e| ApiError::bad_request(format!("HANGAR_ADMIN_PASSWORD: {e}")))?;
             (given.clone(), false)
         }
         None => (password::random_password(), true),
     };
     let hash = password::hash_password(plain.clone()).await?;
     let admin = user::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
+        id: Set(crate::services::new_id()),
         username: Set(username.clone()),
         display_name: Set("Administrator".into()),
         email: Set(String::new()),
         password_hash: Set(hash),
-        role: Set(user::ROLE_ADMIN.into()),
+        role: Set(app::api::auth::Role::Admin),
         active: Set(true),
         max_spaces: Set(None),
         compute_units: Set(None),
@@ -63,13 +63,13 @@ pub const DEFAULT_IMAGE: &str = "hangar/default:bookworm";
 
 /// On first run (no template at all), a ready default template: Debian with bash and git,
 /// 1 CU and a 10 GiB home.
-pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -> AppResult<()> {
+pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -> ApiResult<()> {
     if !config.default_template || template::Entity::find().count(db).await? > 0 {
         return Ok(());
     }
     let now = Utc::now();
     let default = template::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
+        id: Set(crate::services::new_id()),
         name: Set("default".into()),
         description: Set(
             "Debian 12 with bash, git, curl and an SSH/SFTP server; your home (/root) is kept."
@@ -107,7 +107,7 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
 /// The installation's id, made by the first server to start on this database and read by
 /// every later one (replicas on one PostgreSQL share it). Every Docker object Hangar makes
 /// carries it, so that installations sharing an engine never touch each other's objects.
-pub async fn installation_id(db: &DatabaseConnection) -> AppResult<String> {
+pub async fn installation_id(db: &DatabaseConnection) -> ApiResult<String> {
     let fresh = setting::ActiveModel {
         key: Set(setting::INSTALLATION_ID.into()),
         value: Set(uuid::Uuid::new_v4().simple().to_string()),
@@ -126,5 +126,5 @@ pub async fn installation_id(db: &DatabaseConnection) -> AppResult<String> {
         .one(db)
         .await?
         .map(|s| s.value)
-        .ok_or_else(|| AppError::internal("the installation id vanished as it was made"))
+        .ok_or_else(|| ApiError::internal("the installation id vanished as it was made"))
 }

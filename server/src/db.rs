@@ -5,9 +5,9 @@ use std::time::Duration;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
-pub async fn connect(url: &str) -> AppResult<DatabaseConnection> {
+pub async fn connect(url: &str) -> ApiResult<DatabaseConnection> {
     let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}mode=rwc")
@@ -30,7 +30,7 @@ pub async fn connect(url: &str) -> AppResult<DatabaseConnection> {
         .sqlx_logging(false);
     let db = Database::connect(options)
         .await
-        .map_err(|e| AppError::Unavailable(format!("cannot open the database: {e}")))?;
+        .map_err(|e| ApiError::unavailable(format!("cannot open the database: {e}")))?;
     if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
         // WAL lets readers run beside the one writer (it is a property of the file, so once
         // is enough; sqlx already sets a busy timeout and foreign keys on each connection).
@@ -38,7 +38,7 @@ pub async fn connect(url: &str) -> AppResult<DatabaseConnection> {
     }
     Migrator::up(&db, None)
         .await
-        .map_err(|e| AppError::internal(format!("migrations failed: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("migrations failed: {e}")))?;
     Ok(db)
 }
 

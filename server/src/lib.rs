@@ -2,7 +2,6 @@
 //! The `hangar` binary is a thin `main` over [`serve`].
 
 pub mod auth;
-pub mod backend;
 pub mod bootstrap;
 pub mod config;
 pub mod db;
@@ -30,11 +29,11 @@ use crate::auth::rate_limit::LoginRateLimiter;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::AuthService;
 use crate::config::Config;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Opens the database (migrating it), makes the first admin if needed and connects to Docker.
-pub async fn build_state(config: Config) -> AppResult<AppState> {
+pub async fn build_state(config: Config) -> ApiResult<AppState> {
     let db = db::connect(&config.database_url).await?;
     if let Some(password) = bootstrap::ensure_first_admin(&db, &config).await? {
         // Shown once, on purpose: nobody else knows it.
@@ -58,7 +57,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     let auth = Arc::new(AuthService::new(db.clone(), limiter).await?);
 
     let mut leptos_options = leptos::config::get_configuration(None)
-        .map_err(|e| AppError::internal(format!("leptos configuration: {e}")))?
+        .map_err(|e| ApiError::internal(format!("leptos configuration: {e}")))?
         .leptos_options;
     leptos_options.site_root = config.site_root.to_string_lossy().as_ref().into();
     leptos_options.site_addr = config.listen;
@@ -74,9 +73,11 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         runtime.clone(),
         Duration::from_secs(config.terminal_idle_secs),
     ));
-    let services = services::Services::new(db.clone(), config.clone(), runtime, terminals);
+    let services =
+        services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);
     Ok(AppState {
         leptos_options,
+        api: Arc::new(services.clone()),
         services,
         config,
         db,
@@ -91,7 +92,7 @@ pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> AppResult<()> {
+) -> ApiResult<()> {
     let sessions = DbSessionStore::new(state.db.clone());
     let cleanup = tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
@@ -130,7 +131,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
-    .map_err(|e| AppError::internal(format!("server: {e}")));
+    .map_err(|e| ApiError::internal(format!("server: {e}")));
     cleanup.abort();
     reconciler.abort();
     if let Some(fanout) = fanout {

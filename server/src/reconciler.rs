@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::domain::lifecycle::SpaceState;
 use crate::entities::{space, user};
-use crate::error::AppResult;
+use crate::error::ApiResult;
 use crate::runtime::RuntimeError;
 use crate::services::audit::{record, Outcome};
 use crate::services::Services;
@@ -22,21 +22,17 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(8);
 
 /// One pass over every space that should have a container or is between states.
-pub async fn reconcile_once(services: &Services) -> AppResult<()> {
+pub async fn reconcile_once(services: &Services) -> ApiResult<()> {
     let spaces = space::Entity::find()
         .filter(space::Column::State.is_in([
-            SpaceState::Starting.as_str(),
-            SpaceState::Running.as_str(),
-            SpaceState::Stopping.as_str(),
+            SpaceState::Starting,
+            SpaceState::Running,
+            SpaceState::Stopping,
         ]))
         .all(&services.db)
         .await?;
     for space in spaces {
-        let state: SpaceState = match space.state.parse() {
-            Ok(state) => state,
-            Err(_) => continue,
-        };
-        match state {
+        match space.state {
             SpaceState::Running => match services.runtime.inspect(&space.id).await {
                 Ok(Some(container)) if container.running => {}
                 Ok(found) => {

@@ -10,6 +10,7 @@ use crate::auth::AuthService;
 use crate::config::Config;
 use crate::runtime::client::DockerClient;
 use crate::services::Services;
+use app::api::ssr::SharedApi;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -19,4 +20,6 @@ pub struct AppState {
     pub docker: Arc<DockerClient>,
     pub auth: Arc<AuthService>,
     pub services: Services,
+    /// The same services, as both doors (JSON handlers and server functions) reach them.
+    pub api: SharedApi,
 }

@@ -310,7 +310,7 @@ async fn orphans_are_listed_and_removed_only_by_an_admin() {
 
     let removed = admin.delete("/api/v1/admin/orphans").await;
     assert_eq!(removed.status, 200, "{removed:?}");
-    assert_eq!(names(&removed.body), [orphan.clone()]);
+    assert_eq!(names(&removed.body), vec![orphan.clone()]);
     assert!(!exists("volume", &orphan).await);
     for kept in [&foreign, &adopted, &unlabelled] {
         assert!(exists("volume", kept).await, "{kept} was removed");

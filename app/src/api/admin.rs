@@ -27,3 +27,33 @@ pub struct OrphanReport {
     /// are removed only one by one, by name (`DELETE /api/v1/admin/unlabelled/{name}`).
     pub unlabelled: Vec<DockerObject>,
 }
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{DockerObject, OrphanReport};
+    use crate::api::spaces::{AuditEventDto, AuditFilter};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+
+    /// The audit log (admins only).
+    #[async_trait::async_trait]
+    pub trait AuditApi: Send + Sync + 'static {
+        async fn audit_events(
+            &self,
+            caller: &Caller,
+            filter: AuditFilter,
+        ) -> ApiResult<Vec<AuditEventDto>>;
+    }
+
+    /// Operators' actions on the Docker engine (admins only).
+    #[async_trait::async_trait]
+    pub trait AdminApi: Send + Sync + 'static {
+        async fn orphans(&self, caller: &Caller) -> ApiResult<OrphanReport>;
+        async fn remove_orphans(&self, caller: &Caller) -> ApiResult<Vec<DockerObject>>;
+        async fn remove_unlabelled(
+            &self,
+            caller: &Caller,
+            name: &str,
+        ) -> ApiResult<Vec<DockerObject>>;
+    }
+}

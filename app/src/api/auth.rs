@@ -4,26 +4,33 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+pub use crate::ids::UserId;
+use crate::time::Timestamp;
+#[cfg(feature = "ssr")]
+use sea_orm::sea_query::StringLen;
 
-/// A user's id: an opaque string.
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-#[cfg_attr(feature = "ssr", schema(value_type = String))]
-pub struct UserId(pub String);
-
-impl std::fmt::Display for UserId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+/// What a user may do: `admin` everything, `member` their own and shared spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "ssr",
+    derive(utoipa::ToSchema, sea_orm::EnumIter, sea_orm::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
 pub enum Role {
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "admin"))]
     Admin,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "member"))]
     Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
 }
 
 /// A user as the API shows it (never the password hash).
@@ -40,7 +47,7 @@ pub struct UserDto {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// A short reference to a user, as other resources name them.
@@ -50,6 +57,16 @@ pub struct UserRef {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
+}
+
+impl From<&UserDto> for UserRef {
+    fn from(user: &UserDto) -> Self {
+        UserRef {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+        }
+    }
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -69,43 +86,43 @@ pub struct UserEnvelope {
 
 #[server]
 pub async fn login(username: String, password: String) -> Result<UserDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .login(&parts, LoginRequest { username, password })
+    use crate::api::ssr::{answer, api, request_parts};
+    answer(
+        api()?
+            .login(&request_parts()?, LoginRequest { username, password })
             .await,
     )
 }
 
 #[server]
 pub async fn logout() -> Result<(), ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.logout(&parts).await)
+    use crate::api::ssr::{answer, api, request_parts};
+    answer(api()?.logout(&request_parts()?).await)
 }
 
+/// The signed-in user, if any.
 #[server]
 pub async fn current_user() -> Result<Option<UserDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.current_user(&parts).await)
+    use crate::api::ssr::{answer, api, request_parts};
+    answer(api()?.current_user(&request_parts()?).await)
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::{LoginRequest, UserDto};
-    use crate::error::ApiError;
+    use http::request::Parts;
 
-    /// Authentication as the server implements it; `parts` is the HTTP request being served.
+    use super::{LoginRequest, UserDto};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+
+    /// Who is asking, and signing in and out (the request carries the session).
     #[async_trait::async_trait]
-    pub trait AuthBackend: Send + Sync + 'static {
-        async fn login(
-            &self,
-            parts: &http::request::Parts,
-            input: LoginRequest,
-        ) -> Result<UserDto, ApiError>;
-        async fn logout(&self, parts: &http::request::Parts) -> Result<(), ApiError>;
-        async fn current_user(
-            &self,
-            parts: &http::request::Parts,
-        ) -> Result<Option<UserDto>, ApiError>;
+    pub trait AuthApi: Send + Sync + 'static {
+        /// The signed-in caller of this request (session cookie or API token); 401 when none.
+        async fn caller(&self, request: &Parts) -> ApiResult<Caller>;
+        async fn login(&self, request: &Parts, input: LoginRequest) -> ApiResult<UserDto>;
+        async fn logout(&self, request: &Parts) -> ApiResult<()>;
+        /// The session's signed-in user, if any (no error when signed out).
+        async fn current_user(&self, request: &Parts) -> ApiResult<Option<UserDto>>;
     }
 }

@@ -6,18 +6,20 @@ use serde::{Deserialize, Serialize};
 use super::auth::UserRef;
 use super::serde_helpers::double_option;
 use crate::error::ApiError;
+use crate::ids::{GroupId, UserId};
+use crate::time::Timestamp;
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupDto {
-    pub id: String,
+    pub id: GroupId,
     pub name: String,
     pub description: String,
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
     pub members: Vec<UserRef>,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -78,73 +80,62 @@ pub struct UpdateGroup {
 
 #[server]
 pub async fn list_groups() -> Result<Vec<GroupDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.list_groups(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_groups(&caller).await)
 }
 
 #[server(name = CreateGroupCall, input = server_fn::codec::Json)]
 pub async fn create_group(input: CreateGroup) -> Result<GroupDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .create_group(&parts, input)
-            .await,
-    )
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_group(&caller, input).await)
 }
 
 #[server(name = UpdateGroupCall, input = server_fn::codec::Json)]
-pub async fn update_group(id: String, input: UpdateGroup) -> Result<GroupDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .update_group(&parts, id, input)
-            .await,
-    )
+pub async fn update_group(id: GroupId, input: UpdateGroup) -> Result<GroupDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.update_group(&caller, &id, input).await)
 }
 
-/// Adds (`member = true`) or removes a user from a group.
+/// Adds the user to the group (`member`) or removes them.
 #[server]
 pub async fn set_membership(
-    group_id: String,
-    user_id: String,
+    group_id: GroupId,
+    user_id: UserId,
     member: bool,
 ) -> Result<GroupDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
+    let (api, caller) = crate::api::ssr::caller().await?;
     crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .set_membership(&parts, group_id, user_id, member)
+        api.set_membership(&caller, &group_id, &user_id, member)
             .await,
     )
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use http::request::Parts;
-
     use super::{CreateGroup, GroupDto, UpdateGroup};
-    use crate::error::ApiError;
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::{GroupId, UserId};
 
-    /// Groups as the server implements them (admins only).
+    /// Groups and their members (admins only).
     #[async_trait::async_trait]
-    pub trait GroupsBackend: Send + Sync + 'static {
-        async fn list_groups(&self, parts: &Parts) -> Result<Vec<GroupDto>, ApiError>;
-        async fn create_group(
-            &self,
-            parts: &Parts,
-            input: CreateGroup,
-        ) -> Result<GroupDto, ApiError>;
+    pub trait GroupsApi: Send + Sync + 'static {
+        async fn list_groups(&self, caller: &Caller) -> ApiResult<Vec<GroupDto>>;
+        async fn get_group(&self, caller: &Caller, id: &GroupId) -> ApiResult<GroupDto>;
+        async fn create_group(&self, caller: &Caller, input: CreateGroup) -> ApiResult<GroupDto>;
         async fn update_group(
             &self,
-            parts: &Parts,
-            id: String,
+            caller: &Caller,
+            id: &GroupId,
             input: UpdateGroup,
-        ) -> Result<GroupDto, ApiError>;
+        ) -> ApiResult<GroupDto>;
+        async fn delete_group(&self, caller: &Caller, id: &GroupId) -> ApiResult<()>;
         async fn set_membership(
             &self,
-            parts: &Parts,
-            group_id: String,
-            user_id: String,
+            caller: &Caller,
+            group_id: &GroupId,
+            user_id: &UserId,
             member: bool,
-        ) -> Result<GroupDto, ApiError>;
+        ) -> ApiResult<GroupDto>;
     }
 }

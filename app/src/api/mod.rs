@@ -12,44 +12,95 @@ pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    //! How server functions reach the server's services: the server provides an
-    //! `Arc<dyn Backend>` as Leptos context and every request's `http::request::Parts`.
+    //! The one interface both doors reach the services through: the JSON API's handlers
+    //! and the pages' server functions call the same trait methods with the same arguments,
+    //! and the server's `Services` implements them (every rule lives there). The server
+    //! provides itself as an `Arc<dyn Api>` in the Leptos context.
 
     use std::sync::Arc;
 
     use leptos::prelude::use_context;
 
-    use crate::error::{ApiError, ErrorCode};
+    use crate::api::auth::{Role, UserDto};
+    use crate::error::{ApiError, ApiResult, ErrorCode};
+    use crate::ids::{TokenId, UserId};
 
-    /// Everything the UI's server functions need from the server.
-    pub trait Backend:
-        super::auth::ssr::AuthBackend
-        + super::spaces::ssr::SpacesBackend
-        + super::users::ssr::UsersBackend
-        + super::groups::ssr::GroupsBackend
-        + super::templates::ssr::TemplatesBackend
+    /// Who is asking: a signed-in, active user, and the token they used when not a browser
+    /// session.
+    #[derive(Debug, Clone)]
+    pub struct Caller {
+        pub user: UserDto,
+        pub token: Option<TokenId>,
+    }
+
+    impl Caller {
+        pub fn id(&self) -> &UserId {
+            &self.user.id
+        }
+
+        pub fn is_admin(&self) -> bool {
+            self.user.role == Role::Admin
+        }
+
+        /// Admin-only actions: others are told it exists but is not theirs to use.
+        pub fn require_admin(&self) -> ApiResult<()> {
+            if self.is_admin() {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden("only admins may do this"))
+            }
+        }
+    }
+
+    /// Everything the server provides: who is asking, and every operation.
+    pub trait Api:
+        super::auth::ssr::AuthApi
+        + super::spaces::ssr::SpaceQueries
+        + super::spaces::ssr::SpaceLifecycle
+        + super::spaces::ssr::Sharing
+        + super::quota::ssr::QuotaApi
+        + super::users::ssr::UsersApi
+        + super::users::ssr::CredentialsApi
+        + super::groups::ssr::GroupsApi
+        + super::templates::ssr::TemplatesApi
+        + super::admin::ssr::AdminApi
+        + super::admin::ssr::AuditApi
     {
     }
 
-    impl<T> Backend for T where
-        T: super::auth::ssr::AuthBackend
-            + super::spaces::ssr::SpacesBackend
-            + super::users::ssr::UsersBackend
-            + super::groups::ssr::GroupsBackend
-            + super::templates::ssr::TemplatesBackend
+    impl<T> Api for T where
+        T: super::auth::ssr::AuthApi
+            + super::spaces::ssr::SpaceQueries
+            + super::spaces::ssr::SpaceLifecycle
+            + super::spaces::ssr::Sharing
+            + super::quota::ssr::QuotaApi
+            + super::users::ssr::UsersApi
+            + super::users::ssr::CredentialsApi
+            + super::groups::ssr::GroupsApi
+            + super::templates::ssr::TemplatesApi
+            + super::admin::ssr::AdminApi
+            + super::admin::ssr::AuditApi
     {
     }
 
-    pub type SharedBackend = Arc<dyn Backend>;
+    pub type SharedApi = Arc<dyn Api>;
 
-    pub fn backend() -> Result<SharedBackend, ApiError> {
-        use_context::<SharedBackend>()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the server provided no backend"))
+    /// The server's services, as the server function being served reaches them.
+    pub fn api() -> ApiResult<SharedApi> {
+        use_context::<SharedApi>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the server provided no API"))
+    }
+
+    /// The services and who is asking, for a server function that needs a signed-in user.
+    pub async fn caller() -> ApiResult<(SharedApi, Caller)> {
+        let api = api()?;
+        let caller = api.caller(&request_parts()?).await?;
+        Ok((api, caller))
     }
 
     /// Passes a server function's result on, giving a failed one the HTTP status its error
     /// code stands for (instead of a blanket 500).
-    pub fn answer<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+    pub fn answer<T>(result: ApiResult<T>) -> ApiResult<T> {
         if let Err(error) = &result {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(error.code.status());
@@ -58,7 +109,46 @@ pub mod ssr {
         result
     }
 
-    pub fn request_parts() -> Result<http::request::Parts, ApiError> {
+    /// The JSON API's door: the caller by session cookie or `Authorization: Bearer`; 401
+    /// otherwise.
+    impl<S> axum::extract::FromRequestParts<S> for Caller
+    where
+        S: Send + Sync,
+        SharedApi: axum::extract::FromRef<S>,
+    {
+        type Rejection = ApiError;
+
+        async fn from_request_parts(
+            parts: &mut http::request::Parts,
+            state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            let api = <SharedApi as axum::extract::FromRef<S>>::from_ref(state);
+            api.caller(parts).await
+        }
+    }
+
+    /// A caller who must be an admin: checked before the body is read, so a member learns
+    /// nothing from validation messages of routes they may not use.
+    pub struct AdminCaller(pub Caller);
+
+    impl<S> axum::extract::FromRequestParts<S> for AdminCaller
+    where
+        S: Send + Sync,
+        SharedApi: axum::extract::FromRef<S>,
+    {
+        type Rejection = ApiError;
+
+        async fn from_request_parts(
+            parts: &mut http::request::Parts,
+            state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            let caller = Caller::from_request_parts(parts, state).await?;
+            caller.require_admin()?;
+            Ok(AdminCaller(caller))
+        }
+    }
+
+    pub fn request_parts() -> ApiResult<http::request::Parts> {
         use_context::<http::request::Parts>()
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no request in context"))
     }

@@ -42,6 +42,25 @@ pub struct QuotaReport {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserQuota {
-    pub user_id: crate::api::auth::UserId,
+    pub user_id: crate::ids::UserId,
     pub report: QuotaReport,
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{QuotaReport, UserQuota};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::UserId;
+
+    /// Quotas and live usage.
+    #[async_trait::async_trait]
+    pub trait QuotaApi: Send + Sync + 'static {
+        /// The caller's effective quota and usage.
+        async fn my_quota(&self, caller: &Caller) -> ApiResult<QuotaReport>;
+        /// One user's (admins only).
+        async fn user_quota(&self, caller: &Caller, id: &UserId) -> ApiResult<QuotaReport>;
+        /// Every user's, in one answer (admins only).
+        async fn user_quotas(&self, caller: &Caller) -> ApiResult<Vec<UserQuota>>;
+    }
 }

@@ -4,6 +4,9 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::ids::{SpaceId, TemplateId, UserId};
+use crate::lifecycle::{Action, SpaceState};
+use crate::time::Timestamp;
 
 use super::auth::UserRef;
 use super::quota::{QuotaReport, QuotaValues, UsageValues};
@@ -13,19 +16,19 @@ use super::templates::{Feature, TemplateDto, VolumeSpec};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShareDto {
     pub user: UserRef,
-    pub granted_at: String,
+    pub granted_at: Timestamp,
     pub granted_by: String,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpaceDto {
-    pub id: String,
+    pub id: SpaceId,
     pub name: String,
     pub owner: UserRef,
-    pub template_id: Option<String>,
+    pub template_id: Option<TemplateId>,
     pub template_name: String,
-    pub state: String,
+    pub state: SpaceState,
     pub compute_units: i64,
     pub storage_units: i64,
     pub image: String,
@@ -38,10 +41,10 @@ pub struct SpaceDto {
     pub shared_with_me: bool,
     /// The caller may start, stop, delete and share it.
     pub can_manage: bool,
-    pub created_at: String,
-    pub updated_at: String,
-    pub started_at: Option<String>,
-    pub stopped_at: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub stopped_at: Option<Timestamp>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -49,17 +52,17 @@ pub struct SpaceDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateSpace {
     pub name: String,
-    pub template_id: String,
+    pub template_id: TemplateId,
     /// Admins may create a space for another user (by id); it counts against that user.
     #[serde(default)]
-    pub owner_id: Option<String>,
+    pub owner_id: Option<UserId>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventDto {
     pub id: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub actor: String,
     pub action: String,
     pub target: String,
@@ -72,7 +75,7 @@ pub struct AuditEventDto {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatePreview {
-    pub template_id: String,
+    pub template_id: TemplateId,
     pub compute_units: i64,
     pub storage_units: i64,
     pub quota: QuotaValues,
@@ -89,6 +92,7 @@ pub struct CreatePreview {
 
 /// Filters of the audit log (`GET /api/v1/audit`), newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,178 +112,167 @@ pub struct AuditFilter {
     pub limit: Option<u64>,
 }
 
-/// A space action the dashboard and space page offer.
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpaceAction {
-    Start,
-    Stop,
-    Restart,
+/// `GET /api/v1/spaces`: the caller's own spaces and those shared with them, or with
+/// `all` (admins only) everyone's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct SpaceListQuery {
+    /// Admins: everyone's spaces.
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// The caller's own spaces and those shared with them.
 #[server]
 pub async fn my_spaces() -> Result<Vec<SpaceDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.list_spaces(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_spaces(&caller, SpaceListQuery::default()).await)
 }
 
 /// Every space (admins only).
 #[server]
 pub async fn all_spaces() -> Result<Vec<SpaceDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.all_spaces(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_spaces(&caller, SpaceListQuery { all: true }).await)
 }
 
 #[server]
-pub async fn get_space(id: String) -> Result<SpaceDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.get_space(&parts, id).await)
+pub async fn get_space(id: SpaceId) -> Result<SpaceDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.get_space(&caller, &id).await)
 }
 
 /// The space's audit trail, newest first.
 #[server]
-pub async fn space_history(id: String) -> Result<Vec<AuditEventDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.space_history(&parts, id).await)
+pub async fn space_history(id: SpaceId) -> Result<Vec<AuditEventDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.space_history(&caller, &id).await)
 }
 
 /// The caller's effective quota and usage.
 #[server]
 pub async fn my_quota() -> Result<QuotaReport, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.my_quota(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.my_quota(&caller).await)
 }
 
-/// Templates the caller may create spaces from.
+/// Templates the caller may create spaces from (never archived ones).
 #[server]
 pub async fn usable_templates() -> Result<Vec<TemplateDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.usable_templates(&parts).await)
+    use super::templates::TemplateListQuery;
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(
+        api.list_templates(&caller, TemplateListQuery { usable: true })
+            .await,
+    )
 }
 
 #[server(name = CreatePreviewCall)]
-pub async fn create_preview(template_id: String) -> Result<CreatePreview, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .create_preview(&parts, template_id)
-            .await,
-    )
+pub async fn create_preview(template_id: TemplateId) -> Result<CreatePreview, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_preview(&caller, &template_id).await)
 }
 
 #[server(name = CreateSpaceCall, input = server_fn::codec::Json)]
 pub async fn create_space(input: CreateSpace) -> Result<SpaceDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .create_space(&parts, input)
-            .await,
-    )
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_space(&caller, input).await)
 }
 
+/// Start, stop or restart.
 #[server(name = SpaceActionCall)]
-pub async fn space_action(id: String, action: SpaceAction) -> Result<SpaceDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .space_action(&parts, id, action)
-            .await,
-    )
+pub async fn space_action(id: SpaceId, action: Action) -> Result<SpaceDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.transition(&caller, &id, action).await)
+}
+
+/// Deletes the space: `None` when it is gone, or the space while it stops first.
+#[server]
+pub async fn delete_space(id: SpaceId) -> Result<Option<SpaceDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.delete_space(&caller, &id).await)
+}
+
+/// Shares a space with a user given by username (or id).
+#[server]
+pub async fn share_space(id: SpaceId, username: String) -> Result<Vec<ShareDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.share_space(&caller, &id, &username).await)
 }
 
 #[server]
-pub async fn delete_space(id: String) -> Result<(), ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.delete_space(&parts, id).await)
-}
-
-/// Shares a space with a user given by username.
-#[server]
-pub async fn share_space(id: String, username: String) -> Result<Vec<ShareDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .share_space(&parts, id, username)
-            .await,
-    )
-}
-
-#[server]
-pub async fn revoke_share(id: String, user_id: String) -> Result<Vec<ShareDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .revoke_share(&parts, id, user_id)
-            .await,
-    )
+pub async fn revoke_share(id: SpaceId, user_id: UserId) -> Result<Vec<ShareDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.revoke_share(&caller, &id, user_id.as_str()).await)
 }
 
 /// The audit log (admins only).
 #[server(input = server_fn::codec::Json)]
 pub async fn audit_log(filter: AuditFilter) -> Result<Vec<AuditEventDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.audit_log(&parts, filter).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.audit_events(&caller, filter).await)
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use http::request::Parts;
+    use super::{AuditEventDto, CreatePreview, CreateSpace, ShareDto, SpaceDto, SpaceListQuery};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::{SpaceId, TemplateId};
+    use crate::lifecycle::Action;
 
-    use super::{
-        AuditEventDto, AuditFilter, CreatePreview, CreateSpace, ShareDto, SpaceAction, SpaceDto,
-    };
-    use crate::api::quota::QuotaReport;
-    use crate::api::templates::TemplateDto;
-    use crate::error::ApiError;
-
-    /// Spaces as the server implements them; `parts` is the HTTP request being served.
+    /// Seeing spaces: lists, one space, its history, what creating one would do.
     #[async_trait::async_trait]
-    pub trait SpacesBackend: Send + Sync + 'static {
-        async fn list_spaces(&self, parts: &Parts) -> Result<Vec<SpaceDto>, ApiError>;
-        async fn all_spaces(&self, parts: &Parts) -> Result<Vec<SpaceDto>, ApiError>;
-        async fn get_space(&self, parts: &Parts, id: String) -> Result<SpaceDto, ApiError>;
+    pub trait SpaceQueries: Send + Sync + 'static {
+        async fn list_spaces(
+            &self,
+            caller: &Caller,
+            query: SpaceListQuery,
+        ) -> ApiResult<Vec<SpaceDto>>;
+        async fn get_space(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpaceDto>;
         async fn space_history(
             &self,
-            parts: &Parts,
-            id: String,
-        ) -> Result<Vec<AuditEventDto>, ApiError>;
-        async fn my_quota(&self, parts: &Parts) -> Result<QuotaReport, ApiError>;
-        async fn usable_templates(&self, parts: &Parts) -> Result<Vec<TemplateDto>, ApiError>;
+            caller: &Caller,
+            id: &SpaceId,
+        ) -> ApiResult<Vec<AuditEventDto>>;
         async fn create_preview(
             &self,
-            parts: &Parts,
-            template_id: String,
-        ) -> Result<CreatePreview, ApiError>;
-        async fn create_space(
+            caller: &Caller,
+            template_id: &TemplateId,
+        ) -> ApiResult<CreatePreview>;
+    }
+
+    /// Making, starting, stopping and deleting spaces.
+    #[async_trait::async_trait]
+    pub trait SpaceLifecycle: Send + Sync + 'static {
+        async fn create_space(&self, caller: &Caller, input: CreateSpace) -> ApiResult<SpaceDto>;
+        async fn transition(
             &self,
-            parts: &Parts,
-            input: CreateSpace,
-        ) -> Result<SpaceDto, ApiError>;
-        async fn space_action(
-            &self,
-            parts: &Parts,
-            id: String,
-            action: SpaceAction,
-        ) -> Result<SpaceDto, ApiError>;
-        async fn delete_space(&self, parts: &Parts, id: String) -> Result<(), ApiError>;
+            caller: &Caller,
+            id: &SpaceId,
+            action: Action,
+        ) -> ApiResult<SpaceDto>;
+        /// `None` when deleted at once; the space while it stops first.
+        async fn delete_space(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Option<SpaceDto>>;
+    }
+
+    /// Sharing a space with other users.
+    #[async_trait::async_trait]
+    pub trait Sharing: Send + Sync + 'static {
+        async fn list_shares(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Vec<ShareDto>>;
+        /// `user` is a user id or a username.
         async fn share_space(
             &self,
-            parts: &Parts,
-            id: String,
-            username: String,
-        ) -> Result<Vec<ShareDto>, ApiError>;
+            caller: &Caller,
+            id: &SpaceId,
+            user: &str,
+        ) -> ApiResult<Vec<ShareDto>>;
         async fn revoke_share(
             &self,
-            parts: &Parts,
-            id: String,
-            user_id: String,
-        ) -> Result<Vec<ShareDto>, ApiError>;
-        async fn audit_log(
-            &self,
-            parts: &Parts,
-            filter: AuditFilter,
-        ) -> Result<Vec<AuditEventDto>, ApiError>;
+            caller: &Caller,
+            id: &SpaceId,
+            user: &str,
+        ) -> ApiResult<Vec<ShareDto>>;
     }
 }

@@ -6,6 +6,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::ids::{GroupId, TemplateId};
+use crate::time::Timestamp;
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +35,7 @@ pub enum Feature {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateDto {
-    pub id: String,
+    pub id: TemplateId,
     pub name: String,
     pub description: String,
     pub image: String,
@@ -46,11 +48,11 @@ pub struct TemplateDto {
     pub volumes: Vec<VolumeSpec>,
     pub features: Vec<Feature>,
     pub ports: Vec<u16>,
-    pub allowed_groups: Vec<String>,
+    pub allowed_groups: Vec<GroupId>,
     pub archived: bool,
     pub version: i64,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -77,7 +79,7 @@ pub struct CreateTemplate {
     pub ports: Vec<u16>,
     /// Group ids allowed to use it; empty: everyone.
     #[serde(default)]
-    pub allowed_groups: Vec<String>,
+    pub allowed_groups: Vec<GroupId>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -109,59 +111,80 @@ pub struct UpdateTemplate {
     #[serde(default)]
     pub ports: Option<Vec<u16>>,
     #[serde(default)]
-    pub allowed_groups: Option<Vec<String>>,
+    pub allowed_groups: Option<Vec<GroupId>>,
     #[serde(default)]
     pub archived: Option<bool>,
 }
 
 /// Every template, archived ones included (admins only).
+/// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones
+/// included), or with `usable` only those the caller may create spaces from now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct TemplateListQuery {
+    /// Only templates the caller may create a space from now (never archived ones, also for
+    /// admins).
+    #[serde(default)]
+    pub usable: bool,
+}
+
+/// Every template (for admins; others get those they may use).
 #[server]
 pub async fn all_templates() -> Result<Vec<TemplateDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.all_templates(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(
+        api.list_templates(&caller, TemplateListQuery::default())
+            .await,
+    )
 }
 
 #[server(name = CreateTemplateCall, input = server_fn::codec::Json)]
 pub async fn create_template(input: CreateTemplate) -> Result<TemplateDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .create_template(&parts, input)
-            .await,
-    )
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_template(&caller, input).await)
 }
 
 #[server(name = UpdateTemplateCall, input = server_fn::codec::Json)]
-pub async fn update_template(id: String, input: UpdateTemplate) -> Result<TemplateDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .update_template(&parts, id, input)
-            .await,
-    )
+pub async fn update_template(
+    id: TemplateId,
+    input: UpdateTemplate,
+) -> Result<TemplateDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.update_template(&caller, &id, input).await)
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use http::request::Parts;
+    use super::{CreateTemplate, TemplateDto, TemplateListQuery, UpdateTemplate};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::TemplateId;
 
-    use super::{CreateTemplate, TemplateDto, UpdateTemplate};
-    use crate::error::ApiError;
-
-    /// Templates as the server implements them.
     #[async_trait::async_trait]
-    pub trait TemplatesBackend: Send + Sync + 'static {
-        async fn all_templates(&self, parts: &Parts) -> Result<Vec<TemplateDto>, ApiError>;
+    pub trait TemplatesApi: Send + Sync + 'static {
+        async fn list_templates(
+            &self,
+            caller: &Caller,
+            query: TemplateListQuery,
+        ) -> ApiResult<Vec<TemplateDto>>;
+        async fn get_template(&self, caller: &Caller, id: &TemplateId) -> ApiResult<TemplateDto>;
         async fn create_template(
             &self,
-            parts: &Parts,
+            caller: &Caller,
             input: CreateTemplate,
-        ) -> Result<TemplateDto, ApiError>;
+        ) -> ApiResult<TemplateDto>;
         async fn update_template(
             &self,
-            parts: &Parts,
-            id: String,
+            caller: &Caller,
+            id: &TemplateId,
             input: UpdateTemplate,
-        ) -> Result<TemplateDto, ApiError>;
+        ) -> ApiResult<TemplateDto>;
+        /// `None` when deleted; the archived template when spaces still use it.
+        async fn delete_template(
+            &self,
+            caller: &Caller,
+            id: &TemplateId,
+        ) -> ApiResult<Option<TemplateDto>>;
     }
 }

@@ -7,6 +7,8 @@ use super::auth::{Role, UserDto};
 use super::quota::{QuotaReport, UserQuota};
 use super::serde_helpers::double_option;
 use crate::error::ApiError;
+use crate::ids::{SshKeyId, TokenId, UserId};
+use crate::time::Timestamp;
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,13 +92,13 @@ pub struct CreateToken {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenDto {
-    pub id: String,
+    pub id: TokenId,
     pub name: String,
     /// The first characters of the secret, to tell tokens apart.
     pub prefix: String,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// The answer to creating a token: the only time the secret is shown.
@@ -119,11 +121,11 @@ pub struct CreateSshKey {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SshKeyDto {
-    pub id: String,
+    pub id: SshKeyId,
     pub name: String,
     pub public_key: String,
     pub fingerprint: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -137,134 +139,118 @@ pub struct ChangePassword {
 /// Every user (admins only).
 #[server]
 pub async fn list_users() -> Result<Vec<UserDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.list_users(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_users(&caller).await)
 }
 
 #[server(name = CreateUserCall, input = server_fn::codec::Json)]
 pub async fn create_user(input: CreateUser) -> Result<UserDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.create_user(&parts, input).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_user(&caller, input).await)
 }
 
 #[server(name = UpdateUserCall, input = server_fn::codec::Json)]
-pub async fn update_user(id: String, input: UpdateUser) -> Result<UserDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .update_user(&parts, id, input)
-            .await,
-    )
+pub async fn update_user(id: UserId, input: UpdateUser) -> Result<UserDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.update_user(&caller, &id, input).await)
 }
 
 /// A user's effective quota, its sources and live usage (admins only).
 #[server(name = UserQuotaCall)]
-pub async fn user_quota(id: String) -> Result<QuotaReport, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.user_quota(&parts, id).await)
+pub async fn user_quota(id: UserId) -> Result<QuotaReport, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.user_quota(&caller, &id).await)
 }
 
 /// Every user's quota report in one answer (admins only): what pages listing many users read,
 /// instead of one request per user.
 #[server]
 pub async fn user_quotas() -> Result<Vec<UserQuota>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.user_quotas(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.user_quotas(&caller).await)
 }
 
 #[server(name = ChangePasswordCall, input = server_fn::codec::Json)]
 pub async fn change_password(input: ChangePassword) -> Result<(), ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .change_password(&parts, input)
-            .await,
-    )
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.change_password(&caller, input).await)
 }
 
 #[server]
 pub async fn list_tokens() -> Result<Vec<TokenDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.list_tokens(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_tokens(&caller).await)
 }
 
 #[server(name = CreateTokenCall, input = server_fn::codec::Json)]
 pub async fn create_token(input: CreateToken) -> Result<TokenCreated, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(
-        crate::api::ssr::backend()?
-            .create_token(&parts, input)
-            .await,
-    )
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_token(&caller, input).await)
 }
 
 #[server]
-pub async fn revoke_token(id: String) -> Result<(), ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.revoke_token(&parts, id).await)
+pub async fn revoke_token(id: TokenId) -> Result<(), ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.revoke_token(&caller, &id).await)
 }
 
 #[server]
 pub async fn list_ssh_keys() -> Result<Vec<SshKeyDto>, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.list_ssh_keys(&parts).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_ssh_keys(&caller).await)
 }
 
 #[server(input = server_fn::codec::Json)]
 pub async fn add_ssh_key(input: CreateSshKey) -> Result<SshKeyDto, ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.add_ssh_key(&parts, input).await)
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.add_ssh_key(&caller, input).await)
 }
 
 #[server]
-pub async fn remove_ssh_key(id: String) -> Result<(), ApiError> {
-    let parts = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(crate::api::ssr::backend()?.remove_ssh_key(&parts, id).await)
+pub async fn remove_ssh_key(id: SshKeyId) -> Result<(), ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.remove_ssh_key(&caller, &id).await)
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use http::request::Parts;
-
     use super::{
         ChangePassword, CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto,
         UpdateUser,
     };
     use crate::api::auth::UserDto;
-    use crate::api::quota::{QuotaReport, UserQuota};
-    use crate::error::ApiError;
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::{SshKeyId, TokenId, UserId};
 
-    /// Users, the caller's password, tokens and SSH keys as the server implements them.
+    /// Users as admins manage them, and the caller's own password.
     #[async_trait::async_trait]
-    pub trait UsersBackend: Send + Sync + 'static {
-        async fn list_users(&self, parts: &Parts) -> Result<Vec<UserDto>, ApiError>;
-        async fn create_user(&self, parts: &Parts, input: CreateUser) -> Result<UserDto, ApiError>;
+    pub trait UsersApi: Send + Sync + 'static {
+        async fn list_users(&self, caller: &Caller) -> ApiResult<Vec<UserDto>>;
+        async fn get_user(&self, caller: &Caller, id: &UserId) -> ApiResult<UserDto>;
+        async fn create_user(&self, caller: &Caller, input: CreateUser) -> ApiResult<UserDto>;
         async fn update_user(
             &self,
-            parts: &Parts,
-            id: String,
+            caller: &Caller,
+            id: &UserId,
             input: UpdateUser,
-        ) -> Result<UserDto, ApiError>;
-        async fn user_quota(&self, parts: &Parts, id: String) -> Result<QuotaReport, ApiError>;
-        async fn user_quotas(&self, parts: &Parts) -> Result<Vec<UserQuota>, ApiError>;
-        async fn change_password(
-            &self,
-            parts: &Parts,
-            input: ChangePassword,
-        ) -> Result<(), ApiError>;
-        async fn list_tokens(&self, parts: &Parts) -> Result<Vec<TokenDto>, ApiError>;
+        ) -> ApiResult<UserDto>;
+        async fn delete_user(&self, caller: &Caller, id: &UserId) -> ApiResult<()>;
+        async fn change_password(&self, caller: &Caller, input: ChangePassword) -> ApiResult<()>;
+    }
+
+    /// The caller's API tokens and SSH keys.
+    #[async_trait::async_trait]
+    pub trait CredentialsApi: Send + Sync + 'static {
+        async fn list_tokens(&self, caller: &Caller) -> ApiResult<Vec<TokenDto>>;
         async fn create_token(
             &self,
-            parts: &Parts,
+            caller: &Caller,
             input: CreateToken,
-        ) -> Result<TokenCreated, ApiError>;
-        async fn revoke_token(&self, parts: &Parts, id: String) -> Result<(), ApiError>;
-        async fn list_ssh_keys(&self, parts: &Parts) -> Result<Vec<SshKeyDto>, ApiError>;
-        async fn add_ssh_key(
-            &self,
-            parts: &Parts,
-            input: CreateSshKey,
-        ) -> Result<SshKeyDto, ApiError>;
-        async fn remove_ssh_key(&self, parts: &Parts, id: String) -> Result<(), ApiError>;
+        ) -> ApiResult<TokenCreated>;
+        async fn revoke_token(&self, caller: &Caller, id: &TokenId) -> ApiResult<()>;
+        async fn list_ssh_keys(&self, caller: &Caller) -> ApiResult<Vec<SshKeyDto>>;
+        async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> ApiResult<SshKeyDto>;
+        async fn remove_ssh_key(&self, caller: &Caller, id: &SshKeyId) -> ApiResult<()>;
     }
 }

@@ -10,9 +10,11 @@ use super::widgets::{
 use crate::api::auth::UserDto;
 use crate::api::spaces::{
     create_preview, create_space, delete_space, my_quota, my_spaces, space_action,
-    usable_templates, CreateSpace, SpaceAction, SpaceDto,
+    usable_templates, CreateSpace, SpaceDto,
 };
 use crate::error::ApiError;
+use crate::ids::{SpaceId, TemplateId};
+use crate::lifecycle::Action as Transition;
 use crate::live::Live;
 use crate::CurrentUser;
 
@@ -60,8 +62,8 @@ enum Layout {
 /// Start, stop and delete, shared by every card of the page.
 #[derive(Clone, Copy)]
 pub struct SpaceActions {
-    pub act: Action<(String, SpaceAction), Result<SpaceDto, ApiError>>,
-    pub delete: Action<String, Result<(), ApiError>>,
+    pub act: Action<(SpaceId, Transition), Result<SpaceDto, ApiError>>,
+    pub delete: Action<SpaceId, Result<Option<SpaceDto>, ApiError>>,
     /// A start or stop is on its way (read once here, not per card).
     pub busy: Signal<bool>,
 }
@@ -72,14 +74,14 @@ impl SpaceActions {
         // The server pushes the change too; refreshing here works even if the stream is down.
         let act = refreshing(
             live.spaces,
-            Action::new(|(id, action): &(String, SpaceAction)| {
+            Action::new(|(id, action): &(SpaceId, Transition)| {
                 let (id, action) = (id.clone(), *action);
                 async move { space_action(id, action).await }
             }),
         );
         let delete = refreshing(
             live.spaces,
-            Action::new(|id: &String| {
+            Action::new(|id: &SpaceId| {
                 let id = id.clone();
                 async move { delete_space(id).await }
             }),
@@ -106,21 +108,23 @@ impl Default for SpaceActions {
 #[component]
 pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
     let id = space.id.clone();
-    let state = space.state.as_str();
-    let can_start = space.can_manage && matches!(state, "created" | "stopped");
-    let can_stop = space.can_manage && matches!(state, "running" | "starting");
-    let terminal = (state == "running").then(|| format!("/spaces/{}/terminal", space.id));
+    let can_start = space.can_manage && space.state.allows(Transition::Start);
+    let can_stop = space.can_manage && space.state.allows(Transition::Stop);
+    let terminal = space
+        .state
+        .is_running()
+        .then(|| format!("/spaces/{}/terminal", space.id));
     let pending = actions.busy;
     let (start_id, stop_id, delete_id) = (id.clone(), id.clone(), id.clone());
     view! {
         <div class="actions">
             {can_start.then(|| view! {
                 <button type="button" class="primary" data-testid="start" disabled=move || pending.get()
-                    on:click=move |_| { actions.act.dispatch((start_id.clone(), SpaceAction::Start)); }>"Start"</button>
+                    on:click=move |_| { actions.act.dispatch((start_id.clone(), Transition::Start)); }>"Start"</button>
             })}
             {can_stop.then(|| view! {
                 <button type="button" class="secondary" data-testid="stop" disabled=move || pending.get()
-                    on:click=move |_| { actions.act.dispatch((stop_id.clone(), SpaceAction::Stop)); }>"Stop"</button>
+                    on:click=move |_| { actions.act.dispatch((stop_id.clone(), Transition::Stop)); }>"Stop"</button>
             })}
             {terminal.map(|href| view! { <a class="button" href=href data-testid="open-terminal">"Open terminal"</a> })}
             <a class="button secondary" href=format!("/spaces/{id}") data-testid="details">"Details"</a>
@@ -139,10 +143,10 @@ fn SpaceCard(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
         .shared_with_me
         .then(|| format!("Shared with you by {}", space.owner.display_name));
     view! {
-        <article class="card" data-testid="space-card" data-space=space.name.clone() data-state=space.state.clone()>
+        <article class="card" data-testid="space-card" data-space=space.name.clone() data-state=space.state.as_str()>
             <h2><a href=format!("/spaces/{}", space.id)>{space.name.clone()}</a></h2>
             <p class="meta">
-                <StateBadge state=space.state.clone() />
+                <StateBadge state=space.state />
                 " · " {space.template_name.clone()} " · "
                 {format!("{} CU, {} SU", space.compute_units, space.storage_units)}
             </p>
@@ -249,7 +253,7 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
             if id.is_empty() {
                 None
             } else {
-                Some(create_preview(id).await)
+                Some(create_preview(TemplateId(id)).await)
             }
         },
     );
@@ -269,7 +273,7 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
         if template_id.with_untracked(|t| t.is_empty()) {
             if let Some(Ok(list)) = templates.get() {
                 if let Some(first) = list.first() {
-                    template_id.set(first.id.clone());
+                    template_id.set(first.id.to_string());
                 }
             }
         }
@@ -289,7 +293,7 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
         if refusal().is_none() {
             create.dispatch(CreateSpace {
                 name: name.get_untracked().trim().to_owned(),
-                template_id: template_id.get_untracked(),
+                template_id: TemplateId(template_id.get_untracked()),
                 owner_id: None,
             });
         }
@@ -312,11 +316,11 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
                         <fieldset class="templates" data-testid="template-picker">
                             <legend>"Template"</legend>
                             {list.into_iter().map(|t| {
-                                let id = t.id.clone();
-                                let checked_id = t.id.clone();
+                                let id = t.id.to_string();
+                                let checked_id = t.id.to_string();
                                 view! {
                                     <label class="choice">
-                                        <input type="radio" name="template" value=t.id.clone()
+                                        <input type="radio" name="template" value=t.id.to_string()
                                             prop:checked=move || template_id.with(|s| *s == checked_id)
                                             on:change=move |_| template_id.set(id.clone()) />
                                         <span><strong>{t.name.clone()}</strong>

@@ -9,6 +9,7 @@ use crate::api::users::{
     add_ssh_key, change_password, create_token, list_ssh_keys, list_tokens, remove_ssh_key,
     revoke_token, ChangePassword, CreateSshKey, CreateToken,
 };
+use crate::ids::{SshKeyId, TokenId};
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
@@ -75,7 +76,7 @@ fn SshKeys() -> impl IntoView {
         let input = input.clone();
         async move { add_ssh_key(input).await }
     });
-    let remove = Action::new(|id: &String| {
+    let remove = Action::new(|id: &SshKeyId| {
         let id = id.clone();
         async move { remove_ssh_key(id).await }
     });
@@ -110,7 +111,7 @@ fn SshKeys() -> impl IntoView {
                             <thead><tr><th>"Name"</th><th>"Fingerprint"</th><th>"Added"</th><th></th></tr></thead>
                             <tbody>{list.into_iter().map(|k| {
                                 let id = k.id.clone();
-                                view! { <tr><td>{k.name}</td><td><code>{k.fingerprint}</code></td><td>{k.created_at}</td>
+                                view! { <tr><td>{k.name}</td><td><code>{k.fingerprint}</code></td><td>{k.created_at.to_string()}</td>
                                     <td><ConfirmButton label="Remove" question="Remove this key?".into()
                                         on_confirm=Callback::new(move |_| { remove.dispatch(id.clone()); }) /></td></tr> }
                             }).collect_view()}</tbody>
@@ -139,7 +140,7 @@ fn Tokens() -> impl IntoView {
         let input = input.clone();
         async move { create_token(input).await }
     });
-    let revoke = Action::new(|id: &String| {
+    let revoke = Action::new(|id: &TokenId| {
         let id = id.clone();
         async move { revoke_token(id).await }
     });
@@ -175,8 +176,8 @@ fn Tokens() -> impl IntoView {
                             <tbody>{list.into_iter().map(|t| {
                                 let id = t.id.clone();
                                 view! { <tr><td>{t.name}</td><td><code>{t.prefix}</code></td>
-                                    <td>{t.expires_at.unwrap_or_else(|| "never".into())}</td>
-                                    <td>{t.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                                    <td>{t.expires_at.map_or_else(|| "never".to_owned(), |at| at.to_string())}</td>
+                                    <td>{t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_string())}</td>
                                     <td><ConfirmButton label="Revoke" question="Revoke this token?".into()
                                         on_confirm=Callback::new(move |_| { revoke.dispatch(id.clone()); }) /></td></tr> }
                             }).collect_view()}</tbody>

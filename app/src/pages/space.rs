@@ -9,6 +9,7 @@ use super::widgets::{field_error, form_error, last_error, refreshing, StateBadge
 use crate::api::auth::UserDto;
 use crate::api::spaces::{get_space, revoke_share, share_space, space_history, ShareDto, SpaceDto};
 use crate::error::{ApiError, ErrorCode};
+use crate::ids::{SpaceId, UserId};
 use crate::live::Live;
 
 #[component]
@@ -19,7 +20,7 @@ pub fn SpacePage() -> impl IntoView {
 #[component]
 fn SpaceView() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let id = move || SpaceId(params.with(|p| p.get("id").unwrap_or_default()));
     let live = Live::get();
     let space = Resource::new(move || (id(), live.spaces.get()), |(id, _)| get_space(id));
     let history = Resource::new(
@@ -31,7 +32,7 @@ fn SpaceView() -> impl IntoView {
     // Kept above the parts redrawn on every live change, so typing and messages survive them.
     let sharing = SharingState::new();
     Effect::new(move |_| {
-        if let Some(Ok(())) = actions.delete.value().get() {
+        if let Some(Ok(None)) = actions.delete.value().get() {
             super::reload_to("/");
         }
     });
@@ -65,7 +66,7 @@ fn SpaceView() -> impl IntoView {
                             <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Outcome"</th></tr></thead>
                             <tbody>
                                 {events.into_iter().map(|e| view! {
-                                    <tr><td>{e.at}</td><td>{e.actor}</td><td>{e.action}</td>
+                                    <tr><td>{e.at.to_string()}</td><td>{e.actor}</td><td>{e.action}</td>
                                         <td class=format!("outcome {}", e.outcome)>{e.outcome.clone()}</td></tr>
                                 }).collect_view()}
                             </tbody>
@@ -86,10 +87,10 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
         .collect::<Vec<_>>()
         .join(", ");
     view! {
-        <section class="panel" data-testid="space-details" data-state=space.state.clone()>
+        <section class="panel" data-testid="space-details" data-state=space.state.as_str()>
             <div class="panel-head">
                 <h1>{space.name.clone()}</h1>
-                <StateBadge state=space.state.clone() />
+                <StateBadge state=space.state />
             </div>
             <dl class="facts">
                 <dt>"Owner"</dt><dd>{space.owner.display_name.clone()} " (" {space.owner.username.clone()} ")"
@@ -98,9 +99,9 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
                 <dt>"Units"</dt><dd>{format!("{} CU, {} SU", space.compute_units, space.storage_units)}</dd>
                 <dt>"Image"</dt><dd><code>{space.image.clone()}</code></dd>
                 <dt>"Volumes"</dt><dd>{if volumes.is_empty() { "none".to_owned() } else { volumes }}</dd>
-                <dt>"Created"</dt><dd>{space.created_at.clone()}</dd>
-                {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t}</dd> })}
-                {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t}</dd> })}
+                <dt>"Created"</dt><dd>{space.created_at.to_string()}</dd>
+                {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t.to_string()}</dd> })}
+                {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t.to_string()}</dd> })}
             </dl>
             {space.last_error.clone().map(|e| view! { <p class="error" data-testid="last-error">"Last error: " {e}</p> })}
             <SpaceButtons space=space.clone() actions />
@@ -111,7 +112,7 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
 #[component]
 fn TerminalSection(space: SpaceDto) -> impl IntoView {
     let open = RwSignal::new(false);
-    let running = space.state == "running";
+    let running = space.state.is_running();
     let id = space.id.clone();
     view! {
         <section class="panel">
@@ -136,8 +137,8 @@ fn TerminalSection(space: SpaceDto) -> impl IntoView {
 #[derive(Clone, Copy)]
 struct SharingState {
     username: RwSignal<String>,
-    share: Action<(String, String), Result<Vec<ShareDto>, ApiError>>,
-    revoke: Action<(String, String), Result<Vec<ShareDto>, ApiError>>,
+    share: Action<(SpaceId, String), Result<Vec<ShareDto>, ApiError>>,
+    revoke: Action<(SpaceId, UserId), Result<Vec<ShareDto>, ApiError>>,
 }
 
 impl SharingState {
@@ -146,14 +147,14 @@ impl SharingState {
         let username = RwSignal::new(String::new());
         let share = refreshing(
             live.spaces,
-            Action::new(|(id, name): &(String, String)| {
+            Action::new(|(id, name): &(SpaceId, String)| {
                 let (id, name) = (id.clone(), name.clone());
                 async move { share_space(id, name).await }
             }),
         );
         let revoke = refreshing(
             live.spaces,
-            Action::new(|(id, user): &(String, String)| {
+            Action::new(|(id, user): &(SpaceId, UserId)| {
                 let (id, user) = (id.clone(), user.clone());
                 async move { revoke_share(id, user).await }
             }),
@@ -208,11 +209,11 @@ fn Sharing(space: SpaceDto, state: SharingState) -> impl IntoView {
                 view! {
                     <ul class="shares" data-testid="shares">
                         {space.shared_with.into_iter().map(|s| {
-                            let (sid, uid) = (space_id.clone(), s.user.id.0.clone());
+                            let (sid, uid) = (space_id.clone(), s.user.id.clone());
                             view! {
                                 <li data-user=s.user.username.clone()>
                                     <span>{s.user.display_name.clone()} " (" {s.user.username.clone()} ")"</span>
-                                    <span class="hint">" since " {s.granted_at.clone()}</span>
+                                    <span class="hint">" since " {s.granted_at.to_string()}</span>
                                     <button type="button" class="secondary" data-testid="revoke"
                                         on:click=move |_| { revoke.dispatch((sid.clone(), uid.clone())); }>"Revoke"</button>
                                 </li>

@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use crate::ids::SpaceId;
+
 /// Connection state shown above the terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
@@ -35,7 +37,7 @@ impl Link {
 #[component]
 pub fn TerminalPage() -> impl IntoView {
     let params = use_params_map();
-    let space_id = params.with_untracked(|p| p.get("id").unwrap_or_default());
+    let space_id = SpaceId(params.with_untracked(|p| p.get("id").unwrap_or_default()));
     view! {
         <section class="panel terminal-panel">
             <TerminalPanel space_id=space_id.clone() />
@@ -50,7 +52,7 @@ pub fn TerminalPage() -> impl IntoView {
 
 /// A live terminal into a running space, with its connection state.
 #[component]
-pub fn TerminalPanel(space_id: String) -> impl IntoView {
+pub fn TerminalPanel(space_id: SpaceId) -> impl IntoView {
     let link = RwSignal::new(Link::Connecting);
     let host = NodeRef::<leptos::html::Div>::new();
 
@@ -95,6 +97,8 @@ mod client {
     use xterm_js_sys::xterm::Terminal;
 
     use super::Link;
+    use crate::ids::SpaceId;
+    use crate::protocol::{TerminalControl, TerminalNotice};
     use crate::utf8_stream::Utf8Stream;
 
     /// Approximate cell size of xterm.js's default font, to fit the terminal to its box.
@@ -146,7 +150,7 @@ mod client {
         (cols, rows)
     }
 
-    pub fn start(space_id: String, element: web_sys::Element, link: RwSignal<Link>) {
+    pub fn start(space_id: SpaceId, element: web_sys::Element, link: RwSignal<Link>) {
         let terminal = Terminal::new(None);
         terminal.open(element.clone());
         let (cols, rows) = fit(&element);
@@ -184,10 +188,11 @@ mod client {
                 let (cols, rows) = fit(&element);
                 let state = shared.borrow();
                 state.terminal.resize(cols, rows);
-                if let Some(socket) = state.socket.as_ref() {
-                    let _ = socket.send_with_str(&format!(
-                        r#"{{"type":"resize","cols":{cols},"rows":{rows}}}"#
-                    ));
+                if let (Some(socket), Ok(resize)) = (
+                    state.socket.as_ref(),
+                    serde_json::to_string(&TerminalControl::Resize { cols, rows }),
+                ) {
+                    let _ = socket.send_with_str(&resize);
                 }
             })
         };
@@ -200,7 +205,7 @@ mod client {
 
     fn connect(
         shared: Rc<RefCell<Shared>>,
-        space_id: String,
+        space_id: SpaceId,
         session: String,
         element: web_sys::Element,
         link: RwSignal<Link>,
@@ -233,14 +238,12 @@ mod client {
                     let text = state.decoder.decode(&bytes);
                     state.terminal.write(text);
                 } else if let Some(text) = data.as_string() {
-                    let control: serde_json::Value =
-                        serde_json::from_str(&text).unwrap_or_default();
-                    let why = match control["type"].as_str() {
-                        Some("exit") => format!("the shell exited with code {}", control["code"]),
-                        _ => control["message"]
-                            .as_str()
-                            .unwrap_or("closed by the server")
-                            .to_owned(),
+                    let why = match serde_json::from_str::<TerminalNotice>(&text) {
+                        Ok(TerminalNotice::Exit { code }) => {
+                            format!("the shell exited with code {code}")
+                        }
+                        Ok(TerminalNotice::Error { message }) => message,
+                        Err(_) => "closed by the server".to_owned(),
                     };
                     shared.borrow_mut().ended = true;
                     link.set(Link::Ended(why));

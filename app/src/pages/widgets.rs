@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use crate::api::quota::QuotaReport;
 use crate::error::ApiError;
+use crate::lifecycle::SpaceState;
 
 /// One quota dimension as a bar: used of quota, marked when over.
 #[component]
@@ -158,12 +159,12 @@ pub fn ConfirmButton(
 
 /// A space's state, with progress shown while it moves.
 #[component]
-pub fn StateBadge(state: String) -> impl IntoView {
-    let moving = matches!(state.as_str(), "starting" | "stopping");
+pub fn StateBadge(state: SpaceState) -> impl IntoView {
+    let moving = state.is_moving();
     view! {
         <span class=format!("state {state}") data-testid="space-state" aria-busy=moving.to_string()>
             {moving.then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
-            {state.clone()}
+            {state.as_str()}
         </span>
     }
 }

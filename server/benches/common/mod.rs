@@ -171,7 +171,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
         .await
         .unwrap();
     let now = Utc::now();
-    let template_id = uuid::Uuid::new_v4().to_string();
+    let template_id: app::ids::TemplateId = hangar::services::new_id();
     template::Entity::insert(template::ActiveModel {
         id: Set(template_id.clone()),
         name: Set("bench".into()),
@@ -196,12 +196,12 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
     .unwrap();
     let rows: Vec<user::ActiveModel> = (0..users)
         .map(|i| user::ActiveModel {
-            id: Set(uuid::Uuid::new_v4().to_string()),
+            id: Set(hangar::services::new_id()),
             username: Set(format!("user{i}")),
             display_name: Set(format!("User {i}")),
             email: Set(String::new()),
             password_hash: Set(hash.clone()),
-            role: Set("member".into()),
+            role: Set(app::api::auth::Role::Member),
             active: Set(true),
             max_spaces: Set(None),
             compute_units: Set(None),
@@ -209,7 +209,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             created_at: Set(now),
         })
         .collect();
-    let ids: Vec<String> = rows.iter().map(|u| u.id.clone().unwrap()).collect();
+    let ids: Vec<app::ids::UserId> = rows.iter().map(|u| u.id.clone().unwrap()).collect();
     for chunk in rows.chunks(200) {
         user::Entity::insert_many(chunk.to_vec())
             .exec(&db)
@@ -221,7 +221,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
         .enumerate()
         .flat_map(|(i, owner)| (0..spaces_per_user).map(move |n| (i, owner.clone(), n)))
         .map(|(i, owner, n)| space::ActiveModel {
-            id: Set(uuid::Uuid::new_v4().to_string()),
+            id: Set(hangar::services::new_id()),
             owner_id: Set(owner),
             name: Set(format!("user{i}-space{n}")),
             template_id: Set(Some(template_id.clone())),
@@ -234,7 +234,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             env: Set("{}".into()),
             volumes: Set("[]".into()),
             features: Set("[\"terminal\"]".into()),
-            state: Set("stopped".into()),
+            state: Set(app::lifecycle::SpaceState::Stopped),
             after_stop: Set(None),
             container_id: Set(None),
             last_error: Set(None),
@@ -252,8 +252,8 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             .unwrap();
     }
     Seeded {
-        user_ids: ids,
-        template_id,
+        user_ids: ids.into_iter().map(|id| id.to_string()).collect(),
+        template_id: template_id.to_string(),
     }
 }
 

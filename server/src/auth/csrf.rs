@@ -6,7 +6,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::SESSION_COOKIE;
-use crate::error::AppError;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Refuses unsafe requests whose Origin (or Referer) names another site, and unsafe requests
@@ -35,7 +35,7 @@ pub async fn reject_cross_origin(
         next.run(request).await
     } else {
         tracing::warn!(method = %method, path = %request.uri().path(), "refused a cross-origin request");
-        AppError::forbidden(
+        ApiError::forbidden(
             "cross-origin request refused: send it from Hangar's own pages, or use an API token",
         )
         .into_response()

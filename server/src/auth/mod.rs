@@ -8,14 +8,16 @@ pub mod session_store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use app::api::auth::{LoginRequest, Role, UserDto, UserId};
+use std::sync::Arc;
+
+use app::api::auth::{LoginRequest, UserDto};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tower_sessions::Session;
 
 use crate::entities::user;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 use rate_limit::LoginRateLimiter;
 
 /// Name of the session cookie.
@@ -33,7 +35,7 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub async fn new(db: DatabaseConnection, limiter: LoginRateLimiter) -> AppResult<Self> {
+    pub async fn new(db: DatabaseConnection, limiter: LoginRateLimiter) -> ApiResult<Self> {
         let dummy_hash = password::hash_password(password::random_password()).await?;
         Ok(Self {
             db,
@@ -48,16 +50,16 @@ impl AuthService {
         &self,
         input: &LoginRequest,
         client: IpAddr,
-    ) -> AppResult<user::Model> {
+    ) -> ApiResult<user::Model> {
         let username = input.username.trim().to_ascii_lowercase();
         if username.is_empty() || username.len() > 64 {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "username",
                 "give your username (1 to 64 characters)",
             ));
         }
         if input.password.is_empty() || input.password.len() > 1024 {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "password",
                 "give your password (1 to 1024 bytes)",
             ));
@@ -79,8 +81,8 @@ impl AuthService {
             _ => {
                 self.limiter.record_failure(&username, client);
                 tracing::info!(%username, %client, "failed sign-in");
-                Err(AppError::Unauthorized(
-                    "wrong username or password (or the account is deactivated)".into(),
+                Err(ApiError::unauthorized_because(
+                    "wrong username or password (or the account is deactivated)",
                 ))
             }
         }
@@ -92,7 +94,7 @@ impl AuthService {
         session: &Session,
         client: IpAddr,
         input: &LoginRequest,
-    ) -> AppResult<UserDto> {
+    ) -> ApiResult<UserDto> {
         let user = self.authenticate(input, client).await?;
         // A new id at sign-in defeats session fixation.
         session.cycle_id().await?;
@@ -101,13 +103,26 @@ impl AuthService {
         Ok(user.into())
     }
 
-    pub async fn logout(&self, session: &Session) -> AppResult<()> {
+    pub async fn logout(&self, session: &Session) -> ApiResult<()> {
         session.flush().await?;
         Ok(())
     }
 
+    /// The active user of the request's session, if any: looked up once however many server
+    /// functions of one page ask for it (they share the request's extensions).
+    pub async fn request_user(&self, request: &Parts) -> ApiResult<Option<user::Model>> {
+        let session = session_of(request)?;
+        match request.extensions.get::<SessionUser>() {
+            Some(SessionUser(cell)) => cell
+                .get_or_try_init(|| self.session_user(&session))
+                .await
+                .cloned(),
+            None => self.session_user(&session).await,
+        }
+    }
+
     /// The active user the session belongs to, if any.
-    pub async fn session_user(&self, session: &Session) -> AppResult<Option<user::Model>> {
+    pub async fn session_user(&self, session: &Session) -> ApiResult<Option<user::Model>> {
         let Some(user_id) = session.get::<String>(SESSION_USER_ID).await? else {
             return Ok(None);
         };
@@ -116,15 +131,24 @@ impl AuthService {
     }
 }
 
+/// The signed-in user of one request, once looked up.
+#[derive(Clone, Default)]
+pub struct SessionUser(Arc<tokio::sync::OnceCell<Option<user::Model>>>);
+
+/// Gives each request its own [`SessionUser`].
+pub async fn remember_session_user(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request.extensions_mut().insert(SessionUser::default());
+    next.run(request).await
+}
+
 impl From<user::Model> for UserDto {
     fn from(user: user::Model) -> Self {
         UserDto {
-            id: UserId(user.id),
-            role: if user.role == user::ROLE_ADMIN {
-                Role::Admin
-            } else {
-                Role::Member
-            },
+            id: user.id,
+            role: user.role,
             username: user.username,
             display_name: user.display_name,
             email: user.email,
@@ -132,18 +156,18 @@ impl From<user::Model> for UserDto {
             max_spaces: user.max_spaces,
             compute_units: user.compute_units,
             storage_units: user.storage_units,
-            created_at: user.created_at.to_rfc3339(),
+            created_at: user.created_at.into(),
         }
     }
 }
 
 /// The session of the request (the session layer always provides one).
-pub fn session_of(parts: &Parts) -> AppResult<Session> {
+pub fn session_of(parts: &Parts) -> ApiResult<Session> {
     parts
         .extensions
         .get::<Session>()
         .cloned()
-        .ok_or_else(|| AppError::internal("the session layer is missing"))
+        .ok_or_else(|| ApiError::internal("the session layer is missing"))
 }
 
 /// The client's address as the socket saw it.

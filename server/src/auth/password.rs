@@ -5,28 +5,28 @@ use argon2::password_hash::{
 };
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 /// OWASP's argon2id recommendation: 19 MiB of memory, 2 iterations, 1 lane.
-fn hasher() -> AppResult<Argon2<'static>> {
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(AppError::internal)?;
+fn hasher() -> ApiResult<Argon2<'static>> {
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(ApiError::internal)?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-pub async fn hash_password(password: String) -> AppResult<String> {
+pub async fn hash_password(password: String) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()?
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
-            .map_err(AppError::internal)
+            .map_err(ApiError::internal)
     })
     .await
-    .map_err(AppError::internal)?
+    .map_err(ApiError::internal)?
 }
 
 /// Whether `password` matches the stored PHC string; a malformed hash never matches.
-pub async fn verify_password(password: String, stored_hash: String) -> AppResult<bool> {
+pub async fn verify_password(password: String, stored_hash: String) -> ApiResult<bool> {
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&stored_hash) else {
             return Ok(false);
@@ -36,7 +36,7 @@ pub async fn verify_password(password: String, stored_hash: String) -> AppResult
             .is_ok())
     })
     .await
-    .map_err(AppError::internal)?
+    .map_err(ApiError::internal)?
 }
 
 /// A random password of 20 characters from an alphabet without look-alikes.
@@ -50,15 +50,15 @@ pub fn random_password() -> String {
 }
 
 /// Validates a new password's strength; the message says what is wanted.
-pub fn check_new_password(password: &str) -> AppResult<()> {
+pub fn check_new_password(password: &str) -> ApiResult<()> {
     if password.chars().count() < 8 {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "password",
             "the password is too short: use at least 8 characters",
         ));
     }
     if password.len() > 1024 {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "password",
             "the password is too long: use at most 1024 bytes",
         ));

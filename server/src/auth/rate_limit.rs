@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug)]
 pub struct LoginRateLimiter {
@@ -48,11 +48,11 @@ impl LoginRateLimiter {
     }
 
     /// Refuses (429) when the account or the IP has used up its failures in the window.
-    pub fn check(&self, username: &str, ip: IpAddr) -> AppResult<()> {
+    pub fn check(&self, username: &str, ip: IpAddr) -> ApiResult<()> {
         self.check_at(username, ip, Instant::now())
     }
 
-    fn check_at(&self, username: &str, ip: IpAddr, now: Instant) -> AppResult<()> {
+    fn check_at(&self, username: &str, ip: IpAddr, now: Instant) -> ApiResult<()> {
         let mut failures = self.lock();
         let window = self.window;
         let mut wait = Duration::ZERO;
@@ -73,7 +73,7 @@ impl LoginRateLimiter {
             }
         }
         if wait > Duration::ZERO {
-            return Err(AppError::RateLimited { retry_after: wait });
+            return Err(ApiError::rate_limited(wait));
         }
         Ok(())
     }
@@ -106,6 +106,7 @@ impl LoginRateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
@@ -118,7 +119,10 @@ mod tests {
         }
         assert!(matches!(
             limiter.check("ann", IP),
-            Err(AppError::RateLimited { .. })
+            Err(ApiError {
+                code: ErrorCode::RateLimited,
+                ..
+            })
         ));
         // Another account from the same IP is still fine.
         limiter.check("bob", IP).unwrap();

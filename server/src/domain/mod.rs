@@ -1,4 +1,5 @@
-//! Domain rules that need neither a database nor Docker: quotas and the space lifecycle.
+//! Domain rules that need neither a database nor Docker: quotas, and the space lifecycle
+//! (which lives in `app`, shared with the pages).
 
-pub mod lifecycle;
+pub use app::lifecycle;
 pub mod quota;

@@ -2,12 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use app::ids::{TokenId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_tokens")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub user_id: String,
+    pub id: TokenId,
+    pub user_id: UserId,
     pub name: String,
     #[sea_orm(unique)]
     pub token_hash: String,

@@ -2,13 +2,15 @@
 
 use sea_orm::entity::prelude::*;
 
+use app::ids::UserId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub at: DateTimeUtc,
-    pub actor_id: Option<String>,
+    pub actor_id: Option<UserId>,
     pub actor: String,
     pub action: String,
     pub target: String,

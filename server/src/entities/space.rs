@@ -2,14 +2,17 @@
 
 use sea_orm::entity::prelude::*;
 
+use app::ids::{SpaceId, TemplateId, UserId};
+use app::lifecycle::{AfterStop, SpaceState};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "spaces")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub owner_id: String,
+    pub id: SpaceId,
+    pub owner_id: UserId,
     pub name: String,
-    pub template_id: Option<String>,
+    pub template_id: Option<TemplateId>,
     pub template_name: String,
     pub compute_units: i64,
     pub storage_units: i64,
@@ -23,8 +26,8 @@ pub struct Model {
     pub volumes: String,
     #[sea_orm(column_type = "Text")]
     pub features: String,
-    pub state: String,
-    pub after_stop: Option<String>,
+    pub state: SpaceState,
+    pub after_stop: Option<AfterStop>,
     pub container_id: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,

@@ -2,12 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use app::ids::{SshKeyId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ssh_keys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub user_id: String,
+    pub id: SshKeyId,
+    pub user_id: UserId,
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub public_key: String,

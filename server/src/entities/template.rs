@@ -2,11 +2,13 @@
 
 use sea_orm::entity::prelude::*;
 
+use app::ids::TemplateId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "templates")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: TemplateId,
     #[sea_orm(unique)]
     pub name: String,
     #[sea_orm(column_type = "Text")]

@@ -1,32 +1,38 @@
-//! JSON API v1 handlers: thin wrappers that extract the caller and input and call the
-//! services (the same ones the UI's server functions use).
+//! JSON API v1 handlers: thin wrappers that extract the caller and input and call the same
+//! service methods the UI's server functions call, with the same arguments. [`routes`]
+//! declares each handler once: its route and its OpenAPI entry both come from that.
 
-use std::sync::Arc;
-
-use app::api::admin::{DockerObject, OrphanReport};
-use app::api::auth::{LoginRequest, UserDto, UserEnvelope};
-use app::api::groups::{CreateGroup, GroupDto, UpdateGroup};
-use app::api::quota::{QuotaReport, UserQuota};
-use app::api::spaces::{AuditEventDto, CreatePreview, CreateSpace, ShareDto, SpaceDto};
-use app::api::templates::{CreateTemplate, TemplateDto, UpdateTemplate};
+use app::api::admin::{ssr::AdminApi, ssr::AuditApi, DockerObject, OrphanReport};
+use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto, UserEnvelope};
+use app::api::groups::{ssr::GroupsApi, CreateGroup, GroupDto, UpdateGroup};
+use app::api::quota::{ssr::QuotaApi, QuotaReport, UserQuota};
+use app::api::spaces::ssr::{Sharing, SpaceLifecycle, SpaceQueries};
+use app::api::spaces::{
+    AuditEventDto, AuditFilter, CreatePreview, CreateSpace, ShareDto, SpaceDto, SpaceListQuery,
+};
+use app::api::ssr::{AdminCaller, Caller};
+use app::api::templates::{
+    ssr::TemplatesApi, CreateTemplate, TemplateDto, TemplateListQuery, UpdateTemplate,
+};
+use app::api::users::ssr::{CredentialsApi, UsersApi};
 use app::api::users::{
     ChangePassword, CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto,
     UpdateUser,
 };
 use app::error::ErrorBody;
-use axum::extract::{Path, Query, State};
+use app::ids::{GroupId, SpaceId, SshKeyId, TemplateId, TokenId, UserId};
+use app::lifecycle::Action;
+use axum::extract::{Path, State};
 use axum::http::{request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::extract::{AdminCaller, ValidJson};
-use crate::auth::{client_ip_of, session_of, AuthService};
-use crate::domain::lifecycle::Action;
-use crate::error::{AppError, AppResult};
-use crate::services::access::Caller;
-use crate::services::audit::AuditQuery;
-use crate::services::spaces::SpaceListQuery;
+use super::extract::{ValidJson, ValidQuery};
+use crate::error::{ApiError, ApiResult};
 use crate::services::Services;
+use crate::state::AppState;
 
 type Created<T> = (StatusCode, Json<T>);
 
@@ -34,38 +40,35 @@ type Created<T> = (StatusCode, Json<T>);
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
-    State(auth): State<Arc<AuthService>>,
+    State(services): State<Services>,
     parts: Parts,
     ValidJson(input): ValidJson<LoginRequest>,
-) -> AppResult<Json<UserEnvelope>> {
-    let session = session_of(&parts)?;
-    let user = auth.login(&session, client_ip_of(&parts), &input).await?;
+) -> ApiResult<Json<UserEnvelope>> {
+    let user = services.login(&parts, input).await?;
     Ok(Json(UserEnvelope { user }))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",  responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
 pub async fn logout(
-    State(auth): State<Arc<AuthService>>,
+    State(services): State<Services>,
     _caller: Caller,
     parts: Parts,
-) -> AppResult<StatusCode> {
-    auth.logout(&session_of(&parts)?).await?;
+) -> ApiResult<StatusCode> {
+    services.logout(&parts).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "me",  responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody)))]
 pub async fn me(caller: Caller) -> Json<UserEnvelope> {
-    Json(UserEnvelope {
-        user: caller.user.into(),
-    })
+    Json(UserEnvelope { user: caller.user })
 }
 
 #[utoipa::path(get, path = "/api/v1/me/quota", tag = "me",  responses((status = 200, body = QuotaReport), (status = 401, body = ErrorBody)))]
 pub async fn my_quota(
     State(services): State<Services>,
     caller: Caller,
-) -> AppResult<Json<QuotaReport>> {
-    Ok(Json(services.quota_report(&caller.user).await?))
+) -> ApiResult<Json<QuotaReport>> {
+    Ok(Json(services.my_quota(&caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "me", request_body = ChangePassword, responses((status = 204, description = "changed"), (status = 400, description = "wrong current password or weak new one", body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -73,7 +76,7 @@ pub async fn change_password(
     State(services): State<Services>,
     caller: Caller,
     ValidJson(input): ValidJson<ChangePassword>,
-) -> AppResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     services.change_password(&caller, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -82,7 +85,7 @@ pub async fn change_password(
 pub async fn list_tokens(
     State(services): State<Services>,
     caller: Caller,
-) -> AppResult<Json<Vec<TokenDto>>> {
+) -> ApiResult<Json<Vec<TokenDto>>> {
     Ok(Json(services.list_tokens(&caller).await?))
 }
 
@@ -91,7 +94,7 @@ pub async fn create_token(
     State(services): State<Services>,
     caller: Caller,
     ValidJson(input): ValidJson<CreateToken>,
-) -> AppResult<Created<TokenCreated>> {
+) -> ApiResult<Created<TokenCreated>> {
     Ok((
         StatusCode::CREATED,
         Json(services.create_token(&caller, input).await?),
@@ -102,8 +105,8 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<StatusCode> {
+    Path(id): Path<TokenId>,
+) -> ApiResult<StatusCode> {
     services.revoke_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -112,7 +115,7 @@ pub async fn revoke_token(
 pub async fn list_ssh_keys(
     State(services): State<Services>,
     caller: Caller,
-) -> AppResult<Json<Vec<SshKeyDto>>> {
+) -> ApiResult<Json<Vec<SshKeyDto>>> {
     Ok(Json(services.list_ssh_keys(&caller).await?))
 }
 
@@ -121,7 +124,7 @@ pub async fn add_ssh_key(
     State(services): State<Services>,
     caller: Caller,
     ValidJson(input): ValidJson<CreateSshKey>,
-) -> AppResult<Created<SshKeyDto>> {
+) -> ApiResult<Created<SshKeyDto>> {
     Ok((
         StatusCode::CREATED,
         Json(services.add_ssh_key(&caller, input).await?),
@@ -132,8 +135,8 @@ pub async fn add_ssh_key(
 pub async fn remove_ssh_key(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<StatusCode> {
+    Path(id): Path<SshKeyId>,
+) -> ApiResult<StatusCode> {
     services.remove_ssh_key(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -143,8 +146,8 @@ pub async fn remove_ssh_key(
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",  responses((status = 200, body = [UserDto]), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(services): State<Services>,
-    caller: Caller,
-) -> AppResult<Json<Vec<UserDto>>> {
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<Vec<UserDto>>> {
     Ok(Json(services.list_users(&caller).await?))
 }
 
@@ -153,144 +156,153 @@ pub async fn create_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
     ValidJson(input): ValidJson<CreateUser>,
-) -> AppResult<Created<UserDto>> {
+) -> ApiResult<Created<UserDto>> {
     Ok((
         StatusCode::CREATED,
         Json(services.create_user(&caller, input).await?),
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = UserDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = UserDto), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(services): State<Services>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<UserDto>> {
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<UserId>,
+) -> ApiResult<Json<UserDto>> {
     Ok(Json(services.get_user(&caller, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = UserDto), (status = 404, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser, params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = UserDto), (status = 404, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn update_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     ValidJson(input): ValidJson<UpdateUser>,
-) -> AppResult<Json<UserDto>> {
+) -> ApiResult<Json<UserDto>> {
     Ok(Json(services.update_user(&caller, &id, input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 409, description = "the user owns spaces", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 204, description = "deleted"), (status = 409, description = "the user owns spaces", body = ErrorBody)))]
 pub async fn delete_user(
     State(services): State<Services>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<StatusCode> {
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<UserId>,
+) -> ApiResult<StatusCode> {
     services.delete_user(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/quota", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = QuotaReport), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}/quota", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = QuotaReport), (status = 404, body = ErrorBody)))]
 pub async fn user_quota(
     State(services): State<Services>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<QuotaReport>> {
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<UserId>,
+) -> ApiResult<Json<QuotaReport>> {
     Ok(Json(services.user_quota(&caller, &id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/quotas", tag = "users", responses((status = 200, body = [UserQuota]), (status = 403, body = ErrorBody)))]
 pub async fn user_quotas(
     State(services): State<Services>,
-    caller: Caller,
-) -> AppResult<Json<Vec<UserQuota>>> {
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<Vec<UserQuota>>> {
     Ok(Json(services.user_quotas(&caller).await?))
 }
 
 // --- groups ------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",  responses((status = 200, body = [GroupDto])))]
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",  responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = [GroupDto])))]
 pub async fn list_groups(
     State(services): State<Services>,
-    caller: Caller,
-) -> AppResult<Json<Vec<GroupDto>>> {
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<Vec<GroupDto>>> {
     Ok(Json(services.list_groups(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup, responses((status = 201, body = GroupDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup, responses((status = 403, description = "admins only", body = ErrorBody), (status = 201, body = GroupDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
     ValidJson(input): ValidJson<CreateGroup>,
-) -> AppResult<Created<GroupDto>> {
+) -> ApiResult<Created<GroupDto>> {
     Ok((
         StatusCode::CREATED,
         Json(services.create_group(&caller, input).await?),
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
 pub async fn get_group(
     State(services): State<Services>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<GroupDto>> {
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<GroupId>,
+) -> ApiResult<Json<GroupDto>> {
     Ok(Json(services.get_group(&caller, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = UpdateGroup, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = GroupDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = UpdateGroup, params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn update_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
-    Path(id): Path<String>,
+    Path(id): Path<GroupId>,
     ValidJson(input): ValidJson<UpdateGroup>,
-) -> AppResult<Json<GroupDto>> {
+) -> ApiResult<Json<GroupDto>> {
     Ok(Json(services.update_group(&caller, &id, input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted")))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 204, description = "deleted")))]
 pub async fn delete_group(
     State(services): State<Services>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<StatusCode> {
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<GroupId>,
+) -> ApiResult<StatusCode> {
     services.delete_group(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
 pub async fn add_member(
     State(services): State<Services>,
-    caller: Caller,
-    Path((id, user_id)): Path<(String, String)>,
-) -> AppResult<Json<GroupDto>> {
-    Ok(Json(services.add_member(&caller, &id, &user_id).await?))
+    AdminCaller(caller): AdminCaller,
+    Path((id, user_id)): Path<(GroupId, UserId)>,
+) -> ApiResult<Json<GroupDto>> {
+    Ok(Json(
+        services
+            .set_membership(&caller, &id, &user_id, true)
+            .await?,
+    ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
 pub async fn remove_member(
     State(services): State<Services>,
-    caller: Caller,
-    Path((id, user_id)): Path<(String, String)>,
-) -> AppResult<Json<GroupDto>> {
-    Ok(Json(services.remove_member(&caller, &id, &user_id).await?))
+    AdminCaller(caller): AdminCaller,
+    Path((id, user_id)): Path<(GroupId, UserId)>,
+) -> ApiResult<Json<GroupDto>> {
+    Ok(Json(
+        services
+            .set_membership(&caller, &id, &user_id, false)
+            .await?,
+    ))
 }
 
 // --- templates ---------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates",  responses((status = 200, description = "the templates the caller may use", body = [TemplateDto])))]
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(TemplateListQuery), responses((status = 200, description = "the templates the caller may use", body = [TemplateDto])))]
 pub async fn list_templates(
     State(services): State<Services>,
     caller: Caller,
-) -> AppResult<Json<Vec<TemplateDto>>> {
-    Ok(Json(services.list_templates(&caller).await?))
+    ValidQuery(query): ValidQuery<TemplateListQuery>,
+) -> ApiResult<Json<Vec<TemplateDto>>> {
+    Ok(Json(services.list_templates(&caller, query).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplate, responses((status = 201, body = TemplateDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplate, responses((status = 403, description = "admins only", body = ErrorBody), (status = 201, body = TemplateDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn create_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
     ValidJson(input): ValidJson<CreateTemplate>,
-) -> AppResult<Created<TemplateDto>> {
+) -> ApiResult<Created<TemplateDto>> {
     Ok((
         StatusCode::CREATED,
         Json(services.create_template(&caller, input).await?),
@@ -301,28 +313,28 @@ pub async fn create_template(
 pub async fn get_template(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<TemplateDto>> {
+    Path(id): Path<TemplateId>,
+) -> ApiResult<Json<TemplateDto>> {
     Ok(Json(services.get_template(&caller, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", request_body = UpdateTemplate, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = TemplateDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", request_body = UpdateTemplate, params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = TemplateDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
 pub async fn update_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
-    Path(id): Path<String>,
+    Path(id): Path<TemplateId>,
     ValidJson(input): ValidJson<UpdateTemplate>,
-) -> AppResult<Json<TemplateDto>> {
+) -> ApiResult<Json<TemplateDto>> {
     Ok(Json(services.update_template(&caller, &id, input).await?))
 }
 
 /// 204 when deleted; 200 with the template when it was archived because spaces use it.
-#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 200, description = "archived: spaces use it", body = TemplateDto)))]
+#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 204, description = "deleted"), (status = 200, description = "archived: spaces use it", body = TemplateDto)))]
 pub async fn delete_template(
     State(services): State<Services>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<TemplateId>,
+) -> ApiResult<Response> {
     Ok(match services.delete_template(&caller, &id).await? {
         Some(archived) => Json(archived).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -334,8 +346,8 @@ pub async fn delete_template(
 pub async fn create_preview(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<CreatePreview>> {
+    Path(id): Path<TemplateId>,
+) -> ApiResult<Json<CreatePreview>> {
     Ok(Json(services.create_preview(&caller, &id).await?))
 }
 
@@ -346,18 +358,17 @@ pub async fn create_preview(
 pub async fn space_history(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<Vec<AuditEventDto>>> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<Json<Vec<AuditEventDto>>> {
     Ok(Json(services.space_history(&caller, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces",  params(("all" = Option<bool>, Query, description = "admins: everyone's spaces")), responses((status = 200, body = [SpaceDto])))]
+#[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces", params(SpaceListQuery), responses((status = 200, body = [SpaceDto]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`all` asked by a member", body = ErrorBody)))]
 pub async fn list_spaces(
     State(services): State<Services>,
     caller: Caller,
-    query: Result<Query<SpaceListQuery>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Json<Vec<SpaceDto>>> {
-    let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    ValidQuery(query): ValidQuery<SpaceListQuery>,
+) -> ApiResult<Json<Vec<SpaceDto>>> {
     Ok(Json(services.list_spaces(&caller, query).await?))
 }
 
@@ -366,7 +377,7 @@ pub async fn create_space(
     State(services): State<Services>,
     caller: Caller,
     ValidJson(input): ValidJson<CreateSpace>,
-) -> AppResult<Created<SpaceDto>> {
+) -> ApiResult<Created<SpaceDto>> {
     Ok((
         StatusCode::CREATED,
         Json(services.create_space(&caller, input).await?),
@@ -377,8 +388,8 @@ pub async fn create_space(
 pub async fn get_space(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<SpaceDto>> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<Json<SpaceDto>> {
     Ok(Json(services.get_space(&caller, &id).await?))
 }
 
@@ -387,8 +398,8 @@ pub async fn get_space(
 pub async fn delete_space(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Response> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<Response> {
     Ok(match services.delete_space(&caller, &id).await? {
         Some(stopping) => (StatusCode::ACCEPTED, Json(stopping)).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -398,9 +409,9 @@ pub async fn delete_space(
 async fn transition(
     services: Services,
     caller: Caller,
-    id: String,
+    id: SpaceId,
     action: Action,
-) -> AppResult<(StatusCode, Json<SpaceDto>)> {
+) -> ApiResult<(StatusCode, Json<SpaceDto>)> {
     Ok((
         StatusCode::ACCEPTED,
         Json(services.transition(&caller, &id, action).await?),
@@ -411,8 +422,8 @@ async fn transition(
 pub async fn start_space(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<(StatusCode, Json<SpaceDto>)> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<(StatusCode, Json<SpaceDto>)> {
     transition(services, caller, id, Action::Start).await
 }
 
@@ -420,8 +431,8 @@ pub async fn start_space(
 pub async fn stop_space(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<(StatusCode, Json<SpaceDto>)> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<(StatusCode, Json<SpaceDto>)> {
     transition(services, caller, id, Action::Stop).await
 }
 
@@ -429,8 +440,8 @@ pub async fn stop_space(
 pub async fn restart_space(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<(StatusCode, Json<SpaceDto>)> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<(StatusCode, Json<SpaceDto>)> {
     transition(services, caller, id, Action::Restart).await
 }
 
@@ -438,8 +449,8 @@ pub async fn restart_space(
 pub async fn list_shares(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> AppResult<Json<Vec<ShareDto>>> {
+    Path(id): Path<SpaceId>,
+) -> ApiResult<Json<Vec<ShareDto>>> {
     Ok(Json(services.list_shares(&caller, &id).await?))
 }
 
@@ -447,29 +458,28 @@ pub async fn list_shares(
 pub async fn share_space(
     State(services): State<Services>,
     caller: Caller,
-    Path((id, user_id)): Path<(String, String)>,
-) -> AppResult<Json<Vec<ShareDto>>> {
-    Ok(Json(services.share_space(&caller, &id, &user_id).await?))
+    Path((id, user)): Path<(SpaceId, String)>,
+) -> ApiResult<Json<Vec<ShareDto>>> {
+    Ok(Json(services.share_space(&caller, &id, &user).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = [ShareDto]), (status = 404, body = ErrorBody)))]
 pub async fn revoke_share(
     State(services): State<Services>,
     caller: Caller,
-    Path((id, user_id)): Path<(String, String)>,
-) -> AppResult<Json<Vec<ShareDto>>> {
-    Ok(Json(services.revoke_share(&caller, &id, &user_id).await?))
+    Path((id, user)): Path<(SpaceId, String)>,
+) -> ApiResult<Json<Vec<ShareDto>>> {
+    Ok(Json(services.revoke_share(&caller, &id, &user).await?))
 }
 
 // --- audit -------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",  params(("action" = Option<String>, Query,), ("actor" = Option<String>, Query,), ("target" = Option<String>, Query,), ("outcome" = Option<String>, Query,), ("before" = Option<i64>, Query, description = "events older than this id"), ("limit" = Option<u64>, Query, description = "1 to 500, default 50")), responses((status = 200, body = [AuditEventDto])))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditFilter), responses((status = 200, body = [AuditEventDto]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn audit(
     State(services): State<Services>,
-    caller: Caller,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Json<Vec<AuditEventDto>>> {
-    let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+    AdminCaller(caller): AdminCaller,
+    ValidQuery(query): ValidQuery<AuditFilter>,
+) -> ApiResult<Json<Vec<AuditEventDto>>> {
     Ok(Json(services.audit_events(&caller, query).await?))
 }
 
@@ -478,28 +488,65 @@ pub async fn audit(
 #[utoipa::path(get, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "this installation's containers and volumes whose space is unknown or deleted, and unlabelled Hangar objects no space here owns", body = OrphanReport), (status = 403, body = ErrorBody)))]
 pub async fn list_orphans(
     State(services): State<Services>,
-    caller: Caller,
-) -> AppResult<Json<OrphanReport>> {
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<OrphanReport>> {
     Ok(Json(services.orphans(&caller).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "the orphans removed (unlabelled objects stay)", body = [DockerObject]), (status = 403, body = ErrorBody)))]
 pub async fn remove_orphans(
     State(services): State<Services>,
-    caller: Caller,
-) -> AppResult<Json<Vec<DockerObject>>> {
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<Vec<DockerObject>>> {
     Ok(Json(services.remove_orphans(&caller).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/unlabelled/{name}", tag = "admin", params(("name" = String, Path, description = "the object's name, as listed under `unlabelled`")), responses((status = 200, description = "the objects removed", body = [DockerObject]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove_unlabelled(
     State(services): State<Services>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(name): Path<String>,
-) -> AppResult<Json<Vec<DockerObject>>> {
+) -> ApiResult<Json<Vec<DockerObject>>> {
     Ok(Json(services.remove_unlabelled(&caller, &name).await?))
 }
 
-pub async fn no_such_route() -> AppError {
-    AppError::NotFound("no such API route: see /api/v1/openapi.json".into())
+pub async fn no_such_route() -> ApiError {
+    ApiError::not_found_because("no such API route: see /api/v1/openapi.json")
+}
+
+/// Every JSON API route, each declared once with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(my_quota))
+        .routes(routes!(change_password))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_ssh_keys, add_ssh_key))
+        .routes(routes!(remove_ssh_key))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(user_quotas))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(user_quota))
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group, delete_group))
+        .routes(routes!(add_member, remove_member))
+        .routes(routes!(list_templates, create_template))
+        .routes(routes!(get_template, update_template, delete_template))
+        .routes(routes!(create_preview))
+        .routes(routes!(list_spaces, create_space))
+        .routes(routes!(get_space, delete_space))
+        .routes(routes!(space_history))
+        .routes(routes!(start_space))
+        .routes(routes!(stop_space))
+        .routes(routes!(restart_space))
+        .routes(routes!(crate::terminal::ws::terminal))
+        .routes(routes!(list_shares))
+        .routes(routes!(share_space, revoke_share))
+        .routes(routes!(audit))
+        .routes(routes!(crate::live::sse::events))
+        .routes(routes!(list_orphans, remove_orphans))
+        .routes(routes!(remove_unlabelled))
 }

@@ -8,95 +8,39 @@ pub mod openapi;
 
 use std::sync::Arc;
 
-use app::api::ssr::SharedBackend;
+use app::api::ssr::SharedApi;
 use app::{shell, App};
-use axum::routing::{delete, get, post, put};
-use axum::Router;
+use axum::routing::{any, get};
+use axum::{Json, Router};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::session_store::DbSessionStore;
-use crate::backend::ServerBackend;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/login", post(api::login))
-        .route("/auth/logout", post(api::logout))
-        .route("/me", get(api::me))
-        .route("/me/quota", get(api::my_quota))
-        .route("/me/password", post(api::change_password))
-        .route("/me/tokens", get(api::list_tokens).post(api::create_token))
-        .route("/me/tokens/{id}", delete(api::revoke_token))
+    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(api::routes())
+        .split_for_parts();
+    let document = Arc::new(document);
+    let api = api
         .route(
-            "/me/ssh-keys",
-            get(api::list_ssh_keys).post(api::add_ssh_key),
+            "/api/v1/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document.as_ref().clone()) }
+            }),
         )
-        .route("/me/ssh-keys/{id}", delete(api::remove_ssh_key))
-        .route("/users", get(api::list_users).post(api::create_user))
-        .route(
-            "/users/{id}",
-            get(api::get_user)
-                .patch(api::update_user)
-                .delete(api::delete_user),
-        )
-        .route("/users/quotas", get(api::user_quotas))
-        .route("/users/{id}/quota", get(api::user_quota))
-        .route("/groups", get(api::list_groups).post(api::create_group))
-        .route(
-            "/groups/{id}",
-            get(api::get_group)
-                .patch(api::update_group)
-                .delete(api::delete_group),
-        )
-        .route(
-            "/groups/{id}/members/{user_id}",
-            put(api::add_member).delete(api::remove_member),
-        )
-        .route(
-            "/templates",
-            get(api::list_templates).post(api::create_template),
-        )
-        .route(
-            "/templates/{id}",
-            get(api::get_template)
-                .patch(api::update_template)
-                .delete(api::delete_template),
-        )
-        .route("/templates/{id}/preview", get(api::create_preview))
-        .route("/spaces", get(api::list_spaces).post(api::create_space))
-        .route(
-            "/spaces/{id}",
-            get(api::get_space).delete(api::delete_space),
-        )
-        .route("/spaces/{id}/history", get(api::space_history))
-        .route("/spaces/{id}/start", post(api::start_space))
-        .route("/spaces/{id}/stop", post(api::stop_space))
-        .route("/spaces/{id}/restart", post(api::restart_space))
-        .route("/spaces/{id}/terminal", get(crate::terminal::ws::terminal))
-        .route("/spaces/{id}/shares", get(api::list_shares))
-        .route(
-            "/spaces/{id}/shares/{user_id}",
-            put(api::share_space).delete(api::revoke_share),
-        )
-        .route("/audit", get(api::audit))
-        .route("/events", get(crate::live::sse::events))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route(
-            "/admin/orphans",
-            get(api::list_orphans).delete(api::remove_orphans),
-        )
-        .route("/admin/unlabelled/{name}", delete(api::remove_unlabelled))
-        .fallback(api::no_such_route);
+        .route("/api/v1/{*rest}", any(api::no_such_route))
+        .route("/api/v1", any(api::no_such_route));
 
-    let backend: SharedBackend = Arc::new(ServerBackend {
-        auth: state.auth.clone(),
-        state: state.clone(),
-    });
-    let context = move || provide_context(backend.clone());
+    let services: SharedApi = state.api.clone();
+    let context = move || provide_context(services.clone());
     let options = state.leptos_options.clone();
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
@@ -108,9 +52,7 @@ pub fn router(state: AppState) -> Router {
             state.config.session_days,
         )));
 
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
+    api.route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,
@@ -126,7 +68,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::csrf::reject_cross_origin,
         ))
-        .layer(axum::middleware::from_fn(extract::remember_session_user))
+        .layer(axum::middleware::from_fn(
+            crate::auth::remember_session_user,
+        ))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -8,15 +8,16 @@ pub mod sse;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
+use app::ids::{SpaceId, UserId};
 use tokio::sync::{broadcast, mpsc};
 
 /// Something changed that these users (and admins) may be showing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Users whose quota usage or space list may have changed.
-    pub users: Vec<String>,
+    pub users: Vec<UserId>,
     /// The space that changed, if one did.
-    pub space_id: Option<String>,
+    pub space_id: Option<SpaceId>,
 }
 
 /// What subscribers hear.

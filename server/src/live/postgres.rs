@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Change, Notifier, Update};
+use app::ids::{SpaceId, UserId};
 
 /// The channel every Hangar server on the database publishes to and listens on.
 pub const CHANNEL: &str = "hangar_changes";
@@ -40,10 +41,10 @@ struct Message {
     o: String,
     /// Users concerned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    u: Vec<String>,
+    u: Vec<UserId>,
     /// The space that changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    s: Option<String>,
+    s: Option<SpaceId>,
     /// The sender could not publish some changes: resync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     r: bool,
@@ -363,9 +364,9 @@ mod tests {
     fn change(users: usize, space: Option<&str>) -> Change {
         Change {
             users: (0..users)
-                .map(|_| uuid::Uuid::new_v4().to_string())
+                .map(|_| UserId(uuid::Uuid::new_v4().to_string()))
                 .collect(),
-            space_id: space.map(str::to_owned),
+            space_id: space.map(SpaceId::from),
         }
     }
 

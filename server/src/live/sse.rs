@@ -10,9 +10,19 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Change, Update};
-use crate::error::AppError;
+use crate::error::{ApiError, ErrorCode};
 use crate::services::access::Caller;
 use crate::services::Services;
+use app::api::spaces::ssr::SpaceQueries;
+use app::lifecycle::SpaceState;
+use app::protocol::{LiveEvent, SpaceUpdate};
+
+fn sse(event: &LiveEvent) -> Option<Event> {
+    event
+        .data()
+        .ok()
+        .map(|data| Event::default().event(event.name()).data(data))
+}
 
 /// What the stream carries for one change; None when the caller may no longer listen
 /// (deleted or deactivated meanwhile).
@@ -34,8 +44,12 @@ async fn events_for(
         return Some(out);
     }
     match services.find_user(caller.id()).await {
-        Ok(user) if user.active => caller.user = user,
-        Ok(_) | Err(AppError::NotFound(_)) => return None,
+        Ok(user) if user.active => caller.user = user.into(),
+        Ok(_)
+        | Err(ApiError {
+            code: ErrorCode::NotFound,
+            ..
+        }) => return None,
         Err(e) => {
             tracing::warn!(error = %e, "live update: cannot read the subscriber");
             return Some(out);
@@ -43,34 +57,35 @@ async fn events_for(
     }
     if concerns_me {
         if let Ok(report) = services.quota_report(&caller.user).await {
-            if let Ok(event) = Event::default().event("quota").json_data(report) {
-                out.push(event);
-            }
+            out.extend(sse(&LiveEvent::Quota(report)));
         }
     }
     if let Some(space_id) = space_id {
         if concerns_me || caller.is_admin() {
-            let data = match services.get_space(caller, &space_id).await {
-                Ok(space) => serde_json::to_value(space).ok(),
+            let update = match services.get_space(caller, &space_id).await {
+                Ok(space) => Some(SpaceUpdate::Visible(Box::new(space))),
                 // Deleted, or no longer shared with the caller.
-                Err(AppError::NotFound(_)) => {
-                    Some(serde_json::json!({"id": space_id, "state": "deleted"}))
-                }
+                Err(ApiError {
+                    code: ErrorCode::NotFound,
+                    ..
+                }) => Some(SpaceUpdate::Gone {
+                    id: space_id,
+                    state: SpaceState::Deleted,
+                }),
                 Err(e) => {
                     tracing::warn!(space = %space_id, error = %e, "live update: cannot read the space");
                     None
                 }
             };
-            if let Some(event) =
-                data.and_then(|d| Event::default().event("space").json_data(d).ok())
-            {
-                out.push(event);
-            }
+            out.extend(update.and_then(|u| sse(&LiveEvent::Space(u))));
         }
     }
     Some(out)
 }
 
+/// The caller's quota usage and the spaces they can see, as server-sent events (`quota`,
+/// `space`, `resync`), pushed as they change; admins hear of everyone's spaces.
+#[utoipa::path(get, path = "/api/v1/events", tag = "live", responses((status = 200, description = "text/event-stream of `quota` (a QuotaReport), `space` (a SpaceDto, or `{id, state: deleted}` once gone) and `resync` events", content_type = "text/event-stream"), (status = 401, body = app::error::ErrorBody)))]
 pub async fn events(
     State(services): State<Services>,
     mut caller: Caller,
@@ -95,7 +110,7 @@ pub async fn events(
                     // Fell behind, or changes of other servers may have been missed: tell the
                     // page to fetch afresh instead of replaying.
                     Ok(Update::Resync) | Err(RecvError::Lagged(_)) => {
-                        break vec![Event::default().event("resync").data("{}")]
+                        break sse(&LiveEvent::Resync).into_iter().collect()
                     }
                     Err(RecvError::Closed) => return None,
                 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use app::ids::SpaceId;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest, VolumeCreateRequest,
@@ -40,7 +41,7 @@ pub struct DockerRuntime {
     memory_mib_per_cu: u64,
 }
 
-pub fn container_name(space_id: &str) -> String {
+pub fn container_name(space_id: &SpaceId) -> String {
     format!("hangar-{space_id}")
 }
 
@@ -54,24 +55,24 @@ pub const SPACES_NETWORK: &str = "hangar-spaces";
 /// Label that marks the shared spaces network.
 const LABEL_NETWORK: &str = "io.hangar.network";
 
-pub fn volume_name(space_id: &str, volume: &str) -> String {
+pub fn volume_name(space_id: &SpaceId, volume: &str) -> String {
     format!("hangar-{space_id}-{volume}")
 }
 
 /// Whose an object is, by its labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Belongs {
-    ToUs,
+enum Owner {
+    Us,
     /// Made before installations had ids.
-    ToNone,
-    ToAnother,
+    Nobody,
+    AnotherInstallation,
 }
 
-fn belongs(labels: Option<&HashMap<String, String>>, installation: &str) -> Belongs {
+fn owner_of(labels: Option<&HashMap<String, String>>, installation: &str) -> Owner {
     match labels.and_then(|l| l.get(LABEL_INSTALLATION)) {
-        Some(id) if id == installation => Belongs::ToUs,
-        Some(_) => Belongs::ToAnother,
-        None => Belongs::ToNone,
+        Some(id) if id == installation => Owner::Us,
+        Some(_) => Owner::AnotherInstallation,
+        None => Owner::Nobody,
     }
 }
 
@@ -116,7 +117,7 @@ impl DockerRuntime {
         HashMap::from([
             (LABEL_MANAGED.to_owned(), "true".to_owned()),
             (LABEL_INSTALLATION.to_owned(), self.installation.clone()),
-            (LABEL_SPACE.to_owned(), space.id.clone()),
+            (LABEL_SPACE.to_owned(), space.id.to_string()),
             (LABEL_OWNER.to_owned(), space.owner.clone()),
         ])
     }
@@ -210,7 +211,7 @@ impl DockerRuntime {
                     .await
                     .map_err(|e| classify("inspecting the container in the way", e))?;
                 let labels = holder.config.and_then(|c| c.labels);
-                if belongs(labels.as_ref(), &self.installation) == Belongs::ToAnother {
+                if owner_of(labels.as_ref(), &self.installation) == Owner::AnotherInstallation {
                     return Err(RuntimeError::Failed(format!(
                         "a container named {name} belongs to another Hangar installation"
                     )));
@@ -318,7 +319,7 @@ impl DockerRuntime {
     async fn remove_container(
         &self,
         docker: &bollard::Docker,
-        space_id: &str,
+        space_id: &SpaceId,
     ) -> Result<(), RuntimeError> {
         let name = container_name(space_id);
         let stop = StopContainerOptionsBuilder::new()
@@ -378,7 +379,7 @@ impl ExecControl for DockerExec {
 
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
-    async fn exec(&self, space_id: &str, request: ExecRequest) -> Result<Exec, RuntimeError> {
+    async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError> {
         use bollard::container::LogOutput;
         use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
         use futures_util::StreamExt;
@@ -494,7 +495,7 @@ impl Runtime for DockerRuntime {
         }
         Ok(())
     }
-    async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError> {
+    async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError> {
         let docker = self.client().await?;
         let name = container_name(space_id);
         match docker
@@ -506,7 +507,7 @@ impl Runtime for DockerRuntime {
         {
             Ok(info) => {
                 let labels = info.config.as_ref().and_then(|c| c.labels.as_ref());
-                if belongs(labels, &self.installation) == Belongs::ToAnother {
+                if owner_of(labels, &self.installation) == Owner::AnotherInstallation {
                     return Ok(None);
                 }
                 let state = info.state.unwrap_or_default();
@@ -538,10 +539,10 @@ impl Runtime for DockerRuntime {
                         id: Option<String>,
                         name: String,
                         labels: Option<&HashMap<String, String>>| {
-            let unlabelled = match belongs(labels, &self.installation) {
-                Belongs::ToUs => false,
-                Belongs::ToNone => true,
-                Belongs::ToAnother => return,
+            let unlabelled = match owner_of(labels, &self.installation) {
+                Owner::Us => false,
+                Owner::Nobody => true,
+                Owner::AnotherInstallation => return,
             };
             // The shared spaces network is nobody's to remove (see SPACES_NETWORK).
             if labels.is_some_and(|l| l.contains_key(LABEL_NETWORK)) {

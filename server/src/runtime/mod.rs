@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use app::api::templates::VolumeSpec;
+use app::ids::SpaceId;
 
 /// Labels that mark Docker objects as Hangar's.
 pub const LABEL_MANAGED: &str = "io.hangar.managed";
@@ -21,7 +22,7 @@ pub const LABEL_INSTALLATION: &str = "io.hangar.installation";
 /// Everything the runtime needs to know about a space (its template snapshot).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpaceSpec {
-    pub id: String,
+    pub id: SpaceId,
     pub name: String,
     pub owner: String,
     pub image: String,
@@ -111,9 +112,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Removes the container and the volumes; absent is fine.
     async fn remove(&self, space: &SpaceSpec) -> Result<(), RuntimeError>;
     /// The space's container, if one exists.
-    async fn inspect(&self, space_id: &str) -> Result<Option<ContainerStatus>, RuntimeError>;
+    async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError>;
     /// Starts a process inside the space's running container.
-    async fn exec(&self, space_id: &str, request: ExecRequest) -> Result<Exec, RuntimeError>;
+    async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError>;
     /// Every container, volume and network labelled as this installation's, and those
     /// labelled as Hangar's with no installation at all; never another installation's.
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;

@@ -1,33 +1,64 @@
 //! One place that decides who may do what: the caller, and their relation to a space.
 
+use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto};
+use axum::http::request::Parts;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Services;
+use crate::auth::{client_ip_of, session_of};
 use crate::entities::{share, space, user};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
+use app::ids::{SpaceId, UserId};
 
-/// The signed-in user making a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: user::Model,
-}
+/// The signed-in user making a request (and the token they used, if any).
+pub use app::api::ssr::Caller;
 
-impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.user.role == user::ROLE_ADMIN
-    }
-
-    pub fn id(&self) -> &str {
-        &self.user.id
-    }
-
-    /// Admin-only actions: others are told it exists but is not theirs to use.
-    pub fn require_admin(&self) -> AppResult<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(AppError::forbidden("only admins may do this"))
+#[async_trait::async_trait]
+impl AuthApi for Services {
+    async fn caller(&self, request: &Parts) -> ApiResult<Caller> {
+        if let Some(header) = request.headers.get(axum::http::header::AUTHORIZATION) {
+            let secret = header
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| {
+                    ApiError::unauthorized_because(
+                        "the Authorization header must be `Bearer <api token>`",
+                    )
+                })?;
+            let (user, token) = self.user_for_token(secret.trim()).await?.ok_or_else(|| {
+                ApiError::unauthorized_because(
+                    "the API token is unknown, revoked or expired: create a new one",
+                )
+            })?;
+            return Ok(Caller {
+                user: user.into(),
+                token: Some(token),
+            });
         }
+        self.auth
+            .request_user(request)
+            .await?
+            .map(|user| Caller {
+                user: user.into(),
+                token: None,
+            })
+            .ok_or_else(ApiError::unauthorized)
+    }
+
+    async fn login(&self, request: &Parts, input: LoginRequest) -> ApiResult<UserDto> {
+        let session = session_of(request)?;
+        self.auth
+            .login(&session, client_ip_of(request), &input)
+            .await
+    }
+
+    async fn logout(&self, request: &Parts) -> ApiResult<()> {
+        self.auth.logout(&session_of(request)?).await
+    }
+
+    async fn current_user(&self, request: &Parts) -> ApiResult<Option<UserDto>> {
+        Ok(self.auth.request_user(request).await?.map(UserDto::from))
     }
 }
 
@@ -47,19 +78,19 @@ impl SpaceRole {
 
 impl Services {
     /// The caller's relation to a space; none at all answers 404, as if it did not exist.
-    pub async fn space_role(&self, caller: &Caller, space: &space::Model) -> AppResult<SpaceRole> {
-        if space.owner_id == caller.user.id {
+    pub async fn space_role(&self, caller: &Caller, space: &space::Model) -> ApiResult<SpaceRole> {
+        if &space.owner_id == caller.id() {
             return Ok(SpaceRole::Owner);
         }
         if caller.is_admin() {
             return Ok(SpaceRole::Admin);
         }
-        let shared = share::Entity::find_by_id((space.id.clone(), caller.user.id.clone()))
+        let shared = share::Entity::find_by_id((space.id.clone(), caller.id().clone()))
             .one(&self.db)
             .await?;
         match shared {
             Some(_) => Ok(SpaceRole::Sharee),
-            None => Err(AppError::not_found("space")),
+            None => Err(ApiError::not_found("space")),
         }
     }
 
@@ -67,56 +98,56 @@ impl Services {
     pub async fn visible_space(
         &self,
         caller: &Caller,
-        id: &str,
-    ) -> AppResult<(space::Model, SpaceRole)> {
-        let space = space::Entity::find_by_id(id.to_owned())
+        id: &SpaceId,
+    ) -> ApiResult<(space::Model, SpaceRole)> {
+        let space = space::Entity::find_by_id(id.clone())
             .filter(space::is_live())
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("space"))?;
+            .ok_or_else(|| ApiError::not_found("space"))?;
         let role = self.space_role(caller, &space).await?;
         Ok((space, role))
     }
 
     /// A live space the caller may change (owner or admin); sharees get 403.
-    pub async fn managed_space(&self, caller: &Caller, id: &str) -> AppResult<space::Model> {
+    pub async fn managed_space(&self, caller: &Caller, id: &SpaceId) -> ApiResult<space::Model> {
         let (space, role) = self.visible_space(caller, id).await?;
         if role.can_manage() {
             Ok(space)
         } else {
-            Err(AppError::forbidden(
+            Err(ApiError::forbidden(
                 "this space is shared with you: only its owner can change, share or delete it",
             ))
         }
     }
 
     /// The user with this id, for admins; 404 otherwise.
-    pub async fn find_user(&self, id: &str) -> AppResult<user::Model> {
-        user::Entity::find_by_id(id.to_owned())
+    pub async fn find_user(&self, id: &UserId) -> ApiResult<user::Model> {
+        user::Entity::find_by_id(id.clone())
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("user"))
+            .ok_or_else(|| ApiError::not_found("user"))
     }
 
     /// The user with this id, or else with this username (people share by name).
-    pub async fn find_user_by_id_or_name(&self, id_or_name: &str) -> AppResult<user::Model> {
+    pub async fn find_user_by_id_or_name(&self, id_or_name: &str) -> ApiResult<user::Model> {
         user::Entity::find()
             .filter(
                 user::Column::Id
-                    .eq(id_or_name)
+                    .eq(UserId::from(id_or_name))
                     .or(user::Column::Username.eq(id_or_name)),
             )
             .one(&self.db)
             .await?
             .ok_or_else(|| {
-                AppError::invalid(
+                ApiError::invalid(
                     "user",
                     format!("there is no user `{id_or_name}`: check the username"),
                 )
             })
     }
 
-    pub async fn users_by_ids(&self, ids: Vec<String>) -> AppResult<Vec<user::Model>> {
+    pub async fn users_by_ids(&self, ids: Vec<UserId>) -> ApiResult<Vec<user::Model>> {
         Ok(user::Entity::find()
             .filter(user::Column::Id.is_in(ids))
             .all(&self.db)

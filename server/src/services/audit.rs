@@ -1,15 +1,16 @@
 //! The audit log: every state-changing action, its actor, target and outcome.
 
-use app::api::spaces::AuditEventDto;
+use app::api::admin::ssr::AuditApi;
+use app::api::spaces::{AuditEventDto, AuditFilter};
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::access::Caller;
-use super::{timestamp, Services};
+use super::Services;
 use crate::entities::audit_event;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -55,8 +56,6 @@ pub async fn record(
     }
 }
 
-pub use app::api::spaces::AuditFilter as AuditQuery;
-
 /// How the audit log names a space: by owner and name, as people know it.
 pub fn space_target(owner: &str, space: &str) -> String {
     format!("space:{owner}/{space}")
@@ -65,7 +64,7 @@ pub fn space_target(owner: &str, space: &str) -> String {
 pub fn event_dto(e: audit_event::Model) -> AuditEventDto {
     AuditEventDto {
         id: e.id,
-        at: timestamp(e.at),
+        at: e.at.into(),
         actor: e.actor,
         action: e.action,
         target: e.target,
@@ -74,16 +73,17 @@ pub fn event_dto(e: audit_event::Model) -> AuditEventDto {
     }
 }
 
-impl Services {
-    pub async fn audit_events(
+#[async_trait::async_trait]
+impl AuditApi for Services {
+    async fn audit_events(
         &self,
         caller: &Caller,
-        query: AuditQuery,
-    ) -> AppResult<Vec<AuditEventDto>> {
+        query: AuditFilter,
+    ) -> ApiResult<Vec<AuditEventDto>> {
         caller.require_admin()?;
         let limit = query.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "limit",
                 "limit must be between 1 and 500",
             ));

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use app::api::auth::{UserId, UserRef};
-use app::api::groups::{CreateGroup, GroupDto, UpdateGroup};
+use app::api::auth::UserRef;
+use app::api::groups::{ssr::GroupsApi, CreateGroup, GroupDto, UpdateGroup};
+use app::ids::{GroupId, UserId};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -11,13 +12,13 @@ use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{check_limit, conflict_on_duplicate, new_id, timestamp, Services};
+use super::{check_limit, conflict_on_duplicate, new_id, Services};
 use crate::entities::{group, group_member, user};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
-fn check_name(name: &str) -> AppResult<()> {
+fn check_name(name: &str) -> ApiResult<()> {
     if name.trim().is_empty() || name.chars().count() > 64 {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "name",
             "a group name has 1 to 64 characters",
         ));
@@ -27,63 +28,15 @@ fn check_name(name: &str) -> AppResult<()> {
 
 pub fn user_ref(user: &user::Model) -> UserRef {
     UserRef {
-        id: UserId(user.id.clone()),
+        id: user.id.clone(),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
     }
 }
 
-impl Services {
-    async fn group_dtos(&self, groups: Vec<group::Model>) -> AppResult<Vec<GroupDto>> {
-        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-        let memberships = group_member::Entity::find()
-            .filter(group_member::Column::GroupId.is_in(ids))
-            .all(&self.db)
-            .await?;
-        let users: HashMap<String, user::Model> = self
-            .users_by_ids(memberships.iter().map(|m| m.user_id.clone()).collect())
-            .await?
-            .into_iter()
-            .map(|u| (u.id.clone(), u))
-            .collect();
-        Ok(groups
-            .into_iter()
-            .map(|g| {
-                let mut members: Vec<UserRef> = memberships
-                    .iter()
-                    .filter(|m| m.group_id == g.id)
-                    .filter_map(|m| users.get(&m.user_id).map(user_ref))
-                    .collect();
-                members.sort_by(|a, b| a.username.cmp(&b.username));
-                GroupDto {
-                    id: g.id,
-                    name: g.name,
-                    description: g.description,
-                    max_spaces: g.max_spaces,
-                    compute_units: g.compute_units,
-                    storage_units: g.storage_units,
-                    members,
-                    created_at: timestamp(g.created_at),
-                }
-            })
-            .collect())
-    }
-
-    async fn find_group(&self, id: &str) -> AppResult<group::Model> {
-        group::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("group"))
-    }
-
-    async fn one_group_dto(&self, group: group::Model) -> AppResult<GroupDto> {
-        self.group_dtos(vec![group])
-            .await?
-            .pop()
-            .ok_or_else(|| AppError::internal("group vanished"))
-    }
-
-    pub async fn list_groups(&self, caller: &Caller) -> AppResult<Vec<GroupDto>> {
+#[async_trait::async_trait]
+impl GroupsApi for Services {
+    async fn list_groups(&self, caller: &Caller) -> ApiResult<Vec<GroupDto>> {
         caller.require_admin()?;
         let groups = group::Entity::find()
             .order_by_asc(group::Column::Name)
@@ -92,13 +45,13 @@ impl Services {
         self.group_dtos(groups).await
     }
 
-    pub async fn get_group(&self, caller: &Caller, id: &str) -> AppResult<GroupDto> {
+    async fn get_group(&self, caller: &Caller, id: &GroupId) -> ApiResult<GroupDto> {
         caller.require_admin()?;
         let group = self.find_group(id).await?;
         self.one_group_dto(group).await
     }
 
-    pub async fn create_group(&self, caller: &Caller, input: CreateGroup) -> AppResult<GroupDto> {
+    async fn create_group(&self, caller: &Caller, input: CreateGroup) -> ApiResult<GroupDto> {
         caller.require_admin()?;
         let name = input.name.trim().to_owned();
         check_name(&name)?;
@@ -128,12 +81,12 @@ impl Services {
         self.one_group_dto(created).await
     }
 
-    pub async fn update_group(
+    async fn update_group(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &GroupId,
         input: UpdateGroup,
-    ) -> AppResult<GroupDto> {
+    ) -> ApiResult<GroupDto> {
         caller.require_admin()?;
         let existing = self.find_group(id).await?;
         let mut model: group::ActiveModel = existing.into();
@@ -163,11 +116,11 @@ impl Services {
         self.one_group_dto(updated).await
     }
 
-    pub async fn delete_group(&self, caller: &Caller, id: &str) -> AppResult<()> {
+    async fn delete_group(&self, caller: &Caller, id: &GroupId) -> ApiResult<()> {
         caller.require_admin()?;
         let existing = self.find_group(id).await?;
         self.group_members_changed(id).await;
-        group::Entity::delete_by_id(id.to_owned())
+        group::Entity::delete_by_id(id.clone())
             .exec(&self.db)
             .await?;
         record(
@@ -182,12 +135,79 @@ impl Services {
         Ok(())
     }
 
-    pub async fn add_member(
+    /// Adds the user to the group (`member`) or removes them; either way is idempotent.
+    async fn set_membership(
         &self,
         caller: &Caller,
-        group_id: &str,
-        user_id: &str,
-    ) -> AppResult<GroupDto> {
+        group_id: &GroupId,
+        user_id: &UserId,
+        member: bool,
+    ) -> ApiResult<GroupDto> {
+        caller.require_admin()?;
+        if member {
+            self.add_member(caller, group_id, user_id).await
+        } else {
+            self.remove_member(caller, group_id, user_id).await
+        }
+    }
+}
+
+impl Services {
+    async fn group_dtos(&self, groups: Vec<group::Model>) -> ApiResult<Vec<GroupDto>> {
+        let ids: Vec<GroupId> = groups.iter().map(|g| g.id.clone()).collect();
+        let memberships = group_member::Entity::find()
+            .filter(group_member::Column::GroupId.is_in(ids))
+            .all(&self.db)
+            .await?;
+        let users: HashMap<UserId, user::Model> = self
+            .users_by_ids(memberships.iter().map(|m| m.user_id.clone()).collect())
+            .await?
+            .into_iter()
+            .map(|u| (u.id.clone(), u))
+            .collect();
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                let mut members: Vec<UserRef> = memberships
+                    .iter()
+                    .filter(|m| m.group_id == g.id)
+                    .filter_map(|m| users.get(&m.user_id).map(user_ref))
+                    .collect();
+                members.sort_by(|a, b| a.username.cmp(&b.username));
+                GroupDto {
+                    id: g.id,
+                    name: g.name,
+                    description: g.description,
+                    max_spaces: g.max_spaces,
+                    compute_units: g.compute_units,
+                    storage_units: g.storage_units,
+                    members,
+                    created_at: g.created_at.into(),
+                }
+            })
+            .collect())
+    }
+
+    async fn find_group(&self, id: &GroupId) -> ApiResult<group::Model> {
+        group::Entity::find_by_id(id.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("group"))
+    }
+
+    async fn one_group_dto(&self, group: group::Model) -> ApiResult<GroupDto> {
+        self.group_dtos(vec![group])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::internal("group vanished"))
+    }
+
+    async fn add_member(
+        &self,
+        caller: &Caller,
+        group_id: &GroupId,
+        user_id: &UserId,
+    ) -> ApiResult<GroupDto> {
         caller.require_admin()?;
         let group = self.find_group(group_id).await?;
         let member = self.find_user(user_id).await?;
@@ -215,12 +235,12 @@ impl Services {
         self.one_group_dto(group).await
     }
 
-    pub async fn remove_member(
+    async fn remove_member(
         &self,
         caller: &Caller,
-        group_id: &str,
-        user_id: &str,
-    ) -> AppResult<GroupDto> {
+        group_id: &GroupId,
+        user_id: &UserId,
+    ) -> ApiResult<GroupDto> {
         caller.require_admin()?;
         let group = self.find_group(group_id).await?;
         let member = self.find_user(user_id).await?;
@@ -241,9 +261,9 @@ impl Services {
     }
 
     /// Tells live views of every member of the group that their quota changed.
-    async fn group_members_changed(&self, group_id: &str) {
+    async fn group_members_changed(&self, group_id: &GroupId) {
         if let Ok(members) = group_member::Entity::find()
-            .filter(group_member::Column::GroupId.eq(group_id))
+            .filter(group_member::Column::GroupId.eq(group_id.clone()))
             .all(&self.db)
             .await
         {
@@ -252,9 +272,9 @@ impl Services {
     }
 
     /// Ids of the groups the user belongs to.
-    pub async fn group_ids_of(&self, user_id: &str) -> AppResult<Vec<String>> {
+    pub async fn group_ids_of(&self, user_id: &UserId) -> ApiResult<Vec<GroupId>> {
         Ok(group_member::Entity::find()
-            .filter(group_member::Column::UserId.eq(user_id))
+            .filter(group_member::Column::UserId.eq(user_id.clone()))
             .all(&self.db)
             .await?
             .into_iter()

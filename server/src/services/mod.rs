@@ -5,7 +5,6 @@ pub mod access;
 pub mod audit;
 pub mod groups;
 pub mod orphans;
-pub mod preview;
 pub mod quota;
 pub mod spaces;
 pub mod templates;
@@ -14,11 +13,12 @@ pub mod users;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use app::ids::{SpaceId, UserId};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
+use crate::auth::AuthService;
 use crate::config::Config;
-use crate::error::AppError;
+use crate::error::ApiError;
 use crate::live::{Change, Notifier};
 use crate::runtime::Runtime;
 use crate::terminal::TerminalHub;
@@ -27,6 +27,7 @@ use crate::terminal::TerminalHub;
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
+    pub auth: Arc<AuthService>,
     pub config: Arc<Config>,
     pub runtime: Arc<dyn Runtime>,
     pub space_locks: Arc<spaces::SpaceLocks>,
@@ -39,12 +40,14 @@ pub struct Services {
 impl Services {
     pub fn new(
         db: DatabaseConnection,
+        auth: Arc<AuthService>,
         config: Arc<Config>,
         runtime: Arc<dyn Runtime>,
         terminals: Arc<TerminalHub>,
     ) -> Self {
         Self {
             db,
+            auth,
             config,
             runtime,
             space_locks: Arc::default(),
@@ -55,36 +58,33 @@ impl Services {
     }
 }
 
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// A fresh id for a new record (a UUID), of whichever id type is wanted.
+pub fn new_id<T: From<String>>() -> T {
+    T::from(uuid::Uuid::new_v4().to_string())
 }
 
 /// Maps a unique-constraint violation to a 409 that says which name is taken.
-pub fn conflict_on_duplicate(error: DbErr, message: impl FnOnce() -> String) -> AppError {
+pub fn conflict_on_duplicate(error: DbErr, message: impl FnOnce() -> String) -> ApiError {
     match error.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict(message()),
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::conflict(message()),
         _ => error.into(),
     }
 }
 
 /// Parses a JSON column written by Hangar itself.
-pub fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, AppError> {
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, ApiError> {
     serde_json::from_str(text)
-        .map_err(|e| AppError::internal(format!("stored {what} unreadable: {e}")))
+        .map_err(|e| ApiError::internal(format!("stored {what} unreadable: {e}")))
 }
 
-pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, AppError> {
-    serde_json::to_string(value).map_err(AppError::internal)
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(ApiError::internal)
 }
 
 /// A quota value given in input: at least 0, or null for unlimited.
-pub fn check_limit(field: &str, value: Option<i64>) -> Result<Option<i64>, AppError> {
+pub fn check_limit(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError> {
     match value {
-        Some(v) if v < 0 => Err(AppError::invalid(
+        Some(v) if v < 0 => Err(ApiError::invalid(
             field,
             format!("{field} must be at least 0 (or null for unlimited), not {v}"),
         )),
@@ -110,7 +110,7 @@ impl Services {
     }
 
     /// Tells live views that these users' quota or spaces changed.
-    pub fn users_changed(&self, users: Vec<String>) {
+    pub fn users_changed(&self, users: Vec<UserId>) {
         self.notifier.notify(Change {
             users,
             space_id: None,
@@ -118,17 +118,17 @@ impl Services {
     }
 
     /// Tells live views of the space's owner and sharees (and admins) that it changed.
-    pub async fn space_changed(&self, space_id: &str) {
+    pub async fn space_changed(&self, space_id: &SpaceId) {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let mut users = Vec::new();
-        if let Ok(Some(space)) = crate::entities::space::Entity::find_by_id(space_id.to_owned())
+        if let Ok(Some(space)) = crate::entities::space::Entity::find_by_id(space_id.clone())
             .one(&self.db)
             .await
         {
             users.push(space.owner_id);
         }
         if let Ok(shares) = crate::entities::share::Entity::find()
-            .filter(crate::entities::share::Column::SpaceId.eq(space_id))
+            .filter(crate::entities::share::Column::SpaceId.eq(space_id.clone()))
             .all(&self.db)
             .await
         {
@@ -136,7 +136,7 @@ impl Services {
         }
         self.notifier.notify(Change {
             users,
-            space_id: Some(space_id.to_owned()),
+            space_id: Some(space_id.clone()),
         });
     }
 }

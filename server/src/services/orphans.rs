@@ -6,7 +6,8 @@
 
 use std::collections::HashSet;
 
-use app::api::admin::{DockerObject, OrphanReport};
+use app::api::admin::{ssr::AdminApi, DockerObject, OrphanReport};
+use app::ids::SpaceId;
 use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
@@ -14,11 +15,11 @@ use super::access::Caller;
 use super::audit::{record, Outcome};
 use super::Services;
 use crate::entities::space;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 use crate::runtime::{ManagedObject, RuntimeError};
 
-fn runtime_error(e: RuntimeError) -> AppError {
-    AppError::Unavailable(format!("cannot list Docker objects: {e}"))
+fn runtime_error(e: RuntimeError) -> ApiError {
+    ApiError::unavailable(format!("cannot list Docker objects: {e}"))
 }
 
 fn dto(object: &ManagedObject) -> DockerObject {
@@ -41,24 +42,40 @@ fn removal_order(object: &ManagedObject) -> u8 {
 
 impl Services {
     /// Objects no live space of this installation owns: (orphans, unlabelled).
-    async fn unowned(&self) -> AppResult<(Vec<ManagedObject>, Vec<ManagedObject>)> {
+    async fn unowned(&self) -> ApiResult<(Vec<ManagedObject>, Vec<ManagedObject>)> {
         let objects = self.runtime.list_managed().await.map_err(runtime_error)?;
-        let live: HashSet<String> = space::Entity::find()
+        let live: HashSet<SpaceId> = space::Entity::find()
             .select_only()
             .column(space::Column::Id)
             .filter(space::is_live())
-            .into_tuple::<String>()
+            .into_tuple::<SpaceId>()
             .all(&self.db)
             .await?
             .into_iter()
             .collect();
         Ok(objects
             .into_iter()
-            .filter(|o| !live.contains(&o.space_id))
+            .filter(|o| !live.contains(&SpaceId::from(o.space_id.as_str())))
             .partition(|o| !o.unlabelled))
     }
 
-    pub async fn orphans(&self, caller: &Caller) -> AppResult<OrphanReport> {
+    async fn remove_objects(&self, objects: &mut [ManagedObject]) -> ApiResult<()> {
+        objects.sort_by_key(removal_order);
+        for object in objects.iter() {
+            self.runtime.remove_managed(object).await.map_err(|e| {
+                ApiError::unavailable(format!(
+                    "could not remove {} {}: {e}",
+                    object.kind, object.name
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AdminApi for Services {
+    async fn orphans(&self, caller: &Caller) -> ApiResult<OrphanReport> {
         caller.require_admin()?;
         let (orphans, unlabelled) = self.unowned().await?;
         Ok(OrphanReport {
@@ -67,21 +84,8 @@ impl Services {
         })
     }
 
-    async fn remove_objects(&self, objects: &mut [ManagedObject]) -> AppResult<()> {
-        objects.sort_by_key(removal_order);
-        for object in objects.iter() {
-            self.runtime.remove_managed(object).await.map_err(|e| {
-                AppError::Unavailable(format!(
-                    "could not remove {} {}: {e}",
-                    object.kind, object.name
-                ))
-            })?;
-        }
-        Ok(())
-    }
-
     /// Removes every orphan of this installation; returns them. Unlabelled objects stay.
-    pub async fn remove_orphans(&self, caller: &Caller) -> AppResult<Vec<DockerObject>> {
+    async fn remove_orphans(&self, caller: &Caller) -> ApiResult<Vec<DockerObject>> {
         caller.require_admin()?;
         let (mut orphans, _) = self.unowned().await?;
         self.remove_objects(&mut orphans).await?;
@@ -92,17 +96,13 @@ impl Services {
 
     /// Removes the unlabelled objects with this name (one, unless a network's name repeats)
     /// that no space of this installation owns: the admin's explicit choice.
-    pub async fn remove_unlabelled(
-        &self,
-        caller: &Caller,
-        name: &str,
-    ) -> AppResult<Vec<DockerObject>> {
+    async fn remove_unlabelled(&self, caller: &Caller, name: &str) -> ApiResult<Vec<DockerObject>> {
         caller.require_admin()?;
         let (_, unlabelled) = self.unowned().await?;
         let mut chosen: Vec<ManagedObject> =
             unlabelled.into_iter().filter(|o| o.name == name).collect();
         if chosen.is_empty() {
-            return Err(AppError::NotFound(format!(
+            return Err(ApiError::not_found_because(format!(
                 "no unlabelled Hangar object named `{name}` that no space here owns: \
                  see GET /api/v1/admin/orphans"
             )));

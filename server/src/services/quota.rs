@@ -3,43 +3,80 @@
 
 use std::collections::HashMap;
 
-use app::api::auth::UserId;
-use app::api::quota::{QuotaReport, QuotaSource, QuotaValues, UsageValues, UserQuota};
+use app::api::auth::UserDto;
+use app::api::quota::{
+    ssr::QuotaApi, QuotaReport, QuotaSource, QuotaValues, UsageValues, UserQuota,
+};
+use app::ids::{GroupId, UserId};
+use app::lifecycle::SpaceState;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::access::Caller;
 use super::Services;
-use crate::domain::lifecycle::SpaceState;
 use crate::domain::quota::{effective, over_quota, Contribution, Limits, Usage};
 use crate::entities::{group, group_member, space, user};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 /// Takes the owner's quota lock for the rest of the transaction: a write to the user's row,
 /// which PostgreSQL holds as a row lock until commit and which makes SQLite take its write
 /// lock up front. It must be the transaction's first statement (on SQLite a read before it
 /// could not be upgraded once another writer committed).
-pub async fn lock_owner(txn: &impl ConnectionTrait, owner_id: &str) -> AppResult<()> {
+pub async fn lock_owner(txn: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<()> {
     let touched = user::Entity::update_many()
         .col_expr(user::Column::Id, Expr::col(user::Column::Id).into())
-        .filter(user::Column::Id.eq(owner_id))
+        .filter(user::Column::Id.eq(owner_id.clone()))
         .exec(txn)
         .await?;
     if touched.rows_affected == 0 {
-        return Err(AppError::not_found("user"));
+        return Err(ApiError::not_found("user"));
     }
     Ok(())
+}
+
+/// Whose quota it is: their id and their own values (a stored user, or the caller).
+pub trait QuotaOwner {
+    fn owner_id(&self) -> &UserId;
+    fn own_limits(&self) -> Limits;
+}
+
+impl QuotaOwner for user::Model {
+    fn owner_id(&self) -> &UserId {
+        &self.id
+    }
+
+    fn own_limits(&self) -> Limits {
+        Limits {
+            max_spaces: self.max_spaces,
+            compute_units: self.compute_units,
+            storage_units: self.storage_units,
+        }
+    }
+}
+
+impl QuotaOwner for UserDto {
+    fn owner_id(&self) -> &UserId {
+        &self.id
+    }
+
+    fn own_limits(&self) -> Limits {
+        Limits {
+            max_spaces: self.max_spaces,
+            compute_units: self.compute_units,
+            storage_units: self.storage_units,
+        }
+    }
 }
 
 /// The user's own quota and each of their groups'.
 pub async fn contributions(
     db: &impl ConnectionTrait,
-    owner: &user::Model,
-) -> AppResult<Vec<Contribution>> {
+    owner: &impl QuotaOwner,
+) -> ApiResult<Vec<Contribution>> {
     let memberships = sea_orm::sea_query::Query::select()
         .column(group_member::Column::GroupId)
         .from(group_member::Entity)
-        .and_where(group_member::Column::UserId.eq(owner.id.as_str()))
+        .and_where(group_member::Column::UserId.eq(owner.owner_id().clone()))
         .to_owned();
     let groups = group::Entity::find()
         .filter(group::Column::Id.in_subquery(memberships))
@@ -51,18 +88,14 @@ pub async fn contributions(
 /// The owner's own values first, then their groups' by name (sorted here, not by the
 /// database, so that both backends agree: collations differ).
 fn contributions_of<'a>(
-    owner: &user::Model,
+    owner: &impl QuotaOwner,
     groups: impl Iterator<Item = &'a group::Model>,
 ) -> Vec<Contribution> {
     let mut groups: Vec<&group::Model> = groups.collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut all = vec![Contribution {
         source: "own".into(),
-        limits: Limits {
-            max_spaces: owner.max_spaces,
-            compute_units: owner.compute_units,
-            storage_units: owner.storage_units,
-        },
+        limits: owner.own_limits(),
     }];
     all.extend(groups.into_iter().map(|g| Contribution {
         source: format!("group:{}", g.name),
@@ -76,19 +109,12 @@ fn contributions_of<'a>(
 }
 
 /// Adds one live space (state, compute units, storage units) to `usage`.
-fn count_space(
-    usage: &mut Usage,
-    state: &str,
-    compute_units: i64,
-    storage_units: i64,
-) -> AppResult<()> {
+fn count_space(usage: &mut Usage, state: SpaceState, compute_units: i64, storage_units: i64) {
     usage.spaces += 1;
     usage.storage_units += storage_units;
-    let state: SpaceState = state.parse().map_err(AppError::internal)?;
     if state.uses_compute() {
         usage.compute_units += compute_units;
     }
-    Ok(())
 }
 
 /// What counts of every live space: owner, state, compute and storage units. Only these
@@ -105,18 +131,18 @@ fn live_space_units() -> sea_orm::Select<space::Entity> {
         .filter(space::is_live())
 }
 
-type SpaceUnits = (String, String, i64, i64);
+type SpaceUnits = (UserId, SpaceState, i64, i64);
 
 /// What the user's own live spaces consume (shared spaces count for their owner only).
-pub async fn usage(db: &impl ConnectionTrait, owner_id: &str) -> AppResult<Usage> {
+pub async fn usage(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<Usage> {
     let spaces: Vec<SpaceUnits> = live_space_units()
-        .filter(space::Column::OwnerId.eq(owner_id))
+        .filter(space::Column::OwnerId.eq(owner_id.clone()))
         .into_tuple()
         .all(db)
         .await?;
     let mut usage = Usage::default();
     for (_, state, compute_units, storage_units) in spaces {
-        count_space(&mut usage, &state, compute_units, storage_units)?;
+        count_space(&mut usage, state, compute_units, storage_units);
     }
     Ok(usage)
 }
@@ -124,10 +150,10 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: &str) -> AppResult<Usage
 /// Effective limits and usage of a user, read inside `db` (a locked transaction when checking).
 pub async fn limits_and_usage(
     db: &impl ConnectionTrait,
-    owner: &user::Model,
-) -> AppResult<(Limits, Usage)> {
+    owner: &impl QuotaOwner,
+) -> ApiResult<(Limits, Usage)> {
     let limits = effective(&contributions(db, owner).await?);
-    Ok((limits, usage(db, &owner.id).await?))
+    Ok((limits, usage(db, owner.owner_id()).await?))
 }
 
 /// The report of one user from their quota's sources and what they use.
@@ -158,38 +184,45 @@ fn report(sources: Vec<Contribution>, used: &Usage) -> QuotaReport {
 }
 
 impl Services {
-    pub async fn quota_report(&self, owner: &user::Model) -> AppResult<QuotaReport> {
+    pub async fn quota_report(&self, owner: &impl QuotaOwner) -> ApiResult<QuotaReport> {
         let sources = contributions(&self.db, owner).await?;
-        let used = usage(&self.db, &owner.id).await?;
+        let used = usage(&self.db, owner.owner_id()).await?;
         Ok(report(sources, &used))
+    }
+}
+
+#[async_trait::async_trait]
+impl QuotaApi for Services {
+    async fn my_quota(&self, caller: &Caller) -> ApiResult<QuotaReport> {
+        self.quota_report(&caller.user).await
     }
 
     /// `GET /users/quotas`: every user's report (admins only), in four statements however
     /// many users there are, for pages that show the usage of many users at once.
-    pub async fn user_quotas(&self, caller: &Caller) -> AppResult<Vec<UserQuota>> {
+    async fn user_quotas(&self, caller: &Caller) -> ApiResult<Vec<UserQuota>> {
         caller.require_admin()?;
         let users = user::Entity::find().all(&self.db).await?;
-        let groups: HashMap<String, group::Model> = group::Entity::find()
+        let groups: HashMap<GroupId, group::Model> = group::Entity::find()
             .all(&self.db)
             .await?
             .into_iter()
             .map(|g| (g.id.clone(), g))
             .collect();
-        let mut groups_of: HashMap<String, Vec<&group::Model>> = HashMap::new();
+        let mut groups_of: HashMap<UserId, Vec<&group::Model>> = HashMap::new();
         for membership in group_member::Entity::find().all(&self.db).await? {
             if let Some(group) = groups.get(&membership.group_id) {
                 groups_of.entry(membership.user_id).or_default().push(group);
             }
         }
         let spaces: Vec<SpaceUnits> = live_space_units().into_tuple().all(&self.db).await?;
-        let mut usage_of: HashMap<String, Usage> = HashMap::new();
+        let mut usage_of: HashMap<UserId, Usage> = HashMap::new();
         for (owner_id, state, compute_units, storage_units) in spaces {
             count_space(
                 usage_of.entry(owner_id).or_default(),
-                &state,
+                state,
                 compute_units,
                 storage_units,
-            )?;
+            );
         }
         Ok(users
             .into_iter()
@@ -199,16 +232,16 @@ impl Services {
                 let used = usage_of.get(&user.id).copied().unwrap_or_default();
                 UserQuota {
                     report: report(sources, &used),
-                    user_id: UserId(user.id),
+                    user_id: user.id,
                 }
             })
             .collect())
     }
 
     /// `GET /users/{id}/quota`: admins only.
-    pub async fn user_quota(&self, caller: &Caller, user_id: &str) -> AppResult<QuotaReport> {
+    async fn user_quota(&self, caller: &Caller, id: &UserId) -> ApiResult<QuotaReport> {
         caller.require_admin()?;
-        let owner = self.find_user(user_id).await?;
+        let owner = self.find_user(id).await?;
         self.quota_report(&owner).await
     }
 }

@@ -2,7 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use app::api::templates::{CreateTemplate, Feature, TemplateDto, UpdateTemplate, VolumeSpec};
+use app::api::templates::{
+    ssr::TemplatesApi, CreateTemplate, Feature, TemplateDto, TemplateListQuery, UpdateTemplate,
+    VolumeSpec,
+};
+use app::ids::{GroupId, TemplateId, UserId};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -11,9 +15,9 @@ use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{conflict_on_duplicate, from_json, new_id, timestamp, to_json, Services};
+use super::{conflict_on_duplicate, from_json, new_id, to_json, Services};
 use crate::entities::{group, space, template};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 /// Everything a template says, validated.
 struct TemplateFields {
@@ -27,45 +31,45 @@ struct TemplateFields {
     volumes: Vec<VolumeSpec>,
     features: Vec<Feature>,
     ports: Vec<u16>,
-    allowed_groups: Vec<String>,
+    allowed_groups: Vec<GroupId>,
 }
 
 fn storage_units(volumes: &[VolumeSpec]) -> i64 {
     volumes.iter().map(|v| v.size_gib).sum()
 }
 
-fn validate(fields: &mut TemplateFields) -> AppResult<()> {
+fn validate(fields: &mut TemplateFields) -> ApiResult<()> {
     fields.name = fields.name.trim().to_owned();
     if fields.name.is_empty() || fields.name.chars().count() > 64 {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "name",
             "a template name has 1 to 64 characters",
         ));
     }
     let image = fields.image.trim();
     if image.is_empty() || image.len() > 255 || image.chars().any(char::is_whitespace) {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "image",
             "give a Docker image reference such as `hangar/default:bookworm`",
         ));
     }
     fields.image = image.to_owned();
     if !fields.shell.starts_with('/') {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "shell",
             "the shell is an absolute path, such as /bin/bash",
         ));
     }
     if let Some(command) = &fields.command {
         if command.is_empty() {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "command",
                 "the command is a non-empty list of words, or null for the default",
             ));
         }
     }
     if fields.compute_units < 0 || fields.compute_units > 1024 {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "compute_units",
             "compute_units is a whole number from 0 to 1024",
         ));
@@ -75,7 +79,7 @@ fn validate(fields: &mut TemplateFields) -> AppResult<()> {
             && !key.starts_with(|c: char| c.is_ascii_digit())
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "env",
                 format!("`{key}` is not a valid environment variable name"),
             ));
@@ -85,12 +89,12 @@ fn validate(fields: &mut TemplateFields) -> AppResult<()> {
     let mut paths = BTreeSet::new();
     for volume in &fields.volumes {
         crate::validate::username(&volume.name)
-            .map_err(|e| AppError::invalid("volumes", format!("volume name: {e}")))?;
+            .map_err(|e| ApiError::invalid("volumes", format!("volume name: {e}")))?;
         if !volume.mount_path.starts_with('/')
             || volume.mount_path == "/"
             || volume.mount_path.contains("..")
         {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "volumes",
                 format!(
                     "volume `{}`: mount_path must be an absolute path below /",
@@ -99,7 +103,7 @@ fn validate(fields: &mut TemplateFields) -> AppResult<()> {
             ));
         }
         if !(1..=10_000).contains(&volume.size_gib) {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "volumes",
                 format!(
                     "volume `{}`: size_gib is a whole number from 1 to 10000",
@@ -108,7 +112,7 @@ fn validate(fields: &mut TemplateFields) -> AppResult<()> {
             ));
         }
         if !names.insert(volume.name.clone()) || !paths.insert(volume.mount_path.clone()) {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "volumes",
                 format!(
                     "volume `{}`: names and mount paths must be unique",
@@ -118,7 +122,7 @@ fn validate(fields: &mut TemplateFields) -> AppResult<()> {
         }
     }
     if fields.ports.contains(&0) {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "ports",
             "ports are numbers from 1 to 65535",
         ));
@@ -132,7 +136,7 @@ fn validate(fields: &mut TemplateFields) -> AppResult<()> {
     Ok(())
 }
 
-pub fn to_dto(t: template::Model) -> AppResult<TemplateDto> {
+pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
     Ok(TemplateDto {
         command: t
             .command
@@ -153,19 +157,19 @@ pub fn to_dto(t: template::Model) -> AppResult<TemplateDto> {
         storage_units: t.storage_units,
         archived: t.archived,
         version: t.version,
-        created_at: timestamp(t.created_at),
-        updated_at: timestamp(t.updated_at),
+        created_at: t.created_at.into(),
+        updated_at: t.updated_at.into(),
     })
 }
 
 impl Services {
-    async fn check_groups_exist(&self, ids: &[String]) -> AppResult<()> {
+    async fn check_groups_exist(&self, ids: &[GroupId]) -> ApiResult<()> {
         let found = group::Entity::find()
             .filter(group::Column::Id.is_in(ids.to_vec()))
             .count(&self.db)
             .await?;
         if found as usize != ids.len() {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "allowed_groups",
                 "allowed_groups names a group id that does not exist",
             ));
@@ -177,18 +181,26 @@ impl Services {
     pub async fn may_use_template(
         &self,
         caller_is_admin: bool,
-        user_id: &str,
+        user_id: &UserId,
         template: &TemplateDto,
-    ) -> AppResult<bool> {
+    ) -> ApiResult<bool> {
         if caller_is_admin || template.allowed_groups.is_empty() {
             return Ok(true);
         }
         let groups = self.group_ids_of(user_id).await?;
         Ok(template.allowed_groups.iter().any(|g| groups.contains(g)))
     }
+}
 
-    /// The templates the caller may use (admins: all, archived included).
-    pub async fn list_templates(&self, caller: &Caller) -> AppResult<Vec<TemplateDto>> {
+#[async_trait::async_trait]
+impl TemplatesApi for Services {
+    /// The templates the caller may use (admins: all, archived included); `usable`: only
+    /// those the caller may create a space from now (never archived ones, admins included).
+    async fn list_templates(
+        &self,
+        caller: &Caller,
+        query: TemplateListQuery,
+    ) -> ApiResult<Vec<TemplateDto>> {
         let all = template::Entity::find()
             .order_by_asc(template::Column::Name)
             .all(&self.db)
@@ -196,9 +208,15 @@ impl Services {
         let mut visible = Vec::new();
         for t in all {
             let dto = to_dto(t)?;
-            if caller.is_admin()
-                || (!dto.archived && self.may_use_template(false, caller.id(), &dto).await?)
-            {
+            let shown = if caller.is_admin() && !query.usable {
+                true
+            } else {
+                !dto.archived
+                    && self
+                        .may_use_template(caller.is_admin(), caller.id(), &dto)
+                        .await?
+            };
+            if shown {
                 visible.push(dto);
             }
         }
@@ -206,26 +224,26 @@ impl Services {
     }
 
     /// A template the caller may use; others are 404.
-    pub async fn get_template(&self, caller: &Caller, id: &str) -> AppResult<TemplateDto> {
-        let t = template::Entity::find_by_id(id.to_owned())
+    async fn get_template(&self, caller: &Caller, id: &TemplateId) -> ApiResult<TemplateDto> {
+        let t = template::Entity::find_by_id(id.clone())
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("template"))?;
+            .ok_or_else(|| ApiError::not_found("template"))?;
         let dto = to_dto(t)?;
         if caller.is_admin()
             || (!dto.archived && self.may_use_template(false, caller.id(), &dto).await?)
         {
             Ok(dto)
         } else {
-            Err(AppError::not_found("template"))
+            Err(ApiError::not_found("template"))
         }
     }
 
-    pub async fn create_template(
+    async fn create_template(
         &self,
         caller: &Caller,
         input: CreateTemplate,
-    ) -> AppResult<TemplateDto> {
+    ) -> ApiResult<TemplateDto> {
         caller.require_admin()?;
         let mut fields = TemplateFields {
             name: input.name,
@@ -278,17 +296,17 @@ impl Services {
         to_dto(created)
     }
 
-    pub async fn update_template(
+    async fn update_template(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &TemplateId,
         input: UpdateTemplate,
-    ) -> AppResult<TemplateDto> {
+    ) -> ApiResult<TemplateDto> {
         caller.require_admin()?;
-        let existing = template::Entity::find_by_id(id.to_owned())
+        let existing = template::Entity::find_by_id(id.clone())
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("template"))?;
+            .ok_or_else(|| ApiError::not_found("template"))?;
         let current = to_dto(existing.clone())?;
         let mut fields = TemplateFields {
             name: input.name.unwrap_or(current.name),
@@ -340,18 +358,18 @@ impl Services {
 
     /// Deletes a template no live space uses; one that has spaces is archived instead (its
     /// spaces keep their snapshot). Returns the archived template, or `None` when deleted.
-    pub async fn delete_template(
+    async fn delete_template(
         &self,
         caller: &Caller,
-        id: &str,
-    ) -> AppResult<Option<TemplateDto>> {
+        id: &TemplateId,
+    ) -> ApiResult<Option<TemplateDto>> {
         caller.require_admin()?;
-        let existing = template::Entity::find_by_id(id.to_owned())
+        let existing = template::Entity::find_by_id(id.clone())
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("template"))?;
+            .ok_or_else(|| ApiError::not_found("template"))?;
         let in_use = space::Entity::find()
-            .filter(space::Column::TemplateId.eq(id))
+            .filter(space::Column::TemplateId.eq(id.clone()))
             .filter(space::is_live())
             .count(&self.db)
             .await?;
@@ -372,7 +390,7 @@ impl Services {
             .await;
             return Ok(Some(to_dto(archived)?));
         }
-        template::Entity::delete_by_id(id.to_owned())
+        template::Entity::delete_by_id(id.clone())
             .exec(&self.db)
             .await?;
         record(

@@ -1,6 +1,9 @@
 //! Personal API tokens (only their SHA-256 is stored; the secret is shown once) and SSH keys.
 
-use app::api::users::{CreateSshKey, CreateToken, SshKeyDto, TokenCreated, TokenDto};
+use app::api::users::{
+    ssr::CredentialsApi, CreateSshKey, CreateToken, SshKeyDto, TokenCreated, TokenDto,
+};
+use app::ids::{SshKeyId, TokenId};
 use base64::Engine;
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
@@ -10,9 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{conflict_on_duplicate, new_id, timestamp, Services};
+use super::{conflict_on_duplicate, new_id, Services};
 use crate::entities::{api_token, ssh_key, user};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
 /// Every token starts with this, so leaked tokens are easy to recognise.
 const TOKEN_PREFIX: &str = "hgr_";
@@ -38,14 +41,14 @@ fn token_dto(t: api_token::Model) -> TokenDto {
         id: t.id,
         name: t.name,
         prefix: t.prefix,
-        created_at: timestamp(t.created_at),
-        expires_at: t.expires_at.map(timestamp),
-        last_used_at: t.last_used_at.map(timestamp),
+        created_at: t.created_at.into(),
+        expires_at: t.expires_at.map(Into::into),
+        last_used_at: t.last_used_at.map(Into::into),
     }
 }
 
 /// Checks an OpenSSH public key line; returns it normalised and its SHA256 fingerprint.
-pub fn parse_public_key(line: &str) -> AppResult<(String, String, Option<String>)> {
+pub fn parse_public_key(line: &str) -> ApiResult<(String, String, Option<String>)> {
     const TYPES: [&str; 6] = [
         "ssh-ed25519",
         "ssh-rsa",
@@ -55,7 +58,7 @@ pub fn parse_public_key(line: &str) -> AppResult<(String, String, Option<String>
         "sk-ssh-ed25519@openssh.com",
     ];
     let bad = || {
-        AppError::invalid(
+        ApiError::invalid(
             "public_key",
             "paste one OpenSSH public key line, such as the content of ~/.ssh/id_ed25519.pub",
         )
@@ -65,7 +68,7 @@ pub fn parse_public_key(line: &str) -> AppResult<(String, String, Option<String>
     let data = words.next().ok_or_else(bad)?;
     let comment = words.collect::<Vec<_>>().join(" ");
     if !TYPES.contains(&kind) {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "public_key",
             format!("`{kind}` is not a supported key type: use ssh-ed25519, ssh-rsa or ecdsa"),
         ));
@@ -97,7 +100,8 @@ pub fn parse_public_key(line: &str) -> AppResult<(String, String, Option<String>
 
 impl Services {
     /// The user a bearer token belongs to, if it is valid, unexpired and the user active.
-    pub async fn user_for_token(&self, secret: &str) -> AppResult<Option<user::Model>> {
+    /// The active user a valid token belongs to, with the token's id.
+    pub async fn user_for_token(&self, secret: &str) -> ApiResult<Option<(user::Model, TokenId)>> {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
@@ -115,39 +119,38 @@ impl Services {
         // Recording the use is best effort; it must not fail the request.
         let _ = api_token::Entity::update_many()
             .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
-            .filter(api_token::Column::Id.eq(token.id.as_str()))
+            .filter(api_token::Column::Id.eq(token.id.clone()))
             .exec(&self.db)
             .await;
         let owner = user::Entity::find_by_id(token.user_id)
             .one(&self.db)
             .await?;
-        Ok(owner.filter(|u| u.active))
+        Ok(owner.filter(|u| u.active).map(|u| (u, token.id)))
     }
+}
 
-    pub async fn list_tokens(&self, caller: &Caller) -> AppResult<Vec<TokenDto>> {
+#[async_trait::async_trait]
+impl CredentialsApi for Services {
+    async fn list_tokens(&self, caller: &Caller) -> ApiResult<Vec<TokenDto>> {
         let tokens = api_token::Entity::find()
-            .filter(api_token::Column::UserId.eq(caller.id()))
+            .filter(api_token::Column::UserId.eq(caller.id().clone()))
             .order_by_asc(api_token::Column::CreatedAt)
             .all(&self.db)
             .await?;
         Ok(tokens.into_iter().map(token_dto).collect())
     }
 
-    pub async fn create_token(
-        &self,
-        caller: &Caller,
-        input: CreateToken,
-    ) -> AppResult<TokenCreated> {
+    async fn create_token(&self, caller: &Caller, input: CreateToken) -> ApiResult<TokenCreated> {
         let name = input.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 64 {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "name",
                 "a token name has 1 to 64 characters",
             ));
         }
         let days = input.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
         if !(1..=3650).contains(&days) {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "expires_in_days",
                 "expires_in_days is a whole number from 1 to 3650",
             ));
@@ -156,7 +159,7 @@ impl Services {
         let now = Utc::now();
         let token = api_token::ActiveModel {
             id: Set(new_id()),
-            user_id: Set(caller.user.id.clone()),
+            user_id: Set(caller.id().clone()),
             name: Set(name.clone()),
             token_hash: Set(hash_token(&secret)),
             prefix: Set(secret.chars().take(TOKEN_PREFIX.len() + 6).collect()),
@@ -181,12 +184,12 @@ impl Services {
         })
     }
 
-    pub async fn revoke_token(&self, caller: &Caller, id: &str) -> AppResult<()> {
-        let token = api_token::Entity::find_by_id(id.to_owned())
-            .filter(api_token::Column::UserId.eq(caller.id()))
+    async fn revoke_token(&self, caller: &Caller, id: &TokenId) -> ApiResult<()> {
+        let token = api_token::Entity::find_by_id(id.clone())
+            .filter(api_token::Column::UserId.eq(caller.id().clone()))
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("token"))?;
+            .ok_or_else(|| ApiError::not_found("token"))?;
         api_token::Entity::delete_by_id(token.id)
             .exec(&self.db)
             .await?;
@@ -202,9 +205,9 @@ impl Services {
         Ok(())
     }
 
-    pub async fn list_ssh_keys(&self, caller: &Caller) -> AppResult<Vec<SshKeyDto>> {
+    async fn list_ssh_keys(&self, caller: &Caller) -> ApiResult<Vec<SshKeyDto>> {
         let keys = ssh_key::Entity::find()
-            .filter(ssh_key::Column::UserId.eq(caller.id()))
+            .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
             .order_by_asc(ssh_key::Column::CreatedAt)
             .all(&self.db)
             .await?;
@@ -215,26 +218,26 @@ impl Services {
                 name: k.name,
                 public_key: k.public_key,
                 fingerprint: k.fingerprint,
-                created_at: timestamp(k.created_at),
+                created_at: k.created_at.into(),
             })
             .collect())
     }
 
-    pub async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> AppResult<SshKeyDto> {
+    async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> ApiResult<SshKeyDto> {
         let (public_key, fingerprint, comment) = parse_public_key(&input.public_key)?;
         let name = input
             .name
             .or(comment)
             .unwrap_or_else(|| fingerprint.clone());
         if name.chars().count() > 100 {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "name",
                 "a key name has at most 100 characters",
             ));
         }
         let key = ssh_key::ActiveModel {
             id: Set(new_id()),
-            user_id: Set(caller.user.id.clone()),
+            user_id: Set(caller.id().clone()),
             name: Set(name),
             public_key: Set(public_key),
             fingerprint: Set(fingerprint),
@@ -261,16 +264,16 @@ impl Services {
             name: key.name,
             public_key: key.public_key,
             fingerprint: key.fingerprint,
-            created_at: timestamp(key.created_at),
+            created_at: key.created_at.into(),
         })
     }
 
-    pub async fn remove_ssh_key(&self, caller: &Caller, id: &str) -> AppResult<()> {
-        let key = ssh_key::Entity::find_by_id(id.to_owned())
-            .filter(ssh_key::Column::UserId.eq(caller.id()))
+    async fn remove_ssh_key(&self, caller: &Caller, id: &SshKeyId) -> ApiResult<()> {
+        let key = ssh_key::Entity::find_by_id(id.clone())
+            .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
             .one(&self.db)
             .await?
-            .ok_or_else(|| AppError::not_found("SSH key"))?;
+            .ok_or_else(|| ApiError::not_found("SSH key"))?;
         ssh_key::Entity::delete_by_id(key.id).exec(&self.db).await?;
         record(
             &self.db,

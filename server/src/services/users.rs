@@ -1,7 +1,8 @@
 //! Users as admins manage them.
 
 use app::api::auth::{Role, UserDto};
-use app::api::users::{ChangePassword, CreateUser, UpdateUser};
+use app::api::users::{ssr::UsersApi, ChangePassword, CreateUser, UpdateUser};
+use app::ids::UserId;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -13,18 +14,11 @@ use super::audit::{record, Outcome};
 use super::{check_limit, conflict_on_duplicate, new_id, Services};
 use crate::auth::password;
 use crate::entities::{space, user};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => user::ROLE_ADMIN,
-        Role::Member => user::ROLE_MEMBER,
-    }
-}
-
-fn check_text(field: &str, value: &str, max: usize) -> AppResult<()> {
+fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
     if value.chars().count() > max {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             field,
             format!("{field} is too long: at most {max} characters"),
         ));
@@ -32,10 +26,10 @@ fn check_text(field: &str, value: &str, max: usize) -> AppResult<()> {
     Ok(())
 }
 
-fn check_email(email: &str) -> AppResult<()> {
+fn check_email(email: &str) -> ApiResult<()> {
     check_text("email", email, 254)?;
     if !email.is_empty() && !email.contains('@') {
-        return Err(AppError::invalid(
+        return Err(ApiError::invalid(
             "email",
             format!("`{email}` is not an email address"),
         ));
@@ -43,8 +37,9 @@ fn check_email(email: &str) -> AppResult<()> {
     Ok(())
 }
 
-impl Services {
-    pub async fn list_users(&self, caller: &Caller) -> AppResult<Vec<UserDto>> {
+#[async_trait::async_trait]
+impl UsersApi for Services {
+    async fn list_users(&self, caller: &Caller) -> ApiResult<Vec<UserDto>> {
         caller.require_admin()?;
         let users = user::Entity::find()
             .order_by_asc(user::Column::Username)
@@ -53,15 +48,15 @@ impl Services {
         Ok(users.into_iter().map(UserDto::from).collect())
     }
 
-    pub async fn get_user(&self, caller: &Caller, id: &str) -> AppResult<UserDto> {
+    async fn get_user(&self, caller: &Caller, id: &UserId) -> ApiResult<UserDto> {
         caller.require_admin()?;
         Ok(self.find_user(id).await?.into())
     }
 
-    pub async fn create_user(&self, caller: &Caller, input: CreateUser) -> AppResult<UserDto> {
+    async fn create_user(&self, caller: &Caller, input: CreateUser) -> ApiResult<UserDto> {
         caller.require_admin()?;
         let username = input.username.trim().to_owned();
-        crate::validate::username(&username).map_err(|e| AppError::invalid("username", e))?;
+        crate::validate::username(&username).map_err(|e| ApiError::invalid("username", e))?;
         password::check_new_password(&input.password)?;
         let email = input.email.unwrap_or_default();
         check_email(&email)?;
@@ -91,7 +86,7 @@ impl Services {
             display_name: Set(display_name),
             email: Set(email),
             password_hash: Set(hash),
-            role: Set(role_name(input.role.unwrap_or(Role::Member)).to_owned()),
+            role: Set(input.role.unwrap_or(Role::Member)),
             active: Set(input.active.unwrap_or(true)),
             max_spaces: Set(max_spaces),
             compute_units: Set(compute_units),
@@ -107,18 +102,18 @@ impl Services {
             "user.create",
             &format!("user:{username}"),
             Outcome::Success,
-            json!({"role": created.role}),
+            json!({"role": created.role.as_str()}),
         )
         .await;
         Ok(created.into())
     }
 
-    pub async fn update_user(
+    async fn update_user(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &UserId,
         input: UpdateUser,
-    ) -> AppResult<UserDto> {
+    ) -> ApiResult<UserDto> {
         caller.require_admin()?;
         let existing = self.find_user(id).await?;
         let mut model: user::ActiveModel = existing.clone().into();
@@ -129,13 +124,13 @@ impl Services {
             changed.push("password");
         }
         if let Some(role) = input.role {
-            if existing.id == caller.user.id && role != Role::Admin {
-                return Err(AppError::invalid(
+            if &existing.id == caller.id() && role != Role::Admin {
+                return Err(ApiError::invalid(
                     "role",
                     "you cannot remove your own admin role: ask another admin",
                 ));
             }
-            model.role = Set(role_name(role).to_owned());
+            model.role = Set(role);
             changed.push("role");
         }
         if let Some(email) = input.email {
@@ -149,8 +144,8 @@ impl Services {
             changed.push("display_name");
         }
         if let Some(active) = input.active {
-            if existing.id == caller.user.id && !active {
-                return Err(AppError::invalid(
+            if &existing.id == caller.id() && !active {
+                return Err(ApiError::invalid(
                     "active",
                     "you cannot deactivate yourself: ask another admin",
                 ));
@@ -186,26 +181,26 @@ impl Services {
 
     /// Deletes a user who owns no live space (their spaces must go first: nothing is lost
     /// silently).
-    pub async fn delete_user(&self, caller: &Caller, id: &str) -> AppResult<()> {
+    async fn delete_user(&self, caller: &Caller, id: &UserId) -> ApiResult<()> {
         caller.require_admin()?;
         let existing = self.find_user(id).await?;
-        if existing.id == caller.user.id {
-            return Err(AppError::Conflict(
-                "you cannot delete yourself: ask another admin".into(),
+        if &existing.id == caller.id() {
+            return Err(ApiError::conflict(
+                "you cannot delete yourself: ask another admin",
             ));
         }
         let live = space::Entity::find()
-            .filter(space::Column::OwnerId.eq(id))
+            .filter(space::Column::OwnerId.eq(id.clone()))
             .filter(space::is_live())
             .count(&self.db)
             .await?;
         if live > 0 {
-            return Err(AppError::Conflict(format!(
+            return Err(ApiError::conflict(format!(
                 "{} owns {live} space(s): delete them first, or deactivate the user instead",
                 existing.username
             )));
         }
-        user::Entity::delete_by_id(id.to_owned())
+        user::Entity::delete_by_id(id.clone())
             .exec(&self.db)
             .await?;
         record(
@@ -221,7 +216,7 @@ impl Services {
     }
 
     /// The caller changes their own password, proving they know the current one.
-    pub async fn change_password(&self, caller: &Caller, input: ChangePassword) -> AppResult<()> {
+    async fn change_password(&self, caller: &Caller, input: ChangePassword) -> ApiResult<()> {
         let current = self.find_user(caller.id()).await?;
         if !password::verify_password(input.current_password, current.password_hash.clone()).await?
         {
@@ -234,15 +229,13 @@ impl Services {
                 json!({"reason": "wrong current password"}),
             )
             .await;
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "current_password",
                 "the current password is wrong: type the one you signed in with",
             ));
         }
-        password::check_new_password(&input.new_password).map_err(|e| match e {
-            AppError::InvalidInput { message, .. } => AppError::invalid("new_password", message),
-            other => other,
-        })?;
+        password::check_new_password(&input.new_password)
+            .map_err(|e| ApiError::invalid("new_password", e.message))?;
         let mut model: user::ActiveModel = current.clone().into();
         model.password_hash = Set(password::hash_password(input.new_password).await?);
         model.update(&self.db).await?;

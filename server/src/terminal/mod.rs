@@ -18,7 +18,9 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::error::{AppError, AppResult};
+use app::ids::SpaceId;
+
+use crate::error::{ApiError, ApiResult};
 use crate::runtime::{ExecControl, ExecOutput, ExecRequest, Runtime};
 use emulator::Emulator;
 
@@ -113,17 +115,17 @@ impl Session {
         }
     }
 
-    pub async fn send_input(&self, data: bytes::Bytes) -> AppResult<()> {
+    pub async fn send_input(&self, data: bytes::Bytes) -> ApiResult<()> {
         self.input
             .send(data)
             .await
-            .map_err(|_| AppError::Conflict("the terminal session has ended".into()))
+            .map_err(|_| ApiError::conflict("the terminal session has ended"))
     }
 
     /// Resizes the TTY (the latest viewer's size wins) and the emulator.
-    pub async fn resize(&self, cols: u16, rows: u16) -> AppResult<()> {
+    pub async fn resize(&self, cols: u16, rows: u16) -> ApiResult<()> {
         if cols == 0 || rows == 0 || cols > 1000 || rows > 1000 {
-            return Err(AppError::bad_request(
+            return Err(ApiError::bad_request(
                 "terminal size must be 1 to 1000 columns and rows",
             ));
         }
@@ -135,7 +137,7 @@ impl Session {
         self.control
             .resize(cols, rows)
             .await
-            .map_err(|e| AppError::Unavailable(e.to_string()))
+            .map_err(|e| ApiError::unavailable(e.to_string()))
     }
 }
 
@@ -168,7 +170,7 @@ impl TerminalHub {
         self: &Arc<Self>,
         session_id: &str,
         spec: SessionSpec,
-    ) -> AppResult<Arc<Session>> {
+    ) -> ApiResult<Arc<Session>> {
         let key = (spec.space_id.clone(), session_id.to_owned());
         if let Some(session) = self.sessions().get(&key).cloned() {
             *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
@@ -246,7 +248,7 @@ impl TerminalHub {
         self: &Arc<Self>,
         session_id: &str,
         spec: SessionSpec,
-    ) -> AppResult<Arc<Session>> {
+    ) -> ApiResult<Arc<Session>> {
         // A login shell of the template's shell, falling back to /bin/sh where it is absent.
         let script = format!(
             "if [ -x '{0}' ]; then exec '{0}' -l; else exec /bin/sh -l; fi",
@@ -255,7 +257,7 @@ impl TerminalHub {
         let exec = self
             .runtime
             .exec(
-                &spec.space_id,
+                &SpaceId::from(spec.space_id.as_str()),
                 ExecRequest {
                     cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
                     env: vec![
@@ -267,7 +269,7 @@ impl TerminalHub {
                 },
             )
             .await
-            .map_err(|e| AppError::Unavailable(format!("cannot open a shell in the space: {e}")))?;
+            .map_err(|e| ApiError::unavailable(format!("cannot open a shell in the space: {e}")))?;
         let (mut output, mut input) = (exec.output, exec.input);
 
         let (input_tx, mut input_rx) = mpsc::channel::<bytes::Bytes>(INPUT_BACKLOG);
@@ -362,7 +364,7 @@ async fn hang_up(runtime: &dyn Runtime, space_id: &str, session_id: &str) {
         cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
         ..Default::default()
     };
-    if let Ok(mut exec) = runtime.exec(space_id, request).await {
+    if let Ok(mut exec) = runtime.exec(&SpaceId::from(space_id), request).await {
         drop(exec.input);
         while exec.output.next().await.is_some() {}
     }

@@ -3,87 +3,75 @@
 
 use std::sync::Arc;
 
+use app::error::ErrorBody;
+use app::ids::SpaceId;
+use app::protocol::{TerminalControl, TerminalNotice, TerminalQuery};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{Event, Joined, Session, SessionSpec, TerminalHub};
 use crate::auth::csrf::origin_allowed;
-use crate::domain::lifecycle::SpaceState;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::ValidQuery;
 use crate::services::access::Caller;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TerminalQuery {
-    /// The browser's id for the session (a UUID); the same id reattaches.
-    pub session: String,
-    pub cols: Option<u16>,
-    pub rows: Option<u16>,
-}
-
-/// Control messages, as JSON text frames.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Control {
-    Resize { cols: u16, rows: u16 },
-    Exit { code: i64 },
-    Error { message: String },
-}
-
+/// Opens (or reattaches to) a terminal session in a running space: a WebSocket whose binary
+/// frames carry raw terminal bytes both ways and whose text frames carry JSON control
+/// messages (`{"type":"resize","cols":..,"rows":..}` up; `{"type":"exit","code":..}` or
+/// `{"type":"error","message":..}` down).
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/terminal", tag = "spaces", params(("id" = String, Path, description = "the space id"), TerminalQuery), responses((status = 101, description = "switched to the terminal's WebSocket"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody)))]
 pub async fn terminal(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    query: Result<Query<TerminalQuery>, axum::extract::rejection::QueryRejection>,
+    Path(id): Path<SpaceId>,
+    ValidQuery(query): ValidQuery<TerminalQuery>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
-) -> AppResult<Response> {
+) -> ApiResult<Response> {
     if !origin_allowed(state.config.public_url.as_deref(), &headers) {
-        return Err(AppError::forbidden(
+        return Err(ApiError::forbidden(
             "cross-origin WebSocket refused: open the terminal from Hangar's own pages",
         ));
     }
-    let Query(query) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
     let session_id = uuid::Uuid::parse_str(&query.session)
-        .map_err(|_| AppError::invalid("session", "session must be a UUID chosen by the client"))?
+        .map_err(|_| ApiError::invalid("session", "session must be a UUID chosen by the client"))?
         .to_string();
     let (cols, rows) = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
     if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
-        return Err(AppError::bad_request("cols and rows must be 1 to 1000"));
+        return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
     let (space, _role) = state.services.visible_space(&caller, &id).await?;
-    let current: SpaceState = space.state.parse().map_err(AppError::internal)?;
-    if current != SpaceState::Running {
-        return Err(AppError::WrongState {
-            state: current,
-            message: format!("the space is {current}: start it to open a terminal"),
-        });
+    let current = space.state;
+    if !current.is_running() {
+        return Err(ApiError::wrong_state(
+            current,
+            format!("the space is {current}: start it to open a terminal"),
+        ));
     }
     let hub = state.services.terminals.clone();
     let session = hub
         .attach(
             &session_id,
             SessionSpec {
-                space_id: space.id.clone(),
+                space_id: space.id.to_string(),
                 shell: space.shell.clone(),
                 cols,
                 rows,
             },
         )
         .await?;
-    let user_id = caller.user.id.clone();
+    let user_id = caller.id().to_string();
     Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id)))
 }
 
 async fn send_control(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    control: &Control,
+    control: &TerminalNotice,
 ) -> bool {
     match serde_json::to_string(control) {
         Ok(text) => sink.send(Message::Text(text.into())).await.is_ok(),
@@ -126,14 +114,14 @@ async fn serve_viewer(
                         break;
                     }
                 }
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
-                    Ok(Control::Resize { cols, rows }) => {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalControl>(&text) {
+                    Ok(TerminalControl::Resize { cols, rows }) => {
                         if let Err(e) = session.resize(cols, rows).await {
-                            send_control(&mut sink, &Control::Error { message: e.to_string() }).await;
+                            send_control(&mut sink, &TerminalNotice::Error { message: e.to_string() }).await;
                         }
                     }
                     _ => {
-                        send_control(&mut sink, &Control::Error {
+                        send_control(&mut sink, &TerminalNotice::Error {
                             message: r#"unknown control message: send {"type":"resize","cols":N,"rows":N}"#.into(),
                         }).await;
                     }
@@ -182,17 +170,17 @@ async fn deliver(
         Ok(Event::Output(number, _)) if number <= *through => return Delivered::Queued,
         Ok(Event::Output(_, bytes)) => sink.feed(Message::Binary(bytes)).await.is_ok(),
         Ok(Event::Exit(code)) => {
-            send_control(sink, &Control::Exit { code }).await;
+            send_control(sink, &TerminalNotice::Exit { code }).await;
             return Delivered::End;
         }
         Ok(Event::Closed(reason)) => {
-            send_control(sink, &Control::Error { message: reason }).await;
+            send_control(sink, &TerminalNotice::Error { message: reason }).await;
             return Delivered::End;
         }
         Ok(Event::Kick(kicked)) if kicked == user_id => {
             send_control(
                 sink,
-                &Control::Error {
+                &TerminalNotice::Error {
                     message: "your access to this space was revoked".into(),
                 },
             )

@@ -9,6 +9,7 @@ use crate::api::groups::{
 };
 use crate::api::users::list_users;
 use crate::error::ApiError;
+use crate::ids::{GroupId, UserId};
 use crate::pages::widgets::{
     field_error, form_error, last_error, refreshing, ConfirmButton, QuotaFields, QuotaInputs,
 };
@@ -98,7 +99,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
     let new_member = RwSignal::new(String::new());
     let update = refreshing(
         changed,
-        Action::new(|(id, input): &(String, UpdateGroup)| {
+        Action::new(|(id, input): &(GroupId, UpdateGroup)| {
             let (id, input) = (id.clone(), input.clone());
             async move { update_group(id, input).await }
         }),
@@ -135,7 +136,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
         ev.prevent_default();
         let user = new_member.get_untracked();
         if !user.is_empty() {
-            membership.dispatch((gid.clone(), user, true));
+            membership.dispatch((gid.clone(), UserId(user), true));
         }
     };
     let candidates: Vec<UserDto> = users
@@ -158,7 +159,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
                 view! {
                     <ul class="members" data-testid="members">
                         {group.members.iter().map(|m| {
-                            let (g, u) = (gid.clone(), m.id.0.clone());
+                            let (g, u) = (gid.clone(), m.id.clone());
                             view! {
                                 <li data-member=m.username.clone()>
                                     <span><strong>{m.display_name.clone()}</strong> " " <code>{m.username.clone()}</code></span>

@@ -17,6 +17,7 @@ use crate::api::groups::{set_membership, GroupDto};
 use crate::api::quota::QuotaReport;
 use crate::api::users::user_quotas;
 use crate::error::ApiError;
+use crate::ids::{GroupId, UserId};
 use crate::live::Live;
 use crate::pages::widgets::refreshing;
 
@@ -118,10 +119,10 @@ fn LiveUsage(user_id: String) -> impl IntoView {
 /// Adds (`true`) or removes a user (group id, user id) from a group, then refreshes `changed`.
 pub fn membership_action(
     changed: RwSignal<u64>,
-) -> Action<(String, String, bool), Result<GroupDto, ApiError>> {
+) -> Action<(GroupId, UserId, bool), Result<GroupDto, ApiError>> {
     refreshing(
         changed,
-        Action::new(|(group, user, member): &(String, String, bool)| {
+        Action::new(|(group, user, member): &(GroupId, UserId, bool)| {
             let (group, user, member) = (group.clone(), user.clone(), *member);
             async move { set_membership(group, user, member).await }
         }),

@@ -4,11 +4,19 @@ use leptos::prelude::*;
 
 use super::AdminOnly;
 use crate::api::spaces::all_spaces;
+use crate::lifecycle::SpaceState;
 use crate::live::Live;
 use crate::pages::dashboard::{SpaceActions, SpaceButtons};
 use crate::pages::widgets::StateBadge;
 
-const STATES: [&str; 5] = ["created", "starting", "running", "stopping", "stopped"];
+/// The states a listed space can be in (deleted ones are not listed).
+const STATES: [SpaceState; 5] = [
+    SpaceState::Created,
+    SpaceState::Starting,
+    SpaceState::Running,
+    SpaceState::Stopping,
+    SpaceState::Stopped,
+];
 
 #[component]
 pub fn AllSpacesPage() -> impl IntoView {
@@ -31,7 +39,7 @@ fn AllSpaces() -> impl IntoView {
                 <label>"State"
                     <select data-testid="filter-state" on:change=move |ev| state.set(event_target_value(&ev))>
                         <option value="">"any"</option>
-                        {STATES.into_iter().map(|s| view! { <option value=s>{s}</option> }).collect_view()}
+                        {STATES.into_iter().map(|s| view! { <option value=s.as_str()>{s.as_str()}</option> }).collect_view()}
                     </select>
                 </label>
             </div>
@@ -43,7 +51,7 @@ fn AllSpaces() -> impl IntoView {
                         let (owner, state) = (owner.get().trim().to_lowercase(), state.get());
                         let shown: Vec<_> = list.into_iter()
                             .filter(|s| owner.is_empty() || s.owner.username.to_lowercase().contains(&owner))
-                            .filter(|s| state.is_empty() || s.state == state)
+                            .filter(|s| state.is_empty() || s.state.as_str() == state)
                             .collect();
                         if shown.is_empty() {
                             view! { <p class="empty">"No space matches."</p> }.into_any()
@@ -55,7 +63,7 @@ fn AllSpaces() -> impl IntoView {
                                         <tr data-space=s.name.clone()>
                                             <td><a href=format!("/spaces/{}", s.id)>{s.name.clone()}</a></td>
                                             <td>{s.owner.username.clone()}</td>
-                                            <td><StateBadge state=s.state.clone() /></td>
+                                            <td><StateBadge state=s.state /></td>
                                             <td>{format!("{} CU, {} SU", s.compute_units, s.storage_units)}</td>
                                             <td><SpaceButtons space=s.clone() actions /></td>
                                         </tr>

@@ -9,6 +9,7 @@ use crate::api::templates::{
     UpdateTemplate, VolumeSpec,
 };
 use crate::error::{ApiError, ErrorCode};
+use crate::ids::TemplateId;
 use crate::pages::widgets::{field_error, form_error, last_error};
 
 const FEATURES: [(Feature, &str); 8] = [
@@ -160,7 +161,7 @@ fn TemplateForm(
     let existing = template.as_ref().map(|t| t.id.clone());
     let save = Action::new(
         |(id, create, update): &(
-            Option<String>,
+            Option<TemplateId>,
             Option<CreateTemplate>,
             Option<UpdateTemplate>,
         )| {

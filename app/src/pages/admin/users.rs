@@ -7,6 +7,7 @@ use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{list_groups, GroupDto};
 use crate::api::users::{create_user, list_users, update_user, CreateUser, UpdateUser};
 use crate::error::ApiError;
+use crate::ids::UserId;
 use crate::live::Live;
 use crate::pages::widgets::{
     field_error, form_error, last_error, refreshing, QuotaBreakdown, QuotaFields, QuotaInputs,
@@ -145,7 +146,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
     let password = RwSignal::new(String::new());
     let update = refreshing(
         changed,
-        Action::new(|(id, input): &(String, UpdateUser)| {
+        Action::new(|(id, input): &(UserId, UpdateUser)| {
             let (id, input) = (id.clone(), input.clone());
             async move { update_user(id, input).await }
         }),
@@ -158,7 +159,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
             .or_else(last_error(update))
             .or_else(last_error(membership))
     };
-    let id = user.id.0.clone();
+    let id = user.id.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match quota.read() {
@@ -204,7 +205,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
                 <legend>"Groups"</legend>
                 {groups.into_iter().map(|g| {
                     let member = g.members.iter().any(|m| m.id == uid);
-                    let (gid, user_id) = (g.id.clone(), uid.0.clone());
+                    let (gid, user_id) = (g.id.clone(), uid.clone());
                     view! {
                         <label class="check"><input type="checkbox" prop:checked=member
                             on:change=move |ev| { membership.dispatch((gid.clone(), user_id.clone(), event_target_checked(&ev))); } />
@@ -212,13 +213,13 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
                     }
                 }).collect_view()}
             </fieldset>
-            <details><summary>"Effective quota by source"</summary><Breakdown user_id=user.id.0.clone() /></details>
+            <details><summary>"Effective quota by source"</summary><Breakdown user_id=user.id.clone() /></details>
         </form>
     }
 }
 
 #[component]
-fn Breakdown(user_id: String) -> impl IntoView {
+fn Breakdown(user_id: UserId) -> impl IntoView {
     let live = Live::get();
     let report = Resource::new(
         move || (user_id.clone(), live.usage.get()),

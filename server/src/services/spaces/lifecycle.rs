@@ -1,17 +1,18 @@
 //! The space lifecycle: creation within quota, start/stop/restart/delete recorded in the
 //! database first, then carried out by the runtime in the background (also after a crash).
 
-use app::api::spaces::{CreateSpace, SpaceDto};
+use app::api::spaces::{ssr::SpaceLifecycle, CreateSpace, SpaceDto};
+use app::ids::SpaceId;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
-use super::{runtime_message, spec_of, state_of};
+use super::{runtime_message, spec_of};
 use crate::domain::lifecycle::{self, after_stop, Action, AfterStop, Plan, SpaceState};
 use crate::domain::quota::{check_create, check_start};
 use crate::entities::{share, space, template};
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 use crate::services::access::{Caller, SpaceRole};
 use crate::services::audit::{record, space_target, Outcome};
 use crate::services::quota::{limits_and_usage, lock_owner};
@@ -20,30 +21,30 @@ use crate::services::{new_id, Services};
 /// How often a space being started or stopped shows it is being worked on.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
-impl Services {
-    /// Creates a space in state `created`, its volumes included, within the owner's quota.
-    pub async fn create_space(&self, caller: &Caller, input: CreateSpace) -> AppResult<SpaceDto> {
+#[async_trait::async_trait]
+impl SpaceLifecycle for Services {
+    async fn create_space(&self, caller: &Caller, input: CreateSpace) -> ApiResult<SpaceDto> {
         let name = input.name.trim().to_owned();
-        crate::validate::username(&name).map_err(|e| AppError::invalid("name", e))?;
-        let owner = match input.owner_id.as_deref() {
-            Some(id) if id != caller.user.id => {
+        crate::validate::username(&name).map_err(|e| ApiError::invalid("name", e))?;
+        let owner = match input.owner_id.as_ref() {
+            Some(id) if id != caller.id() => {
                 caller.require_admin()?;
                 self.find_user(id).await?
             }
-            _ => caller.user.clone(),
+            _ => self.find_user(caller.id()).await?,
         };
         let template = template::Entity::find_by_id(input.template_id.clone())
             .one(&self.db)
             .await?
             .ok_or_else(|| {
-                AppError::invalid(
+                ApiError::invalid(
                     "template_id",
                     "no such template: pick one from GET /api/v1/templates",
                 )
             })?;
         let template_dto = super::super::templates::to_dto(template.clone())?;
         if template_dto.archived {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "template_id",
                 format!("the template `{}` is archived: pick another", template.name),
             ));
@@ -52,7 +53,7 @@ impl Services {
             .may_use_template(false, &owner.id, &template_dto)
             .await?
         {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "template_id",
                 format!(
                     "the template `{}` is not available to {}",
@@ -79,7 +80,7 @@ impl Services {
             .await?;
         if taken.is_some() {
             txn.rollback().await?;
-            return Err(AppError::Conflict(format!(
+            return Err(ApiError::conflict(format!(
                 "{} already has a space named `{name}`: pick another name",
                 owner.username
             )));
@@ -99,7 +100,7 @@ impl Services {
             env: Set(template.env.clone()),
             volumes: Set(template.volumes.clone()),
             features: Set(template.features.clone()),
-            state: Set(SpaceState::Created.as_str().to_owned()),
+            state: Set(SpaceState::Created),
             after_stop: Set(None),
             container_id: Set(None),
             last_error: Set(None),
@@ -130,7 +131,7 @@ impl Services {
                 json!({"error": runtime_message(&e)}),
             )
             .await;
-            return Err(AppError::Unavailable(format!("could not create the space's volumes: {e}. Nothing was kept; try again once the Docker host is healthy")));
+            return Err(ApiError::unavailable(format!("could not create the space's volumes: {e}. Nothing was kept; try again once the Docker host is healthy")));
         }
         record(&self.db, Some(caller), "space.create", &target, Outcome::Success,
             json!({"template": template.name, "compute_units": created.compute_units, "storage_units": created.storage_units})).await;
@@ -143,18 +144,17 @@ impl Services {
         self.space_dto(caller, created, role).await
     }
 
-    /// Start, stop or restart: records the first state, then the runtime works in the background.
-    pub async fn transition(
+    async fn transition(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &SpaceId,
         action: Action,
-    ) -> AppResult<SpaceDto> {
+    ) -> ApiResult<SpaceDto> {
         let space = self.managed_space(caller, id).await?;
         let owner = self.find_user(&space.owner_id).await?;
         let target = space_target(&owner.username, &space.name);
         let audit_action = format!("space.{}", action.as_str());
-        let plan = match lifecycle::plan(state_of(&space)?, action) {
+        let plan = match lifecycle::plan(space.state, action) {
             Ok(plan) => plan,
             Err(refusal) => {
                 record(
@@ -177,8 +177,8 @@ impl Services {
                 let current = space::Entity::find_by_id(space.id.clone())
                     .one(&txn)
                     .await?
-                    .ok_or_else(|| AppError::not_found("space"))?;
-                if let Err(refusal) = lifecycle::plan(state_of(&current)?, action) {
+                    .ok_or_else(|| ApiError::not_found("space"))?;
+                if let Err(refusal) = lifecycle::plan(current.state, action) {
                     txn.rollback().await?;
                     return Err(refusal.into());
                 }
@@ -192,7 +192,7 @@ impl Services {
                     return Err(refusal.into());
                 }
                 let mut model: space::ActiveModel = current.into();
-                model.state = Set(SpaceState::Starting.as_str().to_owned());
+                model.state = Set(SpaceState::Starting);
                 model.after_stop = Set(None);
                 model.last_error = Set(None);
                 model.updated_at = Set(Utc::now());
@@ -201,7 +201,7 @@ impl Services {
                 updated
             }
             Plan::Stop { then } => self.begin_stop(&space, then).await?,
-            Plan::Delete => return Err(AppError::internal("delete goes through delete_space")),
+            Plan::Delete => return Err(ApiError::internal("delete goes through delete_space")),
         };
         record(
             &self.db,
@@ -217,53 +217,11 @@ impl Services {
         self.space_dto(caller, updated, SpaceRole::Owner).await
     }
 
-    /// Moves a space to `stopping` if it is still in the state it was read in, and closes
-    /// its terminal sessions.
-    async fn begin_stop(&self, space: &space::Model, then: AfterStop) -> AppResult<space::Model> {
-        self.terminals.close_space(
-            &space.id,
-            match then {
-                AfterStop::Delete => "the space is being deleted",
-                AfterStop::Restart => "the space is restarting: reconnect when it runs again",
-                AfterStop::Stay => "the space is stopping",
-            },
-        );
-        let moved = space::Entity::update_many()
-            .col_expr(
-                space::Column::State,
-                Expr::value(SpaceState::Stopping.as_str()),
-            )
-            .col_expr(space::Column::AfterStop, Expr::value(then.as_str()))
-            .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(space::Column::Id.eq(space.id.as_str()))
-            .filter(space::Column::State.eq(space.state.as_str()))
-            .exec(&self.db)
-            .await?;
-        let current = space::Entity::find_by_id(space.id.clone())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AppError::not_found("space"))?;
-        if moved.rows_affected == 1 {
-            self.space_changed(&space.id).await;
-        }
-        if moved.rows_affected == 0 {
-            // Someone else changed it first; tell the caller what it is now.
-            let state = state_of(&current)?;
-            return Err(lifecycle::plan(state, Action::Stop).err().map_or_else(
-                || AppError::Conflict("the space changed meanwhile: try again".into()),
-                AppError::from,
-            ));
-        }
-        Ok(current)
-    }
-
-    /// Deletes a created or stopped space now; a running one is stopped first (answering
-    /// with the space in `stopping`). Returns `None` once deleted.
-    pub async fn delete_space(&self, caller: &Caller, id: &str) -> AppResult<Option<SpaceDto>> {
+    async fn delete_space(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Option<SpaceDto>> {
         let space = self.managed_space(caller, id).await?;
         let owner = self.find_user(&space.owner_id).await?;
         let target = space_target(&owner.username, &space.name);
-        let plan = match lifecycle::plan(state_of(&space)?, Action::Delete) {
+        let plan = match lifecycle::plan(space.state, Action::Delete) {
             Ok(plan) => plan,
             Err(refusal) => {
                 record(
@@ -295,11 +253,11 @@ impl Services {
                         json!({"error": message}),
                     )
                     .await;
-                    return Err(AppError::Unavailable(format!(
+                    return Err(ApiError::unavailable(format!(
                         "{message}. The space is kept; delete it again later"
                     )));
                 }
-                self.mark_deleted(&space.id, &space.state).await?;
+                self.mark_deleted(&space.id, space.state).await?;
                 record(
                     &self.db,
                     Some(caller),
@@ -327,24 +285,58 @@ impl Services {
                     self.space_dto(caller, updated, SpaceRole::Owner).await?,
                 ))
             }
-            Plan::Start => Err(AppError::internal("delete planned a start")),
+            Plan::Start => Err(ApiError::internal("delete planned a start")),
         }
     }
+}
 
-    async fn mark_deleted(&self, space_id: &str, from_state: &str) -> AppResult<()> {
+impl Services {
+    async fn begin_stop(&self, space: &space::Model, then: AfterStop) -> ApiResult<space::Model> {
+        self.terminals.close_space(
+            space.id.as_str(),
+            match then {
+                AfterStop::Delete => "the space is being deleted",
+                AfterStop::Restart => "the space is restarting: reconnect when it runs again",
+                AfterStop::Stay => "the space is stopping",
+            },
+        );
+        let moved = space::Entity::update_many()
+            .col_expr(space::Column::State, Expr::value(SpaceState::Stopping))
+            .col_expr(space::Column::AfterStop, Expr::value(then))
+            .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(space::Column::Id.eq(space.id.clone()))
+            .filter(space::Column::State.eq(space.state))
+            .exec(&self.db)
+            .await?;
+        let current = space::Entity::find_by_id(space.id.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("space"))?;
+        if moved.rows_affected == 1 {
+            self.space_changed(&space.id).await;
+        }
+        if moved.rows_affected == 0 {
+            // Someone else changed it first; tell the caller what it is now.
+            let state = current.state;
+            return Err(lifecycle::plan(state, Action::Stop).err().map_or_else(
+                || ApiError::conflict("the space changed meanwhile: try again"),
+                ApiError::from,
+            ));
+        }
+        Ok(current)
+    }
+
+    async fn mark_deleted(&self, space_id: &SpaceId, from_state: SpaceState) -> ApiResult<()> {
         let now = Utc::now();
         space::Entity::update_many()
-            .col_expr(
-                space::Column::State,
-                Expr::value(SpaceState::Deleted.as_str()),
-            )
+            .col_expr(space::Column::State, Expr::value(SpaceState::Deleted))
             .col_expr(
                 space::Column::ContainerId,
                 Expr::value(Option::<String>::None),
             )
             .col_expr(space::Column::DeletedAt, Expr::value(now))
             .col_expr(space::Column::UpdatedAt, Expr::value(now))
-            .filter(space::Column::Id.eq(space_id))
+            .filter(space::Column::Id.eq(space_id.clone()))
             .filter(space::Column::State.eq(from_state))
             .exec(&self.db)
             .await?;
@@ -352,35 +344,34 @@ impl Services {
         self.space_changed(space_id).await;
         // Shares of a deleted space mean nothing any more.
         share::Entity::delete_many()
-            .filter(share::Column::SpaceId.eq(space_id))
+            .filter(share::Column::SpaceId.eq(space_id.clone()))
             .exec(&self.db)
             .await?;
         Ok(())
     }
 
-    async fn set_last_error(&self, space_id: &str, message: &str) -> AppResult<()> {
+    async fn set_last_error(&self, space_id: &SpaceId, message: &str) -> ApiResult<()> {
         space::Entity::update_many()
             .col_expr(space::Column::LastError, Expr::value(message))
             .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(space::Column::Id.eq(space_id))
+            .filter(space::Column::Id.eq(space_id.clone()))
             .exec(&self.db)
             .await?;
         self.space_changed(space_id).await;
         Ok(())
     }
 
-    /// Moves `from` → `to` only if the space is still in `from`; returns whether it moved.
     async fn finish(
         &self,
-        space_id: &str,
+        space_id: &SpaceId,
         from: SpaceState,
         to: SpaceState,
         container_id: Option<String>,
         error: Option<String>,
-    ) -> AppResult<bool> {
+    ) -> ApiResult<bool> {
         let now = Utc::now();
         let mut update = space::Entity::update_many()
-            .col_expr(space::Column::State, Expr::value(to.as_str()))
+            .col_expr(space::Column::State, Expr::value(to))
             .col_expr(space::Column::UpdatedAt, Expr::value(now))
             .col_expr(space::Column::ContainerId, Expr::value(container_id))
             .col_expr(space::Column::LastError, Expr::value(error));
@@ -390,17 +381,17 @@ impl Services {
                 .col_expr(space::Column::StoppedAt, Expr::value(now))
                 .col_expr(
                     space::Column::AfterStop,
-                    Expr::value(Option::<String>::None),
+                    Expr::value(Option::<AfterStop>::None),
                 ),
             SpaceState::Starting => update.col_expr(
                 space::Column::AfterStop,
-                Expr::value(Option::<String>::None),
+                Expr::value(Option::<AfterStop>::None),
             ),
             _ => update,
         };
         let moved = update
-            .filter(space::Column::Id.eq(space_id))
-            .filter(space::Column::State.eq(from.as_str()))
+            .filter(space::Column::Id.eq(space_id.clone()))
+            .filter(space::Column::State.eq(from))
             .exec(&self.db)
             .await?;
         if moved.rows_affected == 1 {
@@ -409,9 +400,7 @@ impl Services {
         Ok(moved.rows_affected == 1)
     }
 
-    /// A running space whose container died or vanished: clean up what is left and record it
-    /// as stopped with the reason. Returns whether it was still running.
-    pub async fn mark_died(&self, space_id: &str, reason: &str) -> AppResult<bool> {
+    pub async fn mark_died(&self, space_id: &SpaceId, reason: &str) -> ApiResult<bool> {
         let Some(space) = space::Entity::find_by_id(space_id.to_owned())
             .one(&self.db)
             .await?
@@ -432,11 +421,9 @@ impl Services {
         .await
     }
 
-    /// Runs a runtime operation while keeping the space's `updated_at` fresh, so that other
-    /// replicas' reconcilers can tell it is being worked on.
     async fn with_heartbeat<T>(
         &self,
-        space_id: &str,
+        space_id: &SpaceId,
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let beat = async {
@@ -446,7 +433,7 @@ impl Services {
                 every.tick().await;
                 let _ = space::Entity::update_many()
                     .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
-                    .filter(space::Column::Id.eq(space_id))
+                    .filter(space::Column::Id.eq(space_id.clone()))
                     .exec(&self.db)
                     .await;
             }
@@ -457,8 +444,7 @@ impl Services {
         }
     }
 
-    /// Runs, in the background, whatever runtime work the space's recorded state calls for.
-    pub fn drive(&self, space_id: String) {
+    pub fn drive(&self, space_id: SpaceId) {
         let services = self.clone();
         tokio::spawn(async move {
             if let Err(e) = services.drive_now(&space_id).await {
@@ -467,9 +453,7 @@ impl Services {
         });
     }
 
-    /// Brings the runtime in line with the recorded state: `starting` starts the container,
-    /// `stopping` stops it (then stays, restarts or deletes as recorded).
-    pub async fn drive_now(&self, space_id: &str) -> AppResult<()> {
+    pub async fn drive_now(&self, space_id: &SpaceId) -> ApiResult<()> {
         let lock = self.space_locks.of(space_id);
         let _guard = lock.lock().await;
         // Each pass handles one recorded state; a restart passes through twice.
@@ -482,7 +466,7 @@ impl Services {
             };
             let owner = self.find_user(&space.owner_id).await?;
             let spec = spec_of(&space, &owner.username)?;
-            match state_of(&space)? {
+            match space.state {
                 SpaceState::Starting => {
                     match self
                         .with_heartbeat(space_id, self.runtime.start(&spec))
@@ -530,7 +514,7 @@ impl Services {
                     return Ok(());
                 }
                 SpaceState::Stopping => {
-                    let then = AfterStop::parse(space.after_stop.as_deref());
+                    let then = space.after_stop.unwrap_or(AfterStop::Stay);
                     let stopped = match then {
                         AfterStop::Delete => {
                             self.with_heartbeat(space_id, self.runtime.remove(&spec))
@@ -549,8 +533,7 @@ impl Services {
                     }
                     match after_stop(then) {
                         SpaceState::Deleted => {
-                            self.mark_deleted(space_id, SpaceState::Stopping.as_str())
-                                .await?;
+                            self.mark_deleted(space_id, SpaceState::Stopping).await?;
                             return Ok(());
                         }
                         SpaceState::Starting => {

@@ -1,7 +1,7 @@
-//! Spaces: the queries that list and show them; their lifecycle (creation within quota,
-//! transitions driven through the runtime) and sharing live in the submodules.
-//! Every transition is recorded in the database before the runtime acts; runtime work runs
-//! in the background, one operation per space at a time.
+//! Spaces: the queries that list and show them, a space's history and what creating one
+//! would do; their lifecycle (creation within quota, transitions driven through the runtime)
+//! and sharing live in the submodules. Every transition is recorded in the database before
+//! the runtime acts; runtime work runs in the background, one operation per space at a time.
 
 mod lifecycle;
 mod sharing;
@@ -9,54 +9,51 @@ mod sharing;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use app::api::spaces::{ShareDto, SpaceDto};
-use app::api::templates::{Feature, VolumeSpec};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde::Deserialize;
+use app::api::auth::UserRef;
+use app::api::quota::{QuotaValues, UsageValues};
+use app::api::spaces::{
+    ssr::SpaceQueries, AuditEventDto, CreatePreview, ShareDto, SpaceDto, SpaceListQuery,
+};
+use app::api::templates::{ssr::TemplatesApi, Feature, VolumeSpec};
+use app::ids::{SpaceId, TemplateId, UserId};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::access::{Caller, SpaceRole};
+use super::audit::{event_dto, space_target};
 use super::groups::user_ref;
-use super::{from_json, timestamp, Services};
-use crate::domain::lifecycle::SpaceState;
-use crate::entities::{share, space, user};
-use crate::error::{AppError, AppResult};
+use super::quota::limits_and_usage;
+use super::{from_json, Services};
+use crate::domain::quota::{check_create, check_start, Usage};
+use crate::entities::{audit_event, share, space};
+use crate::error::{ApiError, ApiResult};
 use crate::runtime::{RuntimeError, SpaceSpec};
+
+/// Most history entries a space page shows.
+const HISTORY_LIMIT: u64 = 100;
 
 /// One async lock per space, so that runtime operations on a space never overlap.
 #[derive(Default)]
 pub struct SpaceLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<SpaceId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SpaceLocks {
     /// The space's lock if nobody holds it now.
-    pub fn try_lock(&self, space_id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    pub fn try_lock(&self, space_id: &SpaceId) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         self.of(space_id).try_lock_owned().ok()
     }
 
-    fn of(&self, space_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn of(&self, space_id: &SpaceId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds, so the map does not grow with every space ever seen.
         if locks.len() > 1024 {
             locks.retain(|_, lock| Arc::strong_count(lock) > 1);
         }
-        locks.entry(space_id.to_owned()).or_default().clone()
+        locks.entry(space_id.clone()).or_default().clone()
     }
 }
 
-/// `?all=true` on `GET /api/v1/spaces`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpaceListQuery {
-    #[serde(default)]
-    pub all: bool,
-}
-
-fn state_of(space: &space::Model) -> AppResult<SpaceState> {
-    space.state.parse().map_err(AppError::internal)
-}
-
-pub fn spec_of(space: &space::Model, owner: &str) -> AppResult<SpaceSpec> {
+pub fn spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
     Ok(SpaceSpec {
         id: space.id.clone(),
         name: space.name.clone(),
@@ -82,42 +79,43 @@ impl Services {
         &self,
         caller: &Caller,
         spaces: Vec<(space::Model, SpaceRole)>,
-    ) -> AppResult<Vec<SpaceDto>> {
-        let ids: Vec<String> = spaces.iter().map(|(s, _)| s.id.clone()).collect();
+    ) -> ApiResult<Vec<SpaceDto>> {
+        let ids: Vec<SpaceId> = spaces.iter().map(|(s, _)| s.id.clone()).collect();
         let shares = share::Entity::find()
             .filter(share::Column::SpaceId.is_in(ids))
             .order_by_asc(share::Column::GrantedAt)
             .all(&self.db)
             .await?;
-        let mut user_ids: Vec<String> = spaces.iter().map(|(s, _)| s.owner_id.clone()).collect();
+        let mut user_ids: Vec<UserId> = spaces.iter().map(|(s, _)| s.owner_id.clone()).collect();
         user_ids.extend(shares.iter().map(|s| s.user_id.clone()));
         user_ids.sort();
         user_ids.dedup();
         // The caller is known already; a list of only their own unshared spaces needs no lookup.
-        user_ids.retain(|id| *id != caller.user.id);
+        user_ids.retain(|id| id != caller.id());
         let others = if user_ids.is_empty() {
             Vec::new()
         } else {
             self.users_by_ids(user_ids).await?
         };
-        let users: HashMap<String, user::Model> = others
-            .into_iter()
-            .chain([caller.user.clone()])
+        let users: HashMap<UserId, UserRef> = others
+            .iter()
+            .map(user_ref)
+            .chain([UserRef::from(&caller.user)])
             .map(|u| (u.id.clone(), u))
             .collect();
         let mut out = Vec::with_capacity(spaces.len());
         for (space, role) in spaces {
             let owner = users
                 .get(&space.owner_id)
-                .ok_or_else(|| AppError::internal("space owner missing"))?;
+                .ok_or_else(|| ApiError::internal("space owner missing"))?;
             let shared_with = if role.can_manage() {
                 shares
                     .iter()
                     .filter(|s| s.space_id == space.id)
                     .filter_map(|s| {
                         users.get(&s.user_id).map(|u| ShareDto {
-                            user: user_ref(u),
-                            granted_at: timestamp(s.granted_at),
+                            user: u.clone(),
+                            granted_at: s.granted_at.into(),
                             granted_by: s.granted_by.clone(),
                         })
                     })
@@ -128,9 +126,10 @@ impl Services {
             let volumes: Vec<VolumeSpec> = from_json(&space.volumes, "space volumes")?;
             let features: Vec<Feature> = from_json(&space.features, "space features")?;
             out.push(SpaceDto {
+                shared_with_me: role == SpaceRole::Sharee && &space.owner_id != caller.id(),
                 id: space.id,
                 name: space.name,
-                owner: user_ref(owner),
+                owner: owner.clone(),
                 template_id: space.template_id,
                 template_name: space.template_name,
                 state: space.state,
@@ -141,12 +140,11 @@ impl Services {
                 features,
                 last_error: space.last_error,
                 shared_with,
-                shared_with_me: role == SpaceRole::Sharee && space.owner_id != caller.user.id,
                 can_manage: role.can_manage(),
-                created_at: timestamp(space.created_at),
-                updated_at: timestamp(space.updated_at),
-                started_at: space.started_at.map(timestamp),
-                stopped_at: space.stopped_at.map(timestamp),
+                created_at: space.created_at.into(),
+                updated_at: space.updated_at.into(),
+                started_at: space.started_at.map(Into::into),
+                stopped_at: space.stopped_at.map(Into::into),
             });
         }
         Ok(out)
@@ -157,19 +155,22 @@ impl Services {
         caller: &Caller,
         space: space::Model,
         role: SpaceRole,
-    ) -> AppResult<SpaceDto> {
+    ) -> ApiResult<SpaceDto> {
         self.space_dtos(caller, vec![(space, role)])
             .await?
             .pop()
-            .ok_or_else(|| AppError::internal("space vanished"))
+            .ok_or_else(|| ApiError::internal("space vanished"))
     }
+}
 
+#[async_trait::async_trait]
+impl SpaceQueries for Services {
     /// Own spaces and spaces shared with the caller; `all` (admins only) lists everyone's.
-    pub async fn list_spaces(
+    async fn list_spaces(
         &self,
         caller: &Caller,
         query: SpaceListQuery,
-    ) -> AppResult<Vec<SpaceDto>> {
+    ) -> ApiResult<Vec<SpaceDto>> {
         if query.all {
             caller.require_admin()?;
         }
@@ -184,11 +185,11 @@ impl Services {
             let shared_with_caller = sea_orm::sea_query::Query::select()
                 .column(share::Column::SpaceId)
                 .from(share::Entity)
-                .and_where(share::Column::UserId.eq(caller.id()))
+                .and_where(share::Column::UserId.eq(caller.id().clone()))
                 .to_owned();
             select = select.filter(
                 space::Column::OwnerId
-                    .eq(caller.id())
+                    .eq(caller.id().clone())
                     .or(space::Column::Id.in_subquery(shared_with_caller)),
             );
             SpaceRole::Sharee
@@ -198,7 +199,7 @@ impl Services {
             .await?
             .into_iter()
             .map(|s| {
-                let role = if s.owner_id == caller.user.id {
+                let role = if &s.owner_id == caller.id() {
                     SpaceRole::Owner
                 } else {
                     others_role
@@ -209,8 +210,70 @@ impl Services {
         self.space_dtos(caller, found).await
     }
 
-    pub async fn get_space(&self, caller: &Caller, id: &str) -> AppResult<SpaceDto> {
+    async fn get_space(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpaceDto> {
         let (space, role) = self.visible_space(caller, id).await?;
         self.space_dto(caller, space, role).await
+    }
+
+    /// A visible space's audit trail since it was created, newest first. Names are reused only
+    /// after deletion, so the target plus the creation time picks exactly this space.
+    async fn space_history(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Vec<AuditEventDto>> {
+        let (space, _role) = self.visible_space(caller, id).await?;
+        let owner = self.find_user(&space.owner_id).await?;
+        let events = audit_event::Entity::find()
+            .filter(audit_event::Column::Target.eq(space_target(&owner.username, &space.name)))
+            .filter(audit_event::Column::At.gte(space.created_at))
+            .order_by_desc(audit_event::Column::Id)
+            .limit(HISTORY_LIMIT)
+            .all(&self.db)
+            .await?;
+        Ok(events.into_iter().map(event_dto).collect())
+    }
+
+    /// The caller's usage now, after creating a space from the template and after starting
+    /// it, with the reason either would be refused (the same checks create and start make).
+    async fn create_preview(
+        &self,
+        caller: &Caller,
+        template_id: &TemplateId,
+    ) -> ApiResult<CreatePreview> {
+        let template = self.get_template(caller, template_id).await?;
+        let (limits, usage) = limits_and_usage(&self.db, &caller.user).await?;
+        let name = "the new space";
+        let refusal = check_create(&limits, &usage, name, template.storage_units)
+            .err()
+            .map(|r| r.to_string());
+        let after_create = Usage {
+            spaces: usage.spaces + 1,
+            storage_units: usage.storage_units + template.storage_units,
+            ..usage
+        };
+        let start_refusal = check_start(&limits, &after_create, name, template.compute_units)
+            .err()
+            .map(|r| r.to_string());
+        let after_start = Usage {
+            compute_units: after_create.compute_units + template.compute_units,
+            ..after_create
+        };
+        let values = |u: Usage| UsageValues {
+            spaces: u.spaces,
+            compute_units: u.compute_units,
+            storage_units: u.storage_units,
+        };
+        Ok(CreatePreview {
+            template_id: template.id,
+            compute_units: template.compute_units,
+            storage_units: template.storage_units,
+            quota: QuotaValues {
+                max_spaces: limits.max_spaces,
+                compute_units: limits.compute_units,
+                storage_units: limits.storage_units,
+            },
+            usage: values(usage),
+            after_create: values(after_create),
+            after_start: values(after_start),
+            refusal,
+            start_refusal,
+        })
     }
 }

@@ -1,19 +1,21 @@
 //! Sharing a space with other users, and revoking it (which closes their terminals).
 
-use app::api::spaces::ShareDto;
+use app::api::spaces::{ssr::Sharing, ShareDto};
+use app::ids::SpaceId;
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{EntityTrait, Set};
 use serde_json::json;
 
 use crate::entities::share;
-use crate::error::{AppError, AppResult};
+use crate::error::{ApiError, ApiResult};
 use crate::services::access::{Caller, SpaceRole};
 use crate::services::audit::{record, space_target, Outcome};
 use crate::services::Services;
 
-impl Services {
-    pub async fn list_shares(&self, caller: &Caller, space_id: &str) -> AppResult<Vec<ShareDto>> {
+#[async_trait::async_trait]
+impl Sharing for Services {
+    async fn list_shares(&self, caller: &Caller, space_id: &SpaceId) -> ApiResult<Vec<ShareDto>> {
         let space = self.managed_space(caller, space_id).await?;
         Ok(self
             .space_dto(caller, space, SpaceRole::Owner)
@@ -21,16 +23,17 @@ impl Services {
             .shared_with)
     }
 
-    pub async fn share_space(
+    /// `user` is a user id or a username (surrounding blanks ignored).
+    async fn share_space(
         &self,
         caller: &Caller,
-        space_id: &str,
-        user_id: &str,
-    ) -> AppResult<Vec<ShareDto>> {
+        space_id: &SpaceId,
+        user: &str,
+    ) -> ApiResult<Vec<ShareDto>> {
         let space = self.managed_space(caller, space_id).await?;
-        let sharee = self.find_user_by_id_or_name(user_id).await?;
+        let sharee = self.find_user_by_id_or_name(user.trim()).await?;
         if sharee.id == space.owner_id {
-            return Err(AppError::invalid(
+            return Err(ApiError::invalid(
                 "user_id",
                 "the owner already has the space: share it with someone else",
             ));
@@ -62,25 +65,25 @@ impl Services {
         self.list_shares(caller, space_id).await
     }
 
-    pub async fn revoke_share(
+    async fn revoke_share(
         &self,
         caller: &Caller,
-        space_id: &str,
-        user_id: &str,
-    ) -> AppResult<Vec<ShareDto>> {
+        space_id: &SpaceId,
+        user: &str,
+    ) -> ApiResult<Vec<ShareDto>> {
         let space = self.managed_space(caller, space_id).await?;
-        let sharee = self.find_user_by_id_or_name(user_id).await?;
+        let sharee = self.find_user_by_id_or_name(user.trim()).await?;
         let removed = share::Entity::delete_by_id((space.id.clone(), sharee.id.clone()))
             .exec(&self.db)
             .await?;
         if removed.rows_affected == 0 {
-            return Err(AppError::NotFound(format!(
+            return Err(ApiError::not_found_because(format!(
                 "the space is not shared with {}",
                 sharee.username
             )));
         }
         // Their open terminals close at once.
-        self.terminals.kick(&space.id, &sharee.id);
+        self.terminals.kick(space.id.as_str(), sharee.id.as_str());
         let owner = self.find_user(&space.owner_id).await?;
         record(
             &self.db,

@@ -1,17 +1,33 @@
 //! The space lifecycle (SPEC §2) as one explicit state machine: which action is allowed in
-//! which state, and which state each step leads to. Pure; the space service records each
-//! transition in the database before the runtime acts.
+//! which state, and which state each step leads to. Pure, and shared: the space service
+//! records each transition in the database before the runtime acts, the entities store the
+//! state as this type, and the pages ask it what a space can do.
 
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg(feature = "ssr")]
+use sea_orm::sea_query::StringLen;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "ssr",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum, utoipa::ToSchema),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
 pub enum SpaceState {
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "created"))]
     Created,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "starting"))]
     Starting,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "running"))]
     Running,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "stopping"))]
     Stopping,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "stopped"))]
     Stopped,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "deleted"))]
     Deleted,
 }
 
@@ -43,6 +59,21 @@ impl SpaceState {
             SpaceState::Starting | SpaceState::Running | SpaceState::Stopping
         )
     }
+
+    /// Whether the lifecycle allows `action` now.
+    pub fn allows(self, action: Action) -> bool {
+        plan(self, action).is_ok()
+    }
+
+    /// Whether its container runs, so a terminal (or anything else inside it) can open.
+    pub fn is_running(self) -> bool {
+        self == SpaceState::Running
+    }
+
+    /// Between two states: the change is under way.
+    pub fn is_moving(self) -> bool {
+        matches!(self, SpaceState::Starting | SpaceState::Stopping)
+    }
 }
 
 impl fmt::Display for SpaceState {
@@ -63,7 +94,9 @@ impl FromStr for SpaceState {
 }
 
 /// What a person (or the API) asks of a space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Action {
     Start,
     Stop,
@@ -82,30 +115,21 @@ impl Action {
     }
 }
 
-/// What follows once a space has stopped.
+/// What follows once a space has stopped (stored with a space that is stopping; none means
+/// it stays stopped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "ssr",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
 pub enum AfterStop {
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "stay"))]
     Stay,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "restart"))]
     Restart,
+    #[cfg_attr(feature = "ssr", sea_orm(string_value = "delete"))]
     Delete,
-}
-
-impl AfterStop {
-    pub fn as_str(self) -> Option<&'static str> {
-        match self {
-            AfterStop::Stay => None,
-            AfterStop::Restart => Some("restart"),
-            AfterStop::Delete => Some("delete"),
-        }
-    }
-
-    pub fn parse(s: Option<&str>) -> AfterStop {
-        match s {
-            Some("restart") => AfterStop::Restart,
-            Some("delete") => AfterStop::Delete,
-            _ => AfterStop::Stay,
-        }
-    }
 }
 
 /// The work an allowed action starts.
