@@ -8,10 +8,11 @@ scripts/setup.sh test
 say "building the site and the server"
 # Without RUSTFLAGS of ours: the build task sets them itself, and for the wasm it must keep the
 # target's flags from .cargo/config.toml (no reference types), which an outer RUSTFLAGS hides.
-env -u RUSTFLAGS cargo xtask build
+# --tests: the server side is built as `cargo test` below builds it (same features, same
+# flag), so that the tests compile nothing more; target/debug/hangar is the e2e tests' server.
+env -u RUSTFLAGS cargo xtask build --tests
 
-# The build task built the server with this flag; the same flag lets the test build reuse its
-# artifacts instead of compiling everything twice.
+# The flag the build task built the server side with: any other value rebuilds everything.
 export RUSTFLAGS="--cfg erase_components"
 
 # PostgreSQL for the tests that run on it too (two server processes on one database).

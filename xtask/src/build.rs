@@ -17,7 +17,20 @@ use crate::Paths;
 /// the wasm hydrates, so both must be built the same way.
 const ERASE_COMPONENTS: &str = "--cfg erase_components";
 
-pub fn build(paths: &Paths, release: bool) -> Result<()> {
+#[derive(Default)]
+pub struct Options {
+    pub release: bool,
+    /// Build the server side as `cargo test -p app -p server -p migrations` does. The tests'
+    /// dev-dependencies (reqwest above all) switch on more features of crates the server
+    /// uses (tower, tower-http, hyper-util, idna, getrandom, ...), and a build with other
+    /// features is another build: without this, the tests recompiled some 60 crates, from
+    /// leptos to the server, after `cargo xtask build`.
+    pub tests: bool,
+    pub site_only: bool,
+}
+
+pub fn build(paths: &Paths, options: &Options) -> Result<()> {
+    let release = options.release;
     let start = Instant::now();
     check_bindgen_version(paths)?;
     let profile = if release { "wasm-release" } else { "debug" };
@@ -81,17 +94,45 @@ pub fn build(paths: &Paths, release: bool) -> Result<()> {
         }
     }
 
-    step(
-        start,
-        if release {
-            "server (release)"
-        } else {
-            "server (debug)"
-        },
-    );
+    if options.site_only {
+        println!(
+            "\nbuilt in {:.0} s:\n  {}\n  {}",
+            start.elapsed().as_secs_f64(),
+            describe(&wasm_file),
+            describe(&js_file)
+        );
+        return Ok(());
+    }
+
     let mut server = cargo(paths);
+    if options.tests {
+        step(
+            start,
+            "server and its tests (debug, as `cargo test` builds them)",
+        );
+        // Builds the `hangar` binary too (the integration tests run it) into target/debug.
+        server.args([
+            "test",
+            "--no-run",
+            "-p",
+            "app",
+            "-p",
+            "server",
+            "-p",
+            "migrations",
+        ]);
+    } else {
+        step(
+            start,
+            if release {
+                "server (release)"
+            } else {
+                "server (debug)"
+            },
+        );
+        server.args(["build", "--package", "server", "--bin", "hangar"]);
+    }
     server
-        .args(["build", "--package", "server", "--bin", "hangar"])
         // The same flags `cargo test` gets in scripts/test.sh, so that it reuses these artifacts.
         .env("RUSTFLAGS", rustflags.join(" "))
         .env_remove("CARGO_ENCODED_RUSTFLAGS");

@@ -18,7 +18,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  build [--release]   build the site (target/site) and the server (target/{debug,release}/hangar)
+  build [--release] [--tests] [--site-only]
+                      build the site (target/site) and the server (target/{debug,release}/hangar)
+                      --tests: build the server the way `cargo test -p app -p server -p migrations`
+                        does (its test binaries too), so that those tests then compile nothing
+                      --site-only: the site alone, not the server
   sizes [--top N]     what takes room in the release wasm, by crate and by function
                       (run `cargo xtask build --release` first)";
 
@@ -39,14 +43,19 @@ fn run(args: Vec<String>) -> Result<()> {
     let paths = Paths::discover()?;
     match command.as_str() {
         "build" => {
-            let mut release = false;
+            let mut options = build::Options::default();
             for arg in &rest {
                 match arg.as_str() {
-                    "--release" | "-r" => release = true,
+                    "--release" | "-r" => options.release = true,
+                    "--tests" => options.tests = true,
+                    "--site-only" => options.site_only = true,
                     _ => bail!("unknown argument `{arg}`\n\n{USAGE}"),
                 }
             }
-            build::build(&paths, release)
+            if options.release && options.tests {
+                bail!("--tests goes with debug builds (the tests run on the debug server)");
+            }
+            build::build(&paths, &options)
         }
         "sizes" => {
             let mut top = 25;
