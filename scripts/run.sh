@@ -5,9 +5,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 scripts/setup.sh run
-export PATH="$REPO_ROOT/node_modules/.bin:$PATH"   # wasm-opt for the release wasm
 say "building Hangar (release)"
-env -u RUSTFLAGS cargo leptos build --release
+# Without RUSTFLAGS of ours: the build task sets the flags of each build itself.
+env -u RUSTFLAGS cargo xtask build --release
 export LEPTOS_SITE_ROOT="$REPO_ROOT/target/site"
 say "starting Hangar at http://${HANGAR_LISTEN:-127.0.0.1:3000} (Ctrl-C stops it; spaces keep running)"
 exec target/release/hangar serve "$@"

@@ -10,7 +10,7 @@ command -v cargo >/dev/null || die "Rust is not installed: get it from https://r
 command -v curl >/dev/null || apt_install curl
 
 # Debian packages: the Docker engine (when none answers), image building, the browser for tests.
-packages=(ca-certificates debootstrap busybox-static)
+packages=(ca-certificates debootstrap busybox-static gzip)
 command -v node >/dev/null || packages+=(nodejs npm)
 [ "$purpose" = test ] && packages+=(chromium postgresql)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
@@ -23,21 +23,15 @@ rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' \
   || { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
 
-# cargo-leptos: its published lock needs a newer rustc than ours (cargo-util-schemas 0.14.2).
-if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  cargo_install_from_crate cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1
-fi
-# wasm-bindgen CLI, exactly the version of the wasm-bindgen crate in Cargo.lock.
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
-  cargo_install_from_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION"
-fi
+# No build tool is compiled from source: `cargo xtask build` (xtask/) builds the site and the
+# server, with wasm-bindgen linked in as a library and wasm-opt from npm (below).
 
 # npm packages: xterm.js for the site, binaryen's wasm-opt for release builds, Playwright.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-# xterm.js is served from the site; cargo-leptos copies public/ into it.
+# xterm.js is served from the site; the build copies public/ into it.
 mkdir -p public/xterm
 for file in node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/css/xterm.css \
   node_modules/@xterm/addon-fit/lib/addon-fit.mjs; do

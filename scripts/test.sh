@@ -5,14 +5,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 scripts/setup.sh test
-export PATH="$REPO_ROOT/node_modules/.bin:$PATH"
 say "building the site and the server"
-# Without RUSTFLAGS of ours: cargo-leptos sets them itself, and for the wasm it must add the
+# Without RUSTFLAGS of ours: the build task sets them itself, and for the wasm it must keep the
 # target's flags from .cargo/config.toml (no reference types), which an outer RUSTFLAGS hides.
-env -u RUSTFLAGS cargo leptos build
+# --tests: the server side is built as `cargo test` below builds it (same features, same
+# flag), so that the tests compile nothing more; target/debug/hangar is the e2e tests' server.
+env -u RUSTFLAGS cargo xtask build --tests
 
-# cargo-leptos built the server with this flag (debug); the same flag lets the test build
-# reuse its artifacts instead of compiling everything twice.
+# The flag the build task built the server side with: any other value rebuilds everything.
 export RUSTFLAGS="--cfg erase_components"
 
 # PostgreSQL for the tests that run on it too (two server processes on one database).

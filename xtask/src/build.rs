@@ -1,0 +1,297 @@
+//! `cargo xtask build [--release]`: the site (wasm, JS, CSS, static files) and the server.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use wasm_bindgen_cli_support::Bindgen;
+
+use crate::Paths;
+
+/// Type-erased views (`--cfg erase_components`): every component returns `AnyView`. Far
+/// less generic code to compile and ship. cargo-leptos sets it in debug builds only; Hangar
+/// sets it in release too (a smaller wasm), and on both sides: the server renders the HTML
+/// the wasm hydrates, so both must be built the same way.
+const ERASE_COMPONENTS: &str = "--cfg erase_components";
+
+#[derive(Default)]
+pub struct Options {
+    pub release: bool,
+    /// Build the server side as `cargo test -p app -p server -p migrations` does. The tests'
+    /// dev-dependencies (reqwest above all) switch on more features of crates the server
+    /// uses (tower, tower-http, hyper-util, idna, getrandom, ...), and a build with other
+    /// features is another build: without this, the tests recompiled some 60 crates, from
+    /// leptos to the server, after `cargo xtask build`.
+    pub tests: bool,
+    pub site_only: bool,
+}
+
+pub fn build(paths: &Paths, options: &Options) -> Result<()> {
+    let release = options.release;
+    let start = Instant::now();
+    check_bindgen_version(paths)?;
+    let profile = if release { "wasm-release" } else { "debug" };
+    // Off only to compare sizes and build times (`HANGAR_ERASE_COMPONENTS=0`).
+    let erase = std::env::var("HANGAR_ERASE_COMPONENTS").map_or(true, |v| v != "0");
+    let rustflags: Vec<&str> = if erase {
+        ERASE_COMPONENTS.split(' ').collect()
+    } else {
+        Vec::new()
+    };
+
+    step(start, "wasm (frontend crate, wasm32-unknown-unknown)");
+    let mut wasm = cargo(paths);
+    wasm.args(["build", "--package", "frontend", "--lib"])
+        .args(["--target", "wasm32-unknown-unknown"])
+        .arg("--target-dir")
+        .arg(&paths.front_target)
+        // Appended to `target.wasm32-unknown-unknown.rustflags` of .cargo/config.toml (cargo
+        // joins config arrays); RUSTFLAGS in the environment would replace that list instead.
+        .arg("--config")
+        .arg(format!(
+            "target.wasm32-unknown-unknown.rustflags={rustflags:?}"
+        ))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if release {
+        wasm.args(["--profile", "wasm-release"]);
+    }
+    run(&mut wasm)?;
+
+    step(start, "wasm-bindgen");
+    // A fresh site each time, as cargo-leptos does: no file of an earlier build (a stale
+    // `.gz` beside a newer file would be served in its place) survives.
+    if paths.site.exists() {
+        fs::remove_dir_all(&paths.site)
+            .with_context(|| format!("emptying {}", paths.site.display()))?;
+    }
+    let pkg = paths.pkg();
+    fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
+    bindgen(&paths.raw_wasm(profile), &pkg, &paths.output_name)?;
+    let wasm_file = pkg.join(format!("{}.wasm", paths.output_name));
+    if release {
+        step(start, "wasm-opt -Oz");
+        wasm_opt(paths, &wasm_file, &wasm_file, false)?;
+    }
+
+    step(start, "style sheet and static files");
+    let css_file = pkg.join(format!("{}.css", paths.output_name));
+    copy_if_changed(&paths.root.join("style/main.css"), &css_file)?;
+    let public = paths.root.join("public");
+    if public.is_dir() {
+        copy_dir(&public, &paths.site)?;
+    }
+
+    let js_file = pkg.join(format!("{}.js", paths.output_name));
+    if release {
+        // leptos_axum serves `<file>.gz` in place of `<file>` to browsers that accept gzip.
+        step(start, "gzip");
+        for file in [&wasm_file, &js_file, &css_file] {
+            precompress(file)?;
+        }
+    }
+
+    if options.site_only {
+        println!(
+            "\nbuilt in {:.0} s:\n  {}\n  {}",
+            start.elapsed().as_secs_f64(),
+            describe(&wasm_file),
+            describe(&js_file)
+        );
+        return Ok(());
+    }
+
+    let mut server = cargo(paths);
+    if options.tests {
+        step(
+            start,
+            "server and its tests (debug, as `cargo test` builds them)",
+        );
+        // Builds the `hangar` binary too (the integration tests run it) into target/debug.
+        server.args([
+            "test",
+            "--no-run",
+            "-p",
+            "app",
+            "-p",
+            "server",
+            "-p",
+            "migrations",
+        ]);
+    } else {
+        step(
+            start,
+            if release {
+                "server (release)"
+            } else {
+                "server (debug)"
+            },
+        );
+        server.args(["build", "--package", "server", "--bin", "hangar"]);
+    }
+    server
+        // The same flags `cargo test` gets in scripts/test.sh, so that it reuses these artifacts.
+        .env("RUSTFLAGS", rustflags.join(" "))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if release {
+        server.arg("--release");
+    }
+    run(&mut server)?;
+
+    let dir = if release { "release" } else { "debug" };
+    println!(
+        "\nbuilt in {:.0} s:\n  {}\n  {}\n  {}",
+        start.elapsed().as_secs_f64(),
+        describe(&wasm_file),
+        describe(&js_file),
+        paths.target.join(dir).join("hangar").display()
+    );
+    Ok(())
+}
+
+/// Prints a step's title with the time since the build started.
+fn step(start: Instant, what: &str) {
+    println!(
+        "\x1b[1m==> {what}\x1b[0m  (at {:.1} s)",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The cargo that runs this task (cargo sets `CARGO` for `cargo run`).
+fn cargo(paths: &Paths) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(&paths.root);
+    command
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// wasm-bindgen's library and the `wasm-bindgen` crate the wasm was built with must be the
+/// very same version, or the wasm is refused ("different bindgen format"); both come from
+/// Cargo.lock, so say which pin to move when they drift apart.
+fn check_bindgen_version(paths: &Paths) -> Result<()> {
+    let lock = fs::read_to_string(paths.root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let version_of = |name: &str| -> Vec<String> {
+        let header = format!("name = \"{name}\"\nversion = \"");
+        lock.match_indices(&header)
+            .filter_map(|(at, _)| {
+                let rest = &lock[at + header.len()..];
+                rest.split('"').next().map(str::to_owned)
+            })
+            .collect()
+    };
+    let crate_versions = version_of("wasm-bindgen");
+    let library_versions = version_of("wasm-bindgen-cli-support");
+    if crate_versions.len() != 1 || crate_versions != library_versions {
+        bail!(
+            "Cargo.lock has wasm-bindgen {crate_versions:?} but wasm-bindgen-cli-support \
+             {library_versions:?}: pin `wasm-bindgen-cli-support = \"=X\"` in xtask/Cargo.toml \
+             to the one wasm-bindgen version"
+        );
+    }
+    Ok(())
+}
+
+/// wasm-bindgen's pass, the way cargo-leptos runs it: `<name>.js` (ES module, `--target web`)
+/// and `<name>.wasm` (not `<name>_bg.wasm`: leptos' `HydrationScripts` asks for that name
+/// when `LEPTOS_OUTPUT_NAME` is set at compile time, as `.cargo/config.toml` does).
+pub fn bindgen(input: &Path, out_dir: &Path, name: &str) -> Result<()> {
+    let mut output = Bindgen::new()
+        .input_path(input)
+        .out_name(name)
+        .web(true)?
+        .debug(false)
+        .keep_debug(false)
+        .generate_output()
+        .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
+    output
+        .emit(out_dir)
+        .with_context(|| format!("writing wasm-bindgen's output into {}", out_dir.display()))?;
+    let emitted = out_dir.join(format!("{name}_bg.wasm"));
+    let wasm = out_dir.join(format!("{name}.wasm"));
+    fs::rename(&emitted, &wasm)
+        .with_context(|| format!("renaming {} to {}", emitted.display(), wasm.display()))?;
+    Ok(())
+}
+
+/// cargo-leptos's arguments (`-Oz --enable-bulk-memory`); `keep_names` keeps the name
+/// section, for `cargo xtask sizes`.
+pub fn wasm_opt(paths: &Paths, input: &Path, output: &Path, keep_names: bool) -> Result<()> {
+    let mut command = Command::new(paths.wasm_opt()?);
+    command.args(["-Oz", "--enable-bulk-memory"]);
+    if keep_names {
+        command.arg("--debuginfo");
+    }
+    command
+        .arg(input)
+        .arg(OsStr::new("-o"))
+        .arg(output)
+        .current_dir(&paths.root);
+    run(&mut command)
+}
+
+fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
+    let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if fs::read(to).ok().as_deref() == Some(bytes.as_slice()) {
+        return Ok(());
+    }
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    fs::write(to, bytes).with_context(|| format!("writing {}", to.display()))
+}
+
+/// Copies a folder's files into another (as cargo-leptos copies `assets-dir` into the site).
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            copy_if_changed(&entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// `path  1.23 MB, 456 KB gzip`
+fn describe(path: &Path) -> String {
+    let raw = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    match gzip_size(path) {
+        Some(gz) => format!(
+            "{}  {} KB, {} KB gzip",
+            path.display(),
+            raw / 1000,
+            gz / 1000
+        ),
+        None => format!("{}  {} KB", path.display(), raw / 1000),
+    }
+}
+
+/// Writes `<file>.gz` beside `file` (`gzip -9`).
+fn precompress(file: &Path) -> Result<()> {
+    let mut gzip = Command::new("gzip");
+    gzip.args(["-9", "--keep", "--force"]).arg(file);
+    run(&mut gzip).context("gzip (Debian: apt-get install gzip)")
+}
+
+/// The size `gzip -9` makes of a file, when gzip is there (it is on Debian).
+pub fn gzip_size(path: &Path) -> Option<u64> {
+    let output = Command::new("gzip").arg("-9c").arg(path).output().ok()?;
+    output
+        .status
+        .success()
+        .then_some(output.stdout.len() as u64)
+}
