@@ -2,11 +2,12 @@
 
 use reqwest::header::{COOKIE, ORIGIN, RETRY_AFTER};
 
-use crate::support::{json, session_cookie, set_cookie_line, TempDb, TestServer, ADMIN_PASSWORD};
+use crate::support::{
+    both_dbs, json, session_cookie, set_cookie_line, TestDb, TestServer, ADMIN_PASSWORD,
+};
 
-#[tokio::test]
-async fn login_with_right_password_signs_in_and_wrong_one_does_not() {
-    let db = TempDb::new();
+both_dbs!(login_with_right_password_signs_in_and_wrong_one_does_not);
+async fn login_with_right_password_signs_in_and_wrong_one_does_not(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
 
     let wrong = server.login("admin", "not-the-password").await;
@@ -36,9 +37,8 @@ async fn login_with_right_password_signs_in_and_wrong_one_does_not() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn me_without_a_session_is_unauthorized() {
-    let db = TempDb::new();
+both_dbs!(me_without_a_session_is_unauthorized);
+async fn me_without_a_session_is_unauthorized(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let response = server
         .client
@@ -55,9 +55,8 @@ async fn me_without_a_session_is_unauthorized() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn too_many_failures_answer_429_per_account_and_per_ip() {
-    let db = TempDb::new();
+both_dbs!(too_many_failures_answer_429_per_account_and_per_ip);
+async fn too_many_failures_answer_429_per_account_and_per_ip(db: TestDb) {
     let server = TestServer::start(
         &db,
         &[
@@ -99,9 +98,8 @@ async fn too_many_failures_answer_429_per_account_and_per_ip() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn session_survives_a_server_restart() {
-    let db = TempDb::new();
+both_dbs!(session_survives_a_server_restart);
+async fn session_survives_a_server_restart(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let cookie = server.login_cookie("admin", ADMIN_PASSWORD).await;
     server.stop().await;
@@ -113,9 +111,8 @@ async fn session_survives_a_server_restart() {
     restarted.stop().await;
 }
 
-#[tokio::test]
-async fn session_cookie_is_httponly_lax_and_secure_only_behind_https() {
-    let db = TempDb::new();
+both_dbs!(session_cookie_is_httponly_lax_and_secure_only_behind_https);
+async fn session_cookie_is_httponly_lax_and_secure_only_behind_https(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let line = set_cookie_line(server.login("admin", ADMIN_PASSWORD).await.headers()).unwrap();
     assert!(line.contains("HttpOnly"), "{line}");
@@ -141,9 +138,8 @@ async fn session_cookie_is_httponly_lax_and_secure_only_behind_https() {
     tls.shutdown().await;
 }
 
-#[tokio::test]
-async fn login_rotates_the_session_id() {
-    let db = TempDb::new();
+both_dbs!(login_rotates_the_session_id);
+async fn login_rotates_the_session_id(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let first = server.login_cookie("admin", ADMIN_PASSWORD).await;
     let again = server
@@ -169,9 +165,8 @@ async fn login_rotates_the_session_id() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn logout_ends_the_session() {
-    let db = TempDb::new();
+both_dbs!(logout_ends_the_session);
+async fn logout_ends_the_session(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let cookie = server.login_cookie("admin", ADMIN_PASSWORD).await;
     let out = server
@@ -190,9 +185,8 @@ async fn logout_ends_the_session() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn cross_origin_state_changes_are_refused() {
-    let db = TempDb::new();
+both_dbs!(cross_origin_state_changes_are_refused);
+async fn cross_origin_state_changes_are_refused(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let cookie = server.login_cookie("admin", ADMIN_PASSWORD).await;
     let logout = |origin: Option<&'static str>| {
@@ -229,9 +223,8 @@ async fn cross_origin_state_changes_are_refused() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_login_bodies_say_what_is_wrong() {
-    let db = TempDb::new();
+both_dbs!(malformed_login_bodies_say_what_is_wrong);
+async fn malformed_login_bodies_say_what_is_wrong(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let send = |body: serde_json::Value| {
         server

@@ -1,10 +1,11 @@
 //! Quota checks are atomic: many simultaneous creates and starts of one user never exceed
-//! the quota, on SQLite and on PostgreSQL with two server processes sharing the database.
+//! the quota, through one server on each database, and on PostgreSQL through two server
+//! processes sharing the database.
 
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::support::{admin, fresh_postgres_database, Client, Process, TempDb, TestServer};
+use crate::support::{admin, both_dbs, Client, PostgresDb, Process, TestDb, TestServer};
 
 const CREATES: usize = 50;
 const STARTS: usize = 50;
@@ -83,9 +84,8 @@ async fn new_ann(admin: &Client, server_for_login: &TestServer) -> (String, Clie
         .await
 }
 
-#[tokio::test]
-async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_sqlite() {
-    let db = TempDb::new();
+both_dbs!(simultaneous_creates_and_starts_never_exceed_the_quota);
+async fn simultaneous_creates_and_starts_never_exceed_the_quota(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = new_ann(&admin, &server).await;
@@ -95,10 +95,10 @@ async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_sqlite() {
 
 #[tokio::test]
 async fn simultaneous_creates_and_starts_never_exceed_the_quota_on_postgres_with_two_processes() {
-    let url = fresh_postgres_database().await;
+    let db = PostgresDb::new().await;
     // One after the other: the first applies the migrations.
-    let first = Process::start(&url).await;
-    let second = Process::start(&url).await;
+    let first = Process::start(&db.url).await;
+    let second = Process::start(&db.url).await;
     let admin = admin(&first.server).await;
     let (ann_id, ann_first) = new_ann(&admin, &first.server).await;
     let ann_second = Client::signed_in(&second.server, "ann", "member-password").await;

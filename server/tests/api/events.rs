@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 
-use crate::support::{admin, fresh_postgres_database, Process, TempDb, TestServer};
+use crate::support::{admin, both_dbs, PostgresDb, Process, TestDb, TestServer};
 
 /// A subscriber to `GET /api/v1/events`.
 struct Events {
@@ -93,9 +93,8 @@ impl Events {
     }
 }
 
-#[tokio::test]
-async fn each_user_hears_of_their_own_changes_live() {
-    let db = TempDb::new();
+both_dbs!(each_user_hears_of_their_own_changes_live);
+async fn each_user_hears_of_their_own_changes_live(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin
@@ -196,9 +195,8 @@ async fn each_user_hears_of_their_own_changes_live() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_stream_follows_its_subscribers_role_and_ends_when_they_are_deactivated() {
-    let db = TempDb::new();
+both_dbs!(a_stream_follows_its_subscribers_role_and_ends_when_they_are_deactivated);
+async fn a_stream_follows_its_subscribers_role_and_ends_when_they_are_deactivated(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin
@@ -265,7 +263,8 @@ async fn a_stream_follows_its_subscribers_role_and_ends_when_they_are_deactivate
 
 #[tokio::test]
 async fn changes_made_through_one_server_reach_subscribers_of_another_on_postgres() {
-    let url = fresh_postgres_database().await;
+    let pg = PostgresDb::new().await;
+    let url = pg.url.clone();
     // One after the other: the first applies the migrations.
     let a = Process::start(&url).await;
     let b = Process::start(&url).await;
@@ -422,7 +421,8 @@ async fn pipe(
 
 #[tokio::test]
 async fn a_listening_connection_that_hangs_without_dropping_is_replaced_on_postgres() {
-    let url = fresh_postgres_database().await;
+    let pg = PostgresDb::new().await;
+    let url = pg.url.clone();
     let (before_host, after_host) = url.split_once('@').unwrap();
     let (host, database) = after_host.split_once('/').unwrap();
     let relay = Relay::start(host.parse().unwrap()).await;

@@ -3,11 +3,10 @@
 
 use serde_json::json;
 
-use crate::support::{admin, Client, TempDb, TestServer};
+use crate::support::{admin, both_dbs, Client, TestDb, TestServer};
 
-#[tokio::test]
-async fn the_create_preview_shows_usage_after_and_the_refusal_create_would_give() {
-    let db = TempDb::new();
+both_dbs!(the_create_preview_shows_usage_after_and_the_refusal_create_would_give);
+async fn the_create_preview_shows_usage_after_and_the_refusal_create_would_give(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin
@@ -92,9 +91,8 @@ async fn the_create_preview_shows_usage_after_and_the_refusal_create_would_give(
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_space_history_lists_its_own_events_newest_first_for_who_may_see_it() {
-    let db = TempDb::new();
+both_dbs!(a_space_history_lists_its_own_events_newest_first_for_who_may_see_it);
+async fn a_space_history_lists_its_own_events_newest_first_for_who_may_see_it(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
@@ -152,9 +150,8 @@ async fn a_space_history_lists_its_own_events_newest_first_for_who_may_see_it() 
     server.stop().await;
 }
 
-#[tokio::test]
-async fn people_change_their_own_password_knowing_the_current_one() {
-    let db = TempDb::new();
+both_dbs!(people_change_their_own_password_knowing_the_current_one);
+async fn people_change_their_own_password_knowing_the_current_one(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
@@ -195,9 +192,8 @@ async fn people_change_their_own_password_knowing_the_current_one() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sharing_takes_a_username_and_says_when_there_is_no_such_user() {
-    let db = TempDb::new();
+both_dbs!(sharing_takes_a_username_and_says_when_there_is_no_such_user);
+async fn sharing_takes_a_username_and_says_when_there_is_no_such_user(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;

@@ -1,10 +1,9 @@
 //! Liveness and readiness.
 
-use crate::support::{json, TempDb, TestServer};
+use crate::support::{both_dbs, json, TestDb, TestServer};
 
-#[tokio::test]
-async fn ready_when_database_and_docker_answer() {
-    let db = TempDb::new();
+both_dbs!(ready_when_database_and_docker_answer);
+async fn ready_when_database_and_docker_answer(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     assert_eq!(
         server
@@ -30,10 +29,10 @@ async fn ready_when_database_and_docker_answer() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn not_ready_when_the_docker_socket_is_unreachable() {
-    let db = TempDb::new();
-    let missing = db.path.with_file_name("no-such-docker.sock");
+both_dbs!(not_ready_when_the_docker_socket_is_unreachable);
+async fn not_ready_when_the_docker_socket_is_unreachable(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-docker.sock");
     let host = format!("unix://{}", missing.display());
     let server = TestServer::start(&db, &["--docker-host", &host]).await;
     let ready = server

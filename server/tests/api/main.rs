@@ -1,4 +1,5 @@
-//! The integration tests: the real server on port 0 over a real SQLite file, driven over HTTP.
+//! The integration tests: the real server on port 0, over a SQLite file and over PostgreSQL
+//! (most tests run once on each, see `support::both_dbs!`), driven over HTTP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

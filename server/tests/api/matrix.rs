@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{admin, Answer, Client, TempDb, TestServer};
+use crate::support::{admin, both_dbs, Answer, Client, TestDb, TestServer};
 
 #[derive(Clone, Copy, Debug)]
 enum Actor {
@@ -77,9 +77,8 @@ struct Case {
     expect: [u16; 5],
 }
 
-#[tokio::test]
-async fn who_may_do_what_to_a_space() {
-    let db = TempDb::new();
+both_dbs!(who_may_do_what_to_a_space);
+async fn who_may_do_what_to_a_space(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, owner) = admin

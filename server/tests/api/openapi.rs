@@ -1,10 +1,9 @@
 //! The OpenAPI document describes every route of SPEC §7.
 
-use crate::support::{Client, TempDb, TestServer};
+use crate::support::{both_dbs, Client, TestDb, TestServer};
 
-#[tokio::test]
-async fn openapi_lists_every_route_with_its_methods() {
-    let db = TempDb::new();
+both_dbs!(openapi_lists_every_route_with_its_methods);
+async fn openapi_lists_every_route_with_its_methods(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let doc = Client::anonymous(&server).get("/api/v1/openapi.json").await;
     assert_eq!(doc.status, 200);

@@ -1,10 +1,9 @@
 //! Server-rendered pages.
 
-use crate::support::{TempDb, TestServer, ADMIN_PASSWORD};
+use crate::support::{both_dbs, TestDb, TestServer, ADMIN_PASSWORD};
 
-#[tokio::test]
-async fn sign_in_page_renders_and_dashboard_needs_a_session() {
-    let db = TempDb::new();
+both_dbs!(sign_in_page_renders_and_dashboard_needs_a_session);
+async fn sign_in_page_renders_and_dashboard_needs_a_session(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let login = server
         .client

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{admin, Client, TempDb, TestServer};
+use crate::support::{admin, both_dbs, Client, TestDb, TestServer};
 
 /// `user_id`'s report in the list of every user's (`GET /users/quotas`).
 async fn listed_report(admin: &Client, user_id: &str) -> serde_json::Value {
@@ -20,9 +20,8 @@ async fn listed_report(admin: &Client, user_id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{user_id} is not listed: {entries:?}"))
 }
 
-#[tokio::test]
-async fn effective_quota_is_own_plus_groups_with_null_unlimited() {
-    let db = TempDb::new();
+both_dbs!(effective_quota_is_own_plus_groups_with_null_unlimited);
+async fn effective_quota_is_own_plus_groups_with_null_unlimited(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin
@@ -104,9 +103,8 @@ async fn effective_quota_is_own_plus_groups_with_null_unlimited() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn create_and_start_are_refused_over_quota_with_the_figures() {
-    let db = TempDb::new();
+both_dbs!(create_and_start_are_refused_over_quota_with_the_figures);
+async fn create_and_start_are_refused_over_quota_with_the_figures(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin
@@ -241,9 +239,8 @@ async fn create_and_start_are_refused_over_quota_with_the_figures() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn quota_is_checked_against_the_owner_whoever_acts() {
-    let db = TempDb::new();
+both_dbs!(quota_is_checked_against_the_owner_whoever_acts);
+async fn quota_is_checked_against_the_owner_whoever_acts(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin

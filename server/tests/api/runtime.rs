@@ -5,15 +5,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{admin, docker, TempDb, TestServer, ADMIN_PASSWORD};
+use crate::support::{admin, both_dbs, docker, TestDb, TestServer, ADMIN_PASSWORD};
 
 async fn exec(space_id: &str, script: &str) -> (bool, String) {
     docker(&["exec", &format!("hangar-{space_id}"), "sh", "-c", script]).await
 }
 
-#[tokio::test]
-async fn containers_get_limits_mounts_labels_and_volumes_persist() {
-    let db = TempDb::new();
+both_dbs!(containers_get_limits_mounts_labels_and_volumes_persist);
+async fn containers_get_limits_mounts_labels_and_volumes_persist(db: TestDb) {
     let server =
         TestServer::start(&db, &["--cpus-per-cu", "0.5", "--memory-mib-per-cu", "256"]).await;
     let admin = admin(&server).await;
@@ -80,9 +79,8 @@ async fn containers_get_limits_mounts_labels_and_volumes_persist() {
     );
 }
 
-#[tokio::test]
-async fn spaces_of_two_users_cannot_reach_each_other() {
-    let db = TempDb::new();
+both_dbs!(spaces_of_two_users_cannot_reach_each_other);
+async fn spaces_of_two_users_cannot_reach_each_other(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
@@ -129,9 +127,8 @@ async fn spaces_of_two_users_cannot_reach_each_other() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_killed_container_turns_its_space_stopped_within_5_seconds() {
-    let db = TempDb::new();
+both_dbs!(a_killed_container_turns_its_space_stopped_within_5_seconds);
+async fn a_killed_container_turns_its_space_stopped_within_5_seconds(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let tpl = admin.new_template("box", 1, json!([])).await;
@@ -174,9 +171,8 @@ async fn a_killed_container_turns_its_space_stopped_within_5_seconds() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn first_run_creates_a_ready_default_template() {
-    let db = TempDb::new();
+both_dbs!(first_run_creates_a_ready_default_template);
+async fn first_run_creates_a_ready_default_template(db: TestDb) {
     let server = TestServer::start(&db, &["--default-template", "true"]).await;
     let admin = admin(&server).await;
     let templates = admin.get("/api/v1/templates").await;

@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::{admin, docker, Client, TempDb, TestServer};
+use crate::support::{admin, both_dbs, docker, Client, TestDb, TestServer};
 
-#[tokio::test]
-async fn every_transition_legal_and_illegal() {
-    let db = TempDb::new();
+both_dbs!(every_transition_legal_and_illegal);
+async fn every_transition_legal_and_illegal(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin
@@ -107,9 +106,8 @@ async fn every_transition_legal_and_illegal() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_stop_during_starting_cancels_the_start() {
-    let db = TempDb::new();
+both_dbs!(a_stop_during_starting_cancels_the_start);
+async fn a_stop_during_starting_cancels_the_start(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let tpl = admin.new_template("box", 1, json!([])).await;
@@ -139,9 +137,8 @@ async fn a_stop_during_starting_cancels_the_start() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_bad_image_lands_in_stopped_with_a_clear_error_and_quota_released() {
-    let db = TempDb::new();
+both_dbs!(a_bad_image_lands_in_stopped_with_a_clear_error_and_quota_released);
+async fn a_bad_image_lands_in_stopped_with_a_clear_error_and_quota_released(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let made = admin
@@ -172,9 +169,8 @@ async fn a_bad_image_lands_in_stopped_with_a_clear_error_and_quota_released() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sharing_lets_a_user_see_but_not_change_and_revoking_hides_again() {
-    let db = TempDb::new();
+both_dbs!(sharing_lets_a_user_see_but_not_change_and_revoking_hides_again);
+async fn sharing_lets_a_user_see_but_not_change_and_revoking_hides_again(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
@@ -246,9 +242,8 @@ async fn sharing_lets_a_user_see_but_not_change_and_revoking_hides_again() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_with_the_field_named() {
-    let db = TempDb::new();
+both_dbs!(bad_input_is_refused_with_the_field_named);
+async fn bad_input_is_refused_with_the_field_named(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let tpl = admin.new_template("box", 1, json!([])).await;
@@ -353,9 +348,8 @@ async fn bad_input_is_refused_with_the_field_named() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn templates_are_archived_when_spaces_use_them_and_limited_to_their_groups() {
-    let db = TempDb::new();
+both_dbs!(templates_are_archived_when_spaces_use_them_and_limited_to_their_groups);
+async fn templates_are_archived_when_spaces_use_them_and_limited_to_their_groups(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin.new_member(&server, "ann", json!({})).await;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 use hangar::config::{Cli, Command};
 use reqwest::header::{HeaderMap, HeaderValue, COOKIE, ORIGIN, SET_COOKIE};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -43,6 +45,190 @@ impl TempDb {
     }
 }
 
+/// The database a test's server runs on: a temporary SQLite file, or a database of its own
+/// on the test PostgreSQL. The tests written with [`both_dbs!`] run once on each.
+pub enum TestDb {
+    Sqlite(TempDb),
+    Postgres(PostgresDb),
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        TestDb::Sqlite(TempDb::new())
+    }
+
+    /// A new database on the test PostgreSQL, dropped with this value.
+    pub async fn postgres() -> Self {
+        TestDb::Postgres(PostgresDb::new().await)
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(file) => file.url(),
+            TestDb::Postgres(db) => db.url.clone(),
+        }
+    }
+}
+
+/// What a test server can start on: a [`TestDb`], or a [`TempDb`] where a test needs the
+/// SQLite file itself.
+pub trait DatabaseUrl {
+    fn url(&self) -> String;
+}
+
+impl DatabaseUrl for TempDb {
+    fn url(&self) -> String {
+        TempDb::url(self)
+    }
+}
+
+impl DatabaseUrl for TestDb {
+    fn url(&self) -> String {
+        TestDb::url(self)
+    }
+}
+
+/// A database of its own on the test PostgreSQL (`scripts/postgres-up.sh`, run by
+/// `make test`). Dropped when this value is, whoever is still connected to it; kept when the
+/// test failed, for a look, until a run [`LEFTOVER_DATABASE_HOURS`] later sweeps it.
+pub struct PostgresDb {
+    pub url: String,
+    name: String,
+}
+
+/// Age after which a test database that was not dropped (its test failed, or its run was
+/// killed) is dropped by the next run. Longer than any run, so no run loses its own.
+const LEFTOVER_DATABASE_HOURS: u32 = 2;
+
+impl PostgresDb {
+    pub async fn new() -> Self {
+        let base = postgres_base_url();
+        let admin = postgres_admin(&base).await;
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        SWEPT.get_or_init(|| sweep_leftovers(&admin)).await;
+        let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let _ = admin.close().await;
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        PostgresDb {
+            url: format!("{prefix}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PostgresDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "kept the failed test's database {} for a look (swept {LEFTOVER_DATABASE_HOURS} h from now)",
+                self.name
+            );
+            return;
+        }
+        // Drop cannot await: the statement runs on a thread and runtime of its own (the
+        // test's runtime may be this very thread).
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let admin = postgres_admin(&postgres_base_url()).await;
+                let dropped = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                let _ = admin.close().await;
+                dropped.map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "could not drop the test database {}: {dropped:?}",
+                self.name
+            );
+        }
+    }
+}
+
+fn postgres_base_url() -> String {
+    std::env::var("HANGAR_TEST_POSTGRES_URL").expect(
+        "HANGAR_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts \
+         PostgreSQL, or start it yourself: export HANGAR_TEST_POSTGRES_URL=$(scripts/postgres-up.sh)",
+    )
+}
+
+/// One connection to the maintenance database of the test PostgreSQL.
+async fn postgres_admin(base: &str) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(base);
+    options.max_connections(1).sqlx_logging(false);
+    Database::connect(options).await.unwrap()
+}
+
+/// Drops the test databases made more than [`LEFTOVER_DATABASE_HOURS`] ago, whoever made
+/// them (failed or killed runs leave theirs), so that they cannot pile up.
+async fn sweep_leftovers(admin: &DatabaseConnection) {
+    // A database's PG_VERSION file is written as it is made: its age is the database's.
+    let sql = format!(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'hangar\\_test\\_%' \
+         AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification \
+         < now() - interval '{LEFTOVER_DATABASE_HOURS} hours'"
+    );
+    let old = match admin
+        .query_all(Statement::from_string(DatabaseBackend::Postgres, sql))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("could not list the leftover test databases: {e}");
+            return;
+        }
+    };
+    for row in old {
+        let name: String = row.try_get("", "datname").unwrap();
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        if let Err(e) = admin.execute_unprepared(&drop).await {
+            eprintln!("could not drop the leftover test database {name}: {e}");
+        }
+    }
+}
+
+/// Runs a test on each database, as two tests. Written above the test's function, which
+/// takes the database:
+///
+/// ```ignore
+/// both_dbs!(name);
+/// async fn name(db: TestDb) { .. }
+/// ```
+///
+/// makes a module `name` beside the function, holding the tests `name::sqlite` and
+/// `name::postgres`; each calls the function with a new [`TestDb`] of its kind. `cargo test
+/// name` runs both, and a failure names its database. (The function stays an ordinary item,
+/// so rustfmt keeps formatting it; one with no `both_dbs!` is flagged as dead code.)
+#[allow(unused_macros)] // unused by the drills, which include this file too
+macro_rules! both_dbs {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::support::TestDb::sqlite()).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::$name($crate::support::TestDb::postgres().await).await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_dbs;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -52,7 +238,7 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server on `db` with the test admin password and any extra flags.
-    pub async fn start(db: &TempDb, extra: &[&str]) -> Self {
+    pub async fn start(db: &impl DatabaseUrl, extra: &[&str]) -> Self {
         let mut args = vec![
             "hangar",
             "--listen",
@@ -458,19 +644,4 @@ impl Process {
     pub async fn kill_9(mut self) {
         self.child.kill().await.unwrap();
     }
-}
-
-/// A fresh database on the test PostgreSQL (`scripts/postgres-up.sh`, run by `make test`).
-pub async fn fresh_postgres_database() -> String {
-    let base = std::env::var("HANGAR_TEST_POSTGRES_URL").expect(
-        "HANGAR_TEST_POSTGRES_URL is not set: run the tests with `make test`, which starts PostgreSQL",
-    );
-    let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(&base).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
 }

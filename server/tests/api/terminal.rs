@@ -7,7 +7,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{admin, Client, TempDb, TestServer};
+use crate::support::{admin, both_dbs, Client, TestDb, TestServer};
 use crate::ws::{connect, session_id};
 
 /// A running space of the busybox image, and its owner's session cookie.
@@ -28,9 +28,8 @@ async fn running_space(server: &TestServer) -> (Client, String, String) {
     (ann, id, cookie)
 }
 
-#[tokio::test]
-async fn echo_resize_shared_viewers_reconnect_and_exit() {
-    let db = TempDb::new();
+both_dbs!(echo_resize_shared_viewers_reconnect_and_exit);
+async fn echo_resize_shared_viewers_reconnect_and_exit(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let (_ann, id, cookie) = running_space(&server).await;
     let session = session_id();
@@ -80,9 +79,8 @@ async fn echo_resize_shared_viewers_reconnect_and_exit() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn large_pastes_and_binary_bytes_arrive_intact() {
-    let db = TempDb::new();
+both_dbs!(large_pastes_and_binary_bytes_arrive_intact);
+async fn large_pastes_and_binary_bytes_arrive_intact(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let (_ann, id, cookie) = running_space(&server).await;
     let mut viewer = connect(&server, &cookie, &id, &session_id(), None)
@@ -143,9 +141,8 @@ async fn large_pastes_and_binary_bytes_arrive_intact() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn revocation_stop_and_strangers() {
-    let db = TempDb::new();
+both_dbs!(revocation_stop_and_strangers);
+async fn revocation_stop_and_strangers(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let (ann, id, ann_cookie) = running_space(&server).await;
     let admin = admin(&server).await;
@@ -239,9 +236,8 @@ async fn revocation_stop_and_strangers() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_session_without_viewers_ends_after_the_idle_time() {
-    let db = TempDb::new();
+both_dbs!(a_session_without_viewers_ends_after_the_idle_time);
+async fn a_session_without_viewers_ends_after_the_idle_time(db: TestDb) {
     let server = TestServer::start(&db, &["--terminal-idle-secs", "1"]).await;
     let (_ann, id, cookie) = running_space(&server).await;
     let session = session_id();

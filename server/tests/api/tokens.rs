@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::{admin, Client, TempDb, TestServer};
+use crate::support::{admin, both_dbs, Client, TestDb, TestServer};
 
-#[tokio::test]
-async fn api_tokens_authenticate_until_revoked() {
-    let db = TempDb::new();
+both_dbs!(api_tokens_authenticate_until_revoked);
+async fn api_tokens_authenticate_until_revoked(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
@@ -82,9 +81,8 @@ async fn api_tokens_authenticate_until_revoked() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn ssh_keys_are_validated_and_unique() {
-    let db = TempDb::new();
+both_dbs!(ssh_keys_are_validated_and_unique);
+async fn ssh_keys_are_validated_and_unique(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ann@laptop";
@@ -132,9 +130,8 @@ async fn ssh_keys_are_validated_and_unique() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_audit_log_records_who_did_what_newest_first() {
-    let db = TempDb::new();
+both_dbs!(the_audit_log_records_who_did_what_newest_first);
+async fn the_audit_log_records_who_did_what_newest_first(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (ann_id, _) = admin.new_member(&server, "ann", json!({})).await;
