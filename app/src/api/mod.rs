@@ -23,14 +23,34 @@ pub mod ssr {
 
     use crate::api::auth::{Role, UserDto};
     use crate::error::{ApiError, ApiResult, ErrorCode};
-    use crate::ids::{TokenId, UserId};
+    use crate::ids::{SshKeyId, TokenId, UserId};
 
-    /// Who is asking: a signed-in, active user, and the token they used when not a browser
-    /// session.
+    /// Who is asking: a signed-in, active user, and what they proved it with.
     #[derive(Debug, Clone)]
     pub struct Caller {
         pub user: UserDto,
-        pub token: Option<TokenId>,
+        pub credential: Credential,
+    }
+
+    /// What a caller signed in with: the right to act lasts as long as it does.
+    #[derive(Clone, PartialEq, Eq)]
+    pub enum Credential {
+        /// A browser session (its record id: secret, never logged).
+        Session(String),
+        /// A personal API token.
+        Token(TokenId),
+        /// A registered SSH key (the SSH gateway).
+        SshKey(SshKeyId),
+    }
+
+    impl std::fmt::Debug for Credential {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Credential::Session(_) => f.write_str("Session(..)"),
+                Credential::Token(id) => write!(f, "Token({id})"),
+                Credential::SshKey(id) => write!(f, "SshKey({id})"),
+            }
+        }
     }
 
     impl Caller {

@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{Change, Update};
 use crate::error::{ApiError, ErrorCode};
 use crate::services::access::Caller;
+use crate::services::watch::Need;
 use crate::services::Services;
 use app::api::spaces::ssr::SpaceQueries;
 use app::lifecycle::SpaceState;
@@ -92,6 +93,7 @@ pub async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = services.notifier.subscribe();
     let services_for_shutdown = services.clone();
+    let mut watch = services.watch_access(&caller, Need::SignedIn);
     // First the current quota, then one batch per change.
     let first = events_for(&services, &mut caller, None)
         .await
@@ -122,8 +124,14 @@ pub async fn events(
         },
     );
     let shutdown = services_for_shutdown.shutdown_signal();
+    let ended = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = watch.lost() => {}
+        }
+    };
     let stream = stream::iter(first.into_iter().map(Ok))
         .chain(updates.flatten())
-        .take_until(shutdown);
+        .take_until(ended);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -10,8 +10,8 @@ use crate::entities::{share, space, user};
 use crate::error::{ApiError, ApiResult};
 use app::ids::{SpaceId, UserId};
 
-/// The signed-in user making a request (and the token they used, if any).
-pub use app::api::ssr::Caller;
+/// The signed-in user making a request, and what they signed in with.
+pub use app::api::ssr::{Caller, Credential};
 
 #[async_trait::async_trait]
 impl AuthApi for Services {
@@ -33,17 +33,17 @@ impl AuthApi for Services {
             })?;
             return Ok(Caller {
                 user: user.into(),
-                token: Some(token),
+                credential: Credential::Token(token),
             });
         }
-        self.auth
-            .request_user(request)
-            .await?
-            .map(|user| Caller {
+        let session = session_of(request)?;
+        match (self.auth.request_user(request).await?, session.id()) {
+            (Some(user), Some(id)) => Ok(Caller {
                 user: user.into(),
-                token: None,
-            })
-            .ok_or_else(ApiError::unauthorized)
+                credential: Credential::Session(id.to_string()),
+            }),
+            _ => Err(ApiError::unauthorized()),
+        }
     }
 
     async fn login(&self, request: &Parts, input: LoginRequest) -> ApiResult<UserDto> {
@@ -54,7 +54,13 @@ impl AuthApi for Services {
     }
 
     async fn logout(&self, request: &Parts) -> ApiResult<()> {
-        self.auth.logout(&session_of(request)?).await
+        let user = self.auth.request_user(request).await?;
+        self.auth.logout(&session_of(request)?).await?;
+        // Channels opened with this session close.
+        if let Some(user) = user {
+            self.users_changed(vec![user.id]);
+        }
+        Ok(())
     }
 
     async fn current_user(&self, request: &Parts) -> ApiResult<Option<UserDto>> {

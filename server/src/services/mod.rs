@@ -10,6 +10,7 @@ pub mod spaces;
 pub mod templates;
 pub mod tokens;
 pub mod users;
+pub mod watch;
 
 use std::sync::Arc;
 

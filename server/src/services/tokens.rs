@@ -193,6 +193,8 @@ impl CredentialsApi for Services {
         api_token::Entity::delete_by_id(token.id)
             .exec(&self.db)
             .await?;
+        // Channels opened with it close.
+        self.users_changed(vec![caller.id().clone()]);
         record(
             &self.db,
             Some(caller),
@@ -275,6 +277,8 @@ impl CredentialsApi for Services {
             .await?
             .ok_or_else(|| ApiError::not_found("SSH key"))?;
         ssh_key::Entity::delete_by_id(key.id).exec(&self.db).await?;
+        // SSH sessions opened with it close.
+        self.users_changed(vec![caller.id().clone()]);
         record(
             &self.db,
             Some(caller),

@@ -203,6 +203,7 @@ impl UsersApi for Services {
         user::Entity::delete_by_id(id.clone())
             .exec(&self.db)
             .await?;
+        self.users_changed(vec![id.clone()]);
         record(
             &self.db,
             Some(caller),

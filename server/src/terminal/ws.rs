@@ -18,6 +18,7 @@ use crate::auth::csrf::origin_allowed;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ValidQuery;
 use crate::services::access::Caller;
+use crate::services::watch::{AccessWatch, Need};
 use crate::state::AppState;
 
 /// Opens (or reattaches to) a terminal session in a running space: a WebSocket whose binary
@@ -66,7 +67,10 @@ pub async fn terminal(
         )
         .await?;
     let user_id = caller.id().to_string();
-    Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id)))
+    let watch = state
+        .services
+        .watch_access(&caller, Need::Space(space.id.clone()));
+    Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch)))
 }
 
 async fn send_control(
@@ -95,6 +99,7 @@ async fn serve_viewer(
     hub: Arc<TerminalHub>,
     session: Arc<Session>,
     user_id: String,
+    mut watch: AccessWatch,
 ) {
     let (mut sink, mut stream) = socket.split();
     let Joined {
@@ -108,6 +113,10 @@ async fn serve_viewer(
     }
     'serve: loop {
         tokio::select! {
+            reason = watch.lost() => {
+                send_control(&mut sink, &TerminalNotice::Error { message: format!("the terminal was closed: {reason}") }).await;
+                break;
+            }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     if session.send_input(data).await.is_err() {

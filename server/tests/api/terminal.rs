@@ -236,6 +236,72 @@ async fn revocation_stop_and_strangers(db: TestDb) {
     server.stop().await;
 }
 
+/// Waits for the server to close `view`; asserts it did within a second, saying why.
+async fn closed_within_a_second(view: &mut crate::ws::Viewer, why: &str) {
+    let since = Instant::now();
+    let closed = view.read_until(Duration::from_secs(1), |v| v.closed).await;
+    assert!(
+        closed && since.elapsed() < Duration::from_secs(1),
+        "terminal still open 1 s after the right was gone ({why})"
+    );
+    assert!(
+        view.controls
+            .iter()
+            .any(|c| c["message"].as_str().unwrap_or("").contains(why)),
+        "{:?}",
+        view.controls
+    );
+}
+
+both_dbs!(a_terminal_closes_within_a_second_once_its_user_loses_the_right);
+async fn a_terminal_closes_within_a_second_once_its_user_loses_the_right(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let (_ann, id, cookie) = running_space(&server).await;
+    let admin = admin(&server).await;
+    let users = admin.get("/api/v1/users").await;
+    let ann_id = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "ann")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Signing out closes the terminals opened with that session.
+    let mut view = connect(&server, &cookie, &id, &session_id(), None)
+        .await
+        .unwrap();
+    view.send("echo up-$((1+1))\n").await;
+    view.expect("up-2").await;
+    let out = server
+        .client
+        .post(server.url("/api/v1/auth/logout"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(reqwest::header::ORIGIN, server.origin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    closed_within_a_second(&mut view, "signed out").await;
+
+    // Deactivating the user closes the terminal of another of their sessions.
+    let cookie = server.login_cookie("ann", "member-password").await;
+    let mut view = connect(&server, &cookie, &id, &session_id(), None)
+        .await
+        .unwrap();
+    view.send("echo again-$((2+2))\n").await;
+    view.expect("again-4").await;
+    let deactivated = admin
+        .patch(&format!("/api/v1/users/{ann_id}"), json!({"active": false}))
+        .await;
+    assert_eq!(deactivated.status, 200, "{deactivated:?}");
+    closed_within_a_second(&mut view, "deactivated").await;
+    server.stop().await;
+}
+
 both_dbs!(a_session_without_viewers_ends_after_the_idle_time);
 async fn a_session_without_viewers_ends_after_the_idle_time(db: TestDb) {
     let server = TestServer::start(&db, &["--terminal-idle-secs", "1"]).await;

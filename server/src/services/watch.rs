@@ -1,0 +1,139 @@
+//! Live channels (web terminals, event streams, SSH sessions, proxied connections) keep
+//! serving only while their caller keeps the right to: [`AccessWatch::lost`] resolves with the
+//! reason once it is gone. It is checked again on every change that may concern it, on any
+//! server sharing the database (the live notifier carries changes across), on a change
+//! stream of its own that a lagging viewer cannot hold back, and every few seconds regardless
+//! (for what ends without a change being announced, such as an expiry).
+
+use std::time::Duration;
+
+use app::ids::SpaceId;
+use sea_orm::EntityTrait;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::access::{Caller, Credential};
+use super::Services;
+use crate::entities::{api_token, session, ssh_key};
+use crate::error::{ApiError, ErrorCode};
+use crate::live::{Change, Update};
+
+/// How often a watch checks again when nothing was announced.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// What a channel needs to go on serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Only that the caller is still signed in with the same credential.
+    SignedIn,
+    /// That they may still use this space (owner, sharee or admin).
+    Space(SpaceId),
+}
+
+/// A channel's watch on its caller's right to it.
+pub struct AccessWatch {
+    services: Services,
+    caller: Caller,
+    need: Need,
+    changes: broadcast::Receiver<Update>,
+}
+
+impl AccessWatch {
+    /// Resolves, with a reason fit to show the person, once the caller lost what the channel
+    /// needs. Cancel-safe: select on it beside the channel's own work.
+    pub async fn lost(&mut self) -> String {
+        let mut every = tokio::time::interval(RECHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            let check = tokio::select! {
+                update = self.changes.recv() => match update {
+                    Ok(Update::Changed(change)) => self.concerns(&change),
+                    // Something may have been missed: look.
+                    Ok(Update::Resync) | Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return "Hangar is shutting down".into(),
+                },
+                _ = every.tick() => true,
+            };
+            if check {
+                if let Some(reason) = self.services.access_lost(&self.caller, &self.need).await {
+                    return reason;
+                }
+            }
+        }
+    }
+
+    fn concerns(&self, change: &Change) -> bool {
+        change.users.iter().any(|u| u == self.caller.id())
+            || matches!(&self.need, Need::Space(id) if change.space_id.as_ref() == Some(id))
+    }
+}
+
+impl Services {
+    /// Starts watching `caller`'s right to what `need` names.
+    pub fn watch_access(&self, caller: &Caller, need: Need) -> AccessWatch {
+        AccessWatch {
+            services: self.clone(),
+            caller: caller.clone(),
+            need,
+            changes: self.notifier.subscribe(),
+        }
+    }
+
+    /// Why `caller` no longer has what `need` asks, if they do not. A database that does not
+    /// answer proves nothing: the channel goes on until it can be checked.
+    pub async fn access_lost(&self, caller: &Caller, need: &Need) -> Option<String> {
+        let user = match self.find_user(caller.id()).await {
+            Ok(user) => user,
+            Err(ApiError {
+                code: ErrorCode::NotFound,
+                ..
+            }) => return Some("your account was deleted".into()),
+            Err(_) => return None,
+        };
+        if !user.active {
+            return Some("your account was deactivated".into());
+        }
+        let now = chrono::Utc::now();
+        let credential_ended = match &caller.credential {
+            Credential::Session(id) => session::Entity::find_by_id(id.clone())
+                .one(&self.db)
+                .await
+                .map(|s| {
+                    s.is_none_or(|s| s.expires_at <= now)
+                        .then_some("you signed out, or your session ended")
+                }),
+            Credential::Token(id) => api_token::Entity::find_by_id(id.clone())
+                .one(&self.db)
+                .await
+                .map(|t| {
+                    t.is_none_or(|t| t.expires_at.is_some_and(|at| at <= now))
+                        .then_some("the API token was revoked or expired")
+                }),
+            Credential::SshKey(id) => ssh_key::Entity::find_by_id(id.clone())
+                .one(&self.db)
+                .await
+                .map(|k| k.is_none().then_some("the SSH key was removed")),
+        };
+        match credential_ended {
+            Ok(Some(reason)) => return Some(reason.into()),
+            Ok(None) => {}
+            Err(_) => return None,
+        }
+        if let Need::Space(space_id) = need {
+            // As they are now: a demoted admin keeps only what is their own or shared.
+            let current = Caller {
+                user: user.into(),
+                credential: caller.credential.clone(),
+            };
+            match self.visible_space(&current, space_id).await {
+                Ok(_) => {}
+                Err(ApiError {
+                    code: ErrorCode::NotFound,
+                    ..
+                }) => return Some("you no longer have access to this space".into()),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
