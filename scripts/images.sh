@@ -12,7 +12,7 @@ TEST_IMAGE=hangar/busybox:test
 WORK_PARENT=${HANGAR_IMAGES_TMP:-/var/tmp}
 LOG=/tmp/hangar-images.log
 # git's ssh transport needs openssh-client; debootstrap installs no Recommends, so list it.
-PACKAGES=bash,coreutils,procps,git,curl,ca-certificates,openssh-client,openssh-sftp-server,less,nano,vim-tiny,iproute2,iputils-ping
+PACKAGES=bash,coreutils,procps,git,curl,ca-certificates,openssh-client,openssh-sftp-server,rsync,less,nano,vim-tiny,iproute2,iputils-ping
 
 WORK=
 cleanup() {
