@@ -468,3 +468,66 @@ async fn doctor_says_what_is_missing() {
     assert!(text.contains("fix:"), "{text}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_container_image_serves_and_signs_in() {
+    let tag = format!("hangar/server:test-{}", uuid::Uuid::new_v4().simple());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/image.sh");
+    let built = tokio::process::Command::new("bash")
+        .args([
+            script,
+            "--tag",
+            &tag,
+            "--binary",
+            env!("CARGO_BIN_EXE_hangar"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(built.status.success(), "make image failed: {built:?}");
+    let name = format!("hangar-image-test-{}", uuid::Uuid::new_v4().simple());
+    let (ran, id) = crate::support::docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::3000",
+        "-e",
+        &format!("HANGAR_ADMIN_PASSWORD={ADMIN_PASSWORD}"),
+        "-e",
+        "HANGAR_DEFAULT_TEMPLATE=false",
+        &tag,
+    ])
+    .await;
+    assert!(ran, "the image did not run: {id}");
+    let (_, port) = crate::support::docker(&["port", &name, "3000/tcp"]).await;
+    let addr: std::net::SocketAddr = port.lines().next().unwrap().trim().parse().unwrap();
+    let server = TestServer::remote(addr);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let signed_in = loop {
+        if let Ok(answer) = server
+            .client
+            .post(server.url("/api/v1/auth/login"))
+            .header(reqwest::header::ORIGIN, server.origin())
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+        {
+            break answer.status();
+        }
+        assert!(Instant::now() < deadline, "the container never answered");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let page = server
+        .client
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let (_, logs) = crate::support::docker(&["logs", &name]).await;
+    crate::support::docker(&["rm", "-f", "-v", &name]).await;
+    crate::support::docker(&["rmi", &tag]).await;
+    assert_eq!(signed_in, 200, "sign-in in the container failed: {logs}");
+    assert_eq!(page.status(), 200, "the container serves no pages");
+}
