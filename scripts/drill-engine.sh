@@ -14,8 +14,10 @@ PIDFILE=/var/run/hangar-drill-docker.pid
 HOST=unix://$SOCKET
 LOG=/var/log/hangar-drill-dockerd.log
 BRIDGE=hangar-drill0
-# A small subnet from the range Docker itself uses for bridges, away from docker0's.
-BRIDGE_ADDRESS=172.31.254.1/24
+# An address outside Docker's default pools. No `--default-address-pool` either: with one set,
+# dockerd deletes docker0 at start too. Networks the drills' engine makes avoid the machine
+# engine's subnets because Docker skips subnets the host already routes.
+BRIDGE_ADDRESS=10.213.255.1/24
 TEST_IMAGE=hangar/busybox:test
 
 engine() { DOCKER_HOST=$HOST docker "$@"; }
@@ -31,8 +33,9 @@ if ! engine info >/dev/null 2>&1; then
     mkdir -p /var/lib/hangar-drill-docker /var/run/hangar-drill-docker
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
       ip link add "$BRIDGE" type bridge
-      ip addr add "$BRIDGE_ADDRESS" dev "$BRIDGE"
     fi
+    ip addr show dev "$BRIDGE" | grep -q "${BRIDGE_ADDRESS%/*}" \
+      || { ip addr flush dev "$BRIDGE"; ip addr add "$BRIDGE_ADDRESS" dev "$BRIDGE"; }
     ip link set "$BRIDGE" up
     nohup dockerd --data-root /var/lib/hangar-drill-docker \
       --exec-root /var/run/hangar-drill-docker --pidfile "$PIDFILE" --host "$HOST" \
