@@ -214,6 +214,17 @@ impl Emulator {
         self.parser.screen()
     }
 
+    /// The bytes that paint the current screen on a blank terminal. vt100 panics on a few
+    /// screens while formatting (seen: a cursor left outside a grid shrunk to 2×2); those
+    /// repaint as plain text, which the next redraw of the program repairs.
+    pub fn redraw(&self) -> Vec<u8> {
+        let screen = self.parser.screen();
+        std::panic::catch_unwind(|| screen.contents_formatted()).unwrap_or_else(|_| {
+            tracing::warn!("the terminal emulator could not format its screen; sent as text");
+            screen.contents().replace('\n', "\r\n").into_bytes()
+        })
+    }
+
     /// Bytes not parsed because they could not show.
     pub fn skipped(&self) -> u64 {
         self.skipped
@@ -343,8 +354,13 @@ mod tests {
                     emulator.process(part);
                 }
             }
-            let (want, got) = (reference.screen(), emulator.screen());
-            prop_assert_eq!(want.contents_formatted(), got.contents_formatted());
+            let want = reference.screen();
+            // vt100 also panics formatting a few screens; those say nothing about skipping.
+            let Ok(want_formatted) = std::panic::catch_unwind(|| want.contents_formatted()) else {
+                return Err(TestCaseError::reject("vt100 itself panics formatting this screen"));
+            };
+            let got = emulator.screen();
+            prop_assert_eq!(want_formatted, emulator.redraw());
             prop_assert_eq!(want.cursor_position(), got.cursor_position());
             prop_assert_eq!(want.alternate_screen(), got.alternate_screen());
         }
@@ -402,6 +418,44 @@ mod tests {
         emulator.set_size(24, 80);
         emulator.process(b"still here");
         assert!(emulator.screen().contents().contains("still here"));
+    }
+
+    #[test]
+    fn a_screen_vt100_cannot_format_still_redraws() {
+        let formats = |parser: &vt100::Parser| {
+            let screen = parser.screen();
+            std::panic::catch_unwind(|| screen.contents_formatted()).is_ok()
+        };
+        // Found by the property above (its minimal case): a cursor far down on the primary
+        // screen, the alternate screen, a shrink to 2×2 there and back, one byte at a time.
+        let home = "\x1b[0;0H";
+        let before = "\n\n\n\x1b[?47l\n\x1b[7;48H\x1b[?1049h";
+        let after = format!(
+            "{}{}{home}\n{}\n{home}\x1b[?1049l",
+            home.repeat(4),
+            "\n".repeat(7),
+            home.repeat(4)
+        );
+        let mut reference = vt100::Parser::new(24, 80, 0);
+        let mut emulator = Emulator::new(24, 80);
+        for byte in before.bytes() {
+            reference.process(&[byte]);
+            emulator.process(&[byte]);
+        }
+        reference.set_size(2, 2);
+        emulator.set_size(2, 2);
+        for byte in after.bytes() {
+            reference.process(&[byte]);
+            emulator.process(&[byte]);
+        }
+        assert!(
+            !formats(&reference),
+            "vt100 formats this screen now: find another"
+        );
+        let (rows, cols) = emulator.screen().size();
+        let mut viewer = vt100::Parser::new(rows, cols, 0);
+        viewer.process(&emulator.redraw());
+        assert_eq!(viewer.screen().contents(), emulator.screen().contents());
     }
 
     #[test]

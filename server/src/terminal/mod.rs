@@ -107,7 +107,7 @@ impl Session {
         let _ = on_screen.wait_for(|through| *through >= needed).await;
         let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
         let mut redraw = b"\x1b[H\x1b[2J".to_vec();
-        redraw.extend(screen.parser.screen().contents_formatted());
+        redraw.extend(screen.parser.redraw());
         Joined {
             events,
             screen: redraw,
