@@ -10,7 +10,7 @@ command -v cargo >/dev/null || die "Rust is not installed: get it from https://r
 command -v curl >/dev/null || apt_install curl
 
 # Debian packages: the Docker engine (when none answers), image building, the browser for tests.
-packages=(ca-certificates debootstrap busybox-static gzip)
+packages=(ca-certificates debootstrap busybox-static)
 command -v node >/dev/null || packages+=(nodejs npm)
 [ "$purpose" = test ] && packages+=(chromium postgresql)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then

@@ -125,3 +125,42 @@ export async function api(page, method, path, body) {
     return { status: response.status, body: text ? JSON.parse(text) : null };
   }, { method, path, body });
 }
+
+/// Records when the page marks itself hydrated (`<body data-hydrated="true">`), for
+/// `loadTiming`. Call on a context before its pages navigate.
+export async function recordHydration(context) {
+  await context.addInitScript(() => {
+    const mark = () => {
+      if (!window.__hydratedAt && document.body?.dataset.hydrated === 'true') {
+        window.__hydratedAt = performance.now();
+      }
+    };
+    new MutationObserver(mark).observe(document, {
+      attributes: true, subtree: true, attributeFilter: ['data-hydrated'],
+    });
+  });
+}
+
+/// The page's load as Chromium timed it, in ms from the start of the navigation: navigation
+/// timing, the wasm's download (bytes on the wire, encoding) and when hydration was done.
+/// For printing (build and size work), not for asserting.
+export async function loadTiming(page) {
+  await page.waitForSelector('body[data-hydrated="true"]');
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const wasm = performance.getEntriesByType('resource').find((r) => r.name.endsWith('.wasm'));
+    const js = performance.getEntriesByType('resource').find((r) => /\/pkg\/[^/]+\.js$/.test(r.name));
+    const ms = (v) => Math.round(v);
+    return {
+      ttfb: ms(nav.responseStart),
+      domInteractive: ms(nav.domInteractive),
+      domContentLoaded: ms(nav.domContentLoadedEventEnd),
+      loadEventEnd: ms(nav.loadEventEnd),
+      jsKB: js && Math.round(js.transferSize / 1000),
+      wasmResponseEnd: wasm && ms(wasm.responseEnd),
+      wasmKB: wasm && Math.round(wasm.transferSize / 1000),
+      wasmDecodedKB: wasm && Math.round(wasm.decodedBodySize / 1000),
+      hydrated: ms(window.__hydratedAt ?? NaN),
+    };
+  });
+}

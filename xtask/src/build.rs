@@ -1,6 +1,5 @@
 //! `cargo xtask build [--release]`: the site (wasm, JS, CSS, static files) and the server.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -87,11 +86,10 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
 
     let js_file = pkg.join(format!("{}.js", paths.output_name));
     if release {
-        // leptos_axum serves `<file>.gz` in place of `<file>` to browsers that accept gzip.
-        step(start, "gzip");
-        for file in [&wasm_file, &js_file, &css_file] {
-            precompress(file)?;
-        }
+        // leptos_axum serves `<file>.br` or `<file>.gz` in place of `<file>` to browsers that
+        // accept them (Chromium asks for brotli over HTTPS only).
+        step(start, "precompress (gzip, brotli)");
+        precompress(paths, &[&wasm_file, &js_file, &css_file])?;
     }
 
     if options.site_only {
@@ -235,7 +233,7 @@ pub fn wasm_opt(paths: &Paths, input: &Path, output: &Path, keep_names: bool) ->
     }
     command
         .arg(input)
-        .arg(OsStr::new("-o"))
+        .arg("-o")
         .arg(output)
         .current_dir(&paths.root);
     run(&mut command)
@@ -266,32 +264,35 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `path  1.23 MB, 456 KB gzip`
-fn describe(path: &Path) -> String {
-    let raw = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    match gzip_size(path) {
-        Some(gz) => format!(
-            "{}  {} KB, {} KB gzip",
-            path.display(),
-            raw / 1000,
-            gz / 1000
-        ),
-        None => format!("{}  {} KB", path.display(), raw / 1000),
+/// `path  1234 KB, 456 KB gzip, 345 KB brotli` (the compressed sizes when they were written).
+pub fn describe(path: &Path) -> String {
+    let size = |path: &Path| fs::metadata(path).map(|m| m.len() / 1000).ok();
+    let mut text = format!("{}  {} KB", path.display(), size(path).unwrap_or(0));
+    for (extension, name) in [("gz", "gzip"), ("br", "brotli")] {
+        let mut compressed = path.as_os_str().to_owned();
+        compressed.push(".");
+        compressed.push(extension);
+        if let Some(kb) = size(Path::new(&compressed)) {
+            text.push_str(&format!(", {kb} KB {name}"));
+        }
     }
+    text
 }
 
-/// Writes `<file>.gz` beside `file` (`gzip -9`).
-fn precompress(file: &Path) -> Result<()> {
-    let mut gzip = Command::new("gzip");
-    gzip.args(["-9", "--keep", "--force"]).arg(file);
-    run(&mut gzip).context("gzip (Debian: apt-get install gzip)")
-}
-
-/// The size `gzip -9` makes of a file, when gzip is there (it is on Debian).
-pub fn gzip_size(path: &Path) -> Option<u64> {
-    let output = Command::new("gzip").arg("-9c").arg(path).output().ok()?;
-    output
-        .status
-        .success()
-        .then_some(output.stdout.len() as u64)
+/// Writes `<file>.gz` (level 9) and `<file>.br` (quality 11) beside each file, with Node's
+/// zlib: Node is there anyway (npm), and no compressor has to be compiled or installed.
+fn precompress(paths: &Paths, files: &[&Path]) -> Result<()> {
+    const SCRIPT: &str = "const z = require('zlib'), fs = require('fs');
+for (const f of process.argv.slice(1)) {
+  const b = fs.readFileSync(f);
+  fs.writeFileSync(f + '.gz', z.gzipSync(b, { level: 9 }));
+  fs.writeFileSync(f + '.br', z.brotliCompressSync(b, { params: {
+    [z.constants.BROTLI_PARAM_QUALITY]: 11, [z.constants.BROTLI_PARAM_SIZE_HINT]: b.length } }));
+}";
+    let mut node = Command::new("node");
+    node.arg("-e")
+        .arg(SCRIPT)
+        .args(files)
+        .current_dir(&paths.root);
+    run(&mut node).context("precompressing with node (Debian: apt-get install nodejs)")
 }

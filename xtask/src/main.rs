@@ -86,9 +86,8 @@ fn run(args: Vec<String>) -> Result<()> {
 pub struct Paths {
     pub root: PathBuf,
     pub target: PathBuf,
-    /// The wasm build's own target directory (as cargo-leptos does): its build scripts and
-    /// proc macros are compiled without the server's RUSTFLAGS, and sharing `target/debug`
-    /// with them would make each build undo the other's.
+    /// The wasm build's own target directory, `target/front`, the one cargo-leptos uses: so
+    /// `cargo leptos watch` and this task reuse each other's wasm artifacts.
     pub front_target: PathBuf,
     pub site: PathBuf,
     /// Leptos' output name: the file names the server's hydration script asks for.

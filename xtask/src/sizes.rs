@@ -11,7 +11,7 @@ use std::fs;
 use anyhow::{bail, Context, Result};
 use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
 
-use crate::build::{bindgen, gzip_size, wasm_opt};
+use crate::build::{bindgen, describe, wasm_opt};
 use crate::Paths;
 
 pub fn report(paths: &Paths, top: usize) -> Result<()> {
@@ -31,9 +31,8 @@ pub fn report(paths: &Paths, top: usize) -> Result<()> {
     let module = Module::parse(&bytes)?;
 
     let shipped = paths.pkg().join(format!("{}.wasm", paths.output_name));
-    if let Ok(meta) = fs::metadata(&shipped) {
-        let gz = gzip_size(&shipped).map_or(String::new(), |gz| format!(", {} KB gzip", gz / 1000));
-        println!("{}: {} KB{gz}", shipped.display(), meta.len() / 1000);
+    if shipped.exists() {
+        println!("shipped: {}", describe(&shipped));
     }
     println!(
         "analysed: {} ({} KB with names): code {} KB in {} functions, data {} KB\n",
@@ -146,22 +145,44 @@ impl Module {
     }
 }
 
+/// Readable names: mangled ones demangled, and without the `::h0123456789abcdef` hash that
+/// wasm-bindgen's own demangling leaves.
 fn demangle(name: &str) -> String {
-    match rustc_demangle::try_demangle(name) {
+    let name = match rustc_demangle::try_demangle(name) {
         Ok(demangled) => format!("{demangled:#}"),
         Err(_) => name.to_owned(),
+    };
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            head.to_owned()
+        }
+        _ => name,
     }
 }
 
 /// `leptos::mount::hydrate_body` → `leptos`; `<tachys::x::Y as tachys::Z>::f` → `tachys`;
+/// `<F as tachys::R>::invoke` (a closure or a type parameter) → `tachys`, the trait's crate;
 /// `core::ptr::drop_in_place<app::T>` counts as `core` (as in twiggy).
 fn crate_of(name: &str) -> &str {
-    let name = name.trim_start_matches(['<', '&', '*', '(']);
-    let name = name.strip_prefix("mut ").unwrap_or(name);
-    let name = name.strip_prefix("dyn ").unwrap_or(name);
-    match name.find("::") {
-        Some(end) if name[..end].chars().all(|c| c.is_alphanumeric() || c == '_') => &name[..end],
-        _ => "(no crate: runtime, imports, shims)",
+    const NONE: &str = "(no crate: runtime, imports, shims)";
+    let trimmed = name.trim_start_matches(['<', '&', '*', '(']);
+    let trimmed = trimmed.strip_prefix("mut ").unwrap_or(trimmed);
+    let trimmed = trimmed.strip_prefix("dyn ").unwrap_or(trimmed);
+    let end = trimmed
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(trimmed.len());
+    let rest = &trimmed[end..];
+    // `core[c5930c85a12de822]::fmt`: a crate name with its disambiguator.
+    let rest = match rest.strip_prefix('[') {
+        Some(after) => after.split_once(']').map_or(rest, |(_, tail)| tail),
+        None => rest,
+    };
+    if end > 0 && rest.starts_with("::") {
+        return &trimmed[..end];
+    }
+    match name.find(" as ") {
+        Some(at) => crate_of(&name[at + 4..]),
+        None => NONE,
     }
 }
 
