@@ -72,6 +72,7 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
     let terminals = Arc::new(terminal::TerminalHub::new(
         runtime.clone(),
         Duration::from_secs(config.terminal_idle_secs),
+        config.terminal_scrollback_kib as usize * 1024,
     ));
     let services =
         services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);
