@@ -13,6 +13,7 @@ pub mod live;
 pub mod reconciler;
 pub mod runtime;
 pub mod services;
+pub mod ssh;
 pub mod state;
 pub mod terminal;
 pub mod validate;
@@ -76,6 +77,7 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
     ));
     let services =
         services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);
+    ssh::bind(&services).await?;
     Ok(AppState {
         leptos_options,
         api: Arc::new(services.clone()),
@@ -112,6 +114,7 @@ pub async fn serve(
     )
     .await;
     let reconciler = reconciler::spawn(state.services.clone());
+    ssh::spawn(&state.services);
     let services = state.services.clone();
     let shutdown = async move {
         shutdown.await;

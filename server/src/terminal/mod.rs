@@ -34,10 +34,6 @@ const INPUT_BACKLOG: usize = 256;
 /// the emulator's queue stays bounded too.
 const EMULATOR_BACKLOG: usize = 64;
 
-/// Marks every process of a session, so that ending it can find them (closing a TTY exec's
-/// input does not end its shell).
-const SESSION_ENV: &str = "HANGAR_TERMINAL_SESSION";
-
 /// What viewers of a session receive.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -174,6 +170,14 @@ impl TerminalHub {
         self.sessions().len()
     }
 
+    /// Live sessions in one space.
+    pub fn sessions_in(&self, space_id: &str) -> usize {
+        self.sessions()
+            .keys()
+            .filter(|(space, _)| space == space_id)
+            .count()
+    }
+
     /// The session with this id in this space, started now if it does not exist.
     pub async fn attach(
         self: &Arc<Self>,
@@ -219,9 +223,13 @@ impl TerminalHub {
             .remove(&(session.space_id.clone(), session.id.clone()));
         if removed.is_some() {
             let _ = session.events.send(Event::Closed(reason.to_owned()));
-            let runtime = self.runtime.clone();
-            let (space_id, id) = (session.space_id.clone(), session.id.clone());
-            tokio::spawn(async move { hang_up(runtime.as_ref(), &space_id, &id).await });
+            // As closing a terminal does: the shell and whatever it started get SIGHUP.
+            let control = session.control.clone();
+            tokio::spawn(async move {
+                if let Err(e) = control.signal("HUP").await {
+                    tracing::debug!(error = %e, "could not hang up a terminal session");
+                }
+            });
         }
     }
 
@@ -269,10 +277,7 @@ impl TerminalHub {
                 &SpaceId::from(spec.space_id.as_str()),
                 ExecRequest {
                     cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-                    env: vec![
-                        "TERM=xterm-256color".to_owned(),
-                        format!("{SESSION_ENV}={session_id}"),
-                    ],
+                    env: vec!["TERM=xterm-256color".to_owned()],
                     tty: true,
                     size: Some((spec.cols, spec.rows)),
                 },
@@ -360,21 +365,5 @@ impl TerminalHub {
                 .remove(&(reader.space_id.clone(), reader.id.clone()));
         });
         Ok(session)
-    }
-}
-
-/// Sends SIGHUP to every process of the session inside the container (the shell and whatever
-/// it started), as closing a terminal would.
-async fn hang_up(runtime: &dyn Runtime, space_id: &str, session_id: &str) {
-    let script = format!(
-        "for p in /proc/[0-9]*; do tr '\\000' '\\n' < $p/environ 2>/dev/null | grep -qx '{SESSION_ENV}={session_id}' && kill -HUP ${{p#/proc/}} 2>/dev/null; done; true"
-    );
-    let request = ExecRequest {
-        cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-        ..Default::default()
-    };
-    if let Ok(mut exec) = runtime.exec(&SpaceId::from(space_id), request).await {
-        drop(exec.input);
-        while exec.output.next().await.is_some() {}
     }
 }
