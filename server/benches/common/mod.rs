@@ -36,6 +36,8 @@ impl Hangar {
         let port = free_port();
         let site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            // No SSH gateway unless a bench asks for one (benches run beside other Hangars).
+            .env("HANGAR_SSH_LISTEN", "none")
             .envs(env.iter().copied())
             .arg("serve")
             .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))

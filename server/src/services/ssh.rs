@@ -155,8 +155,9 @@ impl Services {
         let cap = self.config.ssh_max_sessions_per_user as usize;
         let ticket = self.ssh.open(caller.id(), &found.id, cap).map_err(|open| {
             format!(
-                "you have {open} SSH connections open, the most allowed: close one and \
-                     connect again"
+                "you already have {open} SSH connection{} open, the most allowed: close one \
+                 and connect again",
+                if open == 1 { "" } else { "s" }
             )
         })?;
         Ok(SshEntry {
