@@ -80,24 +80,30 @@ impl History {
         self.limit > 0
     }
 
-    /// Appends text, LF turned into CR LF, dropping old lines to make room.
-    fn push(&mut self, mut text: &[u8]) {
-        let cost = |byte: u8| if byte == b'\n' { 2 } else { 1 };
-        let mut needed: usize = text.iter().map(|&b| cost(b)).sum();
-        if needed > self.limit {
-            // More than the whole history: only its last lines that fit stay.
-            let (mut start, mut budget) = (text.len(), self.limit);
-            while start > 0 && cost(text[start - 1]) <= budget {
-                budget -= cost(text[start - 1]);
-                start -= 1;
+    /// Appends vt100's formatted rows, whose lines end with LF alone (a terminal needs CR LF).
+    fn push_rows(&mut self, rows: &str) {
+        let mut text = Vec::with_capacity(rows.len() + 8);
+        for &byte in rows.as_bytes() {
+            if byte == b'\n' {
+                text.push(b'\r');
             }
+            text.push(byte);
+        }
+        self.push(&text);
+    }
+
+    /// Appends terminal output as it is, dropping old lines to make room.
+    fn push(&mut self, mut text: &[u8]) {
+        if text.len() > self.limit {
+            // More than the whole history: only its last lines that fit stay.
+            let mut start = text.len() - self.limit;
             if let Some(at) = text[start..].iter().position(|&b| b == b'\n') {
                 start += at + 1;
             }
             text = &text[start..];
-            needed = text.iter().map(|&b| cost(b)).sum();
             self.bytes.clear();
         }
+        let needed = text.len();
         if self.bytes.is_empty() {
             self.bytes.reserve_exact(self.limit);
         }
@@ -111,12 +117,7 @@ impl History {
                 .map_or(self.bytes.len(), |at| over + at);
             self.bytes.drain(..cut);
         }
-        for &byte in text {
-            if byte == b'\n' {
-                self.bytes.push_back(b'\r');
-            }
-            self.bytes.push_back(byte);
-        }
+        self.bytes.extend(text);
     }
 
     fn clear(&mut self) {
@@ -139,7 +140,7 @@ impl vt100::Callbacks for History {
         text.clear();
         // Writing to a String cannot fail.
         let _ = row.write_formatted_basic(&mut text, &mut self.format);
-        self.push(text.as_bytes());
+        self.push_rows(&text);
         self.row = text;
     }
 }
@@ -387,20 +388,19 @@ impl Emulator {
                 }
             }
             text.push_str(&screen.attributes_formatted());
-            let mut bytes = text.into_bytes();
-            bytes.extend_from_slice(prefix);
+            history.push_rows(&text);
+            history.push(prefix);
             if kept.first() == Some(&b'\r') {
                 // The kept part starts the next line.
-                bytes.extend_from_slice(b"\x1b[m\n");
+                history.push(b"\x1b[m\r\n");
             } else {
                 // One long line: the row it shares with the kept part ends in the kept part,
                 // whose start vt100 pushes out with the rows written here.
                 let head = usize::from(cols - col.min(cols));
-                bytes.extend_from_slice(&kept[..head.min(kept.len())]);
-                bytes.extend_from_slice(b"\x1b[m");
+                history.push(&kept[..head.min(kept.len())]);
+                history.push(b"\x1b[m");
             }
             history.format = BasicFormattedCaptureState::new();
-            history.push(&bytes);
             history.written_ahead = usize::from(rows);
         }
         // vt100 counts scrolled rows only to pull that many blank rows in when the screen
@@ -654,6 +654,10 @@ mod tests {
         let history = String::from_utf8_lossy(&emulator.history(24)).into_owned();
         assert!(history.contains("line 9975 of a long log\r\nline 9976 of a long log\x1b[m\r\n"));
         assert!(emulator.history_len() <= 64 * 1024);
+        assert!(
+            !history.contains("\r\r\n"),
+            "output's own line ends are kept as they are"
+        );
     }
 
     #[test]
