@@ -358,55 +358,20 @@ async fn bench() {
         .unwrap();
     assert!(made.success());
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    let post = |path: &str, body: serde_json::Value| {
-        admin
-            .request(reqwest::Method::POST, path)
-            .json(&body)
-            .send()
-    };
-    let added = post("/api/v1/me/ssh-keys", json!({"public_key": public}))
+    let added = admin
+        .request(reqwest::Method::POST, "/api/v1/me/ssh-keys")
+        .json(&json!({"public_key": public}))
+        .send()
         .await
         .unwrap();
     assert!(added.status().is_success());
-    let template: serde_json::Value = post(
-        "/api/v1/templates",
+    let id = common::running_space(
+        &admin,
         json!({"name": "bench-ssh", "image": IMAGE, "shell": "/bin/bash", "compute_units": 0,
                "volumes": [], "features": ["terminal", "ssh"]}),
+        "bench-ssh",
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let space: serde_json::Value = post(
-        "/api/v1/spaces",
-        json!({"name": "bench-ssh", "template_id": template["id"]}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let id = space["id"].as_str().expect("the space was made").to_owned();
-    post(&format!("/api/v1/spaces/{id}/start"), json!({}))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now: serde_json::Value = admin
-            .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if now["state"] == "running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the space did not start: {now}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    .await;
     let ctx = Ctx {
         dir,
         port,

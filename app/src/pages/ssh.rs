@@ -24,8 +24,8 @@ pub fn SshConfigPanel() -> impl IntoView {
                     Ok(config) => view! {
                         <p class="hint">"Add this to " <code>"~/.ssh/config"</code> ", then "
                             <code>"ssh hangar-<space>"</code> " (also " <code>"scp"</code> ", "
-                            <code>"sftp"</code> ", " <code>"rsync"</code> ", " <code>"ssh -L"</code>
-                            ", VS Code Remote-SSH). You sign in with the SSH keys above; the space must be running."</p>
+                            <code>"sftp"</code> ", " <code>"rsync"</code> " and " <code>"ssh -L"</code>
+                            " work the same way). You sign in with the SSH keys above; the space must be running."</p>
                         <CopyBlock text=config.text.clone() testid="ssh-config-text" />
                     }.into_any(),
                 })}

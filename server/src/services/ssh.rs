@@ -198,24 +198,23 @@ impl Services {
         }
     }
 
-    /// The name clients should connect to: the listening address when it names one host,
-    /// else the host of `--public-url`, else the host the request came to.
-    fn ssh_host_name(&self, listening: IpAddr, request_host: Option<String>) -> String {
-        let public = self
-            .config
-            .public_url
-            .as_deref()
-            .and_then(|url| url.parse::<http::Uri>().ok())
-            .and_then(|uri| uri.host().map(|h| h.trim_matches(['[', ']']).to_owned()));
-        if listening.is_loopback() {
-            listening.to_string()
-        } else if let Some(host) = public {
-            host
-        } else if !listening.is_unspecified() {
-            listening.to_string()
-        } else {
-            request_host.unwrap_or_else(|| "localhost".into())
-        }
+}
+
+/// The name clients should connect to: the listening address when it is a loopback one (only
+/// this machine can connect), else the host of `--public-url`, else the listening address when
+/// it names one interface, else the host the request came to.
+fn host_name(listening: IpAddr, public_url: Option<&str>, request_host: Option<String>) -> String {
+    let public = public_url
+        .and_then(|url| url.parse::<http::Uri>().ok())
+        .and_then(|uri| uri.host().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    if listening.is_loopback() {
+        listening.to_string()
+    } else if let Some(host) = public {
+        host
+    } else if !listening.is_unspecified() {
+        listening.to_string()
+    } else {
+        request_host.unwrap_or_else(|| "localhost".into())
     }
 }
 
@@ -241,7 +240,11 @@ impl SshApi for Services {
                     .into(),
             });
         };
-        let host = self.ssh_host_name(address.ip(), request_host);
+        let host = host_name(
+            address.ip(),
+            self.config.public_url.as_deref(),
+            request_host,
+        );
         let port = address.port();
         let spaces = self
             .list_spaces(caller, SpaceListQuery { all: false })
@@ -288,5 +291,34 @@ impl SshApi for Services {
             terminal: count(self.terminals.sessions_in(space.id.as_str())),
             ssh: count(self.ssh.count_in(&space.id)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_name_is_the_one_clients_can_reach() {
+        let any = IpAddr::from([0, 0, 0, 0]);
+        let lan = IpAddr::from([10, 0, 0, 5]);
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let public = Some("https://hangar.example.com:8443/");
+        let asked = || Some("seen.example.com".to_owned());
+        assert_eq!(host_name(local, public, asked()), "127.0.0.1");
+        assert_eq!(host_name(any, public, asked()), "hangar.example.com");
+        assert_eq!(host_name(lan, public, asked()), "hangar.example.com");
+        assert_eq!(host_name(lan, None, asked()), "10.0.0.5");
+        assert_eq!(host_name(any, None, asked()), "seen.example.com");
+        assert_eq!(host_name(any, None, None), "localhost");
+        assert_eq!(host_name(any, Some("http://[2001:db8::1]:3000"), None), "2001:db8::1");
+    }
+
+    #[test]
+    fn a_host_block_is_what_ssh_config_expects() {
+        assert_eq!(
+            host_block("hangar-ann.api", "h.example", 2222, "ann.api"),
+            "Host hangar-ann.api\n  HostName h.example\n  Port 2222\n  User ann.api\n"
+        );
     }
 }

@@ -606,3 +606,42 @@ impl russh::server::Handler for Connection {
         Ok(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_locale_and_the_terminal_type_pass() {
+        assert!(env_allowed("LANG", "C.UTF-8"));
+        assert!(env_allowed("LC_ALL", "en_US.UTF-8"));
+        assert!(env_allowed("TERM", "xterm-256color"));
+        for (name, value) in [
+            ("PATH", "/tmp"),
+            ("LD_PRELOAD", "/tmp/x.so"),
+            ("LC_x", "lower case"),
+            ("LANG", "with\nnewline"),
+            ("HANGAR_EXEC", "forged"),
+        ] {
+            assert!(!env_allowed(name, value), "{name}={value:?}");
+        }
+        assert!(!env_allowed("LANG", &"x".repeat(300)));
+    }
+
+    #[test]
+    fn forwards_reach_the_space_s_loopback_only() {
+        assert_eq!(loopback("localhost"), Some("127.0.0.1"));
+        assert_eq!(loopback("127.0.0.1"), Some("127.0.0.1"));
+        assert_eq!(loopback("::1"), Some("::1"));
+        for other in ["127.0.0.2", "0.0.0.0", "10.0.0.1", "example.com", "", "localhost."] {
+            assert_eq!(loopback(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_known_signals_are_sent() {
+        assert_eq!(signal_name(&Sig::INT), Some("INT"));
+        assert_eq!(signal_name(&Sig::Custom("USR2".into())), Some("USR2"));
+        assert_eq!(signal_name(&Sig::Custom("HUP; rm -rf /".into())), None);
+    }
+}

@@ -158,6 +158,11 @@ pub async fn serve(services: Services, listener: TcpListener) -> ApiResult<()> {
         keepalive_interval: Some(KEEPALIVE),
         keepalive_max: KEEPALIVES_UNANSWERED,
         max_auth_attempts: 6,
+        // OpenSSH probes with "none" first: answering it at once saves every connection a
+        // second. Refusing a key takes a moment (a little brake on guessing; whether a public
+        // key is registered is no secret: the protocol answers that to any client).
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        auth_rejection_time: Duration::from_millis(200),
         ..Default::default()
     });
     if let Some(address) = services.ssh.address() {

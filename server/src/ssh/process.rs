@@ -269,3 +269,41 @@ async fn exit_code(control: &dyn ExecControl) -> Option<i64> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_sizes_are_kept_in_range() {
+        let t = Terminal::new("xterm", 0, 0);
+        assert_eq!((t.cols, t.rows), (80, 24));
+        let t = Terminal::new("xterm", 100_000, 5);
+        assert_eq!((t.cols, t.rows), (MAX_ROWS, 5));
+    }
+
+    #[test]
+    fn a_command_runs_through_the_shell_with_its_line_as_an_argument() {
+        let line = "echo 'quoted' \"$HOME\"; exit 3";
+        let request = exec_request("/bin/ba'sh", &Command::Exec(line.into()), None, &[]);
+        assert!(!request.tty);
+        assert_eq!(request.cmd.len(), 5);
+        assert!(request.cmd[2].contains("'/bin/bash' -c \"$1\""), "{}", request.cmd[2]);
+        // The line is passed as it is, never pasted into the script.
+        assert_eq!(request.cmd[4], line);
+        assert!(!request.cmd[2].contains("quoted"));
+    }
+
+    #[test]
+    fn a_terminal_s_type_wins_over_a_term_variable() {
+        let terminal = Terminal::new("xterm-256color", 120, 40);
+        let env = vec!["TERM=dumb".to_owned(), "LANG=C.UTF-8".to_owned()];
+        let request = exec_request("/bin/sh", &Command::Shell, Some(&terminal), &env);
+        assert!(request.tty);
+        assert_eq!(request.size, Some((120, 40)));
+        assert_eq!(
+            request.env,
+            vec!["LANG=C.UTF-8".to_owned(), "TERM=xterm-256color".to_owned()]
+        );
+    }
+}
