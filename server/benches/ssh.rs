@@ -65,9 +65,12 @@ impl Tty {
             },
         )
         .unwrap();
-        let terminal =
-            rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, Mode::empty())
-                .unwrap();
+        let terminal = rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .unwrap();
         let child = std::process::Command::new("setsid")
             .arg("-c")
             .arg(program)
@@ -377,9 +380,7 @@ async fn bench() {
         port,
         key,
         login: "bench-ssh".into(),
-        container: hangar::runtime::docker::container_name(&app::ids::SpaceId::from(
-            id.as_str(),
-        )),
+        container: hangar::runtime::docker::container_name(&app::ids::SpaceId::from(id.as_str())),
     };
     let file = ctx.dir.path().join("payload.bin");
     {
@@ -451,11 +452,12 @@ fn report(
     let up_ratio = median(copies.iter().map(|c| mb_s(c[0]) / mb_s(c[1])).collect());
     let down_ratio = median(copies.iter().map(|c| mb_s(c[2]) / mb_s(c[3])).collect());
     let column = |i: usize| median(copies.iter().map(|c| mb_s(c[i])).collect());
-    let per_session =
-        (memory.idle_kb as f64 - memory.before_kb as f64) / IDLE_SESSIONS as f64;
+    let per_session = (memory.idle_kb as f64 - memory.before_kb as f64) / IDLE_SESSIONS as f64;
 
     println!();
-    println!("SSH gateway: OpenSSH client -> Hangar (release binary) vs the docker CLI, same container");
+    println!(
+        "SSH gateway: OpenSSH client -> Hangar (release binary) vs the docker CLI, same container"
+    );
     println!("(hangar/default:bookworm, bash -l, 80x24), one run");
     println!();
     println!(
@@ -471,7 +473,10 @@ fn report(
     );
     println!(
         "{:<42} {:>9.3} ms {:>9.3} ms {:>6.2}x",
-        "keystroke echo p99", s99, r99, s99 / r99
+        "keystroke echo p99",
+        s99,
+        r99,
+        s99 / r99
     );
     println!(
         "{:<42} {:>7.1} MB/s {:>7.1} MB/s {:>6.2}x   >= 0.80x  {}",

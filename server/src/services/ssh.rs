@@ -197,7 +197,6 @@ impl Services {
             Err(_) => None,
         }
     }
-
 }
 
 /// The name clients should connect to: the listening address when it is a loopback one (only
@@ -311,7 +310,10 @@ mod tests {
         assert_eq!(host_name(lan, None, asked()), "10.0.0.5");
         assert_eq!(host_name(any, None, asked()), "seen.example.com");
         assert_eq!(host_name(any, None, None), "localhost");
-        assert_eq!(host_name(any, Some("http://[2001:db8::1]:3000"), None), "2001:db8::1");
+        assert_eq!(
+            host_name(any, Some("http://[2001:db8::1]:3000"), None),
+            "2001:db8::1"
+        );
     }
 
     #[test]

@@ -633,7 +633,14 @@ mod tests {
         assert_eq!(loopback("localhost"), Some("127.0.0.1"));
         assert_eq!(loopback("127.0.0.1"), Some("127.0.0.1"));
         assert_eq!(loopback("::1"), Some("::1"));
-        for other in ["127.0.0.2", "0.0.0.0", "10.0.0.1", "example.com", "", "localhost."] {
+        for other in [
+            "127.0.0.2",
+            "0.0.0.0",
+            "10.0.0.1",
+            "example.com",
+            "",
+            "localhost.",
+        ] {
             assert_eq!(loopback(other), None, "{other}");
         }
     }

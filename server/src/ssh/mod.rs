@@ -99,6 +99,11 @@ impl Registry {
         })
     }
 
+    /// Live connections, all spaces together.
+    pub fn count(&self) -> usize {
+        self.live().len()
+    }
+
     /// Live connections into a space.
     pub fn count_in(&self, space: &SpaceId) -> usize {
         self.live().values().filter(|(_, s)| s == space).count()

@@ -288,7 +288,11 @@ mod tests {
         let request = exec_request("/bin/ba'sh", &Command::Exec(line.into()), None, &[]);
         assert!(!request.tty);
         assert_eq!(request.cmd.len(), 5);
-        assert!(request.cmd[2].contains("'/bin/bash' -c \"$1\""), "{}", request.cmd[2]);
+        assert!(
+            request.cmd[2].contains("'/bin/bash' -c \"$1\""),
+            "{}",
+            request.cmd[2]
+        );
         // The line is passed as it is, never pasted into the script.
         assert_eq!(request.cmd[4], line);
         assert!(!request.cmd[2].contains("quoted"));
