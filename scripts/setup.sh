@@ -12,7 +12,9 @@ command -v curl >/dev/null || apt_install curl
 # Debian packages: the Docker engine (when none answers), image building, the browser for tests.
 packages=(ca-certificates debootstrap busybox-static)
 command -v node >/dev/null || packages+=(nodejs npm)
-[ "$purpose" = test ] && packages+=(chromium postgresql)
+# The SSH tests drive the OpenSSH client (ssh, scp, sftp, ssh-keygen) and rsync; setsid is
+# util-linux's (always there).
+[ "$purpose" = test ] && packages+=(chromium postgresql openssh-client rsync)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
   packages+=(docker.io)
 fi
@@ -39,6 +41,6 @@ for file in node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/cs
 done
 
 scripts/docker-up.sh
-# Space images, built locally (no registry is needed): the tests use a tiny busybox image;
-# `make run` also builds the Debian image of the default template.
-if [ "$purpose" = test ]; then scripts/images.sh test; else scripts/images.sh; fi
+# Space images, built locally (no registry is needed): the tiny busybox image, and the Debian
+# image of the default template (the SSH tests need its sftp-server, rsync and perl).
+scripts/images.sh all

@@ -35,6 +35,8 @@ export async function startHangar(extraEnv = {}) {
       HANGAR_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LEPTOS_SITE_ROOT: join(ROOT, 'target', 'site'),
       HANGAR_LOG: 'warn',
+      // A port of its own: tests run beside other Hangars.
+      HANGAR_SSH_LISTEN: '127.0.0.1:0',
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -67,3 +67,43 @@ test('type in a space terminal, reload, and find the same session', async () => 
   assert.deepEqual(problems, []);
   await page.context().close();
 });
+
+test('after a reload, scrolling up shows the output that scrolled off before it', async () => {
+  const { page, problems } = await watchedPage(chromium.browser);
+  await signIn(page, hangar.url, 'admin', ADMIN_PASSWORD);
+  await page.waitForURL(`${hangar.url}/`);
+  const template = await api(page, 'POST', '/api/v1/templates', { name: 'history', image: 'hangar/busybox:test', compute_units: 0 });
+  assert.equal(template.status, 201, JSON.stringify(template.body));
+  const space = await api(page, 'POST', '/api/v1/spaces', { name: 'history', template_id: template.body.id });
+  const id = space.body.id;
+  assert.equal((await api(page, 'POST', `/api/v1/spaces/${id}/start`)).status, 202);
+  for (let i = 0; i < 100; i++) {
+    if ((await api(page, 'GET', `/api/v1/spaces/${id}`)).body.state === 'running') break;
+    await page.waitForTimeout(100);
+  }
+  await page.goto(`${hangar.url}/spaces/${id}/terminal`);
+  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  await page.click('[data-testid="terminal"]');
+  await page.keyboard.type('seq 1 3000; echo done-$((1+1))');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('.xterm-rows')?.innerText.includes('done-2'));
+
+  await page.reload();
+  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  await page.waitForFunction(() => document.querySelector('.xterm-rows')?.innerText.includes('done-2'));
+  // Scroll the terminal back: lines long gone from the screen are there, once each.
+  await page.hover('[data-testid="terminal"]');
+  let shown = '';
+  for (let i = 0; i < 200 && !/^2000$/m.test(shown); i++) {
+    await page.mouse.wheel(0, -600);
+    await page.waitForTimeout(20);
+    shown = await screenText(page);
+  }
+  assert.match(shown, /^2000$/m, shown);
+  assert.match(shown, /^1999\n2000\n2001$/m, shown);
+  await page.screenshot({ path: join(RESULTS, 'terminal-history.png') });
+
+  assert.equal((await api(page, 'DELETE', `/api/v1/spaces/${id}`)).status, 202);
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});

@@ -108,13 +108,27 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
 /// every later one (replicas on one PostgreSQL share it). Every Docker object Hangar makes
 /// carries it, so that installations sharing an engine never touch each other's objects.
 pub async fn installation_id(db: &DatabaseConnection) -> ApiResult<String> {
-    let fresh = setting::ActiveModel {
-        key: Set(setting::INSTALLATION_ID.into()),
-        value: Set(uuid::Uuid::new_v4().simple().to_string()),
+    setting_made_once(
+        db,
+        setting::INSTALLATION_ID,
+        uuid::Uuid::new_v4().simple().to_string(),
+    )
+    .await
+}
+
+/// The setting `key`, stored as `fresh` if it has no value yet. Another replica may have made
+/// it first: then its value is the one.
+pub async fn setting_made_once(
+    db: &DatabaseConnection,
+    key: &str,
+    fresh: String,
+) -> ApiResult<String> {
+    let row = setting::ActiveModel {
+        key: Set(key.into()),
+        value: Set(fresh),
         created_at: Set(Utc::now()),
     };
-    // Another replica may have made it first: then its id is the one.
-    setting::Entity::insert(fresh)
+    setting::Entity::insert(row)
         .on_conflict(
             sea_orm::sea_query::OnConflict::column(setting::Column::Key)
                 .do_nothing()
@@ -122,9 +136,9 @@ pub async fn installation_id(db: &DatabaseConnection) -> ApiResult<String> {
         )
         .exec_without_returning(db)
         .await?;
-    setting::Entity::find_by_id(setting::INSTALLATION_ID)
+    setting::Entity::find_by_id(key)
         .one(db)
         .await?
         .map(|s| s.value)
-        .ok_or_else(|| ApiError::internal("the installation id vanished as it was made"))
+        .ok_or_else(|| ApiError::internal(format!("the setting {key} vanished as it was made")))
 }

@@ -115,9 +115,19 @@ pub struct Config {
     #[arg(long, env = "HANGAR_TERMINAL_IDLE_SECS", default_value_t = 300)]
     pub terminal_idle_secs: u64,
 
-    /// Port of the built-in SSH gateway.
-    #[arg(long, env = "HANGAR_SSH_PORT", default_value_t = 2222)]
-    pub ssh_port: u16,
+    /// Output a web terminal session keeps above its screen and replays on reattach, in KiB
+    /// (whole lines, oldest dropped first; 0 keeps only the screen).
+    #[arg(long, env = "HANGAR_TERMINAL_SCROLLBACK_KIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=16384))]
+    pub terminal_scrollback_kib: u32,
+
+    /// Address and port of the built-in SSH gateway (`ssh <space>@host`), or `none` to turn
+    /// it off.
+    #[arg(long, env = "HANGAR_SSH_LISTEN", default_value = "127.0.0.1:2222")]
+    pub ssh_listen: Listen,
+
+    /// SSH connections one user may have open at once (on each server).
+    #[arg(long, env = "HANGAR_SSH_MAX_SESSIONS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub ssh_max_sessions_per_user: u32,
 
     /// Username of the first admin, created when the database has no user.
     #[arg(long, env = "HANGAR_ADMIN_USER", default_value = "admin")]
@@ -213,5 +223,23 @@ impl std::str::FromStr for Limit {
                 "`{text}` is not a quota: give a whole number of at least 0, or `unlimited`"
             )),
         }
+    }
+}
+
+/// An address to listen on, or `none` for a listener that is turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("none") {
+            return Ok(Listen(None));
+        }
+        text.parse().map(|addr| Listen(Some(addr))).map_err(|_| {
+            format!("`{text}` is not an address to listen on: give IP:PORT (e.g. 127.0.0.1:2222), or `none`")
+        })
     }
 }

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod reconciler;
 pub mod runtime;
 pub mod services;
+pub mod ssh;
 pub mod state;
 pub mod terminal;
 pub mod validate;
@@ -75,9 +76,11 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
     let terminals = Arc::new(terminal::TerminalHub::new(
         runtime.clone(),
         Duration::from_secs(config.terminal_idle_secs),
+        config.terminal_scrollback_kib as usize * 1024,
     ));
     let services =
         services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);
+    ssh::bind(&services).await?;
     Ok(AppState {
         leptos_options,
         api: Arc::new(services.clone()),
@@ -114,6 +117,7 @@ pub async fn serve(
     )
     .await;
     let reconciler = reconciler::spawn(state.services.clone());
+    ssh::spawn(&state.services);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(
             metrics::serve(addr, state.services.clone())

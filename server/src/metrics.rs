@@ -1,7 +1,8 @@
 //! Prometheus metrics, served on a listener of their own (`--metrics-listen`, off by default,
 //! so they are never public by accident). Counters and histograms are recorded where things
 //! happen (requests, transitions, refusals, the reconciler); gauges that are a count of what
-//! exists (spaces by state, terminal sessions, database connections) are read when scraped.
+//! exists (spaces by state, terminal sessions, SSH connections, database connections) are read
+//! when scraped.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -86,6 +87,7 @@ async fn refresh_gauges(services: &Services) {
         }
     }
     metrics::gauge!("hangar_terminal_sessions").set(services.terminals.session_count() as f64);
+    metrics::gauge!("hangar_ssh_sessions").set(services.ssh.count() as f64);
     let (size, idle) = match services.db.get_database_backend() {
         sea_orm::DatabaseBackend::Sqlite => {
             let pool = services.db.get_sqlite_connection_pool();

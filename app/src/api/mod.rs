@@ -7,6 +7,7 @@ pub mod groups;
 pub mod quota;
 pub mod serde_helpers;
 pub mod spaces;
+pub mod ssh;
 pub mod templates;
 pub mod users;
 
@@ -85,6 +86,7 @@ pub mod ssr {
         + super::templates::ssr::TemplatesApi
         + super::admin::ssr::AdminApi
         + super::admin::ssr::AuditApi
+        + super::ssh::ssr::SshApi
     {
     }
 
@@ -100,6 +102,7 @@ pub mod ssr {
             + super::templates::ssr::TemplatesApi
             + super::admin::ssr::AdminApi
             + super::admin::ssr::AuditApi
+            + super::ssh::ssr::SshApi
     {
     }
 

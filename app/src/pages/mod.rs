@@ -6,6 +6,7 @@ pub mod layout;
 pub mod login;
 pub mod profile;
 pub mod space;
+pub mod ssh;
 pub mod terminal;
 pub mod widgets;
 

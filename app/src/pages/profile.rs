@@ -21,6 +21,7 @@ pub fn ProfilePage() -> impl IntoView {
             </section>
             <PasswordForm />
             <SshKeys />
+            <super::ssh::SshConfigPanel />
             <Tokens />
         } />
     }

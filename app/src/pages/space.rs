@@ -51,6 +51,7 @@ fn SpaceView() -> impl IntoView {
                     <Details space=space.clone() actions />
                     {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
                     <TerminalSection space=space.clone() />
+                    <super::ssh::SpaceSshPanel space=space.clone() />
                     {space.can_manage.then(|| view! { <Sharing space=space.clone() state=sharing /> })}
                 }.into_any(),
             })}

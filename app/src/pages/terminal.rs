@@ -225,7 +225,15 @@ mod client {
         };
         socket.set_binary_type(BinaryType::Arraybuffer);
 
-        let on_open = Closure::<dyn FnMut()>::new(move || link.set(Link::Connected));
+        let on_open = {
+            let shared = shared.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                // The server replays the history and the screen: start from a blank terminal,
+                // so that a reconnect does not show the history twice.
+                shared.borrow().terminal.reset();
+                link.set(Link::Connected);
+            })
+        };
         socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
 
         let on_message = {

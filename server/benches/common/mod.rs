@@ -36,6 +36,8 @@ impl Hangar {
         let port = free_port();
         let site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            // No SSH gateway unless a bench asks for one (benches run beside other Hangars).
+            .env("HANGAR_SSH_LISTEN", "none")
             .envs(env.iter().copied())
             .arg("serve")
             .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))
@@ -138,6 +140,55 @@ impl Session {
             .request(method, format!("{}{path}", self.base))
             .header(ORIGIN, &self.base)
             .header(COOKIE, &self.cookie)
+    }
+}
+
+/// Makes a template (`template`, the JSON body) and a space `name` of it, starts it and waits
+/// (60 s at most) until it runs; returns the space's id.
+pub async fn running_space(admin: &Session, template: serde_json::Value, name: &str) -> String {
+    let post = |path: &str, body: serde_json::Value| {
+        admin
+            .request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+    };
+    let template: serde_json::Value = post("/api/v1/templates", template)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let space: serde_json::Value = post(
+        "/api/v1/spaces",
+        serde_json::json!({"name": name, "template_id": template["id"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = space["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the space was not made: {space}"))
+        .to_owned();
+    post(&format!("/api/v1/spaces/{id}/start"), serde_json::json!({}))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: serde_json::Value = admin
+            .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["state"] == "running" {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "the space did not start: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

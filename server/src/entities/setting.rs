@@ -19,3 +19,7 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// The installation's id: labels every Docker object this installation makes.
 pub const INSTALLATION_ID: &str = "installation_id";
+
+/// The SSH gateway's host key (OpenSSH private key text): made by the first server to start,
+/// so that restarts and replicas show clients the same one.
+pub const SSH_HOST_KEY: &str = "ssh_host_key";

@@ -543,6 +543,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop_space))
         .routes(routes!(restart_space))
         .routes(routes!(crate::terminal::ws::terminal))
+        .routes(routes!(crate::ssh::routes::ssh_config))
+        .routes(routes!(crate::ssh::routes::live_sessions))
         .routes(routes!(list_shares))
         .routes(routes!(share_space, revoke_share))
         .routes(routes!(audit))

@@ -346,10 +346,17 @@ impl DockerRuntime {
     }
 }
 
+/// Marks every process an exec starts (its environment is inherited), so that signals can
+/// reach them all: Docker has no call to signal an exec.
+const EXEC_MARK: &str = "HANGAR_EXEC";
+
 /// An exec on the engine that runs it.
 struct DockerExec {
     docker: bollard::Docker,
     id: String,
+    container: String,
+    /// The value of [`EXEC_MARK`] in its processes' environment.
+    mark: String,
 }
 
 #[async_trait::async_trait]
@@ -375,6 +382,41 @@ impl ExecControl for DockerExec {
             .map_err(|e| classify("inspecting the exec", e))?;
         Ok(info.exit_code)
     }
+
+    async fn signal(&self, signal: &str) -> Result<(), RuntimeError> {
+        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        if !super::SIGNALS.contains(&signal) {
+            return Err(RuntimeError::Failed(format!("no such signal: {signal}")));
+        }
+        // Every process of the container whose environment carries the mark.
+        let script = format!(
+            "for p in /proc/[0-9]*; do tr '\\000' '\\n' < $p/environ 2>/dev/null | grep -qx '{EXEC_MARK}={}' && kill -{signal} ${{p#/proc/}} 2>/dev/null; done; true",
+            self.mark
+        );
+        let exec = self
+            .docker
+            .create_exec(
+                &self.container,
+                CreateExecOptions {
+                    cmd: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), script]),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| classify("signalling a process in the space", e))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, Some(StartExecOptions::default()))
+            .await
+            .map_err(|e| classify("signalling a process in the space", e))?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while output.next().await.is_some() {}
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -384,12 +426,16 @@ impl Runtime for DockerRuntime {
         use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
         use futures_util::StreamExt;
         let docker = self.client().await?;
+        let container = container_name(space_id);
+        let mark = uuid::Uuid::new_v4().simple().to_string();
+        let mut env = request.env;
+        env.push(format!("{EXEC_MARK}={mark}"));
         let exec = docker
             .create_exec(
-                &container_name(space_id),
+                &container,
                 CreateExecOptions {
                     cmd: Some(request.cmd),
-                    env: Some(request.env),
+                    env: Some(env),
                     attach_stdin: Some(true),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
@@ -419,6 +465,8 @@ impl Runtime for DockerRuntime {
         let control = Arc::new(DockerExec {
             docker,
             id: exec.id,
+            container,
+            mark,
         });
         if let Some((cols, rows)) = request.size {
             // The process runs either way; a failed resize only leaves the default size.

@@ -89,7 +89,17 @@ pub trait ExecControl: Send + Sync + 'static {
     async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError>;
     /// Its exit code, once it has ended.
     async fn exit_code(&self) -> Result<Option<i64>, RuntimeError>;
+    /// Sends a signal (`HUP`, `INT`, `TERM`, ... : one of [`SIGNALS`]) to the process and
+    /// every process it started that is still inside the space, as a terminal hanging up
+    /// signals its whole session (closing a TTY exec's input does not end its shell).
+    async fn signal(&self, signal: &str) -> Result<(), RuntimeError>;
 }
+
+/// The signals [`ExecControl::signal`] sends, by their names without `SIG`.
+pub const SIGNALS: [&str; 14] = [
+    "ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1",
+    "USR2", "WINCH",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {

@@ -7,6 +7,7 @@ pub mod groups;
 pub mod orphans;
 pub mod quota;
 pub mod spaces;
+pub mod ssh;
 pub mod templates;
 pub mod tokens;
 pub mod users;
@@ -33,6 +34,8 @@ pub struct Services {
     pub runtime: Arc<dyn Runtime>,
     pub space_locks: Arc<spaces::SpaceLocks>,
     pub terminals: Arc<TerminalHub>,
+    /// The SSH gateway's live connections and address.
+    pub ssh: Arc<crate::ssh::Registry>,
     pub notifier: Arc<Notifier>,
     /// Turns true when the server begins to shut down, so long-lived streams end.
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
@@ -53,6 +56,7 @@ impl Services {
             runtime,
             space_locks: Arc::default(),
             terminals,
+            ssh: Arc::default(),
             notifier: Arc::default(),
             shutting_down: Arc::new(tokio::sync::watch::channel(false).0),
         }

@@ -1,9 +1,11 @@
-//! The terminal emulator behind reconnect replays: vt100, plus a fast path that does not
-//! parse output which scrolls off the screen unseen (a `cat` of a large file).
+//! The terminal emulator behind reconnect replays: vt100 for the screen, a bounded history of
+//! the lines that left it (the scrollback, replayed before the screen), and a fast path that
+//! does not parse output which scrolls off the screen unseen (a `cat` of a large file).
 //!
-//! Skipping is exact, not approximate: a prefix of a chunk is dropped only when the screen
-//! after the rest is provably the same as after all of it. That holds when
-//! - the emulator keeps no scrollback (what scrolls off is gone either way);
+//! The screen's fast path is exact, not approximate: a prefix of a chunk is dropped only when
+//! the screen after the rest is provably the same as after all of it. That holds when
+//! - vt100 keeps no scrollback rows of its own (what scrolls off is gone from its grid either
+//!   way; the history keeps it elsewhere, see below);
 //! - the parser is between sequences, the cursor is on the last row, and that row is the
 //!   bottom of the scroll region, so every line feed or wrap scrolls and the cursor stays put;
 //! - the dropped prefix and what follows it up to the screen's refill are plain text (ASCII,
@@ -12,18 +14,135 @@
 //!   has rows (every row of the region is rewritten), or, for one long line without CR or LF,
 //!   starts a whole number of screen widths in (the same columns) and still fills the screen.
 //!
+//! vt100 counts the rows that ever scrolled off (a taller screen pulls that many blank rows in
+//! at the top), so the rows a dropped prefix would have scrolled are scrolled off all the same
+//! (`CSI n S`, far cheaper than parsing), up to the tallest screen a session may have.
+//!
+//! The history: vt100 hands every row leaving the top of the primary screen to [`History`],
+//! which keeps it as text with its colours (SGR only, nothing a terminal would answer) in a byte
+//! ring of bounded size, dropping the oldest whole lines first. A dropped prefix reaches the
+//! history as what it is, plain text, after the screen rows it would have pushed out; the rows
+//! vt100 then pushes out in their place (those same rows, or the blank ones scrolled in
+//! meanwhile) are not written twice.
+//!
 //! vt100 does not expose its scroll region or whether it is mid-sequence, so `Tracker` follows
 //! the same byte stream with vt100's own parser (`vte`) and mirrors vt100's handling of the
 //! sequences that set them.
 
+use std::collections::VecDeque;
+use std::num::NonZeroU16;
+
+use vt100::capture::{BasicFormattedCaptureRange, BasicFormattedCaptureState, RowContents};
+
 /// Chunks shorter than this are parsed whole: skipping is for floods.
 const SKIP_FROM_BYTES: usize = 4096;
 
+/// The tallest (and widest) screen a session may have: the terminal routes refuse more.
+pub const MAX_ROWS: u16 = 1000;
+
+/// Erase the saved lines (`clear` sends it): the history goes too, as in xterm.js.
+const ERASE_SAVED_LINES: &[u8] = b"\x1b[3J";
+
 pub struct Emulator {
-    parser: vt100::Parser,
+    parser: vt100::Parser<History>,
     tracker: vte::Parser,
     state: Tracker,
     skipped: u64,
+}
+
+/// Lines that scrolled off the top of the primary screen, as text with SGR colours and CR LF
+/// line ends, at most `limit` bytes (the oldest whole lines go first).
+pub struct History {
+    limit: usize,
+    bytes: VecDeque<u8>,
+    /// Colours and pending line break across rows, as vt100 writes them.
+    format: BasicFormattedCaptureState,
+    /// Rows vt100 is about to push out that the fast path has written already.
+    written_ahead: usize,
+    /// Rows pushed out now only move vt100's count along: not output.
+    muted: bool,
+    row: String,
+}
+
+impl History {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            bytes: VecDeque::new(),
+            format: BasicFormattedCaptureState::new(),
+            written_ahead: 0,
+            muted: false,
+            row: String::new(),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.limit > 0
+    }
+
+    /// Appends vt100's formatted rows, whose lines end with LF alone (a terminal needs CR LF).
+    fn push_rows(&mut self, rows: &str) {
+        let mut text = Vec::with_capacity(rows.len() + 8);
+        for &byte in rows.as_bytes() {
+            if byte == b'\n' {
+                text.push(b'\r');
+            }
+            text.push(byte);
+        }
+        self.push(&text);
+    }
+
+    /// Appends terminal output as it is, dropping old lines to make room.
+    fn push(&mut self, mut text: &[u8]) {
+        if text.len() > self.limit {
+            // More than the whole history: only its last lines that fit stay.
+            let mut start = text.len() - self.limit;
+            if let Some(at) = text[start..].iter().position(|&b| b == b'\n') {
+                start += at + 1;
+            }
+            text = &text[start..];
+            self.bytes.clear();
+        }
+        let needed = text.len();
+        if self.bytes.is_empty() {
+            self.bytes.reserve_exact(self.limit);
+        }
+        let over = (self.bytes.len() + needed).saturating_sub(self.limit);
+        if over > 0 {
+            // Whole lines go: cut after the first line end at or past what must go.
+            let cut = self
+                .bytes
+                .range(over - 1..)
+                .position(|&b| b == b'\n')
+                .map_or(self.bytes.len(), |at| over + at);
+            self.bytes.drain(..cut);
+        }
+        self.bytes.extend(text);
+    }
+
+    fn clear(&mut self) {
+        self.bytes = VecDeque::new();
+        self.format = BasicFormattedCaptureState::new();
+    }
+}
+
+impl vt100::Callbacks for History {
+    fn on_scroll(&mut self, row: RowContents<'_>, alternate_screen: bool) {
+        // The alternate screen (full-screen programs) has no scrollback in terminals either.
+        if alternate_screen || !self.enabled() || self.muted {
+            return;
+        }
+        if self.written_ahead > 0 {
+            self.written_ahead -= 1;
+            return;
+        }
+        let mut text = std::mem::take(&mut self.row);
+        text.clear();
+        // Writing to a String cannot fail.
+        let _ = row.write_formatted_basic(&mut text, &mut self.format);
+        self.push_rows(&text);
+        self.row = text;
+    }
 }
 
 /// What the fast path needs to know of the emulator's state.
@@ -32,48 +151,48 @@ struct Tracker {
     /// Between sequences (not inside an escape sequence or a UTF-8 character).
     ground: bool,
     alternate: bool,
-    /// The scroll region's bottom row of each screen.
-    primary_bottom: u16,
-    alternate_bottom: u16,
+    /// The scroll region (top, bottom) of each screen.
+    primary: (u16, u16),
+    secondary: (u16, u16),
 }
 
 impl Tracker {
     fn new(rows: u16) -> Self {
+        let full = (0, rows.saturating_sub(1));
         Self {
             rows,
             ground: true,
             alternate: false,
-            primary_bottom: rows.saturating_sub(1),
-            alternate_bottom: rows.saturating_sub(1),
+            primary: full,
+            secondary: full,
         }
     }
 
-    fn bottom_mut(&mut self) -> &mut u16 {
+    fn region(&self) -> (u16, u16) {
         if self.alternate {
-            &mut self.alternate_bottom
+            self.secondary
         } else {
-            &mut self.primary_bottom
+            self.primary
+        }
+    }
+
+    fn region_mut(&mut self) -> &mut (u16, u16) {
+        if self.alternate {
+            &mut self.secondary
+        } else {
+            &mut self.primary
         }
     }
 
     fn bottom_is_last_row(&self) -> bool {
-        let bottom = if self.alternate {
-            self.alternate_bottom
-        } else {
-            self.primary_bottom
-        };
-        bottom == self.rows.saturating_sub(1)
+        self.region().1 == self.rows.saturating_sub(1)
     }
 
-    /// As vt100's `Grid::set_size` moves a region's bottom.
+    /// As vt100's `Grid::set_size`: a new size resets both screens' regions.
     fn resize(&mut self, rows: u16) {
-        let (old_last, new_last) = (self.rows.saturating_sub(1), rows.saturating_sub(1));
-        for bottom in [&mut self.primary_bottom, &mut self.alternate_bottom] {
-            if *bottom == old_last || *bottom > new_last {
-                *bottom = new_last;
-            }
-        }
         self.rows = rows;
+        self.primary = (0, rows.saturating_sub(1));
+        self.secondary = self.primary;
     }
 }
 
@@ -117,20 +236,21 @@ impl vte::Perform for Tracker {
                 .unwrap_or(0)
         };
         match (intermediates.first(), action) {
-            // DECSTBM, as vt100's `decstbm` and `Grid::set_scroll_region` apply it.
+            // DECSTBM, as vt100's `canonicalize_params_decstbm` and `Grid::set_scroll_region`
+            // apply it.
             (None, 'r') => {
-                let rows = self.rows;
+                let last = self.rows.saturating_sub(1);
                 let top = first(0).max(1) - 1;
                 let bottom = match first(1) {
-                    0 => rows,
+                    0 => self.rows,
                     b => b,
                 }
                 .saturating_sub(1)
-                .min(rows.saturating_sub(1));
-                *self.bottom_mut() = if top < bottom {
-                    bottom
+                .min(last);
+                *self.region_mut() = if top < bottom {
+                    (top, bottom)
                 } else {
-                    rows.saturating_sub(1)
+                    (0, last)
                 };
             }
             (Some(b'?'), 'h' | 'l') => {
@@ -140,7 +260,7 @@ impl vte::Perform for Tracker {
                         // Entering clears the alternate screen, its region included.
                         (&[1049], 'h') => {
                             self.alternate = true;
-                            self.alternate_bottom = self.rows.saturating_sub(1);
+                            self.secondary = (0, self.rows.saturating_sub(1));
                         }
                         (&[47] | &[1049], 'l') => self.alternate = false,
                         _ => {}
@@ -160,26 +280,76 @@ impl vte::Perform for Tracker {
     }
 }
 
+fn nonzero(n: u16) -> NonZeroU16 {
+    NonZeroU16::new(n).unwrap_or(NonZeroU16::MIN)
+}
+
+/// How a plain-text prefix moves the cursor: the rows it scrolls off the screen (line feeds
+/// and wraps) from column `col` of the last row, in a screen `cols` wide, as vt100 counts them.
+fn rows_scrolled(text: &[u8], mut col: u16, cols: u16) -> usize {
+    let mut scrolled = 0;
+    for &byte in text {
+        match byte {
+            b'\n' => scrolled += 1,
+            b'\r' => col = 0,
+            0x08 => col = col.saturating_sub(1),
+            b'\t' => col = (col - col % 8).saturating_add(8).min(cols - 1),
+            _ => {
+                // A character at the end of a full row wraps first.
+                if col >= cols {
+                    scrolled += 1;
+                    col = 0;
+                }
+                col += 1;
+            }
+        }
+    }
+    scrolled
+}
+
 impl Emulator {
-    /// An emulator without scrollback (the fast path relies on it).
-    pub fn new(rows: u16, cols: u16) -> Self {
+    /// An emulator whose history keeps up to `history_bytes` of the lines that scrolled off
+    /// (0: none).
+    pub fn new(rows: u16, cols: u16, history_bytes: usize) -> Self {
         Self {
-            parser: vt100::Parser::new(rows, cols, 0),
+            parser: vt100::Parser::new_with_callbacks(
+                nonzero(rows),
+                nonzero(cols),
+                0,
+                History::new(history_bytes),
+            ),
             tracker: vte::Parser::new(),
-            state: Tracker::new(rows),
+            state: Tracker::new(rows.max(1)),
             skipped: 0,
         }
     }
 
     pub fn process(&mut self, bytes: &[u8]) {
         let from = self.skippable(bytes);
-        self.skipped += from as u64;
+        if from > 0 {
+            self.skip(&bytes[..from], &bytes[from..]);
+        }
         let kept = &bytes[from..];
-        if !self.survives(|parser| parser.process(kept)) {
+        // `clear` erases the history with the saved lines: cut there, so that only the lines
+        // that follow stay.
+        let mut rest = kept;
+        while let Some(at) = rest
+            .windows(ERASE_SAVED_LINES.len())
+            .position(|w| w == ERASE_SAVED_LINES)
+        {
+            let (before, after) = rest.split_at(at + ERASE_SAVED_LINES.len());
+            if !self.survives(|parser| parser.process(before)) {
+                return;
+            }
+            self.parser.callbacks_mut().clear();
+            rest = after;
+        }
+        if !self.survives(|parser| parser.process(rest)) {
             return;
         }
         for &byte in kept {
-            self.tracker.advance(&mut self.state, byte);
+            self.tracker
+                .advance(&mut self.state, std::slice::from_ref(&byte));
             // An escape or a UTF-8 lead byte starts something that later bytes finish.
             if byte == 0x1b || byte >= 0xc0 {
                 self.state.ground = false;
@@ -187,16 +357,80 @@ impl Emulator {
         }
     }
 
+    /// Drops `prefix` (plain text that scrolls off unseen, see the module's doc) while keeping
+    /// what it changes beyond the screen: the history, and vt100's count of scrolled rows.
+    fn skip(&mut self, prefix: &[u8], kept: &[u8]) {
+        self.skipped += prefix.len() as u64;
+        let screen = self.parser.screen();
+        let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
+        let col = screen.cursor_position().1;
+        // Only the primary screen, scrolling from its top row, pushes rows out.
+        if self.state.alternate || self.state.primary.0 != 0 {
+            return;
+        }
+        let scrolled = rows_scrolled(prefix, col, cols);
+        if self.parser.callbacks().enabled() {
+            // The screen as it is (its rows leave first), the cursor where it is, then the
+            // dropped text as it came, in the colours it would have been drawn in.
+            let mut text = String::new();
+            let (screen, history) = self.parser.screen_and_callbacks_mut();
+            let _ = screen.write_contents_formatted_basic(
+                &mut text,
+                BasicFormattedCaptureRange::Full(&mut history.format),
+            );
+            if col >= cols {
+                // At the end of a full row: the text goes on below.
+                text.push('\n');
+            } else {
+                text.push('\r');
+                if col > 0 {
+                    text.push_str(&format!("\x1b[{col}C"));
+                }
+            }
+            text.push_str(&screen.attributes_formatted());
+            history.push_rows(&text);
+            history.push(prefix);
+            if kept.first() == Some(&b'\r') {
+                // The kept part starts the next line.
+                history.push(b"\x1b[m\r\n");
+            } else {
+                // One long line: the row it shares with the kept part ends in the kept part,
+                // whose start vt100 pushes out with the rows written here.
+                let head = usize::from(cols - col.min(cols));
+                history.push(&kept[..head.min(kept.len())]);
+                history.push(b"\x1b[m");
+            }
+            history.format = BasicFormattedCaptureState::new();
+            history.written_ahead = usize::from(rows);
+        }
+        // vt100 counts scrolled rows only to pull that many blank rows in when the screen
+        // grows, by at most the tallest screen: more makes no difference.
+        let mut count = scrolled.min(usize::from(MAX_ROWS));
+        self.parser.callbacks_mut().muted = true;
+        while count > 0 {
+            let step = count.min(usize::from(rows));
+            self.survives(|parser| parser.process(format!("\x1b[{step}S").as_bytes()));
+            count -= step;
+        }
+        self.parser.callbacks_mut().muted = false;
+    }
+
     pub fn set_size(&mut self, rows: u16, cols: u16) {
-        if self.survives(|parser| parser.set_size(rows, cols)) {
+        let (rows, cols) = (rows.max(1), cols.max(1));
+        let (old_rows, old_cols) = self.parser.screen().size();
+        if (old_rows.get(), old_cols.get()) == (rows, cols) {
+            return;
+        }
+        if self.survives(|parser| parser.set_size(nonzero(rows), nonzero(cols))) {
             self.state.resize(rows);
         }
     }
 
-    /// Runs `step` on vt100, which panics on a few inputs (seen: resizing to 2×2 on the
+    /// Runs `step` on vt100, which may panic on some inputs (0.15 did: resizing to 2×2 on the
     /// alternate screen, then erasing). A broken screen is replaced by a blank one of the same
-    /// size, so the session goes on and the next redraw repairs it; false then.
-    fn survives(&mut self, step: impl FnOnce(&mut vt100::Parser)) -> bool {
+    /// size, so the session goes on and the next redraw repairs it; false then. The history
+    /// is kept.
+    fn survives(&mut self, step: impl FnOnce(&mut vt100::Parser<History>)) -> bool {
         let (rows, cols) = self.parser.screen().size();
         let parser = &mut self.parser;
         // The parser is replaced below if the step breaks it, so no broken state is seen.
@@ -204,9 +438,13 @@ impl Emulator {
             return true;
         }
         tracing::warn!("the terminal emulator failed on this output; its screen starts afresh");
-        self.parser = vt100::Parser::new(rows, cols, 0);
+        let limit = self.parser.callbacks().limit;
+        let mut history = std::mem::replace(self.parser.callbacks_mut(), History::new(limit));
+        history.written_ahead = 0;
+        history.muted = false;
+        self.parser = vt100::Parser::new_with_callbacks(rows, cols, 0, history);
         self.tracker = vte::Parser::new();
-        self.state = Tracker::new(rows);
+        self.state = Tracker::new(rows.get());
         false
     }
 
@@ -219,10 +457,37 @@ impl Emulator {
     /// repaint as plain text, which the next redraw of the program repairs.
     pub fn redraw(&self) -> Vec<u8> {
         let screen = self.parser.screen();
-        std::panic::catch_unwind(|| screen.contents_formatted()).unwrap_or_else(|_| {
+        std::panic::catch_unwind(|| screen.contents_formatted().into_bytes()).unwrap_or_else(|_| {
             tracing::warn!("the terminal emulator could not format its screen; sent as text");
             screen.contents().replace('\n', "\r\n").into_bytes()
         })
+    }
+
+    /// The lines that scrolled off, ready to be written to a fresh terminal `rows` high so
+    /// that they end up in its scrollback with its screen blank, or nothing when there are
+    /// none.
+    pub fn history(&self, rows: u16) -> Vec<u8> {
+        let kept = &self.parser.callbacks().bytes;
+        if kept.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(kept.len() + 8 + 2 * usize::from(rows));
+        out.extend_from_slice(b"\x1b[m");
+        let (front, back) = kept.as_slices();
+        out.extend_from_slice(front);
+        out.extend_from_slice(back);
+        // Past the last line, then as many line feeds as push the screen's lines up into the
+        // scrollback (one fewer than the rows: the cursor's own line is the first).
+        out.extend_from_slice(b"\x1b[m");
+        for _ in 0..rows.max(1) {
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Bytes of history kept now.
+    pub fn history_len(&self) -> usize {
+        self.parser.callbacks().bytes.len()
     }
 
     /// Bytes not parsed because they could not show.
@@ -232,11 +497,12 @@ impl Emulator {
 
     /// How many leading bytes of `bytes` can be dropped without changing the result.
     fn skippable(&self, bytes: &[u8]) -> usize {
-        let (rows, cols) = self.parser.screen().size();
+        let screen = self.parser.screen();
+        let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
         if bytes.len() < SKIP_FROM_BYTES
             || !self.state.ground
             || !self.state.bottom_is_last_row()
-            || self.parser.screen().cursor_position().0 + 1 != rows
+            || screen.cursor_position().0 + 1 != rows
         {
             return 0;
         }
@@ -304,7 +570,9 @@ mod tests {
             (0u16..30, 0u16..90).prop_map(|(r, c)| format!("\x1b[{r};{c}H").into_bytes()),
             Just(b"\x1b[A\x1b[2K".to_vec()),
             Just(b"\x1b[31;1mred\x1b[0m".to_vec()),
+            Just(b"\x1b[32m".to_vec()),
             Just(b"\x1b[J".to_vec()),
+            Just(b"\x1b[3J".to_vec()),
             Just(b"\x1b]0;title\x07".to_vec()),
             Just("é✓ wide: 漢字\r\n".as_bytes().to_vec()),
             // Sequences left open, for the next piece to finish or break.
@@ -314,43 +582,54 @@ mod tests {
         ]
     }
 
+    /// What a terminal 80 columns wide shows of `history` replayed into it (scrollback and
+    /// screen), as text with colours.
+    fn rendered(history: &[u8]) -> String {
+        let mut terminal = vt100::Parser::new(nonzero(24), nonzero(80), 1_000_000);
+        terminal.process(history);
+        let mut text = String::new();
+        terminal
+            .screen()
+            .write_contents_formatted_basic(
+                &mut text,
+                BasicFormattedCaptureRange::Full(&mut BasicFormattedCaptureState::new()),
+            )
+            .unwrap_or_default();
+        text.trim_end().to_owned()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
         /// Whatever the output and however it is cut into chunks, the screen with the fast
-        /// path equals the screen of vt100 fed every byte.
+        /// path equals the screen of vt100 fed every byte; and, at one size, so does the
+        /// history as a terminal shows it.
         #[test]
-        fn skipping_never_changes_the_screen(
+        fn skipping_never_changes_the_screen_or_the_history(
             pieces in proptest::collection::vec(piece(), 1..40),
             chunk in 1usize..20_000,
-            resize_at in proptest::option::of((0usize..40, 2u16..40, 2u16..120)),
+            resize_at in proptest::option::of((0usize..40, 2u16..300, 2u16..120)),
         ) {
-            let mut emulator = Emulator::new(24, 80);
-            // vt100 itself panics on a few inputs; those say nothing about skipping.
-            let reference = std::panic::catch_unwind(|| {
-                let mut reference = vt100::Parser::new(24, 80, 0);
-                for (i, piece) in pieces.iter().enumerate() {
-                    if let Some((at, rows, cols)) = resize_at {
-                        if at == i {
-                            reference.set_size(rows, cols);
-                        }
-                    }
-                    for part in piece.chunks(chunk) {
-                        reference.process(part);
-                    }
-                }
-                reference
-            });
-            let Ok(reference) = reference else {
-                return Err(TestCaseError::reject("vt100 itself panics on this input"));
-            };
+            const EVERYTHING: usize = 1 << 30;
+            let mut emulator = Emulator::new(24, 80, EVERYTHING);
+            let mut reference =
+                vt100::Parser::new_with_callbacks(nonzero(24), nonzero(80), 0, History::new(EVERYTHING));
             for (i, piece) in pieces.iter().enumerate() {
                 if let Some((at, rows, cols)) = resize_at {
                     if at == i {
+                        reference.set_size(nonzero(rows), nonzero(cols));
                         emulator.set_size(rows, cols);
                     }
                 }
                 for part in piece.chunks(chunk) {
+                    // The reference parses every byte (and erases its history as the emulator does).
+                    let mut rest = part;
+                    while let Some(at) = rest.windows(4).position(|w| w == ERASE_SAVED_LINES) {
+                        reference.process(&rest[..at + 4]);
+                        reference.callbacks_mut().clear();
+                        rest = &rest[at + 4..];
+                    }
+                    reference.process(rest);
                     emulator.process(part);
                 }
             }
@@ -363,13 +642,17 @@ mod tests {
             prop_assert_eq!(want_formatted, emulator.redraw());
             prop_assert_eq!(want.cursor_position(), got.cursor_position());
             prop_assert_eq!(want.alternate_screen(), got.alternate_screen());
+            if resize_at.is_none() {
+                let reference_history: Vec<u8> = reference.callbacks().bytes.iter().copied().collect();
+                prop_assert_eq!(rendered(&reference_history), rendered(&emulator.history(24)));
+            }
         }
     }
 
     #[test]
     fn a_flood_of_lines_is_mostly_skipped() {
-        let mut emulator = Emulator::new(24, 80);
-        let mut reference = vt100::Parser::new(24, 80, 0);
+        let mut emulator = Emulator::new(24, 80, 64 * 1024);
+        let mut reference = vt100::Parser::new(nonzero(24), nonzero(80), 0);
         let mut text = Vec::new();
         for i in 0..10_000 {
             text.extend_from_slice(format!("line {i} of a long log\r\n").as_bytes());
@@ -383,41 +666,79 @@ mod tests {
             reference.screen().contents_formatted()
         );
         assert!(emulator.skipped() > text.len() as u64 * 3 / 4);
+        // The history still ends with the lines just above the screen, whole and in order.
+        let history = String::from_utf8_lossy(&emulator.history(24)).into_owned();
+        assert!(history.contains("line 9975 of a long log\r\nline 9976 of a long log\x1b[m\r\n"));
+        assert!(emulator.history_len() <= 64 * 1024);
+        assert!(
+            !history.contains("\r\r\n"),
+            "output's own line ends are kept as they are"
+        );
     }
 
     #[test]
-    fn output_that_breaks_vt100_leaves_a_blank_working_screen() {
-        // Found by the property test: a resize to 2×2 on the alternate screen, then back.
-        let text: &[u8] = b"4;BIPW^elsz''.5<CJQX_fmt!\t(/6=DKRY`gnu\"\x08)07>ELSZahov##*18?FMT[bipw$$+29@GNU\\cjq\r\nSZahov##*18?FMT[bipw$$+29@GNU\\cjqx%%,3:AHOV]dkry&&-4;BIPW^elsz''.5<CJQX_fmt!\t(/\r\n";
-        let before: [&[u8]; 2] = [text, b"\x1b[?1049h"];
-        let after: [&[u8]; 7] = [
-            b"\n",
-            b"\x1b[0;0H",
-            b"\n",
-            b"\x1b[0;0H",
-            b"\n",
-            b"\x1b[?1049l",
-            b"\x1b[A\x1b[2K",
-        ];
-        let breaks_vt100 = std::panic::catch_unwind(|| {
-            let mut parser = vt100::Parser::new(24, 80, 0);
-            before.iter().for_each(|piece| parser.process(piece));
-            parser.set_size(2, 2);
-            after.iter().for_each(|piece| parser.process(piece));
-        })
-        .is_err();
+    fn the_history_keeps_the_latest_whole_lines_within_its_size() {
+        let mut emulator = Emulator::new(24, 80, 1000);
+        for i in 1..=3000 {
+            emulator.process(format!("{i}\r\n").as_bytes());
+        }
+        assert!(emulator.history_len() <= 1000);
+        let history = String::from_utf8_lossy(&emulator.history(24)).into_owned();
+        // The last line above the 24-row screen (the cursor's row is empty) is 2977.
         assert!(
-            breaks_vt100,
-            "vt100 handles this now: find another input that breaks it"
+            history.contains("\r\n2976\r\n2977\x1b[m\r\n"),
+            "{history:?}"
         );
+        assert!(!history.contains("2978"));
+        // It starts at the start of a line and holds no older line than it must.
+        let first = history
+            .trim_start_matches("\x1b[m")
+            .split("\r\n")
+            .next()
+            .unwrap_or("");
+        let first: u32 = first.parse().unwrap_or(0);
+        assert!((2800..2900).contains(&first), "{first}");
+    }
 
-        let mut emulator = Emulator::new(24, 80);
-        before.iter().for_each(|piece| emulator.process(piece));
-        emulator.set_size(2, 2);
-        after.iter().for_each(|piece| emulator.process(piece));
-        emulator.set_size(24, 80);
+    #[test]
+    fn clear_erases_the_history_too() {
+        let mut emulator = Emulator::new(24, 80, 64 * 1024);
+        for i in 0..100 {
+            emulator.process(format!("old {i}\r\n").as_bytes());
+        }
+        emulator.process(b"\x1b[H\x1b[2J\x1b[3Jnew\r\n");
+        for i in 0..30 {
+            emulator.process(format!("new {i}\r\n").as_bytes());
+        }
+        let history = String::from_utf8_lossy(&emulator.history(24)).into_owned();
+        assert!(!history.contains("old"), "{history:?}");
+        assert!(history.contains("new 0"));
+    }
+
+    #[test]
+    fn full_screen_programs_leave_no_history() {
+        let mut emulator = Emulator::new(24, 80, 64 * 1024);
+        emulator.process(b"\x1b[?1049h");
+        for i in 0..100 {
+            emulator.process(format!("frame {i}\r\n").as_bytes());
+        }
+        emulator.process(b"\x1b[?1049l");
+        assert_eq!(emulator.history_len(), 0);
+        assert!(emulator.history(24).is_empty());
+    }
+
+    #[test]
+    fn a_broken_screen_starts_afresh_and_keeps_the_history() {
+        let mut emulator = Emulator::new(24, 80, 64 * 1024);
+        for i in 0..50 {
+            emulator.process(format!("kept {i}\r\n").as_bytes());
+        }
+        let broke = emulator.survives(|_| panic!("as vt100 0.15 did on some inputs"));
+        assert!(!broke);
+        assert_eq!(emulator.screen().contents(), "");
         emulator.process(b"still here");
         assert!(emulator.screen().contents().contains("still here"));
+        assert!(String::from_utf8_lossy(&emulator.history(24)).contains("kept 10"));
     }
 
     #[test]
@@ -436,13 +757,13 @@ mod tests {
             "\n".repeat(7),
             home.repeat(4)
         );
-        let mut reference = vt100::Parser::new(24, 80, 0);
-        let mut emulator = Emulator::new(24, 80);
+        let mut reference = vt100::Parser::new(nonzero(24), nonzero(80), 0);
+        let mut emulator = Emulator::new(24, 80, 0);
         for byte in before.bytes() {
             reference.process(&[byte]);
             emulator.process(&[byte]);
         }
-        reference.set_size(2, 2);
+        reference.set_size(nonzero(2), nonzero(2));
         emulator.set_size(2, 2);
         for byte in after.bytes() {
             reference.process(&[byte]);
@@ -453,14 +774,14 @@ mod tests {
             "vt100 formats this screen now: find another"
         );
         let (rows, cols) = emulator.screen().size();
-        let mut viewer = vt100::Parser::new(rows, cols, 0);
+        let mut viewer = vt100::Parser::new(nonzero(rows), nonzero(cols), 0);
         viewer.process(&emulator.redraw());
         assert_eq!(viewer.screen().contents(), emulator.screen().contents());
     }
 
     #[test]
     fn nothing_is_skipped_inside_a_scroll_region_above_the_last_row() {
-        let mut emulator = Emulator::new(24, 80);
+        let mut emulator = Emulator::new(24, 80, 0);
         emulator.process(b"\x1b[1;20r\x1b[24;1H");
         let flood = b"text\r\n".repeat(2000);
         emulator.process(&flood);

@@ -1,6 +1,7 @@
 //! Web terminal sessions: one process with a TTY in the space (through the runtime) per session id, shared by every viewer
-//! that attaches with that id, reattachable after a drop (the screen is kept in a server-side
-//! terminal emulator and redrawn on attach), ended after a while without viewers.
+//! that attaches with that id, reattachable after a drop (the screen and a bounded history of
+//! the lines that scrolled off are kept in a server-side terminal emulator and replayed on
+//! attach), ended after a while without viewers.
 //!
 //! Output goes to viewers first and to the emulator second, on its own task, so parsing never
 //! slows the stream down; sequence numbers let a joining viewer line the emulator's screen up
@@ -33,10 +34,6 @@ const INPUT_BACKLOG: usize = 256;
 /// the emulator's queue stays bounded too.
 const EMULATOR_BACKLOG: usize = 64;
 
-/// Marks every process of a session, so that ending it can find them (closing a TTY exec's
-/// input does not end its shell).
-const SESSION_ENV: &str = "HANGAR_TERMINAL_SESSION";
-
 /// What viewers of a session receive.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -60,8 +57,8 @@ pub struct SessionSpec {
 
 /// The emulator's screen and the last output it has taken in.
 struct Screen {
-    /// No scrollback: only the visible screen is replayed (1,000 lines would cost about
-    /// 2.9 MB per used session), which also lets it skip output that scrolls past unseen.
+    /// The screen, and the lines that left it as compact text (vt100's own scrollback rows
+    /// would cost about 2.9 MB per 1,000 lines).
     parser: Emulator,
     through: u64,
 }
@@ -96,17 +93,22 @@ pub struct Session {
 }
 
 impl Session {
-    /// Subscribes to what follows and takes the current screen. Whatever was numbered before
+    /// Subscribes to what follows and takes the current screen, after the history of lines
+    /// that scrolled off when `history_rows` gives the viewer's height (a fresh terminal of
+    /// that height ends up with them in its scrollback). Whatever was numbered before
     /// subscribing is on the screen once the emulator has caught up with it; whatever the
     /// screen holds beyond that the viewer skips by number, so nothing is lost or doubled.
-    pub async fn join(&self) -> Joined {
+    pub async fn join(&self, history_rows: Option<u16>) -> Joined {
         let events = self.events.subscribe();
         let needed = self.numbered.load(Ordering::SeqCst);
         let mut on_screen = self.on_screen.clone();
         // Fails only when the emulator has ended, and then the screen is final anyway.
         let _ = on_screen.wait_for(|through| *through >= needed).await;
         let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
-        let mut redraw = b"\x1b[H\x1b[2J".to_vec();
+        let mut redraw = history_rows
+            .map(|rows| screen.parser.history(rows))
+            .unwrap_or_default();
+        redraw.extend_from_slice(b"\x1b[H\x1b[2J");
         redraw.extend(screen.parser.redraw());
         Joined {
             events,
@@ -124,7 +126,7 @@ impl Session {
 
     /// Resizes the TTY (the latest viewer's size wins) and the emulator.
     pub async fn resize(&self, cols: u16, rows: u16) -> ApiResult<()> {
-        if cols == 0 || rows == 0 || cols > 1000 || rows > 1000 {
+        if cols == 0 || rows == 0 || cols > emulator::MAX_ROWS || rows > emulator::MAX_ROWS {
             return Err(ApiError::bad_request(
                 "terminal size must be 1 to 1000 columns and rows",
             ));
@@ -145,14 +147,17 @@ impl Session {
 pub struct TerminalHub {
     runtime: Arc<dyn Runtime>,
     idle: Duration,
+    /// Bytes of history each session keeps.
+    history_bytes: usize,
     sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
 }
 
 impl TerminalHub {
-    pub fn new(runtime: Arc<dyn Runtime>, idle: Duration) -> Self {
+    pub fn new(runtime: Arc<dyn Runtime>, idle: Duration, history_bytes: usize) -> Self {
         Self {
             runtime,
             idle,
+            history_bytes,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -163,6 +168,14 @@ impl TerminalHub {
 
     pub fn session_count(&self) -> usize {
         self.sessions().len()
+    }
+
+    /// Live sessions in one space.
+    pub fn sessions_in(&self, space_id: &str) -> usize {
+        self.sessions()
+            .keys()
+            .filter(|(space, _)| space == space_id)
+            .count()
     }
 
     /// The session with this id in this space, started now if it does not exist.
@@ -210,9 +223,13 @@ impl TerminalHub {
             .remove(&(session.space_id.clone(), session.id.clone()));
         if removed.is_some() {
             let _ = session.events.send(Event::Closed(reason.to_owned()));
-            let runtime = self.runtime.clone();
-            let (space_id, id) = (session.space_id.clone(), session.id.clone());
-            tokio::spawn(async move { hang_up(runtime.as_ref(), &space_id, &id).await });
+            // As closing a terminal does: the shell and whatever it started get SIGHUP.
+            let control = session.control.clone();
+            tokio::spawn(async move {
+                if let Err(e) = control.signal("HUP").await {
+                    tracing::debug!(error = %e, "could not hang up a terminal session");
+                }
+            });
         }
     }
 
@@ -260,10 +277,7 @@ impl TerminalHub {
                 &SpaceId::from(spec.space_id.as_str()),
                 ExecRequest {
                     cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-                    env: vec![
-                        "TERM=xterm-256color".to_owned(),
-                        format!("{SESSION_ENV}={session_id}"),
-                    ],
+                    env: vec!["TERM=xterm-256color".to_owned()],
                     tty: true,
                     size: Some((spec.cols, spec.rows)),
                 },
@@ -286,7 +300,7 @@ impl TerminalHub {
             to_screen,
             on_screen,
             screen: Mutex::new(Screen {
-                parser: Emulator::new(spec.rows, spec.cols),
+                parser: Emulator::new(spec.rows, spec.cols, self.history_bytes),
                 through: 0,
             }),
             viewers: Mutex::new(0),
@@ -351,21 +365,5 @@ impl TerminalHub {
                 .remove(&(reader.space_id.clone(), reader.id.clone()));
         });
         Ok(session)
-    }
-}
-
-/// Sends SIGHUP to every process of the session inside the container (the shell and whatever
-/// it started), as closing a terminal would.
-async fn hang_up(runtime: &dyn Runtime, space_id: &str, session_id: &str) {
-    let script = format!(
-        "for p in /proc/[0-9]*; do tr '\\000' '\\n' < $p/environ 2>/dev/null | grep -qx '{SESSION_ENV}={session_id}' && kill -HUP ${{p#/proc/}} 2>/dev/null; done; true"
-    );
-    let request = ExecRequest {
-        cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-        ..Default::default()
-    };
-    if let Ok(mut exec) = runtime.exec(&SpaceId::from(space_id), request).await {
-        drop(exec.input);
-        while exec.output.next().await.is_some() {}
     }
 }

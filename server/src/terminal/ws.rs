@@ -43,7 +43,9 @@ pub async fn terminal(
         .map_err(|_| ApiError::invalid("session", "session must be a UUID chosen by the client"))?
         .to_string();
     let (cols, rows) = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
-    if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
+    if !(1..=super::emulator::MAX_ROWS).contains(&cols)
+        || !(1..=super::emulator::MAX_ROWS).contains(&rows)
+    {
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
     let (space, _role) = state.services.visible_space(&caller, &id).await?;
@@ -70,7 +72,7 @@ pub async fn terminal(
     let watch = state
         .services
         .watch_access(&caller, Need::Space(space.id.clone()));
-    Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch)))
+    Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch, rows)))
 }
 
 async fn send_control(
@@ -100,13 +102,16 @@ async fn serve_viewer(
     session: Arc<Session>,
     user_id: String,
     mut watch: AccessWatch,
+    rows: u16,
 ) {
     let (mut sink, mut stream) = socket.split();
+    // A fresh viewer gets the history before the screen; one that fell behind gets the
+    // screen only (its terminal has the history already).
     let Joined {
         mut events,
         screen,
         mut through,
-    } = session.join().await;
+    } = session.join(Some(rows)).await;
     if sink.send(Message::Binary(screen.into())).await.is_err() {
         hub.detach(&session);
         return;
@@ -199,7 +204,7 @@ async fn deliver(
         Ok(Event::Kick(_)) => true,
         // Fell behind: skip what was missed and redraw the screen as it is now.
         Err(RecvError::Lagged(_)) => {
-            let joined = session.join().await;
+            let joined = session.join(None).await;
             *events = joined.events;
             *through = joined.through;
             sink.feed(Message::Binary(joined.screen.into()))

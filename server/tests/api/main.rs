@@ -17,6 +17,7 @@ mod pages;
 mod quota;
 mod runtime;
 mod spaces;
+mod ssh;
 mod terminal;
 mod tokens;
 mod ws;

@@ -230,6 +230,9 @@ pub(crate) use both_dbs;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where its SSH gateway listens, when started with `--ssh-listen`.
+    #[allow(dead_code)] // read by the SSH tests, not by the drills
+    pub ssh: Option<SocketAddr>,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -253,12 +256,17 @@ impl TestServer {
         if !extra.contains(&"--default-template") {
             args.extend_from_slice(&["--default-template", "false"]);
         }
+        // No SSH gateway unless asked for (tests run side by side).
+        if !extra.contains(&"--ssh-listen") {
+            args.extend_from_slice(&["--ssh-listen", "none"]);
+        }
         args.extend_from_slice(extra);
         if let Some(host) = DOCKER_HOST.get() {
             args.extend_from_slice(&["--docker-host", host]);
         }
         let config = Config::from_args(args);
         let state = hangar::build_state(config).await.unwrap();
+        let ssh = state.services.ssh.address();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
@@ -275,6 +283,7 @@ impl TestServer {
             .unwrap();
         TestServer {
             addr,
+            ssh,
             client,
             shutdown: Some(tx),
             task: Some(task),
@@ -294,6 +303,7 @@ impl TestServer {
     pub fn remote(addr: SocketAddr) -> Self {
         TestServer {
             addr,
+            ssh: None,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -591,7 +601,7 @@ pub struct Process {
     pub server: TestServer,
 }
 
-async fn free_port() -> u16 {
+pub async fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -609,6 +619,8 @@ impl Process {
             command.env("DOCKER_HOST", host);
         }
         let child = command
+            // No SSH gateway unless asked for (tests run side by side).
+            .env("HANGAR_SSH_LISTEN", "none")
             .envs(env.iter().copied())
             .arg("serve")
             .env("HANGAR_LISTEN", format!("127.0.0.1:{port}"))

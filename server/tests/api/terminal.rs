@@ -335,3 +335,41 @@ async fn a_session_without_viewers_ends_after_the_idle_time(db: TestDb) {
     assert!(!processes.contains("sleep 4242"), "{processes}");
     server.stop().await;
 }
+
+both_dbs!(a_reattached_viewer_gets_the_lines_that_scrolled_off_before_the_screen);
+async fn a_reattached_viewer_gets_the_lines_that_scrolled_off_before_the_screen(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let (_ann, id, cookie) = running_space(&server).await;
+    let session = session_id();
+    let mut first = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    first.send("seq 1 3000; echo done-$((1+1))\n").await;
+    first.expect("done-2").await;
+    drop(first);
+
+    // A reload: the first frame holds the history (lines long gone from the 24-row screen),
+    // then the screen.
+    let mut again = connect(&server, &cookie, &id, &session, None)
+        .await
+        .unwrap();
+    again.expect("done-2").await;
+    let replay = String::from_utf8_lossy(&again.output).into_owned();
+    let around_2000 = (1995..=2005)
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let at = replay.find("\r\n1990").unwrap_or(0);
+    assert!(
+        replay.contains(&around_2000),
+        "{:?}",
+        &replay[at..(at + 300).min(replay.len())]
+    );
+    assert!(
+        replay.contains("\r\n1\r\n2\r\n3\r\n"),
+        "the history starts at the top"
+    );
+    let history_ends = replay.find("\x1b[H\x1b[2J").expect("the screen follows");
+    assert!(replay.find("\r\n2005\r\n").unwrap() < history_ends);
+    server.stop().await;
+}

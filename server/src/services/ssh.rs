@@ -1,0 +1,326 @@
+//! The SSH gateway's rules: which key is whose, which space a login names, who may enter it
+//! (as for the web terminal: owner, sharee, admin; running; a template offering SSH) and how
+//! many connections one user may keep; the `~/.ssh/config` entries of a user's spaces; the
+//! live sessions of a space. The gateway itself (`crate::ssh`) only carries bytes.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use app::api::spaces::{ssr::SpaceQueries, SpaceListQuery};
+use app::api::ssh::{ssr::SshApi, LiveSessionsDto, SshConfigDto, SshHostDto};
+use app::api::templates::Feature;
+use app::ids::SpaceId;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use super::access::{Caller, Credential, SpaceRole};
+use super::audit::{record, space_target, Outcome};
+use super::{from_json, Services};
+use crate::entities::{space, ssh_key, user};
+use crate::error::{ApiError, ApiResult};
+use crate::ssh::Ticket;
+
+/// An authenticated connection's way into a space.
+pub struct SshEntry {
+    pub space: space::Model,
+    /// The owner's username.
+    pub owner: String,
+    pub role: SpaceRole,
+    /// Counts the connection until dropped.
+    pub ticket: Ticket,
+    pub opened: Instant,
+}
+
+impl Services {
+    /// Whether a public key (by its `SHA256:` fingerprint) is registered to an active user.
+    pub async fn ssh_key_known(&self, fingerprint: &str) -> bool {
+        matches!(self.ssh_caller(fingerprint).await, Ok(Some(_)))
+    }
+
+    /// The caller a public key (by its `SHA256:` fingerprint) stands for: the active user it
+    /// is registered to, with the key as their credential.
+    pub async fn ssh_caller(&self, fingerprint: &str) -> ApiResult<Option<Caller>> {
+        let Some(key) = ssh_key::Entity::find()
+            .filter(ssh_key::Column::Fingerprint.eq(fingerprint))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user = user::Entity::find_by_id(key.user_id.clone())
+            .one(&self.db)
+            .await?
+            .filter(|u| u.active);
+        Ok(user.map(|user| Caller {
+            user: user.into(),
+            credential: Credential::SshKey(key.id),
+        }))
+    }
+
+    /// The space `login` names for `caller` (`<space>`, or `<owner>.<space>` for another's),
+    /// ready to use: visible to them, running, offering SSH, and within their connection cap.
+    /// A refusal is the one line to show them. Audited either way.
+    pub async fn ssh_enter(
+        &self,
+        caller: &Caller,
+        login: &str,
+        peer: &str,
+    ) -> Result<SshEntry, String> {
+        let entered = self.ssh_entry(caller, login).await;
+        let key = match &caller.credential {
+            Credential::SshKey(id) => id.to_string(),
+            _ => String::new(),
+        };
+        let (target, outcome, details) = match &entered {
+            Ok(entry) => (
+                space_target(&entry.owner, &entry.space.name),
+                Outcome::Success,
+                json!({"login": login, "key_id": key, "from": peer}),
+            ),
+            Err(reason) => (
+                format!("ssh:{login}"),
+                Outcome::Refused,
+                json!({"login": login, "key_id": key, "from": peer, "reason": reason}),
+            ),
+        };
+        record(
+            &self.db,
+            Some(caller),
+            "ssh.open",
+            &target,
+            outcome,
+            details,
+        )
+        .await;
+        if let Ok(entry) = &entered {
+            // Pages that show live sessions follow.
+            self.space_changed(&entry.space.id).await;
+        }
+        entered
+    }
+
+    async fn ssh_entry(&self, caller: &Caller, login: &str) -> Result<SshEntry, String> {
+        let unknown = || {
+            format!(
+                "there is no space `{login}` of yours or shared with you: log in as `<space>`, \
+                 or `<owner>.<space>` for a space shared with you"
+            )
+        };
+        let (owner_name, space_name) = match login.split_once('.') {
+            Some((owner, space)) => (owner, space),
+            None => (caller.user.username.as_str(), login),
+        };
+        let valid = |name: &str| {
+            name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if !valid(owner_name) || !valid(space_name) {
+            return Err(unknown());
+        }
+        let unavailable = |e: ApiError| format!("Hangar cannot check this now: {}", e.message);
+        let owner = user::Entity::find()
+            .filter(user::Column::Username.eq(owner_name))
+            .one(&self.db)
+            .await
+            .map_err(|e| unavailable(e.into()))?
+            .ok_or_else(unknown)?;
+        let found = space::Entity::find()
+            .filter(space::is_live())
+            .filter(space::Column::OwnerId.eq(owner.id.clone()))
+            .filter(space::Column::Name.eq(space_name))
+            .one(&self.db)
+            .await
+            .map_err(|e| unavailable(e.into()))?
+            .ok_or_else(unknown)?;
+        let role = match self.space_role(caller, &found).await {
+            Ok(role) => role,
+            Err(e) if e.code == app::error::ErrorCode::NotFound => return Err(unknown()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let features: Vec<Feature> =
+            from_json(&found.features, "space features").map_err(unavailable)?;
+        if !features.contains(&Feature::Ssh) {
+            return Err(format!(
+                "space `{login}` does not offer SSH: its template has no `ssh` feature (an admin \
+                 can add it to the template; spaces made after that have it)"
+            ));
+        }
+        if !found.state.is_running() {
+            let what_to_do = if role.can_manage() {
+                "start it from the dashboard, then connect again"
+            } else {
+                "ask its owner to start it, then connect again"
+            };
+            return Err(format!("space `{login}` is {}; {what_to_do}", found.state));
+        }
+        let cap = self.config.ssh_max_sessions_per_user as usize;
+        let ticket = self.ssh.open(caller.id(), &found.id, cap).map_err(|open| {
+            format!(
+                "you already have {open} SSH connection{} open, the most allowed: close one \
+                 and connect again",
+                if open == 1 { "" } else { "s" }
+            )
+        })?;
+        Ok(SshEntry {
+            space: found,
+            owner: owner.username,
+            role,
+            ticket,
+            opened: Instant::now(),
+        })
+    }
+
+    /// Records the end of a connection that [`Services::ssh_enter`] let in.
+    pub async fn ssh_left(&self, caller: &Caller, entry: SshEntry, why: &str) {
+        let seconds = entry.opened.elapsed().as_secs();
+        let (space_id, target) = (
+            entry.space.id.clone(),
+            space_target(&entry.owner, &entry.space.name),
+        );
+        drop(entry.ticket);
+        record(
+            &self.db,
+            Some(caller),
+            "ssh.close",
+            &target,
+            Outcome::Success,
+            json!({"seconds": seconds, "why": why}),
+        )
+        .await;
+        self.space_changed(&space_id).await;
+    }
+
+    /// Whether the space still runs (false once it is stopping or gone); `None` when the
+    /// database does not answer, which proves nothing.
+    pub async fn ssh_space_running(&self, id: &SpaceId) -> Option<bool> {
+        match space::Entity::find_by_id(id.clone()).one(&self.db).await {
+            Ok(found) => Some(found.is_some_and(|s| s.state.is_running())),
+            Err(_) => None,
+        }
+    }
+}
+
+/// The name clients should connect to: the listening address when it is a loopback one (only
+/// this machine can connect), else the host of `--public-url`, else the listening address when
+/// it names one interface, else the host the request came to.
+fn host_name(listening: IpAddr, public_url: Option<&str>, request_host: Option<String>) -> String {
+    let public = public_url
+        .and_then(|url| url.parse::<http::Uri>().ok())
+        .and_then(|uri| uri.host().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    if listening.is_loopback() {
+        listening.to_string()
+    } else if let Some(host) = public {
+        host
+    } else if !listening.is_unspecified() {
+        listening.to_string()
+    } else {
+        request_host.unwrap_or_else(|| "localhost".into())
+    }
+}
+
+/// The `Host` block of one space.
+fn host_block(alias: &str, host: &str, port: u16, user: &str) -> String {
+    format!("Host {alias}\n  HostName {host}\n  Port {port}\n  User {user}\n")
+}
+
+#[async_trait::async_trait]
+impl SshApi for Services {
+    async fn ssh_config(
+        &self,
+        caller: &Caller,
+        request_host: Option<String>,
+    ) -> ApiResult<SshConfigDto> {
+        let Some(address) = self.ssh.address() else {
+            return Ok(SshConfigDto {
+                enabled: false,
+                host: String::new(),
+                port: 0,
+                hosts: Vec::new(),
+                text: "# The SSH gateway of this Hangar is turned off (--ssh-listen none).\n"
+                    .into(),
+            });
+        };
+        let host = host_name(
+            address.ip(),
+            self.config.public_url.as_deref(),
+            request_host,
+        );
+        let port = address.port();
+        let spaces = self
+            .list_spaces(caller, SpaceListQuery { all: false })
+            .await?;
+        let hosts: Vec<SshHostDto> = spaces
+            .into_iter()
+            .filter(|s| s.features.contains(&Feature::Ssh))
+            .map(|s| {
+                let user = if &s.owner.id == caller.id() {
+                    s.name.clone()
+                } else {
+                    format!("{}.{}", s.owner.username, s.name)
+                };
+                let alias = format!("hangar-{user}");
+                SshHostDto {
+                    space_id: s.id,
+                    text: host_block(&alias, &host, port, &user),
+                    alias,
+                    user,
+                }
+            })
+            .collect();
+        let mut text = format!(
+            "# Hangar: the spaces of {} (ssh <Host>; scp, sftp and rsync use the same names)\n",
+            caller.user.username
+        );
+        for entry in &hosts {
+            text.push('\n');
+            text.push_str(&entry.text);
+        }
+        Ok(SshConfigDto {
+            enabled: true,
+            host,
+            port,
+            hosts,
+            text,
+        })
+    }
+
+    async fn live_sessions(&self, caller: &Caller, id: &SpaceId) -> ApiResult<LiveSessionsDto> {
+        let (space, _) = self.visible_space(caller, id).await?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(LiveSessionsDto {
+            terminal: count(self.terminals.sessions_in(space.id.as_str())),
+            ssh: count(self.ssh.count_in(&space.id)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_name_is_the_one_clients_can_reach() {
+        let any = IpAddr::from([0, 0, 0, 0]);
+        let lan = IpAddr::from([10, 0, 0, 5]);
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let public = Some("https://hangar.example.com:8443/");
+        let asked = || Some("seen.example.com".to_owned());
+        assert_eq!(host_name(local, public, asked()), "127.0.0.1");
+        assert_eq!(host_name(any, public, asked()), "hangar.example.com");
+        assert_eq!(host_name(lan, public, asked()), "hangar.example.com");
+        assert_eq!(host_name(lan, None, asked()), "10.0.0.5");
+        assert_eq!(host_name(any, None, asked()), "seen.example.com");
+        assert_eq!(host_name(any, None, None), "localhost");
+        assert_eq!(
+            host_name(any, Some("http://[2001:db8::1]:3000"), None),
+            "2001:db8::1"
+        );
+    }
+
+    #[test]
+    fn a_host_block_is_what_ssh_config_expects() {
+        assert_eq!(
+            host_block("hangar-ann.api", "h.example", 2222, "ann.api"),
+            "Host hangar-ann.api\n  HostName h.example\n  Port 2222\n  User ann.api\n"
+        );
+    }
+}
