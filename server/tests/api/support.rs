@@ -27,17 +27,96 @@ pub fn use_docker_host(host: String) {
     let _ = DOCKER_HOST.set(host);
 }
 
-/// A temporary SQLite database file that lives as long as this value.
+/// A temporary SQLite database file that lives as long as this value. Hangar keeps its
+/// files (volumes' disk images) beside it, in `hangar-data`.
 pub struct TempDb {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub path: PathBuf,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        release_host_objects(&self.dir.path().join("hangar-data"));
+    }
+}
+
+/// Where the Hangars of a test on `database_url` keep their files: beside a SQLite file (the
+/// default, `None` here), or a folder of the test's own for a PostgreSQL database (whose
+/// default, /var/lib/hangar, is the machine's).
+pub fn data_dir_for(database_url: &str) -> Option<PathBuf> {
+    if database_url.starts_with("sqlite:") {
+        return None;
+    }
+    let name = database_url.rsplit('/').next().unwrap_or("db");
+    let name = name.split('?').next().unwrap_or(name);
+    Some(std::env::temp_dir().join("hangar-test-data").join(name))
+}
+
+/// Removes what the Hangars of a finished test left on the Docker host from their data dir:
+/// the containers and volumes of their installations (named by the folders under
+/// `volumes/`; a passing test removed its spaces already) and the loop devices of their
+/// disk images, then the folder. Only the test's own: nothing outside `data_dir` is
+/// touched.
+pub fn release_host_objects(data_dir: &std::path::Path) {
+    let Ok(data_dir) = data_dir.canonicalize() else {
+        return;
+    };
+    let installations: Vec<String> = std::fs::read_dir(data_dir.join("volumes"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    let docker = |args: &[&str]| {
+        let mut command = std::process::Command::new("docker");
+        if let Some(host) = DOCKER_HOST.get() {
+            command.env("DOCKER_HOST", host);
+        }
+        command
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for installation in &installations {
+        let label = format!("label=io.hangar.installation={installation}");
+        for container in docker(&["ps", "-aq", "--filter", &label]).split_whitespace() {
+            docker(&["rm", "-f", container]);
+        }
+        for volume in docker(&["volume", "ls", "-q", "--filter", &label]).split_whitespace() {
+            docker(&["volume", "rm", "-f", volume]);
+        }
+    }
+    for device in loops_under(&data_dir) {
+        let _ = std::process::Command::new("losetup")
+            .args(["--detach", &format!("/dev/{device}")])
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The loop devices (`loopN`) whose backing file is under `dir`.
+pub fn loops_under(dir: &std::path::Path) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with("loop"))
+        .filter(|name| {
+            std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+                .is_ok_and(|file| file.starts_with(&prefix))
+        })
+        .collect()
 }
 
 impl TempDb {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hangar.db");
-        TempDb { _dir: dir, path }
+        TempDb { dir, path }
     }
 
     pub fn url(&self) -> String {
@@ -122,6 +201,9 @@ impl PostgresDb {
 
 impl Drop for PostgresDb {
     fn drop(&mut self) {
+        if let Some(data_dir) = data_dir_for(&self.url) {
+            release_host_objects(&data_dir);
+        }
         if std::thread::panicking() {
             eprintln!(
                 "kept the failed test's database {} for a look (swept {LEFTOVER_DATABASE_HOURS} h from now)",
@@ -250,6 +332,13 @@ impl TestServer {
         ];
         let url = db.url();
         args[4] = &url;
+        let data_dir = data_dir_for(&url).map(|d| d.to_string_lossy().into_owned());
+        if let Some(dir) = data_dir
+            .as_deref()
+            .filter(|_| !extra.contains(&"--data-dir"))
+        {
+            args.extend_from_slice(&["--data-dir", dir]);
+        }
         // Tests make their own templates, unless they ask for the default one.
         if !extra.contains(&"--default-template") {
             args.extend_from_slice(&["--default-template", "false"]);
@@ -608,6 +697,9 @@ impl Process {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"));
         if let Some(host) = DOCKER_HOST.get() {
             command.env("DOCKER_HOST", host);
+        }
+        if let Some(dir) = data_dir_for(database_url) {
+            command.env("HANGAR_DATA_DIR", dir);
         }
         let child = command
             .envs(env.iter().copied())
