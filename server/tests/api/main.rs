@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod concurrency;
+mod containment;
 mod events;
 mod forms;
 mod health;
@@ -14,6 +15,7 @@ mod matrix;
 mod openapi;
 mod pages;
 mod quota;
+mod races;
 mod runtime;
 mod spaces;
 mod terminal;

@@ -147,6 +147,14 @@ impl TestDb {
             TestDb::Postgres(db) => db.url.clone(),
         }
     }
+
+    /// Where its Hangars keep their files (see [`data_dir_for`]).
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            TestDb::Sqlite(file) => file.path.with_file_name("hangar-data"),
+            TestDb::Postgres(db) => data_dir_for(&db.url).unwrap(),
+        }
+    }
 }
 
 /// What a test server can start on: a [`TestDb`], or a [`TempDb`] where a test needs the
@@ -672,6 +680,45 @@ pub async fn docker(args: &[&str]) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
     )
+}
+
+/// Runs a shell script in a running space's container; returns whether it succeeded and its
+/// trimmed output (stderr too, after stdout).
+pub async fn in_space(space_id: &str, script: &str) -> (bool, String) {
+    let mut command = tokio::process::Command::new("docker");
+    if let Some(host) = DOCKER_HOST.get() {
+        command.env("DOCKER_HOST", host);
+    }
+    let container = format!("hangar-{space_id}");
+    let out = command
+        .args(["exec", &container, "sh", "-c", script])
+        .output()
+        .await
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text.trim().to_owned())
+}
+
+/// What a plain HTTP GET of `http://host:port/path` from inside a space answers (empty when
+/// nothing answered within `secs` seconds), through busybox's `nc`: the test image's
+/// `wget` crashes.
+pub async fn http_from_space(
+    space_id: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+    secs: u32,
+) -> String {
+    let request =
+        format!("GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n");
+    in_space(
+        space_id,
+        // The request's side stays open: some servers drop a client that half-closes.
+        &format!("(printf '{request}'; sleep {secs}) | timeout {secs} nc -w {secs} {host} {port}"),
+    )
+    .await
+    .1
 }
 
 /// A `hangar` process of its own (the real binary), for the multi-process tests and the
