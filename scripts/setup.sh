@@ -9,8 +9,10 @@ cd "$REPO_ROOT"
 command -v cargo >/dev/null || die "Rust is not installed: get it from https://rustup.rs and run this again"
 command -v curl >/dev/null || apt_install curl
 
-# Debian packages: the Docker engine (when none answers), image building, the browser for tests.
-packages=(ca-certificates debootstrap busybox-static gzip)
+# Debian packages: the Docker engine (when none answers), image building, the browser for tests,
+# what sized volumes (losetup, mkfs.ext4, debugfs) and the spaces' network rules (iptables) need;
+# iproute2 for the network tests' namespaces.
+packages=(ca-certificates debootstrap busybox-static gzip util-linux e2fsprogs iptables iproute2)
 command -v node >/dev/null || packages+=(nodejs npm)
 [ "$purpose" = test ] && packages+=(chromium postgresql)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then

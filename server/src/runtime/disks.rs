@@ -420,9 +420,7 @@ impl DiskImages {
         file.read_exact(&mut superblock).ok()?;
         ext4_used_bytes(&superblock)
     }
-}
 
-impl DiskImages {
     /// Bytes in use on all the sized volumes of a space (0 when it has none).
     pub fn space_used_bytes(&self, space_id: &str) -> u64 {
         let Ok(dir) = self.space_dir(space_id) else {
@@ -486,7 +484,7 @@ mod tests {
 
     #[test]
     fn mount_paths_are_unescaped() {
-        assert_eq!(unescape_mount_path(r"/a\040b\011c\\d"), "/a b\tc\\d");
+        assert_eq!(unescape_mount_path(r"/a\040b\011c\134d"), "/a b\tc\\d");
         assert_eq!(unescape_mount_path("/plain"), "/plain");
         assert_eq!(unescape_mount_path(r"/trailing\04"), r"/trailing\04");
     }

@@ -567,16 +567,10 @@ impl DockerRuntime {
         for extra in ids.iter().skip(1) {
             // Only empty ones go; one in use stays until its containers are gone. The rules
             // of its bridge go with it (swept once the bridge is gone).
-            if docker.remove_network(extra).await.is_ok() && !self.allow_host_access {
-                let _ = blocking(|| {
-                    firewall::host_support()?;
-                    let bridges = firewall::bridges_with_rules()?;
-                    for bridge in bridges.iter().filter(|b| !firewall::interface_exists(b)) {
-                        firewall::remove(bridge)?;
-                    }
-                    Ok(())
-                })
-                .await;
+            if docker.remove_network(extra).await.is_ok() {
+                if let Err(e) = blocking(firewall::sweep).await {
+                    tracing::debug!(error = %e, "no network rules to sweep");
+                }
             }
         }
         *known = Some(chosen.clone());

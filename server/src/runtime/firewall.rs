@@ -181,6 +181,13 @@ pub fn bridges_with_rules() -> Result<Vec<String>, String> {
     Ok(bridges)
 }
 
+/// Removes the rules of bridges that no longer exist (a removed network's).
+pub fn sweep() -> Result<(), String> {
+    host_support()?;
+    let _lock = lock()?;
+    sweep_locked(None)
+}
+
 /// Removes the rules of bridges that no longer exist (their network was removed while no
 /// Hangar was there to see it), and the chain itself once it is empty.
 fn sweep_locked(keep: Option<&str>) -> Result<(), String> {
