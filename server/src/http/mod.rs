@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             crate::auth::remember_session_user,
         ))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
