@@ -264,9 +264,7 @@ mod tests {
     fn config(args: &[&str]) -> Config {
         let mut all = vec!["hangar"];
         all.extend_from_slice(args);
-        match Cli::parse_from(all).into_command() {
-            Command::Serve(config) => config,
-        }
+        Config::from_args(all)
     }
 
     #[test]
