@@ -505,33 +505,6 @@ async fn a_stalled_viewer_does_not_grow_server_memory_while_another_streams() {
     hangar.kill_9().await;
 }
 
-/// Unmounts and detaches the loop devices of the drill's own disk images (under
-/// `data_dir`), as a reboot does; returns how many there were. (A stopped engine leaves its
-/// volumes mounted; a reboot would not.)
-fn detach_loops(data_dir: &std::path::Path) -> usize {
-    let devices = support::loops_under(&data_dir.canonicalize().unwrap());
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for device in &devices {
-        let number = std::fs::read_to_string(format!("/sys/block/{device}/dev")).unwrap();
-        for line in mounts.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            if fields[2] == number.trim() {
-                let unmounted = std::process::Command::new("umount")
-                    .arg(fields[4])
-                    .status()
-                    .unwrap();
-                assert!(unmounted.success(), "cannot unmount {}", fields[4]);
-            }
-        }
-        let detached = std::process::Command::new("losetup")
-            .args(["--detach", &format!("/dev/{device}")])
-            .status()
-            .unwrap();
-        assert!(detached.success(), "cannot detach /dev/{device}");
-    }
-    devices.len()
-}
-
 /// A reboot, as far as one machine can play it: Hangar dies, the Docker engine stops (and
 /// with it the space), the loop devices are gone. Once both are back, the space starts on its
 /// own sized volume, with its data and its size.
@@ -544,7 +517,7 @@ async fn after_a_reboot_a_space_starts_again_on_its_sized_volume_with_its_data()
     hangar.kill_9().await;
     stop_dockerd().await;
     let data_dir = db.path.with_file_name("hangar-data");
-    let detached = detach_loops(&data_dir);
+    let detached = support::unmount_and_detach_loops(&data_dir);
     let gone = support::loops_under(&data_dir.canonicalize().unwrap()).is_empty();
     // The engine comes back whatever happened, for the drills after this one.
     drill_engine().await;
@@ -581,32 +554,13 @@ async fn after_a_reboot_a_space_starts_again_on_its_sized_volume_with_its_data()
     assert!(support::loops_under(&data_dir.canonicalize().unwrap()).is_empty());
 }
 
-/// An HTTP server on every address of the host, on a port the system picks.
-async fn host_web_server() -> (u16, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 1024];
-                let _ = stream.read(&mut request).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello-at-home")
-                    .await;
-            });
-        }
-    });
-    (port, task)
-}
-
 /// `--allow-host-access` leaves spaces able to reach the host; without it, Hangar installs
 /// the rules on the spaces network's bridge (here the drills' engine's own) at start-up and
 /// a running space loses the host at once.
 #[tokio::test]
 async fn spaces_reach_the_host_only_when_the_operator_allows_it() {
     let _serial = one_at_a_time().await;
-    let (port, server_task) = host_web_server().await;
+    let (port, server_task) = support::host_http_server("hello-at-home").await;
     let db = TempDb::new();
     let hangar = Process::start_with(&db.url(), &[("HANGAR_ALLOW_HOST_ACCESS", "true")]).await;
     let admin = admin(&hangar.server).await;
@@ -616,24 +570,8 @@ async fn spaces_reach_the_host_only_when_the_operator_allows_it() {
         "not enforced: spaces may reach the host and 169.254.0.0/16 (--allow-host-access)"
     );
     let tpl = admin.new_template("box", 0, json!([])).await;
-    let id = admin
-        .post(
-            "/api/v1/spaces",
-            json!({"name": "homebound", "template_id": tpl}),
-        )
-        .await
-        .id();
-    admin
-        .post_empty(&format!("/api/v1/spaces/{id}/start"))
-        .await;
-    admin.wait_for_state(&id, "running").await;
-    let (_, gateway) = docker(&[
-        "inspect",
-        "-f",
-        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
-        &format!("hangar-{id}"),
-    ])
-    .await;
+    let id = admin.running_space("homebound", &tpl).await;
+    let gateway = support::space_gateway(&id).await;
     let home = || support::http_from_space(&id, &gateway, port, "/", 3);
     assert!(
         home().await.contains("hello-at-home"),

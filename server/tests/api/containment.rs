@@ -8,26 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    admin, both_dbs, docker, http_from_space, in_space, loops_under, Client, TestDb, TestServer,
+    admin, both_dbs, data_volume, docker, host_http_server, http_from_space, in_space, loops_under,
+    space_gateway, unmount_and_detach_loops, TestDb, TestServer,
 };
-
-/// Creates a space from `template` and waits until it runs; returns its id.
-async fn running_space(client: &Client, name: &str, template: &str) -> String {
-    let created = client
-        .post(
-            "/api/v1/spaces",
-            json!({"name": name, "template_id": template}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{created:?}");
-    let id = created.id();
-    let started = client
-        .post_empty(&format!("/api/v1/spaces/{id}/start"))
-        .await;
-    assert_eq!(started.status, 202, "{started:?}");
-    client.wait_for_state(&id, "running").await;
-    id
-}
 
 async fn inspect(space_id: &str, format: &str) -> String {
     let (found, out) = docker(&["inspect", "-f", format, &format!("hangar-{space_id}")]).await;
@@ -86,7 +69,7 @@ async fn a_space_has_a_process_limit_no_new_privileges_and_fewer_capabilities(db
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     let two_cu = admin.new_template("two", 2, json!([])).await;
     let zero_cu = admin.new_template("zero", 0, json!([])).await;
-    let id = running_space(&ann, "box", &two_cu).await;
+    let id = ann.running_space("box", &two_cu).await;
     assert_eq!(
         inspect(
             &id,
@@ -128,7 +111,7 @@ async fn a_space_has_a_process_limit_no_new_privileges_and_fewer_capabilities(db
     assert_eq!(in_space(&id, "echo alive").await.1, "alive");
 
     // A space of 0 CU (no CPU or memory limit) still has one unit's process limit.
-    let zero = running_space(&ann, "zero", &zero_cu).await;
+    let zero = ann.running_space("zero", &zero_cu).await;
     assert_eq!(inspect(&zero, "{{.HostConfig.PidsLimit}}").await, "64");
     server.stop().await;
 }
@@ -156,7 +139,7 @@ async fn only_an_admin_makes_a_privileged_template_whose_spaces_get_docker_in_do
         .await;
     assert_eq!(changed.status, 403, "{changed:?}");
 
-    let id = running_space(&ann, "dind", &dind).await;
+    let id = ann.running_space("dind", &dind).await;
     assert_eq!(
         ann.get(&format!("/api/v1/spaces/{id}")).await.body["privileged"],
         true
@@ -190,7 +173,7 @@ async fn only_an_admin_makes_a_privileged_template_whose_spaces_get_docker_in_do
         ann.get(&format!("/api/v1/spaces/{id}")).await.body["privileged"],
         true
     );
-    let plain = running_space(&ann, "plain", &dind).await;
+    let plain = ann.running_space("plain", &dind).await;
     assert!(
         rights(&plain).await.1,
         "a new space has no-new-privileges again"
@@ -217,15 +200,9 @@ async fn a_write_past_a_volumes_size_fails_with_enospc_in_the_space_and_loses_no
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = admin
-        .new_template(
-            "small",
-            0,
-            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
-        )
-        .await;
-    let full = running_space(&ann, "full", &tpl).await;
-    let other = running_space(&ann, "other", &tpl).await;
+    let tpl = admin.new_template("small", 0, data_volume()).await;
+    let full = ann.running_space("full", &tpl).await;
+    let other = ann.running_space("other", &tpl).await;
     // The space sees its volume's own size, not the host's disk.
     let size = size_kib(&full, "/data").await;
     assert!(
@@ -311,38 +288,18 @@ fn images_under(data_dir: &Path) -> Vec<String> {
     found
 }
 
-/// Detaches the loop devices of the test's own disk images, as a reboot does.
-async fn detach_loops(data_dir: &Path) -> usize {
-    let devices = loops_under(&data_dir.canonicalize().unwrap());
-    for device in &devices {
-        let detached = tokio::process::Command::new("losetup")
-            .args(["--detach", &format!("/dev/{device}")])
-            .status()
-            .await
-            .unwrap();
-        assert!(detached.success());
-    }
-    devices.len()
-}
-
 both_dbs!(a_sized_volume_comes_back_after_its_loop_device_is_gone_as_after_a_reboot);
 async fn a_sized_volume_comes_back_after_its_loop_device_is_gone_as_after_a_reboot(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
-    let tpl = admin
-        .new_template(
-            "box",
-            0,
-            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
-        )
-        .await;
-    let id = running_space(&admin, "keeper", &tpl).await;
+    let tpl = admin.new_template("box", 0, data_volume()).await;
+    let id = admin.running_space("keeper", &tpl).await;
     assert!(in_space(&id, "echo survived > /data/note").await.0);
     admin.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
     admin.wait_for_state(&id, "stopped").await;
 
     // Gone while Hangar runs: the next start attaches it again.
-    assert_eq!(detach_loops(&db.data_dir()).await, 1);
+    assert_eq!(unmount_and_detach_loops(&db.data_dir()), 1);
     admin
         .post_empty(&format!("/api/v1/spaces/{id}/start"))
         .await;
@@ -353,7 +310,7 @@ async fn a_sized_volume_comes_back_after_its_loop_device_is_gone_as_after_a_rebo
 
     // Gone while Hangar was down (a reboot): start-up attaches it again.
     server.shutdown().await;
-    assert_eq!(detach_loops(&db.data_dir()).await, 1);
+    assert_eq!(unmount_and_detach_loops(&db.data_dir()), 1);
     let server = TestServer::start(&db, &[]).await;
     assert_eq!(
         loops_under(&db.data_dir().canonicalize().unwrap()).len(),
@@ -394,20 +351,8 @@ async fn readyz_says_what_the_host_enforces_and_sizes_can_be_turned_off(db: Test
         ready.body["storage"],
         "not enforced: turned off (--volume-sizes off)"
     );
-    let tpl = admin
-        .new_template(
-            "box",
-            0,
-            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
-        )
-        .await;
-    let id = admin
-        .post(
-            "/api/v1/spaces",
-            json!({"name": "plain", "template_id": tpl}),
-        )
-        .await
-        .id();
+    let tpl = admin.new_template("box", 0, data_volume()).await;
+    let id = admin.new_space("plain", &tpl).await;
     let (_, options) = docker(&[
         "volume",
         "inspect",
@@ -425,26 +370,6 @@ async fn readyz_says_what_the_host_enforces_and_sizes_can_be_turned_off(db: Test
         serde_json::Value::Null
     );
     server.stop().await;
-}
-
-/// A plain HTTP server on every address of the host (0.0.0.0), on a port the system picks;
-/// answers `hello-from-the-host` to anything.
-async fn host_server() -> (u16, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 1024];
-                let _ = stream.read(&mut request).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\nhello-from-the-host")
-                    .await;
-            });
-        }
-    });
-    (port, task)
 }
 
 /// A network namespace of the test's own standing in for a link-local service (a cloud
@@ -549,7 +474,7 @@ fn host_addresses() -> Vec<String> {
 /// Runtime only: the database plays no part, so this runs on SQLite alone.
 #[tokio::test]
 async fn a_space_reaches_neither_the_host_nor_link_local_addresses_but_reaches_outside() {
-    let (port, host_task) = host_server().await;
+    let (port, host_task) = host_http_server("hello-from-the-host").await;
     let link_local = LinkLocalService::start(231);
     // Both answer from the host itself: what the space cannot reach is really there.
     let direct = reqwest::get(format!("http://127.0.0.1:{port}/"))
@@ -573,7 +498,7 @@ async fn a_space_reaches_neither_the_host_nor_link_local_addresses_but_reaches_o
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let tpl = admin.new_template("box", 0, json!([])).await;
-    let id = running_space(&admin, "probe", &tpl).await;
+    let id = admin.running_space("probe", &tpl).await;
     let gateway = inspect(
         &id,
         "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",

@@ -8,7 +8,9 @@ use futures_util::future::join_all;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
-use crate::support::{admin, both_dbs, docker, in_space, loops_under, Client, TestDb, TestServer};
+use crate::support::{
+    admin, both_dbs, data_volume, docker, in_space, loops_under, Client, TestDb, TestServer,
+};
 
 /// Races run at once, each a start and a delete of one stopped space.
 const RACES: usize = 12;
@@ -20,17 +22,7 @@ async fn stopped_space_with_file(
     template: &str,
     content: &str,
 ) -> String {
-    let id = client
-        .post(
-            "/api/v1/spaces",
-            json!({"name": name, "template_id": template}),
-        )
-        .await
-        .id();
-    client
-        .post_empty(&format!("/api/v1/spaces/{id}/start"))
-        .await;
-    client.wait_for_state(&id, "running").await;
+    let id = client.running_space(name, template).await;
     assert!(
         in_space(&id, &format!("echo {content} > /data/file"))
             .await
@@ -65,13 +57,7 @@ async fn deletes_racing_starts_leave_nothing_behind_an_accepted_delete_and_lose_
             json!({"max_spaces": null, "compute_units": null, "storage_units": null}),
         )
         .await;
-    let tpl = admin
-        .new_template(
-            "box",
-            0,
-            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
-        )
-        .await;
+    let tpl = admin.new_template("box", 0, data_volume()).await;
     let spaces = join_all((0..RACES).map(|i| {
         let (ann, tpl) = (ann.clone(), tpl.clone());
         async move {
@@ -154,20 +140,8 @@ both_dbs!(a_space_whose_volume_is_missing_does_not_start_on_a_new_empty_one);
 async fn a_space_whose_volume_is_missing_does_not_start_on_a_new_empty_one(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
-    let tpl = admin
-        .new_template(
-            "box",
-            0,
-            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
-        )
-        .await;
-    let id = admin
-        .post(
-            "/api/v1/spaces",
-            json!({"name": "lost", "template_id": tpl}),
-        )
-        .await
-        .id();
+    let tpl = admin.new_template("box", 0, data_volume()).await;
+    let id = admin.new_space("lost", &tpl).await;
     let volume = format!("hangar-{id}-data");
     assert!(docker(&["volume", "rm", &volume]).await.0);
     admin
@@ -197,24 +171,8 @@ both_dbs!(removing_orphans_while_spaces_run_keeps_them_and_their_network);
 async fn removing_orphans_while_spaces_run_keeps_them_and_their_network(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
-    let tpl = admin
-        .new_template(
-            "box",
-            0,
-            json!([{"name": "data", "mount_path": "/data", "size_gib": 1}]),
-        )
-        .await;
-    let running = admin
-        .post(
-            "/api/v1/spaces",
-            json!({"name": "live", "template_id": tpl}),
-        )
-        .await
-        .id();
-    admin
-        .post_empty(&format!("/api/v1/spaces/{running}/start"))
-        .await;
-    admin.wait_for_state(&running, "running").await;
+    let tpl = admin.new_template("box", 0, data_volume()).await;
+    let running = admin.running_space("live", &tpl).await;
     let network = docker(&[
         "inspect",
         "-f",
@@ -226,13 +184,7 @@ async fn removing_orphans_while_spaces_run_keeps_them_and_their_network(db: Test
     assert!(network.starts_with("hangar-spaces"), "{network}");
     // A space the database forgot (marked deleted behind Hangar's back): its volume and disk
     // image are orphans.
-    let forgotten = admin
-        .post(
-            "/api/v1/spaces",
-            json!({"name": "gone", "template_id": tpl}),
-        )
-        .await
-        .id();
+    let forgotten = admin.new_space("gone", &tpl).await;
     let connection = Database::connect(db.url()).await.unwrap();
     connection
         .execute_unprepared(&format!(
@@ -285,16 +237,6 @@ async fn removing_orphans_while_spaces_run_keeps_them_and_their_network(db: Test
     );
     assert!(in_space(&running, "echo ok > /data/ok").await.0);
     // New spaces still start on the network.
-    let another = admin
-        .post(
-            "/api/v1/spaces",
-            json!({"name": "next", "template_id": tpl}),
-        )
-        .await
-        .id();
-    admin
-        .post_empty(&format!("/api/v1/spaces/{another}/start"))
-        .await;
-    admin.wait_for_state(&another, "running").await;
+    let another = admin.running_space("next", &tpl).await;
     server.stop().await;
 }

@@ -644,6 +644,27 @@ impl Client {
         created.id()
     }
 
+    /// Creates a space from `template` and returns its id.
+    pub async fn new_space(&self, name: &str, template: &str) -> String {
+        let created = self
+            .post(
+                "/api/v1/spaces",
+                serde_json::json!({"name": name, "template_id": template}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.id()
+    }
+
+    /// Creates a space from `template`, starts it and waits until it runs; returns its id.
+    pub async fn running_space(&self, name: &str, template: &str) -> String {
+        let id = self.new_space(name, template).await;
+        let started = self.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
+        assert_eq!(started.status, 202, "{started:?}");
+        self.wait_for_state(&id, "running").await;
+        id
+    }
+
     /// Waits until the space reaches `state` (30 s at most) and returns it.
     pub async fn wait_for_state(&self, space_id: &str, state: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -659,6 +680,11 @@ impl Client {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+}
+
+/// One 1 GiB volume `data` at `/data`, as a template's `volumes`.
+pub fn data_volume() -> serde_json::Value {
+    serde_json::json!([{"name": "data", "mount_path": "/data", "size_gib": 1}])
 }
 
 /// The tiny image `scripts/images.sh test` builds.
@@ -718,6 +744,65 @@ pub async fn http_from_space(
     )
     .await
     .1
+}
+
+/// The address of the host on a running space's network (its gateway).
+pub async fn space_gateway(space_id: &str) -> String {
+    let (found, gateway) = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+        &format!("hangar-{space_id}"),
+    ])
+    .await;
+    assert!(found && !gateway.is_empty(), "no gateway for {space_id}");
+    gateway
+}
+
+/// A plain HTTP server on every address of the host (0.0.0.0), on a port the system picks,
+/// answering `body` to anything: something a space must not reach.
+pub async fn host_http_server(body: &'static str) -> (u16, JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// Unmounts and detaches the loop devices of a test's own disk images (under `data_dir`),
+/// as a reboot does; returns how many there were.
+pub fn unmount_and_detach_loops(data_dir: &std::path::Path) -> usize {
+    let devices = loops_under(&data_dir.canonicalize().unwrap());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for device in &devices {
+        let number = std::fs::read_to_string(format!("/sys/block/{device}/dev")).unwrap();
+        for line in mounts.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if fields[2] == number.trim() {
+                let unmounted = std::process::Command::new("umount")
+                    .arg(fields[4])
+                    .status()
+                    .unwrap();
+                assert!(unmounted.success(), "cannot unmount {}", fields[4]);
+            }
+        }
+        let detached = std::process::Command::new("losetup")
+            .args(["--detach", &format!("/dev/{device}")])
+            .status()
+            .unwrap();
+        assert!(detached.success(), "cannot detach /dev/{device}");
+    }
+    devices.len()
 }
 
 /// A `hangar` process of its own (the real binary), for the multi-process tests and the
