@@ -9,8 +9,10 @@ cd "$REPO_ROOT"
 command -v cargo >/dev/null || die "Rust is not installed: get it from https://rustup.rs and run this again"
 command -v curl >/dev/null || apt_install curl
 
-# Debian packages: the Docker engine (when none answers), image building, the browser for tests.
-packages=(ca-certificates debootstrap busybox-static)
+# Debian packages: the Docker engine (when none answers), image building, the browser for tests,
+# what sized volumes (losetup, mkfs.ext4, debugfs) and the spaces' network rules (iptables) need;
+# iproute2 for the network tests' namespaces.
+packages=(ca-certificates debootstrap busybox-static gzip util-linux e2fsprogs iptables iproute2)
 command -v node >/dev/null || packages+=(nodejs npm)
 # The SSH tests drive the OpenSSH client (ssh, scp, sftp, ssh-keygen) and rsync; setsid is
 # util-linux's (always there).

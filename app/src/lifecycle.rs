@@ -139,7 +139,9 @@ pub enum Plan {
     Start,
     /// Move to `stopping`, stop the container, then go on as `then` says.
     Stop { then: AfterStop },
-    /// Remove container and volumes, then `deleted`.
+    /// Mark it as being deleted (`stopping`, then `deleted`), then remove container and
+    /// volumes: nothing is removed before the mark, so a start that raced it finds the space
+    /// taken and is refused.
     Delete,
 }
 
@@ -148,10 +150,9 @@ impl Plan {
     pub fn first_state(self) -> SpaceState {
         match self {
             Plan::Start => SpaceState::Starting,
-            Plan::Stop { .. } => SpaceState::Stopping,
-            // Deletion is recorded when the removal succeeded: a failed removal leaves the
-            // space as it was, deleteable again.
-            Plan::Delete => SpaceState::Deleted,
+            // A deletion is recorded (as a stop that ends in `deleted`) before anything is
+            // removed; a failed removal puts the space back as it was, deleteable again.
+            Plan::Stop { .. } | Plan::Delete => SpaceState::Stopping,
         }
     }
 }
@@ -207,7 +208,7 @@ pub fn allowed(from: SpaceState, to: SpaceState) -> bool {
     matches!(
         (from, to),
         (Created, Starting)
-            | (Created, Deleted)
+            | (Created, Stopping)
             | (Starting, Running)
             | (Starting, Stopped)
             | (Starting, Stopping)
@@ -216,8 +217,10 @@ pub fn allowed(from: SpaceState, to: SpaceState) -> bool {
             | (Stopping, Stopped)
             | (Stopping, Starting)
             | (Stopping, Deleted)
+            // A deletion whose removal failed puts the space back.
+            | (Stopping, Created)
             | (Stopped, Starting)
-            | (Stopped, Deleted)
+            | (Stopped, Stopping)
     )
 }
 
@@ -284,6 +287,8 @@ mod tests {
         StartSucceeded,
         StartFailed,
         StopFinished,
+        /// Removing a stopped space's container or volumes failed.
+        RemovalFailed,
         ContainerDied,
     }
 
@@ -296,6 +301,7 @@ mod tests {
             Just(Step::StartSucceeded),
             Just(Step::StartFailed),
             Just(Step::StopFinished),
+            Just(Step::RemovalFailed),
             Just(Step::ContainerDied),
         ]
     }
@@ -307,16 +313,20 @@ mod tests {
         fn every_run_only_makes_allowed_moves(steps in proptest::collection::vec(step(), 0..60)) {
             let mut state = SpaceState::Created;
             let mut then = AfterStop::Stay;
+            // The state a deletion of a space that was not running started from.
+            let mut deleting_from = None;
             for step in steps {
                 let next = match step {
                     Step::Ask(action) => match plan(state, action) {
-                        Ok(p @ Plan::Stop { then: t }) => { then = t; p.first_state() }
+                        Ok(p @ Plan::Stop { then: t }) => { then = t; deleting_from = None; p.first_state() }
+                        Ok(p @ Plan::Delete) => { then = AfterStop::Delete; deleting_from = Some(state); p.first_state() }
                         Ok(p) => p.first_state(),
                         Err(e) => { prop_assert_eq!(e.state, state); state }
                     },
                     Step::StartSucceeded if state == SpaceState::Starting => SpaceState::Running,
                     Step::StartFailed if state == SpaceState::Starting => SpaceState::Stopped,
                     Step::StopFinished if state == SpaceState::Stopping => after_stop(then),
+                    Step::RemovalFailed if state == SpaceState::Stopping => deleting_from.unwrap_or(state),
                     Step::ContainerDied if state == SpaceState::Running => SpaceState::Stopped,
                     _ => state,
                 };

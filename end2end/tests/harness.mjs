@@ -1,6 +1,6 @@
 // Starts a real Hangar (the built debug binary, a fresh SQLite file) and a headless Chromium.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +20,28 @@ function freePort() {
       probe.close(() => done(port));
     });
   });
+}
+
+// What a test's Hangar left on the host from its data dir (a failed test leaves spaces): the
+// containers and volumes of its installation (named by the folders under volumes/) and the
+// loop devices of its disk images. Only its own: nothing outside `dataDir` is touched.
+function releaseHostObjects(dataDir) {
+  if (!existsSync(dataDir)) return;
+  const real = realpathSync(dataDir);
+  const quiet = (cmd, args) => {
+    try { return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return ''; }
+  };
+  const volumes = join(real, 'volumes');
+  for (const installation of existsSync(volumes) ? readdirSync(volumes) : []) {
+    const label = `label=io.hangar.installation=${installation}`;
+    for (const id of quiet('docker', ['ps', '-aq', '--filter', label]).split(/\s+/).filter(Boolean)) quiet('docker', ['rm', '-f', id]);
+    for (const name of quiet('docker', ['volume', 'ls', '-q', '--filter', label]).split(/\s+/).filter(Boolean)) quiet('docker', ['volume', 'rm', '-f', name]);
+  }
+  for (const device of readdirSync('/sys/block').filter((d) => d.startsWith('loop'))) {
+    let backing = '';
+    try { backing = readFileSync(`/sys/block/${device}/loop/backing_file`, 'utf8'); } catch { continue; }
+    if (backing.startsWith(`${real}/`)) quiet('losetup', ['--detach', `/dev/${device}`]);
+  }
 }
 
 export async function startHangar(extraEnv = {}) {
@@ -61,6 +83,7 @@ export async function startHangar(extraEnv = {}) {
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      releaseHostObjects(join(dir, 'hangar-data'));
       rmSync(dir, { recursive: true, force: true });
     },
   };

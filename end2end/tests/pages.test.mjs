@@ -147,6 +147,8 @@ async function walk(admin, dev, pal) {
   await card.locator('[data-testid="start"]').click();
   await dev.page.waitForSelector('[data-testid="space-card"][data-space="api"][data-state="running"]', { timeout: 60_000 });
   await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-compute"][data-used="1"]', LIVE);
+  // The storage bar counts declared GiB; beside it, what the volumes hold on disk.
+  assert.match(await dev.page.locator('[data-testid="quota-bars"] [data-testid="disk-use"]').innerText(), /used of 1 GiB on disk/);
   await shot(dev.page, 'dashboard');
   // The admin's users page, open all along, shows the new usage too.
   await admin.page.waitForSelector('[data-username="dev"] [data-testid="quota-compute"][data-used="1"]', LIVE);
@@ -200,6 +202,10 @@ async function walk(admin, dev, pal) {
   assert.match(await shared.locator('[data-testid="shared-by"]').innerText(), /dev/);
   await shot(pal.page, 'dashboard-shared-phone');
   await dev.page.waitForSelector('[data-testid="history"]');
+  // Each volume shows what it holds of its size, a hard limit on this host.
+  const volume = dev.page.locator('[data-testid="volume-usage"][data-volume="home"][data-enforced="true"]');
+  await volume.waitFor(LIVE);
+  assert.match(await volume.innerText(), /^home at \/home\/dev: [\d.]+ (B|KiB|MiB) used of 1 GiB$/);
   await shot(dev.page, 'space');
 
   await dev.page.click('[data-testid="shares"] [data-user="pal"] [data-testid="revoke"]');

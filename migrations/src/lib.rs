@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_domain;
 mod m20261201_000001_settings;
+mod m20261210_000001_privileged;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_users_and_sessions::Migration),
             Box::new(m20261128_000002_domain::Migration),
             Box::new(m20261201_000001_settings::Migration),
+            Box::new(m20261210_000001_privileged::Migration),
         ]
     }
 }

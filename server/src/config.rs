@@ -99,6 +99,28 @@ pub struct Config {
     #[arg(long, env = "HANGAR_MEMORY_MIB_PER_CU", default_value_t = 1024)]
     pub memory_mib_per_cu: u64,
 
+    /// Processes (threads included) a space may run per compute unit; spaces of 0 CU get one
+    /// unit's worth. A fork bomb stops there instead of exhausting the host.
+    #[arg(long, env = "HANGAR_PIDS_PER_CU", default_value_t = 1024, value_parser = clap::value_parser!(i64).range(16..=4_194_304))]
+    pub pids_per_cu: i64,
+
+    /// Folder for Hangar's files on the Docker host (the volumes' disk images, under
+    /// `volumes/<installation>`). Default: `hangar-data` beside a SQLite database file,
+    /// `/var/lib/hangar` with PostgreSQL. Replicas on one host share it.
+    #[arg(long, env = "HANGAR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// How volume sizes are enforced: `loop` makes each volume an ext4 filesystem of its size
+    /// on a loop device (needs root, on the Docker host); `off` leaves sizes as bookkeeping
+    /// only (a space can then fill the host's disk; start-up and `/readyz` say so).
+    #[arg(long, env = "HANGAR_VOLUME_SIZES", default_value = "loop")]
+    pub volume_sizes: VolumeSizes,
+
+    /// Let spaces reach the host (its addresses, any port) and 169.254.0.0/16. By default
+    /// Hangar installs iptables rules on the spaces network that stop them (needs root).
+    #[arg(long, env = "HANGAR_ALLOW_HOST_ACCESS")]
+    pub allow_host_access: bool,
+
     /// Own max_spaces quota of new users (`unlimited` for no limit).
     #[arg(long, env = "HANGAR_DEFAULT_MAX_SPACES", default_value = "3")]
     pub default_max_spaces: Limit,
@@ -176,6 +198,14 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VolumeSizes {
+    /// An ext4 image of the volume's size on a loop device.
+    Loop,
+    /// Not enforced.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -197,11 +227,87 @@ impl Config {
         Cli::parse_from(args).serve
     }
 
+    /// Where Hangar keeps its files on the Docker host (see `--data-dir`).
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let database = self.database_url.as_str();
+        match database
+            .strip_prefix("sqlite://")
+            .or_else(|| database.strip_prefix("sqlite:"))
+        {
+            Some(file) => {
+                let file = file.split('?').next().unwrap_or_default();
+                let beside = std::path::Path::new(file)
+                    .parent()
+                    .filter(|dir| !dir.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                beside.join("hangar-data")
+            }
+            None => PathBuf::from("/var/lib/hangar"),
+        }
+    }
+
+    /// Whether the Docker engine runs on this machine (so that loop devices and iptables
+    /// rules made here are the ones its containers see).
+    pub fn docker_is_local(&self) -> bool {
+        self.docker_host
+            .as_deref()
+            .is_none_or(|host| host.starts_with("unix://"))
+    }
+
     /// Whether cookies must carry `Secure`: Hangar is reached over HTTPS.
     pub fn secure_cookies(&self) -> bool {
         self.public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["hangar"];
+        all.extend_from_slice(args);
+        Config::from_args(all)
+    }
+
+    #[test]
+    fn the_data_dir_is_beside_a_sqlite_file_and_fixed_for_postgres() {
+        let at = |url: &str| config(&["--database-url", url]).data_dir();
+        assert_eq!(
+            at("sqlite:///srv/h/hangar.db"),
+            PathBuf::from("/srv/h/hangar-data")
+        );
+        assert_eq!(
+            at("sqlite:///srv/h/h.db?mode=rwc"),
+            PathBuf::from("/srv/h/hangar-data")
+        );
+        assert_eq!(at("sqlite://hangar.db"), PathBuf::from("./hangar-data"));
+        assert_eq!(at("postgres://db/hangar"), PathBuf::from("/var/lib/hangar"));
+        let chosen = config(&["--data-dir", "/data", "--database-url", "sqlite://x.db"]);
+        assert_eq!(chosen.data_dir(), PathBuf::from("/data"));
+    }
+
+    #[test]
+    fn only_a_unix_socket_is_a_local_engine() {
+        assert!(config(&["--docker-host", "unix:///var/run/docker.sock"]).docker_is_local());
+        assert!(!config(&["--docker-host", "tcp://10.0.0.2:2375"]).docker_is_local());
+    }
+
+    #[test]
+    fn the_hardening_defaults() {
+        let defaults = config(&[]);
+        assert_eq!(defaults.pids_per_cu, 1024);
+        assert_eq!(defaults.volume_sizes, VolumeSizes::Loop);
+        assert!(!defaults.allow_host_access);
+        assert!(config(&["--allow-host-access"]).allow_host_access);
+        assert!(Cli::try_parse_from(["hangar", "--pids-per-cu", "3"]).is_err());
     }
 }
 

@@ -67,12 +67,31 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
     leptos_options.site_addr = config.listen;
 
     let config = Arc::new(config);
+    let disks = match config.volume_sizes {
+        _ if !config.docker_is_local() => Err(
+            "the Docker engine is on another machine (--docker-host): loop devices made here \
+             would not be the ones its containers see"
+                .to_owned(),
+        ),
+        config::VolumeSizes::Loop => {
+            runtime::disks::DiskImages::open(&config.data_dir(), &installation)
+        }
+        config::VolumeSizes::Off => Err("turned off (--volume-sizes off)".to_owned()),
+    };
     let runtime: Arc<dyn runtime::Runtime> = Arc::new(runtime::docker::DockerRuntime::new(
         docker.clone(),
-        installation,
-        config.cpus_per_cu,
-        config.memory_mib_per_cu,
+        runtime::docker::DockerSettings {
+            installation,
+            cpus_per_cu: config.cpus_per_cu,
+            memory_mib_per_cu: config.memory_mib_per_cu,
+            pids_per_cu: config.pids_per_cu,
+            disks,
+            allow_host_access: config.allow_host_access,
+        },
     ));
+    // Re-attaches volumes after a reboot, installs the network rules, and says at start-up
+    // what the host cannot enforce.
+    runtime.prepare().await;
     let terminals = Arc::new(terminal::TerminalHub::new(
         runtime.clone(),
         Duration::from_secs(config.terminal_idle_secs),

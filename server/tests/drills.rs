@@ -136,6 +136,12 @@ async fn stop_dockerd() {
         assert!(Instant::now() < deadline, "dockerd did not stop");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // It stops answering before it has finished: the drill engine's script would find it
+    // still alive and not start another.
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "dockerd did not exit");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
@@ -497,4 +503,92 @@ async fn a_stalled_viewer_does_not_grow_server_memory_while_another_streams() {
     );
     hangar.server.cleanup().await;
     hangar.kill_9().await;
+}
+
+/// A reboot, as far as one machine can play it: Hangar dies, the Docker engine stops (and
+/// with it the space), the loop devices are gone. Once both are back, the space starts on its
+/// own sized volume, with its data and its size.
+#[tokio::test]
+async fn after_a_reboot_a_space_starts_again_on_its_sized_volume_with_its_data() {
+    let _serial = one_at_a_time().await;
+    let db = TempDb::new();
+    let hangar = Process::start(&db.url()).await;
+    let id = space_with_file(&hangar, "rebooted", "kept-over-a-reboot").await;
+    hangar.kill_9().await;
+    stop_dockerd().await;
+    let data_dir = db.path.with_file_name("hangar-data");
+    let detached = support::unmount_and_detach_loops(&data_dir);
+    let gone = support::loops_under(&data_dir.canonicalize().unwrap()).is_empty();
+    // The engine comes back whatever happened, for the drills after this one.
+    drill_engine().await;
+    assert_eq!(detached, 1);
+    assert!(gone, "the loop device outlived the reboot");
+    let hangar = Process::start(&db.url()).await;
+    assert_eq!(
+        support::loops_under(&data_dir.canonicalize().unwrap()).len(),
+        1,
+        "start-up attaches the disk images again"
+    );
+    let admin = Client::signed_in(&hangar.server, "admin", ADMIN_PASSWORD).await;
+    admin.wait_for_state(&id, "stopped").await;
+    admin
+        .post_empty(&format!("/api/v1/spaces/{id}/start"))
+        .await;
+    admin.wait_for_state(&id, "running").await;
+    assert!(running_with_file(&id, "kept-over-a-reboot").await);
+    let (_, size) = docker(&[
+        "exec",
+        &format!("hangar-{id}"),
+        "sh",
+        "-c",
+        "df -kP /data | tail -1",
+    ])
+    .await;
+    let kib: u64 = size.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        (900 * 1024..=1024 * 1024).contains(&kib),
+        "/data is {kib} KiB"
+    );
+    hangar.server.cleanup().await;
+    hangar.kill_9().await;
+    assert!(support::loops_under(&data_dir.canonicalize().unwrap()).is_empty());
+}
+
+/// `--allow-host-access` leaves spaces able to reach the host; without it, Hangar installs
+/// the rules on the spaces network's bridge (here the drills' engine's own) at start-up and
+/// a running space loses the host at once.
+#[tokio::test]
+async fn spaces_reach_the_host_only_when_the_operator_allows_it() {
+    let _serial = one_at_a_time().await;
+    let (port, server_task) = support::host_http_server("hello-at-home").await;
+    let db = TempDb::new();
+    let hangar = Process::start_with(&db.url(), &[("HANGAR_ALLOW_HOST_ACCESS", "true")]).await;
+    let admin = admin(&hangar.server).await;
+    let network = admin.get("/readyz").await.body["network"].clone();
+    assert_eq!(
+        network,
+        "not enforced: spaces may reach the host and 169.254.0.0/16 (--allow-host-access)"
+    );
+    let tpl = admin.new_template("box", 0, json!([])).await;
+    let id = admin.running_space("homebound", &tpl).await;
+    let gateway = support::space_gateway(&id).await;
+    let home = || support::http_from_space(&id, &gateway, port, "/", 3);
+    assert!(
+        home().await.contains("hello-at-home"),
+        "allowed, yet unreachable"
+    );
+
+    hangar.kill_9().await;
+    let hangar = Process::start(&db.url()).await;
+    let admin = Client::signed_in(&hangar.server, "admin", ADMIN_PASSWORD).await;
+    let network = admin.get("/readyz").await.body["network"].clone();
+    assert!(
+        network.as_str().unwrap().starts_with("enforced"),
+        "{network}"
+    );
+    let answer = home().await;
+    assert!(!answer.contains("hello-at-home"), "{answer}");
+    hangar.server.cleanup().await;
+    hangar.kill_9().await;
+    server_task.abort();
 }

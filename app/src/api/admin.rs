@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DockerObject {
-    /// `container`, `volume` or `network`.
+    /// `container`, `volume`, `network`, or `disk` (a volume's disk image and its loop
+    /// device, named by the image's path).
     pub kind: String,
     pub name: String,
-    /// What Docker knows it by.
+    /// What Docker knows it by (a disk: its path).
     pub id: String,
     /// The space its label names (empty when none).
     pub space_id: String,

@@ -36,6 +36,11 @@ pub struct QuotaReport {
     pub breakdown: Vec<QuotaSource>,
     /// Usage is above the quota in some dimension (after a quota was lowered).
     pub over_quota: bool,
+    /// Bytes in use on the volumes of the user's spaces (measured at most seconds ago), to
+    /// read against `usage.storage_units` GiB; null when the host does not enforce volume
+    /// sizes (see `/readyz`).
+    #[serde(default)]
+    pub storage_used_bytes: Option<i64>,
 }
 
 /// One user's report in the list every admin page with live usage reads at once.

@@ -34,6 +34,9 @@ pub struct SpaceDto {
     pub image: String,
     pub volumes: Vec<VolumeSpec>,
     pub features: Vec<Feature>,
+    /// It runs with Docker-in-Docker rights (its template's flag when it was made).
+    #[serde(default)]
+    pub privileged: bool,
     pub last_error: Option<String>,
     /// The users it is shared with (listed for its owner and admins only).
     pub shared_with: Vec<ShareDto>,
@@ -69,6 +72,20 @@ pub struct AuditEventDto {
     pub outcome: String,
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub details: serde_json::Value,
+}
+
+/// What one of a space's volumes holds (`GET /api/v1/spaces/{id}/storage`).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeUsage {
+    pub name: String,
+    pub mount_path: String,
+    pub size_gib: i64,
+    /// Bytes in use, measured now; null when the host does not measure this volume.
+    pub used_bytes: Option<i64>,
+    /// The size is a hard limit: writing past it fails with "no space left on device" in the
+    /// space. False for volumes made where (or before) Hangar enforced sizes.
+    pub enforced: bool,
 }
 
 /// What creating a space from a template would do to the caller's quota, before they do it.
@@ -150,6 +167,13 @@ pub async fn space_history(id: SpaceId) -> Result<Vec<AuditEventDto>, ApiError> 
     crate::api::ssr::answer(api.space_history(&caller, &id).await)
 }
 
+/// What each of the space's volumes holds.
+#[server]
+pub async fn space_storage(id: SpaceId) -> Result<Vec<VolumeUsage>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.space_storage(&caller, &id).await)
+}
+
 /// The caller's effective quota and usage.
 #[server]
 pub async fn my_quota() -> Result<QuotaReport, ApiError> {
@@ -216,7 +240,9 @@ pub async fn audit_log(filter: AuditFilter) -> Result<Vec<AuditEventDto>, ApiErr
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::{AuditEventDto, CreatePreview, CreateSpace, ShareDto, SpaceDto, SpaceListQuery};
+    use super::{
+        AuditEventDto, CreatePreview, CreateSpace, ShareDto, SpaceDto, SpaceListQuery, VolumeUsage,
+    };
     use crate::api::ssr::Caller;
     use crate::error::ApiResult;
     use crate::ids::{SpaceId, TemplateId};
@@ -241,6 +267,9 @@ pub mod ssr {
             caller: &Caller,
             template_id: &TemplateId,
         ) -> ApiResult<CreatePreview>;
+        /// What each of a visible space's volumes holds, measured now.
+        async fn space_storage(&self, caller: &Caller, id: &SpaceId)
+            -> ApiResult<Vec<VolumeUsage>>;
     }
 
     /// Making, starting, stopping and deleting spaces.

@@ -50,6 +50,10 @@ pub struct TemplateDto {
     pub ports: Vec<u16>,
     pub allowed_groups: Vec<GroupId>,
     pub archived: bool,
+    /// Its spaces run with Docker-in-Docker rights instead of the reduced default set (see
+    /// the README); only admins make and change templates.
+    #[serde(default)]
+    pub privileged: bool,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -80,6 +84,10 @@ pub struct CreateTemplate {
     /// Group ids allowed to use it; empty: everyone.
     #[serde(default)]
     pub allowed_groups: Vec<GroupId>,
+    /// Run its spaces with Docker-in-Docker rights (more capabilities, no seccomp or
+    /// AppArmor profile, setuid allowed) instead of the reduced default set.
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -114,6 +122,9 @@ pub struct UpdateTemplate {
     pub allowed_groups: Option<Vec<GroupId>>,
     #[serde(default)]
     pub archived: Option<bool>,
+    /// Changes new spaces only: existing spaces keep the rights they were made with.
+    #[serde(default)]
+    pub privileged: Option<bool>,
 }
 
 /// Every template, archived ones included (admins only).

@@ -5,9 +5,12 @@ use leptos_router::hooks::use_params_map;
 
 use super::dashboard::{SignedIn, SpaceActions, SpaceButtons};
 use super::terminal::TerminalPanel;
-use super::widgets::{field_error, form_error, last_error, refreshing, StateBadge};
+use super::widgets::{bytes_text, field_error, form_error, last_error, refreshing, StateBadge};
 use crate::api::auth::UserDto;
-use crate::api::spaces::{get_space, revoke_share, share_space, space_history, ShareDto, SpaceDto};
+use crate::api::spaces::{
+    get_space, revoke_share, share_space, space_history, space_storage, ShareDto, SpaceDto,
+    VolumeUsage,
+};
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{SpaceId, UserId};
 use crate::live::Live;
@@ -79,14 +82,57 @@ fn SpaceView() -> impl IntoView {
     }
 }
 
+/// One volume: where it is mounted and what it holds of its size.
+fn volume_text(volume: &VolumeUsage) -> String {
+    let used = match volume.used_bytes {
+        Some(used) => format!("{} used of {} GiB", bytes_text(used), volume.size_gib),
+        None => format!("{} GiB, use not measured", volume.size_gib),
+    };
+    let limit = if volume.enforced {
+        ""
+    } else {
+        " (size not enforced)"
+    };
+    format!("{} at {}: {used}{limit}", volume.name, volume.mount_path)
+}
+
+/// The space's volumes with what each holds, measured when the page (or the space) changes.
 #[component]
-fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
-    let volumes = space
+fn Volumes(space: SpaceDto) -> impl IntoView {
+    if space.volumes.is_empty() {
+        return view! { <dd>"none"</dd> }.into_any();
+    }
+    let id = space.id.clone();
+    let live = Live::get();
+    let usage = Resource::new(
+        move || (id.clone(), live.spaces.get()),
+        |(id, _)| space_storage(id),
+    );
+    let declared = space
         .volumes
         .iter()
         .map(|v| format!("{} at {} ({} GiB)", v.name, v.mount_path, v.size_gib))
         .collect::<Vec<_>>()
         .join(", ");
+    view! {
+        <dd data-testid="volumes">
+            <Transition fallback=move || declared.clone()>
+                {move || usage.get().map(|result| match result {
+                    Ok(volumes) => volumes.iter().map(|v| view! {
+                        <span class="volume" data-testid="volume-usage" data-volume=v.name.clone()
+                            data-used=v.used_bytes.map(|b| b.to_string()) data-enforced=v.enforced.to_string()>
+                            {volume_text(v)}</span>
+                    }).collect_view().into_any(),
+                    Err(e) => view! { <span class="error">{e.message}</span> }.into_any(),
+                })}
+            </Transition>
+        </dd>
+    }
+    .into_any()
+}
+
+#[component]
+fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
     view! {
         <section class="panel" data-testid="space-details" data-state=space.state.as_str()>
             <div class="panel-head">
@@ -99,7 +145,8 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
                 <dt>"Template"</dt><dd>{space.template_name.clone()}</dd>
                 <dt>"Units"</dt><dd>{format!("{} CU, {} SU", space.compute_units, space.storage_units)}</dd>
                 <dt>"Image"</dt><dd><code>{space.image.clone()}</code></dd>
-                <dt>"Volumes"</dt><dd>{if volumes.is_empty() { "none".to_owned() } else { volumes }}</dd>
+                <dt>"Volumes"</dt><Volumes space=space.clone() />
+                {space.privileged.then(|| view! { <dt>"Rights"</dt><dd>"Docker-in-Docker (privileged template)"</dd> })}
                 <dt>"Created"</dt><dd>{space.created_at.to_string()}</dd>
                 {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t.to_string()}</dd> })}
                 {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t.to_string()}</dd> })}

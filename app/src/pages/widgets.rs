@@ -52,14 +52,48 @@ pub fn QuotaBar(
     }
 }
 
+/// A number of bytes as people read it (`512 KiB`, `3.4 MiB`, `1.25 GiB`).
+pub fn bytes_text(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let digits = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{value:.digits$} {}", UNITS[unit])
+}
+
+/// What the volumes of the report's spaces hold on disk against their declared size.
+fn disk_use(report: &QuotaReport) -> String {
+    let declared = report.usage.storage_units;
+    match report.storage_used_bytes {
+        Some(used) => format!("{} used of {declared} GiB on disk", bytes_text(used)),
+        None => "Disk use is not measured on this host (volume sizes are not enforced)".into(),
+    }
+}
+
 /// The three bars of a quota report.
 #[component]
 pub fn QuotaBars(report: QuotaReport) -> impl IntoView {
+    let disk = disk_use(&report);
     view! {
         <div class="quota-bars" data-testid="quota-bars" data-over=report.over_quota.to_string()>
             <QuotaBar label="Spaces" unit="" used=report.usage.spaces quota=report.quota.max_spaces />
             <QuotaBar label="Compute" unit=" CU" used=report.usage.compute_units quota=report.quota.compute_units />
             <QuotaBar label="Storage" unit=" SU" used=report.usage.storage_units quota=report.quota.storage_units />
+            <p class="hint small" data-testid="disk-use"
+                data-used=report.storage_used_bytes.map(|b| b.to_string())>{disk}</p>
         </div>
     }
 }

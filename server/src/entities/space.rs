@@ -26,6 +26,8 @@ pub struct Model {
     pub volumes: String,
     #[sea_orm(column_type = "Text")]
     pub features: String,
+    /// Snapshot of the template's flag: runs with Docker-in-Docker rights.
+    pub privileged: bool,
     pub state: SpaceState,
     pub after_stop: Option<AfterStop>,
     pub container_id: Option<String>,

@@ -30,6 +30,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub allowed_groups: String,
     pub archived: bool,
+    /// Its spaces run with Docker-in-Docker rights (see `runtime::docker`).
+    pub privileged: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

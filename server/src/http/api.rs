@@ -9,6 +9,7 @@ use app::api::quota::{ssr::QuotaApi, QuotaReport, UserQuota};
 use app::api::spaces::ssr::{Sharing, SpaceLifecycle, SpaceQueries};
 use app::api::spaces::{
     AuditEventDto, AuditFilter, CreatePreview, CreateSpace, ShareDto, SpaceDto, SpaceListQuery,
+    VolumeUsage,
 };
 use app::api::ssr::{AdminCaller, Caller};
 use app::api::templates::{
@@ -363,6 +364,16 @@ pub async fn space_history(
     Ok(Json(services.space_history(&caller, &id).await?))
 }
 
+/// What each of the space's volumes holds, measured now: used bytes against its size.
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/storage", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [VolumeUsage]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn space_storage(
+    State(services): State<Services>,
+    caller: Caller,
+    Path(id): Path<SpaceId>,
+) -> ApiResult<Json<Vec<VolumeUsage>>> {
+    Ok(Json(services.space_storage(&caller, &id).await?))
+}
+
 #[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces", params(SpaceListQuery), responses((status = 200, body = [SpaceDto]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`all` asked by a member", body = ErrorBody)))]
 pub async fn list_spaces(
     State(services): State<Services>,
@@ -539,6 +550,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_spaces, create_space))
         .routes(routes!(get_space, delete_space))
         .routes(routes!(space_history))
+        .routes(routes!(space_storage))
         .routes(routes!(start_space))
         .routes(routes!(stop_space))
         .routes(routes!(restart_space))

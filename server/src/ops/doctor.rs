@@ -1,10 +1,11 @@
-//! `hangar doctor`: checks the database, the Docker engine, the templates' images, the site
-//! and the listening address, printing for each what is wrong and what to do.
+//! `hangar doctor`: checks the database, the Docker engine, the templates' images, what the
+//! host can enforce (volume sizes, network isolation), the site and the listening address,
+//! printing for each what is wrong and what to do.
 
 use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryFilter};
 
 use super::OpsResult;
-use crate::config::Config;
+use crate::config::{Config, VolumeSizes};
 use crate::entities::template;
 use crate::runtime::client::DockerClient;
 
@@ -123,6 +124,53 @@ pub async fn doctor(config: &Config) -> OpsResult {
             format!("{} is missing", wasm.display()),
             "build it with `cargo xtask build --release` (or `make run`), or set --site-root",
         );
+    }
+
+    // What the host can enforce of the limits Hangar promises (`/readyz` says what it does).
+    match (
+        config.volume_sizes,
+        config.docker_is_local(),
+        crate::runtime::disks::host_support(),
+    ) {
+        (VolumeSizes::Off, _, _) => report.pass(
+            "volume sizes",
+            "not enforced, as asked (--volume-sizes off): a space can fill the host's disk",
+        ),
+        (_, false, _) => report.fail(
+            "volume sizes",
+            "the Docker engine is on another machine: loop devices made here are not its",
+            "run Hangar on the Docker host, or accept unsized volumes with --volume-sizes off",
+        ),
+        (_, _, Err(why)) => report.fail(
+            "volume sizes",
+            why,
+            "run Hangar as root on the Docker host with util-linux and e2fsprogs (scripts/setup.sh)",
+        ),
+        _ => report.pass(
+            "volume sizes",
+            format!(
+                "enforced (an ext4 image per volume under {})",
+                config.data_dir().display()
+            ),
+        ),
+    }
+    if config.allow_host_access {
+        report.pass(
+            "network isolation",
+            "off, as asked (--allow-host-access): spaces may reach the host",
+        );
+    } else {
+        match crate::runtime::firewall::host_support() {
+            Ok(()) => report.pass(
+                "network isolation",
+                "spaces will be kept from the host and 169.254.0.0/16 (iptables)",
+            ),
+            Err(why) => report.fail(
+                "network isolation",
+                why,
+                "run Hangar as root with iptables installed (scripts/setup.sh), or accept it with --allow-host-access",
+            ),
+        }
     }
 
     match std::net::TcpListener::bind(config.listen) {

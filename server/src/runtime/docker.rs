@@ -1,8 +1,12 @@
-//! [`Runtime`] on a Docker engine through bollard: named volumes, one container per space
-//! with CPU and memory limits from its compute units, labelled as Hangar's.
+//! [`Runtime`] on a Docker engine through bollard: named volumes (sized, on loop-mounted
+//! filesystems, where the host allows: see [`super::disks`]), one container per space with
+//! CPU, memory and process limits from its compute units and a reduced set of rights, on a
+//! network kept from the host (see [`super::firewall`]), all labelled as Hangar's.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use app::ids::SpaceId;
 use bollard::errors::Error as DockerError;
@@ -16,9 +20,11 @@ use bollard::query_parameters::{
 };
 
 use super::client::DockerClient;
+use super::disks::DiskImages;
 use super::{
-    ContainerStatus, Exec, ExecControl, ExecOutput, ExecRequest, ManagedObject, Runtime,
-    RuntimeError, SpaceSpec, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    firewall, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput, ExecRequest,
+    ManagedObject, Runtime, RuntimeError, SpaceSpec, VolumeUsage, LABEL_INSTALLATION,
+    LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 
 /// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long
@@ -32,6 +38,58 @@ const STOP_GRACE_SECS: i32 = 10;
 /// and exits at once on SIGTERM.
 const IDLE_COMMAND: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
+/// The capabilities a space keeps: Docker's default set without MKNOD (device nodes),
+/// SETPCAP and SETFCAP (changing capability sets and file capabilities). Enough for `sudo`
+/// and `su` run as root (SETUID, SETGID, AUDIT_WRITE), `ping` (NET_RAW), package installs
+/// (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, and SETUID/SETGID for apt's sandbox user), servers
+/// on ports below 1024 (NET_BIND_SERVICE), signals (KILL) and `chroot`, which sshd's
+/// privilege separation does (SYS_CHROOT).
+pub const SPACE_CAPABILITIES: [&str; 11] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SYS_CHROOT",
+    "AUDIT_WRITE",
+];
+
+/// What a privileged template's spaces get on top of Docker's default set: what a Docker
+/// engine inside the space needs (mounts, namespaces and cgroups, its own networks and
+/// firewall, tracing its processes). Docker's own `--privileged` is not used: it gives every
+/// device of the host too, and fails on hosts whose capability bounding set is reduced.
+pub const DOCKER_IN_DOCKER_CAPABILITIES: [&str; 3] = ["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"];
+
+/// How often a running Hangar checks that the network rules are still in place.
+const FIREWALL_RECHECK: Duration = Duration::from_secs(30);
+
+/// How long a measured volume use is reused for quota reports.
+const USAGE_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// How a [`DockerRuntime`] runs spaces.
+pub struct DockerSettings {
+    /// Labels every object it makes; objects of other installations are not seen.
+    pub installation: String,
+    pub cpus_per_cu: f64,
+    pub memory_mib_per_cu: u64,
+    /// Process (and thread) limit per compute unit; spaces of 0 CU get one unit's.
+    pub pids_per_cu: i64,
+    /// Sized volumes on this host, or why there are none.
+    pub disks: Result<DiskImages, String>,
+    /// Leave spaces able to reach the host (no network rules).
+    pub allow_host_access: bool,
+}
+
+/// The network rules as last checked: on which bridge, when, and the outcome.
+struct NetworkGuard {
+    checked: Option<(String, Instant)>,
+    status: Result<String, String>,
+}
+
 pub struct DockerRuntime {
     docker: Arc<DockerClient>,
     /// Labels every object this runtime makes; objects of other installations are not seen.
@@ -39,6 +97,12 @@ pub struct DockerRuntime {
     network_id: tokio::sync::Mutex<Option<String>>,
     cpus_per_cu: f64,
     memory_mib_per_cu: u64,
+    pids_per_cu: i64,
+    disks: Result<Arc<DiskImages>, String>,
+    allow_host_access: bool,
+    guard: tokio::sync::Mutex<NetworkGuard>,
+    /// Bytes in use on each space's sized volumes, and when that was measured.
+    usage: std::sync::Mutex<HashMap<SpaceId, (Instant, u64)>>,
 }
 
 pub fn container_name(space_id: &SpaceId) -> String {
@@ -86,6 +150,16 @@ fn is_not_found(error: &DockerError) -> bool {
     )
 }
 
+/// Runs blocking work (files, `losetup`, `iptables`) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, RuntimeError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(RuntimeError::Failed),
+        Err(e) => Err(RuntimeError::Failed(format!("a host task failed: {e}"))),
+    }
+}
+
 fn classify(context: &str, error: DockerError) -> RuntimeError {
     match error {
         DockerError::DockerResponseServerError { message, .. } => {
@@ -98,18 +172,23 @@ fn classify(context: &str, error: DockerError) -> RuntimeError {
 }
 
 impl DockerRuntime {
-    pub fn new(
-        docker: Arc<DockerClient>,
-        installation: String,
-        cpus_per_cu: f64,
-        memory_mib_per_cu: u64,
-    ) -> Self {
+    pub fn new(docker: Arc<DockerClient>, settings: DockerSettings) -> Self {
         Self {
             docker,
-            installation,
+            installation: settings.installation,
             network_id: tokio::sync::Mutex::new(None),
-            cpus_per_cu,
-            memory_mib_per_cu,
+            cpus_per_cu: settings.cpus_per_cu,
+            memory_mib_per_cu: settings.memory_mib_per_cu,
+            pids_per_cu: settings.pids_per_cu,
+            disks: settings.disks.map(Arc::new),
+            allow_host_access: settings.allow_host_access,
+            guard: tokio::sync::Mutex::new(NetworkGuard {
+                checked: None,
+                status: Err("not checked yet: the spaces network is made when a space \
+                             first starts"
+                    .into()),
+            }),
+            usage: std::sync::Mutex::default(),
         }
     }
 
@@ -147,14 +226,189 @@ impl DockerRuntime {
         } else {
             (None, None)
         };
+        let (cap_drop, cap_add, security_opt) = if space.privileged {
+            (
+                Vec::new(),
+                DOCKER_IN_DOCKER_CAPABILITIES.map(str::to_owned).to_vec(),
+                vec![
+                    "seccomp=unconfined".to_owned(),
+                    "apparmor=unconfined".to_owned(),
+                ],
+            )
+        } else {
+            (
+                vec!["ALL".to_owned()],
+                SPACE_CAPABILITIES.map(str::to_owned).to_vec(),
+                // setuid programs do not raise privileges: a process keeps at most the rights
+                // of the one that started it.
+                vec!["no-new-privileges:true".to_owned()],
+            )
+        };
         HostConfig {
             mounts: Some(mounts),
             network_mode: Some(network_id.to_owned()),
             nano_cpus,
             memory,
+            // A fork bomb stops at the space's own limit.
+            pids_limit: Some(space.compute_units.max(1) * self.pids_per_cu),
+            cap_drop: Some(cap_drop),
+            cap_add: Some(cap_add),
+            security_opt: Some(security_opt),
             init: Some(false),
             ..Default::default()
         }
+    }
+
+    /// Makes sure every volume the space mounts is one Hangar made (Docker would quietly make
+    /// an empty one in place of a missing one) and that sized ones have their device.
+    async fn check_volumes(
+        &self,
+        docker: &bollard::Docker,
+        space: &SpaceSpec,
+    ) -> Result<(), RuntimeError> {
+        for volume in &space.volumes {
+            let name = volume_name(&space.id, &volume.name);
+            let found = match docker.inspect_volume(&name).await {
+                Ok(found) => found,
+                Err(e) if is_not_found(&e) => {
+                    return Err(RuntimeError::Failed(format!(
+                        "volume `{}` ({name}) is missing: Hangar does not start a space on a \
+                         new empty volume in its place. Restore the volume, or delete the space",
+                        volume.name
+                    )))
+                }
+                Err(e) => return Err(classify(&format!("inspecting volume {name}"), e)),
+            };
+            if owner_of(Some(&found.labels), &self.installation) == Owner::AnotherInstallation {
+                return Err(RuntimeError::Failed(format!(
+                    "volume {name} belongs to another Hangar installation"
+                )));
+            }
+            if !found.options.contains_key("device") {
+                continue;
+            }
+            let disks = self.disks.clone().map_err(|reason| {
+                RuntimeError::Failed(format!(
+                    "volume `{}` is a sized volume, and this host cannot attach it: {reason}",
+                    volume.name
+                ))
+            })?;
+            let (space_id, volume_name) = (space.id.to_string(), volume.name.clone());
+            let attached = blocking(move || disks.attach(&space_id, &volume_name)).await?;
+            if attached.is_none() {
+                return Err(RuntimeError::Failed(format!(
+                    "the disk image of volume `{}` is missing: restore it, or delete the space",
+                    volume.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs (or, with `--allow-host-access`, removes) the network rules on the spaces
+    /// network's bridge, unless checked there recently; the outcome is kept for
+    /// [`Runtime::enforcement`] and logged when it changes.
+    async fn guard_network(&self, docker: &bollard::Docker, network_id: &str) {
+        let mut guard = self.guard.lock().await;
+        let info = match docker
+            .inspect_network(
+                network_id,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot inspect the spaces network for its bridge");
+                return;
+            }
+        };
+        let bridge = info
+            .options
+            .as_ref()
+            .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
+            .unwrap_or_else(|| format!("br-{}", network_id.get(..12).unwrap_or(network_id)));
+        if let Some((checked, at)) = &guard.checked {
+            if *checked == bridge && at.elapsed() < FIREWALL_RECHECK {
+                return;
+            }
+        }
+        let allow = self.allow_host_access;
+        let target = bridge.clone();
+        let status = blocking(move || {
+            Ok(if allow {
+                // Nothing to remove where iptables cannot be run.
+                if firewall::host_support().is_ok() {
+                    if let Err(e) = firewall::remove(&target) {
+                        tracing::warn!(error = %e, "cannot remove the network rules");
+                    }
+                }
+                Err("spaces may reach the host and 169.254.0.0/16 (--allow-host-access)".to_owned())
+            } else {
+                firewall::install(&target).map(|()| {
+                    format!(
+                        "enforced: spaces on {target} cannot reach the host or 169.254.0.0/16 \
+                         (iptables chain {} of the mangle table)",
+                        firewall::CHAIN
+                    )
+                })
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if status != guard.status {
+            match &status {
+                Ok(text) => tracing::info!("network isolation {text}"),
+                Err(reason) => tracing::warn!("spaces are NOT kept from the host: {reason}"),
+            }
+        }
+        guard.status = status;
+        guard.checked = Some((bridge, Instant::now()));
+    }
+
+    /// Measures the spaces' sized volumes that were not measured recently.
+    async fn measure(&self, spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>> {
+        let disks = self.disks.clone().ok()?;
+        let stale: Vec<SpaceId> = {
+            let known = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            spaces
+                .iter()
+                .filter(|id| {
+                    known
+                        .get(*id)
+                        .is_none_or(|(at, _)| at.elapsed() >= USAGE_FRESH_FOR)
+                })
+                .cloned()
+                .collect()
+        };
+        if !stale.is_empty() {
+            let measured = blocking(move || {
+                Ok(stale
+                    .into_iter()
+                    .map(|id| {
+                        let used = disks.space_used_bytes(id.as_str());
+                        (id, used)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await
+            .unwrap_or_default();
+            let mut known = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            if known.len() > 4096 {
+                known.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(60));
+            }
+            let now = Instant::now();
+            for (id, used) in measured {
+                known.insert(id, (now, used));
+            }
+        }
+        let known = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            spaces
+                .iter()
+                .filter_map(|id| known.get(id).map(|(_, used)| (id.clone(), *used)))
+                .collect(),
+        )
     }
 
     async fn ensure_image(
@@ -172,7 +426,9 @@ impl DockerRuntime {
     async fn start_once(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let docker = self.client().await?;
         self.ensure_image(&docker, &space.image).await?;
+        self.check_volumes(&docker, space).await?;
         let network_id = self.spaces_network(&docker).await?;
+        self.guard_network(&docker, &network_id).await;
         let env = space
             .env
             .iter()
@@ -309,8 +565,13 @@ impl DockerRuntime {
             ));
         };
         for extra in ids.iter().skip(1) {
-            // Only empty ones go; one in use stays until its containers are gone.
-            let _ = docker.remove_network(extra).await;
+            // Only empty ones go; one in use stays until its containers are gone. The rules
+            // of its bridge go with it (swept once the bridge is gone).
+            if docker.remove_network(extra).await.is_ok() {
+                if let Err(e) = blocking(firewall::sweep).await {
+                    tracing::debug!(error = %e, "no network rules to sweep");
+                }
+            }
         }
         *known = Some(chosen.clone());
         Ok(chosen)
@@ -497,8 +758,26 @@ impl Runtime for DockerRuntime {
             let mut labels = self.labels(space);
             labels.insert("io.hangar.volume".into(), volume.name.clone());
             labels.insert("io.hangar.size_gib".into(), volume.size_gib.to_string());
+            // Sized: an ext4 filesystem of its size on a loop device, which the local driver
+            // mounts (`discard`: what a space deletes is given back to the host's disk).
+            let driver_opts = match &self.disks {
+                Ok(disks) => {
+                    let disks = disks.clone();
+                    let (space_id, name) = (space.id.to_string(), volume.name.clone());
+                    let size = u64::try_from(volume.size_gib).unwrap_or(0);
+                    let device = blocking(move || disks.create(&space_id, &name, size)).await?;
+                    Some(HashMap::from([
+                        ("type".to_owned(), "ext4".to_owned()),
+                        ("device".to_owned(), device.to_string_lossy().into_owned()),
+                        ("o".to_owned(), "discard".to_owned()),
+                    ]))
+                }
+                Err(_) => None,
+            };
             let request = VolumeCreateRequest {
                 name: Some(volume_name(&space.id, &volume.name)),
+                driver: Some("local".to_owned()),
+                driver_opts,
                 labels: Some(labels),
                 ..Default::default()
             };
@@ -540,7 +819,17 @@ impl Runtime for DockerRuntime {
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(classify(&format!("removing volume {}", volume.name), e)),
             }
+            // Once Docker no longer uses it: its device and image.
+            if let Ok(disks) = &self.disks {
+                let disks = disks.clone();
+                let (space_id, name) = (space.id.to_string(), volume.name.clone());
+                blocking(move || disks.remove(&space_id, &name)).await?;
+            }
         }
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&space.id);
         Ok(())
     }
     async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError> {
@@ -644,6 +933,22 @@ impl Runtime for DockerRuntime {
                 n.labels.as_ref(),
             );
         }
+        // Disk images (with their loop devices) live under this installation's own folder:
+        // all of them are this installation's.
+        if let Ok(disks) = &self.disks {
+            let disks = disks.clone();
+            let images = blocking(move || Ok(disks.list())).await?;
+            found.extend(images.into_iter().map(|image| {
+                let path = image.image.to_string_lossy().into_owned();
+                ManagedObject {
+                    kind: "disk".into(),
+                    name: path.clone(),
+                    id: path,
+                    space_id: image.space_id,
+                    unlabelled: false,
+                }
+            }));
+        }
         Ok(found)
     }
 
@@ -659,6 +964,11 @@ impl Runtime for DockerRuntime {
                 docker.remove_volume(&object.id, Some(options)).await
             }
             "network" => docker.remove_network(&object.id).await,
+            "disk" => {
+                let disks = self.disks.clone().map_err(RuntimeError::Failed)?;
+                let image = PathBuf::from(&object.id);
+                return blocking(move || disks.remove_image(&image)).await;
+            }
             other => {
                 return Err(RuntimeError::Failed(format!(
                     "unknown object kind `{other}`"
@@ -673,5 +983,94 @@ impl Runtime for DockerRuntime {
                 e,
             )),
         }
+    }
+
+    async fn prepare(&self) -> Enforcement {
+        if let Ok(disks) = &self.disks {
+            let disks = disks.clone();
+            // After a reboot no image is attached: attach them all again.
+            match blocking(move || Ok(disks.attach_all())).await {
+                Ok(errors) => {
+                    for error in errors {
+                        tracing::warn!(%error, "cannot attach a volume's disk image");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot attach the volumes' disk images"),
+            }
+        }
+        match self.client().await {
+            Ok(docker) => match self.spaces_network(&docker).await {
+                Ok(network_id) => self.guard_network(&docker, &network_id).await,
+                Err(e) => tracing::warn!(error = %e, "cannot make the spaces network yet"),
+            },
+            Err(e) => tracing::warn!(error = %e, "Docker is not reachable yet"),
+        }
+        let enforcement = self.enforcement().await;
+        match &enforcement.storage {
+            Ok(text) => tracing::info!("volume sizes {text}"),
+            Err(reason) => tracing::warn!(
+                "volume sizes are NOT enforced (a space can fill the host's disk): {reason}"
+            ),
+        }
+        if let Err(reason) = &enforcement.network {
+            tracing::warn!("spaces are NOT kept from the host: {reason}");
+        }
+        enforcement
+    }
+
+    async fn enforcement(&self) -> Enforcement {
+        let storage = match &self.disks {
+            Ok(disks) => Ok(format!(
+                "enforced: each volume is an ext4 image of its size on a loop device, in {}",
+                disks.root().display()
+            )),
+            Err(reason) => Err(reason.clone()),
+        };
+        Enforcement {
+            storage,
+            network: self.guard.lock().await.status.clone(),
+        }
+    }
+
+    async fn volume_usage(&self, space: &SpaceSpec) -> Vec<VolumeUsage> {
+        let measured = match &self.disks {
+            Ok(disks) => {
+                let disks = disks.clone();
+                let space_id = space.id.to_string();
+                let names: Vec<String> = space.volumes.iter().map(|v| v.name.clone()).collect();
+                blocking(move || {
+                    Ok(names
+                        .iter()
+                        .map(|name| disks.used_bytes(&space_id, name))
+                        .collect::<Vec<_>>())
+                })
+                .await
+                .unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        };
+        let usage: Vec<VolumeUsage> = space
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(i, volume)| {
+                let used_bytes = measured.get(i).copied().flatten();
+                VolumeUsage {
+                    name: volume.name.clone(),
+                    used_bytes,
+                    enforced: used_bytes.is_some(),
+                }
+            })
+            .collect();
+        let total = usage.iter().filter_map(|u| u.used_bytes).sum();
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(space.id.clone(), (Instant::now(), total));
+        usage
+    }
+
+    async fn storage_used(&self, spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>> {
+        self.measure(spaces).await
     }
 }

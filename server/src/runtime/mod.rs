@@ -2,9 +2,11 @@
 //! an orchestrator could implement it the same way.
 
 pub mod client;
+pub mod disks;
 pub mod docker;
+pub mod firewall;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ pub struct SpaceSpec {
     pub env: BTreeMap<String, String>,
     pub volumes: Vec<VolumeSpec>,
     pub compute_units: i64,
+    /// Docker-in-Docker rights instead of the reduced default set.
+    pub privileged: bool,
 }
 
 /// What the runtime sees of a space's container.
@@ -100,6 +104,25 @@ pub const SIGNALS: [&str; 14] = [
     "ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1",
     "USR2", "WINCH",
 ];
+/// What one of a space's volumes holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeUsage {
+    pub name: String,
+    /// Bytes in use; `None` when the runtime cannot measure this volume.
+    pub used_bytes: Option<u64>,
+    /// Its size is a hard limit (writes past it fail with ENOSPC in the space).
+    pub enforced: bool,
+}
+
+/// What the host enforces of the limits Hangar promises, each as a sentence: `Ok` says what
+/// is enforced, `Err` why it is not. Shown at start-up and in `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enforcement {
+    /// Volume sizes.
+    pub storage: Result<String, String>,
+    /// Spaces kept from the host and from link-local addresses.
+    pub network: Result<String, String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -130,4 +153,15 @@ pub trait Runtime: Send + Sync + 'static {
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;
     /// Removes one object found by [`Runtime::list_managed`]; absent is fine.
     async fn remove_managed(&self, object: &ManagedObject) -> Result<(), RuntimeError>;
+    /// Gets the host ready at start-up (after a reboot: volumes' devices, network rules) and
+    /// says what it enforces; never fails: what it cannot do, it reports.
+    async fn prepare(&self) -> Enforcement;
+    /// What the host enforces now.
+    async fn enforcement(&self) -> Enforcement;
+    /// What each of the space's volumes holds, measured now.
+    async fn volume_usage(&self, space: &SpaceSpec) -> Vec<VolumeUsage>;
+    /// Bytes in use on the volumes of each of these spaces (measured at most a few seconds
+    /// ago; spaces with no measured volume are left out); `None` when volume sizes are not
+    /// enforced, so nothing is measured.
+    async fn storage_used(&self, spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>>;
 }

@@ -31,11 +31,13 @@ fn dto(object: &ManagedObject) -> DockerObject {
     }
 }
 
-/// Containers before networks before volumes: each goes only once nothing uses it.
+/// Containers before networks before volumes before the disk images under volumes: each
+/// goes only once nothing uses it.
 fn removal_order(object: &ManagedObject) -> u8 {
     match object.kind.as_str() {
         "container" => 0,
         "network" => 1,
+        "disk" => 3,
         _ => 2,
     }
 }

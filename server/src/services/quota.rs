@@ -7,7 +7,7 @@ use app::api::auth::UserDto;
 use app::api::quota::{
     ssr::QuotaApi, QuotaReport, QuotaSource, QuotaValues, UsageValues, UserQuota,
 };
-use app::ids::{GroupId, UserId};
+use app::ids::{GroupId, SpaceId, UserId};
 use app::lifecycle::SpaceState;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -117,12 +117,13 @@ fn count_space(usage: &mut Usage, state: SpaceState, compute_units: i64, storage
     }
 }
 
-/// What counts of every live space: owner, state, compute and storage units. Only these
+/// What counts of every live space: id, owner, state, compute and storage units. Only these
 /// columns are read: this runs on every page view and every quota check.
 fn live_space_units() -> sea_orm::Select<space::Entity> {
     space::Entity::find()
         .select_only()
         .columns([
+            space::Column::Id,
             space::Column::OwnerId,
             space::Column::State,
             space::Column::ComputeUnits,
@@ -131,7 +132,7 @@ fn live_space_units() -> sea_orm::Select<space::Entity> {
         .filter(space::is_live())
 }
 
-type SpaceUnits = (UserId, SpaceState, i64, i64);
+type SpaceUnits = (SpaceId, UserId, SpaceState, i64, i64);
 
 /// What the user's own live spaces consume (shared spaces count for their owner only).
 pub async fn usage(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<Usage> {
@@ -140,11 +141,15 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<Us
         .into_tuple()
         .all(db)
         .await?;
+    Ok(usage_of(&spaces))
+}
+
+fn usage_of(spaces: &[SpaceUnits]) -> Usage {
     let mut usage = Usage::default();
-    for (_, state, compute_units, storage_units) in spaces {
-        count_space(&mut usage, state, compute_units, storage_units);
+    for (_, _, state, compute_units, storage_units) in spaces {
+        count_space(&mut usage, *state, *compute_units, *storage_units);
     }
-    Ok(usage)
+    usage
 }
 
 /// Effective limits and usage of a user, read inside `db` (a locked transaction when checking).
@@ -157,7 +162,7 @@ pub async fn limits_and_usage(
 }
 
 /// The report of one user from their quota's sources and what they use.
-fn report(sources: Vec<Contribution>, used: &Usage) -> QuotaReport {
+fn report(sources: Vec<Contribution>, used: &Usage, storage_used: Option<u64>) -> QuotaReport {
     let limits = effective(&sources);
     QuotaReport {
         quota: QuotaValues {
@@ -180,14 +185,25 @@ fn report(sources: Vec<Contribution>, used: &Usage) -> QuotaReport {
             })
             .collect(),
         over_quota: over_quota(&limits, used),
+        storage_used_bytes: storage_used.and_then(|b| i64::try_from(b).ok()),
     }
 }
 
 impl Services {
     pub async fn quota_report(&self, owner: &impl QuotaOwner) -> ApiResult<QuotaReport> {
         let sources = contributions(&self.db, owner).await?;
-        let used = usage(&self.db, owner.owner_id()).await?;
-        Ok(report(sources, &used))
+        let spaces: Vec<SpaceUnits> = live_space_units()
+            .filter(space::Column::OwnerId.eq(owner.owner_id().clone()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let ids: Vec<SpaceId> = spaces.iter().map(|s| s.0.clone()).collect();
+        let storage_used = self
+            .runtime
+            .storage_used(&ids)
+            .await
+            .map(|used| used.values().sum());
+        Ok(report(sources, &usage_of(&spaces), storage_used))
     }
 }
 
@@ -215,23 +231,23 @@ impl QuotaApi for Services {
             }
         }
         let spaces: Vec<SpaceUnits> = live_space_units().into_tuple().all(&self.db).await?;
-        let mut usage_of: HashMap<UserId, Usage> = HashMap::new();
-        for (owner_id, state, compute_units, storage_units) in spaces {
-            count_space(
-                usage_of.entry(owner_id).or_default(),
-                state,
-                compute_units,
-                storage_units,
-            );
+        let ids: Vec<SpaceId> = spaces.iter().map(|s| s.0.clone()).collect();
+        let measured = self.runtime.storage_used(&ids).await;
+        let mut spaces_of: HashMap<UserId, Vec<SpaceUnits>> = HashMap::new();
+        for space in spaces {
+            spaces_of.entry(space.1.clone()).or_default().push(space);
         }
         Ok(users
             .into_iter()
             .map(|user| {
                 let groups = groups_of.get(&user.id).into_iter().flatten().copied();
                 let sources = contributions_of(&user, groups);
-                let used = usage_of.get(&user.id).copied().unwrap_or_default();
+                let owned = spaces_of.remove(&user.id).unwrap_or_default();
+                let storage_used = measured
+                    .as_ref()
+                    .map(|used| owned.iter().filter_map(|s| used.get(&s.0)).sum::<u64>());
                 UserQuota {
-                    report: report(sources, &used),
+                    report: report(sources, &usage_of(&owned), storage_used),
                     user_id: user.id,
                 }
             })

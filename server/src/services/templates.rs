@@ -32,6 +32,7 @@ struct TemplateFields {
     features: Vec<Feature>,
     ports: Vec<u16>,
     allowed_groups: Vec<GroupId>,
+    privileged: bool,
 }
 
 fn storage_units(volumes: &[VolumeSpec]) -> i64 {
@@ -156,6 +157,7 @@ pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
         compute_units: t.compute_units,
         storage_units: t.storage_units,
         archived: t.archived,
+        privileged: t.privileged,
         version: t.version,
         created_at: t.created_at.into(),
         updated_at: t.updated_at.into(),
@@ -257,6 +259,7 @@ impl TemplatesApi for Services {
             features: input.features.unwrap_or_else(|| vec![Feature::Terminal]),
             ports: input.ports,
             allowed_groups: input.allowed_groups,
+            privileged: input.privileged,
         };
         validate(&mut fields)?;
         self.check_groups_exist(&fields.allowed_groups).await?;
@@ -277,6 +280,7 @@ impl TemplatesApi for Services {
             ports: Set(to_json(&fields.ports)?),
             allowed_groups: Set(to_json(&fields.allowed_groups)?),
             archived: Set(false),
+            privileged: Set(fields.privileged),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -290,7 +294,7 @@ impl TemplatesApi for Services {
             "template.create",
             &format!("template:{name}"),
             Outcome::Success,
-            json!({"image": created.image}),
+            json!({"image": created.image, "privileged": created.privileged}),
         )
         .await;
         to_dto(created)
@@ -320,6 +324,7 @@ impl TemplatesApi for Services {
             features: input.features.unwrap_or(current.features),
             ports: input.ports.unwrap_or(current.ports),
             allowed_groups: input.allowed_groups.unwrap_or(current.allowed_groups),
+            privileged: input.privileged.unwrap_or(current.privileged),
         };
         validate(&mut fields)?;
         self.check_groups_exist(&fields.allowed_groups).await?;
@@ -336,6 +341,7 @@ impl TemplatesApi for Services {
         model.features = Set(to_json(&fields.features)?);
         model.ports = Set(to_json(&fields.ports)?);
         model.allowed_groups = Set(to_json(&fields.allowed_groups)?);
+        model.privileged = Set(fields.privileged);
         if let Some(archived) = input.archived {
             model.archived = Set(archived);
         }
@@ -350,7 +356,7 @@ impl TemplatesApi for Services {
             "template.update",
             &format!("template:{}", updated.name),
             Outcome::Success,
-            json!({"version": updated.version}),
+            json!({"version": updated.version, "privileged": updated.privileged}),
         )
         .await;
         to_dto(updated)

@@ -444,6 +444,9 @@ async fn doctor_says_what_is_missing() {
         text.contains("ok    database") && text.contains("ok    Docker engine"),
         "{text}"
     );
+    for enforced in ["ok    volume sizes: enforced", "ok    network isolation"] {
+        assert!(text.contains(enforced), "{enforced}: {text}");
+    }
     let broken = shell
         .run(
             &[

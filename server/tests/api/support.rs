@@ -26,17 +26,96 @@ pub fn use_docker_host(host: String) {
     let _ = DOCKER_HOST.set(host);
 }
 
-/// A temporary SQLite database file that lives as long as this value.
+/// A temporary SQLite database file that lives as long as this value. Hangar keeps its
+/// files (volumes' disk images) beside it, in `hangar-data`.
 pub struct TempDb {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub path: PathBuf,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        release_host_objects(&self.dir.path().join("hangar-data"));
+    }
+}
+
+/// Where the Hangars of a test on `database_url` keep their files: beside a SQLite file (the
+/// default, `None` here), or a folder of the test's own for a PostgreSQL database (whose
+/// default, /var/lib/hangar, is the machine's).
+pub fn data_dir_for(database_url: &str) -> Option<PathBuf> {
+    if database_url.starts_with("sqlite:") {
+        return None;
+    }
+    let name = database_url.rsplit('/').next().unwrap_or("db");
+    let name = name.split('?').next().unwrap_or(name);
+    Some(std::env::temp_dir().join("hangar-test-data").join(name))
+}
+
+/// Removes what the Hangars of a finished test left on the Docker host from their data dir:
+/// the containers and volumes of their installations (named by the folders under
+/// `volumes/`; a passing test removed its spaces already) and the loop devices of their
+/// disk images, then the folder. Only the test's own: nothing outside `data_dir` is
+/// touched.
+pub fn release_host_objects(data_dir: &std::path::Path) {
+    let Ok(data_dir) = data_dir.canonicalize() else {
+        return;
+    };
+    let installations: Vec<String> = std::fs::read_dir(data_dir.join("volumes"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    let docker = |args: &[&str]| {
+        let mut command = std::process::Command::new("docker");
+        if let Some(host) = DOCKER_HOST.get() {
+            command.env("DOCKER_HOST", host);
+        }
+        command
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for installation in &installations {
+        let label = format!("label=io.hangar.installation={installation}");
+        for container in docker(&["ps", "-aq", "--filter", &label]).split_whitespace() {
+            docker(&["rm", "-f", container]);
+        }
+        for volume in docker(&["volume", "ls", "-q", "--filter", &label]).split_whitespace() {
+            docker(&["volume", "rm", "-f", volume]);
+        }
+    }
+    for device in loops_under(&data_dir) {
+        let _ = std::process::Command::new("losetup")
+            .args(["--detach", &format!("/dev/{device}")])
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The loop devices (`loopN`) whose backing file is under `dir`.
+pub fn loops_under(dir: &std::path::Path) -> Vec<String> {
+    let prefix = format!("{}/", dir.display());
+    std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with("loop"))
+        .filter(|name| {
+            std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+                .is_ok_and(|file| file.starts_with(&prefix))
+        })
+        .collect()
 }
 
 impl TempDb {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hangar.db");
-        TempDb { _dir: dir, path }
+        TempDb { dir, path }
     }
 
     pub fn url(&self) -> String {
@@ -65,6 +144,14 @@ impl TestDb {
         match self {
             TestDb::Sqlite(file) => file.url(),
             TestDb::Postgres(db) => db.url.clone(),
+        }
+    }
+
+    /// Where its Hangars keep their files (see [`data_dir_for`]).
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            TestDb::Sqlite(file) => file.path.with_file_name("hangar-data"),
+            TestDb::Postgres(db) => data_dir_for(&db.url).unwrap(),
         }
     }
 }
@@ -121,6 +208,9 @@ impl PostgresDb {
 
 impl Drop for PostgresDb {
     fn drop(&mut self) {
+        if let Some(data_dir) = data_dir_for(&self.url) {
+            release_host_objects(&data_dir);
+        }
         if std::thread::panicking() {
             eprintln!(
                 "kept the failed test's database {} for a look (swept {LEFTOVER_DATABASE_HOURS} h from now)",
@@ -252,6 +342,13 @@ impl TestServer {
         ];
         let url = db.url();
         args[4] = &url;
+        let data_dir = data_dir_for(&url).map(|d| d.to_string_lossy().into_owned());
+        if let Some(dir) = data_dir
+            .as_deref()
+            .filter(|_| !extra.contains(&"--data-dir"))
+        {
+            args.extend_from_slice(&["--data-dir", dir]);
+        }
         // Tests make their own templates, unless they ask for the default one.
         if !extra.contains(&"--default-template") {
             args.extend_from_slice(&["--default-template", "false"]);
@@ -557,6 +654,27 @@ impl Client {
         created.id()
     }
 
+    /// Creates a space from `template` and returns its id.
+    pub async fn new_space(&self, name: &str, template: &str) -> String {
+        let created = self
+            .post(
+                "/api/v1/spaces",
+                serde_json::json!({"name": name, "template_id": template}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.id()
+    }
+
+    /// Creates a space from `template`, starts it and waits until it runs; returns its id.
+    pub async fn running_space(&self, name: &str, template: &str) -> String {
+        let id = self.new_space(name, template).await;
+        let started = self.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
+        assert_eq!(started.status, 202, "{started:?}");
+        self.wait_for_state(&id, "running").await;
+        id
+    }
+
     /// Waits until the space reaches `state` (30 s at most) and returns it.
     pub async fn wait_for_state(&self, space_id: &str, state: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -572,6 +690,11 @@ impl Client {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+}
+
+/// One 1 GiB volume `data` at `/data`, as a template's `volumes`.
+pub fn data_volume() -> serde_json::Value {
+    serde_json::json!([{"name": "data", "mount_path": "/data", "size_gib": 1}])
 }
 
 /// The tiny image `scripts/images.sh test` builds.
@@ -592,6 +715,104 @@ pub async fn docker(args: &[&str]) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_owned(),
     )
+}
+
+/// Runs a shell script in a running space's container; returns whether it succeeded and its
+/// trimmed output (stderr too, after stdout).
+pub async fn in_space(space_id: &str, script: &str) -> (bool, String) {
+    let mut command = tokio::process::Command::new("docker");
+    if let Some(host) = DOCKER_HOST.get() {
+        command.env("DOCKER_HOST", host);
+    }
+    let container = format!("hangar-{space_id}");
+    let out = command
+        .args(["exec", &container, "sh", "-c", script])
+        .output()
+        .await
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text.trim().to_owned())
+}
+
+/// What a plain HTTP GET of `http://host:port/path` from inside a space answers (empty when
+/// nothing answered within `secs` seconds), through busybox's `nc`: the test image's
+/// `wget` crashes.
+pub async fn http_from_space(
+    space_id: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+    secs: u32,
+) -> String {
+    let request =
+        format!("GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n");
+    in_space(
+        space_id,
+        // The request's side stays open: some servers drop a client that half-closes.
+        &format!("(printf '{request}'; sleep {secs}) | timeout {secs} nc -w {secs} {host} {port}"),
+    )
+    .await
+    .1
+}
+
+/// The address of the host on a running space's network (its gateway).
+pub async fn space_gateway(space_id: &str) -> String {
+    let (found, gateway) = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+        &format!("hangar-{space_id}"),
+    ])
+    .await;
+    assert!(found && !gateway.is_empty(), "no gateway for {space_id}");
+    gateway
+}
+
+/// A plain HTTP server on every address of the host (0.0.0.0), on a port the system picks,
+/// answering `body` to anything: something a space must not reach.
+pub async fn host_http_server(body: &'static str) -> (u16, JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// Unmounts and detaches the loop devices of a test's own disk images (under `data_dir`),
+/// as a reboot does; returns how many there were.
+pub fn unmount_and_detach_loops(data_dir: &std::path::Path) -> usize {
+    let devices = loops_under(&data_dir.canonicalize().unwrap());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for device in &devices {
+        let number = std::fs::read_to_string(format!("/sys/block/{device}/dev")).unwrap();
+        for line in mounts.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if fields[2] == number.trim() {
+                let unmounted = std::process::Command::new("umount")
+                    .arg(fields[4])
+                    .status()
+                    .unwrap();
+                assert!(unmounted.success(), "cannot unmount {}", fields[4]);
+            }
+        }
+        let detached = std::process::Command::new("losetup")
+            .args(["--detach", &format!("/dev/{device}")])
+            .status()
+            .unwrap();
+        assert!(detached.success(), "cannot detach /dev/{device}");
+    }
+    devices.len()
 }
 
 /// A `hangar` process of its own (the real binary), for the multi-process tests and the
@@ -617,6 +838,9 @@ impl Process {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"));
         if let Some(host) = DOCKER_HOST.get() {
             command.env("DOCKER_HOST", host);
+        }
+        if let Some(dir) = data_dir_for(database_url) {
+            command.env("HANGAR_DATA_DIR", dir);
         }
         let child = command
             // No SSH gateway unless asked for (tests run side by side).

@@ -151,6 +151,7 @@ fn TemplateForm(
             .unwrap_or_default(),
     );
     let archived = RwSignal::new(t.as_ref().is_some_and(|t| t.archived));
+    let privileged = RwSignal::new(t.as_ref().is_some_and(|t| t.privileged));
     let derived_su = move || {
         volumes.with(|v| {
             v.iter()
@@ -219,6 +220,7 @@ fn TemplateForm(
                     features: Some(features.get_untracked()),
                     allowed_groups: Some(allowed.get_untracked()),
                     archived: Some(archived.get_untracked()),
+                    privileged: Some(privileged.get_untracked()),
                     ..Default::default()
                 }),
             )),
@@ -236,6 +238,7 @@ fn TemplateForm(
                     features: Some(features.get_untracked()),
                     ports: Vec::new(),
                     allowed_groups: allowed.get_untracked(),
+                    privileged: privileged.get_untracked(),
                 }),
                 None,
             )),
@@ -290,6 +293,8 @@ fn TemplateForm(
                 }).collect_view()}
                 {field_error(error, "allowed_groups")}
             </fieldset>
+            <label class="check"><input type="checkbox" data-testid="template-privileged" bind:checked=privileged />
+                " Docker-in-Docker rights (more capabilities, no seccomp profile, setuid works: for templates that run a Docker engine or need sudo as a non-root user)"</label>
             {is_edit.then(|| view! { <label class="check"><input type="checkbox" bind:checked=archived /> "Archived (no new spaces; existing ones keep working)"</label> })}
             {form_error(error, &["name", "image", "shell", "compute_units", "description", "volumes", "features", "allowed_groups"])}
             {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}

@@ -73,6 +73,11 @@ impl SpaceLifecycle for Services {
         }
         let target = space_target(&owner.username, &name);
 
+        // Held until its volumes exist: a start or delete that comes in meanwhile waits
+        // for them instead of finding them half made.
+        let id: SpaceId = new_id();
+        let lock = self.space_locks.of(&id);
+        let _guard = lock.lock().await;
         let txn = self.db.begin().await?;
         lock_owner(&txn, &owner.id).await?;
         let (limits, usage) = limits_and_usage(&txn, &owner).await?;
@@ -99,7 +104,7 @@ impl SpaceLifecycle for Services {
         }
         let now = Utc::now();
         let created = space::ActiveModel {
-            id: Set(new_id()),
+            id: Set(id),
             owner_id: Set(owner.id.clone()),
             name: Set(name.clone()),
             template_id: Set(Some(template.id.clone())),
@@ -112,6 +117,7 @@ impl SpaceLifecycle for Services {
             env: Set(template.env.clone()),
             volumes: Set(template.volumes.clone()),
             features: Set(template.features.clone()),
+            privileged: Set(template.privileged),
             state: Set(SpaceState::Created),
             after_stop: Set(None),
             container_id: Set(None),
@@ -204,12 +210,31 @@ impl SpaceLifecycle for Services {
                         json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
                     return Err(refusal.into());
                 }
-                let mut model: space::ActiveModel = current.into();
-                model.state = Set(SpaceState::Starting);
-                model.after_stop = Set(None);
-                model.last_error = Set(None);
-                model.updated_at = Set(Utc::now());
-                let updated = model.update(&txn).await?;
+                // A compare-and-set on the state read: the owner's lock serialises quota
+                // checks, not a delete (which takes no quota), so the row may have moved on.
+                let moved = space::Entity::update_many()
+                    .col_expr(space::Column::State, Expr::value(SpaceState::Starting))
+                    .col_expr(
+                        space::Column::AfterStop,
+                        Expr::value(Option::<AfterStop>::None),
+                    )
+                    .col_expr(
+                        space::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(space::Column::Id.eq(current.id.clone()))
+                    .filter(space::Column::State.eq(current.state))
+                    .exec(&txn)
+                    .await?;
+                if moved.rows_affected != 1 {
+                    txn.rollback().await?;
+                    return Err(self.lost_race(&space.id, action).await);
+                }
+                let updated = space::Entity::find_by_id(current.id.clone())
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("space"))?;
                 txn.commit().await?;
                 updated
             }
@@ -251,12 +276,30 @@ impl SpaceLifecycle for Services {
         };
         match plan {
             Plan::Delete => {
-                let lock = self.space_locks.of(&space.id);
-                let _guard = lock.lock().await;
-                let spec = spec_of(&space, &owner.username)?;
-                if let Err(e) = self.runtime.remove(&spec).await {
-                    let message = format!("could not remove the space's container or volumes: {e}");
-                    self.set_last_error(&space.id, &message).await?;
+                // Marked first (the loser of a race with a start gets 409), removed after.
+                self.begin_stop(&space, AfterStop::Delete).await?;
+                self.drive_now(&space.id).await?;
+                let current = space::Entity::find_by_id(space.id.clone())
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("space"))?;
+                if current.state != SpaceState::Deleted {
+                    let message = current.last_error.unwrap_or_else(|| {
+                        "could not remove the space's container or volumes".to_owned()
+                    });
+                    // Put back as it was, deleteable again.
+                    space::Entity::update_many()
+                        .col_expr(space::Column::State, Expr::value(space.state))
+                        .col_expr(
+                            space::Column::AfterStop,
+                            Expr::value(Option::<AfterStop>::None),
+                        )
+                        .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+                        .filter(space::Column::Id.eq(space.id.clone()))
+                        .filter(space::Column::State.eq(SpaceState::Stopping))
+                        .exec(&self.db)
+                        .await?;
+                    self.space_changed(&space.id).await;
                     record(
                         &self.db,
                         Some(caller),
@@ -270,7 +313,6 @@ impl SpaceLifecycle for Services {
                         "{message}. The space is kept; delete it again later"
                     )));
                 }
-                self.mark_deleted(&space.id, space.state).await?;
                 record(
                     &self.db,
                     Some(caller),
@@ -329,14 +371,31 @@ impl Services {
             self.space_changed(&space.id).await;
         }
         if moved.rows_affected == 0 {
-            // Someone else changed it first; tell the caller what it is now.
-            let state = current.state;
-            return Err(lifecycle::plan(state, Action::Stop).err().map_or_else(
-                || ApiError::conflict("the space changed meanwhile: try again"),
-                ApiError::from,
-            ));
+            let action = match then {
+                AfterStop::Stay => Action::Stop,
+                AfterStop::Restart => Action::Restart,
+                AfterStop::Delete => Action::Delete,
+            };
+            return Err(self.lost_race(&space.id, action).await);
         }
         Ok(current)
+    }
+
+    /// The answer to a transition whose compare-and-set found the space changed by someone
+    /// else first: what it is now, as `invalid_state` when the action no longer fits.
+    async fn lost_race(&self, space_id: &SpaceId, action: Action) -> ApiError {
+        let current = match space::Entity::find_by_id(space_id.clone())
+            .one(&self.db)
+            .await
+        {
+            Ok(Some(current)) => current,
+            Ok(None) => return ApiError::not_found("space"),
+            Err(e) => return e.into(),
+        };
+        match lifecycle::plan(current.state, action) {
+            Err(refusal) => refusal.into(),
+            Ok(_) => ApiError::conflict("the space changed meanwhile: try again"),
+        }
     }
 
     async fn mark_deleted(&self, space_id: &SpaceId, from_state: SpaceState) -> ApiResult<()> {
@@ -549,8 +608,13 @@ impl Services {
                     record_transition(transition, started, stopped.is_ok());
                     if let Err(e) = stopped {
                         // Still holding compute: an admin or the reconciler retries.
-                        self.set_last_error(space_id, &format!("stop failed: {e}"))
-                            .await?;
+                        let message = match then {
+                            AfterStop::Delete => {
+                                format!("could not remove the space's container or volumes: {e}")
+                            }
+                            _ => format!("stop failed: {e}"),
+                        };
+                        self.set_last_error(space_id, &message).await?;
                         return Ok(());
                     }
                     match after_stop(then) {

@@ -13,6 +13,7 @@ use app::api::auth::UserRef;
 use app::api::quota::{QuotaValues, UsageValues};
 use app::api::spaces::{
     ssr::SpaceQueries, AuditEventDto, CreatePreview, ShareDto, SpaceDto, SpaceListQuery,
+    VolumeUsage,
 };
 use app::api::templates::{ssr::TemplatesApi, Feature, VolumeSpec};
 use app::ids::{SpaceId, TemplateId, UserId};
@@ -67,6 +68,7 @@ pub fn spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
         env: from_json(&space.env, "space env")?,
         volumes: from_json(&space.volumes, "space volumes")?,
         compute_units: space.compute_units,
+        privileged: space.privileged,
     })
 }
 
@@ -138,6 +140,7 @@ impl Services {
                 image: space.image,
                 volumes,
                 features,
+                privileged: space.privileged,
                 last_error: space.last_error,
                 shared_with,
                 can_manage: role.can_manage(),
@@ -228,6 +231,30 @@ impl SpaceQueries for Services {
             .all(&self.db)
             .await?;
         Ok(events.into_iter().map(event_dto).collect())
+    }
+
+    /// What each of a visible space's volumes holds, measured now.
+    async fn space_storage(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Vec<VolumeUsage>> {
+        let (space, _role) = self.visible_space(caller, id).await?;
+        let owner = self.find_user(&space.owner_id).await?;
+        let spec = spec_of(&space, &owner.username)?;
+        let measured = self.runtime.volume_usage(&spec).await;
+        Ok(spec
+            .volumes
+            .into_iter()
+            .map(|volume| {
+                let found = measured.iter().find(|m| m.name == volume.name);
+                VolumeUsage {
+                    used_bytes: found
+                        .and_then(|m| m.used_bytes)
+                        .and_then(|b| i64::try_from(b).ok()),
+                    enforced: found.is_some_and(|m| m.enforced),
+                    name: volume.name,
+                    mount_path: volume.mount_path,
+                    size_gib: volume.size_gib,
+                }
+            })
+            .collect())
     }
 
     /// The caller's usage now, after creating a space from the template and after starting
