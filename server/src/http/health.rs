@@ -1,6 +1,9 @@
-//! Liveness (`/healthz`) and readiness (`/readyz`: database and Docker reachable).
+//! Liveness (`/healthz`) and readiness (`/readyz`: database and Docker reachable). Anyone may
+//! ask; what went wrong is told in full to admins only (and to the debug log): the raw errors
+//! name hosts, paths and versions that are nobody else's business.
 
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -14,14 +17,32 @@ pub async fn healthz() -> &'static str {
 #[derive(Debug, Serialize)]
 pub struct Readiness {
     pub ready: bool,
+    /// `ok`, else `unavailable` (the reason for admins).
     pub database: String,
+    /// `ok`, else `unavailable` (the reason for admins).
     pub docker: String,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+pub async fn readyz(State(state): State<AppState>, parts: Parts) -> (StatusCode, Json<Readiness>) {
     let (database, docker) = tokio::join!(crate::db::ping(&state.db), state.docker.ping());
     let ready = database.is_ok() && docker.is_ok();
-    let describe = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_owned());
+    let detailed = !ready
+        && state
+            .api
+            .caller(&parts)
+            .await
+            .is_ok_and(|caller| caller.is_admin());
+    let describe = |part: &str, result: Result<(), String>| match result {
+        Ok(()) => "ok".to_owned(),
+        Err(reason) => {
+            tracing::debug!(part, %reason, "not ready");
+            if detailed {
+                reason
+            } else {
+                "unavailable".to_owned()
+            }
+        }
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -31,8 +52,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         status,
         Json(Readiness {
             ready,
-            database: describe(database),
-            docker: describe(docker),
+            database: describe("database", database),
+            docker: describe("docker", docker),
         }),
     )
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use app::error::ErrorBody;
 use app::ids::SpaceId;
 use app::protocol::{TerminalControl, TerminalNotice, TerminalQuery};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -15,6 +16,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{Event, Joined, Session, SessionSpec, TerminalHub};
 use crate::auth::csrf::origin_allowed;
+use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ValidQuery;
 use crate::services::access::Caller;
@@ -25,35 +27,27 @@ use crate::state::AppState;
 /// frames carry raw terminal bytes both ways and whose text frames carry JSON control
 /// messages (`{"type":"resize","cols":..,"rows":..}` up; `{"type":"exit","code":..}` or
 /// `{"type":"error","message":..}` down).
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/terminal", tag = "spaces", params(("id" = String, Path, description = "the space id"), TerminalQuery), responses((status = 101, description = "switched to the terminal's WebSocket"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/terminal", tag = "spaces", params(("id" = String, Path, description = "the space id"), TerminalQuery), responses((status = 101, description = "switched to the terminal's WebSocket"), (status = 400, description = "invalid parameters, or not a WebSocket upgrade", body = ErrorBody), (status = 403, description = "a cross-origin upgrade, or an API token without the `write` scope", body = ErrorBody), (status = 409, description = "the space is not running, or too many terminal sessions are open (per user or per space)", body = ErrorBody), (status = 503, description = "no shell could be started in the space", body = ErrorBody)))]
 pub async fn terminal(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<SpaceId>,
     ValidQuery(query): ValidQuery<TerminalQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     if !origin_allowed(state.config.public_url.as_deref(), &headers) {
         return Err(ApiError::forbidden(
             "cross-origin WebSocket refused: open the terminal from Hangar's own pages",
         ));
     }
-    let session_id = uuid::Uuid::parse_str(&query.session)
-        .map_err(|_| ApiError::invalid("session", "session must be a UUID chosen by the client"))?
-        .to_string();
+    let session_id = terminal_session_id(&query.session)?;
     let (cols, rows) = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
     if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
-    let (space, _role) = state.services.visible_space(&caller, &id).await?;
-    let current = space.state;
-    if !current.is_running() {
-        return Err(ApiError::wrong_state(
-            current,
-            format!("the space is {current}: start it to open a terminal"),
-        ));
-    }
+    let (space, _role) = state.services.usable_space(&caller, &id).await?;
+    let upgrade = limited(upgrade, &state.config)?;
     let hub = state.services.terminals.clone();
     let session = hub
         .attach(
@@ -63,6 +57,7 @@ pub async fn terminal(
                 shell: space.shell.clone(),
                 cols,
                 rows,
+                user_id: caller.id().to_string(),
             },
         )
         .await?;
@@ -71,6 +66,33 @@ pub async fn terminal(
         .services
         .watch_access(&caller, Need::Space(space.id.clone()));
     Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch)))
+}
+
+/// The client's session id: a hyphenated UUID (as the API document's pattern says).
+fn terminal_session_id(text: &str) -> ApiResult<String> {
+    match uuid::Uuid::parse_str(text) {
+        Ok(id) if text.len() == 36 => Ok(id.to_string()),
+        _ => Err(ApiError::invalid(
+            "session",
+            "session must be a hyphenated UUID chosen by the client",
+        )),
+    }
+}
+
+/// Every WebSocket of Hangar: a request that is not an upgrade answers 400 in Hangar's error
+/// format, and messages (and frames) are at most `--websocket-max-message-bytes`.
+pub fn limited(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    config: &Config,
+) -> ApiResult<WebSocketUpgrade> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "this is a WebSocket: connect with a WebSocket client ({})",
+            rejection.body_text()
+        ))
+    })?;
+    let max = usize::try_from(config.websocket_max_message_bytes).unwrap_or(usize::MAX);
+    Ok(upgrade.max_message_size(max).max_frame_size(max))
 }
 
 async fn send_control(
@@ -101,6 +123,7 @@ async fn serve_viewer(
     user_id: String,
     mut watch: AccessWatch,
 ) {
+    session.viewer_joined();
     let (mut sink, mut stream) = socket.split();
     let Joined {
         mut events,
@@ -119,8 +142,15 @@ async fn serve_viewer(
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
-                    if session.send_input(data).await.is_err() {
-                        break;
+                    // A stalled shell holds this back, but not the loss of the right to it.
+                    tokio::select! {
+                        sent = session.send_input(data) => if sent.is_err() {
+                            break;
+                        },
+                        reason = watch.lost() => {
+                            send_control(&mut sink, &TerminalNotice::Error { message: format!("the terminal was closed: {reason}") }).await;
+                            break;
+                        }
                     }
                 }
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalControl>(&text) {

@@ -1,0 +1,130 @@
+//! SSH keys are unique per user instead of across users: with a unique fingerprint, a member
+//! could register someone else's public key first and so block them from adding it. The
+//! fingerprint keeps an index of its own (the SSH gateway finds keys by it).
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const PER_USER: &str = "idx_ssh_keys_user_fingerprint";
+const BY_FINGERPRINT: &str = "idx_ssh_keys_fingerprint";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        match manager.get_database_backend() {
+            // SQLite cannot drop a column's UNIQUE: the table is made again without it.
+            sea_orm::DatabaseBackend::Sqlite => rebuild_without_unique(manager).await?,
+            _ => {
+                // PostgreSQL's name for the column constraint of `fingerprint ... UNIQUE`.
+                manager
+                    .get_connection()
+                    .execute_unprepared(
+                        "ALTER TABLE ssh_keys DROP CONSTRAINT IF EXISTS ssh_keys_fingerprint_key",
+                    )
+                    .await?;
+            }
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name(PER_USER)
+                    .table(SshKeys::Table)
+                    .col(SshKeys::UserId)
+                    .col(SshKeys::Fingerprint)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(BY_FINGERPRINT)
+                    .table(SshKeys::Table)
+                    .col(SshKeys::Fingerprint)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in [PER_USER, BY_FINGERPRINT] {
+            manager
+                .drop_index(Index::drop().name(name).table(SshKeys::Table).to_owned())
+                .await?;
+        }
+        // Fails while two users hold the same key, as it must.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_ssh_keys_fingerprint_unique")
+                    .table(SshKeys::Table)
+                    .col(SshKeys::Fingerprint)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+async fn rebuild_without_unique(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(SshKeysNew::Table)
+                .col(string(SshKeys::Id).primary_key())
+                .col(string(SshKeys::UserId))
+                .col(string(SshKeys::Name))
+                .col(text(SshKeys::PublicKey))
+                .col(string(SshKeys::Fingerprint))
+                .col(timestamp_with_time_zone(SshKeys::CreatedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_ssh_keys_user_id")
+                        .from(SshKeysNew::Table, SshKeys::UserId)
+                        .to(Users::Table, Users::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+    let db = manager.get_connection();
+    db.execute_unprepared(
+        "INSERT INTO ssh_keys_new (id, user_id, name, public_key, fingerprint, created_at) \
+         SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys",
+    )
+    .await?;
+    manager
+        .drop_table(Table::drop().table(SshKeys::Table).to_owned())
+        .await?;
+    manager
+        .rename_table(
+            Table::rename()
+                .table(SshKeysNew::Table, SshKeys::Table)
+                .to_owned(),
+        )
+        .await
+}
+
+#[derive(DeriveIden)]
+enum SshKeys {
+    Table,
+    Id,
+    UserId,
+    Name,
+    PublicKey,
+    Fingerprint,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum SshKeysNew {
+    Table,
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+}
