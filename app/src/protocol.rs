@@ -11,6 +11,7 @@ use crate::lifecycle::SpaceState;
 /// `GET /api/v1/spaces/{id}/terminal?session=&cols=&rows=` (a WebSocket).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TerminalQuery {
     /// The browser's id for the session (a hyphenated UUID); the same id reattaches.

@@ -68,43 +68,43 @@ impl MigrationTrait for Migration {
     }
 }
 
+/// One statement string, so that it runs on one connection of the pool, as one transaction
+/// (SQLite migrations run outside a transaction, and each statement may otherwise go to
+/// another connection).
 async fn rebuild_without_unique(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    let create = backend.build(
+        &Table::create()
+            .table(SshKeysNew::Table)
+            .col(string(SshKeys::Id).primary_key())
+            .col(string(SshKeys::UserId))
+            .col(string(SshKeys::Name))
+            .col(text(SshKeys::PublicKey))
+            .col(string(SshKeys::Fingerprint))
+            .col(timestamp_with_time_zone(SshKeys::CreatedAt))
+            .foreign_key(
+                ForeignKey::create()
+                    .name("fk_ssh_keys_user_id")
+                    .from(SshKeysNew::Table, SshKeys::UserId)
+                    .to(Users::Table, Users::Id)
+                    .on_delete(ForeignKeyAction::Cascade),
+            )
+            .to_owned(),
+    );
+    let script = format!(
+        "BEGIN IMMEDIATE; {}; \
+         INSERT INTO ssh_keys_new (id, user_id, name, public_key, fingerprint, created_at) \
+         SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys; \
+         DROP TABLE ssh_keys; \
+         ALTER TABLE ssh_keys_new RENAME TO ssh_keys; \
+         COMMIT;",
+        create.sql
+    );
     manager
-        .create_table(
-            Table::create()
-                .table(SshKeysNew::Table)
-                .col(string(SshKeys::Id).primary_key())
-                .col(string(SshKeys::UserId))
-                .col(string(SshKeys::Name))
-                .col(text(SshKeys::PublicKey))
-                .col(string(SshKeys::Fingerprint))
-                .col(timestamp_with_time_zone(SshKeys::CreatedAt))
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_ssh_keys_user_id")
-                        .from(SshKeysNew::Table, SshKeys::UserId)
-                        .to(Users::Table, Users::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
-                .to_owned(),
-        )
-        .await?;
-    let db = manager.get_connection();
-    db.execute_unprepared(
-        "INSERT INTO ssh_keys_new (id, user_id, name, public_key, fingerprint, created_at) \
-         SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys",
-    )
-    .await?;
-    manager
-        .drop_table(Table::drop().table(SshKeys::Table).to_owned())
-        .await?;
-    manager
-        .rename_table(
-            Table::rename()
-                .table(SshKeysNew::Table, SshKeys::Table)
-                .to_owned(),
-        )
+        .get_connection()
+        .execute_unprepared(&script)
         .await
+        .map(drop)
 }
 
 #[derive(DeriveIden)]

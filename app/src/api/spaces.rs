@@ -98,6 +98,7 @@ pub struct CreatePreview {
 /// Filters of the audit log (`GET /api/v1/audit`), newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,8 +110,9 @@ pub struct AuditFilter {
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    /// Only events older than this id (for paging).
+    /// Only events older than this id (for paging): 1 or more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(minimum = 1))]
     pub before: Option<i64>,
     /// At most this many, 1 to 500 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,9 +26,10 @@ where
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
         super::shape::check::<T>(&value)?;
+        super::shape::integral_floats_as_integers(&mut value);
         serde_json::from_value(value)
             .map(ValidJson)
             .map_err(|e| ApiError::bad_request(format!("the JSON body does not fit: {e}")))

@@ -117,11 +117,37 @@ fn pattern(source: &str) -> Option<Regex> {
         .clone()
 }
 
+/// The whole number a JSON number stands for, if it is one: JSON Schema counts `2.0` as the
+/// integer 2, and so does Hangar.
+fn whole(number: &serde_json::Number) -> Option<i64> {
+    if let Some(n) = number.as_i64() {
+        return Some(n);
+    }
+    let float = number.as_f64()?;
+    // Exactly representable, and within i64 (2^63 itself is not).
+    (float.fract() == 0.0 && float.abs() < 9.223_372_036_854_776e18).then_some(float as i64)
+}
+
+/// Writes whole numbers written as floats (`2.0`) as integers, so that they read into the
+/// integer fields the document allows them for.
+pub fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            if let Some(n) = whole(number) {
+                *value = Value::from(n);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
 fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(n) if n.is_u64() || whole(n).is_some() => "integer",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",

@@ -102,6 +102,12 @@ impl AuditApi for Services {
             select = select.filter(audit_event::Column::Outcome.eq(outcome));
         }
         if let Some(before) = query.before {
+            if before < 1 {
+                return Err(ApiError::invalid(
+                    "before",
+                    "before is an event id: 1 or more",
+                ));
+            }
             select = select.filter(audit_event::Column::Id.lt(before));
         }
         let events = select.limit(limit).all(&self.db).await?;
