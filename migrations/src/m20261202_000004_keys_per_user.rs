@@ -55,16 +55,20 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         // Fails while two users hold the same key, as it must.
+        let unique = match manager.get_database_backend() {
+            // As the table was made (its rebuild on the way up drops this index).
+            sea_orm::DatabaseBackend::Sqlite => {
+                "CREATE UNIQUE INDEX idx_ssh_keys_fingerprint_unique ON ssh_keys (fingerprint)"
+            }
+            _ => {
+                "ALTER TABLE ssh_keys ADD CONSTRAINT ssh_keys_fingerprint_key UNIQUE (fingerprint)"
+            }
+        };
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_ssh_keys_fingerprint_unique")
-                    .table(SshKeys::Table)
-                    .col(SshKeys::Fingerprint)
-                    .unique()
-                    .to_owned(),
-            )
+            .get_connection()
+            .execute_unprepared(unique)
             .await
+            .map(drop)
     }
 }
 

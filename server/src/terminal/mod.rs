@@ -221,6 +221,13 @@ impl TerminalHub {
         self.sessions().len()
     }
 
+    /// The open session with this id in this space, if any.
+    pub fn session(&self, space_id: &str, session_id: &str) -> Option<Arc<Session>> {
+        self.sessions()
+            .get(&(space_id.to_owned(), session_id.to_owned()))
+            .cloned()
+    }
+
     /// Why a new session of `user_id` in `space_id` may not start now, if so.
     fn refusal(
         sessions: &HashMap<(String, String), Arc<Session>>,

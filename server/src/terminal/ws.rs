@@ -49,18 +49,20 @@ pub async fn terminal(
     let (space, _role) = state.services.usable_space(&caller, &id).await?;
     let upgrade = limited(upgrade, &state.config)?;
     let hub = state.services.terminals.clone();
-    let session = hub
-        .attach(
-            &session_id,
-            SessionSpec {
-                space_id: space.id.to_string(),
-                shell: space.shell.clone(),
-                cols,
-                rows,
-                user_id: caller.id().to_string(),
-            },
-        )
-        .await?;
+    let spec = SessionSpec {
+        space_id: space.id.to_string(),
+        shell: space.shell.clone(),
+        cols,
+        rows,
+        user_id: caller.id().to_string(),
+    };
+    // On a task of its own: a client that goes away meanwhile must not cut a shell's start
+    // short (it would run on, in no session). A session nobody attaches to ends when idle.
+    let attaching = {
+        let hub = hub.clone();
+        tokio::spawn(async move { hub.attach(&session_id, spec).await })
+    };
+    let session = attaching.await.map_err(ApiError::internal)??;
     let user_id = caller.id().to_string();
     let watch = state
         .services

@@ -232,6 +232,8 @@ pub(crate) use both_dbs;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// The server's services, to look inside (None for a server run by another process).
+    pub services: Option<hangar::services::Services>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -260,6 +262,7 @@ impl TestServer {
         }
         let Command::Serve(config) = Cli::parse_from(args).into_command();
         let state = hangar::build_state(config).await.unwrap();
+        let services = state.services.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
@@ -277,6 +280,7 @@ impl TestServer {
         TestServer {
             addr,
             client,
+            services: Some(services),
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -299,6 +303,7 @@ impl TestServer {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            services: None,
             shutdown: None,
             task: None,
         }
