@@ -101,14 +101,21 @@ pub struct CreatePreview {
 #[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
+    /// The action, such as `space.start` (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub action: Option<String>,
+    /// The actor's username (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub actor: Option<String>,
-    /// Matches targets containing this text.
+    /// Matches targets containing this text (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub target: Option<String>,
+    /// `success`, `refused` or `failed` (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub outcome: Option<String>,
     /// Only events older than this id (for paging): 1 or more.
     #[serde(default, skip_serializing_if = "Option::is_none")]

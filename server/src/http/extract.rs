@@ -2,11 +2,14 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
 
 /// A JSON body of the shape the API document gives `T` (see [`super::shape`]), read into
 /// `T`; anything else answers 400 in Hangar's error format, naming the field at fault.
@@ -87,4 +90,22 @@ where
             .map(|axum::extract::Query(value)| ValidQuery(value))
             .map_err(|e: QueryRejection| ApiError::bad_request(e.body_text()))
     }
+}
+
+/// Every WebSocket of Hangar goes through this: a request that is not an upgrade answers 400
+/// in Hangar's error format, and messages (and frames) are at most
+/// `--websocket-max-message-bytes` (a bigger one closes the connection). Called in the
+/// handler after its own checks, so that those answer first.
+pub fn websocket(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    config: &Config,
+) -> ApiResult<WebSocketUpgrade> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "this is a WebSocket: connect with a WebSocket client ({})",
+            rejection.body_text()
+        ))
+    })?;
+    let max = usize::try_from(config.websocket_max_message_bytes).unwrap_or(usize::MAX);
+    Ok(upgrade.max_message_size(max).max_frame_size(max))
 }

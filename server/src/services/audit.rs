@@ -88,6 +88,16 @@ impl AuditApi for Services {
                 "limit must be between 1 and 500",
             ));
         }
+        for (field, text) in [
+            ("action", &query.action),
+            ("actor", &query.actor),
+            ("target", &query.target),
+            ("outcome", &query.outcome),
+        ] {
+            if let Some(text) = text {
+                crate::validate::at_most(field, text, 200)?;
+            }
+        }
         let mut select = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
         if let Some(action) = query.action {
             select = select.filter(audit_event::Column::Action.eq(action));

@@ -16,9 +16,8 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{Event, Joined, Session, SessionSpec, TerminalHub};
 use crate::auth::csrf::origin_allowed;
-use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ValidQuery;
+use crate::http::extract::{websocket, ValidQuery};
 use crate::services::access::Caller;
 use crate::services::watch::{AccessWatch, Need};
 use crate::state::AppState;
@@ -47,7 +46,7 @@ pub async fn terminal(
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
     let (space, _role) = state.services.usable_space(&caller, &id).await?;
-    let upgrade = limited(upgrade, &state.config)?;
+    let upgrade = websocket(upgrade, &state.config)?;
     let hub = state.services.terminals.clone();
     let spec = SessionSpec {
         space_id: space.id.to_string(),
@@ -79,22 +78,6 @@ fn terminal_session_id(text: &str) -> ApiResult<String> {
             "session must be a hyphenated UUID chosen by the client",
         )),
     }
-}
-
-/// Every WebSocket of Hangar: a request that is not an upgrade answers 400 in Hangar's error
-/// format, and messages (and frames) are at most `--websocket-max-message-bytes`.
-pub fn limited(
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    config: &Config,
-) -> ApiResult<WebSocketUpgrade> {
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::bad_request(format!(
-            "this is a WebSocket: connect with a WebSocket client ({})",
-            rejection.body_text()
-        ))
-    })?;
-    let max = usize::try_from(config.websocket_max_message_bytes).unwrap_or(usize::MAX);
-    Ok(upgrade.max_message_size(max).max_frame_size(max))
 }
 
 async fn send_control(
