@@ -1,5 +1,5 @@
 # Hangar: `make run` to use it, `make test` to check it. Both install what is missing first.
-.PHONY: run test lint setup
+.PHONY: run test lint setup image
 
 run:
 	@scripts/run.sh
@@ -12,3 +12,6 @@ lint:
 
 setup:
 	@scripts/setup.sh test
+
+image:
+	@scripts/image.sh

@@ -8,9 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use common::{percentile, PASSWORD};
-use hangar::config::{Cli, Command};
+use hangar::config::Config;
 
 const USERS: usize = 1_000;
 const SPACES_PER_USER: usize = 10;
@@ -38,7 +37,7 @@ fn report(name: &str, mut samples: Vec<Duration>, baseline_p50: Option<Duration>
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let Command::Serve(config) = Cli::parse_from([
+    let config = Config::from_args([
         "hangar",
         "--database-url",
         &url,
@@ -46,8 +45,7 @@ async fn main() {
         "bench-admin-password",
         "--log-format",
         "text",
-    ])
-    .into_command();
+    ]);
     // Migrations first (build_state applies them), then the seed, then the server.
     let state = hangar::build_state(config).await.unwrap();
     let started = Instant::now();

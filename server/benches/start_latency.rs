@@ -8,8 +8,7 @@
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use hangar::config::{Cli, Command};
+use hangar::config::Config;
 use serde_json::json;
 
 const ROUNDS: usize = 20;
@@ -34,7 +33,7 @@ fn docker(args: &[&str]) -> bool {
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let Command::Serve(config) = Cli::parse_from([
+    let config = Config::from_args([
         "hangar",
         "--database-url",
         &url,
@@ -42,8 +41,7 @@ async fn main() {
         "bench-admin-password",
         "--default-template",
         "false",
-    ])
-    .into_command();
+    ]);
     let state = hangar::build_state(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

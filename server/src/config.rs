@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
     name = "hangar",
     version,
     about = "Self-hosted cloud development environments on Docker",
+    after_help = crate::cli::EXIT_CODES,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -23,6 +24,36 @@ pub struct Cli {
 pub enum Command {
     /// Serve the web UI and the JSON API (the default).
     Serve(Config),
+    #[command(flatten)]
+    Client(crate::cli::ClientCommand),
+    /// Copy the SQLite database to FILE while Hangar serves (consistent, checked). For
+    /// PostgreSQL use pg_dump.
+    Backup {
+        file: PathBuf,
+        #[arg(
+            long,
+            env = "HANGAR_DATABASE_URL",
+            default_value = "sqlite://hangar.db"
+        )]
+        database_url: String,
+    },
+    /// Put a backup in place of the SQLite database (stop Hangar first); the replaced
+    /// database is kept beside it.
+    Restore {
+        file: PathBuf,
+        #[arg(
+            long,
+            env = "HANGAR_DATABASE_URL",
+            default_value = "sqlite://hangar.db"
+        )]
+        database_url: String,
+    },
+    /// Administration that needs no running server.
+    #[command(subcommand)]
+    Admin(crate::ops::AdminCommand),
+    /// Check the database, Docker, the templates' images, the site and the listen address
+    /// (same flags as `serve`), and say what to fix.
+    Doctor(Config),
 }
 
 impl Cli {
@@ -158,6 +189,11 @@ pub struct Config {
     #[arg(long, env = "HANGAR_LIVE_HEARTBEAT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub live_heartbeat_secs: u64,
 
+    /// Address for Prometheus metrics (`GET /metrics`); off when unset. Keep it private: it
+    /// is not authenticated.
+    #[arg(long, env = "HANGAR_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "HANGAR_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -173,10 +209,16 @@ impl Config {
     /// The configuration with every default, as `hangar serve` with no flag sees it
     /// (environment variables still apply).
     pub fn from_env() -> Self {
-        let cli = Cli::parse_from(["hangar"]);
-        match cli.into_command() {
-            Command::Serve(config) => config,
-        }
+        Cli::parse_from(["hangar"]).serve
+    }
+
+    /// The configuration `hangar serve ARGS…` would use (`args[0]` is the program name).
+    pub fn from_args<I, T>(args: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::parse_from(args).serve
     }
 
     /// Whether cookies must carry `Secure`: Hangar is reached over HTTPS.
@@ -234,10 +276,7 @@ mod tests {
     fn config(args: &[&str]) -> Config {
         let mut all = vec!["hangar"];
         all.extend_from_slice(args);
-        match Cli::try_parse_from(all).map(Cli::into_command) {
-            Ok(Command::Serve(config)) => config,
-            Err(e) => panic!("{e}"),
-        }
+        Config::from_args(all)
     }
 
     #[test]

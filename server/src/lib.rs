@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -10,6 +11,8 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod live;
+pub mod metrics;
+pub mod ops;
 pub mod reconciler;
 pub mod runtime;
 pub mod services;
@@ -115,6 +118,14 @@ pub async fn serve(
     )
     .await;
     let reconciler = reconciler::spawn(state.services.clone());
+    let metrics = match state.config.metrics_listen {
+        Some(addr) => Some(
+            metrics::serve(addr, state.services.clone())
+                .await
+                .map_err(ApiError::unavailable)?,
+        ),
+        None => None,
+    };
     let services = state.services.clone();
     let shutdown = async move {
         shutdown.await;
@@ -138,6 +149,9 @@ pub async fn serve(
     .map_err(|e| ApiError::internal(format!("server: {e}")));
     cleanup.abort();
     reconciler.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     if let Some(fanout) = fanout {
         fanout.stop().await;
     }

@@ -62,17 +62,39 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let Command::Serve(config) = cli.into_command();
-    init_logging(config.log_format);
-    match run(config).await {
+/// An operator command's outcome as an exit status.
+fn finished(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("hangar: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match Cli::parse().into_command() {
+        Command::Serve(config) => {
+            init_logging(config.log_format);
+            match run(config).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("hangar: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Client(command) => hangar::cli::run(command).await,
+        Command::Backup { file, database_url } => {
+            finished(hangar::ops::backup(&database_url, &file).await)
+        }
+        Command::Restore { file, database_url } => {
+            finished(hangar::ops::restore(&database_url, &file).await)
+        }
+        Command::Admin(command) => finished(hangar::ops::admin(command).await),
+        Command::Doctor(config) => finished(hangar::ops::run_doctor(config).await),
     }
 }

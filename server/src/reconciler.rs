@@ -45,6 +45,7 @@ pub async fn reconcile_once(services: &Services) -> ApiResult<()> {
                         None => "the container vanished".to_owned(),
                     };
                     if services.mark_died(&space.id, &reason).await? {
+                        metrics::counter!("hangar_reconciler_spaces_died_total").increment(1);
                         let owner = user::Entity::find_by_id(space.owner_id.clone())
                             .one(&services.db)
                             .await?;

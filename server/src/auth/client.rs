@@ -119,15 +119,10 @@ fn mark_session_cookie_secure(headers: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::config::{Cli, Command};
 
     fn config(proxies: &str) -> Config {
-        let Command::Serve(config) =
-            Cli::parse_from(["hangar", "--trusted-proxies", proxies]).into_command();
-        config
+        Config::from_args(["hangar", "--trusted-proxies", proxies])
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::client::resolve_client,
         ))
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -136,16 +136,14 @@ fn limit_token_lifetime(document: &mut utoipa::openapi::OpenApi, max_days: i64) 
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use utoipa_axum::router::OpenApiRouter;
 
     use super::*;
-    use crate::config::{Cli, Command};
 
     fn document(args: &[&str]) -> serde_json::Value {
         let mut all = vec!["hangar"];
         all.extend_from_slice(args);
-        let Command::Serve(config) = Cli::parse_from(all).into_command();
+        let config = Config::from_args(all);
         let (_, mut document) =
             OpenApiRouter::<crate::state::AppState>::with_openapi(ApiDoc::openapi())
                 .merge(crate::http::api::routes())

@@ -353,8 +353,12 @@ impl CredentialsApi for Services {
         })
     }
 
+    /// Revokes one of the caller's tokens: with the `credentials` scope any, else only the
+    /// token the caller is using (ending oneself gives no power).
     async fn revoke_token(&self, caller: &Caller, id: &TokenId) -> ApiResult<()> {
-        caller.require_scope(TokenScope::Credentials)?;
+        if !matches!(&caller.credential, Credential::Token(own, _) if own == id) {
+            caller.require_scope(TokenScope::Credentials)?;
+        }
         let token = api_token::Entity::find_by_id(id.clone())
             .filter(api_token::Column::UserId.eq(caller.id().clone()))
             .one(&self.db)

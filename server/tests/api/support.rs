@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use clap::Parser;
-use hangar::config::{Cli, Command};
+use hangar::config::Config;
 use reqwest::header::{HeaderMap, HeaderValue, COOKIE, ORIGIN, SET_COOKIE};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
@@ -260,7 +259,7 @@ impl TestServer {
         if let Some(host) = DOCKER_HOST.get() {
             args.extend_from_slice(&["--docker-host", host]);
         }
-        let Command::Serve(config) = Cli::parse_from(args).into_command();
+        let config = Config::from_args(args);
         let state = hangar::build_state(config).await.unwrap();
         let services = state.services.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -18,6 +18,16 @@ use crate::services::audit::{record, space_target, Outcome};
 use crate::services::quota::{limits_and_usage, lock_owner};
 use crate::services::{new_id, Services};
 
+/// Counts a runtime transition and times it (`hangar_space_transitions_total`,
+/// `hangar_space_transition_seconds`).
+fn record_transition(transition: &'static str, started: std::time::Instant, succeeded: bool) {
+    let outcome = if succeeded { "success" } else { "failed" };
+    metrics::counter!("hangar_space_transitions_total", "transition" => transition, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("hangar_space_transition_seconds", "transition" => transition)
+        .record(started.elapsed().as_secs_f64());
+}
+
 /// How often a space being started or stopped shows it is being worked on.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -74,6 +84,8 @@ impl SpaceLifecycle for Services {
         let (limits, usage) = limits_and_usage(&txn, &owner).await?;
         if let Err(refusal) = check_create(&limits, &usage, &name, template.storage_units) {
             txn.rollback().await?;
+            metrics::counter!("hangar_quota_refusals_total", "limit" => refusal.dimension.as_str())
+                .increment(1);
             record(&self.db, Some(caller), "space.create", &target, Outcome::Refused,
                 json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
             return Err(refusal.into());
@@ -193,6 +205,7 @@ impl SpaceLifecycle for Services {
                     check_start(&limits, &usage, &current.name, current.compute_units)
                 {
                     txn.rollback().await?;
+                    metrics::counter!("hangar_quota_refusals_total", "limit" => refusal.dimension.as_str()).increment(1);
                     record(&self.db, Some(caller), &audit_action, &target, Outcome::Refused,
                         json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
                     return Err(refusal.into());
@@ -474,10 +487,12 @@ impl Services {
             let spec = spec_of(&space, &owner.username)?;
             match space.state {
                 SpaceState::Starting => {
-                    match self
+                    let started = std::time::Instant::now();
+                    let result = self
                         .with_heartbeat(space_id, self.runtime.start(&spec))
-                        .await
-                    {
+                        .await;
+                    record_transition("start", started, result.is_ok());
+                    match result {
                         Ok(container_id) => {
                             if !self
                                 .finish(
@@ -521,6 +536,7 @@ impl Services {
                 }
                 SpaceState::Stopping => {
                     let then = space.after_stop.unwrap_or(AfterStop::Stay);
+                    let started = std::time::Instant::now();
                     let stopped = match then {
                         AfterStop::Delete => {
                             self.with_heartbeat(space_id, self.runtime.remove(&spec))
@@ -531,6 +547,12 @@ impl Services {
                                 .await
                         }
                     };
+                    let transition = if then == AfterStop::Delete {
+                        "delete"
+                    } else {
+                        "stop"
+                    };
+                    record_transition(transition, started, stopped.is_ok());
                     if let Err(e) = stopped {
                         // Still holding compute: an admin or the reconciler retries.
                         self.set_last_error(space_id, &format!("stop failed: {e}"))

@@ -1,0 +1,120 @@
+//! The `hangar` command line for developers: a client of the JSON API in the same binary
+//! (`hangar login`, `hangar spaces`, `hangar start api`, …). What it learns at sign-in is kept
+//! by [`profile`]; every failure is the server's own message and an exit code of its kind.
+
+/// `println!` that ends quietly when stdout is a closed pipe (`hangar spaces | head -1`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+pub mod client;
+pub mod profile;
+mod spaces;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+/// How a command ended, for scripts (`hangar --help` lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The server refused (invalid input, quota, wrong state, conflict, rate limit).
+    Failed = 1,
+    /// The command was used wrongly, or the local configuration is unusable.
+    Usage = 2,
+    /// Not signed in, or not allowed.
+    SignedOut = 3,
+    /// No such space, template or other thing (or not visible to you).
+    NotFound = 4,
+    /// The server cannot be reached or is not working.
+    Unreachable = 5,
+}
+
+/// What went wrong, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub message: String,
+    pub exit: Exit,
+}
+
+impl CliError {
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(Exit::Failed, message)
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+    pub fn signed_out(message: impl Into<String>) -> Self {
+        Self::new(Exit::SignedOut, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Exit::NotFound, message)
+    }
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self::new(Exit::Unreachable, message)
+    }
+    fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            exit,
+        }
+    }
+}
+
+pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 the server refused (invalid input, quota, \
+state, conflict); 2 wrong usage or unusable local configuration; 3 not signed in or not \
+allowed; 4 no such space or template; 5 the server cannot be reached or is failing.";
+
+/// The developer commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Sign in to a Hangar and keep a personal API token in ~/.config/hangar/config.toml.
+    Login(spaces::LoginArgs),
+    /// Revoke the saved token and forget it.
+    Logout,
+    /// List your spaces and those shared with you.
+    Spaces {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a space from a template.
+    Create {
+        /// The space's name (lowercase letters, digits and '-').
+        name: String,
+        /// The template's name (see `hangar templates`).
+        #[arg(long, short)]
+        template: String,
+    },
+    /// List the templates you may create spaces from.
+    Templates,
+    /// Start a space and wait until it runs.
+    Start(spaces::TransitionArgs),
+    /// Stop a space and wait until it stopped (its volumes stay).
+    Stop(spaces::TransitionArgs),
+    /// Restart a space and wait until it runs again.
+    Restart(spaces::TransitionArgs),
+    /// Delete a space and its volumes (stopping it first if it runs).
+    Delete(spaces::TransitionArgs),
+    /// Your quota and what you use of it.
+    Quota,
+    /// Print a shell completion script: `hangar completion bash > ~/.local/share/bash-completion/completions/hangar`.
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Runs a developer command and turns its outcome into an exit code and a message on stderr.
+pub async fn run(command: ClientCommand) -> ExitCode {
+    match spaces::run(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hangar: {}", e.message);
+            ExitCode::from(e.exit as u8)
+        }
+    }
+}
