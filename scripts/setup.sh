@@ -42,6 +42,18 @@ for file in node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/cs
   cmp -s "$file" "public/xterm/$(basename "$file")" || cp "$file" public/xterm/
 done
 
+# Schemathesis, the schema-driven fuzzer of the JSON API (scripts/fuzz-api.sh), from PyPI into
+# a virtual environment of its own under the ignored .tools/.
+schemathesis_version=4.32.5
+if [ "$purpose" = test ] \
+  && ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -qF "$schemathesis_version"; then
+  command -v python3 >/dev/null || apt_install python3
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+  say "installing Schemathesis $schemathesis_version"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
+
 scripts/docker-up.sh
 # Space images, built locally (no registry is needed): the tiny busybox image, and the Debian
 # image of the default template (the SSH tests need its sftp-server, rsync and perl).

@@ -24,5 +24,8 @@ say "unit and integration tests"
 # `hydrate` beside `ssr`.
 cargo test -p app -p server -p migrations
 
+say "schema-driven fuzz of the JSON API"
+scripts/fuzz-api.sh
+
 say "end-to-end tests in Chromium"
 node --test --test-concurrency=1 end2end/tests/

@@ -134,12 +134,18 @@ impl ApiError {
 
     /// Too many attempts; `retry_after_secs` says when to try again (also as `Retry-After`).
     pub fn rate_limited(retry_after: std::time::Duration) -> Self {
-        let secs = retry_after.as_secs().max(1);
+        let secs = whole_seconds(retry_after);
         Self::new(
             ErrorCode::RateLimited,
             format!("too many attempts: try again in {secs} seconds"),
         )
-        .with_detail(RETRY_AFTER, secs)
+        .with_retry_after(retry_after)
+    }
+
+    /// Says when to try again: `retry_after_secs`, and `Retry-After` on the HTTP answer
+    /// (whole seconds, at least 1).
+    pub fn with_retry_after(self, retry_after: std::time::Duration) -> Self {
+        self.with_detail(RETRY_AFTER, whole_seconds(retry_after))
     }
 
     /// Something Hangar depends on (Docker, the database) does not answer now.
@@ -170,6 +176,13 @@ impl From<crate::lifecycle::InvalidTransition> for ApiError {
 }
 
 const RETRY_AFTER: &str = "retry_after_secs";
+
+/// A wait in whole seconds, rounded up, at least 1: trying again sooner would be refused.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
 
 /// What services, server functions and API handlers return.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -11,13 +11,22 @@ use crate::lifecycle::SpaceState;
 /// `GET /api/v1/spaces/{id}/terminal?session=&cols=&rows=` (a WebSocket).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TerminalQuery {
-    /// The browser's id for the session (a UUID); the same id reattaches.
+    /// The browser's id for the session (a hyphenated UUID); the same id reattaches.
+    #[cfg_attr(
+        feature = "ssr",
+        param(
+            pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        )
+    )]
     pub session: String,
     /// Columns, 1 to 1000 (default 80).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub cols: Option<u16>,
     /// Rows, 1 to 1000 (default 24).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub rows: Option<u16>,
 }
 

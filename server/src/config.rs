@@ -164,17 +164,51 @@ pub struct Config {
     #[arg(long, env = "HANGAR_DEFAULT_TEMPLATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub default_template: bool,
 
-    /// Failed sign-ins allowed per account within the window before answering 429.
+    /// Failed sign-ins allowed per account and client address within the window; beyond
+    /// them that client waits 1 s before its next try, then twice as long after each further
+    /// failure (at most the window). Other clients of the account are not held back.
     #[arg(long, env = "HANGAR_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
     pub login_failures_per_account: u32,
 
-    /// Failed sign-ins allowed per client IP within the window before answering 429.
+    /// Failed sign-ins allowed per client address (whatever the account) within the window
+    /// before answering 429.
     #[arg(long, env = "HANGAR_LOGIN_FAILURES_PER_IP", default_value_t = 20)]
     pub login_failures_per_ip: u32,
 
     /// Window of the sign-in rate limit, in seconds.
-    #[arg(long, env = "HANGAR_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    #[arg(long, env = "HANGAR_LOGIN_WINDOW_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub login_window_secs: u64,
+
+    /// Reverse proxies in front of Hangar, as addresses or CIDRs separated by commas
+    /// (`10.0.0.0/8,::1`). A request from one of them is taken to be from the client its
+    /// `X-Forwarded-For` names (for the sign-in limits and the log), and to have come over
+    /// HTTPS when its `X-Forwarded-Proto` says `https` (the session cookie is then `Secure`).
+    /// These headers are ignored from anyone else.
+    #[arg(long, env = "HANGAR_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<TrustedProxy>,
+
+    /// Largest WebSocket message (and frame) accepted, in bytes; a bigger one closes the
+    /// connection. Browsers send a paste in pieces well below this.
+    #[arg(long, env = "HANGAR_WEBSOCKET_MAX_MESSAGE_BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..=(64 << 20)))]
+    pub websocket_max_message_bytes: u64,
+
+    /// Web terminal sessions one user may have open at once (idle ones count until they end).
+    #[arg(long, env = "HANGAR_TERMINAL_SESSIONS_PER_USER", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub terminal_sessions_per_user: u32,
+
+    /// Web terminal sessions one space may have open at once, whoever opened them.
+    #[arg(long, env = "HANGAR_TERMINAL_SESSIONS_PER_SPACE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub terminal_sessions_per_space: u32,
+
+    /// Live-update streams (`GET /api/v1/events`, one per open page) one user may have open
+    /// on this server at once.
+    #[arg(long, env = "HANGAR_LIVE_STREAMS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub live_streams_per_user: u32,
+
+    /// Longest lifetime of an API token, in days: longer ones are refused, and older tokens
+    /// stop working once they are this old.
+    #[arg(long, env = "HANGAR_TOKEN_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub token_max_days: i64,
 
     /// Days a browser session lasts without activity.
     #[arg(long, env = "HANGAR_SESSION_DAYS", default_value_t = 7)]
@@ -262,6 +296,82 @@ impl Config {
         self.public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://"))
+    }
+
+    /// Whether `ip` is one of the trusted reverse proxies.
+    pub fn is_trusted_proxy(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_proxies
+            .iter()
+            .any(|proxy| proxy.0.contains(&ip))
+    }
+
+    /// What an operator should hear about this configuration at start-up.
+    pub fn startup_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.listen.ip().is_loopback() && self.public_url.is_none() {
+            warnings.push(format!(
+                "Hangar listens on {} without --public-url: session cookies are not marked \
+                 Secure (unless a --trusted-proxies proxy forwards HTTPS) and cross-origin \
+                 checks trust each request's Host header. Set --public-url (HANGAR_PUBLIC_URL) \
+                 to the address people use, e.g. https://hangar.example.com",
+                self.listen
+            ));
+        }
+        warnings
+    }
+}
+
+/// A trusted reverse proxy: an address or a CIDR block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy(pub ipnet::IpNet);
+
+impl std::str::FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(TrustedProxy)
+            .map_err(|_| {
+                format!("`{text}` is not an address or a CIDR block (such as 10.0.0.0/8 or ::1)")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["hangar"];
+        all.extend_from_slice(args);
+        Config::from_args(all)
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_blocks() {
+        let config = config(&["--trusted-proxies", "10.0.0.0/8, 192.168.1.5,::1"]);
+        assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));
+        assert!(config.is_trusted_proxy("192.168.1.5".parse().unwrap()));
+        assert!(!config.is_trusted_proxy("192.168.1.6".parse().unwrap()));
+        assert!(config.is_trusted_proxy("::1".parse().unwrap()));
+        assert!(Cli::try_parse_from(["hangar", "--trusted-proxies", "10.0.0.0/99"]).is_err());
+    }
+
+    #[test]
+    fn warns_when_reachable_from_elsewhere_without_a_public_url() {
+        assert!(config(&[]).startup_warnings().is_empty());
+        let exposed = config(&["--listen", "0.0.0.0:3000"]).startup_warnings();
+        assert_eq!(exposed.len(), 1);
+        assert!(exposed[0].contains("--public-url"), "{exposed:?}");
+        let named = config(&[
+            "--listen",
+            "0.0.0.0:3000",
+            "--public-url",
+            "https://hangar.example.com",
+        ]);
+        assert!(named.startup_warnings().is_empty());
     }
 }
 

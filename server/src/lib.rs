@@ -96,6 +96,10 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
         runtime.clone(),
         Duration::from_secs(config.terminal_idle_secs),
         config.terminal_scrollback_kib as usize * 1024,
+        terminal::SessionLimits {
+            per_user: config.terminal_sessions_per_user as usize,
+            per_space: config.terminal_sessions_per_space as usize,
+        },
     ));
     let services =
         services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);

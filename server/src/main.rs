@@ -47,6 +47,9 @@ async fn shutdown_signal() {
 
 async fn run(config: Config) -> Result<(), String> {
     let listen = config.listen;
+    for warning in config.startup_warnings() {
+        tracing::warn!("{warning}");
+    }
     let state = hangar::build_state(config)
         .await
         .map_err(|e| e.to_string())?;

@@ -73,7 +73,14 @@ impl From<&UserDto> for UserRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// 1 to 64 characters, not all blank (surrounding blanks and case are ignored).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\f\\r]")
+    )]
     pub username: String,
+    /// 1 to 1024 characters.
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 1024))]
     pub password: String,
 }
 

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::auth::UserRef;
+use super::page::{PageQuery, Paged};
 use super::serde_helpers::double_option;
 use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
@@ -22,12 +23,20 @@ pub struct GroupDto {
     pub created_at: Timestamp,
 }
 
+/// A new group (admins only).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
+    /// 1 to 64 characters, not all blank.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\f\\r]")
+    )]
     pub name: String,
+    /// At most 1000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
     pub description: Option<String>,
     /// Absent: contributes 0; `null`: unlimited.
     #[serde(
@@ -35,53 +44,66 @@ pub struct CreateGroup {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub max_spaces: Option<Option<i64>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub compute_units: Option<Option<i64>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub storage_units: Option<Option<i64>>,
 }
 
+/// Changes to a group (admins only); absent fields stay as they are.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroup {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\f\\r]")
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
     pub description: Option<String>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub max_spaces: Option<Option<i64>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub compute_units: Option<Option<i64>>,
     #[serde(
         default,
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub storage_units: Option<Option<i64>>,
 }
 
-#[server]
-pub async fn list_groups() -> Result<Vec<GroupDto>, ApiError> {
+/// A page of groups, by name (admins only).
+#[server(input = server_fn::codec::Json)]
+pub async fn list_groups(page: PageQuery) -> Result<Vec<GroupDto>, ApiError> {
     let (api, caller) = crate::api::ssr::caller().await?;
-    crate::api::ssr::answer(api.list_groups(&caller).await)
+    crate::api::ssr::answer(api.list_groups(&caller, page).await)
 }
 
 #[server(name = CreateGroupCall, input = server_fn::codec::Json)]
@@ -110,9 +132,16 @@ pub async fn set_membership(
     )
 }
 
+impl Paged for GroupDto {
+    fn cursor(&self) -> String {
+        self.id.to_string()
+    }
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::{CreateGroup, GroupDto, UpdateGroup};
+    use crate::api::page::PageQuery;
     use crate::api::ssr::Caller;
     use crate::error::ApiResult;
     use crate::ids::{GroupId, UserId};
@@ -120,7 +149,8 @@ pub mod ssr {
     /// Groups and their members (admins only).
     #[async_trait::async_trait]
     pub trait GroupsApi: Send + Sync + 'static {
-        async fn list_groups(&self, caller: &Caller) -> ApiResult<Vec<GroupDto>>;
+        /// A page of groups, by name.
+        async fn list_groups(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<GroupDto>>;
         async fn get_group(&self, caller: &Caller, id: &GroupId) -> ApiResult<GroupDto>;
         async fn create_group(&self, caller: &Caller, input: CreateGroup) -> ApiResult<GroupDto>;
         async fn update_group(

@@ -4,7 +4,10 @@
 pub mod admin;
 pub mod auth;
 pub mod groups;
+pub mod page;
 pub mod quota;
+#[cfg(feature = "ssr")]
+pub mod schema;
 pub mod serde_helpers;
 pub mod spaces;
 pub mod ssh;
@@ -23,6 +26,7 @@ pub mod ssr {
     use leptos::prelude::use_context;
 
     use crate::api::auth::{Role, UserDto};
+    use crate::api::users::TokenScope;
     use crate::error::{ApiError, ApiResult, ErrorCode};
     use crate::ids::{SshKeyId, TokenId, UserId};
 
@@ -38,8 +42,8 @@ pub mod ssr {
     pub enum Credential {
         /// A browser session (its record id: secret, never logged).
         Session(String),
-        /// A personal API token.
-        Token(TokenId),
+        /// A personal API token, with what it may do.
+        Token(TokenId, Vec<TokenScope>),
         /// A registered SSH key (the SSH gateway).
         SshKey(SshKeyId),
     }
@@ -48,7 +52,7 @@ pub mod ssr {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             match self {
                 Credential::Session(_) => f.write_str("Session(..)"),
-                Credential::Token(id) => write!(f, "Token({id})"),
+                Credential::Token(id, scopes) => write!(f, "Token({id}, {scopes:?})"),
                 Credential::SshKey(id) => write!(f, "SshKey({id})"),
             }
         }
@@ -69,6 +73,28 @@ pub mod ssr {
                 Ok(())
             } else {
                 Err(ApiError::forbidden("only admins may do this"))
+            }
+        }
+
+        /// Whether what the caller signed in with allows `scope`: an API token only what it
+        /// was made for, anything else everything.
+        pub fn may(&self, scope: TokenScope) -> bool {
+            match &self.credential {
+                Credential::Token(_, scopes) => scopes.contains(&scope),
+                Credential::Session(_) | Credential::SshKey(_) => true,
+            }
+        }
+
+        /// 403 unless the caller's credential allows `scope`.
+        pub fn require_scope(&self, scope: TokenScope) -> ApiResult<()> {
+            if self.may(scope) {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "this API token lacks the `{}` scope: create one that has it",
+                    scope.as_str()
+                ))
+                .with_detail("scope", scope.as_str()))
             }
         }
     }

@@ -54,6 +54,7 @@ pub struct UserQuota {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::{QuotaReport, UserQuota};
+    use crate::api::page::PageQuery;
     use crate::api::ssr::Caller;
     use crate::error::ApiResult;
     use crate::ids::UserId;
@@ -65,7 +66,7 @@ pub mod ssr {
         async fn my_quota(&self, caller: &Caller) -> ApiResult<QuotaReport>;
         /// One user's (admins only).
         async fn user_quota(&self, caller: &Caller, id: &UserId) -> ApiResult<QuotaReport>;
-        /// Every user's, in one answer (admins only).
-        async fn user_quotas(&self, caller: &Caller) -> ApiResult<Vec<UserQuota>>;
+        /// A page of users' reports, by username (admins only).
+        async fn user_quotas(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<UserQuota>>;
     }
 }

@@ -9,6 +9,7 @@ use crate::lifecycle::{Action, SpaceState};
 use crate::time::Timestamp;
 
 use super::auth::UserRef;
+use super::page::{PageQuery, Paged};
 use super::quota::{QuotaReport, QuotaValues, UsageValues};
 use super::templates::{Feature, TemplateDto, VolumeSpec};
 
@@ -50,10 +51,14 @@ pub struct SpaceDto {
     pub stopped_at: Option<Timestamp>,
 }
 
+/// A new space.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpace {
+    /// 2 to 32 characters: lowercase letters, digits and `-`, starting with a letter; unique
+    /// among the owner's spaces.
+    #[cfg_attr(feature = "ssr", schema(pattern = "^[a-z][a-z0-9-]{1,31}$"))]
     pub name: String,
     pub template_id: TemplateId,
     /// Admins may create a space for another user (by id); it counts against that user.
@@ -110,48 +115,96 @@ pub struct CreatePreview {
 /// Filters of the audit log (`GET /api/v1/audit`), newest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
+    /// The action, such as `space.start` (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub action: Option<String>,
+    /// The actor's username (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub actor: Option<String>,
-    /// Matches targets containing this text.
+    /// Matches targets containing this text (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub target: Option<String>,
+    /// `success`, `refused` or `failed` (at most 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 200))]
     pub outcome: Option<String>,
-    /// Only events older than this id (for paging).
+    /// Only events older than this id (for paging): 1 or more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(minimum = 1))]
     pub before: Option<i64>,
-    /// At most this many (default 50, at most 500).
+    /// At most this many, 1 to 500 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
     pub limit: Option<u64>,
 }
 
 /// `GET /api/v1/spaces`: the caller's own spaces and those shared with them, or with
-/// `all` (admins only) everyone's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `all` (admins only) everyone's; oldest first, a page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct SpaceListQuery {
     /// Admins: everyone's spaces.
     #[serde(default)]
     pub all: bool,
+    /// Most items to answer, 1 to 500 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
+    pub limit: Option<u32>,
+    /// The id of the last space of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
-/// The caller's own spaces and those shared with them.
-#[server]
-pub async fn my_spaces() -> Result<Vec<SpaceDto>, ApiError> {
-    let (api, caller) = crate::api::ssr::caller().await?;
-    crate::api::ssr::answer(api.list_spaces(&caller, SpaceListQuery::default()).await)
+impl SpaceListQuery {
+    /// One page of the caller's spaces (`all`: everyone's).
+    pub fn of(all: bool, page: PageQuery) -> Self {
+        SpaceListQuery {
+            all,
+            limit: page.limit,
+            after: page.after,
+        }
+    }
+
+    pub fn page(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            after: self.after.clone(),
+        }
+    }
 }
 
-/// Every space (admins only).
-#[server]
-pub async fn all_spaces() -> Result<Vec<SpaceDto>, ApiError> {
+impl Paged for SpaceDto {
+    fn cursor(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+/// A page of the caller's own spaces and those shared with them.
+#[server(input = server_fn::codec::Json)]
+pub async fn my_spaces(page: PageQuery) -> Result<Vec<SpaceDto>, ApiError> {
     let (api, caller) = crate::api::ssr::caller().await?;
-    crate::api::ssr::answer(api.list_spaces(&caller, SpaceListQuery { all: true }).await)
+    crate::api::ssr::answer(
+        api.list_spaces(&caller, SpaceListQuery::of(false, page))
+            .await,
+    )
+}
+
+/// A page of every space (admins only).
+#[server(input = server_fn::codec::Json)]
+pub async fn all_spaces(page: PageQuery) -> Result<Vec<SpaceDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(
+        api.list_spaces(&caller, SpaceListQuery::of(true, page))
+            .await,
+    )
 }
 
 #[server]
@@ -181,15 +234,17 @@ pub async fn my_quota() -> Result<QuotaReport, ApiError> {
     crate::api::ssr::answer(api.my_quota(&caller).await)
 }
 
-/// Templates the caller may create spaces from (never archived ones).
-#[server]
-pub async fn usable_templates() -> Result<Vec<TemplateDto>, ApiError> {
+/// A page of the templates the caller may create spaces from (never archived ones).
+#[server(input = server_fn::codec::Json)]
+pub async fn usable_templates(page: PageQuery) -> Result<Vec<TemplateDto>, ApiError> {
     use super::templates::TemplateListQuery;
     let (api, caller) = crate::api::ssr::caller().await?;
-    crate::api::ssr::answer(
-        api.list_templates(&caller, TemplateListQuery { usable: true })
-            .await,
-    )
+    let query = TemplateListQuery {
+        usable: true,
+        limit: page.limit,
+        after: page.after,
+    };
+    crate::api::ssr::answer(api.list_templates(&caller, query).await)
 }
 
 #[server(name = CreatePreviewCall)]

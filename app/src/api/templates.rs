@@ -5,16 +5,29 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::page::{PageQuery, Paged};
 use crate::error::ApiError;
 use crate::ids::{GroupId, TemplateId};
 use crate::time::Timestamp;
 
+/// A volume of a template: made for each space, kept across stops.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
+    /// 2 to 32 characters: lowercase letters, digits and `-`, starting with a letter; unique
+    /// in the template.
+    #[cfg_attr(feature = "ssr", schema(pattern = "^[a-z][a-z0-9-]{1,31}$"))]
     pub name: String,
+    /// An absolute path below `/`, without `..`, at most 255 characters; unique in the
+    /// template.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 2, max_length = 255, pattern = "^/(?:[^.]|\\.[^.])*\\.?$")
+    )]
     pub mount_path: String,
+    /// Size in GiB (storage units), 1 to 10000.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 10000))]
     pub size_gib: i64,
 }
 
@@ -59,30 +72,59 @@ pub struct TemplateDto {
     pub updated_at: Timestamp,
 }
 
+/// A new template (admins only).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTemplate {
+    /// 1 to 64 characters, not all blank; unique.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\f\\r]")
+    )]
     pub name: String,
+    /// At most 1000 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
     pub description: Option<String>,
+    /// A Docker image reference (printable ASCII without spaces, at most 255 characters).
+    #[cfg_attr(feature = "ssr", schema(pattern = "^[!-~]{1,255}$"))]
     pub image: String,
+    /// The container's command, 1 to 64 words; absent or null: an idle shell.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(value_type = Option<Vec<crate::api::schema::CommandWord>>, min_items = 1, max_items = 64)
+    )]
     pub command: Option<Vec<String>>,
+    /// The terminal's shell, an absolute path (at most 255 characters); absent: `/bin/sh`.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 255, pattern = "^/"))]
     pub shell: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::env))]
     pub env: BTreeMap<String, String>,
+    /// 0 to 1024.
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1024))]
     pub compute_units: i64,
+    /// At most 16.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 16))]
     pub volumes: Vec<VolumeSpec>,
     /// Absent: the web terminal only.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 8))]
     pub features: Option<Vec<Feature>>,
+    /// At most 64.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(value_type = Vec<crate::api::schema::Port>, max_items = 64)
+    )]
     pub ports: Vec<u16>,
-    /// Group ids allowed to use it; empty: everyone.
+    /// Ids of the groups allowed to use it (at most 100); empty: everyone.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 100))]
     pub allowed_groups: Vec<GroupId>,
     /// Run its spaces with Docker-in-Docker rights (more capabilities, no seccomp or
     /// AppArmor profile, setuid allowed) instead of the reduced default set.
@@ -90,35 +132,58 @@ pub struct CreateTemplate {
     pub privileged: bool,
 }
 
+/// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
+/// they were made with.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTemplate {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 64, pattern = "[^ \\t\\n\\f\\r]")
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
     pub description: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(pattern = "^[!-~]{1,255}$"))]
     pub image: Option<String>,
+    /// Absent: unchanged; null: an idle shell.
     #[serde(
         default,
         deserialize_with = "super::serde_helpers::double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(value_type = Option<Vec<crate::api::schema::CommandWord>>, min_items = 1, max_items = 64)
+    )]
     pub command: Option<Option<Vec<String>>>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 255, pattern = "^/"))]
     pub shell: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::env_change))]
     pub env: Option<BTreeMap<String, String>>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1024))]
     pub compute_units: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 16))]
     pub volumes: Option<Vec<VolumeSpec>>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 8))]
     pub features: Option<Vec<Feature>>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(value_type = Option<Vec<crate::api::schema::Port>>, max_items = 64)
+    )]
     pub ports: Option<Vec<u16>>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 100))]
     pub allowed_groups: Option<Vec<GroupId>>,
     #[serde(default)]
     pub archived: Option<bool>,
@@ -127,27 +192,52 @@ pub struct UpdateTemplate {
     pub privileged: Option<bool>,
 }
 
-/// Every template, archived ones included (admins only).
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones
-/// included), or with `usable` only those the caller may create spaces from now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// included), or with `usable` only those the caller may create spaces from now; by name, a
+/// page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct TemplateListQuery {
     /// Only templates the caller may create a space from now (never archived ones, also for
     /// admins).
     #[serde(default)]
     pub usable: bool,
+    /// Most items to answer, 1 to 500 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
+    pub limit: Option<u32>,
+    /// The id of the last template of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
-/// Every template (for admins; others get those they may use).
-#[server]
-pub async fn all_templates() -> Result<Vec<TemplateDto>, ApiError> {
+impl TemplateListQuery {
+    pub fn page(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            after: self.after.clone(),
+        }
+    }
+}
+
+impl Paged for TemplateDto {
+    fn cursor(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+/// A page of templates (for admins every one; others get those they may use).
+#[server(input = server_fn::codec::Json)]
+pub async fn all_templates(page: PageQuery) -> Result<Vec<TemplateDto>, ApiError> {
     let (api, caller) = crate::api::ssr::caller().await?;
-    crate::api::ssr::answer(
-        api.list_templates(&caller, TemplateListQuery::default())
-            .await,
-    )
+    let query = TemplateListQuery {
+        usable: false,
+        limit: page.limit,
+        after: page.after,
+    };
+    crate::api::ssr::answer(api.list_templates(&caller, query).await)
 }
 
 #[server(name = CreateTemplateCall, input = server_fn::codec::Json)]

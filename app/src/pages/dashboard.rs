@@ -8,6 +8,7 @@ use super::widgets::{
     field_error, form_error, last_error, refreshing, ConfirmButton, QuotaBar, QuotaBars, StateBadge,
 };
 use crate::api::auth::UserDto;
+use crate::api::page::all_pages;
 use crate::api::spaces::{
     create_preview, create_space, delete_space, my_quota, my_spaces, space_action,
     usable_templates, CreateSpace, SpaceDto,
@@ -160,7 +161,7 @@ fn SpaceCard(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
 #[component]
 fn Dashboard(name: String) -> impl IntoView {
     let live = Live::get();
-    let spaces = Resource::new(move || live.spaces.get(), |_| my_spaces());
+    let spaces = Resource::new(move || live.spaces.get(), |_| all_pages(my_spaces));
     let quota = Resource::new(|| (), |_| my_quota());
     let actions = SpaceActions::new();
     let creating = RwSignal::new(false);
@@ -243,7 +244,7 @@ fn Dashboard(name: String) -> impl IntoView {
 #[component]
 fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
     let live = Live::get();
-    let templates = Resource::new(|| (), |_| usable_templates());
+    let templates = Resource::new(|| (), |_| all_pages(usable_templates));
     let name = RwSignal::new(String::new());
     let template_id = RwSignal::new(String::new());
     // The preview follows the template and every pushed change of usage.

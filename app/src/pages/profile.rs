@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use super::dashboard::SignedIn;
 use super::widgets::{field_error, form_error, last_error, ConfirmButton};
 use crate::api::auth::UserDto;
+use crate::api::page::all_pages;
 use crate::api::users::{
     add_ssh_key, change_password, create_token, list_ssh_keys, list_tokens, remove_ssh_key,
-    revoke_token, ChangePassword, CreateSshKey, CreateToken,
+    revoke_token, ChangePassword, CreateSshKey, CreateToken, TokenScope,
 };
 use crate::ids::{SshKeyId, TokenId};
 
@@ -31,6 +32,7 @@ pub fn ProfilePage() -> impl IntoView {
 fn PasswordForm() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
+    let revoke_tokens = RwSignal::new(false);
     let change = Action::new(|input: &ChangePassword| {
         let input = input.clone();
         async move { change_password(input).await }
@@ -41,6 +43,7 @@ fn PasswordForm() -> impl IntoView {
         change.dispatch(ChangePassword {
             current_password: current.get_untracked(),
             new_password: new.get_untracked(),
+            revoke_tokens: revoke_tokens.get_untracked(),
         });
     };
     Effect::new(move |_| {
@@ -61,8 +64,10 @@ fn PasswordForm() -> impl IntoView {
                     <input type="password" autocomplete="new-password" bind:value=new required=true minlength="8" />
                     {field_error(error, "new_password")}
                 </label>
+                <label class="check"><input type="checkbox" bind:checked=revoke_tokens />
+                    " Also revoke my API tokens"</label>
                 {form_error(error, &["current_password", "new_password"])}
-                {move || matches!(change.value().get(), Some(Ok(()))).then(|| view! { <p class="ok" role="status">"Password changed."</p> })}
+                {move || matches!(change.value().get(), Some(Ok(()))).then(|| view! { <p class="ok" role="status">"Password changed; your other sessions were signed out."</p> })}
                 <button type="submit" class="primary" disabled=move || change.pending().get()>"Change password"</button>
             </form>
         </section>
@@ -83,7 +88,7 @@ fn SshKeys() -> impl IntoView {
     });
     let keys = Resource::new(
         move || (add.version().get(), remove.version().get()),
-        |_| list_ssh_keys(),
+        |_| all_pages(list_ssh_keys),
     );
     let error = last_error(add);
     Effect::new(move |_| {
@@ -137,6 +142,7 @@ fn SshKeys() -> impl IntoView {
 fn Tokens() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let days = RwSignal::new("90".to_owned());
+    let scope = RwSignal::new(TokenScope::Write.as_str().to_owned());
     let create = Action::new(|input: &CreateToken| {
         let input = input.clone();
         async move { create_token(input).await }
@@ -147,7 +153,7 @@ fn Tokens() -> impl IntoView {
     });
     let tokens = Resource::new(
         move || (create.version().get(), revoke.version().get()),
-        |_| list_tokens(),
+        |_| all_pages(list_tokens),
     );
     let error = last_error(create);
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -155,6 +161,7 @@ fn Tokens() -> impl IntoView {
         create.dispatch(CreateToken {
             name: name.get_untracked(),
             expires_in_days: days.get_untracked().trim().parse().ok(),
+            scopes: TokenScope::parse(&scope.get_untracked()).map(|s| vec![s]),
         });
     };
     view! {
@@ -173,10 +180,11 @@ fn Tokens() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! { <p class="empty">"No tokens yet."</p> }.into_any(),
                     Ok(list) => view! {
                         <table class="list" data-testid="tokens">
-                            <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                            <thead><tr><th>"Name"</th><th>"Starts with"</th><th>"May"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
                             <tbody>{list.into_iter().map(|t| {
                                 let id = t.id.clone();
-                                view! { <tr><td>{t.name}</td><td><code>{t.prefix}</code></td>
+                                let scopes = t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                                view! { <tr><td>{t.name}</td><td><code>{t.prefix}</code></td><td>{scopes}</td>
                                     <td>{t.expires_at.map_or_else(|| "never".to_owned(), |at| at.to_string())}</td>
                                     <td>{t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_string())}</td>
                                     <td><ConfirmButton label="Revoke" question="Revoke this token?".into()
@@ -191,9 +199,16 @@ fn Tokens() -> impl IntoView {
                     {field_error(error, "name")}</label>
                 <label>"Expires in (days)" <input type="number" min="1" bind:value=days />
                     {field_error(error, "expires_in_days")}</label>
+                <label>"May"
+                    <select data-testid="token-scope" on:change=move |ev| scope.set(event_target_value(&ev))>
+                        <option value="read">"read only"</option>
+                        <option value="write" selected=true>"read and change"</option>
+                        <option value="credentials">"also manage tokens, keys and password"</option>
+                    </select>
+                    {field_error(error, "scopes")}</label>
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Create token"</button>
             </form>
-            {form_error(error, &["name", "expires_in_days"])}
+            {form_error(error, &["name", "expires_in_days", "scopes"])}
         </section>
     }
 }

@@ -101,6 +101,9 @@ mod client {
     use crate::protocol::{TerminalControl, TerminalNotice};
     use crate::utf8_stream::Utf8Stream;
 
+    /// Largest input message sent (the server takes up to 1 MiB by default).
+    const INPUT_PIECE: usize = 64 * 1024;
+
     /// Approximate cell size of xterm.js's default font, to fit the terminal to its box.
     const CELL_WIDTH: f64 = 9.0;
     const CELL_HEIGHT: f64 = 17.0;
@@ -165,13 +168,16 @@ mod client {
         }));
         let session = session_id();
 
-        // Keystrokes and pastes go to the shell as raw bytes.
+        // Keystrokes and pastes go to the shell as raw bytes; a big paste in pieces, well
+        // below the server's message limit.
         let typing = {
             let shared = shared.clone();
             Closure::<dyn FnMut(String)>::new(move |data: String| {
                 if let Some(socket) = shared.borrow().socket.as_ref() {
                     if socket.ready_state() == WebSocket::OPEN {
-                        let _ = socket.send_with_u8_array(data.as_bytes());
+                        for piece in data.as_bytes().chunks(INPUT_PIECE) {
+                            let _ = socket.send_with_u8_array(piece);
+                        }
                     }
                 }
             })

@@ -1,6 +1,7 @@
 //! Who is asking: password sign-in, browser sessions (kept in the database), the sign-in
 //! rate limit and the cross-origin check.
 
+pub mod client;
 pub mod csrf;
 pub mod password;
 pub mod rate_limit;
@@ -24,7 +25,10 @@ use rate_limit::LoginRateLimiter;
 pub const SESSION_COOKIE: &str = "hangar_session";
 
 /// Session key under which the signed-in user's id is kept.
-const SESSION_USER_ID: &str = "user_id";
+pub const SESSION_USER_ID: &str = "user_id";
+
+/// Longest username typed at sign-in.
+const MAX_USERNAME_CHARS: usize = 64;
 
 #[derive(Debug)]
 pub struct AuthService {
@@ -51,41 +55,81 @@ impl AuthService {
         input: &LoginRequest,
         client: IpAddr,
     ) -> ApiResult<user::Model> {
+        let typed = input.username.chars().count();
         let username = input.username.trim().to_ascii_lowercase();
-        if username.is_empty() || username.len() > 64 {
+        if username.is_empty() || typed > MAX_USERNAME_CHARS {
             return Err(ApiError::invalid(
                 "username",
-                "give your username (1 to 64 characters)",
+                format!("give your username (1 to {MAX_USERNAME_CHARS} characters)"),
             ));
         }
-        if input.password.is_empty() || input.password.len() > 1024 {
+        let length = input.password.chars().count();
+        if length == 0 || length > password::MAX_PASSWORD_CHARS {
             return Err(ApiError::invalid(
                 "password",
-                "give your password (1 to 1024 bytes)",
+                format!(
+                    "give your password (1 to {} characters)",
+                    password::MAX_PASSWORD_CHARS
+                ),
             ));
         }
-        self.limiter.check(&username, client)?;
-        let found = user::Entity::find()
-            .filter(user::Column::Username.eq(username.as_str()))
-            .one(&self.db)
+        let user = self
+            .check_password(&username, client, input.password.clone())
             .await?;
-        let stored_hash = found
-            .as_ref()
-            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let matches = password::verify_password(input.password.clone(), stored_hash).await?;
-        match found {
-            Some(user) if matches && user.active => {
-                self.limiter.record_success(&username);
-                Ok(user)
-            }
+        match user {
+            Some(user) if user.active => Ok(user),
+            // The typed name is not logged: people type passwords into it by mistake.
             _ => {
-                self.limiter.record_failure(&username, client);
-                tracing::info!(%username, %client, "failed sign-in");
+                tracing::info!(%client, "failed sign-in");
                 Err(ApiError::unauthorized_because(
                     "wrong username or password (or the account is deactivated)",
                 ))
             }
         }
+    }
+
+    /// The user named `username` if `password` is theirs, within the sign-in limits of
+    /// `client` (the same limits for signing in and for proving the password elsewhere: both
+    /// are guesses at it). None when the user is unknown or the password wrong, in about the
+    /// same time either way.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        client: IpAddr,
+        password: String,
+    ) -> ApiResult<Option<user::Model>> {
+        let attempt = self.limiter.begin(username, client)?;
+        let found = match user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                self.limiter.cancel(attempt);
+                return Err(e.into());
+            }
+        };
+        let stored_hash = found
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        match password::verify_password(password, stored_hash).await {
+            Ok(true) if found.is_some() => {
+                self.limiter.succeeded(attempt);
+                Ok(found)
+            }
+            Ok(_) => Ok(None),
+            Err(e) => {
+                // Not judged (Hangar was too busy): it costs the client nothing.
+                self.limiter.cancel(attempt);
+                Err(e)
+            }
+        }
+    }
+
+    /// Lifts the sign-in limits on an account whose password an admin just reset.
+    pub fn forget_failures(&self, username: &str) {
+        self.limiter.forget_account(username);
     }
 
     /// Signs in with a password and binds the session to the user under a fresh session id.
@@ -170,8 +214,12 @@ pub fn session_of(parts: &Parts) -> ApiResult<Session> {
         .ok_or_else(|| ApiError::internal("the session layer is missing"))
 }
 
-/// The client's address as the socket saw it.
+/// The client's address: as [`client::resolve_client`] found it (behind a trusted proxy, the
+/// forwarded one), else as the socket saw it.
 pub fn client_ip_of(parts: &Parts) -> IpAddr {
+    if let Some(client) = parts.extensions.get::<client::Client>() {
+        return client.ip;
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

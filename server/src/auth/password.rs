@@ -1,4 +1,10 @@
-//! Password hashing with argon2id (OWASP parameters), run off the async runtime.
+//! Password hashing with argon2id (OWASP parameters), run off the async runtime, a few at a
+//! time: each takes 19 MiB and a core for tens of milliseconds, so a flood of sign-ins would
+//! otherwise run hundreds at once. Beyond a short queue, Hangar answers 503 with Retry-After.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -13,8 +19,51 @@ fn hasher() -> ApiResult<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// The hashes that may run at once (one per core), and the few that may wait for them.
+struct HashingPool {
+    running: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// How long a hash may wait for its turn before Hangar says it is too busy.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    HashingPool {
+        running: tokio::sync::Semaphore::new(cores),
+        waiting: AtomicUsize::new(0),
+        max_waiting: cores * 4,
+    }
+});
+
+/// Runs one hash computation in its turn, or refuses (503 with Retry-After) when too many
+/// are waiting already.
+async fn in_turn<T: Send + 'static>(
+    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let busy = || {
+        ApiError::unavailable("Hangar is busy checking other passwords: try again in a moment")
+            .with_retry_after(Duration::from_secs(1))
+    };
+    let pool = &*POOL;
+    if pool.waiting.fetch_add(1, Ordering::SeqCst) >= pool.max_waiting {
+        pool.waiting.fetch_sub(1, Ordering::SeqCst);
+        return Err(busy());
+    }
+    let permit = tokio::time::timeout(MAX_WAIT, pool.running.acquire()).await;
+    pool.waiting.fetch_sub(1, Ordering::SeqCst);
+    let Ok(Ok(_permit)) = permit else {
+        return Err(busy());
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
 pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
+    in_turn(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()?
             .hash_password(password.as_bytes(), &salt)
@@ -22,12 +71,11 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
             .map_err(ApiError::internal)
     })
     .await
-    .map_err(ApiError::internal)?
 }
 
 /// Whether `password` matches the stored PHC string; a malformed hash never matches.
 pub async fn verify_password(password: String, stored_hash: String) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || {
+    in_turn(move || {
         let Ok(parsed) = PasswordHash::new(&stored_hash) else {
             return Ok(false);
         };
@@ -36,8 +84,10 @@ pub async fn verify_password(password: String, stored_hash: String) -> ApiResult
             .is_ok())
     })
     .await
-    .map_err(ApiError::internal)?
 }
+
+/// Longest password accepted anywhere (sign-in included): hashing cost grows with it.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// A random password of 20 characters from an alphabet without look-alikes.
 pub fn random_password() -> String {
@@ -51,16 +101,17 @@ pub fn random_password() -> String {
 
 /// Validates a new password's strength; the message says what is wanted.
 pub fn check_new_password(password: &str) -> ApiResult<()> {
-    if password.chars().count() < 8 {
+    let length = password.chars().count();
+    if length < 8 {
         return Err(ApiError::invalid(
             "password",
             "the password is too short: use at least 8 characters",
         ));
     }
-    if password.len() > 1024 {
+    if length > MAX_PASSWORD_CHARS {
         return Err(ApiError::invalid(
             "password",
-            "the password is too long: use at most 1024 bytes",
+            format!("the password is too long: use at most {MAX_PASSWORD_CHARS} characters"),
         ));
     }
     Ok(())

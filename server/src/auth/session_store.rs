@@ -10,6 +10,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
+use app::ids::UserId;
+
+use super::SESSION_USER_ID;
 use crate::entities::session;
 
 /// A session's expiry is pushed back on every request (expiry on inactivity); writing it each
@@ -78,6 +81,27 @@ impl DbSessionStore {
             data: Set(data),
             expires_at: Set(to_chrono(record.expiry_date)),
         })
+    }
+
+    /// Ends every session of `user_id` but `except` (the caller's own, when they keep it);
+    /// returns how many. Whoever held them is signed out at their next request, and their
+    /// live channels close when the access watch hears of it.
+    pub async fn delete_user_sessions(
+        db: &DatabaseConnection,
+        user_id: &UserId,
+        except: Option<&str>,
+    ) -> Result<u64, sea_orm::DbErr> {
+        // The record's data is this JSON object (see `row`): the user id is in it as written
+        // by serde_json, without spaces. Ids are Hangar's own UUIDs, with no LIKE wildcard.
+        let marker = serde_json::to_string(&serde_json::json!({ SESSION_USER_ID: user_id }))
+            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        let inner = marker.trim_start_matches('{').trim_end_matches('}');
+        let mut delete =
+            session::Entity::delete_many().filter(session::Column::Data.contains(inner));
+        if let Some(keep) = except {
+            delete = delete.filter(session::Column::Id.ne(keep));
+        }
+        Ok(delete.exec(db).await?.rows_affected)
     }
 
     /// Removes sessions whose expiry has passed; returns how many.

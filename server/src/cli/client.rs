@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use app::api::page::{Paged, MAX_PAGE};
 use app::error::{ErrorBody, ErrorCode};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -70,6 +71,28 @@ impl Client {
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         decode(self.send(Method::GET, path, None::<&()>).await?).await
+    }
+
+    /// Every item of the paged list at `path` (which may carry a query of its own), page
+    /// after page.
+    pub async fn get_all<T: DeserializeOwned + Paged>(&self, path: &str) -> Result<Vec<T>, CliError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page = format!("{path}{separator}limit={MAX_PAGE}");
+            if let Some(after) = &after {
+                page.push_str("&after=");
+                page.push_str(after);
+            }
+            let items: Vec<T> = self.get(&page).await?;
+            let full = items.len() == MAX_PAGE as usize;
+            after = items.last().map(Paged::cursor);
+            all.extend(items);
+            if !full {
+                return Ok(all);
+            }
+        }
     }
 
     pub async fn post<T: DeserializeOwned>(

@@ -95,7 +95,7 @@ async fn login(args: LoginArgs) -> Result<(), CliError> {
             // The id lets `hangar logout` revoke it; a token that may not list tokens is kept
             // without it.
             let id = client
-                .get::<Vec<TokenDto>>("/api/v1/me/tokens")
+                .get_all::<TokenDto>("/api/v1/me/tokens")
                 .await
                 .ok()
                 .and_then(|tokens| {
@@ -180,6 +180,9 @@ async fn sign_in_for_a_token(
         .json(&CreateToken {
             name: format!("hangar CLI on {host}").chars().take(64).collect(),
             expires_in_days: None,
+            // What the command line does: read and change, no credentials (it revokes itself
+            // at `hangar logout`, which any token may).
+            scopes: None,
         })
         .send()
         .await
@@ -248,7 +251,7 @@ async fn logout() -> Result<(), CliError> {
 }
 
 async fn list_spaces(client: &Client, json: bool) -> Result<(), CliError> {
-    let spaces: Vec<SpaceDto> = client.get("/api/v1/spaces").await?;
+    let spaces: Vec<SpaceDto> = client.get_all("/api/v1/spaces").await?;
     if json {
         let text = serde_json::to_string_pretty(&spaces)
             .map_err(|e| CliError::failed(format!("cannot print the spaces: {e}")))?;
@@ -307,7 +310,7 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
 
 /// The space the argument names: an id, one's own space's name, or `owner/name`.
 async fn find_space(client: &Client, wanted: &str) -> Result<SpaceDto, CliError> {
-    let spaces: Vec<SpaceDto> = client.get("/api/v1/spaces").await?;
+    let spaces: Vec<SpaceDto> = client.get_all("/api/v1/spaces").await?;
     spaces
         .iter()
         .find(|s| s.id.as_str() == wanted)
@@ -321,7 +324,7 @@ async fn find_space(client: &Client, wanted: &str) -> Result<SpaceDto, CliError>
 }
 
 async fn templates(client: &Client) -> Result<(), CliError> {
-    let templates: Vec<TemplateDto> = client.get("/api/v1/templates?usable=true").await?;
+    let templates: Vec<TemplateDto> = client.get_all("/api/v1/templates?usable=true").await?;
     if templates.is_empty() {
         outln!("No template is available to you: ask your administrator.");
         return Ok(());
@@ -342,7 +345,7 @@ async fn templates(client: &Client) -> Result<(), CliError> {
 }
 
 async fn create(client: &Client, name: String, template: &str) -> Result<(), CliError> {
-    let templates: Vec<TemplateDto> = client.get("/api/v1/templates?usable=true").await?;
+    let templates: Vec<TemplateDto> = client.get_all("/api/v1/templates?usable=true").await?;
     let chosen = templates
         .iter()
         .find(|t| t.name == template || t.id.as_str() == template)

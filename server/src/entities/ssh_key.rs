@@ -13,7 +13,7 @@ pub struct Model {
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub public_key: String,
-    #[sea_orm(unique)]
+    /// Unique per user (not across users: nobody can block another's key by adding it first).
     pub fingerprint: String,
     pub created_at: DateTimeUtc,
 }

@@ -5,6 +5,7 @@
 use app::api::admin::{ssr::AdminApi, ssr::AuditApi, DockerObject, OrphanReport};
 use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto, UserEnvelope};
 use app::api::groups::{ssr::GroupsApi, CreateGroup, GroupDto, UpdateGroup};
+use app::api::page::PageQuery;
 use app::api::quota::{ssr::QuotaApi, QuotaReport, UserQuota};
 use app::api::spaces::ssr::{Sharing, SpaceLifecycle, SpaceQueries};
 use app::api::spaces::{
@@ -39,7 +40,7 @@ type Created<T> = (StatusCode, Json<T>);
 
 // --- auth and me -------------------------------------------------------------------------
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, security(()), responses((status = 200, body = UserEnvelope), (status = 401, description = "wrong username or password, or the account is deactivated", body = ErrorBody), (status = 429, description = "too many failed sign-ins from this client: `Retry-After` says when to try again", body = ErrorBody), (status = 503, description = "too many passwords being checked at once: `Retry-After` says when to try again", body = ErrorBody)))]
 pub async fn login(
     State(services): State<Services>,
     parts: Parts,
@@ -49,7 +50,7 @@ pub async fn login(
     Ok(Json(UserEnvelope { user }))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",  responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204, description = "signed out")))]
 pub async fn logout(
     State(services): State<Services>,
     _caller: Caller,
@@ -59,12 +60,12 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "me",  responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", responses((status = 200, body = UserEnvelope)))]
 pub async fn me(caller: Caller) -> Json<UserEnvelope> {
     Json(UserEnvelope { user: caller.user })
 }
 
-#[utoipa::path(get, path = "/api/v1/me/quota", tag = "me",  responses((status = 200, body = QuotaReport), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me/quota", tag = "me", responses((status = 200, body = QuotaReport)))]
 pub async fn my_quota(
     State(services): State<Services>,
     caller: Caller,
@@ -72,25 +73,27 @@ pub async fn my_quota(
     Ok(Json(services.my_quota(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/me/password", tag = "me", request_body = ChangePassword, responses((status = 204, description = "changed"), (status = 400, description = "wrong current password or weak new one", body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "me", request_body = ChangePassword, responses((status = 204, description = "changed; the caller's other sessions ended"), (status = 400, description = "wrong current password or weak new one", body = ErrorBody), (status = 403, description = "an API token without the `credentials` scope", body = ErrorBody), (status = 429, description = "too many wrong passwords from this client: `Retry-After` says when to try again", body = ErrorBody), (status = 503, description = "too many passwords being checked at once", body = ErrorBody)))]
 pub async fn change_password(
     State(services): State<Services>,
     caller: Caller,
+    parts: Parts,
     ValidJson(input): ValidJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    services.change_password(&caller, input).await?;
+    services.change_password(&caller, &parts, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me",  responses((status = 200, body = [TokenDto])))]
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me", params(PageQuery), responses((status = 200, description = "a page of the caller's tokens, oldest first", body = [TokenDto])))]
 pub async fn list_tokens(
     State(services): State<Services>,
     caller: Caller,
+    ValidQuery(page): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<Vec<TokenDto>>> {
-    Ok(Json(services.list_tokens(&caller).await?))
+    Ok(Json(services.list_tokens(&caller, page).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "me", request_body = CreateToken, responses((status = 201, description = "the secret is in the answer, once", body = TokenCreated), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "me", request_body = CreateToken, responses((status = 201, description = "the secret is in the answer, once", body = TokenCreated), (status = 403, description = "an API token without the `credentials` scope, or asking for more than it has", body = ErrorBody), (status = 409, description = "the caller has the most tokens allowed", body = ErrorBody)))]
 pub async fn create_token(
     State(services): State<Services>,
     caller: Caller,
@@ -102,7 +105,7 @@ pub async fn create_token(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "revoked"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me", params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "revoked"), (status = 403, description = "an API token without the `credentials` scope", body = ErrorBody)))]
 pub async fn revoke_token(
     State(services): State<Services>,
     caller: Caller,
@@ -112,15 +115,16 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/me/ssh-keys", tag = "me",  responses((status = 200, body = [SshKeyDto])))]
+#[utoipa::path(get, path = "/api/v1/me/ssh-keys", tag = "me", params(PageQuery), responses((status = 200, description = "a page of the caller's keys, oldest first", body = [SshKeyDto])))]
 pub async fn list_ssh_keys(
     State(services): State<Services>,
     caller: Caller,
+    ValidQuery(page): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<Vec<SshKeyDto>>> {
-    Ok(Json(services.list_ssh_keys(&caller).await?))
+    Ok(Json(services.list_ssh_keys(&caller, page).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/me/ssh-keys", tag = "me", request_body = CreateSshKey, responses((status = 201, body = SshKeyDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/me/ssh-keys", tag = "me", request_body = CreateSshKey, responses((status = 201, body = SshKeyDto), (status = 400, description = "not an OpenSSH public key line", body = ErrorBody), (status = 403, description = "an API token without the `credentials` scope", body = ErrorBody), (status = 409, description = "the caller registered this key already, or has the most keys allowed", body = ErrorBody)))]
 pub async fn add_ssh_key(
     State(services): State<Services>,
     caller: Caller,
@@ -132,7 +136,7 @@ pub async fn add_ssh_key(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/me/ssh-keys/{id}", tag = "me",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/me/ssh-keys/{id}", tag = "me", params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "removed"), (status = 403, description = "an API token without the `credentials` scope", body = ErrorBody)))]
 pub async fn remove_ssh_key(
     State(services): State<Services>,
     caller: Caller,
@@ -144,15 +148,16 @@ pub async fn remove_ssh_key(
 
 // --- users -------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",  responses((status = 200, body = [UserDto]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, description = "a page of users, by username", body = [UserDto]), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn list_users(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
+    ValidQuery(page): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<Vec<UserDto>>> {
-    Ok(Json(services.list_users(&caller).await?))
+    Ok(Json(services.list_users(&caller, page).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = UserDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, body = UserDto), (status = 403, description = "admins only", body = ErrorBody), (status = 409, description = "the username is taken", body = ErrorBody), (status = 503, description = "too many passwords being hashed at once", body = ErrorBody)))]
 pub async fn create_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -164,7 +169,7 @@ pub async fn create_user(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = UserDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = UserDto), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn get_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -173,7 +178,7 @@ pub async fn get_user(
     Ok(Json(services.get_user(&caller, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser, params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = UserDto), (status = 404, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = UserDto), (status = 403, description = "admins only; and not to demote, deactivate or reset the password of yourself", body = ErrorBody), (status = 503, description = "too many passwords being hashed at once", body = ErrorBody)))]
 pub async fn update_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -183,7 +188,7 @@ pub async fn update_user(
     Ok(Json(services.update_user(&caller, &id, input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 204, description = "deleted"), (status = 409, description = "the user owns spaces", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 403, description = "admins only", body = ErrorBody), (status = 409, description = "the user owns spaces, or is yourself", body = ErrorBody)))]
 pub async fn delete_user(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -193,7 +198,7 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/quota", tag = "users",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = QuotaReport), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}/quota", tag = "users", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = QuotaReport), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn user_quota(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -202,25 +207,27 @@ pub async fn user_quota(
     Ok(Json(services.user_quota(&caller, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/quotas", tag = "users", responses((status = 200, body = [UserQuota]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/quotas", tag = "users", params(PageQuery), responses((status = 200, description = "a page of users' quota reports, by username", body = [UserQuota]), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn user_quotas(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
+    ValidQuery(page): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<Vec<UserQuota>>> {
-    Ok(Json(services.user_quotas(&caller).await?))
+    Ok(Json(services.user_quotas(&caller, page).await?))
 }
 
 // --- groups ------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",  responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = [GroupDto])))]
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(PageQuery), responses((status = 200, description = "a page of groups, by name", body = [GroupDto]), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn list_groups(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
+    ValidQuery(page): ValidQuery<PageQuery>,
 ) -> ApiResult<Json<Vec<GroupDto>>> {
-    Ok(Json(services.list_groups(&caller).await?))
+    Ok(Json(services.list_groups(&caller, page).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup, responses((status = 403, description = "admins only", body = ErrorBody), (status = 201, body = GroupDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup, responses((status = 201, body = GroupDto), (status = 403, description = "admins only", body = ErrorBody), (status = 409, description = "the name is taken", body = ErrorBody)))]
 pub async fn create_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -232,7 +239,7 @@ pub async fn create_group(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = GroupDto), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn get_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -241,7 +248,7 @@ pub async fn get_group(
     Ok(Json(services.get_group(&caller, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = UpdateGroup, params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", request_body = UpdateGroup, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = GroupDto), (status = 403, description = "admins only", body = ErrorBody), (status = 409, description = "the name is taken", body = ErrorBody)))]
 pub async fn update_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -251,7 +258,7 @@ pub async fn update_group(
     Ok(Json(services.update_group(&caller, &id, input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 204, description = "deleted")))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn delete_group(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -261,7 +268,7 @@ pub async fn delete_group(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups", params(("id" = String, Path, description = "the group id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = GroupDto), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn add_member(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -274,7 +281,7 @@ pub async fn add_member(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = GroupDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups", params(("id" = String, Path, description = "the group id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = GroupDto), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn remove_member(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -289,7 +296,7 @@ pub async fn remove_member(
 
 // --- templates ---------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(TemplateListQuery), responses((status = 200, description = "the templates the caller may use", body = [TemplateDto])))]
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(TemplateListQuery), responses((status = 200, description = "a page of the templates the caller may use, by name", body = [TemplateDto])))]
 pub async fn list_templates(
     State(services): State<Services>,
     caller: Caller,
@@ -298,7 +305,7 @@ pub async fn list_templates(
     Ok(Json(services.list_templates(&caller, query).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplate, responses((status = 403, description = "admins only", body = ErrorBody), (status = 201, body = TemplateDto), (status = 409, body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplate, responses((status = 201, body = TemplateDto), (status = 400, description = "invalid input, such as two volumes of one name or an unknown group", body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody), (status = 409, description = "the name is taken", body = ErrorBody)))]
 pub async fn create_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -310,7 +317,7 @@ pub async fn create_template(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = TemplateDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = TemplateDto)))]
 pub async fn get_template(
     State(services): State<Services>,
     caller: Caller,
@@ -319,7 +326,7 @@ pub async fn get_template(
     Ok(Json(services.get_template(&caller, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", request_body = UpdateTemplate, params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 200, body = TemplateDto), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/templates/{id}", tag = "templates", request_body = UpdateTemplate, params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = TemplateDto), (status = 400, description = "invalid input, such as two volumes of one name or an unknown group", body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody), (status = 409, description = "the name is taken", body = ErrorBody)))]
 pub async fn update_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -330,7 +337,7 @@ pub async fn update_template(
 }
 
 /// 204 when deleted; 200 with the template when it was archived because spaces use it.
-#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 403, description = "admins only", body = ErrorBody), (status = 204, description = "deleted"), (status = 200, description = "archived: spaces use it", body = TemplateDto)))]
+#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates", params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 200, description = "archived: spaces use it", body = TemplateDto), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn delete_template(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -343,7 +350,7 @@ pub async fn delete_template(
 }
 
 /// What creating a space from this template would do to the caller's quota.
-#[utoipa::path(get, path = "/api/v1/templates/{id}/preview", tag = "templates",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = CreatePreview), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/templates/{id}/preview", tag = "templates", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = CreatePreview), (status = 409, description = "the template is archived", body = ErrorBody)))]
 pub async fn create_preview(
     State(services): State<Services>,
     caller: Caller,
@@ -355,7 +362,7 @@ pub async fn create_preview(
 // --- spaces ------------------------------------------------------------------------------
 
 /// The space's audit trail since it was created, newest first.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/history", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [AuditEventDto]), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/history", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [AuditEventDto])))]
 pub async fn space_history(
     State(services): State<Services>,
     caller: Caller,
@@ -374,7 +381,7 @@ pub async fn space_storage(
     Ok(Json(services.space_storage(&caller, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces", params(SpaceListQuery), responses((status = 200, body = [SpaceDto]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`all` asked by a member", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces", tag = "spaces", params(SpaceListQuery), responses((status = 200, description = "a page of spaces, oldest first", body = [SpaceDto]), (status = 403, description = "`all` asked by a member", body = ErrorBody)))]
 pub async fn list_spaces(
     State(services): State<Services>,
     caller: Caller,
@@ -383,7 +390,7 @@ pub async fn list_spaces(
     Ok(Json(services.list_spaces(&caller, query).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces", tag = "spaces", request_body = CreateSpace, responses((status = 201, body = SpaceDto), (status = 409, description = "quota_exceeded or conflict", body = ErrorBody), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "not signed in", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/spaces", tag = "spaces", request_body = CreateSpace, responses((status = 201, body = SpaceDto), (status = 400, description = "invalid input, such as a template that does not exist or is not available", body = ErrorBody), (status = 403, description = "a member naming another owner", body = ErrorBody), (status = 409, description = "quota_exceeded, or the name is taken", body = ErrorBody), (status = 503, description = "the Docker engine could not make the volumes; nothing was kept", body = ErrorBody)))]
 pub async fn create_space(
     State(services): State<Services>,
     caller: Caller,
@@ -395,7 +402,7 @@ pub async fn create_space(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = SpaceDto), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = SpaceDto)))]
 pub async fn get_space(
     State(services): State<Services>,
     caller: Caller,
@@ -405,7 +412,7 @@ pub async fn get_space(
 }
 
 /// 204 when deleted at once; 202 with the space when it must stop first.
-#[utoipa::path(delete, path = "/api/v1/spaces/{id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 202, description = "stopping first", body = SpaceDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/spaces/{id}", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 204, description = "deleted"), (status = 202, description = "stopping first", body = SpaceDto), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody), (status = 409, description = "invalid_state", body = ErrorBody)))]
 pub async fn delete_space(
     State(services): State<Services>,
     caller: Caller,
@@ -429,7 +436,7 @@ async fn transition(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{id}/start", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 409, description = "quota_exceeded or invalid_state", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/start", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody), (status = 409, description = "quota_exceeded or invalid_state", body = ErrorBody)))]
 pub async fn start_space(
     State(services): State<Services>,
     caller: Caller,
@@ -438,7 +445,7 @@ pub async fn start_space(
     transition(services, caller, id, Action::Start).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{id}/stop", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/stop", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody), (status = 409, description = "invalid_state", body = ErrorBody)))]
 pub async fn stop_space(
     State(services): State<Services>,
     caller: Caller,
@@ -447,7 +454,7 @@ pub async fn stop_space(
     transition(services, caller, id, Action::Stop).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{id}/restart", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/restart", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody), (status = 409, description = "quota_exceeded or invalid_state", body = ErrorBody)))]
 pub async fn restart_space(
     State(services): State<Services>,
     caller: Caller,
@@ -456,7 +463,7 @@ pub async fn restart_space(
     transition(services, caller, id, Action::Restart).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/shares", tag = "spaces",  params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [ShareDto])))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/shares", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 200, body = [ShareDto]), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody)))]
 pub async fn list_shares(
     State(services): State<Services>,
     caller: Caller,
@@ -465,7 +472,7 @@ pub async fn list_shares(
     Ok(Json(services.list_shares(&caller, &id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = [ShareDto])))]
+#[utoipa::path(put, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces", params(("id" = String, Path, description = "the space id"), ("user_id" = String, Path, description = "a user id or username")), responses((status = 200, body = [ShareDto]), (status = 400, description = "there is no such user, or it is the owner", body = ErrorBody), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody)))]
 pub async fn share_space(
     State(services): State<Services>,
     caller: Caller,
@@ -474,7 +481,7 @@ pub async fn share_space(
     Ok(Json(services.share_space(&caller, &id, &user).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces",  params(("id" = String, Path, description = "the resource id"), ("user_id" = String, Path, description = "a user id")), responses((status = 200, body = [ShareDto]), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/spaces/{id}/shares/{user_id}", tag = "spaces", params(("id" = String, Path, description = "the space id"), ("user_id" = String, Path, description = "a user id or username")), responses((status = 200, body = [ShareDto]), (status = 400, description = "there is no such user", body = ErrorBody), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody)))]
 pub async fn revoke_share(
     State(services): State<Services>,
     caller: Caller,
@@ -485,7 +492,7 @@ pub async fn revoke_share(
 
 // --- audit -------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditFilter), responses((status = 200, body = [AuditEventDto]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditFilter), responses((status = 200, body = [AuditEventDto]), (status = 403, description = "admins only", body = ErrorBody)))]
 pub async fn audit(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -496,7 +503,7 @@ pub async fn audit(
 
 // --- admin ------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "this installation's containers and volumes whose space is unknown or deleted, and unlabelled Hangar objects no space here owns", body = OrphanReport), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "this installation's containers and volumes whose space is unknown or deleted, and unlabelled Hangar objects no space here owns", body = OrphanReport), (status = 403, description = "admins only", body = ErrorBody), (status = 503, description = "the Docker engine does not answer", body = ErrorBody)))]
 pub async fn list_orphans(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -504,7 +511,7 @@ pub async fn list_orphans(
     Ok(Json(services.orphans(&caller).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "the orphans removed (unlabelled objects stay)", body = [DockerObject]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/admin/orphans", tag = "admin", responses((status = 200, description = "the orphans removed (unlabelled objects stay)", body = [DockerObject]), (status = 403, description = "admins only", body = ErrorBody), (status = 503, description = "the Docker engine does not answer", body = ErrorBody)))]
 pub async fn remove_orphans(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
@@ -512,7 +519,7 @@ pub async fn remove_orphans(
     Ok(Json(services.remove_orphans(&caller).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/unlabelled/{name}", tag = "admin", params(("name" = String, Path, description = "the object's name, as listed under `unlabelled`")), responses((status = 200, description = "the objects removed", body = [DockerObject]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/admin/unlabelled/{name}", tag = "admin", params(("name" = String, Path, description = "the object's name, as listed under `unlabelled`")), responses((status = 200, description = "the objects removed", body = [DockerObject]), (status = 403, description = "admins only", body = ErrorBody), (status = 503, description = "the Docker engine does not answer", body = ErrorBody)))]
 pub async fn remove_unlabelled(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,

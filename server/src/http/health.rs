@@ -1,7 +1,10 @@
 //! Liveness (`/healthz`) and readiness (`/readyz`: database and Docker reachable), with what
-//! the host enforces of the limits Hangar promises (volume sizes, network isolation).
+//! the host enforces of the limits Hangar promises (volume sizes, network isolation). Anyone
+//! may ask; what went wrong is told in full to admins only (and to the debug log): the raw
+//! errors name hosts, paths and versions that are nobody else's business.
 
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -15,25 +18,48 @@ pub async fn healthz() -> &'static str {
 #[derive(Debug, Serialize)]
 pub struct Readiness {
     pub ready: bool,
+    /// `ok`, else `unavailable` (the reason for admins).
     pub database: String,
+    /// `ok`, else `unavailable` (the reason for admins).
     pub docker: String,
-    /// Whether volume sizes are hard limits: `enforced: …`, or `not enforced: <why>`. Does
-    /// not make Hangar unready.
+    /// Whether volume sizes are hard limits: `enforced`, or `not enforced` (for admins, how
+    /// or why). Does not make Hangar unready.
     pub storage: String,
     /// Whether spaces are kept from the host and 169.254.0.0/16, likewise.
     pub network: String,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+pub async fn readyz(State(state): State<AppState>, parts: Parts) -> (StatusCode, Json<Readiness>) {
     let (database, docker, enforcement) = tokio::join!(
         crate::db::ping(&state.db),
         state.docker.ping(),
         state.services.runtime.enforcement()
     );
-    let enforced =
-        |r: Result<String, String>| r.unwrap_or_else(|why| format!("not enforced: {why}"));
     let ready = database.is_ok() && docker.is_ok();
-    let describe = |r: Result<(), String>| r.map_or_else(|e| e, |()| "ok".to_owned());
+    let admin = state
+        .api
+        .caller(&parts)
+        .await
+        .is_ok_and(|caller| caller.is_admin());
+    let detailed = !ready && admin;
+    // The sentences name paths and devices: admins read them, others the verdict.
+    let enforced = |result: Result<String, String>| match result {
+        Ok(how) if admin => how,
+        Ok(_) => "enforced".to_owned(),
+        Err(why) if admin => format!("not enforced: {why}"),
+        Err(_) => "not enforced".to_owned(),
+    };
+    let describe = |part: &str, result: Result<(), String>| match result {
+        Ok(()) => "ok".to_owned(),
+        Err(reason) => {
+            tracing::debug!(part, %reason, "not ready");
+            if detailed {
+                reason
+            } else {
+                "unavailable".to_owned()
+            }
+        }
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -43,8 +69,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         status,
         Json(Readiness {
             ready,
-            database: describe(database),
-            docker: describe(docker),
+            database: describe("database", database),
+            docker: describe("docker", docker),
             storage: enforced(enforcement.storage),
             network: enforced(enforcement.network),
         }),

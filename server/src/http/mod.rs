@@ -5,6 +5,7 @@ pub mod api;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod shape;
 
 use std::sync::Arc;
 
@@ -24,9 +25,10 @@ use crate::auth::session_store::DbSessionStore;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api::routes())
         .split_for_parts();
+    openapi::complete(&mut document, &state.config);
     let document = Arc::new(document);
     let api = api
         .route(
@@ -72,6 +74,11 @@ pub fn router(state: AppState) -> Router {
             crate::auth::remember_session_user,
         ))
         .layer(sessions)
+        // Outside the session layer, to see (and secure) the cookie it sets.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::client::resolve_client,
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -86,11 +86,13 @@ async fn events_for(
 
 /// The caller's quota usage and the spaces they can see, as server-sent events (`quota`,
 /// `space`, `resync`), pushed as they change; admins hear of everyone's spaces.
-#[utoipa::path(get, path = "/api/v1/events", tag = "live", responses((status = 200, description = "text/event-stream of `quota` (a QuotaReport), `space` (a SpaceDto, or `{id, state: deleted}` once gone) and `resync` events", content_type = "text/event-stream"), (status = 401, body = app::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/events", tag = "live", responses((status = 200, description = "text/event-stream of `quota` (a QuotaReport), `space` (a SpaceDto, or `{id, state: deleted}` once gone) and `resync` events", content_type = "text/event-stream"), (status = 409, description = "the caller has as many streams open as allowed (`--live-streams-per-user`)", body = app::error::ErrorBody)))]
 pub async fn events(
     State(services): State<Services>,
     mut caller: Caller,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Held for as long as the stream lives.
+    let slot = services.open_live_stream(&caller)?;
     let receiver = services.notifier.subscribe();
     let services_for_shutdown = services.clone();
     let mut watch = services.watch_access(&caller, Need::SignedIn);
@@ -132,6 +134,10 @@ pub async fn events(
     };
     let stream = stream::iter(first.into_iter().map(Ok))
         .chain(updates.flatten())
-        .take_until(ended);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .take_until(ended)
+        .map(move |event| {
+            let _held = &slot;
+            event
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryF
 
 use crate::auth::password;
 use crate::config::Config;
-use crate::entities::{session, user};
+use crate::entities::user;
 
 pub use doctor::doctor;
 
@@ -197,7 +197,9 @@ async fn reset_password(database_url: &str, username: &str, from_stdin: bool) ->
         .update(&db)
         .await
         .map_err(|e| format!("cannot save the password: {e}"))?;
-    let ended = end_sessions_of(&db, &id).await?;
+    let ended = crate::auth::session_store::DbSessionStore::delete_user_sessions(&db, &id, None)
+        .await
+        .map_err(|e| format!("cannot end the sessions: {e}"))?;
     println!("The password of {username} was reset; {ended} session(s) ended.");
     if generated {
         println!("New password (shown once): {plain}");
@@ -207,18 +209,6 @@ async fn reset_password(database_url: &str, username: &str, from_stdin: bool) ->
          is per server and per client); restarting it clears that."
     );
     Ok(())
-}
-
-/// Deletes every browser session of the user (sessions store the user id in their data).
-async fn end_sessions_of(db: &DatabaseConnection, id: &app::ids::UserId) -> Result<u64, String> {
-    use sea_orm::ColumnTrait;
-    let needle = format!("\"{id}\"");
-    let removed = session::Entity::delete_many()
-        .filter(session::Column::Data.contains(&needle))
-        .exec(db)
-        .await
-        .map_err(|e| format!("cannot end the sessions: {e}"))?;
-    Ok(removed.rows_affected)
 }
 
 pub async fn run_doctor(config: Config) -> OpsResult {

@@ -1,6 +1,7 @@
 //! One place that decides who may do what: the caller, and their relation to a space.
 
 use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto};
+use app::api::users::TokenScope;
 use axum::http::request::Parts;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -26,15 +27,27 @@ impl AuthApi for Services {
                         "the Authorization header must be `Bearer <api token>`",
                     )
                 })?;
-            let (user, token) = self.user_for_token(secret.trim()).await?.ok_or_else(|| {
-                ApiError::unauthorized_because(
-                    "the API token is unknown, revoked or expired: create a new one",
-                )
-            })?;
-            return Ok(Caller {
+            let (user, credential) =
+                self.user_for_token(secret.trim()).await?.ok_or_else(|| {
+                    ApiError::unauthorized_because(
+                        "the API token is unknown, revoked or expired: create a new one",
+                    )
+                })?;
+            let caller = Caller {
                 user: user.into(),
-                credential: Credential::Token(token),
-            });
+                credential,
+            };
+            // What only reads needs `read`; anything else changes something.
+            let reads = matches!(
+                request.method,
+                axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+            );
+            caller.require_scope(if reads {
+                TokenScope::Read
+            } else {
+                TokenScope::Write
+            })?;
+            return Ok(caller);
         }
         let session = session_of(request)?;
         match (self.auth.request_user(request).await?, session.id()) {
@@ -112,6 +125,26 @@ impl Services {
             .await?
             .ok_or_else(|| ApiError::not_found("space"))?;
         let role = self.space_role(caller, &space).await?;
+        Ok((space, role))
+    }
+
+    /// A running space whose processes the caller may use (a terminal, and later SSH, files
+    /// and ports): visible to them, and the credential allows changes (a read-only token
+    /// gets 403).
+    pub async fn usable_space(
+        &self,
+        caller: &Caller,
+        id: &SpaceId,
+    ) -> ApiResult<(space::Model, SpaceRole)> {
+        let (space, role) = self.visible_space(caller, id).await?;
+        caller.require_scope(TokenScope::Write)?;
+        let state = space.state;
+        if !state.is_running() {
+            return Err(ApiError::wrong_state(
+                state,
+                format!("the space is {state}: start it first"),
+            ));
+        }
         Ok((space, role))
     }
 

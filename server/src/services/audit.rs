@@ -88,6 +88,16 @@ impl AuditApi for Services {
                 "limit must be between 1 and 500",
             ));
         }
+        for (field, text) in [
+            ("action", &query.action),
+            ("actor", &query.actor),
+            ("target", &query.target),
+            ("outcome", &query.outcome),
+        ] {
+            if let Some(text) = text {
+                crate::validate::at_most(field, text, 200)?;
+            }
+        }
         let mut select = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
         if let Some(action) = query.action {
             select = select.filter(audit_event::Column::Action.eq(action));
@@ -102,6 +112,12 @@ impl AuditApi for Services {
             select = select.filter(audit_event::Column::Outcome.eq(outcome));
         }
         if let Some(before) = query.before {
+            if before < 1 {
+                return Err(ApiError::invalid(
+                    "before",
+                    "before is an event id: 1 or more",
+                ));
+            }
             select = select.filter(audit_event::Column::Id.lt(before));
         }
         let events = select.limit(limit).all(&self.db).await?;

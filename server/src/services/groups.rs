@@ -4,27 +4,23 @@ use std::collections::HashMap;
 
 use app::api::auth::UserRef;
 use app::api::groups::{ssr::GroupsApi, CreateGroup, GroupDto, UpdateGroup};
+use app::api::page::PageQuery;
 use app::ids::{GroupId, UserId};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{check_limit, conflict_on_duplicate, new_id, Services};
+use super::{check_limit, conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
 use crate::entities::{group, group_member, user};
 use crate::error::{ApiError, ApiResult};
 
-fn check_name(name: &str) -> ApiResult<()> {
-    if name.trim().is_empty() || name.chars().count() > 64 {
-        return Err(ApiError::invalid(
-            "name",
-            "a group name has 1 to 64 characters",
-        ));
-    }
-    Ok(())
-}
+/// Longest group description.
+const MAX_DESCRIPTION: usize = 1000;
 
 pub fn user_ref(user: &user::Model) -> UserRef {
     UserRef {
@@ -36,12 +32,18 @@ pub fn user_ref(user: &user::Model) -> UserRef {
 
 #[async_trait::async_trait]
 impl GroupsApi for Services {
-    async fn list_groups(&self, caller: &Caller) -> ApiResult<Vec<GroupDto>> {
+    async fn list_groups(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<GroupDto>> {
         caller.require_admin()?;
-        let groups = group::Entity::find()
-            .order_by_asc(group::Column::Name)
-            .all(&self.db)
-            .await?;
+        let limit = page_size(&page)?;
+        let mut select = group::Entity::find().order_by_asc(group::Column::Name);
+        if let Some(after) = page.after {
+            let last = group::Entity::find_by_id(GroupId::from(after))
+                .one(&self.db)
+                .await?
+                .ok_or_else(unknown_cursor)?;
+            select = select.filter(group::Column::Name.gt(last.name));
+        }
+        let groups = select.limit(limit).all(&self.db).await?;
         self.group_dtos(groups).await
     }
 
@@ -53,12 +55,13 @@ impl GroupsApi for Services {
 
     async fn create_group(&self, caller: &Caller, input: CreateGroup) -> ApiResult<GroupDto> {
         caller.require_admin()?;
-        let name = input.name.trim().to_owned();
-        check_name(&name)?;
+        let name = crate::validate::name("name", &input.name, 64)?.to_owned();
+        let description = input.description.unwrap_or_default();
+        crate::validate::at_most("description", &description, MAX_DESCRIPTION)?;
         let model = group::ActiveModel {
             id: Set(new_id()),
             name: Set(name.clone()),
-            description: Set(input.description.unwrap_or_default()),
+            description: Set(description),
             max_spaces: Set(check_limit(
                 "max_spaces",
                 input.max_spaces.unwrap_or(Some(0)),
@@ -91,11 +94,10 @@ impl GroupsApi for Services {
         let existing = self.find_group(id).await?;
         let mut model: group::ActiveModel = existing.into();
         if let Some(name) = input.name {
-            let name = name.trim().to_owned();
-            check_name(&name)?;
-            model.name = Set(name);
+            model.name = Set(crate::validate::name("name", &name, 64)?.to_owned());
         }
         if let Some(description) = input.description {
+            crate::validate::at_most("description", &description, MAX_DESCRIPTION)?;
             model.description = Set(description);
         }
         if let Some(value) = input.max_spaces {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod groups;
 pub mod orphans;
 pub mod quota;
+pub mod slots;
 pub mod spaces;
 pub mod ssh;
 pub mod templates;
@@ -15,6 +16,7 @@ pub mod watch;
 
 use std::sync::Arc;
 
+use app::api::page::PageQuery;
 use app::ids::{SpaceId, UserId};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
@@ -37,6 +39,8 @@ pub struct Services {
     /// The SSH gateway's live connections and address.
     pub ssh: Arc<crate::ssh::Registry>,
     pub notifier: Arc<Notifier>,
+    /// Live-update streams open on this server, per user.
+    pub live_streams: Arc<slots::Slots>,
     /// Turns true when the server begins to shut down, so long-lived streams end.
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -58,6 +62,7 @@ impl Services {
             terminals,
             ssh: Arc::default(),
             notifier: Arc::default(),
+            live_streams: Arc::default(),
             shutting_down: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -86,15 +91,31 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(ApiError::internal)
 }
 
-/// A quota value given in input: at least 0, or null for unlimited.
+/// Largest quota value that can be given (beyond it, use null: unlimited).
+pub const MAX_QUOTA: i64 = 1_000_000;
+
+/// A quota value given in input: 0 to [`MAX_QUOTA`], or null for unlimited.
 pub fn check_limit(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError> {
     match value {
-        Some(v) if v < 0 => Err(ApiError::invalid(
+        Some(v) if !(0..=MAX_QUOTA).contains(&v) => Err(ApiError::invalid(
             field,
-            format!("{field} must be at least 0 (or null for unlimited), not {v}"),
+            format!("{field} must be 0 to {MAX_QUOTA} (or null for unlimited), not {v}"),
         )),
         other => Ok(other),
     }
+}
+
+/// The size of a page, or 400 naming `limit`.
+pub fn page_size(page: &PageQuery) -> Result<u64, ApiError> {
+    page.size().map(u64::from)
+}
+
+/// The answer to an `after` that names no item of the list asked for.
+pub fn unknown_cursor() -> ApiError {
+    ApiError::not_found_because(
+        "`after` names no item of this list (it may have been deleted): start again from the \
+         first page",
+    )
 }
 
 impl Services {
@@ -112,6 +133,19 @@ impl Services {
         async move {
             let _ = receiver.wait_for(|down| *down).await;
         }
+    }
+
+    /// A place for one more live-update stream of the caller, or 409 when they have as many
+    /// open as `--live-streams-per-user` allows (each open page holds one).
+    pub fn open_live_stream(&self, caller: &access::Caller) -> Result<slots::Slot, ApiError> {
+        let max = self.config.live_streams_per_user as usize;
+        self.live_streams.take(caller.id(), max).ok_or_else(|| {
+            ApiError::conflict(format!(
+                "you have {max} live-update streams open, the most allowed (one per open Hangar \
+                 page): close some pages"
+            ))
+            .with_detail("limit", max)
+        })
     }
 
     /// Tells live views that these users' quota or spaces changed.

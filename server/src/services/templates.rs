@@ -9,13 +9,16 @@ use app::api::templates::{
 use app::ids::{GroupId, TemplateId, UserId};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{conflict_on_duplicate, from_json, new_id, to_json, Services};
+use super::{
+    conflict_on_duplicate, from_json, new_id, page_size, to_json, unknown_cursor, Services,
+};
 use crate::entities::{group, space, template};
 use crate::error::{ApiError, ApiResult};
 
@@ -39,22 +42,27 @@ fn storage_units(volumes: &[VolumeSpec]) -> i64 {
     volumes.iter().map(|v| v.size_gib).sum()
 }
 
+/// Longest template description.
+const MAX_DESCRIPTION: usize = 1000;
+
 fn validate(fields: &mut TemplateFields) -> ApiResult<()> {
-    fields.name = fields.name.trim().to_owned();
-    if fields.name.is_empty() || fields.name.chars().count() > 64 {
-        return Err(ApiError::invalid(
-            "name",
-            "a template name has 1 to 64 characters",
-        ));
-    }
-    let image = fields.image.trim();
-    if image.is_empty() || image.len() > 255 || image.chars().any(char::is_whitespace) {
+    use crate::validate::{at_most, at_most_items, within};
+    use app::api::schema::{ENV_MAX, ENV_NAME_MAX, ENV_VALUE_MAX};
+    fields.name = crate::validate::name("name", &fields.name, 64)?.to_owned();
+    at_most("description", &fields.description, MAX_DESCRIPTION)?;
+    let image = fields.image.trim_ascii();
+    if image.is_empty()
+        || image.chars().count() > 255
+        || !image.chars().all(|c| c.is_ascii_graphic())
+    {
         return Err(ApiError::invalid(
             "image",
-            "give a Docker image reference such as `hangar/default:bookworm`",
+            "give a Docker image reference such as `hangar/default:bookworm` (printable ASCII \
+             without spaces, at most 255 characters)",
         ));
     }
     fields.image = image.to_owned();
+    at_most("shell", &fields.shell, 255)?;
     if !fields.shell.starts_with('/') {
         return Err(ApiError::invalid(
             "shell",
@@ -62,30 +70,48 @@ fn validate(fields: &mut TemplateFields) -> ApiResult<()> {
         ));
     }
     if let Some(command) = &fields.command {
-        if command.is_empty() {
+        if command.is_empty() || command.len() > 64 {
             return Err(ApiError::invalid(
                 "command",
-                "the command is a non-empty list of words, or null for the default",
+                "the command is a list of 1 to 64 words, or null for the default",
             ));
         }
+        for word in command {
+            at_most("command", word, 4096)?;
+        }
     }
-    if fields.compute_units < 0 || fields.compute_units > 1024 {
+    within("compute_units", fields.compute_units, 0, 1024)?;
+    if fields.env.len() > ENV_MAX {
         return Err(ApiError::invalid(
-            "compute_units",
-            "compute_units is a whole number from 0 to 1024",
+            "env",
+            format!("env has at most {ENV_MAX} variables"),
         ));
     }
-    for key in fields.env.keys() {
+    for (key, value) in &fields.env {
         let valid = !key.is_empty()
+            && key.chars().count() <= ENV_NAME_MAX
             && !key.starts_with(|c: char| c.is_ascii_digit())
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(ApiError::invalid(
                 "env",
-                format!("`{key}` is not a valid environment variable name"),
+                format!(
+                    "`{key}` is not a valid environment variable name (letters, digits and `_`, \
+                     not starting with a digit, at most {ENV_NAME_MAX} characters)"
+                ),
+            ));
+        }
+        if value.chars().count() > ENV_VALUE_MAX {
+            return Err(ApiError::invalid(
+                "env",
+                format!("the value of `{key}` is too long: at most {ENV_VALUE_MAX} characters"),
             ));
         }
     }
+    at_most_items("volumes", &fields.volumes, 16)?;
+    at_most_items("features", &fields.features, 8)?;
+    at_most_items("ports", &fields.ports, 64)?;
+    at_most_items("allowed_groups", &fields.allowed_groups, 100)?;
     let mut names = BTreeSet::new();
     let mut paths = BTreeSet::new();
     for volume in &fields.volumes {
@@ -94,11 +120,13 @@ fn validate(fields: &mut TemplateFields) -> ApiResult<()> {
         if !volume.mount_path.starts_with('/')
             || volume.mount_path == "/"
             || volume.mount_path.contains("..")
+            || volume.mount_path.chars().count() > 255
         {
             return Err(ApiError::invalid(
                 "volumes",
                 format!(
-                    "volume `{}`: mount_path must be an absolute path below /",
+                    "volume `{}`: mount_path must be an absolute path below /, without `..`, \
+                     of at most 255 characters",
                     volume.name
                 ),
             ));
@@ -203,26 +231,52 @@ impl TemplatesApi for Services {
         caller: &Caller,
         query: TemplateListQuery,
     ) -> ApiResult<Vec<TemplateDto>> {
-        let all = template::Entity::find()
-            .order_by_asc(template::Column::Name)
-            .all(&self.db)
-            .await?;
+        let page = query.page();
+        let limit = page_size(&page)?;
+        let mut after = match &page.after {
+            Some(id) => Some(
+                template::Entity::find_by_id(TemplateId::from(id.as_str()))
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(unknown_cursor)?
+                    .name,
+            ),
+            None => None,
+        };
+        let everything = caller.is_admin() && !query.usable;
+        let groups = if everything || caller.is_admin() {
+            Vec::new()
+        } else {
+            self.group_ids_of(caller.id()).await?
+        };
+        // Read on by name until the page is full of what the caller may see.
         let mut visible = Vec::new();
-        for t in all {
-            let dto = to_dto(t)?;
-            let shown = if caller.is_admin() && !query.usable {
-                true
-            } else {
-                !dto.archived
-                    && self
-                        .may_use_template(caller.is_admin(), caller.id(), &dto)
-                        .await?
-            };
-            if shown {
-                visible.push(dto);
+        loop {
+            let mut select = template::Entity::find().order_by_asc(template::Column::Name);
+            if let Some(name) = after.take() {
+                select = select.filter(template::Column::Name.gt(name));
+            }
+            let batch = select.limit(limit).all(&self.db).await?;
+            let exhausted = (batch.len() as u64) < limit;
+            for t in batch {
+                after = Some(t.name.clone());
+                let dto = to_dto(t)?;
+                let shown = everything
+                    || (!dto.archived
+                        && (caller.is_admin()
+                            || dto.allowed_groups.is_empty()
+                            || dto.allowed_groups.iter().any(|g| groups.contains(g))));
+                if shown {
+                    visible.push(dto);
+                    if visible.len() as u64 == limit {
+                        return Ok(visible);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(visible);
             }
         }
-        Ok(visible)
     }
 
     /// A template the caller may use; others are 404.

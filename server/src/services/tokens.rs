@@ -1,25 +1,51 @@
 //! Personal API tokens (only their SHA-256 is stored; the secret is shown once) and SSH keys.
 
+use app::api::page::PageQuery;
 use app::api::users::{
-    ssr::CredentialsApi, CreateSshKey, CreateToken, SshKeyDto, TokenCreated, TokenDto,
+    ssr::CredentialsApi, CreateSshKey, CreateToken, SshKeyDto, TokenCreated, TokenDto, TokenScope,
 };
-use app::ids::{SshKeyId, TokenId};
+use app::ids::{SshKeyId, TokenId, UserId};
 use base64::Engine;
-use chrono::{Duration, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::access::Caller;
+use super::access::{Caller, Credential};
 use super::audit::{record, Outcome};
-use super::{conflict_on_duplicate, new_id, Services};
+use super::quota::lock_owner;
+use super::{conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
 use crate::entities::{api_token, ssh_key, user};
 use crate::error::{ApiError, ApiResult};
 
 /// Every token starts with this, so leaked tokens are easy to recognise.
 const TOKEN_PREFIX: &str = "hgr_";
 const DEFAULT_TOKEN_DAYS: i64 = 90;
+/// Most API tokens, and most SSH keys, one user may have.
+pub const MAX_TOKENS_PER_USER: u64 = 50;
+pub const MAX_SSH_KEYS_PER_USER: u64 = 50;
+/// Longest SSH key name (a longer key comment is cut to it).
+const MAX_KEY_NAME: usize = 100;
+/// Scopes of tokens that did not ask for any.
+const DEFAULT_SCOPES: [TokenScope; 2] = [TokenScope::Read, TokenScope::Write];
+
+/// Scopes as stored: names separated by commas.
+fn scopes_text(scopes: &[TokenScope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Stored scopes, read back; names this version does not know grant nothing.
+fn scopes_of(text: &str) -> Vec<TokenScope> {
+    text.split(',').filter_map(TokenScope::parse).collect()
+}
 
 fn hash_token(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
@@ -36,15 +62,45 @@ fn new_secret() -> String {
     format!("{TOKEN_PREFIX}{body}")
 }
 
-fn token_dto(t: api_token::Model) -> TokenDto {
+fn token_dto(t: api_token::Model, max_days: i64) -> TokenDto {
     TokenDto {
+        scopes: scopes_of(&t.scopes),
+        expires_at: Some(ends_at(&t, max_days).into()),
         id: t.id,
         name: t.name,
         prefix: t.prefix,
         created_at: t.created_at.into(),
-        expires_at: t.expires_at.map(Into::into),
         last_used_at: t.last_used_at.map(Into::into),
     }
+}
+
+fn key_dto(k: ssh_key::Model) -> SshKeyDto {
+    SshKeyDto {
+        id: k.id,
+        name: k.name,
+        public_key: k.public_key,
+        fingerprint: k.fingerprint,
+        created_at: k.created_at.into(),
+    }
+}
+
+/// When a token stops working: its own expiry, or once it is `--token-max-days` old,
+/// whichever comes first (so lowering the setting also shortens older tokens).
+pub fn ends_at(token: &api_token::Model, max_days: i64) -> DateTime<Utc> {
+    let oldest_allowed = token.created_at + Duration::days(max_days);
+    token
+        .expires_at
+        .map_or(oldest_allowed, |at| at.min(oldest_allowed))
+}
+
+/// Rows created after the row (`created_at`, `id`) of a cursor, in creation order.
+fn created_after<C>(created_at: DateTime<Utc>, id: String, created: C, key: C) -> Condition
+where
+    C: ColumnTrait,
+{
+    Condition::any()
+        .add(created.gt(created_at))
+        .add(Condition::all().add(created.eq(created_at)).add(key.gt(id)))
 }
 
 /// Checks an OpenSSH public key line; returns it normalised and its SHA256 fingerprint.
@@ -99,9 +155,12 @@ pub fn parse_public_key(line: &str) -> ApiResult<(String, String, Option<String>
 }
 
 impl Services {
-    /// The user a bearer token belongs to, if it is valid, unexpired and the user active.
-    /// The active user a valid token belongs to, with the token's id.
-    pub async fn user_for_token(&self, secret: &str) -> ApiResult<Option<(user::Model, TokenId)>> {
+    /// The active user a valid, unexpired token belongs to, and what the caller proves with
+    /// it.
+    pub async fn user_for_token(
+        &self,
+        secret: &str,
+    ) -> ApiResult<Option<(user::Model, Credential)>> {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
@@ -113,7 +172,7 @@ impl Services {
             return Ok(None);
         };
         let now = Utc::now();
-        if token.expires_at.is_some_and(|at| at <= now) {
+        if ends_at(&token, self.config.token_max_days) <= now {
             return Ok(None);
         }
         // Recording the use is best effort; it must not fail the request.
@@ -125,38 +184,146 @@ impl Services {
         let owner = user::Entity::find_by_id(token.user_id)
             .one(&self.db)
             .await?;
-        Ok(owner.filter(|u| u.active).map(|u| (u, token.id)))
+        let credential = Credential::Token(token.id, scopes_of(&token.scopes));
+        Ok(owner.filter(|u| u.active).map(|u| (u, credential)))
     }
+
+    /// Whether the token with this id still works now.
+    pub async fn token_alive(&self, id: &TokenId) -> ApiResult<bool> {
+        let now = Utc::now();
+        Ok(api_token::Entity::find_by_id(id.clone())
+            .one(&self.db)
+            .await?
+            .is_some_and(|t| ends_at(&t, self.config.token_max_days) > now))
+    }
+
+    /// The scopes and expiry a new token may have: what it asks within the server's limits,
+    /// and when a token creates it, no more than that token's own.
+    async fn grant(
+        &self,
+        caller: &Caller,
+        input: &CreateToken,
+    ) -> ApiResult<(Vec<TokenScope>, DateTime<Utc>)> {
+        let max_days = self.config.token_max_days;
+        let days = input
+            .expires_in_days
+            .unwrap_or(DEFAULT_TOKEN_DAYS.min(max_days));
+        if !(1..=max_days).contains(&days) {
+            return Err(ApiError::invalid(
+                "expires_in_days",
+                format!(
+                    "expires_in_days is a whole number from 1 to {max_days} (the server's limit)"
+                ),
+            ));
+        }
+        let asked = input.scopes.clone().unwrap_or(DEFAULT_SCOPES.to_vec());
+        if asked.is_empty() || asked.len() > TokenScope::ALL.len() {
+            return Err(ApiError::invalid(
+                "scopes",
+                "scopes lists 1 to 3 of `read`, `write` and `credentials`",
+            ));
+        }
+        let scopes = TokenScope::closure(&asked);
+        let mut expires = Utc::now() + Duration::days(days);
+        if let Credential::Token(id, own) = &caller.credential {
+            if let Some(beyond) = scopes.iter().find(|s| !own.contains(s)) {
+                return Err(ApiError::forbidden(format!(
+                    "this API token cannot create a token with the `{}` scope it lacks itself",
+                    beyond.as_str()
+                )));
+            }
+            let creator = api_token::Entity::find_by_id(id.clone())
+                .one(&self.db)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            let creator_ends = ends_at(&creator, max_days);
+            if expires > creator_ends {
+                return Err(ApiError::invalid(
+                    "expires_in_days",
+                    format!(
+                        "a token cannot outlive the token that creates it (which expires at {})",
+                        app::time::Timestamp::from(creator_ends)
+                    ),
+                ));
+            }
+            expires = expires.min(creator_ends);
+        }
+        Ok((scopes, expires))
+    }
+}
+
+/// 409 when the user already has `max` of what `column` of `entity` counts; takes the user's
+/// lock first, so that parallel requests cannot all slip under the limit.
+async fn check_room<E, C>(
+    txn: &C,
+    user_id: &UserId,
+    column: E::Column,
+    max: u64,
+    what: &str,
+) -> ApiResult<()>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    lock_owner(txn, user_id).await?;
+    let held = E::find()
+        .filter(column.eq(user_id.clone()))
+        .count(txn)
+        .await?;
+    if held >= max {
+        return Err(ApiError::conflict(format!(
+            "you have {held} {what}, the most allowed: remove one first"
+        ))
+        .with_detail("limit", max));
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
 impl CredentialsApi for Services {
-    async fn list_tokens(&self, caller: &Caller) -> ApiResult<Vec<TokenDto>> {
-        let tokens = api_token::Entity::find()
+    async fn list_tokens(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<TokenDto>> {
+        let limit = page_size(&page)?;
+        let mut select = api_token::Entity::find()
             .filter(api_token::Column::UserId.eq(caller.id().clone()))
             .order_by_asc(api_token::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
-        Ok(tokens.into_iter().map(token_dto).collect())
+            .order_by_asc(api_token::Column::Id);
+        if let Some(after) = page.after {
+            let last = api_token::Entity::find_by_id(TokenId::from(after))
+                .filter(api_token::Column::UserId.eq(caller.id().clone()))
+                .one(&self.db)
+                .await?
+                .ok_or_else(unknown_cursor)?;
+            select = select.filter(created_after(
+                last.created_at,
+                last.id.to_string(),
+                api_token::Column::CreatedAt,
+                api_token::Column::Id,
+            ));
+        }
+        let tokens = select.limit(limit).all(&self.db).await?;
+        let max_days = self.config.token_max_days;
+        Ok(tokens.into_iter().map(|t| token_dto(t, max_days)).collect())
     }
 
+    /// A new token of the caller, within `--token-max-days`, and at most
+    /// [`MAX_TOKENS_PER_USER`]. Only a caller whose credential has the `credentials` scope
+    /// may (a token made without it cannot mint others).
     async fn create_token(&self, caller: &Caller, input: CreateToken) -> ApiResult<TokenCreated> {
-        let name = input.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 64 {
-            return Err(ApiError::invalid(
-                "name",
-                "a token name has 1 to 64 characters",
-            ));
-        }
-        let days = input.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
-        if !(1..=3650).contains(&days) {
-            return Err(ApiError::invalid(
-                "expires_in_days",
-                "expires_in_days is a whole number from 1 to 3650",
-            ));
-        }
+        caller.require_scope(TokenScope::Credentials)?;
+        let name = crate::validate::name("name", &input.name, 64)?.to_owned();
+        let (scopes, expires_at) = self.grant(caller, &input).await?;
         let secret = new_secret();
         let now = Utc::now();
+        let txn = self.db.begin().await?;
+        check_room::<api_token::Entity, _>(
+            &txn,
+            caller.id(),
+            api_token::Column::UserId,
+            MAX_TOKENS_PER_USER,
+            "API tokens",
+        )
+        .await?;
         let token = api_token::ActiveModel {
             id: Set(new_id()),
             user_id: Set(caller.id().clone()),
@@ -164,27 +331,34 @@ impl CredentialsApi for Services {
             token_hash: Set(hash_token(&secret)),
             prefix: Set(secret.chars().take(TOKEN_PREFIX.len() + 6).collect()),
             created_at: Set(now),
-            expires_at: Set(Some(now + Duration::days(days))),
+            expires_at: Set(Some(expires_at)),
             last_used_at: Set(None),
+            scopes: Set(scopes_text(&scopes)),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await?;
+        txn.commit().await?;
         record(
             &self.db,
             Some(caller),
             "token.create",
             &format!("token:{name}"),
             Outcome::Success,
-            json!({"expires_in_days": days}),
+            json!({"expires_at": app::time::Timestamp::from(expires_at), "scopes": scopes_text(&scopes)}),
         )
         .await;
         Ok(TokenCreated {
-            token: token_dto(token),
+            token: token_dto(token, self.config.token_max_days),
             secret,
         })
     }
 
+    /// Revokes one of the caller's tokens: with the `credentials` scope any, else only the
+    /// token the caller is using (ending oneself gives no power).
     async fn revoke_token(&self, caller: &Caller, id: &TokenId) -> ApiResult<()> {
+        if !matches!(&caller.credential, Credential::Token(own, _) if own == id) {
+            caller.require_scope(TokenScope::Credentials)?;
+        }
         let token = api_token::Entity::find_by_id(id.clone())
             .filter(api_token::Column::UserId.eq(caller.id().clone()))
             .one(&self.db)
@@ -207,36 +381,54 @@ impl CredentialsApi for Services {
         Ok(())
     }
 
-    async fn list_ssh_keys(&self, caller: &Caller) -> ApiResult<Vec<SshKeyDto>> {
-        let keys = ssh_key::Entity::find()
+    async fn list_ssh_keys(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<SshKeyDto>> {
+        let limit = page_size(&page)?;
+        let mut select = ssh_key::Entity::find()
             .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
             .order_by_asc(ssh_key::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
-        Ok(keys
-            .into_iter()
-            .map(|k| SshKeyDto {
-                id: k.id,
-                name: k.name,
-                public_key: k.public_key,
-                fingerprint: k.fingerprint,
-                created_at: k.created_at.into(),
-            })
-            .collect())
-    }
-
-    async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> ApiResult<SshKeyDto> {
-        let (public_key, fingerprint, comment) = parse_public_key(&input.public_key)?;
-        let name = input
-            .name
-            .or(comment)
-            .unwrap_or_else(|| fingerprint.clone());
-        if name.chars().count() > 100 {
-            return Err(ApiError::invalid(
-                "name",
-                "a key name has at most 100 characters",
+            .order_by_asc(ssh_key::Column::Id);
+        if let Some(after) = page.after {
+            let last = ssh_key::Entity::find_by_id(SshKeyId::from(after))
+                .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
+                .one(&self.db)
+                .await?
+                .ok_or_else(unknown_cursor)?;
+            select = select.filter(created_after(
+                last.created_at,
+                last.id.to_string(),
+                ssh_key::Column::CreatedAt,
+                ssh_key::Column::Id,
             ));
         }
+        let keys = select.limit(limit).all(&self.db).await?;
+        Ok(keys.into_iter().map(key_dto).collect())
+    }
+
+    /// A new SSH key of the caller, at most [`MAX_SSH_KEYS_PER_USER`]; the same key twice for
+    /// one user is a conflict, the same key for two users is fine (nobody can block another's
+    /// key by adding it first).
+    async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> ApiResult<SshKeyDto> {
+        caller.require_scope(TokenScope::Credentials)?;
+        crate::validate::at_most("public_key", &input.public_key, 16384)?;
+        let (public_key, fingerprint, comment) = parse_public_key(&input.public_key)?;
+        let name = match input.name {
+            Some(name) => {
+                crate::validate::at_most("name", &name, MAX_KEY_NAME)?;
+                name
+            }
+            None => comment
+                .map(|c| c.chars().take(MAX_KEY_NAME).collect())
+                .unwrap_or_else(|| fingerprint.clone()),
+        };
+        let txn = self.db.begin().await?;
+        check_room::<ssh_key::Entity, _>(
+            &txn,
+            caller.id(),
+            ssh_key::Column::UserId,
+            MAX_SSH_KEYS_PER_USER,
+            "SSH keys",
+        )
+        .await?;
         let key = ssh_key::ActiveModel {
             id: Set(new_id()),
             user_id: Set(caller.id().clone()),
@@ -245,13 +437,10 @@ impl CredentialsApi for Services {
             fingerprint: Set(fingerprint),
             created_at: Set(Utc::now()),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
-        .map_err(|e| {
-            conflict_on_duplicate(e, || {
-                "this key is registered already (keys are unique across users)".into()
-            })
-        })?;
+        .map_err(|e| conflict_on_duplicate(e, || "you registered this key already".into()))?;
+        txn.commit().await?;
         record(
             &self.db,
             Some(caller),
@@ -261,16 +450,11 @@ impl CredentialsApi for Services {
             json!({}),
         )
         .await;
-        Ok(SshKeyDto {
-            id: key.id,
-            name: key.name,
-            public_key: key.public_key,
-            fingerprint: key.fingerprint,
-            created_at: key.created_at.into(),
-        })
+        Ok(key_dto(key))
     }
 
     async fn remove_ssh_key(&self, caller: &Caller, id: &SshKeyId) -> ApiResult<()> {
+        caller.require_scope(TokenScope::Credentials)?;
         let key = ssh_key::Entity::find_by_id(id.clone())
             .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
             .one(&self.db)

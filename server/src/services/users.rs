@@ -1,33 +1,28 @@
 //! Users as admins manage them.
 
 use app::api::auth::{Role, UserDto};
-use app::api::users::{ssr::UsersApi, ChangePassword, CreateUser, UpdateUser};
+use app::api::page::PageQuery;
+use app::api::users::{ssr::UsersApi, ChangePassword, CreateUser, TokenScope, UpdateUser};
 use app::ids::UserId;
+use axum::http::request::Parts;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde_json::json;
 
-use super::access::Caller;
+use super::access::{Caller, Credential};
 use super::audit::{record, Outcome};
-use super::{check_limit, conflict_on_duplicate, new_id, Services};
-use crate::auth::password;
-use crate::entities::{space, user};
+use super::{check_limit, conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
+use crate::auth::session_store::DbSessionStore;
+use crate::auth::{client_ip_of, password};
+use crate::entities::{api_token, space, user};
 use crate::error::{ApiError, ApiResult};
-
-fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is too long: at most {max} characters"),
-        ));
-    }
-    Ok(())
-}
+use crate::validate::at_most;
 
 fn check_email(email: &str) -> ApiResult<()> {
-    check_text("email", email, 254)?;
+    at_most("email", email, 254)?;
     if !email.is_empty() && !email.contains('@') {
         return Err(ApiError::invalid(
             "email",
@@ -39,13 +34,14 @@ fn check_email(email: &str) -> ApiResult<()> {
 
 #[async_trait::async_trait]
 impl UsersApi for Services {
-    async fn list_users(&self, caller: &Caller) -> ApiResult<Vec<UserDto>> {
+    async fn list_users(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<UserDto>> {
         caller.require_admin()?;
-        let users = user::Entity::find()
-            .order_by_asc(user::Column::Username)
-            .all(&self.db)
-            .await?;
-        Ok(users.into_iter().map(UserDto::from).collect())
+        Ok(self
+            .users_page(&page)
+            .await?
+            .into_iter()
+            .map(UserDto::from)
+            .collect())
     }
 
     async fn get_user(&self, caller: &Caller, id: &UserId) -> ApiResult<UserDto> {
@@ -61,23 +57,26 @@ impl UsersApi for Services {
         let email = input.email.unwrap_or_default();
         check_email(&email)?;
         let display_name = input.display_name.unwrap_or_else(|| username.clone());
-        check_text("display_name", &display_name, 100)?;
+        at_most("display_name", &display_name, 100)?;
         let defaults = &self.config;
-        let max_spaces = check_limit(
+        // The server's defaults apply unchecked: only what was given is input.
+        let quota = |field: &str, given: Option<Option<i64>>, default: Option<i64>| {
+            given.map_or(Ok(default), |value| check_limit(field, value))
+        };
+        let max_spaces = quota(
             "max_spaces",
-            input.max_spaces.unwrap_or(defaults.default_max_spaces.0),
+            input.max_spaces,
+            defaults.default_max_spaces.0,
         )?;
-        let compute_units = check_limit(
+        let compute_units = quota(
             "compute_units",
-            input
-                .compute_units
-                .unwrap_or(defaults.default_compute_units.0),
+            input.compute_units,
+            defaults.default_compute_units.0,
         )?;
-        let storage_units = check_limit(
+        let storage_units = quota(
             "storage_units",
-            input
-                .storage_units
-                .unwrap_or(defaults.default_storage_units.0),
+            input.storage_units,
+            defaults.default_storage_units.0,
         )?;
         let hash = password::hash_password(input.password).await?;
         let model = user::ActiveModel {
@@ -116,17 +115,25 @@ impl UsersApi for Services {
     ) -> ApiResult<UserDto> {
         caller.require_admin()?;
         let existing = self.find_user(id).await?;
+        let yourself = &existing.id == caller.id();
         let mut model: user::ActiveModel = existing.clone().into();
         let mut changed = Vec::new();
+        let reset = input.password.is_some();
         if let Some(password) = input.password {
+            if yourself {
+                // Else a stolen session could take the account over without knowing the
+                // password.
+                return Err(ApiError::forbidden(
+                    "change your own password at POST /api/v1/me/password, with your current one",
+                ));
+            }
             password::check_new_password(&password)?;
             model.password_hash = Set(password::hash_password(password).await?);
             changed.push("password");
         }
         if let Some(role) = input.role {
-            if &existing.id == caller.id() && role != Role::Admin {
-                return Err(ApiError::invalid(
-                    "role",
+            if yourself && role != Role::Admin {
+                return Err(ApiError::forbidden(
                     "you cannot remove your own admin role: ask another admin",
                 ));
             }
@@ -139,14 +146,13 @@ impl UsersApi for Services {
             changed.push("email");
         }
         if let Some(display_name) = input.display_name {
-            check_text("display_name", &display_name, 100)?;
+            at_most("display_name", &display_name, 100)?;
             model.display_name = Set(display_name);
             changed.push("display_name");
         }
         if let Some(active) = input.active {
-            if &existing.id == caller.id() && !active {
-                return Err(ApiError::invalid(
-                    "active",
+            if yourself && !active {
+                return Err(ApiError::forbidden(
                     "you cannot deactivate yourself: ask another admin",
                 ));
             }
@@ -165,7 +171,25 @@ impl UsersApi for Services {
             model.storage_units = Set(check_limit("storage_units", value)?);
             changed.push("storage_units");
         }
+        let revoke_tokens = input.revoke_tokens.unwrap_or(false);
+        if revoke_tokens {
+            changed.push("tokens");
+        }
         let updated = model.update(&self.db).await?;
+        // A reset password ends every session of the user (whoever knew the old one), and
+        // lifts the sign-in limits their failures had set.
+        let ended = if reset {
+            self.auth.forget_failures(&updated.username);
+            DbSessionStore::delete_user_sessions(&self.db, &updated.id, None).await?
+        } else {
+            0
+        };
+        let revoked = if revoke_tokens {
+            self.revoke_all_tokens(&updated.id).await?
+        } else {
+            0
+        };
+        // Live channels of the user look again (and close when what they ran on is gone).
         self.users_changed(vec![updated.id.clone()]);
         record(
             &self.db,
@@ -173,7 +197,7 @@ impl UsersApi for Services {
             "user.update",
             &format!("user:{}", updated.username),
             Outcome::Success,
-            json!({"changed": changed}),
+            json!({"changed": changed, "sessions_ended": ended, "tokens_revoked": revoked}),
         )
         .await;
         Ok(updated.into())
@@ -216,11 +240,33 @@ impl UsersApi for Services {
         Ok(())
     }
 
-    /// The caller changes their own password, proving they know the current one.
-    async fn change_password(&self, caller: &Caller, input: ChangePassword) -> ApiResult<()> {
+    /// The caller changes their own password, proving they know the current one (within the
+    /// sign-in limits: a wrong one counts as a failed sign-in). Their other sessions end, and
+    /// with `revoke_tokens` their API tokens too.
+    async fn change_password(
+        &self,
+        caller: &Caller,
+        request: &Parts,
+        input: ChangePassword,
+    ) -> ApiResult<()> {
+        caller.require_scope(TokenScope::Credentials)?;
         let current = self.find_user(caller.id()).await?;
-        if !password::verify_password(input.current_password, current.password_hash.clone()).await?
-        {
+        let length = input.current_password.chars().count();
+        if length == 0 || length > password::MAX_PASSWORD_CHARS {
+            return Err(ApiError::invalid(
+                "current_password",
+                "type the password you signed in with",
+            ));
+        }
+        let proven = self
+            .auth
+            .check_password(
+                &current.username,
+                client_ip_of(request),
+                input.current_password,
+            )
+            .await?;
+        if proven.is_none() {
             record(
                 &self.db,
                 Some(caller),
@@ -240,15 +286,52 @@ impl UsersApi for Services {
         let mut model: user::ActiveModel = current.clone().into();
         model.password_hash = Set(password::hash_password(input.new_password).await?);
         model.update(&self.db).await?;
+        let keep = match &caller.credential {
+            Credential::Session(id) => Some(id.as_str()),
+            Credential::Token(..) | Credential::SshKey(_) => None,
+        };
+        let ended = DbSessionStore::delete_user_sessions(&self.db, &current.id, keep).await?;
+        let revoked = if input.revoke_tokens {
+            self.revoke_all_tokens(&current.id).await?
+        } else {
+            0
+        };
+        // Live channels opened with what just ended close.
+        self.users_changed(vec![current.id.clone()]);
         record(
             &self.db,
             Some(caller),
             "user.password",
             &format!("user:{}", current.username),
             Outcome::Success,
-            json!({}),
+            json!({"sessions_ended": ended, "tokens_revoked": revoked}),
         )
         .await;
         Ok(())
+    }
+}
+
+impl Services {
+    /// A page of users by username.
+    pub async fn users_page(&self, page: &PageQuery) -> ApiResult<Vec<user::Model>> {
+        let limit = page_size(page)?;
+        let mut select = user::Entity::find().order_by_asc(user::Column::Username);
+        if let Some(after) = &page.after {
+            let last = user::Entity::find_by_id(UserId::from(after.as_str()))
+                .one(&self.db)
+                .await?
+                .ok_or_else(unknown_cursor)?;
+            select = select.filter(user::Column::Username.gt(last.username));
+        }
+        Ok(select.limit(limit).all(&self.db).await?)
+    }
+
+    /// Revokes every API token of the user; returns how many.
+    pub async fn revoke_all_tokens(&self, user_id: &UserId) -> ApiResult<u64> {
+        Ok(api_token::Entity::delete_many()
+            .filter(api_token::Column::UserId.eq(user_id.clone()))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::access::{Caller, Credential};
 use super::Services;
-use crate::entities::{api_token, session, ssh_key};
+use crate::entities::{session, ssh_key};
 use crate::error::{ApiError, ErrorCode};
 use crate::live::{Change, Update};
 
@@ -101,18 +101,18 @@ impl Services {
                 .map(|s| {
                     s.is_none_or(|s| s.expires_at <= now)
                         .then_some("you signed out, or your session ended")
-                }),
-            Credential::Token(id) => api_token::Entity::find_by_id(id.clone())
-                .one(&self.db)
+                })
+                .map_err(drop),
+            Credential::Token(id, _) => self
+                .token_alive(id)
                 .await
-                .map(|t| {
-                    t.is_none_or(|t| t.expires_at.is_some_and(|at| at <= now))
-                        .then_some("the API token was revoked or expired")
-                }),
+                .map(|alive| (!alive).then_some("the API token was revoked or expired"))
+                .map_err(drop),
             Credential::SshKey(id) => ssh_key::Entity::find_by_id(id.clone())
                 .one(&self.db)
                 .await
-                .map(|k| k.is_none().then_some("the SSH key was removed")),
+                .map(|k| k.is_none().then_some("the SSH key was removed"))
+                .map_err(drop),
         };
         match credential_ended {
             Ok(Some(reason)) => return Some(reason.into()),

@@ -28,8 +28,11 @@ use emulator::Emulator;
 /// Output chunks kept for viewers that lag; one that falls further behind gets a fresh
 /// screen instead, so a stalled viewer costs at most this many chunks of memory.
 const VIEWER_BACKLOG: usize = 256;
-/// Input chunks waiting for the shell.
+/// Input messages waiting for the shell.
 const INPUT_BACKLOG: usize = 256;
+/// Bytes of input waiting for the shell, at most (a stalled shell holds no more; its
+/// viewers' sockets then wait, and TCP holds the rest back on the senders' side).
+const INPUT_QUEUE_BYTES: usize = 1 << 20;
 /// Output chunks waiting for the emulator; when it is this far behind the reader waits, so
 /// the emulator's queue stays bounded too.
 const EMULATOR_BACKLOG: usize = 64;
@@ -47,12 +50,21 @@ pub enum Event {
     Kick(String),
 }
 
-/// Where a session runs and how big it starts.
+/// Where a session runs, how big it starts, and who opens it.
 pub struct SessionSpec {
     pub space_id: String,
     pub shell: String,
     pub cols: u16,
     pub rows: u16,
+    /// The user opening it (their sessions count against `per_user`).
+    pub user_id: String,
+}
+
+/// How many sessions may be open at once.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub per_user: usize,
+    pub per_space: usize,
 }
 
 /// The emulator's screen and the last output it has taken in.
@@ -77,11 +89,23 @@ pub struct Joined {
     pub through: u64,
 }
 
+/// Viewers attached now, and a count of every join and leave (an idle timer ends the
+/// session only if nobody came and went since it was set).
+#[derive(Debug, Default)]
+struct Viewers {
+    attached: usize,
+    changes: u64,
+}
+
 pub struct Session {
     pub id: String,
     pub space_id: String,
+    /// Who opened it.
+    pub user_id: String,
     control: Arc<dyn ExecControl>,
-    input: mpsc::Sender<bytes::Bytes>,
+    input: mpsc::Sender<(bytes::Bytes, tokio::sync::OwnedSemaphorePermit)>,
+    /// Bytes of input that may still be queued.
+    input_room: Arc<tokio::sync::Semaphore>,
     events: broadcast::Sender<Event>,
     /// The number of the last output chunk handed to viewers.
     numbered: AtomicU64,
@@ -89,7 +113,7 @@ pub struct Session {
     /// The number of the last output chunk on the screen.
     on_screen: tokio::sync::watch::Receiver<u64>,
     screen: Mutex<Screen>,
-    viewers: Mutex<usize>,
+    viewers: Mutex<Viewers>,
 }
 
 impl Session {
@@ -117,11 +141,38 @@ impl Session {
         }
     }
 
+    /// Queues input for the shell, waiting while the queue holds [`INPUT_QUEUE_BYTES`].
     pub async fn send_input(&self, data: bytes::Bytes) -> ApiResult<()> {
-        self.input
-            .send(data)
+        let ended = || ApiError::conflict("the terminal session has ended");
+        let bytes = u32::try_from(data.len().min(INPUT_QUEUE_BYTES)).map_err(|_| ended())?;
+        let room = self
+            .input_room
+            .clone()
+            .acquire_many_owned(bytes)
             .await
-            .map_err(|_| ApiError::conflict("the terminal session has ended"))
+            .map_err(|_| ended())?;
+        self.input.send((data, room)).await.map_err(|_| ended())
+    }
+
+    /// Bytes of input queued for the shell now.
+    pub fn queued_input(&self) -> usize {
+        INPUT_QUEUE_BYTES - self.input_room.available_permits()
+    }
+
+    fn viewers(&self) -> std::sync::MutexGuard<'_, Viewers> {
+        self.viewers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A viewer is attached (counted only once its WebSocket is open).
+    pub fn viewer_joined(&self) {
+        let mut viewers = self.viewers();
+        viewers.attached += 1;
+        viewers.changes += 1;
+    }
+
+    /// Viewers attached now.
+    pub fn viewer_count(&self) -> usize {
+        self.viewers().attached
     }
 
     /// Resizes the TTY (the latest viewer's size wins) and the emulator.
@@ -149,15 +200,22 @@ pub struct TerminalHub {
     idle: Duration,
     /// Bytes of history each session keeps.
     history_bytes: usize,
+    limits: SessionLimits,
     sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
 }
 
 impl TerminalHub {
-    pub fn new(runtime: Arc<dyn Runtime>, idle: Duration, history_bytes: usize) -> Self {
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        idle: Duration,
+        history_bytes: usize,
+        limits: SessionLimits,
+    ) -> Self {
         Self {
             runtime,
             idle,
             history_bytes,
+            limits,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -178,59 +236,143 @@ impl TerminalHub {
             .count()
     }
 
-    /// The session with this id in this space, started now if it does not exist.
+    /// The open session with this id in this space, if any.
+    pub fn session(&self, space_id: &str, session_id: &str) -> Option<Arc<Session>> {
+        self.sessions()
+            .get(&(space_id.to_owned(), session_id.to_owned()))
+            .cloned()
+    }
+
+    /// Why a new session of `user_id` in `space_id` may not start now, if so.
+    fn refusal(
+        sessions: &HashMap<(String, String), Arc<Session>>,
+        limits: SessionLimits,
+        space_id: &str,
+        user_id: &str,
+    ) -> Option<ApiError> {
+        let of_space = sessions.values().filter(|s| s.space_id == space_id).count();
+        let of_user = sessions.values().filter(|s| s.user_id == user_id).count();
+        let limit = |count: usize, max: usize, whose: &str| {
+            ApiError::conflict(format!(
+                "{whose} {count} terminal sessions open, the most allowed: close one (a session \
+                 nobody is attached to ends after a few idle minutes)"
+            ))
+            .with_detail("limit", max)
+        };
+        if of_user >= limits.per_user {
+            return Some(limit(of_user, limits.per_user, "you have"));
+        }
+        if of_space >= limits.per_space {
+            return Some(limit(of_space, limits.per_space, "this space has"));
+        }
+        None
+    }
+
+    /// The session with this id in this space, started now if it does not exist (within the
+    /// limits on sessions per user and per space). Its viewer counts once it is attached
+    /// ([`Session::viewer_joined`]); a session nobody attaches to ends after the idle time.
     pub async fn attach(
         self: &Arc<Self>,
         session_id: &str,
         spec: SessionSpec,
     ) -> ApiResult<Arc<Session>> {
         let key = (spec.space_id.clone(), session_id.to_owned());
-        if let Some(session) = self.sessions().get(&key).cloned() {
-            *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-            return Ok(session);
+        {
+            let sessions = self.sessions();
+            if let Some(session) = sessions.get(&key) {
+                return Ok(session.clone());
+            }
+            if let Some(refused) =
+                Self::refusal(&sessions, self.limits, &spec.space_id, &spec.user_id)
+            {
+                return Err(refused);
+            }
         }
-        let session = self.start(session_id, spec).await?;
-        let mut sessions = self.sessions();
-        // Another viewer may have started it meanwhile: join theirs.
-        let session = sessions.entry(key).or_insert(session).clone();
-        *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        Ok(session)
+        let started = self.start(session_id, spec).await?;
+        let outcome = {
+            let mut sessions = self.sessions();
+            if let Some(theirs) = sessions.get(&key) {
+                // Another viewer started it meanwhile: join theirs.
+                Err(Ok(theirs.clone()))
+            } else if let Some(refused) =
+                Self::refusal(&sessions, self.limits, &started.space_id, &started.user_id)
+            {
+                Err(Err(refused))
+            } else {
+                sessions.insert(key, started.clone());
+                Ok(())
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                self.end_when_idle(&started);
+                Ok(started)
+            }
+            Err(other) => {
+                self.discard(&started);
+                other
+            }
+        }
     }
 
     /// A viewer left; the session ends after the idle time if nobody else is attached.
     pub fn detach(self: &Arc<Self>, session: &Arc<Session>) {
         let left = {
-            let mut viewers = session.viewers.lock().unwrap_or_else(|p| p.into_inner());
-            *viewers = viewers.saturating_sub(1);
-            *viewers
+            let mut viewers = session.viewers();
+            viewers.attached = viewers.attached.saturating_sub(1);
+            viewers.changes += 1;
+            viewers.attached
         };
-        if left > 0 {
-            return;
+        if left == 0 {
+            self.end_when_idle(session);
         }
+    }
+
+    /// Ends the session after the idle time, unless a viewer comes (or comes and goes) first.
+    fn end_when_idle(self: &Arc<Self>, session: &Arc<Session>) {
+        let set_at = session.viewers().changes;
         let hub = self.clone();
         let session = session.clone();
         tokio::spawn(async move {
             tokio::time::sleep(hub.idle).await;
-            if *session.viewers.lock().unwrap_or_else(|p| p.into_inner()) == 0 {
+            let viewers = session.viewers();
+            let idle = viewers.attached == 0 && viewers.changes == set_at;
+            drop(viewers);
+            if idle {
                 hub.end(&session, "the terminal session ended after being idle");
             }
         });
     }
 
-    fn end(&self, session: &Arc<Session>, reason: &str) {
-        let removed = self
-            .sessions()
-            .remove(&(session.space_id.clone(), session.id.clone()));
-        if removed.is_some() {
-            let _ = session.events.send(Event::Closed(reason.to_owned()));
-            // As closing a terminal does: the shell and whatever it started get SIGHUP.
-            let control = session.control.clone();
-            tokio::spawn(async move {
-                if let Err(e) = control.signal("HUP").await {
-                    tracing::debug!(error = %e, "could not hang up a terminal session");
-                }
-            });
+    /// Takes the session out of the hub, if it is still the one under its key (a later
+    /// session may have taken the id since).
+    fn remove(&self, session: &Arc<Session>) -> bool {
+        let key = (session.space_id.clone(), session.id.clone());
+        let mut sessions = self.sessions();
+        if sessions.get(&key).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            sessions.remove(&key);
+            true
+        } else {
+            false
         }
+    }
+
+    fn end(&self, session: &Arc<Session>, reason: &str) {
+        if self.remove(session) {
+            let _ = session.events.send(Event::Closed(reason.to_owned()));
+            self.discard(session);
+        }
+    }
+
+    /// Hangs up the session's shell and what it started, as closing a terminal does (closing
+    /// a TTY exec's input does not end its shell).
+    fn discard(&self, session: &Session) {
+        let control = session.control.clone();
+        tokio::spawn(async move {
+            if let Err(e) = control.signal("HUP").await {
+                tracing::debug!(error = %e, "could not hang up a terminal session");
+            }
+        });
     }
 
     /// Closes every session of a space, telling viewers why.
@@ -286,15 +428,17 @@ impl TerminalHub {
             .map_err(|e| ApiError::unavailable(format!("cannot open a shell in the space: {e}")))?;
         let (mut output, mut input) = (exec.output, exec.input);
 
-        let (input_tx, mut input_rx) = mpsc::channel::<bytes::Bytes>(INPUT_BACKLOG);
+        let (input_tx, mut input_rx) = mpsc::channel(INPUT_BACKLOG);
         let (events, _) = broadcast::channel(VIEWER_BACKLOG);
         let (to_screen, mut screen_inputs) = mpsc::channel(EMULATOR_BACKLOG);
         let (screen_done, on_screen) = tokio::sync::watch::channel(0u64);
         let session = Arc::new(Session {
             id: session_id.to_owned(),
             space_id: spec.space_id.clone(),
+            user_id: spec.user_id.clone(),
             control: exec.control,
             input: input_tx,
+            input_room: Arc::new(tokio::sync::Semaphore::new(INPUT_QUEUE_BYTES)),
             events: events.clone(),
             numbered: AtomicU64::new(0),
             to_screen,
@@ -303,11 +447,12 @@ impl TerminalHub {
                 parser: Emulator::new(spec.rows, spec.cols, self.history_bytes),
                 through: 0,
             }),
-            viewers: Mutex::new(0),
+            viewers: Mutex::new(Viewers::default()),
         });
 
         tokio::spawn(async move {
-            while let Some(data) = input_rx.recv().await {
+            // Each message's room in the queue is given back once it is written.
+            while let Some((data, _room)) = input_rx.recv().await {
                 if input.write_all(&data).await.is_err() || input.flush().await.is_err() {
                     break;
                 }
@@ -361,8 +506,7 @@ impl TerminalHub {
                 .flatten()
                 .unwrap_or(-1);
             let _ = reader.events.send(Event::Exit(code));
-            hub.sessions()
-                .remove(&(reader.space_id.clone(), reader.id.clone()));
+            hub.remove(&reader);
         });
         Ok(session)
     }

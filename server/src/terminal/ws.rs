@@ -6,6 +6,7 @@ use std::sync::Arc;
 use app::error::ErrorBody;
 use app::ids::SpaceId;
 use app::protocol::{TerminalControl, TerminalNotice, TerminalQuery};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -16,7 +17,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::{Event, Joined, Session, SessionSpec, TerminalHub};
 use crate::auth::csrf::origin_allowed;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::ValidQuery;
+use crate::http::extract::{websocket, ValidQuery};
 use crate::services::access::Caller;
 use crate::services::watch::{AccessWatch, Need};
 use crate::state::AppState;
@@ -25,54 +26,60 @@ use crate::state::AppState;
 /// frames carry raw terminal bytes both ways and whose text frames carry JSON control
 /// messages (`{"type":"resize","cols":..,"rows":..}` up; `{"type":"exit","code":..}` or
 /// `{"type":"error","message":..}` down).
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/terminal", tag = "spaces", params(("id" = String, Path, description = "the space id"), TerminalQuery), responses((status = 101, description = "switched to the terminal's WebSocket"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/terminal", tag = "spaces", params(("id" = String, Path, description = "the space id"), TerminalQuery), responses((status = 101, description = "switched to the terminal's WebSocket"), (status = 400, description = "invalid parameters, or not a WebSocket upgrade", body = ErrorBody), (status = 403, description = "a cross-origin upgrade, or an API token without the `write` scope", body = ErrorBody), (status = 409, description = "the space is not running, or too many terminal sessions are open (per user or per space)", body = ErrorBody), (status = 503, description = "no shell could be started in the space", body = ErrorBody)))]
 pub async fn terminal(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<SpaceId>,
     ValidQuery(query): ValidQuery<TerminalQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     if !origin_allowed(state.config.public_url.as_deref(), &headers) {
         return Err(ApiError::forbidden(
             "cross-origin WebSocket refused: open the terminal from Hangar's own pages",
         ));
     }
-    let session_id = uuid::Uuid::parse_str(&query.session)
-        .map_err(|_| ApiError::invalid("session", "session must be a UUID chosen by the client"))?
-        .to_string();
+    let session_id = terminal_session_id(&query.session)?;
     let (cols, rows) = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
     if !(1..=super::emulator::MAX_ROWS).contains(&cols)
         || !(1..=super::emulator::MAX_ROWS).contains(&rows)
     {
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
-    let (space, _role) = state.services.visible_space(&caller, &id).await?;
-    let current = space.state;
-    if !current.is_running() {
-        return Err(ApiError::wrong_state(
-            current,
-            format!("the space is {current}: start it to open a terminal"),
-        ));
-    }
+    let (space, _role) = state.services.usable_space(&caller, &id).await?;
+    let upgrade = websocket(upgrade, &state.config)?;
     let hub = state.services.terminals.clone();
-    let session = hub
-        .attach(
-            &session_id,
-            SessionSpec {
-                space_id: space.id.to_string(),
-                shell: space.shell.clone(),
-                cols,
-                rows,
-            },
-        )
-        .await?;
+    let spec = SessionSpec {
+        space_id: space.id.to_string(),
+        shell: space.shell.clone(),
+        cols,
+        rows,
+        user_id: caller.id().to_string(),
+    };
+    // On a task of its own: a client that goes away meanwhile must not cut a shell's start
+    // short (it would run on, in no session). A session nobody attaches to ends when idle.
+    let attaching = {
+        let hub = hub.clone();
+        tokio::spawn(async move { hub.attach(&session_id, spec).await })
+    };
+    let session = attaching.await.map_err(ApiError::internal)??;
     let user_id = caller.id().to_string();
     let watch = state
         .services
         .watch_access(&caller, Need::Space(space.id.clone()));
     Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch, rows)))
+}
+
+/// The client's session id: a hyphenated UUID (as the API document's pattern says).
+fn terminal_session_id(text: &str) -> ApiResult<String> {
+    match uuid::Uuid::parse_str(text) {
+        Ok(id) if text.len() == 36 => Ok(id.to_string()),
+        _ => Err(ApiError::invalid(
+            "session",
+            "session must be a hyphenated UUID chosen by the client",
+        )),
+    }
 }
 
 async fn send_control(
@@ -104,6 +111,7 @@ async fn serve_viewer(
     mut watch: AccessWatch,
     rows: u16,
 ) {
+    session.viewer_joined();
     let (mut sink, mut stream) = socket.split();
     // A fresh viewer gets the history before the screen; one that fell behind gets the
     // screen only (its terminal has the history already).
@@ -124,8 +132,15 @@ async fn serve_viewer(
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
-                    if session.send_input(data).await.is_err() {
-                        break;
+                    // A stalled shell holds this back, but not the loss of the right to it.
+                    tokio::select! {
+                        sent = session.send_input(data) => if sent.is_err() {
+                            break;
+                        },
+                        reason = watch.lost() => {
+                            send_control(&mut sink, &TerminalNotice::Error { message: format!("the terminal was closed: {reason}") }).await;
+                            break;
+                        }
                     }
                 }
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalControl>(&text) {

@@ -16,13 +16,13 @@ use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 use crate::support::{admin, both_dbs, PostgresDb, Process, TestDb, TestServer};
 
 /// A subscriber to `GET /api/v1/events`.
-struct Events {
+pub struct Events {
     stream: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: String,
 }
 
 impl Events {
-    async fn open(server: &TestServer, cookie: &str) -> Events {
+    pub async fn open(server: &TestServer, cookie: &str) -> Events {
         let response = server.get_with_cookie("/api/v1/events", cookie).await;
         assert_eq!(response.status(), 200);
         assert!(response.headers()["content-type"]
@@ -65,7 +65,7 @@ impl Events {
 
     /// Waits for an event of this name whose data satisfies `want`.
     /// Whether the server ends the stream within `limit` (events before the end are skipped).
-    async fn ended(&mut self, limit: Duration) -> bool {
+    pub async fn ended(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -324,6 +324,8 @@ pub struct TestServer {
     #[allow(dead_code)] // read by the SSH tests, not by the drills
     pub ssh: Option<SocketAddr>,
     pub client: reqwest::Client,
+    /// The server's services, to look inside (None for a server run by another process).
+    pub services: Option<hangar::services::Services>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -364,6 +366,7 @@ impl TestServer {
         let config = Config::from_args(args);
         let state = hangar::build_state(config).await.unwrap();
         let ssh = state.services.ssh.address();
+        let services = state.services.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
@@ -382,6 +385,7 @@ impl TestServer {
             addr,
             ssh,
             client,
+            services: Some(services),
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -405,6 +409,7 @@ impl TestServer {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            services: None,
             shutdown: None,
             task: None,
         }

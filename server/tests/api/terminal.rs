@@ -11,7 +11,7 @@ use crate::support::{admin, both_dbs, Client, TestDb, TestServer};
 use crate::ws::{connect, session_id};
 
 /// A running space of the busybox image, and its owner's session cookie.
-async fn running_space(server: &TestServer) -> (Client, String, String) {
+pub async fn running_space(server: &TestServer) -> (Client, String, String) {
     let admin = admin(server).await;
     let (_, ann) = admin.new_member(server, "ann", json!({})).await;
     let tpl = admin.new_template("box", 0, json!([])).await;
@@ -102,11 +102,14 @@ async fn large_pastes_and_binary_bytes_arrive_intact(db: TestDb) {
         .send("stty -echo; cat > /tmp/paste; stty echo; sha256sum /tmp/paste; echo done-$((1+1))\n")
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    viewer
-        .socket
-        .send(Message::Binary(paste.clone().into_bytes().into()))
-        .await
-        .unwrap();
+    // In pieces well below the message limit, as the page sends a paste.
+    for piece in paste.as_bytes().chunks(64 * 1024) {
+        viewer
+            .socket
+            .send(Message::Binary(piece.to_vec().into()))
+            .await
+            .unwrap();
+    }
     viewer
         .socket
         .send(Message::Binary(vec![4u8].into()))

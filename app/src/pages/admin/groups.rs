@@ -7,6 +7,7 @@ use crate::api::auth::UserDto;
 use crate::api::groups::{
     create_group, list_groups, update_group, CreateGroup, GroupDto, UpdateGroup,
 };
+use crate::api::page::all_pages;
 use crate::api::users::list_users;
 use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
@@ -23,8 +24,8 @@ pub fn GroupsPage() -> impl IntoView {
 fn Groups() -> impl IntoView {
     let changed = RwSignal::new(0u64);
     super::UsageBook::provide(changed);
-    let groups = Resource::new(move || changed.get(), |_| list_groups());
-    let users = Resource::new(move || changed.get(), |_| list_users());
+    let groups = Resource::new(move || changed.get(), |_| all_pages(list_groups));
+    let users = Resource::new(move || changed.get(), |_| all_pages(list_users));
     view! {
         <section class="panel">
             <h1>"Groups"</h1>

@@ -14,6 +14,7 @@ use super::dashboard::SignedIn;
 use super::widgets::QuotaBars;
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{set_membership, GroupDto};
+use crate::api::page::all_pages;
 use crate::api::quota::QuotaReport;
 use crate::api::users::user_quotas;
 use crate::error::ApiError;
@@ -60,7 +61,7 @@ impl UsageBook {
         let loaded = LocalResource::new(move || {
             live.usage.track();
             changed.track();
-            user_quotas()
+            all_pages(user_quotas)
         });
         let book = Memo::new(move |_| {
             loaded.get().map(|result| {

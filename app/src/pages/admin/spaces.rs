@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::AdminOnly;
+use crate::api::page::all_pages;
 use crate::api::spaces::all_spaces;
 use crate::lifecycle::SpaceState;
 use crate::live::Live;
@@ -26,7 +27,7 @@ pub fn AllSpacesPage() -> impl IntoView {
 #[component]
 fn AllSpaces() -> impl IntoView {
     let live = Live::get();
-    let spaces = Resource::new(move || live.spaces.get(), |_| all_spaces());
+    let spaces = Resource::new(move || live.spaces.get(), |_| all_pages(all_spaces));
     let owner = RwSignal::new(String::new());
     let state = RwSignal::new(String::new());
     let actions = SpaceActions::new();

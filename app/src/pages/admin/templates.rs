@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::AdminOnly;
 use crate::api::groups::{list_groups, GroupDto};
+use crate::api::page::all_pages;
 use crate::api::templates::{
     all_templates, create_template, update_template, CreateTemplate, Feature, TemplateDto,
     UpdateTemplate, VolumeSpec,
@@ -31,8 +32,8 @@ pub fn TemplatesPage() -> impl IntoView {
 #[component]
 fn Templates() -> impl IntoView {
     let changed = RwSignal::new(0u64);
-    let templates = Resource::new(move || changed.get(), |_| all_templates());
-    let groups = Resource::new(|| (), |_| list_groups());
+    let templates = Resource::new(move || changed.get(), |_| all_pages(all_templates));
+    let groups = Resource::new(|| (), |_| all_pages(list_groups));
     view! {
         <section class="panel">
             <h1>"Templates"</h1>

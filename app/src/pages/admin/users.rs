@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use super::{membership_action, AdminOnly, UserUsage};
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{list_groups, GroupDto};
+use crate::api::page::all_pages;
 use crate::api::users::{create_user, list_users, update_user, CreateUser, UpdateUser};
 use crate::error::ApiError;
 use crate::ids::UserId;
@@ -23,8 +24,8 @@ fn Users() -> impl IntoView {
     let changed = RwSignal::new(0u64);
     super::UsageBook::provide(changed);
     // Usage moves live inside each row; the list itself changes only with the admin's edits.
-    let users = Resource::new(move || changed.get(), |_| list_users());
-    let groups = Resource::new(move || changed.get(), |_| list_groups());
+    let users = Resource::new(move || changed.get(), |_| all_pages(list_users));
+    let groups = Resource::new(move || changed.get(), |_| all_pages(list_groups));
     view! {
         <section class="panel">
             <h1>"Users"</h1>

@@ -39,7 +39,13 @@ impl SpaceLifecycle for Services {
         let owner = match input.owner_id.as_ref() {
             Some(id) if id != caller.id() => {
                 caller.require_admin()?;
-                self.find_user(id).await?
+                self.find_user(id).await.map_err(|e| match e.code {
+                    crate::error::ErrorCode::NotFound => ApiError::invalid(
+                        "owner_id",
+                        "no user has this id: pick one from GET /api/v1/users",
+                    ),
+                    _ => e,
+                })?
             }
             _ => self.find_user(caller.id()).await?,
         };

@@ -17,13 +17,14 @@ use app::api::spaces::{
 };
 use app::api::templates::{ssr::TemplatesApi, Feature, VolumeSpec};
 use app::ids::{SpaceId, TemplateId, UserId};
+use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::access::{Caller, SpaceRole};
 use super::audit::{event_dto, space_target};
 use super::groups::user_ref;
 use super::quota::limits_and_usage;
-use super::{from_json, Services};
+use super::{from_json, page_size, unknown_cursor, Services};
 use crate::domain::quota::{check_create, check_start, Usage};
 use crate::entities::{audit_event, share, space};
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +32,10 @@ use crate::runtime::{RuntimeError, SpaceSpec};
 
 /// Most history entries a space page shows.
 const HISTORY_LIMIT: u64 = 100;
+
+/// The audit actions of sharing and unsharing a space (their details name the sharee).
+pub const SHARE_EVENT: &str = "space.share";
+pub const UNSHARE_EVENT: &str = "space.unshare";
 
 /// One async lock per space, so that runtime operations on a space never overlap.
 #[derive(Default)]
@@ -177,9 +182,12 @@ impl SpaceQueries for Services {
         if query.all {
             caller.require_admin()?;
         }
+        let page = query.page();
+        let limit = page_size(&page)?;
         let mut select = space::Entity::find()
             .filter(space::is_live())
-            .order_by_asc(space::Column::CreatedAt);
+            .order_by_asc(space::Column::CreatedAt)
+            .order_by_asc(space::Column::Id);
         // Spaces of others are seen as admin (`all`) or because they were shared.
         let others_role = if query.all {
             SpaceRole::Admin
@@ -197,7 +205,33 @@ impl SpaceQueries for Services {
             );
             SpaceRole::Sharee
         };
+        if let Some(after) = page.after {
+            // The cursor must be a space of this very list (deleted ones keep their place).
+            let last = space::Entity::find_by_id(SpaceId::from(after))
+                .one(&self.db)
+                .await?
+                .ok_or_else(unknown_cursor)?;
+            let listed = query.all
+                || &last.owner_id == caller.id()
+                || share::Entity::find_by_id((last.id.clone(), caller.id().clone()))
+                    .one(&self.db)
+                    .await?
+                    .is_some();
+            if !listed {
+                return Err(unknown_cursor());
+            }
+            select = select.filter(
+                Condition::any()
+                    .add(space::Column::CreatedAt.gt(last.created_at))
+                    .add(
+                        Condition::all()
+                            .add(space::Column::CreatedAt.eq(last.created_at))
+                            .add(space::Column::Id.gt(last.id)),
+                    ),
+            );
+        }
         let found: Vec<(space::Model, SpaceRole)> = select
+            .limit(limit)
             .all(&self.db)
             .await?
             .into_iter()
@@ -220,12 +254,23 @@ impl SpaceQueries for Services {
 
     /// A visible space's audit trail since it was created, newest first. Names are reused only
     /// after deletion, so the target plus the creation time picks exactly this space.
+    /// A sharee sees the history without the sharing of others: the space's shares are the
+    /// owner's business (its own JSON does not list them to sharees either).
     async fn space_history(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Vec<AuditEventDto>> {
-        let (space, _role) = self.visible_space(caller, id).await?;
+        let (space, role) = self.visible_space(caller, id).await?;
         let owner = self.find_user(&space.owner_id).await?;
-        let events = audit_event::Entity::find()
+        let mut select = audit_event::Entity::find()
             .filter(audit_event::Column::Target.eq(space_target(&owner.username, &space.name)))
-            .filter(audit_event::Column::At.gte(space.created_at))
+            .filter(audit_event::Column::At.gte(space.created_at));
+        if role == SpaceRole::Sharee {
+            let about_me = super::to_json(&serde_json::json!({ "user": caller.user.username }))?;
+            select = select.filter(
+                Condition::any()
+                    .add(audit_event::Column::Action.is_not_in([SHARE_EVENT, UNSHARE_EVENT]))
+                    .add(audit_event::Column::Details.eq(about_me)),
+            );
+        }
+        let events = select
             .order_by_desc(audit_event::Column::Id)
             .limit(HISTORY_LIMIT)
             .all(&self.db)
@@ -265,6 +310,13 @@ impl SpaceQueries for Services {
         template_id: &TemplateId,
     ) -> ApiResult<CreatePreview> {
         let template = self.get_template(caller, template_id).await?;
+        if template.archived {
+            // Only admins see archived templates; nobody creates spaces from them.
+            return Err(ApiError::conflict(format!(
+                "the template `{}` is archived: no space can be created from it",
+                template.name
+            )));
+        }
         let (limits, usage) = limits_and_usage(&self.db, &caller.user).await?;
         let name = "the new space";
         let refusal = check_create(&limits, &usage, name, template.storage_units)

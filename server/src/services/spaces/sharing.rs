@@ -55,7 +55,7 @@ impl Sharing for Services {
         record(
             &self.db,
             Some(caller),
-            "space.share",
+            super::SHARE_EVENT,
             &space_target(&owner.username, &space.name),
             Outcome::Success,
             json!({"user": sharee.username}),
@@ -88,7 +88,7 @@ impl Sharing for Services {
         record(
             &self.db,
             Some(caller),
-            "space.unshare",
+            super::UNSHARE_EVENT,
             &space_target(&owner.username, &space.name),
             Outcome::Success,
             json!({"user": sharee.username}),
