@@ -5,6 +5,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_domain;
 mod m20261201_000001_settings;
+mod m20261202_000002_tunnels;
+mod m20261202_000003_feature_permissions;
 
 pub struct Migrator;
 
@@ -15,6 +17,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_users_and_sessions::Migration),
             Box::new(m20261128_000002_domain::Migration),
             Box::new(m20261201_000001_settings::Migration),
+            Box::new(m20261202_000002_tunnels::Migration),
+            Box::new(m20261202_000003_feature_permissions::Migration),
         ]
     }
 }

@@ -40,6 +40,7 @@ pub async fn ensure_first_admin(
         max_spaces: Set(None),
         compute_units: Set(None),
         storage_units: Set(None),
+        max_tunnels: Set(None),
         created_at: Set(Utc::now()),
     };
     // Another replica may have won the race to create it: that is fine.

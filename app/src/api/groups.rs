@@ -18,6 +18,8 @@ pub struct GroupDto {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    #[serde(default)]
+    pub max_tunnels: Option<i64>,
     pub members: Vec<UserRef>,
     pub created_at: Timestamp,
 }
@@ -48,6 +50,13 @@ pub struct CreateGroup {
         skip_serializing_if = "Option::is_none"
     )]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -76,6 +85,13 @@ pub struct UpdateGroup {
         skip_serializing_if = "Option::is_none"
     )]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 #[server]

@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod features;
 pub mod groups;
+pub mod ports;
 pub mod quota;
 pub mod serde_helpers;
 pub mod spaces;
@@ -85,6 +87,8 @@ pub mod ssr {
         + super::templates::ssr::TemplatesApi
         + super::admin::ssr::AdminApi
         + super::admin::ssr::AuditApi
+        + super::features::ssr::FeaturesApi
+        + super::ports::ssr::PortsApi
     {
     }
 
@@ -100,6 +104,8 @@ pub mod ssr {
             + super::templates::ssr::TemplatesApi
             + super::admin::ssr::AdminApi
             + super::admin::ssr::AuditApi
+            + super::features::ssr::FeaturesApi
+            + super::ports::ssr::PortsApi
     {
     }
 

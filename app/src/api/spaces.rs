@@ -34,6 +34,13 @@ pub struct SpaceDto {
     pub image: String,
     pub volumes: Vec<VolumeSpec>,
     pub features: Vec<Feature>,
+    /// The features the caller may use here: the template's, as far as both the caller and
+    /// the owner are allowed them.
+    #[serde(default)]
+    pub allowed_features: Vec<Feature>,
+    /// Ways into the apps running in it (VS Code, a desktop), for the caller.
+    #[serde(default)]
+    pub apps: Vec<super::ports::AppLink>,
     pub last_error: Option<String>,
     /// The users it is shared with (listed for its owner and admins only).
     pub shared_with: Vec<ShareDto>,

@@ -43,6 +43,13 @@ pub struct CreateUser {
         skip_serializing_if = "Option::is_none"
     )]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -77,6 +84,13 @@ pub struct UpdateUser {
         skip_serializing_if = "Option::is_none"
     )]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -5,6 +5,7 @@ pub mod api;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod ports;
 
 use std::sync::Arc;
 
@@ -64,6 +65,12 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, shell))
+        // Ports of spaces by path on Hangar's origin: after the cross-origin check, with the
+        // session known.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::proxy::path_apps,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::csrf::reject_cross_origin,
@@ -72,6 +79,11 @@ pub fn router(state: AppState) -> Router {
             crate::auth::remember_session_user,
         ))
         .layer(sessions)
+        // App domains never reach Hangar's pages nor its session.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::proxy::apps_domain,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -10,12 +10,14 @@ use app::api::quota::{
 use app::ids::{GroupId, UserId};
 use app::lifecycle::SpaceState;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 
 use super::access::Caller;
 use super::Services;
 use crate::domain::quota::{effective, over_quota, Contribution, Limits, Usage};
-use crate::entities::{group, group_member, space, user};
+use crate::entities::{group, group_member, space, tunnel, user};
 use crate::error::{ApiError, ApiResult};
 
 /// Takes the owner's quota lock for the rest of the transaction: a write to the user's row,
@@ -50,6 +52,7 @@ impl QuotaOwner for user::Model {
             max_spaces: self.max_spaces,
             compute_units: self.compute_units,
             storage_units: self.storage_units,
+            tunnels: self.max_tunnels,
         }
     }
 }
@@ -64,6 +67,7 @@ impl QuotaOwner for UserDto {
             max_spaces: self.max_spaces,
             compute_units: self.compute_units,
             storage_units: self.storage_units,
+            tunnels: self.max_tunnels,
         }
     }
 }
@@ -103,6 +107,7 @@ fn contributions_of<'a>(
             max_spaces: g.max_spaces,
             compute_units: g.compute_units,
             storage_units: g.storage_units,
+            tunnels: g.max_tunnels,
         },
     }));
     all
@@ -144,6 +149,10 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<Us
     for (_, state, compute_units, storage_units) in spaces {
         count_space(&mut usage, state, compute_units, storage_units);
     }
+    usage.tunnels = tunnel::Entity::find()
+        .filter(tunnel::Column::OwnerId.eq(owner_id.clone()))
+        .count(db)
+        .await? as i64;
     Ok(usage)
 }
 
@@ -164,11 +173,13 @@ fn report(sources: Vec<Contribution>, used: &Usage) -> QuotaReport {
             max_spaces: limits.max_spaces,
             compute_units: limits.compute_units,
             storage_units: limits.storage_units,
+            max_tunnels: limits.tunnels,
         },
         usage: UsageValues {
             spaces: used.spaces,
             compute_units: used.compute_units,
             storage_units: used.storage_units,
+            tunnels: used.tunnels,
         },
         breakdown: sources
             .into_iter()
@@ -177,6 +188,7 @@ fn report(sources: Vec<Contribution>, used: &Usage) -> QuotaReport {
                 max_spaces: c.limits.max_spaces,
                 compute_units: c.limits.compute_units,
                 storage_units: c.limits.storage_units,
+                max_tunnels: c.limits.tunnels,
             })
             .collect(),
         over_quota: over_quota(&limits, used),
@@ -216,6 +228,15 @@ impl QuotaApi for Services {
         }
         let spaces: Vec<SpaceUnits> = live_space_units().into_tuple().all(&self.db).await?;
         let mut usage_of: HashMap<UserId, Usage> = HashMap::new();
+        let tunnel_owners: Vec<UserId> = tunnel::Entity::find()
+            .select_only()
+            .column(tunnel::Column::OwnerId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for owner_id in tunnel_owners {
+            usage_of.entry(owner_id).or_default().tunnels += 1;
+        }
         for (owner_id, state, compute_units, storage_units) in spaces {
             count_space(
                 usage_of.entry(owner_id).or_default(),

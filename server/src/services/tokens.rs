@@ -21,7 +21,8 @@ use crate::error::{ApiError, ApiResult};
 const TOKEN_PREFIX: &str = "hgr_";
 const DEFAULT_TOKEN_DAYS: i64 = 90;
 
-fn hash_token(secret: &str) -> String {
+/// The SHA-256 of a secret in hex: what is stored of tokens, tunnel links and app sessions.
+pub fn hash_token(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

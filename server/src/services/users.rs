@@ -79,6 +79,10 @@ impl UsersApi for Services {
                 .storage_units
                 .unwrap_or(defaults.default_storage_units.0),
         )?;
+        let max_tunnels = check_limit(
+            "max_tunnels",
+            input.max_tunnels.unwrap_or(defaults.default_max_tunnels.0),
+        )?;
         let hash = password::hash_password(input.password).await?;
         let model = user::ActiveModel {
             id: Set(new_id()),
@@ -91,6 +95,7 @@ impl UsersApi for Services {
             max_spaces: Set(max_spaces),
             compute_units: Set(compute_units),
             storage_units: Set(storage_units),
+            max_tunnels: Set(max_tunnels),
             created_at: Set(Utc::now()),
         };
         let created = model.insert(&self.db).await.map_err(|e| {
@@ -164,6 +169,10 @@ impl UsersApi for Services {
         if let Some(value) = input.storage_units {
             model.storage_units = Set(check_limit("storage_units", value)?);
             changed.push("storage_units");
+        }
+        if let Some(value) = input.max_tunnels {
+            model.max_tunnels = Set(check_limit("max_tunnels", value)?);
+            changed.push("max_tunnels");
         }
         let updated = model.update(&self.db).await?;
         self.users_changed(vec![updated.id.clone()]);

@@ -46,7 +46,10 @@ pub async fn terminal(
     if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
-    let (space, _role) = state.services.visible_space(&caller, &id).await?;
+    let (space, _role) = state
+        .services
+        .space_with_feature(&caller, &id, app::api::templates::Feature::Terminal)
+        .await?;
     let current = space.state;
     if !current.is_running() {
         return Err(ApiError::wrong_state(
@@ -67,9 +70,10 @@ pub async fn terminal(
         )
         .await?;
     let user_id = caller.id().to_string();
-    let watch = state
-        .services
-        .watch_access(&caller, Need::Space(space.id.clone()));
+    let watch = state.services.watch_access(
+        &caller,
+        Need::Feature(space.id.clone(), app::api::templates::Feature::Terminal),
+    );
     Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch)))
 }
 
