@@ -1,8 +1,9 @@
 //! The apps Hangar starts in a space as it starts, by its template's features (as far as the
 //! owner is allowed them): code-server (no password of its own: the proxy is the gate), a
 //! desktop (TigerVNC with openbox, reached only through Hangar's VNC bridge) and the VS Code
-//! tunnel. Each runs in the background inside the space; one the image cannot run is
-//! recorded in the space's history with the reason.
+//! tunnel. Each runs in the background inside the space (an exec without a terminal sends no
+//! hangup when it ends, so no `nohup` is needed); one the image cannot run is recorded in the
+//! space's history with the reason.
 
 use app::api::templates::Feature;
 use serde_json::json;
@@ -30,21 +31,21 @@ fn script(feature: Feature) -> Option<String> {
     let script = match feature {
         Feature::CodeServer => format!(
             "{}cd \"${{HOME:-/root}}\" 2>/dev/null || cd /\n\
-             nohup code-server --auth none --bind-addr 0.0.0.0:{CODE_SERVER_PORT} \
+             code-server --auth none --bind-addr 0.0.0.0:{CODE_SERVER_PORT} \
              --disable-telemetry --disable-update-check --disable-workspace-trust \"$PWD\" \
              >/tmp/hangar-code-server.log 2>&1 </dev/null &\n",
             need("code-server", "code-server is not installed in this image"),
         ),
         Feature::Vnc => format!(
             "{}mkdir -p /tmp/.X11-unix && chmod 1777 /tmp/.X11-unix\n\
-             nohup Xtigervnc :1 -geometry 1280x800 -depth 24 -SecurityTypes None \
+             Xtigervnc :1 -geometry 1280x800 -depth 24 -SecurityTypes None \
              -localhost=0 -rfbport {VNC_PORT} -AlwaysShared \
              >/tmp/hangar-desktop.log 2>&1 </dev/null &\n\
              i=0; while [ ! -S /tmp/.X11-unix/X1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
              export DISPLAY=:1\n\
-             nohup dbus-launch --exit-with-session openbox-session \
+             dbus-launch --exit-with-session openbox-session \
              >>/tmp/hangar-desktop.log 2>&1 </dev/null &\n\
-             if command -v xterm >/dev/null 2>&1; then nohup xterm >/dev/null 2>&1 </dev/null & fi\n\
+             if command -v xterm >/dev/null 2>&1; then xterm >/dev/null 2>&1 </dev/null & fi\n\
              exit 0\n",
             need(
                 "Xtigervnc",
@@ -53,7 +54,7 @@ fn script(feature: Feature) -> Option<String> {
         ),
         Feature::VscodeTunnel => format!(
             "{}cd \"${{HOME:-/root}}\" 2>/dev/null || cd /\n\
-             nohup code tunnel --accept-server-license-terms --name \"$HANGAR_TUNNEL_NAME\" \
+             code tunnel --accept-server-license-terms --name \"$HANGAR_TUNNEL_NAME\" \
              >{VSCODE_TUNNEL_LOG} 2>&1 </dev/null &\n",
             need("code", "the image has no VS Code CLI (`code`)"),
         ),

@@ -117,6 +117,22 @@ fn client_ip(request: &Request) -> IpAddr {
         })
 }
 
+/// The request as Hangar authenticates it on a proxied path: an `Authorization` that is not
+/// one of Hangar's API tokens is the app's business (it is not passed on either), and the
+/// session cookie decides.
+fn hangar_credentials_only(parts: &http::request::Parts) -> http::request::Parts {
+    let mut parts = parts.clone();
+    let hangar_token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer hgr_"));
+    if !hangar_token {
+        parts.headers.remove(header::AUTHORIZATION);
+    }
+    parts
+}
+
 /// How the client reached Hangar.
 pub fn scheme(state: &AppState) -> &'static str {
     if state.config.secure_cookies() {
@@ -315,7 +331,9 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
             .query()
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
-        return forward::redirect(&format!("{}/{query}", route.prefix));
+        return axum::response::IntoResponse::into_response(axum::response::Redirect::permanent(
+            &format!("{}/{query}", route.prefix),
+        ));
     }
     match route.target {
         PathTarget::Tunnel(secret) => {
@@ -323,7 +341,7 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
         }
         PathTarget::Port(target) => {
             let (parts, body) = request.into_parts();
-            let caller = match state.api.caller(&parts).await {
+            let caller = match state.api.caller(&hangar_credentials_only(&parts)).await {
                 Ok(caller) => caller,
                 // A browser is sent to sign in (whatever the space: nothing is revealed);
                 // anything else learns no more than that there is nothing here.

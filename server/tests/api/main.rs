@@ -13,6 +13,7 @@ mod health;
 mod matrix;
 mod openapi;
 mod pages;
+mod ports;
 mod quota;
 mod runtime;
 mod spaces;
