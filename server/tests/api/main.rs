@@ -14,6 +14,7 @@ mod matrix;
 mod openapi;
 mod pages;
 mod ports;
+mod ports_apps;
 mod quota;
 mod runtime;
 mod spaces;
