@@ -127,6 +127,7 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
                     on:click=move |_| { actions.act.dispatch((stop_id.clone(), Transition::Stop)); }>"Stop"</button>
             })}
             {terminal.map(|href| view! { <a class="button" href=href data-testid="open-terminal">"Open terminal"</a> })}
+            {space.state.is_running().then(|| view! { <super::ports::AppButtons apps=space.apps.clone() /> })}
             <a class="button secondary" href=format!("/spaces/{id}") data-testid="details">"Details"</a>
             {space.can_manage.then(|| view! {
                 <ConfirmButton label="Delete" testid="delete"

@@ -22,6 +22,7 @@ pub fn ProfilePage() -> impl IntoView {
             <PasswordForm />
             <SshKeys />
             <Tokens />
+            <super::ports::MyTunnels />
         } />
     }
 }

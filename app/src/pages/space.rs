@@ -31,6 +31,7 @@ fn SpaceView() -> impl IntoView {
     let action_error = actions.error();
     // Kept above the parts redrawn on every live change, so typing and messages survive them.
     let sharing = SharingState::new();
+    let ports = super::ports::PortsState::new(Signal::derive(id));
     Effect::new(move |_| {
         if let Some(Ok(None)) = actions.delete.value().get() {
             super::reload_to("/");
@@ -51,6 +52,7 @@ fn SpaceView() -> impl IntoView {
                     <Details space=space.clone() actions />
                     {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
                     <TerminalSection space=space.clone() />
+                    <super::ports::PortsSection space=space.clone() state=ports />
                     {space.can_manage.then(|| view! { <Sharing space=space.clone() state=sharing /> })}
                 }.into_any(),
             })}

@@ -30,7 +30,9 @@ async fn open(
         let mut request = format!("ws://{}{path}", server.addr)
             .into_client_request()
             .unwrap();
-        request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
         request
             .headers_mut()
             .insert("origin", server.url("").parse().unwrap());
@@ -67,11 +69,17 @@ async fn websockets_pass_through_the_proxy(db: TestDb) {
     let bob_cookie = server.login_cookie("bob", "member-password").await;
 
     let mut socket = open(&server, "/spaces/ann/echo/ports/8765/", &bob_cookie, None).await;
-    socket.send(Message::Text("hello through hangar".into())).await.unwrap();
+    socket
+        .send(Message::Text("hello through hangar".into()))
+        .await
+        .unwrap();
     let reply = socket.next().await.unwrap().unwrap();
     assert_eq!(reply, Message::Text("hello through hangar".into()));
     let bytes: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
-    socket.send(Message::Binary(bytes.clone().into())).await.unwrap();
+    socket
+        .send(Message::Binary(bytes.clone().into()))
+        .await
+        .unwrap();
     let reply = socket.next().await.unwrap().unwrap();
     assert_eq!(reply.into_data().as_ref(), bytes.as_slice());
 
@@ -106,7 +114,13 @@ async fn the_desktop_is_bridged_to_vnc_for_those_allowed(db: TestDb) {
     let cookie = server.login_cookie("ann", "member-password").await;
 
     // The space's desktop speaks RFB through Hangar's WebSocket; no port of it is exposed.
-    let mut socket = open(&server, &format!("/api/v1/spaces/{id}/vnc"), &cookie, Some("binary")).await;
+    let mut socket = open(
+        &server,
+        &format!("/api/v1/spaces/{id}/vnc"),
+        &cookie,
+        Some("binary"),
+    )
+    .await;
     let greeting = tokio::time::timeout(Duration::from_secs(10), socket.next())
         .await
         .unwrap()
@@ -117,14 +131,21 @@ async fn the_desktop_is_bridged_to_vnc_for_those_allowed(db: TestDb) {
     assert_eq!(ports, "", "no port of the space is published");
     // Its start is in the space's history.
     let history = ann.get(&format!("/api/v1/spaces/{id}/history")).await;
-    assert!(history.body.to_string().contains("space.app"), "{history:?}");
+    assert!(
+        history.body.to_string().contains("space.app"),
+        "{history:?}"
+    );
 
     // From another site: refused before upgrading.
     let mut foreign = format!("ws://{}/api/v1/spaces/{id}/vnc", server.addr)
         .into_client_request()
         .unwrap();
-    foreign.headers_mut().insert("cookie", cookie.parse().unwrap());
-    foreign.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    foreign
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    foreign
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
     match tokio_tungstenite::connect_async(foreign).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 403)
@@ -149,11 +170,16 @@ async fn the_desktop_is_bridged_to_vnc_for_those_allowed(db: TestDb) {
         }
     })
     .await;
-    assert!(closed.is_ok(), "the desktop stayed open without the permission");
+    assert!(
+        closed.is_ok(),
+        "the desktop stayed open without the permission"
+    );
     let mut again = format!("ws://{}/api/v1/spaces/{id}/vnc", server.addr)
         .into_client_request()
         .unwrap();
-    again.headers_mut().insert("cookie", cookie.parse().unwrap());
+    again
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
     match tokio_tungstenite::connect_async(again).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 403)
@@ -183,13 +209,21 @@ async fn a_100_mb_download_streams_with_flat_server_memory() {
     let server = &process.server;
     let admin = admin(server).await;
     let (_, ann) = admin.new_member(server, "ann", json!({})).await;
-    let tpl = app_template(&admin, "big", json!(["port_forwarding"]), json!({"BIG_MB": "100"})).await;
+    let tpl = app_template(
+        &admin,
+        "big",
+        json!(["port_forwarding"]),
+        json!({"BIG_MB": "100"}),
+    )
+    .await;
     running(&ann, "big", &tpl).await;
     let cookie = server.login_cookie("ann", "member-password").await;
     // Warm up: the first proxied request sets up the client.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let small = server.get_with_cookie("/spaces/ann/big/ports/8080/", &cookie).await;
+        let small = server
+            .get_with_cookie("/spaces/ann/big/ports/8080/", &cookie)
+            .await;
         if small.status() == 200 {
             break;
         }
@@ -206,7 +240,10 @@ async fn a_100_mb_download_streams_with_flat_server_memory() {
             .send()
             .await
             .unwrap();
-        let length = head.headers().get("content-length").and_then(|v| v.to_str().ok());
+        let length = head
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok());
         if length == Some("104857600") {
             break;
         }
@@ -214,7 +251,9 @@ async fn a_100_mb_download_streams_with_flat_server_memory() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let before = rss_of(pid);
-    let response = server.get_with_cookie("/spaces/ann/big/ports/8080/big", &cookie).await;
+    let response = server
+        .get_with_cookie("/spaces/ann/big/ports/8080/big", &cookie)
+        .await;
     assert_eq!(response.status(), 200);
     let mut body = response.bytes_stream();
     let (mut total, mut peak) = (0u64, before);
@@ -224,6 +263,10 @@ async fn a_100_mb_download_streams_with_flat_server_memory() {
     }
     assert_eq!(total, 100 << 20);
     let grew = peak.saturating_sub(before);
-    assert!(grew < 24 << 20, "server memory grew by {} MB over a 100 MB download", grew >> 20);
+    assert!(
+        grew < 24 << 20,
+        "server memory grew by {} MB over a 100 MB download",
+        grew >> 20
+    );
     server.cleanup().await;
 }
