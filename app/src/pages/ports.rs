@@ -38,6 +38,9 @@ pub struct PortsState {
     create: Action<(SpaceId, u16), Result<TunnelCreated, ApiError>>,
     revoke: Action<TunnelId, Result<(), ApiError>>,
     port_text: RwSignal<String>,
+    /// Read with the page's own data (a resource of its own, nested in the page's loading
+    /// state, would not hydrate as rendered).
+    tunnels: Resource<Result<Vec<TunnelDto>, ApiError>>,
 }
 
 impl PortsState {
@@ -46,8 +49,13 @@ impl PortsState {
         let live = Live::get();
         let ports = RwSignal::new(None);
         follow_ports(id, ports);
+        let tunnels = Resource::new(
+            move || (id.get(), live.spaces.get()),
+            |(id, _)| space_tunnels(id),
+        );
         Self {
             ports,
+            tunnels,
             create: refreshing(
                 live.spaces,
                 Action::new(|(id, port): &(SpaceId, u16)| {
@@ -183,14 +191,9 @@ fn Tunnels(space: SpaceDto, state: PortsState, can_publish: bool) -> impl IntoVi
         create,
         revoke,
         port_text,
+        tunnels,
         ..
     } = state;
-    let live = Live::get();
-    let id = space.id.clone();
-    let tunnels = Resource::new(
-        move || (id.clone(), live.spaces.get()),
-        |(id, _)| space_tunnels(id),
-    );
     let error = move || last_error(create)().or_else(last_error(revoke));
     let id = space.id.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -209,12 +212,10 @@ fn Tunnels(space: SpaceDto, state: PortsState, can_publish: bool) -> impl IntoVi
             </div>
         })}
         {move || error().map(|e| view! { <p class="error" role="alert" data-testid="tunnel-error">{e.message}</p> })}
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || tunnels.get().map(|r| match r {
-                Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
-                Ok(list) => view! { <TunnelList list revoke manage=can_publish /> }.into_any(),
-            })}
-        </Transition>
+        {move || tunnels.get().map(|r| match r {
+            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+            Ok(list) => view! { <TunnelList list revoke manage=can_publish /> }.into_any(),
+        })}
         {can_publish.then(|| view! {
             <form class="row" on:submit=submit>
                 <label>"Port" <input type="number" min="1" max="65535" data-testid="tunnel-port" bind:value=port_text required=true /></label>

@@ -184,7 +184,9 @@ fn request_headers(mut headers: HeaderMap, forward: &Forward, upgrade: bool) -> 
     );
     if let Some(host) = &host {
         set(&mut headers, "x-forwarded-host", host);
-        forwarded.push_str(&format!(";host=\"{host}\""));
+        // Unquoted, as apps parse it (code-server compares it with the WebSocket's Origin
+        // as it is, quotes and all).
+        forwarded.push_str(&format!(";host={host}"));
     }
     set(&mut headers, "forwarded", &forwarded);
     if let Some(prefix) = &forward.prefix {
@@ -465,7 +467,7 @@ mod tests {
         assert_eq!(out["x-forwarded-prefix"], "/spaces/ann/api/ports/80");
         assert_eq!(
             out["forwarded"],
-            "for=\"[::1]\";proto=http;host=\"hangar.test\""
+            "for=\"[::1]\";proto=http;host=hangar.test"
         );
         assert!(out.get("x-drop").is_none() && out.get(header::CONNECTION).is_none());
     }
