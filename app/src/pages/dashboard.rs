@@ -110,9 +110,10 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
     let id = space.id.clone();
     let can_start = space.can_manage && space.state.allows(Transition::Start);
     let can_stop = space.can_manage && space.state.allows(Transition::Stop);
-    let terminal = space
-        .state
-        .is_running()
+    let terminal = (space.state.is_running()
+        && space
+            .allowed_features
+            .contains(&crate::api::templates::Feature::Terminal))
         .then(|| format!("/spaces/{}/terminal", space.id));
     let pending = actions.busy;
     let (start_id, stop_id, delete_id) = (id.clone(), id.clone(), id.clone());

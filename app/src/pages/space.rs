@@ -114,7 +114,10 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
 #[component]
 fn TerminalSection(space: SpaceDto) -> impl IntoView {
     let open = RwSignal::new(false);
-    let running = space.state.is_running();
+    let allowed = space
+        .allowed_features
+        .contains(&crate::api::templates::Feature::Terminal);
+    let running = space.state.is_running() && allowed;
     let id = space.id.clone();
     view! {
         <section class="panel">
@@ -127,7 +130,8 @@ fn TerminalSection(space: SpaceDto) -> impl IntoView {
                     </button>
                 })}
             </div>
-            {(!running).then(|| view! { <p class="empty">"Start the space to open a terminal."</p> })}
+            {(!allowed).then(|| view! { <p class="empty">"The web terminal is not among the features you may use here."</p> })}
+            {(allowed && !running).then(|| view! { <p class="empty">"Start the space to open a terminal."</p> })}
             <Show when=move || open.get() && running>
                 <TerminalPanel space_id=id.clone() />
             </Show>

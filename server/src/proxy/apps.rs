@@ -53,6 +53,9 @@ struct Grant {
     app_space: SpaceId,
     app_port: u16,
     app_host: String,
+    /// The owner's username, to name the space in messages.
+    #[serde(default)]
+    app_owner: String,
 }
 
 /// A signed-in app request: who, and which port of which space the cookie is for.
@@ -60,6 +63,8 @@ pub struct AppSession {
     pub caller: Caller,
     pub space_id: SpaceId,
     pub port: u16,
+    /// The space owner's username.
+    pub owner: String,
 }
 
 /// `bytes` random bytes, in hex.
@@ -209,6 +214,7 @@ pub async fn app_session(
         },
         space_id: grant.app_space,
         port: grant.app_port,
+        owner: grant.app_owner,
     }))
 }
 
@@ -308,13 +314,13 @@ async fn ticket_for(
         };
         match port_access(&state.services, caller, &space.id, reading.port).await {
             Ok((space, _, _)) => {
-                granted = Some((space.id, reading.port));
+                granted = Some((space.id, reading));
                 break;
             }
             Err(e) => refusal = e,
         }
     }
-    let Some((space_id, port)) = granted else {
+    let Some((space_id, reading)) = granted else {
         return Err(refusal);
     };
     let secret = random_hex(32);
@@ -323,8 +329,9 @@ async fn ticket_for(
         app_parent: parent.clone(),
         app_user: caller.id().clone(),
         app_space: space_id,
-        app_port: port,
+        app_port: reading.port,
         app_host: host.clone(),
+        app_owner: reading.owner.clone(),
     };
     store(
         &state.services.db,

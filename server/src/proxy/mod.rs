@@ -240,6 +240,7 @@ async fn serve_port(
     caller: &Caller,
     space_id: &SpaceId,
     port: u16,
+    owner: &str,
     prefix: Option<String>,
 ) -> Response {
     let html = page::accepts_html(request.headers());
@@ -251,12 +252,6 @@ async fn serve_port(
         Ok(upstream) => upstream,
         Err(response) => return response,
     };
-    let owner = state
-        .services
-        .find_user(&space.owner_id)
-        .await
-        .map(|u| u.username)
-        .unwrap_or_default();
     // On Hangar's own origin, a page of someone else's space is sandboxed.
     let sandbox = prefix.is_some() && role != SpaceRole::Owner;
     let forward_to = Forward {
@@ -364,6 +359,7 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
                 &caller,
                 &space.id,
                 target.port,
+                &target.owner,
                 Some(route.prefix),
             )
             .await
@@ -405,6 +401,7 @@ pub async fn apps_domain(State(state): State<AppState>, request: Request, next: 
                         &session.caller,
                         &session.space_id,
                         session.port,
+                        &session.owner,
                         None,
                     )
                     .await
