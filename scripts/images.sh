@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Builds Hangar's local Docker images without a registry (none is reachable here, Debian's
-# apt mirrors are): hangar/default:bookworm, the space image, from debootstrap, and
-# hangar/busybox:test, a tiny image for tests. Each is built only when missing.
-# Usage: scripts/images.sh [all|default|test]   Mirror override: HANGAR_DEBIAN_MIRROR=URL
+# apt mirrors are): hangar/default:bookworm, the space image, from debootstrap;
+# hangar/full:bookworm on top of it, with code-server and a VNC desktop (Debian packages and the
+# npm registry, no Docker Hub, no GitHub); and hangar/busybox:test, a tiny image for tests. Each
+# is built only when missing.
+# Usage: scripts/images.sh [all|default|full|test]   Mirror override: HANGAR_DEBIAN_MIRROR=URL
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 DEFAULT_IMAGE=hangar/default:bookworm
 TEST_IMAGE=hangar/busybox:test
+FULL_IMAGE=hangar/full:bookworm
+# code-server's engines field wants Node 24 exactly; these were verified to build together.
+CODE_SERVER_VERSION=4.139.1
+NODE_VERSION=24.22.3
+NPM_VERSION=11.21.2
 # /var/tmp rather than /tmp: a rootfs is ~200 MB and /tmp is often a small tmpfs.
 WORK_PARENT=${HANGAR_IMAGES_TMP:-/var/tmp}
 LOG=/tmp/hangar-images.log
@@ -15,7 +22,10 @@ LOG=/tmp/hangar-images.log
 PACKAGES=bash,coreutils,procps,git,curl,ca-certificates,openssh-client,openssh-sftp-server,rsync,less,nano,vim-tiny,iproute2,iputils-ping
 
 WORK=
+BUILD_CONTAINER=
 cleanup() {
+  [ -n "$BUILD_CONTAINER" ] && docker rm -f "$BUILD_CONTAINER" >/dev/null 2>&1
+  BUILD_CONTAINER=
   [ -n "$WORK" ] && [ -d "$WORK" ] || return 0
   # A failed debootstrap can leave proc/sys/dev mounted inside the rootfs; never let
   # rm reach through them into the host.
@@ -113,13 +123,42 @@ build_test() {
   say "built $TEST_IMAGE in $((SECONDS - start)) s ($(size_of "$TEST_IMAGE"))"
 }
 
+# The full image: the default one plus code-server and a desktop, made by running
+# scripts/images/full-setup.sh in a container of the default image and committing it. HTTPS
+# from inside a container may need the host's CA certificates (a TLS-inspecting proxy): the
+# host's bundle is mounted for the build only, so it never becomes part of the image.
+build_full() {
+  have_image "$FULL_IMAGE" && return 0
+  build_default
+  local start=$SECONDS bundle=/etc/ssl/certs/ca-certificates.crt
+  [ -r "$bundle" ] || die "no CA bundle at $bundle (install ca-certificates)"
+  say "building $FULL_IMAGE: code-server $CODE_SERVER_VERSION and a VNC desktop (a few minutes; log: $LOG)"
+  WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
+  cp "$bundle" "$WORK/ca.pem"
+  cp "$REPO_ROOT/scripts/images/full-setup.sh" "$WORK/setup.sh"
+  chmod -R a+rX "$WORK"
+  BUILD_CONTAINER=hangar-image-build-$$
+  # The host's network: the default bridge may be missing (a dockerd started without one).
+  docker run --name "$BUILD_CONTAINER" --network host -v "$WORK:/run/hangar-build:ro" \
+    -e HANGAR_BUILD_CA=/run/hangar-build/ca.pem -e NODE_VERSION="$NODE_VERSION" \
+    -e NPM_VERSION="$NPM_VERSION" -e CODE_SERVER_VERSION="$CODE_SERVER_VERSION" \
+    "$DEFAULT_IMAGE" bash /run/hangar-build/setup.sh >"$LOG" 2>&1 \
+    || { tail -30 "$LOG" >&2; die "building $FULL_IMAGE failed (log: $LOG)"; }
+  # The bind mount is not part of a commit; the image keeps the default one's command.
+  docker commit --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' \
+    --change 'LABEL io.hangar.image=full' "$BUILD_CONTAINER" "$FULL_IMAGE" >/dev/null
+  cleanup; WORK=
+  say "built $FULL_IMAGE in $((SECONDS - start)) s ($(size_of "$FULL_IMAGE"))"
+}
+
 case ${1:-all} in
-  all | default | test) ;;
-  *) die "usage: $0 [all|default|test]" ;;
+  all | default | full | test) ;;
+  *) die "usage: $0 [all|default|full|test]" ;;
 esac
 "$REPO_ROOT/scripts/docker-up.sh" # quiet when the engine already answers
 case ${1:-all} in
-  all) build_test; build_default ;;
+  all) build_test; build_default; build_full ;;
   default) build_default ;;
+  full) build_full ;;
   test) build_test ;;
 esac

@@ -54,7 +54,24 @@ if [ "$purpose" = test ] \
   .tools/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
 
+# noVNC's viewer, from Debian's novnc package (its files only: the package would pull in
+# websockify and more), is served by the site at /novnc/: desktops of spaces open in it,
+# through Hangar's own WebSocket bridge to the space's VNC server.
+if [ ! -f public/novnc/vnc.html ]; then
+  on_debian || die "noVNC's viewer comes from Debian's novnc package: put its /usr/share/novnc in public/novnc"
+  say "adding noVNC's viewer (Debian's novnc package) to the site"
+  novnc_tmp=$(mktemp -d)
+  download_novnc() { (cd "$novnc_tmp" && apt-get download -q novnc >/dev/null 2>&1); }
+  download_novnc || { is_root && apt-get update -q >/dev/null 2>&1 && download_novnc; } \
+    || die "cannot download Debian's novnc package (apt-get download novnc)"
+  dpkg-deb -x "$novnc_tmp"/novnc_*.deb "$novnc_tmp/root"
+  mkdir -p public/novnc
+  cp -r "$novnc_tmp/root/usr/share/novnc/"{app,core,vendor,vnc.html} public/novnc/
+  rm -rf "$novnc_tmp"
+fi
+
 scripts/docker-up.sh
-# Space images, built locally (no registry is needed): the tiny busybox image, and the Debian
-# image of the default template (the SSH tests need its sftp-server, rsync and perl).
+# Space images, built locally (no registry is needed): the tiny busybox image of the tests, the
+# Debian image of the default template (the SSH tests need its sftp-server, rsync and perl) and
+# the full one (code-server, a desktop), which the browser tests open.
 scripts/images.sh all

@@ -87,3 +87,11 @@ string_id!(
     /// A registered SSH public key.
     SshKeyId
 );
+string_id!(
+    /// A tunnel: a public link to a port of a space.
+    TunnelId
+);
+string_id!(
+    /// A rule allowing or denying a feature to everyone, a group or a user.
+    FeatureRuleId
+);

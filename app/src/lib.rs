@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/templates") view=pages::admin::templates::TemplatesPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/spaces") view=pages::admin::spaces::AllSpacesPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=pages::admin::audit::AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/features") view=pages::admin::features::FeaturesPage ssr=SsrMode::Async />
                 </Routes>
             </pages::layout::Layout>
         </Router>

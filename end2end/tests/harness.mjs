@@ -44,8 +44,10 @@ function releaseHostObjects(dataDir) {
   }
 }
 
+/// `extraEnv` may be a function of the port Hangar will listen on (for HANGAR_PUBLIC_URL).
 export async function startHangar(extraEnv = {}) {
   const port = await freePort();
+  if (typeof extraEnv === 'function') extraEnv = extraEnv(port);
   const dir = mkdtempSync(join(tmpdir(), 'hangar-e2e-'));
   const binary = process.env.HANGAR_BIN ?? join(ROOT, 'target', 'debug', 'hangar');
   const child = spawn(binary, ['serve'], {
@@ -79,6 +81,7 @@ export async function startHangar(extraEnv = {}) {
   }
   return {
     url,
+    port,
     output: () => output,
     async stop() {
       child.kill('SIGTERM');

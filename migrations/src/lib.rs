@@ -5,6 +5,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_users_and_sessions;
 mod m20261128_000002_domain;
 mod m20261201_000001_settings;
+mod m20261202_000002_tunnels;
+mod m20261202_000003_feature_permissions;
 mod m20261202_000004_keys_per_user;
 mod m20261202_000005_token_scopes;
 mod m20261210_000001_privileged;
@@ -18,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_users_and_sessions::Migration),
             Box::new(m20261128_000002_domain::Migration),
             Box::new(m20261201_000001_settings::Migration),
+            Box::new(m20261202_000002_tunnels::Migration),
+            Box::new(m20261202_000003_feature_permissions::Migration),
             Box::new(m20261202_000004_keys_per_user::Migration),
             Box::new(m20261202_000005_token_scopes::Migration),
             Box::new(m20261210_000001_privileged::Migration),

@@ -40,6 +40,7 @@ pub async fn ensure_first_admin(
         max_spaces: Set(None),
         compute_units: Set(None),
         storage_units: Set(None),
+        max_tunnels: Set(None),
         created_at: Set(Utc::now()),
     };
     // Another replica may have won the race to create it: that is fine.
@@ -60,47 +61,78 @@ pub async fn ensure_first_admin(
 
 /// The image of the default template, built locally from Debian's packages.
 pub const DEFAULT_IMAGE: &str = "hangar/default:bookworm";
+/// The image of the full template: the default one with code-server and a desktop.
+pub const FULL_IMAGE: &str = "hangar/full:bookworm";
 
-/// On first run (no template at all), a ready default template: Debian with bash and git,
-/// 1 CU and a 10 GiB home.
+/// A template made on first run.
+struct Starter {
+    name: &'static str,
+    description: &'static str,
+    image: &'static str,
+    compute_units: i64,
+    features: &'static str,
+}
+
+/// On first run (no template at all), ready templates: `default` (Debian with bash and git,
+/// 1 CU) and `full` (the same with VS Code in the browser and a desktop, 2 CU), each with a
+/// 10 GiB home. `scripts/images.sh` builds both images locally.
 pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -> ApiResult<()> {
     if !config.default_template || template::Entity::find().count(db).await? > 0 {
         return Ok(());
     }
+    let starters = [
+        Starter {
+            name: "default",
+            description: "Debian 12 with bash, git, curl and an SSH/SFTP server; your home (/root) is kept.",
+            image: DEFAULT_IMAGE,
+            compute_units: 1,
+            features: r#"["terminal","ssh","port_forwarding","tunnels","file_transfer"]"#,
+        },
+        Starter {
+            name: "full",
+            description: "The default template plus VS Code in the browser (code-server) and a desktop (TigerVNC, openbox); your home (/root) is kept.",
+            image: FULL_IMAGE,
+            compute_units: 2,
+            features: r#"["terminal","ssh","code_server","vnc","port_forwarding","tunnels","file_transfer"]"#,
+        },
+    ];
     let now = Utc::now();
-    let default = template::ActiveModel {
-        id: Set(crate::services::new_id()),
-        name: Set("default".into()),
-        description: Set(
-            "Debian 12 with bash, git, curl and an SSH/SFTP server; your home (/root) is kept."
-                .into(),
-        ),
-        image: Set(DEFAULT_IMAGE.into()),
-        command: Set(None),
-        shell: Set("/bin/bash".into()),
-        env: Set("{}".into()),
-        compute_units: Set(1),
-        storage_units: Set(10),
-        volumes: Set(r#"[{"name":"home","mount_path":"/root","size_gib":10}]"#.into()),
-        features: Set(r#"["terminal","ssh","file_transfer"]"#.into()),
-        ports: Set("[]".into()),
-        allowed_groups: Set("[]".into()),
-        archived: Set(false),
-        privileged: Set(false),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let inserted = template::Entity::insert(default)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(template::Column::Name)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    if inserted == 1 {
-        tracing::info!(image = DEFAULT_IMAGE, "created the default template");
+    for starter in starters {
+        let model = template::ActiveModel {
+            id: Set(crate::services::new_id()),
+            name: Set(starter.name.into()),
+            description: Set(starter.description.into()),
+            image: Set(starter.image.into()),
+            command: Set(None),
+            shell: Set("/bin/bash".into()),
+            env: Set("{}".into()),
+            compute_units: Set(starter.compute_units),
+            storage_units: Set(10),
+            volumes: Set(r#"[{"name":"home","mount_path":"/root","size_gib":10}]"#.into()),
+            features: Set(starter.features.into()),
+            ports: Set("[]".into()),
+            allowed_groups: Set("[]".into()),
+            archived: Set(false),
+            privileged: Set(false),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let inserted = template::Entity::insert(model)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(template::Column::Name)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        if inserted == 1 {
+            tracing::info!(
+                name = starter.name,
+                image = starter.image,
+                "created a template"
+            );
+        }
     }
     Ok(())
 }

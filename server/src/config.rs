@@ -133,6 +133,10 @@ pub struct Config {
     #[arg(long, env = "HANGAR_DEFAULT_STORAGE_UNITS", default_value = "20")]
     pub default_storage_units: Limit,
 
+    /// Own tunnel quota (public links at once) of new users (`unlimited` for no limit).
+    #[arg(long, env = "HANGAR_DEFAULT_MAX_TUNNELS", default_value = "3")]
+    pub default_max_tunnels: Limit,
+
     /// Seconds a web terminal session with no viewer stays alive.
     #[arg(long, env = "HANGAR_TERMINAL_IDLE_SECS", default_value_t = 300)]
     pub terminal_idle_secs: u64,
@@ -226,6 +230,19 @@ pub struct Config {
     #[arg(long, env = "HANGAR_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Wildcard domain for the apps of spaces (e.g. `apps.example.com`, with DNS for
+    /// `*.apps.example.com` pointing at Hangar): each port of a space is served on an origin of
+    /// its own, `{port}--{space}--{owner}.apps.example.com`, signed in through Hangar's own
+    /// origin. Needs `--public-url`. The safe way to serve apps.
+    #[arg(long, env = "HANGAR_APPS_DOMAIN")]
+    pub apps_domain: Option<String>,
+
+    /// Without an apps domain, serve the ports of spaces on Hangar's own origin, at
+    /// `/spaces/{owner}/{space}/ports/{port}/` (and tunnels at `/t/{secret}/`). A page served
+    /// that way runs on Hangar's origin (see the README); `false` turns it off.
+    #[arg(long, env = "HANGAR_PATH_APPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub path_apps: bool,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "HANGAR_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -289,6 +306,31 @@ impl Config {
         self.docker_host
             .as_deref()
             .is_none_or(|host| host.starts_with("unix://"))
+    }
+
+    /// Settings that do not fit together, with what to do about it.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(domain) = &self.apps_domain {
+            let valid = !domain.is_empty()
+                && !domain.starts_with('.')
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+            if !valid {
+                return Err(format!(
+                    "--apps-domain `{domain}` is not a domain: give e.g. `apps.example.com` \
+                     (without `*.` or a scheme)"
+                ));
+            }
+            if self.public_url.is_none() {
+                return Err(
+                    "--apps-domain needs --public-url: apps sign in through Hangar's \
+                            own origin, which must be known"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Whether cookies must carry `Secure`: Hangar is reached over HTTPS.

@@ -13,6 +13,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod ops;
+pub mod proxy;
 pub mod reconciler;
 pub mod runtime;
 pub mod services;
@@ -38,6 +39,7 @@ use crate::state::AppState;
 
 /// Opens the database (migrating it), makes the first admin if needed and connects to Docker.
 pub async fn build_state(config: Config) -> ApiResult<AppState> {
+    config.check().map_err(ApiError::bad_request)?;
     let db = db::connect(&config.database_url).await?;
     if let Some(password) = bootstrap::ensure_first_admin(&db, &config).await? {
         // Shown once, on purpose: nobody else knows it.
@@ -104,7 +106,9 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
     let services =
         services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);
     ssh::bind(&services).await?;
+    let proxy = Arc::new(proxy::Proxy::new(proxy::apps::signing_key(&db).await?));
     Ok(AppState {
+        proxy,
         leptos_options,
         api: Arc::new(services.clone()),
         services,

@@ -22,4 +22,6 @@ pub struct AppState {
     pub services: Services,
     /// The same services, as both doors (JSON handlers and server functions) reach them.
     pub api: SharedApi,
+    /// The port proxy's connections and caches.
+    pub proxy: Arc<crate::proxy::Proxy>,
 }

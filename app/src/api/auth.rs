@@ -47,6 +47,8 @@ pub struct UserDto {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    #[serde(default)]
+    pub max_tunnels: Option<i64>,
     pub created_at: Timestamp,
 }
 

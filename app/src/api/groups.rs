@@ -19,6 +19,8 @@ pub struct GroupDto {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    #[serde(default)]
+    pub max_tunnels: Option<i64>,
     pub members: Vec<UserRef>,
     pub created_at: Timestamp,
 }
@@ -60,6 +62,13 @@ pub struct CreateGroup {
     )]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 /// Changes to a group (admins only); absent fields stay as they are.
@@ -97,6 +106,13 @@ pub struct UpdateGroup {
     )]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 /// A page of groups, by name (admins only).

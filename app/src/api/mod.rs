@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod features;
 pub mod groups;
 pub mod page;
+pub mod ports;
 pub mod quota;
 #[cfg(feature = "ssr")]
 pub mod schema;
@@ -113,6 +115,8 @@ pub mod ssr {
         + super::admin::ssr::AdminApi
         + super::admin::ssr::AuditApi
         + super::ssh::ssr::SshApi
+        + super::features::ssr::FeaturesApi
+        + super::ports::ssr::PortsApi
     {
     }
 
@@ -129,6 +133,8 @@ pub mod ssr {
             + super::admin::ssr::AdminApi
             + super::admin::ssr::AuditApi
             + super::ssh::ssr::SshApi
+            + super::features::ssr::FeaturesApi
+            + super::ports::ssr::PortsApi
     {
     }
 

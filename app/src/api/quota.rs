@@ -8,6 +8,9 @@ pub struct QuotaValues {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    /// Tunnels (public links) the user may have at once.
+    #[serde(default)]
+    pub max_tunnels: Option<i64>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -16,6 +19,9 @@ pub struct UsageValues {
     pub spaces: i64,
     pub compute_units: i64,
     pub storage_units: i64,
+    /// Tunnels of the user's spaces.
+    #[serde(default)]
+    pub tunnels: i64,
 }
 
 /// One contributor to the effective quota: `own` or `group:<name>`.
@@ -26,6 +32,8 @@ pub struct QuotaSource {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    #[serde(default)]
+    pub max_tunnels: Option<i64>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -38,6 +38,13 @@ pub struct SpaceDto {
     /// It runs with Docker-in-Docker rights (its template's flag when it was made).
     #[serde(default)]
     pub privileged: bool,
+    /// The features the caller may use here: the template's, as far as both the caller and
+    /// the owner are allowed them.
+    #[serde(default)]
+    pub allowed_features: Vec<Feature>,
+    /// Ways into the apps running in it (VS Code, a desktop), for the caller.
+    #[serde(default)]
+    pub apps: Vec<super::ports::AppLink>,
     pub last_error: Option<String>,
     /// The users it is shared with (listed for its owner and admins only).
     pub shared_with: Vec<ShareDto>,

@@ -56,6 +56,13 @@ pub struct CreateUser {
     )]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub storage_units: Option<Option<i64>>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 /// Changes to a user (admins only); absent fields stay as they are.
@@ -102,6 +109,13 @@ pub struct UpdateUser {
     /// Also revoke every API token of the user (their sessions end with a password reset).
     #[serde(default)]
     pub revoke_tokens: Option<bool>,
+    /// Tunnels (public links) at once.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_tunnels: Option<Option<i64>>,
 }
 
 /// What an API token may do; each scope includes the ones before it. Browser sessions may

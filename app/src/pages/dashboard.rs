@@ -111,9 +111,10 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
     let id = space.id.clone();
     let can_start = space.can_manage && space.state.allows(Transition::Start);
     let can_stop = space.can_manage && space.state.allows(Transition::Stop);
-    let terminal = space
-        .state
-        .is_running()
+    let terminal = (space.state.is_running()
+        && space
+            .allowed_features
+            .contains(&crate::api::templates::Feature::Terminal))
         .then(|| format!("/spaces/{}/terminal", space.id));
     let pending = actions.busy;
     let (start_id, stop_id, delete_id) = (id.clone(), id.clone(), id.clone());
@@ -128,6 +129,7 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
                     on:click=move |_| { actions.act.dispatch((stop_id.clone(), Transition::Stop)); }>"Stop"</button>
             })}
             {terminal.map(|href| view! { <a class="button" href=href data-testid="open-terminal">"Open terminal"</a> })}
+            {space.state.is_running().then(|| view! { <super::ports::AppButtons apps=space.apps.clone() /> })}
             <a class="button secondary" href=format!("/spaces/{id}") data-testid="details">"Details"</a>
             {space.can_manage.then(|| view! {
                 <ConfirmButton label="Delete" testid="delete"

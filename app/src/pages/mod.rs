@@ -4,6 +4,7 @@ pub mod admin;
 pub mod dashboard;
 pub mod layout;
 pub mod login;
+pub mod ports;
 pub mod profile;
 pub mod space;
 pub mod ssh;

@@ -24,6 +24,7 @@ pub fn ProfilePage() -> impl IntoView {
             <SshKeys />
             <super::ssh::SshConfigPanel />
             <Tokens />
+            <super::ports::MyTunnels />
         } />
     }
 }

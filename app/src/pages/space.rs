@@ -34,6 +34,7 @@ fn SpaceView() -> impl IntoView {
     let action_error = actions.error();
     // Kept above the parts redrawn on every live change, so typing and messages survive them.
     let sharing = SharingState::new();
+    let ports = super::ports::PortsState::new(Signal::derive(id));
     Effect::new(move |_| {
         if let Some(Ok(None)) = actions.delete.value().get() {
             super::reload_to("/");
@@ -55,6 +56,7 @@ fn SpaceView() -> impl IntoView {
                     {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
                     <TerminalSection space=space.clone() />
                     <super::ssh::SpaceSshPanel space=space.clone() />
+                    <super::ports::PortsSection space=space.clone() state=ports />
                     {space.can_manage.then(|| view! { <Sharing space=space.clone() state=sharing /> })}
                 }.into_any(),
             })}
@@ -160,7 +162,10 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
 #[component]
 fn TerminalSection(space: SpaceDto) -> impl IntoView {
     let open = RwSignal::new(false);
-    let running = space.state.is_running();
+    let allowed = space
+        .allowed_features
+        .contains(&crate::api::templates::Feature::Terminal);
+    let running = space.state.is_running() && allowed;
     let id = space.id.clone();
     view! {
         <section class="panel">
@@ -173,7 +178,8 @@ fn TerminalSection(space: SpaceDto) -> impl IntoView {
                     </button>
                 })}
             </div>
-            {(!running).then(|| view! { <p class="empty">"Start the space to open a terminal."</p> })}
+            {(!allowed).then(|| view! { <p class="empty">"The web terminal is not among the features you may use here."</p> })}
+            {(allowed && !running).then(|| view! { <p class="empty">"Start the space to open a terminal."</p> })}
             <Show when=move || open.get() && running>
                 <TerminalPanel space_id=id.clone() />
             </Show>

@@ -83,7 +83,7 @@ fn disk_use(report: &QuotaReport) -> String {
     }
 }
 
-/// The three bars of a quota report.
+/// The bars of a quota report.
 #[component]
 pub fn QuotaBars(report: QuotaReport) -> impl IntoView {
     let disk = disk_use(&report);
@@ -92,6 +92,7 @@ pub fn QuotaBars(report: QuotaReport) -> impl IntoView {
             <QuotaBar label="Spaces" unit="" used=report.usage.spaces quota=report.quota.max_spaces />
             <QuotaBar label="Compute" unit=" CU" used=report.usage.compute_units quota=report.quota.compute_units />
             <QuotaBar label="Storage" unit=" SU" used=report.usage.storage_units quota=report.quota.storage_units />
+            <QuotaBar label="Tunnels" unit="" used=report.usage.tunnels quota=report.quota.max_tunnels />
             <p class="hint small" data-testid="disk-use"
                 data-used=report.storage_used_bytes.map(|b| b.to_string())>{disk}</p>
         </div>
@@ -107,12 +108,12 @@ pub fn QuotaBreakdown(report: QuotaReport) -> impl IntoView {
     };
     view! {
         <table class="breakdown">
-            <thead><tr><th>"Source"</th><th>"Spaces"</th><th>"CU"</th><th>"SU"</th></tr></thead>
+            <thead><tr><th>"Source"</th><th>"Spaces"</th><th>"CU"</th><th>"SU"</th><th>"Tunnels"</th></tr></thead>
             <tbody>
                 {report.breakdown.into_iter().map(|s| view! {
-                    <tr><td>{s.source}</td><td>{show(s.max_spaces)}</td><td>{show(s.compute_units)}</td><td>{show(s.storage_units)}</td></tr>
+                    <tr><td>{s.source}</td><td>{show(s.max_spaces)}</td><td>{show(s.compute_units)}</td><td>{show(s.storage_units)}</td><td>{show(s.max_tunnels)}</td></tr>
                 }).collect_view()}
-                <tr class="total"><td>"Effective"</td><td>{show(report.quota.max_spaces)}</td><td>{show(report.quota.compute_units)}</td><td>{show(report.quota.storage_units)}</td></tr>
+                <tr class="total"><td>"Effective"</td><td>{show(report.quota.max_spaces)}</td><td>{show(report.quota.compute_units)}</td><td>{show(report.quota.storage_units)}</td><td>{show(report.quota.max_tunnels)}</td></tr>
             </tbody>
         </table>
     }
@@ -203,23 +204,30 @@ pub fn StateBadge(state: SpaceState) -> impl IntoView {
     }
 }
 
-/// The three quota fields of a form, as typed (blank: unlimited).
+/// The quota fields of a form, as typed (blank: unlimited).
 #[derive(Clone, Copy)]
 pub struct QuotaInputs {
     spaces: RwSignal<String>,
     compute: RwSignal<String>,
     storage: RwSignal<String>,
+    tunnels: RwSignal<String>,
 }
 
-/// Parsed quota fields: spaces, compute units, storage units (`None`: unlimited).
-pub type Limits = (Option<i64>, Option<i64>, Option<i64>);
+/// Parsed quota fields: spaces, compute units, storage units, tunnels (`None`: unlimited).
+pub type Limits = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
 impl QuotaInputs {
-    pub fn new(spaces: Option<i64>, compute: Option<i64>, storage: Option<i64>) -> Self {
+    pub fn new(
+        spaces: Option<i64>,
+        compute: Option<i64>,
+        storage: Option<i64>,
+        tunnels: Option<i64>,
+    ) -> Self {
         Self {
             spaces: RwSignal::new(limit_text(spaces)),
             compute: RwSignal::new(limit_text(compute)),
             storage: RwSignal::new(limit_text(storage)),
+            tunnels: RwSignal::new(limit_text(tunnels)),
         }
     }
 
@@ -229,11 +237,12 @@ impl QuotaInputs {
             parse_limit("max_spaces", &self.spaces.get_untracked())?,
             parse_limit("compute_units", &self.compute.get_untracked())?,
             parse_limit("storage_units", &self.storage.get_untracked())?,
+            parse_limit("max_tunnels", &self.tunnels.get_untracked())?,
         ))
     }
 }
 
-/// The three quota inputs with their messages; `testid` prefixes the inputs' test ids.
+/// The quota inputs with their messages; `testid` prefixes the inputs' test ids.
 #[component]
 pub fn QuotaFields(
     inputs: QuotaInputs,
@@ -245,6 +254,7 @@ pub fn QuotaFields(
         <label>"Spaces" <input type="text" inputmode="numeric" data-testid=format!("{testid}-spaces") bind:value=inputs.spaces />{field_error(error, "max_spaces")}</label>
         <label>"Compute units" <input type="text" inputmode="numeric" data-testid=format!("{testid}-cu") bind:value=inputs.compute />{field_error(error, "compute_units")}</label>
         <label>"Storage units" <input type="text" inputmode="numeric" data-testid=format!("{testid}-su") bind:value=inputs.storage />{field_error(error, "storage_units")}</label>
+        <label>"Tunnels" <input type="text" inputmode="numeric" data-testid=format!("{testid}-tunnels") bind:value=inputs.tunnels />{field_error(error, "max_tunnels")}</label>
     }
 }
 

@@ -258,6 +258,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             max_spaces: Set(None),
             compute_units: Set(None),
             storage_units: Set(None),
+            max_tunnels: Set(None),
             created_at: Set(now),
         })
         .collect();

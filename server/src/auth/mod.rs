@@ -200,6 +200,7 @@ impl From<user::Model> for UserDto {
             max_spaces: user.max_spaces,
             compute_units: user.compute_units,
             storage_units: user.storage_units,
+            max_tunnels: user.max_tunnels,
             created_at: user.created_at.into(),
         }
     }

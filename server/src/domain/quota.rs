@@ -10,6 +10,8 @@ pub struct Limits {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    /// Tunnels (public links) at once.
+    pub tunnels: Option<i64>,
 }
 
 impl Limits {
@@ -17,12 +19,14 @@ impl Limits {
         max_spaces: None,
         compute_units: None,
         storage_units: None,
+        tunnels: None,
     };
 
     pub const ZERO: Limits = Limits {
         max_spaces: Some(0),
         compute_units: Some(0),
         storage_units: Some(0),
+        tunnels: Some(0),
     };
 }
 
@@ -32,6 +36,7 @@ pub struct Usage {
     pub spaces: i64,
     pub compute_units: i64,
     pub storage_units: i64,
+    pub tunnels: i64,
 }
 
 /// A contributor to a user's quota: their own values or one group's.
@@ -55,6 +60,7 @@ pub fn effective(contributions: &[Contribution]) -> Limits {
             max_spaces: add(a.max_spaces, b.max_spaces),
             compute_units: add(a.compute_units, b.compute_units),
             storage_units: add(a.storage_units, b.storage_units),
+            tunnels: add(a.tunnels, b.tunnels),
         })
         .unwrap_or(Limits::ZERO)
 }
@@ -64,6 +70,7 @@ pub enum Dimension {
     Spaces,
     ComputeUnits,
     StorageUnits,
+    Tunnels,
 }
 
 impl Dimension {
@@ -72,6 +79,7 @@ impl Dimension {
             Dimension::Spaces => "max_spaces",
             Dimension::ComputeUnits => "compute_units",
             Dimension::StorageUnits => "storage_units",
+            Dimension::Tunnels => "max_tunnels",
         }
     }
 }
@@ -93,9 +101,11 @@ impl fmt::Display for QuotaExceeded {
             Dimension::Spaces => ("space", " spaces"),
             Dimension::ComputeUnits => ("compute", " CU"),
             Dimension::StorageUnits => ("storage", " SU"),
+            Dimension::Tunnels => ("tunnel", " tunnels"),
         };
         let need = match self.dimension {
             Dimension::Spaces => "needs 1 more space".to_owned(),
+            Dimension::Tunnels => "needs 1 more tunnel".to_owned(),
             _ => format!("needs {}{unit}", self.needed),
         };
         write!(
@@ -165,12 +175,18 @@ pub fn check_start(
     )
 }
 
+/// Publishing a port as a tunnel takes one tunnel.
+pub fn check_tunnel(limits: &Limits, usage: &Usage, action: &str) -> Result<(), QuotaExceeded> {
+    fits(Dimension::Tunnels, limits.tunnels, usage.tunnels, 1, action)
+}
+
 /// Whether usage is above the quota in any dimension (after a quota was lowered).
 pub fn over_quota(limits: &Limits, usage: &Usage) -> bool {
     let over = |limit: Option<i64>, used: i64| limit.is_some_and(|l| used > l);
     over(limits.max_spaces, usage.spaces)
         || over(limits.compute_units, usage.compute_units)
         || over(limits.storage_units, usage.storage_units)
+        || over(limits.tunnels, usage.tunnels)
 }
 
 #[cfg(test)]
@@ -185,6 +201,7 @@ mod tests {
                 max_spaces,
                 compute_units: cu,
                 storage_units: su,
+                tunnels: Some(3),
             },
         }
     }
@@ -199,6 +216,29 @@ mod tests {
         assert_eq!(limits.compute_units, Some(10));
         assert_eq!(limits.max_spaces, Some(3));
         assert_eq!(limits.storage_units, None);
+    }
+
+    #[test]
+    fn tunnels_are_counted_like_the_other_dimensions() {
+        let limits = effective(&[own(None, None, None), own(None, None, None)]);
+        assert_eq!(limits.tunnels, Some(6));
+        let usage = Usage {
+            tunnels: 6,
+            ..Usage::default()
+        };
+        let error = check_tunnel(&limits, &usage, "publishing port 8080 of \"api\"").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tunnel quota exceeded: 6 of 6 tunnels in use, publishing port 8080 of \"api\" needs 1 more tunnel"
+        );
+        assert!(!over_quota(&limits, &usage));
+        assert!(over_quota(
+            &limits,
+            &Usage {
+                tunnels: 7,
+                ..usage
+            }
+        ));
     }
 
     #[test]
@@ -223,10 +263,11 @@ mod tests {
     }
 
     fn limits() -> impl Strategy<Value = Limits> {
-        (limit(), limit(), limit()).prop_map(|(s, c, u)| Limits {
+        (limit(), limit(), limit(), limit()).prop_map(|(s, c, u, t)| Limits {
             max_spaces: s,
             compute_units: c,
             storage_units: u,
+            tunnels: t,
         })
     }
 
@@ -244,6 +285,7 @@ mod tests {
             prop_assert_eq!(total.max_spaces, expect(|l| l.max_spaces));
             prop_assert_eq!(total.compute_units, expect(|l| l.compute_units));
             prop_assert_eq!(total.storage_units, expect(|l| l.storage_units));
+            prop_assert_eq!(total.tunnels, expect(|l| l.tunnels));
         }
 
         #[test]
@@ -276,7 +318,7 @@ mod tests {
 
         #[test]
         fn accepted_creates_never_exceed_spaces_or_storage(max in 0i64..20, su_quota in 0i64..100, sizes in proptest::collection::vec(0i64..20, 0..30)) {
-            let limits = Limits { max_spaces: Some(max), storage_units: Some(su_quota), compute_units: None };
+            let limits = Limits { max_spaces: Some(max), storage_units: Some(su_quota), ..Limits::UNLIMITED };
             let mut usage = Usage::default();
             for su in sizes {
                 if check_create(&limits, &usage, "s", su).is_ok() {
@@ -290,9 +332,10 @@ mod tests {
 
         #[test]
         fn unlimited_never_refuses(used in 0i64..1_000_000, need in 0i64..1_000_000) {
-            let usage = Usage { spaces: used, compute_units: used, storage_units: used };
+            let usage = Usage { spaces: used, compute_units: used, storage_units: used, tunnels: used };
             prop_assert!(check_start(&Limits::UNLIMITED, &usage, "s", need).is_ok());
             prop_assert!(check_create(&Limits::UNLIMITED, &usage, "s", need).is_ok());
+            prop_assert!(check_tunnel(&Limits::UNLIMITED, &usage, "s").is_ok());
         }
     }
 }

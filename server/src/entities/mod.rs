@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod audit_event;
+pub mod feature_rule;
 pub mod group;
 pub mod group_member;
 pub mod session;
@@ -10,4 +11,5 @@ pub mod share;
 pub mod space;
 pub mod ssh_key;
 pub mod template;
+pub mod tunnel;
 pub mod user;

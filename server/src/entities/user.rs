@@ -20,6 +20,7 @@ pub struct Model {
     pub max_spaces: Option<i64>,
     pub compute_units: Option<i64>,
     pub storage_units: Option<i64>,
+    pub max_tunnels: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

@@ -570,4 +570,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::live::sse::events))
         .routes(routes!(list_orphans, remove_orphans))
         .routes(routes!(remove_unlabelled))
+        .merge(super::ports::routes())
 }

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod shape;
+pub mod ports;
 
 use std::sync::Arc;
 
@@ -66,6 +67,12 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, shell))
+        // Ports of spaces by path on Hangar's origin: after the cross-origin check, with the
+        // session known.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::proxy::path_apps,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::csrf::reject_cross_origin,
@@ -80,6 +87,11 @@ pub fn router(state: AppState) -> Router {
             crate::auth::client::resolve_client,
         ))
         .layer(axum::middleware::from_fn(crate::metrics::track_requests))
+        // App domains never reach Hangar's pages nor its session.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::proxy::apps_domain,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -752,6 +752,40 @@ impl Runtime for DockerRuntime {
         })
     }
 
+    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+        let docker = self.client().await?;
+        let info = match docker
+            .inspect_container(
+                &container_name(space_id),
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
+            Ok(info) => info,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(classify("inspecting the container", e)),
+        };
+        let labels = info.config.as_ref().and_then(|c| c.labels.as_ref());
+        let ours = owner_of(labels, &self.installation) != Owner::AnotherInstallation
+            && labels.and_then(|l| l.get(LABEL_SPACE)) == Some(&space_id.to_string());
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if !ours || !running {
+            return Ok(None);
+        }
+        let network_id = self.spaces_network(&docker).await?;
+        let address = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .into_iter()
+            .flatten()
+            .find(|(_, endpoint)| endpoint.network_id.as_deref() == Some(network_id.as_str()))
+            .and_then(|(_, endpoint)| endpoint.ip_address)
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            // Only a real address of the container's own: never the host's loopback or 0.0.0.0.
+            .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+        Ok(address)
+    }
+
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
         let docker = self.client().await?;
         for volume in &space.volumes {

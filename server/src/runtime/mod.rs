@@ -148,6 +148,10 @@ pub trait Runtime: Send + Sync + 'static {
     async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError>;
     /// Starts a process inside the space's running container.
     async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError>;
+    /// The address Hangar dials to reach the ports of the space's running container: its own
+    /// address on the spaces network (an orchestrator answers with its overlay address),
+    /// never the host's or another space's. None when no container of the space runs.
+    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError>;
     /// Every container, volume and network labelled as this installation's, and those
     /// labelled as Hangar's with no installation at all; never another installation's.
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;

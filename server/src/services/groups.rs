@@ -74,13 +74,17 @@ impl GroupsApi for Services {
                 "storage_units",
                 input.storage_units.unwrap_or(Some(0)),
             )?),
+            max_tunnels: Set(check_limit(
+                "max_tunnels",
+                input.max_tunnels.unwrap_or(Some(0)),
+            )?),
             created_at: Set(Utc::now()),
         };
         let created = model.insert(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || format!("a group named `{name}` exists already"))
         })?;
         record(&self.db, Some(caller), "group.create", &format!("group:{name}"), Outcome::Success,
-            json!({"max_spaces": created.max_spaces, "compute_units": created.compute_units, "storage_units": created.storage_units})).await;
+            json!({"max_spaces": created.max_spaces, "compute_units": created.compute_units, "storage_units": created.storage_units, "max_tunnels": created.max_tunnels})).await;
         self.one_group_dto(created).await
     }
 
@@ -109,12 +113,15 @@ impl GroupsApi for Services {
         if let Some(value) = input.storage_units {
             model.storage_units = Set(check_limit("storage_units", value)?);
         }
+        if let Some(value) = input.max_tunnels {
+            model.max_tunnels = Set(check_limit("max_tunnels", value)?);
+        }
         let updated = model.update(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || "a group with that name exists already".into())
         })?;
         self.group_members_changed(&updated.id).await;
         record(&self.db, Some(caller), "group.update", &format!("group:{}", updated.name), Outcome::Success,
-            json!({"max_spaces": updated.max_spaces, "compute_units": updated.compute_units, "storage_units": updated.storage_units})).await;
+            json!({"max_spaces": updated.max_spaces, "compute_units": updated.compute_units, "storage_units": updated.storage_units, "max_tunnels": updated.max_tunnels})).await;
         self.one_group_dto(updated).await
     }
 
@@ -183,6 +190,7 @@ impl Services {
                     max_spaces: g.max_spaces,
                     compute_units: g.compute_units,
                     storage_units: g.storage_units,
+                    max_tunnels: g.max_tunnels,
                     members,
                     created_at: g.created_at.into(),
                 }

@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod audit;
+pub mod features;
 pub mod groups;
 pub mod orphans;
+pub mod ports;
 pub mod quota;
 pub mod slots;
 pub mod spaces;

@@ -11,12 +11,14 @@ use app::api::quota::{
 use app::ids::{GroupId, SpaceId, UserId};
 use app::lifecycle::SpaceState;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 
 use super::access::Caller;
 use super::Services;
 use crate::domain::quota::{effective, over_quota, Contribution, Limits, Usage};
-use crate::entities::{group, group_member, space, user};
+use crate::entities::{group, group_member, space, tunnel, user};
 use crate::error::{ApiError, ApiResult};
 
 /// Takes the owner's quota lock for the rest of the transaction: a write to the user's row,
@@ -51,6 +53,7 @@ impl QuotaOwner for user::Model {
             max_spaces: self.max_spaces,
             compute_units: self.compute_units,
             storage_units: self.storage_units,
+            tunnels: self.max_tunnels,
         }
     }
 }
@@ -65,6 +68,7 @@ impl QuotaOwner for UserDto {
             max_spaces: self.max_spaces,
             compute_units: self.compute_units,
             storage_units: self.storage_units,
+            tunnels: self.max_tunnels,
         }
     }
 }
@@ -104,6 +108,7 @@ fn contributions_of<'a>(
             max_spaces: g.max_spaces,
             compute_units: g.compute_units,
             storage_units: g.storage_units,
+            tunnels: g.max_tunnels,
         },
     }));
     all
@@ -142,7 +147,18 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<Us
         .into_tuple()
         .all(db)
         .await?;
-    Ok(usage_of(&spaces))
+    let mut usage = usage_of(&spaces);
+    usage.tunnels = tunnels_of(db, owner_id).await?;
+    Ok(usage)
+}
+
+/// The user's tunnels (public links) open now.
+async fn tunnels_of(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<i64> {
+    let count = tunnel::Entity::find()
+        .filter(tunnel::Column::OwnerId.eq(owner_id.clone()))
+        .count(db)
+        .await?;
+    Ok(i64::try_from(count).unwrap_or(i64::MAX))
 }
 
 fn usage_of(spaces: &[SpaceUnits]) -> Usage {
@@ -170,11 +186,13 @@ fn report(sources: Vec<Contribution>, used: &Usage, storage_used: Option<u64>) -
             max_spaces: limits.max_spaces,
             compute_units: limits.compute_units,
             storage_units: limits.storage_units,
+            max_tunnels: limits.tunnels,
         },
         usage: UsageValues {
             spaces: used.spaces,
             compute_units: used.compute_units,
             storage_units: used.storage_units,
+            tunnels: used.tunnels,
         },
         breakdown: sources
             .into_iter()
@@ -183,6 +201,7 @@ fn report(sources: Vec<Contribution>, used: &Usage, storage_used: Option<u64>) -
                 max_spaces: c.limits.max_spaces,
                 compute_units: c.limits.compute_units,
                 storage_units: c.limits.storage_units,
+                max_tunnels: c.limits.tunnels,
             })
             .collect(),
         over_quota: over_quota(&limits, used),
@@ -204,7 +223,9 @@ impl Services {
             .storage_used(&ids)
             .await
             .map(|used| used.values().sum());
-        Ok(report(sources, &usage_of(&spaces), storage_used))
+        let mut usage = usage_of(&spaces);
+        usage.tunnels = tunnels_of(&self.db, owner.owner_id()).await?;
+        Ok(report(sources, &usage, storage_used))
     }
 }
 
@@ -237,10 +258,21 @@ impl QuotaApi for Services {
             }
         }
         let spaces: Vec<SpaceUnits> = live_space_units()
-            .filter(space::Column::OwnerId.is_in(ids))
+            .filter(space::Column::OwnerId.is_in(ids.clone()))
             .into_tuple()
             .all(&self.db)
             .await?;
+        let tunnel_owners: Vec<UserId> = tunnel::Entity::find()
+            .select_only()
+            .column(tunnel::Column::OwnerId)
+            .filter(tunnel::Column::OwnerId.is_in(ids))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut tunnels_of: HashMap<UserId, i64> = HashMap::new();
+        for owner_id in tunnel_owners {
+            *tunnels_of.entry(owner_id).or_default() += 1;
+        }
         let ids: Vec<SpaceId> = spaces.iter().map(|s| s.0.clone()).collect();
         let measured = self.runtime.storage_used(&ids).await;
         let mut spaces_of: HashMap<UserId, Vec<SpaceUnits>> = HashMap::new();
@@ -256,8 +288,10 @@ impl QuotaApi for Services {
                 let storage_used = measured
                     .as_ref()
                     .map(|used| owned.iter().filter_map(|s| used.get(&s.0)).sum::<u64>());
+                let mut usage = usage_of(&owned);
+                usage.tunnels = tunnels_of.get(&user.id).copied().unwrap_or(0);
                 UserQuota {
-                    report: report(sources, &usage_of(&owned), storage_used),
+                    report: report(sources, &usage, storage_used),
                     user_id: user.id,
                 }
             })

@@ -47,7 +47,8 @@ fn scopes_of(text: &str) -> Vec<TokenScope> {
     text.split(',').filter_map(TokenScope::parse).collect()
 }
 
-fn hash_token(secret: &str) -> String {
+/// The SHA-256 of a secret in hex: what is stored of tokens, tunnel links and app sessions.
+pub fn hash_token(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

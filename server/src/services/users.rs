@@ -78,6 +78,10 @@ impl UsersApi for Services {
             input.storage_units,
             defaults.default_storage_units.0,
         )?;
+        let max_tunnels = check_limit(
+            "max_tunnels",
+            input.max_tunnels.unwrap_or(defaults.default_max_tunnels.0),
+        )?;
         let hash = password::hash_password(input.password).await?;
         let model = user::ActiveModel {
             id: Set(new_id()),
@@ -90,6 +94,7 @@ impl UsersApi for Services {
             max_spaces: Set(max_spaces),
             compute_units: Set(compute_units),
             storage_units: Set(storage_units),
+            max_tunnels: Set(max_tunnels),
             created_at: Set(Utc::now()),
         };
         let created = model.insert(&self.db).await.map_err(|e| {
@@ -174,6 +179,10 @@ impl UsersApi for Services {
         let revoke_tokens = input.revoke_tokens.unwrap_or(false);
         if revoke_tokens {
             changed.push("tokens");
+        }
+        if let Some(value) = input.max_tunnels {
+            model.max_tunnels = Set(check_limit("max_tunnels", value)?);
+            changed.push("max_tunnels");
         }
         let updated = model.update(&self.db).await?;
         // A reset password ends every session of the user (whoever knew the old one), and

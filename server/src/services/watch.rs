@@ -27,6 +27,9 @@ pub enum Need {
     SignedIn,
     /// That they may still use this space (owner, sharee or admin).
     Space(SpaceId),
+    /// That they may still use this feature of this space (see
+    /// [`Services::space_with_feature`]).
+    Feature(SpaceId, app::api::templates::Feature),
 }
 
 /// A channel's watch on its caller's right to it.
@@ -64,7 +67,7 @@ impl AccessWatch {
 
     fn concerns(&self, change: &Change) -> bool {
         change.users.iter().any(|u| u == self.caller.id())
-            || matches!(&self.need, Need::Space(id) if change.space_id.as_ref() == Some(id))
+            || matches!(&self.need, Need::Space(id) | Need::Feature(id, _) if change.space_id.as_ref() == Some(id))
     }
 }
 
@@ -119,19 +122,26 @@ impl Services {
             Ok(None) => {}
             Err(_) => return None,
         }
-        if let Need::Space(space_id) = need {
+        if let Need::Space(space_id) | Need::Feature(space_id, _) = need {
             // As they are now: a demoted admin keeps only what is their own or shared.
             let current = Caller {
                 user: user.into(),
                 credential: caller.credential.clone(),
             };
-            match self.visible_space(&current, space_id).await {
-                Ok(_) => {}
+            let space = match self.visible_space(&current, space_id).await {
+                Ok((space, _)) => space,
                 Err(ApiError {
                     code: ErrorCode::NotFound,
                     ..
                 }) => return Some("you no longer have access to this space".into()),
                 Err(_) => return None,
+            };
+            if let Need::Feature(_, feature) = need {
+                match self.feature_refusal(&current, &space, *feature).await {
+                    Ok(Some(refusal)) => return Some(refusal.message),
+                    Ok(None) => {}
+                    Err(_) => return None,
+                }
             }
         }
         None

@@ -47,7 +47,10 @@ pub async fn terminal(
     {
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
-    let (space, _role) = state.services.usable_space(&caller, &id).await?;
+    let (space, _role) = state
+        .services
+        .usable_space_with_feature(&caller, &id, app::api::templates::Feature::Terminal)
+        .await?;
     let upgrade = websocket(upgrade, &state.config)?;
     let hub = state.services.terminals.clone();
     let spec = SessionSpec {
@@ -67,7 +70,7 @@ pub async fn terminal(
     let user_id = caller.id().to_string();
     let watch = state
         .services
-        .watch_access(&caller, Need::Space(space.id.clone()));
+        .watch_access(&caller, Need::Feature(space.id.clone(), app::api::templates::Feature::Terminal));
     Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch, rows)))
 }
 

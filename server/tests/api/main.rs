@@ -16,6 +16,8 @@ mod health;
 mod matrix;
 mod openapi;
 mod pages;
+mod ports;
+mod ports_apps;
 mod quota;
 mod races;
 mod runtime;

@@ -158,6 +158,28 @@ async fn who_may_do_what_to_a_space(db: TestDb) {
             state: "created",
             expect: [401, 404, 403, 200, 200],
         },
+        Case {
+            method: "GET",
+            path: "/api/v1/spaces/{id}/ports",
+            body: None,
+            state: "created",
+            expect: [401, 404, 200, 200, 200],
+        },
+        Case {
+            method: "GET",
+            path: "/api/v1/spaces/{id}/tunnels",
+            body: None,
+            state: "created",
+            expect: [401, 404, 200, 200, 200],
+        },
+        // Sharees may never publish; the template offers no tunnels to anyone else.
+        Case {
+            method: "POST",
+            path: "/api/v1/spaces/{id}/tunnels",
+            body: Some(json!({"port": 8080})),
+            state: "created",
+            expect: [401, 404, 403, 403, 403],
+        },
     ];
     let mut failures = Vec::new();
     for (n, case) in cases.iter().enumerate() {
@@ -190,9 +212,11 @@ async fn who_may_do_what_to_a_space(db: TestDb) {
         ("POST", "/api/v1/templates"),
         ("POST", "/api/v1/users"),
         ("POST", "/api/v1/groups"),
+        ("GET", "/api/v1/feature-rules"),
+        ("PUT", "/api/v1/feature-rules"),
     ];
     for (method, path) in admin_only {
-        let body = (method == "POST").then(|| json!({}));
+        let body = (method == "POST" || method == "PUT").then(|| json!({}));
         for (actor, expected) in [(Actor::Anonymous, 401), (Actor::Other, 403)] {
             let answer = world
                 .client(actor)
@@ -216,6 +240,8 @@ async fn who_may_do_what_to_a_space(db: TestDb) {
         "/api/v1/me/quota",
         "/api/v1/me/tokens",
         "/api/v1/me/ssh-keys",
+        "/api/v1/me/tunnels",
+        "/api/v1/me/features",
         "/api/v1/spaces",
         "/api/v1/templates",
     ] {

@@ -48,6 +48,19 @@ async fn openapi_lists_every_route_with_its_methods(db: TestDb) {
         ("/api/v1/spaces/{id}/shares/{user_id}", "put"),
         ("/api/v1/spaces/{id}/shares/{user_id}", "delete"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/spaces/{id}/ports", "get"),
+        ("/api/v1/spaces/{id}/ports/live", "get"),
+        ("/api/v1/spaces/{id}/tunnels", "get"),
+        ("/api/v1/spaces/{id}/tunnels", "post"),
+        ("/api/v1/tunnels/{id}", "delete"),
+        ("/api/v1/me/tunnels", "get"),
+        ("/api/v1/spaces/{id}/vnc", "get"),
+        ("/api/v1/spaces/{id}/vscode-tunnel", "get"),
+        ("/api/v1/apps/authorize", "get"),
+        ("/api/v1/feature-rules", "get"),
+        ("/api/v1/feature-rules", "put"),
+        ("/api/v1/users/{id}/features", "get"),
+        ("/api/v1/me/features", "get"),
     ];
     let mut missing = Vec::new();
     for (path, method) in expected {

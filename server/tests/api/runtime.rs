@@ -174,6 +174,21 @@ async fn first_run_creates_a_ready_default_template(db: TestDb) {
     assert_eq!(templates.body[0]["image"], "hangar/default:bookworm");
     assert_eq!(templates.body[0]["shell"], "/bin/bash");
     assert_eq!(templates.body[0]["storage_units"], 10);
+    // And a full one, with VS Code in the browser and a desktop.
+    assert_eq!(templates.body[1]["name"], "full");
+    assert_eq!(templates.body[1]["image"], "hangar/full:bookworm");
+    assert_eq!(
+        templates.body[1]["features"],
+        serde_json::json!([
+            "terminal",
+            "ssh",
+            "code_server",
+            "vnc",
+            "port_forwarding",
+            "tunnels",
+            "file_transfer"
+        ])
+    );
     server.shutdown().await;
     // A restart does not add another.
     let again = TestServer::start(&db, &["--default-template", "true"]).await;
@@ -186,7 +201,7 @@ async fn first_run_creates_a_ready_default_template(db: TestDb) {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
     again.stop().await;
 }

@@ -333,6 +333,17 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `db` with the test admin password and any extra flags.
     pub async fn start(db: &impl DatabaseUrl, extra: &[&str]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, db, extra).await
+    }
+
+    /// Starts one on a listener the test made (to know its address before it starts, e.g.
+    /// for `--public-url`).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        db: &impl DatabaseUrl,
+        extra: &[&str],
+    ) -> Self {
         let mut args = vec![
             "hangar",
             "--listen",
@@ -367,7 +378,6 @@ impl TestServer {
         let state = hangar::build_state(config).await.unwrap();
         let ssh = state.services.ssh.address();
         let services = state.services.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {

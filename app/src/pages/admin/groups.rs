@@ -52,7 +52,7 @@ fn Groups() -> impl IntoView {
 #[component]
 fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let quota = QuotaInputs::new(Some(0), Some(0), Some(0));
+    let quota = QuotaInputs::new(Some(0), Some(0), Some(0), Some(0));
     let create = Action::new(|input: &CreateGroup| {
         let input = input.clone();
         async move { create_group(input).await }
@@ -69,7 +69,7 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
         ev.prevent_default();
         match quota.read() {
             Err(e) => local_error.set(Some(e)),
-            Ok((s, c, st)) => {
+            Ok((s, c, st, t)) => {
                 local_error.set(None);
                 create.dispatch(CreateGroup {
                     name: name.get_untracked().trim().to_owned(),
@@ -77,6 +77,7 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
                     max_spaces: Some(s),
                     compute_units: Some(c),
                     storage_units: Some(st),
+                    max_tunnels: Some(t),
                 });
             }
         }
@@ -89,14 +90,19 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
                 <QuotaFields inputs=quota error=Signal::derive(error) testid="group" />
                 <button type="submit" class="primary" data-testid="create-group" disabled=move || create.pending().get()>"Create group"</button>
             </form>
-            {form_error(error, &["name", "max_spaces", "compute_units", "storage_units"])}
+            {form_error(error, &["name", "max_spaces", "compute_units", "storage_units", "max_tunnels"])}
         </details>
     }
 }
 
 #[component]
 fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> impl IntoView {
-    let quota = QuotaInputs::new(group.max_spaces, group.compute_units, group.storage_units);
+    let quota = QuotaInputs::new(
+        group.max_spaces,
+        group.compute_units,
+        group.storage_units,
+        group.max_tunnels,
+    );
     let new_member = RwSignal::new(String::new());
     let update = refreshing(
         changed,
@@ -118,7 +124,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
         ev.prevent_default();
         match quota.read() {
             Err(e) => local_error.set(Some(e)),
-            Ok((s, c, st)) => {
+            Ok((s, c, st, t)) => {
                 local_error.set(None);
                 update.dispatch((
                     gid.clone(),
@@ -126,6 +132,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
                         max_spaces: Some(s),
                         compute_units: Some(c),
                         storage_units: Some(st),
+                        max_tunnels: Some(t),
                         ..Default::default()
                     },
                 ));
@@ -152,7 +159,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
                 <QuotaFields inputs=quota error=Signal::derive(error) testid="edit-group" />
                 <button type="submit" class="primary" data-testid="save-group" disabled=move || update.pending().get()>"Save quota"</button>
             </form>
-            {form_error(error, &["max_spaces", "compute_units", "storage_units"])}
+            {form_error(error, &["max_spaces", "compute_units", "storage_units", "max_tunnels"])}
             <h3>"Members"</h3>
             {if group.members.is_empty() {
                 view! { <p class="empty">"No members yet: add one below."</p> }.into_any()

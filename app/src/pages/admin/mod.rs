@@ -1,6 +1,7 @@
 //! Administration: users, groups, templates, every space and the audit log.
 
 pub mod audit;
+pub mod features;
 pub mod groups;
 pub mod spaces;
 pub mod templates;
@@ -139,6 +140,7 @@ pub fn AdminNav() -> impl IntoView {
             <a href="/admin/groups">"Groups"</a>
             <a href="/admin/templates">"Templates"</a>
             <a href="/admin/spaces">"All spaces"</a>
+            <a href="/admin/features">"Features"</a>
             <a href="/admin/audit">"Audit log"</a>
         </nav>
     }

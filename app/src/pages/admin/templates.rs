@@ -13,17 +13,6 @@ use crate::error::{ApiError, ErrorCode};
 use crate::ids::TemplateId;
 use crate::pages::widgets::{field_error, form_error, last_error};
 
-const FEATURES: [(Feature, &str); 8] = [
-    (Feature::Terminal, "Web terminal"),
-    (Feature::Ssh, "SSH"),
-    (Feature::CodeServer, "code-server"),
-    (Feature::Vnc, "VNC"),
-    (Feature::PortForwarding, "Port forwarding"),
-    (Feature::Tunnels, "Public tunnels"),
-    (Feature::FileTransfer, "File transfer"),
-    (Feature::VscodeTunnel, "VS Code tunnel"),
-];
-
 #[component]
 pub fn TemplatesPage() -> impl IntoView {
     view! { <AdminOnly page=|| view! { <Templates /> } /> }
@@ -270,12 +259,12 @@ fn TemplateForm(
             </fieldset>
             <fieldset class="row">
                 <legend>"Features"</legend>
-                {FEATURES.into_iter().map(|(feature, label)| view! {
+                {Feature::ALL.into_iter().map(|feature| view! {
                     <label class="check"><input type="checkbox" prop:checked=move || features.with(|f| f.contains(&feature))
                         on:change=move |ev| features.update(|f| {
                             f.retain(|x| *x != feature);
                             if event_target_checked(&ev) { f.push(feature); }
-                        }) />{label}</label>
+                        }) />{feature.label()}</label>
                 }).collect_view()}
                 {field_error(error, "features")}
             </fieldset>

@@ -81,6 +81,7 @@ fn NewUser(changed: RwSignal<u64>) -> impl IntoView {
             max_spaces: None,
             compute_units: None,
             storage_units: None,
+            max_tunnels: None,
         });
     };
     view! {
@@ -143,7 +144,12 @@ fn UserRow(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> impl
 fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> impl IntoView {
     let admin = RwSignal::new(user.role == Role::Admin);
     let active = RwSignal::new(user.active);
-    let quota = QuotaInputs::new(user.max_spaces, user.compute_units, user.storage_units);
+    let quota = QuotaInputs::new(
+        user.max_spaces,
+        user.compute_units,
+        user.storage_units,
+        user.max_tunnels,
+    );
     let password = RwSignal::new(String::new());
     let update = refreshing(
         changed,
@@ -165,7 +171,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
         ev.prevent_default();
         match quota.read() {
             Err(e) => local_error.set(Some(e)),
-            Ok((s, c, st)) => {
+            Ok((s, c, st, t)) => {
                 local_error.set(None);
                 let password = password.get_untracked();
                 update.dispatch((
@@ -181,6 +187,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
                         max_spaces: Some(s),
                         compute_units: Some(c),
                         storage_units: Some(st),
+                        max_tunnels: Some(t),
                         ..Default::default()
                     },
                 ));
@@ -200,7 +207,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
             </fieldset>
             <label>"Reset password (blank: unchanged)"
                 <input type="password" autocomplete="new-password" bind:value=password />{field_error(error, "password")}</label>
-            {form_error(error, &["max_spaces", "compute_units", "storage_units", "password"])}
+            {form_error(error, &["max_spaces", "compute_units", "storage_units", "max_tunnels", "password"])}
             <button type="submit" class="primary" disabled=move || update.pending().get()>"Save"</button>
             <fieldset class="row">
                 <legend>"Groups"</legend>

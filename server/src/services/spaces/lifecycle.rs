@@ -425,6 +425,11 @@ impl Services {
             .filter(share::Column::SpaceId.eq(space_id.clone()))
             .exec(&self.db)
             .await?;
+        // Nor do its public links (which counted against the owner's tunnel quota).
+        crate::entities::tunnel::Entity::delete_many()
+            .filter(crate::entities::tunnel::Column::SpaceId.eq(space_id.clone()))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -567,6 +572,8 @@ impl Services {
                                 continue;
                             }
                             tracing::info!(space = %space_id, "space running");
+                            // code-server, the desktop...: as the template and owner allow.
+                            self.launch_apps(&space);
                         }
                         Err(e) => {
                             let _ = self.runtime.stop(&spec).await;

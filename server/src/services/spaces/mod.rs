@@ -104,6 +104,14 @@ impl Services {
         } else {
             self.users_by_ids(user_ids).await?
         };
+        // What each owner and the caller may use, for the features the caller gets in each.
+        let mut deciders: Vec<UserId> = spaces.iter().map(|(s, _)| s.owner_id.clone()).collect();
+        deciders.push(caller.id().clone());
+        deciders.sort();
+        deciders.dedup();
+        let allowed = self.allowed_features_of(&deciders).await?;
+        let nothing = std::collections::BTreeSet::new();
+        let mine = allowed.get(caller.id()).unwrap_or(&nothing);
         let users: HashMap<UserId, UserRef> = others
             .iter()
             .map(user_ref)
@@ -132,7 +140,26 @@ impl Services {
             };
             let volumes: Vec<VolumeSpec> = from_json(&space.volumes, "space volumes")?;
             let features: Vec<Feature> = from_json(&space.features, "space features")?;
+            let owners = allowed.get(&space.owner_id).unwrap_or(&nothing);
+            let allowed_features: std::collections::BTreeSet<Feature> = features
+                .iter()
+                .copied()
+                .filter(|f| owners.contains(f) && mine.contains(f))
+                .collect();
+            let apps = if space.state.is_running() {
+                crate::proxy::links::app_links(
+                    &self.config,
+                    &owner.username,
+                    &space.name,
+                    &space.id,
+                    &allowed_features,
+                )
+            } else {
+                Vec::new()
+            };
             out.push(SpaceDto {
+                allowed_features: allowed_features.into_iter().collect(),
+                apps,
                 shared_with_me: role == SpaceRole::Sharee && &space.owner_id != caller.id(),
                 id: space.id,
                 name: space.name,
@@ -338,6 +365,7 @@ impl SpaceQueries for Services {
             spaces: u.spaces,
             compute_units: u.compute_units,
             storage_units: u.storage_units,
+            tunnels: u.tunnels,
         };
         Ok(CreatePreview {
             template_id: template.id,
@@ -347,6 +375,7 @@ impl SpaceQueries for Services {
                 max_spaces: limits.max_spaces,
                 compute_units: limits.compute_units,
                 storage_units: limits.storage_units,
+                max_tunnels: limits.tunnels,
             },
             usage: values(usage),
             after_create: values(after_create),

@@ -1,0 +1,166 @@
+//! Ports of a space: the ports listening inside it, the apps Hangar runs there (VS Code, a
+//! desktop), tunnels (public links to a port) and the VS Code tunnel's sign-in code.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::ids::{SpaceId, TunnelId};
+use crate::time::Timestamp;
+
+/// A TCP port something listens on inside a space.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListeningPort {
+    pub port: u16,
+    /// The address it is bound to (`0.0.0.0`, `::`, `127.0.0.1`...).
+    pub address: String,
+    /// Reachable through Hangar: bound to every address, not to the loopback only.
+    pub reachable: bool,
+    /// Where to open it through Hangar's proxy, when the caller may.
+    pub url: Option<String>,
+    /// The app Hangar runs on it (`code-server`, `vnc`), if any.
+    pub app: Option<String>,
+}
+
+/// What listens in a space now.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpacePorts {
+    pub ports: Vec<ListeningPort>,
+    /// Why there is no list (the space is stopped, the scan failed...).
+    pub note: Option<String>,
+}
+
+/// An app Hangar runs in a space.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    /// code-server: VS Code in the browser.
+    VsCode,
+    /// A desktop shown by noVNC.
+    Desktop,
+}
+
+/// A way into a running space's app, for the caller.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLink {
+    pub kind: AppKind,
+    pub label: String,
+    pub url: String,
+}
+
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunnelDto {
+    pub id: TunnelId,
+    pub space_id: SpaceId,
+    pub space_name: String,
+    pub port: u16,
+    /// The first characters of the link's secret, to tell links apart (the whole link is
+    /// shown once, when made).
+    pub hint: String,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// `POST /api/v1/spaces/{id}/tunnels`: publish a port.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTunnel {
+    pub port: u16,
+}
+
+/// A new tunnel and its link, shown this once (only a hash of it is kept).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunnelCreated {
+    pub tunnel: TunnelDto,
+    /// The public link. A path (`/t/…/`) is relative to Hangar's own address.
+    pub url: String,
+}
+
+/// The VS Code tunnel of a space (`code tunnel`), as far as Hangar can tell.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VscodeTunnelStatus {
+    /// The code to enter at `verification_url` to sign the tunnel in, while it waits for one.
+    pub device_code: Option<String>,
+    pub verification_url: Option<String>,
+    /// What it is doing, in words (or why it is not running).
+    pub message: String,
+}
+
+#[server(name = SpacePortsCall)]
+pub async fn space_ports(id: SpaceId) -> Result<SpacePorts, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.space_ports(&caller, &id).await)
+}
+
+#[server]
+pub async fn space_tunnels(id: SpaceId) -> Result<Vec<TunnelDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.list_tunnels(&caller, &id).await)
+}
+
+#[server(name = CreateTunnelCall)]
+pub async fn create_tunnel(id: SpaceId, port: u16) -> Result<TunnelCreated, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.create_tunnel(&caller, &id, CreateTunnel { port }).await)
+}
+
+#[server]
+pub async fn revoke_tunnel(id: TunnelId) -> Result<(), ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.revoke_tunnel(&caller, &id).await)
+}
+
+/// The tunnels of the caller's spaces.
+#[server]
+pub async fn my_tunnels() -> Result<Vec<TunnelDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.my_tunnels(&caller).await)
+}
+
+#[server]
+pub async fn vscode_tunnel(id: SpaceId) -> Result<VscodeTunnelStatus, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.vscode_tunnel(&caller, &id).await)
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{CreateTunnel, SpacePorts, TunnelCreated, TunnelDto, VscodeTunnelStatus};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::{SpaceId, TunnelId};
+
+    /// Ports, tunnels and the apps running in spaces.
+    #[async_trait::async_trait]
+    pub trait PortsApi: Send + Sync + 'static {
+        /// What listens in a running space now.
+        async fn space_ports(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpacePorts>;
+        /// The space's tunnels (anyone who sees the space).
+        async fn list_tunnels(&self, caller: &Caller, id: &SpaceId) -> ApiResult<Vec<TunnelDto>>;
+        /// Publishes a port (the owner, or an admin); counts against the owner's quota.
+        async fn create_tunnel(
+            &self,
+            caller: &Caller,
+            id: &SpaceId,
+            input: CreateTunnel,
+        ) -> ApiResult<TunnelCreated>;
+        /// Revokes a tunnel at once, closing what is open through it.
+        async fn revoke_tunnel(&self, caller: &Caller, id: &TunnelId) -> ApiResult<()>;
+        /// The tunnels of the caller's own spaces.
+        async fn my_tunnels(&self, caller: &Caller) -> ApiResult<Vec<TunnelDto>>;
+        /// The space's VS Code tunnel and its sign-in code.
+        async fn vscode_tunnel(
+            &self,
+            caller: &Caller,
+            id: &SpaceId,
+        ) -> ApiResult<VscodeTunnelStatus>;
+    }
+}

@@ -1,0 +1,290 @@
+//! The port proxy against going straight to the space's container address, in one run on the
+//! same space: requests/s and p50/p99 of a small GET with 1 and 50 concurrent clients (keep-
+//! alive connections), WebSocket echo p50, and a 1 GiB download's MB/s. Goals (issue #13):
+//! ≥ 0.8× the direct throughput, ≤ +1 ms p50, ≥ 0.8× the direct download rate.
+//! Run on demand: `cargo bench -p server --bench proxy` (needs `scripts/images.sh full`: the
+//! space runs Node's HTTP server and a Python WebSocket echo server).
+//!
+//! Hangar is the real release binary, a process of its own; the proxied requests are
+//! authenticated by a session cookie, by path (`/spaces/{owner}/{space}/ports/{port}/…`), each
+//! checked in full (session, space, feature permissions) as any request is.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ms, percentile, Hangar, Session, ADMIN_PASSWORD};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+const IMAGE: &str = "hangar/full:bookworm";
+/// A small GET on `/`, and 1 GiB on `/big` (a 1 MiB buffer written 1024 times).
+const HTTP_APP: &str = r#"
+const http = require('http');
+const chunk = Buffer.alloc(1 << 20, 120);
+http.createServer((req, res) => {
+  if (req.url === '/big') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(1 << 30) });
+    let left = 1024;
+    const pump = () => {
+      while (left > 0) { left--; if (!res.write(chunk)) { res.once('drain', pump); return; } }
+      res.end();
+    };
+    pump();
+  } else {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+    res.end('hello');
+  }
+}).listen(8080, '0.0.0.0');
+"#;
+const WS_ECHO: &str = include_str!("../tests/fixtures/ws_echo.py");
+const PHASE: Duration = Duration::from_secs(8);
+const WARMUP: Duration = Duration::from_secs(2);
+const WS_SAMPLES: usize = 2_000;
+
+/// Requests/s and latencies of small GETs on `url` from `clients` concurrent clients.
+async fn load(url: &str, cookie: Option<&str>, clients: usize) -> (f64, Duration, Duration) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let run = |until: Instant| {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (client, url, cookie) = (client.clone(), url.to_owned(), cookie.map(str::to_owned));
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while Instant::now() < until {
+                        let started = Instant::now();
+                        let mut request = client.get(&url);
+                        if let Some(cookie) = &cookie {
+                            request = request.header("cookie", cookie);
+                        }
+                        let response = request.send().await.unwrap();
+                        assert_eq!(response.status(), 200);
+                        response.bytes().await.unwrap();
+                        latencies.push(started.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        async move {
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await.unwrap());
+            }
+            all
+        }
+    };
+    run(Instant::now() + WARMUP).await;
+    let started = Instant::now();
+    let mut latencies = run(started + PHASE).await;
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    (rate, percentile(&latencies, 0.5), percentile(&latencies, 0.99))
+}
+
+/// Median round trip of a small WebSocket message.
+async fn echo(url: &str, cookie: Option<&str>) -> Duration {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut samples = Vec::with_capacity(WS_SAMPLES);
+    for i in 0..WS_SAMPLES + 100 {
+        let started = Instant::now();
+        socket.send(Message::Text(format!("ping {i}").into())).await.unwrap();
+        socket.next().await.unwrap().unwrap();
+        if i >= 100 {
+            samples.push(started.elapsed());
+        }
+    }
+    samples.sort();
+    percentile(&samples, 0.5)
+}
+
+/// MB/s of downloading 1 GiB.
+async fn download(url: &str, cookie: Option<&str>) -> f64 {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let started = Instant::now();
+    let mut body = request.send().await.unwrap().bytes_stream();
+    let mut total = 0usize;
+    while let Some(chunk) = body.next().await {
+        total += chunk.unwrap().len();
+    }
+    assert_eq!(total, 1 << 30);
+    total as f64 / 1e6 / started.elapsed().as_secs_f64()
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let hangar = Hangar::start(&url).await;
+    let admin = Session::new(&hangar.base, "admin", ADMIN_PASSWORD).await;
+    let post = |path: &str, body: serde_json::Value| {
+        admin
+            .request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+    };
+    let command = format!(
+        "node -e \"$HTTP_APP\" & python3 -c \"$WS_ECHO\" 8765 & trap 'exit 0' TERM; wait"
+    );
+    let template: serde_json::Value = post(
+        "/api/v1/templates",
+        json!({"name": "bench", "image": IMAGE, "compute_units": 0, "features": ["port_forwarding"],
+               "command": ["/bin/sh", "-c", command], "env": {"HTTP_APP": HTTP_APP, "WS_ECHO": WS_ECHO}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let space: serde_json::Value = post(
+        "/api/v1/spaces",
+        json!({"name": "bench", "template_id": template["id"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = space["id"].as_str().unwrap().to_owned();
+    post(&format!("/api/v1/spaces/{id}/start"), json!({})).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state: serde_json::Value = admin
+            .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["state"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the space did not start: {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let inspect = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &format!("hangar-{id}")])
+        .output()
+        .unwrap();
+    let ip = String::from_utf8(inspect.stdout).unwrap().trim().to_owned();
+    let direct = format!("http://{ip}:8080");
+    let proxied = format!("{}/spaces/admin/bench/ports/8080", hangar.base);
+    let cookie = Some(admin.cookie.as_str());
+    let probe = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while probe.get(format!("{direct}/")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the apps in the space did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    println!("proxy bench: Hangar (release) proxying by path vs straight to the container ({ip}), same space, same run");
+    println!("{:<34} {:>14} {:>14} {:>8}  goal", "", "direct", "through Hangar", "ratio");
+    let mut all_met = true;
+    for clients in [1, 50] {
+        let (d_rate, d_p50, d_p99) = load(&format!("{direct}/"), None, clients).await;
+        let (p_rate, p_p50, p_p99) = load(&format!("{proxied}/"), cookie, clients).await;
+        let ratio = p_rate / d_rate;
+        let extra = ms(p_p50) - ms(d_p50);
+        all_met &= ratio >= 0.8 && extra <= 1.0;
+        println!(
+            "{:<34} {:>12.0}/s {:>12.0}/s {:>7.2}x  ≥ 0.8x: {}",
+            format!("small GET, {clients} client(s): rate"),
+            d_rate,
+            p_rate,
+            ratio,
+            verdict(ratio >= 0.8)
+        );
+        println!(
+            "{:<34} {:>11.3} ms {:>11.3} ms {:>+7.3}   ≤ +1 ms: {}",
+            "  p50",
+            ms(d_p50),
+            ms(p_p50),
+            extra,
+            verdict(extra <= 1.0)
+        );
+        println!(
+            "{:<34} {:>11.3} ms {:>11.3} ms",
+            "  p99",
+            ms(d_p99),
+            ms(p_p99)
+        );
+    }
+    let d_ws = echo(&format!("ws://{ip}:8765/"), None).await;
+    let p_ws = echo(
+        &format!("ws://{}/spaces/admin/bench/ports/8765/", hangar.addr()),
+        cookie,
+    )
+    .await;
+    println!(
+        "{:<34} {:>11.3} ms {:>11.3} ms {:>+7.3}",
+        "WebSocket echo p50",
+        ms(d_ws),
+        ms(p_ws),
+        ms(p_ws) - ms(d_ws)
+    );
+    let mut rates = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        rates.0.push(download(&format!("{direct}/big"), None).await);
+        rates.1.push(download(&format!("{proxied}/big"), cookie).await);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (d_mb, p_mb) = (median(&mut rates.0), median(&mut rates.1));
+    all_met &= p_mb / d_mb >= 0.8;
+    println!(
+        "{:<34} {:>10.0} MB/s {:>10.0} MB/s {:>7.2}x  ≥ 0.8x: {}",
+        "1 GiB download (median of 3)",
+        d_mb,
+        p_mb,
+        p_mb / d_mb,
+        verdict(p_mb / d_mb >= 0.8)
+    );
+    println!("all goals {}", if all_met { "met" } else { "NOT met" });
+
+    admin
+        .request(reqwest::Method::DELETE, &format!("/api/v1/spaces/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while admin
+        .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 404
+    {
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    hangar.stop().await;
+}

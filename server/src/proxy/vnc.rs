@@ -1,0 +1,118 @@
+//! `GET /api/v1/spaces/{id}/vnc`: the desktop of a space for noVNC. Hangar bridges the
+//! browser's WebSocket to the VNC server's TCP port inside the space itself, so no VNC port is
+//! ever exposed and no websockify runs: the VNC server answers only Hangar, and Hangar only a
+//! signed-in user of Hangar's own pages allowed the `vnc` feature.
+
+use std::time::Duration;
+
+use app::api::templates::Feature;
+use app::error::ErrorBody;
+use app::ids::SpaceId;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::links::VNC_PORT;
+use crate::auth::csrf::origin_allowed;
+use crate::error::{ApiError, ApiResult};
+use crate::services::access::Caller;
+use crate::services::watch::{AccessWatch, Need};
+use crate::state::AppState;
+
+/// The VNC stream as WebSocket binary frames (noVNC's protocol), both ways.
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/vnc", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 101, description = "switched to the desktop's WebSocket (binary frames carry the RFB stream)"), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, or the `vnc` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 503, description = "the desktop does not answer", body = ErrorBody)))]
+pub async fn vnc(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<SpaceId>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    if !origin_allowed(state.config.public_url.as_deref(), &headers) {
+        return Err(ApiError::forbidden(
+            "cross-origin WebSocket refused: open the desktop from Hangar's own pages",
+        ));
+    }
+    let (space, _) = state
+        .services
+        .space_with_feature(&caller, &id, Feature::Vnc)
+        .await?;
+    if !space.state.is_running() {
+        return Err(ApiError::wrong_state(
+            space.state,
+            format!("the space is {}: start it to open its desktop", space.state),
+        ));
+    }
+    let ip = state
+        .proxy
+        .address(&state.services, &space)
+        .await?
+        .ok_or_else(|| ApiError::unavailable("the space has no running container right now"))?;
+    let desktop = match tokio::time::timeout(
+        Duration::from_secs(5),
+        TcpStream::connect((ip, VNC_PORT)),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            return Err(ApiError::unavailable(format!(
+                "the desktop does not answer ({e}): it may still be starting; try again in a moment"
+            )))
+        }
+        Err(_) => {
+            return Err(ApiError::unavailable(
+                "the desktop did not answer within 5 s",
+            ))
+        }
+    };
+    let _ = desktop.set_nodelay(true);
+    let watch = state
+        .services
+        .watch_access(&caller, Need::Feature(space.id.clone(), Feature::Vnc));
+    Ok(upgrade
+        .protocols(["binary"])
+        .on_upgrade(move |socket| bridge(socket, desktop, watch)))
+}
+
+async fn bridge(socket: WebSocket, desktop: TcpStream, mut watch: AccessWatch) {
+    let (mut to_browser, mut from_browser) = socket.split();
+    let (mut from_desktop, mut to_desktop) = desktop.into_split();
+    let up = async {
+        while let Some(Ok(message)) = from_browser.next().await {
+            match message {
+                Message::Binary(data) => {
+                    if to_desktop.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    let down = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match from_desktop.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let frame = Message::Binary(bytes::Bytes::copy_from_slice(&buffer[..n]));
+                    if to_browser.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to_browser.send(Message::Close(None)).await;
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+        reason = watch.lost() => tracing::info!(%reason, "closed a desktop connection"),
+    }
+}
