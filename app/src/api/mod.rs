@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod files;
 pub mod groups;
 pub mod quota;
 pub mod serde_helpers;
@@ -85,6 +86,7 @@ pub mod ssr {
         + super::templates::ssr::TemplatesApi
         + super::admin::ssr::AdminApi
         + super::admin::ssr::AuditApi
+        + super::files::ssr::FilesApi
     {
     }
 
@@ -100,6 +102,7 @@ pub mod ssr {
             + super::templates::ssr::TemplatesApi
             + super::admin::ssr::AdminApi
             + super::admin::ssr::AuditApi
+            + super::files::ssr::FilesApi
     {
     }
 

@@ -543,6 +543,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stop_space))
         .routes(routes!(restart_space))
         .routes(routes!(crate::terminal::ws::terminal))
+        .routes(routes!(
+            super::files::get_files,
+            super::files::put_file,
+            super::files::post_files,
+            super::files::delete_file
+        ))
         .routes(routes!(list_shares))
         .routes(routes!(share_space, revoke_share))
         .routes(routes!(audit))

@@ -1,6 +1,8 @@
 //! [`Runtime`] on a Docker engine through bollard: named volumes, one container per space
 //! with CPU and memory limits from its compute units, labelled as Hangar's.
 
+mod files;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,8 +19,9 @@ use bollard::query_parameters::{
 
 use super::client::DockerClient;
 use super::{
-    ContainerStatus, Exec, ExecControl, ExecOutput, ExecRequest, ManagedObject, Runtime,
-    RuntimeError, SpaceSpec, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    ByteStream, ContainerStatus, Exec, ExecControl, ExecOutput, ExecRequest, ManagedObject,
+    PathInfo, Runtime, RuntimeError, SpaceSpec, UploadStream, LABEL_INSTALLATION, LABEL_MANAGED,
+    LABEL_OWNER, LABEL_SPACE,
 };
 
 /// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long
@@ -625,5 +628,30 @@ impl Runtime for DockerRuntime {
                 e,
             )),
         }
+    }
+
+    async fn stat_path(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<Option<PathInfo>, RuntimeError> {
+        self.stat_path_in(space_id, path).await
+    }
+
+    async fn download_archive(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<ByteStream, RuntimeError> {
+        self.download_archive_of(space_id, path).await
+    }
+
+    async fn upload_archive(
+        &self,
+        space_id: &SpaceId,
+        dir: &str,
+        tar: UploadStream,
+    ) -> Result<(), RuntimeError> {
+        self.upload_archive_to(space_id, dir, tar).await
     }
 }

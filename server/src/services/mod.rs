@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod files;
 pub mod groups;
 pub mod orphans;
 pub mod quota;
@@ -36,6 +37,8 @@ pub struct Services {
     pub notifier: Arc<Notifier>,
     /// Turns true when the server begins to shut down, so long-lived streams end.
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
+    /// File transfers under way, for the per-user limit.
+    pub transfers: Arc<files::Transfers>,
 }
 
 impl Services {
@@ -55,6 +58,7 @@ impl Services {
             terminals,
             notifier: Arc::default(),
             shutting_down: Arc::new(tokio::sync::watch::channel(false).0),
+            transfers: Arc::default(),
         }
     }
 }
