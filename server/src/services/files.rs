@@ -49,6 +49,8 @@ const LINGER_TIME: Duration = Duration::from_secs(5);
 const LINGER_BYTES: u64 = 64 << 20;
 /// Longest path accepted.
 const MAX_PATH_BYTES: usize = 4096;
+/// A filesystem with less free space than this after a failed write was filled by it.
+const FULL_BELOW: u64 = 1 << 20;
 
 /// Transfers under way, per user, for the per-user limit.
 #[derive(Default)]
@@ -514,6 +516,13 @@ impl Services {
         verdict: &SharedVerdict,
         error: ApiError,
     ) -> ApiError {
+        let dir = split_path(staged).0;
+        // Out of space, even when the engine's answer was lost as it hung up: look before the
+        // clean-up frees it again.
+        let full = out_of_space(&error.message)
+            || shell::free_bytes(self.runtime.as_ref(), &place.space.id, dir)
+                .await
+                .is_ok_and(|free| free < FULL_BELOW);
         let removed = self
             .in_space(place, shell::REMOVE, &[staged], None)
             .await
@@ -525,7 +534,7 @@ impl Services {
         linger(leftover).await;
         match cut {
             Some(cut) => cut,
-            None if out_of_space(&error.message) => no_space(split_path(staged).0),
+            None if full => no_space(dir),
             None => error,
         }
     }
@@ -695,15 +704,19 @@ impl Services {
             .runtime
             .upload_archive(&place.space.id, dir, tokio_stream_of(rx));
         let (rewritten, uploaded) = tokio::join!(rewrite, upload);
-        match rewritten {
-            Err(TarError::Invalid(message)) => Err(ApiError::invalid("body", message)),
-            Err(TarError::Io(e)) => {
+        let uploaded =
+            uploaded.map_err(|e| shell::runtime_error("writing into the space failed", e));
+        match (rewritten, uploaded) {
+            // The client's archive at fault first, then the space's refusal (out of space, say).
+            (Err(TarError::Invalid(message)), _) => Err(ApiError::invalid("body", message)),
+            (Err(TarError::Io(e)), _) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(
+                ApiError::invalid("body", format!("{e}: send a whole, uncompressed tar")),
+            ),
+            (_, Err(refused)) => Err(refused),
+            (Err(TarError::Io(e)), Ok(())) => {
                 Err(ApiError::conflict(format!("the upload was cut short: {e}")))
             }
-            Ok(counts) => {
-                uploaded.map_err(|e| shell::runtime_error("writing into the space failed", e))?;
-                Ok(counts)
-            }
+            (Ok(counts), Ok(())) => Ok(counts),
         }
     }
 

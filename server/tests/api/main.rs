@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod concurrency;
 mod events;
+mod files;
 mod forms;
 mod health;
 mod matrix;

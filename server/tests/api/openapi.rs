@@ -48,6 +48,10 @@ async fn openapi_lists_every_route_with_its_methods(db: TestDb) {
         ("/api/v1/spaces/{id}/shares/{user_id}", "put"),
         ("/api/v1/spaces/{id}/shares/{user_id}", "delete"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/spaces/{id}/files", "get"),
+        ("/api/v1/spaces/{id}/files", "put"),
+        ("/api/v1/spaces/{id}/files", "post"),
+        ("/api/v1/spaces/{id}/files", "delete"),
     ];
     let mut missing = Vec::new();
     for (path, method) in expected {

@@ -291,7 +291,14 @@ pub async fn next_entry(input: &mut Input) -> Result<Option<Entry>, TarError> {
         if !input.fill().await? {
             return Ok(None);
         }
-        let block = input.exact(BLOCK).await?;
+        let block = match input.exact(BLOCK).await {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(invalid(
+                    "this is not a whole tar archive: send an uncompressed tar",
+                ))
+            }
+            other => other?,
+        };
         if block.iter().all(|&b| b == 0) {
             return Ok(None);
         }
@@ -352,9 +359,11 @@ pub async fn next_entry(input: &mut Input) -> Result<Option<Entry>, TarError> {
             b'5' => EntryKind::Dir,
             b'2' => EntryKind::Symlink(link),
             b'1' => EntryKind::HardLink(link),
-            b'3' | b'4' | b'6' => return Err(invalid(format!(
+            b'3' | b'4' | b'6' => {
+                return Err(invalid(format!(
                 "`{path}` is a device or FIFO: only files, directories and links can be uploaded"
-            ))),
+            )))
+            }
             b'S' => {
                 return Err(invalid(
                     "sparse files cannot be uploaded: pack them without --sparse",
@@ -718,6 +727,10 @@ mod tests {
             .chain([0u8; 600])
             .collect();
         assert!(next_entry(&mut input_of(vec![gzip])).await.is_err());
+        let short = next_entry(&mut input_of(vec![vec![0x1f, 0x8b, 8, 0]]))
+            .await
+            .unwrap_err();
+        assert!(short.to_string().contains("not a whole tar"), "{short}");
     }
 
     #[tokio::test]
