@@ -93,6 +93,31 @@ pub struct FilesQuery {
     pub create: bool,
 }
 
+/// `/a/b` + `c` → `/a/b/c` (and `/` + `c` → `/c`).
+pub fn join_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Bytes for people: `12.3 MB`.
+pub fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes:.0} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// The entries of a directory in a running space.
 #[server]
 pub async fn list_files(space_id: SpaceId, path: String) -> Result<DirListing, ApiError> {
@@ -112,6 +137,19 @@ pub async fn make_directory(space_id: SpaceId, path: String) -> Result<(), ApiEr
 pub async fn delete_file(space_id: SpaceId, path: String) -> Result<(), ApiError> {
     let (api, caller) = crate::api::ssr::caller().await?;
     crate::api::ssr::answer(api.delete_path(&caller, &space_id, &path).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join_and_sizes_read_well() {
+        assert_eq!(join_path("/", "a"), "/a");
+        assert_eq!(join_path("/a", "b"), "/a/b");
+        assert_eq!(human_bytes(999.0), "999 bytes");
+        assert_eq!(human_bytes(12_345_678.0), "12.3 MB");
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -19,7 +19,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use app::api::files::ssr::{ByteStream, Download, FilesApi, Upload};
-use app::api::files::{DirListing, FileEntry, FileFormat, FileKind, UploadDone};
+use app::api::files::{
+    human_bytes, join_path, DirListing, FileEntry, FileFormat, FileKind, UploadDone,
+};
 use app::api::templates::Feature;
 use app::error::ErrorCode;
 use app::ids::{SpaceId, UserId};
@@ -136,14 +138,6 @@ fn split_path(path: &str) -> (&str, &str) {
     }
 }
 
-fn join(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
 /// A running space the caller may move files in and out of.
 struct Place {
     space: space::Model,
@@ -251,18 +245,7 @@ impl Drop for Guarded {
 
 /// Bytes for people: `12.3 MB`.
 fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    human_bytes(bytes as f64)
 }
 
 /// Reads and drops what is left of a refused body, for a while, so that the client (still
@@ -641,7 +624,7 @@ impl Services {
         }
         self.check_room(place, dir, &mut upload).await?;
         let staged_name = format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let staged = join(dir, &staged_name);
+        let staged = join_path(dir, &staged_name);
         let length = upload.length;
         let (body, verdict) = self.guard_upload(caller, place, upload.body, slot);
         let written = match length {
@@ -764,7 +747,7 @@ impl Services {
                     Ok(chunk)
                 })
                 .boxed();
-            self.write_streamed(place, &join(staging_path, &name), content)
+            self.write_streamed(place, &join_path(staging_path, &name), content)
                 .await?;
             bytes += counter.load(std::sync::atomic::Ordering::Relaxed);
         }
@@ -808,7 +791,7 @@ impl Services {
         }
         self.check_room(place, dir, &mut upload).await?;
         let staging_name = format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        let staging = join(dir, &staging_name);
+        let staging = join_path(dir, &staging_name);
         let (body, verdict) = self.guard_upload(caller, place, upload.body, slot);
         let written = match boundary {
             Some(boundary) => self.post_form(place, &staging, boundary, body).await,
@@ -1265,8 +1248,6 @@ mod tests {
     fn paths_split_into_directory_and_name() {
         assert_eq!(split_path("/a"), ("/", "a"));
         assert_eq!(split_path("/a/b/c"), ("/a/b", "c"));
-        assert_eq!(join("/", "a"), "/a");
-        assert_eq!(join("/a", "b"), "/a/b");
     }
 
     #[test]
@@ -1285,11 +1266,5 @@ mod tests {
         assert!(entries[2].leads_to_dir);
         assert_eq!(parse_listing(b"\0").unwrap(), vec![]);
         assert!(parse_listing(b"fa\0fb\0\081a4 1 1\n").is_none());
-    }
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human(999), "999 bytes");
-        assert_eq!(human(12_345_678), "12.3 MB");
     }
 }
