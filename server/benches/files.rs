@@ -131,6 +131,21 @@ async fn hangar_down(admin: &Session, id: &str) -> Duration {
     started.elapsed()
 }
 
+/// An API call's JSON answer (`null` when there is none).
+async fn call(
+    admin: &Session,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut request = admin.request(method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let text = request.send().await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -145,47 +160,36 @@ async fn bench() {
     let hangar = Hangar::start(&url).await;
     let pid = hangar.pid().unwrap();
     let admin = Session::new(&hangar.base, "admin", ADMIN_PASSWORD).await;
-    let template = admin
-        .request(Method::POST, "/api/v1/templates")
-        .json(&json!({
+    let template = call(
+        &admin,
+        Method::POST,
+        "/api/v1/templates",
+        Some(json!({
             "name": "bench", "image": "hangar/busybox:test", "compute_units": 0,
             "features": ["file_transfer"],
             "volumes": [{"name": "home", "mount_path": "/home/dev", "size_gib": 4}],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
-    let space = admin
-        .request(Method::POST, "/api/v1/spaces")
-        .json(&json!({"name": "files", "template_id": template["id"]}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+        })),
+    )
+    .await;
+    let space = call(
+        &admin,
+        Method::POST,
+        "/api/v1/spaces",
+        Some(json!({"name": "files", "template_id": template["id"]})),
+    )
+    .await;
     let id = space["id"].as_str().unwrap().to_owned();
-    admin
-        .request(Method::POST, &format!("/api/v1/spaces/{id}/start"))
-        .send()
-        .await
-        .unwrap();
+    call(
+        &admin,
+        Method::POST,
+        &format!("/api/v1/spaces/{id}/start"),
+        None,
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = admin
-            .request(Method::GET, &format!("/api/v1/spaces/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap();
-        if now["state"] == "running" {
-            break;
-        }
+    while call(&admin, Method::GET, &format!("/api/v1/spaces/{id}"), None).await["state"]
+        != "running"
+    {
         assert!(Instant::now() < deadline, "the space did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -222,7 +226,10 @@ async fn bench() {
         median(cp_down),
     );
     println!("file transfer, 1 GiB, median of {ROUNDS} rounds (release hangar, same container):");
-    println!("  {:<28} {:>10} {:>12} {:>8}", "", "Hangar", "docker cp", "ratio");
+    println!(
+        "  {:<28} {:>10} {:>12} {:>8}",
+        "", "Hangar", "docker cp", "ratio"
+    );
     println!(
         "  {:<28} {:>7.0} MB/s {:>7.0} MB/s {:>7.2}x",
         "up (PUT vs docker cp in)",
@@ -245,19 +252,16 @@ async fn bench() {
     );
     println!("  goal: ratio ≥ 0.80 both ways");
 
-    admin
-        .request(Method::DELETE, &format!("/api/v1/spaces/{id}"))
-        .send()
-        .await
-        .unwrap();
+    call(
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/spaces/{id}"),
+        None,
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while admin
-        .request(Method::GET, &format!("/api/v1/spaces/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 404
+    while !call(&admin, Method::GET, &format!("/api/v1/spaces/{id}"), None).await["error"]
+        .is_object()
     {
         assert!(Instant::now() < deadline, "the space was not deleted");
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -277,8 +277,8 @@ fn FileBrowser(space_id: SpaceId, start: String, state: FilesState) -> impl Into
         ev.prevent_default();
         dragging.set(false);
         #[cfg(feature = "hydrate")]
-        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            client::upload_all(state, drop_id.clone(), dir.get_untracked(), &files);
+        if let Some(dropped) = ev.data_transfer() {
+            client::upload_dropped(state, drop_id.clone(), dir.get_untracked(), &dropped);
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = &drop_id;
@@ -503,8 +503,8 @@ mod client {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::{JsCast, JsValue};
     use web_sys::{
-        Blob, File, FileList, HtmlAnchorElement, ProgressEvent, Url, XmlHttpRequest,
-        XmlHttpRequestResponseType,
+        Blob, DataTransfer, File, FileList, FileSystemEntry, HtmlAnchorElement, ProgressEvent, Url,
+        XmlHttpRequest, XmlHttpRequestResponseType,
     };
 
     use super::{human_bytes, join_path, FilesState, Status, PARALLEL_UPLOADS};
@@ -531,12 +531,47 @@ mod client {
 
     /// Queues each file for upload into `dir`; those over the server's limit fail at once.
     pub fn upload_all(state: FilesState, space_id: SpaceId, dir: String, files: &FileList) {
+        upload_except(state, space_id, dir, files, &[]);
+    }
+
+    /// Queues the files dropped; a folder among them fails at once, saying what to do (the
+    /// browser hands its name, not its files).
+    pub fn upload_dropped(state: FilesState, space_id: SpaceId, dir: String, dropped: &DataTransfer) {
+        let items = dropped.items();
+        let folders: Vec<String> = (0..items.length())
+            .filter_map(|i| items.get(i)?.webkit_get_as_entry().ok().flatten())
+            .filter(FileSystemEntry::is_directory)
+            .map(|entry| entry.name())
+            .collect();
+        for name in &folders {
+            let id = state.add(true, name.clone(), join_path(&dir, name), None);
+            state.update(id, |t| {
+                t.status = Status::Failed(
+                    "a folder cannot be dropped: upload a tar of it (POST to the API), or its files".into(),
+                )
+            });
+        }
+        if let Some(files) = dropped.files() {
+            upload_except(state, space_id, dir, &files, &folders);
+        }
+    }
+
+    fn upload_except(
+        state: FilesState,
+        space_id: SpaceId,
+        dir: String,
+        files: &FileList,
+        skip: &[String],
+    ) {
         let max = state.max_upload.get_untracked();
         for index in 0..files.length() {
             let Some(file) = files.get(index) else {
                 continue;
             };
             let name = file.name();
+            if skip.contains(&name) {
+                continue;
+            }
             let path = join_path(&dir, &name);
             let size = file.size();
             let id = state.add(true, name, path.clone(), Some(size));

@@ -139,6 +139,7 @@ fn split_path(path: &str) -> (&str, &str) {
 }
 
 /// A running space the caller may move files in and out of.
+#[derive(Clone)]
 struct Place {
     space: space::Model,
     target: String,
@@ -442,6 +443,9 @@ impl Services {
                 ),
                 limit,
             ))
+        } else if length < FULL_BELOW {
+            // Too small to be worth a look first: a full disk still fails it cleanly.
+            None
         } else {
             let free = shell::free_bytes(self.runtime.as_ref(), &place.space.id, dir).await?;
             (length > free).then(|| {
@@ -527,9 +531,14 @@ impl Services {
         caller: &Caller,
         place: &Place,
         action: &str,
-        outcome: Outcome,
+        succeeded: bool,
         details: serde_json::Value,
     ) {
+        let outcome = if succeeded {
+            Outcome::Success
+        } else {
+            Outcome::Failed
+        };
         audit::record(
             &self.db,
             Some(caller),
@@ -836,26 +845,15 @@ impl Services {
         details: serde_json::Value,
     ) -> ByteStream {
         let mut watch = self.watch_access(caller, Need::Space(place.space.id.clone()));
-        let (services, caller, target) = (self.clone(), caller.clone(), place.target.clone());
+        let (services, caller, place) = (self.clone(), caller.clone(), place.clone());
         let on_end = move |bytes: u64, complete: bool| {
             let mut details = details;
             details["bytes"] = bytes.into();
             details["complete"] = complete.into();
-            let outcome = if complete {
-                Outcome::Success
-            } else {
-                Outcome::Failed
-            };
             tokio::spawn(async move {
-                audit::record(
-                    &services.db,
-                    Some(&caller),
-                    "files.download",
-                    &target,
-                    outcome,
-                    details,
-                )
-                .await;
+                services
+                    .audit_transfer(&caller, &place, "files.download", complete, details)
+                    .await;
             });
         };
         Guarded {
@@ -1149,19 +1147,9 @@ impl FilesApi for Services {
         let path = clean_path(path)?;
         let place = self.place(caller, space_id).await?;
         let result = self.ensure_dir(&place, &path, true).await;
-        let outcome = if result.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failed
-        };
-        self.audit_transfer(
-            caller,
-            &place,
-            "files.mkdir",
-            outcome,
-            serde_json::json!({"path": path}),
-        )
-        .await;
+        let details = serde_json::json!({"path": path});
+        self.audit_transfer(caller, &place, "files.mkdir", result.is_ok(), details)
+            .await;
         result
     }
 
@@ -1184,19 +1172,9 @@ impl FilesApi for Services {
             ))),
         };
         if !matches!(ran.code, Some(44)) {
-            let outcome = if result.is_ok() {
-                Outcome::Success
-            } else {
-                Outcome::Failed
-            };
-            self.audit_transfer(
-                caller,
-                &place,
-                "files.delete",
-                outcome,
-                serde_json::json!({"path": path}),
-            )
-            .await;
+            let details = serde_json::json!({"path": path});
+            self.audit_transfer(caller, &place, "files.delete", result.is_ok(), details)
+                .await;
         }
         result
     }
@@ -1210,17 +1188,13 @@ impl Services {
         path: &str,
         result: &ApiResult<UploadDone>,
     ) {
-        let (outcome, details) = match result {
-            Ok(done) => (
-                Outcome::Success,
-                serde_json::json!({"path": path, "files": done.files, "bytes": done.bytes}),
-            ),
-            Err(e) => (
-                Outcome::Failed,
-                serde_json::json!({"path": path, "error": e.message}),
-            ),
+        let details = match result {
+            Ok(done) => {
+                serde_json::json!({"path": path, "files": done.files, "bytes": done.bytes})
+            }
+            Err(e) => serde_json::json!({"path": path, "error": e.message}),
         };
-        self.audit_transfer(caller, place, "files.upload", outcome, details)
+        self.audit_transfer(caller, place, "files.upload", result.is_ok(), details)
             .await;
     }
 }

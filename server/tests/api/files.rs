@@ -87,6 +87,36 @@ async fn send(
     .await
 }
 
+/// Sends a body as it is made, without a length, of `content_type` when given.
+async fn send_stream(
+    client: &Client,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
+) -> Answer {
+    let mut request = client.request(method, path);
+    if let Some(content_type) = content_type {
+        request = request.header(CONTENT_TYPE, content_type);
+    }
+    let response = request.body(reqwest::Body::wrap_stream(body)).send();
+    answer(response.await.unwrap()).await
+}
+
+/// Bytes in 64 KiB pieces, as a client sending them without a length would.
+fn in_pieces(bytes: &[u8]) -> impl Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let pieces: Vec<_> = bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    futures_util::stream::iter(pieces)
+}
+
+const TAR: Option<&str> = Some("application/x-tar");
+
+/// Asserts an error answer's status and code.
+#[track_caller]
+fn expect_error(answer: &Answer, status: u16, code: &str) {
+    assert_eq!((answer.status, answer.code()), (status, code), "{answer:?}");
+}
+
 /// The bytes of a file in the space, through the API.
 async fn download(client: &Client, id: &str, path: &str) -> Vec<u8> {
     let response = client
@@ -435,11 +465,7 @@ async fn a_directory_round_trips_as_tar_and_every_move_is_audited(db: TestDb) {
 
     // A directory needs format=tar (or list); a file replaced stays whole until the new one is.
     let bare = ann.get(&files(&id, "path=/home/dev/project")).await;
-    assert_eq!(
-        (bare.status, bare.code()),
-        (400, "invalid_input"),
-        "{bare:?}"
-    );
+    expect_error(&bare, 400, "invalid_input");
     let replaced = send(
         &ann,
         Method::PUT,
@@ -471,15 +497,12 @@ async fn a_directory_round_trips_as_tar_and_every_move_is_audited(db: TestDb) {
     assert!(no_dir.message().contains("create=true"), "{no_dir:?}");
 
     // A body without a length streams through the same way.
-    let streamed = answer(
-        ann.request(
-            Method::PUT,
-            &files(&id, "path=/home/dev/deep/er/streamed.bin&create"),
-        )
-        .body(reqwest::Body::wrap_stream(pattern(3_000_000)))
-        .send()
-        .await
-        .unwrap(),
+    let streamed = send_stream(
+        &ann,
+        Method::PUT,
+        &files(&id, "path=/home/dev/deep/er/streamed.bin&create"),
+        None,
+        pattern(3_000_000),
     )
     .await;
     assert_eq!(streamed.status, 201, "{streamed:?}");
@@ -728,13 +751,12 @@ async fn paths_links_and_archive_entries_cannot_reach_the_host_or_another_space(
         ("not a tar", b"plain text, not an archive".to_vec()),
     ];
     for (what, tar) in crafted {
-        let refused = answer(
-            ann.request(Method::POST, &files(&id, "path=/home/dev/in"))
-                .header(CONTENT_TYPE, "application/x-tar")
-                .body(tar)
-                .send()
-                .await
-                .unwrap(),
+        let refused = send_stream(
+            &ann,
+            Method::POST,
+            &files(&id, "path=/home/dev/in"),
+            TAR,
+            in_pieces(&tar),
         )
         .await;
         assert_eq!(
@@ -772,53 +794,34 @@ async fn an_upload_over_the_limit_is_refused_with_413_and_leaves_nothing() {
         vec![0u8; 3 << 20],
     )
     .await;
-    assert_eq!(
-        (declared.status, declared.code()),
-        (413, "too_large"),
-        "{declared:?}"
-    );
+    expect_error(&declared, 413, "too_large");
     assert_eq!(declared.body["error"]["limit_bytes"], 1 << 20);
     assert!(
         declared.message().contains("over the limit"),
         "{declared:?}"
     );
 
-    let streamed = answer(
-        admin
-            .request(Method::PUT, &files(&id, "path=/home/dev/big"))
-            .body(reqwest::Body::wrap_stream(pattern(3 << 20)))
-            .send()
-            .await
-            .unwrap(),
+    let streamed = send_stream(
+        &admin,
+        Method::PUT,
+        &files(&id, "path=/home/dev/big"),
+        None,
+        pattern(3 << 20),
     )
     .await;
-    assert_eq!(
-        (streamed.status, streamed.code()),
-        (413, "too_large"),
-        "{streamed:?}"
-    );
+    expect_error(&streamed, 413, "too_large");
 
     let mut tar = raw_entry("big", b'0', "", &pattern_bytes(3 << 20).await);
     tar.extend_from_slice(&[0u8; 1024]);
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        tar.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let archive = answer(
-        admin
-            .request(Method::POST, &files(&id, "path=/home/dev"))
-            .header(CONTENT_TYPE, "application/x-tar")
-            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                chunks,
-            )))
-            .send()
-            .await
-            .unwrap(),
+    let archive = send_stream(
+        &admin,
+        Method::POST,
+        &files(&id, "path=/home/dev"),
+        TAR,
+        in_pieces(&tar),
     )
     .await;
-    assert_eq!(
-        (archive.status, archive.code()),
-        (413, "too_large"),
-        "{archive:?}"
-    );
+    expect_error(&archive, 413, "too_large");
 
     assert!(names_in(&id, "/home/dev").await.is_empty());
     let under = send(
@@ -887,31 +890,22 @@ async fn an_upload_that_does_not_fit_fails_without_leaving_a_partial_file() {
         vec![1u8; 16 << 20],
     )
     .await;
-    assert_eq!(
-        (declared.status, declared.code()),
-        (507, "insufficient_storage"),
-        "{declared:?}"
-    );
+    expect_error(&declared, 507, "insufficient_storage");
     assert!(
         declared.message().contains("not enough space"),
         "{declared:?}"
     );
 
     // No length given: the disk fills up mid-way; nothing stays, the old file is untouched.
-    let streamed = answer(
-        admin
-            .request(Method::PUT, &files(&id, "path=/home/dev/keep.txt"))
-            .body(reqwest::Body::wrap_stream(pattern(16 << 20)))
-            .send()
-            .await
-            .unwrap(),
+    let streamed = send_stream(
+        &admin,
+        Method::PUT,
+        &files(&id, "path=/home/dev/keep.txt"),
+        None,
+        pattern(16 << 20),
     )
     .await;
-    assert_eq!(
-        (streamed.status, streamed.code()),
-        (507, "insufficient_storage"),
-        "{streamed:?}"
-    );
+    expect_error(&streamed, 507, "insufficient_storage");
     assert_eq!(
         download(&admin, &id, "/home/dev/keep.txt").await,
         b"old content"
@@ -923,25 +917,15 @@ async fn an_upload_that_does_not_fit_fails_without_leaving_a_partial_file() {
         raw_entry("a.bin", b'0', "", &six),
         raw_entry("b.bin", b'0', "", &six),
     ]);
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        tar.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let archive = answer(
-        admin
-            .request(Method::POST, &files(&id, "path=/home/dev"))
-            .header(CONTENT_TYPE, "application/x-tar")
-            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                chunks,
-            )))
-            .send()
-            .await
-            .unwrap(),
+    let archive = send_stream(
+        &admin,
+        Method::POST,
+        &files(&id, "path=/home/dev"),
+        TAR,
+        in_pieces(&tar),
     )
     .await;
-    assert_eq!(
-        (archive.status, archive.code()),
-        (507, "insufficient_storage"),
-        "{archive:?}"
-    );
+    expect_error(&archive, 507, "insufficient_storage");
 
     assert_eq!(names_in(&id, "/home/dev").await, ["keep.txt"]);
     let (_, used) = in_space(&id, "du -sk /home/dev | cut -f1").await;
@@ -1109,11 +1093,7 @@ async fn only_those_who_may_use_the_space_transfer_and_only_while_they_may(db: T
         .unwrap()
         .unwrap();
     let stopped_upload = revoked_at.elapsed();
-    assert_eq!(
-        (refused.status, refused.code()),
-        (404, "not_found"),
-        "{refused:?}"
-    );
+    expect_error(&refused, 404, "not_found");
     assert!(
         refused.message().contains("no longer have access"),
         "{refused:?}"
@@ -1132,7 +1112,7 @@ async fn only_those_who_may_use_the_space_transfer_and_only_while_they_may(db: T
     let plain = files_template(&admin, "plain", &["terminal"]).await;
     let no_files = running_space(&ann, &plain, "nofiles").await;
     let off = ann.get(&files(&no_files, "path=/&list")).await;
-    assert_eq!((off.status, off.code()), (403, "forbidden"), "{off:?}");
+    expect_error(&off, 403, "forbidden");
 
     // A stopped space: 409, saying what to do.
     ann.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;

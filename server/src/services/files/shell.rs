@@ -117,7 +117,8 @@ impl Ran {
     }
 }
 
-/// How long any program here may take (a merge of a large tree is the slowest).
+/// How long a program here may take, unless an upload feeds it (a merge of a large tree is
+/// the slowest).
 pub const TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Most error output kept.
@@ -158,6 +159,7 @@ pub async fn run(
         .await
         .map_err(|e| runtime_error("cannot run a program in the space", e))?;
     let (mut output, mut stdin, control) = (exec.output, exec.input, exec.control);
+    let streaming = input.is_some();
     let feed = async move {
         let mut fed = Ok(());
         if let Some(mut input) = input {
@@ -208,12 +210,18 @@ pub async fn run(
             }
         }
     };
-    let (fed, output) = tokio::time::timeout(TIMEOUT, both).await.map_err(|_| {
-        ApiError::unavailable(format!(
-            "a program in the space took over {} s: try again",
-            TIMEOUT.as_secs()
-        ))
-    })?;
+    // A program fed by an upload lasts as long as the upload (which the client paces and the
+    // access watch can cut); the others are quick.
+    let (fed, output) = if streaming {
+        both.await
+    } else {
+        tokio::time::timeout(TIMEOUT, both).await.map_err(|_| {
+            ApiError::unavailable(format!(
+                "a program in the space took over {} s: try again",
+                TIMEOUT.as_secs()
+            ))
+        })?
+    };
     let (stdout, stderr) = output?;
     // The engine records the exit code a moment after the output ends.
     let mut code = None;
