@@ -25,6 +25,10 @@ pub enum ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    /// A body larger than the server accepts.
+    TooLarge,
+    /// Not enough free space where it was to be written.
+    InsufficientStorage,
 }
 
 #[cfg(feature = "ssr")]
@@ -43,6 +47,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }
@@ -146,6 +152,17 @@ impl ApiError {
     /// (whole seconds, at least 1).
     pub fn with_retry_after(self, retry_after: std::time::Duration) -> Self {
         self.with_detail(RETRY_AFTER, whole_seconds(retry_after))
+    }
+
+    /// A body over the size the server accepts (`limit_bytes` says which).
+    pub fn too_large(message: impl Into<String>, limit_bytes: u64) -> Self {
+        Self::new(ErrorCode::TooLarge, message).with_detail("limit_bytes", limit_bytes)
+    }
+
+    /// Not enough free space to write it (`available_bytes` says how much there is).
+    pub fn insufficient_storage(message: impl Into<String>, available_bytes: u64) -> Self {
+        Self::new(ErrorCode::InsufficientStorage, message)
+            .with_detail("available_bytes", available_bytes)
     }
 
     /// Something Hangar depends on (Docker, the database) does not answer now.

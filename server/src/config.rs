@@ -243,6 +243,11 @@ pub struct Config {
     #[arg(long, env = "HANGAR_PATH_APPS", default_value_t = true, action = clap::ArgAction::Set)]
     pub path_apps: bool,
 
+    /// Largest file upload accepted (a file, a tar or a form), in MiB: a larger one is
+    /// refused with 413.
+    #[arg(long, env = "HANGAR_MAX_UPLOAD_MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_upload_mib: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "HANGAR_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod features;
+pub mod files;
 pub mod groups;
 pub mod page;
 pub mod ports;
@@ -117,6 +118,7 @@ pub mod ssr {
         + super::ssh::ssr::SshApi
         + super::features::ssr::FeaturesApi
         + super::ports::ssr::PortsApi
+        + super::files::ssr::FilesApi
     {
     }
 
@@ -135,6 +137,7 @@ pub mod ssr {
             + super::ssh::ssr::SshApi
             + super::features::ssr::FeaturesApi
             + super::ports::ssr::PortsApi
+            + super::files::ssr::FilesApi
     {
     }
 

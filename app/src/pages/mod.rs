@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod dashboard;
+pub mod files;
 pub mod layout;
 pub mod login;
 pub mod ports;

@@ -61,6 +61,7 @@ fn SpaceView() -> impl IntoView {
                 }.into_any(),
             })}
         </Transition>
+        <super::files::FilesPanel space />
         <section class="panel">
             <h2>"History"</h2>
             <Transition fallback=|| view! { <p>"Loading…"</p> }>

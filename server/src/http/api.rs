@@ -564,6 +564,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::terminal::ws::terminal))
         .routes(routes!(crate::ssh::routes::ssh_config))
         .routes(routes!(crate::ssh::routes::live_sessions))
+        .routes(routes!(
+            super::files::get_files,
+            super::files::put_file,
+            super::files::post_files,
+            super::files::delete_file
+        ))
         .routes(routes!(list_shares))
         .routes(routes!(share_space, revoke_share))
         .routes(routes!(audit))

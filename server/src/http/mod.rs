@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod openapi;
 pub mod shape;

@@ -3,6 +3,8 @@
 //! CPU, memory and process limits from its compute units and a reduced set of rights, on a
 //! network kept from the host (see [`super::firewall`]), all labelled as Hangar's.
 
+mod files;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,9 +24,9 @@ use bollard::query_parameters::{
 use super::client::DockerClient;
 use super::disks::DiskImages;
 use super::{
-    firewall, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput, ExecRequest,
-    ManagedObject, Runtime, RuntimeError, SpaceSpec, VolumeUsage, LABEL_INSTALLATION,
-    LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    firewall, ByteStream, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput,
+    ExecRequest, ManagedObject, PathInfo, Runtime, RuntimeError, SpaceSpec, UploadStream,
+    VolumeUsage, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 
 /// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long
@@ -1106,5 +1108,30 @@ impl Runtime for DockerRuntime {
 
     async fn storage_used(&self, spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>> {
         self.measure(spaces).await
+    }
+
+    async fn stat_path(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<Option<PathInfo>, RuntimeError> {
+        self.stat_path_in(space_id, path).await
+    }
+
+    async fn download_archive(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<ByteStream, RuntimeError> {
+        self.download_archive_of(space_id, path).await
+    }
+
+    async fn upload_archive(
+        &self,
+        space_id: &SpaceId,
+        dir: &str,
+        tar: UploadStream,
+    ) -> Result<(), RuntimeError> {
+        self.upload_archive_to(space_id, dir, tar).await
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use app::api::files::FileKind;
 use app::api::templates::VolumeSpec;
 use app::ids::SpaceId;
 
@@ -124,6 +125,25 @@ pub struct Enforcement {
     pub network: Result<String, String>,
 }
 
+/// What is at a path inside a space (a symbolic link itself, not what it leads to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathInfo {
+    pub kind: FileKind,
+    pub size: u64,
+    /// Permission bits with setuid, setgid and sticky.
+    pub mode: u32,
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+    /// For a symbolic link: the absolute path it leads to, resolved inside the space.
+    pub link_target: Option<String>,
+}
+
+/// Bytes streamed out of a space.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, RuntimeError>>;
+
+/// Bytes streamed into a space; an error aborts what they were for.
+pub type UploadStream =
+    futures_util::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The engine cannot be reached: nothing can be concluded about the containers.
@@ -168,4 +188,26 @@ pub trait Runtime: Send + Sync + 'static {
     /// ago; spaces with no measured volume are left out); `None` when volume sizes are not
     /// enforced, so nothing is measured.
     async fn storage_used(&self, spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>>;
+    /// What is at `path` in the space's running container (symbolic links resolved inside
+    /// the space only); `None` when nothing is.
+    async fn stat_path(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<Option<PathInfo>, RuntimeError>;
+    /// A tar archive of `path` in the space, streamed; its top entry is named after the
+    /// path's last part.
+    async fn download_archive(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<ByteStream, RuntimeError>;
+    /// Extracts a tar archive into the existing directory `dir` of the space, owned by the
+    /// space's user. An error from `tar` aborts it (and fails the call).
+    async fn upload_archive(
+        &self,
+        space_id: &SpaceId,
+        dir: &str,
+        tar: UploadStream,
+    ) -> Result<(), RuntimeError>;
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod features;
+pub mod files;
 pub mod groups;
 pub mod orphans;
 pub mod ports;
@@ -45,6 +46,8 @@ pub struct Services {
     pub live_streams: Arc<slots::Slots>,
     /// Turns true when the server begins to shut down, so long-lived streams end.
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
+    /// File transfers under way, for the per-user limit.
+    pub transfers: Arc<files::Transfers>,
 }
 
 impl Services {
@@ -66,6 +69,7 @@ impl Services {
             notifier: Arc::default(),
             live_streams: Arc::default(),
             shutting_down: Arc::new(tokio::sync::watch::channel(false).0),
+            transfers: Arc::default(),
         }
     }
 }

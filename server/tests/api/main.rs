@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod containment;
 mod events;
+mod files;
 mod forms;
 mod hardening;
 mod health;

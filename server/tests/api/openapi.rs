@@ -61,6 +61,10 @@ async fn openapi_lists_every_route_with_its_methods(db: TestDb) {
         ("/api/v1/feature-rules", "put"),
         ("/api/v1/users/{id}/features", "get"),
         ("/api/v1/me/features", "get"),
+        ("/api/v1/spaces/{id}/files", "get"),
+        ("/api/v1/spaces/{id}/files", "put"),
+        ("/api/v1/spaces/{id}/files", "post"),
+        ("/api/v1/spaces/{id}/files", "delete"),
     ];
     let mut missing = Vec::new();
     for (path, method) in expected {

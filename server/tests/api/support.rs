@@ -583,16 +583,7 @@ impl Client {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.base, path))
-            .header(ORIGIN, self.base.as_str());
-        if let Some(cookie) = &self.cookie {
-            request = request.header(COOKIE, cookie);
-        }
-        if let Some(token) = &self.bearer {
-            request = request.bearer_auth(token);
-        }
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -605,6 +596,22 @@ impl Client {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
         };
         Answer { status, body }
+    }
+
+    /// A request of any kind with this client's credentials (and Origin), to finish and send
+    /// yourself: streamed bodies, raw answers.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header(ORIGIN, self.base.as_str());
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        request
     }
 
     pub async fn get(&self, path: &str) -> Answer {

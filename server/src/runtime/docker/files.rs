@@ -1,0 +1,208 @@
+//! Files in a space's container through Docker's archive API: stat (`HEAD`), download
+//! (`GET`, a tar) and upload (`PUT`, a tar extracted into a directory). Docker resolves every
+//! path, symbolic links included, inside the container's own filesystem.
+
+use app::api::files::FileKind;
+use app::ids::SpaceId;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{
+    ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::{classify, container_name, is_not_found, DockerRuntime};
+use crate::runtime::{ByteStream, PathInfo, RuntimeError, UploadStream};
+
+// Bits of Go's `os.FileMode`, as Docker reports a path's mode.
+const GO_MODE_DIR: u32 = 1 << 31;
+const GO_MODE_SYMLINK: u32 = 1 << 27;
+const GO_MODE_DEVICE: u32 = 1 << 26;
+const GO_MODE_NAMED_PIPE: u32 = 1 << 25;
+const GO_MODE_SOCKET: u32 = 1 << 24;
+const GO_MODE_SETUID: u32 = 1 << 23;
+const GO_MODE_SETGID: u32 = 1 << 22;
+const GO_MODE_CHAR_DEVICE: u32 = 1 << 21;
+const GO_MODE_STICKY: u32 = 1 << 20;
+const GO_MODE_IRREGULAR: u32 = 1 << 19;
+
+/// The kind and the Unix permission bits of a Go `os.FileMode`.
+pub(crate) fn from_go_mode(mode: u32) -> (FileKind, u32) {
+    let kind = if mode & GO_MODE_DIR != 0 {
+        FileKind::Dir
+    } else if mode & GO_MODE_SYMLINK != 0 {
+        FileKind::Symlink
+    } else if mode
+        & (GO_MODE_DEVICE
+            | GO_MODE_NAMED_PIPE
+            | GO_MODE_SOCKET
+            | GO_MODE_CHAR_DEVICE
+            | GO_MODE_IRREGULAR)
+        != 0
+    {
+        FileKind::Other
+    } else {
+        FileKind::File
+    };
+    let mut permissions = mode & 0o777;
+    for (go, unix) in [
+        (GO_MODE_SETUID, 0o4000),
+        (GO_MODE_SETGID, 0o2000),
+        (GO_MODE_STICKY, 0o1000),
+    ] {
+        if mode & go != 0 {
+            permissions |= unix;
+        }
+    }
+    (kind, permissions)
+}
+
+impl DockerRuntime {
+    /// A 404 of the archive API means no such path or no such container: `None` when the
+    /// container is there (so the path is not), else what is wrong with the container.
+    async fn container_missing(
+        &self,
+        docker: &bollard::Docker,
+        space_id: &SpaceId,
+    ) -> Option<RuntimeError> {
+        match docker
+            .inspect_container(
+                &container_name(space_id),
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
+            Ok(_) => None,
+            Err(e) if is_not_found(&e) => Some(RuntimeError::Failed(
+                "the space's container is gone: start the space again".into(),
+            )),
+            Err(e) => Some(classify("inspecting the container", e)),
+        }
+    }
+
+    /// What a 404 of the archive API means for an operation that needed the path.
+    async fn not_found(&self, docker: &bollard::Docker, space_id: &SpaceId) -> RuntimeError {
+        self.container_missing(docker, space_id)
+            .await
+            .unwrap_or_else(|| RuntimeError::Failed("no such file or directory".into()))
+    }
+
+    pub(super) async fn stat_path_in(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<Option<PathInfo>, RuntimeError> {
+        let docker = self.client().await?;
+        let options = ContainerArchiveInfoOptionsBuilder::new().path(path).build();
+        match docker
+            .get_container_archive_info(&container_name(space_id), Some(options))
+            .await
+        {
+            Ok(stat) => {
+                let (kind, mode) = from_go_mode(stat.file_mode);
+                let modified = stat
+                    .modification_time
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                Ok(Some(PathInfo {
+                    kind,
+                    size: u64::try_from(stat.size).unwrap_or(0),
+                    mode,
+                    modified,
+                    link_target: (!stat.link_target.is_empty()).then_some(stat.link_target),
+                }))
+            }
+            Err(e) if is_not_found(&e) => match self.container_missing(&docker, space_id).await {
+                None => Ok(None),
+                Some(error) => Err(error),
+            },
+            Err(e) => Err(classify("looking at a path in the space", e)),
+        }
+    }
+
+    pub(super) async fn download_archive_of(
+        &self,
+        space_id: &SpaceId,
+        path: &str,
+    ) -> Result<ByteStream, RuntimeError> {
+        let docker = self.client().await?;
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut archive = docker
+            .download_from_container(&container_name(space_id), Some(options))
+            .boxed();
+        // The engine's refusal comes as the first item: answer it now, not mid-stream.
+        let first = match archive.next().await {
+            None => return Ok(futures_util::stream::empty().boxed()),
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) if is_not_found(&e) => {
+                return Err(self.not_found(&docker, space_id).await)
+            }
+            Some(Err(e)) => return Err(classify("reading from the space", e)),
+        };
+        let rest = archive.map(|item| item.map_err(|e| classify("reading from the space", e)));
+        Ok(futures_util::stream::once(async move { Ok(first) })
+            .chain(rest)
+            .boxed())
+    }
+
+    pub(super) async fn upload_archive_to(
+        &self,
+        space_id: &SpaceId,
+        dir: &str,
+        tar: UploadStream,
+    ) -> Result<(), RuntimeError> {
+        let docker = self.client().await?;
+        // Ownership: the container's user when it names one, else the headers' (root).
+        let options = UploadToContainerOptionsBuilder::new()
+            .path(dir)
+            .copy_uidgid("true")
+            .build();
+        match docker
+            .upload_to_container(
+                &container_name(space_id),
+                Some(options),
+                bollard::body_try_stream(tar),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(self.not_found(&docker, space_id).await),
+            Err(DockerError::DockerResponseServerError { message, .. }) => Err(
+                RuntimeError::Failed(format!("writing into the space: {message}")),
+            ),
+            Err(e) => Err(RuntimeError::Failed(format!(
+                "writing into the space was cut short: {e}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_modes_become_kinds_and_unix_bits() {
+        assert_eq!(from_go_mode(0o644), (FileKind::File, 0o644));
+        assert_eq!(from_go_mode(GO_MODE_DIR | 0o755), (FileKind::Dir, 0o755));
+        assert_eq!(
+            from_go_mode(GO_MODE_SYMLINK | 0o777),
+            (FileKind::Symlink, 0o777)
+        );
+        assert_eq!(
+            from_go_mode(GO_MODE_DIR | GO_MODE_STICKY | 0o777),
+            (FileKind::Dir, 0o1777)
+        );
+        assert_eq!(
+            from_go_mode(GO_MODE_SETUID | 0o755),
+            (FileKind::File, 0o4755)
+        );
+        assert_eq!(
+            from_go_mode(GO_MODE_DEVICE | GO_MODE_CHAR_DEVICE | 0o666),
+            (FileKind::Other, 0o666)
+        );
+    }
+}
