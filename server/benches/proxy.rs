@@ -55,7 +55,8 @@ async fn load(url: &str, cookie: Option<&str>, clients: usize) -> (f64, Duration
     let run = |until: Instant| {
         let tasks: Vec<_> = (0..clients)
             .map(|_| {
-                let (client, url, cookie) = (client.clone(), url.to_owned(), cookie.map(str::to_owned));
+                let (client, url, cookie) =
+                    (client.clone(), url.to_owned(), cookie.map(str::to_owned));
                 tokio::spawn(async move {
                     let mut latencies = Vec::new();
                     while Instant::now() < until {
@@ -86,20 +87,29 @@ async fn load(url: &str, cookie: Option<&str>, clients: usize) -> (f64, Duration
     let mut latencies = run(started + PHASE).await;
     let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
     latencies.sort();
-    (rate, percentile(&latencies, 0.5), percentile(&latencies, 0.99))
+    (
+        rate,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    )
 }
 
 /// Median round trip of a small WebSocket message.
 async fn echo(url: &str, cookie: Option<&str>) -> Duration {
     let mut request = url.into_client_request().unwrap();
     if let Some(cookie) = cookie {
-        request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
     }
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let mut samples = Vec::with_capacity(WS_SAMPLES);
     for i in 0..WS_SAMPLES + 100 {
         let started = Instant::now();
-        socket.send(Message::Text(format!("ping {i}").into())).await.unwrap();
+        socket
+            .send(Message::Text(format!("ping {i}").into()))
+            .await
+            .unwrap();
         socket.next().await.unwrap().unwrap();
         if i >= 100 {
             samples.push(started.elapsed());
@@ -145,9 +155,8 @@ async fn main() {
             .json(&body)
             .send()
     };
-    let command = format!(
-        "node -e \"$HTTP_APP\" & python3 -c \"$WS_ECHO\" 8765 & trap 'exit 0' TERM; wait"
-    );
+    let command =
+        format!("node -e \"$HTTP_APP\" & python3 -c \"$WS_ECHO\" 8765 & trap 'exit 0' TERM; wait");
     let template: serde_json::Value = post(
         "/api/v1/templates",
         json!({"name": "bench", "image": IMAGE, "compute_units": 0, "features": ["port_forwarding"],
@@ -168,7 +177,9 @@ async fn main() {
     .await
     .unwrap();
     let id = space["id"].as_str().unwrap().to_owned();
-    post(&format!("/api/v1/spaces/{id}/start"), json!({})).await.unwrap();
+    post(&format!("/api/v1/spaces/{id}/start"), json!({}))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let state: serde_json::Value = admin
@@ -182,11 +193,19 @@ async fn main() {
         if state["state"] == "running" {
             break;
         }
-        assert!(Instant::now() < deadline, "the space did not start: {state}");
+        assert!(
+            Instant::now() < deadline,
+            "the space did not start: {state}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let inspect = std::process::Command::new("docker")
-        .args(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &format!("hangar-{id}")])
+        .args([
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &format!("hangar-{id}"),
+        ])
         .output()
         .unwrap();
     let ip = String::from_utf8(inspect.stdout).unwrap().trim().to_owned();
@@ -196,13 +215,19 @@ async fn main() {
     let probe = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while probe.get(format!("{direct}/")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the apps in the space did not start");
+        assert!(
+            Instant::now() < deadline,
+            "the apps in the space did not start"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     println!("proxy bench: Hangar (release) proxying by path vs straight to the container ({ip}), same space, same run");
-    println!("{:<34} {:>14} {:>14} {:>8}  goal", "", "direct", "through Hangar", "ratio");
+    println!(
+        "{:<34} {:>14} {:>14} {:>8}  goal",
+        "", "direct", "through Hangar", "ratio"
+    );
     let mut all_met = true;
     for clients in [1, 50] {
         let (d_rate, d_p50, d_p99) = load(&format!("{direct}/"), None, clients).await;
@@ -249,7 +274,9 @@ async fn main() {
     let mut rates = (Vec::new(), Vec::new());
     for _ in 0..3 {
         rates.0.push(download(&format!("{direct}/big"), None).await);
-        rates.1.push(download(&format!("{proxied}/big"), cookie).await);
+        rates
+            .1
+            .push(download(&format!("{proxied}/big"), cookie).await);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));

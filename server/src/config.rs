@@ -388,6 +388,8 @@ impl std::str::FromStr for TrustedProxy {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     fn config(args: &[&str]) -> Config {
@@ -419,19 +421,6 @@ mod tests {
             "https://hangar.example.com",
         ]);
         assert!(named.startup_warnings().is_empty());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-
-    fn config(args: &[&str]) -> Config {
-        let mut all = vec!["hangar"];
-        all.extend_from_slice(args);
-        Config::from_args(all)
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
         && space
             .allowed_features
             .contains(&crate::api::templates::Feature::Terminal))
-        .then(|| format!("/spaces/{}/terminal", space.id));
+    .then(|| format!("/spaces/{}/terminal", space.id));
     let pending = actions.busy;
     let (start_id, stop_id, delete_id) = (id.clone(), id.clone(), id.clone());
     view! {

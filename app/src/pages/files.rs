@@ -536,7 +536,12 @@ mod client {
 
     /// Queues the files dropped; a folder among them fails at once, saying what to do (the
     /// browser hands its name, not its files).
-    pub fn upload_dropped(state: FilesState, space_id: SpaceId, dir: String, dropped: &DataTransfer) {
+    pub fn upload_dropped(
+        state: FilesState,
+        space_id: SpaceId,
+        dir: String,
+        dropped: &DataTransfer,
+    ) {
         let items = dropped.items();
         let folders: Vec<String> = (0..items.length())
             .filter_map(|i| items.get(i)?.webkit_get_as_entry().ok().flatten())

@@ -75,7 +75,10 @@ impl Client {
 
     /// Every item of the paged list at `path` (which may carry a query of its own), page
     /// after page.
-    pub async fn get_all<T: DeserializeOwned + Paged>(&self, path: &str) -> Result<Vec<T>, CliError> {
+    pub async fn get_all<T: DeserializeOwned + Paged>(
+        &self,
+        path: &str,
+    ) -> Result<Vec<T>, CliError> {
         let separator = if path.contains('?') { '&' } else { '?' };
         let mut all = Vec::new();
         let mut after: Option<String> = None;

@@ -6,8 +6,8 @@ pub mod extract;
 pub mod files;
 pub mod health;
 pub mod openapi;
-pub mod shape;
 pub mod ports;
+pub mod shape;
 
 use std::sync::Arc;
 

@@ -98,12 +98,9 @@ mod tests {
     use super::*;
 
     fn config(args: &[&str]) -> Config {
-        use clap::Parser;
         let mut all = vec!["hangar"];
         all.extend_from_slice(args);
-        match crate::config::Cli::parse_from(all).into_command() {
-            crate::config::Command::Serve(config) => config,
-        }
+        Config::from_args(all)
     }
 
     #[test]

@@ -24,9 +24,9 @@ use bollard::query_parameters::{
 use super::client::DockerClient;
 use super::disks::DiskImages;
 use super::{
-    firewall, ByteStream, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput,
-    ExecRequest, ManagedObject, PathInfo, Runtime, RuntimeError, SpaceSpec, UploadStream,
-    VolumeUsage, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    firewall, ByteStream, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput, ExecRequest,
+    ManagedObject, PathInfo, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage,
+    LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 
 /// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long

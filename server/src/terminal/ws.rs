@@ -68,9 +68,10 @@ pub async fn terminal(
     };
     let session = attaching.await.map_err(ApiError::internal)??;
     let user_id = caller.id().to_string();
-    let watch = state
-        .services
-        .watch_access(&caller, Need::Feature(space.id.clone(), app::api::templates::Feature::Terminal));
+    let watch = state.services.watch_access(
+        &caller,
+        Need::Feature(space.id.clone(), app::api::templates::Feature::Terminal),
+    );
     Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch, rows)))
 }
 

@@ -499,13 +499,8 @@ async fn a_space_reaches_neither_the_host_nor_link_local_addresses_but_reaches_o
     let admin = admin(&server).await;
     let tpl = admin.new_template("box", 0, json!([])).await;
     let id = admin.running_space("probe", &tpl).await;
-    let gateway = inspect(
-        &id,
-        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
-    )
-    .await;
     let mut host = host_addresses();
-    host.push(gateway);
+    host.push(space_gateway(&id).await);
     for address in &host {
         let answer = http_from_space(&id, address, port, "/", 3).await;
         assert!(

@@ -238,5 +238,6 @@ async fn removing_orphans_while_spaces_run_keeps_them_and_their_network(db: Test
     assert!(in_space(&running, "echo ok > /data/ok").await.0);
     // New spaces still start on the network.
     let another = admin.running_space("next", &tpl).await;
+    assert!(in_space(&another, "echo ok > /data/ok").await.0);
     server.stop().await;
 }
