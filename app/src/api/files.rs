@@ -75,6 +75,7 @@ pub enum FileFormat {
 /// Where in a space, and how: the query of every method of `/api/v1/spaces/{id}/files`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct FilesQuery {
     /// An absolute path inside the space, such as `/home/dev/notes.txt` (no `..`).

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::CliError;
 
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
@@ -40,6 +41,16 @@ impl Client {
 
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
+    }
+
+    /// A request to `path` (under the base URL), signed; sent by the caller, who reads the
+    /// answer (streams, statuses of its own).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// Sends a request to `path` (under the base URL); a failed answer becomes the server's
@@ -115,7 +126,7 @@ pub async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<
 }
 
 /// The server's error, with what to do when the server did not say.
-async fn error_of(response: reqwest::Response) -> CliError {
+pub(super) async fn error_of(response: reqwest::Response) -> CliError {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     let Ok(ErrorBody { error }) = serde_json::from_str::<ErrorBody>(&text) else {
@@ -134,7 +145,7 @@ async fn error_of(response: reqwest::Response) -> CliError {
 }
 
 impl CliError {
-    fn from_status(status: StatusCode, message: String) -> CliError {
+    pub(super) fn from_status(status: StatusCode, message: String) -> CliError {
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CliError::signed_out(message),
             StatusCode::NOT_FOUND => CliError::not_found(message),

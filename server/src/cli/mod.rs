@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod access;
 pub mod client;
 pub mod profile;
 mod spaces;
@@ -101,6 +102,16 @@ pub enum ClientCommand {
     Delete(spaces::TransitionArgs),
     /// Your quota and what you use of it.
     Quota,
+    /// Open a shell in a space, or run a command there (through Hangar's SSH gateway, or its
+    /// web terminal when the gateway is off): `hangar ssh api`, `hangar ssh api -- make test`.
+    Ssh(access::SshArgs),
+    /// Print `~/.ssh/config` blocks for your spaces (then `ssh hangar-<space>`, scp, rsync…).
+    SshConfig,
+    /// Forward local ports to ports inside a space: `hangar port-forward api 8080:80 5432`.
+    PortForward(access::ForwardArgs),
+    /// Copy a file or directory into or out of a space: `hangar cp ./src api:/root/`,
+    /// `hangar cp api:/root/out.log .`.
+    Cp(access::CopyArgs),
     /// Print a shell completion script: `hangar completion bash > ~/.local/share/bash-completion/completions/hangar`.
     Completion {
         /// bash, zsh, fish, elvish or powershell.

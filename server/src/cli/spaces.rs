@@ -67,6 +67,12 @@ pub async fn run(command: ClientCommand) -> Result<(), CliError> {
                 ClientCommand::Restart(args) => transition(&client, "restart", args).await,
                 ClientCommand::Delete(args) => delete(&client, args).await,
                 ClientCommand::Quota => quota(&client).await,
+                ClientCommand::Ssh(args) => super::access::ssh(&client, args).await,
+                ClientCommand::SshConfig => super::access::ssh_config(&client).await,
+                ClientCommand::PortForward(args) => {
+                    super::access::port_forward(&client, args).await
+                }
+                ClientCommand::Cp(args) => super::access::copy(&client, args).await,
                 ClientCommand::Login(_)
                 | ClientCommand::Logout
                 | ClientCommand::Completion { .. } => Ok(()),
@@ -309,7 +315,7 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
 }
 
 /// The space the argument names: an id, one's own space's name, or `owner/name`.
-async fn find_space(client: &Client, wanted: &str) -> Result<SpaceDto, CliError> {
+pub(super) async fn find_space(client: &Client, wanted: &str) -> Result<SpaceDto, CliError> {
     let spaces: Vec<SpaceDto> = client.get_all("/api/v1/spaces").await?;
     spaces
         .iter()

@@ -132,6 +132,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(my_tunnels))
         .routes(routes!(vscode_tunnel))
         .routes(routes!(crate::proxy::vnc::vnc))
+        .routes(routes!(crate::proxy::tcp::tcp))
         .routes(routes!(crate::proxy::apps::authorize))
         .routes(routes!(list_feature_rules, set_feature_rule))
         .routes(routes!(user_features))

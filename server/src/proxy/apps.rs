@@ -246,6 +246,7 @@ pub fn sign_in(state: &AppState, request: &Request, host: &str, html: bool) -> R
 
 /// `GET /api/v1/apps/authorize`: the app host and the path to go back to.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
     /// The app's host, `{port}--{space}--{owner}.{apps domain}`.
     pub host: String,

@@ -25,6 +25,7 @@ pub mod links;
 pub mod page;
 pub mod ports;
 pub mod route;
+pub mod tcp;
 pub mod vnc;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use app::api::templates::Feature;
 use app::error::ErrorBody;
 use app::ids::SpaceId;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -19,6 +20,7 @@ use tokio::net::TcpStream;
 use super::links::VNC_PORT;
 use crate::auth::csrf::origin_allowed;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::websocket;
 use crate::services::access::Caller;
 use crate::services::watch::{AccessWatch, Need};
 use crate::state::AppState;
@@ -30,7 +32,7 @@ pub async fn vnc(
     caller: Caller,
     Path(id): Path<SpaceId>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     if !origin_allowed(state.config.public_url.as_deref(), &headers) {
         return Err(ApiError::forbidden(
@@ -52,34 +54,25 @@ pub async fn vnc(
         .address(&state.services, &space)
         .await?
         .ok_or_else(|| ApiError::unavailable("the space has no running container right now"))?;
-    let desktop = match tokio::time::timeout(
-        Duration::from_secs(5),
-        TcpStream::connect((ip, VNC_PORT)),
-    )
-    .await
-    {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            return Err(ApiError::unavailable(format!(
-                "the desktop does not answer ({e}): it may still be starting; try again in a moment"
-            )))
-        }
-        Err(_) => {
-            return Err(ApiError::unavailable(
-                "the desktop did not answer within 5 s",
-            ))
-        }
-    };
+    let upgrade = websocket(upgrade, &state.config)?;
+    let desktop = connect(ip, VNC_PORT, "the desktop").await?;
     let _ = desktop.set_nodelay(true);
     let watch = state
         .services
         .watch_access(&caller, Need::Feature(space.id.clone(), Feature::Vnc));
     Ok(upgrade
         .protocols(["binary"])
-        .on_upgrade(move |socket| bridge(socket, desktop, watch)))
+        .on_upgrade(move |socket| bridge(socket, desktop, watch, "desktop")))
 }
 
-async fn bridge(socket: WebSocket, desktop: TcpStream, mut watch: AccessWatch) {
+/// Carries a TCP connection inside a space over a WebSocket's binary frames, both ways, until
+/// either side ends or the caller's right to it goes (`what` names it in the log).
+pub(super) async fn bridge(
+    socket: WebSocket,
+    desktop: TcpStream,
+    mut watch: AccessWatch,
+    what: &'static str,
+) {
     let (mut to_browser, mut from_browser) = socket.split();
     let (mut from_desktop, mut to_desktop) = desktop.into_split();
     let up = async {
@@ -113,6 +106,19 @@ async fn bridge(socket: WebSocket, desktop: TcpStream, mut watch: AccessWatch) {
     tokio::select! {
         () = up => {}
         () = down => {}
-        reason = watch.lost() => tracing::info!(%reason, "closed a desktop connection"),
+        reason = watch.lost() => tracing::info!(%reason, what, "closed a bridged connection"),
+    }
+}
+
+/// A TCP connection to `port` of the space at `ip`, or 503 saying why not.
+pub(super) async fn connect(ip: std::net::IpAddr, port: u16, what: &str) -> ApiResult<TcpStream> {
+    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((ip, port))).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(ApiError::unavailable(format!(
+            "{what} does not answer ({e}): it may still be starting; try again in a moment"
+        ))),
+        Err(_) => Err(ApiError::unavailable(format!(
+            "{what} did not answer within 5 s"
+        ))),
     }
 }

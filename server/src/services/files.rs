@@ -8,7 +8,7 @@
 //! upload leaves nothing behind and an existing file stays as it was. Transfers stop as soon
 //! as the caller loses the space.
 
-mod archive;
+pub mod archive;
 mod shell;
 
 use std::collections::HashMap;

@@ -348,19 +348,26 @@ async fn a_backup_taken_under_write_load_restores_every_committed_row() {
     );
     let again = Process::start(&restored.url()).await;
     let admin = crate::support::admin(&again.server).await;
-    let groups = admin.get("/api/v1/groups").await;
-    let names: Vec<&str> = groups
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["name"].as_str().unwrap())
-        .collect();
-    for name in before_backup {
-        assert!(
-            names.contains(&name.as_str()),
-            "{name} is missing from the backup"
+    // Every page of groups.
+    let mut names: Vec<String> = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = admin.get(&format!("/api/v1/groups?limit=500{after}")).await;
+        let groups = page.body.as_array().unwrap();
+        names.extend(
+            groups
+                .iter()
+                .map(|g| g["name"].as_str().unwrap().to_owned()),
         );
+        match groups.last() {
+            Some(last) if groups.len() == 500 => {
+                after = format!("&after={}", last["id"].as_str().unwrap());
+            }
+            _ => break,
+        }
+    }
+    for name in before_backup {
+        assert!(names.contains(name), "{name} is missing from the backup");
     }
     hangar.kill_9().await;
     again.kill_9().await;
@@ -533,4 +540,144 @@ async fn the_container_image_serves_and_signs_in() {
     crate::support::docker(&["rmi", &tag]).await;
     assert_eq!(signed_in, 200, "sign-in in the container failed: {logs}");
     assert_eq!(page.status(), 200, "the container serves no pages");
+}
+
+/// `hangar ssh` (over the web terminal when there is no gateway), `hangar ssh-config`,
+/// `hangar cp` both ways for a file and a directory tree, and `hangar port-forward` to a port
+/// the space serves, all through the built binary.
+#[tokio::test]
+async fn the_command_line_reaches_into_a_space() {
+    use tokio::io::AsyncBufReadExt;
+
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    admin.new_member(&server, "ann", json!({})).await;
+    let made = admin
+        .post(
+            "/api/v1/templates",
+            json!({
+                "name": "box", "image": crate::support::TEST_IMAGE, "compute_units": 0,
+                "features": ["terminal", "file_transfer", "port_forwarding"],
+            }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let url = format!("http://{}", server.addr);
+    let ann = Shell::new();
+    let signed = ann
+        .run(
+            &["login", &url, "--username", "ann", "--password-stdin"],
+            "member-password\n",
+        )
+        .await;
+    assert!(signed.status.success(), "{signed:?}");
+    ann.expect(&["create", "api", "--template", "box"], 0).await;
+    ann.expect(&["start", "api"], 0).await;
+
+    // No gateway on this server: ssh-config says so, and `hangar ssh` runs the web terminal's
+    // shell, whose exit code becomes its own.
+    let config = ann.expect(&["ssh-config"], 0).await;
+    assert!(config.contains("turned off"), "{config}");
+    let shell = ann
+        .run(&["ssh", "api"], "echo hello-$((6 * 7))\nexit 3\n")
+        .await;
+    let said = String::from_utf8_lossy(&shell.stdout).to_string();
+    assert!(said.contains("hello-42"), "{said}");
+    assert_eq!(shell.status.code(), Some(3), "{shell:?}");
+    let refused = ann.expect(&["ssh", "api", "--", "ls"], 1).await;
+    assert!(refused.contains("no SSH gateway"), "{refused}");
+    assert!(ann
+        .expect(&["ssh", "nosuch"], 4)
+        .await
+        .contains("hangar spaces"));
+
+    // A file there and back, into a directory (keeping its name) and to a new name.
+    let local = tempfile::tempdir().unwrap();
+    let notes = local.path().join("notes.txt");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&notes, &content).unwrap();
+    ann.expect(&["cp", notes.to_str().unwrap(), "api:/tmp/"], 0)
+        .await;
+    let back = local.path().join("back.txt");
+    ann.expect(&["cp", "api:/tmp/notes.txt", back.to_str().unwrap()], 0)
+        .await;
+    assert_eq!(std::fs::read(&back).unwrap(), content);
+
+    // A tree with a nested file and a link, there and back.
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("src/deep")).unwrap();
+    std::fs::write(tree.join("src/deep/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(tree.join("README"), "read me\n").unwrap();
+    std::os::unix::fs::symlink("README", tree.join("LINK")).unwrap();
+    ann.expect(&["cp", tree.to_str().unwrap(), "api:/tmp/"], 0)
+        .await;
+    let (_, listed) = crate::support::in_space(
+        &listed_space_id(&admin).await,
+        "cat /tmp/tree/src/deep/main.rs; readlink /tmp/tree/LINK",
+    )
+    .await;
+    assert!(
+        listed.contains("fn main() {}") && listed.contains("README"),
+        "{listed}"
+    );
+    let copy = local.path().join("copy");
+    ann.expect(&["cp", "api:/tmp/tree", copy.to_str().unwrap()], 0)
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(copy.join("src/deep/main.rs")).unwrap(),
+        "fn main() {}\n"
+    );
+    assert_eq!(
+        std::fs::read_link(copy.join("LINK")).unwrap().to_str(),
+        Some("README")
+    );
+    // Nothing there: exit 4; neither side in a space: exit 2.
+    ann.expect(&["cp", "api:/tmp/none", local.path().to_str().unwrap()], 4)
+        .await;
+    ann.expect(&["cp", "a", "b"], 2).await;
+
+    // A web server in the space, reached through a forwarded local port.
+    let id = listed_space_id(&admin).await;
+    let (served, out) = crate::support::in_space(
+        &id,
+        "mkdir -p /tmp/www && echo forwarded-ok > /tmp/www/index.html && httpd -p 8080 -h /tmp/www",
+    )
+    .await;
+    assert!(served, "{out}");
+    let mut forward = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .args(["port-forward", "api", "0:8080"])
+        .env("HANGAR_CONFIG", ann.config.path().join("config.toml"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(forward.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("port-forward said nothing within 30 s")
+        .unwrap()
+        .unwrap();
+    let local_address = line
+        .strip_prefix("Forwarding ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    for _ in 0..3 {
+        let page = reqwest::get(format!("http://{local_address}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(page.trim(), "forwarded-ok");
+    }
+    forward.kill().await.unwrap();
+    server.stop().await;
+}
+
+/// The id of the only space (the test's `api`).
+async fn listed_space_id(admin: &crate::support::Client) -> String {
+    let spaces = admin.get("/api/v1/spaces?all=true").await;
+    spaces.body[0]["id"].as_str().unwrap().to_owned()
 }

@@ -71,7 +71,7 @@ async fn race(admin: &Client, clients: &[Client], ann_id: &str) {
     let quota = admin.get(&format!("/api/v1/users/{ann_id}/quota")).await;
     assert_eq!(
         quota.body["usage"],
-        json!({"spaces": MAX_SPACES, "compute_units": COMPUTE_UNITS, "storage_units": 0})
+        json!({"spaces": MAX_SPACES, "compute_units": COMPUTE_UNITS, "storage_units": 0, "tunnels": 0})
     );
     for id in started {
         admin.wait_for_state(id, "running").await;

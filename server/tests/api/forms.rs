@@ -30,11 +30,11 @@ async fn the_create_preview_shows_usage_after_and_the_refusal_create_would_give(
     assert_eq!(preview.status, 200, "{preview:?}");
     assert_eq!(
         preview.body["usage"],
-        json!({"spaces": 0, "compute_units": 0, "storage_units": 0})
+        json!({"spaces": 0, "compute_units": 0, "storage_units": 0, "tunnels": 0})
     );
     assert_eq!(
         preview.body["after_create"],
-        json!({"spaces": 1, "compute_units": 0, "storage_units": 4})
+        json!({"spaces": 1, "compute_units": 0, "storage_units": 4, "tunnels": 0})
     );
     assert_eq!(preview.body["after_start"]["compute_units"], 2);
     assert_eq!(preview.body["refusal"], serde_json::Value::Null);

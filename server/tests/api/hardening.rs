@@ -201,10 +201,12 @@ async fn token_scopes_limit_what_a_token_may_do(db: TestDb) {
             .status,
         403
     );
-    let own_id = plain_dto["id"].as_str().unwrap();
+    // Another token of the same user is out of its reach (ending itself is not: see below).
+    let (_, other_dto) = token(json!({"name": "other"})).await;
+    let other_id = other_dto["id"].as_str().unwrap();
     assert_eq!(
         plain
-            .delete(&format!("/api/v1/me/tokens/{own_id}"))
+            .delete(&format!("/api/v1/me/tokens/{other_id}"))
             .await
             .status,
         403
@@ -272,6 +274,16 @@ async fn token_scopes_limit_what_a_token_may_do(db: TestDb) {
         )
         .await;
     assert_eq!(reader_child.status, 403);
+    // Any token may end itself (`hangar logout` does): that gives no power.
+    let own_id = plain_dto["id"].as_str().unwrap();
+    assert_eq!(
+        plain
+            .delete(&format!("/api/v1/me/tokens/{own_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(plain.get("/api/v1/me").await.status, 401);
     server.stop().await;
 }
 

@@ -1,0 +1,64 @@
+//! `GET /api/v1/spaces/{id}/ports/{port}/tcp`: any TCP port of a running space as a WebSocket
+//! of binary frames, for `hangar port-forward` (databases, debuggers, anything that is not
+//! HTTP). Hangar dials the space's own container, as the HTTP proxy does.
+
+use app::api::templates::Feature;
+use app::error::ErrorBody;
+use app::ids::SpaceId;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::links::VNC_PORT;
+use super::vnc::{bridge, connect};
+use crate::auth::csrf::origin_allowed;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::websocket;
+use crate::services::access::Caller;
+use crate::services::watch::Need;
+use crate::state::AppState;
+
+/// A TCP connection to a port of the space, carried as WebSocket binary frames both ways.
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/{port}/tcp", tag = "ports", params(("id" = String, Path, description = "the space id"), ("port" = u16, Path, description = "the port inside the space, 1 to 65535")), responses((status = 101, description = "switched to a WebSocket whose binary frames carry the TCP stream"), (status = 400, description = "port 0, or not a WebSocket upgrade", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, a read-only token, or the `port_forwarding` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 503, description = "nothing answers on the port", body = ErrorBody)))]
+pub async fn tcp(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, port)): Path<(SpaceId, u16)>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if !origin_allowed(state.config.public_url.as_deref(), &headers) {
+        return Err(ApiError::forbidden(
+            "cross-origin WebSocket refused: forward ports with `hangar port-forward`",
+        ));
+    }
+    if port == 0 {
+        return Err(ApiError::invalid("port", "port must be 1 to 65535"));
+    }
+    let (space, _) = state
+        .services
+        .usable_space_with_feature(&caller, &id, Feature::PortForwarding)
+        .await?;
+    // The desktop's VNC server answers only those allowed the desktop.
+    if port == VNC_PORT {
+        state
+            .services
+            .usable_space_with_feature(&caller, &id, Feature::Vnc)
+            .await?;
+    }
+    let ip = state
+        .proxy
+        .address(&state.services, &space)
+        .await?
+        .ok_or_else(|| ApiError::unavailable("the space has no running container right now"))?;
+    let upgrade = websocket(upgrade, &state.config)?;
+    let stream = connect(ip, port, &format!("port {port} of the space")).await?;
+    let _ = stream.set_nodelay(true);
+    let watch = state.services.watch_access(
+        &caller,
+        Need::Feature(space.id.clone(), Feature::PortForwarding),
+    );
+    Ok(upgrade.on_upgrade(move |socket| bridge(socket, stream, watch, "port forward")))
+}
