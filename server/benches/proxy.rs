@@ -155,8 +155,8 @@ async fn main() {
             .json(&body)
             .send()
     };
-    let command =
-        format!("node -e \"$HTTP_APP\" & python3 -c \"$WS_ECHO\" 8765 & trap 'exit 0' TERM; wait");
+    let command = "node -e \"$HTTP_APP\" & python3 -c \"$WS_ECHO\" 8765 & trap 'exit 0' TERM; wait"
+        .to_string();
     let template: serde_json::Value = post(
         "/api/v1/templates",
         json!({"name": "bench", "image": IMAGE, "compute_units": 0, "features": ["port_forwarding"],

@@ -985,12 +985,11 @@ fn report(results: &Results, took: Duration) {
     // design); the goal is what it costs beyond them.
     let beyond_history = per_session + per_full - HISTORY_KIB as f64;
     println!(
-        "{:<42} {:>9.1} KB {:>12} {:>7}   < 250 KB  {}",
+        "{:<42} {:>9.1} KB {:>12} {:>7}   < 250 KB  (history included)",
         format!("  same, after printing {FULL_LINES} lines ({FULL_SESSIONS})"),
         per_session + per_full,
         "-",
         "",
-        "(history included)"
     );
     println!(
         "{:<42} {:>9.1} KB {:>12} {:>7}   < 250 KB  {}",

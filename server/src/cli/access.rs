@@ -349,14 +349,13 @@ async fn carry(connection: tokio::net::TcpStream, socket: Socket) {
     };
     let down = async {
         while let Some(Ok(message)) = from_server.next().await {
-            match message {
-                Message::Binary(data) => {
-                    if to_local.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
+            let data = match message {
+                Message::Binary(data) => data,
                 Message::Close(_) => break,
-                _ => {}
+                _ => continue,
+            };
+            if to_local.write_all(&data).await.is_err() {
+                break;
             }
         }
         let _ = to_local.shutdown().await;

@@ -24,7 +24,7 @@ pub struct Rule {
 }
 
 /// Whether the user may use `feature`, and which rule said so (`None`: no rule, allowed).
-pub fn decide<'a>(rules: &'a [Rule], feature: Feature) -> (bool, Option<&'a Rule>) {
+pub fn decide(rules: &[Rule], feature: Feature) -> (bool, Option<&Rule>) {
     let of = |pick: fn(&Source) -> bool| {
         rules
             .iter()

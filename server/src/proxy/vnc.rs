@@ -77,14 +77,13 @@ pub(super) async fn bridge(
     let (mut from_desktop, mut to_desktop) = desktop.into_split();
     let up = async {
         while let Some(Ok(message)) = from_browser.next().await {
-            match message {
-                Message::Binary(data) => {
-                    if to_desktop.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
+            let data = match message {
+                Message::Binary(data) => data,
                 Message::Close(_) => break,
-                _ => {}
+                _ => continue,
+            };
+            if to_desktop.write_all(&data).await.is_err() {
+                break;
             }
         }
     };

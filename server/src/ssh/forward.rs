@@ -120,11 +120,12 @@ pub async fn relay(
     let (gone_tx, mut gone) = watch::channel(false);
     let inbound = tokio::spawn(async move {
         while let Some(message) = reader.wait().await {
+            // Data is written in the guard: when that works, nothing else is to be done.
             match message {
-                ChannelMsg::Data { data } => {
-                    if input.write_all(&data).await.is_err() || input.flush().await.is_err() {
-                        break;
-                    }
+                ChannelMsg::Data { data }
+                    if input.write_all(&data).await.is_err() || input.flush().await.is_err() =>
+                {
+                    break;
                 }
                 ChannelMsg::Eof => {
                     let _ = input.shutdown().await;
