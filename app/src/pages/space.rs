@@ -35,6 +35,14 @@ fn SpaceView() -> impl IntoView {
     // Kept above the parts redrawn on every live change, so typing and messages survive them.
     let sharing = SharingState::new();
     let ports = super::ports::PortsState::new(Signal::derive(id));
+    // Every resource of the page is made here, before the parts that read it: made inside a
+    // `Transition`'s children, a resource is numbered differently on the server (which makes
+    // it after the outer one resolved) and in the browser, and hydration fails.
+    let storage = Resource::new(
+        move || (id(), live.spaces.get()),
+        |(id, _)| space_storage(id),
+    );
+    let ssh = super::ssh::SpaceSsh::new(Signal::derive(id));
     Effect::new(move |_| {
         if let Some(Ok(None)) = actions.delete.value().get() {
             super::reload_to("/");
@@ -52,10 +60,10 @@ fn SpaceView() -> impl IntoView {
                 }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">"Could not load the space: " {e.message}</p> }.into_any(),
                 Ok(space) => view! {
-                    <Details space=space.clone() actions />
+                    <Details space=space.clone() actions storage />
                     {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
                     <TerminalSection space=space.clone() />
-                    <super::ssh::SpaceSshPanel space=space.clone() />
+                    <super::ssh::SpaceSshPanel space=space.clone() state=ssh />
                     <super::ports::PortsSection space=space.clone() state=ports />
                     {space.can_manage.then(|| view! { <Sharing space=space.clone() state=sharing /> })}
                 }.into_any(),
@@ -101,16 +109,10 @@ fn volume_text(volume: &VolumeUsage) -> String {
 
 /// The space's volumes with what each holds, measured when the page (or the space) changes.
 #[component]
-fn Volumes(space: SpaceDto) -> impl IntoView {
+fn Volumes(space: SpaceDto, usage: Resource<Result<Vec<VolumeUsage>, ApiError>>) -> impl IntoView {
     if space.volumes.is_empty() {
         return view! { <dd>"none"</dd> }.into_any();
     }
-    let id = space.id.clone();
-    let live = Live::get();
-    let usage = Resource::new(
-        move || (id.clone(), live.spaces.get()),
-        |(id, _)| space_storage(id),
-    );
     let declared = space
         .volumes
         .iter()
@@ -135,7 +137,11 @@ fn Volumes(space: SpaceDto) -> impl IntoView {
 }
 
 #[component]
-fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
+fn Details(
+    space: SpaceDto,
+    actions: SpaceActions,
+    storage: Resource<Result<Vec<VolumeUsage>, ApiError>>,
+) -> impl IntoView {
     view! {
         <section class="panel" data-testid="space-details" data-state=space.state.as_str()>
             <div class="panel-head">
@@ -148,7 +154,7 @@ fn Details(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
                 <dt>"Template"</dt><dd>{space.template_name.clone()}</dd>
                 <dt>"Units"</dt><dd>{format!("{} CU, {} SU", space.compute_units, space.storage_units)}</dd>
                 <dt>"Image"</dt><dd><code>{space.image.clone()}</code></dd>
-                <dt>"Volumes"</dt><Volumes space=space.clone() />
+                <dt>"Volumes"</dt><Volumes space=space.clone() usage=storage />
                 {space.privileged.then(|| view! { <dt>"Rights"</dt><dd>"Docker-in-Docker (privileged template)"</dd> })}
                 <dt>"Created"</dt><dd>{space.created_at.to_string()}</dd>
                 {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t.to_string()}</dd> })}

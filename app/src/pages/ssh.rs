@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 
 use crate::api::spaces::SpaceDto;
-use crate::api::ssh::{live_sessions, ssh_config, SshConfigDto};
+use crate::api::ssh::{live_sessions, ssh_config, LiveSessionsDto, SshConfigDto};
+use crate::error::ApiError;
+use crate::ids::SpaceId;
 use crate::live::Live;
 
 /// The `~/.ssh/config` entries of every space of the user, to copy (profile page).
@@ -34,16 +36,30 @@ pub fn SshConfigPanel() -> impl IntoView {
     }
 }
 
+/// What the space page's SSH panel reads, made with the page (see `SpaceView`).
+#[derive(Clone, Copy)]
+pub struct SpaceSsh {
+    config: Resource<Result<SshConfigDto, ApiError>>,
+    sessions: Resource<Result<LiveSessionsDto, ApiError>>,
+}
+
+impl SpaceSsh {
+    pub fn new(id: Signal<SpaceId>) -> Self {
+        let live = Live::get();
+        SpaceSsh {
+            config: Resource::new(move || live.spaces.get(), |_| ssh_config()),
+            sessions: Resource::new(
+                move || (id.get(), live.spaces.get()),
+                |(id, _)| live_sessions(id),
+            ),
+        }
+    }
+}
+
 /// How to reach one space over SSH, and who is in it now (space page).
 #[component]
-pub fn SpaceSshPanel(space: SpaceDto) -> impl IntoView {
-    let live = Live::get();
-    let id = space.id.clone();
-    let config = Resource::new(move || live.spaces.get(), |_| ssh_config());
-    let sessions = Resource::new(
-        move || (id.clone(), live.spaces.get()),
-        |(id, _)| live_sessions(id),
-    );
+pub fn SpaceSshPanel(space: SpaceDto, state: SpaceSsh) -> impl IntoView {
+    let SpaceSsh { config, sessions } = state;
     let id = space.id.clone();
     let running = space.state.is_running();
     view! {
