@@ -68,6 +68,7 @@ pub struct CreateGroup {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub max_tunnels: Option<Option<i64>>,
 }
 
@@ -112,6 +113,7 @@ pub struct UpdateGroup {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub max_tunnels: Option<Option<i64>>,
 }
 

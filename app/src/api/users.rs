@@ -62,6 +62,7 @@ pub struct CreateUser {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub max_tunnels: Option<Option<i64>>,
 }
 
@@ -115,6 +116,7 @@ pub struct UpdateUser {
         deserialize_with = "double_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
     pub max_tunnels: Option<Option<i64>>,
 }
 

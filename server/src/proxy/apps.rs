@@ -29,6 +29,7 @@ use super::route::{self, HostTarget};
 use super::{page, port_access, scheme, space_named};
 use crate::entities::{session, setting};
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::ValidQuery;
 use crate::services::tokens::hash_token;
 use crate::state::AppState;
 
@@ -269,7 +270,7 @@ fn local_path(path: Option<&str>) -> String {
 pub async fn authorize(
     State(state): State<AppState>,
     parts: Parts,
-    Query(query): Query<AuthorizeQuery>,
+    ValidQuery(query): ValidQuery<AuthorizeQuery>,
 ) -> Response {
     let html = page::accepts_html(&parts.headers);
     let caller = match state.api.caller(&parts).await {
