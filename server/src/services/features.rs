@@ -177,9 +177,6 @@ impl Services {
         Ok(None)
     }
 
-    /// THE check of every way into a space (terminal, SSH, proxy, tunnels, files): a live
-    /// space the caller may see (else 404) whose `feature` they may use (else 403 naming the
-    /// missing permission), with their relation to it.
     /// A running space whose `feature` the caller may use now, with a token that may write
     /// (a shell, a port, a transfer).
     pub async fn usable_space_with_feature(
@@ -195,6 +192,9 @@ impl Services {
         }
     }
 
+    /// THE check of every way into a space (terminal, SSH, proxy, tunnels, files): a live
+    /// space the caller may see (else 404) whose `feature` they may use (else 403 naming the
+    /// missing permission), with their relation to it.
     pub async fn space_with_feature(
         &self,
         caller: &Caller,

@@ -336,15 +336,12 @@ impl Services {
     }
 
     /// The space, if the caller may transfer files there now: 404 when they may not see it,
-    /// 403 when its template leaves file transfer off, 409 when it is not running.
+    /// 403 naming the permission when its template leaves file transfer off or an admin's
+    /// rule denies it (to the caller or the owner), 409 when it is not running.
     async fn place(&self, caller: &Caller, space_id: &SpaceId) -> ApiResult<Place> {
-        let (space, _role) = self.visible_space(caller, space_id).await?;
-        let features: Vec<Feature> = super::from_json(&space.features, "space features")?;
-        if !features.contains(&Feature::FileTransfer) {
-            return Err(ApiError::forbidden(
-                "file transfer is off for this space: its template does not enable it",
-            ));
-        }
+        let (space, _role) = self
+            .space_with_feature(caller, space_id, Feature::FileTransfer)
+            .await?;
         if !space.state.is_running() {
             let state = space.state;
             return Err(ApiError::wrong_state(
@@ -480,7 +477,10 @@ impl Services {
         slot: TransferSlot,
     ) -> (UploadStream, SharedVerdict) {
         let verdict = SharedVerdict::default();
-        let mut watch = self.watch_access(caller, Need::Space(place.space.id.clone()));
+        let mut watch = self.watch_access(
+            caller,
+            Need::Feature(place.space.id.clone(), Feature::FileTransfer),
+        );
         let guarded = Guarded {
             inner: Some(body),
             lost: Box::pin(async move { watch.lost().await }),
@@ -844,7 +844,10 @@ impl Services {
         slot: TransferSlot,
         details: serde_json::Value,
     ) -> ByteStream {
-        let mut watch = self.watch_access(caller, Need::Space(place.space.id.clone()));
+        let mut watch = self.watch_access(
+            caller,
+            Need::Feature(place.space.id.clone(), Feature::FileTransfer),
+        );
         let (services, caller, place) = (self.clone(), caller.clone(), place.clone());
         let on_end = move |bytes: u64, complete: bool| {
             let mut details = details;

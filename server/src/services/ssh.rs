@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::access::{Caller, Credential, SpaceRole};
 use super::audit::{record, space_target, Outcome};
-use super::{from_json, Services};
+use super::Services;
 use crate::entities::{space, ssh_key, user};
 use crate::error::{ApiError, ApiResult};
 use crate::ssh::Ticket;
@@ -137,13 +137,13 @@ impl Services {
             Err(e) if e.code == app::error::ErrorCode::NotFound => return Err(unknown()),
             Err(e) => return Err(unavailable(e)),
         };
-        let features: Vec<Feature> =
-            from_json(&found.features, "space features").map_err(unavailable)?;
-        if !features.contains(&Feature::Ssh) {
-            return Err(format!(
-                "space `{login}` does not offer SSH: its template has no `ssh` feature (an admin \
-                 can add it to the template; spaces made after that have it)"
-            ));
+        // The template's feature and the admins' rules, for the caller and the owner alike.
+        if let Some(refusal) = self
+            .feature_refusal(caller, &found, Feature::Ssh)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(format!("space `{login}`: {}", refusal.message));
         }
         if !found.state.is_running() {
             let what_to_do = if role.can_manage() {

@@ -147,7 +147,10 @@ pub async fn run(
         }
         return;
     };
-    let mut watch = services.watch_access(&caller, Need::Space(entry.space.id.clone()));
+    let mut watch = services.watch_access(
+        &caller,
+        Need::Feature(entry.space.id.clone(), app::api::templates::Feature::Ssh),
+    );
     // One future for the connection's life: dropping it halfway through a check would lose
     // the change that started it.
     let lost = watch.lost();

@@ -959,3 +959,32 @@ async fn the_vscode_tunnel_shows_its_device_code(db: TestDb) {
     }
     server.stop().await;
 }
+
+both_dbs!(feature_rules_gate_file_transfer_too);
+async fn feature_rules_gate_file_transfer_too(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let tpl = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "box", "image": TEST_IMAGE, "compute_units": 0, "features": ["terminal", "file_transfer"]}),
+        )
+        .await
+        .id();
+    let id = ann.running_space("box", &tpl).await;
+    let list = format!("/api/v1/spaces/{id}/files?path=/tmp&list");
+    assert_eq!(ann.get(&list).await.status, 200);
+    let set = admin
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/feature-rules",
+            Some(json!({"scope": "user", "subject": "ann", "feature": "file_transfer", "rule": "deny"})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    let denied = ann.get(&list).await;
+    assert_eq!(denied.status, 403, "{denied:?}");
+    assert_eq!(denied.body["error"]["permission"], "file_transfer");
+    server.stop().await;
+}
