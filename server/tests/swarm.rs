@@ -3,7 +3,8 @@
 //! one-replica service with its reservations, a terminal-like exec and a file round trip
 //! reach a space on a worker through its node's engine, stop/start keeps a space on its node
 //! with its data, a drained node refuses its space's start clearly, and racing starts never
-//! exceed a node's capacity (refused ones say it is the cluster's capacity, not the quota).
+//! exceed a node's capacity (refused ones say it is the cluster's capacity, not the quota),
+//! and a node that dies turns its spaces `stopped` with the reason within 10 s.
 //! The tests take turns: they share the swarm's capacity.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -50,7 +51,31 @@ async fn on_the_swarm() -> tokio::sync::MutexGuard<'static, ()> {
     for node in nodes.split_whitespace() {
         docker(&["node", "update", "--availability", "active", node]).await;
     }
+    // A node restarted by an earlier test takes a few seconds to be ready again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, states) = docker(&["node", "ls", "--format", "{{.Status}}"]).await;
+        if states.lines().count() == NODES && states.lines().all(|s| s == "Ready") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "swarm nodes not ready: {states}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     turn
+}
+
+/// The docker CLI on this machine's own engine (where the swarm's node containers run).
+async fn host_docker(args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("docker")
+        .env_remove("DOCKER_HOST")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
 }
 
 async fn swarm_server(db: &TempDb) -> TestServer {
@@ -206,7 +231,7 @@ async fn a_terminal_and_a_file_round_trip_reach_a_space_on_a_worker() {
     let template = template(&admin, "one", 1).await;
     // Swarm spreads them: with one space a node, some run on workers.
     let mut ids = Vec::new();
-    for name in ["a", "b", "c"] {
+    for name in ["sa", "sb", "sc"] {
         let id = admin.new_space(name, &template).await;
         start(&admin, &id).await;
         ids.push(id);
@@ -379,5 +404,60 @@ async fn racing_starts_never_exceed_a_nodes_capacity_and_say_it_is_the_clusters(
             "{node} runs {spaces} 1-CPU spaces"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_dies_turns_its_spaces_stopped_within_ten_seconds() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    // One space a node: one of them is on the last node, which is killed.
+    let victim = format!("hangar-swarm-node{NODES}");
+    let mut on_victim = None;
+    let mut others = Vec::new();
+    for name in ["da", "db", "dc"] {
+        let id = admin.new_space(name, &template).await;
+        start(&admin, &id).await;
+        assert_eq!(settled(&admin, &id).await["state"], "running");
+        if node_of(&id).await == victim {
+            on_victim = Some(id);
+        } else {
+            others.push(id);
+        }
+    }
+    let id = on_victim.expect("no space landed on the last node");
+
+    let (ok, out) = host_docker(&["kill", &victim]).await;
+    assert!(ok, "{out}");
+    let killed = Instant::now();
+    let space = loop {
+        let space = admin.get(&format!("/api/v1/spaces/{id}")).await.body;
+        if space["state"] == "stopped" {
+            break space;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "still {} 10 s after its node died",
+            space["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = space["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&victim),
+        "the reason names the node: {reason}"
+    );
+    for other in &others {
+        let space = admin.get(&format!("/api/v1/spaces/{other}")).await.body;
+        assert_eq!(space["state"], "running", "spaces on live nodes run on");
+    }
+    // The node comes back (its engine's state is on its volume), so the space can be deleted.
+    let (ok, out) = host_docker(&["start", &victim]).await;
+    assert!(ok, "{out}");
+    drop(_turn);
+    let _turn = on_the_swarm().await;
     server.stop().await;
 }

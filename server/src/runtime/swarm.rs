@@ -581,12 +581,31 @@ impl SwarmRuntime {
         ))
     }
 
-    /// Waits until no task of the space runs any more.
+    /// Whether the node is in the swarm, ready, and its engine answers now.
+    async fn node_answers(&self, manager: &Docker, node_id: &str) -> bool {
+        let Ok(Some(node)) = self.node(manager, node_id).await else {
+            return false;
+        };
+        if node.status.as_ref().and_then(|s| s.state) != Some(NodeState::READY) {
+            return false;
+        }
+        let Ok(engine) = self.engine_of(&node) else {
+            // Nothing to ask: trust Swarm's word.
+            return true;
+        };
+        matches!(
+            tokio::time::timeout(NODE_PING_TIMEOUT, engine.ping()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Waits until no task of the space runs any more on a node that answers.
     async fn wait_stopped(&self, manager: &Docker, space_id: &SpaceId) -> Result<(), RuntimeError> {
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             let tasks = self.tasks(manager, space_id).await?;
-            let live = tasks.iter().any(|t| {
+            let mut live = Vec::new();
+            for task in tasks.iter().filter(|t| {
                 matches!(
                     task_state(t),
                     Some(
@@ -598,8 +617,18 @@ impl SwarmRuntime {
                             | TaskState::READY
                     )
                 )
-            });
-            if !live {
+            }) {
+                live.push(task.node_id.clone().unwrap_or_default());
+            }
+            // A dead node's task cannot be waited for: Swarm ends it when the node is back.
+            let mut waiting = false;
+            for node_id in live {
+                if self.node_answers(manager, &node_id).await {
+                    waiting = true;
+                    break;
+                }
+            }
+            if !waiting {
                 return Ok(());
             }
             if Instant::now() >= deadline {
