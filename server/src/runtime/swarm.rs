@@ -48,6 +48,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the task is looked at while waiting.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a start that Swarm cannot place yet waits while the room it needs is held by
+/// tasks that are ending.
+const CAPACITY_GRACE: Duration = Duration::from_secs(10);
 /// A node engine that does not answer within this is taken for a dead node.
 const NODE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -66,6 +69,14 @@ pub struct SwarmRuntime {
     network_id: tokio::sync::Mutex<Option<String>>,
     /// Clients of the nodes' engines, by endpoint.
     engines: std::sync::Mutex<HashMap<String, Docker>>,
+}
+
+/// What a node has left to reserve.
+struct FreeSlot {
+    node_id: String,
+    node: String,
+    nano_cpus: i64,
+    memory: i64,
 }
 
 /// Where a running space's container is.
@@ -485,8 +496,9 @@ impl SwarmRuntime {
         }
     }
 
-    /// The largest free slot of the swarm's active nodes: (node, CPUs, MiB) left to reserve.
-    async fn largest_free_slot(&self, manager: &Docker) -> Option<(String, f64, i64)> {
+    /// What each active, ready node has left to reserve, counting the tasks meant to run
+    /// (a task that is ending still holds its reservation in the scheduler a moment longer).
+    async fn free_slots(&self, manager: &Docker) -> Option<Vec<FreeSlot>> {
         let nodes = manager
             .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
             .await
@@ -498,27 +510,34 @@ impl SwarmRuntime {
             ))
             .await
             .ok()?;
-        nodes
-            .iter()
-            .filter(|node| node_unusable(node).is_none())
-            .map(|node| {
-                let total = node.description.as_ref().and_then(|d| d.resources.as_ref());
-                let (mut cpus, mut memory) = (
-                    total.and_then(|r| r.nano_cpus).unwrap_or(0),
-                    total.and_then(|r| r.memory_bytes).unwrap_or(0),
-                );
-                for task in tasks.iter().filter(|t| t.node_id == node.id) {
-                    let reserved = task
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.resources.as_ref())
-                        .and_then(|r| r.reservations.as_ref());
-                    cpus -= reserved.and_then(|r| r.nano_cpus).unwrap_or(0);
-                    memory -= reserved.and_then(|r| r.memory_bytes).unwrap_or(0);
-                }
-                (node_name(node), cpus as f64 / 1e9, memory / (1024 * 1024))
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1))
+        Some(
+            nodes
+                .iter()
+                .filter(|node| node_unusable(node).is_none())
+                .map(|node| {
+                    let total = node.description.as_ref().and_then(|d| d.resources.as_ref());
+                    let (mut nano_cpus, mut memory) = (
+                        total.and_then(|r| r.nano_cpus).unwrap_or(0),
+                        total.and_then(|r| r.memory_bytes).unwrap_or(0),
+                    );
+                    for task in tasks.iter().filter(|t| t.node_id == node.id) {
+                        let reserved = task
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.resources.as_ref())
+                            .and_then(|r| r.reservations.as_ref());
+                        nano_cpus -= reserved.and_then(|r| r.nano_cpus).unwrap_or(0);
+                        memory -= reserved.and_then(|r| r.memory_bytes).unwrap_or(0);
+                    }
+                    FreeSlot {
+                        node_id: node.id.clone().unwrap_or_default(),
+                        node: node_name(node),
+                        nano_cpus,
+                        memory,
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Sets the service's replicas (keeping the rest of its spec); absent is fine.
@@ -661,6 +680,7 @@ impl SwarmRuntime {
             .await
             .map_err(|e| classify("creating the space's service", e))?;
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut short_since = None;
         loop {
             let tasks = self.tasks(&manager, &space.id).await?;
             if let Some(task) = newest(tasks) {
@@ -681,19 +701,34 @@ impl SwarmRuntime {
                         return Ok(container);
                     }
                     Some(TaskState::PENDING) if error.contains("insufficient resources") => {
-                        let slot = self.largest_free_slot(&manager).await;
-                        self.scale(&manager, &space.id, 0, None).await?;
                         let (cpus, memory) = compute_limits(
                             space.compute_units,
                             self.settings.cpus_per_cu,
                             self.settings.memory_mib_per_cu,
                         );
-                        let largest = match slot {
-                            Some((node, cpus, mib)) => format!(
-                                "the largest free slot is {cpus:.2} CPUs and {mib} MiB on node \
-                                 {node}"
+                        let (cpus, memory) = (cpus.unwrap_or(0), memory.unwrap_or(0));
+                        let slots = self.free_slots(&manager).await.unwrap_or_default();
+                        let fits = slots.iter().any(|slot| {
+                            pin.as_ref().is_none_or(|pin| *pin == slot.node_id)
+                                && slot.nano_cpus >= cpus
+                                && slot.memory >= memory
+                        });
+                        // Room held only by tasks that are ending: Swarm places it once
+                        // they are gone.
+                        let short_of_room = *short_since.get_or_insert_with(Instant::now);
+                        if fits && short_of_room.elapsed() < CAPACITY_GRACE {
+                            tokio::time::sleep(POLL).await;
+                            continue;
+                        }
+                        self.scale(&manager, &space.id, 0, None).await?;
+                        let largest = match slots.iter().max_by_key(|slot| slot.nano_cpus) {
+                            Some(slot) => format!(
+                                "the largest free slot is {:.2} CPUs and {} MiB on node {}",
+                                slot.nano_cpus.max(0) as f64 / 1e9,
+                                slot.memory.max(0) / (1024 * 1024),
+                                slot.node
                             ),
-                            None => "no node has any room left".to_owned(),
+                            None => "no node is active and ready".to_owned(),
                         };
                         let where_ = if pin.is_some() {
                             "the node that holds this space's volumes has"
@@ -704,8 +739,8 @@ impl SwarmRuntime {
                             "cluster capacity: {where_} room for this space ({} CPUs, {} MiB \
                              reserved; {largest}). This is not your quota: stop another space \
                              there or ask an admin to add a node, then start it again",
-                            cpus.unwrap_or(0) as f64 / 1e9,
-                            memory.unwrap_or(0) / (1024 * 1024)
+                            cpus as f64 / 1e9,
+                            memory / (1024 * 1024)
                         )));
                     }
                     Some(TaskState::PENDING) if error.contains("no suitable node") => {
