@@ -324,11 +324,40 @@ async fn a_drained_node_refuses_its_spaces_start_with_the_reason() {
     start(&admin, &id).await;
     assert_eq!(settled(&admin, &id).await["state"], "running");
     let node = node_of(&id).await;
-    admin.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
-    admin.wait_for_state(&id, "stopped").await;
 
+    // Drained under it: Swarm stops it (never moves it off its volumes), and the space says so.
     let (ok, out) = docker(&["node", "update", "--availability", "drain", &node]).await;
     assert!(ok, "{out}");
+    let drained = Instant::now();
+    let space = loop {
+        let space = admin.get(&format!("/api/v1/spaces/{id}")).await.body;
+        if space["state"] == "stopped" {
+            break space;
+        }
+        assert!(
+            drained.elapsed() < Duration::from_secs(30),
+            "still {} 30 s after its node was drained",
+            space["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = space["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&node) && reason.contains("drained"),
+        "the space says its node was drained: {reason}"
+    );
+    let (_, moved) = docker(&[
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "-q",
+        &format!("hangar-{id}"),
+    ])
+    .await;
+    assert_eq!(moved, "", "Swarm started no replacement elsewhere");
+
+    // A start while it is drained is refused with the node and the reason.
     let asked = Instant::now();
     start(&admin, &id).await;
     let space = settled(&admin, &id).await;
@@ -337,7 +366,7 @@ async fn a_drained_node_refuses_its_spaces_start_with_the_reason() {
     assert_eq!(space["state"], "stopped", "{space}");
     let reason = space["last_error"].as_str().unwrap_or_default();
     assert!(
-        reason.contains(&node) && reason.contains("drained"),
+        reason.contains(&node) && reason.contains("drained") && reason.contains("cannot start"),
         "the refusal names the node and why: {reason}"
     );
     assert!(

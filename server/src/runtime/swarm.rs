@@ -911,8 +911,19 @@ impl Runtime for SwarmRuntime {
                 .as_ref()
                 .and_then(|s| s.container_status.as_ref())
                 .and_then(|c| c.exit_code);
-            let detail = match exit {
-                Some(code)
+            // A drained (or lost) node is why Swarm shut it down: say so.
+            let node_id = task.node_id.clone().unwrap_or_default();
+            let node_reason = match self.node(&manager, &node_id).await {
+                Ok(Some(node)) => {
+                    node_unusable(&node).map(|why| format!("node {} {why}", node_name(&node)))
+                }
+                _ => None,
+            };
+            let detail = match (exit, node_reason) {
+                (_, Some(reason)) if state == Some(TaskState::SHUTDOWN) => {
+                    format!("Swarm stopped the space: {reason}")
+                }
+                (Some(code), _)
                     if state == Some(TaskState::FAILED) || state == Some(TaskState::COMPLETE) =>
                 {
                     format!("the container exited with code {code}")
