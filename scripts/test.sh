@@ -24,6 +24,12 @@ say "unit and integration tests"
 # `hydrate` beside `ssr`.
 cargo test -p app -p server -p migrations
 
+say "Swarm runtime tests (a three-node Docker-in-Docker swarm: scripts/swarm-up.sh)"
+# A test binary of its own, left out of the plain `cargo test` above: it needs the swarm,
+# which its tests start (about 25 s the first time) and which is removed afterwards.
+cargo test -p server --test swarm
+scripts/swarm-up.sh down
+
 say "schema-driven fuzz of the JSON API"
 scripts/fuzz-api.sh
 

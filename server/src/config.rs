@@ -81,6 +81,12 @@ pub struct Config {
     #[arg(long, env = "DOCKER_HOST")]
     pub docker_host: Option<String>,
 
+    /// What runs spaces: `docker` (the engine at --docker-host) or `swarm` (that engine is a
+    /// Swarm manager; each space is a one-replica service, and every node carries a label
+    /// `io.hangar.engine=tcp://ADDRESS:2375` saying where its own engine answers).
+    #[arg(long, env = "HANGAR_RUNTIME", default_value = "docker")]
+    pub runtime: RuntimeKind,
+
     /// The URL people use to reach Hangar (e.g. `https://hangar.example.com`). Browsers'
     /// Origin headers are checked against it, and an `https` URL makes cookies `Secure`.
     /// When unset, the request's own Host is the expected origin.
@@ -259,6 +265,14 @@ pub enum VolumeSizes {
     Loop,
     /// Not enforced.
     Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// One Docker engine.
+    Docker,
+    /// A Docker Swarm, through its manager.
+    Swarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -454,6 +468,13 @@ mod tests {
         assert!(!defaults.allow_host_access);
         assert!(config(&["--allow-host-access"]).allow_host_access);
         assert!(Cli::try_parse_from(["hangar", "--pids-per-cu", "3"]).is_err());
+    }
+
+    #[test]
+    fn the_runtime_is_docker_unless_swarm_is_asked_for() {
+        assert_eq!(config(&[]).runtime, RuntimeKind::Docker);
+        assert_eq!(config(&["--runtime", "swarm"]).runtime, RuntimeKind::Swarm);
+        assert!(Cli::try_parse_from(["hangar", "--runtime", "kubernetes"]).is_err());
     }
 }
 

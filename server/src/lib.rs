@@ -80,17 +80,28 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
         }
         config::VolumeSizes::Off => Err("turned off (--volume-sizes off)".to_owned()),
     };
-    let runtime: Arc<dyn runtime::Runtime> = Arc::new(runtime::docker::DockerRuntime::new(
-        docker.clone(),
-        runtime::docker::DockerSettings {
-            installation,
-            cpus_per_cu: config.cpus_per_cu,
-            memory_mib_per_cu: config.memory_mib_per_cu,
-            pids_per_cu: config.pids_per_cu,
-            disks,
-            allow_host_access: config.allow_host_access,
-        },
-    ));
+    let runtime: Arc<dyn runtime::Runtime> = match config.runtime {
+        config::RuntimeKind::Docker => Arc::new(runtime::docker::DockerRuntime::new(
+            docker.clone(),
+            runtime::docker::DockerSettings {
+                installation,
+                cpus_per_cu: config.cpus_per_cu,
+                memory_mib_per_cu: config.memory_mib_per_cu,
+                pids_per_cu: config.pids_per_cu,
+                disks,
+                allow_host_access: config.allow_host_access,
+            },
+        )),
+        config::RuntimeKind::Swarm => Arc::new(runtime::swarm::SwarmRuntime::new(
+            docker.clone(),
+            runtime::swarm::SwarmSettings {
+                installation,
+                cpus_per_cu: config.cpus_per_cu,
+                memory_mib_per_cu: config.memory_mib_per_cu,
+                pids_per_cu: config.pids_per_cu,
+            },
+        )),
+    };
     // Re-attaches volumes after a reboot, installs the network rules, and says at start-up
     // what the host cannot enforce.
     runtime.prepare().await;

@@ -3,7 +3,7 @@
 //! CPU, memory and process limits from its compute units and a reduced set of rights, on a
 //! network kept from the host (see [`super::firewall`]), all labelled as Hangar's.
 
-mod files;
+pub(crate) mod files;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,11 +34,12 @@ use super::{
 const DETACH_KEYS: &str = "ctrl-],ctrl-^,ctrl-_,ctrl-],ctrl-^,ctrl-_,ctrl-],ctrl-^";
 
 /// Seconds a container gets to stop before it is killed.
-const STOP_GRACE_SECS: i32 = 10;
+pub(crate) const STOP_GRACE_SECS: i32 = 10;
 
 /// What a space runs when its template names no command: a shell that idles until stopped
 /// and exits at once on SIGTERM.
-const IDLE_COMMAND: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+pub(crate) const IDLE_COMMAND: &str =
+    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
 /// The capabilities a space keeps: Docker's default set without MKNOD (device nodes),
 /// SETPCAP and SETFCAP (changing capability sets and file capabilities). Enough for `sudo`
@@ -107,6 +108,32 @@ pub struct DockerRuntime {
     usage: std::sync::Mutex<HashMap<SpaceId, (Instant, u64)>>,
 }
 
+/// The CPU (in billionths) and memory (in bytes) of `compute_units`; none for 0 CU (admin
+/// templates run without limits).
+pub(crate) fn compute_limits(
+    compute_units: i64,
+    cpus_per_cu: f64,
+    memory_mib_per_cu: u64,
+) -> (Option<i64>, Option<i64>) {
+    if compute_units <= 0 {
+        return (None, None);
+    }
+    (
+        Some((compute_units as f64 * cpus_per_cu * 1e9) as i64),
+        Some(compute_units * memory_mib_per_cu as i64 * 1024 * 1024),
+    )
+}
+
+/// The labels of every object made for `space` by `installation`.
+pub(crate) fn space_labels(installation: &str, space: &SpaceSpec) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_MANAGED.to_owned(), "true".to_owned()),
+        (LABEL_INSTALLATION.to_owned(), installation.to_owned()),
+        (LABEL_SPACE.to_owned(), space.id.to_string()),
+        (LABEL_OWNER.to_owned(), space.owner.clone()),
+    ])
+}
+
 pub fn container_name(space_id: &SpaceId) -> String {
     format!("hangar-{space_id}")
 }
@@ -119,7 +146,7 @@ pub fn container_name(space_id: &SpaceId) -> String {
 /// under another installation's spaces.
 pub const SPACES_NETWORK: &str = "hangar-spaces";
 /// Label that marks the shared spaces network.
-const LABEL_NETWORK: &str = "io.hangar.network";
+pub(crate) const LABEL_NETWORK: &str = "io.hangar.network";
 
 pub fn volume_name(space_id: &SpaceId, volume: &str) -> String {
     format!("hangar-{space_id}-{volume}")
@@ -127,14 +154,14 @@ pub fn volume_name(space_id: &SpaceId, volume: &str) -> String {
 
 /// Whose an object is, by its labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
+pub(crate) enum Owner {
     Us,
     /// Made before installations had ids.
     Nobody,
     AnotherInstallation,
 }
 
-fn owner_of(labels: Option<&HashMap<String, String>>, installation: &str) -> Owner {
+pub(crate) fn owner_of(labels: Option<&HashMap<String, String>>, installation: &str) -> Owner {
     match labels.and_then(|l| l.get(LABEL_INSTALLATION)) {
         Some(id) if id == installation => Owner::Us,
         Some(_) => Owner::AnotherInstallation,
@@ -142,7 +169,7 @@ fn owner_of(labels: Option<&HashMap<String, String>>, installation: &str) -> Own
     }
 }
 
-fn is_not_found(error: &DockerError) -> bool {
+pub(crate) fn is_not_found(error: &DockerError) -> bool {
     matches!(
         error,
         DockerError::DockerResponseServerError {
@@ -162,7 +189,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn classify(context: &str, error: DockerError) -> RuntimeError {
+pub(crate) fn classify(context: &str, error: DockerError) -> RuntimeError {
     match error {
         DockerError::DockerResponseServerError { message, .. } => {
             RuntimeError::Failed(format!("{context}: {message}"))
@@ -195,12 +222,7 @@ impl DockerRuntime {
     }
 
     fn labels(&self, space: &SpaceSpec) -> HashMap<String, String> {
-        HashMap::from([
-            (LABEL_MANAGED.to_owned(), "true".to_owned()),
-            (LABEL_INSTALLATION.to_owned(), self.installation.clone()),
-            (LABEL_SPACE.to_owned(), space.id.to_string()),
-            (LABEL_OWNER.to_owned(), space.owner.clone()),
-        ])
+        space_labels(&self.installation, space)
     }
 
     async fn client(&self) -> Result<bollard::Docker, RuntimeError> {
@@ -218,16 +240,11 @@ impl DockerRuntime {
                 ..Default::default()
             })
             .collect();
-        // 0 CU: no limits (admin templates).
-        let (nano_cpus, memory) = if space.compute_units > 0 {
-            let cu = space.compute_units as f64;
-            (
-                Some((cu * self.cpus_per_cu * 1e9) as i64),
-                Some(space.compute_units * self.memory_mib_per_cu as i64 * 1024 * 1024),
-            )
-        } else {
-            (None, None)
-        };
+        let (nano_cpus, memory) = compute_limits(
+            space.compute_units,
+            self.cpus_per_cu,
+            self.memory_mib_per_cu,
+        );
         let (cap_drop, cap_add, security_opt) = if space.privileged {
             (
                 Vec::new(),
@@ -682,76 +699,85 @@ impl ExecControl for DockerExec {
     }
 }
 
+/// Starts a process in `container` on the engine `docker` runs (the Docker runtime's own
+/// engine, or the node a Swarm task runs on).
+pub(crate) async fn exec_in(
+    docker: bollard::Docker,
+    container: String,
+    request: ExecRequest,
+) -> Result<Exec, RuntimeError> {
+    use bollard::container::LogOutput;
+    use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+    use futures_util::StreamExt;
+    let mark = uuid::Uuid::new_v4().simple().to_string();
+    let mut env = request.env;
+    env.push(format!("{EXEC_MARK}={mark}"));
+    let exec = docker
+        .create_exec(
+            &container,
+            CreateExecOptions {
+                cmd: Some(request.cmd),
+                env: Some(env),
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(request.tty),
+                detach_keys: Some(DETACH_KEYS.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| classify("starting a process in the space", e))?;
+    let started = docker
+        .start_exec(
+            &exec.id,
+            Some(StartExecOptions {
+                detach: false,
+                tty: request.tty,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| classify("starting a process in the space", e))?;
+    let StartExecResults::Attached { output, input } = started else {
+        return Err(RuntimeError::Failed(
+            "the process in the space did not attach".into(),
+        ));
+    };
+    let control = Arc::new(DockerExec {
+        docker,
+        id: exec.id,
+        container,
+        mark,
+    });
+    if let Some((cols, rows)) = request.size {
+        // The process runs either way; a failed resize only leaves the default size.
+        let _ = control.resize(cols, rows).await;
+    }
+    let output = output
+        .filter_map(|item| async move {
+            match item {
+                Ok(LogOutput::StdErr { message }) => Some(Ok(ExecOutput::Stderr(message))),
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    Some(Ok(ExecOutput::Stdout(message)))
+                }
+                Ok(LogOutput::StdIn { .. }) => None,
+                Err(e) => Some(Err(classify("reading from the space", e))),
+            }
+        })
+        .boxed();
+    Ok(Exec {
+        output,
+        input,
+        control,
+    })
+}
+
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
     async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError> {
-        use bollard::container::LogOutput;
-        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-        use futures_util::StreamExt;
         let docker = self.client().await?;
-        let container = container_name(space_id);
-        let mark = uuid::Uuid::new_v4().simple().to_string();
-        let mut env = request.env;
-        env.push(format!("{EXEC_MARK}={mark}"));
-        let exec = docker
-            .create_exec(
-                &container,
-                CreateExecOptions {
-                    cmd: Some(request.cmd),
-                    env: Some(env),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(request.tty),
-                    detach_keys: Some(DETACH_KEYS.to_owned()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| classify("starting a process in the space", e))?;
-        let started = docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty: request.tty,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| classify("starting a process in the space", e))?;
-        let StartExecResults::Attached { output, input } = started else {
-            return Err(RuntimeError::Failed(
-                "the process in the space did not attach".into(),
-            ));
-        };
-        let control = Arc::new(DockerExec {
-            docker,
-            id: exec.id,
-            container,
-            mark,
-        });
-        if let Some((cols, rows)) = request.size {
-            // The process runs either way; a failed resize only leaves the default size.
-            let _ = control.resize(cols, rows).await;
-        }
-        let output = output
-            .filter_map(|item| async move {
-                match item {
-                    Ok(LogOutput::StdErr { message }) => Some(Ok(ExecOutput::Stderr(message))),
-                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                        Some(Ok(ExecOutput::Stdout(message)))
-                    }
-                    Ok(LogOutput::StdIn { .. }) => None,
-                    Err(e) => Some(Err(classify("reading from the space", e))),
-                }
-            })
-            .boxed();
-        Ok(Exec {
-            output,
-            input,
-            control,
-        })
+        exec_in(docker, container_name(space_id), request).await
     }
 
     async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError> {
@@ -1115,7 +1141,8 @@ impl Runtime for DockerRuntime {
         space_id: &SpaceId,
         path: &str,
     ) -> Result<Option<PathInfo>, RuntimeError> {
-        self.stat_path_in(space_id, path).await
+        let docker = self.client().await?;
+        files::stat_path_in(&docker, &container_name(space_id), path).await
     }
 
     async fn download_archive(
@@ -1123,7 +1150,8 @@ impl Runtime for DockerRuntime {
         space_id: &SpaceId,
         path: &str,
     ) -> Result<ByteStream, RuntimeError> {
-        self.download_archive_of(space_id, path).await
+        let docker = self.client().await?;
+        files::download_archive_of(&docker, &container_name(space_id), path).await
     }
 
     async fn upload_archive(
@@ -1132,6 +1160,7 @@ impl Runtime for DockerRuntime {
         dir: &str,
         tar: UploadStream,
     ) -> Result<(), RuntimeError> {
-        self.upload_archive_to(space_id, dir, tar).await
+        let docker = self.client().await?;
+        files::upload_archive_to(&docker, &container_name(space_id), dir, tar).await
     }
 }

@@ -1,10 +1,11 @@
-//! The container runtime the space lifecycle drives. Docker (through bollard) implements it;
-//! an orchestrator could implement it the same way.
+//! The container runtime the space lifecycle drives: one Docker engine ([`docker`]) or a
+//! Docker Swarm ([`swarm`]), both through bollard.
 
 pub mod client;
 pub mod disks;
 pub mod docker;
 pub mod firewall;
+pub mod swarm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;

@@ -3,7 +3,6 @@
 //! path, symbolic links included, inside the container's own filesystem.
 
 use app::api::files::FileKind;
-use app::ids::SpaceId;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder,
@@ -11,7 +10,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{classify, container_name, is_not_found, DockerRuntime};
+use super::{classify, is_not_found};
 use crate::runtime::{ByteStream, PathInfo, RuntimeError, UploadStream};
 
 // Bits of Go's `os.FileMode`, as Docker reports a path's mode.
@@ -57,126 +56,114 @@ pub(crate) fn from_go_mode(mode: u32) -> (FileKind, u32) {
     (kind, permissions)
 }
 
-impl DockerRuntime {
-    /// A 404 of the archive API means no such path or no such container: `None` when the
-    /// container is there (so the path is not), else what is wrong with the container.
-    async fn container_missing(
-        &self,
-        docker: &bollard::Docker,
-        space_id: &SpaceId,
-    ) -> Option<RuntimeError> {
-        match docker
-            .inspect_container(
-                &container_name(space_id),
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-        {
-            Ok(_) => None,
-            Err(e) if is_not_found(&e) => Some(RuntimeError::Failed(
-                "the space's container is gone: start the space again".into(),
-            )),
-            Err(e) => Some(classify("inspecting the container", e)),
+/// A 404 of the archive API means no such path or no such container: `None` when the
+/// container is there (so the path is not), else what is wrong with the container.
+async fn container_missing(docker: &bollard::Docker, container: &str) -> Option<RuntimeError> {
+    match docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    {
+        Ok(_) => None,
+        Err(e) if is_not_found(&e) => Some(RuntimeError::Failed(
+            "the space's container is gone: start the space again".into(),
+        )),
+        Err(e) => Some(classify("inspecting the container", e)),
+    }
+}
+
+/// What a 404 of the archive API means for an operation that needed the path.
+async fn not_found(docker: &bollard::Docker, container: &str) -> RuntimeError {
+    container_missing(docker, container)
+        .await
+        .unwrap_or_else(|| RuntimeError::Failed("no such file or directory".into()))
+}
+
+/// [`crate::runtime::Runtime::stat_path`] in `container` on the engine `docker`.
+pub(crate) async fn stat_path_in(
+    docker: &bollard::Docker,
+    container: &str,
+    path: &str,
+) -> Result<Option<PathInfo>, RuntimeError> {
+    let options = ContainerArchiveInfoOptionsBuilder::new().path(path).build();
+    match docker
+        .get_container_archive_info(container, Some(options))
+        .await
+    {
+        Ok(stat) => {
+            let (kind, mode) = from_go_mode(stat.file_mode);
+            let modified = stat
+                .modification_time
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc));
+            Ok(Some(PathInfo {
+                kind,
+                size: u64::try_from(stat.size).unwrap_or(0),
+                mode,
+                modified,
+                link_target: (!stat.link_target.is_empty()).then_some(stat.link_target),
+            }))
         }
+        Err(e) if is_not_found(&e) => match container_missing(docker, container).await {
+            None => Ok(None),
+            Some(error) => Err(error),
+        },
+        Err(e) => Err(classify("looking at a path in the space", e)),
     }
+}
 
-    /// What a 404 of the archive API means for an operation that needed the path.
-    async fn not_found(&self, docker: &bollard::Docker, space_id: &SpaceId) -> RuntimeError {
-        self.container_missing(docker, space_id)
-            .await
-            .unwrap_or_else(|| RuntimeError::Failed("no such file or directory".into()))
-    }
+/// [`crate::runtime::Runtime::download_archive`] from `container` on the engine `docker`.
+pub(crate) async fn download_archive_of(
+    docker: &bollard::Docker,
+    container: &str,
+    path: &str,
+) -> Result<ByteStream, RuntimeError> {
+    let options = DownloadFromContainerOptionsBuilder::new()
+        .path(path)
+        .build();
+    let mut archive = docker
+        .download_from_container(container, Some(options))
+        .boxed();
+    // The engine's refusal comes as the first item: answer it now, not mid-stream.
+    let first = match archive.next().await {
+        None => return Ok(futures_util::stream::empty().boxed()),
+        Some(Ok(chunk)) => chunk,
+        Some(Err(e)) if is_not_found(&e) => return Err(not_found(docker, container).await),
+        Some(Err(e)) => return Err(classify("reading from the space", e)),
+    };
+    let rest = archive.map(|item| item.map_err(|e| classify("reading from the space", e)));
+    Ok(futures_util::stream::once(async move { Ok(first) })
+        .chain(rest)
+        .boxed())
+}
 
-    pub(super) async fn stat_path_in(
-        &self,
-        space_id: &SpaceId,
-        path: &str,
-    ) -> Result<Option<PathInfo>, RuntimeError> {
-        let docker = self.client().await?;
-        let options = ContainerArchiveInfoOptionsBuilder::new().path(path).build();
-        match docker
-            .get_container_archive_info(&container_name(space_id), Some(options))
-            .await
-        {
-            Ok(stat) => {
-                let (kind, mode) = from_go_mode(stat.file_mode);
-                let modified = stat
-                    .modification_time
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&chrono::Utc));
-                Ok(Some(PathInfo {
-                    kind,
-                    size: u64::try_from(stat.size).unwrap_or(0),
-                    mode,
-                    modified,
-                    link_target: (!stat.link_target.is_empty()).then_some(stat.link_target),
-                }))
-            }
-            Err(e) if is_not_found(&e) => match self.container_missing(&docker, space_id).await {
-                None => Ok(None),
-                Some(error) => Err(error),
-            },
-            Err(e) => Err(classify("looking at a path in the space", e)),
-        }
-    }
-
-    pub(super) async fn download_archive_of(
-        &self,
-        space_id: &SpaceId,
-        path: &str,
-    ) -> Result<ByteStream, RuntimeError> {
-        let docker = self.client().await?;
-        let options = DownloadFromContainerOptionsBuilder::new()
-            .path(path)
-            .build();
-        let mut archive = docker
-            .download_from_container(&container_name(space_id), Some(options))
-            .boxed();
-        // The engine's refusal comes as the first item: answer it now, not mid-stream.
-        let first = match archive.next().await {
-            None => return Ok(futures_util::stream::empty().boxed()),
-            Some(Ok(chunk)) => chunk,
-            Some(Err(e)) if is_not_found(&e) => {
-                return Err(self.not_found(&docker, space_id).await)
-            }
-            Some(Err(e)) => return Err(classify("reading from the space", e)),
-        };
-        let rest = archive.map(|item| item.map_err(|e| classify("reading from the space", e)));
-        Ok(futures_util::stream::once(async move { Ok(first) })
-            .chain(rest)
-            .boxed())
-    }
-
-    pub(super) async fn upload_archive_to(
-        &self,
-        space_id: &SpaceId,
-        dir: &str,
-        tar: UploadStream,
-    ) -> Result<(), RuntimeError> {
-        let docker = self.client().await?;
-        // Ownership: the container's user when it names one, else the headers' (root).
-        let options = UploadToContainerOptionsBuilder::new()
-            .path(dir)
-            .copy_uidgid("true")
-            .build();
-        match docker
-            .upload_to_container(
-                &container_name(space_id),
-                Some(options),
-                bollard::body_try_stream(tar),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Err(self.not_found(&docker, space_id).await),
-            Err(DockerError::DockerResponseServerError { message, .. }) => Err(
-                RuntimeError::Failed(format!("writing into the space: {message}")),
-            ),
-            Err(e) => Err(RuntimeError::Failed(format!(
-                "writing into the space was cut short: {e}"
-            ))),
-        }
+/// [`crate::runtime::Runtime::upload_archive`] into `container` on the engine `docker`.
+pub(crate) async fn upload_archive_to(
+    docker: &bollard::Docker,
+    container: &str,
+    dir: &str,
+    tar: UploadStream,
+) -> Result<(), RuntimeError> {
+    // Ownership: the container's user when it names one, else the headers' (root).
+    let options = UploadToContainerOptionsBuilder::new()
+        .path(dir)
+        .copy_uidgid("true")
+        .build();
+    match docker
+        .upload_to_container(container, Some(options), bollard::body_try_stream(tar))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Err(not_found(docker, container).await),
+        Err(DockerError::DockerResponseServerError { message, .. }) => Err(RuntimeError::Failed(
+            format!("writing into the space: {message}"),
+        )),
+        Err(e) => Err(RuntimeError::Failed(format!(
+            "writing into the space was cut short: {e}"
+        ))),
     }
 }
 

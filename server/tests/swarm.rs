@@ -1,0 +1,492 @@
+//! The Swarm runtime (`--runtime swarm`, issue #18) on a real three-node Docker Swarm of
+//! Docker-in-Docker nodes on this machine (`scripts/swarm-up.sh 3`): a space starts as a
+//! one-replica service with its reservations, a terminal-like exec and a file round trip
+//! reach a space on a worker through its node's engine, stop/start keeps a space on its node
+//! with its data, a drained node refuses its space's start clearly, and racing starts never
+//! exceed a node's capacity (refused ones say it is the cluster's capacity, not the quota),
+//! and a node that dies turns its spaces `stopped` with the reason within 10 s.
+//! The tests take turns: they share the swarm's capacity.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "api/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use app::ids::SpaceId;
+use futures_util::StreamExt;
+use hangar::runtime::{ExecOutput, ExecRequest};
+use serde_json::json;
+use support::{admin, docker, Client, TempDb, TestServer, TEST_IMAGE};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// CPUs each node of the test swarm has (`scripts/swarm-up.sh` starts them with `--cpus 2`).
+const CPUS_PER_NODE: usize = 2;
+const NODES: usize = 3;
+
+/// Takes the turn, with the swarm up and no service left by an earlier test (the swarm is
+/// the tests' own: `scripts/swarm-up.sh` made it).
+async fn on_the_swarm() -> tokio::sync::MutexGuard<'static, ()> {
+    let turn = ONE_AT_A_TIME.lock().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/swarm-up.sh");
+    let out = tokio::process::Command::new("bash")
+        .args([script, &NODES.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "the test swarm did not start");
+    support::use_docker_host(String::from_utf8(out.stdout).unwrap().trim().to_owned());
+    let (_, leftovers) = docker(&["service", "ls", "-q"]).await;
+    for service in leftovers.split_whitespace() {
+        docker(&["service", "rm", service]).await;
+    }
+    let (_, nodes) = docker(&["node", "ls", "-q"]).await;
+    for node in nodes.split_whitespace() {
+        docker(&["node", "update", "--availability", "active", node]).await;
+    }
+    // A node restarted by an earlier test takes a few seconds to be ready again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, states) = docker(&["node", "ls", "--format", "{{.Status}}"]).await;
+        if states.lines().count() == NODES && states.lines().all(|s| s == "Ready") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "swarm nodes not ready: {states}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    turn
+}
+
+/// The docker CLI on this machine's own engine (where the swarm's node containers run).
+async fn host_docker(args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("docker")
+        .env_remove("DOCKER_HOST")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+async fn swarm_server(db: &TempDb) -> TestServer {
+    TestServer::start(db, &["--runtime", "swarm"]).await
+}
+
+/// A template of `cu` compute units with a volume at /data, terminal and file transfer on.
+async fn template(admin: &Client, name: &str, cu: i64) -> String {
+    let created = admin
+        .post(
+            "/api/v1/templates",
+            json!({
+                "name": name, "image": TEST_IMAGE, "compute_units": cu,
+                "features": ["terminal", "file_transfer"],
+                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}],
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    created.id()
+}
+
+async fn start(owner: &Client, id: &str) {
+    let started = owner
+        .post_empty(&format!("/api/v1/spaces/{id}/start"))
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+}
+
+/// Waits until the space is `running` or `stopped` (60 s at most) and returns it.
+async fn settled(owner: &Client, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let space = owner.get(&format!("/api/v1/spaces/{id}")).await;
+        if matches!(space.body["state"].as_str(), Some("running" | "stopped")) {
+            return space.body;
+        }
+        assert!(Instant::now() < deadline, "space never settled: {space:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The node the space's running task is on.
+async fn node_of(space_id: &str) -> String {
+    let (ok, out) = docker(&[
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Node}}",
+        &format!("hangar-{space_id}"),
+    ])
+    .await;
+    assert!(ok, "{out}");
+    out.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Runs `script` in the space through the runtime's exec (as the terminal and SSH do) with a
+/// terminal: types it, then `exit`; returns what the terminal showed.
+async fn through_a_terminal(server: &TestServer, space_id: &str, script: &str) -> String {
+    let runtime = server.services.as_ref().unwrap().runtime.clone();
+    let id: SpaceId = space_id.parse().unwrap();
+    let mut exec = runtime
+        .exec(
+            &id,
+            ExecRequest {
+                cmd: vec!["/bin/sh".into()],
+                tty: true,
+                size: Some((120, 40)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    exec.input
+        .write_all(format!("{script}\nexit\n").as_bytes())
+        .await
+        .unwrap();
+    let mut shown = Vec::new();
+    let reading = async {
+        while let Some(piece) = exec.output.next().await {
+            match piece.unwrap() {
+                ExecOutput::Stdout(b) | ExecOutput::Stderr(b) => shown.extend_from_slice(&b),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), reading)
+        .await
+        .expect("the shell did not exit");
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_space_is_a_one_replica_service_with_its_reservations_and_labels() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "two", 2).await;
+    let id = admin.new_space("first", &template).await;
+    start(&admin, &id).await;
+    let space = settled(&admin, &id).await;
+    assert_eq!(space["state"], "running", "{space}");
+
+    let (ok, spec) = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec}}",
+        &format!("hangar-{id}"),
+    ])
+    .await;
+    assert!(ok, "{spec}");
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 1);
+    let resources = &spec["TaskTemplate"]["Resources"];
+    assert_eq!(resources["Reservations"]["NanoCPUs"], 2_000_000_000u64);
+    assert_eq!(resources["Limits"]["NanoCPUs"], 2_000_000_000u64);
+    assert_eq!(resources["Limits"]["MemoryBytes"], 2u64 << 30);
+    assert_eq!(spec["TaskTemplate"]["RestartPolicy"]["Condition"], "none");
+    assert_eq!(spec["Labels"]["io.hangar.space"], id.as_str());
+    assert!(spec["Labels"]["io.hangar.installation"].is_string());
+    // Its volumes were made on its node: the service is pinned there now.
+    let node = node_of(&id).await;
+    let (_, node_id) = docker(&["node", "inspect", "--format", "{{.ID}}", &node]).await;
+    assert_eq!(spec["Labels"]["io.hangar.node"], node_id.as_str());
+    // Pinning it (a label of the service) did not restart its task.
+    let (_, tasks) = docker(&["service", "ps", "-q", &format!("hangar-{id}")]).await;
+    assert_eq!(tasks.lines().count(), 1, "one task ever: {tasks}");
+    // The overlay the spaces join is attachable.
+    let (_, network) = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=io.hangar.network=spaces-swarm",
+        "--format",
+        "{{.Driver}}",
+    ])
+    .await;
+    assert_eq!(network, "overlay");
+    server.stop().await;
+    let (_, left) = docker(&["service", "ls", "-q"]).await;
+    assert_eq!(left, "", "deleting the space removes its service");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_and_a_file_round_trip_reach_a_space_on_a_worker() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    // Swarm spreads them: with one space a node, some run on workers.
+    let mut ids = Vec::new();
+    for name in ["sa", "sb", "sc"] {
+        let id = admin.new_space(name, &template).await;
+        start(&admin, &id).await;
+        ids.push(id);
+    }
+    let mut on_worker = None;
+    for id in &ids {
+        assert_eq!(settled(&admin, id).await["state"], "running");
+        if node_of(id).await != "hangar-swarm-node1" {
+            on_worker = Some(id.clone());
+        }
+    }
+    let id = on_worker.expect("no space landed on a worker");
+
+    let shown = through_a_terminal(&server, &id, "echo answer-$((6*7)) $(hostname)").await;
+    assert!(shown.contains("answer-42"), "{shown}");
+
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let up = admin
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/spaces/{id}/files?path=/data/blob.bin"),
+        )
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201, "{:?}", up.text().await);
+    let down = admin
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/spaces/{id}/files?path=/data/blob.bin"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 200);
+    assert_eq!(down.bytes().await.unwrap().to_vec(), payload);
+    // And the file really is in the container on that worker.
+    let shown = through_a_terminal(&server, &id, "wc -c < /data/blob.bin").await;
+    assert!(shown.contains("200000"), "{shown}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_and_start_keep_a_space_on_its_node_with_its_data() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    let id = admin.new_space("keep", &template).await;
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    let node = node_of(&id).await;
+    through_a_terminal(&server, &id, "echo kept-$((1+1)) > /data/note").await;
+
+    for round in 0..2 {
+        // Other spaces started meanwhile would draw Swarm elsewhere: the pin holds it.
+        let stopped = admin.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
+        assert_eq!(stopped.status, 202, "{stopped:?}");
+        admin.wait_for_state(&id, "stopped").await;
+        let (_, running) = docker(&[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "-q",
+            &format!("hangar-{id}"),
+        ])
+        .await;
+        assert_eq!(running, "", "a stopped space has no running task");
+        start(&admin, &id).await;
+        let space = settled(&admin, &id).await;
+        assert_eq!(space["state"], "running", "round {round}: {space}");
+        assert_eq!(node_of(&id).await, node, "round {round}: it moved");
+        let shown = through_a_terminal(&server, &id, "cat /data/note").await;
+        assert!(shown.contains("kept-2"), "round {round}: {shown}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drained_node_refuses_its_spaces_start_with_the_reason() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    let id = admin.new_space("pinned", &template).await;
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    let node = node_of(&id).await;
+
+    // Drained under it: Swarm stops it (never moves it off its volumes), and the space says so.
+    let (ok, out) = docker(&["node", "update", "--availability", "drain", &node]).await;
+    assert!(ok, "{out}");
+    let drained = Instant::now();
+    let space = loop {
+        let space = admin.get(&format!("/api/v1/spaces/{id}")).await.body;
+        if space["state"] == "stopped" {
+            break space;
+        }
+        assert!(
+            drained.elapsed() < Duration::from_secs(30),
+            "still {} 30 s after its node was drained",
+            space["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = space["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&node) && reason.contains("drained"),
+        "the space says its node was drained: {reason}"
+    );
+    let (_, moved) = docker(&[
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "-q",
+        &format!("hangar-{id}"),
+    ])
+    .await;
+    assert_eq!(moved, "", "Swarm started no replacement elsewhere");
+
+    // A start while it is drained is refused with the node and the reason.
+    let asked = Instant::now();
+    start(&admin, &id).await;
+    let space = settled(&admin, &id).await;
+    let refused_in = asked.elapsed();
+    docker(&["node", "update", "--availability", "active", &node]).await;
+    assert_eq!(space["state"], "stopped", "{space}");
+    let reason = space["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&node) && reason.contains("drained") && reason.contains("cannot start"),
+        "the refusal names the node and why: {reason}"
+    );
+    assert!(
+        refused_in < Duration::from_secs(10),
+        "not a hang: {refused_in:?}"
+    );
+
+    // Active again: it starts there, with its volume.
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    assert_eq!(node_of(&id).await, node);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_starts_never_exceed_a_nodes_capacity_and_say_it_is_the_clusters() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    let capacity = NODES * CPUS_PER_NODE;
+    let count = capacity + 3;
+    let (_, ann) = admin
+        .new_member(
+            &server,
+            "ann",
+            json!({"max_spaces": count, "compute_units": count, "storage_units": null}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..count {
+        ids.push(ann.new_space(&format!("s{i}"), &template).await);
+    }
+    // All at once.
+    let starts = ids.iter().map(|id| start(&ann, id));
+    futures_util::future::join_all(starts).await;
+    let mut running = 0;
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let space = settled(&ann, id).await;
+        match space["state"].as_str() {
+            Some("running") => {
+                running += 1;
+                *per_node.entry(node_of(id).await).or_default() += 1;
+            }
+            _ => {
+                let reason = space["last_error"].as_str().unwrap_or_default();
+                assert!(
+                    reason.contains("cluster capacity") && reason.contains("not your quota"),
+                    "{reason}"
+                );
+                assert!(reason.contains("largest free slot"), "{reason}");
+            }
+        }
+    }
+    assert_eq!(
+        running, capacity,
+        "the swarm accepts exactly its reservable capacity: {per_node:?}"
+    );
+    for (node, spaces) in &per_node {
+        assert!(
+            *spaces <= CPUS_PER_NODE,
+            "{node} runs {spaces} 1-CPU spaces"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_dies_turns_its_spaces_stopped_within_ten_seconds() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    // One space a node: one of them is on the last node, which is killed.
+    let victim = format!("hangar-swarm-node{NODES}");
+    let mut on_victim = None;
+    let mut others = Vec::new();
+    for name in ["da", "db", "dc"] {
+        let id = admin.new_space(name, &template).await;
+        start(&admin, &id).await;
+        assert_eq!(settled(&admin, &id).await["state"], "running");
+        if node_of(&id).await == victim {
+            on_victim = Some(id);
+        } else {
+            others.push(id);
+        }
+    }
+    let id = on_victim.expect("no space landed on the last node");
+
+    let (ok, out) = host_docker(&["kill", &victim]).await;
+    assert!(ok, "{out}");
+    let killed = Instant::now();
+    let space = loop {
+        let space = admin.get(&format!("/api/v1/spaces/{id}")).await.body;
+        if space["state"] == "stopped" {
+            break space;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "still {} 10 s after its node died",
+            space["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = space["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&victim),
+        "the reason names the node: {reason}"
+    );
+    for other in &others {
+        let space = admin.get(&format!("/api/v1/spaces/{other}")).await.body;
+        assert_eq!(space["state"], "running", "spaces on live nodes run on");
+    }
+    // The node comes back (its engine's state is on its volume), so the space can be deleted.
+    let (ok, out) = host_docker(&["start", &victim]).await;
+    assert!(ok, "{out}");
+    drop(_turn);
+    let _turn = on_the_swarm().await;
+    server.stop().await;
+}
