@@ -27,8 +27,10 @@ cargo test -p app -p server -p migrations
 say "Swarm runtime tests (a three-node Docker-in-Docker swarm: scripts/swarm-up.sh)"
 # A test binary of its own, left out of the plain `cargo test` above: it needs the swarm,
 # which its tests start (about 25 s the first time) and which is removed afterwards.
-cargo test -p server --test swarm
+swarm_status=0
+cargo test -p server --test swarm || swarm_status=$?
 scripts/swarm-up.sh down
+[ "$swarm_status" = 0 ] || die "the Swarm runtime tests failed (above)"
 
 say "schema-driven fuzz of the JSON API"
 scripts/fuzz-api.sh
