@@ -79,14 +79,12 @@ mod client {
                 Ok(LiveEvent::Resync) | Err(_) => live.resync(),
             }
         });
-        // The browser reconnects by itself; what was missed meanwhile is fetched afresh.
-        let mut opened_before = false;
+        // What changed while the stream was closed is fetched afresh: after a reconnect, and
+        // at the first open too, since the page was rendered before the stream existed (a
+        // space that turned `running` in between would stay `starting` on the page).
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             live.connected.set(true);
-            if opened_before {
-                live.resync();
-            }
-            opened_before = true;
+            live.resync();
         });
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             live.connected.set(false);

@@ -264,7 +264,15 @@ async fn serve_port(
         cut: access_cut(&state.services, caller, &space.id, feature),
         what: format!("port {port} of {owner}/{}", space.name),
     };
-    forward::forward(&state.proxy.client, request, forward_to).await
+    let via = if forward_to.prefix.is_some() {
+        "path"
+    } else {
+        "apps_domain"
+    };
+    let response = forward::forward(&state.proxy.client, request, forward_to).await;
+    metrics::counter!("hangar_proxy_requests_total", "via" => via, "status" => response.status().as_u16().to_string())
+        .increment(1);
+    response
 }
 
 /// Passes a request for a tunnel on: no sign-in, the link is the key.
@@ -296,7 +304,10 @@ async fn serve_tunnel(
         cut: Box::pin(async move { services.tunnel_lost(tunnel_id, space_id).await }),
         what: format!("the published port {}", found.port),
     };
-    forward::forward(&state.proxy.client, request, forward_to).await
+    let response = forward::forward(&state.proxy.client, request, forward_to).await;
+    metrics::counter!("hangar_proxy_requests_total", "via" => "tunnel", "status" => response.status().as_u16().to_string())
+        .increment(1);
+    response
 }
 
 /// Requests on Hangar's origin for `/spaces/{owner}/{space}/ports/{port}/…` and `/t/{secret}/…`.

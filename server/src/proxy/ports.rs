@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::api::ports::SpacePorts;
 use app::error::ErrorBody;
 use app::ids::SpaceId;
 use axum::extract::{Path, State};
@@ -199,15 +200,26 @@ pub async fn live_ports(
     let mut lost = services.watch_access(&caller, Need::Space(space.id.clone()));
     let shutdown = services.shutdown_signal();
     let updates = stream::unfold(
-        (receiver, services, caller, space.id, true),
-        |(mut receiver, services, caller, space_id, first)| async move {
-            if !first && receiver.changed().await.is_err() {
-                return None;
+        (receiver, services, caller, space.id, None::<SpacePorts>),
+        |(mut receiver, services, caller, space_id, mut last)| async move {
+            loop {
+                if last.is_some() {
+                    // A new scan; or a while, since the report also follows the space's state,
+                    // which the scan does not see (ports found while the space was still
+                    // `starting` must show once it is `running`).
+                    tokio::select! {
+                        changed = receiver.changed() => changed.ok()?,
+                        () = tokio::time::sleep(EVERY) => {}
+                    }
+                }
+                let scan = receiver.borrow_and_update().clone();
+                let report = services.ports_report(&caller, &space_id, scan).await.ok()?;
+                if last.as_ref() != Some(&report) {
+                    let event = Event::default().event("ports").json_data(&report).ok()?;
+                    last = Some(report);
+                    return Some((Ok(event), (receiver, services, caller, space_id, last)));
+                }
             }
-            let scan = receiver.borrow_and_update().clone();
-            let report = services.ports_report(&caller, &space_id, scan).await.ok()?;
-            let event = Event::default().event("ports").json_data(report).ok()?;
-            Some((Ok(event), (receiver, services, caller, space_id, false)))
         },
     );
     let ended = async move {

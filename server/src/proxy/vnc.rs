@@ -85,6 +85,8 @@ pub(super) async fn bridge(
             if to_desktop.write_all(&data).await.is_err() {
                 break;
             }
+            metrics::counter!("hangar_proxy_bridged_bytes_total", "what" => what, "direction" => "up")
+                .increment(data.len() as u64);
         }
     };
     let down = async {
@@ -93,6 +95,8 @@ pub(super) async fn bridge(
             match from_desktop.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    metrics::counter!("hangar_proxy_bridged_bytes_total", "what" => what, "direction" => "down")
+                        .increment(n as u64);
                     let frame = Message::Binary(bytes::Bytes::copy_from_slice(&buffer[..n]));
                     if to_browser.send(frame).await.is_err() {
                         break;
