@@ -1014,41 +1014,42 @@ async fn only_those_who_may_use_the_space_transfer_and_only_while_they_may(db: T
                 }
             }
         }
-        (failed, received)
+        (failed, received, Instant::now())
     });
-    let revoked_at = Instant::now();
     let revoked = ann
         .delete(&format!("/api/v1/spaces/{id}/shares/{cat_id}"))
         .await;
     assert_eq!(revoked.status, 200, "{revoked:?}");
-    let stopped_download = loop {
-        let events = admin
-            .get("/api/v1/audit?action=files.download&actor=cat")
-            .await;
-        let cut = events
-            .body
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["details"]["path"] == "/home/dev/huge");
-        if cut {
-            break revoked_at.elapsed();
-        }
-        assert!(
-            revoked_at.elapsed() < Duration::from_secs(5),
-            "the download went on"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // The right is gone once the revocation is answered: from then on, at most a second.
+    let revoked_at = Instant::now();
+    let (failed, received, ended_at) = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    let stopped_download = ended_at.saturating_duration_since(revoked_at);
     assert!(
         stopped_download < Duration::from_secs(1),
         "stopped after {stopped_download:?}"
     );
-    let (failed, received) = tokio::time::timeout(Duration::from_secs(10), reader)
-        .await
-        .unwrap()
-        .unwrap();
     assert!(failed || received < 4 << 30, "the whole file came through");
+    // And the cut download is audited as incomplete.
+    loop {
+        let events = admin
+            .get("/api/v1/audit?action=files.download&actor=cat")
+            .await;
+        let cut =
+            events.body.as_array().unwrap().iter().any(|e| {
+                e["details"]["path"] == "/home/dev/huge" && e["details"]["complete"] == false
+            });
+        if cut {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(5),
+            "the cut download was not audited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         ann.get(&files(&id, "path=/home/dev&list")).await.status,
         200
@@ -1081,13 +1082,13 @@ async fn only_those_who_may_use_the_space_transfer_and_only_while_they_may(db: T
         feed.send(Ok(vec![5u8; 64 * 1024])).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let revoked_at = Instant::now();
     assert_eq!(
         ann.delete(&format!("/api/v1/spaces/{id}/shares/{cat_id}"))
             .await
             .status,
         200
     );
+    let revoked_at = Instant::now();
     let refused = tokio::time::timeout(Duration::from_secs(5), uploading)
         .await
         .unwrap()

@@ -739,8 +739,8 @@ async fn live_session(ssh: &Ssh, key: &Key, login: &str) -> tokio::process::Chil
     child
 }
 
-/// Waits for the session to end, which must be within a second of `since`, with exit status
-/// 255 and `why` on its stderr.
+/// Waits for the session to end, which must be within a second of `since` (when the request
+/// that took the right away was answered), with exit status 255 and `why` on its stderr.
 async fn ended_within_a_second(mut child: tokio::process::Child, since: Instant, why: &str) {
     let status = tokio::time::timeout(Duration::from_secs(3), child.wait())
         .await
@@ -773,10 +773,10 @@ async fn removing_the_key_revoking_the_share_or_deactivating_the_user_closes_ses
     let spare = s.ssh.key("ann-spare").await;
     let spare_id = add_key(&s.ann, &spare).await;
     let session = live_session(&s.ssh, &spare, "dev").await;
-    let since = Instant::now();
     s.ann
         .delete(&format!("/api/v1/me/ssh-keys/{spare_id}"))
         .await;
+    let since = Instant::now();
     ended_within_a_second(session, since, "the SSH key was removed").await;
     // Its processes in the space are gone too.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -802,14 +802,13 @@ async fn removing_the_key_revoking_the_share_or_deactivating_the_user_closes_ses
     let session = live_session(&s.ssh, &bob_key, "ann.dev").await;
     // The owner's own session stays.
     let owner_session = live_session(&s.ssh, &s.key, "dev").await;
-    let since = Instant::now();
     s.ann
         .delete(&format!("/api/v1/spaces/{}/shares/{bob_id}", s.space))
         .await;
+    let since = Instant::now();
     ended_within_a_second(session, since, "you no longer have access to this space").await;
 
     // The user is deactivated.
-    let since = Instant::now();
     let off = s
         .admin
         .patch(
@@ -818,6 +817,7 @@ async fn removing_the_key_revoking_the_share_or_deactivating_the_user_closes_ses
         )
         .await;
     assert_eq!(off.status, 200, "{off:?}");
+    let since = Instant::now();
     ended_within_a_second(owner_session, since, "your account was deactivated").await;
     // And cannot come back.
     let out = s.ssh.run(&s.key, "dev", "true").await;

@@ -195,9 +195,10 @@ async fn revocation_stop_and_strangers(db: TestDb) {
     bob_view.send("echo from-bob-$((1+2))\n").await;
     owner_view.expect("from-bob-3").await;
 
-    let revoked_at = Instant::now();
     ann.delete(&format!("/api/v1/spaces/{id}/shares/{bob_id}"))
         .await;
+    // The right is gone once the revocation is answered: from then on, at most a second.
+    let revoked_at = Instant::now();
     let gone = bob_view
         .read_until(Duration::from_secs(1), |v| v.closed)
         .await;
