@@ -510,6 +510,11 @@ async fn the_container_image_serves_and_signs_in() {
         &tag,
     ])
     .await;
+    if !ran {
+        // A container that could not start is left "Created": take it and the image away.
+        crate::support::docker(&["rm", "-f", "-v", &name]).await;
+        crate::support::docker(&["rmi", &tag]).await;
+    }
     assert!(ran, "the image did not run: {id}");
     let (_, port) = crate::support::docker(&["port", &name, "3000/tcp"]).await;
     let addr: std::net::SocketAddr = port.lines().next().unwrap().trim().parse().unwrap();

@@ -129,12 +129,17 @@ async fn the_desktop_is_bridged_to_vnc_for_those_allowed(db: TestDb) {
     assert!(greeting.into_data().starts_with(b"RFB 003.008"));
     let (_, ports) = crate::support::docker(&["port", &format!("hangar-{id}")]).await;
     assert_eq!(ports, "", "no port of the space is published");
-    // Its start is in the space's history.
-    let history = ann.get(&format!("/api/v1/spaces/{id}/history")).await;
-    assert!(
-        history.body.to_string().contains("space.app"),
-        "{history:?}"
-    );
+    // Its start is in the space's history (written once the launch returns, which may be
+    // after the desktop already answers).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let history = ann.get(&format!("/api/v1/spaces/{id}/history")).await;
+        if history.body.to_string().contains("space.app") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{history:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // From another site: refused before upgrading.
     let mut foreign = format!("ws://{}/api/v1/spaces/{id}/vnc", server.addr)
