@@ -597,15 +597,21 @@ async fn a_directory_round_trips_as_tar_and_every_move_is_audited(db: TestDb) {
     assert_eq!(tar_upload["target"], "space:ann/work");
     assert_eq!(tar_upload["outcome"], "success");
     assert_eq!(tar_upload["details"]["bytes"], 4 + 300_000 + 18 + 5 + 7);
-    let downloads = audit("files.download").await;
-    assert!(downloads
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["details"]["path"] == "/home/dev/project"
-            && e["details"]["format"] == "tar"
-            && e["details"]["complete"] == true
-            && e["details"]["bytes"].as_u64() > Some(300_000)));
+    // A download is recorded once its stream has ended, a moment after the client read it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let downloads = audit("files.download").await;
+        if downloads.as_array().unwrap().iter().any(|e| {
+            e["details"]["path"] == "/home/dev/project"
+                && e["details"]["format"] == "tar"
+                && e["details"]["complete"] == true
+                && e["details"]["bytes"].as_u64() > Some(300_000)
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{downloads:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let deletes = audit("files.delete").await;
     assert_eq!(deletes[0]["details"]["path"], "/home/dev/project/a");
     server.stop().await;
