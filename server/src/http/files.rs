@@ -87,7 +87,7 @@ fn upload_of(headers: &HeaderMap, body: Body) -> Upload {
             ("application/octet-stream"), ("application/x-tar"), (DirListing = "application/json"))),
         (status = 400, description = "bad path, or a directory without `format=tar` or `list`", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "file transfer is off in the space's template", body = ErrorBody),
+        (status = 403, description = "the `file_transfer` permission is missing (the template's feature, or an admin's rule)", body = ErrorBody),
         (status = 404, description = "no such space (or not yours to see), or nothing at the path", body = ErrorBody),
         (status = 409, description = "the space is not running", body = ErrorBody),
         (status = 429, description = "too many transfers at once", body = ErrorBody)))]
@@ -117,7 +117,7 @@ pub async fn get_files(
         (status = 201, body = UploadDone),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "file transfer is off in the space's template", body = ErrorBody),
+        (status = 403, description = "the `file_transfer` permission is missing (the template's feature, or an admin's rule)", body = ErrorBody),
         (status = 404, description = "no such space, or no such directory (add `create=true`)", body = ErrorBody),
         (status = 409, description = "the space is not running, or a directory is at the path", body = ErrorBody),
         (status = 413, description = "over `--max-upload-mib`", body = ErrorBody),
@@ -154,7 +154,7 @@ pub async fn put_file(
         (status = 201, body = UploadDone),
         (status = 400, description = "bad path, a refused archive entry, or an unreadable body", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "file transfer is off in the space's template", body = ErrorBody),
+        (status = 403, description = "the `file_transfer` permission is missing (the template's feature, or an admin's rule)", body = ErrorBody),
         (status = 404, description = "no such space, or no such directory (add `create=true`)", body = ErrorBody),
         (status = 409, description = "the space is not running", body = ErrorBody),
         (status = 413, description = "over `--max-upload-mib`", body = ErrorBody),
@@ -188,7 +188,7 @@ pub async fn post_files(
         (status = 204, description = "deleted"),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "file transfer is off in the space's template", body = ErrorBody),
+        (status = 403, description = "the `file_transfer` permission is missing (the template's feature, or an admin's rule)", body = ErrorBody),
         (status = 404, description = "no such space, or nothing at the path", body = ErrorBody),
         (status = 409, description = "the space is not running, or the path could not be removed", body = ErrorBody)))]
 pub async fn delete_file(

@@ -60,7 +60,13 @@ pub struct Proxy {
     pub ports: ports::PortScans,
     /// Signs the tickets that sign browsers in to app domains.
     signing_key: Vec<u8>,
+    /// Desktop and port-forward connections open, per user (each holds a TCP connection into
+    /// a space).
+    pub bridges: std::sync::Arc<crate::services::slots::Slots>,
 }
+
+/// Desktop and port-forward connections one user may have open at once.
+pub const MAX_BRIDGES_PER_USER: usize = 64;
 
 impl Proxy {
     pub fn new(signing_key: Vec<u8>) -> Self {
@@ -69,7 +75,23 @@ impl Proxy {
             addresses: Mutex::default(),
             ports: ports::PortScans::default(),
             signing_key,
+            bridges: std::sync::Arc::default(),
         }
+    }
+
+    /// A place among the caller's open bridges, or 429 when they have the most.
+    pub fn bridge_slot(&self, caller: &Caller) -> ApiResult<crate::services::slots::Slot> {
+        self.bridges
+            .take(caller.id(), MAX_BRIDGES_PER_USER)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "you have {MAX_BRIDGES_PER_USER} desktop and port-forward connections open, \
+                         the most allowed: close one"
+                    ),
+                )
+            })
     }
 
     /// The address of the space's running container; None when it has none.

@@ -21,7 +21,7 @@ use crate::services::watch::Need;
 use crate::state::AppState;
 
 /// A TCP connection to a port of the space, carried as WebSocket binary frames both ways.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/{port}/tcp", tag = "ports", params(("id" = String, Path, description = "the space id"), ("port" = u16, Path, description = "the port inside the space, 1 to 65535")), responses((status = 101, description = "switched to a WebSocket whose binary frames carry the TCP stream"), (status = 400, description = "port 0, or not a WebSocket upgrade", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, a read-only token, or the `port_forwarding` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 503, description = "nothing answers on the port", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/{port}/tcp", tag = "ports", params(("id" = String, Path, description = "the space id"), ("port" = u16, Path, description = "the port inside the space, 1 to 65535")), responses((status = 101, description = "switched to a WebSocket whose binary frames carry the TCP stream"), (status = 400, description = "port 0, or not a WebSocket upgrade", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, a read-only token, or the `port_forwarding` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "nothing answers on the port", body = ErrorBody)))]
 pub async fn tcp(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,6 +48,7 @@ pub async fn tcp(
             .usable_space_with_feature(&caller, &id, Feature::Vnc)
             .await?;
     }
+    let slot = state.proxy.bridge_slot(&caller)?;
     let ip = state
         .proxy
         .address(&state.services, &space)
@@ -60,5 +61,5 @@ pub async fn tcp(
         &caller,
         Need::Feature(space.id.clone(), Feature::PortForwarding),
     );
-    Ok(upgrade.on_upgrade(move |socket| bridge(socket, stream, watch, "port forward")))
+    Ok(upgrade.on_upgrade(move |socket| bridge(socket, stream, watch, slot, "port forward")))
 }

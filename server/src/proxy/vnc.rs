@@ -26,7 +26,7 @@ use crate::services::watch::{AccessWatch, Need};
 use crate::state::AppState;
 
 /// The VNC stream as WebSocket binary frames (noVNC's protocol), both ways.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/vnc", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 101, description = "switched to the desktop's WebSocket (binary frames carry the RFB stream)"), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, or the `vnc` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 503, description = "the desktop does not answer", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/vnc", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 101, description = "switched to the desktop's WebSocket (binary frames carry the RFB stream)"), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, or the `vnc` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "the desktop does not answer", body = ErrorBody)))]
 pub async fn vnc(
     State(state): State<AppState>,
     caller: Caller,
@@ -49,6 +49,7 @@ pub async fn vnc(
             format!("the space is {}: start it to open its desktop", space.state),
         ));
     }
+    let slot = state.proxy.bridge_slot(&caller)?;
     let ip = state
         .proxy
         .address(&state.services, &space)
@@ -62,7 +63,7 @@ pub async fn vnc(
         .watch_access(&caller, Need::Feature(space.id.clone(), Feature::Vnc));
     Ok(upgrade
         .protocols(["binary"])
-        .on_upgrade(move |socket| bridge(socket, desktop, watch, "desktop")))
+        .on_upgrade(move |socket| bridge(socket, desktop, watch, slot, "desktop")))
 }
 
 /// Carries a TCP connection inside a space over a WebSocket's binary frames, both ways, until
@@ -71,6 +72,8 @@ pub(super) async fn bridge(
     socket: WebSocket,
     desktop: TcpStream,
     mut watch: AccessWatch,
+    // Held until the connection ends: the per-user count of bridges.
+    _slot: crate::services::slots::Slot,
     what: &'static str,
 ) {
     let (mut to_browser, mut from_browser) = socket.split();

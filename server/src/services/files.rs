@@ -11,7 +11,6 @@
 pub mod archive;
 mod shell;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -24,13 +23,14 @@ use app::api::files::{
 };
 use app::api::templates::Feature;
 use app::error::ErrorCode;
-use app::ids::{SpaceId, UserId};
+use app::ids::SpaceId;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use self::archive::{EntryKind, Input, TarError};
 use super::access::Caller;
 use super::audit::{self, space_target, Outcome};
+use super::slots::Slot;
 use super::watch::Need;
 use super::Services;
 use crate::entities::space;
@@ -54,51 +54,19 @@ const MAX_PATH_BYTES: usize = 4096;
 /// A filesystem with less free space than this after a failed write was filled by it.
 const FULL_BELOW: u64 = 1 << 20;
 
-/// Transfers under way, per user, for the per-user limit.
-#[derive(Default)]
-pub struct Transfers {
-    going: Mutex<HashMap<UserId, usize>>,
-}
-
-/// One transfer's place in the per-user count; given back when dropped.
-pub struct TransferSlot {
-    transfers: Arc<Transfers>,
-    user: UserId,
-}
-
-impl Transfers {
-    fn take(self: &Arc<Self>, user: &UserId) -> ApiResult<TransferSlot> {
-        let mut going = self.going.lock().unwrap_or_else(|e| e.into_inner());
-        let count = going.entry(user.clone()).or_default();
-        if *count >= MAX_TRANSFERS_PER_USER {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "you have {MAX_TRANSFERS_PER_USER} transfers going already: wait for one to end"
-                ),
-            ));
-        }
-        *count += 1;
-        Ok(TransferSlot {
-            transfers: self.clone(),
-            user: user.clone(),
-        })
-    }
-}
-
-impl Drop for TransferSlot {
-    fn drop(&mut self) {
-        let mut going = self
-            .transfers
-            .going
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = going.get_mut(&self.user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                going.remove(&self.user);
-            }
-        }
+impl Services {
+    /// A place among the caller's transfers under way, or 429 when they have the most.
+    fn transfer_slot(&self, caller: &Caller) -> ApiResult<Slot> {
+        self.transfers
+            .take(caller.id(), MAX_TRANSFERS_PER_USER)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "you have {MAX_TRANSFERS_PER_USER} transfers going already: wait for one to end"
+                    ),
+                )
+            })
     }
 }
 
@@ -171,7 +139,7 @@ struct Guarded {
     complete: bool,
     verdict: SharedVerdict,
     on_end: Option<Box<dyn FnOnce(u64, bool) + Send>>,
-    _slot: TransferSlot,
+    _slot: Slot,
 }
 
 impl Guarded {
@@ -474,7 +442,7 @@ impl Services {
         caller: &Caller,
         place: &Place,
         body: ByteStream,
-        slot: TransferSlot,
+        slot: Slot,
     ) -> (UploadStream, SharedVerdict) {
         let verdict = SharedVerdict::default();
         let mut watch = self.watch_access(
@@ -614,7 +582,7 @@ impl Services {
         path: &str,
         create: bool,
         mut upload: Upload,
-        slot: TransferSlot,
+        slot: Slot,
     ) -> ApiResult<UploadDone> {
         let (dir, name) = split_path(path);
         if name.starts_with(STAGING_PREFIX) {
@@ -770,7 +738,7 @@ impl Services {
         dir: &str,
         create: bool,
         mut upload: Upload,
-        slot: TransferSlot,
+        slot: Slot,
     ) -> ApiResult<UploadDone> {
         let content_type = upload
             .content_type
@@ -841,7 +809,7 @@ impl Services {
         caller: &Caller,
         place: &Place,
         body: ByteStream,
-        slot: TransferSlot,
+        slot: Slot,
         details: serde_json::Value,
     ) -> ByteStream {
         let mut watch = self.watch_access(
@@ -1000,7 +968,7 @@ impl FilesApi for Services {
     ) -> ApiResult<Download> {
         let path = clean_path(path)?;
         let place = self.place(caller, space_id).await?;
-        let slot = self.transfers.take(caller.id())?;
+        let slot = self.transfer_slot(caller)?;
         let (resolved, info) = self.resolve(&place, &path).await?;
         let name = match split_path(&path).1 {
             "" => "root".to_owned(),
@@ -1103,7 +1071,7 @@ impl FilesApi for Services {
             return Err(ApiError::invalid("path", "path must name a file, not /"));
         }
         let place = self.place(caller, space_id).await?;
-        let slot = self.transfers.take(caller.id())?;
+        let slot = self.transfer_slot(caller)?;
         // In a task of its own, so that a client going away mid-upload cannot stop the
         // clean-up half done.
         let (services, caller, task_path) = (self.clone(), caller.clone(), path.clone());
@@ -1131,7 +1099,7 @@ impl FilesApi for Services {
     ) -> ApiResult<UploadDone> {
         let dir = clean_path(dir)?;
         let place = self.place(caller, space_id).await?;
-        let slot = self.transfers.take(caller.id())?;
+        let slot = self.transfer_slot(caller)?;
         let (services, caller, task_dir) = (self.clone(), caller.clone(), dir.clone());
         tokio::spawn(async move {
             let result = services

@@ -47,7 +47,7 @@ pub struct Services {
     /// Turns true when the server begins to shut down, so long-lived streams end.
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
     /// File transfers under way, for the per-user limit.
-    pub transfers: Arc<files::Transfers>,
+    pub transfers: Arc<slots::Slots>,
 }
 
 impl Services {
