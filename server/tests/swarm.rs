@@ -275,6 +275,111 @@ async fn a_terminal_and_a_file_round_trip_reach_a_space_on_a_worker() {
     server.stop().await;
 }
 
+/// What the proxy test's spaces run: busybox httpd on 8080 (every address) and on
+/// 127.0.0.1:9090 (the space's loopback only).
+const HTTP_APP: &str = "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html \
+    && httpd -p 8080 -h /www && httpd -p 127.0.0.1:9090 -h /www \
+    && trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let created = admin
+        .post(
+            "/api/v1/templates",
+            json!({
+                "name": "web", "image": TEST_IMAGE, "compute_units": 1,
+                "features": ["port_forwarding"], "command": ["/bin/sh", "-c", HTTP_APP],
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let template = created.id();
+    let mut spaces = Vec::new();
+    for name in ["wa", "wb", "wc"] {
+        let id = admin.new_space(name, &template).await;
+        start(&admin, &id).await;
+        spaces.push((name, id));
+    }
+    let mut on_worker = None;
+    for (name, id) in &spaces {
+        assert_eq!(settled(&admin, id).await["state"], "running");
+        if node_of(id).await != "hangar-swarm-node1" {
+            on_worker = Some((*name, id.clone()));
+        }
+    }
+    let (name, id) = on_worker.expect("no space landed on a worker");
+    let cookie = server.login_cookie("admin", support::ADMIN_PASSWORD).await;
+
+    // HTTP by path, on both ports: Hangar (on the host, not on the overlay) relays through the
+    // worker's engine.
+    for port in [8080, 9090] {
+        let path = format!("/spaces/admin/{name}/ports/{port}/");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let body = loop {
+            let response = server.get_with_cookie(&path, &cookie).await;
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            if status == 200 {
+                break body;
+            }
+            assert!(Instant::now() < deadline, "port {port}: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(body.trim(), format!("hello-from-{name}"), "port {port}");
+    }
+    // Nothing listens on 7000: a clear 502, not a hang.
+    let refused = server
+        .get_with_cookie(&format!("/spaces/admin/{name}/ports/7000/"), &cookie)
+        .await;
+    assert_eq!(refused.status(), 502);
+    assert!(
+        refused.text().await.unwrap().contains("7000"),
+        "the refusal names the port"
+    );
+
+    // A raw TCP port forward (what `hangar port-forward` uses) over the WebSocket bridge.
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut request = format!("ws://{}/api/v1/spaces/{id}/ports/8080/tcp", server.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", server.url("").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::Binary(
+            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let reading = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Binary(data) => answer.extend_from_slice(&data),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), reading)
+        .await
+        .expect("the forwarded connection never ended");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains(&format!("hello-from-{name}")), "{answer}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_and_start_keep_a_space_on_its_node_with_its_data() {
     let _turn = on_the_swarm().await;

@@ -25,7 +25,7 @@ use super::client::DockerClient;
 use super::disks::DiskImages;
 use super::{
     firewall, ByteStream, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput, ExecRequest,
-    ManagedObject, PathInfo, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage,
+    ManagedObject, PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage,
     LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 
@@ -701,6 +701,23 @@ impl ExecControl for DockerExec {
 
 /// Starts a process in `container` on the engine `docker` runs (the Docker runtime's own
 /// engine, or the node a Swarm task runs on).
+/// The container's own address on the network `network_id`: never the host's loopback or
+/// 0.0.0.0.
+pub(crate) fn address_on(
+    info: &bollard::models::ContainerInspectResponse,
+    network_id: &str,
+) -> Option<std::net::IpAddr> {
+    info.network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|(_, endpoint)| endpoint.network_id.as_deref() == Some(network_id))
+        .and_then(|(_, endpoint)| endpoint.ip_address.as_deref())
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
 pub(crate) async fn exec_in(
     docker: bollard::Docker,
     container: String,
@@ -780,7 +797,7 @@ impl Runtime for DockerRuntime {
         exec_in(docker, container_name(space_id), request).await
     }
 
-    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+    async fn reach(&self, space_id: &SpaceId) -> Result<Option<Reach>, RuntimeError> {
         let docker = self.client().await?;
         let info = match docker
             .inspect_container(
@@ -801,17 +818,7 @@ impl Runtime for DockerRuntime {
             return Ok(None);
         }
         let network_id = self.spaces_network(&docker).await?;
-        let address = info
-            .network_settings
-            .and_then(|n| n.networks)
-            .into_iter()
-            .flatten()
-            .find(|(_, endpoint)| endpoint.network_id.as_deref() == Some(network_id.as_str()))
-            .and_then(|(_, endpoint)| endpoint.ip_address)
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-            // Only a real address of the container's own: never the host's loopback or 0.0.0.0.
-            .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
-        Ok(address)
+        Ok(address_on(&info, &network_id).map(Reach::Address))
     }
 
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {

@@ -5,6 +5,7 @@ pub mod client;
 pub mod disks;
 pub mod docker;
 pub mod firewall;
+pub mod relay;
 pub mod swarm;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +61,17 @@ pub struct ManagedObject {
     /// It carries no installation label: made by a Hangar from before installations had ids,
     /// so it may be another installation's.
     pub unlabelled: bool,
+}
+
+/// How Hangar reaches the ports of a space's running container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Dialled at this address: the container's own on the spaces network, never the host's
+    /// or another space's.
+    Address(std::net::IpAddr),
+    /// Hangar has no network path to it (a Swarm node's overlay that Hangar is not on):
+    /// through a [`relay`] started inside the space.
+    Relay,
 }
 
 /// A process to start inside a running space.
@@ -169,10 +181,9 @@ pub trait Runtime: Send + Sync + 'static {
     async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError>;
     /// Starts a process inside the space's running container.
     async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError>;
-    /// The address Hangar dials to reach the ports of the space's running container: its own
-    /// address on the spaces network (an orchestrator answers with its overlay address),
-    /// never the host's or another space's. None when no container of the space runs.
-    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError>;
+    /// How Hangar reaches the ports of the space's running container; None when no
+    /// container of the space runs.
+    async fn reach(&self, space_id: &SpaceId) -> Result<Option<Reach>, RuntimeError>;
     /// Every container, volume and network labelled as this installation's, and those
     /// labelled as Hangar's with no installation at all; never another installation's.
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;
