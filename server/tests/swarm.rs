@@ -380,6 +380,140 @@ async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
     server.stop().await;
 }
 
+/// The nodes as `GET /api/v1/admin/nodes` shows them, by name.
+async fn nodes(admin: &Client) -> HashMap<String, serde_json::Value> {
+    let listed = admin.get("/api/v1/admin/nodes").await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap().to_owned(), n.clone()))
+        .collect()
+}
+
+/// The names of the space's spaces listed on a node, with (running there, kept there).
+fn listed_on(node: &serde_json::Value, space_id: &str) -> Option<(bool, bool)> {
+    node["spaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == space_id)
+        .map(|s| (s["running_here"] == true, s["kept_here"] == true))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sees_the_nodes_and_moves_a_stopped_space_with_its_data() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let (_, member) = admin.new_member(&server, "mia", json!({})).await;
+    assert_eq!(member.get("/api/v1/admin/nodes").await.status, 403);
+
+    let before = nodes(&admin).await;
+    assert_eq!(before.len(), NODES, "{before:?}");
+    for node in before.values() {
+        // Two CPUs a node, one CPU a unit.
+        assert_eq!(node["capacity_cu"], 2, "{node}");
+        assert_eq!(node["reserved_cu"], 0, "{node}");
+        assert!(node["problem"].is_null(), "{node}");
+    }
+
+    let template = template(&admin, "mover", 1).await;
+    let id = admin.new_space("mv", &template).await;
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    let from = node_of(&id).await;
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "echo keep-me > /data/f && chown 1234:1234 /data/f && mkdir -p /data/d && echo inner > /data/d/g && echo written",
+    )
+    .await;
+    assert!(shown.contains("written"), "{shown}");
+    let during = nodes(&admin).await;
+    assert_eq!(during[&from]["reserved_cu"], 1);
+    assert_eq!(during[&from]["free_cu"], 1);
+    assert_eq!(listed_on(&during[&from], &id), Some((true, true)));
+
+    let to = before.keys().find(|name| **name != from).unwrap().clone();
+    let move_to = |node: &str| {
+        let admin = &admin;
+        let path = format!("/api/v1/admin/spaces/{id}/move");
+        let body = json!({ "node": node });
+        async move { admin.post(&path, body).await }
+    };
+    let running = move_to(&to).await;
+    assert_eq!(running.status, 409, "{running:?}");
+    assert!(running.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stop it first"));
+
+    let stopped = admin.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
+    assert_eq!(stopped.status, 202, "{stopped:?}");
+    assert_eq!(settled(&admin, &id).await["state"], "stopped");
+
+    let unknown = move_to("no-such-node").await;
+    assert_eq!(unknown.status, 400, "{unknown:?}");
+    assert!(
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&to),
+        "{unknown:?}"
+    );
+    let same = move_to(&from).await;
+    assert_eq!(same.status, 409, "{same:?}");
+    let (ok, out) = docker(&["node", "update", "--availability", "drain", &to]).await;
+    assert!(ok, "{out}");
+    let drained = move_to(&to).await;
+    assert_eq!(drained.status, 409, "{drained:?}");
+    assert!(
+        drained.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("drained"),
+        "{drained:?}"
+    );
+    docker(&["node", "update", "--availability", "active", &to]).await;
+
+    let moved = move_to(&to).await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(moved.body["from"], from.as_str());
+    assert_eq!(moved.body["to"], to.as_str());
+    assert!(moved.body["bytes"].as_u64().unwrap() > 0, "{moved:?}");
+    // The old node keeps no copy; the new one has the volume.
+    let volume = format!("hangar-{id}-data");
+    let (_, left) = host_docker(&["exec", &from, "docker", "volume", "ls", "-q"]).await;
+    assert!(!left.contains(&volume), "{left}");
+    let (_, there) = host_docker(&["exec", &to, "docker", "volume", "ls", "-q"]).await;
+    assert!(there.contains(&volume), "{there}");
+    let after = nodes(&admin).await;
+    assert_eq!(listed_on(&after[&to], &id), Some((false, true)));
+    assert_eq!(listed_on(&after[&from], &id), None);
+
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    assert_eq!(node_of(&id).await, to);
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "echo \"$(cat /data/f) $(stat -c %u:%g /data/f) $(cat /data/d/g)\"",
+    )
+    .await;
+    assert!(shown.contains("keep-me 1234:1234 inner"), "{shown}");
+    let history = admin.get("/api/v1/audit?action=space.move").await;
+    assert_eq!(history.status, 200);
+    assert!(
+        history.body.to_string().contains(&to),
+        "the move is audited: {history:?}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_and_start_keep_a_space_on_its_node_with_its_data() {
     let _turn = on_the_swarm().await;

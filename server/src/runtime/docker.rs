@@ -25,8 +25,8 @@ use super::client::DockerClient;
 use super::disks::DiskImages;
 use super::{
     firewall, ByteStream, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput, ExecRequest,
-    ManagedObject, PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage,
-    LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    ManagedObject, NodeReport, PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream,
+    VolumeUsage, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 
 /// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long
@@ -1159,6 +1159,54 @@ impl Runtime for DockerRuntime {
     ) -> Result<ByteStream, RuntimeError> {
         let docker = self.client().await?;
         files::download_archive_of(&docker, &container_name(space_id), path).await
+    }
+
+    /// The one engine, as one node: its spaces all run and keep their volumes there.
+    async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError> {
+        let docker = self.client().await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| classify("reading the engine's info", e))?;
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_INSTALLATION}={}", self.installation)],
+        )]);
+        let running = docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing containers", e))?
+            .into_iter()
+            .filter_map(|c| c.labels.and_then(|mut l| l.remove(LABEL_SPACE)))
+            .map(SpaceId::from)
+            .collect();
+        let mut holds: Vec<SpaceId> = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing volumes", e))?
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|mut v| v.labels.remove(LABEL_SPACE))
+            .map(SpaceId::from)
+            .collect();
+        holds.sort();
+        holds.dedup();
+        Ok(vec![NodeReport {
+            id: info.id.unwrap_or_default(),
+            name: info.name.unwrap_or_default(),
+            role: "engine".to_owned(),
+            availability: "active".to_owned(),
+            problem: None,
+            nano_cpus: info.ncpu.unwrap_or(0) * 1_000_000_000,
+            memory_bytes: info.mem_total.unwrap_or(0),
+            running,
+            holds,
+        }])
     }
 
     async fn upload_archive(

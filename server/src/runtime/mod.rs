@@ -74,6 +74,35 @@ pub enum Reach {
     Relay,
 }
 
+/// One machine spaces run on, as the runtime sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    pub id: String,
+    /// Its hostname.
+    pub name: String,
+    /// `manager` or `worker` in a swarm, `engine` for the one Docker engine.
+    pub role: String,
+    /// `active`, `pause` or `drain`.
+    pub availability: String,
+    /// Why no space can start there now (down, drained, its engine silent); None when it can.
+    pub problem: Option<String>,
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+    /// The spaces whose container runs there.
+    pub running: Vec<SpaceId>,
+    /// The spaces whose volumes are there (where they start).
+    pub holds: Vec<SpaceId>,
+}
+
+/// What moving a stopped space to another node did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+    /// Bytes of its volumes' archives copied.
+    pub bytes: u64,
+}
+
 /// A process to start inside a running space.
 #[derive(Debug, Clone, Default)]
 pub struct ExecRequest {
@@ -214,6 +243,17 @@ pub trait Runtime: Send + Sync + 'static {
         space_id: &SpaceId,
         path: &str,
     ) -> Result<ByteStream, RuntimeError>;
+    /// The machines spaces run on, with what each can hold and holds.
+    async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError>;
+    /// Moves a stopped space's volumes to the node `to` (its id or hostname), where it starts
+    /// from then on; on failure the space stays where it was with its data.
+    async fn move_space(&self, space: &SpaceSpec, to: &str) -> Result<Moved, RuntimeError> {
+        let _ = (space, to);
+        Err(RuntimeError::Failed(
+            "this Hangar runs every space on one Docker engine: there is no other node to              move a space to (`--runtime swarm` has nodes)"
+                .into(),
+        ))
+    }
     /// Extracts a tar archive into the existing directory `dir` of the space, owned by the
     /// space's user. An error from `tar` aborts it (and fails the call).
     async fn upload_archive(

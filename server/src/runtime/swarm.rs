@@ -4,6 +4,8 @@
 //! made on; exec and archive calls go to the engine of the node its task runs on (the
 //! node's `io.hangar.engine` label), through the same code as the Docker runtime.
 
+mod nodes;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +31,9 @@ use super::docker::{
     SPACE_CAPABILITIES, STOP_GRACE_SECS,
 };
 use super::{
-    ByteStream, ContainerStatus, Enforcement, Exec, ExecRequest, ManagedObject, PathInfo, Reach,
-    Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage, LABEL_MANAGED, LABEL_SPACE,
+    ByteStream, ContainerStatus, Enforcement, Exec, ExecRequest, ManagedObject, Moved, NodeReport,
+    PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage, LABEL_MANAGED,
+    LABEL_SPACE,
 };
 
 /// The node label that says where a node's engine answers (`tcp://ip:2375`), for exec and
@@ -733,6 +736,72 @@ impl SwarmRuntime {
         }
     }
 
+    /// Removes the space's ended containers and its volumes from one node's engine.
+    async fn remove_space_data(
+        &self,
+        engine: &Docker,
+        node: &Node,
+        space: &SpaceSpec,
+    ) -> Result<(), RuntimeError> {
+        // Swarm keeps the containers of ended tasks a while; they hold the volumes.
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_SPACE}={}", space.id)],
+        )]);
+        let containers = engine
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| {
+                classify(
+                    &format!("listing containers on node {}", node_name(node)),
+                    e,
+                )
+            })?;
+        for container in containers.into_iter().filter_map(|c| c.id) {
+            let options = RemoveContainerOptionsBuilder::new().force(true).build();
+            match engine.remove_container(&container, Some(options)).await {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => {}
+                Err(e) => return Err(classify("removing an ended container of the space", e)),
+            }
+        }
+        for volume in &space.volumes {
+            let name = volume_name(&space.id, &volume.name);
+            let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+            // The task's container goes a moment after the task: retry while it is in use.
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            loop {
+                match engine.remove_volume(&name, Some(options.clone())).await {
+                    Ok(()) => break,
+                    Err(e) if is_not_found(&e) => break,
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 409,
+                        ..
+                    }) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                    Err(e) => {
+                        return Err(classify(
+                            &format!(
+                                "removing volume {} on node {}",
+                                volume.name,
+                                node_name(node)
+                            ),
+                            e,
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn start_service(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let manager = self.manager().await?;
         let network_id = self.spaces_network(&manager).await?;
@@ -901,63 +970,7 @@ impl Runtime for SwarmRuntime {
             ))
         })?;
         let engine = self.engine_of(&node)?;
-        // Swarm keeps the containers of ended tasks a while; they hold the volumes.
-        let filter = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{LABEL_SPACE}={}", space.id)],
-        )]);
-        let containers = engine
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filter)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| {
-                classify(
-                    &format!("listing containers on node {}", node_name(&node)),
-                    e,
-                )
-            })?;
-        for container in containers.into_iter().filter_map(|c| c.id) {
-            let options = RemoveContainerOptionsBuilder::new().force(true).build();
-            match engine.remove_container(&container, Some(options)).await {
-                Ok(()) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 409, ..
-                }) => {}
-                Err(e) => return Err(classify("removing an ended container of the space", e)),
-            }
-        }
-        for volume in &space.volumes {
-            let name = volume_name(&space.id, &volume.name);
-            let options = RemoveVolumeOptionsBuilder::new().force(true).build();
-            // The task's container goes a moment after the task: retry while it is in use.
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            loop {
-                match engine.remove_volume(&name, Some(options.clone())).await {
-                    Ok(()) => break,
-                    Err(e) if is_not_found(&e) => break,
-                    Err(bollard::errors::Error::DockerResponseServerError {
-                        status_code: 409,
-                        ..
-                    }) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
-                    Err(e) => {
-                        return Err(classify(
-                            &format!(
-                                "removing volume {} on node {}",
-                                volume.name,
-                                node_name(&node)
-                            ),
-                            e,
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.remove_space_data(&engine, &node, space).await
     }
 
     async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError> {
@@ -1250,6 +1263,14 @@ impl Runtime for SwarmRuntime {
 
     async fn storage_used(&self, _spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>> {
         None
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError> {
+        self.node_reports().await
+    }
+
+    async fn move_space(&self, space: &SpaceSpec, to: &str) -> Result<Moved, RuntimeError> {
+        self.move_to(space, to).await
     }
 
     async fn stat_path(
