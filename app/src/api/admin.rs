@@ -77,6 +77,10 @@ pub struct NodeDto {
 #[serde(deny_unknown_fields)]
 pub struct MoveSpaceRequest {
     /// The node's id or hostname, from the nodes list.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 255, pattern = "[^ \\t\\n\\f\\r]")
+    )]
     pub node: String,
 }
 

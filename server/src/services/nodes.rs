@@ -134,27 +134,6 @@ impl Services {
         request: MoveSpaceRequest,
     ) -> ApiResult<MoveReport> {
         caller.require_admin()?;
-        let wanted = request.node.trim();
-        if wanted.is_empty() {
-            return Err(ApiError::invalid(
-                "node",
-                "name the node to move the space to",
-            ));
-        }
-        let nodes = self.runtime.nodes().await.map_err(unavailable)?;
-        let Some(node) = nodes.iter().find(|n| n.id == wanted || n.name == wanted) else {
-            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-            return Err(ApiError::invalid(
-                "node",
-                format!("no node `{wanted}`: one of {}", names.join(", ")),
-            ));
-        };
-        if let Some(problem) = &node.problem {
-            return Err(ApiError::conflict(format!(
-                "node {} cannot take a space now: {problem}",
-                node.name
-            )));
-        }
         // Held through the copy: a start asked for meanwhile waits, then runs on the new node.
         let lock = self.space_locks.of(id);
         let _guard = lock.lock().await;
@@ -171,6 +150,27 @@ impl Services {
                     space.state
                 ),
             ));
+        }
+        let wanted = request.node.trim();
+        if wanted.is_empty() || wanted.len() > 255 {
+            return Err(ApiError::invalid(
+                "node",
+                "name the node to move the space to (its id or hostname)",
+            ));
+        }
+        let nodes = self.runtime.nodes().await.map_err(unavailable)?;
+        let Some(node) = nodes.iter().find(|n| n.id == wanted || n.name == wanted) else {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(ApiError::invalid(
+                "node",
+                format!("no node `{wanted}`: one of {}", names.join(", ")),
+            ));
+        };
+        if let Some(problem) = &node.problem {
+            return Err(ApiError::conflict(format!(
+                "node {} cannot take a space now: {problem}",
+                node.name
+            )));
         }
         let owner = self.find_user(&space.owner_id).await?;
         let spec = spec_of(&space, &owner.username)?;
