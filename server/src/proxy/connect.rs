@@ -126,7 +126,7 @@ impl tower::Service<http::Uri> for SpaceConnector {
                 Box::pin(async move {
                     let exec = relay::open(runtime.as_ref(), &space_id, "127.0.0.1", port)
                         .await
-                        .map_err(|reason| std::io::Error::other(reason))?;
+                        .map_err(std::io::Error::other)?;
                     Ok(TokioIo::new(SpaceStream::Relay(relay::stream(exec))))
                 })
             }
