@@ -343,18 +343,14 @@ async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
 
     // A raw TCP port forward (what `hangar port-forward` uses) over the WebSocket bridge.
     use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
-    let mut request = format!("ws://{}/api/v1/spaces/{id}/ports/8080/tcp", server.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().unwrap());
-    request
-        .headers_mut()
-        .insert("origin", server.url("").parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut socket = support::open_websocket(
+        &server,
+        &format!("/api/v1/spaces/{id}/ports/8080/tcp"),
+        &cookie,
+        None,
+    )
+    .await;
     socket
         .send(Message::Binary(
             b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec().into(),
