@@ -281,32 +281,136 @@ const HTTP_APP: &str = "mkdir -p /www && echo hello-from-$(hostname) > /www/inde
     && httpd -p 8080 -h /www && httpd -p 127.0.0.1:9090 -h /www \
     && trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
-    let _turn = on_the_swarm().await;
-    let db = TempDb::new();
-    let server = swarm_server(&db).await;
-    let admin = admin(&server).await;
+/// Starts spaces of a 1-CU template running [`HTTP_APP`] (port forwarding on), waits until
+/// they run, and returns their (name, id).
+async fn web_spaces(admin: &Client, names: &[&'static str]) -> Vec<(&'static str, String)> {
     let created = admin
         .post(
             "/api/v1/templates",
             json!({
                 "name": "web", "image": TEST_IMAGE, "compute_units": 1,
-                "features": ["port_forwarding"], "command": ["/bin/sh", "-c", HTTP_APP],
+                "features": ["port_forwarding", "terminal"], "command": ["/bin/sh", "-c", HTTP_APP],
             }),
         )
         .await;
     assert_eq!(created.status, 201, "{created:?}");
     let template = created.id();
     let mut spaces = Vec::new();
-    for name in ["wa", "wb", "wc"] {
+    for name in names {
         let id = admin.new_space(name, &template).await;
-        start(&admin, &id).await;
-        spaces.push((name, id));
+        start(admin, &id).await;
+        spaces.push((*name, id));
     }
+    for (_, id) in &spaces {
+        assert_eq!(settled(admin, id).await["state"], "running");
+    }
+    spaces
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spaces_never_reach_each_other_on_one_node_or_across_nodes() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    // Four 1-CU spaces on three 2-CPU nodes: two share a node, the others are apart.
+    let spaces = web_spaces(&admin, &["ia", "ib", "ic", "id"]).await;
+    let mut addresses = Vec::new();
+    let mut nodes = Vec::new();
+    for (name, id) in &spaces {
+        let shown = through_a_terminal(&server, id, "echo \"addr=$(hostname -i)=\"").await;
+        let address = shown
+            .split("addr=")
+            .skip(1)
+            .filter_map(|rest| rest.split('=').next())
+            .find(|a| a.trim().parse::<std::net::IpAddr>().is_ok())
+            .unwrap_or_else(|| panic!("no address for {name}: {shown}"))
+            .trim()
+            .to_owned();
+        // Its own app answers on that address: the address is right.
+        let own = through_a_terminal(
+            &server,
+            id,
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 8080"),
+        )
+        .await;
+        assert!(
+            own.contains(&format!("hello-from-{name}")),
+            "{name} on {address}: {own}"
+        );
+        addresses.push(address);
+        nodes.push(node_of(id).await);
+    }
+    let same_node = (1..spaces.len()).find(|&i| nodes[i] == nodes[0]);
+    let other_node = (1..spaces.len()).find(|&i| nodes[i] != nodes[0]);
+    for other in [same_node, other_node].into_iter().flatten() {
+        let shown = through_a_terminal(
+            &server,
+            &spaces[0].1,
+            &format!(
+                "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {} 8080; echo tr\"\"ied",
+                addresses[other]
+            ),
+        )
+        .await;
+        assert!(
+            shown.contains("tried") && !shown.contains(&format!("hello-from-{}", spaces[other].0)),
+            "{} ({}) reached {} ({}): {shown}",
+            spaces[0].0,
+            nodes[0],
+            spaces[other].0,
+            nodes[other]
+        );
+    }
+    assert!(other_node.is_some(), "all spaces on one node: {nodes:?}");
+    // Deleting a space removes its network too.
+    let (_, before) = docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=io.hangar.space={}", spaces[0].1),
+    ])
+    .await;
+    assert_eq!(before.lines().count(), 1, "{before}");
+    let deleted = admin
+        .delete(&format!("/api/v1/spaces/{}", spaces[0].1))
+        .await;
+    assert!(
+        deleted.status == 202 || deleted.status == 204,
+        "{deleted:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, left) = docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=io.hangar.space={}", spaces[0].1),
+        ])
+        .await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deleted space's network stays: {left}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let spaces = web_spaces(&admin, &["wa", "wb", "wc"]).await;
     let mut on_worker = None;
     for (name, id) in &spaces {
-        assert_eq!(settled(&admin, id).await["state"], "running");
         if node_of(id).await != "hangar-swarm-node1" {
             on_worker = Some((*name, id.clone()));
         }

@@ -1,5 +1,6 @@
 //! [`Runtime`] on a Docker Swarm (`--runtime swarm`): each space is a one-replica service
-//! that Swarm places by its CPU and memory reservations, on an attachable overlay network.
+//! that Swarm places by its CPU and memory reservations, on an attachable overlay network of
+//! its own (spaces never reach each other).
 //! Volumes are node-local, so a space's later starts are pinned to the node its volumes were
 //! made on; exec and archive calls go to the engine of the node its task runs on (the
 //! node's `io.hangar.engine` label), through the same code as the Docker runtime.
@@ -41,8 +42,8 @@ use super::{
 pub const LABEL_ENGINE: &str = "io.hangar.engine";
 /// The service label naming the node a space's volumes are on.
 pub const LABEL_NODE: &str = "io.hangar.node";
-/// The overlay network's name prefix (the label [`LABEL_NETWORK`]`=spaces-swarm` finds it).
-pub const SWARM_NETWORK: &str = "hangar-spaces-swarm";
+/// The label [`LABEL_NETWORK`]`=spaces-swarm` (with the space's label) finds a space's own
+/// overlay network.
 const NETWORK_KIND: &str = "spaces-swarm";
 
 /// How long a start waits for Swarm to run the task (an image load on a node included).
@@ -69,9 +70,6 @@ pub struct SwarmRuntime {
     /// The manager's engine (`--docker-host`).
     manager: Arc<DockerClient>,
     settings: SwarmSettings,
-    network_id: tokio::sync::Mutex<Option<String>>,
-    /// The overlay's subnets (`10.0.1.0/24`), once read.
-    overlay_subnets: tokio::sync::Mutex<Option<Vec<String>>>,
     /// Clients of the nodes' engines, by endpoint.
     engines: std::sync::Mutex<HashMap<String, Docker>>,
 }
@@ -182,8 +180,6 @@ impl SwarmRuntime {
         Self {
             manager,
             settings,
-            network_id: tokio::sync::Mutex::new(None),
-            overlay_subnets: tokio::sync::Mutex::new(None),
             engines: std::sync::Mutex::default(),
         }
     }
@@ -270,56 +266,88 @@ impl SwarmRuntime {
         })
     }
 
-    /// The id of the attachable overlay the spaces join, made on first use (found by label,
-    /// lowest id first, as the Docker runtime does with its bridge).
-    async fn spaces_network(&self, manager: &Docker) -> Result<String, RuntimeError> {
-        let mut known = self.network_id.lock().await;
-        if let Some(id) = known.as_ref() {
+    /// The ids of the space's own overlay networks, lowest first (two servers starting the
+    /// same space at once may each make one: all settle on the lowest).
+    async fn space_networks(
+        &self,
+        manager: &Docker,
+        space_id: &SpaceId,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{LABEL_NETWORK}={NETWORK_KIND}"),
+                format!("{LABEL_SPACE}={space_id}"),
+            ],
+        )]);
+        let mut ids: Vec<String> = manager
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing networks", e))?
+            .into_iter()
+            .filter(|n| owner_of(n.labels.as_ref(), &self.settings.installation) == Owner::Us)
+            .filter_map(|n| n.id)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The space's own attachable overlay, made on its first start: one network a space, so
+    /// that spaces never reach each other, on one node or across nodes.
+    async fn space_network(
+        &self,
+        manager: &Docker,
+        space: &SpaceSpec,
+    ) -> Result<String, RuntimeError> {
+        if let Some(id) = self.space_networks(manager, &space.id).await?.first() {
             return Ok(id.clone());
         }
-        let list = || async {
-            let filter = HashMap::from([(
-                "label".to_owned(),
-                vec![format!("{LABEL_NETWORK}={NETWORK_KIND}")],
-            )]);
-            let mut ids: Vec<String> = manager
-                .list_networks(Some(
-                    ListNetworksOptionsBuilder::new().filters(&filter).build(),
-                ))
-                .await
-                .map_err(|e| classify("listing networks", e))?
-                .into_iter()
-                .filter_map(|n| n.id)
-                .collect();
-            ids.sort();
-            Ok::<_, RuntimeError>(ids)
+        let mut labels = space_labels(&self.settings.installation, space);
+        labels.insert(LABEL_NETWORK.to_owned(), NETWORK_KIND.to_owned());
+        let request = NetworkCreateRequest {
+            name: format!("{}-net", container_name(&space.id)),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            labels: Some(labels),
+            ..Default::default()
         };
-        let mut ids = list().await?;
-        if ids.is_empty() {
-            let request = NetworkCreateRequest {
-                name: format!(
-                    "{SWARM_NETWORK}-{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                ),
-                driver: Some("overlay".into()),
-                attachable: Some(true),
-                labels: Some(HashMap::from([
-                    (LABEL_MANAGED.to_owned(), "true".to_owned()),
-                    (LABEL_NETWORK.to_owned(), NETWORK_KIND.to_owned()),
-                ])),
-                ..Default::default()
-            };
-            manager
-                .create_network(request)
-                .await
-                .map_err(|e| classify("creating the spaces overlay network", e))?;
-            ids = list().await?;
+        manager
+            .create_network(request)
+            .await
+            .map_err(|e| classify("creating the space's overlay network", e))?;
+        self.space_networks(manager, &space.id)
+            .await?
+            .first()
+            .cloned()
+            .ok_or_else(|| {
+                RuntimeError::Failed("the space's overlay network vanished as it was made".into())
+            })
+    }
+
+    /// Removes the space's overlay networks, waiting while the ended task's endpoint still
+    /// holds them.
+    async fn remove_space_networks(
+        &self,
+        manager: &Docker,
+        space_id: &SpaceId,
+    ) -> Result<(), RuntimeError> {
+        for id in self.space_networks(manager, space_id).await? {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            loop {
+                match manager.remove_network(&id).await {
+                    Ok(()) => break,
+                    Err(e) if is_not_found(&e) => break,
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 403 | 409 | 500,
+                        ..
+                    }) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                    Err(e) => return Err(classify("removing the space's overlay network", e)),
+                }
+            }
         }
-        let chosen = ids.first().cloned().ok_or_else(|| {
-            RuntimeError::Failed("the spaces overlay network vanished as it was made".into())
-        })?;
-        *known = Some(chosen.clone());
-        Ok(chosen)
+        Ok(())
     }
 
     async fn overlay_subnets(
@@ -327,10 +355,6 @@ impl SwarmRuntime {
         manager: &Docker,
         network_id: &str,
     ) -> Result<Vec<String>, RuntimeError> {
-        let mut known = self.overlay_subnets.lock().await;
-        if let Some(subnets) = known.as_ref() {
-            return Ok(subnets.clone());
-        }
         let network = manager
             .inspect_network(
                 network_id,
@@ -345,7 +369,6 @@ impl SwarmRuntime {
             .flatten()
             .filter_map(|config| config.subnet)
             .collect();
-        *known = Some(subnets.clone());
         Ok(subnets)
     }
 
@@ -804,7 +827,7 @@ impl SwarmRuntime {
 
     async fn start_service(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let manager = self.manager().await?;
-        let network_id = self.spaces_network(&manager).await?;
+        let network_id = self.space_network(&manager, space).await?;
         let pin = self.volume_node(&manager, space).await?;
         if let Some(node) = &pin {
             self.check_pinned_node(&manager, space, node).await?;
@@ -930,11 +953,10 @@ impl Runtime for SwarmRuntime {
 
     async fn start(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         match self.start_service(space).await {
-            // The overlay was replaced under us: look it up again, once.
+            // The space's overlay was removed under us: made again, once.
             Err(RuntimeError::Failed(message))
                 if message.contains("network") && message.contains("not found") =>
             {
-                *self.network_id.lock().await = None;
                 self.start_service(space).await
             }
             other => other,
@@ -961,6 +983,7 @@ impl Runtime for SwarmRuntime {
                 Err(e) => return Err(classify("removing the space's service", e)),
             }
         }
+        self.remove_space_networks(&manager, &space.id).await?;
         let Some(node_id) = node else {
             return Ok(());
         };
@@ -1078,7 +1101,14 @@ impl Runtime for SwarmRuntime {
             return Ok(None);
         };
         let manager = self.manager().await?;
-        let network_id = self.spaces_network(&manager).await?;
+        let Some(network_id) = self
+            .space_networks(&manager, space_id)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(Some(Reach::Relay));
+        };
         let info = match located
             .engine
             .inspect_container(
@@ -1119,7 +1149,10 @@ impl Runtime for SwarmRuntime {
                     Owner::Nobody => true,
                     Owner::AnotherInstallation => return,
                 };
-                if labels.is_some_and(|l| l.contains_key(LABEL_NETWORK)) {
+                // The overlay all spaces shared before each had its own belongs to nobody.
+                if labels.and_then(|l| l.get(LABEL_NETWORK)).is_some()
+                    && labels.and_then(|l| l.get(LABEL_SPACE)).is_none()
+                {
                     return;
                 }
                 found.push(ManagedObject {
@@ -1147,6 +1180,21 @@ impl Runtime for SwarmRuntime {
                 service.id.unwrap_or_else(|| name.clone()),
                 name,
                 spec.labels.as_ref(),
+            );
+        }
+        let networks = manager
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing networks", e))?;
+        for network in networks {
+            let name = network.name.clone().unwrap_or_default();
+            keep(
+                "network",
+                network.id.clone().unwrap_or_else(|| name.clone()),
+                name,
+                network.labels.as_ref(),
             );
         }
         let nodes = manager
@@ -1185,6 +1233,7 @@ impl Runtime for SwarmRuntime {
         let manager = self.manager().await?;
         let result = match object.kind.as_str() {
             "service" => manager.delete_service(&object.id).await,
+            "network" => manager.remove_network(&object.id).await,
             "volume" => {
                 let Some((node_id, name)) = object.id.split_once('/') else {
                     return Err(RuntimeError::Failed(format!(
@@ -1217,11 +1266,7 @@ impl Runtime for SwarmRuntime {
 
     async fn prepare(&self) -> Enforcement {
         match self.manager().await {
-            Ok(manager) => {
-                if let Err(e) = self.spaces_network(&manager).await {
-                    tracing::warn!(error = %e, "cannot make the spaces overlay network yet");
-                }
-            }
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "the swarm manager is not reachable yet"),
         }
         let enforcement = self.enforcement().await;
@@ -1242,8 +1287,9 @@ impl Runtime for SwarmRuntime {
                     .to_owned(),
             ),
             network: Err(
-                "on Swarm, Hangar installs no network rules on the nodes: spaces on \
-                           the overlay may reach the nodes and each other"
+                "on Swarm, each space has an overlay network of its own, so spaces never \
+                 reach each other; Hangar installs no rules on the nodes, so a space may reach \
+                 the nodes' own addresses"
                     .to_owned(),
             ),
         }
