@@ -5,6 +5,7 @@
 //! made on; exec and archive calls go to the engine of the node its task runs on (the
 //! node's `io.hangar.engine` label), through the same code as the Docker runtime.
 
+mod guard;
 mod nodes;
 
 use std::collections::HashMap;
@@ -72,6 +73,8 @@ pub struct SwarmRuntime {
     settings: SwarmSettings,
     /// Clients of the nodes' engines, by endpoint.
     engines: std::sync::Mutex<HashMap<String, Docker>>,
+    /// When each node's network rules were last installed, for which node addresses.
+    guarded: std::sync::Mutex<HashMap<String, (Vec<String>, Instant)>>,
 }
 
 /// What a node has left to reserve.
@@ -181,6 +184,7 @@ impl SwarmRuntime {
             manager,
             settings,
             engines: std::sync::Mutex::default(),
+            guarded: std::sync::Mutex::default(),
         }
     }
 
@@ -825,6 +829,28 @@ impl SwarmRuntime {
         Ok(())
     }
 
+    /// The network rules of the node a space's task runs on (see [`guard`]).
+    async fn guard_task_node(
+        &self,
+        manager: &Docker,
+        node_id: &str,
+        space: &SpaceSpec,
+    ) -> Result<(), RuntimeError> {
+        let node = self
+            .node(manager, node_id)
+            .await?
+            .ok_or_else(|| RuntimeError::Failed(format!("node {node_id} has left the swarm")))?;
+        let engine = self.engine_of(&node)?;
+        self.guard_node(manager, &engine, node_id, &space.image)
+            .await
+            .map_err(|e| {
+                RuntimeError::Failed(format!(
+                    "node {} cannot be made to keep spaces from the nodes: {e}",
+                    node_name(&node)
+                ))
+            })
+    }
+
     async fn start_service(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let manager = self.manager().await?;
         let network_id = self.space_network(&manager, space).await?;
@@ -858,10 +884,15 @@ impl SwarmRuntime {
                             .and_then(|s| s.container_status.as_ref())
                             .and_then(|c| c.container_id.clone())
                             .unwrap_or_default();
+                        let node_id = task.node_id.clone().unwrap_or_default();
+                        if let Err(e) = self.guard_task_node(&manager, &node_id, space).await {
+                            // Never a space that can reach the nodes' engines.
+                            let _ = self.scale(&manager, &space.id, 0, None).await;
+                            return Err(e);
+                        }
                         if pin.is_none() && !space.volumes.is_empty() {
                             // Its volumes are now on this node: later starts go there.
-                            let node = task.node_id.clone().unwrap_or_default();
-                            self.scale(&manager, &space.id, 1, Some(&node)).await?;
+                            self.scale(&manager, &space.id, 1, Some(&node_id)).await?;
                         }
                         return Ok(container);
                     }
@@ -1286,10 +1317,10 @@ impl Runtime for SwarmRuntime {
                           are bookkeeping only (a space can fill its node's disk)"
                     .to_owned(),
             ),
-            network: Err(
-                "on Swarm, each space has an overlay network of its own, so spaces never \
-                 reach each other; Hangar installs no rules on the nodes, so a space may reach \
-                 the nodes' own addresses"
+            network: Ok(
+                "on Swarm, each space has an overlay network of its own (spaces never reach \
+                 each other), and every node a space runs on drops what spaces send to the \
+                 nodes and to link-local addresses"
                     .to_owned(),
             ),
         }
