@@ -157,9 +157,15 @@ async function walk(admin, dev, pal) {
 
   // --- another browser stops it: the developer's page follows without a reload -----------
   await hydrated(admin.page, '/admin/spaces');
+  // Below the spaces, the engine they run on, with the running space's unit reserved.
+  const engineRow = admin.page.locator('[data-testid="node-list"] tr[data-node]');
+  await admin.page.waitForSelector('[data-testid="node-list"] [data-testid="node-cu"][data-reserved="1"]', LIVE);
+  assert.equal(await engineRow.count(), 1);
+  assert.match(await engineRow.locator('li[data-space="api"]').innerText(), /dev\/api \(1 CU\)/);
   await admin.page.locator('tr[data-space="api"] [data-testid="stop"]').click();
   await dev.page.waitForSelector('[data-testid="space-card"][data-space="api"][data-state="stopped"]', LIVE);
   await dev.page.waitForSelector('[data-testid="quota-bars"] [data-testid="quota-compute"][data-used="0"]', LIVE);
+  await admin.page.waitForSelector('[data-testid="node-list"] [data-testid="node-cu"][data-reserved="0"]', LIVE);
   await shot(admin.page, 'admin-spaces');
 
   // --- the admin lowers the group's quota: the bars and the create dialog follow ----------

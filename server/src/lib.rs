@@ -114,10 +114,18 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
             per_space: config.terminal_sessions_per_space as usize,
         },
     ));
-    let services =
-        services::Services::new(db.clone(), auth.clone(), config.clone(), runtime, terminals);
+    let services = services::Services::new(
+        db.clone(),
+        auth.clone(),
+        config.clone(),
+        runtime.clone(),
+        terminals,
+    );
     ssh::bind(&services).await?;
-    let proxy = Arc::new(proxy::Proxy::new(proxy::apps::signing_key(&db).await?));
+    let proxy = Arc::new(proxy::Proxy::new(
+        proxy::apps::signing_key(&db).await?,
+        runtime,
+    ));
     Ok(AppState {
         proxy,
         leptos_options,

@@ -275,6 +275,241 @@ async fn a_terminal_and_a_file_round_trip_reach_a_space_on_a_worker() {
     server.stop().await;
 }
 
+/// What the proxy test's spaces run: busybox httpd on 8080 (every address) and on
+/// 127.0.0.1:9090 (the space's loopback only).
+const HTTP_APP: &str = "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html \
+    && httpd -p 8080 -h /www && httpd -p 127.0.0.1:9090 -h /www \
+    && trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let created = admin
+        .post(
+            "/api/v1/templates",
+            json!({
+                "name": "web", "image": TEST_IMAGE, "compute_units": 1,
+                "features": ["port_forwarding"], "command": ["/bin/sh", "-c", HTTP_APP],
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let template = created.id();
+    let mut spaces = Vec::new();
+    for name in ["wa", "wb", "wc"] {
+        let id = admin.new_space(name, &template).await;
+        start(&admin, &id).await;
+        spaces.push((name, id));
+    }
+    let mut on_worker = None;
+    for (name, id) in &spaces {
+        assert_eq!(settled(&admin, id).await["state"], "running");
+        if node_of(id).await != "hangar-swarm-node1" {
+            on_worker = Some((*name, id.clone()));
+        }
+    }
+    let (name, id) = on_worker.expect("no space landed on a worker");
+    let cookie = server.login_cookie("admin", support::ADMIN_PASSWORD).await;
+
+    // HTTP by path, on both ports: Hangar (on the host, not on the overlay) relays through the
+    // worker's engine.
+    for port in [8080, 9090] {
+        let path = format!("/spaces/admin/{name}/ports/{port}/");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let body = loop {
+            let response = server.get_with_cookie(&path, &cookie).await;
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            if status == 200 {
+                break body;
+            }
+            assert!(Instant::now() < deadline, "port {port}: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(body.trim(), format!("hello-from-{name}"), "port {port}");
+    }
+    // Nothing listens on 7000: a clear 502, not a hang.
+    let refused = server
+        .get_with_cookie(&format!("/spaces/admin/{name}/ports/7000/"), &cookie)
+        .await;
+    assert_eq!(refused.status(), 502);
+    assert!(
+        refused.text().await.unwrap().contains("7000"),
+        "the refusal names the port"
+    );
+
+    // A raw TCP port forward (what `hangar port-forward` uses) over the WebSocket bridge.
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut socket = support::open_websocket(
+        &server,
+        &format!("/api/v1/spaces/{id}/ports/8080/tcp"),
+        &cookie,
+        None,
+    )
+    .await;
+    socket
+        .send(Message::Binary(
+            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let reading = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Binary(data) => answer.extend_from_slice(&data),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), reading)
+        .await
+        .expect("the forwarded connection never ended");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains(&format!("hello-from-{name}")), "{answer}");
+    server.stop().await;
+}
+
+/// The nodes as `GET /api/v1/admin/nodes` shows them, by name.
+async fn nodes(admin: &Client) -> HashMap<String, serde_json::Value> {
+    let listed = admin.get("/api/v1/admin/nodes").await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap().to_owned(), n.clone()))
+        .collect()
+}
+
+/// The names of the space's spaces listed on a node, with (running there, kept there).
+fn listed_on(node: &serde_json::Value, space_id: &str) -> Option<(bool, bool)> {
+    node["spaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == space_id)
+        .map(|s| (s["running_here"] == true, s["kept_here"] == true))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sees_the_nodes_and_moves_a_stopped_space_with_its_data() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let (_, member) = admin.new_member(&server, "mia", json!({})).await;
+    assert_eq!(member.get("/api/v1/admin/nodes").await.status, 403);
+
+    let before = nodes(&admin).await;
+    assert_eq!(before.len(), NODES, "{before:?}");
+    for node in before.values() {
+        // Two CPUs a node, one CPU a unit.
+        assert_eq!(node["capacity_cu"], 2, "{node}");
+        assert_eq!(node["reserved_cu"], 0, "{node}");
+        assert!(node["problem"].is_null(), "{node}");
+    }
+
+    let template = template(&admin, "mover", 1).await;
+    let id = admin.new_space("mv", &template).await;
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    let from = node_of(&id).await;
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "echo keep-me > /data/f && chown 1234:1234 /data/f && mkdir -p /data/d && echo inner > /data/d/g && echo written",
+    )
+    .await;
+    assert!(shown.contains("written"), "{shown}");
+    let during = nodes(&admin).await;
+    assert_eq!(during[&from]["reserved_cu"], 1);
+    assert_eq!(during[&from]["free_cu"], 1);
+    assert_eq!(listed_on(&during[&from], &id), Some((true, true)));
+
+    let to = before.keys().find(|name| **name != from).unwrap().clone();
+    let move_to = |node: &str| {
+        let admin = &admin;
+        let path = format!("/api/v1/admin/spaces/{id}/move");
+        let body = json!({ "node": node });
+        async move { admin.post(&path, body).await }
+    };
+    let running = move_to(&to).await;
+    assert_eq!(running.status, 409, "{running:?}");
+    assert!(running.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stop it first"));
+
+    let stopped = admin.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
+    assert_eq!(stopped.status, 202, "{stopped:?}");
+    assert_eq!(settled(&admin, &id).await["state"], "stopped");
+
+    let unknown = move_to("no-such-node").await;
+    assert_eq!(unknown.status, 400, "{unknown:?}");
+    assert!(
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&to),
+        "{unknown:?}"
+    );
+    let same = move_to(&from).await;
+    assert_eq!(same.status, 409, "{same:?}");
+    let (ok, out) = docker(&["node", "update", "--availability", "drain", &to]).await;
+    assert!(ok, "{out}");
+    let drained = move_to(&to).await;
+    assert_eq!(drained.status, 409, "{drained:?}");
+    assert!(
+        drained.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("drained"),
+        "{drained:?}"
+    );
+    docker(&["node", "update", "--availability", "active", &to]).await;
+
+    let moved = move_to(&to).await;
+    assert_eq!(moved.status, 200, "{moved:?}");
+    assert_eq!(moved.body["from"], from.as_str());
+    assert_eq!(moved.body["to"], to.as_str());
+    assert!(moved.body["bytes"].as_u64().unwrap() > 0, "{moved:?}");
+    // The old node keeps no copy; the new one has the volume.
+    let volume = format!("hangar-{id}-data");
+    let (_, left) = host_docker(&["exec", &from, "docker", "volume", "ls", "-q"]).await;
+    assert!(!left.contains(&volume), "{left}");
+    let (_, there) = host_docker(&["exec", &to, "docker", "volume", "ls", "-q"]).await;
+    assert!(there.contains(&volume), "{there}");
+    let after = nodes(&admin).await;
+    assert_eq!(listed_on(&after[&to], &id), Some((false, true)));
+    assert_eq!(listed_on(&after[&from], &id), None);
+
+    start(&admin, &id).await;
+    assert_eq!(settled(&admin, &id).await["state"], "running");
+    assert_eq!(node_of(&id).await, to);
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "echo \"$(cat /data/f) $(stat -c %u:%g /data/f) $(cat /data/d/g)\"",
+    )
+    .await;
+    assert!(shown.contains("keep-me 1234:1234 inner"), "{shown}");
+    let history = admin.get("/api/v1/audit?action=space.move").await;
+    assert_eq!(history.status, 200);
+    assert!(
+        history.body.to_string().contains(&to),
+        "the move is audited: {history:?}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_and_start_keep_a_space_on_its_node_with_its_data() {
     let _turn = on_the_swarm().await;

@@ -2,7 +2,9 @@
 //! service methods the UI's server functions call, with the same arguments. [`routes`]
 //! declares each handler once: its route and its OpenAPI entry both come from that.
 
-use app::api::admin::{ssr::AdminApi, ssr::AuditApi, DockerObject, OrphanReport};
+use app::api::admin::{
+    ssr::AdminApi, ssr::AuditApi, DockerObject, MoveReport, MoveSpaceRequest, NodeDto, OrphanReport,
+};
 use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto, UserEnvelope};
 use app::api::groups::{ssr::GroupsApi, CreateGroup, GroupDto, UpdateGroup};
 use app::api::page::PageQuery;
@@ -519,6 +521,24 @@ pub async fn remove_orphans(
     Ok(Json(services.remove_orphans(&caller).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/nodes", tag = "admin", responses((status = 200, description = "the machines spaces run on (the one Docker engine, or each node of the swarm) with their capacity, what is reserved, and the spaces running and kept there", body = [NodeDto]), (status = 401, body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody), (status = 503, description = "the container engine does not answer", body = ErrorBody)))]
+pub async fn list_nodes(
+    State(services): State<Services>,
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<Vec<NodeDto>>> {
+    Ok(Json(services.nodes(&caller).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/spaces/{id}/move", tag = "admin", params(("id" = String, Path, description = "the space id")), request_body = MoveSpaceRequest, responses((status = 200, description = "the space's volumes were copied to the node, where it starts from now on; the old node's copies are removed", body = MoveReport), (status = 400, description = "no such node", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not stopped, the node cannot take it (drained, down), it is already there, or the runtime has one node only", body = ErrorBody), (status = 503, description = "the container engine does not answer", body = ErrorBody)))]
+pub async fn move_space(
+    State(services): State<Services>,
+    AdminCaller(caller): AdminCaller,
+    Path(id): Path<SpaceId>,
+    ValidJson(request): ValidJson<MoveSpaceRequest>,
+) -> ApiResult<Json<MoveReport>> {
+    Ok(Json(services.move_space(&caller, &id, request).await?))
+}
+
 #[utoipa::path(delete, path = "/api/v1/admin/unlabelled/{name}", tag = "admin", params(("name" = String, Path, description = "the object's name, as listed under `unlabelled`")), responses((status = 200, description = "the objects removed", body = [DockerObject]), (status = 403, description = "admins only", body = ErrorBody), (status = 503, description = "the Docker engine does not answer", body = ErrorBody)))]
 pub async fn remove_unlabelled(
     State(services): State<Services>,
@@ -575,6 +595,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit))
         .routes(routes!(crate::live::sse::events))
         .routes(routes!(list_orphans, remove_orphans))
+        .routes(routes!(list_nodes))
+        .routes(routes!(move_space))
         .routes(routes!(remove_unlabelled))
         .merge(super::ports::routes())
 }

@@ -6,7 +6,7 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,10 +19,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use super::connect::{SpaceConnector, Upstream, CONNECT_TIMEOUT};
 use super::page;
 use crate::auth::SESSION_COOKIE;
 
@@ -31,15 +31,9 @@ pub const APP_COOKIE: &str = "hangar_app";
 
 /// The HTTP/1.1 client of every proxied request: connections to a space's port are kept and
 /// reused.
-pub type HttpClient = Client<HttpConnector, Body>;
+pub type HttpClient = Client<SpaceConnector, Body>;
 
-/// How long a space gets to accept a connection (one that is refused fails at once).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+pub fn client(connector: SpaceConnector) -> HttpClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
@@ -51,8 +45,8 @@ pub type Cut = Pin<Box<dyn Future<Output = String> + Send>>;
 
 /// Where and how one request goes.
 pub struct Forward {
-    /// The space's address and the port.
-    pub upstream: SocketAddr,
+    /// Where the space's port is reached.
+    pub upstream: Upstream,
     /// Path-based apps: the part of the path naming the port, removed before forwarding and
     /// put back in front of the app's redirects.
     pub prefix: Option<String>,
@@ -298,7 +292,7 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
     } else {
         format!("/{rest}")
     };
-    let uri = match format!("http://{}{rest}", forward.upstream).parse::<http::Uri>() {
+    let uri = match format!("http://{}{rest}", forward.upstream.authority()).parse::<http::Uri>() {
         Ok(uri) => uri,
         Err(_) => {
             return page::refusal(
@@ -453,7 +447,7 @@ mod tests {
         );
         headers.insert("x-drop", HeaderValue::from_static("1"));
         let forward = Forward {
-            upstream: "10.0.0.2:80".parse().unwrap(),
+            upstream: Upstream::Tcp("10.0.0.2:80".parse().unwrap()),
             prefix: Some("/spaces/ann/api/ports/80".into()),
             client_ip: "::1".parse().unwrap(),
             scheme: "http",
@@ -475,7 +469,7 @@ mod tests {
     #[test]
     fn apps_cannot_set_hangar_cookies_and_redirect_under_their_prefix() {
         let forward = Forward {
-            upstream: "10.0.0.2:80".parse().unwrap(),
+            upstream: Upstream::Tcp("10.0.0.2:80".parse().unwrap()),
             prefix: Some("/spaces/ann/api/ports/80".into()),
             client_ip: "127.0.0.1".parse().unwrap(),
             scheme: "http",

@@ -19,6 +19,7 @@
 //! code-server, the desktop and the VS Code tunnel when a space starts.
 
 pub mod apps;
+pub mod connect;
 pub mod forward;
 pub mod launch;
 pub mod links;
@@ -30,7 +31,7 @@ pub mod vnc;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use app::api::ssr::Caller;
 use app::api::templates::Feature;
@@ -43,10 +44,12 @@ use http::StatusCode;
 
 use crate::entities::space;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::runtime::{Reach, Runtime};
 use crate::services::access::SpaceRole;
 use crate::services::watch::Need;
 use crate::services::Services;
 use crate::state::AppState;
+use connect::{SpaceStream, Upstream};
 use forward::{Cut, Forward, HttpClient};
 use links::CODE_SERVER_PORT;
 use route::{HostTarget, PathTarget, PortTarget};
@@ -54,8 +57,9 @@ use route::{HostTarget, PathTarget, PortTarget};
 /// What the proxy keeps between requests.
 pub struct Proxy {
     pub client: HttpClient,
-    /// Each space's address, by the container it belongs to (a new container, a new look).
-    addresses: Mutex<HashMap<SpaceId, (String, IpAddr)>>,
+    /// How each space is reached, by the container it belongs to (a new container, a new
+    /// look).
+    reaches: Mutex<HashMap<SpaceId, (String, Reach)>>,
     /// The scans of what listens in spaces that someone is watching.
     pub ports: ports::PortScans,
     /// Signs the tickets that sign browsers in to app domains.
@@ -69,10 +73,10 @@ pub struct Proxy {
 pub const MAX_BRIDGES_PER_USER: usize = 64;
 
 impl Proxy {
-    pub fn new(signing_key: Vec<u8>) -> Self {
+    pub fn new(signing_key: Vec<u8>, runtime: Arc<dyn Runtime>) -> Self {
         Self {
-            client: forward::client(),
-            addresses: Mutex::default(),
+            client: forward::client(connect::SpaceConnector::new(runtime)),
+            reaches: Mutex::default(),
             ports: ports::PortScans::default(),
             signing_key,
             bridges: std::sync::Arc::default(),
@@ -94,39 +98,60 @@ impl Proxy {
             })
     }
 
-    /// The address of the space's running container; None when it has none.
-    pub async fn address(
+    /// How the space's running container is reached; None when it has none.
+    pub async fn reach(
         &self,
         services: &Services,
         space: &space::Model,
-    ) -> ApiResult<Option<IpAddr>> {
+    ) -> ApiResult<Option<Reach>> {
         let container = space.container_id.clone().unwrap_or_default();
         {
-            let known = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((id, ip)) = known.get(&space.id) {
+            let known = self.reaches.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((id, reach)) = known.get(&space.id) {
                 if *id == container && !container.is_empty() {
-                    return Ok(Some(*ip));
+                    return Ok(Some(*reach));
                 }
             }
         }
         let found = services
             .runtime
-            .address(&space.id)
+            .reach(&space.id)
             .await
             .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        let mut known = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.reaches.lock().unwrap_or_else(|p| p.into_inner());
         match found {
-            Some(ip) if !container.is_empty() => {
+            Some(reach) if !container.is_empty() => {
                 if known.len() > 4096 {
                     known.clear();
                 }
-                known.insert(space.id.clone(), (container, ip));
+                known.insert(space.id.clone(), (container, reach));
             }
             _ => {
                 known.remove(&space.id);
             }
         }
         Ok(found)
+    }
+
+    /// A connection to `port` of the space's running container, or 503 saying why not
+    /// (`what` names the port).
+    pub async fn dial(
+        &self,
+        services: &Services,
+        space: &space::Model,
+        port: u16,
+        what: &str,
+    ) -> ApiResult<SpaceStream> {
+        let reach = self
+            .reach(services, space)
+            .await?
+            .ok_or_else(|| ApiError::unavailable("the space has no running container right now"))?;
+        connect::dial(
+            services.runtime.as_ref(),
+            &Upstream::new(&space.id, reach, port),
+            what,
+        )
+        .await
     }
 }
 
@@ -218,7 +243,7 @@ async fn upstream(
     space: &space::Model,
     port: u16,
     html: bool,
-) -> Result<SocketAddr, Response> {
+) -> Result<Upstream, Response> {
     let unreachable = |message: String| {
         page::refusal(
             StatusCode::BAD_GATEWAY,
@@ -234,8 +259,8 @@ async fn upstream(
             space.name, space.state
         )));
     }
-    match state.proxy.address(&state.services, space).await {
-        Ok(Some(ip)) => Ok(SocketAddr::new(ip, port)),
+    match state.proxy.reach(&state.services, space).await {
+        Ok(Some(reach)) => Ok(Upstream::new(&space.id, reach, port)),
         Ok(None) => Err(unreachable(format!(
             "the space `{}` has no running container right now",
             space.name

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::links::VNC_PORT;
-use super::vnc::{bridge, connect};
+use super::vnc::bridge;
 use crate::auth::csrf::origin_allowed;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::websocket;
@@ -49,14 +49,16 @@ pub async fn tcp(
             .await?;
     }
     let slot = state.proxy.bridge_slot(&caller)?;
-    let ip = state
-        .proxy
-        .address(&state.services, &space)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("the space has no running container right now"))?;
     let upgrade = websocket(upgrade, &state.config)?;
-    let stream = connect(ip, port, &format!("port {port} of the space")).await?;
-    let _ = stream.set_nodelay(true);
+    let stream = state
+        .proxy
+        .dial(
+            &state.services,
+            &space,
+            port,
+            &format!("port {port} of the space"),
+        )
+        .await?;
     let watch = state.services.watch_access(
         &caller,
         Need::Feature(space.id.clone(), Feature::PortForwarding),

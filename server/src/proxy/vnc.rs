@@ -3,8 +3,6 @@
 //! ever exposed and no websockify runs: the VNC server answers only Hangar, and Hangar only a
 //! signed-in user of Hangar's own pages allowed the `vnc` feature.
 
-use std::time::Duration;
-
 use app::api::templates::Feature;
 use app::error::ErrorBody;
 use app::ids::SpaceId;
@@ -15,8 +13,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+use super::connect::SpaceStream;
 use super::links::VNC_PORT;
 use crate::auth::csrf::origin_allowed;
 use crate::error::{ApiError, ApiResult};
@@ -50,14 +48,11 @@ pub async fn vnc(
         ));
     }
     let slot = state.proxy.bridge_slot(&caller)?;
-    let ip = state
-        .proxy
-        .address(&state.services, &space)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("the space has no running container right now"))?;
     let upgrade = websocket(upgrade, &state.config)?;
-    let desktop = connect(ip, VNC_PORT, "the desktop").await?;
-    let _ = desktop.set_nodelay(true);
+    let desktop = state
+        .proxy
+        .dial(&state.services, &space, VNC_PORT, "the desktop")
+        .await?;
     let watch = state
         .services
         .watch_access(&caller, Need::Feature(space.id.clone(), Feature::Vnc));
@@ -70,14 +65,14 @@ pub async fn vnc(
 /// either side ends or the caller's right to it goes (`what` names it in the log).
 pub(super) async fn bridge(
     socket: WebSocket,
-    desktop: TcpStream,
+    desktop: SpaceStream,
     mut watch: AccessWatch,
     // Held until the connection ends: the per-user count of bridges.
     _slot: crate::services::slots::Slot,
     what: &'static str,
 ) {
     let (mut to_browser, mut from_browser) = socket.split();
-    let (mut from_desktop, mut to_desktop) = desktop.into_split();
+    let (mut from_desktop, mut to_desktop) = tokio::io::split(desktop);
     let up = async {
         while let Some(Ok(message)) = from_browser.next().await {
             let data = match message {
@@ -113,18 +108,5 @@ pub(super) async fn bridge(
         () = up => {}
         () = down => {}
         reason = watch.lost() => tracing::info!(%reason, what, "closed a bridged connection"),
-    }
-}
-
-/// A TCP connection to `port` of the space at `ip`, or 503 saying why not.
-pub(super) async fn connect(ip: std::net::IpAddr, port: u16, what: &str) -> ApiResult<TcpStream> {
-    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((ip, port))).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(ApiError::unavailable(format!(
-            "{what} does not answer ({e}): it may still be starting; try again in a moment"
-        ))),
-        Err(_) => Err(ApiError::unavailable(format!(
-            "{what} did not answer within 5 s"
-        ))),
     }
 }

@@ -25,8 +25,8 @@ use super::client::DockerClient;
 use super::disks::DiskImages;
 use super::{
     firewall, ByteStream, ContainerStatus, Enforcement, Exec, ExecControl, ExecOutput, ExecRequest,
-    ManagedObject, PathInfo, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage,
-    LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+    ManagedObject, NodeReport, PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream,
+    VolumeUsage, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
 };
 
 /// Docker swallows its detach keys (Ctrl-P Ctrl-Q by default) from an exec's input. A long
@@ -701,6 +701,23 @@ impl ExecControl for DockerExec {
 
 /// Starts a process in `container` on the engine `docker` runs (the Docker runtime's own
 /// engine, or the node a Swarm task runs on).
+/// The container's own address on the network `network_id`: never the host's loopback or
+/// 0.0.0.0.
+pub(crate) fn address_on(
+    info: &bollard::models::ContainerInspectResponse,
+    network_id: &str,
+) -> Option<std::net::IpAddr> {
+    info.network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|(_, endpoint)| endpoint.network_id.as_deref() == Some(network_id))
+        .and_then(|(_, endpoint)| endpoint.ip_address.as_deref())
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
 pub(crate) async fn exec_in(
     docker: bollard::Docker,
     container: String,
@@ -780,7 +797,7 @@ impl Runtime for DockerRuntime {
         exec_in(docker, container_name(space_id), request).await
     }
 
-    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+    async fn reach(&self, space_id: &SpaceId) -> Result<Option<Reach>, RuntimeError> {
         let docker = self.client().await?;
         let info = match docker
             .inspect_container(
@@ -801,17 +818,7 @@ impl Runtime for DockerRuntime {
             return Ok(None);
         }
         let network_id = self.spaces_network(&docker).await?;
-        let address = info
-            .network_settings
-            .and_then(|n| n.networks)
-            .into_iter()
-            .flatten()
-            .find(|(_, endpoint)| endpoint.network_id.as_deref() == Some(network_id.as_str()))
-            .and_then(|(_, endpoint)| endpoint.ip_address)
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-            // Only a real address of the container's own: never the host's loopback or 0.0.0.0.
-            .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
-        Ok(address)
+        Ok(address_on(&info, &network_id).map(Reach::Address))
     }
 
     async fn create_volumes(&self, space: &SpaceSpec) -> Result<(), RuntimeError> {
@@ -1152,6 +1159,54 @@ impl Runtime for DockerRuntime {
     ) -> Result<ByteStream, RuntimeError> {
         let docker = self.client().await?;
         files::download_archive_of(&docker, &container_name(space_id), path).await
+    }
+
+    /// The one engine, as one node: its spaces all run and keep their volumes there.
+    async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError> {
+        let docker = self.client().await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| classify("reading the engine's info", e))?;
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_INSTALLATION}={}", self.installation)],
+        )]);
+        let running = docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing containers", e))?
+            .into_iter()
+            .filter_map(|c| c.labels.and_then(|mut l| l.remove(LABEL_SPACE)))
+            .map(SpaceId::from)
+            .collect();
+        let mut holds: Vec<SpaceId> = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing volumes", e))?
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|mut v| v.labels.remove(LABEL_SPACE))
+            .map(SpaceId::from)
+            .collect();
+        holds.sort();
+        holds.dedup();
+        Ok(vec![NodeReport {
+            id: info.id.unwrap_or_default(),
+            name: info.name.unwrap_or_default(),
+            role: "engine".to_owned(),
+            availability: "active".to_owned(),
+            problem: None,
+            nano_cpus: info.ncpu.unwrap_or(0) * 1_000_000_000,
+            memory_bytes: info.mem_total.unwrap_or(0),
+            running,
+            holds,
+        }])
     }
 
     async fn upload_archive(

@@ -5,6 +5,7 @@ pub mod client;
 pub mod disks;
 pub mod docker;
 pub mod firewall;
+pub mod relay;
 pub mod swarm;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +61,46 @@ pub struct ManagedObject {
     /// It carries no installation label: made by a Hangar from before installations had ids,
     /// so it may be another installation's.
     pub unlabelled: bool,
+}
+
+/// How Hangar reaches the ports of a space's running container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Dialled at this address: the container's own on the spaces network, never the host's
+    /// or another space's.
+    Address(std::net::IpAddr),
+    /// Hangar has no network path to it (a Swarm node's overlay that Hangar is not on):
+    /// through a [`relay`] started inside the space.
+    Relay,
+}
+
+/// One machine spaces run on, as the runtime sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    pub id: String,
+    /// Its hostname.
+    pub name: String,
+    /// `manager` or `worker` in a swarm, `engine` for the one Docker engine.
+    pub role: String,
+    /// `active`, `pause` or `drain`.
+    pub availability: String,
+    /// Why no space can start there now (down, drained, its engine silent); None when it can.
+    pub problem: Option<String>,
+    pub nano_cpus: i64,
+    pub memory_bytes: i64,
+    /// The spaces whose container runs there.
+    pub running: Vec<SpaceId>,
+    /// The spaces whose volumes are there (where they start).
+    pub holds: Vec<SpaceId>,
+}
+
+/// What moving a stopped space to another node did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+    /// Bytes of its volumes' archives copied.
+    pub bytes: u64,
 }
 
 /// A process to start inside a running space.
@@ -169,10 +210,9 @@ pub trait Runtime: Send + Sync + 'static {
     async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError>;
     /// Starts a process inside the space's running container.
     async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError>;
-    /// The address Hangar dials to reach the ports of the space's running container: its own
-    /// address on the spaces network (an orchestrator answers with its overlay address),
-    /// never the host's or another space's. None when no container of the space runs.
-    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError>;
+    /// How Hangar reaches the ports of the space's running container; None when no
+    /// container of the space runs.
+    async fn reach(&self, space_id: &SpaceId) -> Result<Option<Reach>, RuntimeError>;
     /// Every container, volume and network labelled as this installation's, and those
     /// labelled as Hangar's with no installation at all; never another installation's.
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError>;
@@ -203,6 +243,17 @@ pub trait Runtime: Send + Sync + 'static {
         space_id: &SpaceId,
         path: &str,
     ) -> Result<ByteStream, RuntimeError>;
+    /// The machines spaces run on, with what each can hold and holds.
+    async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError>;
+    /// Moves a stopped space's volumes to the node `to` (its id or hostname), where it starts
+    /// from then on; on failure the space stays where it was with its data.
+    async fn move_space(&self, space: &SpaceSpec, to: &str) -> Result<Moved, RuntimeError> {
+        let _ = (space, to);
+        Err(RuntimeError::Failed(
+            "this Hangar runs every space on one Docker engine: there is no other node to              move a space to (`--runtime swarm` has nodes)"
+                .into(),
+        ))
+    }
     /// Extracts a tar archive into the existing directory `dir` of the space, owned by the
     /// space's user. An error from `tar` aborts it (and fails the call).
     async fn upload_archive(

@@ -4,6 +4,8 @@
 //! made on; exec and archive calls go to the engine of the node its task runs on (the
 //! node's `io.hangar.engine` label), through the same code as the Docker runtime.
 
+mod nodes;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,13 +26,14 @@ use bollard::Docker;
 
 use super::client::DockerClient;
 use super::docker::{
-    classify, compute_limits, container_name, exec_in, files, is_not_found, owner_of, space_labels,
-    volume_name, Owner, DOCKER_IN_DOCKER_CAPABILITIES, IDLE_COMMAND, LABEL_NETWORK,
+    address_on, classify, compute_limits, container_name, exec_in, files, is_not_found, owner_of,
+    space_labels, volume_name, Owner, DOCKER_IN_DOCKER_CAPABILITIES, IDLE_COMMAND, LABEL_NETWORK,
     SPACE_CAPABILITIES, STOP_GRACE_SECS,
 };
 use super::{
-    ByteStream, ContainerStatus, Enforcement, Exec, ExecRequest, ManagedObject, PathInfo, Runtime,
-    RuntimeError, SpaceSpec, UploadStream, VolumeUsage, LABEL_MANAGED, LABEL_SPACE,
+    ByteStream, ContainerStatus, Enforcement, Exec, ExecRequest, ManagedObject, Moved, NodeReport,
+    PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage, LABEL_MANAGED,
+    LABEL_SPACE,
 };
 
 /// The node label that says where a node's engine answers (`tcp://ip:2375`), for exec and
@@ -67,6 +70,8 @@ pub struct SwarmRuntime {
     manager: Arc<DockerClient>,
     settings: SwarmSettings,
     network_id: tokio::sync::Mutex<Option<String>>,
+    /// The overlay's subnets (`10.0.1.0/24`), once read.
+    overlay_subnets: tokio::sync::Mutex<Option<Vec<String>>>,
     /// Clients of the nodes' engines, by endpoint.
     engines: std::sync::Mutex<HashMap<String, Docker>>,
 }
@@ -129,12 +134,56 @@ fn newest(tasks: Vec<Task>) -> Option<Task> {
         .max_by_key(|t| t.version.as_ref().and_then(|v| v.index).unwrap_or(0))
 }
 
+/// Whether this process reaches `address` through an interface of its own on the overlay
+/// (the kernel's choice of source address for it is in one of the overlay's `subnets`): then
+/// Hangar runs attached to the overlay and dials spaces directly.
+fn on_the_overlay(address: std::net::IpAddr, subnets: &[String]) -> bool {
+    let unspecified: std::net::IpAddr = if address.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    // A UDP socket's connect sends nothing: it only picks the route and the source address.
+    let Ok(socket) = std::net::UdpSocket::bind((unspecified, 0)) else {
+        return false;
+    };
+    if socket.connect((address, 9)).is_err() {
+        return false;
+    }
+    let Ok(local) = socket.local_addr() else {
+        return false;
+    };
+    subnets.iter().any(|subnet| in_subnet(local.ip(), subnet))
+}
+
+/// Whether `ip` is in the CIDR block `subnet` (`10.0.1.0/24`).
+fn in_subnet(ip: std::net::IpAddr, subnet: &str) -> bool {
+    let Some((base, bits)) = subnet.split_once('/') else {
+        return false;
+    };
+    let (Ok(base), Ok(bits)) = (base.parse::<std::net::IpAddr>(), bits.parse::<u32>()) else {
+        return false;
+    };
+    match (ip, base) {
+        (std::net::IpAddr::V4(ip), std::net::IpAddr::V4(base)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(base) & mask
+        }
+        (std::net::IpAddr::V6(ip), std::net::IpAddr::V6(base)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(base) & mask
+        }
+        _ => false,
+    }
+}
+
 impl SwarmRuntime {
     pub fn new(manager: Arc<DockerClient>, settings: SwarmSettings) -> Self {
         Self {
             manager,
             settings,
             network_id: tokio::sync::Mutex::new(None),
+            overlay_subnets: tokio::sync::Mutex::new(None),
             engines: std::sync::Mutex::default(),
         }
     }
@@ -271,6 +320,33 @@ impl SwarmRuntime {
         })?;
         *known = Some(chosen.clone());
         Ok(chosen)
+    }
+
+    async fn overlay_subnets(
+        &self,
+        manager: &Docker,
+        network_id: &str,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let mut known = self.overlay_subnets.lock().await;
+        if let Some(subnets) = known.as_ref() {
+            return Ok(subnets.clone());
+        }
+        let network = manager
+            .inspect_network(
+                network_id,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(|e| classify("inspecting the spaces overlay network", e))?;
+        let subnets: Vec<String> = network
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .into_iter()
+            .flatten()
+            .filter_map(|config| config.subnet)
+            .collect();
+        *known = Some(subnets.clone());
+        Ok(subnets)
     }
 
     /// The node the space's volumes are on: the service's pin when it has one, else a node
@@ -660,6 +736,72 @@ impl SwarmRuntime {
         }
     }
 
+    /// Removes the space's ended containers and its volumes from one node's engine.
+    async fn remove_space_data(
+        &self,
+        engine: &Docker,
+        node: &Node,
+        space: &SpaceSpec,
+    ) -> Result<(), RuntimeError> {
+        // Swarm keeps the containers of ended tasks a while; they hold the volumes.
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_SPACE}={}", space.id)],
+        )]);
+        let containers = engine
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| {
+                classify(
+                    &format!("listing containers on node {}", node_name(node)),
+                    e,
+                )
+            })?;
+        for container in containers.into_iter().filter_map(|c| c.id) {
+            let options = RemoveContainerOptionsBuilder::new().force(true).build();
+            match engine.remove_container(&container, Some(options)).await {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => {}
+                Err(e) => return Err(classify("removing an ended container of the space", e)),
+            }
+        }
+        for volume in &space.volumes {
+            let name = volume_name(&space.id, &volume.name);
+            let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+            // The task's container goes a moment after the task: retry while it is in use.
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            loop {
+                match engine.remove_volume(&name, Some(options.clone())).await {
+                    Ok(()) => break,
+                    Err(e) if is_not_found(&e) => break,
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 409,
+                        ..
+                    }) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                    Err(e) => {
+                        return Err(classify(
+                            &format!(
+                                "removing volume {} on node {}",
+                                volume.name,
+                                node_name(node)
+                            ),
+                            e,
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn start_service(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let manager = self.manager().await?;
         let network_id = self.spaces_network(&manager).await?;
@@ -828,63 +970,7 @@ impl Runtime for SwarmRuntime {
             ))
         })?;
         let engine = self.engine_of(&node)?;
-        // Swarm keeps the containers of ended tasks a while; they hold the volumes.
-        let filter = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{LABEL_SPACE}={}", space.id)],
-        )]);
-        let containers = engine
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filter)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| {
-                classify(
-                    &format!("listing containers on node {}", node_name(&node)),
-                    e,
-                )
-            })?;
-        for container in containers.into_iter().filter_map(|c| c.id) {
-            let options = RemoveContainerOptionsBuilder::new().force(true).build();
-            match engine.remove_container(&container, Some(options)).await {
-                Ok(()) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 409, ..
-                }) => {}
-                Err(e) => return Err(classify("removing an ended container of the space", e)),
-            }
-        }
-        for volume in &space.volumes {
-            let name = volume_name(&space.id, &volume.name);
-            let options = RemoveVolumeOptionsBuilder::new().force(true).build();
-            // The task's container goes a moment after the task: retry while it is in use.
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            loop {
-                match engine.remove_volume(&name, Some(options.clone())).await {
-                    Ok(()) => break,
-                    Err(e) if is_not_found(&e) => break,
-                    Err(bollard::errors::Error::DockerResponseServerError {
-                        status_code: 409,
-                        ..
-                    }) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
-                    Err(e) => {
-                        return Err(classify(
-                            &format!(
-                                "removing volume {} on node {}",
-                                volume.name,
-                                node_name(&node)
-                            ),
-                            e,
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.remove_space_data(&engine, &node, space).await
     }
 
     async fn inspect(&self, space_id: &SpaceId) -> Result<Option<ContainerStatus>, RuntimeError> {
@@ -985,9 +1071,9 @@ impl Runtime for SwarmRuntime {
         exec_in(located.engine, located.container, request).await
     }
 
-    /// The container's address on the overlay: reachable from wherever Hangar runs attached
-    /// to that network (a task or container on it), not from an arbitrary host.
-    async fn address(&self, space_id: &SpaceId) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+    /// The container's address on the overlay when Hangar itself is on that overlay (runs as
+    /// a task or container attached to it); otherwise a relay through the node's engine.
+    async fn reach(&self, space_id: &SpaceId) -> Result<Option<Reach>, RuntimeError> {
         let Ok(located) = self.locate(space_id).await else {
             return Ok(None);
         };
@@ -1009,15 +1095,15 @@ impl Runtime for SwarmRuntime {
         if labels.and_then(|l| l.get(LABEL_SPACE)) != Some(&space_id.to_string()) {
             return Ok(None);
         }
-        Ok(info
-            .network_settings
-            .and_then(|n| n.networks)
-            .into_iter()
-            .flatten()
-            .find(|(_, endpoint)| endpoint.network_id.as_deref() == Some(network_id.as_str()))
-            .and_then(|(_, endpoint)| endpoint.ip_address)
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-            .filter(|ip| !ip.is_loopback() && !ip.is_unspecified()))
+        let Some(address) = address_on(&info, &network_id) else {
+            return Ok(Some(Reach::Relay));
+        };
+        let subnets = self.overlay_subnets(&manager, &network_id).await?;
+        Ok(Some(if on_the_overlay(address, &subnets) {
+            Reach::Address(address)
+        } else {
+            Reach::Relay
+        }))
     }
 
     /// The installation's services, and its volumes on every node whose engine answers
@@ -1179,6 +1265,14 @@ impl Runtime for SwarmRuntime {
         None
     }
 
+    async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError> {
+        self.node_reports().await
+    }
+
+    async fn move_space(&self, space: &SpaceSpec, to: &str) -> Result<Moved, RuntimeError> {
+        self.move_to(space, to).await
+    }
+
     async fn stat_path(
         &self,
         space_id: &SpaceId,
@@ -1205,5 +1299,42 @@ impl Runtime for SwarmRuntime {
     ) -> Result<(), RuntimeError> {
         let located = self.locate(space_id).await?;
         files::upload_archive_to(&located.engine, &located.container, dir, tar).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_hold_their_addresses_only() {
+        let ip = |s: &str| {
+            s.parse::<std::net::IpAddr>()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into())
+        };
+        assert!(in_subnet(ip("10.0.1.7"), "10.0.1.0/24"));
+        assert!(!in_subnet(ip("10.0.2.7"), "10.0.1.0/24"));
+        assert!(in_subnet(ip("10.255.3.4"), "10.0.0.0/8"));
+        assert!(in_subnet(ip("1.2.3.4"), "0.0.0.0/0"));
+        assert!(!in_subnet(ip("10.0.1.7"), "fd00::/8"));
+        assert!(in_subnet(ip("fd00::1"), "fd00::/8"));
+        assert!(!in_subnet(ip("10.0.1.7"), "10.0.1.0"));
+        assert!(!in_subnet(ip("10.0.1.7"), "10.0.1.0/33"));
+    }
+
+    #[test]
+    fn this_host_is_not_on_an_overlay_it_has_no_interface_in() {
+        // 198.51.100.0/24 is TEST-NET-2: reached by the default route, from another address.
+        assert!(!on_the_overlay(
+            "198.51.100.10"
+                .parse()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            &["198.51.100.0/24".to_owned()]
+        ));
+        // The loopback route's source address is the loopback's own.
+        assert!(on_the_overlay(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            &["127.0.0.0/8".to_owned()]
+        ));
     }
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod features;
 pub mod files;
 pub mod groups;
+pub mod nodes;
 pub mod orphans;
 pub mod ports;
 pub mod quota;

@@ -6,7 +6,9 @@
 
 use std::collections::HashSet;
 
-use app::api::admin::{ssr::AdminApi, DockerObject, OrphanReport};
+use app::api::admin::{
+    ssr::AdminApi, DockerObject, MoveReport, MoveSpaceRequest, NodeDto, OrphanReport,
+};
 use app::ids::SpaceId;
 use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
@@ -120,5 +122,18 @@ impl AdminApi for Services {
         )
         .await;
         Ok(chosen.iter().map(dto).collect())
+    }
+
+    async fn nodes(&self, caller: &Caller) -> ApiResult<Vec<NodeDto>> {
+        self.node_list(caller).await
+    }
+
+    async fn move_space(
+        &self,
+        caller: &Caller,
+        id: &SpaceId,
+        request: MoveSpaceRequest,
+    ) -> ApiResult<MoveReport> {
+        self.move_space_to(caller, id, request).await
     }
 }

@@ -11,45 +11,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::ports::{app_template, running};
-use crate::support::{admin, both_dbs, Process, TempDb, TestDb, TestServer};
+use crate::support::{
+    admin, both_dbs, open_websocket as open, Process, TempDb, TestDb, TestServer,
+};
 
 /// The image with python3, code-server and the desktop.
 pub const FULL_IMAGE: &str = "hangar/full:bookworm";
 /// A WebSocket echo server in Python's standard library.
 pub const WS_ECHO: &str = include_str!("../fixtures/ws_echo.py");
-
-/// A WebSocket opened through Hangar with a session cookie, retried while the app starts.
-async fn open(
-    server: &TestServer,
-    path: &str,
-    cookie: &str,
-    protocol: Option<&str>,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut request = format!("ws://{}{path}", server.addr)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("cookie", cookie.parse().unwrap());
-        request
-            .headers_mut()
-            .insert("origin", server.url("").parse().unwrap());
-        if let Some(protocol) = protocol {
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", protocol.parse().unwrap());
-        }
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((socket, _)) => return socket,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "never opened {path}: {e}");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-    }
-}
 
 both_dbs!(websockets_pass_through_the_proxy);
 async fn websockets_pass_through_the_proxy(db: TestDb) {

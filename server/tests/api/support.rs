@@ -902,3 +902,41 @@ impl Process {
         self.child.kill().await.unwrap();
     }
 }
+
+/// A WebSocket opened through Hangar with a session cookie, retried while the app starts.
+pub async fn open_websocket(
+    server: &TestServer,
+    path: &str,
+    cookie: &str,
+    protocol: Option<&str>,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{}{path}", server.addr),
+            )
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("origin", server.url("").parse().unwrap());
+        if let Some(protocol) = protocol {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", protocol.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => return socket,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "never opened {path}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}

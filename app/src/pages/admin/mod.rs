@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod features;
 pub mod groups;
+pub mod nodes;
 pub mod spaces;
 pub mod templates;
 pub mod users;

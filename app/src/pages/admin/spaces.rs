@@ -1,7 +1,9 @@
-//! Admin: every space, filtered by owner and state, with stop and delete.
+//! Admin: every space, filtered by owner and state, with stop and delete; below, the nodes
+//! they run on.
 
 use leptos::prelude::*;
 
+use super::nodes::NodesPanel;
 use super::AdminOnly;
 use crate::api::page::all_pages;
 use crate::api::spaces::all_spaces;
@@ -76,5 +78,6 @@ fn AllSpaces() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <NodesPanel />
     }
 }

@@ -49,7 +49,7 @@ impl SpaceLocks {
         self.of(space_id).try_lock_owned().ok()
     }
 
-    fn of(&self, space_id: &SpaceId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn of(&self, space_id: &SpaceId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds, so the map does not grow with every space ever seen.
         if locks.len() > 1024 {

@@ -1,0 +1,392 @@
+//! The swarm's nodes as admins see them (capacity, what runs and what is kept where), and
+//! moving a stopped space to another node: its volumes are copied engine to engine through
+//! Docker's archive API (a stopped helper container on each side mounts the volume), the
+//! space is pinned to the new node, and only then are the old volumes removed.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ListTasksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use app::ids::SpaceId;
+
+use super::{node_name, node_unusable, task_state, SwarmRuntime, LABEL_NODE, NODE_PING_TIMEOUT};
+use crate::runtime::docker::{classify, container_name, is_not_found, volume_name};
+use crate::runtime::{
+    Moved, NodeReport, RuntimeError, SpaceSpec, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_SPACE,
+};
+
+/// Where the helper containers mount the volume being copied.
+const MOUNT: &str = "/hangar-move";
+
+impl SwarmRuntime {
+    pub(super) async fn node_reports(&self) -> Result<Vec<NodeReport>, RuntimeError> {
+        let manager = self.manager().await?;
+        let nodes = manager
+            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+            .await
+            .map_err(|e| classify("listing the swarm's nodes", e))?;
+        let filter = HashMap::from([("desired-state".to_owned(), vec!["running".to_owned()])]);
+        let tasks = manager
+            .list_tasks(Some(
+                ListTasksOptionsBuilder::new().filters(&filter).build(),
+            ))
+            .await
+            .map_err(|e| classify("listing the swarm's tasks", e))?;
+        let services = manager
+            .list_services(Some(
+                bollard::query_parameters::ListServicesOptionsBuilder::new()
+                    .filters(&HashMap::from([(
+                        "label".to_owned(),
+                        vec![format!(
+                            "{LABEL_INSTALLATION}={}",
+                            self.settings.installation
+                        )],
+                    )]))
+                    .build(),
+            ))
+            .await
+            .map_err(|e| classify("listing the swarm's services", e))?;
+        // Where each space is kept: its service's pin.
+        let pins: Vec<(String, SpaceId)> = services
+            .into_iter()
+            .filter_map(|service| {
+                let labels = service.spec?.labels?;
+                Some((
+                    labels.get(LABEL_NODE)?.clone(),
+                    SpaceId::from(labels.get(LABEL_SPACE)?.as_str()),
+                ))
+            })
+            .collect();
+        let mut reports = Vec::new();
+        for node in &nodes {
+            let id = node.id.clone().unwrap_or_default();
+            let mut problem = node_unusable(node).map(|why| format!("the node {why}"));
+            if problem.is_none() {
+                let answers = match self.engine_of(node) {
+                    Ok(engine) => matches!(
+                        tokio::time::timeout(NODE_PING_TIMEOUT, engine.ping()).await,
+                        Ok(Ok(_))
+                    ),
+                    Err(_) => false,
+                };
+                if !answers {
+                    problem = Some(
+                        "its engine does not answer (or has no io.hangar.engine label)".into(),
+                    );
+                }
+            }
+            let resources = node.description.as_ref().and_then(|d| d.resources.as_ref());
+            let running = tasks
+                .iter()
+                .filter(|t| t.node_id.as_deref() == Some(id.as_str()))
+                .filter(|t| task_state(t) == Some(bollard::models::TaskState::RUNNING))
+                .filter_map(|t| {
+                    let labels = t.spec.as_ref()?.container_spec.as_ref()?.labels.as_ref()?;
+                    (labels.get(LABEL_INSTALLATION) == Some(&self.settings.installation))
+                        .then(|| labels.get(LABEL_SPACE).map(|s| SpaceId::from(s.as_str())))
+                        .flatten()
+                })
+                .collect();
+            reports.push(NodeReport {
+                name: node_name(node),
+                role: node
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.role)
+                    .map_or_else(|| "worker".to_owned(), |r| r.to_string()),
+                availability: node
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.availability)
+                    .map_or_else(|| "active".to_owned(), |a| a.to_string()),
+                problem,
+                nano_cpus: resources.and_then(|r| r.nano_cpus).unwrap_or(0),
+                memory_bytes: resources.and_then(|r| r.memory_bytes).unwrap_or(0),
+                running,
+                holds: pins
+                    .iter()
+                    .filter(|(pin, _)| *pin == id)
+                    .map(|(_, space)| space.clone())
+                    .collect(),
+                id,
+            });
+        }
+        reports.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(reports)
+    }
+
+    pub(super) async fn move_to(&self, space: &SpaceSpec, to: &str) -> Result<Moved, RuntimeError> {
+        let manager = self.manager().await?;
+        let from_id = self.volume_node(&manager, space).await?.ok_or_else(|| {
+            RuntimeError::Failed(
+                "the space has no volumes on any node yet: it starts wherever there is room".into(),
+            )
+        })?;
+        if self.locate(&space.id).await.is_ok() {
+            return Err(RuntimeError::Failed(
+                "the space is running: stop it before moving it".into(),
+            ));
+        }
+        let nodes = manager
+            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+            .await
+            .map_err(|e| classify("listing the swarm's nodes", e))?;
+        let target = nodes
+            .iter()
+            .find(|n| n.id.as_deref() == Some(to) || node_name(n) == to)
+            .ok_or_else(|| {
+                RuntimeError::Failed(format!(
+                    "no node `{to}` in the swarm: give a node's id or hostname from the nodes list"
+                ))
+            })?;
+        let source = nodes
+            .iter()
+            .find(|n| n.id.as_deref() == Some(from_id.as_str()))
+            .ok_or_else(|| {
+                RuntimeError::Failed(format!(
+                    "node {from_id}, which holds the space's volumes, has left the swarm: its \
+                     data cannot be copied from there"
+                ))
+            })?;
+        let (from, to_name) = (node_name(source), node_name(target));
+        let target_id = target.id.clone().unwrap_or_default();
+        if target_id == from_id {
+            return Err(RuntimeError::Failed(format!(
+                "the space is already on {from}"
+            )));
+        }
+        if let Some(why) = node_unusable(target) {
+            return Err(RuntimeError::Failed(format!(
+                "node {to_name} {why}: choose an active, ready node"
+            )));
+        }
+        let source_engine = self.engine_of(source)?;
+        let target_engine = self.engine_of(target)?;
+        for (engine, name) in [(&source_engine, &from), (&target_engine, &to_name)] {
+            if !matches!(
+                tokio::time::timeout(NODE_PING_TIMEOUT, engine.ping()).await,
+                Ok(Ok(_))
+            ) {
+                return Err(RuntimeError::Failed(format!(
+                    "node {name}'s engine does not answer: the volumes can only be copied \
+                     between live engines"
+                )));
+            }
+        }
+        let mut made: Vec<String> = Vec::new();
+        let copied = self
+            .copy_volumes(space, &source_engine, &target_engine, &mut made)
+            .await;
+        let bytes = match copied {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // The space stays where it was, with its data; nothing half-copied is left.
+                for volume in &made {
+                    let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+                    let _ = target_engine.remove_volume(volume, Some(options)).await;
+                }
+                return Err(e);
+            }
+        };
+        if !self.scale(&manager, &space.id, 0, Some(&target_id)).await? {
+            return Err(RuntimeError::Failed(
+                "the space's service is gone: start the space once, then move it".into(),
+            ));
+        }
+        // The space now starts on the target; its old copy goes (a failure here leaves a
+        // stale copy behind, never the space without its data).
+        if let Err(e) = self.remove_space_data(&source_engine, source, space).await {
+            tracing::warn!(space = %space.id, node = %from, error = %e,
+                "the moved space's old volumes stay on its old node: remove them there");
+        }
+        Ok(Moved {
+            from,
+            to: to_name,
+            bytes,
+        })
+    }
+
+    /// Copies each of the space's volumes from one engine to the other; the names of the
+    /// volumes made on the target go into `made`. Returns the bytes copied.
+    async fn copy_volumes(
+        &self,
+        space: &SpaceSpec,
+        source: &Docker,
+        target: &Docker,
+        made: &mut Vec<String>,
+    ) -> Result<u64, RuntimeError> {
+        let mut bytes = 0;
+        for volume in &space.volumes {
+            let name = volume_name(&space.id, &volume.name);
+            let existing = source
+                .list_volumes(Some(
+                    ListVolumesOptionsBuilder::new()
+                        .filters(&HashMap::from([("name".to_owned(), vec![name.clone()])]))
+                        .build(),
+                ))
+                .await
+                .map_err(|e| classify("listing the source's volumes", e))?
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .find(|v| v.name == name)
+                .ok_or_else(|| {
+                    RuntimeError::Failed(format!(
+                        "volume `{}` ({name}) is missing on the space's node: nothing to copy",
+                        volume.name
+                    ))
+                })?;
+            match target.inspect_volume(&name).await {
+                Ok(_) => {
+                    return Err(RuntimeError::Failed(format!(
+                        "a volume {name} already exists on the target node: remove it there \
+                         (it is not this space's current data), then move again"
+                    )))
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(classify("inspecting the target's volumes", e)),
+            }
+            target
+                .create_volume(VolumeCreateRequest {
+                    name: Some(name.clone()),
+                    driver: Some("local".to_owned()),
+                    labels: Some(existing.labels.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| classify("creating the volume on the target node", e))?;
+            made.push(name.clone());
+            let from_helper = self.helper(source, space, &name).await?;
+            let to_helper = match self.helper(target, space, &name).await {
+                Ok(helper) => helper,
+                Err(e) => {
+                    remove_helper(source, &from_helper).await;
+                    return Err(e);
+                }
+            };
+            let copied = copy_archive(source, &from_helper, target, &to_helper).await;
+            remove_helper(source, &from_helper).await;
+            remove_helper(target, &to_helper).await;
+            bytes += copied?;
+        }
+        Ok(bytes)
+    }
+
+    /// A created, never started container of the space's image on `engine` that mounts the
+    /// volume `volume` at [`MOUNT`] (the archive API reads and writes a stopped container's
+    /// volumes).
+    async fn helper(
+        &self,
+        engine: &Docker,
+        space: &SpaceSpec,
+        volume: &str,
+    ) -> Result<String, RuntimeError> {
+        let body = ContainerCreateBody {
+            image: Some(space.image.clone()),
+            cmd: Some(vec!["true".to_owned()]),
+            labels: Some(HashMap::from([
+                (LABEL_MANAGED.to_owned(), "true".to_owned()),
+                (LABEL_SPACE.to_owned(), space.id.to_string()),
+                (
+                    LABEL_INSTALLATION.to_owned(),
+                    self.settings.installation.clone(),
+                ),
+            ])),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![Mount {
+                    target: Some(MOUNT.to_owned()),
+                    source: Some(volume.to_owned()),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!(
+            "{}-move-{}",
+            container_name(&space.id),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        match engine
+            .create_container(Some(options.clone()), body.clone())
+            .await
+        {
+            Ok(created) => return Ok(created.id),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(classify("creating a copy helper", e)),
+        }
+        // The image is not on that node yet.
+        let pull = CreateImageOptionsBuilder::new()
+            .from_image(&space.image)
+            .build();
+        let mut progress = engine.create_image(Some(pull), None, None);
+        while let Some(step) = progress.next().await {
+            step.map_err(|e| {
+                RuntimeError::Failed(format!(
+                    "image `{}` is not on the target node and pulling it failed ({e}): load it \
+                     there first",
+                    space.image
+                ))
+            })?;
+        }
+        engine
+            .create_container(Some(options), body)
+            .await
+            .map(|created| created.id)
+            .map_err(|e| classify("creating a copy helper", e))
+    }
+}
+
+async fn remove_helper(engine: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::new().force(true).build();
+    let _ = engine.remove_container(id, Some(options)).await;
+}
+
+/// Streams the helper's volume from one engine into the other's (uids, gids and modes as
+/// they were: no `copyUIDGID`); returns the archive's size.
+async fn copy_archive(
+    source: &Docker,
+    from: &str,
+    target: &Docker,
+    to: &str,
+) -> Result<u64, RuntimeError> {
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = counted.clone();
+    // The archive's top entry is the mount's own name: extracted at `/`, it lands back on
+    // the target's mount, the volume's root included.
+    let archive = source
+        .download_from_container(
+            from,
+            Some(
+                DownloadFromContainerOptionsBuilder::new()
+                    .path(MOUNT)
+                    .build(),
+            ),
+        )
+        .map(move |chunk| {
+            chunk
+                .inspect(|bytes| {
+                    counter.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                })
+                .map_err(std::io::Error::other)
+        });
+    target
+        .upload_to_container(
+            to,
+            Some(UploadToContainerOptionsBuilder::new().path("/").build()),
+            bollard::body_try_stream(archive),
+        )
+        .await
+        .map_err(|e| classify("copying the volume between nodes", e))?;
+    Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
+}
