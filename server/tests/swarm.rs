@@ -409,14 +409,10 @@ async fn spaces_never_reach_each_other_on_one_node_or_across_nodes() {
         );
     }
     // Deleting a space removes its network too.
-    let (_, before) = docker(&[
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=io.hangar.space={}", spaces[0].1),
-    ])
-    .await;
+    let label = format!("label=io.hangar.space={}", spaces[0].1);
+    let list = ["network", "ls", "-q", "--filter", label.as_str()];
+    let networks = || docker(&list);
+    let (_, before) = networks().await;
     assert_eq!(before.lines().count(), 1, "{before}");
     let deleted = admin
         .delete(&format!("/api/v1/spaces/{}", spaces[0].1))
@@ -427,14 +423,7 @@ async fn spaces_never_reach_each_other_on_one_node_or_across_nodes() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, left) = docker(&[
-            "network",
-            "ls",
-            "-q",
-            "--filter",
-            &format!("label=io.hangar.space={}", spaces[0].1),
-        ])
-        .await;
+        let (_, left) = networks().await;
         if left.is_empty() {
             break;
         }
