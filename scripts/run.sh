@@ -5,6 +5,15 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 scripts/setup.sh run
+# The templates' images (a few minutes for the default one, about nine for the full one) are
+# built beside the Rust build and Hangar's start: a space of a template starts once its image
+# is there (until then its start says which image is missing and how to build it).
+if ! docker image inspect hangar/default:bookworm >/dev/null 2>&1 \
+  || ! docker image inspect hangar/full:bookworm >/dev/null 2>&1; then
+  images_log=/tmp/hangar-images-background.log
+  say "building the templates' images in the background (log: $images_log)"
+  nohup sh -c 'scripts/images.sh default && scripts/images.sh full' >"$images_log" 2>&1 &
+fi
 say "building Hangar (release)"
 # Without RUSTFLAGS of ours: the build task sets the flags of each build itself.
 env -u RUSTFLAGS cargo xtask build --release

@@ -73,5 +73,8 @@ fi
 scripts/docker-up.sh
 # Space images, built locally (no registry is needed): the tiny busybox image of the tests, the
 # Debian image of the default template (the SSH tests need its sftp-server, rsync and perl) and
-# the full one (code-server, a desktop), which the browser tests open.
-scripts/images.sh all
+# the full one (code-server, a desktop), which the browser tests open. `make run` builds the
+# two templates' images in the background instead (scripts/run.sh): Hangar serves meanwhile.
+if [ "$purpose" = test ]; then
+  scripts/images.sh all
+fi
