@@ -176,18 +176,21 @@ async fn main() {
 
     // Latency: Hangar's start against `docker service create` of the same spec.
     let id = new_space("bench".into()).await;
-    let network = docker(
+    // Each space has an overlay of its own, kept across its stops: so does the baseline.
+    let network = "hangar-bench-baseline-net".to_owned();
+    docker(&host, &["network", "rm", &network]);
+    let (made, out) = docker(
         &host,
         &[
             "network",
-            "ls",
-            "--filter",
-            "label=io.hangar.network=spaces-swarm",
-            "--format",
-            "{{.Name}}",
+            "create",
+            "--driver",
+            "overlay",
+            "--attachable",
+            &network,
         ],
-    )
-    .1;
+    );
+    assert!(made, "cannot make the baseline's network: {out}");
     let mut hangar_times = Vec::new();
     let mut docker_times = Vec::new();
     for round in 0..ROUNDS {
@@ -250,6 +253,8 @@ async fn main() {
         docker_times.push(at.elapsed());
         docker(&host, &["service", "rm", &name]);
     }
+    std::thread::sleep(Duration::from_secs(2));
+    docker(&host, &["network", "rm", &network]);
     client
         .delete(format!("{base}/api/v1/spaces/{id}"))
         .header("origin", &base)
