@@ -447,7 +447,7 @@ mod tests {
         );
         headers.insert("x-drop", HeaderValue::from_static("1"));
         let forward = Forward {
-            upstream: Upstream::Tcp("10.0.0.2:80".parse().unwrap()),
+            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
             prefix: Some("/spaces/ann/api/ports/80".into()),
             client_ip: "::1".parse().unwrap(),
             scheme: "http",
@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn apps_cannot_set_hangar_cookies_and_redirect_under_their_prefix() {
         let forward = Forward {
-            upstream: Upstream::Tcp("10.0.0.2:80".parse().unwrap()),
+            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
             prefix: Some("/spaces/ann/api/ports/80".into()),
             client_ip: "127.0.0.1".parse().unwrap(),
             scheme: "http",

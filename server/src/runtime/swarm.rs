@@ -73,8 +73,8 @@ pub struct SwarmRuntime {
     settings: SwarmSettings,
     /// Clients of the nodes' engines, by endpoint.
     engines: std::sync::Mutex<HashMap<String, Docker>>,
-    /// When each node's network rules were last installed, for which node addresses.
-    guarded: std::sync::Mutex<HashMap<String, (Vec<String>, Instant)>>,
+    /// When each node's network rules were last installed.
+    guarded: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// What a node has left to reserve.

@@ -45,7 +45,7 @@ echo guarded"#;
 
 impl SwarmRuntime {
     /// Installs the rules on the node `node_id` (whose engine is `engine`) unless it was done
-    /// in the last [`GUARD_FRESH`] for the same node addresses.
+    /// in the last [`GUARD_FRESH`] (a start then costs no call at all).
     pub(super) async fn guard_node(
         &self,
         manager: &Docker,
@@ -53,6 +53,15 @@ impl SwarmRuntime {
         node_id: &str,
         image: &str,
     ) -> Result<(), RuntimeError> {
+        let fresh = self
+            .guarded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(node_id)
+            .is_some_and(|at| at.elapsed() < GUARD_FRESH);
+        if fresh {
+            return Ok(());
+        }
         let mut addresses: Vec<String> = manager
             .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
             .await
@@ -66,14 +75,6 @@ impl SwarmRuntime {
             .collect();
         addresses.sort();
         addresses.dedup();
-        {
-            let guarded = self.guarded.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((known, at)) = guarded.get(node_id) {
-                if *known == addresses && at.elapsed() < GUARD_FRESH {
-                    return Ok(());
-                }
-            }
-        }
         tokio::time::timeout(GUARD_TIMEOUT, self.install_guard(engine, image, &addresses))
             .await
             .map_err(|_| {
@@ -85,7 +86,7 @@ impl SwarmRuntime {
         self.guarded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(node_id.to_owned(), (addresses, Instant::now()));
+            .insert(node_id.to_owned(), Instant::now());
         Ok(())
     }
 

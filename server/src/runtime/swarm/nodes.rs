@@ -64,24 +64,27 @@ impl SwarmRuntime {
                 ))
             })
             .collect();
-        let mut reports = Vec::new();
-        for node in &nodes {
-            let id = node.id.clone().unwrap_or_default();
-            let mut problem = node_unusable(node).map(|why| format!("the node {why}"));
-            if problem.is_none() {
-                let answers = match self.engine_of(node) {
-                    Ok(engine) => matches!(
-                        tokio::time::timeout(NODE_PING_TIMEOUT, engine.ping()).await,
-                        Ok(Ok(_))
-                    ),
-                    Err(_) => false,
-                };
-                if !answers {
-                    problem = Some(
-                        "its engine does not answer (or has no io.hangar.engine label)".into(),
-                    );
-                }
+        // Every node's engine is asked at once: a dead one costs its timeout once, not per node.
+        let answers = futures_util::future::join_all(nodes.iter().map(|node| async move {
+            match self.engine_of(node) {
+                Ok(engine) => matches!(
+                    tokio::time::timeout(NODE_PING_TIMEOUT, engine.ping()).await,
+                    Ok(Ok(_))
+                ),
+                Err(_) => false,
             }
+        }))
+        .await;
+        let mut reports = Vec::new();
+        for (node, answers) in nodes.iter().zip(answers) {
+            let id = node.id.clone().unwrap_or_default();
+            let problem = node_unusable(node)
+                .map(|why| format!("the node {why}"))
+                .or_else(|| {
+                    (!answers).then(|| {
+                        "its engine does not answer (or has no io.hangar.engine label)".to_owned()
+                    })
+                });
             let resources = node.description.as_ref().and_then(|d| d.resources.as_ref());
             let running = tasks
                 .iter()
