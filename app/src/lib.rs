@@ -17,11 +17,12 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 use crate::api::auth::{current_user, UserDto};
 use crate::error::ApiError;
+use crate::pages::lazy;
 
 /// xterm.js is an ES module served from `/xterm/`; this map lets the wasm's `import 'xterm'` find it.
 const XTERM_IMPORT_MAP: &str = r#"{"imports":{"xterm":"/xterm/xterm.mjs"}}"#;
@@ -81,15 +82,15 @@ pub fn App() -> impl IntoView {
                     // nested loading states hydrate reliably only when rendered whole.
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=pages::login::LoginPage />
-                    <Route path=path!("/spaces/:id/terminal") view=pages::terminal::TerminalPage />
-                    <Route path=path!("/spaces/:id") view=pages::space::SpacePage ssr=SsrMode::Async />
-                    <Route path=path!("/profile") view=pages::profile::ProfilePage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/users") view=pages::admin::users::UsersPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/groups") view=pages::admin::groups::GroupsPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/templates") view=pages::admin::templates::TemplatesPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/spaces") view=pages::admin::spaces::AllSpacesPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/audit") view=pages::admin::audit::AuditPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/features") view=pages::admin::features::FeaturesPage ssr=SsrMode::Async />
+                    <Route path=path!("/spaces/:id/terminal") view={Lazy::<lazy::TerminalRoute>::new()} />
+                    <Route path=path!("/spaces/:id") view={Lazy::<lazy::SpaceRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/profile") view={Lazy::<lazy::ProfileRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view={Lazy::<lazy::UsersRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/groups") view={Lazy::<lazy::GroupsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/templates") view={Lazy::<lazy::TemplatesRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/spaces") view={Lazy::<lazy::AllSpacesRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view={Lazy::<lazy::AuditRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/features") view={Lazy::<lazy::FeaturesRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </pages::layout::Layout>
         </Router>

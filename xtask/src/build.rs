@@ -1,7 +1,7 @@
 //! `cargo xtask build [--release]`: the site (wasm, JS, CSS, static files) and the server.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -15,6 +15,14 @@ use crate::Paths;
 /// sets it in release too (a smaller wasm), and on both sides: the server renders the HTML
 /// the wasm hydrates, so both must be built the same way.
 const ERASE_COMPONENTS: &str = "--cfg erase_components";
+
+/// Keeps the linker's relocations in the wasm: the split step needs them to move functions
+/// and data into chunks.
+const EMIT_RELOCS: &str = "-Clink-args=--emit-relocs";
+
+/// The loader module the wasm imports its chunks from. leptos' `HydrationScripts` and its
+/// preload links name it so when file hashing is off (Hangar serves unhashed files).
+const SPLIT_LINK_NAME: &str = "./__wasm_split.______________________.js";
 
 #[derive(Default)]
 pub struct Options {
@@ -40,6 +48,8 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
     } else {
         Vec::new()
     };
+    let mut wasm_rustflags = rustflags.clone();
+    wasm_rustflags.push(EMIT_RELOCS);
 
     step(start, "wasm (frontend crate, wasm32-unknown-unknown)");
     let mut wasm = cargo(paths);
@@ -51,7 +61,7 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
         // joins config arrays); RUSTFLAGS in the environment would replace that list instead.
         .arg("--config")
         .arg(format!(
-            "target.wasm32-unknown-unknown.rustflags={rustflags:?}"
+            "target.wasm32-unknown-unknown.rustflags={wasm_rustflags:?}"
         ))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -69,11 +79,16 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
     }
     let pkg = paths.pkg();
     fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
-    bindgen(&paths.raw_wasm(profile), &pkg, &paths.output_name)?;
+    step(start, "split the wasm at its lazy routes");
+    let split = split(&paths.raw_wasm(profile), &pkg, &paths.output_name)?;
+    step(start, "wasm-bindgen");
+    bindgen(&split.main, &pkg, &paths.output_name, true)?;
     let wasm_file = pkg.join(format!("{}.wasm", paths.output_name));
     if release {
         step(start, "wasm-opt -Oz");
-        wasm_opt(paths, &wasm_file, &wasm_file, false)?;
+        for file in std::iter::once(&wasm_file).chain(&split.chunks) {
+            wasm_opt(paths, file, file, false)?;
+        }
     }
 
     step(start, "style sheet and static files");
@@ -89,12 +104,20 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
         // leptos_axum serves `<file>.br` or `<file>.gz` in place of `<file>` to browsers that
         // accept them (Chromium asks for brotli over HTTPS only).
         step(start, "precompress (gzip, brotli)");
-        precompress(paths, &[&wasm_file, &js_file, &css_file])?;
+        let link_file = pkg.join(SPLIT_LINK_NAME);
+        let mut files = vec![wasm_file.as_path(), &js_file, &css_file, &link_file];
+        files.extend(split.chunks.iter().map(PathBuf::as_path));
+        precompress(paths, &files)?;
     }
 
+    let chunks_described: String = split
+        .chunks
+        .iter()
+        .map(|chunk| format!("\n  {}", describe(chunk)))
+        .collect();
     if options.site_only {
         println!(
-            "\nbuilt in {:.0} s:\n  {}\n  {}",
+            "\nbuilt in {:.0} s:\n  {}\n  {}{chunks_described}",
             start.elapsed().as_secs_f64(),
             describe(&wasm_file),
             describe(&js_file)
@@ -141,7 +164,7 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
 
     let dir = if release { "release" } else { "debug" };
     println!(
-        "\nbuilt in {:.0} s:\n  {}\n  {}\n  {}",
+        "\nbuilt in {:.0} s:\n  {}\n  {}{chunks_described}\n  {}",
         start.elapsed().as_secs_f64(),
         describe(&wasm_file),
         describe(&js_file),
@@ -201,16 +224,64 @@ fn check_bindgen_version(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// The wasm after the split: its main module (still to go through wasm-bindgen) and the
+/// chunks, already in the site.
+pub struct Split {
+    pub main: PathBuf,
+    pub chunks: Vec<PathBuf>,
+}
+
+/// Cuts the wasm at its `#[lazy]` functions (each `LazyRoute`'s view) with the splitter
+/// cargo-leptos runs for `--split`, used as a library: the main module, one wasm per lazy
+/// route plus chunks of the code several of them share, the loader module the main module
+/// imports them through, and `__wasm_split_manifest.json`, from which the server writes each
+/// page's preload links.
+pub fn split(input: &Path, pkg: &Path, name: &str) -> Result<Split> {
+    let bytes = fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let main = input.with_file_name(format!("{name}_split.wasm"));
+    let main_module = format!("/pkg/{name}.js");
+    let mut options = wasm_split_cli_support::Options::new(&bytes);
+    options.output_dir = pkg;
+    options.main_out_path = &main;
+    options.main_module = &main_module;
+    options.link_name = SPLIT_LINK_NAME;
+    let output = wasm_split_cli_support::transform(options)
+        .map_err(|error| anyhow::anyhow!("{error:?}"))
+        .with_context(|| format!("splitting {}", input.display()))?;
+    let manifest: String = {
+        let mut entries: Vec<_> = output.prefetch_map.iter().collect();
+        entries.sort();
+        let entries: Vec<String> = entries
+            .into_iter()
+            .map(|(split, files)| {
+                let files: Vec<String> = files.iter().map(|file| format!("{file:?}")).collect();
+                format!("{split:?}: [{}]", files.join(", "))
+            })
+            .collect();
+        format!("{{{}}}", entries.join(", "))
+    };
+    let manifest_file = pkg.join("__wasm_split_manifest.json");
+    fs::write(&manifest_file, manifest)
+        .with_context(|| format!("writing {}", manifest_file.display()))?;
+    Ok(Split {
+        main,
+        chunks: output.split_modules,
+    })
+}
+
 /// wasm-bindgen's pass, the way cargo-leptos runs it: `<name>.js` (ES module, `--target web`)
 /// and `<name>.wasm` (not `<name>_bg.wasm`: leptos' `HydrationScripts` asks for that name
-/// when `LEPTOS_OUTPUT_NAME` is set at compile time, as `.cargo/config.toml` does).
-pub fn bindgen(input: &Path, out_dir: &Path, name: &str) -> Result<()> {
+/// when `LEPTOS_OUTPUT_NAME` is set at compile time, as `.cargo/config.toml` does). A split
+/// main module keeps the linker's exports, which its chunks import.
+pub fn bindgen(input: &Path, out_dir: &Path, name: &str, split: bool) -> Result<()> {
     let mut output = Bindgen::new()
         .input_path(input)
         .out_name(name)
         .web(true)?
         .debug(false)
         .keep_debug(false)
+        .keep_lld_exports(split)
+        .demangle(!split)
         .generate_output()
         .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
     output

@@ -24,7 +24,7 @@ pub fn report(paths: &Paths, top: usize) -> Result<()> {
     }
     let work = paths.target.join("xtask-sizes");
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    bindgen(&raw, &work, "sizes")?;
+    bindgen(&raw, &work, "sizes", false)?;
     let named = work.join("sizes.wasm");
     wasm_opt(paths, &named, &named, true)?;
     let bytes = fs::read(&named).with_context(|| format!("reading {}", named.display()))?;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod dashboard;
 pub mod files;
 pub mod layout;
+pub mod lazy;
 pub mod login;
 pub mod ports;
 pub mod profile;
