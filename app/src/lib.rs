@@ -27,6 +27,53 @@ use crate::pages::lazy;
 /// xterm.js is an ES module served from `/xterm/`; this map lets the wasm's `import 'xterm'` find it.
 const XTERM_IMPORT_MAP: &str = r#"{"imports":{"xterm":"/xterm/xterm.mjs"}}"#;
 
+/// Sent on `window` once the whole page is hydrated, the lazily loaded part included.
+pub const HYDRATED_EVENT: &str = "hangar:hydrated";
+
+/// Called by the browser entry point once the whole page is hydrated: marks `<body>`
+/// (`data-hydrated="true"`, what people and tests wait for) and sends [`HYDRATED_EVENT`].
+#[cfg(feature = "hydrate")]
+pub fn page_hydrated() {
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+    if let Ok(event) = web_sys::Event::new(HYDRATED_EVENT) {
+        let _ = window().dispatch_event(&event);
+    }
+}
+
+/// Whether [`page_hydrated`] has run on this page.
+#[cfg(feature = "hydrate")]
+pub fn is_hydrated() -> bool {
+    document()
+        .body()
+        .is_some_and(|body| body.get_attribute("data-hydrated").is_some())
+}
+
+/// Turns true once the page is hydrated (at once on a page the browser draws itself after a
+/// navigation). Parts drawn in the browser only wait for it: while a page whose code loads on
+/// demand is hydrated, effects already run, and one that changed the page's DOM then would
+/// pull the nodes from under the hydration still walking them. Always false on the server.
+pub fn hydrated_signal() -> ReadSignal<bool> {
+    let (hydrated, set_hydrated) = signal(false);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::JsCast;
+        if is_hydrated() {
+            set_hydrated.set(true);
+            return;
+        }
+        // `try_set`: the part may be gone before the page is hydrated.
+        let later = wasm_bindgen::closure::Closure::once_into_js(move || {
+            set_hydrated.try_set(true);
+        });
+        let _ = window().add_event_listener_with_callback(HYDRATED_EVENT, later.unchecked_ref());
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_hydrated;
+    hydrated
+}
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {

@@ -59,7 +59,21 @@ mod client {
     use super::Live;
     use crate::protocol::LiveEvent;
 
+    /// Opens the stream once the whole page is hydrated. Its first open refetches every
+    /// resource that follows it; a page whose code loads on demand makes its resources only
+    /// when that code is in, and one made after the refetch would keep the server-rendered
+    /// data (a space that turned `running` meanwhile would stay `starting`).
     pub fn connect(live: Live) {
+        if crate::is_hydrated() {
+            open(live);
+            return;
+        }
+        let open_later = Closure::once_into_js(move || open(live));
+        let _ = window()
+            .add_event_listener_with_callback(crate::HYDRATED_EVENT, open_later.unchecked_ref());
+    }
+
+    fn open(live: Live) {
         let Ok(source) = EventSource::new("/api/v1/events") else {
             return;
         };

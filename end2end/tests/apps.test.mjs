@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -61,7 +61,7 @@ async function openBoth(page, id) {
   execFileSync('docker', ['exec', `hangar-${id}`, 'sh', '-c', 'echo "hello from the space" > /root/hello.txt']);
 
   await page.goto(`${origin}/spaces/${id}`);
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
   // The ports listening in the space show up live, code-server's among them.
   await page.waitForSelector('[data-testid="ports"] tr[data-port="13337"]', { timeout: 60_000 });
   assert.match(await page.locator('[data-testid="allowed-features"]').innerText(), /VS Code in the browser/);

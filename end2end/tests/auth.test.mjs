@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -22,7 +22,7 @@ test('a signed-out visitor is sent to the sign-in page', async () => {
   const response = await page.goto(`${hangar.url}/`);
   assert.equal(new URL(page.url()).pathname, '/login');
   assert.equal(response.status(), 200);
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
   assert.deepEqual(problems, []);
   await page.context().close();
 });
@@ -44,7 +44,7 @@ test('the admin signs in, sees the dashboard and uses a hydrated control', async
   await page.waitForURL(`${hangar.url}/`);
   const who = await page.waitForSelector('[data-testid="signed-in-as"]');
   assert.equal(await who.innerText(), 'Administrator');
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
 
   const spaces = page.locator('[data-testid="spaces"]');
   const toggle = page.locator('[data-testid="layout-toggle"]');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -56,7 +56,7 @@ test('drop a file into a space, pick another, download a folder as tar, delete',
   assert.equal(await put(page, id, '/home/dev/project/sub/b.txt', 'beta\n'), 201);
 
   await page.goto(`${hangar.url}/spaces/${id}`);
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
   const files = page.locator('[data-testid="files"][data-dir="/home/dev"]');
   await files.locator('[data-testid="file-row"][data-name="project"]').waitFor();
 

@@ -115,6 +115,7 @@ export async function watchedPage(browser, contextOptions = {}) {
   const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   const problems = [];
+  recordPageLog(page);
   page.on('console', (message) => {
     // A refused action answers 4xx on purpose (its message is shown on the page); Chromium
     // logs every such answer. Server errors are caught below, from the responses themselves.
@@ -133,9 +134,40 @@ export async function watchedPage(browser, contextOptions = {}) {
   return { page, problems };
 }
 
+/// The last messages of each watched page (console, page errors, the site's own files as
+/// they arrive, failed requests), for `waitHydrated` to tell why a page never hydrated.
+const pageLogs = new WeakMap();
+
+function recordPageLog(page) {
+  const log = [];
+  const remember = (line) => {
+    log.push(`${Math.round(performance.now())} ms ${line}`);
+    if (log.length > 60) log.shift();
+  };
+  pageLogs.set(page, log);
+  page.on('console', (message) => remember(`console ${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => remember(`page error: ${error.message}`));
+  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) remember(`navigated to ${frame.url()}`); });
+  page.on('response', (response) => {
+    if (/\/pkg\//.test(response.url())) remember(`${response.status()} ${response.url()}`);
+  });
+  page.on('requestfailed', (request) => remember(`failed: ${request.url()} (${request.failure()?.errorText})`));
+}
+
+/// Waits until the page has hydrated (the wasm took over the whole page, a page loaded on
+/// demand included); if it does not, the error carries the page's last messages.
+export async function waitHydrated(page, timeout = 30_000) {
+  try {
+    await page.waitForSelector('body[data-hydrated="true"]', { timeout });
+  } catch (error) {
+    const log = pageLogs.get(page) ?? ['(nothing recorded: not a watchedPage)'];
+    throw new Error(`${page.url()} did not hydrate within ${timeout} ms; its last messages:\n${log.join('\n')}`, { cause: error });
+  }
+}
+
 export async function signIn(page, url, username, password) {
   await page.goto(`${url}/login`);
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
   await page.fill('input[name="username"]', username);
   await page.fill('input[name="password"]', password);
   await page.click('button[type="submit"]');
@@ -173,7 +205,7 @@ export async function recordHydration(context) {
 /// timing, the wasm's download (bytes on the wire, encoding) and when hydration was done.
 /// For printing (build and size work), not for asserting.
 export async function loadTiming(page) {
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
   return page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const wasm = performance.getEntriesByType('resource').find((r) => r.name.endsWith('.wasm'));

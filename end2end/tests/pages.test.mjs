@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 const SHOTS = join(RESULTS, 'pages');
 const LIVE = { timeout: 10_000 };
@@ -38,7 +38,7 @@ async function shot(page, name) {
 
 async function hydrated(page, path) {
   await page.goto(`${hangar.url}${path}`);
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
 }
 
 /// Marks the document; if the page were reloaded the mark would be gone.
@@ -127,7 +127,7 @@ async function walk(admin, dev, pal) {
   // --- the developer: effective quota, create with preview, start -------------------------
   await signIn(dev.page, hangar.url, 'dev', 'dev-password-1');
   await dev.page.waitForURL(`${hangar.url}/`);
-  await dev.page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(dev.page);
   await waitLive(dev.page);
   await markDocument(dev.page);
   const bar = (name) => dev.page.locator(`[data-testid="quota-bars"] [data-testid="quota-${name}"]`);
@@ -189,14 +189,14 @@ async function walk(admin, dev, pal) {
   assert.equal(palUser.status, 201, JSON.stringify(palUser.body));
   await signIn(pal.page, hangar.url, 'pal', 'pal-password-1');
   await pal.page.waitForURL(`${hangar.url}/`);
-  await pal.page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(pal.page);
   await waitLive(pal.page);
   await markDocument(pal.page);
   await pal.page.waitForSelector('[data-testid="no-spaces"]');
 
   await card.locator('[data-testid="details"]').click();
   await dev.page.waitForSelector('[data-testid="space-details"]');
-  await dev.page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(dev.page);
   await dev.page.fill('[data-testid="share-username"]', 'nobody-here');
   await dev.page.click('[data-testid="share"]');
   await dev.page.waitForSelector('.field-error[data-field="user"]');

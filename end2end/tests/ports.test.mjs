@@ -4,7 +4,7 @@
 // admin's rule takes a feature away and the space page says so.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -36,7 +36,7 @@ test('open a listening port, publish it, revoke it from the profile; a rule take
   assert.equal((await api(page, 'POST', `/api/v1/spaces/${id}/start`)).status, 202);
   try {
     await page.goto(`${hangar.url}/spaces/${id}`);
-    await page.waitForSelector('body[data-hydrated="true"]');
+    await waitHydrated(page);
     // The port shows up by itself once the space runs and httpd listens.
     const row = page.locator('[data-testid="ports"] tr[data-port="8080"]');
     await row.waitFor({ timeout: 30_000 });
@@ -60,7 +60,7 @@ test('open a listening port, publish it, revoke it from the profile; a rule take
 
     // The profile lists it; revoking it there ends the link at once.
     await page.goto(`${hangar.url}/profile`);
-    await page.waitForSelector('body[data-hydrated="true"]');
+    await waitHydrated(page);
     await page.click('[data-testid="my-tunnels"] [data-testid="revoke-tunnel"]');
     await page.click('[data-testid="my-tunnels"] [data-testid="revoke-tunnel-confirm"]');
     await page.waitForSelector('[data-testid="my-tunnels"] [data-testid="no-tunnels"]');
@@ -68,14 +68,14 @@ test('open a listening port, publish it, revoke it from the profile; a rule take
 
     // Tunnels for nobody: the admin page shows the rule, the space page no longer offers them.
     await page.goto(`${hangar.url}/admin/features`);
-    await page.waitForSelector('body[data-hydrated="true"]');
+    await waitHydrated(page);
     await page.selectOption('[data-testid="rule-scope"]', 'everyone');
     await page.selectOption('[data-testid="rule-feature"]', 'tunnels');
     await page.selectOption('[data-testid="rule-effect"]', 'deny');
     await page.click('[data-testid="set-rule"]');
     await page.waitForSelector('[data-testid="feature-rules"] tr[data-feature="tunnels"]');
     await page.goto(`${hangar.url}/spaces/${id}`);
-    await page.waitForSelector('body[data-hydrated="true"]');
+    await waitHydrated(page);
     const allowed = await page.locator('[data-testid="allowed-features"]').innerText();
     assert.match(allowed, /Ports/);
     assert.doesNotMatch(allowed, /Public links/);

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -56,7 +56,7 @@ test('the profile and the space page give ~/.ssh/config blocks and count live SS
 
   // The space page: its own block and command, and who is connected, live.
   await page.goto(`${hangar.url}/spaces/${id}`);
-  await page.waitForSelector('body[data-hydrated="true"]');
+  await waitHydrated(page);
   assert.equal(await page.locator('[data-testid="ssh-command"]').innerText(), `ssh -p ${config.port} sshbox@127.0.0.1`);
   assert.ok((await page.locator('[data-testid="space-ssh-config"]').inputValue()).includes('User sshbox'));
   await page.waitForSelector('[data-testid="live-sessions"]:has-text("0 SSH connections")');

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -70,7 +71,7 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
     }
     run(&mut wasm)?;
 
-    step(start, "wasm-bindgen");
+    step(start, "split the wasm at its lazy routes");
     // A fresh site each time, as cargo-leptos does: no file of an earlier build (a stale
     // `.gz` beside a newer file would be served in its place) survives.
     if paths.site.exists() {
@@ -79,16 +80,17 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
     }
     let pkg = paths.pkg();
     fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
-    step(start, "split the wasm at its lazy routes");
     let split = split(&paths.raw_wasm(profile), &pkg, &paths.output_name)?;
     step(start, "wasm-bindgen");
     bindgen(&split.main, &pkg, &paths.output_name, true)?;
     let wasm_file = pkg.join(format!("{}.wasm", paths.output_name));
     if release {
         step(start, "wasm-opt -Oz");
-        for file in std::iter::once(&wasm_file).chain(&split.chunks) {
-            wasm_opt(paths, file, file, false)?;
-        }
+        let files: Vec<&Path> = std::iter::once(&wasm_file)
+            .chain(&split.chunks)
+            .map(PathBuf::as_path)
+            .collect();
+        wasm_opt_all(paths, &files)?;
     }
 
     step(start, "style sheet and static files");
@@ -307,7 +309,42 @@ pub fn wasm_opt(paths: &Paths, input: &Path, output: &Path, keep_names: bool) ->
         .arg("-o")
         .arg(output)
         .current_dir(&paths.root);
-    run(&mut command)
+    // Its output is kept for a failure: on success it is only warnings that binaryen does not
+    // know the split modules' extended name subsections, one per file.
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `wasm_opt` over many files, on every core: each run is a Node process that takes about a
+/// second to start, and most chunks are small.
+fn wasm_opt_all(paths: &Paths, files: &[&Path]) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    while let Some(file) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        wasm_opt(paths, file, file, false)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        runs.into_iter().try_for_each(|run| {
+            run.join()
+                .map_err(|_| anyhow::anyhow!("a wasm-opt worker panicked"))?
+        })
+    })
 }
 
 fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {

@@ -168,8 +168,7 @@ fn start_dir(space: &SpaceDto) -> String {
 #[component]
 pub fn FilesPanel(space: Resource<Result<SpaceDto, ApiError>>) -> impl IntoView {
     let state = FilesState::new();
-    let mounted = RwSignal::new(false);
-    Effect::new(move |_| mounted.set(true));
+    let mounted = crate::hydrated_signal();
     let loading = || view! { <section class="panel" data-testid="files-loading"><h2>"Files"</h2><p>"Loading…"</p></section> };
     view! {
         <Show when=move || mounted.get() fallback=loading>

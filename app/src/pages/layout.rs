@@ -14,12 +14,6 @@ pub fn Layout(children: Children) -> impl IntoView {
             super::reload_to("/login");
         }
     });
-    // Marks the document once the wasm has taken over, so people and tests can tell.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 
     view! {
         <header class="topbar">

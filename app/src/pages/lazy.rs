@@ -1,37 +1,194 @@
-//! The pages that load on demand: each is a `LazyRoute` whose view lives in a wasm chunk of its
-//! own (split out by `cargo xtask build`), so the first download carries only the sign-in page,
-//! the dashboard and what they share.
+//! The pages that load on demand. Their code is cut out of the main wasm by
+//! `cargo xtask build` into three parts: the admin pages, the space's pages (overview and
+//! terminal) and the profile; the first download carries only the sign-in page, the dashboard
+//! and what they share. A part is fetched the first time one of its pages is shown (and, on a
+//! server-rendered page, preloaded with it).
 
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
+use leptos_router::LazyRoute;
 
-/// A route that loads `$page`'s code the first time it is shown. The pages load their own data
-/// inside, so `data()` has nothing to start ahead of the code.
-macro_rules! lazy_page {
-    ($route:ident, $page:path) => {
-        #[doc = concat!("`", stringify!($page), "`, loaded on demand.")]
+use crate::pages::{admin, profile, space, terminal};
+
+/// The pages that live in one wasm part: one `#[lazy]` function per part, so a part is one
+/// download and the code its pages share is not cut into ever smaller pieces.
+#[derive(Clone, Copy)]
+pub enum AdminPage {
+    Users,
+    Groups,
+    Templates,
+    Spaces,
+    Audit,
+    Features,
+}
+
+#[derive(Clone, Copy)]
+pub enum SpacePage {
+    Overview,
+    Terminal,
+}
+
+#[lazy]
+fn admin_view(page: AdminPage) -> AnyView {
+    preload_part("admin_view");
+    match page {
+        AdminPage::Users => view! { <admin::users::UsersPage /> }.into_any(),
+        AdminPage::Groups => view! { <admin::groups::GroupsPage /> }.into_any(),
+        AdminPage::Templates => view! { <admin::templates::TemplatesPage /> }.into_any(),
+        AdminPage::Spaces => view! { <admin::spaces::AllSpacesPage /> }.into_any(),
+        AdminPage::Audit => view! { <admin::audit::AuditPage /> }.into_any(),
+        AdminPage::Features => view! { <admin::features::FeaturesPage /> }.into_any(),
+    }
+}
+
+#[lazy]
+fn space_view(page: SpacePage) -> AnyView {
+    preload_part("space_view");
+    match page {
+        SpacePage::Overview => view! { <space::SpacePage /> }.into_any(),
+        SpacePage::Terminal => view! { <terminal::TerminalPage /> }.into_any(),
+    }
+}
+
+#[lazy]
+fn profile_view() -> AnyView {
+    preload_part("profile_view");
+    view! { <profile::ProfilePage /> }.into_any()
+}
+
+/// On the server, adds `<link rel="preload">`s for the files of the wasm part `name` to the
+/// page's head, so the browser fetches them beside the main wasm instead of after it.
+/// (Leptos adds these too, but reads its list outside the request's context and so only
+/// sometimes finds it.)
+fn preload_part(name: &str) {
+    #[cfg(feature = "ssr")]
+    ssr::preload_part(name);
+    #[cfg(not(feature = "ssr"))]
+    let _ = name;
+}
+
+/// A route whose view is `$load`, a lazy function. The pages load their own data inside, so
+/// `data()` has nothing to start ahead of the code.
+macro_rules! on_demand_route {
+    ($route:ident, $load:ident ( $($page:expr)? ), $preload:ident) => {
+        #[doc = concat!("A route shown by `", stringify!($load), "`, loaded on demand.")]
         pub struct $route;
 
-        #[lazy_route]
         impl LazyRoute for $route {
             fn data() -> Self {
                 Self
             }
 
-            fn view(_this: Self) -> AnyView {
-                use $page as Page;
-                view! { <Page /> }.into_any()
+            async fn view(_this: Self) -> AnyView {
+                $load($($page)?).await
+            }
+
+            async fn preload() {
+                #[cfg(target_arch = "wasm32")]
+                $preload().await;
             }
         }
     };
 }
 
-lazy_page!(SpaceRoute, crate::pages::space::SpacePage);
-lazy_page!(TerminalRoute, crate::pages::terminal::TerminalPage);
-lazy_page!(ProfileRoute, crate::pages::profile::ProfilePage);
-lazy_page!(UsersRoute, crate::pages::admin::users::UsersPage);
-lazy_page!(GroupsRoute, crate::pages::admin::groups::GroupsPage);
-lazy_page!(TemplatesRoute, crate::pages::admin::templates::TemplatesPage);
-lazy_page!(AllSpacesRoute, crate::pages::admin::spaces::AllSpacesPage);
-lazy_page!(AuditRoute, crate::pages::admin::audit::AuditPage);
-lazy_page!(FeaturesRoute, crate::pages::admin::features::FeaturesPage);
+on_demand_route!(
+    UsersRoute,
+    admin_view(AdminPage::Users),
+    __preload_admin_view
+);
+on_demand_route!(
+    GroupsRoute,
+    admin_view(AdminPage::Groups),
+    __preload_admin_view
+);
+on_demand_route!(
+    TemplatesRoute,
+    admin_view(AdminPage::Templates),
+    __preload_admin_view
+);
+on_demand_route!(
+    AllSpacesRoute,
+    admin_view(AdminPage::Spaces),
+    __preload_admin_view
+);
+on_demand_route!(
+    AuditRoute,
+    admin_view(AdminPage::Audit),
+    __preload_admin_view
+);
+on_demand_route!(
+    FeaturesRoute,
+    admin_view(AdminPage::Features),
+    __preload_admin_view
+);
+on_demand_route!(
+    SpaceRoute,
+    space_view(SpacePage::Overview),
+    __preload_space_view
+);
+on_demand_route!(
+    TerminalRoute,
+    space_view(SpacePage::Terminal),
+    __preload_space_view
+);
+on_demand_route!(ProfileRoute, profile_view(), __preload_profile_view);
+
+#[cfg(feature = "ssr")]
+pub use ssr::WasmParts;
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use leptos::prelude::*;
+    use leptos_meta::Link;
+
+    /// `pkg/__wasm_split_manifest.json` of the site, written by `cargo xtask build`: for each
+    /// lazy function (`<name>_<hash>`), the files of its wasm part. Read once at start and
+    /// provided to every page render.
+    #[derive(Clone, Debug, Default)]
+    pub struct WasmParts(Arc<HashMap<String, Vec<String>>>);
+
+    impl WasmParts {
+        /// The site's manifest; none (nothing to preload) when the site was built without it.
+        pub fn read(site_root: &Path) -> Self {
+            let file = site_root.join("pkg").join("__wasm_split_manifest.json");
+            let parts = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
+            Self(Arc::new(parts))
+        }
+
+        fn files(&self, name: &str) -> impl Iterator<Item = &String> {
+            let prefix = format!("{name}_");
+            self.0
+                .iter()
+                .filter(move |(key, _)| key.starts_with(&prefix))
+                .flat_map(|(_, files)| files)
+        }
+    }
+
+    pub fn preload_part(name: &str) {
+        let Some(parts) = use_context::<WasmParts>() else {
+            return;
+        };
+        let mut any = false;
+        for file in parts.files(name) {
+            any = true;
+            // `to_html` on a leptos_meta component adds it to the page's head.
+            let _ = view! {
+                <Link rel="preload" href=format!("/pkg/{file}.wasm") as_="fetch"
+                    type_="application/wasm" crossorigin="anonymous" />
+            }
+            .to_html();
+        }
+        if any {
+            let _ = view! {
+                <Link rel="modulepreload" href="/pkg/__wasm_split.______________________.js" />
+            }
+            .to_html();
+        }
+    }
+}

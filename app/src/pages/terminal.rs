@@ -60,9 +60,13 @@ pub fn TerminalPanel(space_id: SpaceId) -> impl IntoView {
     let _ = &space_id;
     #[cfg(feature = "hydrate")]
     {
+        let hydrated = crate::hydrated_signal();
         Effect::new(move |started: Option<bool>| {
             if started == Some(true) {
                 return true;
+            }
+            if !hydrated.get() {
+                return false;
             }
             match host.get() {
                 Some(element) => {
@@ -248,9 +252,11 @@ mod client {
                 let data = event.data();
                 if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
                     let bytes = js_sys::Uint8Array::new(buffer).to_vec();
-                    let mut state = shared.borrow_mut();
-                    let text = state.decoder.decode(&bytes);
-                    state.terminal.write(text);
+                    // Decoded under a borrow of its own: xterm.js may answer a query in the
+                    // output (a cursor position report) from inside `write`, through the
+                    // typing callback, which borrows `shared` again.
+                    let text = shared.borrow_mut().decoder.decode(&bytes);
+                    shared.borrow().terminal.write(text);
                 } else if let Some(text) = data.as_string() {
                     let why = match serde_json::from_str::<TerminalNotice>(&text) {
                         Ok(TerminalNotice::Exit { code }) => {

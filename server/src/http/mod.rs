@@ -44,7 +44,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1", any(api::no_such_route));
 
     let services: SharedApi = state.api.clone();
-    let context = move || provide_context(services.clone());
+    let wasm_parts = app::pages::lazy::WasmParts::read(&state.config.site_root);
+    let context = move || {
+        provide_context(services.clone());
+        provide_context(wasm_parts.clone());
+    };
     let options = state.leptos_options.clone();
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))

@@ -94,8 +94,7 @@ impl UsageBook {
 /// rendered.
 #[component]
 pub fn UserUsage(user_id: String) -> impl IntoView {
-    let mounted = RwSignal::new(false);
-    Effect::new(move |_| mounted.set(true));
+    let mounted = crate::hydrated_signal();
     view! {
         <Show when=move || mounted.get() fallback=|| view! { <span class="hint">"…"</span> }>
             <LiveUsage user_id=user_id.clone() />
