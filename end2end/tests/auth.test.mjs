@@ -66,3 +66,43 @@ test('the admin signs in, sees the dashboard and uses a hydrated control', async
   assert.deepEqual(problems, []);
   await page.context().close();
 });
+
+test('a page loaded on demand preloads its wasm part, hydrates, and leads on by client-side navigation', async () => {
+  const { page, problems } = await watchedPage(chromium.browser);
+  await signIn(page, hangar.url, 'admin', ADMIN_PASSWORD);
+  await page.waitForURL(`${hangar.url}/`);
+  await waitHydrated(page);
+  const preloads = async (path) => {
+    const response = await page.request.get(`${hangar.url}${path}`);
+    assert.equal(new URL(response.url()).pathname, path, `${path} was answered by ${response.url()}`);
+    const html = await response.text();
+    const links = [...html.matchAll(/<link [^>]*>/g)].map((m) => m[0]).filter((l) => l.includes('rel="preload"'));
+    return [...new Set(links.map((l) => l.match(/href="\/pkg\/([^"]+)\.wasm"/)?.[1]).filter(Boolean))].sort();
+  };
+  // The dashboard needs the main wasm only; the admin pages' part comes with its shared chunks.
+  assert.deepEqual(await preloads('/'), ['hangar']);
+  const admin = await preloads('/admin/users');
+  assert.ok(admin.some((name) => /^split_admin_view_\d+$/.test(name)), `admin preloads: ${admin}`);
+  assert.ok(!admin.some((name) => /^split_(space|profile)_view_/.test(name)), `admin preloads: ${admin}`);
+
+  // Fetched when first shown, by a client-side navigation from the dashboard.
+  const parts = [];
+  page.on('request', (request) => { if (/\/pkg\/split_/.test(request.url())) parts.push(request.url()); });
+  await page.click('[data-testid="admin-link"]');
+  await page.waitForSelector('[data-username="admin"]');
+  assert.equal(parts.length, 1, `parts fetched: ${parts}`);
+  assert.match(parts[0], /split_admin_view_/);
+
+  // Loaded directly, the page hydrates once its part is in: its form is handled in the page
+  // (the server-rendered form alone would reload the document).
+  await page.goto(`${hangar.url}/admin/groups`);
+  await waitHydrated(page);
+  await page.evaluate(() => { window.__hangarMark = 'same document'; });
+  await page.click('[data-testid="new-group"]');
+  await page.fill('[data-testid="group-name"]', 'on-demand');
+  await page.click('[data-testid="create-group"]');
+  await page.waitForSelector('[data-testid="group-card"][data-group="on-demand"]');
+  assert.equal(await page.evaluate(() => window.__hangarMark), 'same document');
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});

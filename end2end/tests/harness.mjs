@@ -120,6 +120,7 @@ export async function watchedPage(browser, contextOptions = {}) {
     // A refused action answers 4xx on purpose (its message is shown on the page); Chromium
     // logs every such answer. Server errors are caught below, from the responses themselves.
     if (/Failed to load resource: the server responded with a status of (4\d\d|5\d\d)/.test(message.text())) return;
+    if (message.text() === 'Failed to load resource: net::ERR_NETWORK_CHANGED') return;
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -127,8 +128,10 @@ export async function watchedPage(browser, contextOptions = {}) {
     if (response.status() >= 500) problems.push(`server error: ${response.status()} ${response.url()}`);
   });
   page.on('requestfailed', (request) => {
-    // A navigation cancels the requests of the page it leaves: not a fault.
-    if (request.failure()?.errorText === 'net::ERR_ABORTED') return;
+    // A navigation cancels the requests of the page it leaves: not a fault. Nor is
+    // ERR_NETWORK_CHANGED: Chromium runs on the machine whose Docker engine adds and removes
+    // containers' network interfaces, and drops requests in flight when it sees that.
+    if (['net::ERR_ABORTED', 'net::ERR_NETWORK_CHANGED'].includes(request.failure()?.errorText)) return;
     problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
   });
   return { page, problems };

@@ -23,7 +23,8 @@ commands:
                       --tests: build the server the way `cargo test -p app -p server -p migrations`
                         does (its test binaries too), so that those tests then compile nothing
                       --site-only: the site alone, not the server
-  sizes [--top N]     what takes room in the release wasm, by crate and by function
+  sizes [--top N]     what takes room in the release wasm (the whole program, before it is
+                      split into parts), by crate and by function
                       (run `cargo xtask build --release` first)";
 
 fn main() -> ExitCode {
