@@ -38,10 +38,8 @@ pub struct Options {
 }
 
 pub fn build(paths: &Paths, options: &Options) -> Result<()> {
-    let release = options.release;
     let start = Instant::now();
     check_bindgen_version(paths)?;
-    let profile = if release { "wasm-release" } else { "debug" };
     // Off only to compare sizes and build times (`HANGAR_ERASE_COMPONENTS=0`).
     let erase = std::env::var("HANGAR_ERASE_COMPONENTS").map_or(true, |v| v != "0");
     let rustflags: Vec<&str> = if erase {
@@ -49,7 +47,100 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
     } else {
         Vec::new()
     };
-    let mut wasm_rustflags = rustflags.clone();
+
+    // The server builds beside the site (it needs nothing of it to compile): each build has
+    // long stretches on one core (linking, LTO, the biggest crates), which the other fills.
+    let mut server = if options.site_only {
+        None
+    } else {
+        step(start, server_step(options));
+        let mut command = server_command(paths, options, &rustflags);
+        Some(
+            command
+                .spawn()
+                .with_context(|| format!("running {command:?}"))?,
+        )
+    };
+    let site = match build_site(paths, options, start, &rustflags) {
+        Ok(site) => site,
+        Err(error) => {
+            if let Some(mut server) = server.take() {
+                let _ = server.kill();
+                let _ = server.wait();
+            }
+            return Err(error);
+        }
+    };
+    let mut built = vec![describe(&site.wasm), describe(&site.js)];
+    built.extend(site.chunks.iter().map(|chunk| describe(chunk)));
+    if let Some(mut server) = server {
+        step(start, "waiting for the server build");
+        let status = server.wait().context("waiting for the server build")?;
+        if !status.success() {
+            bail!("the server build failed ({status})");
+        }
+        let dir = if options.release { "release" } else { "debug" };
+        built.push(paths.target.join(dir).join("hangar").display().to_string());
+    }
+    println!(
+        "\nbuilt in {:.0} s:\n  {}",
+        start.elapsed().as_secs_f64(),
+        built.join("\n  ")
+    );
+    Ok(())
+}
+
+fn server_step(options: &Options) -> &'static str {
+    match (options.tests, options.release) {
+        (true, _) => "server and its tests (debug, as `cargo test` builds them), beside the site",
+        (false, true) => "server (release), beside the site",
+        (false, false) => "server (debug), beside the site",
+    }
+}
+
+fn server_command(paths: &Paths, options: &Options, rustflags: &[&str]) -> Command {
+    let mut server = cargo(paths);
+    if options.tests {
+        // Builds the `hangar` binary too (the integration tests run it) into target/debug.
+        server.args([
+            "test",
+            "--no-run",
+            "-p",
+            "app",
+            "-p",
+            "server",
+            "-p",
+            "migrations",
+        ]);
+    } else {
+        server.args(["build", "--package", "server", "--bin", "hangar"]);
+    }
+    server
+        // The same flags `cargo test` gets in scripts/test.sh, so that it reuses these artifacts.
+        .env("RUSTFLAGS", rustflags.join(" "))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if options.release {
+        server.arg("--release");
+    }
+    server
+}
+
+/// What the site build wrote into `pkg/`: the main wasm and its JS, and the wasm parts.
+struct Site {
+    wasm: PathBuf,
+    js: PathBuf,
+    chunks: Vec<PathBuf>,
+}
+
+fn build_site(
+    paths: &Paths,
+    options: &Options,
+    start: Instant,
+    rustflags: &[&str],
+) -> Result<Site> {
+    let release = options.release;
+    let profile = if release { "wasm-release" } else { "debug" };
+    let mut wasm_rustflags = rustflags.to_vec();
     wasm_rustflags.push(EMIT_RELOCS);
 
     step(start, "wasm (frontend crate, wasm32-unknown-unknown)");
@@ -111,68 +202,11 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
         files.extend(split.chunks.iter().map(PathBuf::as_path));
         precompress(paths, &files)?;
     }
-
-    let chunks_described: String = split
-        .chunks
-        .iter()
-        .map(|chunk| format!("\n  {}", describe(chunk)))
-        .collect();
-    if options.site_only {
-        println!(
-            "\nbuilt in {:.0} s:\n  {}\n  {}{chunks_described}",
-            start.elapsed().as_secs_f64(),
-            describe(&wasm_file),
-            describe(&js_file)
-        );
-        return Ok(());
-    }
-
-    let mut server = cargo(paths);
-    if options.tests {
-        step(
-            start,
-            "server and its tests (debug, as `cargo test` builds them)",
-        );
-        // Builds the `hangar` binary too (the integration tests run it) into target/debug.
-        server.args([
-            "test",
-            "--no-run",
-            "-p",
-            "app",
-            "-p",
-            "server",
-            "-p",
-            "migrations",
-        ]);
-    } else {
-        step(
-            start,
-            if release {
-                "server (release)"
-            } else {
-                "server (debug)"
-            },
-        );
-        server.args(["build", "--package", "server", "--bin", "hangar"]);
-    }
-    server
-        // The same flags `cargo test` gets in scripts/test.sh, so that it reuses these artifacts.
-        .env("RUSTFLAGS", rustflags.join(" "))
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    if release {
-        server.arg("--release");
-    }
-    run(&mut server)?;
-
-    let dir = if release { "release" } else { "debug" };
-    println!(
-        "\nbuilt in {:.0} s:\n  {}\n  {}{chunks_described}\n  {}",
-        start.elapsed().as_secs_f64(),
-        describe(&wasm_file),
-        describe(&js_file),
-        paths.target.join(dir).join("hangar").display()
-    );
-    Ok(())
+    Ok(Site {
+        wasm: wasm_file,
+        js: js_file,
+        chunks: split.chunks,
+    })
 }
 
 /// Prints a step's title with the time since the build started.
