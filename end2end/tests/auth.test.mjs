@@ -85,6 +85,13 @@ test('a page loaded on demand preloads its wasm part, hydrates, and leads on by 
   assert.ok(admin.some((name) => /^split_admin_view_\d+$/.test(name)), `admin preloads: ${admin}`);
   assert.ok(!admin.some((name) => /^split_(space|profile)_view_/.test(name)), `admin preloads: ${admin}`);
 
+  // A main wasm works only with the parts built with it: browsers revalidate them all.
+  for (const file of ['hangar.wasm', `${admin.find((name) => name.startsWith('split_admin_view_'))}.wasm`]) {
+    const response = await page.request.get(`${hangar.url}/pkg/${file}`);
+    assert.equal(response.status(), 200, file);
+    assert.equal(response.headers()['cache-control'], 'no-cache', file);
+  }
+
   // Fetched when first shown, by a client-side navigation from the dashboard.
   const parts = [];
   page.on('request', (request) => { if (/\/pkg\/split_/.test(request.url())) parts.push(request.url()); });

@@ -24,8 +24,10 @@ commands:
                       --tests: build the server the way `cargo test -p app -p server -p migrations`
                         does (its test binaries too), so that those tests then compile nothing
                       --site-only: the site alone, not the server
-  sizes [--top N]     what takes room in the release wasm (the whole program, before it is
-                      split into parts), by crate and by function
+  sizes [--top N] [--main]
+                      what takes room in the release wasm (the whole program, before it is
+                      split into parts; --main: the main part, the first download), by crate
+                      and by function
                       (run `cargo xtask build --release` first)";
 
 fn main() -> ExitCode {
@@ -61,9 +63,11 @@ fn run(args: Vec<String>) -> Result<()> {
         }
         "sizes" => {
             let mut top = 25;
+            let mut main_only = false;
             let mut rest = rest.iter();
             while let Some(arg) = rest.next() {
                 match arg.as_str() {
+                    "--main" => main_only = true,
                     "--top" => {
                         top = rest
                             .next()
@@ -74,7 +78,7 @@ fn run(args: Vec<String>) -> Result<()> {
                     _ => bail!("unknown argument `{arg}`\n\n{USAGE}"),
                 }
             }
-            sizes::report(&paths, top)
+            sizes::report(&paths, top, main_only)
         }
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");

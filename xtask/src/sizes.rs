@@ -3,7 +3,8 @@
 //! Runs wasm-bindgen and `wasm-opt -Oz` on the release build of `frontend` as
 //! `cargo xtask build --release` does, but keeps the name section, then adds up the code size
 //! of every function by the crate its (demangled) name starts with. A measuring aid in the
-//! spirit of `twiggy top`, without installing anything.
+//! spirit of `twiggy top`, without installing anything. `--main` looks at the split's main
+//! module only (the first download) instead of the whole program.
 
 use std::collections::HashMap;
 use std::fs;
@@ -14,8 +15,14 @@ use wasmparser::{KnownCustom, Name, Parser, Payload, TypeRef};
 use crate::build::{bindgen, describe, wasm_opt};
 use crate::Paths;
 
-pub fn report(paths: &Paths, top: usize) -> Result<()> {
-    let raw = paths.raw_wasm("wasm-release");
+pub fn report(paths: &Paths, top: usize, main_only: bool) -> Result<()> {
+    let whole = paths.raw_wasm("wasm-release");
+    // The split's main module: what the first download holds (`--main`).
+    let raw = if main_only {
+        whole.with_file_name(format!("{}_split.wasm", paths.output_name))
+    } else {
+        whole
+    };
     if !raw.exists() {
         bail!(
             "{} is missing: run `cargo xtask build --release` first",
@@ -24,7 +31,7 @@ pub fn report(paths: &Paths, top: usize) -> Result<()> {
     }
     let work = paths.target.join("xtask-sizes");
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    bindgen(&raw, &work, "sizes", false)?;
+    bindgen(&raw, &work, "sizes", main_only)?;
     let named = work.join("sizes.wasm");
     wasm_opt(paths, &named, &named, true)?;
     let bytes = fs::read(&named).with_context(|| format!("reading {}", named.display()))?;

@@ -26,6 +26,25 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::session_store::DbSessionStore;
 use crate::state::AppState;
 
+/// The site's files (`/pkg/`: the wasm, its parts, the JS, the style sheet) keep their names
+/// from one release to the next, and a main wasm only works with the parts built with it:
+/// browsers ask again each time (a cheap 304 when nothing changed) rather than guess how long a
+/// file stays fresh and mix an old main wasm with new parts.
+async fn revalidate_site_files(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let site_file = request.uri().path().starts_with("/pkg/");
+    let mut response = next.run(request).await;
+    if site_file {
+        response
+            .headers_mut()
+            .entry(http::header::CACHE_CONTROL)
+            .or_insert(http::HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
 pub fn router(state: AppState) -> Router {
     let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api::routes())
@@ -91,6 +110,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::client::resolve_client,
         ))
+        .layer(axum::middleware::from_fn(revalidate_site_files))
         .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         // App domains never reach Hangar's pages nor its session.
         .layer(axum::middleware::from_fn_with_state(
