@@ -58,20 +58,26 @@ pub fn hydrated_signal() -> ReadSignal<bool> {
     let (hydrated, set_hydrated) = signal(false);
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        use wasm_bindgen::JsCast;
-        if is_hydrated() {
-            set_hydrated.set(true);
-            return;
-        }
         // `try_set`: the part may be gone before the page is hydrated.
-        let later = wasm_bindgen::closure::Closure::once_into_js(move || {
+        when_hydrated(move || {
             set_hydrated.try_set(true);
-        });
-        let _ = window().add_event_listener_with_callback(HYDRATED_EVENT, later.unchecked_ref());
+        })
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = set_hydrated;
     hydrated
+}
+
+/// Runs `f` once the whole page is hydrated: at once if it is, else on [`HYDRATED_EVENT`].
+#[cfg(feature = "hydrate")]
+pub fn when_hydrated(f: impl FnOnce() + 'static) {
+    use wasm_bindgen::JsCast;
+    if is_hydrated() {
+        f();
+        return;
+    }
+    let later = wasm_bindgen::closure::Closure::once_into_js(f);
+    let _ = window().add_event_listener_with_callback(HYDRATED_EVENT, later.unchecked_ref());
 }
 
 /// The HTML document around the app, rendered on the server.

@@ -64,13 +64,7 @@ mod client {
     /// when that code is in, and one made after the refetch would keep the server-rendered
     /// data (a space that turned `running` meanwhile would stay `starting`).
     pub fn connect(live: Live) {
-        if crate::is_hydrated() {
-            open(live);
-            return;
-        }
-        let open_later = Closure::once_into_js(move || open(live));
-        let _ = window()
-            .add_event_listener_with_callback(crate::HYDRATED_EVENT, open_later.unchecked_ref());
+        crate::when_hydrated(move || open(live));
     }
 
     fn open(live: Live) {

@@ -48,37 +48,14 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
         Vec::new()
     };
 
-    // The server builds beside the site (it needs nothing of it to compile): each build has
-    // long stretches on one core (linking, LTO, the biggest crates), which the other fills.
-    let mut server = if options.site_only {
-        None
-    } else {
-        step(start, server_step(options));
-        let mut command = server_command(paths, options, &rustflags);
-        Some(
-            command
-                .spawn()
-                .with_context(|| format!("running {command:?}"))?,
-        )
-    };
-    let site = match build_site(paths, options, start, &rustflags) {
-        Ok(site) => site,
-        Err(error) => {
-            if let Some(mut server) = server.take() {
-                let _ = server.kill();
-                let _ = server.wait();
-            }
-            return Err(error);
-        }
-    };
+    let site = build_site(paths, options, start, &rustflags)?;
     let mut built = vec![describe(&site.wasm), describe(&site.js)];
     built.extend(site.chunks.iter().map(|chunk| describe(chunk)));
-    if let Some(mut server) = server {
-        step(start, "waiting for the server build");
-        let status = server.wait().context("waiting for the server build")?;
-        if !status.success() {
-            bail!("the server build failed ({status})");
-        }
+    // After the site, not beside it: on two cores the two builds only slowed each other (a
+    // fresh `make run` took 17.8 min side by side, 14.7 min one after the other).
+    if !options.site_only {
+        step(start, server_step(options));
+        run(&mut server_command(paths, options, &rustflags))?;
         let dir = if options.release { "release" } else { "debug" };
         built.push(paths.target.join(dir).join("hangar").display().to_string());
     }
@@ -92,9 +69,9 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
 
 fn server_step(options: &Options) -> &'static str {
     match (options.tests, options.release) {
-        (true, _) => "server and its tests (debug, as `cargo test` builds them), beside the site",
-        (false, true) => "server (release), beside the site",
-        (false, false) => "server (debug), beside the site",
+        (true, _) => "server and its tests (debug, as `cargo test` builds them)",
+        (false, true) => "server (release)",
+        (false, false) => "server (debug)",
     }
 }
 

@@ -3,8 +3,7 @@
 //! `cargo xtask build [--release]` does what `cargo leptos build` did, without a build tool
 //! compiled from source first: the `frontend` crate for `wasm32-unknown-unknown`, the
 //! wasm-bindgen pass (its CLI's engine, linked in as a library), `wasm-opt` from npm's binaryen
-//! (release only), the style sheet and `public/` into `target/site`, and, at the same time, the
-//! `hangar` server.
+//! (release only), the style sheet and `public/` into `target/site`, then the `hangar` server.
 //! `cargo xtask sizes` lists what takes room in the release wasm, by crate and by function.
 
 mod build;
