@@ -198,7 +198,32 @@ fn step(start: Instant, what: &str) {
 fn cargo(paths: &Paths) -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(&paths.root);
+    // `cargo xtask` is a `cargo run`, which hands this process the xtask package's variables
+    // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). Build scripts that watch them (ring's does)
+    // would see them change between this build and a plain `cargo test` from the shell, and
+    // that test run recompiled ring and all above it (43 s of every `make test`).
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_package_variable) {
+            command.env_remove(name);
+        }
+    }
     command
+}
+
+/// The variables `cargo run` sets for the package it runs, as opposed to the user's settings
+/// (CARGO_HOME, CARGO_TARGET_DIR, CARGO_TERM_*, ...), which the inner cargo must keep.
+fn is_package_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+        )
 }
 
 fn run(command: &mut Command) -> Result<()> {
