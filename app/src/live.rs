@@ -52,8 +52,11 @@ impl Live {
 #[cfg(feature = "hydrate")]
 mod client {
     use leptos::prelude::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
+
     use web_sys::{EventSource, MessageEvent};
 
     use super::Live;
@@ -64,10 +67,16 @@ mod client {
     /// when that code is in, and one made after the refetch would keep the server-rendered
     /// data (a space that turned `running` meanwhile would stay `starting`).
     pub fn connect(live: Live) {
-        crate::when_hydrated(move || open(live));
+        crate::when_hydrated(move || open(live, Rc::new(Cell::new(0))));
     }
 
-    fn open(live: Live) {
+    /// How long a stream the browser gave up on waits before it is opened again: doubled at
+    /// each failure in a row, up to a minute (a page whose session ended asks rarely).
+    const REOPEN_AFTER_MS: u64 = 2_000;
+    const REOPEN_AFTER_MAX_MS: u64 = 60_000;
+
+    /// `failures`: how many streams in a row the browser gave up on before this one opened.
+    fn open(live: Live, failures: Rc<Cell<u32>>) {
         let Ok(source) = EventSource::new("/api/v1/events") else {
             return;
         };
@@ -90,12 +99,30 @@ mod client {
         // What changed while the stream was closed is fetched afresh: after a reconnect, and
         // at the first open too, since the page was rendered before the stream existed (a
         // space that turned `running` in between would stay `starting` on the page).
+        let opened = failures.clone();
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            opened.set(0);
             live.connected.set(true);
             live.resync();
         });
+        let watched = source.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             live.connected.set(false);
+            // The browser reconnects by itself after most failures, but gives up for good
+            // on some (an answer that is not an event stream, e.g. a proxy's error page):
+            // then open a new stream a little later, so that a page never stops following.
+            if watched.ready_state() == EventSource::CLOSED {
+                watched.set_onerror(None);
+                let delay = REOPEN_AFTER_MS
+                    .saturating_mul(1 << failures.get().min(5))
+                    .min(REOPEN_AFTER_MAX_MS);
+                failures.set(failures.get().saturating_add(1));
+                let failures = failures.clone();
+                leptos::prelude::set_timeout(
+                    move || open(live, failures),
+                    std::time::Duration::from_millis(delay),
+                );
+            }
         });
         for name in LiveEvent::NAMES {
             let _ =

@@ -66,9 +66,16 @@ test('the profile and the space page give ~/.ssh/config blocks and count live SS
     '-o', `UserKnownHostsFile=${join(keys, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=accept-new',
     '-p', String(config.port), 'sshbox@127.0.0.1', 'echo in; sleep 60',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let sshOutput = '';
+  ssh.stdout.on('data', (chunk) => { sshOutput += chunk; });
+  ssh.stderr.on('data', (chunk) => { sshOutput += chunk; });
   try {
     await page.waitForSelector('[data-testid="live-sessions"]:has-text("1 SSH connection,")', { timeout: 10_000 });
     await page.screenshot({ path: join(RESULTS, 'space-ssh.png'), fullPage: true });
+  } catch (error) {
+    const shown = await page.locator('[data-testid="live-sessions"]').innerText().catch(() => '(none)');
+    const sessions = await api(page, 'GET', `/api/v1/spaces/${id}/sessions`).catch((e) => e.message);
+    throw new Error(`${error.message}\nthe page shows: ${shown}\nthe API says: ${JSON.stringify(sessions?.body ?? sessions)}\nssh (exit ${ssh.exitCode}): ${sshOutput}`);
   } finally {
     ssh.kill();
   }

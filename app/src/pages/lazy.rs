@@ -9,7 +9,7 @@ use leptos_router::LazyRoute;
 
 use crate::pages::{admin, profile, space, terminal};
 
-/// The pages that live in one wasm part: one `#[lazy]` function per part, so a part is one
+/// The pages that live in one wasm part: one split function per part, so a part is one
 /// download and the code its pages share is not cut into ever smaller pieces.
 #[derive(Clone, Copy)]
 pub enum AdminPage {
@@ -27,32 +27,127 @@ pub enum SpacePage {
     Terminal,
 }
 
-#[lazy]
-fn admin_view(page: AdminPage) -> AnyView {
+/// A wasm part could not be downloaded. Leptos' `#[lazy]` panics then, which stops the whole
+/// app; the splitter's `fallible` form hands the failure back instead, so the route can try
+/// again and, at worst, say so on the page.
+#[derive(Debug)]
+pub struct PartUnavailable;
+
+impl From<leptos::wasm_split::SplitLoaderError> for PartUnavailable {
+    fn from(_: leptos::wasm_split::SplitLoaderError) -> Self {
+        Self
+    }
+}
+
+type PartView = Result<AnyView, PartUnavailable>;
+
+#[cfg_attr(
+    feature = "hydrate",
+    leptos::wasm_split::wasm_split(
+        admin_view,
+        wasm_split_path = ::leptos::wasm_split,
+        preload(#[doc(hidden)] __preload_admin_view),
+        fallible
+    )
+)]
+fn admin_view(page: AdminPage) -> PartView {
     preload_part("admin_view");
-    match page {
+    Ok(match page {
         AdminPage::Users => view! { <admin::users::UsersPage /> }.into_any(),
         AdminPage::Groups => view! { <admin::groups::GroupsPage /> }.into_any(),
         AdminPage::Templates => view! { <admin::templates::TemplatesPage /> }.into_any(),
         AdminPage::Spaces => view! { <admin::spaces::AllSpacesPage /> }.into_any(),
         AdminPage::Audit => view! { <admin::audit::AuditPage /> }.into_any(),
         AdminPage::Features => view! { <admin::features::FeaturesPage /> }.into_any(),
-    }
+    })
 }
 
-#[lazy]
-fn space_view(page: SpacePage) -> AnyView {
+#[cfg_attr(
+    feature = "hydrate",
+    leptos::wasm_split::wasm_split(
+        space_view,
+        wasm_split_path = ::leptos::wasm_split,
+        preload(#[doc(hidden)] __preload_space_view),
+        fallible
+    )
+)]
+fn space_view(page: SpacePage) -> PartView {
     preload_part("space_view");
-    match page {
+    Ok(match page {
         SpacePage::Overview => view! { <space::SpacePage /> }.into_any(),
         SpacePage::Terminal => view! { <terminal::TerminalPage /> }.into_any(),
-    }
+    })
 }
 
-#[lazy]
-fn profile_view() -> AnyView {
+#[cfg_attr(
+    feature = "hydrate",
+    leptos::wasm_split::wasm_split(
+        profile_view,
+        wasm_split_path = ::leptos::wasm_split,
+        preload(#[doc(hidden)] __preload_profile_view),
+        fallible
+    )
+)]
+fn profile_view() -> PartView {
     preload_part("profile_view");
-    view! { <profile::ProfilePage /> }.into_any()
+    Ok(view! { <profile::ProfilePage /> }.into_any())
+}
+
+/// How long to wait before each new try at a part's download. A blip (Chromium drops the
+/// requests in flight when the machine's network interfaces change, e.g. when Docker adds
+/// one) passes within the first; a server that is really gone gets about 6 s.
+#[cfg(feature = "hydrate")]
+const PART_RETRY_DELAYS_MS: [i32; 4] = [250, 750, 1_500, 3_000];
+
+/// Shows the page `load` brings, trying its download again after a failure.
+#[cfg(feature = "hydrate")]
+async fn show_part<F, Fut>(load: F) -> AnyView
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = PartView>,
+{
+    for delay in PART_RETRY_DELAYS_MS {
+        match load().await {
+            Ok(view) => return view,
+            Err(PartUnavailable) => pause(delay).await,
+        }
+    }
+    load()
+        .await
+        .unwrap_or_else(|PartUnavailable| part_unavailable())
+}
+
+/// On the server a part is plain code: nothing to download.
+#[cfg(not(feature = "hydrate"))]
+async fn show_part(view: PartView) -> AnyView {
+    view.unwrap_or_else(|PartUnavailable| part_unavailable())
+}
+
+fn part_unavailable() -> AnyView {
+    view! {
+        <section class="page">
+            <p class="error" role="alert">
+                "This page's code could not be downloaded from the server. "
+                "Check the connection, then reload the page."
+            </p>
+        </section>
+    }
+    .into_any()
+}
+
+#[cfg(feature = "hydrate")]
+async fn pause(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let scheduled = web_sys::window().is_some_and(|window| {
+            window
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+                .is_ok()
+        });
+        if !scheduled {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// On the server, adds `<link rel="preload">`s for the files of the wasm part `name` to the
@@ -66,7 +161,7 @@ fn preload_part(name: &str) {
     let _ = name;
 }
 
-/// A route whose view is `$load`, a lazy function. The pages load their own data inside, so
+/// A route whose view is `$load`, a split function. The pages load their own data inside, so
 /// `data()` has nothing to start ahead of the code.
 macro_rules! on_demand_route {
     ($route:ident, $load:ident ( $($page:expr)? ), $preload:ident) => {
@@ -79,12 +174,16 @@ macro_rules! on_demand_route {
             }
 
             async fn view(_this: Self) -> AnyView {
-                $load($($page)?).await
+                #[cfg(feature = "hydrate")]
+                return show_part(|| $load($($page)?)).await;
+                #[cfg(not(feature = "hydrate"))]
+                return show_part($load($($page)?)).await;
             }
 
             async fn preload() {
-                #[cfg(target_arch = "wasm32")]
-                $preload().await;
+                // A failed preload is tried again by `view`.
+                #[cfg(feature = "hydrate")]
+                let _ = $preload().await;
             }
         }
     };
@@ -145,7 +244,7 @@ mod ssr {
     use leptos_meta::Link;
 
     /// `pkg/__wasm_split_manifest.json` of the site, written by `cargo xtask build`: for each
-    /// lazy function (`<name>_<hash>`), the files of its wasm part. Read once at start and
+    /// split function (`admin_view`, ...), the files of its wasm part. Read once at start and
     /// provided to every page render.
     #[derive(Clone, Debug, Default)]
     pub struct WasmParts(Arc<HashMap<String, Vec<String>>>);
@@ -162,11 +261,7 @@ mod ssr {
         }
 
         fn files(&self, name: &str) -> impl Iterator<Item = &String> {
-            let prefix = format!("{name}_");
-            self.0
-                .iter()
-                .filter(move |(key, _)| key.starts_with(&prefix))
-                .flat_map(|(_, files)| files)
+            self.0.get(name).into_iter().flatten()
         }
     }
 
