@@ -41,16 +41,25 @@ impl From<leptos::wasm_split::SplitLoaderError> for PartUnavailable {
 
 type PartView = Result<AnyView, PartUnavailable>;
 
-#[cfg_attr(
-    feature = "hydrate",
-    leptos::wasm_split::wasm_split(
-        admin_view,
-        wasm_split_path = ::leptos::wasm_split,
-        preload(#[doc(hidden)] __preload_admin_view),
-        fallible
-    )
-)]
-fn admin_view(page: AdminPage) -> PartView {
+/// A function whose code goes into a wasm part of its own, named after it, fetched the first
+/// time the function is called (`$preload` fetches it without calling it). On the server it
+/// is a plain function.
+macro_rules! page_part {
+    (fn $name:ident / $preload:ident ( $($arg:ident : $ty:ty)? ) $body:block) => {
+        #[cfg_attr(
+            feature = "hydrate",
+            leptos::wasm_split::wasm_split(
+                $name,
+                wasm_split_path = ::leptos::wasm_split,
+                preload(#[doc(hidden)] $preload),
+                fallible
+            )
+        )]
+        fn $name($($arg: $ty)?) -> PartView $body
+    };
+}
+
+page_part!(fn admin_view / __preload_admin_view (page: AdminPage) {
     preload_part("admin_view");
     Ok(match page {
         AdminPage::Users => view! { <admin::users::UsersPage /> }.into_any(),
@@ -60,38 +69,20 @@ fn admin_view(page: AdminPage) -> PartView {
         AdminPage::Audit => view! { <admin::audit::AuditPage /> }.into_any(),
         AdminPage::Features => view! { <admin::features::FeaturesPage /> }.into_any(),
     })
-}
+});
 
-#[cfg_attr(
-    feature = "hydrate",
-    leptos::wasm_split::wasm_split(
-        space_view,
-        wasm_split_path = ::leptos::wasm_split,
-        preload(#[doc(hidden)] __preload_space_view),
-        fallible
-    )
-)]
-fn space_view(page: SpacePage) -> PartView {
+page_part!(fn space_view / __preload_space_view (page: SpacePage) {
     preload_part("space_view");
     Ok(match page {
         SpacePage::Overview => view! { <space::SpacePage /> }.into_any(),
         SpacePage::Terminal => view! { <terminal::TerminalPage /> }.into_any(),
     })
-}
+});
 
-#[cfg_attr(
-    feature = "hydrate",
-    leptos::wasm_split::wasm_split(
-        profile_view,
-        wasm_split_path = ::leptos::wasm_split,
-        preload(#[doc(hidden)] __preload_profile_view),
-        fallible
-    )
-)]
-fn profile_view() -> PartView {
+page_part!(fn profile_view / __preload_profile_view () {
     preload_part("profile_view");
     Ok(view! { <profile::ProfilePage /> }.into_any())
-}
+});
 
 /// How long to wait before each new try at a part's download. A blip (Chromium drops the
 /// requests in flight when the machine's network interfaces change, e.g. when Docker adds
