@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage, waitHydrated, signInToDashboard } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -69,9 +69,7 @@ test('the admin signs in, sees the dashboard and uses a hydrated control', async
 
 test('a page loaded on demand preloads its wasm part, hydrates, and leads on by client-side navigation', async () => {
   const { page, problems } = await watchedPage(chromium.browser);
-  await signIn(page, hangar.url, 'admin', ADMIN_PASSWORD);
-  await page.waitForURL(`${hangar.url}/`);
-  await waitHydrated(page);
+  await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
   const preloads = async (path) => {
     const response = await page.request.get(`${hangar.url}${path}`);
     assert.equal(new URL(response.url()).pathname, path, `${path} was answered by ${response.url()}`);
@@ -116,9 +114,7 @@ test('a page loaded on demand preloads its wasm part, hydrates, and leads on by 
 
 test('a wasm part whose download fails is fetched again, and one that never comes says so', async () => {
   const { page, problems } = await watchedPage(chromium.browser);
-  await signIn(page, hangar.url, 'admin', ADMIN_PASSWORD);
-  await page.waitForURL(`${hangar.url}/`);
-  await waitHydrated(page);
+  await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
 
   // The admin part's first two downloads fail; the page comes with the third.
   let adminTries = 0;
@@ -152,9 +148,7 @@ test('a wasm part whose download fails is fetched again, and one that never come
 
 test('a live stream the browser gives up on is opened again', async () => {
   const { page, problems } = await watchedPage(chromium.browser);
-  await signIn(page, hangar.url, 'admin', ADMIN_PASSWORD);
-  await page.waitForURL(`${hangar.url}/`);
-  await waitHydrated(page);
+  await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
   // What a proxy in front of Hangar answers while Hangar restarts: not an event stream, so
   // the browser closes the stream for good instead of reconnecting by itself.
   let refused = 0;

@@ -176,6 +176,13 @@ export async function signIn(page, url, username, password) {
   await page.click('button[type="submit"]');
 }
 
+/// Signs in and waits for the dashboard, hydrated.
+export async function signInToDashboard(page, url, username, password) {
+  await signIn(page, url, username, password);
+  await page.waitForURL(`${url}/`);
+  await waitHydrated(page);
+}
+
 /// Calls the JSON API from the page, with its session cookie (and Origin, as browsers do).
 export async function api(page, method, path, body) {
   return page.evaluate(async ({ method, path, body }) => {

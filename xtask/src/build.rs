@@ -148,7 +148,7 @@ fn build_site(
     }
     let pkg = paths.pkg();
     fs::create_dir_all(&pkg).with_context(|| format!("creating {}", pkg.display()))?;
-    let split = split(&paths.raw_wasm(profile), &pkg, &paths.output_name)?;
+    let split = split(paths, profile, &pkg)?;
     step(start, "wasm-bindgen");
     bindgen(&split.main, &pkg, &paths.output_name, true)?;
     let wasm_file = pkg.join(format!("{}.wasm", paths.output_name));
@@ -274,9 +274,11 @@ pub struct Split {
 /// route plus chunks of the code several of them share, the loader module the main module
 /// imports them through, and `__wasm_split_manifest.json`, from which the server writes each
 /// page's preload links.
-pub fn split(input: &Path, pkg: &Path, name: &str) -> Result<Split> {
-    let bytes = fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let main = input.with_file_name(format!("{name}_split.wasm"));
+pub fn split(paths: &Paths, profile: &str, pkg: &Path) -> Result<Split> {
+    let input = paths.raw_wasm(profile);
+    let name = &paths.output_name;
+    let bytes = fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+    let main = paths.split_main_wasm(profile);
     let main_module = format!("/pkg/{name}.js");
     let mut options = wasm_split_cli_support::Options::new(&bytes);
     options.output_dir = pkg;

@@ -138,6 +138,13 @@ impl Paths {
             .join("frontend.wasm")
     }
 
+    /// The main module the split leaves of `raw_wasm(profile)`: the first download, before
+    /// wasm-bindgen.
+    pub fn split_main_wasm(&self, profile: &str) -> PathBuf {
+        self.raw_wasm(profile)
+            .with_file_name(format!("{}_split.wasm", self.output_name))
+    }
+
     /// `wasm-opt` from npm's binaryen: Debian's binaryen is too old for this wasm.
     pub fn wasm_opt(&self) -> Result<PathBuf> {
         let path = self.root.join("node_modules/.bin/wasm-opt");

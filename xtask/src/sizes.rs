@@ -16,12 +16,10 @@ use crate::build::{bindgen, describe, wasm_opt};
 use crate::Paths;
 
 pub fn report(paths: &Paths, top: usize, main_only: bool) -> Result<()> {
-    let whole = paths.raw_wasm("wasm-release");
-    // The split's main module: what the first download holds (`--main`).
     let raw = if main_only {
-        whole.with_file_name(format!("{}_split.wasm", paths.output_name))
+        paths.split_main_wasm("wasm-release")
     } else {
-        whole
+        paths.raw_wasm("wasm-release")
     };
     if !raw.exists() {
         bail!(

@@ -110,8 +110,8 @@ where
 
 /// On the server a part is plain code: nothing to download.
 #[cfg(not(feature = "hydrate"))]
-async fn show_part(view: PartView) -> AnyView {
-    view.unwrap_or_else(|PartUnavailable| part_unavailable())
+async fn show_part(load: impl Fn() -> PartView) -> AnyView {
+    load().unwrap_or_else(|PartUnavailable| part_unavailable())
 }
 
 fn part_unavailable() -> AnyView {
@@ -165,10 +165,7 @@ macro_rules! on_demand_route {
             }
 
             async fn view(_this: Self) -> AnyView {
-                #[cfg(feature = "hydrate")]
-                return show_part(|| $load($($page)?)).await;
-                #[cfg(not(feature = "hydrate"))]
-                return show_part($load($($page)?)).await;
+                show_part(|| $load($($page)?)).await
             }
 
             async fn preload() {
