@@ -247,7 +247,10 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         let code = match value {
-            ServerFnErrorErr::Request(_) => ErrorCode::Unavailable,
+            ServerFnErrorErr::Request(_) => {
+                crate::live::request_failed();
+                ErrorCode::Unavailable
+            }
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => ErrorCode::InvalidInput,
             _ => ErrorCode::Internal,
         };

@@ -28,6 +28,8 @@ impl Live {
             connected: RwSignal::new(false),
         };
         provide_context(live);
+        #[cfg(feature = "hydrate")]
+        client::PAGE.set(Some(live));
         live
     }
 
@@ -35,7 +37,8 @@ impl Live {
         expect_context::<Live>()
     }
 
-    /// Everything may have changed (the stream fell behind or reconnected).
+    /// Everything may have changed (the stream fell behind or reconnected, or a request was
+    /// lost on the way).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn resync(&self) {
         self.spaces.update(|n| *n += 1);
@@ -47,6 +50,15 @@ impl Live {
         #[cfg(feature = "hydrate")]
         client::connect(*self);
     }
+}
+
+/// A request of this page never reached the server, or its answer never came back (the
+/// network dropped it: Wi-Fi changed, say, or the machine added a network interface). The
+/// views that asked show an error, and no event would ever ask again: every view that
+/// follows the stream fetches afresh a moment later.
+pub fn request_failed() {
+    #[cfg(feature = "hydrate")]
+    client::request_failed();
 }
 
 #[cfg(feature = "hydrate")]
@@ -61,6 +73,61 @@ mod client {
 
     use super::Live;
     use crate::protocol::LiveEvent;
+
+    thread_local! {
+        /// The page's signals, for [`request_failed`], which is called where no context is.
+        pub(super) static PAGE: Cell<Option<Live>> = const { Cell::new(None) };
+        static REFETCH: Cell<Refetch> = const { Cell::new(Refetch { due: false, in_a_row: 0, last_ms: 0.0 }) };
+    }
+
+    /// How long views wait to fetch again after a failed request: doubled while requests
+    /// keep failing (Hangar is down: no page should hammer it), up to half a minute, and
+    /// back to the start after a calm minute.
+    const REFETCH_AFTER_MS: u64 = 1_000;
+    const REFETCH_AFTER_MAX_MS: u64 = 30_000;
+    const CALM_MS: f64 = 60_000.0;
+
+    #[derive(Clone, Copy)]
+    struct Refetch {
+        /// One is scheduled: it serves every view that failed meanwhile.
+        due: bool,
+        in_a_row: u32,
+        last_ms: f64,
+    }
+
+    pub fn request_failed() {
+        let Some(live) = PAGE.get() else {
+            return;
+        };
+        let refetch = REFETCH.get();
+        if refetch.due {
+            return;
+        }
+        let now = js_sys::Date::now();
+        let in_a_row = if now - refetch.last_ms > CALM_MS {
+            0
+        } else {
+            refetch.in_a_row
+        };
+        let delay = REFETCH_AFTER_MS
+            .saturating_mul(1 << in_a_row.min(5))
+            .min(REFETCH_AFTER_MAX_MS);
+        REFETCH.set(Refetch {
+            due: true,
+            in_a_row: in_a_row.saturating_add(1),
+            last_ms: now,
+        });
+        leptos::prelude::set_timeout(
+            move || {
+                REFETCH.set(Refetch {
+                    due: false,
+                    ..REFETCH.get()
+                });
+                live.resync();
+            },
+            std::time::Duration::from_millis(delay),
+        );
+    }
 
     /// Opens the stream once the whole page is hydrated. Its first open refetches every
     /// resource that follows it; a page whose code loads on demand makes its resources only

@@ -164,3 +164,23 @@ test('a live stream the browser gives up on is opened again', async () => {
   assert.deepEqual(problems.filter((p) => !/503 .*\/api\/v1\/events/.test(p)), []);
   await page.context().close();
 });
+
+test('a request the network drops is made again', async () => {
+  const { page, problems } = await watchedPage(chromium.browser);
+  await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
+  // The dashboard's list is fetched once the live stream opens. Its first fetch fails as a
+  // request does when the machine's network changes; nothing changes on the server after
+  // it, so no event would ask for the list again.
+  let calls = 0;
+  await page.route('**/api/my_spaces*', (route) => {
+    calls += 1;
+    return calls === 1 ? route.abort('failed') : route.continue();
+  });
+  await page.reload();
+  await waitHydrated(page);
+  await page.waitForSelector('[data-testid="spaces"] .error:has-text("Could not load your spaces")');
+  await page.waitForSelector('[data-testid="no-spaces"]', { timeout: 10_000 });
+  assert.equal(calls, 2);
+  assert.deepEqual(problems.filter((p) => !/my_spaces.*ERR_FAILED|net::ERR_FAILED/.test(p)), []);
+  await page.context().close();
+});

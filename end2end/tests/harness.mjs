@@ -115,7 +115,7 @@ export async function watchedPage(browser, contextOptions = {}) {
   const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   const problems = [];
-  recordPageLog(page);
+  await recordPageLog(page);
   page.on('console', (message) => {
     // A refused action answers 4xx on purpose (its message is shown on the page); Chromium
     // logs every such answer. Server errors are caught below, from the responses themselves.
@@ -137,24 +137,43 @@ export async function watchedPage(browser, contextOptions = {}) {
   return { page, problems };
 }
 
-/// The last messages of each watched page (console, page errors, the site's own files as
-/// they arrive, failed requests), for `waitHydrated` to tell why a page never hydrated.
+/// The last messages of each watched page (console, page errors, the site's files and API
+/// answers as they arrive, failed requests), for `waitHydrated` to tell why a page never hydrated.
 const pageLogs = new WeakMap();
 
-function recordPageLog(page) {
+async function recordPageLog(page) {
   const log = [];
   const remember = (line) => {
     log.push(`${Math.round(performance.now())} ms ${line}`);
-    if (log.length > 60) log.shift();
+    if (log.length > 100) log.shift();
   };
   pageLogs.set(page, log);
+  // The live stream's life (opened, events, errors) into the console, hence into the log.
+  await page.addInitScript(() => {
+    const Native = window.EventSource;
+    window.EventSource = class extends Native {
+      constructor(...args) {
+        super(...args);
+        const say = (what) => console.debug(`EventSource ${args[0]}: ${what} (readyState ${this.readyState})`);
+        say('created');
+        this.addEventListener('open', () => say('open'));
+        this.addEventListener('error', () => say('error'));
+        for (const name of ['space', 'quota', 'resync']) this.addEventListener(name, () => say(`event ${name}`));
+      }
+    };
+  });
   page.on('console', (message) => remember(`console ${message.type()}: ${message.text()}`));
   page.on('pageerror', (error) => remember(`page error: ${error.message}`));
   page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) remember(`navigated to ${frame.url()}`); });
   page.on('response', (response) => {
-    if (/\/pkg\//.test(response.url())) remember(`${response.status()} ${response.url()}`);
+    if (/\/(pkg|api)\//.test(response.url())) remember(`${response.status()} ${response.request().method()} ${response.url()}`);
   });
   page.on('requestfailed', (request) => remember(`failed: ${request.url()} (${request.failure()?.errorText})`));
+}
+
+/// The page's last messages (see `recordPageLog`), one per line.
+export function pageLog(page) {
+  return (pageLogs.get(page) ?? ['(nothing recorded: not a watchedPage)']).join('\n');
 }
 
 /// Waits until the page has hydrated (the wasm took over the whole page, a page loaded on
@@ -163,8 +182,7 @@ export async function waitHydrated(page, timeout = 30_000) {
   try {
     await page.waitForSelector('body[data-hydrated="true"]', { timeout });
   } catch (error) {
-    const log = pageLogs.get(page) ?? ['(nothing recorded: not a watchedPage)'];
-    throw new Error(`${page.url()} did not hydrate within ${timeout} ms; its last messages:\n${log.join('\n')}`, { cause: error });
+    throw new Error(`${page.url()} did not hydrate within ${timeout} ms; its last messages:\n${pageLog(page)}`, { cause: error });
   }
 }
 

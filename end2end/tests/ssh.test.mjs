@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, pageLog, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -69,17 +69,30 @@ test('the profile and the space page give ~/.ssh/config blocks and count live SS
   let sshOutput = '';
   ssh.stdout.on('data', (chunk) => { sshOutput += chunk; });
   ssh.stderr.on('data', (chunk) => { sshOutput += chunk; });
+  // On a miss, what each side saw: the page, the API, ssh, the page's requests, the server.
+  const waitForCount = async (text) => {
+    try {
+      await page.waitForSelector(`[data-testid="live-sessions"]:has-text("${text}")`, { timeout: 10_000 });
+    } catch (error) {
+      const shown = await page.locator('[data-testid="live-sessions"]').innerText({ timeout: 1_000 }).catch(() => '(none)');
+      const sessions = await api(page, 'GET', `/api/v1/spaces/${id}/sessions`).catch((e) => e.message);
+      throw new Error([
+        error.message,
+        `the page shows: ${shown}`,
+        `the API says: ${JSON.stringify(sessions?.body ?? sessions)}`,
+        `ssh (exit ${ssh.exitCode}, signal ${ssh.signalCode}): ${sshOutput}`,
+        `the page's last messages:\n${pageLog(page)}`,
+        `hangar's log:\n${hangar.output().slice(-4000)}`,
+      ].join('\n'));
+    }
+  };
   try {
-    await page.waitForSelector('[data-testid="live-sessions"]:has-text("1 SSH connection,")', { timeout: 10_000 });
+    await waitForCount('1 SSH connection,');
     await page.screenshot({ path: join(RESULTS, 'space-ssh.png'), fullPage: true });
-  } catch (error) {
-    const shown = await page.locator('[data-testid="live-sessions"]').innerText().catch(() => '(none)');
-    const sessions = await api(page, 'GET', `/api/v1/spaces/${id}/sessions`).catch((e) => e.message);
-    throw new Error(`${error.message}\nthe page shows: ${shown}\nthe API says: ${JSON.stringify(sessions?.body ?? sessions)}\nssh (exit ${ssh.exitCode}): ${sshOutput}`);
   } finally {
     ssh.kill();
   }
-  await page.waitForSelector('[data-testid="live-sessions"]:has-text("0 SSH connections")', { timeout: 10_000 });
+  await waitForCount('0 SSH connections');
 
   assert.equal((await api(page, 'DELETE', `/api/v1/spaces/${id}`)).status, 202);
   assert.deepEqual(problems, []);
