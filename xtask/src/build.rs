@@ -48,23 +48,96 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
         Vec::new()
     };
 
-    let site = build_site(paths, options, start, &rustflags)?;
-    let mut built = vec![describe(&site.wasm), describe(&site.js)];
-    built.extend(site.chunks.iter().map(|chunk| describe(chunk)));
-    // After the site, not beside it: on two cores the two builds only slowed each other (a
-    // fresh `make run` took 17.8 min side by side, 14.7 min one after the other).
-    if !options.site_only {
-        step(start, server_step(options));
-        run(&mut server_command(paths, options, &rustflags))?;
-        let dir = if options.release { "release" } else { "debug" };
-        built.push(paths.target.join(dir).join("hangar").display().to_string());
+    if options.site_only {
+        let site = build_site(paths, options, start, &rustflags)?;
+        let mut built = vec![describe(&site.wasm), describe(&site.js)];
+        built.extend(site.chunks.iter().map(|chunk| describe(chunk)));
+        return finished(start, &built);
     }
+    // Both at once, the site at the lowest priority: it takes only what the server build
+    // leaves idle (a crate that compiles alone, the single-threaded front end of app and
+    // server), and the server build runs as fast as it would alone. At equal priority the
+    // two only slowed each other on two cores (a fresh `make run`: 17.8 min side by side,
+    // 14.7 one after the other).
+    step(
+        start,
+        &format!(
+            "{} and, beside it at low priority, the site (log: {})",
+            server_step(options),
+            paths.site_log().display()
+        ),
+    );
+    let mut server = server_command(paths, options, &rustflags)
+        .spawn()
+        .context("starting cargo for the server")?;
+    let site = build_site_beside(paths, options);
+    if site.is_err() {
+        // Nothing to wait for: the build fails either way.
+        let _ = server.kill();
+    }
+    let server_status = server.wait().context("waiting for cargo (server)")?;
+    let mut built = site?;
+    if !server_status.success() {
+        bail!("building the server failed ({server_status})");
+    }
+    let dir = if options.release { "release" } else { "debug" };
+    built.push(paths.target.join(dir).join("hangar").display().to_string());
+    finished(start, &built)
+}
+
+fn finished(start: Instant, built: &[String]) -> Result<()> {
     println!(
         "\nbuilt in {:.0} s:\n  {}",
         start.elapsed().as_secs_f64(),
         built.join("\n  ")
     );
     Ok(())
+}
+
+/// Builds the site with this task run again (`build --site-only`) at the lowest priority
+/// (`nice -n 19`), its output into [`Paths::site_log`]; then prints its steps. Returns what
+/// it built, as it listed it.
+fn build_site_beside(paths: &Paths, options: &Options) -> Result<Vec<String>> {
+    let log_path = paths.site_log();
+    fs::create_dir_all(&paths.target)
+        .with_context(|| format!("creating {}", paths.target.display()))?;
+    let log =
+        fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let this = std::env::current_exe().context("finding the build task's own program")?;
+    let mut site = Command::new("nice");
+    site.args(["-n", "19"])
+        .arg(this)
+        .args(["build", "--site-only"])
+        .current_dir(&paths.root)
+        .stdout(log.try_clone().context("opening the site's log")?)
+        .stderr(log);
+    if options.release {
+        site.arg("--release");
+    }
+    let status = site.status().context("running the site's build (nice)")?;
+    let output = fs::read_to_string(&log_path).unwrap_or_default();
+    if !status.success() {
+        let lines: Vec<&str> = output.lines().collect();
+        let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+        bail!(
+            "building the site failed ({status}); the end of {}:\n{tail}",
+            log_path.display()
+        );
+    }
+    // Its steps and timings; cargo's list of crates stays in the log.
+    let mut built = Vec::new();
+    let mut listing = false;
+    for line in output.lines() {
+        if line.starts_with("built in") {
+            listing = true;
+            println!("site {line}");
+        } else if listing {
+            built.push(line.trim().to_owned());
+        } else if line.contains("==>") {
+            println!("site {line}");
+        }
+    }
+    Ok(built.into_iter().filter(|l| !l.is_empty()).collect())
 }
 
 fn server_step(options: &Options) -> &'static str {

@@ -125,6 +125,12 @@ impl Paths {
         })
     }
 
+    /// What the site's build printed when it ran beside the server's (outside the site, which
+    /// each build empties).
+    pub fn site_log(&self) -> PathBuf {
+        self.target.join("site-build.log")
+    }
+
     /// The folder of the wasm, JS and CSS inside the site (leptos' `site-pkg-dir`).
     pub fn pkg(&self) -> PathBuf {
         self.site.join("pkg")
