@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
 pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 pub const PASSWORD: &str = "bench-password";
 
-/// The release `hangar` binary, serving on a free port of its own.
+/// The release `hangar` binary (or `HANGAR_BENCH_BIN`), serving on a free port of its own.
 pub struct Hangar {
     child: tokio::process::Child,
     pub base: String,
@@ -35,7 +35,10 @@ impl Hangar {
     pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Hangar {
         let port = free_port();
         let site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        // Another build of hangar to measure (the same code built otherwise), if asked.
+        let binary = std::env::var_os("HANGAR_BENCH_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_hangar").into());
+        let child = tokio::process::Command::new(binary)
             // No SSH gateway unless a bench asks for one (benches run beside other Hangars).
             .env("HANGAR_SSH_LISTEN", "none")
             .envs(env.iter().copied())
