@@ -3,8 +3,9 @@
 # database (listening on 127.0.0.1 only, with no Docker engine, so that nothing the fuzzer
 # makes up reaches Docker or leaves the machine), then lets Schemathesis try every route of
 # /api/v1/openapi.json with valid and invalid bodies, parameters and headers, as a member and
-# as an admin (at the same time, each against a Hangar of its own). It fails on any 5xx (but the 503s of routes that need the missing engine) and
-# on any answer the document does not allow. Budget: HANGAR_FUZZ_SECS per role (default 75).
+# as an admin (at the same time, each against a Hangar of its own). It fails on any 5xx (but
+# the 503s of routes that need the missing engine) and on any answer the document does not
+# allow. Budget: HANGAR_FUZZ_SECS per role (default 75).
 # Usage: scripts/fuzz-api.sh   (after `cargo xtask build`, as `make test` runs it)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -90,18 +91,17 @@ fuzz() {
 
 # The two roles at once: each is mostly one Python process and one server, on one core.
 say "fuzzing the JSON API as the member and as the admin, side by side (${budget} s each)"
-fuzz member &
-member_fuzz=$!
-fuzz admin &
-admin_fuzz=$!
-statuses=()
-wait "$member_fuzz" && statuses+=(0) || statuses+=($?)
-wait "$admin_fuzz" && statuses+=(0) || statuses+=($?)
+declare -A fuzzing
+for role in member admin; do
+  fuzz "$role" &
+  fuzzing[$role]=$!
+done
 
 failed=0
-for i in 0 1; do
-  role=$([ "$i" = 0 ] && echo member || echo admin)
-  case "${statuses[$i]}" in
+for role in member admin; do
+  status=0
+  wait "${fuzzing[$role]}" || status=$?
+  case "$status" in
     0) ;;
     1)
       failed=1
@@ -111,7 +111,7 @@ for i in 0 1; do
       ;;
     *)
       cat "$top/$role/hangar.log"
-      die "setting up the $role's fuzz failed (exit ${statuses[$i]}): see hangar's log above"
+      die "setting up the $role's fuzz failed (exit $status): see hangar's log above"
       ;;
   esac
   sed -n '/= WARNINGS =/,$p' "$top/$role.txt"

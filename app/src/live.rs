@@ -109,9 +109,7 @@ mod client {
         } else {
             refetch.in_a_row
         };
-        let delay = REFETCH_AFTER_MS
-            .saturating_mul(1 << in_a_row.min(5))
-            .min(REFETCH_AFTER_MAX_MS);
+        let delay = backoff(REFETCH_AFTER_MS, in_a_row, REFETCH_AFTER_MAX_MS);
         REFETCH.set(Refetch {
             due: true,
             in_a_row: in_a_row.saturating_add(1),
@@ -125,8 +123,13 @@ mod client {
                 });
                 live.resync();
             },
-            std::time::Duration::from_millis(delay),
+            delay,
         );
+    }
+
+    /// `first_ms` doubled for each failure in a row, up to `max_ms`.
+    fn backoff(first_ms: u64, failures: u32, max_ms: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(first_ms.saturating_mul(1 << failures.min(5)).min(max_ms))
     }
 
     /// Opens the stream once the whole page is hydrated. Its first open refetches every
@@ -180,15 +183,10 @@ mod client {
             // then open a new stream a little later, so that a page never stops following.
             if watched.ready_state() == EventSource::CLOSED {
                 watched.set_onerror(None);
-                let delay = REOPEN_AFTER_MS
-                    .saturating_mul(1 << failures.get().min(5))
-                    .min(REOPEN_AFTER_MAX_MS);
+                let delay = backoff(REOPEN_AFTER_MS, failures.get(), REOPEN_AFTER_MAX_MS);
                 failures.set(failures.get().saturating_add(1));
                 let failures = failures.clone();
-                leptos::prelude::set_timeout(
-                    move || open(live, failures),
-                    std::time::Duration::from_millis(delay),
-                );
+                leptos::prelude::set_timeout(move || open(live, failures), delay);
             }
         });
         for name in LiveEvent::NAMES {

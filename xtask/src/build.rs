@@ -49,10 +49,8 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
     };
 
     if options.site_only {
-        let site = build_site(paths, options, start, &rustflags)?;
-        let mut built = vec![describe(&site.wasm), describe(&site.js)];
-        built.extend(site.chunks.iter().map(|chunk| describe(chunk)));
-        return finished(start, &built);
+        build_site(paths, options, start, &rustflags)?;
+        return finished(start, &site_summary(paths)?);
     }
     // Both at once, the site at the lowest priority: it takes only what the server build
     // leaves idle (a crate that compiles alone, the single-threaded front end of app and
@@ -76,13 +74,32 @@ pub fn build(paths: &Paths, options: &Options) -> Result<()> {
         let _ = server.kill();
     }
     let server_status = server.wait().context("waiting for cargo (server)")?;
-    let mut built = site?;
+    site?;
     if !server_status.success() {
         bail!("building the server failed ({server_status})");
     }
+    let mut built = site_summary(paths)?;
     let dir = if options.release { "release" } else { "debug" };
     built.push(paths.target.join(dir).join("hangar").display().to_string());
     finished(start, &built)
+}
+
+/// What a site build left in `pkg/`, with sizes: the main wasm and its JS, then the parts.
+fn site_summary(paths: &Paths) -> Result<Vec<String>> {
+    let pkg = paths.pkg();
+    let main = pkg.join(format!("{}.wasm", paths.output_name));
+    let mut parts: Vec<PathBuf> = fs::read_dir(&pkg)
+        .with_context(|| format!("listing {}", pkg.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "wasm") && *path != main)
+        .collect();
+    parts.sort();
+    let js = pkg.join(format!("{}.js", paths.output_name));
+    Ok([main, js]
+        .iter()
+        .chain(&parts)
+        .map(|path| describe(path))
+        .collect())
 }
 
 fn finished(start: Instant, built: &[String]) -> Result<()> {
@@ -95,9 +112,8 @@ fn finished(start: Instant, built: &[String]) -> Result<()> {
 }
 
 /// Builds the site with this task run again (`build --site-only`) at the lowest priority
-/// (`nice -n 19`), its output into [`Paths::site_log`]; then prints its steps. Returns what
-/// it built, as it listed it.
-fn build_site_beside(paths: &Paths, options: &Options) -> Result<Vec<String>> {
+/// (`nice -n 19`), its output into [`Paths::site_log`]; then prints its steps.
+fn build_site_beside(paths: &Paths, options: &Options) -> Result<()> {
     let log_path = paths.site_log();
     fs::create_dir_all(&paths.target)
         .with_context(|| format!("creating {}", paths.target.display()))?;
@@ -125,19 +141,13 @@ fn build_site_beside(paths: &Paths, options: &Options) -> Result<Vec<String>> {
         );
     }
     // Its steps and timings; cargo's list of crates stays in the log.
-    let mut built = Vec::new();
-    let mut listing = false;
     for line in output.lines() {
-        if line.starts_with("built in") {
-            listing = true;
-            println!("site {line}");
-        } else if listing {
-            built.push(line.trim().to_owned());
-        } else if line.contains("==>") {
-            println!("site {line}");
+        if line.contains("==>") || line.starts_with("built in") {
+            // Its list of files comes with the whole build's, below.
+            println!("site {}", line.trim_end_matches(':'));
         }
     }
-    Ok(built.into_iter().filter(|l| !l.is_empty()).collect())
+    Ok(())
 }
 
 fn server_step(options: &Options) -> &'static str {
@@ -175,19 +185,7 @@ fn server_command(paths: &Paths, options: &Options, rustflags: &[&str]) -> Comma
     server
 }
 
-/// What the site build wrote into `pkg/`: the main wasm and its JS, and the wasm parts.
-struct Site {
-    wasm: PathBuf,
-    js: PathBuf,
-    chunks: Vec<PathBuf>,
-}
-
-fn build_site(
-    paths: &Paths,
-    options: &Options,
-    start: Instant,
-    rustflags: &[&str],
-) -> Result<Site> {
+fn build_site(paths: &Paths, options: &Options, start: Instant, rustflags: &[&str]) -> Result<()> {
     let release = options.release;
     let profile = if release { "wasm-release" } else { "debug" };
     let mut wasm_rustflags = rustflags.to_vec();
@@ -252,11 +250,7 @@ fn build_site(
         files.extend(split.chunks.iter().map(PathBuf::as_path));
         precompress(paths, &files)?;
     }
-    Ok(Site {
-        wasm: wasm_file,
-        js: js_file,
-        chunks: split.chunks,
-    })
+    Ok(())
 }
 
 /// Prints a step's title with the time since the build started.
