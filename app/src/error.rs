@@ -242,13 +242,25 @@ pub struct ErrorBody {
     pub error: ApiError,
 }
 
+/// Called when a server function's request never reached the server or its answer never came
+/// back (the network dropped it). The page's live view registers itself here
+/// (`crate::live`): errors know nothing of the views that follow them.
+static TRANSPORT_FAILED: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Registers what to do when a request is lost on the way (once per page).
+pub fn on_transport_failure(hook: fn()) {
+    let _ = TRANSPORT_FAILED.set(hook);
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         let code = match value {
             ServerFnErrorErr::Request(_) => {
-                crate::live::request_failed();
+                if let Some(hook) = TRANSPORT_FAILED.get() {
+                    hook();
+                }
                 ErrorCode::Unavailable
             }
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => ErrorCode::InvalidInput,

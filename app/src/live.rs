@@ -29,7 +29,10 @@ impl Live {
         };
         provide_context(live);
         #[cfg(feature = "hydrate")]
-        client::PAGE.set(Some(live));
+        {
+            client::PAGE.set(Some(live));
+            crate::error::on_transport_failure(client::request_failed);
+        }
         live
     }
 
@@ -52,15 +55,6 @@ impl Live {
     }
 }
 
-/// A request of this page never reached the server, or its answer never came back (the
-/// network dropped it: Wi-Fi changed, say, or the machine added a network interface). The
-/// views that asked show an error, and no event would ever ask again: every view that
-/// follows the stream fetches afresh a moment later.
-pub fn request_failed() {
-    #[cfg(feature = "hydrate")]
-    client::request_failed();
-}
-
 #[cfg(feature = "hydrate")]
 mod client {
     use leptos::prelude::*;
@@ -75,7 +69,8 @@ mod client {
     use crate::protocol::LiveEvent;
 
     thread_local! {
-        /// The page's signals, for [`request_failed`], which is called where no context is.
+        /// The page's signals, for [`request_failed`], which is called where no context is
+        /// (from the conversion of a server function's transport error).
         pub(super) static PAGE: Cell<Option<Live>> = const { Cell::new(None) };
         static REFETCH: Cell<Refetch> = const { Cell::new(Refetch { due: false, in_a_row: 0, last_ms: 0.0 }) };
     }
@@ -95,6 +90,10 @@ mod client {
         last_ms: f64,
     }
 
+    /// A request of this page never reached the server, or its answer never came back (the
+    /// network dropped it: Wi-Fi changed, say, or the machine added a network interface).
+    /// The views that asked show an error, and no event would ever ask again: every view
+    /// that follows the stream fetches afresh a moment later.
     pub fn request_failed() {
         let Some(live) = PAGE.get() else {
             return;

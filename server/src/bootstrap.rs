@@ -141,37 +141,10 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
 /// every later one (replicas on one PostgreSQL share it). Every Docker object Hangar makes
 /// carries it, so that installations sharing an engine never touch each other's objects.
 pub async fn installation_id(db: &DatabaseConnection) -> ApiResult<String> {
-    setting_made_once(
+    crate::db::setting_made_once(
         db,
         setting::INSTALLATION_ID,
         uuid::Uuid::new_v4().simple().to_string(),
     )
     .await
-}
-
-/// The setting `key`, stored as `fresh` if it has no value yet. Another replica may have made
-/// it first: then its value is the one.
-pub async fn setting_made_once(
-    db: &DatabaseConnection,
-    key: &str,
-    fresh: String,
-) -> ApiResult<String> {
-    let row = setting::ActiveModel {
-        key: Set(key.into()),
-        value: Set(fresh),
-        created_at: Set(Utc::now()),
-    };
-    setting::Entity::insert(row)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(setting::Column::Key)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    setting::Entity::find_by_id(key)
-        .one(db)
-        .await?
-        .map(|s| s.value)
-        .ok_or_else(|| ApiError::internal(format!("the setting {key} vanished as it was made")))
 }

@@ -3,63 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser};
 
+/// `hangar serve`'s flags alone (the whole command line is `crate::cli::Cli`).
 #[derive(Debug, Parser)]
-#[command(
-    name = "hangar",
-    version,
-    about = "Self-hosted cloud development environments on Docker",
-    after_help = crate::cli::EXIT_CODES,
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
+#[command(name = "hangar")]
+struct ServeFlags {
     #[command(flatten)]
-    pub serve: Config,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the web UI and the JSON API (the default).
-    Serve(Config),
-    #[command(flatten)]
-    Client(crate::cli::ClientCommand),
-    /// Copy the SQLite database to FILE while Hangar serves (consistent, checked). For
-    /// PostgreSQL use pg_dump.
-    Backup {
-        file: PathBuf,
-        #[arg(
-            long,
-            env = "HANGAR_DATABASE_URL",
-            default_value = "sqlite://hangar.db"
-        )]
-        database_url: String,
-    },
-    /// Put a backup in place of the SQLite database (stop Hangar first); the replaced
-    /// database is kept beside it.
-    Restore {
-        file: PathBuf,
-        #[arg(
-            long,
-            env = "HANGAR_DATABASE_URL",
-            default_value = "sqlite://hangar.db"
-        )]
-        database_url: String,
-    },
-    /// Administration that needs no running server.
-    #[command(subcommand)]
-    Admin(crate::ops::AdminCommand),
-    /// Check the database, Docker, the templates' images, the site and the listen address
-    /// (same flags as `serve`), and say what to fix.
-    Doctor(Config),
-}
-
-impl Cli {
-    pub fn into_command(self) -> Command {
-        self.command.unwrap_or(Command::Serve(self.serve))
-    }
+    serve: Config,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,19 +233,13 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// The configuration with every default, as `hangar serve` with no flag sees it
-    /// (environment variables still apply).
-    pub fn from_env() -> Self {
-        Cli::parse_from(["hangar"]).serve
-    }
-
     /// The configuration `hangar serve ARGS…` would use (`args[0]` is the program name).
     pub fn from_args<I, T>(args: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Cli::parse_from(args).serve
+        ServeFlags::parse_from(args).serve
     }
 
     /// Where Hangar keeps its files on the Docker host (see `--data-dir`).
@@ -419,7 +364,9 @@ mod tests {
         assert!(config.is_trusted_proxy("192.168.1.5".parse().unwrap()));
         assert!(!config.is_trusted_proxy("192.168.1.6".parse().unwrap()));
         assert!(config.is_trusted_proxy("::1".parse().unwrap()));
-        assert!(Cli::try_parse_from(["hangar", "--trusted-proxies", "10.0.0.0/99"]).is_err());
+        assert!(
+            ServeFlags::try_parse_from(["hangar", "--trusted-proxies", "10.0.0.0/99"]).is_err()
+        );
     }
 
     #[test]
@@ -467,14 +414,14 @@ mod tests {
         assert_eq!(defaults.volume_sizes, VolumeSizes::Loop);
         assert!(!defaults.allow_host_access);
         assert!(config(&["--allow-host-access"]).allow_host_access);
-        assert!(Cli::try_parse_from(["hangar", "--pids-per-cu", "3"]).is_err());
+        assert!(ServeFlags::try_parse_from(["hangar", "--pids-per-cu", "3"]).is_err());
     }
 
     #[test]
     fn the_runtime_is_docker_unless_swarm_is_asked_for() {
         assert_eq!(config(&[]).runtime, RuntimeKind::Docker);
         assert_eq!(config(&["--runtime", "swarm"]).runtime, RuntimeKind::Swarm);
-        assert!(Cli::try_parse_from(["hangar", "--runtime", "kubernetes"]).is_err());
+        assert!(ServeFlags::try_parse_from(["hangar", "--runtime", "kubernetes"]).is_err());
     }
 }
 

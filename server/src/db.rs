@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use chrono::Utc;
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Set};
 
+use crate::entities::setting;
 use crate::error::{ApiError, ApiResult};
 
 pub async fn connect(url: &str) -> ApiResult<DatabaseConnection> {
@@ -47,4 +49,31 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), String> {
     db.ping()
         .await
         .map_err(|e| format!("database unreachable: {e}"))
+}
+
+/// The setting `key`, stored as `fresh` if it has no value yet. Another replica may have made
+/// it first: then its value is the one.
+pub async fn setting_made_once(
+    db: &DatabaseConnection,
+    key: &str,
+    fresh: String,
+) -> ApiResult<String> {
+    let row = setting::ActiveModel {
+        key: Set(key.into()),
+        value: Set(fresh),
+        created_at: Set(Utc::now()),
+    };
+    setting::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(setting::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    setting::Entity::find_by_id(key)
+        .one(db)
+        .await?
+        .map(|s| s.value)
+        .ok_or_else(|| ApiError::internal(format!("the setting {key} vanished as it was made")))
 }

@@ -14,11 +14,9 @@ pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod proxy;
-pub mod reconciler;
 pub mod runtime;
 pub mod services;
 pub mod ssh;
-pub mod state;
 pub mod terminal;
 pub mod validate;
 
@@ -35,7 +33,7 @@ use crate::auth::session_store::DbSessionStore;
 use crate::auth::AuthService;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::AppState;
 
 /// Opens the database (migrating it), makes the first admin if needed and connects to Docker.
 pub async fn build_state(config: Config) -> ApiResult<AppState> {
@@ -114,20 +112,20 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
             per_space: config.terminal_sessions_per_space as usize,
         },
     ));
+    let apps = services::apps::Apps::new(services::apps::tickets::signing_key(&db).await?);
     let services = services::Services::new(
         db.clone(),
         auth.clone(),
         config.clone(),
         runtime.clone(),
         terminals,
+        apps,
     );
-    ssh::bind(&services).await?;
-    let proxy = Arc::new(proxy::Proxy::new(
-        proxy::apps::signing_key(&db).await?,
-        runtime,
-    ));
+    let ssh_gateway = Arc::new(ssh::bind(&services).await?);
+    let proxy = Arc::new(proxy::Proxy::new(runtime));
     Ok(AppState {
         proxy,
+        ssh_gateway,
         leptos_options,
         api: Arc::new(services.clone()),
         services,
@@ -162,11 +160,11 @@ pub async fn serve(
         Duration::from_secs(state.config.live_heartbeat_secs),
     )
     .await;
-    let reconciler = reconciler::spawn(state.services.clone());
-    ssh::spawn(&state.services);
+    let reconciler = services::spaces::driver::reconcile::spawn(state.services.clone());
+    ssh::spawn(&state.services, &state.ssh_gateway);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(
-            metrics::serve(addr, state.services.clone())
+            http::metrics::serve(addr, state.services.clone())
                 .await
                 .map_err(ApiError::unavailable)?,
         ),

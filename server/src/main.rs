@@ -1,7 +1,8 @@
 //! The `hangar` command.
 
 use clap::Parser;
-use hangar::config::{Cli, Command, Config, LogFormat};
+use hangar::cli::{Cli, Command};
+use hangar::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]

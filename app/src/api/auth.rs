@@ -95,43 +95,41 @@ pub struct UserEnvelope {
 
 #[server]
 pub async fn login(username: String, password: String) -> Result<UserDto, ApiError> {
-    use crate::api::ssr::{answer, api, request_parts};
+    use crate::api::ssr::{answer, api, presented};
     answer(
         api()?
-            .login(&request_parts()?, LoginRequest { username, password })
+            .login(&presented()?, LoginRequest { username, password })
             .await,
     )
 }
 
 #[server]
 pub async fn logout() -> Result<(), ApiError> {
-    use crate::api::ssr::{answer, api, request_parts};
-    answer(api()?.logout(&request_parts()?).await)
+    use crate::api::ssr::{answer, api, presented};
+    answer(api()?.logout(&presented()?).await)
 }
 
 /// The signed-in user, if any.
 #[server]
 pub async fn current_user() -> Result<Option<UserDto>, ApiError> {
-    use crate::api::ssr::{answer, api, request_parts};
-    answer(api()?.current_user(&request_parts()?).await)
+    use crate::api::ssr::{answer, api, presented};
+    answer(api()?.current_user(&presented()?).await)
 }
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use http::request::Parts;
-
     use super::{LoginRequest, UserDto};
-    use crate::api::ssr::Caller;
+    use crate::api::ssr::{Caller, Presented};
     use crate::error::ApiResult;
 
-    /// Who is asking, and signing in and out (the request carries the session).
+    /// Who is asking, and signing in and out (what the request presented carries the session).
     #[async_trait::async_trait]
     pub trait AuthApi: Send + Sync + 'static {
         /// The signed-in caller of this request (session cookie or API token); 401 when none.
-        async fn caller(&self, request: &Parts) -> ApiResult<Caller>;
-        async fn login(&self, request: &Parts, input: LoginRequest) -> ApiResult<UserDto>;
-        async fn logout(&self, request: &Parts) -> ApiResult<()>;
+        async fn caller(&self, presented: &Presented) -> ApiResult<Caller>;
+        async fn login(&self, presented: &Presented, input: LoginRequest) -> ApiResult<UserDto>;
+        async fn logout(&self, presented: &Presented) -> ApiResult<()>;
         /// The session's signed-in user, if any (no error when signed out).
-        async fn current_user(&self, request: &Parts) -> ApiResult<Option<UserDto>>;
+        async fn current_user(&self, presented: &Presented) -> ApiResult<Option<UserDto>>;
     }
 }

@@ -24,6 +24,7 @@ pub mod ssr {
     //! and the server's `Services` implements them (every rule lives there). The server
     //! provides itself as an `Arc<dyn Api>` in the Leptos context.
 
+    use std::net::IpAddr;
     use std::sync::Arc;
 
     use leptos::prelude::use_context;
@@ -102,6 +103,80 @@ pub mod ssr {
         }
     }
 
+    /// What a request shows to prove who is asking, read from it once by the door (the server's
+    /// HTTP layer puts it in the request's extensions): the rooms below the doors never see a
+    /// request.
+    #[derive(Clone)]
+    pub struct Presented {
+        /// The browser session (every request has one, empty when signed out).
+        pub session: tower_sessions::Session,
+        /// What the `Authorization` header says.
+        pub authorization: Authorization,
+        /// The client's address (behind a trusted proxy, the one it forwarded).
+        pub client: IpAddr,
+        /// The request only reads (GET, HEAD, OPTIONS): all a `read` token may do.
+        pub reads_only: bool,
+        /// The session's user, looked up once however many server functions of one page ask.
+        pub session_user: Arc<tokio::sync::OnceCell<Option<UserDto>>>,
+    }
+
+    /// The `Authorization` header of a request.
+    #[derive(Clone, PartialEq, Eq)]
+    pub enum Authorization {
+        None,
+        /// `Bearer <secret>`, the secret trimmed.
+        Bearer(String),
+        /// Anything else: answered 401, saying what the header must be.
+        Malformed,
+    }
+
+    impl Authorization {
+        pub fn parse(header: Option<&http::HeaderValue>) -> Self {
+            let Some(header) = header else {
+                return Authorization::None;
+            };
+            match header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
+                Some(secret) => Authorization::Bearer(secret.trim().to_owned()),
+                None => Authorization::Malformed,
+            }
+        }
+    }
+
+    impl std::fmt::Debug for Authorization {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Authorization::None => f.write_str("None"),
+                Authorization::Bearer(_) => f.write_str("Bearer(..)"),
+                Authorization::Malformed => f.write_str("Malformed"),
+            }
+        }
+    }
+
+    impl Presented {
+        /// What the request in hand presented (put there by the server's HTTP layer).
+        pub fn of(parts: &http::request::Parts) -> ApiResult<Presented> {
+            parts.extensions.get::<Presented>().cloned().ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the request was not read for credentials",
+                )
+            })
+        }
+    }
+
+    /// For the JSON API's handlers that need more than the caller (signing in and out,
+    /// proving a password).
+    impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Presented {
+        type Rejection = ApiError;
+
+        async fn from_request_parts(
+            parts: &mut http::request::Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            Presented::of(parts)
+        }
+    }
+
     /// Everything the server provides: who is asking, and every operation.
     pub trait Api:
         super::auth::ssr::AuthApi
@@ -152,8 +227,13 @@ pub mod ssr {
     /// The services and who is asking, for a server function that needs a signed-in user.
     pub async fn caller() -> ApiResult<(SharedApi, Caller)> {
         let api = api()?;
-        let caller = api.caller(&request_parts()?).await?;
+        let caller = api.caller(&presented()?).await?;
         Ok((api, caller))
+    }
+
+    /// What the request being served presented, for a server function.
+    pub fn presented() -> ApiResult<Presented> {
+        Presented::of(&request_parts()?)
     }
 
     /// Passes a server function's result on, giving a failed one the HTTP status its error
@@ -181,7 +261,7 @@ pub mod ssr {
             state: &S,
         ) -> Result<Self, Self::Rejection> {
             let api = <SharedApi as axum::extract::FromRef<S>>::from_ref(state);
-            api.caller(parts).await
+            api.caller(&Presented::of(parts)?).await
         }
     }
 

@@ -279,8 +279,8 @@ pub async fn user_quotas(page: PageQuery) -> Result<Vec<UserQuota>, ApiError> {
 #[server(name = ChangePasswordCall, input = server_fn::codec::Json)]
 pub async fn change_password(input: ChangePassword) -> Result<(), ApiError> {
     let (api, caller) = crate::api::ssr::caller().await?;
-    let request = crate::api::ssr::request_parts()?;
-    crate::api::ssr::answer(api.change_password(&caller, &request, input).await)
+    let presented = crate::api::ssr::presented()?;
+    crate::api::ssr::answer(api.change_password(&caller, &presented, input).await)
 }
 
 #[server(input = server_fn::codec::Json)]
@@ -349,11 +349,9 @@ pub mod ssr {
         ChangePassword, CreateSshKey, CreateToken, CreateUser, SshKeyDto, TokenCreated, TokenDto,
         UpdateUser,
     };
-    use http::request::Parts;
-
     use crate::api::auth::UserDto;
     use crate::api::page::PageQuery;
-    use crate::api::ssr::Caller;
+    use crate::api::ssr::{Caller, Presented};
     use crate::error::ApiResult;
     use crate::ids::{SshKeyId, TokenId, UserId};
 
@@ -371,12 +369,12 @@ pub mod ssr {
             input: UpdateUser,
         ) -> ApiResult<UserDto>;
         async fn delete_user(&self, caller: &Caller, id: &UserId) -> ApiResult<()>;
-        /// The request tells who the client is: wrong current passwords count against the
-        /// same limits as failed sign-ins.
+        /// What the request presented tells who the client is: wrong current passwords count
+        /// against the same limits as failed sign-ins.
         async fn change_password(
             &self,
             caller: &Caller,
-            request: &Parts,
+            presented: &Presented,
             input: ChangePassword,
         ) -> ApiResult<()>;
     }

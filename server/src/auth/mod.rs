@@ -1,19 +1,15 @@
-//! Who is asking: password sign-in, browser sessions (kept in the database), the sign-in
-//! rate limit and the cross-origin check.
+//! Who is asking: password sign-in, browser sessions (kept in the database) and the sign-in
+//! rate limit. (The cross-origin check and the client's address are the HTTP door's:
+//! `crate::http::middleware`.)
 
-pub mod client;
-pub mod csrf;
 pub mod password;
 pub mod rate_limit;
 pub mod session_store;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use std::sync::Arc;
+use std::net::IpAddr;
 
 use app::api::auth::{LoginRequest, UserDto};
-use axum::extract::ConnectInfo;
-use axum::http::request::Parts;
+use app::api::ssr::Presented;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tower_sessions::Session;
 
@@ -152,17 +148,20 @@ impl AuthService {
         Ok(())
     }
 
-    /// The active user of the request's session, if any: looked up once however many server
-    /// functions of one page ask for it (they share the request's extensions).
-    pub async fn request_user(&self, request: &Parts) -> ApiResult<Option<user::Model>> {
-        let session = session_of(request)?;
-        match request.extensions.get::<SessionUser>() {
-            Some(SessionUser(cell)) => cell
-                .get_or_try_init(|| self.session_user(&session))
-                .await
-                .cloned(),
-            None => self.session_user(&session).await,
-        }
+    /// The active user of the session a request presented, if any: looked up once however
+    /// many server functions of one page ask for it (they share what the request presented).
+    pub async fn presented_user(&self, presented: &Presented) -> ApiResult<Option<UserDto>> {
+        presented
+            .session_user
+            .get_or_try_init(|| async {
+                Ok::<_, ApiError>(
+                    self.session_user(&presented.session)
+                        .await?
+                        .map(UserDto::from),
+                )
+            })
+            .await
+            .cloned()
     }
 
     /// The active user the session belongs to, if any.
@@ -173,19 +172,6 @@ impl AuthService {
         let user = user::Entity::find_by_id(user_id).one(&self.db).await?;
         Ok(user.filter(|u| u.active))
     }
-}
-
-/// The signed-in user of one request, once looked up.
-#[derive(Clone, Default)]
-pub struct SessionUser(Arc<tokio::sync::OnceCell<Option<user::Model>>>);
-
-/// Gives each request its own [`SessionUser`].
-pub async fn remember_session_user(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    request.extensions_mut().insert(SessionUser::default());
-    next.run(request).await
 }
 
 impl From<user::Model> for UserDto {
@@ -204,25 +190,4 @@ impl From<user::Model> for UserDto {
             created_at: user.created_at.into(),
         }
     }
-}
-
-/// The session of the request (the session layer always provides one).
-pub fn session_of(parts: &Parts) -> ApiResult<Session> {
-    parts
-        .extensions
-        .get::<Session>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("the session layer is missing"))
-}
-
-/// The client's address: as [`client::resolve_client`] found it (behind a trusted proxy, the
-/// forwarded one), else as the socket saw it.
-pub fn client_ip_of(parts: &Parts) -> IpAddr {
-    if let Some(client) = parts.extensions.get::<client::Client>() {
-        return client.ip;
-    }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }

@@ -12,12 +12,15 @@ macro_rules! outln {
 
 mod access;
 pub mod client;
+mod command;
 pub mod profile;
 mod spaces;
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
+
+pub use command::{Cli, Command};
 
 /// How a command ended, for scripts (`hangar --help` lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

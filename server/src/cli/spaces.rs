@@ -49,7 +49,7 @@ pub async fn run(command: ClientCommand) -> Result<(), CliError> {
         ClientCommand::Login(args) => login(args).await,
         ClientCommand::Logout => logout().await,
         ClientCommand::Completion { shell } => {
-            let mut cli = crate::config::Cli::command();
+            let mut cli = super::Cli::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cli, "hangar", &mut script);
             let _ = std::io::stdout().write_all(&script);

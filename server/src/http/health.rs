@@ -3,13 +3,14 @@
 //! may ask; what went wrong is told in full to admins only (and to the debug log): the raw
 //! errors name hosts, paths and versions that are nobody else's business.
 
+use app::api::ssr::Presented;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use crate::state::AppState;
+use super::AppState;
 
 pub async fn healthz() -> &'static str {
     "ok"
@@ -36,11 +37,14 @@ pub async fn readyz(State(state): State<AppState>, parts: Parts) -> (StatusCode,
         state.services.runtime.enforcement()
     );
     let ready = database.is_ok() && docker.is_ok();
-    let admin = state
-        .api
-        .caller(&parts)
-        .await
-        .is_ok_and(|caller| caller.is_admin());
+    let admin = match Presented::of(&parts) {
+        Ok(presented) => state
+            .api
+            .caller(&presented)
+            .await
+            .is_ok_and(|caller| caller.is_admin()),
+        Err(_) => false,
+    };
     let detailed = !ready && admin;
     // The sentences name paths and devices: admins read them, others the verdict.
     let enforced = |result: Result<String, String>| match result {

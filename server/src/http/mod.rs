@@ -1,13 +1,21 @@
-//! The HTTP surface: one function builds the whole router (pages, server functions, JSON API,
-//! health) with its layers.
+//! The HTTP doors: one function builds the whole router (pages, server functions, JSON API,
+//! WebSockets, server-sent events, the port proxy, health) with its layers. Every handler of
+//! Hangar lives below this module; the rooms below it never see a request.
 
 pub mod api;
+pub mod apps;
+pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod metrics;
+pub mod middleware;
 pub mod openapi;
-pub mod ports;
+
 pub mod shape;
+pub mod ssh;
+pub mod state;
+pub mod terminal;
 
 use std::sync::Arc;
 
@@ -24,26 +32,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::session_store::DbSessionStore;
-use crate::state::AppState;
-
-/// The site's files (`/pkg/`: the wasm, its parts, the JS, the style sheet) keep their names
-/// from one release to the next, and a main wasm only works with the parts built with it:
-/// browsers ask again each time (a cheap 304 when nothing changed) rather than guess how long a
-/// file stays fresh and mix an old main wasm with new parts.
-async fn revalidate_site_files(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let site_file = request.uri().path().starts_with("/pkg/");
-    let mut response = next.run(request).await;
-    if site_file {
-        response
-            .headers_mut()
-            .entry(http::header::CACHE_CONTROL)
-            .or_insert(http::HeaderValue::from_static("no-cache"));
-    }
-    response
-}
+pub use state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -95,27 +84,25 @@ pub fn router(state: AppState) -> Router {
         // session known.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::proxy::path_apps,
+            apps::path_apps,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::csrf::reject_cross_origin,
+            state.config.clone(),
+            middleware::csrf::reject_cross_origin,
         ))
-        .layer(axum::middleware::from_fn(
-            crate::auth::remember_session_user,
-        ))
+        .layer(axum::middleware::from_fn(middleware::read_credentials))
         .layer(sessions)
         // Outside the session layer, to see (and secure) the cookie it sets.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::client::resolve_client,
+            state.config.clone(),
+            middleware::client::resolve_client,
         ))
-        .layer(axum::middleware::from_fn(revalidate_site_files))
-        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
+        .layer(axum::middleware::from_fn(middleware::revalidate_site_files))
+        .layer(axum::middleware::from_fn(middleware::track_requests))
         // App domains never reach Hangar's pages nor its session.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::proxy::apps_domain,
+            apps::apps_domain,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -145,7 +145,7 @@ mod tests {
         all.extend_from_slice(args);
         let config = Config::from_args(all);
         let (_, mut document) =
-            OpenApiRouter::<crate::state::AppState>::with_openapi(ApiDoc::openapi())
+            OpenApiRouter::<crate::http::AppState>::with_openapi(ApiDoc::openapi())
                 .merge(crate::http::api::routes())
                 .split_for_parts();
         complete(&mut document, &config);

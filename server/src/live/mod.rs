@@ -3,7 +3,6 @@
 //! PostgreSQL, [`postgres`] carries the changes to every other server on the same database.
 
 pub mod postgres;
-pub mod sse;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

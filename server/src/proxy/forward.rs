@@ -12,7 +12,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -26,8 +25,11 @@ use super::connect::{SpaceConnector, Upstream, CONNECT_TIMEOUT};
 use super::page;
 use crate::auth::SESSION_COOKIE;
 
-/// The app-domain cookie (see [`super::apps`]).
+/// The app-domain cookie (see `crate::services::apps::tickets`).
 pub const APP_COOKIE: &str = "hangar_app";
+
+/// A request as the doors hand it over.
+pub type Request = http::Request<Body>;
 
 /// The HTTP/1.1 client of every proxied request: connections to a space's port are kept and
 /// reused.

@@ -1,12 +1,11 @@
 //! One place that decides who may do what: the caller, and their relation to a space.
 
 use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto};
+use app::api::ssr::{Authorization, Presented};
 use app::api::users::TokenScope;
-use axum::http::request::Parts;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Services;
-use crate::auth::{client_ip_of, session_of};
 use crate::entities::{share, space, user};
 use crate::error::{ApiError, ApiResult};
 use app::ids::{SpaceId, UserId};
@@ -16,59 +15,53 @@ pub use app::api::ssr::{Caller, Credential};
 
 #[async_trait::async_trait]
 impl AuthApi for Services {
-    async fn caller(&self, request: &Parts) -> ApiResult<Caller> {
-        if let Some(header) = request.headers.get(axum::http::header::AUTHORIZATION) {
-            let secret = header
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    ApiError::unauthorized_because(
-                        "the Authorization header must be `Bearer <api token>`",
-                    )
-                })?;
-            let (user, credential) =
-                self.user_for_token(secret.trim()).await?.ok_or_else(|| {
+    async fn caller(&self, presented: &Presented) -> ApiResult<Caller> {
+        match &presented.authorization {
+            Authorization::Malformed => Err(ApiError::unauthorized_because(
+                "the Authorization header must be `Bearer <api token>`",
+            )),
+            Authorization::Bearer(secret) => {
+                let (user, credential) = self.user_for_token(secret).await?.ok_or_else(|| {
                     ApiError::unauthorized_because(
                         "the API token is unknown, revoked or expired: create a new one",
                     )
                 })?;
-            let caller = Caller {
-                user: user.into(),
-                credential,
-            };
-            // What only reads needs `read`; anything else changes something.
-            let reads = matches!(
-                request.method,
-                axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-            );
-            caller.require_scope(if reads {
-                TokenScope::Read
-            } else {
-                TokenScope::Write
-            })?;
-            return Ok(caller);
-        }
-        let session = session_of(request)?;
-        match (self.auth.request_user(request).await?, session.id()) {
-            (Some(user), Some(id)) => Ok(Caller {
-                user: user.into(),
-                credential: Credential::Session(id.to_string()),
-            }),
-            _ => Err(ApiError::unauthorized()),
+                let caller = Caller {
+                    user: user.into(),
+                    credential,
+                };
+                // What only reads needs `read`; anything else changes something.
+                caller.require_scope(if presented.reads_only {
+                    TokenScope::Read
+                } else {
+                    TokenScope::Write
+                })?;
+                Ok(caller)
+            }
+            Authorization::None => {
+                match (
+                    self.auth.presented_user(presented).await?,
+                    presented.session.id(),
+                ) {
+                    (Some(user), Some(id)) => Ok(Caller {
+                        user,
+                        credential: Credential::Session(id.to_string()),
+                    }),
+                    _ => Err(ApiError::unauthorized()),
+                }
+            }
         }
     }
 
-    async fn login(&self, request: &Parts, input: LoginRequest) -> ApiResult<UserDto> {
-        let session = session_of(request)?;
+    async fn login(&self, presented: &Presented, input: LoginRequest) -> ApiResult<UserDto> {
         self.auth
-            .login(&session, client_ip_of(request), &input)
+            .login(&presented.session, presented.client, &input)
             .await
     }
 
-    async fn logout(&self, request: &Parts) -> ApiResult<()> {
-        let user = self.auth.request_user(request).await?;
-        self.auth.logout(&session_of(request)?).await?;
+    async fn logout(&self, presented: &Presented) -> ApiResult<()> {
+        let user = self.auth.presented_user(presented).await?;
+        self.auth.logout(&presented.session).await?;
         // Channels opened with this session close.
         if let Some(user) = user {
             self.users_changed(vec![user.id]);
@@ -76,8 +69,8 @@ impl AuthApi for Services {
         Ok(())
     }
 
-    async fn current_user(&self, request: &Parts) -> ApiResult<Option<UserDto>> {
-        Ok(self.auth.request_user(request).await?.map(UserDto::from))
+    async fn current_user(&self, presented: &Presented) -> ApiResult<Option<UserDto>> {
+        self.auth.presented_user(presented).await
     }
 }
 

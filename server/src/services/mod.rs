@@ -2,9 +2,12 @@
 //! audit lives here, called alike by the JSON API and by the UI's server functions.
 
 pub mod access;
+pub mod apps;
 pub mod audit;
+pub mod events;
 pub mod features;
 pub mod files;
+pub mod gauges;
 pub mod groups;
 pub mod nodes;
 pub mod orphans;
@@ -41,7 +44,9 @@ pub struct Services {
     pub space_locks: Arc<spaces::SpaceLocks>,
     pub terminals: Arc<TerminalHub>,
     /// The SSH gateway's live connections and address.
-    pub ssh: Arc<crate::ssh::Registry>,
+    pub ssh: Arc<ssh::SshSessions>,
+    /// What the apps of spaces share (port scans, app tickets' key, bridges).
+    pub apps: Arc<apps::Apps>,
     pub notifier: Arc<Notifier>,
     /// Live-update streams open on this server, per user.
     pub live_streams: Arc<slots::Slots>,
@@ -58,6 +63,7 @@ impl Services {
         config: Arc<Config>,
         runtime: Arc<dyn Runtime>,
         terminals: Arc<TerminalHub>,
+        apps: apps::Apps,
     ) -> Self {
         Self {
             db,
@@ -67,6 +73,7 @@ impl Services {
             space_locks: Arc::default(),
             terminals,
             ssh: Arc::default(),
+            apps: Arc::new(apps),
             notifier: Arc::default(),
             live_streams: Arc::default(),
             shutting_down: Arc::new(tokio::sync::watch::channel(false).0),

@@ -18,17 +18,16 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::access::{Caller, SpaceRole};
+use super::apps::links::{self, CODE_SERVER_PORT, VNC_PORT};
+use super::apps::scan::{scan, Scan};
 use super::audit::{record, space_target, Outcome};
 use super::quota::{limits_and_usage, lock_owner};
-use super::tokens::hash_token;
+use super::tokens::{hash_token, random_hex};
 use super::{new_id, Services};
 use crate::domain::quota::check_tunnel;
 use crate::entities::{space, tunnel, user};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::live::Update;
-use crate::proxy::apps::random_hex;
-use crate::proxy::links::{self, CODE_SERVER_PORT, VNC_PORT};
-use crate::proxy::ports::{scan, Scan};
 use crate::runtime::{ExecOutput, ExecRequest};
 
 /// How often an open tunnel connection checks its link again when nothing was announced.
@@ -389,7 +388,7 @@ impl PortsApi for Services {
                 format!(
                     "if command -v code >/dev/null 2>&1; then tail -c 65536 {} 2>/dev/null; \
                      else echo 'NO-CLI'; fi",
-                    crate::proxy::launch::VSCODE_TUNNEL_LOG
+                    super::apps::launch::VSCODE_TUNNEL_LOG
                 ),
             ],
             ..Default::default()
@@ -418,7 +417,7 @@ impl PortsApi for Services {
                     .into(),
             });
         }
-        Ok(match crate::proxy::launch::device_code(&log) {
+        Ok(match super::apps::launch::device_code(&log) {
             Some((code, url)) => VscodeTunnelStatus {
                 message: format!("sign the tunnel in: open {url} and enter the code {code}"),
                 device_code: Some(code),

@@ -3,14 +3,17 @@
 //! many connections one user may keep; the `~/.ssh/config` entries of a user's spaces; the
 //! live sessions of a space. The gateway itself (`crate::ssh`) only carries bytes.
 
-use std::net::IpAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use app::api::page::{PageQuery, MAX_PAGE};
 use app::api::spaces::{ssr::SpaceQueries, SpaceListQuery};
 use app::api::ssh::{ssr::SshApi, LiveSessionsDto, SshConfigDto, SshHostDto};
 use app::api::templates::Feature;
-use app::ids::SpaceId;
+use app::ids::{SpaceId, UserId};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
@@ -19,7 +22,75 @@ use super::audit::{record, space_target, Outcome};
 use super::Services;
 use crate::entities::{space, ssh_key, user};
 use crate::error::{ApiError, ApiResult};
-use crate::ssh::Ticket;
+
+/// The SSH gateway's live connections, for the per-user cap and the counts pages show, and
+/// the address it listens on.
+#[derive(Default)]
+pub struct SshSessions {
+    /// Where the gateway listens, once it does.
+    address: OnceLock<SocketAddr>,
+    live: Mutex<HashMap<u64, (UserId, SpaceId)>>,
+    next: AtomicU64,
+}
+
+/// One live connection in [`SshSessions`], counted until dropped.
+pub struct Ticket {
+    registry: Arc<SshSessions>,
+    id: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.registry.live().remove(&self.id);
+    }
+}
+
+impl SshSessions {
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (UserId, SpaceId)>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the gateway listens (set once, when it binds).
+    pub fn listening_on(&self, address: SocketAddr) {
+        let _ = self.address.set(address);
+    }
+
+    /// The address the gateway listens on, when it does.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.address.get().copied()
+    }
+
+    /// Counts a connection of `user` into `space`, unless they have `cap` already: then the
+    /// number they have.
+    pub fn open(
+        self: &Arc<Self>,
+        user: &UserId,
+        space: &SpaceId,
+        cap: usize,
+    ) -> Result<Ticket, usize> {
+        let mut live = self.live();
+        let theirs = live.values().filter(|(u, _)| u == user).count();
+        if theirs >= cap {
+            return Err(theirs);
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        live.insert(id, (user.clone(), space.clone()));
+        Ok(Ticket {
+            registry: self.clone(),
+            id,
+        })
+    }
+
+    /// Live connections, all spaces together.
+    pub fn count(&self) -> usize {
+        self.live().len()
+    }
+
+    /// Live connections into a space.
+    pub fn count_in(&self, space: &SpaceId) -> usize {
+        self.live().values().filter(|(_, s)| s == space).count()
+    }
+}
 
 /// An authenticated connection's way into a space.
 pub struct SshEntry {

@@ -4,7 +4,6 @@ use app::api::auth::{Role, UserDto};
 use app::api::page::PageQuery;
 use app::api::users::{ssr::UsersApi, ChangePassword, CreateUser, TokenScope, UpdateUser};
 use app::ids::UserId;
-use axum::http::request::Parts;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -15,11 +14,12 @@ use serde_json::json;
 use super::access::{Caller, Credential};
 use super::audit::{record, Outcome};
 use super::{check_limit, conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
+use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
-use crate::auth::{client_ip_of, password};
 use crate::entities::{api_token, space, user};
 use crate::error::{ApiError, ApiResult};
 use crate::validate::at_most;
+use app::api::ssr::Presented;
 
 fn check_email(email: &str) -> ApiResult<()> {
     at_most("email", email, 254)?;
@@ -255,7 +255,7 @@ impl UsersApi for Services {
     async fn change_password(
         &self,
         caller: &Caller,
-        request: &Parts,
+        presented: &Presented,
         input: ChangePassword,
     ) -> ApiResult<()> {
         caller.require_scope(TokenScope::Credentials)?;
@@ -269,11 +269,7 @@ impl UsersApi for Services {
         }
         let proven = self
             .auth
-            .check_password(
-                &current.username,
-                client_ip_of(request),
-                input.current_password,
-            )
+            .check_password(&current.username, presented.client, input.current_password)
             .await?;
         if proven.is_none() {
             record(

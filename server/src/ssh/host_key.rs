@@ -7,7 +7,7 @@ use russh::keys::ssh_key::LineEnding;
 use russh::keys::PrivateKey;
 use sea_orm::DatabaseConnection;
 
-use crate::bootstrap::setting_made_once;
+use crate::db::setting_made_once;
 use crate::entities::setting;
 use crate::error::{ApiError, ApiResult};
 

@@ -13,22 +13,20 @@
 //! - [`host_key`]: the host key in the `settings` table;
 //! - [`connection`]: one client connection (authentication, channels, requests);
 //! - [`process`]: a session channel bridged to a process in the space;
-//! - [`forward`]: `ssh -L` through a small relay started in the space;
-//! - [`routes`]: the `~/.ssh/config` entries and live session counts, as JSON.
+//! - [`forward`]: `ssh -L` through a small relay started in the space.
+//!
+//! The `~/.ssh/config` entries and live session counts are the HTTP door's
+//! (`crate::http::ssh`), the live connections' registry the services'
+//! (`crate::services::ssh::SshSessions`).
 
 pub mod connection;
 pub mod forward;
 pub mod host_key;
 pub mod process;
-pub mod routes;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::ids::{SpaceId, UserId};
 use tokio::net::TcpListener;
 
 use crate::error::{ApiError, ApiResult};
@@ -44,77 +42,21 @@ const MAX_UNAUTHENTICATED: usize = 256;
 const KEEPALIVE: Duration = Duration::from_secs(30);
 const KEEPALIVES_UNANSWERED: usize = 4;
 
-/// The gateway's live connections, for the per-user cap and the counts pages show.
+/// The gateway's listener, bound at start-up (so that a busy port stops the server at once)
+/// and taken when serving begins.
 #[derive(Default)]
-pub struct Registry {
-    /// Where the gateway listens, once it does.
-    address: OnceLock<SocketAddr>,
-    /// Bound by [`bind`], taken by [`serve`].
+pub struct Gateway {
     listener: Mutex<Option<TcpListener>>,
-    live: Mutex<HashMap<u64, (UserId, SpaceId)>>,
-    next: AtomicU64,
+    /// Connections that have not authenticated yet (each holds a clone).
     unauthenticated: Arc<()>,
-}
-
-/// One live connection in the [`Registry`], counted until dropped.
-pub struct Ticket {
-    registry: Arc<Registry>,
-    id: u64,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.registry.live().remove(&self.id);
-    }
-}
-
-impl Registry {
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (UserId, SpaceId)>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The address the gateway listens on, when it does.
-    pub fn address(&self) -> Option<SocketAddr> {
-        self.address.get().copied()
-    }
-
-    /// Counts a connection of `user` into `space`, unless they have `cap` already: then the
-    /// number they have.
-    pub fn open(
-        self: &Arc<Self>,
-        user: &UserId,
-        space: &SpaceId,
-        cap: usize,
-    ) -> Result<Ticket, usize> {
-        let mut live = self.live();
-        let theirs = live.values().filter(|(u, _)| u == user).count();
-        if theirs >= cap {
-            return Err(theirs);
-        }
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        live.insert(id, (user.clone(), space.clone()));
-        Ok(Ticket {
-            registry: self.clone(),
-            id,
-        })
-    }
-
-    /// Live connections, all spaces together.
-    pub fn count(&self) -> usize {
-        self.live().len()
-    }
-
-    /// Live connections into a space.
-    pub fn count_in(&self, space: &SpaceId) -> usize {
-        self.live().values().filter(|(_, s)| s == space).count()
-    }
 }
 
 /// Binds the gateway's address (`--ssh-listen`), if it is on, so that a busy port stops the
 /// server at start and the address (port 0 made concrete) is known before serving.
-pub async fn bind(services: &Services) -> ApiResult<()> {
+pub async fn bind(services: &Services) -> ApiResult<Gateway> {
+    let gateway = Gateway::default();
     let Some(address) = services.config.ssh_listen.0 else {
-        return Ok(());
+        return Ok(gateway);
     };
     let listener = TcpListener::bind(address).await.map_err(|e| {
         ApiError::unavailable(format!(
@@ -122,28 +64,24 @@ pub async fn bind(services: &Services) -> ApiResult<()> {
         ))
     })?;
     if let Ok(bound) = listener.local_addr() {
-        let _ = services.ssh.address.set(bound);
+        services.ssh.listening_on(bound);
     }
-    *services
-        .ssh
-        .listener
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(listener);
-    Ok(())
+    *gateway.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+    Ok(gateway)
 }
 
 /// Starts serving SSH in the background, if [`bind`] bound an address.
-pub fn spawn(services: &Services) {
-    let listener = services
-        .ssh
+pub fn spawn(services: &Services, gateway: &Gateway) {
+    let listener = gateway
         .listener
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
     if let Some(listener) = listener {
         let services = services.clone();
+        let waiting = gateway.unauthenticated.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(services, listener).await {
+            if let Err(e) = serve(services, listener, waiting).await {
                 tracing::error!(error = %e, "the SSH gateway stopped");
             }
         });
@@ -152,7 +90,11 @@ pub fn spawn(services: &Services) {
 
 /// Serves SSH on `listener` until the server shuts down (open connections are told why and
 /// closed).
-pub async fn serve(services: Services, listener: TcpListener) -> ApiResult<()> {
+pub async fn serve(
+    services: Services,
+    listener: TcpListener,
+    unauthenticated: Arc<()>,
+) -> ApiResult<()> {
     let key = host_key::load_or_create(&services.db).await?;
     let config = Arc::new(russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-Hangar".into()),
@@ -188,8 +130,8 @@ pub async fn serve(services: Services, listener: TcpListener) -> ApiResult<()> {
             },
             () = &mut shutdown => return Ok(()),
         };
-        let waiting = services.ssh.unauthenticated.clone();
-        // The registry holds one itself.
+        let waiting = unauthenticated.clone();
+        // This loop holds one itself.
         if Arc::strong_count(&waiting) > MAX_UNAUTHENTICATED + 1 {
             tracing::warn!(%peer, "too many SSH connections waiting to sign in: refused one");
             continue;

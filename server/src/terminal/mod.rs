@@ -8,7 +8,6 @@
 //! with the stream exactly.
 
 pub mod emulator;
-pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,7 @@
-//! The space lifecycle: creation within quota, start/stop/restart/delete recorded in the
-//! database first, then carried out by the runtime in the background (also after a crash).
+//! The space lifecycle's rules: creation within quota, and start/stop/restart/delete planned
+//! from the lifecycle table, checked against the quota, recorded in the database and audited
+//! before the driver (`super::driver`) carries them out in the background (also after a
+//! crash).
 
 use app::api::spaces::{ssr::SpaceLifecycle, CreateSpace, SpaceDto};
 use app::ids::SpaceId;
@@ -8,28 +10,15 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
-use super::{runtime_message, spec_of};
-use crate::domain::lifecycle::{self, after_stop, Action, AfterStop, Plan, SpaceState};
+use super::spec_of;
+use crate::domain::lifecycle::{self, Action, AfterStop, Plan, SpaceState};
 use crate::domain::quota::{check_create, check_start};
-use crate::entities::{share, space, template};
+use crate::entities::{space, template};
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::{Caller, SpaceRole};
 use crate::services::audit::{record, space_target, Outcome};
 use crate::services::quota::{limits_and_usage, lock_owner};
 use crate::services::{new_id, Services};
-
-/// Counts a runtime transition and times it (`hangar_space_transitions_total`,
-/// `hangar_space_transition_seconds`).
-fn record_transition(transition: &'static str, started: std::time::Instant, succeeded: bool) {
-    let outcome = if succeeded { "success" } else { "failed" };
-    metrics::counter!("hangar_space_transitions_total", "transition" => transition, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("hangar_space_transition_seconds", "transition" => transition)
-        .record(started.elapsed().as_secs_f64());
-}
-
-/// How often a space being started or stopped shows it is being worked on.
-pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[async_trait::async_trait]
 impl SpaceLifecycle for Services {
@@ -141,8 +130,7 @@ impl SpaceLifecycle for Services {
         // Storage is consumed from creation: make the volumes now, and undo the space
         // entirely when they cannot be made.
         let spec = spec_of(&created, &owner.username)?;
-        if let Err(e) = self.runtime.create_volumes(&spec).await {
-            let _ = self.runtime.remove(&spec).await;
+        if let Err(e) = self.create_volumes(&spec).await {
             space::Entity::delete_by_id(created.id.clone())
                 .exec(&self.db)
                 .await?;
@@ -152,7 +140,7 @@ impl SpaceLifecycle for Services {
                 "space.create",
                 &target,
                 Outcome::Failed,
-                json!({"error": runtime_message(&e)}),
+                json!({"error": e}),
             )
             .await;
             return Err(ApiError::unavailable(format!("could not create the space's volumes: {e}. Nothing was kept; try again once the Docker host is healthy")));
@@ -402,260 +390,5 @@ impl Services {
             Err(refusal) => refusal.into(),
             Ok(_) => ApiError::conflict("the space changed meanwhile: try again"),
         }
-    }
-
-    async fn mark_deleted(&self, space_id: &SpaceId, from_state: SpaceState) -> ApiResult<()> {
-        let now = Utc::now();
-        space::Entity::update_many()
-            .col_expr(space::Column::State, Expr::value(SpaceState::Deleted))
-            .col_expr(
-                space::Column::ContainerId,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(space::Column::DeletedAt, Expr::value(now))
-            .col_expr(space::Column::UpdatedAt, Expr::value(now))
-            .filter(space::Column::Id.eq(space_id.clone()))
-            .filter(space::Column::State.eq(from_state))
-            .exec(&self.db)
-            .await?;
-        // Before the shares go, so that sharees hear of it too.
-        self.space_changed(space_id).await;
-        // Shares of a deleted space mean nothing any more.
-        share::Entity::delete_many()
-            .filter(share::Column::SpaceId.eq(space_id.clone()))
-            .exec(&self.db)
-            .await?;
-        // Nor do its public links (which counted against the owner's tunnel quota).
-        crate::entities::tunnel::Entity::delete_many()
-            .filter(crate::entities::tunnel::Column::SpaceId.eq(space_id.clone()))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_last_error(&self, space_id: &SpaceId, message: &str) -> ApiResult<()> {
-        space::Entity::update_many()
-            .col_expr(space::Column::LastError, Expr::value(message))
-            .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(space::Column::Id.eq(space_id.clone()))
-            .exec(&self.db)
-            .await?;
-        self.space_changed(space_id).await;
-        Ok(())
-    }
-
-    async fn finish(
-        &self,
-        space_id: &SpaceId,
-        from: SpaceState,
-        to: SpaceState,
-        container_id: Option<String>,
-        error: Option<String>,
-    ) -> ApiResult<bool> {
-        let now = Utc::now();
-        let mut update = space::Entity::update_many()
-            .col_expr(space::Column::State, Expr::value(to))
-            .col_expr(space::Column::UpdatedAt, Expr::value(now))
-            .col_expr(space::Column::ContainerId, Expr::value(container_id))
-            .col_expr(space::Column::LastError, Expr::value(error));
-        update = match to {
-            SpaceState::Running => update.col_expr(space::Column::StartedAt, Expr::value(now)),
-            SpaceState::Stopped => update
-                .col_expr(space::Column::StoppedAt, Expr::value(now))
-                .col_expr(
-                    space::Column::AfterStop,
-                    Expr::value(Option::<AfterStop>::None),
-                ),
-            SpaceState::Starting => update.col_expr(
-                space::Column::AfterStop,
-                Expr::value(Option::<AfterStop>::None),
-            ),
-            _ => update,
-        };
-        let moved = update
-            .filter(space::Column::Id.eq(space_id.clone()))
-            .filter(space::Column::State.eq(from))
-            .exec(&self.db)
-            .await?;
-        if moved.rows_affected == 1 {
-            self.space_changed(space_id).await;
-        }
-        Ok(moved.rows_affected == 1)
-    }
-
-    pub async fn mark_died(&self, space_id: &SpaceId, reason: &str) -> ApiResult<bool> {
-        let Some(space) = space::Entity::find_by_id(space_id.to_owned())
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(false);
-        };
-        let owner = self.find_user(&space.owner_id).await?;
-        if let Err(e) = self.runtime.stop(&spec_of(&space, &owner.username)?).await {
-            tracing::warn!(space = %space_id, error = %e, "could not clean up a dead container");
-        }
-        self.finish(
-            space_id,
-            SpaceState::Running,
-            SpaceState::Stopped,
-            None,
-            Some(format!("stopped on its own: {reason}")),
-        )
-        .await
-    }
-
-    async fn with_heartbeat<T>(
-        &self,
-        space_id: &SpaceId,
-        work: impl std::future::Future<Output = T>,
-    ) -> T {
-        let beat = async {
-            let mut every = tokio::time::interval(HEARTBEAT);
-            every.tick().await;
-            loop {
-                every.tick().await;
-                let _ = space::Entity::update_many()
-                    .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
-                    .filter(space::Column::Id.eq(space_id.clone()))
-                    .exec(&self.db)
-                    .await;
-            }
-        };
-        tokio::select! {
-            result = work => result,
-            () = beat => unreachable!("the heartbeat never ends"),
-        }
-    }
-
-    pub fn drive(&self, space_id: SpaceId) {
-        let services = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = services.drive_now(&space_id).await {
-                tracing::error!(space = %space_id, error = %e, "space transition failed");
-            }
-        });
-    }
-
-    pub async fn drive_now(&self, space_id: &SpaceId) -> ApiResult<()> {
-        let lock = self.space_locks.of(space_id);
-        let _guard = lock.lock().await;
-        // Each pass handles one recorded state; a restart passes through twice.
-        for _ in 0..3 {
-            let Some(space) = space::Entity::find_by_id(space_id.to_owned())
-                .one(&self.db)
-                .await?
-            else {
-                return Ok(());
-            };
-            let owner = self.find_user(&space.owner_id).await?;
-            let spec = spec_of(&space, &owner.username)?;
-            match space.state {
-                SpaceState::Starting => {
-                    let started = std::time::Instant::now();
-                    let result = self
-                        .with_heartbeat(space_id, self.runtime.start(&spec))
-                        .await;
-                    record_transition("start", started, result.is_ok());
-                    match result {
-                        Ok(container_id) => {
-                            if !self
-                                .finish(
-                                    space_id,
-                                    SpaceState::Starting,
-                                    SpaceState::Running,
-                                    Some(container_id),
-                                    None,
-                                )
-                                .await?
-                            {
-                                // A stop came in while starting: loop round to carry it out.
-                                continue;
-                            }
-                            tracing::info!(space = %space_id, "space running");
-                            // code-server, the desktop...: as the template and owner allow.
-                            self.launch_apps(&space);
-                        }
-                        Err(e) => {
-                            let _ = self.runtime.stop(&spec).await;
-                            let message = format!("start failed: {e}");
-                            tracing::warn!(space = %space_id, error = %message, "space did not start");
-                            self.finish(
-                                space_id,
-                                SpaceState::Starting,
-                                SpaceState::Stopped,
-                                None,
-                                Some(message.clone()),
-                            )
-                            .await?;
-                            record(
-                                &self.db,
-                                None,
-                                "space.start",
-                                &space_target(&owner.username, &space.name),
-                                Outcome::Failed,
-                                json!({"error": message}),
-                            )
-                            .await;
-                        }
-                    }
-                    return Ok(());
-                }
-                SpaceState::Stopping => {
-                    let then = space.after_stop.unwrap_or(AfterStop::Stay);
-                    let started = std::time::Instant::now();
-                    let stopped = match then {
-                        AfterStop::Delete => {
-                            self.with_heartbeat(space_id, self.runtime.remove(&spec))
-                                .await
-                        }
-                        _ => {
-                            self.with_heartbeat(space_id, self.runtime.stop(&spec))
-                                .await
-                        }
-                    };
-                    let transition = if then == AfterStop::Delete {
-                        "delete"
-                    } else {
-                        "stop"
-                    };
-                    record_transition(transition, started, stopped.is_ok());
-                    if let Err(e) = stopped {
-                        // Still holding compute: an admin or the reconciler retries.
-                        let message = match then {
-                            AfterStop::Delete => {
-                                format!("could not remove the space's container or volumes: {e}")
-                            }
-                            _ => format!("stop failed: {e}"),
-                        };
-                        self.set_last_error(space_id, &message).await?;
-                        return Ok(());
-                    }
-                    match after_stop(then) {
-                        SpaceState::Deleted => {
-                            self.mark_deleted(space_id, SpaceState::Stopping).await?;
-                            return Ok(());
-                        }
-                        SpaceState::Starting => {
-                            self.finish(
-                                space_id,
-                                SpaceState::Stopping,
-                                SpaceState::Starting,
-                                None,
-                                None,
-                            )
-                            .await?;
-                            continue;
-                        }
-                        to => {
-                            self.finish(space_id, SpaceState::Stopping, to, None, None)
-                                .await?;
-                            return Ok(());
-                        }
-                    }
-                }
-                _ => return Ok(()),
-            }
-        }
-        Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! Spaces: the queries that list and show them, a space's history and what creating one
-//! would do; their lifecycle (creation within quota, transitions driven through the runtime)
-//! and sharing live in the submodules. Every transition is recorded in the database before
-//! the runtime acts; runtime work runs in the background, one operation per space at a time.
+//! would do. Their lifecycle's rules (creation within quota, transitions recorded in the
+//! database first) are [`lifecycle`]'s, the carrying out through the runtime (in the
+//! background, one operation per space at a time) the [`driver`]'s, sharing [`sharing`]'s.
 
+pub mod driver;
 mod lifecycle;
 mod sharing;
 
@@ -28,7 +29,7 @@ use super::{from_json, page_size, unknown_cursor, Services};
 use crate::domain::quota::{check_create, check_start, Usage};
 use crate::entities::{audit_event, share, space};
 use crate::error::{ApiError, ApiResult};
-use crate::runtime::{RuntimeError, SpaceSpec};
+use crate::runtime::SpaceSpec;
 
 /// Most history entries a space page shows.
 const HISTORY_LIMIT: u64 = 100;
@@ -75,10 +76,6 @@ pub fn spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
         compute_units: space.compute_units,
         privileged: space.privileged,
     })
-}
-
-fn runtime_message(error: &RuntimeError) -> String {
-    error.to_string()
 }
 
 impl Services {
@@ -147,7 +144,7 @@ impl Services {
                 .filter(|f| owners.contains(f) && mine.contains(f))
                 .collect();
             let apps = if space.state.is_running() {
-                crate::proxy::links::app_links(
+                crate::services::apps::links::app_links(
                     &self.config,
                     &owner.username,
                     &space.name,

@@ -1,24 +1,25 @@
-//! JSON API v1 handlers of ports, tunnels, apps and feature permissions: thin wrappers over
-//! the services, like [`super::api`], with the proxy's own routes (the VNC bridge, the live
-//! port list and the app sign-in) declared beside them.
+//! The JSON API of a space's ports: what listens (now and live), tunnels (public links) and
+//! the VS Code tunnel.
 
-use app::api::features::{ssr::FeaturesApi, FeatureAccess, FeatureRuleDto, SetFeatureRule};
+use std::convert::Infallible;
+
 use app::api::ports::{
     ssr::PortsApi, CreateTunnel, SpacePorts, TunnelCreated, TunnelDto, VscodeTunnelStatus,
 };
-use app::api::ssr::{AdminCaller, Caller};
+use app::api::ssr::Caller;
 use app::error::ErrorBody;
-use app::ids::{SpaceId, TunnelId, UserId};
+use app::ids::{SpaceId, TunnelId};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use futures_util::stream::{self, Stream, StreamExt};
 
-use super::extract::ValidJson;
 use crate::error::ApiResult;
+use crate::http::extract::ValidJson;
+use crate::services::apps::scan::EVERY as SCAN_EVERY;
+use crate::services::watch::Need;
 use crate::services::Services;
-use crate::state::AppState;
 
 /// What listens in a running space now, with where to open each port.
 #[utoipa::path(get, path = "/api/v1/spaces/{id}/ports", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 200, body = SpacePorts), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -83,58 +84,50 @@ pub async fn vscode_tunnel(
     Ok(Json(services.vscode_tunnel(&caller, &id).await?))
 }
 
-/// Every feature rule (admins only).
-#[utoipa::path(get, path = "/api/v1/feature-rules", tag = "admin", responses((status = 200, body = [FeatureRuleDto]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_feature_rules(
-    State(services): State<Services>,
-    AdminCaller(caller): AdminCaller,
-) -> ApiResult<Json<Vec<FeatureRuleDto>>> {
-    Ok(Json(services.list_feature_rules(&caller).await?))
-}
-
-/// Allows or denies a feature to everyone, a group or a user (`inherit` removes the rule).
-#[utoipa::path(put, path = "/api/v1/feature-rules", tag = "admin", request_body = SetFeatureRule, responses((status = 200, description = "every rule", body = [FeatureRuleDto]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn set_feature_rule(
-    State(services): State<Services>,
-    AdminCaller(caller): AdminCaller,
-    ValidJson(input): ValidJson<SetFeatureRule>,
-) -> ApiResult<Json<Vec<FeatureRuleDto>>> {
-    Ok(Json(services.set_feature_rule(&caller, input).await?))
-}
-
-/// What a user may use, and which rule decided each feature (admins; others see their own).
-#[utoipa::path(get, path = "/api/v1/users/{id}/features", tag = "users", params(("id" = String, Path, description = "the user id")), responses((status = 200, body = FeatureAccess), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn user_features(
+/// The ports listening in a space, pushed as they change (server-sent events named `ports`,
+/// each a SpacePorts).
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/live", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 200, description = "text/event-stream of `ports` events (each a SpacePorts)", content_type = "text/event-stream"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn live_ports(
     State(services): State<Services>,
     caller: Caller,
-    Path(id): Path<UserId>,
-) -> ApiResult<Json<FeatureAccess>> {
-    Ok(Json(services.user_features(&caller, &id).await?))
-}
-
-/// What the caller may use.
-#[utoipa::path(get, path = "/api/v1/me/features", tag = "me", responses((status = 200, body = FeatureAccess), (status = 401, body = ErrorBody)))]
-pub async fn my_features(
-    State(services): State<Services>,
-    caller: Caller,
-) -> ApiResult<Json<FeatureAccess>> {
-    let id = caller.id().clone();
-    Ok(Json(services.user_features(&caller, &id).await?))
-}
-
-/// The routes of this file and the proxy's, each declared once with its OpenAPI entry.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(space_ports))
-        .routes(routes!(crate::proxy::ports::live_ports))
-        .routes(routes!(list_tunnels, create_tunnel))
-        .routes(routes!(revoke_tunnel))
-        .routes(routes!(my_tunnels))
-        .routes(routes!(vscode_tunnel))
-        .routes(routes!(crate::proxy::vnc::vnc))
-        .routes(routes!(crate::proxy::tcp::tcp))
-        .routes(routes!(crate::proxy::apps::authorize))
-        .routes(routes!(list_feature_rules, set_feature_rule))
-        .routes(routes!(user_features))
-        .routes(routes!(my_features))
+    Path(id): Path<SpaceId>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let (space, _) = services.visible_space(&caller, &id).await?;
+    let receiver = services
+        .apps
+        .scans
+        .watch(services.runtime.clone(), &space.id);
+    let mut lost = services.watch_access(&caller, Need::Space(space.id.clone()));
+    let shutdown = services.shutdown_signal();
+    let updates = stream::unfold(
+        (receiver, services, caller, space.id, None::<SpacePorts>),
+        |(mut receiver, services, caller, space_id, mut last)| async move {
+            loop {
+                if last.is_some() {
+                    // A new scan; or a while, since the report also follows the space's state,
+                    // which the scan does not see (ports found while the space was still
+                    // `starting` must show once it is `running`).
+                    tokio::select! {
+                        changed = receiver.changed() => changed.ok()?,
+                        () = tokio::time::sleep(SCAN_EVERY) => {}
+                    }
+                }
+                let scan = receiver.borrow_and_update().clone();
+                let report = services.ports_report(&caller, &space_id, scan).await.ok()?;
+                if last.as_ref() != Some(&report) {
+                    let event = Event::default().event("ports").json_data(&report).ok()?;
+                    last = Some(report);
+                    return Some((Ok(event), (receiver, services, caller, space_id, last)));
+                }
+            }
+        },
+    );
+    let ended = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = lost.lost() => {}
+        }
+    };
+    Ok(Sse::new(updates.take_until(ended))
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }

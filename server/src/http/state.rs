@@ -1,4 +1,4 @@
-//! What every request handler can reach.
+//! What every request handler can reach (axum state, split by `FromRef`).
 
 use std::sync::Arc;
 
@@ -24,4 +24,6 @@ pub struct AppState {
     pub api: SharedApi,
     /// The port proxy's connections and caches.
     pub proxy: Arc<crate::proxy::Proxy>,
+    /// The SSH gateway's listener, until serving begins.
+    pub ssh_gateway: Arc<crate::ssh::Gateway>,
 }

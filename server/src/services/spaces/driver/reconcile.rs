@@ -1,12 +1,15 @@
-//! Keeps the database and Docker consistent: at start-up and every few seconds, spaces whose
-//! container died or vanished become `stopped` (with the reason), and transitions left half
-//! done by a crash are finished. While Docker cannot be reached nothing is concluded.
+//! The reconciler: keeps the database and the runtime consistent. At start-up and every few
+//! seconds, spaces whose container died or vanished become `stopped` (with the reason), and
+//! transitions left half done by a crash are driven again. While the engine cannot be reached
+//! nothing is concluded.
 
 use std::time::Duration;
 
+use app::ids::SpaceId;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
+use super::super::spec_of;
 use crate::domain::lifecycle::SpaceState;
 use crate::entities::{space, user};
 use crate::error::ApiResult;
@@ -99,4 +102,29 @@ pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+impl Services {
+    /// Records that the space's container died or vanished (`reason`), cleaning up what is
+    /// left of it; false when the space was no longer running.
+    async fn mark_died(&self, space_id: &SpaceId, reason: &str) -> ApiResult<bool> {
+        let Some(space) = space::Entity::find_by_id(space_id.to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let owner = self.find_user(&space.owner_id).await?;
+        if let Err(e) = self.runtime.stop(&spec_of(&space, &owner.username)?).await {
+            tracing::warn!(space = %space_id, error = %e, "could not clean up a dead container");
+        }
+        self.finish(
+            space_id,
+            SpaceState::Running,
+            SpaceState::Stopped,
+            None,
+            Some(format!("stopped on its own: {reason}")),
+        )
+        .await
+    }
 }

@@ -1,18 +1,20 @@
 //! CSRF protection: a state-changing request from a browser must come from Hangar's own origin.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::SESSION_COOKIE;
+use crate::auth::SESSION_COOKIE;
+use crate::config::Config;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Refuses unsafe requests whose Origin (or Referer) names another site, and unsafe requests
 /// that carry the session cookie without saying where they come from.
 pub async fn reject_cross_origin(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -21,7 +23,7 @@ pub async fn reject_cross_origin(
         return next.run(request).await;
     }
     let headers = request.headers();
-    let expected = expected_authority(state.config.public_url.as_deref(), headers);
+    let expected = expected_authority(config.public_url.as_deref(), headers);
     let claimed = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))

@@ -11,14 +11,14 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::links::VNC_PORT;
-use super::vnc::bridge;
-use crate::auth::csrf::origin_allowed;
+use super::desktop::bridge;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::websocket;
+use crate::http::middleware::csrf::origin_allowed;
+use crate::http::AppState;
 use crate::services::access::Caller;
+use crate::services::apps::links::VNC_PORT;
 use crate::services::watch::Need;
-use crate::state::AppState;
 
 /// A TCP connection to a port of the space, carried as WebSocket binary frames both ways.
 #[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/{port}/tcp", tag = "ports", params(("id" = String, Path, description = "the space id"), ("port" = u16, Path, description = "the port inside the space, 1 to 65535")), responses((status = 101, description = "switched to a WebSocket whose binary frames carry the TCP stream"), (status = 400, description = "port 0, or not a WebSocket upgrade", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, a read-only token, or the `port_forwarding` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "nothing answers on the port", body = ErrorBody)))]
@@ -48,16 +48,11 @@ pub async fn tcp(
             .usable_space_with_feature(&caller, &id, Feature::Vnc)
             .await?;
     }
-    let slot = state.proxy.bridge_slot(&caller)?;
+    let slot = state.services.bridge_slot(&caller)?;
     let upgrade = websocket(upgrade, &state.config)?;
     let stream = state
         .proxy
-        .dial(
-            &state.services,
-            &space,
-            port,
-            &format!("port {port} of the space"),
-        )
+        .dial(&space, port, &format!("port {port} of the space"))
         .await?;
     let watch = state.services.watch_access(
         &caller,

@@ -4,15 +4,15 @@
 //! ignored, so a client cannot choose its own address.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::SESSION_COOKIE;
+use crate::auth::SESSION_COOKIE;
 use crate::config::Config;
-use crate::state::AppState;
 
 /// The client of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// Resolves the request's [`Client`] for everything after it, and marks the session cookie
 /// `Secure` on answers to clients that came over HTTPS through a trusted proxy.
 pub async fn resolve_client(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -84,10 +84,10 @@ pub async fn resolve_client(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    let client = resolve(&state.config, peer, request.headers());
+    let client = resolve(&config, peer, request.headers());
     request.extensions_mut().insert(client);
     let mut response = next.run(request).await;
-    if client.https && !state.config.secure_cookies() {
+    if client.https && !config.secure_cookies() {
         mark_session_cookie_secure(response.headers_mut());
     }
     response

@@ -3,27 +3,18 @@
 //! seconds while someone watches, whatever the number of viewers).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::api::ports::SpacePorts;
-use app::error::ErrorBody;
 use app::ids::SpaceId;
-use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::sync::watch;
 
-use crate::error::ApiResult;
 use crate::runtime::{ExecOutput, ExecRequest, Runtime};
-use crate::services::access::Caller;
-use crate::services::watch::Need;
-use crate::state::AppState;
 
 /// How often a watched space is scanned.
-const EVERY: Duration = Duration::from_secs(2);
+pub const EVERY: Duration = Duration::from_secs(2);
 /// Most output of one scan read (a space with thousands of sockets is cut there).
 const MAX_OUTPUT: usize = 1 << 20;
 /// How long one scan may take.
@@ -184,52 +175,6 @@ impl PortScans {
         });
         receiver
     }
-}
-
-/// The ports listening in a space, pushed as they change (server-sent events named `ports`,
-/// each a SpacePorts).
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/live", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 200, description = "text/event-stream of `ports` events (each a SpacePorts)", content_type = "text/event-stream"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn live_ports(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<SpaceId>,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let services = state.services.clone();
-    let (space, _) = services.visible_space(&caller, &id).await?;
-    let receiver = state.proxy.ports.watch(services.runtime.clone(), &space.id);
-    let mut lost = services.watch_access(&caller, Need::Space(space.id.clone()));
-    let shutdown = services.shutdown_signal();
-    let updates = stream::unfold(
-        (receiver, services, caller, space.id, None::<SpacePorts>),
-        |(mut receiver, services, caller, space_id, mut last)| async move {
-            loop {
-                if last.is_some() {
-                    // A new scan; or a while, since the report also follows the space's state,
-                    // which the scan does not see (ports found while the space was still
-                    // `starting` must show once it is `running`).
-                    tokio::select! {
-                        changed = receiver.changed() => changed.ok()?,
-                        () = tokio::time::sleep(EVERY) => {}
-                    }
-                }
-                let scan = receiver.borrow_and_update().clone();
-                let report = services.ports_report(&caller, &space_id, scan).await.ok()?;
-                if last.as_ref() != Some(&report) {
-                    let event = Event::default().event("ports").json_data(&report).ok()?;
-                    last = Some(report);
-                    return Some((Ok(event), (receiver, services, caller, space_id, last)));
-                }
-            }
-        },
-    );
-    let ended = async move {
-        tokio::select! {
-            () = shutdown => {}
-            _ = lost.lost() => {}
-        }
-    };
-    Ok(Sse::new(updates.take_until(ended))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 #[cfg(test)]

@@ -14,13 +14,14 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use super::{Event, Joined, Session, SessionSpec, TerminalHub};
-use crate::auth::csrf::origin_allowed;
+use super::extract::{websocket, ValidQuery};
+use super::middleware::csrf::origin_allowed;
+use super::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{websocket, ValidQuery};
 use crate::services::access::Caller;
 use crate::services::watch::{AccessWatch, Need};
-use crate::state::AppState;
+use crate::terminal::emulator::MAX_ROWS;
+use crate::terminal::{Event, Joined, Session, SessionSpec, TerminalHub};
 
 /// Opens (or reattaches to) a terminal session in a running space: a WebSocket whose binary
 /// frames carry raw terminal bytes both ways and whose text frames carry JSON control
@@ -42,9 +43,7 @@ pub async fn terminal(
     }
     let session_id = terminal_session_id(&query.session)?;
     let (cols, rows) = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
-    if !(1..=super::emulator::MAX_ROWS).contains(&cols)
-        || !(1..=super::emulator::MAX_ROWS).contains(&rows)
-    {
+    if !(1..=MAX_ROWS).contains(&cols) || !(1..=MAX_ROWS).contains(&rows) {
         return Err(ApiError::bad_request("cols and rows must be 1 to 1000"));
     }
     let (space, _role) = state

@@ -9,14 +9,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Change, Update};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
+use crate::live::Update;
 use crate::services::access::Caller;
 use crate::services::watch::Need;
 use crate::services::Services;
-use app::api::spaces::ssr::SpaceQueries;
-use app::lifecycle::SpaceState;
-use app::protocol::{LiveEvent, SpaceUpdate};
+use app::protocol::LiveEvent;
 
 fn sse(event: &LiveEvent) -> Option<Event> {
     event
@@ -25,63 +23,8 @@ fn sse(event: &LiveEvent) -> Option<Event> {
         .map(|data| Event::default().event(event.name()).data(data))
 }
 
-/// What the stream carries for one change; None when the caller may no longer listen
-/// (deleted or deactivated meanwhile).
-///
-/// The caller is read afresh before anything is sent: their quota, name or role may be what
-/// changed, and a stream lives for hours. Changes that concern them not at all cost nothing.
-async fn events_for(
-    services: &Services,
-    caller: &mut Caller,
-    change: Option<Change>,
-) -> Option<Vec<Event>> {
-    let mut out = Vec::new();
-    let concerns_me = change
-        .as_ref()
-        .is_none_or(|c| c.users.iter().any(|u| u == caller.id()));
-    let space_id = change.as_ref().and_then(|c| c.space_id.clone());
-    let sees_space = space_id.is_some() && caller.is_admin();
-    if !(concerns_me || sees_space) {
-        return Some(out);
-    }
-    match services.find_user(caller.id()).await {
-        Ok(user) if user.active => caller.user = user.into(),
-        Ok(_)
-        | Err(ApiError {
-            code: ErrorCode::NotFound,
-            ..
-        }) => return None,
-        Err(e) => {
-            tracing::warn!(error = %e, "live update: cannot read the subscriber");
-            return Some(out);
-        }
-    }
-    if concerns_me {
-        if let Ok(report) = services.quota_report(&caller.user).await {
-            out.extend(sse(&LiveEvent::Quota(report)));
-        }
-    }
-    if let Some(space_id) = space_id {
-        if concerns_me || caller.is_admin() {
-            let update = match services.get_space(caller, &space_id).await {
-                Ok(space) => Some(SpaceUpdate::Visible(Box::new(space))),
-                // Deleted, or no longer shared with the caller.
-                Err(ApiError {
-                    code: ErrorCode::NotFound,
-                    ..
-                }) => Some(SpaceUpdate::Gone {
-                    id: space_id,
-                    state: SpaceState::Deleted,
-                }),
-                Err(e) => {
-                    tracing::warn!(space = %space_id, error = %e, "live update: cannot read the space");
-                    None
-                }
-            };
-            out.extend(update.and_then(|u| sse(&LiveEvent::Space(u))));
-        }
-    }
-    Some(out)
+fn sse_batch(events: Vec<LiveEvent>) -> Vec<Event> {
+    events.iter().filter_map(sse).collect()
 }
 
 /// The caller's quota usage and the spaces they can see, as server-sent events (`quota`,
@@ -97,16 +40,20 @@ pub async fn events(
     let services_for_shutdown = services.clone();
     let mut watch = services.watch_access(&caller, Need::SignedIn);
     // First the current quota, then one batch per change.
-    let first = events_for(&services, &mut caller, None)
-        .await
-        .unwrap_or_default();
+    let first = sse_batch(
+        services
+            .live_events(&mut caller, None)
+            .await
+            .unwrap_or_default(),
+    );
     let updates = stream::unfold(
         (receiver, services, caller),
         |(mut receiver, services, mut caller)| async move {
             let batch = loop {
                 match receiver.recv().await {
                     Ok(Update::Changed(change)) => {
-                        let batch = events_for(&services, &mut caller, Some(change)).await?;
+                        let batch =
+                            sse_batch(services.live_events(&mut caller, Some(change)).await?);
                         if !batch.is_empty() {
                             break batch;
                         }

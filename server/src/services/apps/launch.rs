@@ -12,7 +12,6 @@ use super::links::{CODE_SERVER_PORT, VNC_PORT};
 use crate::entities::space;
 use crate::runtime::{ExecOutput, ExecRequest};
 use crate::services::audit::{record, space_target, Outcome};
-use crate::services::features::space_features;
 use crate::services::Services;
 
 /// Where the VS Code tunnel writes what it says (its sign-in code among it).
@@ -69,26 +68,13 @@ fn tunnel_name(space: &str) -> String {
 }
 
 impl Services {
-    /// Starts the apps of a space that just started, in the background.
-    pub fn launch_apps(&self, space: &space::Model) {
-        let services = self.clone();
-        let space = space.clone();
-        tokio::spawn(async move {
-            let Ok(features) = space_features(&space) else {
-                return;
-            };
-            let owner = services.allowed_features_of(std::slice::from_ref(&space.owner_id));
-            let allowed = owner
-                .await
-                .ok()
-                .and_then(|mut all| all.remove(&space.owner_id))
-                .unwrap_or_default();
-            for feature in features.intersection(&allowed) {
-                if let Some(script) = script(*feature) {
-                    services.launch(&space, *feature, script).await;
-                }
-            }
-        });
+    /// Starts the app of `feature` in a running space, if the feature has one, and records
+    /// how that went in the space's history. (The driver calls it once a space runs, for the
+    /// features its template and owner allow.)
+    pub async fn launch_app(&self, space: &space::Model, feature: Feature) {
+        if let Some(script) = script(feature) {
+            self.launch(space, feature, script).await;
+        }
     }
 
     async fn launch(&self, space: &space::Model, feature: Feature, script: String) {

@@ -14,14 +14,14 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::connect::SpaceStream;
-use super::links::VNC_PORT;
-use crate::auth::csrf::origin_allowed;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::websocket;
+use crate::http::middleware::csrf::origin_allowed;
+use crate::http::AppState;
+use crate::proxy::connect::SpaceStream;
 use crate::services::access::Caller;
+use crate::services::apps::links::VNC_PORT;
 use crate::services::watch::{AccessWatch, Need};
-use crate::state::AppState;
 
 /// The VNC stream as WebSocket binary frames (noVNC's protocol), both ways.
 #[utoipa::path(get, path = "/api/v1/spaces/{id}/vnc", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 101, description = "switched to the desktop's WebSocket (binary frames carry the RFB stream)"), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, or the `vnc` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "the desktop does not answer", body = ErrorBody)))]
@@ -47,12 +47,9 @@ pub async fn vnc(
             format!("the space is {}: start it to open its desktop", space.state),
         ));
     }
-    let slot = state.proxy.bridge_slot(&caller)?;
+    let slot = state.services.bridge_slot(&caller)?;
     let upgrade = websocket(upgrade, &state.config)?;
-    let desktop = state
-        .proxy
-        .dial(&state.services, &space, VNC_PORT, "the desktop")
-        .await?;
+    let desktop = state.proxy.dial(&space, VNC_PORT, "the desktop").await?;
     let watch = state
         .services
         .watch_access(&caller, Need::Feature(space.id.clone(), Feature::Vnc));

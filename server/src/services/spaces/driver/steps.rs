@@ -1,0 +1,116 @@
+//! The steps of the lifecycle's transitions, each a small value of its own: a feature that
+//! needs a new step (a repository's clone, an image build, a hook) adds one to a list here
+//! instead of growing the driver's loop.
+
+use app::api::templates::Feature;
+
+use super::Work;
+use crate::services::Services;
+
+/// One step of a transition.
+#[async_trait::async_trait]
+pub trait Step: Send + Sync + 'static {
+    /// What the step does, for the log.
+    fn name(&self) -> &'static str;
+    /// Does it. The error is a sentence for the space's `last_error` (the driver says which
+    /// transition failed).
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String>;
+}
+
+/// Until a space runs: every step must succeed, else the start fails, what was made is
+/// removed, and the space is stopped with the reason.
+pub const START: &[&dyn Step] = &[&RunContainer];
+
+/// Once a space runs, in the background: each step records its own outcome in the space's
+/// history, and none stops the space.
+pub const STARTED: &[&dyn Step] = &[&LaunchApps];
+
+/// Stopping (also before a restart): the container goes, the volumes stay.
+pub const STOP: &[&dyn Step] = &[&RemoveContainer];
+
+/// Deleting: the container and the volumes go.
+pub const DELETE: &[&dyn Step] = &[&RemoveContainerAndVolumes];
+
+/// Creates and starts the space's container.
+struct RunContainer;
+
+#[async_trait::async_trait]
+impl Step for RunContainer {
+    fn name(&self) -> &'static str {
+        "run the container"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        let container_id = services
+            .runtime
+            .start(&work.spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        work.container_id = Some(container_id);
+        Ok(())
+    }
+}
+
+/// Starts the apps of the space's template (code-server, the desktop, the VS Code tunnel),
+/// as far as the owner is allowed them.
+struct LaunchApps;
+
+#[async_trait::async_trait]
+impl Step for LaunchApps {
+    fn name(&self) -> &'static str {
+        "launch the apps"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        let features =
+            crate::services::features::space_features(&work.space).map_err(|e| e.to_string())?;
+        let owner = std::slice::from_ref(&work.space.owner_id);
+        let allowed = services
+            .allowed_features_of(owner)
+            .await
+            .map_err(|e| e.to_string())?
+            .remove(&work.space.owner_id)
+            .unwrap_or_default();
+        let launched: Vec<Feature> = features.intersection(&allowed).copied().collect();
+        for feature in launched {
+            services.launch_app(&work.space, feature).await;
+        }
+        Ok(())
+    }
+}
+
+/// Stops and removes the container (the volumes stay).
+struct RemoveContainer;
+
+#[async_trait::async_trait]
+impl Step for RemoveContainer {
+    fn name(&self) -> &'static str {
+        "remove the container"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        services
+            .runtime
+            .stop(&work.spec)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Removes the container and the volumes.
+struct RemoveContainerAndVolumes;
+
+#[async_trait::async_trait]
+impl Step for RemoveContainerAndVolumes {
+    fn name(&self) -> &'static str {
+        "remove the container and the volumes"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        services
+            .runtime
+            .remove(&work.spec)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
