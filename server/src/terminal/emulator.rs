@@ -16,7 +16,9 @@
 //!
 //! vt100 counts the rows that ever scrolled off (a taller screen pulls that many blank rows in
 //! at the top), so the rows a dropped prefix would have scrolled are scrolled off all the same
-//! (`CSI n S`, far cheaper than parsing), up to the tallest screen a session may have.
+//! (`CSI n S`, far cheaper than parsing), up to the tallest screen a session may have. Those
+//! include the wrap a long line's prefix leaves pending when it starts in the first column: the
+//! kept part's first character takes it, but vt100's cursor, left in that column, has none.
 //!
 //! The history: vt100 hands every row leaving the top of the primary screen to [`History`],
 //! which keeps it as text with its colours (SGR only, nothing a terminal would answer) in a byte
@@ -285,8 +287,9 @@ fn nonzero(n: u16) -> NonZeroU16 {
 }
 
 /// How a plain-text prefix moves the cursor: the rows it scrolls off the screen (line feeds
-/// and wraps) from column `col` of the last row, in a screen `cols` wide, as vt100 counts them.
-fn rows_scrolled(text: &[u8], mut col: u16, cols: u16) -> usize {
+/// and wraps) from column `col` of the last row, in a screen `cols` wide, as vt100 counts them,
+/// and the column it leaves the cursor in (`cols` when the row is full, its wrap pending).
+fn rows_scrolled(text: &[u8], mut col: u16, cols: u16) -> (usize, u16) {
     let mut scrolled = 0;
     for &byte in text {
         match byte {
@@ -304,7 +307,7 @@ fn rows_scrolled(text: &[u8], mut col: u16, cols: u16) -> usize {
             }
         }
     }
-    scrolled
+    (scrolled, col)
 }
 
 impl Emulator {
@@ -368,7 +371,14 @@ impl Emulator {
         if self.state.alternate || self.state.primary.0 != 0 {
             return;
         }
-        let scrolled = rows_scrolled(prefix, col, cols);
+        let (mut scrolled, end) = rows_scrolled(prefix, col, cols);
+        // From the first column, a prefix a whole number of widths long fills its last row and
+        // leaves the wrap pending; the kept part's first character takes it (a row scrolls
+        // off), which vt100, whose cursor stays in that first column, does not see. A carriage
+        // return (the multi-line cut) cancels a pending wrap instead.
+        if end >= cols && col < cols && kept.first().is_some_and(|b| (0x20..=0x7e).contains(b)) {
+            scrolled += 1;
+        }
         if self.parser.callbacks().enabled() {
             // The screen as it is (its rows leave first), the cursor where it is, then the
             // dropped text as it came, in the colours it would have been drawn in.
@@ -814,6 +824,31 @@ mod tests {
         let mut viewer = vt100::Parser::new(nonzero(2), nonzero(2), 0);
         viewer.process(&emulator.redraw());
         assert_eq!(viewer.screen().contents(), reference.screen().contents());
+    }
+
+    #[test]
+    fn a_long_line_from_the_first_column_scrolls_as_many_rows_when_skipped() {
+        // Found by the property above: from column 0, a cut a whole number of widths in leaves
+        // the skipped text's last row full with its wrap pending, which the kept text's first
+        // character takes (one more row scrolled off). A screen grown afterwards pulls in a
+        // blank row per row that ever scrolled off, so one missing shows as a cursor a row up.
+        let mut reference = vt100::Parser::new(nonzero(24), nonzero(80), 0);
+        let mut emulator = Emulator::new(24, 80, 64 * 1024);
+        let output = [b"\r\n".repeat(23), vec![b'a'; 4096]].concat();
+        reference.process(&output);
+        emulator.process(&output[..46]);
+        emulator.process(&output[46..]);
+        assert!(emulator.skipped() > 0, "the long line is skipped in part");
+        reference.set_size(nonzero(100), nonzero(80));
+        emulator.set_size(100, 80);
+        assert_eq!(
+            emulator.screen().cursor_position(),
+            reference.screen().cursor_position()
+        );
+        assert_eq!(
+            emulator.redraw(),
+            reference.screen().contents_formatted().into_bytes()
+        );
     }
 
     #[test]
