@@ -1,5 +1,7 @@
 //! The container runtime the space lifecycle drives: one Docker engine ([`docker`]) or a
-//! Docker Swarm ([`swarm`]), both through bollard.
+//! Docker Swarm ([`swarm`]), both through bollard. What both do alike lives here once: the
+//! reading of the engine's errors ([`RuntimeError`]), exec, the archive API, names and labels,
+//! and the container's limits and rights.
 
 pub mod client;
 mod container;
