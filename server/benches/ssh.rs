@@ -380,7 +380,7 @@ async fn bench() {
         port,
         key,
         login: "bench-ssh".into(),
-        container: hangar::runtime::docker::container_name(&app::ids::SpaceId::from(id.as_str())),
+        container: hangar::runtime::container_name(&app::ids::SpaceId::from(id.as_str())),
     };
     let file = ctx.dir.path().join("payload.bin");
     {

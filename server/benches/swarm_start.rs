@@ -240,7 +240,7 @@ async fn main() {
             "--hostname",
             "bench",
         ];
-        for capability in hangar::runtime::docker::SPACE_CAPABILITIES {
+        for capability in hangar::runtime::SPACE_CAPABILITIES {
             args.extend(["--cap-add", capability]);
         }
         args.extend([IMAGE, "sh", "-c", IDLE]);

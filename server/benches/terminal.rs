@@ -849,7 +849,7 @@ async fn bench() {
         addr: server.addr().to_owned(),
         cookie,
         space: id.clone(),
-        container: hangar::runtime::docker::container_name(&app::ids::SpaceId::from(id.as_str())),
+        container: hangar::runtime::container_name(&app::ids::SpaceId::from(id.as_str())),
         docker: bollard::Docker::connect_with_local_defaults().unwrap(),
     });
 

@@ -1,10 +1,18 @@
 //! The container runtime the space lifecycle drives: one Docker engine ([`docker`]) or a
-//! Docker Swarm ([`swarm`]), both through bollard.
+//! Docker Swarm ([`swarm`]), both through bollard. What both do alike lives here once: the
+//! reading of the engine's errors ([`RuntimeError`]), exec, the archive API, names and labels,
+//! and the container's limits and rights.
 
 pub mod client;
+mod container;
 pub mod disks;
 pub mod docker;
+mod error;
+mod exec;
+mod files;
 pub mod firewall;
+mod labels;
+mod managed;
 pub mod relay;
 pub mod swarm;
 
@@ -16,13 +24,11 @@ use app::api::files::FileKind;
 use app::api::templates::VolumeSpec;
 use app::ids::SpaceId;
 
-/// Labels that mark Docker objects as Hangar's.
-pub const LABEL_MANAGED: &str = "io.hangar.managed";
-pub const LABEL_SPACE: &str = "io.hangar.space";
-pub const LABEL_OWNER: &str = "io.hangar.owner";
-/// The id of the installation that made the object (see [`crate::bootstrap::installation_id`]).
-/// Objects made before installations had ids carry none.
-pub const LABEL_INSTALLATION: &str = "io.hangar.installation";
+pub use container::{DOCKER_IN_DOCKER_CAPABILITIES, SPACE_CAPABILITIES};
+pub use error::{Missing, RuntimeError};
+pub use labels::{
+    container_name, volume_name, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
+};
 
 /// Everything the runtime needs to know about a space (its template snapshot).
 #[derive(Debug, Clone, PartialEq)]
@@ -185,16 +191,6 @@ pub type ByteStream = futures_util::stream::BoxStream<'static, Result<bytes::Byt
 /// Bytes streamed into a space; an error aborts what they were for.
 pub type UploadStream =
     futures_util::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// The engine cannot be reached: nothing can be concluded about the containers.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The engine refused or failed the operation; the message says why.
-    #[error("{0}")]
-    Failed(String),
-}
 
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {

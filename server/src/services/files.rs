@@ -233,10 +233,13 @@ async fn linger(body: Option<ByteStream>) {
     .await;
 }
 
-/// Whether a write failed for want of space.
-fn out_of_space(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    message.contains("no space left") || message.contains("quota exceeded")
+/// Whether a write failed for want of space: the runtime said so (its `NoRoom`, answered as
+/// `insufficient_storage`), or the program that wrote in the space did (its complaint is text).
+fn out_of_space(error: &ApiError) -> bool {
+    let complaint = error.message.to_ascii_lowercase();
+    error.code == ErrorCode::InsufficientStorage
+        || complaint.contains("no space left")
+        || complaint.contains("quota exceeded")
 }
 
 fn no_space(dir: &str) -> ApiError {
@@ -474,7 +477,7 @@ impl Services {
         let dir = split_path(staged).0;
         // Out of space, even when the engine's answer was lost as it hung up: look before the
         // clean-up frees it again.
-        let full = out_of_space(&error.message)
+        let full = out_of_space(&error)
             || shell::free_bytes(self.runtime.as_ref(), &place.space.id, dir)
                 .await
                 .is_ok_and(|free| free < FULL_BELOW);

@@ -23,7 +23,7 @@ fn unavailable(e: RuntimeError) -> ApiError {
         RuntimeError::Unavailable(why) => {
             ApiError::unavailable(format!("the container engine does not answer: {why}"))
         }
-        RuntimeError::Failed(why) => ApiError::unavailable(why),
+        refused => ApiError::unavailable(refused.to_string()),
     }
 }
 
@@ -199,7 +199,7 @@ impl Services {
                 .await;
                 Err(match e {
                     RuntimeError::Unavailable(why) => ApiError::unavailable(why),
-                    RuntimeError::Failed(why) => ApiError::conflict(why),
+                    refused => ApiError::conflict(refused.to_string()),
                 })
             }
         }

@@ -82,7 +82,7 @@ async fn a_space_has_a_process_limit_no_new_privileges_and_fewer_capabilities(db
     assert!(no_new_privileges);
     assert_eq!(
         capabilities,
-        capability_mask(&hangar::runtime::docker::SPACE_CAPABILITIES),
+        capability_mask(&hangar::runtime::SPACE_CAPABILITIES),
         "{capabilities:x}"
     );
     for dropped in ["MKNOD", "SETPCAP", "SETFCAP", "SYS_ADMIN", "NET_ADMIN"] {
@@ -151,7 +151,7 @@ async fn only_an_admin_makes_a_privileged_template_whose_spaces_get_docker_in_do
         !no_new_privileges,
         "setuid works in a Docker-in-Docker space"
     );
-    let needed = capability_mask(&hangar::runtime::docker::DOCKER_IN_DOCKER_CAPABILITIES);
+    let needed = capability_mask(&hangar::runtime::DOCKER_IN_DOCKER_CAPABILITIES);
     assert_eq!(capabilities & needed, needed, "{capabilities:x}");
     let (mounted, out) = in_space(&id, "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m").await;
     assert!(mounted, "{out}");

@@ -21,8 +21,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::SwarmRuntime;
-use crate::runtime::docker::classify;
+use super::{swarm_nodes, SwarmRuntime};
+use crate::runtime::error::classify;
 use crate::runtime::{RuntimeError, LABEL_INSTALLATION, LABEL_MANAGED};
 
 /// A node's rules are checked again after this long (a rebooted node has lost them).
@@ -62,10 +62,8 @@ impl SwarmRuntime {
         if fresh {
             return Ok(());
         }
-        let mut addresses: Vec<String> = manager
-            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
-            .await
-            .map_err(|e| classify("listing the swarm's nodes", e))?
+        let mut addresses: Vec<String> = swarm_nodes(manager)
+            .await?
             .into_iter()
             .filter_map(|node| node.status.and_then(|s| s.addr))
             .filter(|addr| {

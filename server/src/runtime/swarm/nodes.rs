@@ -8,16 +8,20 @@ use std::collections::HashMap;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    ListTasksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+    ListServicesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
 use app::ids::SpaceId;
 
-use super::{node_name, node_unusable, task_state, SwarmRuntime, LABEL_NODE, NODE_PING_TIMEOUT};
-use crate::runtime::docker::{classify, container_name, is_not_found, volume_name};
+use super::{
+    node_name, node_unusable, running_tasks, swarm_nodes, task_state, SwarmRuntime, LABEL_NODE,
+    NODE_PING_TIMEOUT,
+};
+use crate::runtime::error::{classify, found};
+use crate::runtime::labels::{container_name, labelled, volume_name, volumes};
 use crate::runtime::{
     Moved, NodeReport, RuntimeError, SpaceSpec, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_SPACE,
 };
@@ -28,29 +32,15 @@ const MOUNT: &str = "/hangar-move";
 impl SwarmRuntime {
     pub(super) async fn node_reports(&self) -> Result<Vec<NodeReport>, RuntimeError> {
         let manager = self.manager().await?;
-        let nodes = manager
-            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
-            .await
-            .map_err(|e| classify("listing the swarm's nodes", e))?;
-        let filter = HashMap::from([("desired-state".to_owned(), vec!["running".to_owned()])]);
-        let tasks = manager
-            .list_tasks(Some(
-                ListTasksOptionsBuilder::new().filters(&filter).build(),
-            ))
-            .await
-            .map_err(|e| classify("listing the swarm's tasks", e))?;
+        let nodes = swarm_nodes(&manager).await?;
+        let tasks = running_tasks(&manager).await?;
+        let ours = labelled(vec![format!(
+            "{LABEL_INSTALLATION}={}",
+            self.settings.installation
+        )]);
+        let options = ListServicesOptionsBuilder::new().filters(&ours).build();
         let services = manager
-            .list_services(Some(
-                bollard::query_parameters::ListServicesOptionsBuilder::new()
-                    .filters(&HashMap::from([(
-                        "label".to_owned(),
-                        vec![format!(
-                            "{LABEL_INSTALLATION}={}",
-                            self.settings.installation
-                        )],
-                    )]))
-                    .build(),
-            ))
+            .list_services(Some(options))
             .await
             .map_err(|e| classify("listing the swarm's services", e))?;
         // Where each space is kept: its service's pin.
@@ -137,10 +127,7 @@ impl SwarmRuntime {
                 "the space is running: stop it before moving it".into(),
             ));
         }
-        let nodes = manager
-            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
-            .await
-            .map_err(|e| classify("listing the swarm's nodes", e))?;
+        let nodes = swarm_nodes(&manager).await?;
         let target = nodes
             .iter()
             .find(|n| n.id.as_deref() == Some(to) || node_name(n) == to)
@@ -228,16 +215,9 @@ impl SwarmRuntime {
         let mut bytes = 0;
         for volume in &space.volumes {
             let name = volume_name(&space.id, &volume.name);
-            let existing = source
-                .list_volumes(Some(
-                    ListVolumesOptionsBuilder::new()
-                        .filters(&HashMap::from([("name".to_owned(), vec![name.clone()])]))
-                        .build(),
-                ))
-                .await
-                .map_err(|e| classify("listing the source's volumes", e))?
-                .volumes
-                .unwrap_or_default()
+            let by_name = HashMap::from([("name".to_owned(), vec![name.clone()])]);
+            let existing = volumes(source, &by_name, "listing the source's volumes")
+                .await?
                 .into_iter()
                 .find(|v| v.name == name)
                 .ok_or_else(|| {
@@ -246,15 +226,12 @@ impl SwarmRuntime {
                         volume.name
                     ))
                 })?;
-            match target.inspect_volume(&name).await {
-                Ok(_) => {
-                    return Err(RuntimeError::Failed(format!(
-                        "a volume {name} already exists on the target node: remove it there \
-                         (it is not this space's current data), then move again"
-                    )))
-                }
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(classify("inspecting the target's volumes", e)),
+            let inspected = target.inspect_volume(&name).await;
+            if found("inspecting the target's volumes", inspected)?.is_some() {
+                return Err(RuntimeError::Failed(format!(
+                    "a volume {name} already exists on the target node: remove it there (it is \
+                     not this space's current data), then move again"
+                )));
             }
             target
                 .create_volume(VolumeCreateRequest {
@@ -320,13 +297,11 @@ impl SwarmRuntime {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        match engine
+        let created = engine
             .create_container(Some(options.clone()), body.clone())
-            .await
-        {
-            Ok(created) => return Ok(created.id),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(classify("creating a copy helper", e)),
+            .await;
+        if let Some(created) = found("creating a copy helper", created)? {
+            return Ok(created.id);
         }
         // The image is not on that node yet.
         let pull = CreateImageOptionsBuilder::new()

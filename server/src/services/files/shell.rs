@@ -127,7 +127,9 @@ const STDERR_LIMIT: usize = 4096;
 pub fn runtime_error(context: &str, error: RuntimeError) -> ApiError {
     match error {
         RuntimeError::Unavailable(e) => ApiError::unavailable(format!("{context}: {e}")),
-        RuntimeError::Failed(e) => ApiError::conflict(format!("{context}: {e}")),
+        // Nothing is known of the space's free room here (the caller measures it).
+        RuntimeError::NoRoom(e) => ApiError::insufficient_storage(format!("{context}: {e}"), 0),
+        refused => ApiError::conflict(format!("{context}: {refused}")),
     }
 }
 

@@ -3,15 +3,15 @@
 //! path, symbolic links included, inside the container's own filesystem.
 
 use app::api::files::FileKind;
-use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder,
     UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
-use super::{classify, is_not_found};
-use crate::runtime::{ByteStream, PathInfo, RuntimeError, UploadStream};
+use super::container::inspect;
+use super::error::classify;
+use super::{ByteStream, PathInfo, RuntimeError, UploadStream};
 
 // Bits of Go's `os.FileMode`, as Docker reports a path's mode.
 const GO_MODE_DIR: u32 = 1 << 31;
@@ -59,18 +59,12 @@ pub(crate) fn from_go_mode(mode: u32) -> (FileKind, u32) {
 /// A 404 of the archive API means no such path or no such container: `None` when the
 /// container is there (so the path is not), else what is wrong with the container.
 async fn container_missing(docker: &bollard::Docker, container: &str) -> Option<RuntimeError> {
-    match docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-    {
-        Ok(_) => None,
-        Err(e) if is_not_found(&e) => Some(RuntimeError::Failed(
-            "the space's container is gone: start the space again".into(),
+    match inspect(docker, container).await {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(RuntimeError::not_found(
+            "the space's container is gone: start the space again",
         )),
-        Err(e) => Some(classify("inspecting the container", e)),
+        Err(e) => Some(e),
     }
 }
 
@@ -78,7 +72,7 @@ async fn container_missing(docker: &bollard::Docker, container: &str) -> Option<
 async fn not_found(docker: &bollard::Docker, container: &str) -> RuntimeError {
     container_missing(docker, container)
         .await
-        .unwrap_or_else(|| RuntimeError::Failed("no such file or directory".into()))
+        .unwrap_or_else(|| RuntimeError::not_found("no such file or directory"))
 }
 
 /// [`crate::runtime::Runtime::stat_path`] in `container` on the engine `docker`.
@@ -91,6 +85,7 @@ pub(crate) async fn stat_path_in(
     match docker
         .get_container_archive_info(container, Some(options))
         .await
+        .map_err(|e| classify("looking at a path in the space", e))
     {
         Ok(stat) => {
             let (kind, mode) = from_go_mode(stat.file_mode);
@@ -107,11 +102,11 @@ pub(crate) async fn stat_path_in(
                 link_target: (!stat.link_target.is_empty()).then_some(stat.link_target),
             }))
         }
-        Err(e) if is_not_found(&e) => match container_missing(docker, container).await {
+        Err(RuntimeError::NotFound { .. }) => match container_missing(docker, container).await {
             None => Ok(None),
             Some(error) => Err(error),
         },
-        Err(e) => Err(classify("looking at a path in the space", e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -131,8 +126,10 @@ pub(crate) async fn download_archive_of(
     let first = match archive.next().await {
         None => return Ok(futures_util::stream::empty().boxed()),
         Some(Ok(chunk)) => chunk,
-        Some(Err(e)) if is_not_found(&e) => return Err(not_found(docker, container).await),
-        Some(Err(e)) => return Err(classify("reading from the space", e)),
+        Some(Err(e)) => match classify("reading from the space", e) {
+            RuntimeError::NotFound { .. } => return Err(not_found(docker, container).await),
+            e => return Err(e),
+        },
     };
     let rest = archive.map(|item| item.map_err(|e| classify("reading from the space", e)));
     Ok(futures_util::stream::once(async move { Ok(first) })
@@ -152,18 +149,19 @@ pub(crate) async fn upload_archive_to(
         .path(dir)
         .copy_uidgid("true")
         .build();
-    match docker
+    let Err(e) = docker
         .upload_to_container(container, Some(options), bollard::body_try_stream(tar))
         .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if is_not_found(&e) => Err(not_found(docker, container).await),
-        Err(DockerError::DockerResponseServerError { message, .. }) => Err(RuntimeError::Failed(
-            format!("writing into the space: {message}"),
-        )),
-        Err(e) => Err(RuntimeError::Failed(format!(
-            "writing into the space was cut short: {e}"
-        ))),
+    else {
+        return Ok(());
+    };
+    let cut_short = format!("writing into the space was cut short: {e}");
+    match classify("writing into the space", e) {
+        RuntimeError::NotFound { .. } => Err(not_found(docker, container).await),
+        // Not the engine gone: the upload's own stream broke off (its error aborts it).
+        RuntimeError::Unavailable(_) => Err(RuntimeError::Failed(cut_short)),
+        // Out of space (`NoRoom`) included.
+        refused => Err(refused),
     }
 }
 

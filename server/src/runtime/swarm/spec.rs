@@ -1,0 +1,226 @@
+//! A space's service: its spec (one replica, reservations as large as its limits, never
+//! restarted or moved by Swarm, pinned to the node that holds its volumes), that pin, and
+//! scaling it (0 replicas is a stopped space).
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    Limit, Mount, MountVolumeOptions, NetworkAttachmentConfig, ResourceObject, Service,
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
+};
+use bollard::query_parameters::UpdateServiceOptionsBuilder;
+use bollard::Docker;
+
+use app::ids::SpaceId;
+
+use super::{swarm_nodes, SwarmRuntime, LABEL_NODE, NODE_PING_TIMEOUT};
+use crate::runtime::container::{
+    capabilities, command, compute_limits, environment, mount, pids_limit, STOP_GRACE_SECS,
+};
+use crate::runtime::error::{classify, found};
+use crate::runtime::labels::{
+    container_name, owner_of, space_labels, volume_labels, volume_name, Owner,
+};
+use crate::runtime::{RuntimeError, SpaceSpec};
+
+impl SwarmRuntime {
+    pub(super) fn service_spec(
+        &self,
+        space: &SpaceSpec,
+        network_id: &str,
+        pin: Option<&str>,
+        replicas: i64,
+    ) -> ServiceSpec {
+        let labels = space_labels(&self.settings.installation, space);
+        let mounts = space
+            .volumes
+            .iter()
+            .map(|volume| Mount {
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(volume_labels(&labels, volume)),
+                    ..Default::default()
+                }),
+                ..mount(space, volume)
+            })
+            .collect();
+        let (nano_cpus, memory_bytes) = compute_limits(
+            space.compute_units,
+            self.settings.cpus_per_cu,
+            self.settings.memory_mib_per_cu,
+        );
+        let (cap_drop, cap_add) = capabilities(space);
+        let mut service_labels = labels.clone();
+        if let Some(pin) = pin {
+            service_labels.insert(LABEL_NODE.to_owned(), pin.to_owned());
+        }
+        ServiceSpec {
+            name: Some(container_name(&space.id)),
+            labels: Some(service_labels),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(replicas),
+                }),
+                ..Default::default()
+            }),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(space.image.clone()),
+                    labels: Some(labels),
+                    command: Some(command(space)),
+                    hostname: Some(space.name.clone()),
+                    env: Some(environment(space)),
+                    mounts: Some(mounts),
+                    stop_grace_period: Some(i64::from(STOP_GRACE_SECS) * 1_000_000_000),
+                    init: Some(false),
+                    capability_add: Some(cap_add),
+                    capability_drop: Some(cap_drop),
+                    ..Default::default()
+                }),
+                // Reservations as large as the limits: Swarm places a space only where its
+                // compute units fit.
+                resources: Some(TaskSpecResources {
+                    limits: Some(Limit {
+                        nano_cpus,
+                        memory_bytes,
+                        pids: Some(pids_limit(space, self.settings.pids_per_cu)),
+                    }),
+                    reservations: Some(ResourceObject {
+                        nano_cpus,
+                        memory_bytes,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                // Swarm never restarts or moves a space on its own: a dead one is `stopped`
+                // (the reconciler says why), and a new task could land away from its volumes.
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                placement: pin.map(|node| TaskSpecPlacement {
+                    constraints: Some(vec![format!("node.id=={node}")]),
+                    ..Default::default()
+                }),
+                networks: Some(vec![NetworkAttachmentConfig {
+                    target: Some(network_id.to_owned()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The node the space's volumes are on: the service's pin when it has one, else a node
+    /// whose engine holds one of its volumes (a service lost after the volumes were made).
+    pub(super) async fn volume_node(
+        &self,
+        manager: &Docker,
+        space: &SpaceSpec,
+    ) -> Result<Option<String>, RuntimeError> {
+        if let Some(pin) = self.pin(manager, &space.id).await? {
+            return Ok(Some(pin));
+        }
+        let Some(first) = space.volumes.first() else {
+            return Ok(None);
+        };
+        let name = volume_name(&space.id, &first.name);
+        for node in swarm_nodes(manager).await? {
+            let Ok(engine) = self.engine_of(&node) else {
+                continue;
+            };
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(NODE_PING_TIMEOUT, engine.inspect_volume(&name)).await
+            {
+                return Ok(node.id);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The space's service, if there is one.
+    async fn service(
+        manager: &Docker,
+        space_id: &SpaceId,
+    ) -> Result<Option<Service>, RuntimeError> {
+        let options = None::<bollard::query_parameters::InspectServiceOptions>;
+        let inspected = manager
+            .inspect_service(&container_name(space_id), options)
+            .await;
+        found("inspecting the space's service", inspected)
+    }
+
+    /// The node named by the space's service's pin label.
+    pub(super) async fn pin(
+        &self,
+        manager: &Docker,
+        space_id: &SpaceId,
+    ) -> Result<Option<String>, RuntimeError> {
+        let Some(service) = Self::service(manager, space_id).await? else {
+            return Ok(None);
+        };
+        let labels = service.spec.and_then(|s| s.labels);
+        if owner_of(labels.as_ref(), &self.settings.installation) == Owner::AnotherInstallation {
+            return Err(RuntimeError::Failed(format!(
+                "a service named {} belongs to another Hangar installation",
+                container_name(space_id)
+            )));
+        }
+        Ok(labels.and_then(|mut l| l.remove(LABEL_NODE)))
+    }
+
+    /// Sets the service's replicas (keeping the rest of its spec); absent is fine.
+    pub(super) async fn scale(
+        &self,
+        manager: &Docker,
+        space_id: &SpaceId,
+        replicas: i64,
+        pin: Option<&str>,
+    ) -> Result<bool, RuntimeError> {
+        let name = container_name(space_id);
+        // A concurrent update bumps the version: read it again, a few times.
+        for _ in 0..3 {
+            let Some(service) = Self::service(manager, space_id).await? else {
+                return Ok(false);
+            };
+            let version = service.version.and_then(|v| v.index).unwrap_or(0);
+            let Some(mut spec) = service.spec else {
+                return Ok(false);
+            };
+            if owner_of(spec.labels.as_ref(), &self.settings.installation)
+                == Owner::AnotherInstallation
+            {
+                return Ok(false);
+            }
+            spec.mode = Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(replicas),
+                }),
+                ..Default::default()
+            });
+            if let Some(pin) = pin {
+                spec.labels
+                    .get_or_insert_with(HashMap::new)
+                    .insert(LABEL_NODE.to_owned(), pin.to_owned());
+            }
+            let options = UpdateServiceOptionsBuilder::new()
+                .version(i32::try_from(version).unwrap_or(i32::MAX))
+                .build();
+            match manager
+                .update_service(&name, spec, options, None)
+                .await
+                .map_err(|e| classify("updating the space's service", e))
+            {
+                Ok(_) => return Ok(true),
+                // Out of sequence: another update came first.
+                Err(RuntimeError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RuntimeError::Failed(
+            "the space's service kept changing under this update: try again".into(),
+        ))
+    }
+}

@@ -1,0 +1,326 @@
+//! Starting a space's service and waiting until its task runs (or why it cannot: no room,
+//! no node that can run it, its node gone), and waiting until a stopped one has ended.
+
+use std::time::{Duration, Instant};
+
+use bollard::models::{NodeState, TaskState};
+use bollard::Docker;
+
+use app::ids::SpaceId;
+
+use super::{
+    newest, node_name, node_unusable, running_tasks, swarm_nodes, task_error, task_state,
+    SwarmRuntime, NODE_PING_TIMEOUT, POLL, STOP_TIMEOUT,
+};
+use crate::runtime::container::compute_limits;
+use crate::runtime::error::{classify, found, removed, reported};
+use crate::runtime::labels::{container_name, volume_name};
+use crate::runtime::{RuntimeError, SpaceSpec};
+
+/// How long a start waits for Swarm to run the task (an image load on a node included).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a start that Swarm cannot place yet waits while the room it needs is held by
+/// tasks that are ending.
+const CAPACITY_GRACE: Duration = Duration::from_secs(10);
+
+/// What a node has left to reserve.
+struct FreeSlot {
+    node_id: String,
+    node: String,
+    nano_cpus: i64,
+    memory: i64,
+}
+
+impl SwarmRuntime {
+    /// Refuses a start on the pinned node when it cannot run the space, and when one of the
+    /// space's volumes is missing there (never a new empty one in its place).
+    async fn check_pinned_node(
+        &self,
+        manager: &Docker,
+        space: &SpaceSpec,
+        node_id: &str,
+    ) -> Result<(), RuntimeError> {
+        let node = self.node(manager, node_id).await?.ok_or_else(|| {
+            RuntimeError::Failed(format!(
+                "node {node_id}, which holds this space's volumes, has left the swarm: \
+                 bring it back, or an admin moves the space to another node"
+            ))
+        })?;
+        if let Some(why) = node_unusable(&node) {
+            return Err(RuntimeError::Failed(format!(
+                "node {} holds this space's volumes and {why}: it cannot start there until \
+                 an admin makes the node active and ready again (docker node update \
+                 --availability active), or moves the space to another node",
+                node_name(&node)
+            )));
+        }
+        let engine = self.engine_of(&node)?;
+        for volume in &space.volumes {
+            let name = volume_name(&space.id, &volume.name);
+            let inspected =
+                tokio::time::timeout(NODE_PING_TIMEOUT * 5, engine.inspect_volume(&name)).await;
+            let Ok(inspected) = inspected else {
+                return Err(RuntimeError::Failed(format!(
+                    "node {} holds this space's volumes and its engine does not answer",
+                    node_name(&node)
+                )));
+            };
+            let doing = format!("inspecting volume {name} on node {}", node_name(&node));
+            if found(&doing, inspected)?.is_none() {
+                return Err(RuntimeError::Failed(format!(
+                    "volume `{}` ({name}) is missing on node {}: Hangar does not start a space \
+                     on a new empty volume in its place. Restore the volume, or delete the space",
+                    volume.name,
+                    node_name(&node)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// What each active, ready node has left to reserve, counting the tasks meant to run
+    /// (a task that is ending still holds its reservation in the scheduler a moment longer).
+    async fn free_slots(&self, manager: &Docker) -> Option<Vec<FreeSlot>> {
+        let nodes = swarm_nodes(manager).await.ok()?;
+        let tasks = running_tasks(manager).await.ok()?;
+        Some(
+            nodes
+                .iter()
+                .filter(|node| node_unusable(node).is_none())
+                .map(|node| {
+                    let total = node.description.as_ref().and_then(|d| d.resources.as_ref());
+                    let (mut nano_cpus, mut memory) = (
+                        total.and_then(|r| r.nano_cpus).unwrap_or(0),
+                        total.and_then(|r| r.memory_bytes).unwrap_or(0),
+                    );
+                    for task in tasks.iter().filter(|t| t.node_id == node.id) {
+                        let reserved = task
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.resources.as_ref())
+                            .and_then(|r| r.reservations.as_ref());
+                        nano_cpus -= reserved.and_then(|r| r.nano_cpus).unwrap_or(0);
+                        memory -= reserved.and_then(|r| r.memory_bytes).unwrap_or(0);
+                    }
+                    FreeSlot {
+                        node_id: node.id.clone().unwrap_or_default(),
+                        node: node_name(node),
+                        nano_cpus,
+                        memory,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether the node is in the swarm, ready, and its engine answers now.
+    async fn node_answers(&self, manager: &Docker, node_id: &str) -> bool {
+        let Ok(Some(node)) = self.node(manager, node_id).await else {
+            return false;
+        };
+        if node.status.as_ref().and_then(|s| s.state) != Some(NodeState::READY) {
+            return false;
+        }
+        let Ok(engine) = self.engine_of(&node) else {
+            // Nothing to ask: trust Swarm's word.
+            return true;
+        };
+        matches!(
+            tokio::time::timeout(NODE_PING_TIMEOUT, engine.ping()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Waits until no task of the space runs any more on a node that answers.
+    pub(super) async fn wait_stopped(
+        &self,
+        manager: &Docker,
+        space_id: &SpaceId,
+    ) -> Result<(), RuntimeError> {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            let tasks = self.tasks(manager, space_id).await?;
+            let mut live = Vec::new();
+            for task in tasks.iter().filter(|t| {
+                matches!(
+                    task_state(t),
+                    Some(
+                        TaskState::RUNNING
+                            | TaskState::STARTING
+                            | TaskState::PREPARING
+                            | TaskState::ASSIGNED
+                            | TaskState::ACCEPTED
+                            | TaskState::READY
+                    )
+                )
+            }) {
+                live.push(task.node_id.clone().unwrap_or_default());
+            }
+            // A dead node's task cannot be waited for: Swarm ends it when the node is back.
+            let mut waiting = false;
+            for node_id in live {
+                if self.node_answers(manager, &node_id).await {
+                    waiting = true;
+                    break;
+                }
+            }
+            if !waiting {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(RuntimeError::Failed(format!(
+                    "the space's task still runs after {} s: its node may be unreachable",
+                    STOP_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The network rules of the node a space's task runs on (see [`super::guard`]).
+    async fn guard_task_node(
+        &self,
+        manager: &Docker,
+        node_id: &str,
+        space: &SpaceSpec,
+    ) -> Result<(), RuntimeError> {
+        let node = self
+            .node(manager, node_id)
+            .await?
+            .ok_or_else(|| RuntimeError::Failed(format!("node {node_id} has left the swarm")))?;
+        let engine = self.engine_of(&node)?;
+        self.guard_node(manager, &engine, node_id, &space.image)
+            .await
+            .map_err(|e| {
+                RuntimeError::Failed(format!(
+                    "node {} cannot be made to keep spaces from the nodes: {e}",
+                    node_name(&node)
+                ))
+            })
+    }
+
+    pub(super) async fn start_service(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
+        let manager = self.manager().await?;
+        let network_id = self.space_network(&manager, space).await?;
+        let pin = self.volume_node(&manager, space).await?;
+        if let Some(node) = &pin {
+            self.check_pinned_node(&manager, space, node).await?;
+        }
+        // The stopped service (0 replicas) carries the pin; a fresh one replaces it.
+        let name = container_name(&space.id);
+        removed(
+            "removing the space's old service",
+            manager.delete_service(&name).await,
+        )?;
+        let spec = self.service_spec(space, &network_id, pin.as_deref(), 1);
+        manager
+            .create_service(spec, None)
+            .await
+            .map_err(|e| classify("creating the space's service", e))?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut short_since = None;
+        loop {
+            let tasks = self.tasks(&manager, &space.id).await?;
+            if let Some(task) = newest(tasks) {
+                let error = task_error(&task);
+                match task_state(&task) {
+                    Some(TaskState::RUNNING) => {
+                        let container = task
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.container_status.as_ref())
+                            .and_then(|c| c.container_id.clone())
+                            .unwrap_or_default();
+                        let node_id = task.node_id.clone().unwrap_or_default();
+                        if let Err(e) = self.guard_task_node(&manager, &node_id, space).await {
+                            // Never a space that can reach the nodes' engines.
+                            let _ = self.scale(&manager, &space.id, 0, None).await;
+                            return Err(e);
+                        }
+                        if pin.is_none() && !space.volumes.is_empty() {
+                            // Its volumes are now on this node: later starts go there.
+                            self.scale(&manager, &space.id, 1, Some(&node_id)).await?;
+                        }
+                        return Ok(container);
+                    }
+                    Some(TaskState::PENDING) if error.contains("insufficient resources") => {
+                        let (cpus, memory) = compute_limits(
+                            space.compute_units,
+                            self.settings.cpus_per_cu,
+                            self.settings.memory_mib_per_cu,
+                        );
+                        let (cpus, memory) = (cpus.unwrap_or(0), memory.unwrap_or(0));
+                        let slots = self.free_slots(&manager).await.unwrap_or_default();
+                        let fits = slots.iter().any(|slot| {
+                            pin.as_ref().is_none_or(|pin| *pin == slot.node_id)
+                                && slot.nano_cpus >= cpus
+                                && slot.memory >= memory
+                        });
+                        // Room held only by tasks that are ending: Swarm places it once
+                        // they are gone.
+                        let short_of_room = *short_since.get_or_insert_with(Instant::now);
+                        if fits && short_of_room.elapsed() < CAPACITY_GRACE {
+                            tokio::time::sleep(POLL).await;
+                            continue;
+                        }
+                        self.scale(&manager, &space.id, 0, None).await?;
+                        let largest = match slots.iter().max_by_key(|slot| slot.nano_cpus) {
+                            Some(slot) => format!(
+                                "the largest free slot is {:.2} CPUs and {} MiB on node {}",
+                                slot.nano_cpus.max(0) as f64 / 1e9,
+                                slot.memory.max(0) / (1024 * 1024),
+                                slot.node
+                            ),
+                            None => "no node is active and ready".to_owned(),
+                        };
+                        let where_ = if pin.is_some() {
+                            "the node that holds this space's volumes has"
+                        } else {
+                            "no node of the cluster has"
+                        };
+                        return Err(RuntimeError::NoRoom(format!(
+                            "cluster capacity: {where_} room for this space ({} CPUs, {} MiB \
+                             reserved; {largest}). This is not your quota: stop another space \
+                             there or ask an admin to add a node, then start it again",
+                            cpus as f64 / 1e9,
+                            memory / (1024 * 1024)
+                        )));
+                    }
+                    Some(TaskState::PENDING) if error.contains("no suitable node") => {
+                        self.scale(&manager, &space.id, 0, None).await?;
+                        return Err(reported(
+                            format!("no node of the cluster can run this space: {error}"),
+                            &error,
+                        ));
+                    }
+                    Some(
+                        state @ (TaskState::FAILED
+                        | TaskState::REJECTED
+                        | TaskState::SHUTDOWN
+                        | TaskState::COMPLETE
+                        | TaskState::ORPHANED
+                        | TaskState::REMOVE),
+                    ) => {
+                        self.scale(&manager, &space.id, 0, None).await?;
+                        // A task that failed for want of its overlay (removed under the start)
+                        // is a missing network: the start is tried again.
+                        return Err(reported(
+                            format!("the space's task is {state}: {error}"),
+                            &error,
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                self.scale(&manager, &space.id, 0, None).await?;
+                return Err(RuntimeError::Failed(format!(
+                    "Swarm did not run the space within {} s: check the nodes \
+                     (docker service ps {name})",
+                    START_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
