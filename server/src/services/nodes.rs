@@ -176,7 +176,7 @@ impl Services {
         let spec = spec_of(&space, &owner.username)?;
         let target = format!("{}/{}", owner.username, space.name);
         let started = std::time::Instant::now();
-        match self.runtime.move_space(&spec, &node.id).await {
+        match self.move_volumes(&spec, &node.id).await {
             Ok(moved) => {
                 record(&self.db, Some(caller), "space.move", &target, Outcome::Success,
                     json!({"from": moved.from, "to": moved.to, "bytes": moved.bytes, "ms": started.elapsed().as_millis() as u64})).await;

@@ -66,6 +66,16 @@ async fn run_steps(
 }
 
 impl Services {
+    /// Moves a stopped space's volumes to the node `to`, where it starts from then on (the
+    /// rules, in `crate::services::nodes`, checked that it may go there).
+    pub async fn move_volumes(
+        &self,
+        spec: &SpaceSpec,
+        to: &str,
+    ) -> Result<crate::runtime::Moved, crate::runtime::RuntimeError> {
+        self.runtime.move_space(spec, to).await
+    }
+
     /// Makes the volumes of a space just created (storage is consumed from creation); when
     /// they cannot all be made, removes what was, and says why.
     pub(super) async fn create_volumes(&self, spec: &SpaceSpec) -> Result<(), String> {
