@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod services;
 pub mod ssh;
 pub mod state;
+pub mod tar;
 pub mod terminal;
 pub mod validate;
 
