@@ -258,9 +258,9 @@ mod tests {
 
     use futures_util::StreamExt;
 
-    use super::super::write::ustar;
-    use super::super::{header, padding, END_OF_ARCHIVE};
     use super::*;
+    use crate::tar::write::ustar;
+    use crate::tar::{header, padding, END_OF_ARCHIVE};
 
     fn input_of(chunks: Vec<Vec<u8>>) -> Input {
         let stream = futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c))));
