@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod services;
 pub mod ssh;
+pub mod tar;
 pub mod terminal;
 pub mod validate;
 

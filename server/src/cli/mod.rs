@@ -1,6 +1,8 @@
 //! The `hangar` command line for developers: a client of the JSON API in the same binary
 //! (`hangar login`, `hangar spaces`, `hangar start api`, …). What it learns at sign-in is kept
 //! by [`profile`]; every failure is the server's own message and an exit code of its kind.
+//! The account, spaces, templates and quota are `spaces`; the ways into a space are `ssh`,
+//! `port_forward` and `cp`, the first two over the WebSockets `websocket` opens.
 
 /// `println!` that ends quietly when stdout is a closed pipe (`hangar spaces | head -1`).
 macro_rules! outln {
@@ -10,15 +12,22 @@ macro_rules! outln {
     }};
 }
 
-mod access;
 pub mod client;
 mod command;
+mod cp;
+mod port_forward;
 pub mod profile;
 mod spaces;
+mod ssh;
+mod websocket;
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{CommandFactory, Subcommand};
+
+use self::client::Client;
+use self::profile::Profile;
 
 pub use command::{Cli, Command};
 
@@ -107,14 +116,14 @@ pub enum ClientCommand {
     Quota,
     /// Open a shell in a space, or run a command there (through Hangar's SSH gateway, or its
     /// web terminal when the gateway is off): `hangar ssh api`, `hangar ssh api -- make test`.
-    Ssh(access::SshArgs),
+    Ssh(ssh::SshArgs),
     /// Print `~/.ssh/config` blocks for your spaces (then `ssh hangar-<space>`, scp, rsync…).
     SshConfig,
     /// Forward local ports to ports inside a space: `hangar port-forward api 8080:80 5432`.
-    PortForward(access::ForwardArgs),
+    PortForward(port_forward::ForwardArgs),
     /// Copy a file or directory into or out of a space: `hangar cp ./src api:/root/`,
     /// `hangar cp api:/root/out.log .`.
-    Cp(access::CopyArgs),
+    Cp(cp::CopyArgs),
     /// Print a shell completion script: `hangar completion bash > ~/.local/share/bash-completion/completions/hangar`.
     Completion {
         /// bash, zsh, fish, elvish or powershell.
@@ -124,11 +133,50 @@ pub enum ClientCommand {
 
 /// Runs a developer command and turns its outcome into an exit code and a message on stderr.
 pub async fn run(command: ClientCommand) -> ExitCode {
-    match spaces::run(command).await {
+    match dispatch(command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hangar: {}", e.message);
             ExitCode::from(e.exit as u8)
+        }
+    }
+}
+
+/// The command run: signing in and out and completions need no saved profile; every other
+/// command is signed with it.
+async fn dispatch(command: ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Login(args) => spaces::login(args).await,
+        ClientCommand::Logout => spaces::logout().await,
+        ClientCommand::Completion { shell } => {
+            let mut cli = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli, "hangar", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            Ok(())
+        }
+        other => {
+            let profile = Profile::load()?;
+            let client = Client::new(&profile.url, Some(profile.token.clone()))?;
+            match other {
+                ClientCommand::Spaces { json } => spaces::list_spaces(&client, json).await,
+                ClientCommand::Create { name, template } => {
+                    spaces::create(&client, name, &template).await
+                }
+                ClientCommand::Templates => spaces::templates(&client).await,
+                ClientCommand::Start(args) => spaces::transition(&client, "start", args).await,
+                ClientCommand::Stop(args) => spaces::transition(&client, "stop", args).await,
+                ClientCommand::Restart(args) => spaces::transition(&client, "restart", args).await,
+                ClientCommand::Delete(args) => spaces::delete(&client, args).await,
+                ClientCommand::Quota => spaces::quota(&client).await,
+                ClientCommand::Ssh(args) => ssh::ssh(&client, args).await,
+                ClientCommand::SshConfig => ssh::ssh_config(&client).await,
+                ClientCommand::PortForward(args) => port_forward::port_forward(&client, args).await,
+                ClientCommand::Cp(args) => cp::copy(&client, args).await,
+                ClientCommand::Login(_)
+                | ClientCommand::Logout
+                | ClientCommand::Completion { .. } => Ok(()),
+            }
         }
     }
 }

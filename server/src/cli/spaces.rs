@@ -10,12 +10,12 @@ use app::api::spaces::{CreateSpace, SpaceDto};
 use app::api::templates::TemplateDto;
 use app::api::users::{CreateToken, TokenCreated, TokenDto};
 use app::lifecycle::SpaceState;
-use clap::{Args, CommandFactory};
+use clap::Args;
 use reqwest::Method;
 
 use super::client::{decode, Client};
 use super::profile::Profile;
-use super::{CliError, ClientCommand};
+use super::CliError;
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
@@ -44,43 +44,6 @@ pub struct TransitionArgs {
     pub timeout: u64,
 }
 
-pub async fn run(command: ClientCommand) -> Result<(), CliError> {
-    match command {
-        ClientCommand::Login(args) => login(args).await,
-        ClientCommand::Logout => logout().await,
-        ClientCommand::Completion { shell } => {
-            let mut cli = super::Cli::command();
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cli, "hangar", &mut script);
-            let _ = std::io::stdout().write_all(&script);
-            Ok(())
-        }
-        other => {
-            let profile = Profile::load()?;
-            let client = Client::new(&profile.url, Some(profile.token.clone()))?;
-            match other {
-                ClientCommand::Spaces { json } => list_spaces(&client, json).await,
-                ClientCommand::Create { name, template } => create(&client, name, &template).await,
-                ClientCommand::Templates => templates(&client).await,
-                ClientCommand::Start(args) => transition(&client, "start", args).await,
-                ClientCommand::Stop(args) => transition(&client, "stop", args).await,
-                ClientCommand::Restart(args) => transition(&client, "restart", args).await,
-                ClientCommand::Delete(args) => delete(&client, args).await,
-                ClientCommand::Quota => quota(&client).await,
-                ClientCommand::Ssh(args) => super::access::ssh(&client, args).await,
-                ClientCommand::SshConfig => super::access::ssh_config(&client).await,
-                ClientCommand::PortForward(args) => {
-                    super::access::port_forward(&client, args).await
-                }
-                ClientCommand::Cp(args) => super::access::copy(&client, args).await,
-                ClientCommand::Login(_)
-                | ClientCommand::Logout
-                | ClientCommand::Completion { .. } => Ok(()),
-            }
-        }
-    }
-}
-
 fn ask(prompt: &str) -> Result<String, CliError> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
@@ -92,7 +55,7 @@ fn ask(prompt: &str) -> Result<String, CliError> {
     Ok(line.trim().to_owned())
 }
 
-async fn login(args: LoginArgs) -> Result<(), CliError> {
+pub(super) async fn login(args: LoginArgs) -> Result<(), CliError> {
     let url = args.url.trim().trim_end_matches('/').to_owned();
     let (token, token_id, user) = match args.token {
         Some(token) => {
@@ -221,7 +184,7 @@ async fn checked<T: serde::de::DeserializeOwned>(answer: reqwest::Response) -> R
     })
 }
 
-async fn logout() -> Result<(), CliError> {
+pub(super) async fn logout() -> Result<(), CliError> {
     let profile = match Profile::load() {
         Ok(profile) => profile,
         Err(e) if e.exit == super::Exit::SignedOut => {
@@ -256,7 +219,7 @@ async fn logout() -> Result<(), CliError> {
     Ok(())
 }
 
-async fn list_spaces(client: &Client, json: bool) -> Result<(), CliError> {
+pub(super) async fn list_spaces(client: &Client, json: bool) -> Result<(), CliError> {
     let spaces: Vec<SpaceDto> = client.get_all("/api/v1/spaces").await?;
     if json {
         let text = serde_json::to_string_pretty(&spaces)
@@ -329,7 +292,7 @@ pub(super) async fn find_space(client: &Client, wanted: &str) -> Result<SpaceDto
         })
 }
 
-async fn templates(client: &Client) -> Result<(), CliError> {
+pub(super) async fn templates(client: &Client) -> Result<(), CliError> {
     let templates: Vec<TemplateDto> = client.get_all("/api/v1/templates?usable=true").await?;
     if templates.is_empty() {
         outln!("No template is available to you: ask your administrator.");
@@ -350,7 +313,7 @@ async fn templates(client: &Client) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn create(client: &Client, name: String, template: &str) -> Result<(), CliError> {
+pub(super) async fn create(client: &Client, name: String, template: &str) -> Result<(), CliError> {
     let templates: Vec<TemplateDto> = client.get_all("/api/v1/templates?usable=true").await?;
     let chosen = templates
         .iter()
@@ -381,7 +344,11 @@ async fn create(client: &Client, name: String, template: &str) -> Result<(), Cli
     Ok(())
 }
 
-async fn transition(client: &Client, action: &str, args: TransitionArgs) -> Result<(), CliError> {
+pub(super) async fn transition(
+    client: &Client,
+    action: &str,
+    args: TransitionArgs,
+) -> Result<(), CliError> {
     let space = find_space(client, &args.space).await?;
     let started: SpaceDto = decode(
         client
@@ -424,7 +391,7 @@ async fn transition(client: &Client, action: &str, args: TransitionArgs) -> Resu
     }
 }
 
-async fn delete(client: &Client, args: TransitionArgs) -> Result<(), CliError> {
+pub(super) async fn delete(client: &Client, args: TransitionArgs) -> Result<(), CliError> {
     let space = find_space(client, &args.space).await?;
     let label = space_label(&space);
     let answer = client
@@ -497,7 +464,7 @@ async fn wait_for(
     outcome
 }
 
-async fn quota(client: &Client) -> Result<(), CliError> {
+pub(super) async fn quota(client: &Client) -> Result<(), CliError> {
     let report: QuotaReport = client.get("/api/v1/me/quota").await?;
     let bar = |used: i64, quota: Option<i64>| -> String {
         match quota {

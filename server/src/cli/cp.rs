@@ -1,54 +1,20 @@
-//! The ways into a space from a developer's own terminal: `hangar ssh` (through the SSH
-//! gateway, or over the web terminal's WebSocket when there is none), `hangar ssh-config`,
-//! `hangar port-forward` (local ports to ports in a space, over WebSockets) and `hangar cp`
-//! (through the file API), all signed with the saved token.
+//! `hangar cp`: a file or a directory into or out of a space, through the file API. A
+//! directory goes up as a tar written as it is read, and comes down as a tar unpacked as it
+//! arrives, with the checks the server applies to uploads.
 
-use std::io::IsTerminal;
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use app::api::spaces::SpaceDto;
-use app::api::ssh::SshConfigDto;
 use app::error::ErrorBody;
-use app::protocol::{TerminalControl, TerminalNotice};
 use clap::Args;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 use super::client::Client;
 use super::spaces::find_space;
 use super::CliError;
-use crate::services::files::archive;
-
-#[derive(Debug, Args)]
-pub struct SshArgs {
-    /// The space: its name, `owner/name` for one shared with you, or its id.
-    pub space: String,
-    /// A command to run instead of a login shell (after `--` when it has options).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
-    /// A private key for ssh (`ssh -i`).
-    #[arg(long, short = 'i')]
-    pub identity: Option<PathBuf>,
-    /// An option for ssh (`ssh -o Name=value`); may be repeated.
-    #[arg(long = "option", short = 'o')]
-    pub options: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ForwardArgs {
-    /// The space: its name, `owner/name` for one shared with you, or its id.
-    pub space: String,
-    /// `LOCAL:REMOTE` (or one port for both); 0 as the local port picks a free one.
-    #[arg(required = true)]
-    pub ports: Vec<String>,
-    /// The local address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub address: IpAddr,
-}
+use crate::tar;
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
@@ -56,314 +22,6 @@ pub struct CopyArgs {
     pub source: String,
     /// Where to: a local path, or `SPACE:/absolute/path` (a directory there keeps the name).
     pub target: String,
-}
-
-/// `hangar ssh-config`: `Host` blocks for `~/.ssh/config`.
-pub async fn ssh_config(client: &Client) -> Result<(), CliError> {
-    let config: SshConfigDto = client.get("/api/v1/me/ssh-config").await?;
-    outln!("{}", config.text.trim_end());
-    Ok(())
-}
-
-/// `hangar ssh`: runs OpenSSH's `ssh` against the gateway as the space's login, or opens the
-/// web terminal's shell here when the gateway is off.
-pub async fn ssh(client: &Client, args: SshArgs) -> Result<(), CliError> {
-    let space = find_space(client, &args.space).await?;
-    let config: SshConfigDto = client.get("/api/v1/me/ssh-config").await?;
-    if !config.enabled {
-        if !args.command.is_empty() {
-            return Err(CliError::failed(
-                "this Hangar has no SSH gateway (--ssh-listen none), and running a command \
-                 needs it: run `hangar ssh` without one for a shell, or ask an admin to turn \
-                 the gateway on",
-            ));
-        }
-        return terminal_shell(client, &space).await;
-    }
-    let host = config
-        .hosts
-        .iter()
-        .find(|h| h.space_id == space.id)
-        .ok_or_else(|| {
-            CliError::failed(format!(
-                "space `{}` offers no SSH (its template lacks the ssh feature): use `hangar ssh` \
-                 on another space, or the web terminal",
-                args.space
-            ))
-        })?;
-    let mut command = std::process::Command::new("ssh");
-    command.arg("-p").arg(config.port.to_string());
-    if let Some(identity) = &args.identity {
-        command.arg("-i").arg(identity);
-    }
-    for option in &args.options {
-        command.arg("-o").arg(option);
-    }
-    command.arg(format!("{}@{}", host.user, config.host));
-    if !args.command.is_empty() {
-        command.arg("--").args(&args.command);
-    }
-    // ssh takes over this process: its terminal, its signals and its exit status.
-    use std::os::unix::process::CommandExt;
-    let error = command.exec();
-    Err(CliError::usage(format!(
-        "cannot run ssh ({error}): install the OpenSSH client (Debian: apt install openssh-client)"
-    )))
-}
-
-/// The WebSocket URL of an API path of the Hangar at `base`.
-fn websocket_url(base: &str, path: &str) -> String {
-    let rest = base
-        .strip_prefix("https://")
-        .map(|rest| format!("wss://{rest}"))
-        .or_else(|| {
-            base.strip_prefix("http://")
-                .map(|rest| format!("ws://{rest}"))
-        })
-        .unwrap_or_else(|| base.to_owned());
-    format!("{rest}{path}")
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens a WebSocket of the API signed with the client's token; a refusal is the server's
-/// own message.
-async fn open_websocket(client: &Client, path: &str) -> Result<Socket, CliError> {
-    let mut request = websocket_url(client.base(), path)
-        .into_client_request()
-        .map_err(|e| CliError::usage(format!("cannot make the WebSocket request: {e}")))?;
-    if let Some(token) = client.token() {
-        let value = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| CliError::usage("the saved token is not valid: sign in again"))?;
-        request.headers_mut().insert("authorization", value);
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(socket),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            let status = StatusCode::from_u16(response.status().as_u16())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let message = response
-                .body()
-                .as_deref()
-                .and_then(|body| serde_json::from_slice::<ErrorBody>(body).ok())
-                .map_or_else(
-                    || format!("Hangar refused the connection ({status})"),
-                    |body| body.error.message,
-                );
-            Err(CliError::from_status(status, message))
-        }
-        Err(e) => Err(CliError::unreachable(format!(
-            "cannot reach Hangar at {}: {e}",
-            client.base()
-        ))),
-    }
-}
-
-/// Puts the local terminal in raw mode while it lives (keys go to the space as typed).
-struct RawMode {
-    saved: rustix::termios::Termios,
-}
-
-impl RawMode {
-    fn enable() -> Option<RawMode> {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return None;
-        }
-        let saved = rustix::termios::tcgetattr(&stdin).ok()?;
-        let mut raw = saved.clone();
-        raw.make_raw();
-        rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
-        Some(RawMode { saved })
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(
-            std::io::stdin(),
-            rustix::termios::OptionalActions::Now,
-            &self.saved,
-        );
-    }
-}
-
-/// The local terminal's size (cols, rows), 80×24 when it is not a terminal.
-fn terminal_size() -> (u16, u16) {
-    rustix::termios::tcgetwinsize(std::io::stdout())
-        .ok()
-        .filter(|size| size.ws_col > 0 && size.ws_row > 0)
-        .map_or((80, 24), |size| (size.ws_col, size.ws_row))
-}
-
-/// A shell in the space over the web terminal's WebSocket, until it exits (its exit code is
-/// this command's).
-async fn terminal_shell(client: &Client, space: &SpaceDto) -> Result<(), CliError> {
-    let (cols, rows) = terminal_size();
-    let path = format!(
-        "/api/v1/spaces/{}/terminal?session={}&cols={cols}&rows={rows}",
-        space.id,
-        uuid::Uuid::new_v4()
-    );
-    let socket = open_websocket(client, &path).await?;
-    let (mut to_server, mut from_server) = socket.split();
-    let raw = RawMode::enable();
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = tokio::io::stdout();
-    let mut resized =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
-    let mut input = vec![0u8; 16 * 1024];
-    let mut input_open = true;
-    let outcome = loop {
-        tokio::select! {
-            read = stdin.read(&mut input), if input_open => match read {
-                Ok(0) | Err(_) => input_open = false,
-                Ok(n) => {
-                    let frame = Message::Binary(bytes::Bytes::copy_from_slice(&input[..n]));
-                    if to_server.send(frame).await.is_err() {
-                        break Err(CliError::unreachable("the connection to Hangar was lost"));
-                    }
-                }
-            },
-            Some(()) = async { match resized.as_mut() { Some(s) => s.recv().await, None => None } } => {
-                let (cols, rows) = terminal_size();
-                if let Ok(text) = serde_json::to_string(&TerminalControl::Resize { cols, rows }) {
-                    let _ = to_server.send(Message::Text(text.into())).await;
-                }
-            }
-            message = from_server.next() => match message {
-                Some(Ok(Message::Binary(data))) => {
-                    if stdout.write_all(&data).await.is_err() || stdout.flush().await.is_err() {
-                        break Ok(0);
-                    }
-                }
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalNotice>(&text) {
-                    Ok(TerminalNotice::Exit { code }) => break Ok(code),
-                    Ok(TerminalNotice::Error { message }) => break Err(CliError::failed(message)),
-                    Err(_) => {}
-                },
-                Some(Ok(Message::Close(_))) | None => break Ok(0),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => break Err(CliError::unreachable(format!("the connection to Hangar was lost: {e}"))),
-            },
-        }
-    };
-    drop(raw);
-    match outcome {
-        Ok(0) => Ok(()),
-        Ok(code) => std::process::exit(i32::try_from(code).unwrap_or(1)),
-        Err(e) => Err(e),
-    }
-}
-
-/// `LOCAL:REMOTE` or `PORT`.
-fn port_pair(text: &str) -> Result<(u16, u16), CliError> {
-    let bad = || {
-        CliError::usage(format!(
-            "`{text}` is not a port mapping: give LOCAL:REMOTE (e.g. 8080:80) or one port"
-        ))
-    };
-    let (local, remote) = text.split_once(':').unwrap_or((text, text));
-    let local: u16 = local.parse().map_err(|_| bad())?;
-    let remote: u16 = remote.parse().map_err(|_| bad())?;
-    if remote == 0 {
-        return Err(bad());
-    }
-    Ok((local, remote))
-}
-
-/// `hangar port-forward`: listens on local ports and carries each connection to the space's
-/// port over its own WebSocket, until interrupted.
-pub async fn port_forward(client: &Client, args: ForwardArgs) -> Result<(), CliError> {
-    let space = find_space(client, &args.space).await?;
-    let pairs = args
-        .ports
-        .iter()
-        .map(|p| port_pair(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    // One WebSocket first: a refusal (permission, stopped space) is said now, not at the
-    // first connection.
-    let (_, first_remote) = pairs[0];
-    open_websocket(
-        client,
-        &format!("/api/v1/spaces/{}/ports/{first_remote}/tcp", space.id),
-    )
-    .await?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for (local, remote) in pairs {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.address, local))
-            .await
-            .map_err(|e| {
-                CliError::usage(format!(
-                    "cannot listen on {}:{local} ({e}): choose another local port",
-                    args.address
-                ))
-            })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| CliError::usage(format!("cannot read the local address: {e}")))?;
-        outln!("Forwarding {bound} -> {}:{remote}", args.space);
-        let client = client.clone();
-        let path = format!("/api/v1/spaces/{}/ports/{remote}/tcp", space.id);
-        tasks.spawn(async move {
-            loop {
-                let Ok((connection, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (client, path) = (client.clone(), path.clone());
-                tokio::spawn(async move {
-                    match open_websocket(&client, &path).await {
-                        Ok(socket) => carry(connection, socket).await,
-                        Err(e) => eprintln!("hangar: {}", e.message),
-                    }
-                });
-            }
-        });
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    tasks.shutdown().await;
-    Ok(())
-}
-
-/// Copies a local connection to a WebSocket and back until either side ends.
-async fn carry(connection: tokio::net::TcpStream, socket: Socket) {
-    let _ = connection.set_nodelay(true);
-    let (mut from_local, mut to_local) = connection.into_split();
-    let (mut to_server, mut from_server) = socket.split();
-    let up = async {
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match from_local.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let frame = Message::Binary(bytes::Bytes::copy_from_slice(&buffer[..n]));
-                    if to_server.send(frame).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = to_server.send(Message::Close(None)).await;
-    };
-    let down = async {
-        while let Some(Ok(message)) = from_server.next().await {
-            let data = match message {
-                Message::Binary(data) => data,
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            if to_local.write_all(&data).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_local.shutdown().await;
-    };
-    tokio::select! {
-        () = up => {}
-        () = down => {}
-    }
 }
 
 /// One side of `hangar cp`.
@@ -564,9 +222,9 @@ async fn write_tar(
     while let Some((dir, name)) = pending.pop() {
         let meta = tokio::fs::metadata(&dir).await?;
         let mode = meta.permissions().mode() & 0o7777;
-        send(archive::header(
+        send(tar::header(
             &name,
-            &archive::EntryKind::Dir,
+            &tar::EntryKind::Dir,
             0,
             mode,
             mtime(&meta),
@@ -581,9 +239,9 @@ async fn write_tar(
                 pending.push((path, child));
             } else if meta.is_file() {
                 let mode = meta.permissions().mode() & 0o7777;
-                send(archive::header(
+                send(tar::header(
                     &child,
-                    &archive::EntryKind::File,
+                    &tar::EntryKind::File,
                     meta.len(),
                     mode,
                     mtime(&meta),
@@ -605,17 +263,17 @@ async fn write_tar(
                     send(bytes::Bytes::copy_from_slice(&buffer[..n])).await?;
                     left -= n as u64;
                 }
-                send(archive::padding(meta.len())).await?;
+                send(tar::padding(meta.len())).await?;
                 total += meta.len();
             } else if meta.file_type().is_symlink() {
                 let target = tokio::fs::read_link(&path).await?;
-                let kind = archive::EntryKind::Symlink(target.to_string_lossy().into_owned());
-                send(archive::header(&child, &kind, 0, 0o777, mtime(&meta))).await?;
+                let kind = tar::EntryKind::Symlink(target.to_string_lossy().into_owned());
+                send(tar::header(&child, &kind, 0, 0o777, mtime(&meta))).await?;
             }
             // Devices, FIFOs and sockets are not copied.
         }
     }
-    send(bytes::Bytes::from_static(&archive::END_OF_ARCHIVE)).await?;
+    send(bytes::Bytes::from_static(&tar::END_OF_ARCHIVE)).await?;
     Ok(total)
 }
 
@@ -729,23 +387,23 @@ async fn save(response: reqwest::Response, path: &Path) -> Result<u64, CliError>
 /// Unpacks a tar whose entries sit under `name/` into `parent/top/`, with the checks the
 /// server applies to uploads (no absolute names, no `..`, no links out); the file bytes.
 async fn extract(
-    stream: crate::runtime::UploadStream,
+    stream: tar::ByteInput,
     parent: &Path,
     name: &str,
     top: &str,
 ) -> Result<u64, CliError> {
-    let mut input = archive::Input::new(stream);
-    let mut checker = archive::Checker::new(1_000_000);
+    let mut input = tar::Input::new(stream);
+    let mut checker = tar::Checker::new(1_000_000);
     let mut total = 0u64;
     let bad = |e: String| CliError::failed(format!("the archive from the space was refused: {e}"));
-    while let Some(entry) = archive::next_entry(&mut input)
+    while let Some(entry) = tar::next_entry(&mut input)
         .await
         .map_err(|e| bad(e.to_string()))?
     {
         let size = entry.size;
         let Some(entry) = checker.check(entry).map_err(bad)? else {
             input
-                .skip(size + archive::padding_of(size) as u64)
+                .skip(size + tar::padding_of(size) as u64)
                 .await
                 .map_err(|e| bad(e.to_string()))?;
             continue;
@@ -763,8 +421,8 @@ async fn extract(
         let cannot =
             |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", local.display()));
         match &entry.kind {
-            archive::EntryKind::Dir => tokio::fs::create_dir_all(&local).await.map_err(cannot)?,
-            archive::EntryKind::File => {
+            tar::EntryKind::Dir => tokio::fs::create_dir_all(&local).await.map_err(cannot)?,
+            tar::EntryKind::File => {
                 if let Some(dir) = local.parent() {
                     tokio::fs::create_dir_all(dir).await.map_err(cannot)?;
                 }
@@ -781,17 +439,17 @@ async fn extract(
                 }
                 file.flush().await.map_err(cannot)?;
                 input
-                    .skip(archive::padding_of(entry.size) as u64)
+                    .skip(tar::padding_of(entry.size) as u64)
                     .await
                     .map_err(|e| bad(e.to_string()))?;
                 total += entry.size;
             }
-            archive::EntryKind::Symlink(target) => {
+            tar::EntryKind::Symlink(target) => {
                 let _ = tokio::fs::remove_file(&local).await;
                 tokio::fs::symlink(target, &local).await.map_err(cannot)?;
             }
             // The checker let through only links to files earlier in the archive.
-            archive::EntryKind::HardLink(earlier) => {
+            tar::EntryKind::HardLink(earlier) => {
                 let earlier = earlier
                     .strip_prefix(name)
                     .map(|rest| parent.join(top).join(rest.trim_start_matches('/')))
@@ -825,20 +483,5 @@ mod tests {
         assert!(matches!(place("./notes:old"), Place::Local(_)));
         assert!(matches!(place("notes.txt"), Place::Local(_)));
         assert!(matches!(place("api:relative"), Place::Local(_)));
-    }
-
-    #[test]
-    fn port_mappings_read_local_then_remote() {
-        assert_eq!(port_pair("8080:80").unwrap(), (8080, 80));
-        assert_eq!(port_pair("5432").unwrap(), (5432, 5432));
-        assert_eq!(port_pair("0:22").unwrap(), (0, 22));
-        assert!(port_pair("8080:0").is_err());
-        assert!(port_pair("web").is_err());
-    }
-
-    #[test]
-    fn websocket_urls_follow_the_scheme() {
-        assert_eq!(websocket_url("http://h:3000", "/x"), "ws://h:3000/x");
-        assert_eq!(websocket_url("https://h", "/x"), "wss://h/x");
     }
 }
