@@ -8,14 +8,13 @@ use app::api::page::PageQuery;
 use app::ids::{GroupId, UserId};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{check_limit, conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
+use super::paging::Keyset;
+use super::{check_limit, conflict_on_duplicate, new_id, Services};
 use crate::entities::{group, group_member, user};
 use crate::error::{ApiError, ApiResult};
 
@@ -34,16 +33,9 @@ pub fn user_ref(user: &user::Model) -> UserRef {
 impl GroupsApi for Services {
     async fn list_groups(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<GroupDto>> {
         caller.require_admin()?;
-        let limit = page_size(&page)?;
-        let mut select = group::Entity::find().order_by_asc(group::Column::Name);
-        if let Some(after) = page.after {
-            let last = group::Entity::find_by_id(GroupId::from(after))
-                .one(&self.db)
-                .await?
-                .ok_or_else(unknown_cursor)?;
-            select = select.filter(group::Column::Name.gt(last.name));
-        }
-        let groups = select.limit(limit).all(&self.db).await?;
+        let groups = Keyset::new([group::Column::Name])
+            .page(&self.db, group::Entity::find(), &page)
+            .await?;
         self.group_dtos(groups).await
     }
 
