@@ -282,12 +282,6 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// The configuration with every default, as `hangar serve` with no flag sees it
-    /// (environment variables still apply).
-    pub fn from_env() -> Self {
-        Cli::parse_from(["hangar"]).serve
-    }
-
     /// The configuration `hangar serve ARGS…` would use (`args[0]` is the program name).
     pub fn from_args<I, T>(args: I) -> Self
     where
