@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::UserRef;
 use super::page::{PageQuery, Paged};
-use super::serde_helpers::double_option;
+use super::quota::body_with_quota;
 use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
 use crate::time::Timestamp;
@@ -25,9 +25,10 @@ pub struct GroupDto {
     pub created_at: Timestamp,
 }
 
+body_with_quota! {
 /// A new group (admins only).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
     /// 1 to 64 characters, not all blank.
@@ -40,38 +41,11 @@ pub struct CreateGroup {
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
     pub description: Option<String>,
-    /// Absent: contributes 0; `null`: unlimited.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_spaces: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub compute_units: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub storage_units: Option<Option<i64>>,
-    /// Tunnels (public links) at once.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_tunnels: Option<Option<i64>>,
+}
+absent: "Absent: contributes 0; `null`: unlimited."
 }
 
+body_with_quota! {
 /// Changes to a group (admins only); absent fields stay as they are.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,35 +60,7 @@ pub struct UpdateGroup {
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
     pub description: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_spaces: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub compute_units: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub storage_units: Option<Option<i64>>,
-    /// Tunnels (public links) at once.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_tunnels: Option<Option<i64>>,
+}
 }
 
 /// A page of groups, by name (admins only).

@@ -24,6 +24,68 @@ pub struct UsageValues {
     pub tunnels: i64,
 }
 
+/// A request body that sets a quota (declared with [`body_with_quota`]).
+pub trait SetsQuota {
+    /// The body with every quota value given (the admin forms send all four).
+    fn with_quota(self, quota: QuotaValues) -> Self;
+}
+
+/// Declares a request body that sets a user's or a group's quota: its own fields, then the
+/// four quota values, each absent (no change, or the default), `null` (unlimited) or 0 to
+/// 1,000,000, with the attributes that publish and enforce that written once. An optional
+/// `absent: "…"` after the struct documents what an absent value means. (Not a flattened
+/// struct: the published schema would then refuse the fields its `allOf` parts do not name.)
+/// The struct is written unindented inside the call, so that it reads as it would without.
+macro_rules! body_with_quota {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)*
+        }
+        $(absent: $absent:tt)?
+    ) => {
+        $crate::api::quota::body_with_quota! {
+            @emit [$(#[$meta])*] $name [$($(#[$field_meta])* pub $field: $type,)*]
+            [$(#[doc = $absent])?] max_spaces,
+            [] compute_units,
+            [] storage_units,
+            [#[doc = "Tunnels (public links) at once."]] max_tunnels
+        }
+    };
+    (
+        @emit [$($meta:tt)*] $name:ident [$($fields:tt)*]
+        $([$($doc:tt)*] $quota:ident),*
+    ) => {
+        $($meta)*
+        pub struct $name {
+            $($fields)*
+            $(
+                $($doc)*
+                #[serde(
+                    default,
+                    deserialize_with = "crate::api::serde_helpers::double_option",
+                    skip_serializing_if = "Option::is_none"
+                )]
+                #[cfg_attr(
+                    feature = "ssr",
+                    schema(value_type = Option<i64>, minimum = 0, maximum = 1000000)
+                )]
+                pub $quota: Option<Option<i64>>,
+            )*
+        }
+
+        impl $crate::api::quota::SetsQuota for $name {
+            fn with_quota(self, quota: $crate::api::quota::QuotaValues) -> Self {
+                Self {
+                    $($quota: Some(quota.$quota),)*
+                    ..self
+                }
+            }
+        }
+    };
+}
+pub(crate) use body_with_quota;
+
 /// One contributor to the effective quota: `own` or `group:<name>`.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,15 +5,16 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Role, UserDto};
 use super::page::{PageQuery, Paged};
+use super::quota::body_with_quota;
 use super::quota::{QuotaReport, UserQuota};
-use super::serde_helpers::double_option;
 use crate::error::ApiError;
 use crate::ids::{SshKeyId, TokenId, UserId};
 use crate::time::Timestamp;
 
+body_with_quota! {
 /// A new user (admins only).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 2 to 32 characters: lowercase letters, digits and `-`, starting with a letter.
@@ -34,38 +35,11 @@ pub struct CreateUser {
     pub display_name: Option<String>,
     #[serde(default)]
     pub active: Option<bool>,
-    /// Absent: the server's default for new users; `null`: unlimited.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_spaces: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub compute_units: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub storage_units: Option<Option<i64>>,
-    /// Tunnels (public links) at once.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_tunnels: Option<Option<i64>>,
+}
+absent: "Absent: the server's default for new users; `null`: unlimited."
 }
 
+body_with_quota! {
 /// Changes to a user (admins only); absent fields stay as they are.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,38 +60,10 @@ pub struct UpdateUser {
     pub display_name: Option<String>,
     #[serde(default)]
     pub active: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_spaces: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub compute_units: Option<Option<i64>>,
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub storage_units: Option<Option<i64>>,
     /// Also revoke every API token of the user (their sessions end with a password reset).
     #[serde(default)]
     pub revoke_tokens: Option<bool>,
-    /// Tunnels (public links) at once.
-    #[serde(
-        default,
-        deserialize_with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>, minimum = 0, maximum = 1000000))]
-    pub max_tunnels: Option<Option<i64>>,
+}
 }
 
 /// What an API token may do; each scope includes the ones before it. Browser sessions may

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::quota::QuotaReport;
+use crate::api::quota::{QuotaReport, QuotaValues};
 use crate::error::ApiError;
 use crate::lifecycle::SpaceState;
 
@@ -204,17 +204,16 @@ pub fn StateBadge(state: SpaceState) -> impl IntoView {
     }
 }
 
-/// The quota fields of a form, as typed (blank: unlimited).
+/// The quota fields of a form, as typed (blank: unlimited), and the one that was not a
+/// number when last read.
 #[derive(Clone, Copy)]
 pub struct QuotaInputs {
     spaces: RwSignal<String>,
     compute: RwSignal<String>,
     storage: RwSignal<String>,
     tunnels: RwSignal<String>,
+    typo: RwSignal<Option<ApiError>>,
 }
-
-/// Parsed quota fields: spaces, compute units, storage units, tunnels (`None`: unlimited).
-pub type Limits = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
 impl QuotaInputs {
     pub fn new(
@@ -228,17 +227,36 @@ impl QuotaInputs {
             compute: RwSignal::new(limit_text(compute)),
             storage: RwSignal::new(limit_text(storage)),
             tunnels: RwSignal::new(limit_text(tunnels)),
+            typo: RwSignal::new(None),
         }
     }
 
-    /// The values, or an error naming the field that is not a number.
-    pub fn read(&self) -> Result<Limits, ApiError> {
-        Ok((
-            parse_limit("max_spaces", &self.spaces.get_untracked())?,
-            parse_limit("compute_units", &self.compute.get_untracked())?,
-            parse_limit("storage_units", &self.storage.get_untracked())?,
-            parse_limit("max_tunnels", &self.tunnels.get_untracked())?,
-        ))
+    /// The values, or `None` while a field is not a number: [`Self::typo`] then names it.
+    pub fn read(&self) -> Option<QuotaValues> {
+        match self.parse() {
+            Ok(values) => {
+                self.typo.set(None);
+                Some(values)
+            }
+            Err(e) => {
+                self.typo.set(Some(e));
+                None
+            }
+        }
+    }
+
+    /// The field that was not a number at the last read, with what is wrong.
+    pub fn typo(&self) -> Option<ApiError> {
+        self.typo.get()
+    }
+
+    fn parse(&self) -> Result<QuotaValues, ApiError> {
+        Ok(QuotaValues {
+            max_spaces: parse_limit("max_spaces", &self.spaces.get_untracked())?,
+            compute_units: parse_limit("compute_units", &self.compute.get_untracked())?,
+            storage_units: parse_limit("storage_units", &self.storage.get_untracked())?,
+            max_tunnels: parse_limit("max_tunnels", &self.tunnels.get_untracked())?,
+        })
     }
 }
 

@@ -8,14 +8,13 @@ use app::api::page::PageQuery;
 use app::ids::{GroupId, UserId};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{check_limit, conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
+use super::paging::Keyset;
+use super::{check_limit, conflict_on_duplicate, new_id, Services};
 use crate::entities::{group, group_member, user};
 use crate::error::{ApiError, ApiResult};
 
@@ -34,16 +33,9 @@ pub fn user_ref(user: &user::Model) -> UserRef {
 impl GroupsApi for Services {
     async fn list_groups(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<GroupDto>> {
         caller.require_admin()?;
-        let limit = page_size(&page)?;
-        let mut select = group::Entity::find().order_by_asc(group::Column::Name);
-        if let Some(after) = page.after {
-            let last = group::Entity::find_by_id(GroupId::from(after))
-                .one(&self.db)
-                .await?
-                .ok_or_else(unknown_cursor)?;
-            select = select.filter(group::Column::Name.gt(last.name));
-        }
-        let groups = select.limit(limit).all(&self.db).await?;
+        let groups = Keyset::new([group::Column::Name])
+            .page(&self.db, group::Entity::find(), &page)
+            .await?;
         self.group_dtos(groups).await
     }
 
@@ -153,11 +145,28 @@ impl GroupsApi for Services {
         member: bool,
     ) -> ApiResult<GroupDto> {
         caller.require_admin()?;
-        if member {
-            self.add_member(caller, group_id, user_id).await
+        let group = self.find_group(group_id).await?;
+        let user = self.find_user(user_id).await?;
+        let action = if member {
+            self.insert_member(&group, &user).await?;
+            "group.member.add"
         } else {
-            self.remove_member(caller, group_id, user_id).await
-        }
+            group_member::Entity::delete_by_id((group.id.clone(), user.id.clone()))
+                .exec(&self.db)
+                .await?;
+            "group.member.remove"
+        };
+        self.users_changed(vec![user.id.clone()]);
+        record(
+            &self.db,
+            Some(caller),
+            action,
+            &format!("group:{}", group.name),
+            Outcome::Success,
+            json!({"user": user.username}),
+        )
+        .await;
+        self.one_group_dto(group).await
     }
 }
 
@@ -212,15 +221,8 @@ impl Services {
             .ok_or_else(|| ApiError::internal("group vanished"))
     }
 
-    async fn add_member(
-        &self,
-        caller: &Caller,
-        group_id: &GroupId,
-        user_id: &UserId,
-    ) -> ApiResult<GroupDto> {
-        caller.require_admin()?;
-        let group = self.find_group(group_id).await?;
-        let member = self.find_user(user_id).await?;
+    /// Adds the membership; adding it twice is no error.
+    async fn insert_member(&self, group: &group::Model, member: &user::Model) -> ApiResult<()> {
         group_member::Entity::insert(group_member::ActiveModel {
             group_id: Set(group.id.clone()),
             user_id: Set(member.id.clone()),
@@ -232,42 +234,7 @@ impl Services {
         )
         .exec_without_returning(&self.db)
         .await?;
-        self.users_changed(vec![member.id.clone()]);
-        record(
-            &self.db,
-            Some(caller),
-            "group.member.add",
-            &format!("group:{}", group.name),
-            Outcome::Success,
-            json!({"user": member.username}),
-        )
-        .await;
-        self.one_group_dto(group).await
-    }
-
-    async fn remove_member(
-        &self,
-        caller: &Caller,
-        group_id: &GroupId,
-        user_id: &UserId,
-    ) -> ApiResult<GroupDto> {
-        caller.require_admin()?;
-        let group = self.find_group(group_id).await?;
-        let member = self.find_user(user_id).await?;
-        group_member::Entity::delete_by_id((group.id.clone(), member.id.clone()))
-            .exec(&self.db)
-            .await?;
-        self.users_changed(vec![member.id.clone()]);
-        record(
-            &self.db,
-            Some(caller),
-            "group.member.remove",
-            &format!("group:{}", group.name),
-            Outcome::Success,
-            json!({"user": member.username}),
-        )
-        .await;
-        self.one_group_dto(group).await
+        Ok(())
     }
 
     /// Tells live views of every member of the group that their quota changed.

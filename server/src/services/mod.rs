@@ -11,6 +11,7 @@ pub mod gauges;
 pub mod groups;
 pub mod nodes;
 pub mod orphans;
+pub mod paging;
 pub mod ports;
 pub mod quota;
 pub mod slots;
@@ -23,7 +24,6 @@ pub mod watch;
 
 use std::sync::Arc;
 
-use app::api::page::PageQuery;
 use app::ids::{SpaceId, UserId};
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 
@@ -117,19 +117,6 @@ pub fn check_limit(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiEr
         )),
         other => Ok(other),
     }
-}
-
-/// The size of a page, or 400 naming `limit`.
-pub fn page_size(page: &PageQuery) -> Result<u64, ApiError> {
-    page.size().map(u64::from)
-}
-
-/// The answer to an `after` that names no item of the list asked for.
-pub fn unknown_cursor() -> ApiError {
-    ApiError::not_found_because(
-        "`after` names no item of this list (it may have been deleted): start again from the \
-         first page",
-    )
 }
 
 impl Services {

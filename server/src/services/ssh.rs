@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use app::api::page::{PageQuery, MAX_PAGE};
+use app::api::page::all_pages;
 use app::api::spaces::{ssr::SpaceQueries, SpaceListQuery};
 use app::api::ssh::{ssr::SshApi, LiveSessionsDto, SshConfigDto, SshHostDto};
 use app::api::templates::Feature;
@@ -318,19 +318,8 @@ impl SshApi for Services {
         );
         let port = address.port();
         // Every page: the config names every space the caller may reach.
-        let mut spaces = Vec::new();
-        let mut page = PageQuery::first();
-        loop {
-            let batch = self
-                .list_spaces(caller, SpaceListQuery::of(false, page.clone()))
-                .await?;
-            let full = batch.len() == MAX_PAGE as usize;
-            page.after = batch.last().map(|s| s.id.to_string());
-            spaces.extend(batch);
-            if !full {
-                break;
-            }
-        }
+        let spaces =
+            all_pages(|page| self.list_spaces(caller, SpaceListQuery::of(false, page))).await?;
         let hosts: Vec<SshHostDto> = spaces
             .into_iter()
             .filter(|s| s.features.contains(&Feature::Ssh))

@@ -9,16 +9,14 @@ use app::api::templates::{
 use app::ids::{GroupId, TemplateId, UserId};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 use serde_json::json;
 
 use super::access::Caller;
 use super::audit::{record, Outcome};
-use super::{
-    conflict_on_duplicate, from_json, new_id, page_size, to_json, unknown_cursor, Services,
-};
+use super::paging::Keyset;
+use super::{conflict_on_duplicate, from_json, new_id, to_json, Services};
 use crate::entities::{group, space, template};
 use crate::error::{ApiError, ApiResult};
 
@@ -231,18 +229,10 @@ impl TemplatesApi for Services {
         caller: &Caller,
         query: TemplateListQuery,
     ) -> ApiResult<Vec<TemplateDto>> {
-        let page = query.page();
-        let limit = page_size(&page)?;
-        let mut after = match &page.after {
-            Some(id) => Some(
-                template::Entity::find_by_id(TemplateId::from(id.as_str()))
-                    .one(&self.db)
-                    .await?
-                    .ok_or_else(unknown_cursor)?
-                    .name,
-            ),
-            None => None,
-        };
+        let by_name = Keyset::new([template::Column::Name]);
+        let (limit, mut after) = by_name
+            .start(&self.db, template::Entity::find(), &query.page())
+            .await?;
         let everything = caller.is_admin() && !query.usable;
         let groups = if everything || caller.is_admin() {
             Vec::new()
@@ -252,14 +242,14 @@ impl TemplatesApi for Services {
         // Read on by name until the page is full of what the caller may see.
         let mut visible = Vec::new();
         loop {
-            let mut select = template::Entity::find().order_by_asc(template::Column::Name);
-            if let Some(name) = after.take() {
-                select = select.filter(template::Column::Name.gt(name));
-            }
-            let batch = select.limit(limit).all(&self.db).await?;
+            let batch = by_name
+                .after(template::Entity::find(), after.take().as_ref())
+                .limit(limit)
+                .all(&self.db)
+                .await?;
             let exhausted = (batch.len() as u64) < limit;
             for t in batch {
-                after = Some(t.name.clone());
+                after = Some(by_name.key_of(&t));
                 let dto = to_dto(t)?;
                 let shown = everything
                     || (!dto.archived

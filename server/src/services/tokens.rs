@@ -7,18 +7,19 @@ use app::api::users::{
 use app::ids::{SshKeyId, TokenId, UserId};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::access::{Caller, Credential};
 use super::audit::{record, Outcome};
+use super::paging::Keyset;
 use super::quota::lock_owner;
-use super::{conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
+use super::{conflict_on_duplicate, new_id, Services};
 use crate::entities::{api_token, ssh_key, user};
 use crate::error::{ApiError, ApiResult};
 
@@ -100,16 +101,6 @@ pub fn ends_at(token: &api_token::Model, max_days: i64) -> DateTime<Utc> {
     token
         .expires_at
         .map_or(oldest_allowed, |at| at.min(oldest_allowed))
-}
-
-/// Rows created after the row (`created_at`, `id`) of a cursor, in creation order.
-fn created_after<C>(created_at: DateTime<Utc>, id: String, created: C, key: C) -> Condition
-where
-    C: ColumnTrait,
-{
-    Condition::any()
-        .add(created.gt(created_at))
-        .add(Condition::all().add(created.eq(created_at)).add(key.gt(id)))
 }
 
 /// Checks an OpenSSH public key line; returns it normalised and its SHA256 fingerprint.
@@ -292,25 +283,10 @@ where
 #[async_trait::async_trait]
 impl CredentialsApi for Services {
     async fn list_tokens(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<TokenDto>> {
-        let limit = page_size(&page)?;
-        let mut select = api_token::Entity::find()
-            .filter(api_token::Column::UserId.eq(caller.id().clone()))
-            .order_by_asc(api_token::Column::CreatedAt)
-            .order_by_asc(api_token::Column::Id);
-        if let Some(after) = page.after {
-            let last = api_token::Entity::find_by_id(TokenId::from(after))
-                .filter(api_token::Column::UserId.eq(caller.id().clone()))
-                .one(&self.db)
-                .await?
-                .ok_or_else(unknown_cursor)?;
-            select = select.filter(created_after(
-                last.created_at,
-                last.id.to_string(),
-                api_token::Column::CreatedAt,
-                api_token::Column::Id,
-            ));
-        }
-        let tokens = select.limit(limit).all(&self.db).await?;
+        let mine = api_token::Column::UserId.eq(caller.id().clone());
+        let tokens = Keyset::new([api_token::Column::CreatedAt, api_token::Column::Id])
+            .page(&self.db, api_token::Entity::find().filter(mine), &page)
+            .await?;
         let max_days = self.config.token_max_days;
         Ok(tokens.into_iter().map(|t| token_dto(t, max_days)).collect())
     }
@@ -391,25 +367,10 @@ impl CredentialsApi for Services {
     }
 
     async fn list_ssh_keys(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<SshKeyDto>> {
-        let limit = page_size(&page)?;
-        let mut select = ssh_key::Entity::find()
-            .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
-            .order_by_asc(ssh_key::Column::CreatedAt)
-            .order_by_asc(ssh_key::Column::Id);
-        if let Some(after) = page.after {
-            let last = ssh_key::Entity::find_by_id(SshKeyId::from(after))
-                .filter(ssh_key::Column::UserId.eq(caller.id().clone()))
-                .one(&self.db)
-                .await?
-                .ok_or_else(unknown_cursor)?;
-            select = select.filter(created_after(
-                last.created_at,
-                last.id.to_string(),
-                ssh_key::Column::CreatedAt,
-                ssh_key::Column::Id,
-            ));
-        }
-        let keys = select.limit(limit).all(&self.db).await?;
+        let mine = ssh_key::Column::UserId.eq(caller.id().clone());
+        let keys = Keyset::new([ssh_key::Column::CreatedAt, ssh_key::Column::Id])
+            .page(&self.db, ssh_key::Entity::find().filter(mine), &page)
+            .await?;
         Ok(keys.into_iter().map(key_dto).collect())
     }
 

@@ -5,15 +5,13 @@ use app::api::page::PageQuery;
 use app::api::users::{ssr::UsersApi, ChangePassword, CreateUser, TokenScope, UpdateUser};
 use app::ids::UserId;
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
 use super::access::{Caller, Credential};
 use super::audit::{record, Outcome};
-use super::{check_limit, conflict_on_duplicate, new_id, page_size, unknown_cursor, Services};
+use super::paging::Keyset;
+use super::{check_limit, conflict_on_duplicate, new_id, Services};
 use crate::auth::password;
 use crate::auth::session_store::DbSessionStore;
 use crate::entities::{api_token, space, user};
@@ -319,16 +317,9 @@ impl UsersApi for Services {
 impl Services {
     /// A page of users by username.
     pub async fn users_page(&self, page: &PageQuery) -> ApiResult<Vec<user::Model>> {
-        let limit = page_size(page)?;
-        let mut select = user::Entity::find().order_by_asc(user::Column::Username);
-        if let Some(after) = &page.after {
-            let last = user::Entity::find_by_id(UserId::from(after.as_str()))
-                .one(&self.db)
-                .await?
-                .ok_or_else(unknown_cursor)?;
-            select = select.filter(user::Column::Username.gt(last.username));
-        }
-        Ok(select.limit(limit).all(&self.db).await?)
+        Keyset::new([user::Column::Username])
+            .page(&self.db, user::Entity::find(), page)
+            .await
     }
 
     /// Revokes every API token of the user; returns how many.

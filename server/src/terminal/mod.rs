@@ -169,11 +169,6 @@ impl Session {
         viewers.changes += 1;
     }
 
-    /// Viewers attached now.
-    pub fn viewer_count(&self) -> usize {
-        self.viewers().attached
-    }
-
     /// Resizes the TTY (the latest viewer's size wins) and the emulator.
     pub async fn resize(&self, cols: u16, rows: u16) -> ApiResult<()> {
         if cols == 0 || rows == 0 || cols > emulator::MAX_ROWS || rows > emulator::MAX_ROWS {

@@ -2,17 +2,17 @@
 
 use leptos::prelude::*;
 
-use super::{membership_action, AdminOnly, UserUsage};
+use super::{AdminOnly, QuotaEditor, UserUsage};
 use crate::api::auth::UserDto;
 use crate::api::groups::{
     create_group, list_groups, update_group, CreateGroup, GroupDto, UpdateGroup,
 };
 use crate::api::page::all_pages;
+use crate::api::quota::SetsQuota;
 use crate::api::users::list_users;
-use crate::error::ApiError;
-use crate::ids::{GroupId, UserId};
+use crate::ids::UserId;
 use crate::pages::widgets::{
-    field_error, form_error, last_error, refreshing, ConfirmButton, QuotaFields, QuotaInputs,
+    field_error, form_error, last_error, ConfirmButton, QuotaFields, QuotaInputs,
 };
 
 #[component]
@@ -57,8 +57,7 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
         let input = input.clone();
         async move { create_group(input).await }
     });
-    let local_error = RwSignal::new(None::<ApiError>);
-    let error = move || local_error.get().or_else(last_error(create));
+    let error = move || quota.typo().or_else(last_error(create));
     Effect::new(move |_| {
         if let Some(Ok(_)) = create.value().get() {
             name.set(String::new());
@@ -67,19 +66,15 @@ fn NewGroup(changed: RwSignal<u64>) -> impl IntoView {
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match quota.read() {
-            Err(e) => local_error.set(Some(e)),
-            Ok((s, c, st, t)) => {
-                local_error.set(None);
-                create.dispatch(CreateGroup {
-                    name: name.get_untracked().trim().to_owned(),
-                    description: None,
-                    max_spaces: Some(s),
-                    compute_units: Some(c),
-                    storage_units: Some(st),
-                    max_tunnels: Some(t),
-                });
-            }
+        if let Some(values) = quota.read() {
+            let name = name.get_untracked().trim().to_owned();
+            create.dispatch(
+                CreateGroup {
+                    name,
+                    ..Default::default()
+                }
+                .with_quota(values),
+            );
         }
     };
     view! {
@@ -103,41 +98,13 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
         group.storage_units,
         group.max_tunnels,
     );
+    let editor = QuotaEditor::new(changed, quota, update_group);
+    let (update, membership, error) = (editor.save, editor.membership, editor.error());
     let new_member = RwSignal::new(String::new());
-    let update = refreshing(
-        changed,
-        Action::new(|(id, input): &(GroupId, UpdateGroup)| {
-            let (id, input) = (id.clone(), input.clone());
-            async move { update_group(id, input).await }
-        }),
-    );
-    let membership = membership_action(changed);
-    let local_error = RwSignal::new(None::<ApiError>);
-    let error = move || {
-        local_error
-            .get()
-            .or_else(last_error(update))
-            .or_else(last_error(membership))
-    };
     let gid = group.id.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match quota.read() {
-            Err(e) => local_error.set(Some(e)),
-            Ok((s, c, st, t)) => {
-                local_error.set(None);
-                update.dispatch((
-                    gid.clone(),
-                    UpdateGroup {
-                        max_spaces: Some(s),
-                        compute_units: Some(c),
-                        storage_units: Some(st),
-                        max_tunnels: Some(t),
-                        ..Default::default()
-                    },
-                ));
-            }
-        }
+        editor.submit(gid.clone(), UpdateGroup::default());
     };
     let gid = group.id.clone();
     let add = move |ev: leptos::ev::SubmitEvent| {

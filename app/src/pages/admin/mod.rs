@@ -17,12 +17,12 @@ use super::widgets::QuotaBars;
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{set_membership, GroupDto};
 use crate::api::page::all_pages;
-use crate::api::quota::QuotaReport;
+use crate::api::quota::{QuotaReport, SetsQuota};
 use crate::api::users::user_quotas;
 use crate::error::ApiError;
 use crate::ids::{GroupId, UserId};
 use crate::live::Live;
-use crate::pages::widgets::refreshing;
+use crate::pages::widgets::{last_error, refreshing, QuotaInputs};
 
 /// Renders the admin section's navigation and `page` for admins; others are told it is not
 /// for them.
@@ -129,6 +129,61 @@ pub fn membership_action(
             async move { set_membership(group, user, member).await }
         }),
     )
+}
+
+/// What the forms that edit a user's or a group's quota share: the quota fields, the save and
+/// membership actions (each refreshing the page when done), and one error for the three.
+pub struct QuotaEditor<Id: 'static, Input: 'static, Saved: 'static> {
+    pub quota: QuotaInputs,
+    pub save: Action<(Id, Input), Result<Saved, ApiError>>,
+    pub membership: Action<(GroupId, UserId, bool), Result<GroupDto, ApiError>>,
+}
+
+impl<Id, Input, Saved> Clone for QuotaEditor<Id, Input, Saved> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Id, Input, Saved> Copy for QuotaEditor<Id, Input, Saved> {}
+
+impl<Id, Input, Saved> QuotaEditor<Id, Input, Saved>
+where
+    Id: Clone + Send + Sync + 'static,
+    Input: SetsQuota + Clone + Send + Sync + 'static,
+    Saved: Clone + Send + Sync + 'static,
+{
+    /// `call` saves an `Input` (with the quota typed in `quota`) to the user or group `Id`.
+    pub fn new<F, Fut>(changed: RwSignal<u64>, quota: QuotaInputs, call: F) -> Self
+    where
+        F: Fn(Id, Input) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Saved, ApiError>> + Send + 'static,
+    {
+        let save = Action::new(move |(id, input): &(Id, Input)| call(id.clone(), input.clone()));
+        Self {
+            quota,
+            save: refreshing(changed, save),
+            membership: membership_action(changed),
+        }
+    }
+
+    /// A quota field that is not a number, else what the last save or membership change
+    /// answered.
+    pub fn error(self) -> impl Fn() -> Option<ApiError> + Copy + Send + Sync + 'static {
+        move || {
+            self.quota
+                .typo()
+                .or_else(last_error(self.save))
+                .or_else(last_error(self.membership))
+        }
+    }
+
+    /// Saves `input` with the quota typed, unless a quota field is not a number.
+    pub fn submit(self, id: Id, input: Input) {
+        if let Some(values) = self.quota.read() {
+            self.save.dispatch((id, input.with_quota(values)));
+        }
+    }
 }
 
 /// The admin section's own navigation.

@@ -2,16 +2,15 @@
 
 use leptos::prelude::*;
 
-use super::{membership_action, AdminOnly, UserUsage};
+use super::{AdminOnly, QuotaEditor, UserUsage};
 use crate::api::auth::{Role, UserDto};
 use crate::api::groups::{list_groups, GroupDto};
 use crate::api::page::all_pages;
 use crate::api::users::{create_user, list_users, update_user, CreateUser, UpdateUser};
-use crate::error::ApiError;
 use crate::ids::UserId;
 use crate::live::Live;
 use crate::pages::widgets::{
-    field_error, form_error, last_error, refreshing, QuotaBreakdown, QuotaFields, QuotaInputs,
+    field_error, form_error, last_error, QuotaBreakdown, QuotaFields, QuotaInputs,
 };
 
 #[component]
@@ -78,10 +77,7 @@ fn NewUser(changed: RwSignal<u64>) -> impl IntoView {
             email: None,
             display_name: (!display.trim().is_empty()).then_some(display),
             active: Some(true),
-            max_spaces: None,
-            compute_units: None,
-            storage_units: None,
-            max_tunnels: None,
+            ..Default::default()
         });
     };
     view! {
@@ -151,48 +147,23 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
         user.max_tunnels,
     );
     let password = RwSignal::new(String::new());
-    let update = refreshing(
-        changed,
-        Action::new(|(id, input): &(UserId, UpdateUser)| {
-            let (id, input) = (id.clone(), input.clone());
-            async move { update_user(id, input).await }
-        }),
-    );
-    let membership = membership_action(changed);
-    let local_error = RwSignal::new(None::<ApiError>);
-    let error = move || {
-        local_error
-            .get()
-            .or_else(last_error(update))
-            .or_else(last_error(membership))
-    };
+    let editor = QuotaEditor::new(changed, quota, update_user);
+    let (update, membership, error) = (editor.save, editor.membership, editor.error());
     let id = user.id.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        match quota.read() {
-            Err(e) => local_error.set(Some(e)),
-            Ok((s, c, st, t)) => {
-                local_error.set(None);
-                let password = password.get_untracked();
-                update.dispatch((
-                    id.clone(),
-                    UpdateUser {
-                        password: (!password.is_empty()).then_some(password),
-                        role: Some(if admin.get_untracked() {
-                            Role::Admin
-                        } else {
-                            Role::Member
-                        }),
-                        active: Some(active.get_untracked()),
-                        max_spaces: Some(s),
-                        compute_units: Some(c),
-                        storage_units: Some(st),
-                        max_tunnels: Some(t),
-                        ..Default::default()
-                    },
-                ));
-            }
-        }
+        let password = password.get_untracked();
+        let input = UpdateUser {
+            password: (!password.is_empty()).then_some(password),
+            role: Some(if admin.get_untracked() {
+                Role::Admin
+            } else {
+                Role::Member
+            }),
+            active: Some(active.get_untracked()),
+            ..Default::default()
+        };
+        editor.submit(id.clone(), input);
     };
     let uid = user.id.clone();
     view! {

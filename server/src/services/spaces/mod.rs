@@ -24,8 +24,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use super::access::{Caller, SpaceRole};
 use super::audit::{event_dto, space_target};
 use super::groups::user_ref;
+use super::paging::Keyset;
 use super::quota::limits_and_usage;
-use super::{from_json, page_size, unknown_cursor, Services};
+use super::{from_json, Services};
 use crate::domain::quota::{check_create, check_start, Usage};
 use crate::entities::{audit_event, share, space};
 use crate::error::{ApiError, ApiResult};
@@ -206,12 +207,7 @@ impl SpaceQueries for Services {
         if query.all {
             caller.require_admin()?;
         }
-        let page = query.page();
-        let limit = page_size(&page)?;
-        let mut select = space::Entity::find()
-            .filter(space::is_live())
-            .order_by_asc(space::Column::CreatedAt)
-            .order_by_asc(space::Column::Id);
+        let mut listed = space::Entity::find();
         // Spaces of others are seen as admin (`all`) or because they were shared.
         let others_role = if query.all {
             SpaceRole::Admin
@@ -222,39 +218,20 @@ impl SpaceQueries for Services {
                 .from(share::Entity)
                 .and_where(share::Column::UserId.eq(caller.id().clone()))
                 .to_owned();
-            select = select.filter(
+            listed = listed.filter(
                 space::Column::OwnerId
                     .eq(caller.id().clone())
                     .or(space::Column::Id.in_subquery(shared_with_caller)),
             );
             SpaceRole::Sharee
         };
-        if let Some(after) = page.after {
-            // The cursor must be a space of this very list (deleted ones keep their place).
-            let last = space::Entity::find_by_id(SpaceId::from(after))
-                .one(&self.db)
-                .await?
-                .ok_or_else(unknown_cursor)?;
-            let listed = query.all
-                || &last.owner_id == caller.id()
-                || share::Entity::find_by_id((last.id.clone(), caller.id().clone()))
-                    .one(&self.db)
-                    .await?
-                    .is_some();
-            if !listed {
-                return Err(unknown_cursor());
-            }
-            select = select.filter(
-                Condition::any()
-                    .add(space::Column::CreatedAt.gt(last.created_at))
-                    .add(
-                        Condition::all()
-                            .add(space::Column::CreatedAt.eq(last.created_at))
-                            .add(space::Column::Id.gt(last.id)),
-                    ),
-            );
-        }
-        let found: Vec<(space::Model, SpaceRole)> = select
+        let by_creation = Keyset::new([space::Column::CreatedAt, space::Column::Id]);
+        // The cursor must be a space of this very list (deleted ones keep their place).
+        let (limit, after) = by_creation
+            .start(&self.db, listed.clone(), &query.page())
+            .await?;
+        let found: Vec<(space::Model, SpaceRole)> = by_creation
+            .after(listed.filter(space::is_live()), after.as_ref())
             .limit(limit)
             .all(&self.db)
             .await?
