@@ -1,6 +1,6 @@
 //! The JSON API v1's handlers, one file per resource: thin wrappers that extract the caller and
 //! the input and call the same service methods the UI's server functions call, with the same
-//! arguments. [`routes`] declares each handler once: its route and its OpenAPI entry both come
+//! arguments. [`routes()`] declares each handler once: its route and its OpenAPI entry both come
 //! from that.
 
 mod admin;

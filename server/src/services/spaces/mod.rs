@@ -1,7 +1,7 @@
 //! Spaces: the queries that list and show them, a space's history and what creating one
 //! would do. Their lifecycle's rules (creation within quota, transitions recorded in the
-//! database first) are [`lifecycle`]'s, the carrying out through the runtime (in the
-//! background, one operation per space at a time) the [`driver`]'s, sharing [`sharing`]'s.
+//! database first) are `lifecycle`'s, the carrying out through the runtime (in the
+//! background, one operation per space at a time) the [`driver`]'s, sharing `sharing`'s.
 
 pub mod driver;
 mod lifecycle;
