@@ -80,6 +80,32 @@ pub fn when_hydrated(f: impl FnOnce() + 'static) {
     let _ = window().add_event_listener_with_callback(HYDRATED_EVENT, later.unchecked_ref());
 }
 
+/// Loads the page again when its code did not come (Leptos's hydration script gives up: the
+/// page would stay dead, every button inert, a terminal "connecting…" forever). Requests in
+/// flight are dropped when the machine's network changes (Chromium fails them with
+/// `ERR_NETWORK_CHANGED`: Docker adds and removes an interface for every container it starts
+/// and stops), and the page's wasm is its biggest download. A browser keeps a module whose
+/// download failed as failed for the document's life (importing it again fails at once), so
+/// the page is loaded again, as a person would: after 1 s, doubling up to 30 s while it keeps
+/// failing (the count kept in the tab's session storage, cleared once a page hydrates).
+const RELOAD_WHEN_CODE_FAILS: &str = r#"(() => {
+  const key = 'hangar-code-failures';
+  let planned = false;
+  window.addEventListener('hangar:hydrated', () => sessionStorage.removeItem(key));
+  window.addEventListener('unhandledrejection', (event) => {
+    const reason = event.reason;
+    const text = String((reason && reason.message) || reason);
+    if (planned || document.body?.dataset.hydrated === 'true') return;
+    if (!/fetch|import|WebAssembly|network|load/i.test(text)) return;
+    planned = true;
+    const failures = Number(sessionStorage.getItem(key) || 0);
+    sessionStorage.setItem(key, String(failures + 1));
+    const delay = Math.min(1000 * 2 ** failures, 30000);
+    console.warn(`Hangar's code did not load (${text}): loading the page again in ${delay} ms`);
+    setTimeout(() => location.reload(), delay);
+  });
+})();"#;
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -91,6 +117,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <script type="importmap" inner_html=XTERM_IMPORT_MAP></script>
                 <link rel="stylesheet" href="/xterm/xterm.css" />
                 <AutoReload options=options.clone() />
+                <script inner_html=RELOAD_WHEN_CODE_FAILS></script>
                 <HydrationScripts options />
                 <MetaTags />
             </head>

@@ -146,6 +146,27 @@ test('a wasm part whose download fails is fetched again, and one that never come
   await page.context().close();
 });
 
+test("a page whose code is dropped on the way loads it again (a reloaded terminal connects)", async () => {
+  // What a change of the machine's network does to requests in flight (Docker adds and
+  // removes an interface per container): the page's first tries at its script and its wasm
+  // fail. Without a second try the page stays dead: nothing hydrates, a terminal never connects.
+  const { page, problems } = await watchedPage(chromium.browser);
+  const tries = { js: 0, wasm: 0 };
+  await page.route('**/pkg/hangar.js', (route) => (++tries.js === 1 ? route.abort('internetdisconnected') : route.continue()));
+  await page.route('**/pkg/hangar.wasm', (route) => (++tries.wasm <= 2 ? route.abort('internetdisconnected') : route.continue()));
+  await page.goto(`${hangar.url}/login`);
+  await waitHydrated(page);
+  assert.ok(tries.js >= 2 && tries.wasm >= 3, `script asked for ${tries.js} times, wasm ${tries.wasm} times`);
+  // Signing in works: the page's code runs.
+  await page.fill('input[name="username"]', 'admin');
+  await page.fill('input[name="password"]', ADMIN_PASSWORD);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${hangar.url}/`);
+  const expected = /hangar\.(js|wasm)|did not load|ERR_INTERNET_DISCONNECTED|Failed to fetch|dynamically imported module/;
+  assert.deepEqual(problems.filter((p) => !expected.test(p)), []);
+  await page.context().close();
+});
+
 test('a live stream the browser gives up on is opened again', async () => {
   const { page, problems } = await watchedPage(chromium.browser);
   await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);

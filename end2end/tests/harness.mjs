@@ -186,6 +186,15 @@ export async function waitHydrated(page, timeout = 30_000) {
   }
 }
 
+/// Waits for `selector`; if it does not come, the error carries the page's last messages.
+export async function waitShown(page, selector, timeout = 30_000) {
+  try {
+    return await page.waitForSelector(selector, { timeout });
+  } catch (error) {
+    throw new Error(`${selector} did not show on ${page.url()} within ${timeout} ms; its last messages:\n${pageLog(page)}`, { cause: error });
+  }
+}
+
 export async function signIn(page, url, username, password) {
   await page.goto(`${url}/login`);
   await waitHydrated(page);

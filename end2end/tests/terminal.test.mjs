@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitShown } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -42,7 +42,7 @@ test('type in a space terminal, reload, and find the same session', async () => 
   // The dashboard lists it with a way in.
   await page.goto(`${hangar.url}/`);
   await page.click('[data-space="web-term"] >> text=Open terminal');
-  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  await waitShown(page, '[data-testid="terminal-status"]:has-text("connected")');
   const url = new URL(page.url());
   assert.equal(url.pathname, `/spaces/${id}/terminal`);
   const session = url.searchParams.get('session');
@@ -57,7 +57,7 @@ test('type in a space terminal, reload, and find the same session', async () => 
 
   // A reload keeps the session id and shows the same shell's screen.
   await page.reload();
-  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  await waitShown(page, '[data-testid="terminal-status"]:has-text("connected")');
   assert.equal(new URL(page.url()).searchParams.get('session'), session);
   await page.waitForFunction((m) => document.querySelector('.xterm-rows')?.innerText.includes(m), marker.replace('-', '-0'));
   assert.ok((await screenText(page)).includes(marker.replace('-', '-0')));
@@ -82,14 +82,14 @@ test('after a reload, scrolling up shows the output that scrolled off before it'
     await page.waitForTimeout(100);
   }
   await page.goto(`${hangar.url}/spaces/${id}/terminal`);
-  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  await waitShown(page, '[data-testid="terminal-status"]:has-text("connected")');
   await page.click('[data-testid="terminal"]');
   await page.keyboard.type('seq 1 3000; echo done-$((1+1))');
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('.xterm-rows')?.innerText.includes('done-2'));
 
   await page.reload();
-  await page.waitForSelector('[data-testid="terminal-status"]:has-text("connected")');
+  await waitShown(page, '[data-testid="terminal-status"]:has-text("connected")');
   await page.waitForFunction(() => document.querySelector('.xterm-rows')?.innerText.includes('done-2'));
   // Scroll the terminal back: lines long gone from the screen are there, once each.
   await page.hover('[data-testid="terminal"]');
