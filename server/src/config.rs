@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser};
 
+/// Where the identity provider sends browsers back after a sign-in.
+pub const OIDC_CALLBACK_PATH: &str = "/api/v1/auth/oidc/callback";
+
 /// `hangar serve`'s flags alone (the whole command line is `crate::cli::Cli`).
 #[derive(Debug, Parser)]
 #[command(name = "hangar")]
@@ -208,6 +211,148 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "HANGAR_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Sign-in through an OpenID Connect identity provider: its issuer URL, exactly as its
+    /// discovery document (`<issuer>/.well-known/openid-configuration`) names it. Needs
+    /// --public-url, --oidc-client-id and, at the provider, the redirect URI
+    /// `<public URL>/api/v1/auth/oidc/callback`. Off when unset.
+    #[arg(long, env = "HANGAR_OIDC_ISSUER_URL", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_issuer_url: Option<String>,
+
+    /// The client id Hangar has at the provider.
+    #[arg(long, env = "HANGAR_OIDC_CLIENT_ID", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_client_id: Option<String>,
+
+    /// The client secret Hangar has at the provider (none for a public client; PKCE is always
+    /// used).
+    #[arg(long, env = "HANGAR_OIDC_CLIENT_SECRET", hide_env_values = true, help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_client_secret: Option<String>,
+
+    /// Scopes asked for, separated by commas (`openid` is always asked for). Some providers
+    /// send the groups claim only with a scope of its own (e.g. `groups`).
+    #[arg(long, env = "HANGAR_OIDC_SCOPES", value_delimiter = ',', default_value = "openid,profile,email", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_scopes: Vec<String>,
+
+    /// The provider's name on the sign-in page ("Sign in with <name>").
+    #[arg(long, env = "HANGAR_OIDC_PROVIDER_NAME", default_value = "SSO", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_provider_name: String,
+
+    /// The claim a new account's username comes from (lowercased, other characters made
+    /// `-`, the part before `@` of an email address, cut to 32 characters).
+    #[arg(long, env = "HANGAR_OIDC_USERNAME_CLAIM", default_value = "preferred_username", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_username_claim: String,
+
+    /// Accept an email address the provider does not say it verified (`email_verified`).
+    #[arg(long, env = "HANGAR_OIDC_ALLOW_UNVERIFIED_EMAIL", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_allow_unverified_email: bool,
+
+    /// Email domains allowed to sign in, separated by commas (e.g. `example.com`); any when
+    /// unset.
+    #[arg(long, env = "HANGAR_OIDC_ALLOWED_DOMAINS", value_delimiter = ',', help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_allowed_domains: Vec<String>,
+
+    /// Create the account of someone who signs in through the provider for the first time;
+    /// `false` lets in only accounts already linked to their provider identity (a signed-in
+    /// user links theirs from their profile page).
+    #[arg(long, env = "HANGAR_OIDC_AUTO_CREATE", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_auto_create: bool,
+
+    /// The claim listing the person's groups at the provider; empty to leave Hangar's groups
+    /// alone. Memberships it gives are replaced at each sign-in; those an admin set by hand
+    /// stay.
+    #[arg(long, env = "HANGAR_OIDC_GROUPS_CLAIM", default_value = "groups", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_groups_claim: String,
+
+    /// Groups claim values and the Hangar group each stands for, `VALUE=GROUP` separated by
+    /// `;` (e.g. `cn=devs,ou=groups=developers;admins=operators`: split at the last `=`).
+    /// Without a mapping (nor --oidc-group-filter) each value names a Hangar group of the
+    /// same name.
+    #[arg(long, env = "HANGAR_OIDC_GROUP_MAPPING", value_delimiter = ';', help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_group_mapping: Vec<GroupMapping>,
+
+    /// A regular expression: groups claim values it matches (whole) name Hangar groups of the
+    /// same name, beside the mapped ones; the others are ignored.
+    #[arg(long, env = "HANGAR_OIDC_GROUP_FILTER", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_group_filter: Option<String>,
+
+    /// Create the Hangar groups the claim names that do not exist yet (with no quota of their
+    /// own); without it they are skipped.
+    #[arg(long, env = "HANGAR_OIDC_AUTO_CREATE_GROUPS", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_auto_create_groups: bool,
+
+    /// The claim that makes an admin, with --oidc-admin-value: then the role follows the
+    /// provider at each sign-in (admin when the claim has the value, member otherwise).
+    #[arg(long, env = "HANGAR_OIDC_ADMIN_CLAIM", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_admin_claim: Option<String>,
+
+    /// The value of --oidc-admin-claim (or one of its values, for a list) that makes an admin.
+    #[arg(long, env = "HANGAR_OIDC_ADMIN_VALUE", help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_admin_value: Option<String>,
+
+    /// How far the provider's clock may be from Hangar's, in seconds (for the ID token's
+    /// expiry and issue time).
+    #[arg(long, env = "HANGAR_OIDC_CLOCK_SKEW_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=600), help_heading = "Identity provider (OpenID Connect)")]
+    pub oidc_clock_skew_secs: u64,
+
+    /// Who may sign in with a password: `everyone`, or `break-glass`: only the local admin
+    /// named by --break-glass-user (everyone else signs in through the provider).
+    #[arg(long, env = "HANGAR_PASSWORD_SIGN_IN", default_value = "everyone", help_heading = "Identity provider (OpenID Connect)")]
+    pub password_sign_in: PasswordSignIn,
+
+    /// The local admin who may still sign in with a password under `--password-sign-in
+    /// break-glass` (default: --admin-user).
+    #[arg(long, env = "HANGAR_BREAK_GLASS_USER", help_heading = "Identity provider (OpenID Connect)")]
+    pub break_glass_user: Option<String>,
+}
+
+/// What the client needs to know of the provider and of itself.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    /// Where the provider sends browsers back: Hangar's callback.
+    pub redirect_url: String,
+    /// How far the provider's clock may be from Hangar's.
+    pub clock_skew: std::time::Duration,
+}
+
+/// Who may sign in with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PasswordSignIn {
+    /// Every active account.
+    Everyone,
+    /// Only the break-glass local admin.
+    BreakGlass,
+}
+
+/// One entry of --oidc-group-mapping: a groups claim value and the Hangar group it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMapping {
+    pub claim: String,
+    pub group: String,
+}
+
+impl std::str::FromStr for GroupMapping {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        match text.rsplit_once('=') {
+            Some((claim, group)) if !claim.trim().is_empty() && !group.trim().is_empty() => {
+                Ok(GroupMapping {
+                    claim: claim.trim().to_owned(),
+                    group: group.trim().to_owned(),
+                })
+            }
+            _ => Err(format!(
+                "`{text}` is not a group mapping: give VALUE=GROUP (the claim's value, then \
+                 the Hangar group's name)"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -293,6 +438,72 @@ impl Config {
                         .into(),
                 );
             }
+        }
+        self.check_oidc()
+    }
+
+    /// The OIDC settings, when sign-in through a provider is configured.
+    pub fn oidc(&self) -> Option<OidcSettings> {
+        let issuer = self.oidc_issuer_url.as_deref()?.trim();
+        let client_id = self.oidc_client_id.as_deref()?.trim();
+        let public = self.public_url.as_deref()?.trim_end_matches('/');
+        Some(OidcSettings {
+            issuer_url: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: self
+                .oidc_client_secret
+                .clone()
+                .filter(|secret| !secret.is_empty()),
+            scopes: self
+                .oidc_scopes
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            redirect_url: format!("{public}{OIDC_CALLBACK_PATH}"),
+            clock_skew: std::time::Duration::from_secs(self.oidc_clock_skew_secs),
+        })
+    }
+
+    /// The local admin who may sign in with a password whatever --password-sign-in says.
+    pub fn break_glass_user(&self) -> &str {
+        self.break_glass_user.as_deref().unwrap_or(&self.admin_user)
+    }
+
+    fn check_oidc(&self) -> Result<(), String> {
+        let Some(issuer) = self.oidc_issuer_url.as_deref() else {
+            if self.password_sign_in == PasswordSignIn::BreakGlass {
+                return Err("--password-sign-in break-glass needs --oidc-issuer-url: without an \
+                            identity provider nobody but the break-glass admin could sign in"
+                    .into());
+            }
+            return Ok(());
+        };
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(format!(
+                "--oidc-issuer-url `{issuer}` is not a URL: give the provider's issuer, e.g. \
+                 https://login.example.com/realms/company"
+            ));
+        }
+        if self.oidc_client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+            return Err("--oidc-issuer-url needs --oidc-client-id (HANGAR_OIDC_CLIENT_ID): the \
+                        client id Hangar was given at the provider"
+                .into());
+        }
+        if self.public_url.is_none() {
+            return Err("--oidc-issuer-url needs --public-url: the provider sends browsers \
+                        back to <public URL>/api/v1/auth/oidc/callback"
+                .into());
+        }
+        if let Some(filter) = &self.oidc_group_filter {
+            regex::Regex::new(filter).map_err(|e| {
+                format!("--oidc-group-filter `{filter}` is not a regular expression: {e}")
+            })?;
+        }
+        if self.oidc_admin_claim.is_some() != self.oidc_admin_value.is_some() {
+            return Err("--oidc-admin-claim and --oidc-admin-value go together: give both (e.g. \
+                        --oidc-admin-claim groups --oidc-admin-value hangar-admins) or neither"
+                .into());
         }
         Ok(())
     }

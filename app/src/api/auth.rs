@@ -93,6 +93,53 @@ pub struct UserEnvelope {
     pub user: UserDto,
 }
 
+/// Who may sign in with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum PasswordSignIn {
+    /// Every active account.
+    Everyone,
+    /// Only the break-glass local admin: everyone else signs in through the identity provider.
+    BreakGlass,
+}
+
+/// How one signs in here: `GET /api/v1/auth/methods` and the sign-in page.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignInMethods {
+    /// The identity provider's name ("Sign in with <name>"), when sign-in through one is
+    /// configured: it starts at `GET /api/v1/auth/oidc/login`.
+    pub provider: Option<String>,
+    pub password: PasswordSignIn,
+    /// What the last sign-in or sign-out of this browser has to say (why a sign-in through
+    /// the provider was refused, whether the provider's session remains), once.
+    pub notice: Option<String>,
+}
+
+/// The command line's browser sign-in, finished: the one-time code Hangar sent to its
+/// loopback address, and the secret whose SHA-256 it sent when it began.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliTokenRequest {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 200))]
+    pub code: String,
+    #[cfg_attr(feature = "ssr", schema(min_length = 43, max_length = 128))]
+    pub verifier: String,
+    /// The new token's name (e.g. `hangar CLI on laptop`).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 64))]
+    pub name: Option<String>,
+}
+
+/// How one signs in here, and this browser's notice (once).
+#[server]
+pub async fn sign_in_options() -> Result<SignInMethods, ApiError> {
+    use crate::api::ssr::{answer, api, presented};
+    answer(api()?.sign_in_methods(&presented()?).await)
+}
+
 #[server]
 pub async fn login(username: String, password: String) -> Result<UserDto, ApiError> {
     use crate::api::ssr::{answer, api, presented};
@@ -118,7 +165,7 @@ pub async fn current_user() -> Result<Option<UserDto>, ApiError> {
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::{LoginRequest, UserDto};
+    use super::{LoginRequest, SignInMethods, UserDto};
     use crate::api::ssr::{Caller, Presented};
     use crate::error::ApiResult;
 
@@ -131,5 +178,7 @@ pub mod ssr {
         async fn logout(&self, presented: &Presented) -> ApiResult<()>;
         /// The session's signed-in user, if any (no error when signed out).
         async fn current_user(&self, presented: &Presented) -> ApiResult<Option<UserDto>>;
+        /// How one signs in here, with the session's notice (taken: shown once).
+        async fn sign_in_methods(&self, presented: &Presented) -> ApiResult<SignInMethods>;
     }
 }

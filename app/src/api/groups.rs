@@ -22,6 +22,10 @@ pub struct GroupDto {
     #[serde(default)]
     pub max_tunnels: Option<i64>,
     pub members: Vec<UserRef>,
+    /// The members whose membership came from the identity provider's groups claim (replaced
+    /// at each of their sign-ins); the others were added by hand.
+    #[serde(default)]
+    pub idp_members: Vec<UserId>,
     pub created_at: Timestamp,
 }
 

@@ -1,6 +1,6 @@
 //! One place that decides who may do what: the caller, and their relation to a space.
 
-use app::api::auth::{ssr::AuthApi, LoginRequest, UserDto};
+use app::api::auth::{ssr::AuthApi, LoginRequest, SignInMethods, UserDto};
 use app::api::ssr::{Authorization, Presented};
 use app::api::users::TokenScope;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -54,14 +54,22 @@ impl AuthApi for Services {
     }
 
     async fn login(&self, presented: &Presented, input: LoginRequest) -> ApiResult<UserDto> {
-        self.auth
+        self.check_password_sign_in(&input.username)?;
+        let user = self
+            .auth
             .login(&presented.session, presented.client, &input)
-            .await
+            .await?;
+        self.check_break_glass(presented, &user).await?;
+        Ok(user)
     }
 
     async fn logout(&self, presented: &Presented) -> ApiResult<()> {
         let user = self.auth.presented_user(presented).await?;
+        let through_provider = self.signed_in_through_provider(presented).await;
         self.auth.logout(&presented.session).await?;
+        if through_provider {
+            self.tell_provider_session_remains(presented).await;
+        }
         // Channels opened with this session close.
         if let Some(user) = user {
             self.users_changed(vec![user.id]);
@@ -71,6 +79,10 @@ impl AuthApi for Services {
 
     async fn current_user(&self, presented: &Presented) -> ApiResult<Option<UserDto>> {
         self.auth.presented_user(presented).await
+    }
+
+    async fn sign_in_methods(&self, presented: &Presented) -> ApiResult<SignInMethods> {
+        self.sign_in_methods_of(presented).await
     }
 }
 

@@ -192,6 +192,11 @@ impl Services {
                     .filter_map(|m| users.get(&m.user_id).map(user_ref))
                     .collect();
                 members.sort_by(|a, b| a.username.cmp(&b.username));
+                let idp_members = memberships
+                    .iter()
+                    .filter(|m| m.group_id == g.id && m.source == group_member::BY_IDP)
+                    .map(|m| m.user_id.clone())
+                    .collect();
                 GroupDto {
                     id: g.id,
                     name: g.name,
@@ -201,6 +206,7 @@ impl Services {
                     storage_units: g.storage_units,
                     max_tunnels: g.max_tunnels,
                     members,
+                    idp_members,
                     created_at: g.created_at.into(),
                 }
             })
@@ -221,15 +227,17 @@ impl Services {
             .ok_or_else(|| ApiError::internal("group vanished"))
     }
 
-    /// Adds the membership; adding it twice is no error.
+    /// Adds the membership by hand; adding it twice is no error. One the identity provider
+    /// made becomes hand-set: it stays whatever the provider says later.
     async fn insert_member(&self, group: &group::Model, member: &user::Model) -> ApiResult<()> {
         group_member::Entity::insert(group_member::ActiveModel {
             group_id: Set(group.id.clone()),
             user_id: Set(member.id.clone()),
+            source: Set(group_member::BY_ADMIN.to_owned()),
         })
         .on_conflict(
             OnConflict::columns([group_member::Column::GroupId, group_member::Column::UserId])
-                .do_nothing()
+                .update_column(group_member::Column::Source)
                 .to_owned(),
         )
         .exec_without_returning(&self.db)

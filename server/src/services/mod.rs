@@ -10,6 +10,7 @@ pub mod files;
 pub mod gauges;
 pub mod groups;
 pub mod nodes;
+pub mod oidc;
 pub mod orphans;
 pub mod paging;
 pub mod ports;
@@ -54,6 +55,8 @@ pub struct Services {
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
     /// File transfers under way, for the per-user limit.
     pub transfers: Arc<slots::Slots>,
+    /// The identity provider, when sign-in through one is configured.
+    pub oidc: Option<Arc<crate::auth::oidc::OidcProvider>>,
 }
 
 impl Services {
@@ -65,7 +68,14 @@ impl Services {
         terminals: Arc<TerminalHub>,
         apps: apps::Apps,
     ) -> Self {
+        let oidc = config.oidc().and_then(|settings| {
+            crate::auth::oidc::OidcProvider::new(settings)
+                .map_err(|e| tracing::error!("sign-in through the identity provider is off: {e}"))
+                .ok()
+                .map(Arc::new)
+        });
         Self {
+            oidc,
             db,
             auth,
             config,
