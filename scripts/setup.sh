@@ -54,6 +54,17 @@ if [ "$purpose" = test ] \
   .tools/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
 
+# oidc-provider-mock, a real OpenID provider that the sign-in tests run on 127.0.0.1 (through
+# scripts/oidc-provider.py, which sets users' claims and a client's audience), into the same
+# virtual environment.
+oidc_provider_version=0.3.4
+if [ "$purpose" = test ] && ! .tools/venv/bin/python -c \
+  "import importlib.metadata as m, sys; sys.exit(m.version('oidc-provider-mock') != '$oidc_provider_version')" 2>/dev/null; then
+  [ -x .tools/venv/bin/pip ] || python3 -m venv .tools/venv
+  say "installing oidc-provider-mock $oidc_provider_version"
+  .tools/venv/bin/pip install -q --disable-pip-version-check "oidc-provider-mock==$oidc_provider_version"
+fi
+
 # noVNC's viewer, from Debian's novnc package (its files only: the package would pull in
 # websockify and more), is served by the site at /novnc/: desktops of spaces open in it,
 # through Hangar's own WebSocket bridge to the space's VNC server.

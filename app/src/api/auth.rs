@@ -133,6 +133,15 @@ pub struct CliTokenRequest {
     pub name: Option<String>,
 }
 
+/// The command line's token, made by its browser sign-in.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CliSignedIn {
+    pub user: UserDto,
+    /// The secret is in it, once.
+    pub token: crate::api::users::TokenCreated,
+}
+
 /// How one signs in here, and this browser's notice (once).
 #[server]
 pub async fn sign_in_options() -> Result<SignInMethods, ApiError> {

@@ -28,6 +28,7 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <section class="panel narrow">
             <h1>"Sign in to Hangar"</h1>
+            <super::sign_in_provider::ProviderSignIn />
             <ActionForm action=login attr:class="stack" attr:data-testid="login-form">
                 <label>
                     "Username"

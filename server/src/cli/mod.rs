@@ -12,6 +12,7 @@ macro_rules! outln {
     }};
 }
 
+mod browser_login;
 pub mod client;
 mod command;
 mod cp;
@@ -84,7 +85,8 @@ allowed; 4 no such space or template; 5 the server cannot be reached or is faili
 /// The developer commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Sign in to a Hangar and keep a personal API token in ~/.config/hangar/config.toml.
+    /// Sign in to a Hangar and keep a personal API token in ~/.config/hangar/config.toml
+    /// (through the browser where Hangar signs people in through an identity provider).
     Login(spaces::LoginArgs),
     /// Revoke the saved token and forget it.
     Logout,

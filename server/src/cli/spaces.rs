@@ -4,7 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use app::api::auth::{UserDto, UserEnvelope};
+use app::api::auth::{SignInMethods, UserDto, UserEnvelope};
 use app::api::quota::QuotaReport;
 use app::api::spaces::{CreateSpace, SpaceDto};
 use app::api::templates::TemplateDto;
@@ -30,6 +30,10 @@ pub struct LoginArgs {
     /// Use this personal API token instead of a username and password.
     #[arg(long, env = "HANGAR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Where Hangar signs people in through an identity provider (and no --username is
+    /// given), only print the address to open in a browser instead of opening one.
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +79,17 @@ pub(super) async fn login(args: LoginArgs) -> Result<(), CliError> {
                 });
             (token, id, user)
         }
+        None if args.username.is_none() && !args.password_stdin && offers_provider(&url).await? => {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this machine".into());
+            let name = format!("hangar CLI on {host}").chars().take(64).collect();
+            let client = Client::new(&url, None)?;
+            let signed_in = super::browser_login::sign_in(&client, !args.no_browser, name).await?;
+            (
+                signed_in.token.secret,
+                Some(signed_in.token.token.id.to_string()),
+                signed_in.user,
+            )
+        }
         None => {
             let username = match args.username {
                 Some(name) => name,
@@ -108,6 +123,19 @@ pub(super) async fn login(args: LoginArgs) -> Result<(), CliError> {
         path.display()
     );
     Ok(())
+}
+
+/// Whether the Hangar at `url` signs people in through an identity provider.
+async fn offers_provider(url: &str) -> Result<bool, CliError> {
+    match Client::new(url, None)?
+        .get::<SignInMethods>("/api/v1/auth/methods")
+        .await
+    {
+        Ok(methods) => Ok(methods.provider.is_some()),
+        // A Hangar from before sign-in through a provider.
+        Err(e) if e.exit == super::Exit::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 struct SignedIn {

@@ -10,6 +10,7 @@ pub mod files;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod oidc;
 pub mod openapi;
 
 pub mod shape;

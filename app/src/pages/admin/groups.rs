@@ -135,9 +135,14 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
                     <ul class="members" data-testid="members">
                         {group.members.iter().map(|m| {
                             let (g, u) = (gid.clone(), m.id.clone());
+                            // Replaced at the member's next sign-in: removing it by hand lasts
+                            // until then.
+                            let from_idp = group.idp_members.contains(&m.id);
                             view! {
-                                <li data-member=m.username.clone()>
-                                    <span><strong>{m.display_name.clone()}</strong> " " <code>{m.username.clone()}</code></span>
+                                <li data-member=m.username.clone() data-source=if from_idp { "idp" } else { "admin" }>
+                                    <span><strong>{m.display_name.clone()}</strong> " " <code>{m.username.clone()}</code>
+                                        {from_idp.then(|| view! { " " <span class="badge" title="from the identity provider's groups claim, replaced at each sign-in">"from the identity provider"</span> })}
+                                    </span>
                                     <UserUsage user_id=m.id.0.clone() />
                                     <ConfirmButton label="Remove" question=format!("Remove {} from {}?", m.username, group.name)
                                         on_confirm=Callback::new(move |_| { membership.dispatch((g.clone(), u.clone(), false)); }) />
