@@ -15,6 +15,7 @@ mod forms;
 mod hardening;
 mod health;
 mod matrix;
+mod oidc;
 mod openapi;
 mod pages;
 mod ports;
