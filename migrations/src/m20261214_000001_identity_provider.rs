@@ -19,9 +19,7 @@ impl MigrationTrait for Migration {
                     .col(string(UserIdentities::Subject))
                     .col(string(UserIdentities::UserId))
                     .col(timestamp_with_time_zone(UserIdentities::CreatedAt))
-                    .col(timestamp_with_time_zone_null(
-                        UserIdentities::LastSignInAt,
-                    ))
+                    .col(timestamp_with_time_zone_null(UserIdentities::LastSignInAt))
                     // A subject is unique per issuer: one provider identity, one account.
                     .primary_key(
                         Index::create()

@@ -216,39 +216,77 @@ pub struct Config {
     /// discovery document (`<issuer>/.well-known/openid-configuration`) names it. Needs
     /// --public-url, --oidc-client-id and, at the provider, the redirect URI
     /// `<public URL>/api/v1/auth/oidc/callback`. Off when unset.
-    #[arg(long, env = "HANGAR_OIDC_ISSUER_URL", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_ISSUER_URL",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_issuer_url: Option<String>,
 
     /// The client id Hangar has at the provider.
-    #[arg(long, env = "HANGAR_OIDC_CLIENT_ID", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_CLIENT_ID",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_client_id: Option<String>,
 
     /// The client secret Hangar has at the provider (none for a public client; PKCE is always
     /// used).
-    #[arg(long, env = "HANGAR_OIDC_CLIENT_SECRET", hide_env_values = true, help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_client_secret: Option<String>,
 
     /// Scopes asked for, separated by commas (`openid` is always asked for). Some providers
     /// send the groups claim only with a scope of its own (e.g. `groups`).
-    #[arg(long, env = "HANGAR_OIDC_SCOPES", value_delimiter = ',', default_value = "openid,profile,email", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "openid,profile,email",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_scopes: Vec<String>,
 
     /// The provider's name on the sign-in page ("Sign in with <name>").
-    #[arg(long, env = "HANGAR_OIDC_PROVIDER_NAME", default_value = "SSO", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_PROVIDER_NAME",
+        default_value = "SSO",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_provider_name: String,
 
     /// The claim a new account's username comes from (lowercased, other characters made
     /// `-`, the part before `@` of an email address, cut to 32 characters).
-    #[arg(long, env = "HANGAR_OIDC_USERNAME_CLAIM", default_value = "preferred_username", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_username_claim: String,
 
     /// Accept an email address the provider does not say it verified (`email_verified`).
-    #[arg(long, env = "HANGAR_OIDC_ALLOW_UNVERIFIED_EMAIL", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_ALLOW_UNVERIFIED_EMAIL",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_allow_unverified_email: bool,
 
     /// Email domains allowed to sign in, separated by commas (e.g. `example.com`); any when
     /// unset.
-    #[arg(long, env = "HANGAR_OIDC_ALLOWED_DOMAINS", value_delimiter = ',', help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_ALLOWED_DOMAINS",
+        value_delimiter = ',',
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_allowed_domains: Vec<String>,
 
     /// Create the account of someone who signs in through the provider for the first time;
@@ -260,33 +298,59 @@ pub struct Config {
     /// The claim listing the person's groups at the provider; empty to leave Hangar's groups
     /// alone. Memberships it gives are replaced at each sign-in; those an admin set by hand
     /// stay.
-    #[arg(long, env = "HANGAR_OIDC_GROUPS_CLAIM", default_value = "groups", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_GROUPS_CLAIM",
+        default_value = "groups",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_groups_claim: String,
 
     /// Groups claim values and the Hangar group each stands for, `VALUE=GROUP` separated by
     /// `;` (e.g. `cn=devs,ou=groups=developers;admins=operators`: split at the last `=`).
     /// Without a mapping (nor --oidc-group-filter) each value names a Hangar group of the
     /// same name.
-    #[arg(long, env = "HANGAR_OIDC_GROUP_MAPPING", value_delimiter = ';', help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_GROUP_MAPPING",
+        value_delimiter = ';',
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_group_mapping: Vec<GroupMapping>,
 
     /// A regular expression: groups claim values it matches (whole) name Hangar groups of the
     /// same name, beside the mapped ones; the others are ignored.
-    #[arg(long, env = "HANGAR_OIDC_GROUP_FILTER", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_GROUP_FILTER",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_group_filter: Option<String>,
 
     /// Create the Hangar groups the claim names that do not exist yet (with no quota of their
     /// own); without it they are skipped.
-    #[arg(long, env = "HANGAR_OIDC_AUTO_CREATE_GROUPS", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_AUTO_CREATE_GROUPS",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_auto_create_groups: bool,
 
     /// The claim that makes an admin, with --oidc-admin-value: then the role follows the
     /// provider at each sign-in (admin when the claim has the value, member otherwise).
-    #[arg(long, env = "HANGAR_OIDC_ADMIN_CLAIM", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_ADMIN_CLAIM",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_admin_claim: Option<String>,
 
     /// The value of --oidc-admin-claim (or one of its values, for a list) that makes an admin.
-    #[arg(long, env = "HANGAR_OIDC_ADMIN_VALUE", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_OIDC_ADMIN_VALUE",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub oidc_admin_value: Option<String>,
 
     /// How far the provider's clock may be from Hangar's, in seconds (for the ID token's
@@ -296,12 +360,21 @@ pub struct Config {
 
     /// Who may sign in with a password: `everyone`, or `break-glass`: only the local admin
     /// named by --break-glass-user (everyone else signs in through the provider).
-    #[arg(long, env = "HANGAR_PASSWORD_SIGN_IN", default_value = "everyone", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_PASSWORD_SIGN_IN",
+        default_value = "everyone",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub password_sign_in: PasswordSignIn,
 
     /// The local admin who may still sign in with a password under `--password-sign-in
     /// break-glass` (default: --admin-user).
-    #[arg(long, env = "HANGAR_BREAK_GLASS_USER", help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(
+        long,
+        env = "HANGAR_BREAK_GLASS_USER",
+        help_heading = "Identity provider (OpenID Connect)"
+    )]
     pub break_glass_user: Option<String>,
 }
 
@@ -473,9 +546,11 @@ impl Config {
     fn check_oidc(&self) -> Result<(), String> {
         let Some(issuer) = self.oidc_issuer_url.as_deref() else {
             if self.password_sign_in == PasswordSignIn::BreakGlass {
-                return Err("--password-sign-in break-glass needs --oidc-issuer-url: without an \
+                return Err(
+                    "--password-sign-in break-glass needs --oidc-issuer-url: without an \
                             identity provider nobody but the break-glass admin could sign in"
-                    .into());
+                        .into(),
+                );
             }
             return Ok(());
         };
@@ -485,15 +560,23 @@ impl Config {
                  https://login.example.com/realms/company"
             ));
         }
-        if self.oidc_client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
-            return Err("--oidc-issuer-url needs --oidc-client-id (HANGAR_OIDC_CLIENT_ID): the \
+        if self
+            .oidc_client_id
+            .as_deref()
+            .is_none_or(|id| id.trim().is_empty())
+        {
+            return Err(
+                "--oidc-issuer-url needs --oidc-client-id (HANGAR_OIDC_CLIENT_ID): the \
                         client id Hangar was given at the provider"
-                .into());
+                    .into(),
+            );
         }
         if self.public_url.is_none() {
-            return Err("--oidc-issuer-url needs --public-url: the provider sends browsers \
+            return Err(
+                "--oidc-issuer-url needs --public-url: the provider sends browsers \
                         back to <public URL>/api/v1/auth/oidc/callback"
-                .into());
+                    .into(),
+            );
         }
         if let Some(filter) = &self.oidc_group_filter {
             regex::Regex::new(filter).map_err(|e| {
@@ -501,9 +584,11 @@ impl Config {
             })?;
         }
         if self.oidc_admin_claim.is_some() != self.oidc_admin_value.is_some() {
-            return Err("--oidc-admin-claim and --oidc-admin-value go together: give both (e.g. \
+            return Err(
+                "--oidc-admin-claim and --oidc-admin-value go together: give both (e.g. \
                         --oidc-admin-claim groups --oidc-admin-value hangar-admins) or neither"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }

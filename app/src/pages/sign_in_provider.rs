@@ -25,7 +25,9 @@ pub fn ProviderSignIn() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     // The server keeps only a path of its own as `next`.
     let start = move || {
-        let next = query.with(|q| q.get("next")).unwrap_or_else(|| "/".to_owned());
+        let next = query
+            .with(|q| q.get("next"))
+            .unwrap_or_else(|| "/".to_owned());
         format!("/api/v1/auth/oidc/login?next={}", encode(&next))
     };
     view! {
@@ -47,6 +49,31 @@ pub fn ProviderSignIn() -> impl IntoView {
                         "Password sign-in is kept for the break-glass admin."
                     </p>
                 })}
+            })}
+        </Transition>
+    }
+}
+
+/// The profile page's link to the identity provider, when Hangar has one: signing in there
+/// links this account to that identity (by its subject), so that it signs in through it.
+#[component]
+pub fn LinkProvider() -> impl IntoView {
+    let options = Resource::new(|| (), |_| sign_in_options());
+    view! {
+        <Transition fallback=|| ()>
+            {move || options.get().and_then(Result::ok).and_then(|o| Some((o.provider?, o.notice))).map(|(name, notice)| view! {
+                <section class="panel">
+                    <h2>{format!("Sign in with {name}")}</h2>
+                    {notice.map(|notice| view! {
+                        <p class="error" role="alert" data-testid="sign-in-notice">{notice}</p>
+                    })}
+                    <p>
+                        {format!("Link this account to your {name} identity to sign in with it. ")}
+                        <a class="button secondary" rel="external" href="/api/v1/auth/oidc/login?link=true&next=/profile" data-testid="link-provider">
+                            {format!("Link your {name} account")}
+                        </a>
+                    </p>
+                </section>
             })}
         </Transition>
     }

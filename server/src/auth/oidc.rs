@@ -117,7 +117,15 @@ pub struct VerifiedClaims {
 
 /// Claims about the token itself, not the person: userinfo never overrides them.
 const TOKEN_CLAIMS: [&str; 9] = [
-    "iss", "sub", "aud", "exp", "iat", "nonce", "azp", "at_hash", "auth_time",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nonce",
+    "azp",
+    "at_hash",
+    "auth_time",
 ];
 
 /// The provider as Hangar knows it (one per server).
@@ -296,13 +304,16 @@ impl OidcProvider {
                     format!("the provider's token endpoint answered something unusable: {other}"),
                 ),
             })?;
-        let raw = response.id_token().map(ToString::to_string).ok_or_else(|| {
-            OidcError::new(
-                OidcErrorKind::Invalid,
-                "the token endpoint answered without an ID token: is `openid` among the \
+        let raw = response
+            .id_token()
+            .map(ToString::to_string)
+            .ok_or_else(|| {
+                OidcError::new(
+                    OidcErrorKind::Invalid,
+                    "the token endpoint answered without an ID token: is `openid` among the \
                  client's allowed scopes at the provider?",
-            )
-        })?;
+                )
+            })?;
         let id_token: HangarIdToken = raw.parse().map_err(|e| {
             OidcError::new(
                 OidcErrorKind::Invalid,

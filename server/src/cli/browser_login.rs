@@ -126,7 +126,13 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String, Cl
                 .map(|(_, value)| value.clone())
         };
         if path != "/callback" || get("state").as_deref() != Some(state) {
-            reply(&mut stream, "404 Not Found", "Not this sign-in", "This address belongs to a `hangar login` waiting for another sign-in.").await;
+            reply(
+                &mut stream,
+                "404 Not Found",
+                "Not this sign-in",
+                "This address belongs to a `hangar login` waiting for another sign-in.",
+            )
+            .await;
             continue;
         }
         if let Some(code) = get("code") {

@@ -79,7 +79,10 @@ pub(super) async fn login(args: LoginArgs) -> Result<(), CliError> {
                 });
             (token, id, user)
         }
-        None if args.username.is_none() && !args.password_stdin && offers_provider(&url).await? => {
+        None if args.username.is_none()
+            && !args.password_stdin
+            && offers_provider(&url).await? =>
+        {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this machine".into());
             let name = format!("hangar CLI on {host}").chars().take(64).collect();
             let client = Client::new(&url, None)?;

@@ -12,9 +12,7 @@ use app::api::ssr::{Caller, Credential, Presented};
 use app::api::users::{ssr::CredentialsApi, CreateToken, TokenCreated};
 use app::ids::{GroupId, UserId};
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -192,7 +190,9 @@ impl Services {
     /// (before the password is checked: it says nothing about it).
     pub fn check_password_sign_in(&self, username: &str) -> ApiResult<()> {
         if self.config.password_sign_in == config::PasswordSignIn::Everyone
-            || username.trim().eq_ignore_ascii_case(self.config.break_glass_user())
+            || username
+                .trim()
+                .eq_ignore_ascii_case(self.config.break_glass_user())
         {
             return Ok(());
         }
@@ -215,15 +215,29 @@ impl Services {
         };
         if user.role != Role::Admin {
             presented.session.flush().await?;
-            record(&self.db, Some(&caller), "auth.password", &format!("user:{}", user.username),
-                Outcome::Refused, json!({"reason": "break-glass account is not an admin"})).await;
+            record(
+                &self.db,
+                Some(&caller),
+                "auth.password",
+                &format!("user:{}", user.username),
+                Outcome::Refused,
+                json!({"reason": "break-glass account is not an admin"}),
+            )
+            .await;
             return Err(ApiError::forbidden(
                 "password sign-in is kept for the break-glass admin, and this account is not an \
                  admin",
             ));
         }
-        record(&self.db, Some(&caller), "auth.password", &format!("user:{}", user.username),
-            Outcome::Success, json!({"break_glass": true})).await;
+        record(
+            &self.db,
+            Some(&caller),
+            "auth.password",
+            &format!("user:{}", user.username),
+            Outcome::Success,
+            json!({"break_glass": true}),
+        )
+        .await;
         Ok(())
     }
 
@@ -254,7 +268,10 @@ impl Services {
         let provider = self.provider()?;
         let purpose = match (&start.cli, start.link) {
             (Some((port, state, challenge)), _) => {
-                if *port < 1024 || state.is_empty() || state.len() > 128 || challenge.len() != 64
+                if *port < 1024
+                    || state.is_empty()
+                    || state.len() > 128
+                    || challenge.len() != 64
                     || !challenge.bytes().all(|b| b.is_ascii_hexdigit())
                 {
                     return Err(ApiError::bad_request(
@@ -282,11 +299,7 @@ impl Services {
             tracing::error!(detail = %e.detail, "cannot begin a sign-in through the identity provider");
             self.provider_unusable(&e)
         })?;
-        let mut pending: Vec<Pending> = presented
-            .session
-            .get(PENDING)
-            .await?
-            .unwrap_or_default();
+        let mut pending: Vec<Pending> = presented.session.get(PENDING).await?.unwrap_or_default();
         let now = Utc::now().timestamp();
         pending.retain(|p| now - p.started < PENDING_SECS);
         if pending.len() >= MAX_PENDING {
@@ -331,6 +344,11 @@ impl Services {
             Purpose::Cli { port, state, .. } => Some((*port, state.clone())),
             _ => None,
         });
+        // A refused link goes back to the page it began on (the profile), signed in still.
+        let back_to = match &pending {
+            Some(p) if p.purpose == Purpose::Link => p.next.clone(),
+            _ => "/login".to_owned(),
+        };
         match result {
             Ok(to) => Ok(OidcOutcome { to, refused: None }),
             Err(refusal) => {
@@ -345,7 +363,7 @@ impl Services {
                             .session
                             .insert(NOTICE, refusal.message.clone())
                             .await?;
-                        "/login".to_owned()
+                        back_to
                     }
                 };
                 Ok(OidcOutcome {
@@ -370,11 +388,7 @@ impl Services {
             ApiError::unauthorized_because(message)
         };
         // Single use: whatever happens next, this sign-in is over.
-        let mut all: Vec<Pending> = presented
-            .session
-            .get(PENDING)
-            .await?
-            .unwrap_or_default();
+        let mut all: Vec<Pending> = presented.session.get(PENDING).await?.unwrap_or_default();
         let state = callback.state.unwrap_or_default();
         let found = all
             .iter()
@@ -509,41 +523,60 @@ impl Services {
         let email = text(claims, "email").unwrap_or_default();
         if !self.config.oidc_allowed_domains.is_empty() || !email.is_empty() {
             if email.is_empty() || !email.contains('@') {
-                return Err(refuse(who, "no email", format!(
-                    "{name} did not send your email address (the `email` claim): your admin \
+                return Err(refuse(
+                    who,
+                    "no email",
+                    format!(
+                        "{name} did not send your email address (the `email` claim): your admin \
                      should add the `email` scope (--oidc-scopes) or the claim at {name}"
-                )).await);
+                    ),
+                )
+                .await);
             }
             if !self.config.oidc_allow_unverified_email && !email_verified(claims) {
-                return Err(refuse(who, "email not verified", format!(
-                    "{name} has not verified your email address {email}: verify it at {name}, \
+                return Err(refuse(
+                    who,
+                    "email not verified",
+                    format!(
+                        "{name} has not verified your email address {email}: verify it at {name}, \
                      then sign in again"
-                )).await);
+                    ),
+                )
+                .await);
             }
         }
         if !self.config.oidc_allowed_domains.is_empty() {
-            let domain = email.rsplit('@').next().unwrap_or_default().to_ascii_lowercase();
-            let allowed = self
-                .config
-                .oidc_allowed_domains
-                .iter()
-                .any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(&domain));
+            let domain = email
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let allowed = self.config.oidc_allowed_domains.iter().any(|d| {
+                d.trim()
+                    .trim_start_matches('@')
+                    .eq_ignore_ascii_case(&domain)
+            });
             if !allowed {
-                return Err(refuse(who, "domain not allowed", format!(
-                    "the email domain {domain} may not sign in to this Hangar (allowed: {}): \
+                return Err(refuse(
+                    who,
+                    "domain not allowed",
+                    format!(
+                        "the email domain {domain} may not sign in to this Hangar (allowed: {}): \
                      sign in with an account of an allowed domain",
-                    self.config.oidc_allowed_domains.join(", ")
-                )).await);
+                        self.config.oidc_allowed_domains.join(", ")
+                    ),
+                )
+                .await);
             }
         }
-        let identity = user_identity::Entity::find_by_id((
-            verified.issuer.clone(),
-            verified.subject.clone(),
-        ))
-        .one(&self.db)
-        .await?;
+        let identity =
+            user_identity::Entity::find_by_id((verified.issuer.clone(), verified.subject.clone()))
+                .one(&self.db)
+                .await?;
         if pending.purpose == Purpose::Link {
-            return self.link(presented, pending, &verified, identity, &who).await;
+            return self
+                .link(presented, pending, &verified, identity, &who)
+                .await;
         }
         let account = match identity {
             Some(identity) => user::Entity::find_by_id(identity.user_id)
@@ -551,11 +584,16 @@ impl Services {
                 .await?
                 .ok_or_else(|| ApiError::internal("a linked account vanished"))?,
             None if !self.config.oidc_auto_create => {
-                return Err(refuse(who, "not linked", format!(
+                return Err(refuse(
+                    who,
+                    "not linked",
+                    format!(
                     "no Hangar account is linked to your {name} identity, and this Hangar makes \
                      none by itself: sign in with your password and link it on your profile \
                      page, or ask an admin to create your account"
-                )).await);
+                ),
+                )
+                .await);
             }
             None => match self.create_from_claims(&verified, &email).await {
                 Ok(created) => created,
@@ -563,10 +601,15 @@ impl Services {
             },
         };
         if !account.active {
-            return Err(refuse(account.username.clone(), "deactivated", format!(
-                "your Hangar account `{}` is deactivated: ask a Hangar admin to activate it",
-                account.username
-            )).await);
+            return Err(refuse(
+                account.username.clone(),
+                "deactivated",
+                format!(
+                    "your Hangar account `{}` is deactivated: ask a Hangar admin to activate it",
+                    account.username
+                ),
+            )
+            .await);
         }
         let account = self.sync_from_claims(account, claims, &email).await?;
         user_identity::Entity::update_many()
@@ -583,7 +626,11 @@ impl Services {
             credential: Credential::Session(String::new()),
         };
         match &pending.purpose {
-            Purpose::Cli { port, state, challenge } => {
+            Purpose::Cli {
+                port,
+                state,
+                challenge,
+            } => {
                 let code = random_hex(32);
                 login_grant::Entity::insert(login_grant::ActiveModel {
                     code_hash: Set(hash_token(&code)),
@@ -593,8 +640,15 @@ impl Services {
                 })
                 .exec_without_returning(&self.db)
                 .await?;
-                record(&self.db, Some(&caller), "auth.oidc", &format!("user:{}", account.username),
-                    Outcome::Success, json!({"subject": verified.subject, "for": "command line"})).await;
+                record(
+                    &self.db,
+                    Some(&caller),
+                    "auth.oidc",
+                    &format!("user:{}", account.username),
+                    Outcome::Success,
+                    json!({"subject": verified.subject, "for": "command line"}),
+                )
+                .await;
                 Ok(format!(
                     "http://127.0.0.1:{port}/callback?state={}&code={code}",
                     encode(state)
@@ -603,11 +657,21 @@ impl Services {
             _ => {
                 // A new id at sign-in defeats session fixation.
                 presented.session.cycle_id().await?;
-                presented.session.insert(SESSION_USER_ID, &account.id).await?;
+                presented
+                    .session
+                    .insert(SESSION_USER_ID, &account.id)
+                    .await?;
                 presented.session.insert(THROUGH_PROVIDER, true).await?;
                 tracing::info!(username = %account.username, client = %presented.client, "signed in through the identity provider");
-                record(&self.db, Some(&caller), "auth.oidc", &format!("user:{}", account.username),
-                    Outcome::Success, json!({"subject": verified.subject})).await;
+                record(
+                    &self.db,
+                    Some(&caller),
+                    "auth.oidc",
+                    &format!("user:{}", account.username),
+                    Outcome::Success,
+                    json!({"subject": verified.subject}),
+                )
+                .await;
                 Ok(pending.next.clone())
             }
         }
@@ -635,7 +699,8 @@ impl Services {
         match identity {
             Some(existing) if existing.user_id == current.id => return Ok(pending.next.clone()),
             Some(_) => {
-                self.audit_refusal("identity linked to another account", Some(who)).await;
+                self.audit_refusal("identity linked to another account", Some(who))
+                    .await;
                 return Err(ApiError::conflict(format!(
                     "this {name} identity is linked to another Hangar account already: ask an \
                      admin"
@@ -657,8 +722,15 @@ impl Services {
                 format!("your account is linked to another {name} identity already: ask an admin")
             }));
         }
-        record(&self.db, Some(&caller), "user.link", &format!("user:{}", current.username),
-            Outcome::Success, json!({"issuer": verified.issuer, "subject": verified.subject})).await;
+        record(
+            &self.db,
+            Some(&caller),
+            "user.link",
+            &format!("user:{}", current.username),
+            Outcome::Success,
+            json!({"issuer": verified.issuer, "subject": verified.subject}),
+        )
+        .await;
         Ok(pending.next.clone())
     }
 
@@ -735,10 +807,24 @@ impl Services {
         .insert(&transaction)
         .await?;
         transaction.commit().await?;
-        record(&self.db, None, "user.create", &format!("user:{username}"), Outcome::Success,
-            json!({"through": "identity provider", "subject": verified.subject})).await;
-        record(&self.db, None, "user.link", &format!("user:{username}"), Outcome::Success,
-            json!({"issuer": verified.issuer, "subject": verified.subject})).await;
+        record(
+            &self.db,
+            None,
+            "user.create",
+            &format!("user:{username}"),
+            Outcome::Success,
+            json!({"through": "identity provider", "subject": verified.subject}),
+        )
+        .await;
+        record(
+            &self.db,
+            None,
+            "user.link",
+            &format!("user:{username}"),
+            Outcome::Success,
+            json!({"issuer": verified.issuer, "subject": verified.subject}),
+        )
+        .await;
         Ok(created)
     }
 
@@ -763,7 +849,8 @@ impl Services {
                 changed = true;
             }
         }
-        if let (Some(claim), Some(value)) = (&self.config.oidc_admin_claim, &self.config.oidc_admin_value)
+        if let (Some(claim), Some(value)) =
+            (&self.config.oidc_admin_claim, &self.config.oidc_admin_value)
         {
             let role = if values(claims, claim).iter().any(|v| v == value) {
                 Role::Admin
@@ -819,7 +906,11 @@ impl Services {
 
     /// Replaces the account's memberships that came from the provider by those the claim
     /// gives now; hand-set ones stay.
-    async fn sync_groups(&self, account: &user::Model, claims: &Map<String, Value>) -> ApiResult<()> {
+    async fn sync_groups(
+        &self,
+        account: &user::Model,
+        claims: &Map<String, Value>,
+    ) -> ApiResult<()> {
         let wanted = self.wanted_groups(claims);
         let mut groups: Vec<group::Model> = if wanted.is_empty() {
             Vec::new()
@@ -856,8 +947,15 @@ impl Services {
             .await;
             match created {
                 Ok(created) => {
-                    record(&self.db, None, "group.create", &format!("group:{missing}"),
-                        Outcome::Success, json!({"through": "identity provider"})).await;
+                    record(
+                        &self.db,
+                        None,
+                        "group.create",
+                        &format!("group:{missing}"),
+                        Outcome::Success,
+                        json!({"through": "identity provider"}),
+                    )
+                    .await;
                     groups.push(created);
                 }
                 // Made by a sign-in beside this one: use it.
@@ -881,7 +979,8 @@ impl Services {
         let mut removed = Vec::new();
         let name_of = |id: &GroupId| groups.iter().find(|g| &g.id == id).map(|g| g.name.clone());
         for membership in &current {
-            if membership.source == group_member::BY_IDP && !wanted_ids.contains(&membership.group_id)
+            if membership.source == group_member::BY_IDP
+                && !wanted_ids.contains(&membership.group_id)
             {
                 group_member::Entity::delete_by_id((
                     membership.group_id.clone(),
@@ -925,8 +1024,15 @@ impl Services {
                     .map(|g| g.name)
                     .collect()
             };
-            record(&self.db, None, "group.member.sync", &format!("user:{}", account.username),
-                Outcome::Success, json!({"added": added, "removed": removed_names, "through": "identity provider"})).await;
+            record(
+                &self.db,
+                None,
+                "group.member.sync",
+                &format!("user:{}", account.username),
+                Outcome::Success,
+                json!({"added": added, "removed": removed_names, "through": "identity provider"}),
+            )
+            .await;
             self.users_changed(vec![account.id.clone()]);
         }
         Ok(())
@@ -999,10 +1105,12 @@ impl Services {
 
     /// The user ids linked to the provider identity (for tests and the admin's views).
     pub async fn linked_user(&self, issuer: &str, subject: &str) -> ApiResult<Option<UserId>> {
-        Ok(user_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
-            .one(&self.db)
-            .await?
-            .map(|i| i.user_id))
+        Ok(
+            user_identity::Entity::find_by_id((issuer.to_owned(), subject.to_owned()))
+                .one(&self.db)
+                .await?
+                .map(|i| i.user_id),
+        )
     }
 }
 
@@ -1031,7 +1139,10 @@ mod tests {
             ("1st-user", Some("st-user")),
             ("x", Some("x-user")),
             ("émile", Some("mile")),
-            ("a-very-long-name-that-goes-on-and-on-and-on", Some("a-very-long-name-that-goes-on-an")),
+            (
+                "a-very-long-name-that-goes-on-and-on-and-on",
+                Some("a-very-long-name-that-goes-on-an"),
+            ),
             ("1234", None),
             ("", None),
         ] {

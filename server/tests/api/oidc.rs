@@ -135,7 +135,12 @@ async fn back(browser: &reqwest::Client, callback: &str) -> (u16, Option<String>
 /// Signs `sub` in through the provider; answers the browser, signed in to Hangar.
 async fn sign_in(server: &TestServer, sub: &str) -> reqwest::Client {
     let browser = browser();
-    let callback = authorize(&browser, &server.url("/api/v1/auth/oidc/login?next=/spaces"), sub).await;
+    let callback = authorize(
+        &browser,
+        &server.url("/api/v1/auth/oidc/login?next=/spaces"),
+        sub,
+    )
+    .await;
     let (status, to, body) = back(&browser, &callback).await;
     assert_eq!((status, to.as_deref()), (302, Some("/spaces")), "{body}");
     browser
@@ -178,20 +183,40 @@ both_dbs!(first_sign_in_creates_the_user_with_the_mapped_groups_whose_quota_appl
 async fn first_sign_in_creates_the_user_with_the_mapped_groups_whose_quota_applies(db: TestDb) {
     let provider = Provider::start().await;
     // No quota of their own: whatever they may create comes from the mapped group.
-    let server = hangar(&db, &provider, &[
-        "--oidc-group-mapping", "cn=eng,ou=groups=developers",
-        "--default-max-spaces", "0", "--default-compute-units", "0",
-        "--default-storage-units", "0",
-    ]).await;
+    let server = hangar(
+        &db,
+        &provider,
+        &[
+            "--oidc-group-mapping",
+            "cn=eng,ou=groups=developers",
+            "--default-max-spaces",
+            "0",
+            "--default-compute-units",
+            "0",
+            "--default-storage-units",
+            "0",
+        ],
+    )
+    .await;
     let admin = admin(&server).await;
-    let developers = group(&admin, "developers", json!({"max_spaces": 1, "compute_units": 1, "storage_units": 5})).await;
+    let developers = group(
+        &admin,
+        "developers",
+        json!({"max_spaces": 1, "compute_units": 1, "storage_units": 5}),
+    )
+    .await;
     let others = group(&admin, "others", json!({"max_spaces": 5})).await;
     let template = admin.new_template("box", 1, json!([])).await;
-    provider.set("alice-sub", json!({
-        "preferred_username": "Alice.Smith", "name": "Alice Smith",
-        "email": "alice@example.com", "email_verified": true,
-        "groups": ["cn=eng,ou=groups", "others-not-mapped"],
-    })).await;
+    provider
+        .set(
+            "alice-sub",
+            json!({
+                "preferred_username": "Alice.Smith", "name": "Alice Smith",
+                "email": "alice@example.com", "email_verified": true,
+                "groups": ["cn=eng,ou=groups", "others-not-mapped"],
+            }),
+        )
+        .await;
 
     let browser = sign_in(&server, "alice-sub").await;
     let alice = me(&server, &browser).await;
@@ -200,7 +225,10 @@ async fn first_sign_in_creates_the_user_with_the_mapped_groups_whose_quota_appli
     assert_eq!(alice["display_name"], "Alice Smith");
     assert_eq!(alice["role"], "member");
     let id = alice["id"].as_str().unwrap().to_owned();
-    assert_eq!(members(&admin, &developers).await, (vec!["alice-smith".to_owned()], vec![id.clone()]));
+    assert_eq!(
+        members(&admin, &developers).await,
+        (vec!["alice-smith".to_owned()], vec![id.clone()])
+    );
     assert_eq!(members(&admin, &others).await.0, Vec::<String>::new());
 
     // The group's quota is what lets her create one space of one unit, and no second.
@@ -228,13 +256,29 @@ async fn first_sign_in_creates_the_user_with_the_mapped_groups_whose_quota_appli
 
     // The sign-in and the account's creation and link are in the audit log.
     let audit = admin.get("/api/v1/audit?target=user:alice-smith").await;
-    let actions: Vec<(&str, &str)> = audit.body.as_array().unwrap().iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+    let actions: Vec<(&str, &str)> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
-    for wanted in [("auth.oidc", "success"), ("user.create", "success"), ("user.link", "success")] {
+    for wanted in [
+        ("auth.oidc", "success"),
+        ("user.create", "success"),
+        ("user.link", "success"),
+    ] {
         assert!(actions.contains(&wanted), "{wanted:?} not in {actions:?}");
     }
-    let space = first.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let space = first.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let deleted = admin.delete(&format!("/api/v1/spaces/{space}")).await;
     assert!(deleted.status < 300, "{deleted:?}");
 }
@@ -247,35 +291,67 @@ async fn a_changed_groups_claim_changes_memberships_while_hand_set_ones_stay(db:
     let red = group(&admin, "team-red", json!({})).await;
     let blue = group(&admin, "team-blue", json!({})).await;
     let ops = group(&admin, "ops", json!({})).await;
-    let claims = |groups: Value| json!({
-        "preferred_username": "bob", "email": "bob@example.com", "email_verified": true,
-        "groups": groups,
-    });
+    let claims = |groups: Value| {
+        json!({
+            "preferred_username": "bob", "email": "bob@example.com", "email_verified": true,
+            "groups": groups,
+        })
+    };
     // `ops` is not let through by the filter: only an admin can make bob a member.
-    provider.set("bob-sub", claims(json!(["team-red", "team-blue", "ops"]))).await;
+    provider
+        .set("bob-sub", claims(json!(["team-red", "team-blue", "ops"])))
+        .await;
     let browser = sign_in(&server, "bob-sub").await;
-    let bob = me(&server, &browser).await["id"].as_str().unwrap().to_owned();
-    assert_eq!(members(&admin, &red).await, (vec!["bob".to_owned()], vec![bob.clone()]));
-    assert_eq!(members(&admin, &blue).await, (vec!["bob".to_owned()], vec![bob.clone()]));
+    let bob = me(&server, &browser).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        members(&admin, &red).await,
+        (vec!["bob".to_owned()], vec![bob.clone()])
+    );
+    assert_eq!(
+        members(&admin, &blue).await,
+        (vec!["bob".to_owned()], vec![bob.clone()])
+    );
     assert!(members(&admin, &ops).await.0.is_empty());
     // By hand: ops, and blue (which makes that one hand-set).
     for group in [&ops, &blue] {
-        let added = admin.put(&format!("/api/v1/groups/{group}/members/{bob}")).await;
+        let added = admin
+            .put(&format!("/api/v1/groups/{group}/members/{bob}"))
+            .await;
         assert_eq!(added.status, 200, "{added:?}");
     }
-    assert_eq!(members(&admin, &blue).await, (vec!["bob".to_owned()], vec![]));
+    assert_eq!(
+        members(&admin, &blue).await,
+        (vec!["bob".to_owned()], vec![])
+    );
 
     // The provider drops red and blue.
     provider.set("bob-sub", claims(json!([]))).await;
     sign_in(&server, "bob-sub").await;
-    assert!(members(&admin, &red).await.0.is_empty(), "red came from the provider");
-    assert_eq!(members(&admin, &blue).await.0, ["bob"], "blue was set by hand");
-    assert_eq!(members(&admin, &ops).await.0, ["bob"], "ops was set by hand");
+    assert!(
+        members(&admin, &red).await.0.is_empty(),
+        "red came from the provider"
+    );
+    assert_eq!(
+        members(&admin, &blue).await.0,
+        ["bob"],
+        "blue was set by hand"
+    );
+    assert_eq!(
+        members(&admin, &ops).await.0,
+        ["bob"],
+        "ops was set by hand"
+    );
 
     // And gives red back.
     provider.set("bob-sub", claims(json!(["team-red"]))).await;
     sign_in(&server, "bob-sub").await;
-    assert_eq!(members(&admin, &red).await, (vec!["bob".to_owned()], vec![bob.clone()]));
+    assert_eq!(
+        members(&admin, &red).await,
+        (vec!["bob".to_owned()], vec![bob.clone()])
+    );
     let sync = admin.get("/api/v1/audit?action=group.member.sync").await;
     assert_eq!(sync.body.as_array().unwrap().len(), 3, "{sync:?}");
 }
@@ -288,26 +364,49 @@ async fn refused(server: &TestServer, sub: &str) -> (u16, String) {
     // And nobody is signed in.
     let me = browser.get(server.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(me.status(), 401);
-    (status, body["error"]["message"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 both_dbs!(refusals_name_the_reason_and_what_to_do);
 async fn refusals_name_the_reason_and_what_to_do(db: TestDb) {
     let provider = Provider::start().await;
-    let server = hangar(&db, &provider, &["--oidc-allowed-domains", "example.com,example.org"]).await;
-    let person = |name: &str, email: &str, verified: bool| json!({
-        "preferred_username": name, "email": email, "email_verified": verified,
-    });
+    let server = hangar(
+        &db,
+        &provider,
+        &["--oidc-allowed-domains", "example.com,example.org"],
+    )
+    .await;
+    let person = |name: &str, email: &str, verified: bool| {
+        json!({
+            "preferred_username": name, "email": email, "email_verified": verified,
+        })
+    };
 
-    provider.set("unverified", person("uma", "uma@example.com", false)).await;
+    provider
+        .set("unverified", person("uma", "uma@example.com", false))
+        .await;
     let (status, message) = refused(&server, "unverified").await;
     assert_eq!(status, 403);
-    assert!(message.contains("not verified your email address uma@example.com"), "{message}");
+    assert!(
+        message.contains("not verified your email address uma@example.com"),
+        "{message}"
+    );
 
-    provider.set("foreign", person("fred", "fred@elsewhere.net", true)).await;
+    provider
+        .set("foreign", person("fred", "fred@elsewhere.net", true))
+        .await;
     let (status, message) = refused(&server, "foreign").await;
     assert_eq!(status, 403);
-    assert!(message.contains("domain elsewhere.net may not sign in"), "{message}");
+    assert!(
+        message.contains("domain elsewhere.net may not sign in"),
+        "{message}"
+    );
     assert!(message.contains("example.com, example.org"), "{message}");
 
     // An ID token minted for another client (the provider lets a claim override `aud`).
@@ -316,50 +415,119 @@ async fn refusals_name_the_reason_and_what_to_do(db: TestDb) {
     provider.set("other-audience", other).await;
     let (status, message) = refused(&server, "other-audience").await;
     assert_eq!(status, 401);
-    assert!(message.contains("meant for another application"), "{message}");
+    assert!(
+        message.contains("meant for another application"),
+        "{message}"
+    );
 
     // A callback whose state this browser never had.
-    provider.set("carol", person("carol", "carol@example.com", true)).await;
+    provider
+        .set("carol", person("carol", "carol@example.com", true))
+        .await;
     let browser = browser();
     let callback = authorize(&browser, &server.url("/api/v1/auth/oidc/login"), "carol").await;
-    let forged = regex::Regex::new("state=[^&]+").unwrap().replace(&callback, "state=forged").into_owned();
+    let forged = regex::Regex::new("state=[^&]+")
+        .unwrap()
+        .replace(&callback, "state=forged")
+        .into_owned();
     let (status, _, body) = back(&browser, &forged).await;
     assert_eq!(status, 401);
-    assert!(body["error"]["message"].as_str().unwrap().contains("`state` is unknown"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`state` is unknown"),
+        "{body}"
+    );
     // The real callback still works (the forged one did not use it up)...
     let (status, to, body) = back(&browser, &callback).await;
     assert_eq!((status, to.as_deref()), (302, Some("/")), "{body}");
     // ...once: replayed, its state is spent.
     let (status, _, body) = back(&browser, &callback).await;
     assert_eq!(status, 401);
-    assert!(body["error"]["message"].as_str().unwrap().contains("used already"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("used already"),
+        "{body}"
+    );
     // And its code, brought back with a fresh state, is refused by the provider.
-    let code = regex::Regex::new("code=([^&]+)").unwrap().captures(&callback).unwrap()[1].to_owned();
+    let code = regex::Regex::new("code=([^&]+)")
+        .unwrap()
+        .captures(&callback)
+        .unwrap()[1]
+        .to_owned();
     let fresh = authorize(&browser, &server.url("/api/v1/auth/oidc/login"), "carol").await;
-    let replayed = regex::Regex::new("code=[^&]+").unwrap().replace(&fresh, format!("code={code}").as_str()).into_owned();
+    let replayed = regex::Regex::new("code=[^&]+")
+        .unwrap()
+        .replace(&fresh, format!("code={code}").as_str())
+        .into_owned();
     let (status, _, body) = back(&browser, &replayed).await;
     assert_eq!(status, 401);
-    assert!(body["error"]["message"].as_str().unwrap().contains("refused the sign-in code"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the sign-in code"),
+        "{body}"
+    );
 
     // Deactivated in Hangar: out, whatever the provider says.
     let admin = admin(&server).await;
-    let carol = admin.get("/api/v1/users").await.body.as_array().unwrap().iter()
-        .find(|u| u["username"] == "carol").unwrap()["id"].as_str().unwrap().to_owned();
-    let off = admin.patch(&format!("/api/v1/users/{carol}"), json!({"active": false})).await;
+    let carol = admin
+        .get("/api/v1/users")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "carol")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let off = admin
+        .patch(&format!("/api/v1/users/{carol}"), json!({"active": false}))
+        .await;
     assert_eq!(off.status, 200, "{off:?}");
     let (status, message) = refused(&server, "carol").await;
     assert_eq!(status, 403);
     assert!(message.contains("deactivated"), "{message}");
 
     // Each refusal is audited with its reason.
-    let audit = admin.get("/api/v1/audit?action=auth.oidc&outcome=refused&limit=50").await;
-    let reasons: Vec<String> = audit.body.as_array().unwrap().iter()
-        .map(|e| e["details"]["reason"].as_str().unwrap_or_default().to_owned())
+    let audit = admin
+        .get("/api/v1/audit?action=auth.oidc&outcome=refused&limit=50")
+        .await;
+    let reasons: Vec<String> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["details"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
-    for wanted in ["email not verified", "domain not allowed", "unknown state", "deactivated"] {
-        assert!(reasons.iter().any(|r| r == wanted), "{wanted} not in {reasons:?}");
+    for wanted in [
+        "email not verified",
+        "domain not allowed",
+        "unknown state",
+        "deactivated",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == wanted),
+            "{wanted} not in {reasons:?}"
+        );
     }
-    assert!(reasons.iter().any(|r| r.contains("not for client `hangar`")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("not for client `hangar`")),
+        "{reasons:?}"
+    );
 }
 
 both_dbs!(a_refused_browser_is_told_why_on_the_sign_in_page);
@@ -369,14 +537,39 @@ async fn a_refused_browser_is_told_why_on_the_sign_in_page(db: TestDb) {
     provider.set("dora", json!({"preferred_username": "dora", "email": "dora@example.com", "email_verified": true})).await;
     let browser = browser();
     let callback = authorize(&browser, &server.url("/api/v1/auth/oidc/login"), "dora").await;
-    let answer = browser.get(&callback).header("accept", "text/html").send().await.unwrap();
-    assert_eq!((answer.status().as_u16(), location(&answer).as_str()), (302, "/login"));
-    let methods: Value = browser.get(server.url("/api/v1/auth/methods")).send().await.unwrap().json().await.unwrap();
+    let answer = browser
+        .get(&callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.status().as_u16(), location(&answer).as_str()),
+        (302, "/login")
+    );
+    let methods: Value = browser
+        .get(server.url("/api/v1/auth/methods"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(methods["provider"], "Acme ID");
     let notice = methods["notice"].as_str().unwrap();
-    assert!(notice.contains("no Hangar account is linked to your Acme ID identity"), "{notice}");
+    assert!(
+        notice.contains("no Hangar account is linked to your Acme ID identity"),
+        "{notice}"
+    );
     // Said once.
-    let again: Value = browser.get(server.url("/api/v1/auth/methods")).send().await.unwrap().json().await.unwrap();
+    let again: Value = browser
+        .get(server.url("/api/v1/auth/methods"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(again["notice"].is_null(), "{again}");
 }
 
@@ -386,24 +579,53 @@ async fn password_sign_in_off_still_lets_the_break_glass_admin_in(db: TestDb) {
     let server = hangar(&db, &provider, &["--password-sign-in", "break-glass"]).await;
     // The break-glass admin signs in with a password (and makes a member with one).
     let admin = admin(&server).await;
-    let made = admin.post("/api/v1/users", json!({"username": "mia", "password": "member-password"})).await;
+    let made = admin
+        .post(
+            "/api/v1/users",
+            json!({"username": "mia", "password": "member-password"}),
+        )
+        .await;
     assert_eq!(made.status, 201, "{made:?}");
     let methods = Client::anonymous(&server).get("/api/v1/auth/methods").await;
     assert_eq!(methods.body["password"], "break_glass");
     // Anyone else is sent to the provider.
     let refused = Client::anonymous(&server)
-        .post("/api/v1/auth/login", json!({"username": "mia", "password": "member-password"}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "mia", "password": "member-password"}),
+        )
         .await;
     assert_eq!(refused.status, 403, "{refused:?}");
-    assert!(refused.message().contains("Sign in with Acme ID"), "{refused:?}");
+    assert!(
+        refused.message().contains("Sign in with Acme ID"),
+        "{refused:?}"
+    );
     provider.set("nina", json!({"preferred_username": "nina", "email": "nina@example.com", "email_verified": true})).await;
     let browser = sign_in(&server, "nina").await;
     assert_eq!(me(&server, &browser).await["username"], "nina");
     // Signing out says the provider's session remains.
-    let out = browser.post(server.url("/api/v1/auth/logout")).header("origin", server.url("")).send().await.unwrap();
+    let out = browser
+        .post(server.url("/api/v1/auth/logout"))
+        .header("origin", server.url(""))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 204);
-    let methods: Value = browser.get(server.url("/api/v1/auth/methods")).send().await.unwrap().json().await.unwrap();
-    assert!(methods["notice"].as_str().unwrap().contains("Your session at Acme ID remains"), "{methods}");
+    let methods: Value = browser
+        .get(server.url("/api/v1/auth/methods"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        methods["notice"]
+            .as_str()
+            .unwrap()
+            .contains("Your session at Acme ID remains"),
+        "{methods}"
+    );
 }
 
 both_dbs!(without_a_provider_its_routes_say_so);
@@ -412,14 +634,23 @@ async fn without_a_provider_its_routes_say_so(db: TestDb) {
     let anyone = Client::anonymous(&server);
     let methods = anyone.get("/api/v1/auth/methods").await;
     assert_eq!(methods.status, 200);
-    assert_eq!(methods.body, json!({"provider": null, "password": "everyone", "notice": null}));
-    for path in ["/api/v1/auth/oidc/login", "/api/v1/auth/oidc/callback?code=x&state=y"] {
+    assert_eq!(
+        methods.body,
+        json!({"provider": null, "password": "everyone", "notice": null})
+    );
+    for path in [
+        "/api/v1/auth/oidc/login",
+        "/api/v1/auth/oidc/callback?code=x&state=y",
+    ] {
         let answer = anyone.get(path).await;
         assert_eq!(answer.status, 404, "{path}: {answer:?}");
         assert!(answer.message().contains("not configured"), "{answer:?}");
     }
     let claim = anyone
-        .post("/api/v1/auth/cli/token", json!({"code": "nope", "verifier": "v".repeat(64)}))
+        .post(
+            "/api/v1/auth/cli/token",
+            json!({"code": "nope", "verifier": "v".repeat(64)}),
+        )
         .await;
     assert_eq!(claim.status, 401, "{claim:?}");
 }
@@ -445,7 +676,10 @@ async fn the_command_line_signs_in_through_the_browser_headless(db: TestDb) {
     let mut errors = BufReader::new(cli.stderr.take().unwrap()).lines();
     let address = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = errors.next_line().await.unwrap() {
-            if let Some(at) = line.trim().strip_prefix(&server.url("/api/v1/auth/oidc/login")) {
+            if let Some(at) = line
+                .trim()
+                .strip_prefix(&server.url("/api/v1/auth/oidc/login"))
+            {
                 return format!("{}{at}", server.url("/api/v1/auth/oidc/login"));
             }
         }
@@ -459,20 +693,95 @@ async fn the_command_line_signs_in_through_the_browser_headless(db: TestDb) {
     assert_eq!(answer.status(), 302, "{:?}", answer.text().await);
     let loopback = location(&answer);
     assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
-    let page = browser.get(&loopback).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(&loopback)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("The command line is signed in"), "{page}");
-    let out = tokio::time::timeout(Duration::from_secs(30), cli.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), cli.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("as cleo"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("as cleo"),
+        "{out:?}"
+    );
     // The token it kept works.
     let saved = std::fs::read_to_string(&config).unwrap();
-    let token = saved.lines().find_map(|l| l.strip_prefix("token = ")).unwrap().trim_matches('"').to_owned();
+    let token = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("token = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
     let me = Client::with_token(&server, &token).get("/api/v1/me").await;
     assert_eq!(me.body["user"]["username"], "cleo", "{me:?}");
     // The one-time code is spent.
-    let code = regex::Regex::new("code=([^&]+)").unwrap().captures(&loopback).unwrap()[1].to_owned();
+    let code = regex::Regex::new("code=([^&]+)")
+        .unwrap()
+        .captures(&loopback)
+        .unwrap()[1]
+        .to_owned();
     let again = Client::anonymous(&server)
-        .post("/api/v1/auth/cli/token", json!({"code": code, "verifier": "0".repeat(64)}))
+        .post(
+            "/api/v1/auth/cli/token",
+            json!({"code": code, "verifier": "0".repeat(64)}),
+        )
         .await;
     assert_eq!(again.status, 401, "{again:?}");
+}
+
+both_dbs!(an_account_links_by_subject_never_by_name);
+async fn an_account_links_by_subject_never_by_name(db: TestDb) {
+    let provider = Provider::start().await;
+    let server = hangar(&db, &provider, &[]).await;
+    let admin = admin(&server).await;
+    let (lena_id, _) = admin.new_member(&server, "lena", json!({})).await;
+    provider.set("lena-sub", json!({"preferred_username": "lena", "email": "lena@example.com", "email_verified": true})).await;
+    // The name matches an account, but nothing links them: refused, with what to do.
+    let (status, message) = refused(&server, "lena-sub").await;
+    assert_eq!(status, 403);
+    assert!(
+        message.contains("`lena` exists but is not linked"),
+        "{message}"
+    );
+    assert!(
+        message.contains("link it on your profile page"),
+        "{message}"
+    );
+
+    // Signed in with her password, she links her provider identity.
+    let browser = browser();
+    let signed = browser
+        .post(server.url("/api/v1/auth/login"))
+        .header("origin", server.url(""))
+        .json(&json!({"username": "lena", "password": "member-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let callback = authorize(
+        &browser,
+        &server.url("/api/v1/auth/oidc/login?link=true&next=/profile"),
+        "lena-sub",
+    )
+    .await;
+    let (status, to, body) = back(&browser, &callback).await;
+    assert_eq!((status, to.as_deref()), (302, Some("/profile")), "{body}");
+    let linked = admin.get("/api/v1/audit?action=user.link&actor=lena").await;
+    assert_eq!(linked.body.as_array().unwrap().len(), 1, "{linked:?}");
+
+    // From now on the provider signs her in to that account.
+    let browser = sign_in(&server, "lena-sub").await;
+    assert_eq!(me(&server, &browser).await["id"], lena_id);
+    // Linking needs someone signed in.
+    let anonymous = Client::anonymous(&server)
+        .get("/api/v1/auth/oidc/login?link=true")
+        .await;
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
 }
