@@ -449,7 +449,7 @@ async fn refusals_name_the_reason_and_what_to_do(db: TestDb) {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("used already"),
+            .contains("was used already (its `state` is unknown)"),
         "{body}"
     );
     // And its code, brought back with a fresh state, is refused by the provider.
