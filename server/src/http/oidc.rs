@@ -33,6 +33,7 @@ pub struct LoginQuery {
     /// The command line's loopback port (`hangar login`): the browser comes back there with a
     /// one-time code.
     #[serde(default)]
+    #[param(minimum = 1024, maximum = 65535)]
     pub cli_port: Option<u16>,
     /// The command line's own state, given back with the code.
     #[serde(default)]

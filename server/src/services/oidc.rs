@@ -209,10 +209,7 @@ impl Services {
         if self.config.password_sign_in == config::PasswordSignIn::Everyone {
             return Ok(());
         }
-        let caller = Caller {
-            user: user.clone(),
-            credential: Credential::Session(String::new()),
-        };
+        let caller = acting(user.clone());
         if user.role != Role::Admin {
             presented.session.flush().await?;
             record(
@@ -353,11 +350,9 @@ impl Services {
             Ok(to) => Ok(OidcOutcome { to, refused: None }),
             Err(refusal) => {
                 let to = match cli {
-                    Some((port, state)) => format!(
-                        "http://127.0.0.1:{port}/callback?state={}&error={}",
-                        encode(&state),
-                        encode(&refusal.message)
-                    ),
+                    Some((port, state)) => {
+                        loopback(port, &[("state", &state), ("error", &refusal.message)])
+                    }
                     None => {
                         presented
                             .session
@@ -621,10 +616,7 @@ impl Services {
             .filter(user_identity::Column::Subject.eq(verified.subject.clone()))
             .exec(&self.db)
             .await?;
-        let caller = Caller {
-            user: account.clone().into(),
-            credential: Credential::Session(String::new()),
-        };
+        let caller = acting(account.clone().into());
         match &pending.purpose {
             Purpose::Cli {
                 port,
@@ -649,10 +641,7 @@ impl Services {
                     json!({"subject": verified.subject, "for": "command line"}),
                 )
                 .await;
-                Ok(format!(
-                    "http://127.0.0.1:{port}/callback?state={}&code={code}",
-                    encode(state)
-                ))
+                Ok(loopback(*port, &[("state", state), ("code", &code)]))
             }
             _ => {
                 // A new id at sign-in defeats session fixation.
@@ -692,10 +681,7 @@ impl Services {
                 "you were signed out meanwhile: sign in, then link again",
             ));
         };
-        let caller = Caller {
-            user: current.clone(),
-            credential: Credential::Session(String::new()),
-        };
+        let caller = acting(current.clone());
         match identity {
             Some(existing) if existing.user_id == current.id => return Ok(pending.next.clone()),
             Some(_) => {
@@ -1082,10 +1068,7 @@ impl Services {
                 "the account is deactivated: ask a Hangar admin",
             ));
         };
-        let caller = Caller {
-            user: account.clone().into(),
-            credential: Credential::Session(String::new()),
-        };
+        let caller = acting(account.clone().into());
         let name = name
             .map(|n| n.trim().chars().take(64).collect::<String>())
             .filter(|n| !n.is_empty())
@@ -1114,16 +1097,21 @@ impl Services {
     }
 }
 
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The command line's loopback address with these query values.
+fn loopback(port: u16, query: &[(&str, &str)]) -> String {
+    match reqwest::Url::parse_with_params(&format!("http://127.0.0.1:{port}/callback"), query) {
+        Ok(url) => url.to_string(),
+        Err(_) => format!("http://127.0.0.1:{port}/callback"),
+    }
+}
+
+/// A user as the caller of what their sign-in does (their session is not made yet, or is not
+/// the point: the audit log names them).
+fn acting(user: UserDto) -> Caller {
+    Caller {
+        user,
+        credential: Credential::Session(String::new()),
+    }
 }
 
 #[cfg(test)]

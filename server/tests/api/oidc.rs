@@ -356,6 +356,27 @@ async fn a_changed_groups_claim_changes_memberships_while_hand_set_ones_stay(db:
     assert_eq!(sync.body.as_array().unwrap().len(), 3, "{sync:?}");
 }
 
+/// Signs `sub` in and checks that Hangar refuses with `status` and a message saying each of
+/// `says`.
+async fn expect_refusal(server: &TestServer, sub: &str, status: u16, says: &[&str]) {
+    let (answered, message) = refused(server, sub).await;
+    assert_eq!(answered, status, "{message}");
+    for text in says {
+        assert!(message.contains(text), "`{text}` not in: {message}");
+    }
+}
+
+/// What `GET /api/v1/auth/methods` answers this browser.
+async fn methods(server: &TestServer, browser: &reqwest::Client) -> Value {
+    let answer = browser
+        .get(server.url("/api/v1/auth/methods"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
 /// Signs `sub` in and answers Hangar's refusal: (status, message).
 async fn refused(server: &TestServer, sub: &str) -> (u16, String) {
     let browser = browser();
@@ -391,34 +412,39 @@ async fn refusals_name_the_reason_and_what_to_do(db: TestDb) {
     provider
         .set("unverified", person("uma", "uma@example.com", false))
         .await;
-    let (status, message) = refused(&server, "unverified").await;
-    assert_eq!(status, 403);
-    assert!(
-        message.contains("not verified your email address uma@example.com"),
-        "{message}"
-    );
+    expect_refusal(
+        &server,
+        "unverified",
+        403,
+        &["not verified your email address uma@example.com"],
+    )
+    .await;
 
     provider
         .set("foreign", person("fred", "fred@elsewhere.net", true))
         .await;
-    let (status, message) = refused(&server, "foreign").await;
-    assert_eq!(status, 403);
-    assert!(
-        message.contains("domain elsewhere.net may not sign in"),
-        "{message}"
-    );
-    assert!(message.contains("example.com, example.org"), "{message}");
+    expect_refusal(
+        &server,
+        "foreign",
+        403,
+        &[
+            "domain elsewhere.net may not sign in",
+            "example.com, example.org",
+        ],
+    )
+    .await;
 
     // An ID token minted for another client (the provider lets a claim override `aud`).
     let mut other = person("otto", "otto@example.com", true);
     other["aud"] = json!("another-application");
     provider.set("other-audience", other).await;
-    let (status, message) = refused(&server, "other-audience").await;
-    assert_eq!(status, 401);
-    assert!(
-        message.contains("meant for another application"),
-        "{message}"
-    );
+    expect_refusal(
+        &server,
+        "other-audience",
+        401,
+        &["meant for another application"],
+    )
+    .await;
 
     // A callback whose state this browser never had.
     provider
@@ -491,9 +517,7 @@ async fn refusals_name_the_reason_and_what_to_do(db: TestDb) {
         .patch(&format!("/api/v1/users/{carol}"), json!({"active": false}))
         .await;
     assert_eq!(off.status, 200, "{off:?}");
-    let (status, message) = refused(&server, "carol").await;
-    assert_eq!(status, 403);
-    assert!(message.contains("deactivated"), "{message}");
+    expect_refusal(&server, "carol", 403, &["deactivated"]).await;
 
     // Each refusal is audited with its reason.
     let audit = admin
@@ -547,29 +571,15 @@ async fn a_refused_browser_is_told_why_on_the_sign_in_page(db: TestDb) {
         (answer.status().as_u16(), location(&answer).as_str()),
         (302, "/login")
     );
-    let methods: Value = browser
-        .get(server.url("/api/v1/auth/methods"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(methods["provider"], "Acme ID");
-    let notice = methods["notice"].as_str().unwrap();
+    let first = methods(&server, &browser).await;
+    assert_eq!(first["provider"], "Acme ID");
+    let notice = first["notice"].as_str().unwrap();
     assert!(
         notice.contains("no Hangar account is linked to your Acme ID identity"),
         "{notice}"
     );
     // Said once.
-    let again: Value = browser
-        .get(server.url("/api/v1/auth/methods"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = methods(&server, &browser).await;
     assert!(again["notice"].is_null(), "{again}");
 }
 
@@ -586,8 +596,8 @@ async fn password_sign_in_off_still_lets_the_break_glass_admin_in(db: TestDb) {
         )
         .await;
     assert_eq!(made.status, 201, "{made:?}");
-    let methods = Client::anonymous(&server).get("/api/v1/auth/methods").await;
-    assert_eq!(methods.body["password"], "break_glass");
+    let offered = Client::anonymous(&server).get("/api/v1/auth/methods").await;
+    assert_eq!(offered.body["password"], "break_glass");
     // Anyone else is sent to the provider.
     let refused = Client::anonymous(&server)
         .post(
@@ -611,20 +621,13 @@ async fn password_sign_in_off_still_lets_the_break_glass_admin_in(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(out.status(), 204);
-    let methods: Value = browser
-        .get(server.url("/api/v1/auth/methods"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = methods(&server, &browser).await;
     assert!(
-        methods["notice"]
+        after["notice"]
             .as_str()
             .unwrap()
             .contains("Your session at Acme ID remains"),
-        "{methods}"
+        "{after}"
     );
 }
 
@@ -744,16 +747,16 @@ async fn an_account_links_by_subject_never_by_name(db: TestDb) {
     let (lena_id, _) = admin.new_member(&server, "lena", json!({})).await;
     provider.set("lena-sub", json!({"preferred_username": "lena", "email": "lena@example.com", "email_verified": true})).await;
     // The name matches an account, but nothing links them: refused, with what to do.
-    let (status, message) = refused(&server, "lena-sub").await;
-    assert_eq!(status, 403);
-    assert!(
-        message.contains("`lena` exists but is not linked"),
-        "{message}"
-    );
-    assert!(
-        message.contains("link it on your profile page"),
-        "{message}"
-    );
+    expect_refusal(
+        &server,
+        "lena-sub",
+        403,
+        &[
+            "`lena` exists but is not linked",
+            "link it on your profile page",
+        ],
+    )
+    .await;
 
     // Signed in with her password, she links her provider identity.
     let browser = browser();
