@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser};
 
+/// The heading of the identity provider's flags in `hangar --help`.
+const OIDC: &str = "Identity provider (OpenID Connect)";
+
 /// Where the identity provider sends browsers back after a sign-in.
 pub const OIDC_CALLBACK_PATH: &str = "/api/v1/auth/oidc/callback";
 
@@ -216,29 +219,16 @@ pub struct Config {
     /// discovery document (`<issuer>/.well-known/openid-configuration`) names it. Needs
     /// --public-url, --oidc-client-id and, at the provider, the redirect URI
     /// `<public URL>/api/v1/auth/oidc/callback`. Off when unset.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_ISSUER_URL",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_ISSUER_URL", help_heading = OIDC)]
     pub oidc_issuer_url: Option<String>,
 
     /// The client id Hangar has at the provider.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_CLIENT_ID",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_CLIENT_ID", help_heading = OIDC)]
     pub oidc_client_id: Option<String>,
 
     /// The client secret Hangar has at the provider (none for a public client; PKCE is always
     /// used).
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_CLIENT_SECRET",
-        hide_env_values = true,
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_CLIENT_SECRET", hide_env_values = true, help_heading = OIDC)]
     pub oidc_client_secret: Option<String>,
 
     /// Scopes asked for, separated by commas (`openid` is always asked for). Some providers
@@ -248,17 +238,12 @@ pub struct Config {
         env = "HANGAR_OIDC_SCOPES",
         value_delimiter = ',',
         default_value = "openid,profile,email",
-        help_heading = "Identity provider (OpenID Connect)"
+        help_heading = OIDC
     )]
     pub oidc_scopes: Vec<String>,
 
     /// The provider's name on the sign-in page ("Sign in with <name>").
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_PROVIDER_NAME",
-        default_value = "SSO",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_PROVIDER_NAME", default_value = "SSO", help_heading = OIDC)]
     pub oidc_provider_name: String,
 
     /// The claim a new account's username comes from (lowercased, other characters made
@@ -267,114 +252,70 @@ pub struct Config {
         long,
         env = "HANGAR_OIDC_USERNAME_CLAIM",
         default_value = "preferred_username",
-        help_heading = "Identity provider (OpenID Connect)"
+        help_heading = OIDC
     )]
     pub oidc_username_claim: String,
 
     /// Accept an email address the provider does not say it verified (`email_verified`).
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_ALLOW_UNVERIFIED_EMAIL",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_ALLOW_UNVERIFIED_EMAIL", help_heading = OIDC)]
     pub oidc_allow_unverified_email: bool,
 
     /// Email domains allowed to sign in, separated by commas (e.g. `example.com`); any when
     /// unset.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_ALLOWED_DOMAINS",
-        value_delimiter = ',',
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_ALLOWED_DOMAINS", value_delimiter = ',', help_heading = OIDC)]
     pub oidc_allowed_domains: Vec<String>,
 
     /// Create the account of someone who signs in through the provider for the first time;
     /// `false` lets in only accounts already linked to their provider identity (a signed-in
     /// user links theirs from their profile page).
-    #[arg(long, env = "HANGAR_OIDC_AUTO_CREATE", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(long, env = "HANGAR_OIDC_AUTO_CREATE", default_value_t = true, action = clap::ArgAction::Set, help_heading = OIDC)]
     pub oidc_auto_create: bool,
 
     /// The claim listing the person's groups at the provider; empty to leave Hangar's groups
     /// alone. Memberships it gives are replaced at each sign-in; those an admin set by hand
     /// stay.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_GROUPS_CLAIM",
-        default_value = "groups",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_GROUPS_CLAIM", default_value = "groups", help_heading = OIDC)]
     pub oidc_groups_claim: String,
 
     /// Groups claim values and the Hangar group each stands for, `VALUE=GROUP` separated by
     /// `;` (e.g. `cn=devs,ou=groups=developers;admins=operators`: split at the last `=`).
     /// Without a mapping (nor --oidc-group-filter) each value names a Hangar group of the
     /// same name.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_GROUP_MAPPING",
-        value_delimiter = ';',
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_GROUP_MAPPING", value_delimiter = ';', help_heading = OIDC)]
     pub oidc_group_mapping: Vec<GroupMapping>,
 
     /// A regular expression: groups claim values it matches (whole) name Hangar groups of the
     /// same name, beside the mapped ones; the others are ignored.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_GROUP_FILTER",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_GROUP_FILTER", help_heading = OIDC)]
     pub oidc_group_filter: Option<String>,
 
     /// Create the Hangar groups the claim names that do not exist yet (with no quota of their
     /// own); without it they are skipped.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_AUTO_CREATE_GROUPS",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_AUTO_CREATE_GROUPS", help_heading = OIDC)]
     pub oidc_auto_create_groups: bool,
 
     /// The claim that makes an admin, with --oidc-admin-value: then the role follows the
     /// provider at each sign-in (admin when the claim has the value, member otherwise).
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_ADMIN_CLAIM",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_ADMIN_CLAIM", help_heading = OIDC)]
     pub oidc_admin_claim: Option<String>,
 
     /// The value of --oidc-admin-claim (or one of its values, for a list) that makes an admin.
-    #[arg(
-        long,
-        env = "HANGAR_OIDC_ADMIN_VALUE",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_OIDC_ADMIN_VALUE", help_heading = OIDC)]
     pub oidc_admin_value: Option<String>,
 
     /// How far the provider's clock may be from Hangar's, in seconds (for the ID token's
     /// expiry and issue time).
-    #[arg(long, env = "HANGAR_OIDC_CLOCK_SKEW_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=600), help_heading = "Identity provider (OpenID Connect)")]
+    #[arg(long, env = "HANGAR_OIDC_CLOCK_SKEW_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=600), help_heading = OIDC)]
     pub oidc_clock_skew_secs: u64,
 
     /// Who may sign in with a password: `everyone`, or `break-glass`: only the local admin
     /// named by --break-glass-user (everyone else signs in through the provider).
-    #[arg(
-        long,
-        env = "HANGAR_PASSWORD_SIGN_IN",
-        default_value = "everyone",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_PASSWORD_SIGN_IN", default_value = "everyone", help_heading = OIDC)]
     pub password_sign_in: PasswordSignIn,
 
     /// The local admin who may still sign in with a password under `--password-sign-in
     /// break-glass` (default: --admin-user).
-    #[arg(
-        long,
-        env = "HANGAR_BREAK_GLASS_USER",
-        help_heading = "Identity provider (OpenID Connect)"
-    )]
+    #[arg(long, env = "HANGAR_BREAK_GLASS_USER", help_heading = OIDC)]
     pub break_glass_user: Option<String>,
 }
 
@@ -711,6 +652,51 @@ mod tests {
         assert!(!defaults.allow_host_access);
         assert!(config(&["--allow-host-access"]).allow_host_access);
         assert!(ServeFlags::try_parse_from(["hangar", "--pids-per-cu", "3"]).is_err());
+    }
+
+    #[test]
+    fn an_identity_provider_needs_its_client_and_the_public_url() {
+        let issuer = ["--oidc-issuer-url", "https://id.example.com"];
+        let no_client = config(&issuer).check().unwrap_err();
+        assert!(no_client.contains("--oidc-client-id"), "{no_client}");
+        let mut args = issuer.to_vec();
+        args.extend(["--oidc-client-id", "hangar"]);
+        let no_public = config(&args).check().unwrap_err();
+        assert!(no_public.contains("--public-url"), "{no_public}");
+        args.extend(["--public-url", "https://hangar.example.com/"]);
+        assert_eq!(config(&args).check(), Ok(()));
+        let settings = config(&args).oidc().unwrap();
+        assert_eq!(
+            settings.redirect_url,
+            "https://hangar.example.com/api/v1/auth/oidc/callback"
+        );
+        let lonely = config(&["--password-sign-in", "break-glass"])
+            .check()
+            .unwrap_err();
+        assert!(lonely.contains("--oidc-issuer-url"), "{lonely}");
+        assert_eq!(config(&[]).break_glass_user(), "admin");
+    }
+
+    #[test]
+    fn group_mappings_split_at_the_last_equals_sign() {
+        let mapped = config(&[
+            "--oidc-group-mapping",
+            "cn=devs,ou=groups=developers;admins = operators",
+        ]);
+        assert_eq!(
+            mapped.oidc_group_mapping,
+            [
+                GroupMapping {
+                    claim: "cn=devs,ou=groups".into(),
+                    group: "developers".into()
+                },
+                GroupMapping {
+                    claim: "admins".into(),
+                    group: "operators".into()
+                },
+            ]
+        );
+        assert!(ServeFlags::try_parse_from(["hangar", "--oidc-group-mapping", "devs"]).is_err());
     }
 
     #[test]
