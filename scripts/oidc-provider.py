@@ -8,7 +8,8 @@ A test sets a person's claims with `PUT <issuer>/users/<sub>` (a JSON object: `e
 token's own, which is how a test gets a token for another audience or an expired one), and signs
 in as them by posting `sub=<sub>` to the authorization URL (or filling the form in a browser).
 
-Usage: .tools/venv/bin/python scripts/oidc-provider.py
+Usage: .tools/venv/bin/python scripts/oidc-provider.py [PORT]
+(a PORT of a provider that stopped gives its issuer new keys: what a key rotation looks like)
 """
 
 import os
@@ -30,7 +31,8 @@ LIFETIME_SECS = 30 * 60
 
 def main() -> None:
     app = oidc_provider_mock.app(require_nonce=True)
-    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    server = werkzeug.serving.make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.daemon = True
     thread.start()

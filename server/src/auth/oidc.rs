@@ -1,5 +1,6 @@
 //! The OpenID Connect client: the provider's discovery document and keys (fetched again when
-//! an ID token names a key it does not have: the provider rotated them), the authorization URL
+//! an ID token names a key it does not have, or its signature does not check out: the provider
+//! rotated them), the authorization URL
 //! of the code flow (PKCE, `state`, `nonce`), and the exchange of a code for checked claims
 //! (the ID token's issuer, audience, expiry with a small clock-skew allowance, nonce and
 //! signature; then userinfo's claims merged in). What the claims mean for an account is
@@ -323,9 +324,13 @@ impl OidcProvider {
         let nonce = Nonce::new(nonce.to_owned());
         let (claims, client) = match self.verify(&client, &id_token, &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
+                SignatureVerificationError::NoMatchingKey
+                | SignatureVerificationError::CryptoError(_),
             )) => {
-                // Signed with a key Hangar has not seen: the provider rotated its keys.
+                // Signed with a key Hangar has not seen (a `kid` it does not know, or, from a
+                // provider that names no `kid`, a signature its keys do not check): the provider
+                // rotated its keys. The token came from the provider's token endpoint itself, so
+                // nobody else can make Hangar fetch them.
                 let client = self.client(self.refresh_keys().await?);
                 let claims = self
                     .verify(&client, &id_token, &nonce)

@@ -15,13 +15,24 @@ use crate::support::{admin, both_dbs, Client, TestDb, TestServer};
 /// The OpenID provider of one test, stopped when dropped (its standard input closes, and it is
 /// killed).
 pub struct Provider {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     pub issuer: String,
     http: reqwest::Client,
 }
 
 impl Provider {
     pub async fn start() -> Provider {
+        Provider::start_on(None).await
+    }
+
+    /// Stops it and waits until it is gone.
+    pub async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        self.child.kill().await.unwrap();
+    }
+
+    /// One on `port` (that of a provider that stopped: the same issuer with new keys).
+    pub async fn start_on(port: Option<u16>) -> Provider {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let python = root.join(".tools/venv/bin/python");
         assert!(
@@ -31,6 +42,7 @@ impl Provider {
         );
         let mut child = tokio::process::Command::new(python)
             .arg(root.join("scripts/oidc-provider.py"))
+            .args(port.map(|p| p.to_string()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -46,7 +58,7 @@ impl Provider {
             .expect("the OpenID provider ended without saying where it listens");
         assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
         Provider {
-            _child: child,
+            child,
             issuer,
             http: reqwest::Client::new(),
         }
@@ -787,4 +799,58 @@ async fn an_account_links_by_subject_never_by_name(db: TestDb) {
         .get("/api/v1/auth/oidc/login?link=true")
         .await;
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
+}
+
+both_dbs!(new_keys_of_the_provider_are_fetched_when_a_token_is_signed_with_one);
+async fn new_keys_of_the_provider_are_fetched_when_a_token_is_signed_with_one(db: TestDb) {
+    let provider = Provider::start().await;
+    let server = hangar(&db, &provider, &[]).await;
+    let claims =
+        json!({"preferred_username": "kim", "email": "kim@example.com", "email_verified": true});
+    provider.set("kim-sub", claims.clone()).await;
+    let browser = sign_in(&server, "kim-sub").await;
+    let kim = me(&server, &browser).await["id"].clone();
+    // The provider comes back at the same address with new keys: Hangar's are stale.
+    let port: u16 = provider.issuer.rsplit(':').next().unwrap().parse().unwrap();
+    provider.stop().await;
+    let rotated = Provider::start_on(Some(port)).await;
+    rotated.set("kim-sub", claims).await;
+    let browser = sign_in(&server, "kim-sub").await;
+    assert_eq!(me(&server, &browser).await["id"], kim);
+}
+
+both_dbs!(expiry_within_the_clock_skew_allowance_passes_and_beyond_it_the_clocks_are_named);
+async fn expiry_within_the_clock_skew_allowance_passes_and_beyond_it_the_clocks_are_named(
+    db: TestDb,
+) {
+    let provider = Provider::start().await;
+    let server = hangar(&db, &provider, &["--oidc-clock-skew-secs", "120"]).await;
+    let now = chrono::Utc::now().timestamp();
+    // The provider's clock is behind: its token expired a minute ago by Hangar's clock.
+    let person = |name: &str, claim: &str, at: i64| {
+        let mut claims = json!({"preferred_username": name, "email": format!("{name}@example.com"), "email_verified": true});
+        claims[claim] = json!(at);
+        claims
+    };
+    provider.set("late", person("lou", "exp", now - 60)).await;
+    let browser = sign_in(&server, "late").await;
+    assert_eq!(me(&server, &browser).await["username"], "lou");
+    // Ten minutes: beyond the allowance.
+    provider.set("later", person("lea", "exp", now - 600)).await;
+    expect_refusal(
+        &server,
+        "later",
+        401,
+        &["has expired or is dated in the future", "clocks"],
+    )
+    .await;
+    // Issued ten minutes from now by Hangar's clock.
+    provider.set("early", person("eli", "iat", now + 600)).await;
+    expect_refusal(
+        &server,
+        "early",
+        401,
+        &["clocks of Hangar's server and of Acme ID disagree"],
+    )
+    .await;
 }
