@@ -162,6 +162,18 @@ pub async fn serve(
     )
     .await;
     let reconciler = services::spaces::driver::reconcile::spawn(state.services.clone());
+    // The identity provider's discovery document, read once at start: a wrong issuer URL or
+    // an unreachable provider is in the log at once, not only at the first sign-in.
+    if let Some(provider) = state.services.oidc.clone() {
+        tokio::spawn(async move {
+            match provider.metadata().await {
+                Ok(_) => tracing::info!(issuer = %provider.issuer(), "identity provider ready"),
+                Err(e) => {
+                    tracing::error!(issuer = %provider.issuer(), "sign-in through the identity provider will fail until this is fixed: {}", e.detail)
+                }
+            }
+        });
+    }
     ssh::spawn(&state.services, &state.ssh_gateway);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(

@@ -298,7 +298,19 @@ async fn first_sign_in_creates_the_user_with_the_mapped_groups_whose_quota_appli
 both_dbs!(a_changed_groups_claim_changes_memberships_while_hand_set_ones_stay);
 async fn a_changed_groups_claim_changes_memberships_while_hand_set_ones_stay(db: TestDb) {
     let provider = Provider::start().await;
-    let server = hangar(&db, &provider, &["--oidc-group-filter", "team-.*"]).await;
+    let server = hangar(
+        &db,
+        &provider,
+        &[
+            "--oidc-group-filter",
+            "team-.*",
+            "--oidc-admin-claim",
+            "groups",
+            "--oidc-admin-value",
+            "ops",
+        ],
+    )
+    .await;
     let admin = admin(&server).await;
     let red = group(&admin, "team-red", json!({})).await;
     let blue = group(&admin, "team-blue", json!({})).await;
@@ -327,6 +339,8 @@ async fn a_changed_groups_claim_changes_memberships_while_hand_set_ones_stay(db:
         (vec!["bob".to_owned()], vec![bob.clone()])
     );
     assert!(members(&admin, &ops).await.0.is_empty());
+    // The admin claim made him an admin.
+    assert_eq!(me(&server, &browser).await["role"], "admin");
     // By hand: ops, and blue (which makes that one hand-set).
     for group in [&ops, &blue] {
         let added = admin
@@ -339,9 +353,10 @@ async fn a_changed_groups_claim_changes_memberships_while_hand_set_ones_stay(db:
         (vec!["bob".to_owned()], vec![])
     );
 
-    // The provider drops red and blue.
+    // The provider drops red and blue, and the admin value.
     provider.set("bob-sub", claims(json!([]))).await;
-    sign_in(&server, "bob-sub").await;
+    let browser = sign_in(&server, "bob-sub").await;
+    assert_eq!(me(&server, &browser).await["role"], "member");
     assert!(
         members(&admin, &red).await.0.is_empty(),
         "red came from the provider"
@@ -853,4 +868,31 @@ async fn expiry_within_the_clock_skew_allowance_passes_and_beyond_it_the_clocks_
         &["clocks of Hangar's server and of Acme ID disagree"],
     )
     .await;
+}
+
+both_dbs!(a_wrong_issuer_url_is_named);
+async fn a_wrong_issuer_url_is_named(db: TestDb) {
+    let provider = Provider::start().await;
+    // The provider's issuer has no trailing slash: this one does not match it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{}/", provider.issuer);
+    let server = TestServer::start_on(
+        listener,
+        &db,
+        &[
+            "--public-url",
+            &public,
+            "--oidc-issuer-url",
+            &issuer,
+            "--oidc-client-id",
+            "hangar",
+        ],
+    )
+    .await;
+    let answer = Client::anonymous(&server)
+        .get("/api/v1/auth/oidc/login")
+        .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.message().contains("SSO cannot be used for signing in right now (Hangar's issuer URL does not match the provider's)"), "{answer:?}");
 }
