@@ -311,6 +311,15 @@ impl Services {
             started: now,
         });
         presented.session.insert(PENDING, pending).await?;
+        // A browser nobody signed in yet keeps its session only as long as a sign-in may take:
+        // starting sign-ins cannot pile up sessions for the usual days.
+        if self.auth.presented_user(presented).await?.is_none() {
+            presented
+                .session
+                .set_expiry(Some(tower_sessions::Expiry::OnInactivity(
+                    time::Duration::seconds(PENDING_SECS),
+                )));
+        }
         Ok(authorization.url)
     }
 
