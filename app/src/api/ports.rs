@@ -71,6 +71,7 @@ pub struct TunnelDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTunnel {
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 65535))]
     pub port: u16,
 }
 

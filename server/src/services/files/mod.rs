@@ -59,6 +59,14 @@ impl Services {
     }
 }
 
+/// What [`clean_path`] accepts, as the API document states it (an ECMAScript pattern):
+/// absolute, no `..` part, no NUL. (Its byte limits a pattern of characters cannot state.)
+pub const PATH_PATTERN: &str =
+    r"^(/(\.|[^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)?)+$";
+
+/// The same, naming something below `/`: where a file is written or what is deleted.
+pub const NAMED_PATH_PATTERN: &str = r"^(/\.?)*/([^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)(/(\.|[^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)?)*$";
+
 /// An absolute path inside a space, made plain (no `.`, empty parts or trailing slash), or
 /// why it is refused.
 pub fn clean_path(path: &str) -> ApiResult<String> {
@@ -362,6 +370,51 @@ mod tests {
         assert!(clean_path("/home/../etc/passwd").is_err());
         assert!(clean_path("/a\0b").is_err());
         assert!(clean_path(&format!("/{}", "x".repeat(300))).is_err());
+    }
+
+    /// The document states the rules that `clean_path` enforces: a path it refuses for its
+    /// shape (not its bytes) never matches, one it takes always does.
+    #[test]
+    fn the_published_patterns_say_what_clean_path_takes() {
+        let any = regex::Regex::new(PATH_PATTERN).unwrap();
+        let named = regex::Regex::new(NAMED_PATH_PATTERN).unwrap();
+        let samples = [
+            "",
+            "/",
+            "//",
+            "/.",
+            "/./",
+            "/..",
+            "/../",
+            "/a/..",
+            "/a/../b",
+            "/...",
+            "/..a",
+            "/.a",
+            "/a.",
+            "/a",
+            "/a/",
+            "/a//b/./c",
+            "a",
+            "./a",
+            "/a\0b",
+            "/\0",
+            "/é/漢字",
+            "/a b",
+            "/.hidden/..x",
+            "/x/.",
+            "//.//",
+            "/./a",
+            "..",
+            "/a/...",
+        ];
+        for sample in samples {
+            let sample = sample.replace("\\0", "\0");
+            let cleaned = clean_path(&sample);
+            assert_eq!(any.is_match(&sample), cleaned.is_ok(), "{sample:?}");
+            let names_something = cleaned.is_ok_and(|p| p != "/");
+            assert_eq!(named.is_match(&sample), names_something, "{sample:?}");
+        }
     }
 
     #[test]
