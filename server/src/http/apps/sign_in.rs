@@ -62,12 +62,9 @@ pub async fn app_session(
 /// An app host without a good cookie: a browser goes to sign in through Hangar's origin;
 /// other clients are told how.
 pub fn sign_in(state: &AppState, request: &Request, host: &str, html: bool) -> Response {
-    let origin = state
-        .config
-        .public_url
-        .as_deref()
-        .unwrap_or_default()
-        .trim_end_matches('/');
+    // `--public-url`, or on this machine the listening address (`check` made sure one is
+    // known whenever apps have origins of their own).
+    let origin = state.config.hangar_origin().unwrap_or_default();
     if html && request.method() == http::Method::GET {
         let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
         return redirect(&format!(
@@ -89,7 +86,8 @@ pub fn sign_in(state: &AppState, request: &Request, host: &str, html: bool) -> R
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
-    /// The app's host, `{port}--{space}--{owner}.{apps domain}`.
+    /// The app's host, `{port}--{space}--{owner}.{apps domain}` (`apps.localhost:<port>` on a
+    /// Hangar reached on this machine only).
     pub host: String,
     /// The path (and query) to open there.
     #[serde(default)]
