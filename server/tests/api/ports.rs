@@ -1,6 +1,8 @@
 //! The port proxy against real spaces: an HTTP server (busybox httpd, with CGI scripts that
-//! echo the headers they got and stream) inside a real container, reached by path and on an
-//! apps domain, by the owner, a sharee, a stranger and nobody; tunnels; feature permissions.
+//! echo the headers they got and stream) inside a real container, reached by path (with
+//! `--path-apps true`) and on an apps domain, by the owner, a sharee, a stranger and nobody;
+//! tunnels; feature permissions. The default (apps on origins of their own under
+//! `apps.localhost`) is `crate::apps_origin`'s.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,10 @@ use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
 use serde_json::{json, Value};
 
 use crate::support::{admin, both_dbs, Client, TestDb, TestServer, TEST_IMAGE};
+
+/// Apps served by path on Hangar's own origin: only when asked for (it is risky, see the
+/// README); the tests of that mode ask for it.
+pub const PATH_APPS: &[&str] = &["--path-apps", "true"];
 
 /// What the test spaces run: busybox httpd on 8080 (on every address) and on 127.0.0.1:9090,
 /// with `/cgi-bin/env` (the headers it got, as CGI variables; it also tries to set Hangar's
@@ -92,7 +98,7 @@ async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest:
 
 both_dbs!(owner_and_sharee_reach_a_port_others_get_404);
 async fn owner_and_sharee_reach_a_port_others_get_404(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     admin.new_member(&server, "bob", json!({})).await;
@@ -257,7 +263,7 @@ async fn owner_and_sharee_reach_a_port_others_get_404(db: TestDb) {
 
 both_dbs!(streams_pass_at_once_and_end_when_access_ends);
 async fn streams_pass_at_once_and_end_when_access_ends(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     admin.new_member(&server, "bob", json!({})).await;
@@ -498,7 +504,7 @@ async fn an_apps_domain_signs_in_through_hangar_with_a_one_time_ticket(db: TestD
 
 both_dbs!(tunnels_need_no_sign_in_count_against_the_quota_and_end_on_revoke);
 async fn tunnels_need_no_sign_in_count_against_the_quota_and_end_on_revoke(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin
         .new_member(&server, "ann", json!({"max_tunnels": 1}))
@@ -669,7 +675,7 @@ async fn tunnels_need_no_sign_in_count_against_the_quota_and_end_on_revoke(db: T
 
 both_dbs!(feature_rules_decide_who_uses_what_with_a_403_naming_it);
 async fn feature_rules_decide_who_uses_what_with_a_403_naming_it(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin.new_member(&server, "ann", json!({})).await;
     admin.new_member(&server, "bob", json!({})).await;
@@ -855,7 +861,7 @@ async fn feature_rules_decide_who_uses_what_with_a_403_naming_it(db: TestDb) {
 
 both_dbs!(listening_ports_are_discovered_with_where_to_open_them);
 async fn listening_ports_are_discovered_with_where_to_open_them(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
