@@ -527,8 +527,14 @@ mod tests {
         assert!(local.check().is_ok());
         // The port people use, when a public URL on this machine names it.
         let mapped = config(&["--public-url", "http://localhost:8080/"]);
-        assert_eq!(mapped.apps(), AppsServed::Domain("apps.localhost:8080".into()));
-        assert_eq!(mapped.hangar_origin().as_deref(), Some("http://localhost:8080"));
+        assert_eq!(
+            mapped.apps(),
+            AppsServed::Domain("apps.localhost:8080".into())
+        );
+        assert_eq!(
+            mapped.hangar_origin().as_deref(),
+            Some("http://localhost:8080")
+        );
         let v6 = config(&["--listen", "[::1]:4000"]);
         assert_eq!(v6.hangar_origin().as_deref(), Some("http://[::1]:4000"));
         assert_eq!(v6.apps(), AppsServed::Domain("apps.localhost:4000".into()));
@@ -556,20 +562,32 @@ mod tests {
         for args in [
             &["--listen", "0.0.0.0:3000"][..],
             &["--public-url", "https://hangar.example.com"][..],
-            &["--listen", "127.0.0.1:3000", "--public-url", "https://hangar.example.com"][..],
+            &[
+                "--listen",
+                "127.0.0.1:3000",
+                "--public-url",
+                "https://hangar.example.com",
+            ][..],
         ] {
             let remote = config(args);
             assert!(!remote.is_local(), "{args:?}");
             assert_eq!(remote.apps(), AppsServed::Off, "{args:?}");
             let warned = remote.startup_warnings();
             assert!(
-                warned.iter().any(|w| w.contains("apps of spaces and public links are off")
-                    && w.contains("--apps-domain")),
+                warned
+                    .iter()
+                    .any(|w| w.contains("apps of spaces and public links are off")
+                        && w.contains("--apps-domain")),
                 "{warned:?}"
             );
         }
         // An apps domain needs Hangar's own origin when it cannot be derived.
-        let unknown = config(&["--listen", "0.0.0.0:3000", "--apps-domain", "apps.example.com"]);
+        let unknown = config(&[
+            "--listen",
+            "0.0.0.0:3000",
+            "--apps-domain",
+            "apps.example.com",
+        ]);
         assert!(unknown.check().unwrap_err().contains("--public-url"));
         // Hangar's own host under the apps domain would never reach Hangar.
         let inside = config(&[
@@ -578,7 +596,10 @@ mod tests {
             "--apps-domain",
             "apps.example.com",
         ]);
-        assert!(inside.check().unwrap_err().contains("under the apps domain"));
+        assert!(inside
+            .check()
+            .unwrap_err()
+            .contains("under the apps domain"));
     }
 
     #[test]

@@ -58,7 +58,9 @@ async fn run(mut config: Config) -> Result<(), String> {
         tracing::warn!("{warning}");
     }
     if let Some(domain) = config.apps().domain() {
-        tracing::info!("apps of spaces open on origins of their own: http(s)://PORT--SPACE--OWNER.{domain}");
+        tracing::info!(
+            "apps of spaces open on origins of their own: http(s)://PORT--SPACE--OWNER.{domain}"
+        );
     }
     let listen = config.listen;
     let state = hangar::build_state(config)

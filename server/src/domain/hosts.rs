@@ -56,23 +56,46 @@ mod tests {
     #[test]
     fn hosts_under_a_domain_at_any_depth() {
         assert!(is_under("apps.localhost:3000", "apps.localhost:3000"));
-        assert!(is_under("8080--a--b.Apps.Localhost:3000", "apps.localhost:3000"));
+        assert!(is_under(
+            "8080--a--b.Apps.Localhost:3000",
+            "apps.localhost:3000"
+        ));
         assert!(is_under("x.y.apps.localhost:3000", "apps.localhost:3000"));
         assert!(!is_under("x.apps.localhost:3001", "apps.localhost:3000"));
         assert!(!is_under("evilapps.localhost:3000", "apps.localhost:3000"));
         assert!(!is_under("127.0.0.1:3000", "apps.localhost:3000"));
         assert!(is_under("x.apps.example.com:8443", "apps.example.com"));
         assert!(!is_under("apps.example.com.evil.com", "apps.example.com"));
-        assert_eq!(label_under("a.apps.example.com:1", "apps.example.com"), Some("a"));
-        assert_eq!(label_under("a.b.apps.example.com", "apps.example.com"), None);
+        assert_eq!(
+            label_under("a.apps.example.com:1", "apps.example.com"),
+            Some("a")
+        );
+        assert_eq!(
+            label_under("a.b.apps.example.com", "apps.example.com"),
+            None
+        );
     }
 
     #[test]
     fn this_machine_by_name_or_address() {
-        for host in ["localhost", "LOCALHOST", "hangar.localhost", "127.0.0.1", "127.1.2.3", "[::1]", "::1"] {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "hangar.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "::1",
+        ] {
             assert!(is_loopback(host), "{host}");
         }
-        for host in ["example.com", "localhost.example.com", "10.0.0.1", "0.0.0.0", "[::]"] {
+        for host in [
+            "example.com",
+            "localhost.example.com",
+            "10.0.0.1",
+            "0.0.0.0",
+            "[::]",
+        ] {
             assert!(!is_loopback(host), "{host}");
         }
     }

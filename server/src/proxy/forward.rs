@@ -594,7 +594,12 @@ mod tests {
             header::SET_COOKIE,
             HeaderValue::from_bytes(b"hangar_session=\xff; Path=/").unwrap(),
         );
-        for theirs in ["theirs=1", "hangar_sessions=1", "x=hangar_session=1", "=theirs=2"] {
+        for theirs in [
+            "theirs=1",
+            "hangar_sessions=1",
+            "x=hangar_session=1",
+            "=theirs=2",
+        ] {
             headers.append(header::SET_COOKIE, HeaderValue::from_str(theirs).unwrap());
         }
         headers.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
@@ -602,7 +607,12 @@ mod tests {
         let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
         assert_eq!(
             cookies,
-            ["theirs=1", "hangar_sessions=1", "x=hangar_session=1", "=theirs=2"]
+            [
+                "theirs=1",
+                "hangar_sessions=1",
+                "x=hangar_session=1",
+                "=theirs=2"
+            ]
         );
         assert!(headers.get("clear-site-data").is_none());
     }
@@ -610,7 +620,15 @@ mod tests {
     #[test]
     fn redirects_are_resolved_as_a_browser_does() {
         let here = "http://127.0.0.1:3000/t/abc/login";
-        for same in ["/x", "x", "?a=1", "#f", "http://127.0.0.1:3000/y", "http:y", "/t/abc/"] {
+        for same in [
+            "/x",
+            "x",
+            "?a=1",
+            "#f",
+            "http://127.0.0.1:3000/y",
+            "http:y",
+            "/t/abc/",
+        ] {
             assert_eq!(leaves_origin(here, same.as_bytes()), None, "{same}");
         }
         for away in [

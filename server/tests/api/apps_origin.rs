@@ -257,7 +257,10 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
     let again = get(
         &server,
         &format!("/api/v1/apps/authorize?host={host}&path=%2F"),
-        &[("cookie", &ann_cookie), ("referer", &format!("{app_origin}/"))],
+        &[
+            ("cookie", &ann_cookie),
+            ("referer", &format!("{app_origin}/")),
+        ],
     )
     .await;
     assert_eq!(again.status(), 302);
@@ -440,7 +443,10 @@ async fn tunnel_secrets_and_tickets_never_reach_the_log() {
     let process = Process::start_logged(
         &db.url(),
         &[
-            ("HANGAR_LOG", "debug,tower_http=trace,sqlx=warn,sea_orm=warn"),
+            (
+                "HANGAR_LOG",
+                "debug,tower_http=trace,sqlx=warn,sea_orm=warn",
+            ),
             ("HANGAR_APPS_DOMAIN", "apps.localhost:{port}"),
             ("HANGAR_PUBLIC_URL", "http://127.0.0.1:{port}"),
         ],
@@ -507,7 +513,10 @@ async fn tunnel_secrets_and_tickets_never_reach_the_log() {
     process.kill_9().await;
     let logged = std::fs::read_to_string(log.path()).unwrap();
     // The requests were logged, their secrets were not.
-    assert!(!logged.contains(&secret), "the tunnel's secret is in the log");
+    assert!(
+        !logged.contains(&secret),
+        "the tunnel's secret is in the log"
+    );
     let ticket_secret = ticket.split('.').next().unwrap();
     assert!(!logged.contains(ticket_secret), "a ticket is in the log");
     assert!(logged.contains("/t/<secret>/x"), "{logged}");

@@ -895,7 +895,12 @@ impl Process {
             .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             // Tests make their own templates.
             .env("HANGAR_DEFAULT_TEMPLATE", "false")
-            .env("HANGAR_LOG", env.iter().find(|(k, _)| *k == "HANGAR_LOG").map_or("warn", |(_, v)| *v))
+            .env(
+                "HANGAR_LOG",
+                env.iter()
+                    .find(|(k, _)| *k == "HANGAR_LOG")
+                    .map_or("warn", |(_, v)| *v),
+            )
             .stdout(stdout)
             .kill_on_drop(true)
             .spawn()

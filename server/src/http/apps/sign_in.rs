@@ -2,6 +2,7 @@
 //! `crate::services::apps::tickets`): `GET /api/v1/apps/authorize` on Hangar's origin, and
 //! `/__hangar/auth` on an app host, where a ticket becomes the host's own cookie.
 
+use app::api::ports::{encode_query_value as encode, AUTHORIZE_PATH};
 use app::api::ssr::Presented;
 use axum::extract::{Query, Request, State};
 use axum::http::request::Parts;
@@ -17,18 +18,6 @@ use crate::http::AppState;
 use crate::proxy::forward::{redirect, APP_COOKIE};
 use crate::proxy::page;
 use crate::services::apps::tickets::{AppSession, EXCHANGE_PATH};
-
-/// Percent-encodes a query value.
-pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The sign-in page, coming back to `next` (a path of Hangar's) afterwards.
 pub fn login_url(next: &str) -> String {
@@ -68,7 +57,7 @@ pub fn sign_in(state: &AppState, request: &Request, host: &str, html: bool) -> R
     if html && request.method() == http::Method::GET {
         let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
         return redirect(&format!(
-            "{origin}/api/v1/apps/authorize?host={}&path={}",
+            "{origin}{AUTHORIZE_PATH}?host={}&path={}",
             encode(host),
             encode(path)
         ));

@@ -146,9 +146,14 @@ mod tests {
         assert_eq!(logged(&format!("/t/{secret}/x?y=1")), "/t/<secret>/x?y=1");
         assert_eq!(logged(&format!("/t/{secret}")), "/t/<secret>");
         assert_eq!(
-            logged(&format!("http://t--{secret}.apps.localhost:3000/__hangar/auth?ticket={secret}.1.x&next=%2F")),
+            logged(&format!(
+                "http://t--{secret}.apps.localhost:3000/__hangar/auth?ticket={secret}.1.x&next=%2F"
+            )),
             "/__hangar/auth?ticket=<secret>&next=%2F"
         );
-        assert_eq!(logged("/spaces/ann/api?tab=ports"), "/spaces/ann/api?tab=ports");
+        assert_eq!(
+            logged("/spaces/ann/api?tab=ports"),
+            "/spaces/ann/api?tab=ports"
+        );
     }
 }
