@@ -31,7 +31,7 @@ function hostilePage(hangarOrigin) {
 <iframe id="framed" name="framed" src="${hangarOrigin}/profile"></iframe>
 <script>
 const HANGAR = ${JSON.stringify(hangarOrigin)};
-const mint = JSON.stringify({ name: 'stolen', scope: 'credentials' });
+const mint = JSON.stringify({ name: 'stolen', scopes: ['credentials'] });
 const json = { 'content-type': 'application/json' };
 async function attempt(name, run) {
   try {
@@ -44,7 +44,7 @@ async function attempt(name, run) {
 }
 (async () => {
   const lines = [
-    await attempt('app-file', () => fetch('/hello.txt')),
+    await attempt('app-file', () => fetch('hello.txt')),
     await attempt('here-mint', () => fetch('/api/v1/me/tokens', { method: 'POST', credentials: 'include', headers: json, body: mint })),
     await attempt('here-me', () => fetch('/api/v1/me', { credentials: 'include' })),
     await attempt('hangar-mint', () => fetch(HANGAR + '/api/v1/me/tokens', { method: 'POST', credentials: 'include', headers: json, body: mint })),

@@ -238,7 +238,7 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
             .post(server.url("/api/v1/me/tokens"))
             .header(COOKIE, &ann_cookie)
             .header(header.clone(), &value)
-            .json(&json!({"name": "stolen", "scope": "credentials"}))
+            .json(&json!({"name": "stolen", "scopes": ["credentials"]}))
             .send()
             .await
             .unwrap();
