@@ -483,6 +483,25 @@ pub fn redirect(location: &str) -> Response {
 mod tests {
     use super::*;
 
+    /// Port 80 of a space at 10.0.0.2, as seen from `client_ip`.
+    fn to_port_80(
+        prefix: Option<&str>,
+        client_ip: &str,
+        sandbox: bool,
+        redirects_stay_here: bool,
+    ) -> Forward {
+        Forward {
+            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
+            prefix: prefix.map(str::to_owned),
+            client_ip: client_ip.parse().unwrap(),
+            scheme: "http",
+            sandbox,
+            redirects_stay_here,
+            cut: Box::pin(std::future::pending()),
+            what: "port 80".into(),
+        }
+    }
+
     #[test]
     fn hangar_credentials_never_pass() {
         let mut headers = HeaderMap::new();
@@ -516,16 +535,7 @@ mod tests {
             HeaderValue::from_static("keep-alive, x-drop"),
         );
         headers.insert("x-drop", HeaderValue::from_static("1"));
-        let forward = Forward {
-            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
-            prefix: Some("/spaces/ann/api/ports/80".into()),
-            client_ip: "::1".parse().unwrap(),
-            scheme: "http",
-            sandbox: false,
-            redirects_stay_here: false,
-            cut: Box::pin(std::future::pending()),
-            what: "port 80".into(),
-        };
+        let forward = to_port_80(Some("/spaces/ann/api/ports/80"), "::1", false, false);
         let out = request_headers(headers, &forward, false);
         assert_eq!(out["x-forwarded-host"], "hangar.test");
         assert_eq!(out["x-forwarded-for"], "::1");
@@ -539,16 +549,7 @@ mod tests {
 
     #[test]
     fn apps_cannot_set_hangar_cookies_and_redirect_under_their_prefix() {
-        let forward = Forward {
-            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
-            prefix: Some("/spaces/ann/api/ports/80".into()),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            scheme: "http",
-            sandbox: true,
-            redirects_stay_here: true,
-            cut: Box::pin(std::future::pending()),
-            what: "port 80".into(),
-        };
+        let forward = to_port_80(Some("/spaces/ann/api/ports/80"), "127.0.0.1", true, true);
         let mut headers = HeaderMap::new();
         headers.append(
             header::SET_COOKIE,
@@ -568,16 +569,7 @@ mod tests {
 
     #[test]
     fn no_form_of_hangars_cookie_names_passes_and_nothing_clears_the_site() {
-        let forward = Forward {
-            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
-            prefix: None,
-            client_ip: "127.0.0.1".parse().unwrap(),
-            scheme: "http",
-            sandbox: false,
-            redirects_stay_here: false,
-            cut: Box::pin(std::future::pending()),
-            what: "port 80".into(),
-        };
+        let forward = to_port_80(None, "127.0.0.1", false, false);
         let mut headers = HeaderMap::new();
         for planted in [
             "hangar_session=evil; Path=/",

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
 use serde_json::{json, Value};
 
-use crate::ports::{app_template, running, PATH_APPS};
+use crate::ports::{app_template, running, served, shared_web, PATH_APPS};
 use crate::support::{
-    admin, both_dbs, in_space, set_cookie_line, Process, TempDb, TestDb, TestServer,
+    admin, both_dbs, in_space, set_cookie_line, Client, Process, TempDb, TestDb, TestServer,
 };
 
 /// CGI scripts an app could answer with: cookies spelled like Hangar's in every way a browser
@@ -88,26 +88,33 @@ async fn app_cookie(server: &TestServer, host: &str, hangar_cookie: &str) -> Str
     line.split(';').next().unwrap().to_owned()
 }
 
-/// Waits until the app answers 200 on its host, with its cookie.
-async fn until_served_on(
-    server: &TestServer,
-    host: &str,
-    path: &str,
-    cookie: &str,
-) -> reqwest::Response {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = get(server, path, &[("host", host), ("cookie", cookie)]).await;
-        if response.status() == 200 {
-            return response;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never served: {}",
-            response.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Publishes port 8080 of the space: its public link, and the link's secret.
+async fn publish(owner: &Client, id: &str) -> (String, String) {
+    let made = owner
+        .post(
+            &format!("/api/v1/spaces/{id}/tunnels"),
+            json!({"port": 8080}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let link = made.body["url"].as_str().unwrap().to_owned();
+    let secret = link
+        .trim_start_matches("http://t--")
+        .trim_start_matches("/t/")
+        .split(['.', '/'])
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 32, "{link}");
+    (link, secret)
+}
+
+/// A refusal with this status whose message says `says`.
+async fn refused(response: reqwest::Response, status: u16, says: &str) {
+    assert_eq!(response.status(), status, "{says}");
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{body}");
 }
 
 both_dbs!(by_default_apps_have_origins_of_their_own_under_localhost);
@@ -115,19 +122,9 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let port = server.addr.port();
     let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    admin.new_member(&server, "bob", json!({})).await;
-    let tpl = app_template(
-        &admin,
-        "web",
-        json!(["terminal", "port_forwarding", "tunnels"]),
-        json!({}),
-    )
-    .await;
-    let id = running(&ann, "web", &tpl).await;
-    ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
-    let bob_cookie = server.login_cookie("bob", "member-password").await;
+    let features = json!(["terminal", "port_forwarding", "tunnels"]);
+    let web = shared_web(&server, &admin, features).await;
+    let (ann, id, ann_cookie, bob_cookie) = (web.ann, web.id, web.ann_cookie, web.bob_cookie);
     let host = format!("8080--web--ann.apps.localhost:{port}");
     let app_origin = format!("http://{host}");
 
@@ -153,15 +150,7 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
         &[("cookie", &ann_cookie)],
     )
     .await;
-    assert_eq!(by_path.status(), 404);
-    let body: Value = by_path.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("origins of their own"),
-        "{body}"
-    );
+    refused(by_path, 404, "origins of their own").await;
 
     // A browser without the app's cookie signs in through Hangar's origin, derived from the
     // listening address (no --public-url was given).
@@ -182,7 +171,7 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
     // The owner and the sharee both get the app, on its own origin: no sandbox is needed.
     for hangar_cookie in [&ann_cookie, &bob_cookie] {
         let cookie = app_cookie(&server, &host, hangar_cookie).await;
-        let page = until_served_on(&server, &host, "/", &cookie).await;
+        let page = served(&server, "/", &[("host", &host), ("cookie", &cookie)]).await;
         assert!(page.headers().get("content-security-policy").is_none());
         assert!(page.headers().get("x-frame-options").is_none());
         assert_eq!(page.text().await.unwrap().trim(), "hello-from-the-space");
@@ -200,15 +189,7 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
             &[("host", &elsewhere), ("cookie", &ann_cookie)],
         )
         .await;
-        assert_eq!(page.status(), 404, "{elsewhere}");
-        let body: Value = page.json().await.unwrap();
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("names no port"),
-            "{elsewhere}: {body}"
-        );
+        refused(page, 404, "names no port").await;
     }
 
     // What an app's page sends Hangar (its fetches, whatever the method, and its WebSockets)
@@ -219,15 +200,7 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
         &[("cookie", &ann_cookie), ("origin", &app_origin)],
     )
     .await;
-    assert_eq!(read.status(), 403);
-    let refusal: Value = read.json().await.unwrap();
-    assert!(
-        refusal["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("comes from a page of an app"),
-        "{refusal}"
-    );
+    refused(read, 403, "comes from a page of an app").await;
     for (header, value) in [
         (ORIGIN, app_origin.clone()),
         (ORIGIN, format!("http://t--0123.apps.localhost:{port}")),
@@ -272,24 +245,17 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
     // An app on its own origin still cannot set Hangar's cookies, nor clear the site's.
     in_space(&id, HOSTILE_CGI).await;
     let cookie = app_cookie(&server, &host, &ann_cookie).await;
-    let planted = until_served_on(&server, &host, "/cgi-bin/plant", &cookie).await;
+    let planted = served(
+        &server,
+        "/cgi-bin/plant",
+        &[("host", &host), ("cookie", &cookie)],
+    )
+    .await;
     assert_eq!(set_cookies(&planted), ["theirs=1; Path=/"]);
     assert!(planted.headers().get("clear-site-data").is_none());
 
     // A public link is an origin of its own too; where it redirects is its own business.
-    let made = ann
-        .post(
-            &format!("/api/v1/spaces/{id}/tunnels"),
-            json!({"port": 8080}),
-        )
-        .await;
-    assert_eq!(made.status, 201, "{made:?}");
-    let link = made.body["url"].as_str().unwrap().to_owned();
-    let secret = link
-        .strip_prefix("http://t--")
-        .and_then(|rest| rest.split('.').next())
-        .unwrap_or_else(|| panic!("{link}"))
-        .to_owned();
+    let (link, secret) = publish(&ann, &id).await;
     assert_eq!(link, format!("http://t--{secret}.apps.localhost:{port}/"));
     let tunnel_host = format!("t--{secret}.apps.localhost:{port}");
     let page = get(&server, "/", &[("host", &tunnel_host)]).await;
@@ -309,49 +275,28 @@ async fn by_default_apps_have_origins_of_their_own_under_localhost(db: TestDb) {
 both_dbs!(apps_by_path_keep_hangars_cookies_and_public_links_stay_home);
 async fn apps_by_path_keep_hangars_cookies_and_public_links_stay_home(db: TestDb) {
     let server = TestServer::start(&db, PATH_APPS).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = app_template(
-        &admin,
-        "web",
+    let web = shared_web(
+        &server,
+        &admin(&server).await,
         json!(["port_forwarding", "tunnels"]),
-        json!({}),
     )
     .await;
-    let id = running(&ann, "web", &tpl).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    let (ann, id, ann_cookie) = (web.ann, web.id, web.ann_cookie);
     in_space(&id, HOSTILE_CGI).await;
     let base = "/spaces/ann/web/ports/8080";
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let planted = loop {
-        let planted = get(
-            &server,
-            &format!("{base}/cgi-bin/plant"),
-            &[("cookie", &ann_cookie)],
-        )
-        .await;
-        if planted.status() == 200 {
-            break planted;
-        }
-        assert!(Instant::now() < deadline, "{}", planted.status());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let planted = served(
+        &server,
+        &format!("{base}/cgi-bin/plant"),
+        &[("cookie", &ann_cookie)],
+    )
+    .await;
     // On Hangar's own origin, no form of Hangar's cookie names passes, nor Clear-Site-Data.
     assert_eq!(set_cookies(&planted), ["theirs=1; Path=/"]);
     assert!(planted.headers().get("clear-site-data").is_none());
 
     // A public link on Hangar's origin never sends strangers to another site, however the
     // address is spelled; redirects home pass (under the link's prefix).
-    let link = ann
-        .post(
-            &format!("/api/v1/spaces/{id}/tunnels"),
-            json!({"port": 8080}),
-        )
-        .await
-        .body["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (link, _) = publish(&ann, &id).await;
     assert!(link.starts_with("/t/"), "{link}");
     for script in ["away", "sneak"] {
         let away = get(
@@ -386,11 +331,8 @@ async fn apps_by_path_keep_hangars_cookies_and_public_links_stay_home(db: TestDb
 both_dbs!(hangars_own_answers_refuse_framing_apps_decide_for_themselves);
 async fn hangars_own_answers_refuse_framing_apps_decide_for_themselves(db: TestDb) {
     let server = TestServer::start(&db, PATH_APPS).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
-    running(&ann, "web", &tpl).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    let web = shared_web(&server, &admin(&server).await, json!(["port_forwarding"])).await;
+    let ann_cookie = web.ann_cookie;
     for path in [
         "/login",
         "/",
@@ -414,22 +356,14 @@ async fn hangars_own_answers_refuse_framing_apps_decide_for_themselves(db: TestD
         );
     }
     // The app's own answer (by path, to its owner) carries nothing of Hangar's.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let app = get(
-            &server,
-            "/spaces/ann/web/ports/8080/",
-            &[("cookie", &ann_cookie)],
-        )
-        .await;
-        if app.status() == 200 {
-            assert!(app.headers().get("x-frame-options").is_none());
-            assert!(app.headers().get("content-security-policy").is_none());
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", app.status());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let app = served(
+        &server,
+        "/spaces/ann/web/ports/8080/",
+        &[("cookie", &ann_cookie)],
+    )
+    .await;
+    assert!(app.headers().get("x-frame-options").is_none());
+    assert!(app.headers().get("content-security-policy").is_none());
     server.stop().await;
 }
 
@@ -465,24 +399,9 @@ async fn tunnel_secrets_and_tickets_never_reach_the_log() {
     )
     .await;
     let id = running(&ann, "web", &tpl).await;
-    let made = ann
-        .post(
-            &format!("/api/v1/spaces/{id}/tunnels"),
-            json!({"port": 8080}),
-        )
-        .await;
-    let link = made.body["url"].as_str().unwrap().to_owned();
-    let secret = link
-        .strip_prefix("http://t--")
-        .and_then(|rest| rest.split('.').next())
-        .unwrap()
-        .to_owned();
+    let (_, secret) = publish(&ann, &id).await;
     let tunnel_host = format!("t--{secret}.apps.localhost:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(server, "/", &[("host", &tunnel_host)]).await.status() != 200 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    served(server, "/", &[("host", &tunnel_host)]).await;
     // The same secret by path (refused here, but its address is what gets logged), and a
     // sign-in ticket.
     get(server, &format!("/t/{secret}/x"), &[]).await;

@@ -45,6 +45,33 @@ pub async fn app_template(admin: &Client, name: &str, features: Value, env: Valu
     created.id()
 }
 
+/// ann's running space `web` (the busybox app, with some features), shared with bob.
+pub struct SharedWeb {
+    pub ann_id: String,
+    pub ann: Client,
+    pub id: String,
+    pub ann_cookie: String,
+    pub bob_cookie: String,
+}
+
+/// Makes the members ann and bob, ann's space `web` with `features`, started and shared
+/// with bob; both signed in.
+pub async fn shared_web(server: &TestServer, admin: &Client, features: Value) -> SharedWeb {
+    let (ann_id, ann) = admin.new_member(server, "ann", json!({})).await;
+    admin.new_member(server, "bob", json!({})).await;
+    let tpl = app_template(admin, "web", features, json!({})).await;
+    let id = running(&ann, "web", &tpl).await;
+    let shared = ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
+    assert_eq!(shared.status, 200, "{shared:?}");
+    SharedWeb {
+        ann_id,
+        ann,
+        id,
+        ann_cookie: server.login_cookie("ann", "member-password").await,
+        bob_cookie: server.login_cookie("bob", "member-password").await,
+    }
+}
+
 /// Creates and starts a space, waits until its app answers inside it.
 pub async fn running(owner: &Client, name: &str, template: &str) -> String {
     let id = owner
@@ -79,11 +106,20 @@ async fn get(
     request.send().await.unwrap()
 }
 
-/// Waits until the app answers through the proxy (httpd starts with the container).
-async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
+/// Waits until the app answers 200 through the proxy (httpd starts with the container) to a
+/// GET of `path` with these headers (a cookie, an app's `host`...), no redirects followed.
+pub async fn served(
+    server: &TestServer,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let response = get(server, path, Some(cookie), None).await;
+        let mut request = server.client.get(server.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         if response.status() == 200 {
             return response;
         }
@@ -94,6 +130,11 @@ async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest:
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// [`served`] on Hangar's own host, with a session cookie.
+async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
+    served(server, path, &[("cookie", cookie)]).await
 }
 
 both_dbs!(owner_and_sharee_reach_a_port_others_get_404);
@@ -265,13 +306,13 @@ both_dbs!(streams_pass_at_once_and_end_when_access_ends);
 async fn streams_pass_at_once_and_end_when_access_ends(db: TestDb) {
     let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    admin.new_member(&server, "bob", json!({})).await;
-    let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
-    let id = running(&ann, "web", &tpl).await;
-    ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
-    let bob_cookie = server.login_cookie("bob", "member-password").await;
+    let SharedWeb {
+        ann,
+        id,
+        ann_cookie,
+        bob_cookie,
+        ..
+    } = shared_web(&server, &admin, json!(["port_forwarding"])).await;
     until_served(&server, "/spaces/ann/web/ports/8080/", &ann_cookie).await;
 
     // Server-sent events pass as they come: nothing waits for the end of the body.
@@ -677,23 +718,22 @@ both_dbs!(feature_rules_decide_who_uses_what_with_a_403_naming_it);
 async fn feature_rules_decide_who_uses_what_with_a_403_naming_it(db: TestDb) {
     let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
-    let (ann_id, ann) = admin.new_member(&server, "ann", json!({})).await;
-    admin.new_member(&server, "bob", json!({})).await;
+    let SharedWeb {
+        ann_id,
+        ann,
+        id,
+        ann_cookie,
+        bob_cookie,
+    } = shared_web(
+        &server,
+        &admin,
+        json!(["terminal", "port_forwarding", "tunnels"]),
+    )
+    .await;
     let group = admin
         .post("/api/v1/groups", json!({"name": "builders"}))
         .await
         .id();
-    let tpl = app_template(
-        &admin,
-        "web",
-        json!(["terminal", "port_forwarding", "tunnels"]),
-        json!({}),
-    )
-    .await;
-    let id = running(&ann, "web", &tpl).await;
-    ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
-    let bob_cookie = server.login_cookie("bob", "member-password").await;
     until_served(&server, "/spaces/ann/web/ports/8080/", &ann_cookie).await;
     let rule = |scope: &str, subject: Option<&str>, feature: &str, rule: &str| json!({"scope": scope, "subject": subject, "feature": feature, "rule": rule});
 
