@@ -91,7 +91,7 @@ async fn host_docker(args: &[&str]) -> (bool, String) {
 }
 
 async fn swarm_server(db: &TempDb) -> TestServer {
-    TestServer::start(db, &["--runtime", "swarm"]).await
+    TestServer::start(db, &["--runtime", "swarm", "--path-apps", "true"]).await
 }
 
 /// A template of `cu` compute units with a volume at /data, terminal and file transfer on.

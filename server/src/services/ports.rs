@@ -277,8 +277,9 @@ impl PortsApi for Services {
         let secret = random_hex(16);
         let url = links::tunnel_url(&self.config, &secret).ok_or_else(|| {
             ApiError::conflict(
-                "this Hangar serves no public links: an admin sets --apps-domain, or leaves \
-                 --path-apps on",
+                "this Hangar serves no public links: it is reached from other machines and \
+                 has no apps domain; its operator gives --apps-domain (with wildcard DNS) to \
+                 serve them",
             )
         })?;
         let owner = self.find_user(&space.owner_id).await?;

@@ -344,17 +344,18 @@ impl TestServer {
         db: &impl DatabaseUrl,
         extra: &[&str],
     ) -> Self {
+        // The address really listened on: app addresses and Hangar's own origin name it.
+        let listen = listener.local_addr().unwrap().to_string();
+        let url = db.url();
         let mut args = vec![
             "hangar",
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--database-url",
-            "",
+            &url,
             "--admin-password",
             ADMIN_PASSWORD,
         ];
-        let url = db.url();
-        args[4] = &url;
         let data_dir = data_dir_for(&url).map(|d| d.to_string_lossy().into_owned());
         if let Some(dir) = data_dir
             .as_deref()
@@ -856,7 +857,27 @@ impl Process {
 
     /// Starts one with extra environment (`HANGAR_*` settings).
     pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Process {
+        Process::spawn(database_url, env, Stdio::null(), free_port().await).await
+    }
+
+    /// Starts one whose log (its standard output; set `HANGAR_LOG` in `env`) goes to `log`.
+    /// `{port}` in a value of `env` is the port it will listen on.
+    pub async fn start_logged(
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Process {
         let port = free_port().await;
+        let env: Vec<(&str, String)> = env
+            .iter()
+            .map(|(k, v)| (*k, v.replace("{port}", &port.to_string())))
+            .collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let file = std::fs::File::create(log).unwrap();
+        Process::spawn(database_url, &env, Stdio::from(file), port).await
+    }
+
+    async fn spawn(database_url: &str, env: &[(&str, &str)], stdout: Stdio, port: u16) -> Process {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"));
         if let Some(host) = DOCKER_HOST.get() {
             command.env("DOCKER_HOST", host);
@@ -874,8 +895,13 @@ impl Process {
             .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             // Tests make their own templates.
             .env("HANGAR_DEFAULT_TEMPLATE", "false")
-            .env("HANGAR_LOG", "warn")
-            .stdout(Stdio::null())
+            .env(
+                "HANGAR_LOG",
+                env.iter()
+                    .find(|(k, _)| *k == "HANGAR_LOG")
+                    .map_or("warn", |(_, v)| *v),
+            )
+            .stdout(stdout)
             .kill_on_drop(true)
             .spawn()
             .unwrap();

@@ -159,11 +159,10 @@ impl Services {
     /// will ask for it) once they proved they may use that port of that space: one minute,
     /// single use, signed.
     pub async fn app_ticket(&self, caller: &Caller, host: &str) -> ApiResult<String> {
-        let domain = self
-            .config
-            .apps_domain
-            .as_deref()
-            .ok_or_else(|| ApiError::not_found_because("this Hangar serves no apps domain"))?;
+        let apps = self.config.apps();
+        let domain = apps.domain().ok_or_else(|| {
+            ApiError::not_found_because("this Hangar serves apps on no origins of their own")
+        })?;
         let Some(HostTarget::Port(readings)) = route::parse_host(host, domain) else {
             return Err(ApiError::invalid(
                 "host",
