@@ -67,7 +67,8 @@ impl Dest {
     /// given; `top` is never a link.
     fn open(parent: &Path, top: &str) -> Result<Self, CliError> {
         let shown = parent.join(top).display().to_string();
-        let cannot = |e: &dyn std::fmt::Display| CliError::usage(format!("cannot write {shown}: {e}"));
+        let cannot =
+            |e: &dyn std::fmt::Display| CliError::usage(format!("cannot write {shown}: {e}"));
         let parent = if parent.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -169,7 +170,13 @@ impl Dest {
     }
 
     /// Renames `fresh` to `name` in `dir`; removes `fresh` if that fails.
-    fn put_in_place(&self, dir: &OwnedFd, fresh: &str, name: &str, path: &str) -> Result<(), Problem> {
+    fn put_in_place(
+        &self,
+        dir: &OwnedFd,
+        fresh: &str,
+        name: &str,
+        path: &str,
+    ) -> Result<(), Problem> {
         let moved = fs::renameat(dir, fresh, dir, name);
         // Renaming a hard link onto another name of the same file does nothing: drop it.
         let _ = fs::unlinkat(dir, fresh, AtFlags::empty());
@@ -255,7 +262,11 @@ impl Dest {
         };
         let fresh = fresh_name();
         // Executables stay executable; the umask applies as to any new file.
-        let mode = if entry.mode & 0o111 != 0 { 0o777 } else { 0o666 };
+        let mode = if entry.mode & 0o111 != 0 {
+            0o777
+        } else {
+            0o666
+        };
         let file = fs::openat(
             dir,
             fresh.as_str(),
@@ -512,9 +523,18 @@ mod tests {
             assert_eq!(unpacked.bytes, 19);
         }
         let dest = place.path().join("dest");
-        assert_eq!(std::fs::read_to_string(dest.join("LINK")).unwrap(), "read me");
-        assert_eq!(std::fs::read_to_string(dest.join("src/up")).unwrap(), "read me");
-        assert_eq!(std::fs::read_to_string(dest.join("hard")).unwrap(), "read me");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("LINK")).unwrap(),
+            "read me"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("src/up")).unwrap(),
+            "read me"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("hard")).unwrap(),
+            "read me"
+        );
         assert_eq!(
             std::fs::read_to_string(dest.join("src/deep/main.rs")).unwrap(),
             "fn main() {}"
@@ -598,7 +618,13 @@ mod tests {
         let refused = second.unwrap_err();
         assert!(refused.message.contains("is a link"), "{refused:?}");
         let through = through.unwrap();
-        said(&through, &["`inner` is a link already there", "nothing is written through"]);
+        said(
+            &through,
+            &[
+                "`inner` is a link already there",
+                "nothing is written through",
+            ],
+        );
         assert_eq!(through.refused.len(), 3, "{:?}", through.refused);
     }
 

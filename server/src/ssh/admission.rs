@@ -224,7 +224,9 @@ mod tests {
         let mut crowd = Vec::new();
         for i in 0..IN_ALL {
             // 16 addresses of 2001:db8:<i>::/64, each with its share.
-            let address: IpAddr = format!("2001:db8:{}::{}", i / PER_ADDRESS, i).parse().unwrap();
+            let address: IpAddr = format!("2001:db8:{}::{}", i / PER_ADDRESS, i)
+                .parse()
+                .unwrap();
             crowd.push(admission.admit(address));
         }
         let mut loner = admission.admit("192.0.2.1".parse().unwrap());
@@ -238,9 +240,11 @@ mod tests {
         assert_eq!(crowd.iter_mut().map(evicted).filter(|e| *e).count(), 1);
         // A place given back is not an eviction.
         let mut given_back = admission.admit("192.0.2.2".parse().unwrap());
-        assert!(tokio::time::timeout(Duration::from_millis(10), given_back.evicted())
-            .await
-            .is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), given_back.evicted())
+                .await
+                .is_err()
+        );
     }
 
     #[test]

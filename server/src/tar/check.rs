@@ -83,7 +83,10 @@ pub fn resolve_inside(tree: &impl Tree, at: &[String], target: &str) -> Result<(
         return Err("is an absolute path".into());
     }
     // The link's own directory: a directory of the tree, by the contract of `Tree`.
-    let mut here: Vec<String> = at.split_last().map(|(_, dir)| dir.to_vec()).unwrap_or_default();
+    let mut here: Vec<String> = at
+        .split_last()
+        .map(|(_, dir)| dir.to_vec())
+        .unwrap_or_default();
     let mut rest: VecDeque<String> = names_of(target).collect();
     let mut hops = 0;
     // The first name on the way that is not a directory (yet): from there, only down.
@@ -399,7 +402,10 @@ mod tests {
         ]);
         assert!(outcome[0].is_ok());
         let out = outcome[1].as_ref().unwrap_err();
-        assert!(out.contains("`d/out` links to `a/a/../..`") && out.contains("leads out"), "{out}");
+        assert!(
+            out.contains("`d/out` links to `a/a/../..`") && out.contains("leads out"),
+            "{out}"
+        );
         assert!(outcome[2].is_err());
         // `d/a/a/..` is the root: inside.
         assert!(outcome[3].is_ok(), "{outcome:?}");
@@ -464,10 +470,19 @@ mod tests {
         ]);
         assert!(outcome[0].is_ok());
         let through = outcome[1].as_ref().unwrap_err();
-        assert!(through.contains("through `A`") && through.contains("case"), "{through}");
-        assert!(outcome[2].as_ref().unwrap_err().contains("differ only in case"));
+        assert!(
+            through.contains("through `A`") && through.contains("case"),
+            "{through}"
+        );
+        assert!(outcome[2]
+            .as_ref()
+            .unwrap_err()
+            .contains("differ only in case"));
         assert!(outcome[3].is_ok());
-        assert!(outcome[4].as_ref().unwrap_err().contains("differ only in case"));
+        assert!(outcome[4]
+            .as_ref()
+            .unwrap_err()
+            .contains("differ only in case"));
         // Names in another case that are no link: each is what it is.
         assert!(outcome[5].is_ok() && outcome[6].is_ok(), "{outcome:?}");
     }
@@ -508,7 +523,10 @@ mod tests {
 
     impl Tree for Given {
         fn node(&self, path: &[String]) -> Node {
-            self.0.get(&path.join("/")).cloned().unwrap_or(Node::Missing)
+            self.0
+                .get(&path.join("/"))
+                .cloned()
+                .unwrap_or(Node::Missing)
         }
     }
 

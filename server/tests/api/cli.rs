@@ -752,9 +752,18 @@ async fn hangar_cp_from_a_space_writes_nothing_outside_its_destination() {
         assert!(refused.contains("2 entries were not copied"), "{refused}");
     }
     // The rest came down, twice.
-    assert_eq!(std::fs::read_to_string(dest.join("sub/ok")).unwrap(), "fine\n");
-    assert_eq!(std::fs::read_to_string(dest.join("dir/sub/ok")).unwrap(), "fine\n");
-    assert_eq!(std::fs::read_link(dest.join("a")).unwrap().to_str(), Some("."));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("sub/ok")).unwrap(),
+        "fine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("dir/sub/ok")).unwrap(),
+        "fine\n"
+    );
+    assert_eq!(
+        std::fs::read_link(dest.join("a")).unwrap().to_str(),
+        Some(".")
+    );
     server.stop().await;
 }
 

@@ -823,7 +823,10 @@ async fn paths_links_and_archive_entries_cannot_reach_the_host_or_another_space(
             (400, "invalid_input"),
             "{what}: {refused:?}"
         );
-        assert!(refused.body.to_string().contains(why), "{what}: {refused:?}");
+        assert!(
+            refused.body.to_string().contains(why),
+            "{what}: {refused:?}"
+        );
     }
     assert_eq!(host_listing(), ["secret.txt"]);
     server.stop().await;
