@@ -9,31 +9,18 @@
 //! key exchange within moments and then yields only to those that have too.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+use crate::auth::rate_limit::client_key;
+
 /// Connections waiting to sign in from one client address, at most.
 pub const PER_ADDRESS: usize = 16;
 /// Connections waiting to sign in, at most (each costs a task and a key exchange).
 pub const IN_ALL: usize = 256;
-
-/// A client address as places are counted: an IPv4 address (an IPv4-mapped IPv6 one as
-/// IPv4), or the /64 of an IPv6 one.
-fn source_of(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(prefix))
-            }
-        },
-    }
-}
 
 /// One connection waiting.
 struct Waiting {
@@ -103,7 +90,7 @@ impl Admission {
 
     /// A place for a new connection from `peer`, pushing out another if the caps are reached.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Place {
-        let source = source_of(peer);
+        let source = client_key(peer);
         let mut state = self.state();
         let from_here = state.per_source.get(&source).copied().unwrap_or(0);
         let crowded = if from_here >= PER_ADDRESS {
@@ -244,18 +231,6 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(10), given_back.evicted())
                 .await
                 .is_err()
-        );
-    }
-
-    #[test]
-    fn mapped_ipv4_counts_as_ipv4() {
-        assert_eq!(
-            source_of("::ffff:10.0.0.1".parse().unwrap()),
-            "10.0.0.1".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            source_of("2001:db8::1".parse().unwrap()),
-            source_of("2001:db8::ffff:1".parse().unwrap())
         );
     }
 }

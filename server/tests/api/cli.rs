@@ -547,15 +547,10 @@ async fn the_container_image_serves_and_signs_in() {
     assert_eq!(page.status(), 200, "the container serves no pages");
 }
 
-/// `hangar ssh` (over the web terminal when there is no gateway), `hangar ssh-config`,
-/// `hangar cp` both ways for a file and a directory tree, and `hangar port-forward` to a port
-/// the space serves, all through the built binary.
-#[tokio::test]
-async fn the_command_line_reaches_into_a_space() {
-    use tokio::io::AsyncBufReadExt;
-
-    let db = TestDb::sqlite();
-    let server = TestServer::start(&db, &[]).await;
+/// A server, its admin, and `ann` signed in on the command line, with her running space `api`
+/// of the busybox test image (terminal, file transfer, port forwarding).
+async fn ann_with_a_running_space(db: &TestDb) -> (TestServer, crate::support::Client, Shell) {
+    let server = TestServer::start(db, &[]).await;
     let admin = admin(&server).await;
     admin.new_member(&server, "ann", json!({})).await;
     let made = admin
@@ -579,6 +574,18 @@ async fn the_command_line_reaches_into_a_space() {
     assert!(signed.status.success(), "{signed:?}");
     ann.expect(&["create", "api", "--template", "box"], 0).await;
     ann.expect(&["start", "api"], 0).await;
+    (server, admin, ann)
+}
+
+/// `hangar ssh` (over the web terminal when there is no gateway), `hangar ssh-config`,
+/// `hangar cp` both ways for a file and a directory tree, and `hangar port-forward` to a port
+/// the space serves, all through the built binary.
+#[tokio::test]
+async fn the_command_line_reaches_into_a_space() {
+    use tokio::io::AsyncBufReadExt;
+
+    let db = TestDb::sqlite();
+    let (server, admin, ann) = ann_with_a_running_space(&db).await;
 
     // No gateway on this server: ssh-config says so, and `hangar ssh` runs the web terminal's
     // shell, whose exit code becomes its own.
@@ -689,30 +696,7 @@ async fn the_command_line_reaches_into_a_space() {
 #[tokio::test]
 async fn hangar_cp_from_a_space_writes_nothing_outside_its_destination() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, &[]).await;
-    let admin = admin(&server).await;
-    admin.new_member(&server, "ann", json!({})).await;
-    let made = admin
-        .post(
-            "/api/v1/templates",
-            json!({
-                "name": "box", "image": crate::support::TEST_IMAGE, "compute_units": 0,
-                "features": ["terminal", "file_transfer"],
-            }),
-        )
-        .await;
-    assert_eq!(made.status, 201, "{made:?}");
-    let url = format!("http://{}", server.addr);
-    let ann = Shell::new();
-    let signed = ann
-        .run(
-            &["login", &url, "--username", "ann", "--password-stdin"],
-            "member-password\n",
-        )
-        .await;
-    assert!(signed.status.success(), "{signed:?}");
-    ann.expect(&["create", "api", "--template", "box"], 0).await;
-    ann.expect(&["start", "api"], 0).await;
+    let (server, admin, ann) = ann_with_a_running_space(&db).await;
     let (planted, out) = crate::support::in_space(
         &listed_space_id(&admin).await,
         "mkdir -p /tmp/dir/sub && cd /tmp/dir && ln -s . a && ln -s a/a/.. dir && \

@@ -605,10 +605,10 @@ async fn ssh_l_reaches_servers_inside_the_space_and_nothing_else() {
     s.server.stop().await;
 }
 
-#[tokio::test]
-async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
-    let db = TestDb::sqlite();
-    let server = TestServer::start(&db, &["--ssh-listen", "127.0.0.1:0"]).await;
+/// A server with the gateway on, and a member `ann` with a key and her running space `box` of
+/// the busybox test image.
+async fn busybox_setup(db: &TestDb) -> (TestServer, Ssh, Key) {
+    let server = TestServer::start(db, &["--ssh-listen", "127.0.0.1:0"]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     let template = ssh_template(&admin, "box", BUSYBOX_IMAGE, "/bin/sh").await;
@@ -616,6 +616,13 @@ async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
     let ssh = Ssh::of(&server);
     let key = ssh.key("ann").await;
     add_key(&ann, &key).await;
+    (server, ssh, key)
+}
+
+#[tokio::test]
+async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
+    let db = TestDb::sqlite();
+    let (server, ssh, key) = busybox_setup(&db).await;
     let started = ssh
         .run(&key, "box", "mkdir -p /tmp/www && echo hello-from-busybox > /tmp/www/index.html && httpd -p 127.0.0.1:8080 -h /tmp/www")
         .await;
@@ -653,14 +660,7 @@ async fn three_hundred_silent_connections_from_one_address_keep_no_one_from_sign
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, &["--ssh-listen", "127.0.0.1:0"]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let template = ssh_template(&admin, "box", BUSYBOX_IMAGE, "/bin/sh").await;
-    running_space(&ann, &template, "box").await;
-    let ssh = Ssh::of(&server);
-    let key = ssh.key("ann").await;
-    add_key(&ann, &key).await;
+    let (server, ssh, key) = busybox_setup(&db).await;
 
     let opened = Instant::now();
     let mut silent = Vec::new();
