@@ -19,6 +19,7 @@ mod port_forward;
 pub mod profile;
 mod spaces;
 mod ssh;
+mod unpack;
 mod websocket;
 
 use std::io::Write;
