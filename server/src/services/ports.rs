@@ -17,7 +17,7 @@ use sea_orm::{
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::access::{Caller, SpaceRole};
+use super::access::{Caller, SpaceRole, Use};
 use super::apps::links::{self, CODE_SERVER_PORT, VNC_PORT};
 use super::apps::scan::{scan, Scan};
 use super::audit::{record, space_target, Outcome};
@@ -368,8 +368,9 @@ impl PortsApi for Services {
 
     async fn vscode_tunnel(&self, caller: &Caller, id: &SpaceId) -> ApiResult<VscodeTunnelStatus> {
         use futures_util::StreamExt;
+        // The code signs the tunnel in to whoever enters it: a way into the space.
         let (space, _) = self
-            .space_with_feature(caller, id, Feature::VscodeTunnel)
+            .space_with_feature(caller, id, Feature::VscodeTunnel, Use::Change)
             .await?;
         if !space.state.is_running() {
             return Ok(VscodeTunnelStatus {
