@@ -198,12 +198,14 @@ impl Services {
     }
 
     /// The scopes and expiry a new token may have: what it asks within the server's limits,
-    /// and when a token creates it, no more than that token's own.
+    /// and when a token creates it, no more than that token's own: a lifetime it asked for
+    /// beyond its creator's is refused, the default one is cut to its creator's (with a note
+    /// saying so).
     async fn grant(
         &self,
         caller: &Caller,
         input: &CreateToken,
-    ) -> ApiResult<(Vec<TokenScope>, DateTime<Utc>)> {
+    ) -> ApiResult<(Vec<TokenScope>, DateTime<Utc>, Option<String>)> {
         let max_days = self.config.token_max_days;
         let days = input
             .expires_in_days
@@ -225,6 +227,7 @@ impl Services {
         }
         let scopes = TokenScope::closure(&asked);
         let mut expires = Utc::now() + Duration::days(days);
+        let mut note = None;
         if let Credential::Token(id, own) = &caller.credential {
             if let Some(beyond) = scopes.iter().find(|s| !own.contains(s)) {
                 return Err(ApiError::forbidden(format!(
@@ -237,7 +240,14 @@ impl Services {
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
             let creator_ends = ends_at(&creator, max_days);
-            if expires > creator_ends {
+            if expires > creator_ends && input.expires_in_days.is_none() {
+                note = Some(format!(
+                    "this token expires at {}, with the API token that created it (a token \
+                     cannot outlive the token that creates it), sooner than the default {days} \
+                     days",
+                    app::time::Timestamp::from(creator_ends)
+                ));
+            } else if expires > creator_ends {
                 return Err(ApiError::invalid(
                     "expires_in_days",
                     format!(
@@ -248,7 +258,7 @@ impl Services {
             }
             expires = expires.min(creator_ends);
         }
-        Ok((scopes, expires))
+        Ok((scopes, expires, note))
     }
 }
 
@@ -297,7 +307,7 @@ impl CredentialsApi for Services {
     async fn create_token(&self, caller: &Caller, input: CreateToken) -> ApiResult<TokenCreated> {
         caller.require_scope(TokenScope::Credentials)?;
         let name = crate::validate::name("name", &input.name, 64)?.to_owned();
-        let (scopes, expires_at) = self.grant(caller, &input).await?;
+        let (scopes, expires_at, note) = self.grant(caller, &input).await?;
         let secret = new_secret();
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -335,6 +345,7 @@ impl CredentialsApi for Services {
         Ok(TokenCreated {
             token: token_dto(token, self.config.token_max_days),
             secret,
+            note,
         })
     }
 

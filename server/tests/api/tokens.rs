@@ -190,6 +190,74 @@ async fn the_audit_log_records_who_did_what_newest_first(db: TestDb) {
     server.stop().await;
 }
 
+// A token that creates a token with the default lifetime gets one that ends with it (the
+// answer says so); a lifetime asked beyond its own is still refused.
+both_dbs!(a_token_made_by_a_token_with_the_default_lifetime_ends_with_it);
+async fn a_token_made_by_a_token_with_the_default_lifetime_ends_with_it(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    // Both with the default lifetime (90 days): the new one would end seconds later.
+    let keeper = ann
+        .post(
+            "/api/v1/me/tokens",
+            json!({"name": "keeper", "scopes": ["credentials"]}),
+        )
+        .await;
+    assert_eq!(keeper.status, 201, "{keeper:?}");
+    assert!(keeper.body.get("note").is_none(), "{keeper:?}");
+    let keeper_ends = keeper.body["token"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_token = Client::with_token(&server, keeper.body["secret"].as_str().unwrap());
+
+    let child = by_token
+        .post("/api/v1/me/tokens", json!({"name": "child"}))
+        .await;
+    assert_eq!(child.status, 201, "{child:?}");
+    assert_eq!(child.body["token"]["expires_at"], keeper_ends.as_str());
+    let note = child.body["note"].as_str().unwrap();
+    assert!(
+        note.contains("cannot outlive the token that creates it") && note.contains(&keeper_ends),
+        "{note}"
+    );
+    let works = Client::with_token(&server, child.body["secret"].as_str().unwrap());
+    assert_eq!(works.get("/api/v1/me").await.status, 200);
+
+    // Asked for in so many words, a longer life is refused as before.
+    let longer = by_token
+        .post(
+            "/api/v1/me/tokens",
+            json!({"name": "longer", "expires_in_days": 90}),
+        )
+        .await;
+    assert_eq!(
+        (longer.status, longer.body["error"]["field"].as_str()),
+        (400, Some("expires_in_days")),
+        "{longer:?}"
+    );
+    assert!(longer.message().contains("cannot outlive"), "{longer:?}");
+    // A shorter one it may ask for carries no note.
+    let shorter = by_token
+        .post(
+            "/api/v1/me/tokens",
+            json!({"name": "shorter", "expires_in_days": 3}),
+        )
+        .await;
+    assert_eq!(shorter.status, 201, "{shorter:?}");
+    assert!(shorter.body.get("note").is_none(), "{shorter:?}");
+
+    // The document says what the note is.
+    let doc = ann.get("/api/v1/openapi.json").await;
+    let documented = doc.body["components"]["schemas"]["TokenCreated"]["properties"]["note"]
+        ["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(documented.contains("cannot outlive"), "{documented}");
+    server.stop().await;
+}
+
 /// What the read-only walk saw: how many operations of the document, WebSockets and proxied
 /// requests it tried, by what they are.
 #[derive(Debug, Default)]
