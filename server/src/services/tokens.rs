@@ -262,6 +262,22 @@ impl Services {
     }
 }
 
+/// The 409 for a key that is registered already: by the caller, or by another account (never
+/// said which: a public key says nothing of who holds it).
+fn key_taken(mine: bool) -> ApiError {
+    if mine {
+        ApiError::conflict("you registered this key already")
+            .with_detail("reason", "registered_by_you")
+    } else {
+        ApiError::conflict(
+            "this key is registered to another account: an SSH key signs in as one account \
+             only, so generate a new key (`ssh-keygen -t ed25519`) and add its .pub; if this \
+             key is yours and you did not register it elsewhere, tell an admin",
+        )
+        .with_detail("reason", "registered_to_another_account")
+    }
+}
+
 /// 409 when the user already has `max` of what `column` of `entity` counts; takes the user's
 /// lock first, so that parallel requests cannot all slip under the limit.
 async fn check_room<E, C>(
@@ -385,9 +401,10 @@ impl CredentialsApi for Services {
         Ok(keys.into_iter().map(key_dto).collect())
     }
 
-    /// A new SSH key of the caller, at most [`MAX_SSH_KEYS_PER_USER`]; the same key twice for
-    /// one user is a conflict, the same key for two users is fine (nobody can block another's
-    /// key by adding it first).
+    /// A new SSH key of the caller, at most [`MAX_SSH_KEYS_PER_USER`]. A key belongs to one
+    /// account (the SSH gateway knows who connects by the key alone): one registered already
+    /// is a conflict, saying whether it is the caller's own or another account's (never
+    /// whose).
     async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> ApiResult<SshKeyDto> {
         caller.require_scope(TokenScope::Credentials)?;
         crate::validate::at_most("public_key", &input.public_key, 16384)?;
@@ -410,6 +427,26 @@ impl CredentialsApi for Services {
             "SSH keys",
         )
         .await?;
+        let holder = ssh_key::Entity::find()
+            .filter(ssh_key::Column::Fingerprint.eq(fingerprint.clone()))
+            .one(&txn)
+            .await?;
+        if let Some(holder) = holder {
+            txn.rollback().await?;
+            let mine = &holder.user_id == caller.id();
+            if !mine {
+                record(
+                    &self.db,
+                    Some(caller),
+                    "ssh_key.add",
+                    &format!("ssh_key:{fingerprint}"),
+                    Outcome::Refused,
+                    json!({"reason": "registered to another account"}),
+                )
+                .await;
+            }
+            return Err(key_taken(mine));
+        }
         let key = ssh_key::ActiveModel {
             id: Set(new_id()),
             user_id: Set(caller.id().clone()),
@@ -420,7 +457,8 @@ impl CredentialsApi for Services {
         }
         .insert(&txn)
         .await
-        .map_err(|e| conflict_on_duplicate(e, || "you registered this key already".into()))?;
+        // Someone registered it meanwhile.
+        .map_err(|e| conflict_on_duplicate(e, || key_taken(false).message))?;
         txn.commit().await?;
         record(
             &self.db,
