@@ -1059,3 +1059,56 @@ async fn tunnels_need_port_forwarding_as_well(db: TestDb) {
     assert_eq!(get(&server, &link, None, None).await.status(), 200);
     server.stop().await;
 }
+
+// The way back from an app's sign-in stays on the app's host, however the path is written
+// (a browser strips tabs and newlines and reads `\` as `/`).
+both_dbs!(an_app_sign_in_goes_back_only_to_a_path_of_the_app_host);
+async fn an_app_sign_in_goes_back_only_to_a_path_of_the_app_host(db: TestDb) {
+    let server = apps_server(&db).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
+    running(&ann, "web", &tpl).await;
+    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    let host = "8080--web--ann.apps.test";
+    // A ticket for the app host, back to `path` (as the exchange's address on that host).
+    let ticket = |path: &'static str| {
+        let (server, cookie) = (&server, &ann_cookie);
+        async move {
+            let granted = get(
+                server,
+                &format!("/api/v1/apps/authorize?host={host}&path={path}"),
+                Some(cookie),
+                None,
+            )
+            .await;
+            assert_eq!(granted.status(), 302, "{path}");
+            let exchange = granted.headers()[LOCATION].to_str().unwrap().to_owned();
+            exchange
+                .strip_prefix(&format!("http://{host}"))
+                .unwrap()
+                .to_owned()
+        }
+    };
+    for (asked, back) in [
+        ("%2Fcgi-bin%2Fenv%3Fa%3D1", "/cgi-bin/env?a=1"),
+        ("%2F%09%2Fevil.example", "/"),
+        ("%2F%0A%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("%2F.%2F%2Fevil.example", "/"),
+        ("https%3A%2F%2Fevil.example", "/"),
+    ] {
+        // What Hangar sends back, and what a `next` forged on the exchange would do.
+        let given = ticket(asked).await;
+        let forged = format!(
+            "{}&next={asked}",
+            ticket("%2F").await.split("&next=").next().unwrap()
+        );
+        for path in [given, forged] {
+            let exchanged = get(&server, &path, None, Some(host)).await;
+            assert_eq!(exchanged.status(), 302, "{path}");
+            assert_eq!(exchanged.headers()[LOCATION], back, "{path}");
+        }
+    }
+    server.stop().await;
+}

@@ -3,6 +3,7 @@
 //! `/__hangar/auth` on an app host, where a ticket becomes the host's own cookie.
 
 use app::api::ssr::Presented;
+use app::redirect::local_path;
 use axum::extract::{Query, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -96,14 +97,6 @@ pub struct AuthorizeQuery {
     pub path: Option<String>,
 }
 
-/// A path of the same origin, safe to redirect to.
-fn local_path(path: Option<&str>) -> String {
-    match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
 /// Signs the browser in to an app host: checks that the signed-in user may use that port of
 /// that space and sends them back there with a one-minute, single-use, signed ticket.
 #[utoipa::path(get, path = "/api/v1/apps/authorize", tag = "ports", params(AuthorizeQuery), responses((status = 302, description = "to the app host with a ticket, or to the sign-in page"), (status = 400, body = app::error::ErrorBody), (status = 403, description = "the permission is missing", body = app::error::ErrorBody), (status = 404, body = app::error::ErrorBody)))]
@@ -192,8 +185,16 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_path(Some("/x?y=1")), "/x?y=1");
-        for bad in ["//evil.com/", "https://evil.com", "/\\evil.com", ""] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        for bad in [
+            "//evil.com/",
+            "https://evil.com",
+            "/\\evil.com",
+            "",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/.//evil.com",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
     }
 
