@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod pages;
 pub mod protocol;
+pub mod redirect;
 pub mod time;
 pub mod utf8_stream;
 

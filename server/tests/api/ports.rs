@@ -1034,3 +1034,127 @@ async fn feature_rules_gate_file_transfer_too(db: TestDb) {
     assert_eq!(denied.body["error"]["permission"], "file_transfer");
     server.stop().await;
 }
+
+// A public link forwards a port: publishing one needs `port_forwarding` as well as
+// `tunnels`, for whoever publishes it and for the space's owner, and a link is served only
+// while its owner has both.
+both_dbs!(tunnels_need_port_forwarding_as_well);
+async fn tunnels_need_port_forwarding_as_well(db: TestDb) {
+    let server = TestServer::start(&db, &["--path-apps", "true"]).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let tpl = app_template(
+        &admin,
+        "web",
+        json!(["port_forwarding", "tunnels"]),
+        json!({}),
+    )
+    .await;
+    let id = running(&ann, "web", &tpl).await;
+    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    until_served(&server, "/spaces/ann/web/ports/8080/", &ann_cookie).await;
+    let rule = |subject: &str, rule: &str| json!({"scope": "user", "subject": subject, "feature": "port_forwarding", "rule": rule});
+    let set = |subject: &'static str, effect: &'static str| {
+        let admin = admin.clone();
+        let body = rule(subject, effect);
+        async move {
+            let set = admin
+                .send(reqwest::Method::PUT, "/api/v1/feature-rules", Some(body))
+                .await;
+            assert_eq!(set.status, 200, "{set:?}");
+        }
+    };
+    let publish = |client: &Client| {
+        let client = client.clone();
+        let path = format!("/api/v1/spaces/{id}/tunnels");
+        async move { client.post(&path, json!({"port": 8080})).await }
+    };
+
+    // The owner without `port_forwarding`: refused, naming it.
+    set("ann", "deny").await;
+    let refused = publish(&ann).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(refused.body["error"]["permission"], "port_forwarding");
+    assert!(
+        refused
+            .message()
+            .contains("needs `port_forwarding` as well as `tunnels`"),
+        "{refused:?}"
+    );
+    // An admin who may forward ports cannot publish it for her either.
+    let for_her = publish(&admin).await;
+    assert_eq!(for_her.status, 403, "{for_her:?}");
+    assert_eq!(for_her.body["error"]["permission"], "port_forwarding");
+
+    // An admin denied `port_forwarding` cannot publish a port of a space whose owner may.
+    set("ann", "inherit").await;
+    set("admin", "deny").await;
+    let by_admin = publish(&admin).await;
+    assert_eq!(by_admin.status, 403, "{by_admin:?}");
+    assert_eq!(by_admin.body["error"]["permission"], "port_forwarding");
+    set("admin", "inherit").await;
+
+    // Published while the owner had both; served until she loses `port_forwarding`.
+    let made = publish(&ann).await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let link = made.body["url"].as_str().unwrap().to_owned();
+    assert_eq!(get(&server, &link, None, None).await.status(), 200);
+    set("ann", "deny").await;
+    assert_eq!(get(&server, &link, None, None).await.status(), 404);
+    set("ann", "inherit").await;
+    assert_eq!(get(&server, &link, None, None).await.status(), 200);
+    server.stop().await;
+}
+
+// The way back from an app's sign-in stays on the app's host, however the path is written
+// (a browser strips tabs and newlines and reads `\` as `/`).
+both_dbs!(an_app_sign_in_goes_back_only_to_a_path_of_the_app_host);
+async fn an_app_sign_in_goes_back_only_to_a_path_of_the_app_host(db: TestDb) {
+    let server = apps_server(&db).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
+    running(&ann, "web", &tpl).await;
+    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    let host = "8080--web--ann.apps.test";
+    // A ticket for the app host, back to `path` (as the exchange's address on that host).
+    let ticket = |path: &'static str| {
+        let (server, cookie) = (&server, &ann_cookie);
+        async move {
+            let granted = get(
+                server,
+                &format!("/api/v1/apps/authorize?host={host}&path={path}"),
+                Some(cookie),
+                None,
+            )
+            .await;
+            assert_eq!(granted.status(), 302, "{path}");
+            let exchange = granted.headers()[LOCATION].to_str().unwrap().to_owned();
+            exchange
+                .strip_prefix(&format!("http://{host}"))
+                .unwrap()
+                .to_owned()
+        }
+    };
+    for (asked, back) in [
+        ("%2Fcgi-bin%2Fenv%3Fa%3D1", "/cgi-bin/env?a=1"),
+        ("%2F%09%2Fevil.example", "/"),
+        ("%2F%0A%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("%2F.%2F%2Fevil.example", "/"),
+        ("https%3A%2F%2Fevil.example", "/"),
+    ] {
+        // What Hangar sends back, and what a `next` forged on the exchange would do.
+        let given = ticket(asked).await;
+        let forged = format!(
+            "{}&next={asked}",
+            ticket("%2F").await.split("&next=").next().unwrap()
+        );
+        for path in [given, forged] {
+            let exchanged = get(&server, &path, None, Some(host)).await;
+            assert_eq!(exchanged.status(), 302, "{path}");
+            assert_eq!(exchanged.headers()[LOCATION], back, "{path}");
+        }
+    }
+    server.stop().await;
+}

@@ -949,3 +949,40 @@ async fn a_restarted_server_shows_the_same_host_key(db: TestDb) {
     );
     second.kill_9().await;
 }
+
+// One public key, two accounts: bob cannot register ann's public key (public keys are
+// public), so her logins keep landing in her own space, never in his; a key of his own signs
+// him in to his.
+both_dbs!(a_key_signs_in_one_account_only);
+async fn a_key_signs_in_one_account_only(db: TestDb) {
+    let s = setup(&db, &[]).await;
+    let (_, bob) = s.admin.new_member(&s.server, "bob", json!({})).await;
+    let small = ssh_template(&s.admin, "small", BUSYBOX_IMAGE, "/bin/sh").await;
+    let bob_space = running_space(&bob, &small, "dev").await;
+    for (space, whose) in [(&s.space, "ann"), (&bob_space, "bob")] {
+        let (wrote, out) =
+            crate::support::in_space(space, &format!("echo {whose}-space > /tmp/whose")).await;
+        assert!(wrote, "{out}");
+    }
+
+    let taken = bob
+        .post("/api/v1/me/ssh-keys", json!({"public_key": s.key.public}))
+        .await;
+    assert_eq!(taken.status, 409, "{taken:?}");
+    assert!(
+        taken.message().contains("registered to another account")
+            && taken.message().contains("generate a new key"),
+        "{taken:?}"
+    );
+    let out = s.ssh.run(&s.key, "dev", "cat /tmp/whose").await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "ann-space");
+
+    // What the README tells him: a new key of his own.
+    let bob_key = s.ssh.key("bob").await;
+    add_key(&bob, &bob_key).await;
+    let out = s.ssh.run(&bob_key, "dev", "cat /tmp/whose").await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "bob-space");
+    s.server.stop().await;
+}

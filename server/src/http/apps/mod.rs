@@ -41,7 +41,7 @@ use crate::error::ApiError;
 use crate::proxy::connect::Upstream;
 use crate::proxy::forward::{self, Cut, Forward};
 use crate::proxy::page;
-use crate::services::access::SpaceRole;
+use crate::services::access::{SpaceRole, Use};
 use crate::services::apps::route::{self, HostTarget, PathTarget};
 use crate::services::apps::tickets::EXCHANGE_PATH;
 use crate::services::watch::Need;
@@ -59,14 +59,26 @@ fn client_ip(request: &Request) -> IpAddr {
 
 /// What a request presented, as Hangar authenticates it on a proxied path: an `Authorization`
 /// that is not one of Hangar's API tokens is the app's business (it is not passed on either),
-/// and the session cookie decides.
+/// and the session cookie decides. It proves who is asking only: what the request may do in
+/// the space is the services' to decide, from its [`Use`] ([`Services::port_access`]).
 fn hangar_credentials_only(presented: &Presented) -> Presented {
     let mut presented = presented.clone();
     let hangar_token = matches!(&presented.authorization, Authorization::Bearer(secret) if secret.starts_with("hgr_"));
     if !hangar_token {
         presented.authorization = Authorization::None;
     }
+    presented.reads_only = true;
     presented
+}
+
+/// What a request to an app does in its space: GET and HEAD only read, unless they upgrade
+/// the connection (a WebSocket carries anything); every other method may change something.
+fn request_use(request: &Request) -> Use {
+    let upgrade = request.headers().contains_key(header::UPGRADE);
+    match *request.method() {
+        http::Method::GET | http::Method::HEAD if !upgrade => Use::Read,
+        _ => Use::Change,
+    }
 }
 
 /// How the client reached Hangar.
@@ -145,7 +157,12 @@ async fn serve_port(
     prefix: Option<String>,
 ) -> Response {
     let html = page::accepts_html(request.headers());
-    let (space, role, feature) = match state.services.port_access(caller, space_id, port).await {
+    let intent = request_use(&request);
+    let (space, role, feature) = match state
+        .services
+        .port_access(caller, space_id, port, intent)
+        .await
+    {
         Ok(found) => found,
         Err(refusal) => return page::from_error(&refusal, html),
     };

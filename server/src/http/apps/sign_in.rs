@@ -4,6 +4,7 @@
 
 use app::api::ports::{encode_query_value as encode, AUTHORIZE_PATH};
 use app::api::ssr::Presented;
+use app::redirect::local_path;
 use axum::extract::{Query, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -81,14 +82,6 @@ pub struct AuthorizeQuery {
     /// The path (and query) to open there.
     #[serde(default)]
     pub path: Option<String>,
-}
-
-/// A path of the same origin, safe to redirect to.
-fn local_path(path: Option<&str>) -> String {
-    match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 /// Signs the browser in to an app host: checks that the signed-in user may use that port of
@@ -179,8 +172,16 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_path(Some("/x?y=1")), "/x?y=1");
-        for bad in ["//evil.com/", "https://evil.com", "/\\evil.com", ""] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        for bad in [
+            "//evil.com/",
+            "https://evil.com",
+            "/\\evil.com",
+            "",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/.//evil.com",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
     }
 

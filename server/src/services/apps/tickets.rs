@@ -23,6 +23,7 @@ use sha2::Sha256;
 use super::route::{self, HostTarget};
 use crate::entities::session;
 use crate::error::{ApiError, ApiResult};
+use crate::services::access::Use;
 use crate::services::tokens::{hash_token, random_hex};
 use crate::services::Services;
 
@@ -180,7 +181,11 @@ impl Services {
             let Some(space) = self.space_by_names(&reading.owner, &reading.space).await? else {
                 continue;
             };
-            match self.port_access(caller, &space.id, reading.port).await {
+            // The app session it opens may do anything the app does.
+            match self
+                .port_access(caller, &space.id, reading.port, Use::Change)
+                .await
+            {
                 Ok((space, _, _)) => {
                     granted = Some((space.id, reading));
                     break;

@@ -24,7 +24,7 @@ use app::api::templates::Feature;
 use app::error::ErrorCode;
 use app::ids::SpaceId;
 
-use super::access::Caller;
+use super::access::{Caller, Use};
 use super::audit::{self, space_target, Outcome};
 use super::slots::Slot;
 use super::Services;
@@ -120,12 +120,13 @@ impl Services {
         self.config.max_upload_mib.saturating_mul(1 << 20)
     }
 
-    /// The space, if the caller may transfer files there now: 404 when they may not see it,
-    /// 403 naming the permission when its template leaves file transfer off or an admin's
-    /// rule denies it (to the caller or the owner), 409 when it is not running.
-    async fn place(&self, caller: &Caller, space_id: &SpaceId) -> ApiResult<Place> {
+    /// The space, if the caller may transfer files there now (to look, or to change them: a
+    /// read-only token only looks): 404 when they may not see it, 403 naming the permission
+    /// when its template leaves file transfer off or an admin's rule denies it (to the caller
+    /// or the owner), or naming the scope, 409 when it is not running.
+    async fn place(&self, caller: &Caller, space_id: &SpaceId, intent: Use) -> ApiResult<Place> {
         let (space, _role) = self
-            .space_with_feature(caller, space_id, Feature::FileTransfer)
+            .space_with_feature(caller, space_id, Feature::FileTransfer, intent)
             .await?;
         if !space.state.is_running() {
             let state = space.state;
@@ -243,7 +244,7 @@ impl FilesApi for Services {
         path: &str,
     ) -> ApiResult<DirListing> {
         let path = clean_path(path)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Read).await?;
         self.list(&place, path).await
     }
 
@@ -255,7 +256,7 @@ impl FilesApi for Services {
         format: Option<FileFormat>,
     ) -> ApiResult<Download> {
         let path = clean_path(path)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Read).await?;
         let slot = self.transfer_slot(caller)?;
         self.download_from(caller, &place, path, format, slot).await
     }
@@ -272,7 +273,7 @@ impl FilesApi for Services {
         if path == "/" {
             return Err(ApiError::invalid("path", "path must name a file, not /"));
         }
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let slot = self.transfer_slot(caller)?;
         // In a task of its own, so that a client going away mid-upload cannot stop the
         // clean-up half done.
@@ -300,7 +301,7 @@ impl FilesApi for Services {
         upload: Upload,
     ) -> ApiResult<UploadDone> {
         let dir = clean_path(dir)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let slot = self.transfer_slot(caller)?;
         let (services, caller, task_dir) = (self.clone(), caller.clone(), dir.clone());
         tokio::spawn(async move {
@@ -318,7 +319,7 @@ impl FilesApi for Services {
 
     async fn make_dir(&self, caller: &Caller, space_id: &SpaceId, path: &str) -> ApiResult<()> {
         let path = clean_path(path)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let result = self.ensure_dir(&place, &path, true).await;
         let details = serde_json::json!({"path": path});
         self.audit_transfer(caller, &place, "files.mkdir", result.is_ok(), details)
@@ -334,7 +335,7 @@ impl FilesApi for Services {
                 "the whole filesystem cannot be deleted",
             ));
         }
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let ran = self.in_space(&place, shell::REMOVE, &[&path], None).await?;
         let result = match ran.code {
             Some(0) => Ok(()),
