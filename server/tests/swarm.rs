@@ -863,3 +863,162 @@ async fn a_node_that_dies_turns_its_spaces_stopped_within_ten_seconds() {
     let _turn = on_the_swarm().await;
     server.stop().await;
 }
+
+/// The address of a node's container on the test swarm's network.
+async fn node_ip(node: &str) -> String {
+    let (ok, ip) = host_docker(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"hangar-swarm\").IPAddress}}",
+        node,
+    ])
+    .await;
+    assert!(ok && !ip.is_empty(), "no address for {node}: {ip}");
+    ip
+}
+
+/// Gives every node a second address (10.213.0.N, outside the swarm's network, where its
+/// engine answers too: it listens on every address) that the other nodes route to; `undo`
+/// takes them away again.
+async fn second_addresses(undo: bool) -> Vec<String> {
+    let mut ips = Vec::new();
+    for n in 1..=NODES {
+        ips.push(node_ip(&format!("hangar-swarm-node{n}")).await);
+    }
+    let seconds: Vec<String> = (1..=NODES).map(|n| format!("10.213.0.{n}")).collect();
+    for n in 1..=NODES {
+        let node = format!("hangar-swarm-node{n}");
+        let verb = if undo { "del" } else { "replace" };
+        let own = format!("{}/32", seconds[n - 1]);
+        let (ok, out) =
+            host_docker(&["exec", &node, "ip", "addr", verb, &own, "dev", "eth0"]).await;
+        assert!(ok || undo, "{out}");
+        for m in (1..=NODES).filter(|m| *m != n) {
+            let other = format!("{}/32", seconds[m - 1]);
+            let mut args = vec!["exec", &node, "ip", "route", verb, &other];
+            if !undo {
+                args.extend(["via", ips[m - 1].as_str()]);
+            }
+            let (ok, out) = host_docker(&args).await;
+            assert!(ok || undo, "{out}");
+        }
+    }
+    seconds
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_space_reaches_no_engine_on_any_address_of_any_node_and_the_guard_is_hangars_image() {
+    let _turn = on_the_swarm().await;
+    let seconds = second_addresses(false).await;
+    // The second addresses really lead to the engines (from a node, not from a space).
+    for second in &seconds[1..] {
+        let (ok, out) = host_docker(&[
+            "exec",
+            "hangar-swarm-node1",
+            "curl",
+            "-s",
+            "-m",
+            "3",
+            &format!("http://{second}:2375/_ping"),
+        ])
+        .await;
+        assert!(ok && out == "OK", "{second}: {out}");
+    }
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let spaces = web_spaces(&admin, &["ea"]).await;
+    let id = &spaces[0].1;
+    let node = node_of(id).await;
+    for second in &seconds {
+        let shown = through_a_terminal(
+            &server,
+            id,
+            &format!(
+                "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {second} 2375; echo tr\"\"ied"
+            ),
+        )
+        .await;
+        assert!(
+            shown.contains("tried") && !shown.contains("200 OK"),
+            "a space on {node} reached the engine at {second}: {shown}"
+        );
+    }
+    // Every helper Hangar ran on the nodes (to ask each for its addresses, to install the
+    // rules on the space's) was of Hangar's own image, never the template's.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let now = until.to_string();
+    let mut helpers = 0;
+    for n in 1..=NODES {
+        let (ok, created) = host_docker(&[
+            "exec",
+            &format!("hangar-swarm-node{n}"),
+            "docker",
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &now,
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Actor.Attributes.image}}",
+        ])
+        .await;
+        assert!(ok, "{created}");
+        for line in created.lines().filter(|l| l.starts_with("hangar-guard-")) {
+            helpers += 1;
+            assert!(
+                line.ends_with(&format!(" {}", hangar::runtime::swarm::GUARD_IMAGE)),
+                "node {n}: {line}"
+            );
+        }
+    }
+    assert!(helpers >= NODES, "a helper ran on each node: {helpers}");
+    second_addresses(true).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_spaces_run_with_no_new_privileges_and_readyz_says_how() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let before = admin.get("/readyz").await;
+    assert!(
+        before.body["privileges"]
+            .as_str()
+            .unwrap()
+            .starts_with("not enforced: not checked yet"),
+        "{before:?}"
+    );
+    let spaces = web_spaces(&admin, &["na"]).await;
+    let shown =
+        through_a_terminal(&server, &spaces[0].1, "grep NoNewPrivs /proc/self/status").await;
+    assert!(shown.contains("NoNewPrivs:\t1"), "{shown}");
+    // The test swarm's engines are Debian's 20.10 (API 1.41, which ignores the spec's field)
+    // started with --no-new-privileges (scripts/swarm-up.sh): readyz says so, node by node.
+    let ready = admin.get("/readyz").await;
+    let privileges = ready.body["privileges"].as_str().unwrap();
+    assert!(privileges.starts_with("enforced"), "{ready:?}");
+    for n in 1..=NODES {
+        assert!(
+            privileges.contains(&format!("hangar-swarm-node{n}")),
+            "every node was asked: {privileges}"
+        );
+    }
+    assert!(privileges.contains("--no-new-privileges"), "{privileges}");
+    server.stop().await;
+}

@@ -173,6 +173,9 @@ pub struct Enforcement {
     pub storage: Result<String, String>,
     /// Spaces kept from the host and from link-local addresses.
     pub network: Result<String, String>,
+    /// Spaces (but privileged templates') run with `no_new_privs`: setuid programs do not
+    /// raise privileges.
+    pub privileges: Result<String, String>,
 }
 
 /// What is at a path inside a space (a symbolic link itself, not what it leads to).

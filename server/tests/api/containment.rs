@@ -519,7 +519,7 @@ async fn readyz_says_what_the_host_enforces_and_sizes_can_be_turned_off(db: Test
     let admin = admin(&server).await;
     let ready = admin.get("/readyz").await;
     assert_eq!(ready.status, 200, "{ready:?}");
-    for part in ["storage", "network"] {
+    for part in ["storage", "network", "privileges"] {
         assert!(
             ready.body[part].as_str().unwrap().starts_with("enforced"),
             "{ready:?}"

@@ -226,6 +226,9 @@ impl Runtime for DockerRuntime {
         Enforcement {
             storage,
             network: self.network_status().await,
+            privileges: Ok("enforced: spaces run with no-new-privileges (but those of \
+                            privileged templates): setuid programs do not raise privileges"
+                .to_owned()),
         }
     }
 
