@@ -273,7 +273,9 @@ impl SwarmRuntime {
             };
             (node_name(node), outcome)
         });
-        Ok(futures_util::future::join_all(checks).await)
+        let mut checked = futures_util::future::join_all(checks).await;
+        checked.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(checked)
     }
 
     /// What every node seen so far said of itself.
