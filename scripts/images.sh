@@ -131,20 +131,27 @@ EOF
   say "built $DEFAULT_IMAGE in $((SECONDS - start)) s ($(size_of "$DEFAULT_IMAGE"))"
 }
 
-build_test() {
-  have_image "$TEST_IMAGE" && return 0
-  apt_install busybox-static
-  local start=$SECONDS root bb
+# busybox_root — a new $WORK/rootfs holding busybox-static's binary with every applet at its
+# usual place (bin/sh, usr/bin/env, ...) so that scripts' #! lines work; prints its path.
+busybox_root() {
+  local root bb
   # Take the binary by package, not by path: the dynamic 'busybox' package owns the same path.
   bb=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$') || die "busybox-static ships no /bin/busybox"
-  WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
   root=$WORK/rootfs
-  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp}
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,run,tmp}
   install -m 755 "$bb" "$root/bin/busybox"
-  # Every applet at its usual place (bin/sh, usr/bin/env, ...) so scripts' #! lines work.
   "$bb" --list-full | while read -r applet; do
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
   done
+  echo "$root"
+}
+
+build_test() {
+  have_image "$TEST_IMAGE" && return 0
+  apt_install busybox-static
+  local start=$SECONDS root
+  WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
+  root=$(busybox_root)
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   chmod 1777 "$root/tmp"; chmod 700 "$root/root"
@@ -162,15 +169,9 @@ build_test() {
 build_guard() {
   have_image "$GUARD_IMAGE" && return 0
   apt_install busybox-static iptables
-  local start=$SECONDS root bb binaries
-  bb=$(dpkg -L busybox-static | grep -m1 '/bin/busybox$') || die "busybox-static ships no /bin/busybox"
+  local start=$SECONDS root binaries
   WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
-  root=$WORK/rootfs
-  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,run,tmp}
-  install -m 755 "$bb" "$root/bin/busybox"
-  "$bb" --list-full | while read -r applet; do
-    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
-  done
+  root=$(busybox_root)
   # The two multi-call binaries, their iptables names, and the extensions (libxt_*.so).
   dpkg -L iptables | grep -E '/sbin/(xtables-(nft|legacy)-multi|iptables-(nft|legacy)(-save)?)$|/xtables/lib[^/]+\.so$' \
     | while read -r f; do rm -f "$root$f"; (cd / && cp -a --parents "${f#/}" "$root"); done

@@ -302,6 +302,19 @@ const HTTP_APP: &str = "mkdir -p /www && echo hello-from-$(hostname) > /www/inde
     && httpd -p 8080 -h /www && httpd -p 127.0.0.1:9090 -h /www \
     && trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
+/// What an engine's `/_ping` at `address` answers a space (through its terminal), followed
+/// by `tried` once the attempt is over.
+async fn engine_from(server: &TestServer, space_id: &str, address: &str) -> String {
+    through_a_terminal(
+        server,
+        space_id,
+        &format!(
+            "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 2375; echo tr\"\"ied"
+        ),
+    )
+    .await
+}
+
 /// Starts spaces of a 1-CU template running [`HTTP_APP`] (port forwarding on), waits until
 /// they run, and returns their (name, id).
 async fn web_spaces(admin: &Client, names: &[&'static str]) -> Vec<(&'static str, String)> {
@@ -395,14 +408,7 @@ async fn spaces_never_reach_each_other_on_one_node_or_across_nodes() {
     }
     node_addresses.push("$(ip route | awk '/default/ {print $3}')".to_owned());
     for address in &node_addresses {
-        let shown = through_a_terminal(
-            &server,
-            &spaces[0].1,
-            &format!(
-                "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 2375; echo tr\"\"ied"
-            ),
-        )
-        .await;
+        let shown = engine_from(&server, &spaces[0].1, address).await;
         assert!(
             shown.contains("tried") && !shown.contains("200 OK"),
             "a space reached the engine at {address}: {shown}"
@@ -480,35 +486,7 @@ async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
     );
 
     // A raw TCP port forward (what `hangar port-forward` uses) over the WebSocket bridge.
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-    let mut socket = support::open_websocket(
-        &server,
-        &format!("/api/v1/spaces/{id}/ports/8080/tcp"),
-        &cookie,
-        None,
-    )
-    .await;
-    socket
-        .send(Message::Binary(
-            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec().into(),
-        ))
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    let reading = async {
-        while let Some(Ok(message)) = socket.next().await {
-            match message {
-                Message::Binary(data) => answer.extend_from_slice(&data),
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), reading)
-        .await
-        .expect("the forwarded connection never ended");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = support::forwarded_get(&server, &id, 8080, &cookie).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.contains(&format!("hello-from-{name}")), "{answer}");
     server.stop().await;
@@ -936,14 +914,7 @@ async fn a_space_reaches_no_engine_on_any_address_of_any_node_and_the_guard_is_h
     let id = &spaces[0].1;
     let node = node_of(id).await;
     for second in &seconds {
-        let shown = through_a_terminal(
-            &server,
-            id,
-            &format!(
-                "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {second} 2375; echo tr\"\"ied"
-            ),
-        )
-        .await;
+        let shown = engine_from(&server, id, second).await;
         assert!(
             shown.contains("tried") && !shown.contains("200 OK"),
             "a space on {node} reached the engine at {second}: {shown}"

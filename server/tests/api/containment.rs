@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    admin, both_dbs, data_volume, docker, host_http_server, http_from_space, in_space, loops_under,
-    space_gateway, unmount_and_detach_loops, TestDb, TestServer, TEST_IMAGE,
+    admin, both_dbs, data_volume, docker, forwarded_get, host_http_server, http_from_space,
+    in_space, loops_under, space_gateway, unmount_and_detach_loops, TestDb, TestServer, TEST_IMAGE,
 };
 
 async fn inspect(space_id: &str, format: &str) -> String {
@@ -174,29 +174,6 @@ async fn ping_works_without_raw_sockets_and_a_template_can_give_them() {
     server.stop().await;
 }
 
-/// The page a space's port 8080 serves, as Hangar's TCP forward (`hangar port-forward`)
-/// reaches it: the proxy's own path to the space. Empty when nothing came within 15 s.
-async fn forwarded_page(server: &TestServer, space_id: &str, cookie: &str) -> String {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let path = format!("/api/v1/spaces/{space_id}/ports/8080/tcp");
-    let mut socket = crate::support::open_websocket(server, &path, cookie, None).await;
-    let request = b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec();
-    socket.send(Message::Binary(request.into())).await.unwrap();
-    let mut answer = Vec::new();
-    let reading = async {
-        while let Some(Ok(message)) = socket.next().await {
-            match message {
-                Message::Binary(data) => answer.extend_from_slice(&data),
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(15), reading).await;
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 /// Serves `page` on port 8080 with busybox's httpd, then idles.
 fn serving(page: &str) -> serde_json::Value {
     json!([
@@ -247,7 +224,7 @@ async fn a_space_with_raw_sockets_cannot_take_a_neighbours_traffic() {
     .await;
     let (address, mac) = endpoint.split_once(' ').unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !forwarded_page(&server, &victim, &cookie)
+    while !forwarded_get(&server, &victim, 8080, &cookie)
         .await
         .contains("victim-page")
     {
@@ -258,48 +235,38 @@ async fn a_space_with_raw_sockets_cannot_take_a_neighbours_traffic() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // 1. The spoofer takes the victim's address and announces it (gratuitous ARP): the host's
-    //    neighbour entry for the victim is pinned, so Hangar still sends to the victim.
-    let (_, said) = in_space(
-        &spoofer,
-        &format!("ip addr add {address}/32 dev eth0 && arping -U -c 2 -I eth0 -s {address} {address}; true"),
-    )
-    .await;
-    assert!(said.contains("Sent 2 probe"), "{said}");
-    let page = forwarded_page(&server, &victim, &cookie).await;
-    assert!(
-        page.contains("victim-page"),
-        "after the spoofer's ARP: {page}"
-    );
-
-    // 2. It takes the victim's MAC too, so that the bridge would learn the victim's MAC on
-    //    its port: the bridge's entry for it is sticky on the victim's port.
-    let (_, said) = in_space(
-        &spoofer,
-        &format!(
-            "ip link set eth0 address {mac} && arping -U -c 2 -I eth0 -s {address} {address}; true"
+    // Each step is an attack (or a probe) by the spoofer, what its own output shows, and why
+    // Hangar's forward still reaches the victim afterwards.
+    let steps = [
+        (
+            // The host's neighbour entry for the victim is pinned: no ARP changes it.
+            "it takes the victim's address and announces it (gratuitous ARP)",
+            format!("ip addr add {address}/32 dev eth0 && arping -U -c 2 -I eth0 -s {address} {address}"),
+            "Sent 2 probe",
         ),
-    )
-    .await;
-    assert!(said.contains("Sent 2 probe"), "{said}");
-    let page = forwarded_page(&server, &victim, &cookie).await;
-    assert!(
-        page.contains("victim-page"),
-        "after the spoofer took the MAC: {page}"
-    );
-
-    // 3. Spaces' ports exchange no frames: the victim never hears the spoofer (so it cannot be
-    //    told the gateway is the spoofer, and send its replies there). Asked with a plain ARP
-    //    request, not a broadcast claim of the gateway, which would also reach other
-    //    containers on this engine's bridge.
-    let (_, victim_seen) = in_space(
-        &spoofer,
-        &format!("ip link set eth0 address 02:00:00:00:00:99 && ip addr del {address}/32 dev eth0 && arping -c 2 -w 3 -I eth0 {address}; true"),
-    )
-    .await;
-    assert!(victim_seen.contains("Received 0 response"), "{victim_seen}");
-    let page = forwarded_page(&server, &victim, &cookie).await;
-    assert!(page.contains("victim-page"), "at the end: {page}");
+        (
+            // The bridge's entry for the victim's MAC is sticky on the victim's port: frames
+            // from the spoofer with that MAC do not move it.
+            "it takes the victim's MAC too",
+            format!("ip link set eth0 address {mac} && arping -U -c 2 -I eth0 -s {address} {address}"),
+            "Sent 2 probe",
+        ),
+        (
+            // Spaces' ports exchange no frames: the victim never hears the spoofer, so it
+            // cannot be told the gateway is the spoofer (and send its replies there). Probed
+            // with a plain ARP request: a broadcast claim of the gateway would also reach
+            // other containers on this engine's bridge.
+            "it asks the victim's MAC by ARP",
+            format!("ip link set eth0 address 02:00:00:00:00:99 && ip addr del {address}/32 dev eth0 && arping -c 2 -w 3 -I eth0 {address}"),
+            "Received 0 response",
+        ),
+    ];
+    for (what, script, shown) in steps {
+        let (_, said) = in_space(&spoofer, &format!("{script}; true")).await;
+        assert!(said.contains(shown), "{what}: {said}");
+        let page = forwarded_get(&server, &victim, 8080, &cookie).await;
+        assert!(page.contains("victim-page"), "after {what}: {page}");
+    }
     server.stop().await;
 }
 
