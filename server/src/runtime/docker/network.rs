@@ -267,6 +267,9 @@ impl DockerRuntime {
                 "the container has no address on the spaces network".into(),
             ));
         };
+        // Under the guard's lock: a sweep (another start's) that listed the network before
+        // this container joined it must not remove the pin right after it is made.
+        let _guard = self.guard.lock().await;
         blocking(move || neighbours::pin(&bridge, pid, address, &mac))
             .await
             .map_err(|e| {
