@@ -966,3 +966,26 @@ pub async fn open_websocket(
         }
     }
 }
+
+/// What a space's `port` answers to an HTTP `GET /` through Hangar's TCP forward (what
+/// `hangar port-forward` uses): everything it sent until it closed, or what came within 20 s.
+pub async fn forwarded_get(server: &TestServer, space_id: &str, port: u16, cookie: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let path = format!("/api/v1/spaces/{space_id}/ports/{port}/tcp");
+    let mut socket = open_websocket(server, &path, cookie, None).await;
+    let request = b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec();
+    socket.send(Message::Binary(request.into())).await.unwrap();
+    let mut answer = Vec::new();
+    let reading = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Binary(data) => answer.extend_from_slice(&data),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), reading).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
