@@ -13,7 +13,13 @@ if ! docker image inspect hangar/default:bookworm >/dev/null 2>&1 \
   images_log=/tmp/hangar-images-background.log
   say "building the templates' images in the background (log: $images_log)"
   nohup sh -c 'scripts/images.sh default && scripts/images.sh full' >"$images_log" 2>&1 &
+else
+  # Images of an older revision are brought up to date in place (seconds; nothing if current).
+  scripts/images.sh default
+  scripts/images.sh full
 fi
+# Hangar's own helper image for Swarm nodes' network rules (seconds; nothing when present).
+scripts/images.sh guard
 say "building Hangar (release)"
 # Without RUSTFLAGS of ours: the build task sets the flags of each build itself.
 env -u RUSTFLAGS cargo xtask build --release

@@ -3,14 +3,17 @@
 # Swarm runtime's tests: node image hangar/swarm-node:bookworm (the Debian base plus Debian's
 # docker.io), containers hangar-swarm-node1..N on the network hangar-swarm, each engine
 # listening on tcp://<node ip>:2375 inside that network only. `--privileged` is refused on these
-# machines, explicit capabilities work (see the README). The test image is loaded into every
-# node. Prints the manager's DOCKER_HOST. Usage: scripts/swarm-up.sh [N] | scripts/swarm-up.sh down
+# machines, explicit capabilities work (see the README). The test image and Hangar's guard image
+# (the helper that installs each node's network rules) are loaded into every node. The engines
+# run with --no-new-privileges: Docker before 25 cannot set it per Swarm service (see the
+# README). Prints the manager's DOCKER_HOST. Usage: scripts/swarm-up.sh [N] | scripts/swarm-up.sh down
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 NETWORK=hangar-swarm
 IMAGE=hangar/swarm-node:bookworm
 TEST_IMAGE=hangar/busybox:test
+GUARD_IMAGE=hangar/guard:1
 LABEL=io.hangar.swarm-test=true
 
 node() { echo "hangar-swarm-node$1"; }
@@ -28,6 +31,7 @@ NODES=${1:-3}
 "$REPO_ROOT/scripts/docker-up.sh"
 "$REPO_ROOT/scripts/images.sh" default
 "$REPO_ROOT/scripts/images.sh" test
+"$REPO_ROOT/scripts/images.sh" guard
 if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   say "building $IMAGE (Debian's docker.io in the Debian base; once per machine)"
   context=$(mktemp -d)
@@ -56,14 +60,16 @@ for n in $(seq 1 "$NODES"); do
       --tmpfs /run --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
       -v "$name-docker:/var/lib/docker" \
       "$IMAGE" dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 \
-      --cgroup-parent="/$name" >/dev/null
+      --no-new-privileges --cgroup-parent="/$name" >/dev/null
   fi
 done
 for n in $(seq 1 "$NODES"); do
   for _ in $(seq 1 60); do in_node "$n" docker info >/dev/null 2>&1 && break; sleep 0.5; done
   in_node "$n" docker info >/dev/null 2>&1 || die "the engine in $(node "$n") did not start"
-  in_node "$n" docker image inspect "$TEST_IMAGE" >/dev/null 2>&1 \
-    || docker save "$TEST_IMAGE" | docker exec -i "$(node "$n")" docker load >/dev/null
+  for image in "$TEST_IMAGE" "$GUARD_IMAGE"; do
+    in_node "$n" docker image inspect "$image" >/dev/null 2>&1 \
+      || docker save "$image" | docker exec -i "$(node "$n")" docker load >/dev/null
+  done
 done
 manager_ip=$(ip_of 1)
 if [ "$(in_node 1 docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then

@@ -10,9 +10,27 @@ macro_rules! string_id {
             Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
         )]
         #[serde(transparent)]
-        #[cfg_attr(feature = "ssr", derive(sea_orm::DeriveValueType, utoipa::ToSchema))]
-        #[cfg_attr(feature = "ssr", schema(value_type = String))]
+        #[cfg_attr(feature = "ssr", derive(sea_orm::DeriveValueType))]
         pub struct $name(pub String);
+
+        // A string, never empty: an empty id names nothing (the API document says so, and the
+        // body check that reads the document refuses one).
+        #[cfg(feature = "ssr")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .min_length(Some(1))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
 
         impl $name {
             pub fn as_str(&self) -> &str {

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod pages;
 pub mod protocol;
+pub mod redirect;
 pub mod time;
 pub mod utf8_stream;
 
@@ -95,8 +96,11 @@ const RELOAD_WHEN_CODE_FAILS: &str = r#"(() => {
   window.addEventListener('unhandledrejection', (event) => {
     const reason = event.reason;
     const text = String((reason && reason.message) || reason);
-    if (planned || document.body?.dataset.hydrated === 'true') return;
+    if (document.body?.dataset.hydrated === 'true') return;
     if (!/fetch|import|WebAssembly|network|load/i.test(text)) return;
+    // Handled: the page loads again (no "uncaught" error for a failure it recovers from).
+    event.preventDefault();
+    if (planned) return;
     planned = true;
     const failures = Number(sessionStorage.getItem(key) || 0);
     sessionStorage.setItem(key, String(failures + 1));

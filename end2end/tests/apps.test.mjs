@@ -1,7 +1,9 @@
-// The apps of a space in a real browser: "Open VS Code" opens code-server on the space's own
-// app origin (signed in through Hangar with a one-time ticket) and edits a file of the space;
-// "Open desktop" shows the space's desktop in noVNC through Hangar's WebSocket bridge. Uses
-// the `full` template made on first run (image hangar/full:bookworm, `scripts/images.sh full`).
+// The apps of a space in a real browser, as Hangar serves them by default on one machine:
+// "Open VS Code" opens code-server on the port's own origin under apps.localhost (which
+// Chromium resolves to this machine without any DNS; signed in through Hangar with a one-time
+// ticket) and edits a file of the space; "Open desktop" shows the space's desktop in noVNC
+// through Hangar's WebSocket bridge. Uses the `full` template made on first run (image
+// hangar/full:bookworm, `scripts/images.sh full`).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,12 +15,9 @@ let chromium;
 let origin;
 
 before(async () => {
-  // Chromium resolves every *.localhost to this machine: the apps domain needs no DNS here.
-  hangar = await startHangar((port) => ({
-    HANGAR_PUBLIC_URL: `http://localhost:${port}`,
-    HANGAR_APPS_DOMAIN: `localhost:${port}`,
-  }));
-  origin = `http://localhost:${hangar.port}`;
+  // The default configuration: no --public-url, no --apps-domain.
+  hangar = await startHangar();
+  origin = hangar.url;
   chromium = await launchBrowser();
 });
 
@@ -72,7 +71,7 @@ async function openBoth(page, id) {
     page.click('[data-testid="open-vscode"]'),
   ]);
   await editor.waitForSelector('.monaco-workbench', { timeout: 120_000 });
-  assert.equal(new URL(editor.url()).host, `13337--ide--admin.localhost:${hangar.port}`);
+  assert.equal(new URL(editor.url()).host, `13337--ide--admin.apps.localhost:${hangar.port}`);
   // Open the file from the explorer (the space's home), and find its text in the editor.
   const file = editor.locator('.explorer-folders-view .monaco-list-row', { hasText: 'hello.txt' });
   await file.waitFor({ timeout: 60_000 });

@@ -67,6 +67,40 @@ test('the admin signs in, sees the dashboard and uses a hydrated control', async
   await page.context().close();
 });
 
+test('after signing in, ?next= leads only to a page of Hangar, as the browser reads it', async () => {
+  const origin = new URL(hangar.url).origin;
+  // A browser strips tabs and newlines and reads `\` as `/`: each of these, decoded once by
+  // the page, looks like a path and leads to example.org.
+  const cases = [
+    ['/%09/example.org', '/'],
+    ['/%0A/example.org', '/'],
+    ['/%5Cexample.org', '/'],
+    ['/.//example.org', '/'],
+    ['%2F%2Fexample.org', '/'],
+    ['/profile', '/profile'],
+  ];
+  for (const [next, landing] of cases) {
+    const { page, problems } = await watchedPage(chromium.browser);
+    const elsewhere = [];
+    await page.context().route((url) => url.origin !== origin, (route) => {
+      elsewhere.push(route.request().url());
+      return route.abort('blockedbyclient');
+    });
+    await page.goto(`${hangar.url}/login?next=${next}`);
+    await waitHydrated(page);
+    await page.fill('input[name="username"]', 'admin');
+    await page.fill('input[name="password"]', ADMIN_PASSWORD);
+    await page.click('button[type="submit"]');
+    await page.waitForURL((url) => url.origin === origin && url.pathname !== '/login', { timeout: 15_000 })
+      .catch(() => assert.fail(`next=${next}: left for ${page.url()} (requests elsewhere: ${elsewhere})`));
+    assert.equal(new URL(page.url()).pathname, landing, `next=${next}`);
+    assert.deepEqual(elsewhere, [], `next=${next}`);
+    await waitHydrated(page);
+    assert.deepEqual(problems, [], `next=${next}`);
+    await page.context().close();
+  }
+});
+
 test('a page loaded on demand preloads its wasm part, hydrates, and leads on by client-side navigation', async () => {
   const { page, problems } = await watchedPage(chromium.browser);
   await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);

@@ -1,7 +1,8 @@
 // Ports, public links and feature permissions in a real browser, with apps served by path
-// (no apps domain): the space page lists what listens in the space, live, and opens it; a port
-// is made public, opened without signing in, listed on the profile and revoked there; an
-// admin's rule takes a feature away and the space page says so.
+// (`--path-apps true`, asked for explicitly: risky, never the default): the space page lists
+// what listens in the space, live, and opens it; a port is made public, opened without signing
+// in, listed on the profile and revoked there; an admin's rule takes a feature away and the
+// space page says so. The default (apps on origins of their own) is app_origin.test.mjs's.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ADMIN_PASSWORD, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated } from './harness.mjs';
@@ -10,7 +11,7 @@ let hangar;
 let chromium;
 
 before(async () => {
-  hangar = await startHangar({ HANGAR_DEFAULT_TEMPLATE: 'false' });
+  hangar = await startHangar({ HANGAR_DEFAULT_TEMPLATE: 'false', HANGAR_PATH_APPS: 'true' });
   chromium = await launchBrowser();
 });
 

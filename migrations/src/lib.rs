@@ -10,6 +10,8 @@ mod m20261202_000003_feature_permissions;
 mod m20261202_000004_keys_per_user;
 mod m20261202_000005_token_scopes;
 mod m20261210_000001_privileged;
+mod m20261220_000001_raw_sockets;
+mod m20261221_000001_one_account_per_key;
 mod m20261222_000001_identity_provider;
 
 pub struct Migrator;
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_keys_per_user::Migration),
             Box::new(m20261202_000005_token_scopes::Migration),
             Box::new(m20261210_000001_privileged::Migration),
+            Box::new(m20261220_000001_raw_sockets::Migration),
+            Box::new(m20261221_000001_one_account_per_key::Migration),
             Box::new(m20261222_000001_identity_provider::Migration),
         ]
     }

@@ -114,6 +114,7 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
             allowed_groups: Set("[]".into()),
             archived: Set(false),
             privileged: Set(false),
+            raw_sockets: Set(false),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser};
 
+use crate::domain::hosts;
+
 /// The heading of the identity provider's flags in `hangar --help`.
 const OIDC: &str = "Identity provider (OpenID Connect)";
 
@@ -196,14 +198,18 @@ pub struct Config {
     /// Wildcard domain for the apps of spaces (e.g. `apps.example.com`, with DNS for
     /// `*.apps.example.com` pointing at Hangar): each port of a space is served on an origin of
     /// its own, `{port}--{space}--{owner}.apps.example.com`, signed in through Hangar's own
-    /// origin. Needs `--public-url`. The safe way to serve apps.
+    /// origin (`--public-url`). The way to serve apps when people reach Hangar from other
+    /// machines. When unset and Hangar is reached on this machine only (no --public-url and a
+    /// loopback --listen, or a --public-url on localhost), apps get `apps.localhost:<port>`,
+    /// which browsers resolve to this machine without any DNS.
     #[arg(long, env = "HANGAR_APPS_DOMAIN")]
     pub apps_domain: Option<String>,
 
-    /// Without an apps domain, serve the ports of spaces on Hangar's own origin, at
-    /// `/spaces/{owner}/{space}/ports/{port}/` (and tunnels at `/t/{secret}/`). A page served
-    /// that way runs on Hangar's origin (see the README); `false` turns it off.
-    #[arg(long, env = "HANGAR_PATH_APPS", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Serve the ports of spaces on Hangar's own origin instead, at
+    /// `/spaces/{owner}/{space}/ports/{port}/` (and tunnels at `/t/{secret}/`), when no
+    /// --apps-domain is set. RISKY: a page served that way runs on Hangar's origin, so its
+    /// scripts act as whoever opens it (see the README).
+    #[arg(long, env = "HANGAR_PATH_APPS", default_value_t = false, action = clap::ArgAction::Set)]
     pub path_apps: bool,
 
     /// Largest file upload accepted (a file, a tar or a form), in MiB: a larger one is
@@ -445,12 +451,21 @@ impl Config {
                      (without `*.` or a scheme)"
                 ));
             }
-            if self.public_url.is_none() {
+            if self.hangar_origin().is_none() {
                 return Err(
                     "--apps-domain needs --public-url: apps sign in through Hangar's \
                             own origin, which must be known"
                         .into(),
                 );
+            }
+        }
+        if let (AppsServed::Domain(domain), Some(own)) = (self.apps(), self.own_host()) {
+            if hosts::is_under(&own, &domain) {
+                return Err(format!(
+                    "Hangar's own address `{own}` is under the apps domain `{domain}`: every \
+                     request would go to an app. Give an apps domain beside Hangar's (e.g. \
+                     hangar.example.com and apps.example.com)"
+                ));
             }
         }
         self.check_oidc()
@@ -534,6 +549,72 @@ impl Config {
         Ok(())
     }
 
+    /// The host and port of `--public-url` (the scheme's port when it names none).
+    fn public_authority(&self) -> Option<(String, u16)> {
+        let uri: http::Uri = self.public_url.as_deref()?.trim().parse().ok()?;
+        let host = uri.host()?.to_ascii_lowercase();
+        let https = uri.scheme_str() == Some("https");
+        Some((host, uri.port_u16().unwrap_or(if https { 443 } else { 80 })))
+    }
+
+    /// The `host[:port]` people reach Hangar at, as far as the configuration says.
+    fn own_host(&self) -> Option<String> {
+        match &self.public_url {
+            Some(url) => url
+                .trim()
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+                .map(str::to_ascii_lowercase),
+            None => Some(self.listen.to_string()),
+        }
+    }
+
+    /// Whether people reach Hangar on this machine only: no `--public-url` and a loopback
+    /// `--listen`, or a `--public-url` on `localhost` or a loopback address.
+    pub fn is_local(&self) -> bool {
+        match &self.public_url {
+            Some(_) => self
+                .public_authority()
+                .is_some_and(|(host, _)| hosts::is_loopback(&host)),
+            None => self.listen.ip().is_loopback(),
+        }
+    }
+
+    /// Hangar's own origin (`http://127.0.0.1:3000`), where a browser signs in to an app:
+    /// `--public-url`, or the listening address when that is this machine's.
+    pub fn hangar_origin(&self) -> Option<String> {
+        match &self.public_url {
+            Some(url) => Some(url.trim().trim_end_matches('/').to_owned()),
+            None if self.listen.ip().is_loopback() => Some(format!("http://{}", self.listen)),
+            None => None,
+        }
+    }
+
+    /// How the ports of spaces (and tunnels) are served: on origins of their own under
+    /// `--apps-domain`; else by path with `--path-apps true`; else, on a Hangar reached on
+    /// this machine only, on origins under `apps.localhost` (which browsers resolve to this
+    /// machine by themselves); else not at all.
+    pub fn apps(&self) -> AppsServed {
+        if let Some(domain) = &self.apps_domain {
+            return AppsServed::Domain(domain.clone());
+        }
+        if self.path_apps {
+            return AppsServed::Path;
+        }
+        if !self.is_local() {
+            return AppsServed::Off;
+        }
+        let port = self
+            .public_authority()
+            .map_or(self.listen.port(), |(_, port)| port);
+        let scheme_port = if self.secure_cookies() { 443 } else { 80 };
+        AppsServed::Domain(if port == scheme_port {
+            LOCAL_APPS_DOMAIN.to_owned()
+        } else {
+            format!("{LOCAL_APPS_DOMAIN}:{port}")
+        })
+    }
+
     /// Whether cookies must carry `Secure`: Hangar is reached over HTTPS.
     pub fn secure_cookies(&self) -> bool {
         self.public_url
@@ -560,7 +641,52 @@ impl Config {
                 self.listen
             ));
         }
+        match self.apps() {
+            AppsServed::Path => warnings.push(
+                "RISK: apps of spaces are served by path on Hangar's own origin \
+                 (--path-apps true). A page served from a space runs with the session of \
+                 whoever opens it: whoever can write in a space (a sharee, say) can act as its \
+                 owner, an admin included, once the owner opens that page (others get it \
+                 sandboxed). Leave --path-apps off: on one machine apps then open at \
+                 apps.localhost; for a team give --apps-domain with wildcard DNS"
+                    .to_owned(),
+            ),
+            AppsServed::Off => warnings.push(
+                "apps of spaces and public links are off: Hangar is reached from other \
+                 machines and has no --apps-domain. To serve them, give --apps-domain \
+                 apps.example.com (HANGAR_APPS_DOMAIN) with a wildcard DNS record for \
+                 *.apps.example.com pointing at Hangar (and at its reverse proxy and \
+                 certificate), beside --public-url"
+                    .to_owned(),
+            ),
+            AppsServed::Domain(_) => {}
+        }
         warnings
+    }
+}
+
+/// The parent of apps' origins on a Hangar reached on this machine only.
+pub const LOCAL_APPS_DOMAIN: &str = "apps.localhost";
+
+/// How the ports of spaces (their apps) and tunnels are served ([`Config::apps`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppsServed {
+    /// Each on an origin of its own under this domain (`name[:port]`): `--apps-domain`, or
+    /// `apps.localhost:<port>` on a Hangar reached on this machine only.
+    Domain(String),
+    /// By path on Hangar's own origin (`--path-apps true`).
+    Path,
+    /// Not at all.
+    Off,
+}
+
+impl AppsServed {
+    /// The apps domain, when apps have origins of their own.
+    pub fn domain(&self) -> Option<&str> {
+        match self {
+            AppsServed::Domain(domain) => Some(domain),
+            _ => None,
+        }
     }
 }
 
@@ -610,15 +736,107 @@ mod tests {
     fn warns_when_reachable_from_elsewhere_without_a_public_url() {
         assert!(config(&[]).startup_warnings().is_empty());
         let exposed = config(&["--listen", "0.0.0.0:3000"]).startup_warnings();
-        assert_eq!(exposed.len(), 1);
         assert!(exposed[0].contains("--public-url"), "{exposed:?}");
         let named = config(&[
             "--listen",
             "0.0.0.0:3000",
             "--public-url",
             "https://hangar.example.com",
+            "--apps-domain",
+            "apps.example.com",
         ]);
         assert!(named.startup_warnings().is_empty());
+    }
+
+    #[test]
+    fn apps_get_origins_of_their_own_under_localhost_on_one_machine() {
+        let local = config(&[]);
+        assert!(local.is_local());
+        assert_eq!(
+            local.apps(),
+            AppsServed::Domain("apps.localhost:3000".into())
+        );
+        assert_eq!(
+            local.hangar_origin().as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
+        assert_eq!(local.public_url, None, "no public URL is made up");
+        assert!(local.check().is_ok());
+        // The port people use, when a public URL on this machine names it.
+        let mapped = config(&["--public-url", "http://localhost:8080/"]);
+        assert_eq!(
+            mapped.apps(),
+            AppsServed::Domain("apps.localhost:8080".into())
+        );
+        assert_eq!(
+            mapped.hangar_origin().as_deref(),
+            Some("http://localhost:8080")
+        );
+        let v6 = config(&["--listen", "[::1]:4000"]);
+        assert_eq!(v6.hangar_origin().as_deref(), Some("http://[::1]:4000"));
+        assert_eq!(v6.apps(), AppsServed::Domain("apps.localhost:4000".into()));
+        assert_eq!(
+            config(&["--public-url", "http://127.0.0.1"]).apps(),
+            AppsServed::Domain("apps.localhost".into())
+        );
+    }
+
+    #[test]
+    fn apps_by_path_only_when_asked_for_and_said_to_be_risky() {
+        let path = config(&["--path-apps", "true"]);
+        assert_eq!(path.apps(), AppsServed::Path);
+        let warned = path.startup_warnings();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("RISK") && warned[0].contains("--path-apps"));
+        // An apps domain wins.
+        let both = config(&["--path-apps", "true", "--apps-domain", "apps.test"]);
+        assert_eq!(both.apps(), AppsServed::Domain("apps.test".into()));
+        assert!(both.check().is_ok(), "local: Hangar's origin is known");
+    }
+
+    #[test]
+    fn apps_are_off_when_reached_from_elsewhere_without_an_apps_domain() {
+        for args in [
+            &["--listen", "0.0.0.0:3000"][..],
+            &["--public-url", "https://hangar.example.com"][..],
+            &[
+                "--listen",
+                "127.0.0.1:3000",
+                "--public-url",
+                "https://hangar.example.com",
+            ][..],
+        ] {
+            let remote = config(args);
+            assert!(!remote.is_local(), "{args:?}");
+            assert_eq!(remote.apps(), AppsServed::Off, "{args:?}");
+            let warned = remote.startup_warnings();
+            assert!(
+                warned
+                    .iter()
+                    .any(|w| w.contains("apps of spaces and public links are off")
+                        && w.contains("--apps-domain")),
+                "{warned:?}"
+            );
+        }
+        // An apps domain needs Hangar's own origin when it cannot be derived.
+        let unknown = config(&[
+            "--listen",
+            "0.0.0.0:3000",
+            "--apps-domain",
+            "apps.example.com",
+        ]);
+        assert!(unknown.check().unwrap_err().contains("--public-url"));
+        // Hangar's own host under the apps domain would never reach Hangar.
+        let inside = config(&[
+            "--public-url",
+            "https://hangar.apps.example.com",
+            "--apps-domain",
+            "apps.example.com",
+        ]);
+        assert!(inside
+            .check()
+            .unwrap_err()
+            .contains("under the apps domain"));
     }
 
     #[test]

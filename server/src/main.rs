@@ -46,17 +46,26 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing open requests, spaces keep running");
 }
 
-async fn run(config: Config) -> Result<(), String> {
+async fn run(mut config: Config) -> Result<(), String> {
     let listen = config.listen;
-    for warning in config.startup_warnings() {
-        tracing::warn!("{warning}");
-    }
-    let state = hangar::build_state(config)
-        .await
-        .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // The port really listened on (`--listen 127.0.0.1:0` picks one): app addresses and
+    // Hangar's own origin name it.
+    config.listen = listener.local_addr().map_err(|e| e.to_string())?;
+    for warning in config.startup_warnings() {
+        tracing::warn!("{warning}");
+    }
+    if let Some(domain) = config.apps().domain() {
+        tracing::info!(
+            "apps of spaces open on origins of their own: http(s)://PORT--SPACE--OWNER.{domain}"
+        );
+    }
+    let listen = config.listen;
+    let state = hangar::build_state(config)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("Hangar is serving at http://{listen}");
     hangar::serve(state, listener, shutdown_signal())
         .await

@@ -91,7 +91,7 @@ async fn host_docker(args: &[&str]) -> (bool, String) {
 }
 
 async fn swarm_server(db: &TempDb) -> TestServer {
-    TestServer::start(db, &["--runtime", "swarm"]).await
+    TestServer::start(db, &["--runtime", "swarm", "--path-apps", "true"]).await
 }
 
 /// A template of `cu` compute units with a volume at /data, terminal and file transfer on.
@@ -302,6 +302,19 @@ const HTTP_APP: &str = "mkdir -p /www && echo hello-from-$(hostname) > /www/inde
     && httpd -p 8080 -h /www && httpd -p 127.0.0.1:9090 -h /www \
     && trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
+/// What an engine's `/_ping` at `address` answers a space (through its terminal), followed
+/// by `tried` once the attempt is over.
+async fn engine_from(server: &TestServer, space_id: &str, address: &str) -> String {
+    through_a_terminal(
+        server,
+        space_id,
+        &format!(
+            "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 2375; echo tr\"\"ied"
+        ),
+    )
+    .await
+}
+
 /// Starts spaces of a 1-CU template running [`HTTP_APP`] (port forwarding on), waits until
 /// they run, and returns their (name, id).
 async fn web_spaces(admin: &Client, names: &[&'static str]) -> Vec<(&'static str, String)> {
@@ -395,14 +408,7 @@ async fn spaces_never_reach_each_other_on_one_node_or_across_nodes() {
     }
     node_addresses.push("$(ip route | awk '/default/ {print $3}')".to_owned());
     for address in &node_addresses {
-        let shown = through_a_terminal(
-            &server,
-            &spaces[0].1,
-            &format!(
-                "printf 'GET /_ping HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 2375; echo tr\"\"ied"
-            ),
-        )
-        .await;
+        let shown = engine_from(&server, &spaces[0].1, address).await;
         assert!(
             shown.contains("tried") && !shown.contains("200 OK"),
             "a space reached the engine at {address}: {shown}"
@@ -480,35 +486,7 @@ async fn the_port_proxy_and_a_port_forward_reach_a_space_on_a_worker() {
     );
 
     // A raw TCP port forward (what `hangar port-forward` uses) over the WebSocket bridge.
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-    let mut socket = support::open_websocket(
-        &server,
-        &format!("/api/v1/spaces/{id}/ports/8080/tcp"),
-        &cookie,
-        None,
-    )
-    .await;
-    socket
-        .send(Message::Binary(
-            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec().into(),
-        ))
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    let reading = async {
-        while let Some(Ok(message)) = socket.next().await {
-            match message {
-                Message::Binary(data) => answer.extend_from_slice(&data),
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), reading)
-        .await
-        .expect("the forwarded connection never ended");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = support::forwarded_get(&server, &id, 8080, &cookie).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.contains(&format!("hello-from-{name}")), "{answer}");
     server.stop().await;
@@ -861,5 +839,157 @@ async fn a_node_that_dies_turns_its_spaces_stopped_within_ten_seconds() {
     assert!(ok, "{out}");
     drop(_turn);
     let _turn = on_the_swarm().await;
+    server.stop().await;
+}
+
+/// The address of a node's container on the test swarm's network.
+async fn node_ip(node: &str) -> String {
+    let (ok, ip) = host_docker(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"hangar-swarm\").IPAddress}}",
+        node,
+    ])
+    .await;
+    assert!(ok && !ip.is_empty(), "no address for {node}: {ip}");
+    ip
+}
+
+/// Gives every node a second address (10.213.0.N, outside the swarm's network, where its
+/// engine answers too: it listens on every address) that the other nodes route to; `undo`
+/// takes them away again.
+async fn second_addresses(undo: bool) -> Vec<String> {
+    let mut ips = Vec::new();
+    for n in 1..=NODES {
+        ips.push(node_ip(&format!("hangar-swarm-node{n}")).await);
+    }
+    let seconds: Vec<String> = (1..=NODES).map(|n| format!("10.213.0.{n}")).collect();
+    for n in 1..=NODES {
+        let node = format!("hangar-swarm-node{n}");
+        let verb = if undo { "del" } else { "replace" };
+        let own = format!("{}/32", seconds[n - 1]);
+        let (ok, out) =
+            host_docker(&["exec", &node, "ip", "addr", verb, &own, "dev", "eth0"]).await;
+        assert!(ok || undo, "{out}");
+        for m in (1..=NODES).filter(|m| *m != n) {
+            let other = format!("{}/32", seconds[m - 1]);
+            let mut args = vec!["exec", &node, "ip", "route", verb, &other];
+            if !undo {
+                args.extend(["via", ips[m - 1].as_str()]);
+            }
+            let (ok, out) = host_docker(&args).await;
+            assert!(ok || undo, "{out}");
+        }
+    }
+    seconds
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_space_reaches_no_engine_on_any_address_of_any_node_and_the_guard_is_hangars_image() {
+    let _turn = on_the_swarm().await;
+    let seconds = second_addresses(false).await;
+    // The second addresses really lead to the engines (from a node, not from a space).
+    for second in &seconds[1..] {
+        let (ok, out) = host_docker(&[
+            "exec",
+            "hangar-swarm-node1",
+            "curl",
+            "-s",
+            "-m",
+            "3",
+            &format!("http://{second}:2375/_ping"),
+        ])
+        .await;
+        assert!(ok && out == "OK", "{second}: {out}");
+    }
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let spaces = web_spaces(&admin, &["ea"]).await;
+    let id = &spaces[0].1;
+    let node = node_of(id).await;
+    for second in &seconds {
+        let shown = engine_from(&server, id, second).await;
+        assert!(
+            shown.contains("tried") && !shown.contains("200 OK"),
+            "a space on {node} reached the engine at {second}: {shown}"
+        );
+    }
+    // Every helper Hangar ran on the nodes (to ask each for its addresses, to install the
+    // rules on the space's) was of Hangar's own image, never the template's.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let now = until.to_string();
+    let mut helpers = 0;
+    for n in 1..=NODES {
+        let (ok, created) = host_docker(&[
+            "exec",
+            &format!("hangar-swarm-node{n}"),
+            "docker",
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &now,
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.Actor.Attributes.name}} {{.Actor.Attributes.image}}",
+        ])
+        .await;
+        assert!(ok, "{created}");
+        for line in created.lines().filter(|l| l.starts_with("hangar-guard-")) {
+            helpers += 1;
+            assert!(
+                line.ends_with(&format!(" {}", hangar::runtime::swarm::GUARD_IMAGE)),
+                "node {n}: {line}"
+            );
+        }
+    }
+    assert!(helpers >= NODES, "a helper ran on each node: {helpers}");
+    second_addresses(true).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_spaces_run_with_no_new_privileges_and_readyz_says_how() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let before = admin.get("/readyz").await;
+    assert!(
+        before.body["privileges"]
+            .as_str()
+            .unwrap()
+            .starts_with("not enforced: not checked yet"),
+        "{before:?}"
+    );
+    let spaces = web_spaces(&admin, &["na"]).await;
+    let shown =
+        through_a_terminal(&server, &spaces[0].1, "grep NoNewPrivs /proc/self/status").await;
+    assert!(shown.contains("NoNewPrivs:\t1"), "{shown}");
+    // The test swarm's engines are Debian's 20.10 (API 1.41, which ignores the spec's field)
+    // started with --no-new-privileges (scripts/swarm-up.sh): readyz says so, node by node.
+    let ready = admin.get("/readyz").await;
+    let privileges = ready.body["privileges"].as_str().unwrap();
+    assert!(privileges.starts_with("enforced"), "{ready:?}");
+    for n in 1..=NODES {
+        assert!(
+            privileges.contains(&format!("hangar-swarm-node{n}")),
+            "every node was asked: {privileges}"
+        );
+    }
+    assert!(privileges.contains("--no-new-privileges"), "{privileges}");
     server.stop().await;
 }

@@ -103,7 +103,6 @@ pub struct FeatureRuleDto {
 }
 
 /// `PUT /api/v1/feature-rules`: sets (or with `inherit` removes) one rule.
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetFeatureRule {
@@ -113,6 +112,76 @@ pub struct SetFeatureRule {
     pub subject: Option<String>,
     pub feature: Feature,
     pub rule: RuleEffect,
+}
+
+/// The schema of [`SetFeatureRule`], written out because it says what the derive cannot: a
+/// rule for a group or a user names it (`subject`), one for everyone names nobody.
+#[cfg(feature = "ssr")]
+mod set_feature_rule_schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type,
+    };
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{Feature, RuleEffect, RuleScope, SetFeatureRule};
+
+    fn rule(scopes: &[&str], subject: Option<Schema>) -> ObjectBuilder {
+        let scope = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(scopes.iter().copied()));
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("scope", scope)
+            .required("scope")
+            .property("feature", Feature::schema())
+            .required("feature")
+            .property("rule", RuleEffect::schema())
+            .required("rule")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        if let Some(subject) = subject {
+            object = object.property("subject", subject).required("subject");
+        }
+        object
+    }
+
+    impl PartialSchema for SetFeatureRule {
+        fn schema() -> RefOr<Schema> {
+            let named = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .pattern(Some("\\S"))
+                .description(Some("The group or user, by id or by name (not blank)."))
+                .build();
+            let nobody = ObjectBuilder::new().schema_type(Type::Null).build();
+            OneOfBuilder::new()
+                .item(rule(&["everyone"], None).property("subject", nobody))
+                .item(rule(&["group", "user"], Some(Schema::Object(named))))
+                .description(Some(
+                    "Sets (or with `inherit` removes) one rule: for `everyone`, or for a group or \
+                     a user named by `subject` (id or name).",
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for SetFeatureRule {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("SetFeatureRule")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            for (name, schema) in [
+                (Feature::name(), Feature::schema()),
+                (RuleEffect::name(), RuleEffect::schema()),
+                (RuleScope::name(), RuleScope::schema()),
+            ] {
+                schemas.push((name.into_owned(), schema));
+            }
+        }
+    }
 }
 
 /// Whether a user may use one feature, and which rule decided it.

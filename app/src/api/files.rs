@@ -78,7 +78,8 @@ pub enum FileFormat {
 #[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct FilesQuery {
-    /// An absolute path inside the space, such as `/home/dev/notes.txt` (no `..`).
+    /// An absolute path inside the space, such as `/home/dev/notes.txt`: no `..` part, no NUL,
+    /// at most 4096 bytes and 255 bytes a name (`PUT` and `DELETE`: not `/` itself).
     pub path: String,
     /// `GET`: `tar` answers a tar archive of the path (a directory needs it, or `list`).
     #[serde(default)]
@@ -92,6 +93,40 @@ pub struct FilesQuery {
     #[serde(default, deserialize_with = "super::serde_helpers::flag")]
     #[cfg_attr(feature = "ssr", param(value_type = Option<bool>))]
     pub create: bool,
+}
+
+/// `POST /api/v1/spaces/{id}/files` as a multipart form: each part a file, named by its
+/// filename (a path below the target directory); at least one.
+#[cfg(feature = "ssr")]
+pub struct UploadForm;
+
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for UploadForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        };
+        let file = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .build();
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .min_properties(Some(1))
+            .additional_properties(Some(AdditionalProperties::RefOr(file.into())))
+            .description(Some(
+                "Each part a file, named by its filename (a path below the target directory); \
+                 at least one.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for UploadForm {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("UploadForm")
+    }
 }
 
 /// `/a/b` + `c` → `/a/b/c` (and `/` + `c` → `/c`).

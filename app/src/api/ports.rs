@@ -71,6 +71,7 @@ pub struct TunnelDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTunnel {
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 65535))]
     pub port: u16,
 }
 
@@ -92,6 +93,41 @@ pub struct VscodeTunnelStatus {
     pub verification_url: Option<String>,
     /// What it is doing, in words (or why it is not running).
     pub message: String,
+}
+
+/// Where a browser signs in to an app on an origin of its own, on Hangar's origin.
+pub const AUTHORIZE_PATH: &str = "/api/v1/apps/authorize";
+
+/// Percent-encodes a query value (all but the unreserved characters).
+pub fn encode_query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where a page of Hangar sends the browser to open an app. An app on an origin of its own
+/// (`http://8080--api--ann.apps.localhost:3000/`) opens through [`AUTHORIZE_PATH`] on the
+/// page's own origin, so that the session the page runs with signs the browser in to the app
+/// (whichever of Hangar's addresses the page was loaded from: `localhost` or `127.0.0.1`);
+/// a path opens as it is.
+pub fn open_link(url: &str) -> String {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return url.to_owned();
+    };
+    let (host, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
+    format!(
+        "{AUTHORIZE_PATH}?host={}&path={}",
+        encode_query_value(host),
+        encode_query_value(path)
+    )
 }
 
 #[server(name = SpacePortsCall)]
@@ -162,5 +198,34 @@ pub mod ssr {
             caller: &Caller,
             id: &SpaceId,
         ) -> ApiResult<VscodeTunnelStatus>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apps_on_their_own_origin_open_through_hangars_sign_in() {
+        assert_eq!(
+            open_link("http://8080--api--ann.apps.localhost:3000/"),
+            "/api/v1/apps/authorize?host=8080--api--ann.apps.localhost%3A3000&path=%2F"
+        );
+        assert_eq!(
+            open_link("https://8080--api--ann.apps.example.com/x?y=1"),
+            "/api/v1/apps/authorize?host=8080--api--ann.apps.example.com&path=%2Fx%3Fy%3D1"
+        );
+        assert_eq!(
+            open_link("https://a.example.com"),
+            "/api/v1/apps/authorize?host=a.example.com&path=%2F"
+        );
+        assert_eq!(
+            open_link("/spaces/ann/api/ports/8080/"),
+            "/spaces/ann/api/ports/8080/"
+        );
+        assert_eq!(
+            open_link("/novnc/vnc.html?path=x"),
+            "/novnc/vnc.html?path=x"
+        );
     }
 }

@@ -38,6 +38,9 @@ pub struct SpaceDto {
     /// It runs with Docker-in-Docker rights (its template's flag when it was made).
     #[serde(default)]
     pub privileged: bool,
+    /// It may open raw sockets (its template's flag when it was made).
+    #[serde(default)]
+    pub raw_sockets: bool,
     /// The features the caller may use here: the template's, as far as both the caller and
     /// the owner are allowed them.
     #[serde(default)]

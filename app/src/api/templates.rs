@@ -67,6 +67,11 @@ pub struct TemplateDto {
     /// the README); only admins make and change templates.
     #[serde(default)]
     pub privileged: bool,
+    /// Its spaces may open raw sockets (`NET_RAW`: packet capture, crafted packets, `arping`);
+    /// without it they cannot, and `ping` uses ICMP datagram sockets. Privileged templates
+    /// have raw sockets anyway.
+    #[serde(default)]
+    pub raw_sockets: bool,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -130,6 +135,11 @@ pub struct CreateTemplate {
     /// AppArmor profile, setuid allowed) instead of the reduced default set.
     #[serde(default)]
     pub privileged: bool,
+    /// Let its spaces open raw sockets (`NET_RAW`), which spaces lack by default: with them a
+    /// space can forge packets on the network it shares with other spaces (Hangar pins each
+    /// space's address to its own container, so it cannot take a neighbour's traffic).
+    #[serde(default)]
+    pub raw_sockets: bool,
 }
 
 /// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
@@ -190,6 +200,9 @@ pub struct UpdateTemplate {
     /// Changes new spaces only: existing spaces keep the rights they were made with.
     #[serde(default)]
     pub privileged: Option<bool>,
+    /// Changes new spaces only, likewise.
+    #[serde(default)]
+    pub raw_sockets: Option<bool>,
 }
 
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones

@@ -115,7 +115,9 @@ pub struct CreateToken {
     )]
     pub name: String,
     /// Days until it expires, at most the server's limit (`--token-max-days`); absent or
-    /// null: 90 days (or that limit when lower).
+    /// null: 90 days (or that limit when lower), and when a token creates it, no longer than
+    /// that token has left (the answer's `note` says so). Asking for longer than the creating
+    /// token has left is refused.
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub expires_in_days: Option<i64>,
@@ -147,6 +149,11 @@ pub struct TokenDto {
 pub struct TokenCreated {
     pub token: TokenDto,
     pub secret: String,
+    /// Present when the token ends sooner than the default: made by another token without
+    /// `expires_in_days`, it ends when its creator does (a token cannot outlive the token
+    /// that creates it); `token.expires_at` says when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A new SSH public key of the caller.

@@ -4,12 +4,6 @@ use leptos::prelude::*;
 
 use crate::api::auth::Login;
 
-/// Where to go once signed in: `?next=` when it is a path of Hangar's own, else home.
-fn next_path(next: Option<String>) -> String {
-    next.filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
-        .unwrap_or_else(|| "/".to_owned())
-}
-
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
@@ -17,7 +11,10 @@ pub fn LoginPage() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     Effect::new(move |_| {
         if let Some(Ok(_)) = login.value().get() {
-            super::reload_to(&next_path(query.with_untracked(|q| q.get("next"))));
+            // `?next=` (decoded once, as the router reads it) when it is a path of Hangar's
+            // own as the browser will read it, else home.
+            let next = query.with_untracked(|q| q.get("next"));
+            super::reload_to(&crate::redirect::local_path(next.as_deref()));
         }
     });
     let error = move || match login.value().get() {

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 
 use super::widgets::{last_error, refreshing, ConfirmButton};
 use crate::api::ports::{
-    create_tunnel, my_tunnels, revoke_tunnel, space_tunnels, vscode_tunnel, AppKind, AppLink,
-    SpacePorts, TunnelCreated, TunnelDto,
+    create_tunnel, my_tunnels, open_link, revoke_tunnel, space_tunnels, vscode_tunnel, AppKind,
+    AppLink, SpacePorts, TunnelCreated, TunnelDto,
 };
 use crate::api::spaces::SpaceDto;
 use crate::api::templates::Feature;
@@ -25,7 +25,8 @@ pub fn AppButtons(apps: Vec<AppLink>) -> impl IntoView {
                 AppKind::Desktop => "open-desktop",
             };
             // `rel=external`: a full page load, never the router (the page is not Hangar's).
-            view! { <a class="button" href=app.url target="_blank" rel="external noopener" data-testid=testid>{app.label}</a> }
+            let href = open_link(&app.url);
+            view! { <a class="button" href=href target="_blank" rel="external noopener" data-testid=testid>{app.label}</a> }
         })
         .collect_view()
 }
@@ -168,7 +169,7 @@ fn ListeningPorts(space: SpaceDto, state: PortsState, can_publish: bool) -> impl
                                         {(!p.reachable).then(|| view! { <span class="hint">" (this space only: listen on 0.0.0.0 to open it)"</span> })}</td>
                                     <td>{p.app.clone().unwrap_or_default()}</td>
                                     <td class="actions">
-                                        {p.url.clone().map(|url| view! { <a class="button secondary" href=url target="_blank" rel="external noopener" data-testid="open-port">"Open"</a> })}
+                                        {p.url.as_deref().map(open_link).map(|href| view! { <a class="button secondary" href=href target="_blank" rel="external noopener" data-testid="open-port">"Open"</a> })}
                                         {(can_publish && p.reachable).then(|| view! {
                                             <button type="button" class="secondary" data-testid="publish"
                                                 disabled=move || create.pending().get()

@@ -156,6 +156,7 @@ fn Details(
                 <dt>"Image"</dt><dd><code>{space.image.clone()}</code></dd>
                 <dt>"Volumes"</dt><Volumes space=space.clone() usage=storage />
                 {space.privileged.then(|| view! { <dt>"Rights"</dt><dd>"Docker-in-Docker (privileged template)"</dd> })}
+                {(space.raw_sockets && !space.privileged).then(|| view! { <dt>"Rights"</dt><dd>"Raw sockets"</dd> })}
                 <dt>"Created"</dt><dd>{space.created_at.to_string()}</dd>
                 {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t.to_string()}</dd> })}
                 {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t.to_string()}</dd> })}

@@ -53,7 +53,7 @@ pub struct Attempt {
 
 /// Where limits count a client: its IPv4 address, or its IPv6 /64 network (one host can
 /// choose among all of those).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -1,6 +1,6 @@
 //! `hangar cp`: a file or a directory into or out of a space, through the file API. A
 //! directory goes up as a tar written as it is read, and comes down as a tar unpacked as it
-//! arrives, with the checks the server applies to uploads.
+//! arrives without ever following a link (`unpack`).
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::client::Client;
 use super::spaces::find_space;
-use super::CliError;
+use super::{unpack, CliError};
 use crate::tar;
 
 #[derive(Debug, Args)]
@@ -317,13 +317,15 @@ async fn download(
             .bytes_stream()
             .map(|chunk| chunk.map_err(std::io::Error::other))
             .boxed();
-        let bytes = extract(stream, &parent, name, &top).await?;
+        let unpacked = unpack::unpack(stream, &parent, name, &top).await?;
+        let dest = parent.join(&top);
         outln!(
-            "{}:{from} -> {} ({bytes} bytes of files)",
+            "{}:{from} -> {} ({} bytes of files)",
             space.name,
-            parent.join(&top).display()
+            dest.display(),
+            unpacked.bytes
         );
-        return Ok(());
+        return refused(&unpacked.refused, &dest);
     }
     let target = if local_dir {
         to.join(name)
@@ -360,18 +362,41 @@ async fn download(
     }
 }
 
+/// Entries of a downloaded directory not copied, named on stderr (the first ones) with why:
+/// an error once they are said, so that a script notices.
+fn refused(refused: &[String], dest: &Path) -> Result<(), CliError> {
+    const SHOWN: usize = 20;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    for why in refused.iter().take(SHOWN) {
+        eprintln!("hangar: not copied: {why}");
+    }
+    if refused.len() > SHOWN {
+        eprintln!("hangar: … and {} more", refused.len() - SHOWN);
+    }
+    Err(CliError::failed(format!(
+        "{} entries were not copied (above); the rest is in {}",
+        refused.len(),
+        dest.display()
+    )))
+}
+
+/// A name beside `target` no one else uses, to write into before the rename.
 fn partial_name(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.hangar-partial"))
+    target.with_file_name(format!(".hangar-partial-{}", uuid::Uuid::new_v4().simple()))
 }
 
 async fn save(response: reqwest::Response, path: &Path) -> Result<u64, CliError> {
     let cannot =
         |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", path.display()));
-    let mut file = tokio::fs::File::create(path).await.map_err(cannot)?;
+    // A new file, never one already there (nor what a link there leads to).
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await
+        .map_err(cannot)?;
     let mut stream = response.bytes_stream();
     let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -381,86 +406,6 @@ async fn save(response: reqwest::Response, path: &Path) -> Result<u64, CliError>
         total += chunk.len() as u64;
     }
     file.flush().await.map_err(cannot)?;
-    Ok(total)
-}
-
-/// Unpacks a tar whose entries sit under `name/` into `parent/top/`, with the checks the
-/// server applies to uploads (no absolute names, no `..`, no links out); the file bytes.
-async fn extract(
-    stream: tar::ByteInput,
-    parent: &Path,
-    name: &str,
-    top: &str,
-) -> Result<u64, CliError> {
-    let mut input = tar::Input::new(stream);
-    let mut checker = tar::Checker::new(1_000_000);
-    let mut total = 0u64;
-    let bad = |e: String| CliError::failed(format!("the archive from the space was refused: {e}"));
-    while let Some(entry) = tar::next_entry(&mut input)
-        .await
-        .map_err(|e| bad(e.to_string()))?
-    {
-        let size = entry.size;
-        let Some(entry) = checker.check(entry).map_err(bad)? else {
-            input
-                .skip(size + tar::padding_of(size) as u64)
-                .await
-                .map_err(|e| bad(e.to_string()))?;
-            continue;
-        };
-        let relative = entry
-            .path
-            .strip_prefix(name)
-            .map(|rest| rest.trim_start_matches('/'))
-            .ok_or_else(|| bad(format!("{} is outside {name}", entry.path)))?;
-        let local = if relative.is_empty() {
-            parent.join(top)
-        } else {
-            parent.join(top).join(relative)
-        };
-        let cannot =
-            |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", local.display()));
-        match &entry.kind {
-            tar::EntryKind::Dir => tokio::fs::create_dir_all(&local).await.map_err(cannot)?,
-            tar::EntryKind::File => {
-                if let Some(dir) = local.parent() {
-                    tokio::fs::create_dir_all(dir).await.map_err(cannot)?;
-                }
-                let mut file = tokio::fs::File::create(&local).await.map_err(cannot)?;
-                let mut left = entry.size;
-                while left > 0 {
-                    let max = usize::try_from(left.min(64 * 1024)).unwrap_or(64 * 1024);
-                    let Some(chunk) = input.chunk(max).await.map_err(|e| bad(e.to_string()))?
-                    else {
-                        return Err(bad("it ended inside a file".into()));
-                    };
-                    file.write_all(&chunk).await.map_err(cannot)?;
-                    left -= chunk.len() as u64;
-                }
-                file.flush().await.map_err(cannot)?;
-                input
-                    .skip(tar::padding_of(entry.size) as u64)
-                    .await
-                    .map_err(|e| bad(e.to_string()))?;
-                total += entry.size;
-            }
-            tar::EntryKind::Symlink(target) => {
-                let _ = tokio::fs::remove_file(&local).await;
-                tokio::fs::symlink(target, &local).await.map_err(cannot)?;
-            }
-            // The checker let through only links to files earlier in the archive.
-            tar::EntryKind::HardLink(earlier) => {
-                let earlier = earlier
-                    .strip_prefix(name)
-                    .map(|rest| parent.join(top).join(rest.trim_start_matches('/')))
-                    .ok_or_else(|| bad(format!("{earlier} is outside {name}")))?;
-                let _ = tokio::fs::remove_file(&local).await;
-                tokio::fs::hard_link(&earlier, &local)
-                    .await
-                    .map_err(cannot)?;
-            }
-        }
-    }
     Ok(total)
 }
 

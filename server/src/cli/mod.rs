@@ -20,6 +20,7 @@ mod port_forward;
 pub mod profile;
 mod spaces;
 mod ssh;
+mod unpack;
 mod websocket;
 
 use std::io::Write;

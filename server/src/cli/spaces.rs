@@ -187,7 +187,7 @@ async fn sign_in_for_a_token(
         .send()
         .await
         .map_err(unreachable)?;
-    let TokenCreated { token, secret } = checked(answer).await?;
+    let TokenCreated { token, secret, .. } = checked(answer).await?;
     let _ = session_call(Method::POST, "/api/v1/auth/logout")
         .send()
         .await;

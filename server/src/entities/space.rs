@@ -28,6 +28,8 @@ pub struct Model {
     pub features: String,
     /// Snapshot of the template's flag: runs with Docker-in-Docker rights.
     pub privileged: bool,
+    /// Snapshot of the template's flag: may open raw sockets.
+    pub raw_sockets: bool,
     pub state: SpaceState,
     pub after_stop: Option<AfterStop>,
     pub container_id: Option<String>,

@@ -32,6 +32,8 @@ pub struct Model {
     pub archived: bool,
     /// Its spaces run with Docker-in-Docker rights (see `runtime::docker`).
     pub privileged: bool,
+    /// Its spaces may open raw sockets (`NET_RAW`).
+    pub raw_sockets: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

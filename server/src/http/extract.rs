@@ -92,6 +92,28 @@ where
     }
 }
 
+/// `axum::extract::Path`, but a path parameter that does not parse (a port beyond 65535, say)
+/// answers 400 in Hangar's error format.
+pub struct ValidPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ValidPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ValidPath(value))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
 /// Every WebSocket of Hangar goes through this: a request that is not an upgrade answers 400
 /// in Hangar's error format, and messages (and frames) are at most
 /// `--websocket-max-message-bytes` (a bigger one closes the connection). Called in the

@@ -149,7 +149,7 @@ pub async fn put_file(
 /// the directory: absolute names, `..`, devices and links leading out are refused.
 #[utoipa::path(post, path = "/api/v1/spaces/{id}/files", tag = "files",
     params(("id" = String, Path, description = "the space id"), FilesQuery),
-    request_body(description = "a tar archive, or a multipart form of files", content(("application/x-tar"), ("multipart/form-data"))),
+    request_body(description = "a tar archive, or a multipart form of files", content(("application/x-tar"), (app::api::files::UploadForm = "multipart/form-data"))),
     responses(
         (status = 201, body = UploadDone),
         (status = 400, description = "bad path, a refused archive entry, or an unreadable body", body = ErrorBody),

@@ -1,5 +1,6 @@
 //! Liveness (`/healthz`) and readiness (`/readyz`: database and Docker reachable), with what
-//! the host enforces of the limits Hangar promises (volume sizes, network isolation). Anyone
+//! the host enforces of the limits Hangar promises (volume sizes, network isolation,
+//! no-new-privileges). Anyone
 //! may ask; what went wrong is told in full to admins only (and to the debug log): the raw
 //! errors name hosts, paths and versions that are nobody else's business.
 
@@ -28,6 +29,9 @@ pub struct Readiness {
     pub storage: String,
     /// Whether spaces are kept from the host and 169.254.0.0/16, likewise.
     pub network: String,
+    /// Whether spaces run with no-new-privileges (setuid programs do not raise privileges),
+    /// likewise.
+    pub privileges: String,
 }
 
 pub async fn readyz(State(state): State<AppState>, parts: Parts) -> (StatusCode, Json<Readiness>) {
@@ -77,6 +81,7 @@ pub async fn readyz(State(state): State<AppState>, parts: Parts) -> (StatusCode,
             docker: describe("docker", docker),
             storage: enforced(enforcement.storage),
             network: enforced(enforcement.network),
+            privileges: enforced(enforcement.privileges),
         }),
     )
 }

@@ -100,11 +100,23 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(middleware::revalidate_site_files))
         .layer(axum::middleware::from_fn(middleware::track_requests))
+        // Every answer of Hangar's own (not an app's, not on an apps domain) refuses framing.
+        .layer(axum::middleware::from_fn(middleware::refuse_framing))
         // App domains never reach Hangar's pages nor its session.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             apps::apps_domain,
         ))
-        .layer(TraceLayer::new_for_http())
+        // As tower-http's default span, without the secrets some addresses carry.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    uri = %middleware::loggable_path(request.uri()),
+                    version = ?request.version(),
+                )
+            }),
+        )
         .with_state(state)
 }

@@ -32,7 +32,7 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Hangar API", description = "Spaces, templates, quotas and sharing. Authenticate with the session cookie from /auth/login (state-changing requests then need an Origin of Hangar's own) or `Authorization: Bearer <api token>`. Errors are `{\"error\": {\"code\", \"message\", ...}}`. Lists answer a page at a time: `limit` (1 to 500, default 100) items after the item whose id is `after`; a page shorter than `limit` is the last."),
-    components(schemas(app::error::ErrorCode)),
+    components(schemas(app::error::ErrorCode, app::api::files::FileFormat)),
     modifiers(&Security),
     security(("api_token" = []), ("session_cookie" = [])),
 )]
@@ -49,6 +49,29 @@ pub fn complete(document: &mut utoipa::openapi::OpenApi, config: &Config) {
         }
     }
     limit_token_lifetime(document, config.token_max_days);
+    state_file_paths(document);
+}
+
+/// The `path` of the files routes, as `clean_path` takes it; `PUT` and `DELETE` name
+/// something below `/` (the root is no file, and cannot be deleted).
+fn state_file_paths(document: &mut utoipa::openapi::OpenApi) {
+    use crate::services::files::{NAMED_PATH_PATTERN, PATH_PATTERN};
+    let Some(item) = document.paths.paths.get_mut("/api/v1/spaces/{id}/files") else {
+        return;
+    };
+    for (method, operation) in operations(item) {
+        let pattern = match method {
+            "put" | "delete" => NAMED_PATH_PATTERN,
+            _ => PATH_PATTERN,
+        };
+        for parameter in operation.parameters.iter_mut().flatten() {
+            if parameter.name == "path" {
+                if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() {
+                    schema.pattern = Some(pattern.to_owned());
+                }
+            }
+        }
+    }
 }
 
 fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {

@@ -23,7 +23,8 @@ use crate::services::watch::{AccessWatch, Need};
 use crate::terminal::emulator::MAX_ROWS;
 use crate::terminal::{Event, Joined, Session, SessionSpec, TerminalHub};
 
-/// Opens (or reattaches to) a terminal session in a running space: a WebSocket whose binary
+/// Opens (or reattaches to) one of the caller's own terminal sessions in a running space (the
+/// same session id from another user opens a shell of theirs): a WebSocket whose binary
 /// frames carry raw terminal bytes both ways and whose text frames carry JSON control
 /// messages (`{"type":"resize","cols":..,"rows":..}` up; `{"type":"exit","code":..}` or
 /// `{"type":"error","message":..}` down).

@@ -1,11 +1,12 @@
 //! `hangar doctor`: checks the database, the Docker engine, the templates' images, what the
-//! host can enforce (volume sizes, network isolation), the site and the listening address,
-//! printing for each what is wrong and what to do.
+//! host can enforce (volume sizes, network isolation; on Swarm, each node's network rules and
+//! no-new-privileges), the site and the listening address, printing for each what is wrong
+//! and what to do.
 
 use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryFilter};
 
 use super::OpsResult;
-use crate::config::{Config, VolumeSizes};
+use crate::config::{Config, RuntimeKind, VolumeSizes};
 use crate::entities::template;
 use crate::runtime::client::DockerClient;
 
@@ -173,6 +174,10 @@ pub async fn doctor(config: &Config) -> OpsResult {
         }
     }
 
+    if config.runtime == RuntimeKind::Swarm && engine.is_some() {
+        swarm_nodes(&mut report, config).await;
+    }
+
     match std::net::TcpListener::bind(config.listen) {
         Ok(_) => report.pass("listen address", format!("{} is free", config.listen)),
         Err(e) => report.fail(
@@ -190,5 +195,61 @@ pub async fn doctor(config: &Config) -> OpsResult {
             "{} problem(s) found: see the fixes above",
             report.problems
         ))
+    }
+}
+
+/// On Swarm: Hangar's helper runs on every node (so its network rules can be installed), and
+/// every node gives spaces no-new-privileges.
+async fn swarm_nodes(report: &mut Report, config: &Config) {
+    use crate::runtime::swarm::{privileges_status, SwarmRuntime, SwarmSettings};
+    let runtime = SwarmRuntime::new(
+        std::sync::Arc::new(DockerClient::new(config.docker_host.clone())),
+        SwarmSettings {
+            installation: "doctor".to_owned(),
+            cpus_per_cu: config.cpus_per_cu,
+            memory_mib_per_cu: config.memory_mib_per_cu,
+            pids_per_cu: config.pids_per_cu,
+        },
+    );
+    let nodes = match runtime.check_nodes().await {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            report.fail(
+                "swarm nodes",
+                e,
+                "point --docker-host at a manager of the swarm (docker swarm init)",
+            );
+            return;
+        }
+    };
+    let mut seen = Vec::new();
+    for (name, outcome) in nodes {
+        match outcome {
+            Ok(facts) => {
+                report.pass(
+                    &format!("node {name}"),
+                    format!(
+                        "Docker {}, addresses {}: Hangar's helper installs its network rules",
+                        facts.engine_version,
+                        facts.addresses.join(", ")
+                    ),
+                );
+                seen.push(facts);
+            }
+            Err(why) => report.fail(
+                &format!("node {name}"),
+                why,
+                "give the node its io.hangar.engine label and load the hangar/guard image on it \
+                 (see the README's Swarm section)",
+            ),
+        }
+    }
+    match privileges_status(&seen) {
+        Ok(how) => report.pass("no-new-privileges", how),
+        Err(why) => report.fail(
+            "no-new-privileges",
+            why,
+            "upgrade the nodes' Docker to 25 or later, or start their dockerd with --no-new-privileges",
+        ),
     }
 }

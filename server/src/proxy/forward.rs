@@ -1,8 +1,8 @@
 //! Handing one request to a port of a space and its answer back: bodies stream both ways
 //! (nothing is buffered, so uploads, downloads, server-sent events and long polls pass),
 //! WebSocket and other upgrades are joined end to end, Hangar's credentials never reach the
-//! app, the app can never set Hangar's cookies, and the exchange is cut the moment the right
-//! to it ends.
+//! app, the app can never set (or clear) Hangar's cookies, a public link on Hangar's own origin
+//! never redirects to another site, and the exchange is cut the moment the right to it ends.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -58,6 +58,9 @@ pub struct Forward {
     /// The answer is sandboxed (a page served on Hangar's own origin to someone other than
     /// the space's owner): its scripts run in an opaque origin, without the visitor's cookies.
     pub sandbox: bool,
+    /// Redirects may lead to this origin only (a public link served on Hangar's own origin:
+    /// Hangar's address must not become a way to send strangers to any site).
+    pub redirects_stay_here: bool,
     /// Ends the exchange when it resolves.
     pub cut: Cut,
     /// Names the target in error pages (`port 8080 of ann/api`).
@@ -114,9 +117,32 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether a cookie is one of Hangar's own.
+/// Marks an answer that came from an app through the proxy: how it may be framed (and the
+/// like) is the app's to say, not Hangar's.
+#[derive(Debug, Clone, Copy)]
+pub struct AppAnswer;
+
+/// Whether a cookie is one of Hangar's own (in any case: no app needs a cookie spelled like
+/// Hangar's, and a parser that folds case must not be fooled either).
 pub fn is_hangar_cookie(name: &str) -> bool {
-    name == SESSION_COOKIE || name == APP_COOKIE
+    name.eq_ignore_ascii_case(SESSION_COOKIE) || name.eq_ignore_ascii_case(APP_COOKIE)
+}
+
+/// Whether a `Set-Cookie` would set one of Hangar's cookies, read as a browser reads it: the
+/// name is what comes before the first `=` of the part before the first `;`, without the
+/// spaces and tabs around it. A cookie without a name (`=hangar_session=…`, or no `=` at all)
+/// goes back to the server as its bare value, which is then read as `hangar_session=…`: that
+/// value's own name counts too.
+pub fn sets_hangar_cookie(set_cookie: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(set_cookie);
+    let trim = |s: &'_ str| s.trim_matches([' ', '\t']).to_owned();
+    let pair = text.split(';').next().unwrap_or_default();
+    let (name, value) = match pair.split_once('=') {
+        Some((name, value)) => (trim(name), trim(value)),
+        None => (String::new(), trim(pair)),
+    };
+    let sent_as = trim(value.split('=').next().unwrap_or_default());
+    is_hangar_cookie(&name) || (name.is_empty() && is_hangar_cookie(&sent_as))
 }
 
 /// Takes Hangar's cookies out of the Cookie headers (the app's own stay) and drops every
@@ -195,8 +221,9 @@ fn request_headers(mut headers: HeaderMap, forward: &Forward, upgrade: bool) -> 
     headers
 }
 
-/// The headers the client gets: the app may not set Hangar's cookies, and on a path its
-/// redirects to `/…` stay under the port's prefix.
+/// The headers the client gets: the app may neither set Hangar's cookies nor clear what the
+/// browser keeps for the site, and on a path its redirects to `/…` stay under the port's
+/// prefix.
 fn response_headers(headers: &mut HeaderMap, forward: &Forward, upgraded: bool) {
     let upgrade_to = headers.get(header::UPGRADE).cloned();
     remove_hop_by_hop(headers);
@@ -207,21 +234,16 @@ fn response_headers(headers: &mut HeaderMap, forward: &Forward, upgraded: bool) 
     let cookies: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|v| {
-            let name = v
-                .to_str()
-                .ok()
-                .and_then(|v| v.split('=').next())
-                .unwrap_or_default()
-                .trim();
-            !is_hangar_cookie(name)
-        })
+        .filter(|v| !sets_hangar_cookie(v.as_bytes()))
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);
     for cookie in cookies {
         headers.append(header::SET_COOKIE, cookie);
     }
+    // `Clear-Site-Data: "cookies"` clears every cookie of the registrable domain: an app
+    // beside Hangar (or on its origin) would sign the visitor out of Hangar.
+    headers.remove("clear-site-data");
     if let Some(prefix) = &forward.prefix {
         let location = headers
             .get(header::LOCATION)
@@ -239,6 +261,21 @@ fn response_headers(headers: &mut HeaderMap, forward: &Forward, upgraded: bool) 
                 "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads",
             ),
         );
+    }
+}
+
+/// Where a `Location` leads when it leaves `here` (`http://host[:port]/path`), resolved as a
+/// browser resolves it (`//x`, `/\x`, `https:x`, tabs and all); None when it stays on the
+/// origin of `here`.
+pub fn leaves_origin(here: &str, location: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(location);
+    let Ok(base) = url::Url::parse(here) else {
+        return Some(text.into_owned());
+    };
+    match base.join(&text) {
+        Ok(target) if target.origin() == base.origin() => None,
+        Ok(target) => Some(target.to_string()),
+        Err(_) => Some(text.into_owned()),
     }
 }
 
@@ -272,6 +309,16 @@ fn failure(error: &hyper_util::client::legacy::Error, what: &str) -> String {
 pub async fn forward(client: &HttpClient, request: Request, forward: Forward) -> Response {
     let accepts_html = page::accepts_html(request.headers());
     let (mut parts, body) = request.into_parts();
+    let here = format!(
+        "{}://{}{}",
+        forward.scheme,
+        parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("hangar.invalid"),
+        parts.uri.path()
+    );
     let upgrade = is_upgrade(&parts.headers);
     let client_side = if upgrade {
         parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
@@ -324,6 +371,25 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
             )
         }
     };
+    if forward.redirects_stay_here {
+        let elsewhere = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|location| leaves_origin(&here, location.as_bytes()));
+        if let Some(elsewhere) = elsewhere {
+            return page::refusal(
+                StatusCode::BAD_GATEWAY,
+                "This link does not lead elsewhere",
+                &format!(
+                    "the app behind this public link sent you to another site ({elsewhere}); \
+                     a public link on Hangar's own address does not take visitors to other \
+                     sites: open that address yourself if you trust it"
+                ),
+                accepts_html,
+                false,
+            );
+        }
+    }
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_side) = client_side else {
             return page::refusal(
@@ -354,10 +420,12 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
                 reason = cut => tracing::info!(target = %what, %reason, "closed a proxied connection"),
             }
         });
+        head.extensions.insert(AppAnswer);
         return Response::from_parts(head, Body::empty());
     }
     let (mut head, body) = response.into_parts();
     response_headers(&mut head.headers, &forward, false);
+    head.extensions.insert(AppAnswer);
     Response::from_parts(
         head,
         Body::new(Guarded {
@@ -415,6 +483,25 @@ pub fn redirect(location: &str) -> Response {
 mod tests {
     use super::*;
 
+    /// Port 80 of a space at 10.0.0.2, as seen from `client_ip`.
+    fn to_port_80(
+        prefix: Option<&str>,
+        client_ip: &str,
+        sandbox: bool,
+        redirects_stay_here: bool,
+    ) -> Forward {
+        Forward {
+            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
+            prefix: prefix.map(str::to_owned),
+            client_ip: client_ip.parse().unwrap(),
+            scheme: "http",
+            sandbox,
+            redirects_stay_here,
+            cut: Box::pin(std::future::pending()),
+            what: "port 80".into(),
+        }
+    }
+
     #[test]
     fn hangar_credentials_never_pass() {
         let mut headers = HeaderMap::new();
@@ -448,15 +535,7 @@ mod tests {
             HeaderValue::from_static("keep-alive, x-drop"),
         );
         headers.insert("x-drop", HeaderValue::from_static("1"));
-        let forward = Forward {
-            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
-            prefix: Some("/spaces/ann/api/ports/80".into()),
-            client_ip: "::1".parse().unwrap(),
-            scheme: "http",
-            sandbox: false,
-            cut: Box::pin(std::future::pending()),
-            what: "port 80".into(),
-        };
+        let forward = to_port_80(Some("/spaces/ann/api/ports/80"), "::1", false, false);
         let out = request_headers(headers, &forward, false);
         assert_eq!(out["x-forwarded-host"], "hangar.test");
         assert_eq!(out["x-forwarded-for"], "::1");
@@ -470,15 +549,7 @@ mod tests {
 
     #[test]
     fn apps_cannot_set_hangar_cookies_and_redirect_under_their_prefix() {
-        let forward = Forward {
-            upstream: Upstream::Tcp(std::net::SocketAddr::from(([10, 0, 0, 2], 80))),
-            prefix: Some("/spaces/ann/api/ports/80".into()),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            scheme: "http",
-            sandbox: true,
-            cut: Box::pin(std::future::pending()),
-            what: "port 80".into(),
-        };
+        let forward = to_port_80(Some("/spaces/ann/api/ports/80"), "127.0.0.1", true, true);
         let mut headers = HeaderMap::new();
         headers.append(
             header::SET_COOKIE,
@@ -494,5 +565,76 @@ mod tests {
             .to_str()
             .unwrap()
             .starts_with("sandbox"));
+    }
+
+    #[test]
+    fn no_form_of_hangars_cookie_names_passes_and_nothing_clears_the_site() {
+        let forward = to_port_80(None, "127.0.0.1", false, false);
+        let mut headers = HeaderMap::new();
+        for planted in [
+            "hangar_session=evil; Path=/",
+            "=hangar_session=evil; Path=/",
+            "= hangar_session =evil",
+            "hangar_session",
+            " \thangar_app=evil; Domain=example.com",
+            "HANGAR_SESSION=evil",
+            "Hangar_App=evil",
+        ] {
+            headers.append(header::SET_COOKIE, HeaderValue::from_str(planted).unwrap());
+        }
+        headers.append(
+            header::SET_COOKIE,
+            HeaderValue::from_bytes(b"hangar_session=\xff; Path=/").unwrap(),
+        );
+        for theirs in [
+            "theirs=1",
+            "hangar_sessions=1",
+            "x=hangar_session=1",
+            "=theirs=2",
+        ] {
+            headers.append(header::SET_COOKIE, HeaderValue::from_str(theirs).unwrap());
+        }
+        headers.insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+        response_headers(&mut headers, &forward, false);
+        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
+        assert_eq!(
+            cookies,
+            [
+                "theirs=1",
+                "hangar_sessions=1",
+                "x=hangar_session=1",
+                "=theirs=2"
+            ]
+        );
+        assert!(headers.get("clear-site-data").is_none());
+    }
+
+    #[test]
+    fn redirects_are_resolved_as_a_browser_does() {
+        let here = "http://127.0.0.1:3000/t/abc/login";
+        for same in [
+            "/x",
+            "x",
+            "?a=1",
+            "#f",
+            "http://127.0.0.1:3000/y",
+            "http:y",
+            "/t/abc/",
+        ] {
+            assert_eq!(leaves_origin(here, same.as_bytes()), None, "{same}");
+        }
+        for away in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example/",
+            "\\\\evil.example",
+            "https:evil.example",
+            " //evil.example",
+            "/\t/evil.example",
+            "http://127.0.0.1:3001/",
+            "javascript:alert(1)",
+        ] {
+            assert!(leaves_origin(here, away.as_bytes()).is_some(), "{away}");
+        }
     }
 }

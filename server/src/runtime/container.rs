@@ -17,12 +17,14 @@ pub(crate) const IDLE_COMMAND: &str =
     "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
 /// The capabilities a space keeps: Docker's default set without MKNOD (device nodes),
-/// SETPCAP and SETFCAP (changing capability sets and file capabilities). Enough for `sudo`
-/// and `su` run as root (SETUID, SETGID, AUDIT_WRITE), `ping` (NET_RAW), package installs
-/// (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, and SETUID/SETGID for apt's sandbox user), servers
-/// on ports below 1024 (NET_BIND_SERVICE), signals (KILL) and `chroot`, which sshd's
-/// privilege separation does (SYS_CHROOT).
-pub const SPACE_CAPABILITIES: [&str; 11] = [
+/// SETPCAP and SETFCAP (changing capability sets and file capabilities) and NET_RAW (raw
+/// sockets: with them a space forges packets on the bridge it shares with other spaces, such
+/// as ARP answers for a neighbour's address). Enough for `sudo` and `su` run as root (SETUID,
+/// SETGID, AUDIT_WRITE), package installs (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, and
+/// SETUID/SETGID for apt's sandbox user), servers on ports below 1024 (NET_BIND_SERVICE),
+/// signals (KILL) and `chroot`, which sshd's privilege separation does (SYS_CHROOT). `ping`
+/// needs none: it uses ICMP datagram sockets (see [`sysctls`]).
+pub const SPACE_CAPABILITIES: [&str; 10] = [
     "CHOWN",
     "DAC_OVERRIDE",
     "FOWNER",
@@ -31,10 +33,12 @@ pub const SPACE_CAPABILITIES: [&str; 11] = [
     "SETGID",
     "SETUID",
     "NET_BIND_SERVICE",
-    "NET_RAW",
     "SYS_CHROOT",
     "AUDIT_WRITE",
 ];
+
+/// What a template's `raw_sockets` flag adds to [`SPACE_CAPABILITIES`].
+pub const RAW_SOCKETS_CAPABILITY: &str = "NET_RAW";
 
 /// What a privileged template's spaces get on top of Docker's default set: what a Docker
 /// engine inside the space needs (mounts, namespaces and cgroups, its own networks and
@@ -72,11 +76,22 @@ pub(crate) fn capabilities(space: &SpaceSpec) -> (Vec<String>, Vec<String>) {
             DOCKER_IN_DOCKER_CAPABILITIES.map(str::to_owned).to_vec(),
         )
     } else {
-        (
-            vec!["ALL".to_owned()],
-            SPACE_CAPABILITIES.map(str::to_owned).to_vec(),
-        )
+        let mut add = SPACE_CAPABILITIES.map(str::to_owned).to_vec();
+        if space.raw_sockets {
+            add.push(RAW_SOCKETS_CAPABILITY.to_owned());
+        }
+        (vec!["ALL".to_owned()], add)
     }
+}
+
+/// The kernel settings of the space's own network namespace: every user may open ICMP
+/// datagram sockets, so that `ping` works without raw sockets. (Docker 20.10 and later set
+/// this themselves; older engines do not.)
+pub(crate) fn sysctls() -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([(
+        "net.ipv4.ping_group_range".to_owned(),
+        "0 2147483647".to_owned(),
+    )])
 }
 
 /// What the space's container runs: its template's command, or [`IDLE_COMMAND`].

@@ -144,10 +144,14 @@ pub(crate) async fn upload_archive_to(
     dir: &str,
     tar: UploadStream,
 ) -> Result<(), RuntimeError> {
-    // Ownership: the container's user when it names one, else the headers' (root).
+    // Ownership: the container's user when it names one, else the headers' (root). Nothing an
+    // archive holds may replace a directory by something else or the reverse (the engine
+    // would otherwise remove what is in the way, and what follows could go through a link
+    // put where a directory was).
     let options = UploadToContainerOptionsBuilder::new()
         .path(dir)
         .copy_uidgid("true")
+        .no_overwrite_dir_non_dir("true")
         .build();
     let Err(e) = docker
         .upload_to_container(container, Some(options), bollard::body_try_stream(tar))

@@ -24,7 +24,7 @@ use app::api::files::FileKind;
 use app::api::templates::VolumeSpec;
 use app::ids::SpaceId;
 
-pub use container::{DOCKER_IN_DOCKER_CAPABILITIES, SPACE_CAPABILITIES};
+pub use container::{DOCKER_IN_DOCKER_CAPABILITIES, RAW_SOCKETS_CAPABILITY, SPACE_CAPABILITIES};
 pub use error::{Missing, RuntimeError};
 pub use labels::{
     container_name, volume_name, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_OWNER, LABEL_SPACE,
@@ -43,6 +43,8 @@ pub struct SpaceSpec {
     pub compute_units: i64,
     /// Docker-in-Docker rights instead of the reduced default set.
     pub privileged: bool,
+    /// Raw sockets (`NET_RAW`) on top of the reduced default set.
+    pub raw_sockets: bool,
 }
 
 /// What the runtime sees of a space's container.
@@ -171,6 +173,9 @@ pub struct Enforcement {
     pub storage: Result<String, String>,
     /// Spaces kept from the host and from link-local addresses.
     pub network: Result<String, String>,
+    /// Spaces (but privileged templates') run with `no_new_privs`: setuid programs do not
+    /// raise privileges.
+    pub privileges: Result<String, String>,
 }
 
 /// What is at a path inside a space (a symbolic link itself, not what it leads to).

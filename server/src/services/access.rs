@@ -86,6 +86,18 @@ impl AuthApi for Services {
     }
 }
 
+/// What a door is about to do in a space: only look at it, or change something in it. Every
+/// way in says which when it asks for the space ([`Services::space_for`]), and that one place
+/// decides: a `read` API token may look, only a `write` one may change. A shell, a desktop, a
+/// TCP forward, any WebSocket into the space, an upload or a delete, a proxied request other
+/// than GET or HEAD, the VS Code tunnel's sign-in code: each is a change (a keystroke in a
+/// desktop is a shell; a WebSocket carries whatever the app does with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Read,
+    Change,
+}
+
 /// How the caller relates to a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpaceRole {
@@ -133,16 +145,30 @@ impl Services {
         Ok((space, role))
     }
 
-    /// A running space whose processes the caller may use (a terminal, and later SSH, files
-    /// and ports): visible to them, and the credential allows changes (a read-only token
-    /// gets 403).
+    /// A live space the caller may see, for what they are about to do in it: 404 when they
+    /// may not see it, 403 naming the `write` scope when an API token that lacks it would
+    /// change something ([`Use`]). THE scope check of every way into a space.
+    pub async fn space_for(
+        &self,
+        caller: &Caller,
+        id: &SpaceId,
+        intent: Use,
+    ) -> ApiResult<(space::Model, SpaceRole)> {
+        let (space, role) = self.visible_space(caller, id).await?;
+        if intent == Use::Change {
+            caller.require_scope(TokenScope::Write)?;
+        }
+        Ok((space, role))
+    }
+
+    /// A running space whose processes the caller may use (a terminal, a TCP forward): a
+    /// change ([`Services::space_for`]), and 409 unless it runs.
     pub async fn usable_space(
         &self,
         caller: &Caller,
         id: &SpaceId,
     ) -> ApiResult<(space::Model, SpaceRole)> {
-        let (space, role) = self.visible_space(caller, id).await?;
-        caller.require_scope(TokenScope::Write)?;
+        let (space, role) = self.space_for(caller, id, Use::Change).await?;
         let state = space.state;
         if !state.is_running() {
             return Err(ApiError::wrong_state(

@@ -15,7 +15,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 
-use super::access::{Caller, SpaceRole};
+use super::access::{Caller, SpaceRole, Use};
 use super::audit::{record, Outcome};
 use super::{from_json, new_id, Services};
 use crate::domain::features::{decide, decided_by, Rule, Source};
@@ -177,8 +177,9 @@ impl Services {
         Ok(None)
     }
 
-    /// A running space whose `feature` the caller may use now, with a token that may write
-    /// (a shell, a port, a transfer).
+    /// A running space whose `feature` the caller may use now to change things (a shell, a
+    /// TCP forward): as [`Services::space_with_feature`] for a [`Use::Change`], with 409 when
+    /// the space does not run.
     pub async fn usable_space_with_feature(
         &self,
         caller: &Caller,
@@ -192,16 +193,19 @@ impl Services {
         }
     }
 
-    /// THE check of every way into a space (terminal, SSH, proxy, tunnels, files): a live
-    /// space the caller may see (else 404) whose `feature` they may use (else 403 naming the
-    /// missing permission), with their relation to it.
+    /// THE check of every way into a space (terminal, SSH, proxy, desktop, files, the VS
+    /// Code tunnel): a live space the caller may see (else 404), for what the door is about
+    /// to do (a change needs a token's `write` scope, else 403 naming it: see [`Use`]), whose
+    /// `feature` they may use (else 403 naming the missing permission), with their relation
+    /// to it.
     pub async fn space_with_feature(
         &self,
         caller: &Caller,
         space_id: &SpaceId,
         feature: Feature,
+        intent: Use,
     ) -> ApiResult<(space::Model, SpaceRole)> {
-        let (space, role) = self.visible_space(caller, space_id).await?;
+        let (space, role) = self.space_for(caller, space_id, intent).await?;
         match self.feature_refusal(caller, &space, feature).await? {
             Some(refusal) => Err(refusal),
             None => Ok((space, role)),

@@ -17,7 +17,7 @@ use sea_orm::{
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::access::{Caller, SpaceRole};
+use super::access::{Caller, SpaceRole, Use};
 use super::apps::links::{self, CODE_SERVER_PORT, VNC_PORT};
 use super::apps::scan::{scan, Scan};
 use super::audit::{record, space_target, Outcome};
@@ -32,6 +32,9 @@ use crate::runtime::{ExecOutput, ExecRequest};
 
 /// How often an open tunnel connection checks its link again when nothing was announced.
 const TUNNEL_RECHECK: Duration = Duration::from_secs(5);
+/// What publishing a port at a public link takes, of the template, the owner and whoever
+/// publishes it: the link forwards a port, so `tunnels` alone is not enough.
+const TUNNEL_FEATURES: [Feature; 2] = [Feature::Tunnels, Feature::PortForwarding];
 
 /// A tunnel that may be served now: its space and port.
 pub struct OpenTunnel {
@@ -151,10 +154,10 @@ impl Services {
             .allowed_features_of(std::slice::from_ref(&owner.id))
             .await?;
         let template = super::features::space_features(&space)?;
-        let open = template.contains(&Feature::Tunnels)
-            && allowed
-                .get(&owner.id)
-                .is_some_and(|a| a.contains(&Feature::Tunnels));
+        let owners = allowed.get(&owner.id);
+        let open = TUNNEL_FEATURES
+            .iter()
+            .all(|f| template.contains(f) && owners.is_some_and(|a| a.contains(f)));
         Ok(open.then_some(space))
     }
 
@@ -259,17 +262,23 @@ impl PortsApi for Services {
         id: &SpaceId,
         input: CreateTunnel,
     ) -> ApiResult<TunnelCreated> {
-        let (space, role) = self.visible_space(caller, id).await?;
+        let (space, role) = self.space_for(caller, id, Use::Change).await?;
         if role == SpaceRole::Sharee {
             return Err(ApiError::forbidden(
                 "this space is shared with you: only its owner can publish its ports",
             ));
         }
-        if let Some(refusal) = self
-            .feature_refusal(caller, &space, Feature::Tunnels)
-            .await?
-        {
-            return Err(refusal);
+        for feature in TUNNEL_FEATURES {
+            if let Some(mut refusal) = self.feature_refusal(caller, &space, feature).await? {
+                if feature != Feature::Tunnels {
+                    refusal.message = format!(
+                        "a public link forwards a port, so it needs `{feature}` as well as \
+                         `tunnels`: {}",
+                        refusal.message
+                    );
+                }
+                return Err(refusal);
+            }
         }
         if input.port == 0 {
             return Err(ApiError::invalid("port", "give a port from 1 to 65535"));
@@ -277,8 +286,9 @@ impl PortsApi for Services {
         let secret = random_hex(16);
         let url = links::tunnel_url(&self.config, &secret).ok_or_else(|| {
             ApiError::conflict(
-                "this Hangar serves no public links: an admin sets --apps-domain, or leaves \
-                 --path-apps on",
+                "this Hangar serves no public links: it is reached from other machines and \
+                 has no apps domain; its operator gives --apps-domain (with wildcard DNS) to \
+                 serve them",
             )
         })?;
         let owner = self.find_user(&space.owner_id).await?;
@@ -368,8 +378,9 @@ impl PortsApi for Services {
 
     async fn vscode_tunnel(&self, caller: &Caller, id: &SpaceId) -> ApiResult<VscodeTunnelStatus> {
         use futures_util::StreamExt;
+        // The code signs the tunnel in to whoever enters it: a way into the space.
         let (space, _) = self
-            .space_with_feature(caller, id, Feature::VscodeTunnel)
+            .space_with_feature(caller, id, Feature::VscodeTunnel, Use::Change)
             .await?;
         if !space.state.is_running() {
             return Ok(VscodeTunnelStatus {

@@ -14,7 +14,7 @@ use app::api::spaces::{ssr::SpaceQueries, SpaceListQuery};
 use app::api::ssh::{ssr::SshApi, LiveSessionsDto, SshConfigDto, SshHostDto};
 use app::api::templates::Feature;
 use app::ids::{SpaceId, UserId};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::access::{Caller, Credential, SpaceRole};
@@ -110,14 +110,25 @@ impl Services {
     }
 
     /// The caller a public key (by its `SHA256:` fingerprint) stands for: the active user it
-    /// is registered to, with the key as their credential.
+    /// is registered to, with the key as their credential. A key belongs to one account (the
+    /// database holds fingerprints unique); should two rows ever hold it, it stands for
+    /// nobody rather than for whichever comes first.
     pub async fn ssh_caller(&self, fingerprint: &str) -> ApiResult<Option<Caller>> {
-        let Some(key) = ssh_key::Entity::find()
+        let mut holders = ssh_key::Entity::find()
             .filter(ssh_key::Column::Fingerprint.eq(fingerprint))
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(None);
+            .limit(2)
+            .all(&self.db)
+            .await?;
+        let key = match (holders.pop(), holders.pop()) {
+            (Some(key), None) => key,
+            (None, _) => return Ok(None),
+            (Some(_), Some(_)) => {
+                tracing::error!(
+                    fingerprint,
+                    "an SSH key is registered to two accounts: it signs nobody in"
+                );
+                return Ok(None);
+            }
         };
         let user = user::Entity::find_by_id(key.user_id.clone())
             .one(&self.db)

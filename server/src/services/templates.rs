@@ -34,6 +34,7 @@ struct TemplateFields {
     ports: Vec<u16>,
     allowed_groups: Vec<GroupId>,
     privileged: bool,
+    raw_sockets: bool,
 }
 
 fn storage_units(volumes: &[VolumeSpec]) -> i64 {
@@ -184,6 +185,7 @@ pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
         storage_units: t.storage_units,
         archived: t.archived,
         privileged: t.privileged,
+        raw_sockets: t.raw_sockets,
         version: t.version,
         created_at: t.created_at.into(),
         updated_at: t.updated_at.into(),
@@ -304,6 +306,7 @@ impl TemplatesApi for Services {
             ports: input.ports,
             allowed_groups: input.allowed_groups,
             privileged: input.privileged,
+            raw_sockets: input.raw_sockets,
         };
         validate(&mut fields)?;
         self.check_groups_exist(&fields.allowed_groups).await?;
@@ -325,6 +328,7 @@ impl TemplatesApi for Services {
             allowed_groups: Set(to_json(&fields.allowed_groups)?),
             archived: Set(false),
             privileged: Set(fields.privileged),
+            raw_sockets: Set(fields.raw_sockets),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -338,7 +342,8 @@ impl TemplatesApi for Services {
             "template.create",
             &format!("template:{name}"),
             Outcome::Success,
-            json!({"image": created.image, "privileged": created.privileged}),
+            json!({"image": created.image, "privileged": created.privileged,
+                   "raw_sockets": created.raw_sockets}),
         )
         .await;
         to_dto(created)
@@ -369,6 +374,7 @@ impl TemplatesApi for Services {
             ports: input.ports.unwrap_or(current.ports),
             allowed_groups: input.allowed_groups.unwrap_or(current.allowed_groups),
             privileged: input.privileged.unwrap_or(current.privileged),
+            raw_sockets: input.raw_sockets.unwrap_or(current.raw_sockets),
         };
         validate(&mut fields)?;
         self.check_groups_exist(&fields.allowed_groups).await?;
@@ -386,6 +392,7 @@ impl TemplatesApi for Services {
         model.ports = Set(to_json(&fields.ports)?);
         model.allowed_groups = Set(to_json(&fields.allowed_groups)?);
         model.privileged = Set(fields.privileged);
+        model.raw_sockets = Set(fields.raw_sockets);
         if let Some(archived) = input.archived {
             model.archived = Set(archived);
         }
@@ -400,7 +407,8 @@ impl TemplatesApi for Services {
             "template.update",
             &format!("template:{}", updated.name),
             Outcome::Success,
-            json!({"version": updated.version, "privileged": updated.privileged}),
+            json!({"version": updated.version, "privileged": updated.privileged,
+                   "raw_sockets": updated.raw_sockets}),
         )
         .await;
         to_dto(updated)

@@ -198,12 +198,14 @@ impl Services {
     }
 
     /// The scopes and expiry a new token may have: what it asks within the server's limits,
-    /// and when a token creates it, no more than that token's own.
+    /// and when a token creates it, no more than that token's own: a lifetime it asked for
+    /// beyond its creator's is refused, the default one is cut to its creator's (with a note
+    /// saying so).
     async fn grant(
         &self,
         caller: &Caller,
         input: &CreateToken,
-    ) -> ApiResult<(Vec<TokenScope>, DateTime<Utc>)> {
+    ) -> ApiResult<(Vec<TokenScope>, DateTime<Utc>, Option<String>)> {
         let max_days = self.config.token_max_days;
         let days = input
             .expires_in_days
@@ -225,6 +227,7 @@ impl Services {
         }
         let scopes = TokenScope::closure(&asked);
         let mut expires = Utc::now() + Duration::days(days);
+        let mut note = None;
         if let Credential::Token(id, own) = &caller.credential {
             if let Some(beyond) = scopes.iter().find(|s| !own.contains(s)) {
                 return Err(ApiError::forbidden(format!(
@@ -237,7 +240,14 @@ impl Services {
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
             let creator_ends = ends_at(&creator, max_days);
-            if expires > creator_ends {
+            if expires > creator_ends && input.expires_in_days.is_none() {
+                note = Some(format!(
+                    "this token expires at {}, with the API token that created it (a token \
+                     cannot outlive the token that creates it), sooner than the default {days} \
+                     days",
+                    app::time::Timestamp::from(creator_ends)
+                ));
+            } else if expires > creator_ends {
                 return Err(ApiError::invalid(
                     "expires_in_days",
                     format!(
@@ -248,7 +258,23 @@ impl Services {
             }
             expires = expires.min(creator_ends);
         }
-        Ok((scopes, expires))
+        Ok((scopes, expires, note))
+    }
+}
+
+/// The 409 for a key that is registered already: by the caller, or by another account (never
+/// said which: a public key says nothing of who holds it).
+fn key_taken(mine: bool) -> ApiError {
+    if mine {
+        ApiError::conflict("you registered this key already")
+            .with_detail("reason", "registered_by_you")
+    } else {
+        ApiError::conflict(
+            "this key is registered to another account: an SSH key signs in as one account \
+             only, so generate a new key (`ssh-keygen -t ed25519`) and add its .pub; if this \
+             key is yours and you did not register it elsewhere, tell an admin",
+        )
+        .with_detail("reason", "registered_to_another_account")
     }
 }
 
@@ -297,7 +323,7 @@ impl CredentialsApi for Services {
     async fn create_token(&self, caller: &Caller, input: CreateToken) -> ApiResult<TokenCreated> {
         caller.require_scope(TokenScope::Credentials)?;
         let name = crate::validate::name("name", &input.name, 64)?.to_owned();
-        let (scopes, expires_at) = self.grant(caller, &input).await?;
+        let (scopes, expires_at, note) = self.grant(caller, &input).await?;
         let secret = new_secret();
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -335,6 +361,7 @@ impl CredentialsApi for Services {
         Ok(TokenCreated {
             token: token_dto(token, self.config.token_max_days),
             secret,
+            note,
         })
     }
 
@@ -374,9 +401,10 @@ impl CredentialsApi for Services {
         Ok(keys.into_iter().map(key_dto).collect())
     }
 
-    /// A new SSH key of the caller, at most [`MAX_SSH_KEYS_PER_USER`]; the same key twice for
-    /// one user is a conflict, the same key for two users is fine (nobody can block another's
-    /// key by adding it first).
+    /// A new SSH key of the caller, at most [`MAX_SSH_KEYS_PER_USER`]. A key belongs to one
+    /// account (the SSH gateway knows who connects by the key alone): one registered already
+    /// is a conflict, saying whether it is the caller's own or another account's (never
+    /// whose).
     async fn add_ssh_key(&self, caller: &Caller, input: CreateSshKey) -> ApiResult<SshKeyDto> {
         caller.require_scope(TokenScope::Credentials)?;
         crate::validate::at_most("public_key", &input.public_key, 16384)?;
@@ -399,6 +427,26 @@ impl CredentialsApi for Services {
             "SSH keys",
         )
         .await?;
+        let holder = ssh_key::Entity::find()
+            .filter(ssh_key::Column::Fingerprint.eq(fingerprint.clone()))
+            .one(&txn)
+            .await?;
+        if let Some(holder) = holder {
+            txn.rollback().await?;
+            let mine = &holder.user_id == caller.id();
+            if !mine {
+                record(
+                    &self.db,
+                    Some(caller),
+                    "ssh_key.add",
+                    &format!("ssh_key:{fingerprint}"),
+                    Outcome::Refused,
+                    json!({"reason": "registered to another account"}),
+                )
+                .await;
+            }
+            return Err(key_taken(mine));
+        }
         let key = ssh_key::ActiveModel {
             id: Set(new_id()),
             user_id: Set(caller.id().clone()),
@@ -409,7 +457,8 @@ impl CredentialsApi for Services {
         }
         .insert(&txn)
         .await
-        .map_err(|e| conflict_on_duplicate(e, || "you registered this key already".into()))?;
+        // Someone registered it meanwhile.
+        .map_err(|e| conflict_on_duplicate(e, || key_taken(false).message))?;
         txn.commit().await?;
         record(
             &self.db,

@@ -10,7 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,8 +22,9 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::admission::Place;
 use super::process::{self, Command, ProcessRequest, Terminal};
-use super::{forward, LOGIN_GRACE};
+use super::{forward, HANDSHAKE_GRACE, LOGIN_GRACE};
 use crate::live::Update;
 use crate::services::access::Caller;
 use crate::services::ssh::SshEntry;
@@ -76,17 +78,38 @@ pub struct Connection {
     forwards: Arc<AtomicUsize>,
     /// `ssh -R` was asked for: sessions say why it was refused.
     refused_remote_forward: bool,
+    /// Set once the key exchange is done and the client asks to sign in.
+    signing_in: Arc<AtomicBool>,
 }
 
-/// Serves one TCP connection until it ends.
+/// Shuts a connection's socket down when dropped, unless kept: the session task then reads
+/// its end and stops.
+struct Cutter(Option<std::net::TcpStream>);
+
+impl Cutter {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Cutter {
+    fn drop(&mut self) {
+        if let Some(socket) = self.0.take() {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Serves one TCP connection until it ends; `place` is its place among those waiting to
+/// sign in, given back once it has.
 pub async fn run(
     services: Services,
     config: Arc<russh::server::Config>,
     socket: TcpStream,
     peer: SocketAddr,
-    waiting: Arc<()>,
+    mut place: Place,
 ) {
-    let (signed_in_tx, signed_in) = oneshot::channel();
+    let (signed_in_tx, mut signed_in) = oneshot::channel();
     let running = Running::default();
     let handler = Connection {
         services: services.clone(),
@@ -97,38 +120,69 @@ pub async fn run(
         running: running.clone(),
         forwards: Arc::default(),
         refused_remote_forward: false,
+        signing_in: place.signing_in(),
     };
-    // The version exchange is covered by the sign-in grace too.
-    let session = match tokio::time::timeout(
-        LOGIN_GRACE,
-        russh::server::run_stream(config, socket, handler),
-    )
-    .await
-    {
-        Ok(Ok(session)) => session,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "SSH connection failed before signing in");
-            return;
+    // A second handle on the socket cuts a connection given up before it signed in: russh runs
+    // the session in a task of its own, which reads nothing from its handle during a key
+    // exchange and would linger in one the client never finishes.
+    let cutter = Cutter(
+        socket
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::net::TcpStream::from),
+    );
+    let came = tokio::time::Instant::now();
+    let (handshake_by, sign_in_by) = (came + HANDSHAKE_GRACE, came + LOGIN_GRACE);
+    // The version exchange is covered by the handshake's grace too.
+    let session = tokio::select! {
+        started = tokio::time::timeout_at(handshake_by, russh::server::run_stream(config, socket, handler)) => {
+            match started {
+                Ok(Ok(session)) => session,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "SSH connection failed before signing in");
+                    return;
+                }
+                Err(_) => return,
+            }
         }
-        Err(_) => return,
+        () = place.evicted() => return,
     };
     let handle = session.handle();
     tokio::pin!(session);
-    let signed_in = tokio::select! {
-        _ = &mut session => return,
-        () = tokio::time::sleep(LOGIN_GRACE) => {
+    let signed_in = loop {
+        let by = if place.is_signing_in() {
+            sign_in_by
+        } else {
+            handshake_by
+        };
+        let why = tokio::select! {
+            _ = &mut session => return,
+            () = tokio::time::sleep_until(by) => {
+                // The key exchange may have ended just now: then it has until the sign-in's end.
+                if place.is_signing_in() && by < sign_in_by {
+                    continue;
+                }
+                "signing in took too long"
+            }
+            () = place.evicted() => "too many connections are waiting to sign in from your address: try again",
+            signed_in = &mut signed_in => match signed_in {
+                Ok(signed_in) => break signed_in,
+                // The handler is gone: so is the connection.
+                Err(_) => return,
+            },
+        };
+        // A client past its key exchange is told why; one still in it is cut (on return).
+        if place.is_signing_in() {
             let _ = handle
-                .disconnect(Disconnect::ByApplication, "signing in took too long".into(), String::new())
+                .disconnect(Disconnect::ByApplication, why.into(), String::new())
                 .await;
-            return;
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
         }
-        signed_in = signed_in => match signed_in {
-            Ok(signed_in) => signed_in,
-            // The handler is gone: so is the connection.
-            Err(_) => return,
-        },
+        return;
     };
-    drop(waiting);
+    drop(place);
+    cutter.keep();
     let SignedIn { caller, entry } = signed_in;
     let Some(entry) = entry else {
         // Refused (no such space, stopped, over the cap): the sessions say why and end; a
@@ -331,6 +385,13 @@ fn env_allowed(name: &str, value: &str) -> bool {
 
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
+
+    /// Asked once the key exchange is done, as the client asks to sign in: from now on it is
+    /// no silent connection.
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        self.signing_in.store(true, Ordering::Relaxed);
+        Ok(None)
+    }
 
     async fn auth_publickey_offered(
         &mut self,

@@ -10,6 +10,7 @@
 //! is gone. The host key is made on first start and kept in the database, so restarts and
 //! replicas on one database show clients the same one.
 //!
+//! - [`admission`]: who may wait to sign in (per client address and in all);
 //! - [`host_key`]: the host key in the `settings` table;
 //! - [`connection`]: one client connection (authentication, channels, requests);
 //! - [`process`]: a session channel bridged to a process in the space;
@@ -19,6 +20,7 @@
 //! (`crate::http::ssh`), the live connections' registry the services'
 //! (`crate::services::ssh::SshSessions`).
 
+pub mod admission;
 pub mod connection;
 pub mod forward;
 pub mod host_key;
@@ -29,14 +31,15 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use self::admission::Admission;
 use crate::error::{ApiError, ApiResult};
 use crate::services::Services;
 
-/// A client that has not authenticated by then is disconnected.
+/// A client that has not finished its key exchange by then is disconnected (a real one takes
+/// well under a second; a silent one holds a place until then).
+const HANDSHAKE_GRACE: Duration = Duration::from_secs(10);
+/// A client that has not signed in by then is disconnected (time to type a key's passphrase).
 const LOGIN_GRACE: Duration = Duration::from_secs(30);
-/// Connections that have not authenticated yet, at most, at once (each costs a task and a
-/// key exchange).
-const MAX_UNAUTHENTICATED: usize = 256;
 /// Keepalives sent to a silent client before giving it up (one every 30 s): a dead network is
 /// noticed within two minutes, an idle shell is never cut.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -47,8 +50,8 @@ const KEEPALIVES_UNANSWERED: usize = 4;
 #[derive(Default)]
 pub struct Gateway {
     listener: Mutex<Option<TcpListener>>,
-    /// Connections that have not authenticated yet (each holds a clone).
-    unauthenticated: Arc<()>,
+    /// Connections that have not signed in yet.
+    admission: Arc<Admission>,
 }
 
 /// Binds the gateway's address (`--ssh-listen`), if it is on, so that a busy port stops the
@@ -79,9 +82,9 @@ pub fn spawn(services: &Services, gateway: &Gateway) {
         .take();
     if let Some(listener) = listener {
         let services = services.clone();
-        let waiting = gateway.unauthenticated.clone();
+        let admission = gateway.admission.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve(services, listener, waiting).await {
+            if let Err(e) = serve(services, listener, admission).await {
                 tracing::error!(error = %e, "the SSH gateway stopped");
             }
         });
@@ -93,7 +96,7 @@ pub fn spawn(services: &Services, gateway: &Gateway) {
 pub async fn serve(
     services: Services,
     listener: TcpListener,
-    unauthenticated: Arc<()>,
+    admission: Arc<Admission>,
 ) -> ApiResult<()> {
     let key = host_key::load_or_create(&services.db).await?;
     let config = Arc::new(russh::server::Config {
@@ -130,12 +133,9 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let waiting = unauthenticated.clone();
-        // This loop holds one itself.
-        if Arc::strong_count(&waiting) > MAX_UNAUTHENTICATED + 1 {
-            tracing::warn!(%peer, "too many SSH connections waiting to sign in: refused one");
-            continue;
-        }
+        // Never refused for want of a place: it takes one from its own address's or the
+        // busiest address's waiting connections.
+        let place = admission.admit(peer.ip());
         // Keystrokes go out at once.
         let _ = socket.set_nodelay(true);
         tokio::spawn(connection::run(
@@ -143,7 +143,7 @@ pub async fn serve(
             config.clone(),
             socket,
             peer,
-            waiting,
+            place,
         ));
     }
 }

@@ -16,7 +16,7 @@ use std::io;
 
 use bytes::Bytes;
 
-pub use self::check::{member_path, Checker};
+pub use self::check::{member_path, resolve_inside, Checker, Node, Refusal, Tree, MAX_LINK_HOPS};
 pub use self::input::Input;
 pub use self::read::next_entry;
 pub use self::write::{header, padding};

@@ -3,6 +3,10 @@
 //! the lines that scrolled off are kept in a server-side terminal emulator and replayed on
 //! attach), ended after a while without viewers.
 //!
+//! A session belongs to the user who started it: it is found by (space, user, id), so another
+//! user (a sharee, an admin) who names the same id gets a shell of their own and never sees or
+//! types into someone else's. A live session is not shared with anyone.
+//!
 //! Output goes to viewers first and to the emulator second, on its own task, so parsing never
 //! slows the stream down; sequence numbers let a joining viewer line the emulator's screen up
 //! with the stream exactly.
@@ -195,7 +199,19 @@ pub struct TerminalHub {
     /// Bytes of history each session keeps.
     history_bytes: usize,
     limits: SessionLimits,
-    sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
+    sessions: Mutex<HashMap<Key, Arc<Session>>>,
+}
+
+/// What a session is found by: its space, the user who started it, and the id their client
+/// chose.
+type Key = (String, String, String);
+
+fn key_of(session: &Session) -> Key {
+    (
+        session.space_id.clone(),
+        session.user_id.clone(),
+        session.id.clone(),
+    )
 }
 
 impl TerminalHub {
@@ -214,7 +230,7 @@ impl TerminalHub {
         }
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Session>>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -226,20 +242,24 @@ impl TerminalHub {
     pub fn sessions_in(&self, space_id: &str) -> usize {
         self.sessions()
             .keys()
-            .filter(|(space, _)| space == space_id)
+            .filter(|(space, _, _)| space == space_id)
             .count()
     }
 
-    /// The open session with this id in this space, if any.
-    pub fn session(&self, space_id: &str, session_id: &str) -> Option<Arc<Session>> {
+    /// The open session with this id that this user started in this space, if any.
+    pub fn session(&self, space_id: &str, user_id: &str, session_id: &str) -> Option<Arc<Session>> {
         self.sessions()
-            .get(&(space_id.to_owned(), session_id.to_owned()))
+            .get(&(
+                space_id.to_owned(),
+                user_id.to_owned(),
+                session_id.to_owned(),
+            ))
             .cloned()
     }
 
     /// Why a new session of `user_id` in `space_id` may not start now, if so.
     fn refusal(
-        sessions: &HashMap<(String, String), Arc<Session>>,
+        sessions: &HashMap<Key, Arc<Session>>,
         limits: SessionLimits,
         space_id: &str,
         user_id: &str,
@@ -262,15 +282,20 @@ impl TerminalHub {
         None
     }
 
-    /// The session with this id in this space, started now if it does not exist (within the
-    /// limits on sessions per user and per space). Its viewer counts once it is attached
-    /// ([`Session::viewer_joined`]); a session nobody attaches to ends after the idle time.
+    /// The session with this id that `spec`'s user started in this space, started now if it
+    /// does not exist (within the limits on sessions per user and per space): never another
+    /// user's. Its viewer counts once it is attached ([`Session::viewer_joined`]); a session
+    /// nobody attaches to ends after the idle time.
     pub async fn attach(
         self: &Arc<Self>,
         session_id: &str,
         spec: SessionSpec,
     ) -> ApiResult<Arc<Session>> {
-        let key = (spec.space_id.clone(), session_id.to_owned());
+        let key = (
+            spec.space_id.clone(),
+            spec.user_id.clone(),
+            session_id.to_owned(),
+        );
         {
             let sessions = self.sessions();
             if let Some(session) = sessions.get(&key) {
@@ -286,7 +311,7 @@ impl TerminalHub {
         let outcome = {
             let mut sessions = self.sessions();
             if let Some(theirs) = sessions.get(&key) {
-                // Another viewer started it meanwhile: join theirs.
+                // Another viewer of the same user started it meanwhile: join that one.
                 Err(Ok(theirs.clone()))
             } else if let Some(refused) =
                 Self::refusal(&sessions, self.limits, &started.space_id, &started.user_id)
@@ -341,7 +366,7 @@ impl TerminalHub {
     /// Takes the session out of the hub, if it is still the one under its key (a later
     /// session may have taken the id since).
     fn remove(&self, session: &Arc<Session>) -> bool {
-        let key = (session.space_id.clone(), session.id.clone());
+        let key = key_of(session);
         let mut sessions = self.sessions();
         if sessions.get(&key).is_some_and(|s| Arc::ptr_eq(s, session)) {
             sessions.remove(&key);

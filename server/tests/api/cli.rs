@@ -547,15 +547,10 @@ async fn the_container_image_serves_and_signs_in() {
     assert_eq!(page.status(), 200, "the container serves no pages");
 }
 
-/// `hangar ssh` (over the web terminal when there is no gateway), `hangar ssh-config`,
-/// `hangar cp` both ways for a file and a directory tree, and `hangar port-forward` to a port
-/// the space serves, all through the built binary.
-#[tokio::test]
-async fn the_command_line_reaches_into_a_space() {
-    use tokio::io::AsyncBufReadExt;
-
-    let db = TestDb::sqlite();
-    let server = TestServer::start(&db, &[]).await;
+/// A server, its admin, and `ann` signed in on the command line, with her running space `api`
+/// of the busybox test image (terminal, file transfer, port forwarding).
+async fn ann_with_a_running_space(db: &TestDb) -> (TestServer, crate::support::Client, Shell) {
+    let server = TestServer::start(db, &[]).await;
     let admin = admin(&server).await;
     admin.new_member(&server, "ann", json!({})).await;
     let made = admin
@@ -579,6 +574,18 @@ async fn the_command_line_reaches_into_a_space() {
     assert!(signed.status.success(), "{signed:?}");
     ann.expect(&["create", "api", "--template", "box"], 0).await;
     ann.expect(&["start", "api"], 0).await;
+    (server, admin, ann)
+}
+
+/// `hangar ssh` (over the web terminal when there is no gateway), `hangar ssh-config`,
+/// `hangar cp` both ways for a file and a directory tree, and `hangar port-forward` to a port
+/// the space serves, all through the built binary.
+#[tokio::test]
+async fn the_command_line_reaches_into_a_space() {
+    use tokio::io::AsyncBufReadExt;
+
+    let db = TestDb::sqlite();
+    let (server, admin, ann) = ann_with_a_running_space(&db).await;
 
     // No gateway on this server: ssh-config says so, and `hangar ssh` runs the web terminal's
     // shell, whose exit code becomes its own.
@@ -678,6 +685,69 @@ async fn the_command_line_reaches_into_a_space() {
         assert_eq!(page.trim(), "forwarded-ok");
     }
     forward.kill().await.unwrap();
+    server.stop().await;
+}
+
+/// Whoever can write in a space (its owner, or a sharee with a shell) cannot make another
+/// user's `hangar cp SPACE:/dir DEST` write outside DEST (issue #26): a link `a -> .` makes
+/// `a/a/..` climb out though it reads as staying inside, and a second copy used to write
+/// through the link the first one left. Both copies refuse those links by name and copy the
+/// rest; nothing beside DEST changes.
+#[tokio::test]
+async fn hangar_cp_from_a_space_writes_nothing_outside_its_destination() {
+    let db = TestDb::sqlite();
+    let (server, admin, ann) = ann_with_a_running_space(&db).await;
+    let (planted, out) = crate::support::in_space(
+        &listed_space_id(&admin).await,
+        "mkdir -p /tmp/dir/sub && cd /tmp/dir && ln -s . a && ln -s a/a/.. dir && \
+         ln -s a/a/../../sentinel up && echo owned > sentinel && echo fine > sub/ok",
+    )
+    .await;
+    assert!(planted, "{out}");
+
+    let local = tempfile::tempdir().unwrap();
+    let sentinel = local.path().join("sentinel");
+    std::fs::write(&sentinel, "mine").unwrap();
+    let dest = local.path().join("dest");
+    let dest_arg = dest.to_str().unwrap();
+    // The first copy makes `dest`; the second, `dest` being there, goes into `dest/dir`.
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        runs.push(ann.run(&["cp", "api:/tmp/dir", dest_arg], "").await);
+    }
+    let mut beside: Vec<String> = std::fs::read_dir(local.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["dest", "sentinel"], "{runs:?}");
+    assert_eq!(std::fs::read_to_string(&sentinel).unwrap(), "mine");
+    for run in runs {
+        let refused = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{run:?}");
+        assert!(
+            refused.contains("not copied: `dir` links to `a/a/..`, which leads out"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("not copied: `up` links to `a/a/../../sentinel`"),
+            "{refused}"
+        );
+        assert!(refused.contains("2 entries were not copied"), "{refused}");
+    }
+    // The rest came down, twice.
+    assert_eq!(
+        std::fs::read_to_string(dest.join("sub/ok")).unwrap(),
+        "fine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("dir/sub/ok")).unwrap(),
+        "fine\n"
+    );
+    assert_eq!(
+        std::fs::read_link(dest.join("a")).unwrap().to_str(),
+        Some(".")
+    );
     server.stop().await;
 }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    admin, both_dbs, data_volume, docker, host_http_server, http_from_space, in_space, loops_under,
-    space_gateway, unmount_and_detach_loops, TestDb, TestServer,
+    admin, both_dbs, data_volume, docker, forwarded_get, host_http_server, http_from_space,
+    in_space, loops_under, space_gateway, unmount_and_detach_loops, TestDb, TestServer, TEST_IMAGE,
 };
 
 async fn inspect(space_id: &str, format: &str) -> String {
@@ -85,12 +85,20 @@ async fn a_space_has_a_process_limit_no_new_privileges_and_fewer_capabilities(db
         capability_mask(&hangar::runtime::SPACE_CAPABILITIES),
         "{capabilities:x}"
     );
-    for dropped in ["MKNOD", "SETPCAP", "SETFCAP", "SYS_ADMIN", "NET_ADMIN"] {
+    for dropped in [
+        "MKNOD",
+        "SETPCAP",
+        "SETFCAP",
+        "SYS_ADMIN",
+        "NET_ADMIN",
+        "NET_RAW",
+    ] {
         assert_eq!(capabilities & capability_mask(&[dropped]), 0, "{dropped}");
     }
-    // What a dev box does still works: ping (raw sockets), chown, ports below 1024.
-    let (pinged, out) = in_space(&id, "ping -c 1 -W 2 127.0.0.1").await;
-    assert!(pinged, "{out}");
+    // No raw sockets (busybox's ping needs one)...
+    let (raw, out) = in_space(&id, "ping -c 1 -W 2 127.0.0.1").await;
+    assert!(!raw, "a raw socket opened without NET_RAW: {out}");
+    // ...what a dev box does still works: chown, ports below 1024 (ping: see below).
     assert!(in_space(&id, "touch /tmp/f && chown nobody /tmp/f").await.0);
     let (listened, out) = in_space(&id, "timeout 1 nc -l -p 80; [ $? -ne 1 ]").await;
     assert!(listened, "binding port 80: {out}");
@@ -113,6 +121,152 @@ async fn a_space_has_a_process_limit_no_new_privileges_and_fewer_capabilities(db
     // A space of 0 CU (no CPU or memory limit) still has one unit's process limit.
     let zero = ann.running_space("zero", &zero_cu).await;
     assert_eq!(inspect(&zero, "{{.HostConfig.PidsLimit}}").await, "64");
+    server.stop().await;
+}
+
+/// Runtime and templates only: this runs on SQLite alone.
+#[tokio::test]
+async fn ping_works_without_raw_sockets_and_a_template_can_give_them() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    // The default image's ping, as root and as another user, uses ICMP datagram sockets.
+    let debian = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "debian", "image": "hangar/default:bookworm", "compute_units": 0}),
+        )
+        .await;
+    assert_eq!(debian.status, 201, "{debian:?}");
+    assert_eq!(debian.body["raw_sockets"], false);
+    let id = admin.running_space("debian", &debian.id()).await;
+    assert_eq!(
+        rights(&id).await.0 & capability_mask(&["NET_RAW"]),
+        0,
+        "no raw sockets by default"
+    );
+    for as_whom in ["sh -c ", "su -s /bin/sh nobody -c "] {
+        let (pinged, out) = in_space(&id, &format!("{as_whom}'ping -c 1 -W 2 127.0.0.1'")).await;
+        assert!(pinged && out.contains("1 received"), "{as_whom}: {out}");
+    }
+    // A template that asks for raw sockets gives them to its (new) spaces.
+    let tpl = admin.new_template("raw", 0, json!([])).await;
+    let changed = admin
+        .patch(
+            &format!("/api/v1/templates/{tpl}"),
+            json!({"raw_sockets": true}),
+        )
+        .await;
+    assert_eq!(changed.body["raw_sockets"], true, "{changed:?}");
+    let raw = admin.running_space("raw", &tpl).await;
+    assert_eq!(
+        admin.get(&format!("/api/v1/spaces/{raw}")).await.body["raw_sockets"],
+        true
+    );
+    let capabilities = rights(&raw).await.0;
+    assert_eq!(
+        capabilities,
+        capability_mask(&hangar::runtime::SPACE_CAPABILITIES) | capability_mask(&["NET_RAW"]),
+        "{capabilities:x}"
+    );
+    let (pinged, out) = in_space(&raw, "ping -c 1 -W 2 127.0.0.1").await;
+    assert!(pinged, "busybox's ping with a raw socket: {out}");
+    server.stop().await;
+}
+
+/// Serves `page` on port 8080 with busybox's httpd, then idles.
+fn serving(page: &str) -> serde_json::Value {
+    json!([
+        "/bin/sh",
+        "-c",
+        format!(
+            "mkdir -p /www && echo {page} > /www/index.html && httpd -p 8080 -h /www && \
+         trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
+        )
+    ])
+}
+
+/// Runtime only: this runs on SQLite alone. A space with raw sockets and NET_ADMIN (a
+/// privileged template: the strongest neighbour) tries every way to take the traffic Hangar
+/// sends to a neighbour on the shared bridge; Hangar's forward still reaches the neighbour.
+#[tokio::test]
+async fn a_space_with_raw_sockets_cannot_take_a_neighbours_traffic() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let (_, mallory) = admin.new_member(&server, "mallory", json!({})).await;
+    let victim_tpl = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "web", "image": TEST_IMAGE, "compute_units": 0,
+                   "features": ["port_forwarding"], "command": serving("victim-page")}),
+        )
+        .await
+        .id();
+    let spoofer_tpl = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "spoof", "image": TEST_IMAGE, "compute_units": 0,
+                   "privileged": true, "raw_sockets": true, "command": serving("spoofer-page")}),
+        )
+        .await
+        .id();
+    let victim = ann.running_space("web", &victim_tpl).await;
+    let spoofer = mallory.running_space("spoof", &spoofer_tpl).await;
+    let cookie = server.login_cookie("ann", "member-password").await;
+    let (_, endpoint) = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.MacAddress}}{{end}}",
+        &format!("hangar-{victim}"),
+    ])
+    .await;
+    let (address, mac) = endpoint.split_once(' ').unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !forwarded_get(&server, &victim, 8080, &cookie)
+        .await
+        .contains("victim-page")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the victim's page never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Each step is an attack (or a probe) by the spoofer, what its own output shows, and why
+    // Hangar's forward still reaches the victim afterwards.
+    let steps = [
+        (
+            // The host's neighbour entry for the victim is pinned: no ARP changes it.
+            "it takes the victim's address and announces it (gratuitous ARP)",
+            format!("ip addr add {address}/32 dev eth0 && arping -U -c 2 -I eth0 -s {address} {address}"),
+            "Sent 2 probe",
+        ),
+        (
+            // The bridge's entry for the victim's MAC is sticky on the victim's port: frames
+            // from the spoofer with that MAC do not move it.
+            "it takes the victim's MAC too",
+            format!("ip link set eth0 address {mac} && arping -U -c 2 -I eth0 -s {address} {address}"),
+            "Sent 2 probe",
+        ),
+        (
+            // Spaces' ports exchange no frames: the victim never hears the spoofer, so it
+            // cannot be told the gateway is the spoofer (and send its replies there). Probed
+            // with a plain ARP request: a broadcast claim of the gateway would also reach
+            // other containers on this engine's bridge.
+            "it asks the victim's MAC by ARP",
+            format!("ip link set eth0 address 02:00:00:00:00:99 && ip addr del {address}/32 dev eth0 && arping -c 2 -w 3 -I eth0 {address}"),
+            "Received 0 response",
+        ),
+    ];
+    for (what, script, shown) in steps {
+        let (_, said) = in_space(&spoofer, &format!("{script}; true")).await;
+        assert!(said.contains(shown), "{what}: {said}");
+        let page = forwarded_get(&server, &victim, 8080, &cookie).await;
+        assert!(page.contains("victim-page"), "after {what}: {page}");
+    }
     server.stop().await;
 }
 
@@ -332,7 +486,7 @@ async fn readyz_says_what_the_host_enforces_and_sizes_can_be_turned_off(db: Test
     let admin = admin(&server).await;
     let ready = admin.get("/readyz").await;
     assert_eq!(ready.status, 200, "{ready:?}");
-    for part in ["storage", "network"] {
+    for part in ["storage", "network", "privileges"] {
         assert!(
             ready.body[part].as_str().unwrap().starts_with("enforced"),
             "{ready:?}"

@@ -780,6 +780,54 @@ async fn paths_links_and_archive_entries_cannot_reach_the_host_or_another_space(
         .await
         .0
     );
+
+    // Links are resolved as the kernel follows them: with `b -> .`, `b/b/../..` climbs out
+    // though as text it stays inside; and a directory the archive turns into such a link
+    // would carry a hard link to the space's own /etc/passwd (which the engine, writing as
+    // root, hands to the space's user). On the root filesystem, where a hard link reaches.
+    let climb = format!("{}{}", "b/".repeat(8), "../".repeat(8));
+    let resolved = [
+        (
+            "a directory made a link, and a hard link through it",
+            raw_tar(&[
+                raw_entry("b", b'2', ".", b""),
+                raw_entry("a/", b'5', "", b""),
+                raw_entry("a/etc/passwd", b'0', "", b"x"),
+                raw_entry("a", b'2', &climb, b""),
+                raw_entry("h", b'1', "a/etc/passwd", b""),
+            ]),
+            "`a` comes twice in the archive, as a directory and as a link",
+        ),
+        (
+            "a link through `b -> .` that climbs out",
+            raw_tar(&[
+                raw_entry("b", b'2', ".", b""),
+                raw_entry("up", b'2', "b/b/../..", b""),
+            ]),
+            "`up` links to `b/b/../..`, which leads out",
+        ),
+    ];
+    for (what, tar, why) in resolved {
+        let refused = send_stream(
+            &ann,
+            Method::POST,
+            &files(&id, "path=/tmp/in&create"),
+            TAR,
+            in_pieces(&tar),
+        )
+        .await;
+        let (_, links) = in_space(&id, "stat -c %h /etc/passwd; ls -A /tmp/in").await;
+        assert_eq!(links.trim(), "1", "{what}: {refused:?}");
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "invalid_input"),
+            "{what}: {refused:?}"
+        );
+        assert!(
+            refused.body.to_string().contains(why),
+            "{what}: {refused:?}"
+        );
+    }
     assert_eq!(host_listing(), ["secret.txt"]);
     server.stop().await;
 }

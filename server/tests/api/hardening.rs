@@ -614,82 +614,156 @@ async fn counts_and_lengths_have_limits(db: TestDb) {
     server.stop().await;
 }
 
-both_dbs!(ssh_keys_are_unique_per_user_not_across_users);
-async fn ssh_keys_are_unique_per_user_not_across_users(db: TestDb) {
+// A key belongs to one account: the second account to register it is refused (409 naming
+// the reason and what to do, never whose it is), and the refusal is audited.
+both_dbs!(an_ssh_key_belongs_to_one_account);
+async fn an_ssh_key_belongs_to_one_account(db: TestDb) {
     let server = TestServer::start(&db, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     let (_, bob) = admin.new_member(&server, "bob", json!({})).await;
     let key = ed25519_key(7);
-    // Registering bob's key first does not block bob.
     assert_eq!(
         ann.post("/api/v1/me/ssh-keys", json!({"public_key": key}))
             .await
             .status,
         201
     );
+    let taken = bob
+        .post("/api/v1/me/ssh-keys", json!({"public_key": key}))
+        .await;
+    assert_eq!((taken.status, taken.code()), (409, "conflict"), "{taken:?}");
     assert_eq!(
-        bob.post("/api/v1/me/ssh-keys", json!({"public_key": key}))
-            .await
-            .status,
-        201
+        taken.body["error"]["reason"],
+        "registered_to_another_account"
     );
+    assert!(
+        taken.message().contains("registered to another account")
+            && taken.message().contains("generate a new key"),
+        "{taken:?}"
+    );
+    assert!(!taken.body.to_string().contains("ann"), "{taken:?}");
+    assert_eq!(bob.get("/api/v1/me/ssh-keys").await.body, json!([]));
+    // The same key with another comment is the same key.
+    let renamed = bob
+        .post(
+            "/api/v1/me/ssh-keys",
+            json!({"public_key": format!("{key} bob@laptop"), "name": "mine"}),
+        )
+        .await;
+    assert_eq!(renamed.status, 409, "{renamed:?}");
     let twice = ann
         .post("/api/v1/me/ssh-keys", json!({"public_key": key}))
         .await;
     assert_eq!(twice.status, 409);
     assert!(twice.message().contains("already"), "{twice:?}");
+    let refused = admin
+        .get("/api/v1/audit?action=ssh_key.add&outcome=refused")
+        .await;
+    assert_eq!(refused.body[0]["actor"], "bob", "{refused:?}");
+    // A key of his own is fine.
+    assert_eq!(
+        bob.post("/api/v1/me/ssh-keys", json!({"public_key": ed25519_key(8)}))
+            .await
+            .status,
+        201
+    );
     server.stop().await;
 }
 
-// The move to keys unique per user keeps the keys registered before it.
-both_dbs!(registered_keys_survive_the_move_to_per_user_uniqueness);
-async fn registered_keys_survive_the_move_to_per_user_uniqueness(db: TestDb) {
+// The move to one account per key: a key that several accounts held is removed from all of
+// them (the audit log says so, for each), keys of one account stay, and no key can be held
+// twice afterwards.
+both_dbs!(keys_held_by_two_accounts_are_removed_by_the_move_to_one_account_per_key);
+async fn keys_held_by_two_accounts_are_removed_by_the_move_to_one_account_per_key(db: TestDb) {
     use migrations::{Migrator, MigratorTrait};
     use sea_orm::{ConnectionTrait, Statement};
 
     let conn = hangar::db::connect(&db.url()).await.unwrap();
-    // Back to before the two migrations of #15 (keys per user, token scopes).
-    Migrator::down(&conn, Some(2)).await.unwrap();
+    // Back to just before the migration, wherever it stands in the list.
+    let all = Migrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == "m20261221_000001_one_account_per_key")
+        .unwrap();
+    Migrator::down(&conn, Some((all.len() - at) as u32))
+        .await
+        .unwrap();
     let backend = conn.get_database_backend();
     let run = |sql: String| {
         let conn = conn.clone();
         async move { conn.execute(Statement::from_string(backend, sql)).await }
     };
-    let now = "2026-12-01 10:00:00+00:00";
-    for user in ["u1", "u2"] {
+    for user in ["u1", "u2", "u3"] {
         run(format!(
             "INSERT INTO users (id, username, display_name, email, password_hash, role, active, \
-             created_at) VALUES ('{user}', '{user}', '{user}', '', 'x', 'member', true, '{now}')"
+             created_at) VALUES ('{user}', '{user}', '{user}', '', 'x', 'member', true, \
+             '2026-12-01 10:00:00+00:00')"
         ))
         .await
         .unwrap();
     }
-    run(format!(
-        "INSERT INTO ssh_keys (id, user_id, name, public_key, fingerprint, created_at) \
-         VALUES ('k1', 'u1', 'laptop', 'ssh-ed25519 AAAA', 'SHA256:same', '{now}')"
-    ))
-    .await
-    .unwrap();
+    let key = |id: &str, user: &str, fingerprint: &str, at: &str| {
+        format!(
+            "INSERT INTO ssh_keys (id, user_id, name, public_key, fingerprint, created_at) \
+             VALUES ('{id}', '{user}', 'laptop \"{id}\"', 'ssh-ed25519 AAAA', '{fingerprint}', \
+             '2026-12-0{at} 10:00:00+00:00')"
+        )
+    };
+    // u1 registered it first, u2 later: nobody can tell whose it is.
+    run(key("k1", "u1", "SHA256:shared", "1")).await.unwrap();
+    run(key("k2", "u2", "SHA256:shared", "2")).await.unwrap();
+    run(key("k3", "u3", "SHA256:own", "3")).await.unwrap();
+    run(key("k4", "u1", "SHA256:also-own", "4")).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
 
-    let kept = conn
-        .query_one(Statement::from_string(
+    let left: Vec<String> = conn
+        .query_all(Statement::from_string(
             backend,
-            "SELECT name FROM ssh_keys WHERE id = 'k1'",
+            "SELECT id FROM ssh_keys ORDER BY id",
         ))
         .await
         .unwrap()
+        .iter()
+        .map(|row| row.try_get("", "id").unwrap())
+        .collect();
+    assert_eq!(left, ["k3", "k4"]);
+    assert!(run(key("k5", "u1", "SHA256:own", "5")).await.is_err());
+
+    // The audit log, as Hangar reads it, says whose key went and why.
+    use hangar::entities::audit_event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let removed = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("ssh_key.remove"))
+        .all(&conn)
+        .await
         .unwrap();
-    assert_eq!(kept.try_get::<String>("", "name").unwrap(), "laptop");
-    let insert = |id: &str, user: &str| {
-        format!(
-            "INSERT INTO ssh_keys (id, user_id, name, public_key, fingerprint, created_at) \
-             VALUES ('{id}', '{user}', 'k', 'ssh-ed25519 AAAA', 'SHA256:same', '{now}')"
-        )
-    };
-    run(insert("k2", "u2")).await.unwrap();
-    assert!(run(insert("k3", "u1")).await.is_err());
+    let mut users: Vec<String> = removed
+        .iter()
+        .map(|e| {
+            assert_eq!((e.actor.as_str(), e.actor_id.as_ref()), ("hangar", None));
+            assert_eq!(e.target, "ssh_key:SHA256:shared");
+            assert!(
+                chrono::Utc::now() - e.at < chrono::Duration::minutes(1),
+                "{e:?}"
+            );
+            let details: Value = serde_json::from_str(&e.details).unwrap();
+            assert!(
+                details["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than one account"),
+                "{details}"
+            );
+            assert!(
+                details["key"].as_str().unwrap().starts_with("laptop \"k"),
+                "{details}"
+            );
+            details["user"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, ["u1", "u2"]);
     conn.close().await.unwrap();
 }
 

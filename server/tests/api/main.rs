@@ -5,6 +5,7 @@
 
 mod support;
 
+mod apps_origin;
 mod auth;
 mod cli;
 mod concurrency;

@@ -1,6 +1,8 @@
 //! The port proxy against real spaces: an HTTP server (busybox httpd, with CGI scripts that
-//! echo the headers they got and stream) inside a real container, reached by path and on an
-//! apps domain, by the owner, a sharee, a stranger and nobody; tunnels; feature permissions.
+//! echo the headers they got and stream) inside a real container, reached by path (with
+//! `--path-apps true`) and on an apps domain, by the owner, a sharee, a stranger and nobody;
+//! tunnels; feature permissions. The default (apps on origins of their own under
+//! `apps.localhost`) is `crate::apps_origin`'s.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,10 @@ use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
 use serde_json::{json, Value};
 
 use crate::support::{admin, both_dbs, Client, TestDb, TestServer, TEST_IMAGE};
+
+/// Apps served by path on Hangar's own origin: only when asked for (it is risky, see the
+/// README); the tests of that mode ask for it.
+pub const PATH_APPS: &[&str] = &["--path-apps", "true"];
 
 /// What the test spaces run: busybox httpd on 8080 (on every address) and on 127.0.0.1:9090,
 /// with `/cgi-bin/env` (the headers it got, as CGI variables; it also tries to set Hangar's
@@ -37,6 +43,33 @@ pub async fn app_template(admin: &Client, name: &str, features: Value, env: Valu
         .await;
     assert_eq!(created.status, 201, "{created:?}");
     created.id()
+}
+
+/// ann's running space `web` (the busybox app, with some features), shared with bob.
+pub struct SharedWeb {
+    pub ann_id: String,
+    pub ann: Client,
+    pub id: String,
+    pub ann_cookie: String,
+    pub bob_cookie: String,
+}
+
+/// Makes the members ann and bob, ann's space `web` with `features`, started and shared
+/// with bob; both signed in.
+pub async fn shared_web(server: &TestServer, admin: &Client, features: Value) -> SharedWeb {
+    let (ann_id, ann) = admin.new_member(server, "ann", json!({})).await;
+    admin.new_member(server, "bob", json!({})).await;
+    let tpl = app_template(admin, "web", features, json!({})).await;
+    let id = running(&ann, "web", &tpl).await;
+    let shared = ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
+    assert_eq!(shared.status, 200, "{shared:?}");
+    SharedWeb {
+        ann_id,
+        ann,
+        id,
+        ann_cookie: server.login_cookie("ann", "member-password").await,
+        bob_cookie: server.login_cookie("bob", "member-password").await,
+    }
 }
 
 /// Creates and starts a space, waits until its app answers inside it.
@@ -73,11 +106,20 @@ async fn get(
     request.send().await.unwrap()
 }
 
-/// Waits until the app answers through the proxy (httpd starts with the container).
-async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
+/// Waits until the app answers 200 through the proxy (httpd starts with the container) to a
+/// GET of `path` with these headers (a cookie, an app's `host`...), no redirects followed.
+pub async fn served(
+    server: &TestServer,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let response = get(server, path, Some(cookie), None).await;
+        let mut request = server.client.get(server.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         if response.status() == 200 {
             return response;
         }
@@ -90,9 +132,14 @@ async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest:
     }
 }
 
+/// [`served`] on Hangar's own host, with a session cookie.
+async fn until_served(server: &TestServer, path: &str, cookie: &str) -> reqwest::Response {
+    served(server, path, &[("cookie", cookie)]).await
+}
+
 both_dbs!(owner_and_sharee_reach_a_port_others_get_404);
 async fn owner_and_sharee_reach_a_port_others_get_404(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     admin.new_member(&server, "bob", json!({})).await;
@@ -257,15 +304,15 @@ async fn owner_and_sharee_reach_a_port_others_get_404(db: TestDb) {
 
 both_dbs!(streams_pass_at_once_and_end_when_access_ends);
 async fn streams_pass_at_once_and_end_when_access_ends(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    admin.new_member(&server, "bob", json!({})).await;
-    let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
-    let id = running(&ann, "web", &tpl).await;
-    ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
-    let bob_cookie = server.login_cookie("bob", "member-password").await;
+    let SharedWeb {
+        ann,
+        id,
+        ann_cookie,
+        bob_cookie,
+        ..
+    } = shared_web(&server, &admin, json!(["port_forwarding"])).await;
     until_served(&server, "/spaces/ann/web/ports/8080/", &ann_cookie).await;
 
     // Server-sent events pass as they come: nothing waits for the end of the body.
@@ -498,7 +545,7 @@ async fn an_apps_domain_signs_in_through_hangar_with_a_one_time_ticket(db: TestD
 
 both_dbs!(tunnels_need_no_sign_in_count_against_the_quota_and_end_on_revoke);
 async fn tunnels_need_no_sign_in_count_against_the_quota_and_end_on_revoke(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (ann_id, ann) = admin
         .new_member(&server, "ann", json!({"max_tunnels": 1}))
@@ -669,25 +716,24 @@ async fn tunnels_need_no_sign_in_count_against_the_quota_and_end_on_revoke(db: T
 
 both_dbs!(feature_rules_decide_who_uses_what_with_a_403_naming_it);
 async fn feature_rules_decide_who_uses_what_with_a_403_naming_it(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
-    let (ann_id, ann) = admin.new_member(&server, "ann", json!({})).await;
-    admin.new_member(&server, "bob", json!({})).await;
+    let SharedWeb {
+        ann_id,
+        ann,
+        id,
+        ann_cookie,
+        bob_cookie,
+    } = shared_web(
+        &server,
+        &admin,
+        json!(["terminal", "port_forwarding", "tunnels"]),
+    )
+    .await;
     let group = admin
         .post("/api/v1/groups", json!({"name": "builders"}))
         .await
         .id();
-    let tpl = app_template(
-        &admin,
-        "web",
-        json!(["terminal", "port_forwarding", "tunnels"]),
-        json!({}),
-    )
-    .await;
-    let id = running(&ann, "web", &tpl).await;
-    ann.put(&format!("/api/v1/spaces/{id}/shares/bob")).await;
-    let ann_cookie = server.login_cookie("ann", "member-password").await;
-    let bob_cookie = server.login_cookie("bob", "member-password").await;
     until_served(&server, "/spaces/ann/web/ports/8080/", &ann_cookie).await;
     let rule = |scope: &str, subject: Option<&str>, feature: &str, rule: &str| json!({"scope": scope, "subject": subject, "feature": feature, "rule": rule});
 
@@ -855,7 +901,7 @@ async fn feature_rules_decide_who_uses_what_with_a_403_naming_it(db: TestDb) {
 
 both_dbs!(listening_ports_are_discovered_with_where_to_open_them);
 async fn listening_ports_are_discovered_with_where_to_open_them(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
@@ -986,5 +1032,129 @@ async fn feature_rules_gate_file_transfer_too(db: TestDb) {
     let denied = ann.get(&list).await;
     assert_eq!(denied.status, 403, "{denied:?}");
     assert_eq!(denied.body["error"]["permission"], "file_transfer");
+    server.stop().await;
+}
+
+// A public link forwards a port: publishing one needs `port_forwarding` as well as
+// `tunnels`, for whoever publishes it and for the space's owner, and a link is served only
+// while its owner has both.
+both_dbs!(tunnels_need_port_forwarding_as_well);
+async fn tunnels_need_port_forwarding_as_well(db: TestDb) {
+    let server = TestServer::start(&db, &["--path-apps", "true"]).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let tpl = app_template(
+        &admin,
+        "web",
+        json!(["port_forwarding", "tunnels"]),
+        json!({}),
+    )
+    .await;
+    let id = running(&ann, "web", &tpl).await;
+    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    until_served(&server, "/spaces/ann/web/ports/8080/", &ann_cookie).await;
+    let rule = |subject: &str, rule: &str| json!({"scope": "user", "subject": subject, "feature": "port_forwarding", "rule": rule});
+    let set = |subject: &'static str, effect: &'static str| {
+        let admin = admin.clone();
+        let body = rule(subject, effect);
+        async move {
+            let set = admin
+                .send(reqwest::Method::PUT, "/api/v1/feature-rules", Some(body))
+                .await;
+            assert_eq!(set.status, 200, "{set:?}");
+        }
+    };
+    let publish = |client: &Client| {
+        let client = client.clone();
+        let path = format!("/api/v1/spaces/{id}/tunnels");
+        async move { client.post(&path, json!({"port": 8080})).await }
+    };
+
+    // The owner without `port_forwarding`: refused, naming it.
+    set("ann", "deny").await;
+    let refused = publish(&ann).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(refused.body["error"]["permission"], "port_forwarding");
+    assert!(
+        refused
+            .message()
+            .contains("needs `port_forwarding` as well as `tunnels`"),
+        "{refused:?}"
+    );
+    // An admin who may forward ports cannot publish it for her either.
+    let for_her = publish(&admin).await;
+    assert_eq!(for_her.status, 403, "{for_her:?}");
+    assert_eq!(for_her.body["error"]["permission"], "port_forwarding");
+
+    // An admin denied `port_forwarding` cannot publish a port of a space whose owner may.
+    set("ann", "inherit").await;
+    set("admin", "deny").await;
+    let by_admin = publish(&admin).await;
+    assert_eq!(by_admin.status, 403, "{by_admin:?}");
+    assert_eq!(by_admin.body["error"]["permission"], "port_forwarding");
+    set("admin", "inherit").await;
+
+    // Published while the owner had both; served until she loses `port_forwarding`.
+    let made = publish(&ann).await;
+    assert_eq!(made.status, 201, "{made:?}");
+    let link = made.body["url"].as_str().unwrap().to_owned();
+    assert_eq!(get(&server, &link, None, None).await.status(), 200);
+    set("ann", "deny").await;
+    assert_eq!(get(&server, &link, None, None).await.status(), 404);
+    set("ann", "inherit").await;
+    assert_eq!(get(&server, &link, None, None).await.status(), 200);
+    server.stop().await;
+}
+
+// The way back from an app's sign-in stays on the app's host, however the path is written
+// (a browser strips tabs and newlines and reads `\` as `/`).
+both_dbs!(an_app_sign_in_goes_back_only_to_a_path_of_the_app_host);
+async fn an_app_sign_in_goes_back_only_to_a_path_of_the_app_host(db: TestDb) {
+    let server = apps_server(&db).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let tpl = app_template(&admin, "web", json!(["port_forwarding"]), json!({})).await;
+    running(&ann, "web", &tpl).await;
+    let ann_cookie = server.login_cookie("ann", "member-password").await;
+    let host = "8080--web--ann.apps.test";
+    // A ticket for the app host, back to `path` (as the exchange's address on that host).
+    let ticket = |path: &'static str| {
+        let (server, cookie) = (&server, &ann_cookie);
+        async move {
+            let granted = get(
+                server,
+                &format!("/api/v1/apps/authorize?host={host}&path={path}"),
+                Some(cookie),
+                None,
+            )
+            .await;
+            assert_eq!(granted.status(), 302, "{path}");
+            let exchange = granted.headers()[LOCATION].to_str().unwrap().to_owned();
+            exchange
+                .strip_prefix(&format!("http://{host}"))
+                .unwrap()
+                .to_owned()
+        }
+    };
+    for (asked, back) in [
+        ("%2Fcgi-bin%2Fenv%3Fa%3D1", "/cgi-bin/env?a=1"),
+        ("%2F%09%2Fevil.example", "/"),
+        ("%2F%0A%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("%2F.%2F%2Fevil.example", "/"),
+        ("https%3A%2F%2Fevil.example", "/"),
+    ] {
+        // What Hangar sends back, and what a `next` forged on the exchange would do.
+        let given = ticket(asked).await;
+        let forged = format!(
+            "{}&next={asked}",
+            ticket("%2F").await.split("&next=").next().unwrap()
+        );
+        for path in [given, forged] {
+            let exchanged = get(&server, &path, None, Some(host)).await;
+            assert_eq!(exchanged.status(), 302, "{path}");
+            assert_eq!(exchanged.headers()[LOCATION], back, "{path}");
+        }
+    }
     server.stop().await;
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::ports::{app_template, running};
+use crate::ports::{app_template, running, PATH_APPS};
 use crate::support::{
     admin, both_dbs, open_websocket as open, Process, TempDb, TestDb, TestServer,
 };
@@ -22,7 +22,7 @@ pub const WS_ECHO: &str = include_str!("../fixtures/ws_echo.py");
 
 both_dbs!(websockets_pass_through_the_proxy);
 async fn websockets_pass_through_the_proxy(db: TestDb) {
-    let server = TestServer::start(&db, &[]).await;
+    let server = TestServer::start(&db, PATH_APPS).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     admin.new_member(&server, "bob", json!({})).await;
@@ -178,7 +178,7 @@ fn rss_of(pid: u32) -> u64 {
 #[tokio::test]
 async fn a_100_mb_download_streams_with_flat_server_memory() {
     let db = TempDb::new();
-    let process = Process::start(&db.url()).await;
+    let process = Process::start_with(&db.url(), &[("HANGAR_PATH_APPS", "true")]).await;
     let pid = process.child.id().unwrap();
     let server = &process.server;
     let admin = admin(server).await;

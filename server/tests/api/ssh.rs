@@ -605,10 +605,10 @@ async fn ssh_l_reaches_servers_inside_the_space_and_nothing_else() {
     s.server.stop().await;
 }
 
-#[tokio::test]
-async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
-    let db = TestDb::sqlite();
-    let server = TestServer::start(&db, &["--ssh-listen", "127.0.0.1:0"]).await;
+/// A server with the gateway on, and a member `ann` with a key and her running space `box` of
+/// the busybox test image.
+async fn busybox_setup(db: &TestDb) -> (TestServer, Ssh, Key) {
+    let server = TestServer::start(db, &["--ssh-listen", "127.0.0.1:0"]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
     let template = ssh_template(&admin, "box", BUSYBOX_IMAGE, "/bin/sh").await;
@@ -616,6 +616,13 @@ async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
     let ssh = Ssh::of(&server);
     let key = ssh.key("ann").await;
     add_key(&ann, &key).await;
+    (server, ssh, key)
+}
+
+#[tokio::test]
+async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
+    let db = TestDb::sqlite();
+    let (server, ssh, key) = busybox_setup(&db).await;
     let started = ssh
         .run(&key, "box", "mkdir -p /tmp/www && echo hello-from-busybox > /tmp/www/index.html && httpd -p 127.0.0.1:8080 -h /tmp/www")
         .await;
@@ -641,6 +648,47 @@ async fn busybox_spaces_forward_through_nc_and_say_they_have_no_sftp_server() {
         .unwrap();
     assert!(!sftp.status.success());
     assert!(text(&sftp.stderr).contains("no SFTP server"), "{sftp:?}");
+    server.stop().await;
+}
+
+/// One host that opens 300 connections and then says nothing (or only its version) keeps no
+/// one from signing in, not even a user at the same address (issue #26): each connection past
+/// an address's share pushes out that address's silent connection waiting longest, and what
+/// the gateway holds is let go once its key exchange is overdue (10 s).
+#[tokio::test]
+async fn three_hundred_silent_connections_from_one_address_keep_no_one_from_signing_in() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let db = TestDb::sqlite();
+    let (server, ssh, key) = busybox_setup(&db).await;
+
+    let opened = Instant::now();
+    let mut silent = Vec::new();
+    for i in 0..300 {
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", ssh.port))
+            .await
+            .unwrap();
+        if i % 2 == 1 {
+            // Only the version line, then nothing.
+            let _ = socket.write_all(b"SSH-2.0-Silent_1.0\r\n").await;
+        }
+        silent.push(socket);
+    }
+    let out = ssh.run(&key, "box", "echo signed-in-$((6 * 7))").await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "signed-in-42");
+
+    // Every silent connection ends: most at once, the last held ones by the handshake's grace.
+    let ends = silent.into_iter().map(|mut socket| async move {
+        let mut seen = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut seen))
+            .await
+            .is_ok()
+    });
+    let ended = futures_util::future::join_all(ends).await;
+    let waited = opened.elapsed();
+    assert_eq!(ended.iter().filter(|e| **e).count(), 300);
+    assert!(waited < Duration::from_secs(18), "held for {waited:?}");
     server.stop().await;
 }
 
@@ -900,4 +948,41 @@ async fn a_restarted_server_shows_the_same_host_key(db: TestDb) {
         "{out:?}"
     );
     second.kill_9().await;
+}
+
+// One public key, two accounts: bob cannot register ann's public key (public keys are
+// public), so her logins keep landing in her own space, never in his; a key of his own signs
+// him in to his.
+both_dbs!(a_key_signs_in_one_account_only);
+async fn a_key_signs_in_one_account_only(db: TestDb) {
+    let s = setup(&db, &[]).await;
+    let (_, bob) = s.admin.new_member(&s.server, "bob", json!({})).await;
+    let small = ssh_template(&s.admin, "small", BUSYBOX_IMAGE, "/bin/sh").await;
+    let bob_space = running_space(&bob, &small, "dev").await;
+    for (space, whose) in [(&s.space, "ann"), (&bob_space, "bob")] {
+        let (wrote, out) =
+            crate::support::in_space(space, &format!("echo {whose}-space > /tmp/whose")).await;
+        assert!(wrote, "{out}");
+    }
+
+    let taken = bob
+        .post("/api/v1/me/ssh-keys", json!({"public_key": s.key.public}))
+        .await;
+    assert_eq!(taken.status, 409, "{taken:?}");
+    assert!(
+        taken.message().contains("registered to another account")
+            && taken.message().contains("generate a new key"),
+        "{taken:?}"
+    );
+    let out = s.ssh.run(&s.key, "dev", "cat /tmp/whose").await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "ann-space");
+
+    // What the README tells him: a new key of his own.
+    let bob_key = s.ssh.key("bob").await;
+    add_key(&bob, &bob_key).await;
+    let out = s.ssh.run(&bob_key, "dev", "cat /tmp/whose").await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), "bob-space");
+    s.server.stop().await;
 }

@@ -344,17 +344,18 @@ impl TestServer {
         db: &impl DatabaseUrl,
         extra: &[&str],
     ) -> Self {
+        // The address really listened on: app addresses and Hangar's own origin name it.
+        let listen = listener.local_addr().unwrap().to_string();
+        let url = db.url();
         let mut args = vec![
             "hangar",
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--database-url",
-            "",
+            &url,
             "--admin-password",
             ADMIN_PASSWORD,
         ];
-        let url = db.url();
-        args[4] = &url;
         let data_dir = data_dir_for(&url).map(|d| d.to_string_lossy().into_owned());
         if let Some(dir) = data_dir
             .as_deref()
@@ -856,7 +857,27 @@ impl Process {
 
     /// Starts one with extra environment (`HANGAR_*` settings).
     pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Process {
+        Process::spawn(database_url, env, Stdio::null(), free_port().await).await
+    }
+
+    /// Starts one whose log (its standard output; set `HANGAR_LOG` in `env`) goes to `log`.
+    /// `{port}` in a value of `env` is the port it will listen on.
+    pub async fn start_logged(
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Process {
         let port = free_port().await;
+        let env: Vec<(&str, String)> = env
+            .iter()
+            .map(|(k, v)| (*k, v.replace("{port}", &port.to_string())))
+            .collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let file = std::fs::File::create(log).unwrap();
+        Process::spawn(database_url, &env, Stdio::from(file), port).await
+    }
+
+    async fn spawn(database_url: &str, env: &[(&str, &str)], stdout: Stdio, port: u16) -> Process {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"));
         if let Some(host) = DOCKER_HOST.get() {
             command.env("DOCKER_HOST", host);
@@ -874,8 +895,13 @@ impl Process {
             .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             // Tests make their own templates.
             .env("HANGAR_DEFAULT_TEMPLATE", "false")
-            .env("HANGAR_LOG", "warn")
-            .stdout(Stdio::null())
+            .env(
+                "HANGAR_LOG",
+                env.iter()
+                    .find(|(k, _)| *k == "HANGAR_LOG")
+                    .map_or("warn", |(_, v)| *v),
+            )
+            .stdout(stdout)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -939,4 +965,27 @@ pub async fn open_websocket(
             }
         }
     }
+}
+
+/// What a space's `port` answers to an HTTP `GET /` through Hangar's TCP forward (what
+/// `hangar port-forward` uses): everything it sent until it closed, or what came within 20 s.
+pub async fn forwarded_get(server: &TestServer, space_id: &str, port: u16, cookie: &str) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let path = format!("/api/v1/spaces/{space_id}/ports/{port}/tcp");
+    let mut socket = open_websocket(server, &path, cookie, None).await;
+    let request = b"GET / HTTP/1.0\r\nHost: x\r\n\r\n".to_vec();
+    socket.send(Message::Binary(request.into())).await.unwrap();
+    let mut answer = Vec::new();
+    let reading = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                Message::Binary(data) => answer.extend_from_slice(&data),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), reading).await;
+    String::from_utf8_lossy(&answer).into_owned()
 }

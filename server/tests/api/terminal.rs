@@ -189,11 +189,13 @@ async fn revocation_stop_and_strangers(db: TestDb) {
     let mut owner_view = connect(&server, &ann_cookie, &id, &session, None)
         .await
         .unwrap();
+    // The same id is a shell of bob's own (see
+    // `a_terminal_session_is_its_starters_alone`).
     let mut bob_view = connect(&server, &bob_cookie, &id, &session, None)
         .await
         .unwrap();
     bob_view.send("echo from-bob-$((1+2))\n").await;
-    owner_view.expect("from-bob-3").await;
+    bob_view.expect("from-bob-3").await;
 
     ann.delete(&format!("/api/v1/spaces/{id}/shares/{bob_id}"))
         .await;
@@ -375,5 +377,84 @@ async fn a_reattached_viewer_gets_the_lines_that_scrolled_off_before_the_screen(
     );
     let history_ends = replay.find("\x1b[H\x1b[2J").expect("the screen follows");
     assert!(replay.find("\r\n2005\r\n").unwrap() < history_ends);
+    server.stop().await;
+}
+
+/// What `view`'s shell prints for `echo <tag>-$$`: its process id.
+async fn shell_pid(view: &mut crate::ws::Viewer, tag: &str) -> String {
+    view.send(&format!("echo {tag}-$$-end\n")).await;
+    let found = view
+        .read_until(Duration::from_secs(10), |v| {
+            pid_in(&String::from_utf8_lossy(&v.output), tag).is_some()
+        })
+        .await;
+    assert!(found, "no pid: {:?}", String::from_utf8_lossy(&view.output));
+    pid_in(&String::from_utf8_lossy(&view.output), tag).unwrap()
+}
+
+/// The digits printed between `<tag>-` and `-end` (not the echoed command line).
+fn pid_in(output: &str, tag: &str) -> Option<String> {
+    output
+        .match_indices(&format!("{tag}-"))
+        .find_map(|(at, found)| {
+            let rest = &output[at + found.len()..];
+            let (digits, after) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit())?);
+            (!digits.is_empty() && after.starts_with("-end")).then(|| digits.to_owned())
+        })
+}
+
+// A terminal session belongs to the user who started it: a sharee, or an admin, who names
+// the same (space, id) gets a shell of their own and never reads or types into the owner's.
+both_dbs!(a_terminal_session_is_its_starters_alone);
+async fn a_terminal_session_is_its_starters_alone(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let (ann, id, ann_cookie) = running_space(&server).await;
+    let admin = admin(&server).await;
+    admin.new_member(&server, "bob", json!({})).await;
+    assert_eq!(
+        ann.put(&format!("/api/v1/spaces/{id}/shares/bob"))
+            .await
+            .status,
+        200
+    );
+    let bob_cookie = server.login_cookie("bob", "member-password").await;
+    let admin_cookie = server
+        .login_cookie("admin", crate::support::ADMIN_PASSWORD)
+        .await;
+    let session = session_id();
+
+    let mut ann_view = connect(&server, &ann_cookie, &id, &session, None)
+        .await
+        .unwrap();
+    ann_view.send("echo ann-typed-$((40+2))\n").await;
+    ann_view.expect("ann-typed-42").await;
+    let ann_pid = shell_pid(&mut ann_view, "ann").await;
+
+    for (who, cookie) in [("bob", &bob_cookie), ("admin", &admin_cookie)] {
+        let mut view = connect(&server, cookie, &id, &session, None).await.unwrap();
+        let pid = shell_pid(&mut view, who).await;
+        assert_ne!(pid, ann_pid, "{who} joined ann's shell");
+        view.send(&format!("echo typed-by-{who}\n")).await;
+        view.expect(&format!("typed-by-{who}")).await;
+        let theirs = String::from_utf8_lossy(&view.output).into_owned();
+        assert!(
+            !theirs.contains("ann-typed-42"),
+            "{who} saw ann's screen: {theirs}"
+        );
+        // Ann's stream, in order: had they shared her shell, what they typed would come
+        // before this.
+        ann_view.send(&format!("echo after-{who}\n")).await;
+        ann_view.expect(&format!("after-{who}")).await;
+        let hers = String::from_utf8_lossy(&ann_view.output).into_owned();
+        assert!(
+            !hers.contains(&format!("typed-by-{who}")),
+            "{who} typed into ann's shell: {hers}"
+        );
+    }
+    // Ann's own second viewer still joins her session.
+    let mut again = connect(&server, &ann_cookie, &id, &session, None)
+        .await
+        .unwrap();
+    again.expect("ann-typed-42").await;
     server.stop().await;
 }

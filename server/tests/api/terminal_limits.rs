@@ -166,7 +166,11 @@ async fn a_viewer_that_never_arrives_leaves_no_session() {
 async fn input_for_a_stalled_shell_is_bounded() {
     let db = TestDb::sqlite();
     let server = TestServer::start(&db, &[]).await;
-    let (_ann, id, cookie) = running_space(&server).await;
+    let (ann, id, cookie) = running_space(&server).await;
+    let ann_id = ann.get("/api/v1/me").await.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let session = session_id();
     let mut viewer = connect(&server, &cookie, &id, &session, None)
         .await
@@ -189,7 +193,7 @@ async fn input_for_a_stalled_shell_is_bounded() {
         sink
     });
     let terminals = &server.services.as_ref().unwrap().terminals;
-    let held = terminals.session(&id, &session).unwrap();
+    let held = terminals.session(&id, &ann_id, &session).unwrap();
     let mut most = 0;
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {

@@ -142,6 +142,7 @@ fn TemplateForm(
     );
     let archived = RwSignal::new(t.as_ref().is_some_and(|t| t.archived));
     let privileged = RwSignal::new(t.as_ref().is_some_and(|t| t.privileged));
+    let raw_sockets = RwSignal::new(t.as_ref().is_some_and(|t| t.raw_sockets));
     let derived_su = move || {
         volumes.with(|v| {
             v.iter()
@@ -211,6 +212,7 @@ fn TemplateForm(
                     allowed_groups: Some(allowed.get_untracked()),
                     archived: Some(archived.get_untracked()),
                     privileged: Some(privileged.get_untracked()),
+                    raw_sockets: Some(raw_sockets.get_untracked()),
                     ..Default::default()
                 }),
             )),
@@ -229,6 +231,7 @@ fn TemplateForm(
                     ports: Vec::new(),
                     allowed_groups: allowed.get_untracked(),
                     privileged: privileged.get_untracked(),
+                    raw_sockets: raw_sockets.get_untracked(),
                 }),
                 None,
             )),
@@ -285,6 +288,8 @@ fn TemplateForm(
             </fieldset>
             <label class="check"><input type="checkbox" data-testid="template-privileged" bind:checked=privileged />
                 " Docker-in-Docker rights (more capabilities, no seccomp profile, setuid works: for templates that run a Docker engine or need sudo as a non-root user)"</label>
+            <label class="check"><input type="checkbox" data-testid="template-raw-sockets" bind:checked=raw_sockets />
+                " Raw sockets (packet capture, crafted packets: for network tools; ping works without)"</label>
             {is_edit.then(|| view! { <label class="check"><input type="checkbox" bind:checked=archived /> "Archived (no new spaces; existing ones keep working)"</label> })}
             {form_error(error, &["name", "image", "shell", "compute_units", "description", "volumes", "features", "allowed_groups"])}
             {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}

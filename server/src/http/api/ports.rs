@@ -75,7 +75,7 @@ pub async fn my_tunnels(
 }
 
 /// The VS Code tunnel of a running space and its sign-in code.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/vscode-tunnel", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 200, body = VscodeTunnelStatus), (status = 401, body = ErrorBody), (status = 403, description = "the `vscode_tunnel` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/vscode-tunnel", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 200, body = VscodeTunnelStatus), (status = 401, body = ErrorBody), (status = 403, description = "an API token without the `write` scope (the code signs the tunnel in for whoever enters it), or the `vscode_tunnel` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn vscode_tunnel(
     State(services): State<Services>,
     caller: Caller,

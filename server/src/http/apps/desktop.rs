@@ -19,12 +19,12 @@ use crate::http::extract::websocket;
 use crate::http::middleware::csrf::origin_allowed;
 use crate::http::AppState;
 use crate::proxy::connect::SpaceStream;
-use crate::services::access::Caller;
+use crate::services::access::{Caller, Use};
 use crate::services::apps::links::VNC_PORT;
 use crate::services::watch::{AccessWatch, Need};
 
 /// The VNC stream as WebSocket binary frames (noVNC's protocol), both ways.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/vnc", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 101, description = "switched to the desktop's WebSocket (binary frames carry the RFB stream)"), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, or the `vnc` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "the desktop does not answer", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/vnc", tag = "ports", params(("id" = String, Path, description = "the space id")), responses((status = 101, description = "switched to the desktop's WebSocket (binary frames carry the RFB stream)"), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, an API token without the `write` scope (the desktop's keyboard is a shell), or the `vnc` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "the desktop does not answer", body = ErrorBody)))]
 pub async fn vnc(
     State(state): State<AppState>,
     caller: Caller,
@@ -39,7 +39,7 @@ pub async fn vnc(
     }
     let (space, _) = state
         .services
-        .space_with_feature(&caller, &id, Feature::Vnc)
+        .space_with_feature(&caller, &id, Feature::Vnc, Use::Change)
         .await?;
     if !space.state.is_running() {
         return Err(ApiError::wrong_state(

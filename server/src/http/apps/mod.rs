@@ -2,15 +2,18 @@
 //! for its owner and those it is shared with (others, and anonymous requests, get 404 as for
 //! the space itself), and to tunnels (ports published at an unguessable public link).
 //!
-//! Two ways in:
-//! - an apps domain (`--apps-domain`): each port on an origin of its own,
-//!   `{port}--{space}--{owner}.{domain}`, routed by the `Host` the client sent. Hangar's session
-//!   cookie never goes there: a browser signs in to an app through Hangar's own origin, which
-//!   hands over a short-lived signed ticket that the app host exchanges for a cookie of its
-//!   own ([`sign_in`]);
-//! - by path on Hangar's origin (`/spaces/{owner}/{space}/ports/{port}/…`) when no apps domain
-//!   is set and `--path-apps` is on. Pages of a space then run on Hangar's origin; answers to
-//!   anyone but the space's owner are sandboxed so that their scripts cannot act as the visitor.
+//! Two ways in (`crate::config::AppsServed`):
+//! - an apps domain: each port on an origin of its own, `{port}--{space}--{owner}.{domain}`,
+//!   routed by the `Host` the client sent. The domain is `--apps-domain`, or on a Hangar
+//!   reached on this machine only `apps.localhost:<port>` (browsers resolve `*.localhost` to
+//!   this machine by themselves). Hangar's session cookie never goes there: a browser signs in
+//!   to an app through Hangar's own origin, which hands over a short-lived signed ticket that
+//!   the app host exchanges for a cookie of its own ([`sign_in`]). Hangar's own pages never
+//!   answer anywhere under the apps domain;
+//! - by path on Hangar's origin (`/spaces/{owner}/{space}/ports/{port}/…`) only with an explicit
+//!   `--path-apps true`. Pages of a space then run on Hangar's origin; answers to anyone but
+//!   the space's owner are sandboxed so that their scripts cannot act as the visitor, and a
+//!   public link there never redirects to another site.
 //!
 //! Who may use which port is the services' (`crate::services::apps`); the bytes go through the
 //! proxy engine (`crate::proxy`), which cuts the exchange within a second once the right to it
@@ -32,12 +35,13 @@ use http::header;
 use http::StatusCode;
 
 use super::AppState;
+use crate::config::AppsServed;
 use crate::entities::space;
 use crate::error::ApiError;
 use crate::proxy::connect::Upstream;
 use crate::proxy::forward::{self, Cut, Forward};
 use crate::proxy::page;
-use crate::services::access::SpaceRole;
+use crate::services::access::{SpaceRole, Use};
 use crate::services::apps::route::{self, HostTarget, PathTarget};
 use crate::services::apps::tickets::EXCHANGE_PATH;
 use crate::services::watch::Need;
@@ -55,14 +59,26 @@ fn client_ip(request: &Request) -> IpAddr {
 
 /// What a request presented, as Hangar authenticates it on a proxied path: an `Authorization`
 /// that is not one of Hangar's API tokens is the app's business (it is not passed on either),
-/// and the session cookie decides.
+/// and the session cookie decides. It proves who is asking only: what the request may do in
+/// the space is the services' to decide, from its [`Use`] ([`Services::port_access`]).
 fn hangar_credentials_only(presented: &Presented) -> Presented {
     let mut presented = presented.clone();
     let hangar_token = matches!(&presented.authorization, Authorization::Bearer(secret) if secret.starts_with("hgr_"));
     if !hangar_token {
         presented.authorization = Authorization::None;
     }
+    presented.reads_only = true;
     presented
+}
+
+/// What a request to an app does in its space: GET and HEAD only read, unless they upgrade
+/// the connection (a WebSocket carries anything); every other method may change something.
+fn request_use(request: &Request) -> Use {
+    let upgrade = request.headers().contains_key(header::UPGRADE);
+    match *request.method() {
+        http::Method::GET | http::Method::HEAD if !upgrade => Use::Read,
+        _ => Use::Change,
+    }
 }
 
 /// How the client reached Hangar.
@@ -141,7 +157,12 @@ async fn serve_port(
     prefix: Option<String>,
 ) -> Response {
     let html = page::accepts_html(request.headers());
-    let (space, role, feature) = match state.services.port_access(caller, space_id, port).await {
+    let intent = request_use(&request);
+    let (space, role, feature) = match state
+        .services
+        .port_access(caller, space_id, port, intent)
+        .await
+    {
         Ok(found) => found,
         Err(refusal) => return page::from_error(&refusal, html),
     };
@@ -157,6 +178,7 @@ async fn serve_port(
         client_ip: client_ip(&request),
         scheme: scheme(state),
         sandbox,
+        redirects_stay_here: false,
         cut: access_cut(&state.services, caller, &space.id, feature),
         what: format!("port {port} of {owner}/{}", space.name),
     };
@@ -190,10 +212,13 @@ async fn serve_tunnel(
     let services = state.services.clone();
     let tunnel_id = found.tunnel_id.clone();
     let space_id = found.space.id.clone();
+    // Visitors of a public link are strangers: on Hangar's origin, always sandboxed, and never
+    // sent on to another site (on an origin of its own, where it leads is the app's business).
+    let on_hangars_origin = prefix.is_some();
     let forward_to = Forward {
         upstream,
-        // Visitors of a public link are strangers: on Hangar's origin, always sandboxed.
-        sandbox: prefix.is_some(),
+        sandbox: on_hangars_origin,
+        redirects_stay_here: on_hangars_origin,
         prefix,
         client_ip: client_ip(&request),
         scheme: scheme(state),
@@ -213,11 +238,18 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
         return next.run(request).await;
     };
     let html = page::accepts_html(request.headers());
-    if state.config.apps_domain.is_some() || !state.config.path_apps {
-        let message = if state.config.apps_domain.is_some() {
-            "apps of spaces are served on the apps domain: open the link from the space's page"
-        } else {
-            "this Hangar does not serve apps by path (--path-apps false)"
+    let apps = state.config.apps();
+    if apps != AppsServed::Path {
+        let message = match apps {
+            AppsServed::Domain(_) => {
+                "apps of spaces open on origins of their own, never on Hangar's: open the link \
+                 from the space's page"
+            }
+            _ => {
+                "this Hangar serves no apps of spaces: it is reached from other machines and \
+                 has no apps domain; its operator gives --apps-domain (with wildcard DNS) to \
+                 serve them"
+            }
         };
         return page::refusal(
             StatusCode::NOT_FOUND,
@@ -283,23 +315,24 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
     }
 }
 
-/// Every request whose `Host` is under the apps domain: never Hangar's own pages there.
+/// Every request whose `Host` is the apps domain or under it: never Hangar's own pages there.
 /// Runs outside the session layer: Hangar's session does not exist on these origins.
 pub async fn apps_domain(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(domain) = state.config.apps_domain.clone() else {
+    let apps = state.config.apps();
+    let Some(domain) = apps.domain() else {
         return next.run(request).await;
     };
     let Some(host) = request_host(&request) else {
         return next.run(request).await;
     };
-    if route::app_label(&host, &domain).is_none() {
+    if !route::is_apps_host(&host, domain) {
         return next.run(request).await;
     }
     let html = page::accepts_html(request.headers());
     if request.uri().path() == EXCHANGE_PATH {
         return sign_in::exchange(&state, request.uri(), request.headers(), &host).await;
     }
-    match route::parse_host(&host, &domain) {
+    match route::parse_host(&host, domain) {
         None => page::refusal(
             StatusCode::NOT_FOUND,
             "No such app",

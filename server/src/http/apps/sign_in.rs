@@ -2,7 +2,9 @@
 //! `crate::services::apps::tickets`): `GET /api/v1/apps/authorize` on Hangar's origin, and
 //! `/__hangar/auth` on an app host, where a ticket becomes the host's own cookie.
 
+use app::api::ports::{encode_query_value as encode, AUTHORIZE_PATH};
 use app::api::ssr::Presented;
+use app::redirect::local_path;
 use axum::extract::{Query, Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -17,18 +19,6 @@ use crate::http::AppState;
 use crate::proxy::forward::{redirect, APP_COOKIE};
 use crate::proxy::page;
 use crate::services::apps::tickets::{AppSession, EXCHANGE_PATH};
-
-/// Percent-encodes a query value.
-pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The sign-in page, coming back to `next` (a path of Hangar's) afterwards.
 pub fn login_url(next: &str) -> String {
@@ -62,16 +52,13 @@ pub async fn app_session(
 /// An app host without a good cookie: a browser goes to sign in through Hangar's origin;
 /// other clients are told how.
 pub fn sign_in(state: &AppState, request: &Request, host: &str, html: bool) -> Response {
-    let origin = state
-        .config
-        .public_url
-        .as_deref()
-        .unwrap_or_default()
-        .trim_end_matches('/');
+    // `--public-url`, or on this machine the listening address (`check` made sure one is
+    // known whenever apps have origins of their own).
+    let origin = state.config.hangar_origin().unwrap_or_default();
     if html && request.method() == http::Method::GET {
         let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
         return redirect(&format!(
-            "{origin}/api/v1/apps/authorize?host={}&path={}",
+            "{origin}{AUTHORIZE_PATH}?host={}&path={}",
             encode(host),
             encode(path)
         ));
@@ -89,19 +76,12 @@ pub fn sign_in(state: &AppState, request: &Request, host: &str, html: bool) -> R
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuthorizeQuery {
-    /// The app's host, `{port}--{space}--{owner}.{apps domain}`.
+    /// The app's host, `{port}--{space}--{owner}.{apps domain}` (`apps.localhost:<port>` on a
+    /// Hangar reached on this machine only).
     pub host: String,
     /// The path (and query) to open there.
     #[serde(default)]
     pub path: Option<String>,
-}
-
-/// A path of the same origin, safe to redirect to.
-fn local_path(path: Option<&str>) -> String {
-    match path {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 /// Signs the browser in to an app host: checks that the signed-in user may use that port of
@@ -192,8 +172,16 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_path(Some("/x?y=1")), "/x?y=1");
-        for bad in ["//evil.com/", "https://evil.com", "/\\evil.com", ""] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        for bad in [
+            "//evil.com/",
+            "https://evil.com",
+            "/\\evil.com",
+            "",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/.//evil.com",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
     }
 

@@ -7,13 +7,13 @@ use app::error::ErrorBody;
 use app::ids::SpaceId;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::desktop::bridge;
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::websocket;
+use crate::http::extract::{websocket, ValidPath};
 use crate::http::middleware::csrf::origin_allowed;
 use crate::http::AppState;
 use crate::services::access::Caller;
@@ -21,11 +21,11 @@ use crate::services::apps::links::VNC_PORT;
 use crate::services::watch::Need;
 
 /// A TCP connection to a port of the space, carried as WebSocket binary frames both ways.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/{port}/tcp", tag = "ports", params(("id" = String, Path, description = "the space id"), ("port" = u16, Path, description = "the port inside the space, 1 to 65535")), responses((status = 101, description = "switched to a WebSocket whose binary frames carry the TCP stream"), (status = 400, description = "port 0, or not a WebSocket upgrade", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, a read-only token, or the `port_forwarding` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "nothing answers on the port", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/ports/{port}/tcp", tag = "ports", params(("id" = String, Path, description = "the space id"), ("port" = u16, Path, minimum = 1, maximum = 65535, description = "the port inside the space, 1 to 65535")), responses((status = 101, description = "switched to a WebSocket whose binary frames carry the TCP stream"), (status = 400, description = "a port out of 1 to 65535, or not a WebSocket upgrade", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "cross-origin upgrade, a read-only token, or the `port_forwarding` permission is missing", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the space is not running", body = ErrorBody), (status = 429, description = "too many desktop and port-forward connections open", body = ErrorBody), (status = 503, description = "nothing answers on the port", body = ErrorBody)))]
 pub async fn tcp(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, port)): Path<(SpaceId, u16)>,
+    ValidPath((id, port)): ValidPath<(SpaceId, u16)>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {

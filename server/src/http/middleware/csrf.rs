@@ -1,4 +1,6 @@
-//! CSRF protection: a state-changing request from a browser must come from Hangar's own origin.
+//! CSRF protection: a state-changing request from a browser must come from Hangar's own
+//! origin, and nothing at all is answered to a page of an app (an origin under the apps
+//! domain): code served from a space never acts on Hangar.
 
 use std::sync::Arc;
 
@@ -10,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::SESSION_COOKIE;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::services::apps::route;
 
-/// Refuses unsafe requests whose Origin (or Referer) names another site, and unsafe requests
+/// Refuses requests of any method whose Origin is an app's (and unsafe ones whose Referer
+/// is), unsafe requests whose Origin (or Referer) names another site, and unsafe requests
 /// that carry the session cookie without saying where they come from.
 pub async fn reject_cross_origin(
     State(config): State<Arc<Config>>,
@@ -19,10 +23,19 @@ pub async fn reject_cross_origin(
     next: Next,
 ) -> Response {
     let method = request.method();
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    let headers = request.headers();
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if let Some(app) = app_origin(&config, headers, safe) {
+        tracing::warn!(method = %method, path = %super::loggable_path(request.uri()), origin = %app, "refused a request from an app's page");
+        return ApiError::forbidden(format!(
+            "refused: this request comes from a page of an app ({app}), and apps of spaces may \
+             not act on Hangar. Use Hangar from its own pages, or an API token from a script"
+        ))
+        .into_response();
+    }
+    if safe {
         return next.run(request).await;
     }
-    let headers = request.headers();
     let expected = expected_authority(config.public_url.as_deref(), headers);
     let claimed = headers
         .get(header::ORIGIN)
@@ -36,12 +49,29 @@ pub async fn reject_cross_origin(
     if allowed {
         next.run(request).await
     } else {
-        tracing::warn!(method = %method, path = %request.uri().path(), "refused a cross-origin request");
+        tracing::warn!(method = %method, path = %super::loggable_path(request.uri()), "refused a cross-origin request");
         ApiError::forbidden(
             "cross-origin request refused: send it from Hangar's own pages, or use an API token",
         )
         .into_response()
     }
+}
+
+/// The app origin (`host[:port]` under the apps domain) a request says it comes from: its
+/// Origin, whatever the method (a page's fetches and WebSockets send it; a browser sends none
+/// when following a link), or for an unsafe request without an Origin, its Referer. A link
+/// from an app to Hangar (an app whose cookie expired goes to sign in through Hangar) carries
+/// the app as its Referer and stays allowed: it is a navigation, which changes nothing.
+fn app_origin(config: &Config, headers: &HeaderMap, safe: bool) -> Option<String> {
+    let apps = config.apps();
+    let domain = apps.domain()?;
+    let origin = headers.get(header::ORIGIN);
+    let claimed = match (origin, safe) {
+        (Some(origin), _) => origin,
+        (None, false) => headers.get(header::REFERER)?,
+        (None, true) => return None,
+    };
+    authority_of(claimed.to_str().ok()?).filter(|a| route::is_apps_host(a, domain))
 }
 
 /// For WebSocket upgrades: a browser's Origin, when given, must be Hangar's own.

@@ -1,6 +1,6 @@
 //! What every request passes through before its handler: who the client is, the
-//! cross-origin check, what it presents to prove who is asking, request metrics, and the
-//! site files' caching.
+//! cross-origin check, what it presents to prove who is asking, request metrics, the site
+//! files' caching, the refusal to be framed, and what of a request may be logged.
 
 pub mod client;
 pub mod csrf;
@@ -80,4 +80,80 @@ pub async fn revalidate_site_files(request: Request, next: Next) -> Response {
             .or_insert(http::HeaderValue::from_static("no-cache"));
     }
     response
+}
+
+/// Hangar's own pages and answers may not be shown inside another page (clickjacking: an app
+/// beside Hangar, on the same site, could otherwise frame the admin pages under a decoy).
+/// Hangar frames none of its own pages (the desktop opens in a tab of its own). What an app
+/// answers through the proxy is the app's to decide, and left alone.
+pub async fn refuse_framing(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if response
+        .extensions()
+        .get::<crate::proxy::forward::AppAnswer>()
+        .is_none()
+    {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::X_FRAME_OPTIONS,
+            http::HeaderValue::from_static("DENY"),
+        );
+        headers.append(
+            header::CONTENT_SECURITY_POLICY,
+            http::HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+    response
+}
+
+/// What of a request's address may go to the logs: its path and query, with the secrets
+/// some carry masked (a public link's `/t/<secret>/`, a sign-in ticket's `ticket=`). Never
+/// the host (a public link on an apps domain is `t--<secret>.…`).
+pub fn loggable_path(uri: &http::Uri) -> String {
+    let path = uri.path();
+    let path = match path.strip_prefix("/t/") {
+        Some(rest) => {
+            let after = rest.find('/').map_or("", |at| &rest[at..]);
+            format!("/t/<secret>{after}")
+        }
+        None => path.to_owned(),
+    };
+    match uri.query() {
+        None => path,
+        Some(query) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("ticket") => {
+                        format!("{key}=<secret>")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_reach_the_log() {
+        let logged = |uri: &str| loggable_path(&uri.parse().unwrap());
+        let secret = "0123456789abcdef0123456789abcdef";
+        assert_eq!(logged(&format!("/t/{secret}/x?y=1")), "/t/<secret>/x?y=1");
+        assert_eq!(logged(&format!("/t/{secret}")), "/t/<secret>");
+        assert_eq!(
+            logged(&format!(
+                "http://t--{secret}.apps.localhost:3000/__hangar/auth?ticket={secret}.1.x&next=%2F"
+            )),
+            "/__hangar/auth?ticket=<secret>&next=%2F"
+        );
+        assert_eq!(
+            logged("/spaces/ann/api?tab=ports"),
+            "/spaces/ann/api?tab=ports"
+        );
+    }
 }

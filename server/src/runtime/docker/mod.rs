@@ -4,6 +4,7 @@
 //! network kept from the host (see [`super::firewall`]), all labelled as Hangar's.
 
 mod managed;
+mod neighbours;
 mod network;
 mod start;
 mod volumes;
@@ -192,7 +193,11 @@ impl Runtime for DockerRuntime {
         }
         match self.client().await {
             Ok(docker) => match self.spaces_network(&docker).await {
-                Ok(network_id) => self.guard_network(&docker, &network_id).await,
+                Ok(network_id) => {
+                    let bridge = self.guard_network(&docker, &network_id).await;
+                    // Spaces that were running before this Hangar started are pinned too.
+                    self.pin_running(&docker, &network_id, bridge).await;
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot make the spaces network yet"),
             },
             Err(e) => tracing::warn!(error = %e, "Docker is not reachable yet"),
@@ -221,6 +226,9 @@ impl Runtime for DockerRuntime {
         Enforcement {
             storage,
             network: self.network_status().await,
+            privileges: Ok("enforced: spaces run with no-new-privileges (but those of \
+                            privileged templates): setuid programs do not raise privileges"
+                .to_owned()),
         }
     }
 

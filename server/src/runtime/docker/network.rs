@@ -1,12 +1,13 @@
-//! The one network all of a Docker engine's spaces share, and the rules on its bridge that
-//! keep spaces from the host (see [`crate::runtime::firewall`]).
+//! The one network all of a Docker engine's spaces share, the rules on its bridge that keep
+//! spaces from the host (see [`crate::runtime::firewall`]), and each space's address pinned
+//! to its own container there (see [`super::neighbours`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::NetworkCreateRequest;
 
-use super::{blocking, DockerRuntime};
+use super::{blocking, neighbours, DockerRuntime};
 use crate::runtime::error::classify;
 use crate::runtime::firewall;
 use crate::runtime::labels::{labelled, networks, LABEL_MANAGED, LABEL_NETWORK};
@@ -27,6 +28,8 @@ const FIREWALL_RECHECK: Duration = Duration::from_secs(30);
 pub(super) struct NetworkGuard {
     checked: Option<(String, Instant)>,
     status: Result<String, String>,
+    /// The spaces network's bridge, once known.
+    pub(super) bridge: Option<String>,
 }
 
 impl NetworkGuard {
@@ -36,6 +39,7 @@ impl NetworkGuard {
             status: Err("not checked yet: the spaces network is made when a space \
                          first starts"
                 .into()),
+            bridge: None,
         }
     }
 }
@@ -48,8 +52,13 @@ impl DockerRuntime {
 
     /// Installs (or, with `--allow-host-access`, removes) the network rules on the spaces
     /// network's bridge, unless checked there recently; the outcome is kept for
-    /// [`crate::runtime::Runtime::enforcement`] and logged when it changes.
-    pub(super) async fn guard_network(&self, docker: &bollard::Docker, network_id: &str) {
+    /// [`crate::runtime::Runtime::enforcement`] and logged when it changes. Answers the
+    /// bridge's name when the network could be inspected.
+    pub(super) async fn guard_network(
+        &self,
+        docker: &bollard::Docker,
+        network_id: &str,
+    ) -> Option<String> {
         let mut guard = self.guard.lock().await;
         let info = match docker
             .inspect_network(
@@ -61,7 +70,7 @@ impl DockerRuntime {
             Ok(info) => info,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot inspect the spaces network for its bridge");
-                return;
+                return None;
             }
         };
         let bridge = info
@@ -69,9 +78,24 @@ impl DockerRuntime {
             .as_ref()
             .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
             .unwrap_or_else(|| format!("br-{}", network_id.get(..12).unwrap_or(network_id)));
+        guard.bridge = Some(bridge.clone());
+        // Pins of addresses no container holds any more (their spaces stopped) go.
+        let held: Vec<std::net::Ipv4Addr> = info
+            .containers
+            .iter()
+            .flat_map(|containers| containers.values())
+            .filter_map(|c| c.ipv4_address.as_deref())
+            .filter_map(|a| a.split('/').next()?.parse().ok())
+            .collect();
+        if firewall::interface_exists(&bridge) && neighbours::host_support().is_ok() {
+            let swept = bridge.clone();
+            if let Err(e) = blocking(move || neighbours::sweep(&swept, &held)).await {
+                tracing::warn!(error = %e, "cannot remove stopped spaces' address pins");
+            }
+        }
         if let Some((checked, at)) = &guard.checked {
             if *checked == bridge && at.elapsed() < FIREWALL_RECHECK {
-                return;
+                return Some(bridge);
             }
         }
         let allow = self.allow_host_access;
@@ -97,6 +121,18 @@ impl DockerRuntime {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
+        // Spaces kept from the host are not enough: they must not take each other's traffic.
+        let status = match (status, neighbours::host_support()) {
+            (Ok(text), Ok(())) => Ok(format!(
+                "{text}; each space's address is pinned to its own container on the bridge \
+                 (no space takes another's traffic, even with raw sockets)"
+            )),
+            (Ok(_), Err(why)) => Err(format!(
+                "spaces are kept from the host, but their addresses are not pinned on the \
+                 bridge ({why}): a space with raw sockets could take a neighbour's traffic"
+            )),
+            (Err(why), _) => Err(why),
+        };
         if status != guard.status {
             match &status {
                 Ok(text) => tracing::info!("network isolation {text}"),
@@ -104,7 +140,8 @@ impl DockerRuntime {
             }
         }
         guard.status = status;
-        guard.checked = Some((bridge, Instant::now()));
+        guard.checked = Some((bridge.clone(), Instant::now()));
+        Some(bridge)
     }
 
     /// The id of the shared spaces network, made on first use. Docker lets several networks
@@ -169,5 +206,113 @@ impl DockerRuntime {
         }
         *known = Some(chosen.clone());
         Ok(chosen)
+    }
+
+    /// The space's container's process, address and MAC on the spaces network; `None` when
+    /// it has no running container there.
+    async fn endpoint(
+        &self,
+        docker: &bollard::Docker,
+        container: &str,
+        network_id: &str,
+    ) -> Result<Option<(u32, std::net::Ipv4Addr, String)>, RuntimeError> {
+        let Some(info) = crate::runtime::container::inspect(docker, container).await? else {
+            return Ok(None);
+        };
+        let pid = info
+            .state
+            .as_ref()
+            .and_then(|s| s.pid)
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0);
+        let endpoint = info
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .into_iter()
+            .flatten()
+            .find(|(_, e)| e.network_id.as_deref() == Some(network_id))
+            .map(|(_, e)| e.clone());
+        let address = endpoint
+            .as_ref()
+            .and_then(|e| e.ip_address.as_deref())
+            .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+        let mac = endpoint
+            .and_then(|e| e.mac_address)
+            .filter(|m| !m.is_empty());
+        Ok(match (pid, address, mac) {
+            (Some(pid), Some(address), Some(mac)) => Some((pid, address, mac)),
+            _ => None,
+        })
+    }
+
+    /// Pins the address of the space's running container to it on the bridge (see
+    /// [`neighbours`]). Where this host cannot (not root, tools missing, an engine on another
+    /// machine) nothing is done: the network status says so.
+    pub(super) async fn pin_container(
+        &self,
+        docker: &bollard::Docker,
+        container: &str,
+        network_id: &str,
+        bridge: Option<String>,
+    ) -> Result<(), RuntimeError> {
+        let Some(bridge) = bridge.filter(|b| firewall::interface_exists(b)) else {
+            return Ok(());
+        };
+        if neighbours::host_support().is_err() {
+            return Ok(());
+        }
+        let Some((pid, address, mac)) = self.endpoint(docker, container, network_id).await? else {
+            return Err(RuntimeError::Failed(
+                "the container has no address on the spaces network".into(),
+            ));
+        };
+        // Under the guard's lock: a sweep (another start's) that listed the network before
+        // this container joined it must not remove the pin right after it is made.
+        let _guard = self.guard.lock().await;
+        blocking(move || neighbours::pin(&bridge, pid, address, &mac))
+            .await
+            .map_err(|e| {
+                RuntimeError::Failed(format!(
+                    "cannot pin the space's address to its container on the spaces network \
+                     ({e}): it is not started, so that no other space can take its traffic"
+                ))
+            })
+    }
+
+    /// Pins every running space container of this installation (see [`Self::pin_container`]);
+    /// failures are logged.
+    pub(super) async fn pin_running(
+        &self,
+        docker: &bollard::Docker,
+        network_id: &str,
+        bridge: Option<String>,
+    ) {
+        let filter = labelled(vec![
+            format!(
+                "{}={}",
+                crate::runtime::LABEL_INSTALLATION,
+                self.installation
+            ),
+            crate::runtime::LABEL_SPACE.to_owned(),
+        ]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .filters(&filter)
+            .build();
+        let containers = match docker.list_containers(Some(options)).await {
+            Ok(containers) => containers,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the running spaces to pin them");
+                return;
+            }
+        };
+        for id in containers.into_iter().filter_map(|c| c.id) {
+            if let Err(e) = self
+                .pin_container(docker, &id, network_id, bridge.clone())
+                .await
+            {
+                tracing::warn!(container = %id, error = %e, "a running space is not pinned");
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use app::ids::SpaceId;
 
 use super::{blocking, DockerRuntime};
 use crate::runtime::container::{
-    capabilities, command, compute_limits, environment, mount, pids_limit, STOP_GRACE_SECS,
+    capabilities, command, compute_limits, environment, mount, pids_limit, sysctls, STOP_GRACE_SECS,
 };
 use crate::runtime::error::{classify, found, removed, unchanged};
 use crate::runtime::labels::{container_name, owner_of, volume_name, Owner};
@@ -45,6 +45,7 @@ impl DockerRuntime {
             cap_drop: Some(cap_drop),
             cap_add: Some(cap_add),
             security_opt: Some(security_opt),
+            sysctls: Some(sysctls()),
             init: Some(false),
             ..Default::default()
         }
@@ -110,7 +111,7 @@ impl DockerRuntime {
         self.ensure_image(&docker, &space.image).await?;
         self.check_volumes(&docker, space).await?;
         let network_id = self.spaces_network(&docker).await?;
-        self.guard_network(&docker, &network_id).await;
+        let bridge = self.guard_network(&docker, &network_id).await;
         let body = ContainerCreateBody {
             image: Some(space.image.clone()),
             cmd: Some(command(space)),
@@ -162,6 +163,13 @@ impl DockerRuntime {
             // Leave nothing half-made behind.
             let _ = self.remove_container(&docker, &space.id).await;
             return Err(classify("starting the container", e));
+        }
+        if let Err(e) = self
+            .pin_container(&docker, &created.id, &network_id, bridge)
+            .await
+        {
+            let _ = self.remove_container(&docker, &space.id).await;
+            return Err(e);
         }
         Ok(created.id)
     }

@@ -1,19 +1,23 @@
 //! Keeps a swarm's spaces from the nodes, as the Docker runtime's firewall keeps them from
 //! its host: on every node a space runs on, packets that containers send out through
-//! `docker_gwbridge` (their way out of an overlay) to an address of that node, to any node of
-//! the swarm, to broadcast or multicast, or to link-local 169.254.0.0/16 are dropped; replies
-//! and the rest of the world pass. Without this a space could reach the nodes' engines.
+//! `docker_gwbridge` (their way out of an overlay) to an address of that node, to any address
+//! of any node of the swarm, to broadcast or multicast, or to link-local 169.254.0.0/16 are
+//! dropped; replies and the rest of the world pass. Without this a space could reach the
+//! nodes' engines, which may listen on any address of their node.
 //!
-//! Hangar has no agent on the nodes: it runs the node's own `iptables` through the node's
-//! engine, in a short-lived container of the space's image (on that node already) with the
-//! host's network and its root filesystem mounted, that only `chroot`s into the host. The
-//! rules sit in a chain of their own, `HANGAR-SWARM` in the `mangle` table, rewritten whole
-//! each time. Every container on `docker_gwbridge` is covered, so the swarm is meant to be
-//! Hangar's.
+//! Hangar has no agent on the nodes: it runs a short-lived helper through the node's engine,
+//! from Hangar's own small image ([`GUARD_IMAGE`]: busybox and iptables, never a template's),
+//! with the host's network and nothing of its file system. The helper says what the node is
+//! (its addresses, read on the node itself; whether its engine gives every container
+//! `no_new_privs`) and installs the rules with the iptables back end the node's own rules are
+//! in (nf_tables or legacy). The rules sit in a chain of their own, `HANGAR-SWARM` in the
+//! `mangle` table, rewritten whole each time. Every container on `docker_gwbridge` is covered,
+//! so the swarm is meant to be Hangar's.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, Node};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     WaitContainerOptionsBuilder,
@@ -21,19 +25,33 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::{swarm_nodes, SwarmRuntime};
+use super::{node_name, node_unusable, swarm_nodes, SwarmRuntime};
 use crate::runtime::error::classify;
 use crate::runtime::{RuntimeError, LABEL_INSTALLATION, LABEL_MANAGED};
 
-/// A node's rules are checked again after this long (a rebooted node has lost them).
-pub const GUARD_FRESH: Duration = Duration::from_secs(60);
-/// How long installing the rules may take.
-const GUARD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Hangar's own image for the helper (`scripts/images.sh guard` builds it; every node needs
+/// it: `docker save hangar/guard:1 | docker -H NODE load`). The same tag is in the script.
+pub const GUARD_IMAGE: &str = "hangar/guard:1";
 
-/// Runs on the node, in its own root: installs the chain; the node addresses to drop are its
-/// arguments.
+/// A node's rules are checked again after this long (a rebooted node has lost them), and
+/// what a node said of itself is asked again.
+pub const GUARD_FRESH: Duration = Duration::from_secs(60);
+/// How long one helper run may take.
+const GUARD_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first Docker release whose Swarm sets `no_new_privs` from a service's spec (API 1.44).
+const NO_NEW_PRIVILEGES_PER_SERVICE: u32 = 25;
+
+/// Runs on the node in Hangar's image. Reports the node (`address A` lines and `nnp 0|1`); with
+/// `install ADDRESS...` it then installs the chain, the other nodes' addresses as arguments.
 const SCRIPT: &str = r#"set -e
-ipt() { iptables -w 10 -t mangle "$@"; }
+mode=$1; shift
+ip -4 addr show | awk '$1 == "inet" { split($2, a, "/"); if (a[1] !~ /^127\./) print "address " a[1] }'
+awk '$1 == "NoNewPrivs:" { print "nnp " $2 }' /proc/self/status
+[ "$mode" = install ] || exit 0
+legacy=$(iptables-legacy-save 2>/dev/null | grep -c '^-' || true)
+nft=$(iptables-nft-save 2>/dev/null | grep -c '^-' || true)
+if [ "${legacy:-0}" -gt "${nft:-0}" ]; then backend=legacy; else backend=nft; fi
+ipt() { "iptables-$backend" -w 10 -t mangle "$@"; }
 ipt -S HANGAR-SWARM >/dev/null 2>&1 || ipt -N HANGAR-SWARM
 ipt -C PREROUTING -j HANGAR-SWARM 2>/dev/null || ipt -I PREROUTING 1 -j HANGAR-SWARM
 ipt -F HANGAR-SWARM
@@ -41,17 +59,136 @@ ipt -A HANGAR-SWARM -i docker_gwbridge -m conntrack --ctstate ESTABLISHED,RELATE
 ipt -A HANGAR-SWARM -i docker_gwbridge -m addrtype ! --dst-type UNICAST -j DROP
 ipt -A HANGAR-SWARM -i docker_gwbridge -d 169.254.0.0/16 -j DROP
 for address in "$@"; do ipt -A HANGAR-SWARM -i docker_gwbridge -d "$address" -j DROP; done
+echo "backend $backend"
 echo guarded"#;
 
+/// What the helper found on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFacts {
+    pub name: String,
+    /// The node's engine version, as Swarm reports it (`20.10.24+dfsg1`).
+    pub engine_version: String,
+    /// Its IPv4 addresses, loopback aside.
+    pub addresses: Vec<String>,
+    /// Whether its engine gives every container `no_new_privs` (`dockerd
+    /// --no-new-privileges`; engines before 25 do not say so in their info, the helper sees it).
+    pub engine_no_new_privileges: bool,
+}
+
+/// The helper's report: the node's addresses and whether it runs with `no_new_privs`.
+fn parse_report(output: &str) -> (Vec<String>, bool) {
+    let mut addresses = Vec::new();
+    let mut no_new_privileges = false;
+    for line in output.lines() {
+        match line.trim().split_once(' ') {
+            Some(("address", address)) if address.parse::<std::net::Ipv4Addr>().is_ok() => {
+                addresses.push(address.to_owned());
+            }
+            Some(("nnp", flag)) => no_new_privileges = flag.trim() == "1",
+            _ => {}
+        }
+    }
+    addresses.sort();
+    addresses.dedup();
+    (addresses, no_new_privileges)
+}
+
+/// The major version of an engine version (`20.10.24+dfsg1` is 20); 0 when unreadable.
+fn major(version: &str) -> u32 {
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.trim_start_matches('v').parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether spaces on every node seen so far run with `no_new_privs`, and how; else which
+/// nodes cannot, and what to do.
+pub fn privileges_status(nodes: &[NodeFacts]) -> Result<String, String> {
+    if nodes.is_empty() {
+        return Err(
+            "not checked yet: Hangar checks each node when a space first starts on \
+                    the swarm (and `hangar doctor` checks them all)"
+                .to_owned(),
+        );
+    }
+    let mut by_spec = Vec::new();
+    let mut by_engine = Vec::new();
+    let mut lacking = Vec::new();
+    for node in nodes {
+        if major(&node.engine_version) >= NO_NEW_PRIVILEGES_PER_SERVICE {
+            by_spec.push(node.name.as_str());
+        } else if node.engine_no_new_privileges {
+            by_engine.push(node.name.as_str());
+        } else {
+            lacking.push(format!("{} (Docker {})", node.name, node.engine_version));
+        }
+    }
+    if !lacking.is_empty() {
+        return Err(format!(
+            "spaces on {} can gain privileges through setuid programs: Swarm sets \
+             no-new-privileges from a service's spec on Docker {NO_NEW_PRIVILEGES_PER_SERVICE} \
+             (API 1.44) and later only, and these engines do not set it for every container. \
+             Upgrade Docker there, or start their dockerd with --no-new-privileges",
+            lacking.join(", ")
+        ));
+    }
+    let mut how = Vec::new();
+    if !by_spec.is_empty() {
+        how.push(format!("from each space's spec on {}", by_spec.join(", ")));
+    }
+    if !by_engine.is_empty() {
+        how.push(format!(
+            "by the engine (dockerd --no-new-privileges) on {}",
+            by_engine.join(", ")
+        ));
+    }
+    Ok(format!(
+        "enforced: spaces run with no-new-privileges (but those of privileged templates) on \
+         every node checked: {}",
+        how.join("; ")
+    ))
+}
+
+/// The helper container: Hangar's image, the host's network, nothing of the host's file
+/// system, and only the rights iptables needs.
+fn helper(installation: &str, args: Vec<String>) -> ContainerCreateBody {
+    let mut cmd = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        SCRIPT.to_owned(),
+        "hangar-guard".to_owned(),
+    ];
+    cmd.extend(args);
+    ContainerCreateBody {
+        image: Some(GUARD_IMAGE.to_owned()),
+        entrypoint: Some(Vec::new()),
+        cmd: Some(cmd),
+        user: Some("0".to_owned()),
+        labels: Some(HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_INSTALLATION.to_owned(), installation.to_owned()),
+        ])),
+        host_config: Some(HostConfig {
+            network_mode: Some("host".to_owned()),
+            cap_drop: Some(vec!["ALL".to_owned()]),
+            // Changing rules (netlink) and reading legacy tables (a raw socket).
+            cap_add: Some(vec!["NET_ADMIN".to_owned(), "NET_RAW".to_owned()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 impl SwarmRuntime {
-    /// Installs the rules on the node `node_id` (whose engine is `engine`) unless it was done
-    /// in the last [`GUARD_FRESH`] (a start then costs no call at all).
+    /// Installs the rules on the node `node_id` unless it was done in the last
+    /// [`GUARD_FRESH`] (a start then costs no call at all). The other nodes' addresses are
+    /// asked of each of them (at most every [`GUARD_FRESH`]); one that cannot be asked counts
+    /// with what it said before and its swarm address.
     pub(super) async fn guard_node(
         &self,
         manager: &Docker,
-        engine: &Docker,
         node_id: &str,
-        image: &str,
     ) -> Result<(), RuntimeError> {
         let fresh = self
             .guarded
@@ -62,25 +199,36 @@ impl SwarmRuntime {
         if fresh {
             return Ok(());
         }
-        let mut addresses: Vec<String> = swarm_nodes(manager)
-            .await?
-            .into_iter()
-            .filter_map(|node| node.status.and_then(|s| s.addr))
+        let nodes = swarm_nodes(manager).await?;
+        let others = nodes
+            .iter()
+            .filter(|n| n.id.as_deref() != Some(node_id) && node_unusable(n).is_none());
+        futures_util::future::join_all(others.map(|n| self.learn(n))).await;
+        let mut addresses: Vec<String> = nodes
+            .iter()
+            .filter_map(|node| node.status.as_ref().and_then(|s| s.addr.clone()))
             .filter(|addr| {
                 addr.parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| !ip.is_unspecified())
             })
             .collect();
+        {
+            let facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, (node, _)) in facts.iter() {
+                if id != node_id {
+                    addresses.extend(node.addresses.iter().cloned());
+                }
+            }
+        }
         addresses.sort();
         addresses.dedup();
-        tokio::time::timeout(GUARD_TIMEOUT, self.install_guard(engine, image, &addresses))
-            .await
-            .map_err(|_| {
-                RuntimeError::Failed(format!(
-                    "installing the network rules on node {node_id} took over {} s",
-                    GUARD_TIMEOUT.as_secs()
-                ))
-            })??;
+        let node = nodes
+            .iter()
+            .find(|n| n.id.as_deref() == Some(node_id))
+            .ok_or_else(|| RuntimeError::Failed(format!("node {node_id} has left the swarm")))?;
+        let mut args = vec!["install".to_owned()];
+        args.extend(addresses);
+        self.run_helper(node, args).await?;
         self.guarded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -88,57 +236,123 @@ impl SwarmRuntime {
         Ok(())
     }
 
-    async fn install_guard(
+    /// Asks a node what it is (its addresses, `no_new_privs`) unless it said so lately; a
+    /// failure is logged and the node keeps what it said before.
+    async fn learn(&self, node: &Node) {
+        let id = node.id.clone().unwrap_or_default();
+        let fresh = self
+            .facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .is_some_and(|(_, at)| at.elapsed() < GUARD_FRESH);
+        if fresh {
+            return;
+        }
+        if let Err(e) = self.run_helper(node, vec!["report".to_owned()]).await {
+            tracing::warn!(node = %node_name(node), error = %e,
+                "cannot ask a node for its addresses: spaces on other nodes are kept from its \
+                 swarm address only");
+        }
+    }
+
+    /// Asks every usable node what it is, installing nothing (for `hangar doctor`): by node
+    /// name, what it said or why it could not be asked.
+    pub async fn check_nodes(
+        &self,
+    ) -> Result<Vec<(String, Result<NodeFacts, String>)>, RuntimeError> {
+        let manager = self.manager().await?;
+        let nodes = swarm_nodes(&manager).await?;
+        let checks = nodes.iter().map(|node| async move {
+            let outcome = match node_unusable(node) {
+                Some(why) => Err(format!("not checked: it {why}")),
+                None => self
+                    .run_helper(node, vec!["report".to_owned()])
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            (node_name(node), outcome)
+        });
+        let mut checked = futures_util::future::join_all(checks).await;
+        checked.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(checked)
+    }
+
+    /// What every node seen so far said of itself.
+    pub(super) fn node_facts(&self) -> Vec<NodeFacts> {
+        let facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut nodes: Vec<NodeFacts> = facts.values().map(|(node, _)| node.clone()).collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        nodes
+    }
+
+    /// Runs the helper on `node` (within [`GUARD_TIMEOUT`]) and keeps what it reported.
+    async fn run_helper(&self, node: &Node, args: Vec<String>) -> Result<NodeFacts, RuntimeError> {
+        let engine = self.engine_of(node)?;
+        let name = node_name(node);
+        let output = tokio::time::timeout(GUARD_TIMEOUT, self.helper_output(&engine, &name, args))
+            .await
+            .map_err(|_| {
+                RuntimeError::Failed(format!(
+                    "the network-rules helper took over {} s on node {name}",
+                    GUARD_TIMEOUT.as_secs()
+                ))
+            })??;
+        let (addresses, engine_no_new_privileges) = parse_report(&output);
+        let facts = NodeFacts {
+            name,
+            engine_version: node
+                .description
+                .as_ref()
+                .and_then(|d| d.engine.as_ref())
+                .and_then(|e| e.engine_version.clone())
+                .unwrap_or_default(),
+            addresses,
+            engine_no_new_privileges,
+        };
+        if major(&facts.engine_version) < NO_NEW_PRIVILEGES_PER_SERVICE
+            && !facts.engine_no_new_privileges
+        {
+            tracing::warn!(node = %facts.name, version = %facts.engine_version,
+                "spaces on this node run WITHOUT no-new-privileges: Docker before 25 cannot \
+                 set it per service; start its dockerd with --no-new-privileges or upgrade it");
+        }
+        self.facts.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            node.id.clone().unwrap_or_default(),
+            (facts.clone(), Instant::now()),
+        );
+        Ok(facts)
+    }
+
+    /// Runs the helper to its end and answers its output; an error when it fails.
+    async fn helper_output(
         &self,
         engine: &Docker,
-        image: &str,
-        addresses: &[String],
-    ) -> Result<(), RuntimeError> {
-        let mut cmd = vec![
-            "chroot".to_owned(),
-            "/host".to_owned(),
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            SCRIPT.to_owned(),
-            "hangar-guard".to_owned(),
-        ];
-        cmd.extend(addresses.iter().cloned());
-        let body = ContainerCreateBody {
-            image: Some(image.to_owned()),
-            entrypoint: Some(Vec::new()),
-            cmd: Some(cmd),
-            user: Some("0".to_owned()),
-            labels: Some(std::collections::HashMap::from([
-                (LABEL_MANAGED.to_owned(), "true".to_owned()),
-                (
-                    LABEL_INSTALLATION.to_owned(),
-                    self.settings.installation.clone(),
-                ),
-            ])),
-            host_config: Some(HostConfig {
-                network_mode: Some("host".to_owned()),
-                binds: Some(vec!["/:/host".to_owned()]),
-                cap_drop: Some(vec!["ALL".to_owned()]),
-                cap_add: Some(
-                    ["NET_ADMIN", "NET_RAW", "SYS_CHROOT", "DAC_OVERRIDE"]
-                        .map(str::to_owned)
-                        .to_vec(),
-                ),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        node: &str,
+        args: Vec<String>,
+    ) -> Result<String, RuntimeError> {
         let name = format!(
             "hangar-guard-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let created = engine
+        let created = match engine
             .create_container(
                 Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                body,
+                helper(&self.settings.installation, args),
             )
             .await
-            .map_err(|e| classify("creating the node's network-rules helper", e))?;
+            .map_err(|e| classify("creating the node's network-rules helper", e))
+        {
+            Ok(created) => created,
+            Err(RuntimeError::NotFound { .. }) => {
+                return Err(RuntimeError::Failed(format!(
+                    "node {node} has no image {GUARD_IMAGE}, Hangar's own helper for its \
+                     network rules: build it with `scripts/images.sh guard` and load it there \
+                     (`docker save {GUARD_IMAGE} | docker -H <the node's engine> load`)"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
         let outcome = async {
             engine
                 .start_container(
@@ -158,9 +372,6 @@ impl SwarmRuntime {
                 Some(Err(e)) => return Err(classify("waiting for the network-rules helper", e)),
                 None => -1,
             };
-            if code == 0 {
-                return Ok(());
-            }
             let mut said = String::new();
             let mut logs = engine.logs(
                 &created.id,
@@ -168,16 +379,20 @@ impl SwarmRuntime {
                     LogsOptionsBuilder::new()
                         .stdout(true)
                         .stderr(true)
-                        .tail("20")
+                        .tail("200")
                         .build(),
                 ),
             );
             while let Some(Ok(line)) = logs.next().await {
                 said.push_str(&line.to_string());
             }
+            if code == 0 {
+                return Ok(said);
+            }
+            let tail: Vec<&str> = said.lines().rev().take(20).collect();
             Err(RuntimeError::Failed(format!(
                 "the node's network rules could not be installed (exit {code}): {}",
-                said.trim()
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n").trim()
             )))
         }
         .await;
@@ -188,5 +403,78 @@ impl SwarmRuntime {
             )
             .await;
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_helper_is_hangars_own_image_with_nothing_of_the_hosts_files() {
+        let body = helper("inst", vec!["report".into()]);
+        assert_eq!(body.image.as_deref(), Some(GUARD_IMAGE));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("host"));
+        assert!(
+            host.binds.is_none() && host.mounts.is_none(),
+            "no host paths"
+        );
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(
+            host.cap_add,
+            Some(vec!["NET_ADMIN".to_owned(), "NET_RAW".to_owned()])
+        );
+        assert!(host.privileged.is_none());
+        assert_eq!(body.cmd.unwrap().last().map(String::as_str), Some("report"));
+    }
+
+    #[test]
+    fn a_report_gives_the_nodes_addresses_and_its_no_new_privileges_bit() {
+        let (addresses, nnp) = parse_report(
+            "address 172.20.0.3\naddress 10.213.0.3\r\naddress 172.20.0.3\nnnp 1\nbackend nft\n\
+             address not-an-ip\nguarded\n",
+        );
+        assert_eq!(addresses, ["10.213.0.3", "172.20.0.3"]);
+        assert!(nnp);
+        assert!(!parse_report("address 10.0.0.1\nnnp 0\n").1);
+    }
+
+    fn node(name: &str, version: &str, nnp: bool) -> NodeFacts {
+        NodeFacts {
+            name: name.to_owned(),
+            engine_version: version.to_owned(),
+            addresses: Vec::new(),
+            engine_no_new_privileges: nnp,
+        }
+    }
+
+    #[test]
+    fn no_new_privileges_is_enforced_by_a_recent_swarm_or_by_the_engine_and_said_otherwise() {
+        assert!(privileges_status(&[])
+            .unwrap_err()
+            .starts_with("not checked"));
+        let ok = privileges_status(&[
+            node("a", "25.0.3", false),
+            node("b", "20.10.24+dfsg1", true),
+        ])
+        .unwrap();
+        assert!(ok.starts_with("enforced"), "{ok}");
+        assert!(
+            ok.contains("spec on a") && ok.contains("--no-new-privileges) on b"),
+            "{ok}"
+        );
+        let lacking = privileges_status(&[
+            node("a", "28.1.1", false),
+            node("b", "20.10.24+dfsg1", false),
+        ])
+        .unwrap_err();
+        assert!(lacking.contains("b (Docker 20.10.24+dfsg1)"), "{lacking}");
+        assert!(!lacking.contains("a (Docker"), "{lacking}");
+        assert!(lacking.contains("--no-new-privileges"), "{lacking}");
+        assert_eq!(major("v26.1.0"), 26);
+        assert_eq!(major(""), 0);
     }
 }

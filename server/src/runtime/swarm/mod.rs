@@ -12,6 +12,8 @@ mod nodes;
 mod spec;
 mod start;
 
+pub use guard::{privileges_status, NodeFacts, GUARD_IMAGE};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +61,8 @@ pub struct SwarmRuntime {
     engines: std::sync::Mutex<HashMap<String, Docker>>,
     /// When each node's network rules were last installed.
     guarded: std::sync::Mutex<HashMap<String, Instant>>,
+    /// What each node's helper last said of its node, and when, by node id.
+    facts: std::sync::Mutex<HashMap<String, (guard::NodeFacts, Instant)>>,
 }
 
 /// Where a running space's container is.
@@ -134,6 +138,7 @@ impl SwarmRuntime {
             settings,
             engines: std::sync::Mutex::default(),
             guarded: std::sync::Mutex::default(),
+            facts: std::sync::Mutex::default(),
         }
     }
 
@@ -397,10 +402,11 @@ impl Runtime for SwarmRuntime {
             ),
             network: Ok(
                 "on Swarm, each space has an overlay network of its own (spaces never reach \
-                 each other), and every node a space runs on drops what spaces send to the \
-                 nodes and to link-local addresses"
+                 each other), and every node a space runs on drops what spaces send to any \
+                 address of any node and to link-local addresses"
                     .to_owned(),
             ),
+            privileges: privileges_status(&self.node_facts()),
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use bollard::models::{
     Limit, Mount, MountVolumeOptions, NetworkAttachmentConfig, ResourceObject, Service,
     ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::UpdateServiceOptionsBuilder;
@@ -17,13 +17,23 @@ use app::ids::SpaceId;
 
 use super::{swarm_nodes, SwarmRuntime, LABEL_NODE, NODE_PING_TIMEOUT};
 use crate::runtime::container::{
-    capabilities, command, compute_limits, environment, mount, pids_limit, STOP_GRACE_SECS,
+    capabilities, command, compute_limits, environment, mount, pids_limit, sysctls, STOP_GRACE_SECS,
 };
 use crate::runtime::error::{classify, found};
 use crate::runtime::labels::{
     container_name, owner_of, space_labels, volume_labels, volume_name, Owner,
 };
 use crate::runtime::{RuntimeError, SpaceSpec};
+
+/// The space's `no_new_privs` bit, as on the Docker runtime: set for every space but those of
+/// privileged templates. Engines before Docker 25 (API 1.44) ignore the field: there only an
+/// engine started with `--no-new-privileges` sets it (see [`super::guard`], which finds out).
+fn privileges(space: &SpaceSpec) -> TaskSpecContainerSpecPrivileges {
+    TaskSpecContainerSpecPrivileges {
+        no_new_privileges: Some(!space.privileged),
+        ..Default::default()
+    }
+}
 
 impl SwarmRuntime {
     pub(super) fn service_spec(
@@ -76,6 +86,8 @@ impl SwarmRuntime {
                     init: Some(false),
                     capability_add: Some(cap_add),
                     capability_drop: Some(cap_drop),
+                    sysctls: Some(sysctls()),
+                    privileges: Some(privileges(space)),
                     ..Default::default()
                 }),
                 // Reservations as large as the limits: Swarm places a space only where its
@@ -222,5 +234,70 @@ impl SwarmRuntime {
         Err(RuntimeError::Failed(
             "the space's service kept changing under this update: try again".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::runtime::client::DockerClient;
+    use crate::runtime::swarm::SwarmSettings;
+
+    fn space(privileged: bool, raw_sockets: bool) -> SpaceSpec {
+        SpaceSpec {
+            id: SpaceId::from("s1".to_owned()),
+            name: "box".into(),
+            owner: "ann".into(),
+            image: "hangar/busybox:test".into(),
+            command: None,
+            env: Default::default(),
+            volumes: Vec::new(),
+            compute_units: 1,
+            privileged,
+            raw_sockets,
+        }
+    }
+
+    fn container(space: &SpaceSpec) -> TaskSpecContainerSpec {
+        let runtime = SwarmRuntime::new(
+            Arc::new(DockerClient::new(None)),
+            SwarmSettings {
+                installation: "inst".into(),
+                cpus_per_cu: 1.0,
+                memory_mib_per_cu: 1024,
+                pids_per_cu: 512,
+            },
+        );
+        let spec = runtime.service_spec(space, "net", None, 1);
+        spec.task_template.unwrap().container_spec.unwrap()
+    }
+
+    /// As on the Docker runtime: no raw sockets unless asked for, ping through ICMP datagram
+    /// sockets, and no-new-privileges for all but privileged templates' spaces (engines from
+    /// Docker 25 apply it from the spec).
+    #[test]
+    fn a_spaces_service_has_its_rights_in_its_spec() {
+        let plain = container(&space(false, false));
+        assert!(!plain
+            .capability_add
+            .unwrap()
+            .contains(&"NET_RAW".to_owned()));
+        assert_eq!(plain.capability_drop.unwrap(), ["ALL"]);
+        assert_eq!(
+            plain.sysctls.unwrap()["net.ipv4.ping_group_range"],
+            "0 2147483647"
+        );
+        assert_eq!(plain.privileges.unwrap().no_new_privileges, Some(true));
+        let raw = container(&space(false, true));
+        assert!(raw.capability_add.unwrap().contains(&"NET_RAW".to_owned()));
+        let privileged = container(&space(true, false));
+        assert_eq!(
+            privileged.privileges.unwrap().no_new_privileges,
+            Some(false)
+        );
     }
 }

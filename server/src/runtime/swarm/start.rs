@@ -178,25 +178,17 @@ impl SwarmRuntime {
     }
 
     /// The network rules of the node a space's task runs on (see [`super::guard`]).
-    async fn guard_task_node(
-        &self,
-        manager: &Docker,
-        node_id: &str,
-        space: &SpaceSpec,
-    ) -> Result<(), RuntimeError> {
+    async fn guard_task_node(&self, manager: &Docker, node_id: &str) -> Result<(), RuntimeError> {
         let node = self
             .node(manager, node_id)
             .await?
             .ok_or_else(|| RuntimeError::Failed(format!("node {node_id} has left the swarm")))?;
-        let engine = self.engine_of(&node)?;
-        self.guard_node(manager, &engine, node_id, &space.image)
-            .await
-            .map_err(|e| {
-                RuntimeError::Failed(format!(
-                    "node {} cannot be made to keep spaces from the nodes: {e}",
-                    node_name(&node)
-                ))
-            })
+        self.guard_node(manager, node_id).await.map_err(|e| {
+            RuntimeError::Failed(format!(
+                "node {} cannot be made to keep spaces from the nodes: {e}",
+                node_name(&node)
+            ))
+        })
     }
 
     pub(super) async fn start_service(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
@@ -232,7 +224,7 @@ impl SwarmRuntime {
                             .and_then(|c| c.container_id.clone())
                             .unwrap_or_default();
                         let node_id = task.node_id.clone().unwrap_or_default();
-                        if let Err(e) = self.guard_task_node(&manager, &node_id, space).await {
+                        if let Err(e) = self.guard_task_node(&manager, &node_id).await {
                             // Never a space that can reach the nodes' engines.
                             let _ = self.scale(&manager, &space.id, 0, None).await;
                             return Err(e);

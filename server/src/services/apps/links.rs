@@ -5,7 +5,7 @@ use app::api::ports::{AppKind, AppLink};
 use app::api::templates::Feature;
 use app::ids::SpaceId;
 
-use crate::config::Config;
+use crate::config::{AppsServed, Config};
 
 /// The port code-server listens on inside a space.
 pub const CODE_SERVER_PORT: u16 = 13337;
@@ -31,30 +31,29 @@ fn own_origin(config: &Config) -> &str {
         .map_or("", |url| url.trim_end_matches('/'))
 }
 
-/// Where a port of a space opens through the proxy; None when neither apps are served by path
-/// nor an apps domain is set, or when the names make too long a host name.
+/// Where a port of a space opens through the proxy: on its own origin under the apps domain,
+/// or by path when apps are served so; None when apps are off, or when the names make too
+/// long a host name.
 pub fn port_url(config: &Config, owner: &str, space: &str, port: u16) -> Option<String> {
-    match &config.apps_domain {
-        Some(domain) => {
+    match config.apps() {
+        AppsServed::Domain(domain) => {
             let label = format!("{port}--{space}--{owner}");
             (label.len() <= MAX_LABEL).then(|| format!("{}://{label}.{domain}/", scheme(config)))
         }
-        None => config.path_apps.then(|| {
-            format!(
-                "{}/spaces/{owner}/{space}/ports/{port}/",
-                own_origin(config)
-            )
-        }),
+        AppsServed::Path => Some(format!(
+            "{}/spaces/{owner}/{space}/ports/{port}/",
+            own_origin(config)
+        )),
+        AppsServed::Off => None,
     }
 }
 
-/// A tunnel's public link.
+/// A tunnel's public link; None when apps are off.
 pub fn tunnel_url(config: &Config, secret: &str) -> Option<String> {
-    match &config.apps_domain {
-        Some(domain) => Some(format!("{}://t--{secret}.{domain}/", scheme(config))),
-        None => config
-            .path_apps
-            .then(|| format!("{}/t/{secret}/", own_origin(config))),
+    match config.apps() {
+        AppsServed::Domain(domain) => Some(format!("{}://t--{secret}.{domain}/", scheme(config))),
+        AppsServed::Path => Some(format!("{}/t/{secret}/", own_origin(config))),
+        AppsServed::Off => None,
     }
 }
 
@@ -123,14 +122,27 @@ mod tests {
     }
 
     #[test]
-    fn ports_open_by_path_otherwise_unless_turned_off() {
-        let c = config(&[]);
+    fn ports_open_under_apps_localhost_on_one_machine() {
+        let c = config(&["--listen", "127.0.0.1:3000"]);
+        assert_eq!(
+            port_url(&c, "ann", "api", 8080).as_deref(),
+            Some("http://8080--api--ann.apps.localhost:3000/")
+        );
+        assert_eq!(
+            tunnel_url(&c, "ab").as_deref(),
+            Some("http://t--ab.apps.localhost:3000/")
+        );
+    }
+
+    #[test]
+    fn ports_open_by_path_only_when_asked_for_and_not_at_all_when_off() {
+        let c = config(&["--path-apps", "true"]);
         assert_eq!(
             port_url(&c, "ann", "api", 8080).as_deref(),
             Some("/spaces/ann/api/ports/8080/")
         );
         assert_eq!(tunnel_url(&c, "ab").as_deref(), Some("/t/ab/"));
-        let off = config(&["--path-apps", "false"]);
+        let off = config(&["--public-url", "https://hangar.example.com"]);
         assert_eq!(port_url(&off, "ann", "api", 8080), None);
         assert_eq!(tunnel_url(&off, "ab"), None);
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use app::api::templates::Feature;
 use app::ids::SpaceId;
 
-use super::access::{Caller, SpaceRole};
+use super::access::{Caller, SpaceRole, Use};
 use super::slots::{Slot, Slots};
 use super::Services;
 use crate::entities::space;
@@ -47,23 +47,25 @@ impl Apps {
 }
 
 impl Services {
-    /// The feature that opens `port` of the space for the caller: code-server's own port with
+    /// The feature that opens `port` of the space for the caller, for what the request does
+    /// there (a [`Use::Change`] needs a token's `write` scope): code-server's own port with
     /// the `code_server` feature, any port with `port_forwarding`.
     pub async fn port_access(
         &self,
         caller: &Caller,
         space_id: &SpaceId,
         port: u16,
+        intent: Use,
     ) -> ApiResult<(space::Model, SpaceRole, Feature)> {
         if port == CODE_SERVER_PORT {
             match self
-                .space_with_feature(caller, space_id, Feature::CodeServer)
+                .space_with_feature(caller, space_id, Feature::CodeServer, intent)
                 .await
             {
                 Ok((space, role)) => return Ok((space, role, Feature::CodeServer)),
                 Err(refusal) if refusal.code == ErrorCode::Forbidden => {
                     return self
-                        .space_with_feature(caller, space_id, Feature::PortForwarding)
+                        .space_with_feature(caller, space_id, Feature::PortForwarding, intent)
                         .await
                         .map(|(space, role)| (space, role, Feature::PortForwarding))
                         .map_err(|_| refusal);
@@ -71,7 +73,7 @@ impl Services {
                 Err(other) => return Err(other),
             }
         }
-        self.space_with_feature(caller, space_id, Feature::PortForwarding)
+        self.space_with_feature(caller, space_id, Feature::PortForwarding, intent)
             .await
             .map(|(space, role)| (space, role, Feature::PortForwarding))
     }

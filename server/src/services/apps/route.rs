@@ -3,6 +3,8 @@
 //! on Hangar's own origin (`/spaces/{owner}/{space}/ports/{port}/…`, `/t/{secret}/…`). Never
 //! from `X-Forwarded-Host` or anything else a client may set besides the `Host` itself.
 
+use crate::domain::hosts;
+
 /// A port of a space named by its owner's and its own name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortTarget {
@@ -36,26 +38,16 @@ pub enum PathTarget {
     Tunnel(String),
 }
 
-/// The host (lowercased) without its port.
-fn without_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.ends_with(']') && port.chars().all(|c| c.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
-}
-
 /// The first label of `host` when it is directly under `domain`. A domain given with a port
 /// must match the host's port too; one given without matches any port.
 pub fn app_label<'a>(host: &'a str, domain: &str) -> Option<&'a str> {
-    let host = if domain.contains(':') {
-        host
-    } else {
-        without_port(host)
-    };
-    let (label, parent) = host.split_once('.')?;
-    (parent.eq_ignore_ascii_case(domain) && !label.is_empty()).then_some(label)
+    hosts::label_under(host, domain)
+}
+
+/// Whether `host` is the apps domain or any name under it: Hangar's own pages never answer
+/// there, and requests from such an origin are never Hangar's.
+pub fn is_apps_host(host: &str, domain: &str) -> bool {
+    hosts::is_under(host, domain)
 }
 
 fn is_name(text: &str) -> bool {

@@ -23,6 +23,7 @@ use sha2::Sha256;
 use super::route::{self, HostTarget};
 use crate::entities::session;
 use crate::error::{ApiError, ApiResult};
+use crate::services::access::Use;
 use crate::services::tokens::{hash_token, random_hex};
 use crate::services::Services;
 
@@ -159,11 +160,10 @@ impl Services {
     /// will ask for it) once they proved they may use that port of that space: one minute,
     /// single use, signed.
     pub async fn app_ticket(&self, caller: &Caller, host: &str) -> ApiResult<String> {
-        let domain = self
-            .config
-            .apps_domain
-            .as_deref()
-            .ok_or_else(|| ApiError::not_found_because("this Hangar serves no apps domain"))?;
+        let apps = self.config.apps();
+        let domain = apps.domain().ok_or_else(|| {
+            ApiError::not_found_because("this Hangar serves apps on no origins of their own")
+        })?;
         let Some(HostTarget::Port(readings)) = route::parse_host(host, domain) else {
             return Err(ApiError::invalid(
                 "host",
@@ -181,7 +181,11 @@ impl Services {
             let Some(space) = self.space_by_names(&reading.owner, &reading.space).await? else {
                 continue;
             };
-            match self.port_access(caller, &space.id, reading.port).await {
+            // The app session it opens may do anything the app does.
+            match self
+                .port_access(caller, &space.id, reading.port, Use::Change)
+                .await
+            {
                 Ok((space, _, _)) => {
                     granted = Some((space.id, reading));
                     break;

@@ -24,7 +24,7 @@ use app::api::templates::Feature;
 use app::error::ErrorCode;
 use app::ids::SpaceId;
 
-use super::access::Caller;
+use super::access::{Caller, Use};
 use super::audit::{self, space_target, Outcome};
 use super::slots::Slot;
 use super::Services;
@@ -58,6 +58,14 @@ impl Services {
             })
     }
 }
+
+/// What [`clean_path`] accepts, as the API document states it (an ECMAScript pattern):
+/// absolute, no `..` part, no NUL. (Its byte limits a pattern of characters cannot state.)
+pub const PATH_PATTERN: &str =
+    r"^(/(\.|[^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)?)+$";
+
+/// The same, naming something below `/`: where a file is written or what is deleted.
+pub const NAMED_PATH_PATTERN: &str = r"^(/\.?)*/([^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)(/(\.|[^/.\u0000][^/\u0000]*|\.[^/.\u0000][^/\u0000]*|\.\.[^/\u0000]+)?)*$";
 
 /// An absolute path inside a space, made plain (no `.`, empty parts or trailing slash), or
 /// why it is refused.
@@ -112,12 +120,13 @@ impl Services {
         self.config.max_upload_mib.saturating_mul(1 << 20)
     }
 
-    /// The space, if the caller may transfer files there now: 404 when they may not see it,
-    /// 403 naming the permission when its template leaves file transfer off or an admin's
-    /// rule denies it (to the caller or the owner), 409 when it is not running.
-    async fn place(&self, caller: &Caller, space_id: &SpaceId) -> ApiResult<Place> {
+    /// The space, if the caller may transfer files there now (to look, or to change them: a
+    /// read-only token only looks): 404 when they may not see it, 403 naming the permission
+    /// when its template leaves file transfer off or an admin's rule denies it (to the caller
+    /// or the owner), or naming the scope, 409 when it is not running.
+    async fn place(&self, caller: &Caller, space_id: &SpaceId, intent: Use) -> ApiResult<Place> {
         let (space, _role) = self
-            .space_with_feature(caller, space_id, Feature::FileTransfer)
+            .space_with_feature(caller, space_id, Feature::FileTransfer, intent)
             .await?;
         if !space.state.is_running() {
             let state = space.state;
@@ -235,7 +244,7 @@ impl FilesApi for Services {
         path: &str,
     ) -> ApiResult<DirListing> {
         let path = clean_path(path)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Read).await?;
         self.list(&place, path).await
     }
 
@@ -247,7 +256,7 @@ impl FilesApi for Services {
         format: Option<FileFormat>,
     ) -> ApiResult<Download> {
         let path = clean_path(path)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Read).await?;
         let slot = self.transfer_slot(caller)?;
         self.download_from(caller, &place, path, format, slot).await
     }
@@ -264,7 +273,7 @@ impl FilesApi for Services {
         if path == "/" {
             return Err(ApiError::invalid("path", "path must name a file, not /"));
         }
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let slot = self.transfer_slot(caller)?;
         // In a task of its own, so that a client going away mid-upload cannot stop the
         // clean-up half done.
@@ -292,7 +301,7 @@ impl FilesApi for Services {
         upload: Upload,
     ) -> ApiResult<UploadDone> {
         let dir = clean_path(dir)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let slot = self.transfer_slot(caller)?;
         let (services, caller, task_dir) = (self.clone(), caller.clone(), dir.clone());
         tokio::spawn(async move {
@@ -310,7 +319,7 @@ impl FilesApi for Services {
 
     async fn make_dir(&self, caller: &Caller, space_id: &SpaceId, path: &str) -> ApiResult<()> {
         let path = clean_path(path)?;
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let result = self.ensure_dir(&place, &path, true).await;
         let details = serde_json::json!({"path": path});
         self.audit_transfer(caller, &place, "files.mkdir", result.is_ok(), details)
@@ -326,7 +335,7 @@ impl FilesApi for Services {
                 "the whole filesystem cannot be deleted",
             ));
         }
-        let place = self.place(caller, space_id).await?;
+        let place = self.place(caller, space_id, Use::Change).await?;
         let ran = self.in_space(&place, shell::REMOVE, &[&path], None).await?;
         let result = match ran.code {
             Some(0) => Ok(()),
@@ -362,6 +371,51 @@ mod tests {
         assert!(clean_path("/home/../etc/passwd").is_err());
         assert!(clean_path("/a\0b").is_err());
         assert!(clean_path(&format!("/{}", "x".repeat(300))).is_err());
+    }
+
+    /// The document states the rules that `clean_path` enforces: a path it refuses for its
+    /// shape (not its bytes) never matches, one it takes always does.
+    #[test]
+    fn the_published_patterns_say_what_clean_path_takes() {
+        let any = regex::Regex::new(PATH_PATTERN).unwrap();
+        let named = regex::Regex::new(NAMED_PATH_PATTERN).unwrap();
+        let samples = [
+            "",
+            "/",
+            "//",
+            "/.",
+            "/./",
+            "/..",
+            "/../",
+            "/a/..",
+            "/a/../b",
+            "/...",
+            "/..a",
+            "/.a",
+            "/a.",
+            "/a",
+            "/a/",
+            "/a//b/./c",
+            "a",
+            "./a",
+            "/a\0b",
+            "/\0",
+            "/é/漢字",
+            "/a b",
+            "/.hidden/..x",
+            "/x/.",
+            "//.//",
+            "/./a",
+            "..",
+            "/a/...",
+        ];
+        for sample in samples {
+            let sample = sample.replace("\\0", "\0");
+            let cleaned = clean_path(&sample);
+            assert_eq!(any.is_match(&sample), cleaned.is_ok(), "{sample:?}");
+            let names_something = cleaned.is_ok_and(|p| p != "/");
+            assert_eq!(named.is_match(&sample), names_something, "{sample:?}");
+        }
     }
 
     #[test]

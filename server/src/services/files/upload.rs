@@ -492,7 +492,10 @@ async fn rewrite_archive(
     let (mut files, mut bytes) = (0u64, 0u64);
     while let Some(entry) = tar::next_entry(&mut input).await? {
         let size = entry.size;
-        let Some(entry) = checker.check(entry).map_err(TarError::Invalid)? else {
+        let Some(entry) = checker
+            .check(entry)
+            .map_err(|refused| TarError::Invalid(refused.to_string()))?
+        else {
             input.skip(size + tar::padding_of(size) as u64).await?;
             continue;
         };

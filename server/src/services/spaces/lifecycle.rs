@@ -113,6 +113,7 @@ impl SpaceLifecycle for Services {
             volumes: Set(template.volumes.clone()),
             features: Set(template.features.clone()),
             privileged: Set(template.privileged),
+            raw_sockets: Set(template.raw_sockets),
             state: Set(SpaceState::Created),
             after_stop: Set(None),
             container_id: Set(None),

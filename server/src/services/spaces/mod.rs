@@ -76,6 +76,7 @@ pub fn spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
         volumes: from_json(&space.volumes, "space volumes")?,
         compute_units: space.compute_units,
         privileged: space.privileged,
+        raw_sockets: space.raw_sockets,
     })
 }
 
@@ -171,6 +172,7 @@ impl Services {
                 volumes,
                 features,
                 privileged: space.privileged,
+                raw_sockets: space.raw_sockets,
                 last_error: space.last_error,
                 shared_with,
                 can_manage: role.can_manage(),
