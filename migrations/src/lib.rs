@@ -10,6 +10,7 @@ mod m20261202_000003_feature_permissions;
 mod m20261202_000004_keys_per_user;
 mod m20261202_000005_token_scopes;
 mod m20261210_000001_privileged;
+mod m20261211_000001_autostop;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_keys_per_user::Migration),
             Box::new(m20261202_000005_token_scopes::Migration),
             Box::new(m20261210_000001_privileged::Migration),
+            Box::new(m20261211_000001_autostop::Migration),
         ]
     }
 }

@@ -70,6 +70,10 @@ pub struct TemplateDto {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Automatic stops of its spaces and their default schedule (unlike the rest, these apply
+    /// to its existing spaces too).
+    #[serde(default)]
+    pub autostop: super::autostop::TemplateAutostop,
 }
 
 /// A new template (admins only).
@@ -130,6 +134,9 @@ pub struct CreateTemplate {
     /// AppArmor profile, setuid allowed) instead of the reduced default set.
     #[serde(default)]
     pub privileged: bool,
+    /// Automatic stops of its spaces (absent: none).
+    #[serde(default)]
+    pub autostop: Option<super::autostop::TemplateAutostop>,
 }
 
 /// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
@@ -190,6 +197,9 @@ pub struct UpdateTemplate {
     /// Changes new spaces only: existing spaces keep the rights they were made with.
     #[serde(default)]
     pub privileged: Option<bool>,
+    /// Replaces its automatic stops; applies to its existing spaces too.
+    #[serde(default)]
+    pub autostop: Option<super::autostop::TemplateAutostop>,
 }
 
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones

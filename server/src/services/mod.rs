@@ -2,6 +2,7 @@
 //! audit lives here, called alike by the JSON API and by the UI's server functions.
 
 pub mod access;
+pub mod activity;
 pub mod apps;
 pub mod audit;
 pub mod events;
@@ -54,6 +55,12 @@ pub struct Services {
     pub shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
     /// File transfers under way, for the per-user limit.
     pub transfers: Arc<slots::Slots>,
+    /// The time the rules go by (tests move it).
+    pub clock: Arc<dyn crate::domain::clock::Clock>,
+    /// Activity seen at the doors, written down every few seconds.
+    pub activity: Arc<activity::Activity>,
+    /// What the automatic-stop loop keeps between passes on this server.
+    pub autostop: Arc<spaces::autostop::AutostopState>,
 }
 
 impl Services {
@@ -65,7 +72,12 @@ impl Services {
         terminals: Arc<TerminalHub>,
         apps: apps::Apps,
     ) -> Self {
+        let clock: Arc<dyn crate::domain::clock::Clock> =
+            Arc::new(crate::domain::clock::SystemClock);
         Self {
+            activity: Arc::new(activity::Activity::new(clock.clone())),
+            clock,
+            autostop: Arc::default(),
             db,
             auth,
             config,
