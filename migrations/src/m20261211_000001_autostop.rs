@@ -13,8 +13,8 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters a table one change at a time.
         let templates = [
-            integer_null(Templates::IdleStopMinutes),
-            integer_null(Templates::MaxRunMinutes),
+            big_integer_null(Templates::IdleStopMinutes),
+            big_integer_null(Templates::MaxRunMinutes),
             boolean(Templates::OwnersMayChangeStops).default(false).to_owned(),
             text_null(Templates::DefaultSchedule),
         ];
@@ -30,8 +30,8 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         let spaces = [
-            integer_null(Spaces::IdleStopMinutes),
-            integer_null(Spaces::MaxRunMinutes),
+            big_integer_null(Spaces::IdleStopMinutes),
+            big_integer_null(Spaces::MaxRunMinutes),
             text_null(Spaces::Schedule),
             boolean(Spaces::Keep).default(false).to_owned(),
             timestamp_with_time_zone_null(Spaces::LastActivityAt),
