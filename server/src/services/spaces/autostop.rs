@@ -684,6 +684,37 @@ impl Services {
         Ok(())
     }
 
+    /// The caller's spaces (own or shared with them) whose users are warned of a coming
+    /// automatic stop, as live events (a page's first batch).
+    pub async fn warned_spaces(&self, caller: &Caller) -> Vec<app::protocol::LiveEvent> {
+        use app::api::spaces::ssr::SpaceQueries;
+        let shared_with_caller = sea_orm::sea_query::Query::select()
+            .column(crate::entities::share::Column::SpaceId)
+            .from(crate::entities::share::Entity)
+            .and_where(crate::entities::share::Column::UserId.eq(caller.id().clone()))
+            .to_owned();
+        let warned = space::Entity::find()
+            .filter(space::Column::State.eq(SpaceState::Running))
+            .filter(space::Column::StopWarnedAt.is_not_null())
+            .filter(
+                space::Column::OwnerId
+                    .eq(caller.id().clone())
+                    .or(space::Column::Id.in_subquery(shared_with_caller)),
+            )
+            .all(&self.db)
+            .await
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for space in warned {
+            if let Ok(dto) = self.get_space(caller, &space.id).await {
+                out.push(app::protocol::LiveEvent::Space(
+                    app::protocol::SpaceUpdate::Visible(Box::new(dto)),
+                ));
+            }
+        }
+        out
+    }
+
     async fn settings_of(&self, space: &space::Model) -> ApiResult<SpaceAutostop> {
         let template = match &space.template_id {
             Some(id) => template::Entity::find_by_id(id.clone()).one(&self.db).await?,
