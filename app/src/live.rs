@@ -131,7 +131,10 @@ mod client {
     }
 
     /// Keeps `warned` to the spaces whose coming stop their users are warned of.
-    fn note_warning(warned: &mut Vec<crate::api::spaces::SpaceDto>, update: crate::protocol::SpaceUpdate) {
+    fn note_warning(
+        warned: &mut Vec<crate::api::spaces::SpaceDto>,
+        update: crate::protocol::SpaceUpdate,
+    ) {
         use crate::protocol::SpaceUpdate;
         let id = match &update {
             SpaceUpdate::Visible(space) => space.id.clone(),
@@ -176,7 +179,8 @@ mod client {
                     live.usage.update(|n| *n += 1);
                 }
                 Ok(LiveEvent::Space(update)) => {
-                    live.stop_warnings.update(|warned| note_warning(warned, update));
+                    live.stop_warnings
+                        .update(|warned| note_warning(warned, update));
                     live.spaces.update(|n| *n += 1);
                     // A space's state moves someone's usage (an admin may be showing it).
                     live.usage.update(|n| *n += 1);

@@ -15,7 +15,9 @@ impl MigrationTrait for Migration {
         let templates = [
             big_integer_null(Templates::IdleStopMinutes),
             big_integer_null(Templates::MaxRunMinutes),
-            boolean(Templates::OwnersMayChangeStops).default(false).to_owned(),
+            boolean(Templates::OwnersMayChangeStops)
+                .default(false)
+                .to_owned(),
             text_null(Templates::DefaultSchedule),
         ];
         for column in templates {

@@ -64,9 +64,8 @@ async fn side(name: &'static str, tracking: &str, dir: &std::path::Path) -> Side
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn terminal(side: &Side) -> Socket {
     let url = format!(
@@ -94,14 +93,20 @@ async fn keystrokes(socket: &mut Socket, n: usize) -> Vec<Duration> {
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         if i % 50 == 49 {
-            socket.send(Message::Binary(b"\x15".to_vec().into())).await.unwrap();
+            socket
+                .send(Message::Binary(b"\x15".to_vec().into()))
+                .await
+                .unwrap();
             while tokio::time::timeout(Duration::from_millis(100), socket.next())
                 .await
                 .is_ok()
             {}
         }
         let started = Instant::now();
-        socket.send(Message::Binary(b"x".to_vec().into())).await.unwrap();
+        socket
+            .send(Message::Binary(b"x".to_vec().into()))
+            .await
+            .unwrap();
         loop {
             match socket.next().await.unwrap().unwrap() {
                 Message::Binary(bytes) if bytes.contains(&b'x') => break,
@@ -128,7 +133,12 @@ async fn proxied_rate(side: &Side) -> f64 {
             tokio::spawn(async move {
                 let mut done = 0usize;
                 while Instant::now() < until {
-                    let response = client.get(&url).header("cookie", &cookie).send().await.unwrap();
+                    let response = client
+                        .get(&url)
+                        .header("cookie", &cookie)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(response.status(), 200);
                     response.bytes().await.unwrap();
                     done += 1;
@@ -193,7 +203,10 @@ async fn main() {
         eprintln!("[activity bench] round {} of {ROUNDS}", round + 1);
     }
     println!("activity tracking: its cost on the hot paths (release Hangars side by side, {ROUNDS} rounds in turns)");
-    println!("{:<36} {:>14} {:>14} {:>9}", "", "tracking", "turned off", "cost");
+    println!(
+        "{:<36} {:>14} {:>14} {:>9}",
+        "", "tracking", "turned off", "cost"
+    );
     let p50 = |side: &mut Side| {
         side.echo.sort();
         ms(percentile(&side.echo, 0.5))
@@ -227,7 +240,10 @@ async fn main() {
     );
     for side in sides {
         side.admin
-            .request(reqwest::Method::DELETE, &format!("/api/v1/spaces/{}", side.space))
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/spaces/{}", side.space),
+            )
             .send()
             .await
             .unwrap();

@@ -215,7 +215,7 @@ pub mod ssr {
             + super::features::ssr::FeaturesApi
             + super::ports::ssr::PortsApi
             + super::files::ssr::FilesApi
-        + super::autostop::ssr::AutostopApi
+            + super::autostop::ssr::AutostopApi
     {
     }
 

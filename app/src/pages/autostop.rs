@@ -6,8 +6,8 @@ use leptos::prelude::*;
 
 use super::widgets::{field_error, form_error, last_error, refreshing};
 use crate::api::autostop::{
-    keep_running, retention, set_retention, set_time_zone,
-    update_space_autostop, Retention, Schedule, SpaceAutostop, UpdateSpaceAutostop,
+    keep_running, retention, set_retention, set_time_zone, update_space_autostop, Retention,
+    Schedule, SpaceAutostop, UpdateSpaceAutostop,
 };
 use crate::api::spaces::SpaceDto;
 use crate::error::{ApiError, ErrorCode};
@@ -46,14 +46,13 @@ pub fn AutoStopLine(space: SpaceDto) -> impl IntoView {
                         disabled=move || keep.pending().get()
                         on:click=move |_| { keep.dispatch(id.clone()); }>"Keep running"</button>
                 })}
-                {(warned && !stop.can_keep_running).then(|| " — save your work: restart it to run again")}
+                {(warned && !stop.can_keep_running).then_some(" — save your work: restart it to run again")}
             </p>
         }
     });
-    let starts = space
-        .starts_at
-        .clone()
-        .map(|at| view! { <p class="meta" data-testid="starts-at">"starts at " {at} " (schedule)"</p> });
+    let starts = space.starts_at.clone().map(
+        |at| view! { <p class="meta" data-testid="starts-at">"starts at " {at} " (schedule)"</p> },
+    );
     let note = space
         .auto_note
         .clone()
@@ -181,8 +180,11 @@ fn ScheduleForm(settings: SpaceAutostop, can_manage: bool, saved: RwSignal<u64>)
                 return Ok(Some(None));
             }
             text.parse().map(|m| Some(Some(m))).map_err(|_| {
-                ApiError::new(ErrorCode::InvalidInput, format!("`{text}` is not a whole number of minutes"))
-                    .with_field(field)
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("`{text}` is not a whole number of minutes"),
+                )
+                .with_field(field)
             })
         };
         let text = schedule.get_untracked();
@@ -209,16 +211,18 @@ fn ScheduleForm(settings: SpaceAutostop, can_manage: bool, saved: RwSignal<u64>)
             Err(e) => local_error.set(Some(e)),
         }
     };
-    let stop_text = |m: Option<i64>| {
-        m.map_or_else(|| "none".to_owned(), crate::api::autostop::minutes_text)
-    };
+    let stop_text =
+        |m: Option<i64>| m.map_or_else(|| "none".to_owned(), crate::api::autostop::minutes_text);
     let facts = format!(
         "Idle stop: {} · longest run: {} · times in {}{}",
         stop_text(settings.idle_stop_minutes),
         stop_text(settings.max_run_minutes),
         settings.time_zone,
         if settings.schedule_from_template && !settings.schedule.rules.is_empty() {
-            format!(" · the template's schedule: {}", settings.schedule.describe())
+            format!(
+                " · the template's schedule: {}",
+                settings.schedule.describe()
+            )
         } else {
             String::new()
         }
@@ -252,8 +256,9 @@ pub fn TimeZoneForm(current: Option<String>) -> impl IntoView {
     // Unset: suggest the browser's own zone once the page runs.
     #[cfg(feature = "hydrate")]
     if current.is_none() {
-        let options = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
-            .resolved_options();
+        let options =
+            js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
+                .resolved_options();
         if let Some(found) = js_sys::Reflect::get(&options, &"timeZone".into())
             .ok()
             .and_then(|v| v.as_string())
@@ -321,7 +326,11 @@ fn RetentionFields(now: Retention) -> impl IntoView {
                 return Ok(None);
             }
             text.parse().map(Some).map_err(|_| {
-                ApiError::new(ErrorCode::InvalidInput, format!("`{text}` is not a whole number of days")).with_field(field)
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("`{text}` is not a whole number of days"),
+                )
+                .with_field(field)
             })
         };
         let input = number(days.get_untracked(), "days").and_then(|days| {

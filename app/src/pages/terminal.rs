@@ -259,8 +259,13 @@ mod client {
                     shared.borrow().terminal.write(text);
                 } else if let Some(text) = data.as_string() {
                     // A notice is a line beside the output; the session goes on.
-                    if let Ok(TerminalNotice::Notice { message }) = serde_json::from_str::<TerminalNotice>(&text) {
-                        shared.borrow().terminal.write(format!("\r\n\x1b[33m{message}\x1b[0m\r\n"));
+                    if let Ok(TerminalNotice::Notice { message }) =
+                        serde_json::from_str::<TerminalNotice>(&text)
+                    {
+                        shared
+                            .borrow()
+                            .terminal
+                            .write(format!("\r\n\x1b[33m{message}\x1b[0m\r\n"));
                         return;
                     }
                     let why = match serde_json::from_str::<TerminalNotice>(&text) {

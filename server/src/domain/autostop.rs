@@ -174,8 +174,7 @@ pub fn last_between(
     let from = after.max(until - Duration::days(8));
     times(schedule, tz, edge, from, (until - from).num_days() + 1)
         .into_iter()
-        .filter(|at| *at > after && *at <= until)
-        .next_back()
+        .rfind(|at| *at > after && *at <= until)
 }
 
 /// What decides when a running space stops.
@@ -221,7 +220,10 @@ pub fn local_text(at: DateTime<Utc>, now: DateTime<Utc>, tz: &TimeZone) -> Strin
     let (Some(at), Some(now)) = (to_jiff(at), to_jiff(now)) else {
         return String::new();
     };
-    let (at, now) = (at.to_zoned_datetime(tz.clone()), now.to_zoned_datetime(tz.clone()));
+    let (at, now) = (
+        at.to_zoned_datetime(tz.clone()),
+        now.to_zoned_datetime(tz.clone()),
+    );
     let time = format!("{:02}:{:02}", at.hour(), at.minute());
     if at.date() == now.date() {
         time
@@ -341,11 +343,21 @@ mod tests {
         };
         // Wednesday 2 December 2026: the next Monday is the 7th.
         assert_eq!(
-            next_after(&schedule, &TimeZone::UTC, Edge::Start, at("2026-12-02T12:00:00Z")),
+            next_after(
+                &schedule,
+                &TimeZone::UTC,
+                Edge::Start,
+                at("2026-12-02T12:00:00Z")
+            ),
             Some(at("2026-12-07T09:00:00Z"))
         );
         assert_eq!(
-            next_after(&schedule, &TimeZone::UTC, Edge::Stop, at("2026-12-02T12:00:00Z")),
+            next_after(
+                &schedule,
+                &TimeZone::UTC,
+                Edge::Stop,
+                at("2026-12-02T12:00:00Z")
+            ),
             None
         );
         assert_eq!(

@@ -1,10 +1,10 @@
 //! `/api/v1/spaces/{id}/files`: file transfer handlers. They stream bodies to and from the
 //! file service (which holds every rule) and set the headers of a download.
 
+use app::api::autostop::ActivityKind;
 use app::api::files::ssr::{ByteStream, Download, FilesApi, Upload};
 use app::api::files::{DirListing, FilesQuery, UploadDone};
 use app::error::ErrorBody;
-use app::api::autostop::ActivityKind;
 use app::ids::SpaceId;
 use axum::body::Body;
 use axum::extract::{Path, State};

@@ -20,10 +20,10 @@ use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::Caller;
 use crate::services::activity::Touch;
-use app::api::autostop::ActivityKind;
 use crate::services::watch::{AccessWatch, Need};
 use crate::terminal::emulator::MAX_ROWS;
 use crate::terminal::{Event, Joined, Session, SessionSpec, TerminalHub};
+use app::api::autostop::ActivityKind;
 
 /// Opens (or reattaches to) a terminal session in a running space: a WebSocket whose binary
 /// frames carry raw terminal bytes both ways and whose text frames carry JSON control
@@ -235,9 +235,7 @@ async fn deliver(
             return Delivered::End;
         }
         Ok(Event::Kick(_)) => true,
-        Ok(Event::Notice(message)) => {
-            send_control(sink, &TerminalNotice::Notice { message }).await
-        }
+        Ok(Event::Notice(message)) => send_control(sink, &TerminalNotice::Notice { message }).await,
         // Fell behind: skip what was missed and redraw the screen as it is now.
         Err(RecvError::Lagged(_)) => {
             let joined = session.join(None).await;

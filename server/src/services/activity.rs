@@ -154,7 +154,9 @@ impl Activity {
     pub fn latest(&self, space_id: &SpaceId) -> Option<DateTime<Utc>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let at = entries.get(space_id)?.at.load(Ordering::Relaxed);
-        (at > 0).then(|| DateTime::from_timestamp_millis(at)).flatten()
+        (at > 0)
+            .then(|| DateTime::from_timestamp_millis(at))
+            .flatten()
     }
 }
 

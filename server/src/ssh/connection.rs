@@ -25,12 +25,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::admission::Place;
 use super::process::{self, Command, ProcessRequest, Terminal};
 use super::{forward, HANDSHAKE_GRACE, LOGIN_GRACE};
-use app::api::autostop::ActivityKind;
 use crate::live::Update;
 use crate::services::access::Caller;
 use crate::services::ssh::SshEntry;
 use crate::services::watch::Need;
 use crate::services::Services;
+use app::api::autostop::ActivityKind;
 
 /// Channels (sessions and forwards) open at once on one connection.
 const MAX_CHANNELS: usize = 64;

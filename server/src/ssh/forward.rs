@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use app::ids::SpaceId;
 
 use super::process::{end_process, pump_output, Pumped};
-use crate::services::activity::Touch;
 use crate::runtime::{relay, Runtime};
+use crate::services::activity::Touch;
 
 fn failed(reason: String) -> ChannelOpenFailure {
     ChannelOpenFailure::Other {

@@ -91,7 +91,9 @@ async fn settled(owner: &Client, id: &str) -> String {
 /// The audit events of `action` on ann's space `name`, by `actor`.
 async fn audited(admin: &Client, action: &str, name: &str, actor: &str) -> Vec<Value> {
     let events = admin
-        .get(&format!("/api/v1/audit?action={action}&target=ann/{name}&limit=500"))
+        .get(&format!(
+            "/api/v1/audit?action={action}&target=ann/{name}&limit=500"
+        ))
         .await;
     events
         .body
@@ -109,7 +111,13 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
     let server = start(&db, &clock, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(&admin, "box", json!(["terminal"]), json!({"idle_stop_minutes": 10})).await;
+    let tpl = template(
+        &admin,
+        "box",
+        json!(["terminal"]),
+        json!({"idle_stop_minutes": 10}),
+    )
+    .await;
     let id = ann.running_space("idle", &tpl).await;
     let stop = &space(&ann, &id).await["autostop"];
     assert_eq!(stop["reason"], "idle", "{stop}");
@@ -128,7 +136,10 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
     assert_eq!(settled(&ann, &id).await, "stopped");
     let stopped = space(&ann, &id).await;
     let note = stopped["auto_note"].as_str().unwrap_or_default();
-    assert!(note.contains("unused for 10 min (its idle stop)"), "{stopped}");
+    assert!(
+        note.contains("unused for 10 min (its idle stop)"),
+        "{stopped}"
+    );
     assert!(stopped["autostop"].is_null());
     let stops = audited(&admin, "space.stop", "idle", "idle").await;
     assert_eq!(stops.len(), 1, "{stops:?}");
@@ -145,13 +156,25 @@ async fn typing_in_the_terminal_keeps_it_running_an_open_silent_one_does_not(db:
     let server = start(&db, &clock, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(&admin, "box", json!(["terminal"]), json!({"idle_stop_minutes": 10})).await;
+    let tpl = template(
+        &admin,
+        "box",
+        json!(["terminal"]),
+        json!({"idle_stop_minutes": 10}),
+    )
+    .await;
     let id = ann.running_space("typing", &tpl).await;
     let cookie = server.login_cookie("ann", "member-password").await;
     let origin = server.url("");
-    let mut viewer = crate::ws::connect(&server, &cookie, &id, &crate::ws::session_id(), Some(&origin))
-        .await
-        .unwrap();
+    let mut viewer = crate::ws::connect(
+        &server,
+        &cookie,
+        &id,
+        &crate::ws::session_id(),
+        Some(&origin),
+    )
+    .await
+    .unwrap();
     // 18 minutes of typing, a keystroke every 6: never 10 minutes unused.
     for round in 0..3 {
         clock.advance(minutes(6));
@@ -175,13 +198,25 @@ async fn a_warning_reaches_open_terminals_and_keepalive_moves_the_stop(db: TestD
     let server = start(&db, &clock, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(&admin, "box", json!(["terminal"]), json!({"idle_stop_minutes": 10})).await;
+    let tpl = template(
+        &admin,
+        "box",
+        json!(["terminal"]),
+        json!({"idle_stop_minutes": 10}),
+    )
+    .await;
     let id = ann.running_space("kept", &tpl).await;
     let cookie = server.login_cookie("ann", "member-password").await;
     let origin = server.url("");
-    let mut viewer = crate::ws::connect(&server, &cookie, &id, &crate::ws::session_id(), Some(&origin))
-        .await
-        .unwrap();
+    let mut viewer = crate::ws::connect(
+        &server,
+        &cookie,
+        &id,
+        &crate::ws::session_id(),
+        Some(&origin),
+    )
+    .await
+    .unwrap();
     // Attached (its shell answers) before the warning comes.
     viewer.send("echo attached\n").await;
     viewer.expect("attached").await;
@@ -208,12 +243,18 @@ async fn a_warning_reaches_open_terminals_and_keepalive_moves_the_stop(db: TestD
     // Two hours for an unattended job: the stop moves past them.
     let before = space(&ann, &id).await["autostop"]["at"].clone();
     let kept = ann
-        .post(&format!("/api/v1/spaces/{id}/keepalive"), json!({"for_minutes": 120}))
+        .post(
+            &format!("/api/v1/spaces/{id}/keepalive"),
+            json!({"for_minutes": 120}),
+        )
         .await;
     assert_eq!(kept.status, 200, "{kept:?}");
     assert_eq!(kept.body["warned"], false, "{kept:?}");
     let after = space(&ann, &id).await["autostop"].clone();
-    assert!(after["at"].as_str() > before.as_str(), "{before} -> {after}");
+    assert!(
+        after["at"].as_str() > before.as_str(),
+        "{before} -> {after}"
+    );
     assert_eq!(after["warned"], false);
     clock.advance(minutes(125));
     pass(&server).await;
@@ -222,7 +263,10 @@ async fn a_warning_reaches_open_terminals_and_keepalive_moves_the_stop(db: TestD
     pass(&server).await;
     assert_eq!(settled(&ann, &id).await, "stopped");
     assert!(ann
-        .post(&format!("/api/v1/spaces/{id}/keepalive"), json!({"for_minutes": 2000}))
+        .post(
+            &format!("/api/v1/spaces/{id}/keepalive"),
+            json!({"for_minutes": 2000})
+        )
         .await
         .message()
         .contains("0 to 1440"));
@@ -254,13 +298,20 @@ async fn ssh_stage(
 }
 
 both_dbs!(an_open_ssh_session_that_prints_nothing_lets_it_stop_a_build_printing_does_not);
-async fn an_open_ssh_session_that_prints_nothing_lets_it_stop_a_build_printing_does_not(db: TestDb) {
+async fn an_open_ssh_session_that_prints_nothing_lets_it_stop_a_build_printing_does_not(
+    db: TestDb,
+) {
     let clock = Arc::new(MovableClock::default());
     let (server, ann, id, ssh, key) = ssh_stage(&db, &clock).await;
 
     // A build that prints a line a second, through the real OpenSSH client.
     let mut build = ssh
-        .command(&key, "box", &[], "while true; do echo building; sleep 1; done")
+        .command(
+            &key,
+            "box",
+            &[],
+            "while true; do echo building; sleep 1; done",
+        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -325,7 +376,12 @@ async fn a_proxied_stream_and_uploads_keep_it_running(db: TestDb) {
         .await;
     let id = crate::ports::running(&ann, "web", &tpl).await;
     let cookie = server.login_cookie("ann", "member-password").await;
-    crate::ports::served(&server, "/spaces/ann/web/ports/8080/", &[("cookie", &cookie)]).await;
+    crate::ports::served(
+        &server,
+        "/spaces/ann/web/ports/8080/",
+        &[("cookie", &cookie)],
+    )
+    .await;
 
     // A long answer streamed through the proxy (a tick every 200 ms).
     let stream = server
@@ -414,7 +470,9 @@ async fn the_longest_run_stops_a_busy_space(db: TestDb) {
         .unwrap()
         .contains("ran for 30 min (its longest run)"));
     assert_eq!(
-        audited(&admin, "space.stop", "busy", "longest run").await.len(),
+        audited(&admin, "space.stop", "busy", "longest run")
+            .await
+            .len(),
         1
     );
     server.stop().await;
@@ -427,7 +485,13 @@ async fn owners_choose_shorter_stops_only(db: TestDb) {
     let server = start(&db, &clock, &[]).await;
     let admin = admin(&server).await;
     let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let fixed = template(&admin, "fixed", json!(["terminal"]), json!({"idle_stop_minutes": 30})).await;
+    let fixed = template(
+        &admin,
+        "fixed",
+        json!(["terminal"]),
+        json!({"idle_stop_minutes": 30}),
+    )
+    .await;
     let free = template(
         &admin,
         "free",
@@ -437,18 +501,30 @@ async fn owners_choose_shorter_stops_only(db: TestDb) {
     .await;
     let a = ann.new_space("fixed", &fixed).await;
     let refused = ann
-        .patch(&format!("/api/v1/spaces/{a}/autostop"), json!({"idle_stop_minutes": 10}))
+        .patch(
+            &format!("/api/v1/spaces/{a}/autostop"),
+            json!({"idle_stop_minutes": 10}),
+        )
         .await;
     assert_eq!(refused.status, 400, "{refused:?}");
     assert!(refused.message().contains("ask an admin"));
     let b = ann.new_space("free", &free).await;
     let longer = ann
-        .patch(&format!("/api/v1/spaces/{b}/autostop"), json!({"idle_stop_minutes": 60}))
+        .patch(
+            &format!("/api/v1/spaces/{b}/autostop"),
+            json!({"idle_stop_minutes": 60}),
+        )
         .await;
     assert_eq!(longer.status, 400);
-    assert!(longer.message().contains("at most the template's 30"), "{longer:?}");
+    assert!(
+        longer.message().contains("at most the template's 30"),
+        "{longer:?}"
+    );
     let shorter = ann
-        .patch(&format!("/api/v1/spaces/{b}/autostop"), json!({"idle_stop_minutes": 10}))
+        .patch(
+            &format!("/api/v1/spaces/{b}/autostop"),
+            json!({"idle_stop_minutes": 10}),
+        )
         .await;
     assert_eq!(shorter.status, 200, "{shorter:?}");
     assert_eq!(shorter.body["idle_stop_minutes"], 10);
@@ -481,7 +557,10 @@ async fn a_schedule_follows_the_owner_s_clock_across_the_spring_change(db: TestD
         .await;
     assert_eq!(set.status, 200, "{set:?}");
     assert_eq!(set.body["time_zone"], "Europe/Berlin");
-    assert_eq!(set.body["next_start"], "2027-03-28T05:00:00.000Z", "{set:?}");
+    assert_eq!(
+        set.body["next_start"], "2027-03-28T05:00:00.000Z",
+        "{set:?}"
+    );
 
     // 07:00 in Berlin that Sunday is 05:00 UTC (it was 06:00 UTC the day before).
     clock.set(at("2027-03-28T04:59:00Z"));
@@ -493,7 +572,12 @@ async fn a_schedule_follows_the_owner_s_clock_across_the_spring_change(db: TestD
     let running = space(&ann, &id).await;
     assert_eq!(running["autostop"]["reason"], "schedule", "{running}");
     assert_eq!(running["autostop"]["local"], "08:00");
-    assert_eq!(audited(&admin, "space.start", "office", "schedule").await.len(), 1);
+    assert_eq!(
+        audited(&admin, "space.start", "office", "schedule")
+            .await
+            .len(),
+        1
+    );
 
     clock.set(at("2027-03-28T05:59:00Z"));
     pass(&server).await;
@@ -505,7 +589,12 @@ async fn a_schedule_follows_the_owner_s_clock_across_the_spring_change(db: TestD
         .as_str()
         .unwrap()
         .contains("its schedule"));
-    assert_eq!(audited(&admin, "space.stop", "office", "schedule").await.len(), 1);
+    assert_eq!(
+        audited(&admin, "space.stop", "office", "schedule")
+            .await
+            .len(),
+        1
+    );
     // Once started and stopped, the same morning does not start it again.
     pass(&server).await;
     assert_eq!(space(&ann, &id).await["state"], "stopped");
@@ -577,12 +666,16 @@ async fn retention_warns_honours_keep_and_deletes_only_the_expired(db: TestDb) {
     let pinned = ann.new_space("pinned", &tpl).await;
     let used = ann.new_space("used", &tpl).await;
     let kept = ann
-        .patch(&format!("/api/v1/spaces/{pinned}/autostop"), json!({"keep": true}))
+        .patch(
+            &format!("/api/v1/spaces/{pinned}/autostop"),
+            json!({"keep": true}),
+        )
         .await;
     assert_eq!(kept.status, 200);
     // `used` runs on day 20.
     clock.advance(chrono::Duration::days(20));
-    ann.post_empty(&format!("/api/v1/spaces/{used}/start")).await;
+    ann.post_empty(&format!("/api/v1/spaces/{used}/start"))
+        .await;
     ann.wait_for_state(&used, "running").await;
     ann.post_empty(&format!("/api/v1/spaces/{used}/stop")).await;
     ann.wait_for_state(&used, "stopped").await;
@@ -594,12 +687,18 @@ async fn retention_warns_honours_keep_and_deletes_only_the_expired(db: TestDb) {
     assert!(space(&ann, &pinned).await["deletes_at"].is_null());
     assert!(space(&ann, &used).await["deletes_at"].is_null());
     assert_eq!(
-        audited(&admin, "space.retention_warning", "old", "retention").await.len(),
+        audited(&admin, "space.retention_warning", "old", "retention")
+            .await
+            .len(),
         1
     );
     clock.advance(chrono::Duration::days(5));
     pass(&server).await;
-    assert_eq!(space(&ann, &old).await["state"], "created", "not before the days");
+    assert_eq!(
+        space(&ann, &old).await["state"],
+        "created",
+        "not before the days"
+    );
     clock.advance(chrono::Duration::days(3));
     pass(&server).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -610,7 +709,9 @@ async fn retention_warns_honours_keep_and_deletes_only_the_expired(db: TestDb) {
     assert_eq!(space(&ann, &pinned).await["state"], "created");
     assert_eq!(space(&ann, &used).await["state"], "stopped");
     assert_eq!(
-        audited(&admin, "space.delete", "old", "retention").await.len(),
+        audited(&admin, "space.delete", "old", "retention")
+            .await
+            .len(),
         1
     );
     server.stop().await;
@@ -636,7 +737,10 @@ async fn a_restart_mid_countdown_keeps_the_deadline() {
     clock.advance(minutes(8));
     // Seen by the first server only, in memory: written down as it shuts down.
     let put = ann
-        .request(reqwest::Method::PUT, &format!("/api/v1/spaces/{id}/files?path=/tmp/x"))
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/spaces/{id}/files?path=/tmp/x"),
+        )
         .body("x")
         .send()
         .await
@@ -679,7 +783,9 @@ async fn two_servers_on_postgres_stop_and_start_a_space_once() {
     tokio::join!(pass(&first), pass(&second));
     assert_eq!(settled(&ann, &id).await, "stopped");
     assert_eq!(
-        audited(&admin_client, "space.stop", "twice", "idle").await.len(),
+        audited(&admin_client, "space.stop", "twice", "idle")
+            .await
+            .len(),
         1
     );
 
@@ -693,7 +799,9 @@ async fn two_servers_on_postgres_stop_and_start_a_space_once() {
     tokio::join!(pass(&first), pass(&second));
     ann.wait_for_state(&id, "running").await;
     assert_eq!(
-        audited(&admin_client, "space.start", "twice", "schedule").await.len(),
+        audited(&admin_client, "space.start", "twice", "schedule")
+            .await
+            .len(),
         1
     );
     second.shutdown().await;

@@ -776,8 +776,16 @@ async fn schedules_and_keepalives_from_the_command_line() {
     let shown = ann
         .expect(
             &[
-                "schedule", "api", "--set", "mon-fri 08:00-18:00", "--time-zone",
-                "Europe/Berlin", "--idle-stop", "10m", "--keep", "true",
+                "schedule",
+                "api",
+                "--set",
+                "mon-fri 08:00-18:00",
+                "--time-zone",
+                "Europe/Berlin",
+                "--idle-stop",
+                "10m",
+                "--keep",
+                "true",
             ],
             0,
         )
@@ -788,9 +796,16 @@ async fn schedules_and_keepalives_from_the_command_line() {
     );
     assert!(shown.contains("idle stop:   10 min"), "{shown}");
     assert!(shown.contains("kept:        yes"), "{shown}");
-    let longer = ann.expect(&["schedule", "api", "--idle-stop", "1h"], 1).await;
-    assert!(longer.contains("at most the template's 30 minutes"), "{longer}");
-    let typo = ann.expect(&["schedule", "api", "--set", "mon-xyz 08:00-"], 2).await;
+    let longer = ann
+        .expect(&["schedule", "api", "--idle-stop", "1h"], 1)
+        .await;
+    assert!(
+        longer.contains("at most the template's 30 minutes"),
+        "{longer}"
+    );
+    let typo = ann
+        .expect(&["schedule", "api", "--set", "mon-xyz 08:00-"], 2)
+        .await;
     assert!(typo.contains("is not a day"), "{typo}");
 
     let kept = ann.expect(&["keepalive", "api", "--for", "2h"], 0).await;

@@ -344,7 +344,13 @@ impl TestServer {
         db: &impl DatabaseUrl,
         extra: &[&str],
     ) -> Self {
-        Self::start_with_clock(listener, db, extra, std::sync::Arc::new(hangar::domain::clock::SystemClock)).await
+        Self::start_with_clock(
+            listener,
+            db,
+            extra,
+            std::sync::Arc::new(hangar::domain::clock::SystemClock),
+        )
+        .await
     }
 
     /// Starts one whose rules go by `clock` (a test moves it instead of waiting).

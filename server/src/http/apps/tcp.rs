@@ -62,7 +62,6 @@ pub async fn tcp(
         .services
         .activity
         .toucher(&space.id, app::api::autostop::ActivityKind::Bridge);
-    Ok(upgrade.on_upgrade(move |socket| {
-        bridge(socket, stream, watch, slot, "port forward", activity)
-    }))
+    Ok(upgrade
+        .on_upgrade(move |socket| bridge(socket, stream, watch, slot, "port forward", activity)))
 }

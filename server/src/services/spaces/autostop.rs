@@ -138,9 +138,7 @@ pub struct Deadline {
 
 impl Services {
     fn warning(&self) -> chrono::Duration {
-        chrono::Duration::seconds(
-            i64::try_from(self.config.autostop_warning_secs).unwrap_or(300),
-        )
+        chrono::Duration::seconds(i64::try_from(self.config.autostop_warning_secs).unwrap_or(300))
     }
 
     /// When a running space stops by itself, and why (None: it does not).
@@ -242,7 +240,10 @@ impl Services {
         &self,
         spaces: &[&space::Model],
     ) -> ApiResult<HashMap<TemplateId, template::Model>> {
-        let mut ids: Vec<TemplateId> = spaces.iter().filter_map(|s| s.template_id.clone()).collect();
+        let mut ids: Vec<TemplateId> = spaces
+            .iter()
+            .filter_map(|s| s.template_id.clone())
+            .collect();
         ids.sort();
         ids.dedup();
         if ids.is_empty() {
@@ -322,7 +323,9 @@ impl Services {
             ]))
             .all(&self.db)
             .await?;
-        let templates = self.templates_of(&spaces.iter().collect::<Vec<_>>()).await?;
+        let templates = self
+            .templates_of(&spaces.iter().collect::<Vec<_>>())
+            .await?;
         let mut owner_ids: Vec<UserId> = spaces.iter().map(|s| s.owner_id.clone()).collect();
         owner_ids.sort();
         owner_ids.dedup();
@@ -450,7 +453,11 @@ impl Services {
         };
         self.terminals.notice_space(
             space.id.as_str(),
-            &format!("hangar: this space {} {}: {what}", view.describe(), stops.tz_name),
+            &format!(
+                "hangar: this space {} {}: {what}",
+                view.describe(),
+                stops.tz_name
+            ),
         );
     }
 
@@ -629,7 +636,10 @@ impl Services {
                     .col_expr(space::Column::RetentionWarnedAt, Expr::value(now))
                     .filter(space::Column::Id.eq(space.id.clone()))
                     .filter(space::Column::State.eq(space.state))
-                    .filter(same(space::Column::RetentionWarnedAt, space.retention_warned_at))
+                    .filter(same(
+                        space::Column::RetentionWarnedAt,
+                        space.retention_warned_at,
+                    ))
                     .exec(&self.db)
                     .await?;
                 if warned.rows_affected == 1 {
@@ -658,7 +668,10 @@ impl Services {
                     .filter(space::Column::Id.eq(space.id.clone()))
                     .filter(space::Column::State.eq(space.state))
                     .filter(space::Column::Keep.eq(false))
-                    .filter(same(space::Column::RetentionWarnedAt, space.retention_warned_at))
+                    .filter(same(
+                        space::Column::RetentionWarnedAt,
+                        space.retention_warned_at,
+                    ))
                     .filter(same(space::Column::LastActivityAt, space.last_activity_at))
                     .filter(same(space::Column::KeepaliveUntil, space.keepalive_until))
                     .exec(&self.db)
@@ -717,7 +730,11 @@ impl Services {
 
     async fn settings_of(&self, space: &space::Model) -> ApiResult<SpaceAutostop> {
         let template = match &space.template_id {
-            Some(id) => template::Entity::find_by_id(id.clone()).one(&self.db).await?,
+            Some(id) => {
+                template::Entity::find_by_id(id.clone())
+                    .one(&self.db)
+                    .await?
+            }
             None => None,
         };
         let owner = self.find_user(&space.owner_id).await?;
@@ -761,9 +778,7 @@ fn last_used(space: &space::Model) -> DateTime<Utc> {
 }
 
 /// A template's stops as given: minutes in range, a valid schedule.
-pub fn check_template_autostop(
-    autostop: &app::api::autostop::TemplateAutostop,
-) -> ApiResult<()> {
+pub fn check_template_autostop(autostop: &app::api::autostop::TemplateAutostop) -> ApiResult<()> {
     rules::check_minutes("autostop.idle_stop_minutes", autostop.idle_stop_minutes)
         .map_err(|e| ApiError::invalid("autostop.idle_stop_minutes", e))?;
     rules::check_minutes("autostop.max_run_minutes", autostop.max_run_minutes)
@@ -815,12 +830,15 @@ impl AutostopApi for Services {
                     "this space's template does not let owners choose their stops: ask an admin",
                 ));
             }
-            let asked = rules::check_minutes(field, asked).map_err(|e| ApiError::invalid(field, e))?;
+            let asked =
+                rules::check_minutes(field, asked).map_err(|e| ApiError::invalid(field, e))?;
             if let (Some(asked), Some(bound)) = (asked, bound) {
                 if asked > bound {
                     return Err(ApiError::invalid(
                         field,
-                        format!("{field} may be at most the template's {bound} minutes, not {asked}"),
+                        format!(
+                            "{field} may be at most the template's {bound} minutes, not {asked}"
+                        ),
                     ));
                 }
             }
@@ -898,7 +916,11 @@ impl AutostopApi for Services {
         self.space_changed(&space.id).await;
         let (space, _) = self.visible_space(caller, id).await?;
         let template = match &space.template_id {
-            Some(id) => template::Entity::find_by_id(id.clone()).one(&self.db).await?,
+            Some(id) => {
+                template::Entity::find_by_id(id.clone())
+                    .one(&self.db)
+                    .await?
+            }
             None => None,
         };
         let owner = self.find_user(&space.owner_id).await?;
@@ -918,7 +940,10 @@ impl AutostopApi for Services {
             .filter(|n| !n.is_empty())
             .map(str::to_owned);
         if name.as_ref().is_some_and(|n| n.len() > 64) {
-            return Err(ApiError::invalid("time_zone", "a time zone name has at most 64 characters"));
+            return Err(ApiError::invalid(
+                "time_zone",
+                "a time zone name has at most 64 characters",
+            ));
         }
         rules::time_zone(name.as_deref()).map_err(|e| ApiError::invalid("time_zone", e))?;
         user::Entity::update_many()
@@ -932,19 +957,27 @@ impl AutostopApi for Services {
 
     async fn retention(&self, caller: &Caller) -> ApiResult<Retention> {
         caller.require_admin()?;
-        Ok(match crate::db::setting(&self.db, RETENTION_SETTING).await? {
-            Some(stored) => from_json(&stored, "retention")?,
-            None => Retention::default(),
-        })
+        Ok(
+            match crate::db::setting(&self.db, RETENTION_SETTING).await? {
+                Some(stored) => from_json(&stored, "retention")?,
+                None => Retention::default(),
+            },
+        )
     }
 
     async fn set_retention(&self, caller: &Caller, input: Retention) -> ApiResult<Retention> {
         caller.require_admin()?;
         if input.days.is_some_and(|d| !(1..=3650).contains(&d)) {
-            return Err(ApiError::invalid("days", "days must be 1 to 3650, or null for never"));
+            return Err(ApiError::invalid(
+                "days",
+                "days must be 1 to 3650, or null for never",
+            ));
         }
         if !(1..=365).contains(&input.warning_days) {
-            return Err(ApiError::invalid("warning_days", "warning_days must be 1 to 365"));
+            return Err(ApiError::invalid(
+                "warning_days",
+                "warning_days must be 1 to 365",
+            ));
         }
         crate::db::set_setting(&self.db, RETENTION_SETTING, &to_json(&input)?).await?;
         *self
@@ -991,4 +1024,3 @@ pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
         }
     })
 }
-

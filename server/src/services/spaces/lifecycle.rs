@@ -294,7 +294,6 @@ impl SpaceLifecycle for Services {
     }
 }
 
-
 impl Services {
     /// Records the start of a stopped space within its owner's quota (refusals audited as
     /// `by`'s), for the driver to carry out: by its owner or an admin, or by its schedule.
@@ -321,7 +320,8 @@ impl Services {
         let (limits, usage) = limits_and_usage(&txn, owner).await?;
         if let Err(refusal) = check_start(&limits, &usage, &current.name, current.compute_units) {
             txn.rollback().await?;
-            metrics::counter!("hangar_quota_refusals_total", "limit" => refusal.dimension.as_str()).increment(1);
+            metrics::counter!("hangar_quota_refusals_total", "limit" => refusal.dimension.as_str())
+                .increment(1);
             record_by(&self.db, by, &audit_action, &target, Outcome::Refused,
                 json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
             return Err(refusal.into());
@@ -360,7 +360,11 @@ impl Services {
         Ok(updated)
     }
 
-    pub(super) async fn begin_stop(&self, space: &space::Model, then: AfterStop) -> ApiResult<space::Model> {
+    pub(super) async fn begin_stop(
+        &self,
+        space: &space::Model,
+        then: AfterStop,
+    ) -> ApiResult<space::Model> {
         self.terminals.close_space(
             space.id.as_str(),
             match then {
