@@ -65,6 +65,65 @@ async fn template(admin: &Client, name: &str, features: Value, autostop: Value) 
     created.id()
 }
 
+/// A server on a clock the test moves, its admin, the member ann and a busybox template
+/// `box` (terminal, file transfer) with these automatic stops.
+struct Stage {
+    clock: Arc<MovableClock>,
+    server: TestServer,
+    admin: Client,
+    ann: Client,
+    tpl: String,
+}
+
+async fn stage(db: &TestDb, extra: &[&str], ann_quota: Value, autostop: Value) -> Stage {
+    let clock = Arc::new(MovableClock::default());
+    let server = start(db, &clock, extra).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", ann_quota).await;
+    let tpl = template(
+        &admin,
+        "box",
+        json!(["terminal", "file_transfer"]),
+        autostop,
+    )
+    .await;
+    Stage {
+        clock,
+        server,
+        admin,
+        ann,
+        tpl,
+    }
+}
+
+/// ann's web terminal in the space, attached (its shell answered).
+async fn attached_terminal(server: &TestServer, id: &str) -> crate::ws::Viewer {
+    let cookie = server.login_cookie("ann", "member-password").await;
+    let origin = server.url("");
+    let mut viewer =
+        crate::ws::connect(server, &cookie, id, &crate::ws::session_id(), Some(&origin))
+            .await
+            .unwrap();
+    typed(&mut viewer, "attached").await;
+    viewer
+}
+
+/// Types `echo <word>` and waits for all it prints: the word (computed by the shell, so not
+/// the echo of the typing) and the prompt after it. Nothing is left on its way to arrive later
+/// (it would count as activity at a later time of the clock).
+async fn typed(viewer: &mut crate::ws::Viewer, word: &str) {
+    viewer.send(&format!("echo {word}-$((40+2))\n")).await;
+    let done = format!("{word}-42\r\n");
+    let shown = viewer
+        .read_until(Duration::from_secs(10), |v| {
+            let out = String::from_utf8_lossy(&v.output);
+            out.rsplit_once(done.as_str())
+                .is_some_and(|(_, after)| after.contains("# "))
+        })
+        .await;
+    assert!(shown, "{:?}", String::from_utf8_lossy(&viewer.output));
+}
+
 /// The space as its owner sees it.
 async fn space(owner: &Client, id: &str) -> Value {
     let got = owner.get(&format!("/api/v1/spaces/{id}")).await;
@@ -107,17 +166,13 @@ async fn audited(admin: &Client, action: &str, name: &str, actor: &str) -> Vec<V
 
 both_dbs!(an_idle_space_is_warned_then_stops_and_says_why);
 async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(
-        &admin,
-        "box",
-        json!(["terminal"]),
-        json!({"idle_stop_minutes": 10}),
-    )
-    .await;
+    let Stage {
+        clock,
+        server,
+        admin,
+        ann,
+        tpl,
+    } = stage(&db, &[], json!({}), json!({"idle_stop_minutes": 10})).await;
     let id = ann.running_space("idle", &tpl).await;
     let stop = &space(&ann, &id).await["autostop"];
     assert_eq!(stop["reason"], "idle", "{stop}");
@@ -152,34 +207,19 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
 
 both_dbs!(typing_in_the_terminal_keeps_it_running_an_open_silent_one_does_not);
 async fn typing_in_the_terminal_keeps_it_running_an_open_silent_one_does_not(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(
-        &admin,
-        "box",
-        json!(["terminal"]),
-        json!({"idle_stop_minutes": 10}),
-    )
-    .await;
+    let Stage {
+        clock,
+        server,
+        admin: _,
+        ann,
+        tpl,
+    } = stage(&db, &[], json!({}), json!({"idle_stop_minutes": 10})).await;
     let id = ann.running_space("typing", &tpl).await;
-    let cookie = server.login_cookie("ann", "member-password").await;
-    let origin = server.url("");
-    let mut viewer = crate::ws::connect(
-        &server,
-        &cookie,
-        &id,
-        &crate::ws::session_id(),
-        Some(&origin),
-    )
-    .await
-    .unwrap();
+    let mut viewer = attached_terminal(&server, &id).await;
     // 18 minutes of typing, a keystroke every 6: never 10 minutes unused.
     for round in 0..3 {
         clock.advance(minutes(6));
-        viewer.send(&format!("echo typed-{round}\n")).await;
-        viewer.expect(&format!("typed-{round}")).await;
+        typed(&mut viewer, &format!("typed-{round}")).await;
         pass(&server).await;
         let now = space(&ann, &id).await;
         assert_eq!(now["state"], "running", "round {round}: {now}");
@@ -194,32 +234,15 @@ async fn typing_in_the_terminal_keeps_it_running_an_open_silent_one_does_not(db:
 
 both_dbs!(a_warning_reaches_open_terminals_and_keepalive_moves_the_stop);
 async fn a_warning_reaches_open_terminals_and_keepalive_moves_the_stop(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(
-        &admin,
-        "box",
-        json!(["terminal"]),
-        json!({"idle_stop_minutes": 10}),
-    )
-    .await;
+    let Stage {
+        clock,
+        server,
+        admin: _,
+        ann,
+        tpl,
+    } = stage(&db, &[], json!({}), json!({"idle_stop_minutes": 10})).await;
     let id = ann.running_space("kept", &tpl).await;
-    let cookie = server.login_cookie("ann", "member-password").await;
-    let origin = server.url("");
-    let mut viewer = crate::ws::connect(
-        &server,
-        &cookie,
-        &id,
-        &crate::ws::session_id(),
-        Some(&origin),
-    )
-    .await
-    .unwrap();
-    // Attached (its shell answers) before the warning comes.
-    viewer.send("echo attached\n").await;
-    viewer.expect("attached").await;
+    let mut viewer = attached_terminal(&server, &id).await;
     clock.advance(minutes(6));
     pass(&server).await;
     let told = viewer
@@ -438,14 +461,16 @@ async fn a_proxied_stream_and_uploads_keep_it_running(db: TestDb) {
 
 both_dbs!(the_longest_run_stops_a_busy_space);
 async fn the_longest_run_stops_a_busy_space(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(
-        &admin,
-        "box",
-        json!(["terminal"]),
+    let Stage {
+        clock,
+        server,
+        admin,
+        ann,
+        tpl,
+    } = stage(
+        &db,
+        &[],
+        json!({}),
         json!({"idle_stop_minutes": 10, "max_run_minutes": 30}),
     )
     .await;
@@ -481,10 +506,13 @@ async fn the_longest_run_stops_a_busy_space(db: TestDb) {
 both_dbs!(owners_choose_shorter_stops_only);
 /// Owners choose shorter stops only where the template lets them, never longer ones.
 async fn owners_choose_shorter_stops_only(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let Stage {
+        clock: _,
+        server,
+        admin,
+        ann,
+        tpl: _,
+    } = stage(&db, &[], json!({}), json!({})).await;
     let fixed = template(
         &admin,
         "fixed",
@@ -533,10 +561,13 @@ async fn owners_choose_shorter_stops_only(db: TestDb) {
 
 both_dbs!(a_schedule_follows_the_owner_s_clock_across_the_spring_change);
 async fn a_schedule_follows_the_owner_s_clock_across_the_spring_change(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let Stage {
+        clock,
+        server,
+        admin,
+        ann,
+        tpl,
+    } = stage(&db, &[], json!({}), json!({})).await;
     let zone = ann
         .send(
             reqwest::Method::PUT,
@@ -545,7 +576,6 @@ async fn a_schedule_follows_the_owner_s_clock_across_the_spring_change(db: TestD
         )
         .await;
     assert_eq!(zone.status, 200, "{zone:?}");
-    let tpl = template(&admin, "box", json!(["terminal"]), json!({})).await;
     let id = ann.new_space("office", &tpl).await;
     // Europe/Berlin moves to summer time on Sunday 28 March 2027 at 01:00 UTC.
     clock.set(at("2027-03-27T12:00:00Z"));
@@ -603,13 +633,13 @@ async fn a_schedule_follows_the_owner_s_clock_across_the_spring_change(db: TestD
 
 both_dbs!(a_scheduled_start_over_quota_is_skipped_with_the_reason);
 async fn a_scheduled_start_over_quota_is_skipped_with_the_reason(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin
-        .new_member(&server, "ann", json!({"compute_units": 1}))
-        .await;
-    let tpl = template(&admin, "box", json!(["terminal"]), json!({})).await;
+    let Stage {
+        clock,
+        server,
+        admin,
+        ann,
+        tpl,
+    } = stage(&db, &[], json!({"compute_units": 1}), json!({})).await;
     let busy = ann.running_space("busy", &tpl).await;
     let id = ann.new_space("later", &tpl).await;
     clock.set(at("2027-01-04T06:00:00Z"));
@@ -649,11 +679,13 @@ async fn a_scheduled_start_over_quota_is_skipped_with_the_reason(db: TestDb) {
 
 both_dbs!(retention_warns_honours_keep_and_deletes_only_the_expired);
 async fn retention_warns_honours_keep_and_deletes_only_the_expired(db: TestDb) {
-    let clock = Arc::new(MovableClock::default());
-    let server = start(&db, &clock, &[]).await;
-    let admin = admin(&server).await;
-    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
-    let tpl = template(&admin, "box", json!(["terminal"]), json!({})).await;
+    let Stage {
+        clock,
+        server,
+        admin,
+        ann,
+        tpl,
+    } = stage(&db, &[], json!({}), json!({})).await;
     let set = admin
         .send(
             reqwest::Method::PUT,

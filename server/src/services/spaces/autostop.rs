@@ -728,7 +728,8 @@ impl Services {
         out
     }
 
-    async fn settings_of(&self, space: &space::Model) -> ApiResult<SpaceAutostop> {
+    /// One space's stops, read with its template and its owner's time zone.
+    async fn stops_for(&self, space: &space::Model) -> ApiResult<Stops> {
         let template = match &space.template_id {
             Some(id) => {
                 template::Entity::find_by_id(id.clone())
@@ -738,7 +739,15 @@ impl Services {
             None => None,
         };
         let owner = self.find_user(&space.owner_id).await?;
-        let stops = stops_of(space, template.as_ref(), owner.time_zone.as_deref());
+        Ok(stops_of(
+            space,
+            template.as_ref(),
+            owner.time_zone.as_deref(),
+        ))
+    }
+
+    async fn settings_of(&self, space: &space::Model) -> ApiResult<SpaceAutostop> {
+        let stops = self.stops_for(space).await?;
         let next_start = if matches!(space.state, SpaceState::Stopped | SpaceState::Created) {
             rules::next_after(&stops.schedule, &stops.tz, Edge::Start, self.clock.now())
                 .map(Into::into)
@@ -915,16 +924,7 @@ impl AutostopApi for Services {
         self.activity.touch(&space.id, ActivityKind::Keepalive);
         self.space_changed(&space.id).await;
         let (space, _) = self.visible_space(caller, id).await?;
-        let template = match &space.template_id {
-            Some(id) => {
-                template::Entity::find_by_id(id.clone())
-                    .one(&self.db)
-                    .await?
-            }
-            None => None,
-        };
-        let owner = self.find_user(&space.owner_id).await?;
-        let stops = stops_of(&space, template.as_ref(), owner.time_zone.as_deref());
+        let stops = self.stops_for(&space).await?;
         Ok(self.autostop_view(&space, &stops, caller.user.time_zone.as_deref()))
     }
 
