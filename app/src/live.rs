@@ -17,6 +17,9 @@ pub struct Live {
     pub usage: RwSignal<u64>,
     /// The stream is open.
     pub connected: RwSignal<bool>,
+    /// Spaces the stream said will soon stop by themselves (their users are warned), as
+    /// last pushed.
+    pub stop_warnings: RwSignal<Vec<crate::api::spaces::SpaceDto>>,
 }
 
 impl Live {
@@ -26,6 +29,7 @@ impl Live {
             spaces: RwSignal::new(0),
             usage: RwSignal::new(0),
             connected: RwSignal::new(false),
+            stop_warnings: RwSignal::new(Vec::new()),
         };
         provide_context(live);
         #[cfg(feature = "hydrate")]
@@ -126,6 +130,24 @@ mod client {
         );
     }
 
+    /// Keeps `warned` to the spaces whose coming stop their users are warned of.
+    fn note_warning(
+        warned: &mut Vec<crate::api::spaces::SpaceDto>,
+        update: crate::protocol::SpaceUpdate,
+    ) {
+        use crate::protocol::SpaceUpdate;
+        let id = match &update {
+            SpaceUpdate::Visible(space) => space.id.clone(),
+            SpaceUpdate::Gone { id, .. } => id.clone(),
+        };
+        warned.retain(|s| s.id != id);
+        if let SpaceUpdate::Visible(space) = update {
+            if space.autostop.as_ref().is_some_and(|stop| stop.warned) {
+                warned.push(*space);
+            }
+        }
+    }
+
     /// `first_ms` doubled for each failure in a row, up to `max_ms`.
     fn backoff(first_ms: u64, failures: u32, max_ms: u64) -> std::time::Duration {
         std::time::Duration::from_millis(first_ms.saturating_mul(1 << failures.min(5)).min(max_ms))
@@ -156,7 +178,9 @@ mod client {
                     live.quota.set(Some(report));
                     live.usage.update(|n| *n += 1);
                 }
-                Ok(LiveEvent::Space(_)) => {
+                Ok(LiveEvent::Space(update)) => {
+                    live.stop_warnings
+                        .update(|warned| note_warning(warned, update));
                     live.spaces.update(|n| *n += 1);
                     // A space's state moves someone's usage (an admin may be showing it).
                     live.usage.update(|n| *n += 1);

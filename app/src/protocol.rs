@@ -45,6 +45,8 @@ pub enum TerminalNotice {
     Exit { code: i64 },
     /// Why the session ended or a control message was refused.
     Error { message: String },
+    /// A line to show beside the output, the session going on (a coming automatic stop).
+    Notice { message: String },
 }
 
 /// A space as the live stream reports it: as the caller sees it now, or gone (deleted, or no

@@ -13,6 +13,7 @@ mod m20261210_000001_privileged;
 mod m20261220_000001_raw_sockets;
 mod m20261221_000001_one_account_per_key;
 mod m20261222_000001_identity_provider;
+mod m20261223_000001_autostop;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261220_000001_raw_sockets::Migration),
             Box::new(m20261221_000001_one_account_per_key::Migration),
             Box::new(m20261222_000001_identity_provider::Migration),
+            Box::new(m20261223_000001_autostop::Migration),
         ]
     }
 }

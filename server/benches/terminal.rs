@@ -777,6 +777,10 @@ async fn bench() {
         &[
             ("HANGAR_TERMINAL_IDLE_SECS", &idle),
             ("HANGAR_TERMINAL_SCROLLBACK_KIB", &history),
+            // The bench opens 1,000 sessions of one user in one space: caps above that (the
+            // product's defaults are 10 per user and 20 per space).
+            ("HANGAR_TERMINAL_SESSIONS_PER_USER", "5000"),
+            ("HANGAR_TERMINAL_SESSIONS_PER_SPACE", "5000"),
         ],
     )
     .await;

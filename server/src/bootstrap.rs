@@ -42,6 +42,7 @@ pub async fn ensure_first_admin(
         storage_units: Set(None),
         max_tunnels: Set(None),
         created_at: Set(Utc::now()),
+        time_zone: Set(None),
     };
     // Another replica may have won the race to create it: that is fine.
     let inserted = user::Entity::insert(admin)
@@ -118,6 +119,7 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+            ..Default::default()
         };
         let inserted = template::Entity::insert(model)
             .on_conflict(

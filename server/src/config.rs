@@ -217,6 +217,21 @@ pub struct Config {
     #[arg(long, env = "HANGAR_MAX_UPLOAD_MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_upload_mib: u64,
 
+    /// Seconds between the passes that stop idle spaces, spaces at their longest run or their
+    /// scheduled stop, start scheduled ones and apply retention.
+    #[arg(long, env = "HANGAR_AUTOSTOP_INTERVAL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub autostop_interval_secs: u64,
+
+    /// Seconds between writes of the activity seen at the doors to the database.
+    #[arg(long, env = "HANGAR_ACTIVITY_FLUSH_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub activity_flush_secs: u64,
+
+    /// Seconds before an automatic stop that the space's users are warned (pages show "Keep
+    /// running", terminals a notice); a scheduled stop also waits until the space has been
+    /// unused this long.
+    #[arg(long, env = "HANGAR_AUTOSTOP_WARNING_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub autostop_warning_secs: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "HANGAR_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

@@ -77,3 +77,29 @@ pub async fn setting_made_once(
         .map(|s| s.value)
         .ok_or_else(|| ApiError::internal(format!("the setting {key} vanished as it was made")))
 }
+
+/// The setting `key`, if it has a value.
+pub async fn setting(db: &DatabaseConnection, key: &str) -> ApiResult<Option<String>> {
+    Ok(setting::Entity::find_by_id(key)
+        .one(db)
+        .await?
+        .map(|s| s.value))
+}
+
+/// Sets the setting `key` to `value` (made or replaced).
+pub async fn set_setting(db: &DatabaseConnection, key: &str, value: &str) -> ApiResult<()> {
+    let row = setting::ActiveModel {
+        key: Set(key.into()),
+        value: Set(value.into()),
+        created_at: Set(Utc::now()),
+    };
+    setting::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(setting::Column::Key)
+                .update_column(setting::Column::Value)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

@@ -38,6 +38,14 @@ use crate::http::AppState;
 
 /// Opens the database (migrating it), makes the first admin if needed and connects to Docker.
 pub async fn build_state(config: Config) -> ApiResult<AppState> {
+    build_state_with(config, Arc::new(domain::clock::SystemClock)).await
+}
+
+/// [`build_state`] with the clock the rules go by (tests pass one they can move).
+pub async fn build_state_with(
+    config: Config,
+    clock: Arc<dyn domain::clock::Clock>,
+) -> ApiResult<AppState> {
     config.check().map_err(ApiError::bad_request)?;
     let db = db::connect(&config.database_url).await?;
     if let Some(password) = bootstrap::ensure_first_admin(&db, &config).await? {
@@ -114,7 +122,7 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
         },
     ));
     let apps = services::apps::Apps::new(services::apps::tickets::signing_key(&db).await?);
-    let services = services::Services::new(
+    let mut services = services::Services::new(
         db.clone(),
         auth.clone(),
         config.clone(),
@@ -122,6 +130,8 @@ pub async fn build_state(config: Config) -> ApiResult<AppState> {
         terminals,
         apps,
     );
+    services.activity = Arc::new(services::activity::Activity::new(clock.clone()));
+    services.clock = clock;
     let ssh_gateway = Arc::new(ssh::bind(&services).await?);
     let proxy = Arc::new(proxy::Proxy::new(runtime));
     Ok(AppState {
@@ -174,6 +184,8 @@ pub async fn serve(
             }
         });
     }
+    // Idle stops, longest runs, schedules and retention; activity written down meanwhile.
+    let autostop = services::spaces::autostop::spawn(state.services.clone());
     ssh::spawn(&state.services, &state.ssh_gateway);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(
@@ -184,6 +196,7 @@ pub async fn serve(
         None => None,
     };
     let services = state.services.clone();
+    let state_services = state.services.clone();
     let shutdown = async move {
         shutdown.await;
         services.begin_shutdown();
@@ -206,6 +219,11 @@ pub async fn serve(
     .map_err(|e| ApiError::internal(format!("server: {e}")));
     cleanup.abort();
     reconciler.abort();
+    autostop.abort();
+    // What was seen since the last flush is not lost with the process.
+    if let Err(e) = state_services.flush_activity().await {
+        tracing::warn!(error = %e, "could not write the last activity down");
+    }
     if let Some(metrics) = metrics {
         metrics.abort();
     }

@@ -50,6 +50,9 @@ pub struct UserDto {
     #[serde(default)]
     pub max_tunnels: Option<i64>,
     pub created_at: Timestamp,
+    /// IANA time zone of their schedules and of the times pages show them (null: UTC).
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// A short reference to a user, as other resources name them.

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod autostop;
 pub mod features;
 pub mod files;
 pub mod groups;
@@ -194,6 +195,7 @@ pub mod ssr {
         + super::features::ssr::FeaturesApi
         + super::ports::ssr::PortsApi
         + super::files::ssr::FilesApi
+        + super::autostop::ssr::AutostopApi
     {
     }
 
@@ -213,6 +215,7 @@ pub mod ssr {
             + super::features::ssr::FeaturesApi
             + super::ports::ssr::PortsApi
             + super::files::ssr::FilesApi
+            + super::autostop::ssr::AutostopApi
     {
     }
 

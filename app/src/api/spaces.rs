@@ -59,6 +59,25 @@ pub struct SpaceDto {
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub stopped_at: Option<Timestamp>,
+    /// Its coming automatic stop, while it runs and has one.
+    #[serde(default)]
+    pub autostop: Option<super::autostop::AutoStop>,
+    /// Its next scheduled start, while it is stopped and has one (as the caller reads it:
+    /// `08:00` or `Mon 08:00`).
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    /// The last activity Hangar saw, and its kind.
+    #[serde(default)]
+    pub last_activity: Option<super::autostop::LastActivity>,
+    /// Why Hangar last stopped it, or skipped a scheduled start, by itself.
+    #[serde(default)]
+    pub auto_note: Option<String>,
+    /// Pinned: retention never deletes it.
+    #[serde(default)]
+    pub keep: bool,
+    /// Retention deletes it then, unless it is used, started or pinned before.
+    #[serde(default)]
+    pub deletes_at: Option<Timestamp>,
 }
 
 /// A new space.

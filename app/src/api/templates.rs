@@ -75,6 +75,10 @@ pub struct TemplateDto {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Automatic stops of its spaces and their default schedule (unlike the rest, these apply
+    /// to its existing spaces too).
+    #[serde(default)]
+    pub autostop: super::autostop::TemplateAutostop,
 }
 
 /// A new template (admins only).
@@ -140,6 +144,9 @@ pub struct CreateTemplate {
     /// space's address to its own container, so it cannot take a neighbour's traffic).
     #[serde(default)]
     pub raw_sockets: bool,
+    /// Automatic stops of its spaces (absent: none).
+    #[serde(default)]
+    pub autostop: Option<super::autostop::TemplateAutostop>,
 }
 
 /// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
@@ -203,6 +210,9 @@ pub struct UpdateTemplate {
     /// Changes new spaces only, likewise.
     #[serde(default)]
     pub raw_sockets: Option<bool>,
+    /// Replaces its automatic stops; applies to its existing spaces too.
+    #[serde(default)]
+    pub autostop: Option<super::autostop::TemplateAutostop>,
 }
 
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones

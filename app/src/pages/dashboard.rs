@@ -155,6 +155,7 @@ fn SpaceCard(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
             </p>
             {owner.map(|o| view! { <p class="meta shared" data-testid="shared-by">{o}</p> })}
             {space.last_error.clone().map(|e| view! { <p class="error small">{e}</p> })}
+            <super::autostop::AutoStopLine space=space.clone() />
             <SpaceButtons space=space.clone() actions />
         </article>
     }

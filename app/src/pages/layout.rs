@@ -46,6 +46,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </Transition>
             </div>
         </header>
-        <main class="content">{children()}</main>
+        <main class="content">
+            <super::autostop::StopWarnings />
+            {children()}
+        </main>
     }
 }

@@ -1,6 +1,7 @@
 //! The application's pages and the layout around them.
 
 pub mod admin;
+pub mod autostop;
 pub mod dashboard;
 pub mod files;
 pub mod layout;

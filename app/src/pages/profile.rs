@@ -20,6 +20,7 @@ pub fn ProfilePage() -> impl IntoView {
                 <h1>"Profile"</h1>
                 <p>{user.display_name.clone()} " · " <code>{user.username.clone()}</code> " · " {format!("{:?}", user.role).to_lowercase()}</p>
             </section>
+            <super::autostop::TimeZoneForm current=user.time_zone.clone() />
             <PasswordForm />
             <super::sign_in_provider::LinkProvider />
             <SshKeys />

@@ -43,6 +43,12 @@ fn SpaceView() -> impl IntoView {
         |(id, _)| space_storage(id),
     );
     let ssh = super::ssh::SpaceSsh::new(Signal::derive(id));
+    // Refetched when saved, not on every live change: the form's typing survives those.
+    let stops_saved = RwSignal::new(0u64);
+    let stops = Resource::new(
+        move || (id(), stops_saved.get()),
+        |(id, _)| crate::api::autostop::space_autostop(id),
+    );
     Effect::new(move |_| {
         if let Some(Ok(None)) = actions.delete.value().get() {
             super::reload_to("/");
@@ -65,6 +71,7 @@ fn SpaceView() -> impl IntoView {
                     <TerminalSection space=space.clone() />
                     <super::ssh::SpaceSshPanel space=space.clone() state=ssh />
                     <super::ports::PortsSection space=space.clone() state=ports />
+                    <super::autostop::ScheduleEditor space=space.clone() settings=stops saved=stops_saved />
                     {space.can_manage.then(|| view! { <Sharing space=space.clone() state=sharing /> })}
                 }.into_any(),
             })}
@@ -160,8 +167,10 @@ fn Details(
                 <dt>"Created"</dt><dd>{space.created_at.to_string()}</dd>
                 {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t.to_string()}</dd> })}
                 {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t.to_string()}</dd> })}
+                <dt>"Last activity"</dt><dd data-testid="last-activity">{super::autostop::last_activity_text(&space)}</dd>
             </dl>
             {space.last_error.clone().map(|e| view! { <p class="error" data-testid="last-error">"Last error: " {e}</p> })}
+            <super::autostop::AutoStopLine space=space.clone() />
             <SpaceButtons space=space.clone() actions />
         </section>
     }

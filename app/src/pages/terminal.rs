@@ -258,11 +258,22 @@ mod client {
                     let text = shared.borrow_mut().decoder.decode(&bytes);
                     shared.borrow().terminal.write(text);
                 } else if let Some(text) = data.as_string() {
+                    // A notice is a line beside the output; the session goes on.
+                    if let Ok(TerminalNotice::Notice { message }) =
+                        serde_json::from_str::<TerminalNotice>(&text)
+                    {
+                        shared
+                            .borrow()
+                            .terminal
+                            .write(format!("\r\n\x1b[33m{message}\x1b[0m\r\n"));
+                        return;
+                    }
                     let why = match serde_json::from_str::<TerminalNotice>(&text) {
                         Ok(TerminalNotice::Exit { code }) => {
                             format!("the shell exited with code {code}")
                         }
                         Ok(TerminalNotice::Error { message }) => message,
+                        Ok(TerminalNotice::Notice { message }) => message,
                         Err(_) => "closed by the server".to_owned(),
                     };
                     shared.borrow_mut().ended = true;

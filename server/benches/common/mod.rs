@@ -246,6 +246,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec(&db)
     .await
@@ -264,6 +265,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             storage_units: Set(None),
             max_tunnels: Set(None),
             created_at: Set(now),
+            time_zone: Set(None),
         })
         .collect();
     let ids: Vec<app::ids::UserId> = rows.iter().map(|u| u.id.clone().unwrap()).collect();
@@ -302,6 +304,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             started_at: Set(None),
             stopped_at: Set(None),
             deleted_at: Set(None),
+            ..Default::default()
         })
         .collect();
     for chunk in spaces.chunks(100) {

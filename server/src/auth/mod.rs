@@ -189,6 +189,7 @@ impl From<user::Model> for UserDto {
             storage_units: user.storage_units,
             max_tunnels: user.max_tunnels,
             created_at: user.created_at.into(),
+            time_zone: user.time_zone,
         }
     }
 }

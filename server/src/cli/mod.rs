@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod browser_login;
+mod autostop;
 pub mod client;
 mod command;
 mod cp;
@@ -127,6 +128,12 @@ pub enum ClientCommand {
     /// Copy a file or directory into or out of a space: `hangar cp ./src api:/root/`,
     /// `hangar cp api:/root/out.log .`.
     Cp(cp::CopyArgs),
+    /// Keep a running space from its idle stop, now or for a while (for unattended jobs):
+    /// `hangar keepalive api --for 2h`.
+    Keepalive(autostop::KeepaliveArgs),
+    /// Show or change a space's weekly schedule and automatic stops:
+    /// `hangar schedule api --set "mon-fri 08:00-18:00"`.
+    Schedule(autostop::ScheduleArgs),
     /// Print a shell completion script: `hangar completion bash > ~/.local/share/bash-completion/completions/hangar`.
     Completion {
         /// bash, zsh, fish, elvish or powershell.
@@ -176,6 +183,8 @@ async fn dispatch(command: ClientCommand) -> Result<(), CliError> {
                 ClientCommand::SshConfig => ssh::ssh_config(&client).await,
                 ClientCommand::PortForward(args) => port_forward::port_forward(&client, args).await,
                 ClientCommand::Cp(args) => cp::copy(&client, args).await,
+                ClientCommand::Keepalive(args) => autostop::keepalive(&client, args).await,
+                ClientCommand::Schedule(args) => autostop::schedule(&client, args).await,
                 ClientCommand::Login(_)
                 | ClientCommand::Logout
                 | ClientCommand::Completion { .. } => Ok(()),

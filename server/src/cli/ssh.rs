@@ -166,6 +166,8 @@ async fn terminal_shell(client: &Client, space: &SpaceDto) -> Result<(), CliErro
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<TerminalNotice>(&text) {
                     Ok(TerminalNotice::Exit { code }) => break Ok(code),
                     Ok(TerminalNotice::Error { message }) => break Err(CliError::failed(message)),
+                    // On its own line, the terminal being raw.
+                    Ok(TerminalNotice::Notice { message }) => eprint!("\r\n{message}\r\n"),
                     Err(_) => {}
                 },
                 Some(Ok(Message::Close(_))) | None => break Ok(0),

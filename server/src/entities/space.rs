@@ -40,6 +40,31 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub stopped_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// The owner's own idle stop, in minutes (never above the template's), when the template
+    /// lets owners change it; None: the template's.
+    pub idle_stop_minutes: Option<i64>,
+    /// The owner's own longest run, in minutes, likewise.
+    pub max_run_minutes: Option<i64>,
+    /// Its weekly schedule (JSON of `app::api::autostop::Schedule`); None: the template's.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub schedule: Option<String>,
+    /// Pinned: retention never deletes it.
+    pub keep: bool,
+    /// The last activity Hangar saw at one of its doors, and its kind (see `services::activity`).
+    pub last_activity_at: Option<DateTimeUtc>,
+    pub last_activity_kind: Option<String>,
+    /// Counts as in use until then (`hangar keepalive`).
+    pub keepalive_until: Option<DateTimeUtc>,
+    /// When the warning of the coming automatic stop was given (cleared once the stop moves
+    /// away again): given once.
+    pub stop_warned_at: Option<DateTimeUtc>,
+    /// Scheduled starts up to this time were acted on (or were before the schedule was set).
+    pub schedule_seen_at: Option<DateTimeUtc>,
+    /// Why Hangar last stopped it, or skipped a scheduled start, by itself.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub auto_note: Option<String>,
+    /// When its owner was warned that retention deletes it.
+    pub retention_warned_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -37,6 +37,16 @@ pub struct Model {
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Its spaces stop after this many minutes without activity; None: never.
+    pub idle_stop_minutes: Option<i64>,
+    /// Its spaces stop after running this many minutes in one go; None: never.
+    pub max_run_minutes: Option<i64>,
+    /// Owners may set shorter stops (never longer, never off) for their spaces.
+    pub owners_may_change_stops: bool,
+    /// The schedule spaces get until their owner sets one (JSON of
+    /// `app::api::autostop::Schedule`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub default_schedule: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

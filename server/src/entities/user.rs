@@ -22,6 +22,8 @@ pub struct Model {
     pub storage_units: Option<i64>,
     pub max_tunnels: Option<i64>,
     pub created_at: DateTimeUtc,
+    /// IANA time zone (`Europe/Berlin`) of their schedules; None: UTC.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! `/api/v1/spaces/{id}/files`: file transfer handlers. They stream bodies to and from the
 //! file service (which holds every rule) and set the headers of a download.
 
+use app::api::autostop::ActivityKind;
 use app::api::files::ssr::{ByteStream, Download, FilesApi, Upload};
 use app::api::files::{DirListing, FilesQuery, UploadDone};
 use app::error::ErrorBody;
@@ -15,6 +16,7 @@ use futures_util::TryStreamExt;
 use super::extract::ValidQuery;
 use crate::error::ApiResult;
 use crate::services::access::Caller;
+use crate::services::activity::Touch;
 use crate::services::Services;
 
 /// `attachment` with the name both as plain ASCII (for old clients) and as UTF-8 (RFC 6266).
@@ -45,8 +47,10 @@ fn content_disposition(name: &str) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-fn streamed(download: Download) -> Response {
-    let mut response = Response::new(Body::from_stream(download.body));
+fn streamed(download: Download, mut activity: Touch) -> Response {
+    // Each part sent is the space's activity (a long download keeps it running).
+    let body = download.body.inspect_ok(move |_| activity.touch());
+    let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -63,8 +67,13 @@ fn streamed(download: Download) -> Response {
     response
 }
 
-fn upload_of(headers: &HeaderMap, body: Body) -> Upload {
-    let body: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+fn upload_of(headers: &HeaderMap, body: Body, mut activity: Touch) -> Upload {
+    // Each part taken in is the space's activity; it is read only once access was granted.
+    let body: ByteStream = Box::pin(
+        body.into_data_stream()
+            .map_err(std::io::Error::other)
+            .inspect_ok(move |_| activity.touch()),
+    );
     Upload {
         content_type: headers
             .get(header::CONTENT_TYPE)
@@ -104,7 +113,10 @@ pub async fn get_files(
     let download = services
         .download(&caller, &id, &query.path, query.format)
         .await?;
-    Ok(streamed(download))
+    Ok(streamed(
+        download,
+        services.activity.toucher(&id, ActivityKind::Files),
+    ))
 }
 
 /// Writes the body as the file at `path` (replacing one that is there only once the new one
@@ -137,7 +149,11 @@ pub async fn put_file(
             &id,
             &query.path,
             query.create,
-            upload_of(&headers, body),
+            upload_of(
+                &headers,
+                body,
+                services.activity.toucher(&id, ActivityKind::Files),
+            ),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(done)))
@@ -174,7 +190,11 @@ pub async fn post_files(
             &id,
             &query.path,
             query.create,
-            upload_of(&headers, body),
+            upload_of(
+                &headers,
+                body,
+                services.activity.toucher(&id, ActivityKind::Files),
+            ),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(done)))

@@ -19,9 +19,11 @@ use super::middleware::csrf::origin_allowed;
 use super::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::Caller;
+use crate::services::activity::Touch;
 use crate::services::watch::{AccessWatch, Need};
 use crate::terminal::emulator::MAX_ROWS;
 use crate::terminal::{Event, Joined, Session, SessionSpec, TerminalHub};
+use app::api::autostop::ActivityKind;
 
 /// Opens (or reattaches to) one of the caller's own terminal sessions in a running space (the
 /// same session id from another user opens a shell of theirs): a WebSocket whose binary
@@ -72,7 +74,14 @@ pub async fn terminal(
         &caller,
         Need::Feature(space.id.clone(), app::api::templates::Feature::Terminal),
     );
-    Ok(upgrade.on_upgrade(move |socket| serve_viewer(socket, hub, session, user_id, watch, rows)))
+    // Bytes both ways count as activity; an open but silent terminal does not.
+    let activity = state
+        .services
+        .activity
+        .toucher(&space.id, ActivityKind::Terminal);
+    Ok(upgrade.on_upgrade(move |socket| {
+        serve_viewer(socket, hub, session, user_id, watch, rows, activity)
+    }))
 }
 
 /// The client's session id: a hyphenated UUID (as the API document's pattern says).
@@ -114,6 +123,7 @@ async fn serve_viewer(
     user_id: String,
     mut watch: AccessWatch,
     rows: u16,
+    mut activity: Touch,
 ) {
     session.viewer_joined();
     let (mut sink, mut stream) = socket.split();
@@ -136,6 +146,7 @@ async fn serve_viewer(
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
+                    activity.touch();
                     // A stalled shell holds this back, but not the loss of the right to it.
                     tokio::select! {
                         sent = session.send_input(data) => if sent.is_err() {
@@ -163,6 +174,10 @@ async fn serve_viewer(
                 Some(Ok(_)) => {}
             },
             event = events.recv() => {
+                // The shell's output is activity (a build printing); notices are not.
+                if matches!(event, Ok(Event::Output(..))) {
+                    activity.touch();
+                }
                 let mut next = Some(event);
                 let mut queued = 0;
                 // Writes what is already waiting in one go: one flush per burst, not per chunk.
@@ -221,6 +236,7 @@ async fn deliver(
             return Delivered::End;
         }
         Ok(Event::Kick(_)) => true,
+        Ok(Event::Notice(message)) => send_control(sink, &TerminalNotice::Notice { message }).await,
         // Fell behind: skip what was missed and redraw the screen as it is now.
         Err(RecvError::Lagged(_)) => {
             let joined = session.join(None).await;

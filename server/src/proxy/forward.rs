@@ -24,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use super::connect::{SpaceConnector, Upstream, CONNECT_TIMEOUT};
 use super::page;
 use crate::auth::SESSION_COOKIE;
+use crate::services::activity::Touch;
 
 /// The app-domain cookie (see `crate::services::apps::tickets`).
 pub const APP_COOKIE: &str = "hangar_app";
@@ -65,6 +66,9 @@ pub struct Forward {
     pub cut: Cut,
     /// Names the target in error pages (`port 8080 of ann/api`).
     pub what: String,
+    /// Records the space's use: the request, and each part of a streamed answer or an
+    /// upgraded connection's traffic (at most once a second).
+    pub activity: Option<Touch>,
 }
 
 /// Headers that belong to one connection, never passed on.
@@ -306,7 +310,10 @@ fn failure(error: &hyper_util::client::legacy::Error, what: &str) -> String {
 }
 
 /// Sends the request to the space's port and passes its answer back.
-pub async fn forward(client: &HttpClient, request: Request, forward: Forward) -> Response {
+pub async fn forward(client: &HttpClient, request: Request, mut forward: Forward) -> Response {
+    if let Some(activity) = forward.activity.as_mut() {
+        activity.touch();
+    }
     let accepts_html = page::accepts_html(request.headers());
     let (mut parts, body) = request.into_parts();
     let here = format!(
@@ -405,6 +412,7 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
         response_headers(&mut head.headers, &forward, true);
         let what = forward.what.clone();
         let cut = forward.cut;
+        let activity = forward.activity;
         tokio::spawn(async move {
             let (client_io, app_io) = match tokio::try_join!(client_side, app_side) {
                 Ok(both) => both,
@@ -413,8 +421,14 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
                     return;
                 }
             };
-            let mut client_io = TokioIo::new(client_io);
-            let mut app_io = TokioIo::new(app_io);
+            let mut client_io = Touching {
+                inner: TokioIo::new(client_io),
+                activity: activity.clone(),
+            };
+            let mut app_io = Touching {
+                inner: TokioIo::new(app_io),
+                activity,
+            };
             tokio::select! {
                 _ = tokio::io::copy_bidirectional(&mut client_io, &mut app_io) => {}
                 reason = cut => tracing::info!(target = %what, %reason, "closed a proxied connection"),
@@ -431,6 +445,7 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
         Body::new(Guarded {
             inner: body,
             cut: Some(forward.cut),
+            activity: forward.activity,
         }),
     )
 }
@@ -440,6 +455,7 @@ pub async fn forward(client: &HttpClient, request: Request, forward: Forward) ->
 struct Guarded {
     inner: Incoming,
     cut: Option<Cut>,
+    activity: Option<Touch>,
 }
 
 impl HttpBody for Guarded {
@@ -457,9 +473,13 @@ impl HttpBody for Guarded {
                 return Poll::Ready(Some(Err(reason.into())));
             }
         }
-        Pin::new(&mut this.inner)
+        let frame = Pin::new(&mut this.inner)
             .poll_frame(cx)
-            .map_err(|e| Box::new(e) as Self::Error)
+            .map_err(|e| Box::new(e) as Self::Error);
+        if let (Poll::Ready(Some(Ok(_))), Some(activity)) = (&frame, this.activity.as_mut()) {
+            activity.touch();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -468,6 +488,48 @@ impl HttpBody for Guarded {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// An upgraded connection's side whose reads (traffic one way) are the space's activity.
+struct Touching<T> {
+    inner: T,
+    activity: Option<Touch>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Touching<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            if let Some(activity) = this.activity.as_mut() {
+                activity.touch();
+            }
+        }
+        read
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Touching<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -499,6 +561,7 @@ mod tests {
             redirects_stay_here,
             cut: Box::pin(std::future::pending()),
             what: "port 80".into(),
+            activity: None,
         }
     }
 

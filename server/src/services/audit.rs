@@ -38,10 +38,36 @@ pub async fn record(
     outcome: Outcome,
     details: serde_json::Value,
 ) {
+    let actor = actor.map_or(Actor::Hangar("hangar"), Actor::Caller);
+    record_by(db, actor, action, target, outcome, details).await;
+}
+
+/// Who did something.
+#[derive(Clone, Copy)]
+pub enum Actor<'a> {
+    /// A signed-in user.
+    Caller(&'a Caller),
+    /// Hangar by itself, named by why (`idle`, `schedule`, `longest run`, `retention`).
+    Hangar(&'a str),
+}
+
+/// [`record`] for any [`Actor`].
+pub async fn record_by(
+    db: &impl ConnectionTrait,
+    actor: Actor<'_>,
+    action: &str,
+    target: &str,
+    outcome: Outcome,
+    details: serde_json::Value,
+) {
+    let (actor_id, actor) = match actor {
+        Actor::Caller(c) => (Some(c.user.id.clone()), c.user.username.clone()),
+        Actor::Hangar(name) => (None, name.to_owned()),
+    };
     let event = audit_event::ActiveModel {
         at: Set(Utc::now()),
-        actor_id: Set(actor.map(|c| c.user.id.clone())),
-        actor: Set(actor.map_or_else(|| "hangar".to_owned(), |c| c.user.username.clone())),
+        actor_id: Set(actor_id),
+        actor: Set(actor),
         action: Set(action.to_owned()),
         target: Set(target.to_owned()),
         outcome: Set(outcome.as_str().to_owned()),

@@ -49,6 +49,10 @@ impl Services {
                 out.push(LiveEvent::Quota(report));
             }
         }
+        if change.is_none() {
+            // A page opened during a warning of an automatic stop shows it too.
+            out.extend(services.warned_spaces(caller).await);
+        }
         if let Some(space_id) = space_id {
             if concerns_me || caller.is_admin() {
                 let update = match services.get_space(caller, &space_id).await {

@@ -2,6 +2,7 @@
 //! audit lives here, called alike by the JSON API and by the UI's server functions.
 
 pub mod access;
+pub mod activity;
 pub mod apps;
 pub mod audit;
 pub mod events;
@@ -57,6 +58,12 @@ pub struct Services {
     pub transfers: Arc<slots::Slots>,
     /// The identity provider, when sign-in through one is configured.
     pub oidc: Option<Arc<crate::auth::oidc::OidcProvider>>,
+    /// The time the rules go by (tests move it).
+    pub clock: Arc<dyn crate::domain::clock::Clock>,
+    /// Activity seen at the doors, written down every few seconds.
+    pub activity: Arc<activity::Activity>,
+    /// What the automatic-stop loop keeps between passes on this server.
+    pub autostop: Arc<spaces::autostop::AutostopState>,
 }
 
 impl Services {
@@ -74,8 +81,13 @@ impl Services {
                 .ok()
                 .map(Arc::new)
         });
+        let clock: Arc<dyn crate::domain::clock::Clock> =
+            Arc::new(crate::domain::clock::SystemClock);
         Self {
             oidc,
+            activity: Arc::new(activity::Activity::new(clock.clone())),
+            clock,
+            autostop: Arc::default(),
             db,
             auth,
             config,

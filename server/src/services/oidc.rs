@@ -784,6 +784,7 @@ impl Services {
             storage_units: Set(defaults.default_storage_units.0),
             max_tunnels: Set(defaults.default_max_tunnels.0),
             created_at: Set(now),
+            time_zone: Set(None),
         }
         .insert(&transaction)
         .await

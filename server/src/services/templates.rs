@@ -189,7 +189,35 @@ pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
         version: t.version,
         created_at: t.created_at.into(),
         updated_at: t.updated_at.into(),
+        autostop: app::api::autostop::TemplateAutostop {
+            idle_stop_minutes: t.idle_stop_minutes,
+            max_run_minutes: t.max_run_minutes,
+            owners_may_change: t.owners_may_change_stops,
+            default_schedule: t
+                .default_schedule
+                .as_deref()
+                .map(|s| from_json(s, "template schedule"))
+                .transpose()?,
+        },
     })
+}
+
+/// A template's automatic stops as columns.
+fn set_autostop(
+    model: &mut template::ActiveModel,
+    autostop: &app::api::autostop::TemplateAutostop,
+) -> ApiResult<()> {
+    super::spaces::autostop::check_template_autostop(autostop)?;
+    model.idle_stop_minutes = Set(autostop.idle_stop_minutes);
+    model.max_run_minutes = Set(autostop.max_run_minutes);
+    model.owners_may_change_stops = Set(autostop.owners_may_change);
+    model.default_schedule = Set(autostop
+        .default_schedule
+        .as_ref()
+        .filter(|s| !s.rules.is_empty())
+        .map(to_json)
+        .transpose()?);
+    Ok(())
 }
 
 impl Services {
@@ -293,6 +321,7 @@ impl TemplatesApi for Services {
         input: CreateTemplate,
     ) -> ApiResult<TemplateDto> {
         caller.require_admin()?;
+        let input_autostop = input.autostop.clone().unwrap_or_default();
         let mut fields = TemplateFields {
             name: input.name,
             description: input.description.unwrap_or_default(),
@@ -312,7 +341,7 @@ impl TemplatesApi for Services {
         self.check_groups_exist(&fields.allowed_groups).await?;
         let now = Utc::now();
         let name = fields.name.clone();
-        let model = template::ActiveModel {
+        let mut model = template::ActiveModel {
             id: Set(new_id()),
             name: Set(fields.name),
             description: Set(fields.description),
@@ -332,7 +361,9 @@ impl TemplatesApi for Services {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+            ..Default::default()
         };
+        set_autostop(&mut model, &input_autostop)?;
         let created = model.insert(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || format!("a template named `{name}` exists already"))
         })?;
@@ -395,6 +426,9 @@ impl TemplatesApi for Services {
         model.raw_sockets = Set(fields.raw_sockets);
         if let Some(archived) = input.archived {
             model.archived = Set(archived);
+        }
+        if let Some(autostop) = &input.autostop {
+            set_autostop(&mut model, autostop)?;
         }
         model.version = Set(existing.version + 1);
         model.updated_at = Set(Utc::now());

@@ -94,6 +94,7 @@ impl UsersApi for Services {
             storage_units: Set(storage_units),
             max_tunnels: Set(max_tunnels),
             created_at: Set(Utc::now()),
+            time_zone: Set(None),
         };
         let created = model.insert(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || format!("the username `{username}` is taken"))

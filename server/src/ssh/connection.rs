@@ -30,6 +30,7 @@ use crate::services::access::Caller;
 use crate::services::ssh::SshEntry;
 use crate::services::watch::Need;
 use crate::services::Services;
+use app::api::autostop::ActivityKind;
 
 /// Channels (sessions and forwards) open at once on one connection.
 const MAX_CHANNELS: usize = 64;
@@ -318,6 +319,11 @@ impl Connection {
         let runtime = self.services.runtime.clone();
         let running = self.running.clone();
         running.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+        // Bytes either way are activity; a session open but silent is not.
+        let activity = self
+            .services
+            .activity
+            .toucher(&target.space_id, ActivityKind::Ssh);
         tokio::spawn(async move {
             process::run(
                 runtime.as_ref(),
@@ -326,6 +332,7 @@ impl Connection {
                 channel,
                 receiver,
                 notice,
+                activity,
             )
             .await;
             running
@@ -627,6 +634,10 @@ impl russh::server::Handler for Connection {
         let forwards = self.forwards.clone();
         forwards.fetch_add(1, Ordering::Relaxed);
         let runtime = self.services.runtime.clone();
+        let activity = self
+            .services
+            .activity
+            .toucher(&target.space_id, ActivityKind::SshForward);
         tokio::spawn(async move {
             forward::relay(
                 runtime.as_ref(),
@@ -635,6 +646,7 @@ impl russh::server::Handler for Connection {
                 port,
                 channel,
                 reply,
+                activity,
             )
             .await;
             forwards.fetch_sub(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use app::ids::SpaceId;
 
 use super::process::{end_process, pump_output, Pumped};
 use crate::runtime::{relay, Runtime};
+use crate::services::activity::Touch;
 
 fn failed(reason: String) -> ChannelOpenFailure {
     ChannelOpenFailure::Other {
@@ -29,6 +30,7 @@ pub async fn relay(
     port: u16,
     channel: Channel<Msg>,
     reply: ChannelOpenHandle,
+    mut activity: Touch,
 ) {
     let exec = match relay::open(runtime, space_id, address, port).await {
         Ok(exec) => exec,
@@ -41,8 +43,12 @@ pub async fn relay(
     reply.accept().await;
     let (mut reader, writer) = channel.split();
     let (gone_tx, mut gone) = watch::channel(false);
+    let mut sent = activity.clone();
     let inbound = tokio::spawn(async move {
         while let Some(message) = reader.wait().await {
+            if matches!(message, ChannelMsg::Data { .. }) {
+                sent.touch();
+            }
             // Data is written in the guard: when that works, nothing else is to be done.
             match message {
                 ChannelMsg::Data { data }
@@ -59,7 +65,7 @@ pub async fn relay(
         }
         gone_tx.send_replace(true);
     });
-    match pump_output(&mut output, &writer, &mut gone, false).await {
+    match pump_output(&mut output, &writer, &mut gone, false, &mut activity).await {
         Pumped::Ended => {
             let _ = writer.eof().await;
             let _ = writer.close().await;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use app::ids::SpaceId;
 
 use crate::runtime::{ExecControl, ExecOutput, ExecRequest, Runtime, RuntimeError};
+use crate::services::activity::Touch;
 use crate::terminal::emulator::MAX_ROWS;
 
 /// Where OpenSSH's SFTP server lives on the usual distributions.
@@ -121,12 +122,14 @@ pub async fn pump_output(
     writer: &ChannelWriteHalf<Msg>,
     gone: &mut watch::Receiver<bool>,
     stderr_too: bool,
+    activity: &mut Touch,
 ) -> Pumped {
     loop {
         let chunk = tokio::select! {
             chunk = output.next() => chunk,
             _ = gone.wait_for(|gone| *gone) => return Pumped::Gone,
         };
+        activity.touch();
         let sent = match chunk {
             Some(Ok(ExecOutput::Stdout(bytes))) => {
                 tokio::select! {
@@ -181,6 +184,7 @@ pub async fn run(
     channel: Channel<Msg>,
     mut requests: mpsc::Receiver<ProcessRequest>,
     notice: Option<String>,
+    mut activity: Touch,
 ) {
     let tty = request.tty;
     let (mut reader, writer) = channel.split();
@@ -203,12 +207,14 @@ pub async fn run(
     // Client to process: input, end of input, window changes and signals.
     let (gone_tx, mut gone) = watch::channel(false);
     let requests_control = control.clone();
+    let mut typed = activity.clone();
     let inbound = tokio::spawn(async move {
         let mut open = true;
         loop {
             tokio::select! {
                 message = reader.wait() => match message {
                     Some(ChannelMsg::Data { data }) if open => {
+                        typed.touch();
                         if input.write_all(&data).await.is_err() || input.flush().await.is_err() {
                             open = false;
                         }
@@ -236,7 +242,7 @@ pub async fn run(
     });
 
     // Process to client, then its exit status.
-    match pump_output(&mut output, &writer, &mut gone, true).await {
+    match pump_output(&mut output, &writer, &mut gone, true, &mut activity).await {
         Pumped::Ended => {
             if let Some(code) = exit_code(control.as_ref()).await {
                 // Killed by a signal: 128 + its number, as a shell reports it.

@@ -51,6 +51,8 @@ pub enum Event {
     Closed(String),
     /// This user must leave (their share was revoked).
     Kick(String),
+    /// A line for every viewer that is no output of the shell (a coming automatic stop).
+    Notice(String),
 }
 
 /// Where a session runs, how big it starts, and who opens it.
@@ -412,6 +414,13 @@ impl TerminalHub {
         let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
         for session in sessions {
             self.end(&session, reason);
+        }
+    }
+
+    /// Tells every viewer of a space's sessions `message` (beside the output, not in it).
+    pub fn notice_space(&self, space_id: &str, message: &str) {
+        for session in self.sessions().values().filter(|s| s.space_id == space_id) {
+            let _ = session.events.send(Event::Notice(message.to_owned()));
         }
     }
 

@@ -756,3 +756,75 @@ async fn listed_space_id(admin: &crate::support::Client) -> String {
     let spaces = admin.get("/api/v1/spaces?all=true").await;
     spaces.body[0]["id"].as_str().unwrap().to_owned()
 }
+
+/// `hangar schedule` sets a space's schedule (in the time zone it sets), its own shorter idle
+/// stop and its retention pin; `hangar keepalive --for` moves its stop; refusals say why.
+#[tokio::test]
+async fn schedules_and_keepalives_from_the_command_line() {
+    let db = TestDb::sqlite();
+    let (server, admin, ann) = ann_with_a_running_space(&db).await;
+    let templates = admin.get("/api/v1/templates").await;
+    let box_id = templates.body[0]["id"].as_str().unwrap().to_owned();
+    let patched = admin
+        .patch(
+            &format!("/api/v1/templates/{box_id}"),
+            json!({"autostop": {"idle_stop_minutes": 30, "owners_may_change": true}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+
+    let shown = ann
+        .expect(
+            &[
+                "schedule",
+                "api",
+                "--set",
+                "mon-fri 08:00-18:00",
+                "--time-zone",
+                "Europe/Berlin",
+                "--idle-stop",
+                "10m",
+                "--keep",
+                "true",
+            ],
+            0,
+        )
+        .await;
+    assert!(
+        shown.contains("schedule:    mon,tue,wed,thu,fri 08:00-18:00 (Europe/Berlin)"),
+        "{shown}"
+    );
+    assert!(shown.contains("idle stop:   10 min"), "{shown}");
+    assert!(shown.contains("kept:        yes"), "{shown}");
+    let longer = ann
+        .expect(&["schedule", "api", "--idle-stop", "1h"], 1)
+        .await;
+    assert!(
+        longer.contains("at most the template's 30 minutes"),
+        "{longer}"
+    );
+    let typo = ann
+        .expect(&["schedule", "api", "--set", "mon-xyz 08:00-"], 2)
+        .await;
+    assert!(typo.contains("is not a day"), "{typo}");
+
+    let kept = ann.expect(&["keepalive", "api", "--for", "2h"], 0).await;
+    assert!(kept.starts_with("api: stops at "), "{kept}");
+    assert!(kept.contains("(idle 10 min)"), "{kept}");
+    let space = &ann_space(&admin).await;
+    assert!(space["autostop"]["at"].as_str().is_some(), "{space}");
+    assert_eq!(space["last_activity"]["kind"], "keepalive");
+    server.stop().await;
+}
+
+/// ann's space `api` as the admin sees it.
+async fn ann_space(admin: &crate::support::Client) -> serde_json::Value {
+    let all = admin.get("/api/v1/spaces?all=true").await;
+    all.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "api")
+        .cloned()
+        .unwrap()
+}

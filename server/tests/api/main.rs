@@ -7,6 +7,7 @@ mod support;
 
 mod apps_origin;
 mod auth;
+mod autostop;
 mod cli;
 mod concurrency;
 mod containment;

@@ -16,13 +16,13 @@ const DEFAULT_IMAGE: &str = "hangar/default:bookworm";
 const BUSYBOX_IMAGE: &str = crate::support::TEST_IMAGE;
 
 /// The client side: keys, a known_hosts file, and where the gateway listens.
-struct Ssh {
+pub(crate) struct Ssh {
     dir: tempfile::TempDir,
     port: u16,
 }
 
 /// A key pair made by `ssh-keygen`.
-struct Key {
+pub(crate) struct Key {
     path: PathBuf,
     public: String,
 }
@@ -35,11 +35,11 @@ impl Ssh {
         }
     }
 
-    fn of(server: &TestServer) -> Self {
+    pub(crate) fn of(server: &TestServer) -> Self {
         Ssh::new(server.ssh.expect("started with --ssh-listen").port())
     }
 
-    async fn key(&self, name: &str) -> Key {
+    pub(crate) async fn key(&self, name: &str) -> Key {
         let path = self.dir.path().join(name);
         let made = tokio::process::Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
@@ -75,7 +75,7 @@ impl Ssh {
     }
 
     /// `ssh` with extra arguments (before the destination), to `login`, running `command`.
-    fn command(
+    pub(crate) fn command(
         &self,
         key: &Key,
         login: &str,
@@ -123,7 +123,7 @@ fn sha256_of(path: &std::path::Path) -> String {
 }
 
 /// A template that offers SSH, of `image` (with `shell`).
-async fn ssh_template(admin: &Client, name: &str, image: &str, shell: &str) -> String {
+pub(crate) async fn ssh_template(admin: &Client, name: &str, image: &str, shell: &str) -> String {
     let made = admin
         .post(
             "/api/v1/templates",
@@ -153,7 +153,7 @@ async fn running_space(owner: &Client, template: &str, name: &str) -> String {
     id
 }
 
-async fn add_key(user: &Client, key: &Key) -> String {
+pub(crate) async fn add_key(user: &Client, key: &Key) -> String {
     let added = user
         .post("/api/v1/me/ssh-keys", json!({"public_key": key.public}))
         .await;

@@ -344,6 +344,22 @@ impl TestServer {
         db: &impl DatabaseUrl,
         extra: &[&str],
     ) -> Self {
+        Self::start_with_clock(
+            listener,
+            db,
+            extra,
+            std::sync::Arc::new(hangar::domain::clock::SystemClock),
+        )
+        .await
+    }
+
+    /// Starts one whose rules go by `clock` (a test moves it instead of waiting).
+    pub async fn start_with_clock(
+        listener: tokio::net::TcpListener,
+        db: &impl DatabaseUrl,
+        extra: &[&str],
+        clock: std::sync::Arc<dyn hangar::domain::clock::Clock>,
+    ) -> Self {
         // The address really listened on: app addresses and Hangar's own origin name it.
         let listen = listener.local_addr().unwrap().to_string();
         let url = db.url();
@@ -376,7 +392,7 @@ impl TestServer {
             args.extend_from_slice(&["--docker-host", host]);
         }
         let config = Config::from_args(args);
-        let state = hangar::build_state(config).await.unwrap();
+        let state = hangar::build_state_with(config, clock).await.unwrap();
         let ssh = state.services.ssh.address();
         let services = state.services.clone();
         let addr = listener.local_addr().unwrap();

@@ -78,6 +78,7 @@ fn AllSpaces() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <crate::pages::autostop::RetentionForm />
         <NodesPanel />
     }
 }

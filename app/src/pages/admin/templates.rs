@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::AdminOnly;
+use crate::api::autostop::{Schedule, TemplateAutostop};
 use crate::api::groups::{list_groups, GroupDto};
 use crate::api::page::all_pages;
 use crate::api::templates::{
@@ -91,6 +92,37 @@ impl VolumeRow {
     }
 }
 
+/// The automatic stops as typed in the form.
+fn read_stops(
+    idle: &str,
+    max_run: &str,
+    owners_may_change: bool,
+    schedule: &str,
+) -> Result<TemplateAutostop, ApiError> {
+    let minutes = |text: &str, field: &str| -> Result<Option<i64>, ApiError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("`{text}` is not a whole number of minutes"),
+            )
+            .with_field(field)
+        })
+    };
+    let default_schedule = Schedule::parse(schedule).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidInput, e).with_field("autostop.default_schedule")
+    })?;
+    Ok(TemplateAutostop {
+        idle_stop_minutes: minutes(idle, "autostop.idle_stop_minutes")?,
+        max_run_minutes: minutes(max_run, "autostop.max_run_minutes")?,
+        owners_may_change,
+        default_schedule: (!default_schedule.rules.is_empty()).then_some(default_schedule),
+    })
+}
+
 #[component]
 fn TemplateForm(
     template: Option<TemplateDto>,
@@ -141,6 +173,18 @@ fn TemplateForm(
             .unwrap_or_default(),
     );
     let archived = RwSignal::new(t.as_ref().is_some_and(|t| t.archived));
+    let stops = t.as_ref().map(|t| t.autostop.clone()).unwrap_or_default();
+    let minutes_text = |m: Option<i64>| m.map(|m| m.to_string()).unwrap_or_default();
+    let idle_stop = RwSignal::new(minutes_text(stops.idle_stop_minutes));
+    let max_run = RwSignal::new(minutes_text(stops.max_run_minutes));
+    let owners_may_change = RwSignal::new(stops.owners_may_change);
+    let default_schedule = RwSignal::new(
+        stops
+            .default_schedule
+            .as_ref()
+            .map(Schedule::describe)
+            .unwrap_or_default(),
+    );
     let privileged = RwSignal::new(t.as_ref().is_some_and(|t| t.privileged));
     let raw_sockets = RwSignal::new(t.as_ref().is_some_and(|t| t.raw_sockets));
     let derived_su = move || {
@@ -188,9 +232,15 @@ fn TemplateForm(
             )
             .with_field("compute_units")
         });
-        let (vols, units) = match (vols, units) {
-            (Ok(v), Ok(u)) => (v, u),
-            (Err(e), _) | (_, Err(e)) => {
+        let stops = read_stops(
+            &idle_stop.get_untracked(),
+            &max_run.get_untracked(),
+            owners_may_change.get_untracked(),
+            &default_schedule.get_untracked(),
+        );
+        let (vols, units, stops) = match (vols, units, stops) {
+            (Ok(v), Ok(u), Ok(s)) => (v, u, s),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 local_error.set(Some(e));
                 return;
             }
@@ -213,6 +263,7 @@ fn TemplateForm(
                     archived: Some(archived.get_untracked()),
                     privileged: Some(privileged.get_untracked()),
                     raw_sockets: Some(raw_sockets.get_untracked()),
+                    autostop: Some(stops),
                     ..Default::default()
                 }),
             )),
@@ -232,6 +283,7 @@ fn TemplateForm(
                     allowed_groups: allowed.get_untracked(),
                     privileged: privileged.get_untracked(),
                     raw_sockets: raw_sockets.get_untracked(),
+                    autostop: Some(stops),
                 }),
                 None,
             )),
@@ -286,12 +338,19 @@ fn TemplateForm(
                 }).collect_view()}
                 {field_error(error, "allowed_groups")}
             </fieldset>
+            <fieldset class="row">
+                <legend>"Automatic stops (apply to its existing spaces too)"</legend>
+                <label>"Idle stop (minutes, empty: never)" <input type="text" inputmode="numeric" data-testid="template-idle-stop" bind:value=idle_stop />{field_error(error, "autostop.idle_stop_minutes")}</label>
+                <label>"Longest run (minutes, empty: never)" <input type="text" inputmode="numeric" data-testid="template-max-run" bind:value=max_run />{field_error(error, "autostop.max_run_minutes")}</label>
+                <label class="check"><input type="checkbox" bind:checked=owners_may_change />" Owners may choose shorter stops"</label>
+                <label>"Default schedule (e.g. " <code>"mon-fri 08:00-18:00"</code> ", in each owner's time zone)" <input type="text" bind:value=default_schedule />{field_error(error, "autostop.default_schedule")}</label>
+            </fieldset>
             <label class="check"><input type="checkbox" data-testid="template-privileged" bind:checked=privileged />
                 " Docker-in-Docker rights (more capabilities, no seccomp profile, setuid works: for templates that run a Docker engine or need sudo as a non-root user)"</label>
             <label class="check"><input type="checkbox" data-testid="template-raw-sockets" bind:checked=raw_sockets />
                 " Raw sockets (packet capture, crafted packets: for network tools; ping works without)"</label>
             {is_edit.then(|| view! { <label class="check"><input type="checkbox" bind:checked=archived /> "Archived (no new spaces; existing ones keep working)"</label> })}
-            {form_error(error, &["name", "image", "shell", "compute_units", "description", "volumes", "features", "allowed_groups"])}
+            {form_error(error, &["name", "image", "shell", "compute_units", "description", "volumes", "features", "allowed_groups", "autostop.idle_stop_minutes", "autostop.max_run_minutes", "autostop.default_schedule"])}
             {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}
             <button type="submit" class="primary" disabled=move || save.pending().get()>{if is_edit { "Save template" } else { "Create template" }}</button>
         </form>

@@ -4,6 +4,7 @@
 //! from that.
 
 mod admin;
+mod autostop;
 mod features;
 mod groups;
 mod me;
@@ -102,4 +103,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(features::user_features))
         .routes(routes!(features::my_features))
+        .routes(routes!(
+            autostop::space_autostop,
+            autostop::update_space_autostop
+        ))
+        .routes(routes!(autostop::keepalive))
+        .routes(routes!(autostop::set_time_zone))
+        .routes(routes!(autostop::retention, autostop::set_retention))
 }

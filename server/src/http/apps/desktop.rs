@@ -3,6 +3,7 @@
 //! ever exposed and no websockify runs: the VNC server answers only Hangar, and Hangar only a
 //! signed-in user of Hangar's own pages allowed the `vnc` feature.
 
+use app::api::autostop::ActivityKind;
 use app::api::templates::Feature;
 use app::error::ErrorBody;
 use app::ids::SpaceId;
@@ -20,6 +21,7 @@ use crate::http::middleware::csrf::origin_allowed;
 use crate::http::AppState;
 use crate::proxy::connect::SpaceStream;
 use crate::services::access::{Caller, Use};
+use crate::services::activity::Touch;
 use crate::services::apps::links::VNC_PORT;
 use crate::services::watch::{AccessWatch, Need};
 
@@ -53,9 +55,13 @@ pub async fn vnc(
     let watch = state
         .services
         .watch_access(&caller, Need::Feature(space.id.clone(), Feature::Vnc));
+    let activity = state
+        .services
+        .activity
+        .toucher(&space.id, ActivityKind::Bridge);
     Ok(upgrade
         .protocols(["binary"])
-        .on_upgrade(move |socket| bridge(socket, desktop, watch, slot, "desktop")))
+        .on_upgrade(move |socket| bridge(socket, desktop, watch, slot, "desktop", activity)))
 }
 
 /// Carries a TCP connection inside a space over a WebSocket's binary frames, both ways, until
@@ -67,9 +73,13 @@ pub(super) async fn bridge(
     // Held until the connection ends: the per-user count of bridges.
     _slot: crate::services::slots::Slot,
     what: &'static str,
+    activity: Touch,
 ) {
     let (mut to_browser, mut from_browser) = socket.split();
     let (mut from_desktop, mut to_desktop) = tokio::io::split(desktop);
+    // Traffic either way is the space's activity.
+    let mut typed = activity.clone();
+    let mut shown = activity;
     let up = async {
         while let Some(Ok(message)) = from_browser.next().await {
             let data = match message {
@@ -77,6 +87,7 @@ pub(super) async fn bridge(
                 Message::Close(_) => break,
                 _ => continue,
             };
+            typed.touch();
             if to_desktop.write_all(&data).await.is_err() {
                 break;
             }
@@ -90,6 +101,7 @@ pub(super) async fn bridge(
             match from_desktop.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    shown.touch();
                     metrics::counter!("hangar_proxy_bridged_bytes_total", "what" => what, "direction" => "down")
                         .increment(n as u64);
                     let frame = Message::Binary(bytes::Bytes::copy_from_slice(&buffer[..n]));

@@ -25,6 +25,7 @@ pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 
+use app::api::autostop::ActivityKind;
 use app::api::ssr::{Authorization, Caller, Presented};
 use app::api::templates::Feature;
 use app::ids::SpaceId;
@@ -181,6 +182,12 @@ async fn serve_port(
         redirects_stay_here: false,
         cut: access_cut(&state.services, caller, &space.id, feature),
         what: format!("port {port} of {owner}/{}", space.name),
+        activity: Some(
+            state
+                .services
+                .activity
+                .toucher(&space.id, ActivityKind::Proxy),
+        ),
     };
     let via = if forward_to.prefix.is_some() {
         "path"
@@ -222,6 +229,12 @@ async fn serve_tunnel(
         prefix,
         client_ip: client_ip(&request),
         scheme: scheme(state),
+        activity: Some(
+            state
+                .services
+                .activity
+                .toucher(&space_id, ActivityKind::Tunnel),
+        ),
         cut: Box::pin(async move { services.tunnel_lost(tunnel_id, space_id).await }),
         what: format!("the published port {}", found.port),
     };

@@ -58,5 +58,10 @@ pub async fn tcp(
         &caller,
         Need::Feature(space.id.clone(), Feature::PortForwarding),
     );
-    Ok(upgrade.on_upgrade(move |socket| bridge(socket, stream, watch, slot, "port forward")))
+    let activity = state
+        .services
+        .activity
+        .toucher(&space.id, app::api::autostop::ActivityKind::Bridge);
+    Ok(upgrade
+        .on_upgrade(move |socket| bridge(socket, stream, watch, slot, "port forward", activity)))
 }

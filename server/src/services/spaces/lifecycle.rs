@@ -16,7 +16,7 @@ use crate::domain::quota::{check_create, check_start};
 use crate::entities::{space, template};
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::{Caller, SpaceRole};
-use crate::services::audit::{record, space_target, Outcome};
+use crate::services::audit::{record, record_by, space_target, Actor, Outcome};
 use crate::services::quota::{limits_and_usage, lock_owner};
 use crate::services::{new_id, Services};
 
@@ -123,6 +123,7 @@ impl SpaceLifecycle for Services {
             started_at: Set(None),
             stopped_at: Set(None),
             deleted_at: Set(None),
+            ..Default::default()
         }
         .insert(&txn)
         .await?;
@@ -184,54 +185,8 @@ impl SpaceLifecycle for Services {
         };
         let updated = match plan {
             Plan::Start => {
-                let txn = self.db.begin().await?;
-                lock_owner(&txn, &owner.id).await?;
-                // Re-read under the lock: a concurrent request may have moved it on.
-                let current = space::Entity::find_by_id(space.id.clone())
-                    .one(&txn)
+                self.begin_start(&space, &owner, Actor::Caller(caller), action)
                     .await?
-                    .ok_or_else(|| ApiError::not_found("space"))?;
-                if let Err(refusal) = lifecycle::plan(current.state, action) {
-                    txn.rollback().await?;
-                    return Err(refusal.into());
-                }
-                let (limits, usage) = limits_and_usage(&txn, &owner).await?;
-                if let Err(refusal) =
-                    check_start(&limits, &usage, &current.name, current.compute_units)
-                {
-                    txn.rollback().await?;
-                    metrics::counter!("hangar_quota_refusals_total", "limit" => refusal.dimension.as_str()).increment(1);
-                    record(&self.db, Some(caller), &audit_action, &target, Outcome::Refused,
-                        json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
-                    return Err(refusal.into());
-                }
-                // A compare-and-set on the state read: the owner's lock serialises quota
-                // checks, not a delete (which takes no quota), so the row may have moved on.
-                let moved = space::Entity::update_many()
-                    .col_expr(space::Column::State, Expr::value(SpaceState::Starting))
-                    .col_expr(
-                        space::Column::AfterStop,
-                        Expr::value(Option::<AfterStop>::None),
-                    )
-                    .col_expr(
-                        space::Column::LastError,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
-                    .filter(space::Column::Id.eq(current.id.clone()))
-                    .filter(space::Column::State.eq(current.state))
-                    .exec(&txn)
-                    .await?;
-                if moved.rows_affected != 1 {
-                    txn.rollback().await?;
-                    return Err(self.lost_race(&space.id, action).await);
-                }
-                let updated = space::Entity::find_by_id(current.id.clone())
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("space"))?;
-                txn.commit().await?;
-                updated
             }
             Plan::Stop { then } => self.begin_stop(&space, then).await?,
             Plan::Delete => return Err(ApiError::internal("delete goes through delete_space")),
@@ -341,7 +296,76 @@ impl SpaceLifecycle for Services {
 }
 
 impl Services {
-    async fn begin_stop(&self, space: &space::Model, then: AfterStop) -> ApiResult<space::Model> {
+    /// Records the start of a stopped space within its owner's quota (refusals audited as
+    /// `by`'s), for the driver to carry out: by its owner or an admin, or by its schedule.
+    pub(super) async fn begin_start(
+        &self,
+        space: &space::Model,
+        owner: &crate::entities::user::Model,
+        by: Actor<'_>,
+        action: Action,
+    ) -> ApiResult<space::Model> {
+        let target = space_target(&owner.username, &space.name);
+        let audit_action = format!("space.{}", action.as_str());
+        let txn = self.db.begin().await?;
+        lock_owner(&txn, &owner.id).await?;
+        // Re-read under the lock: a concurrent request may have moved it on.
+        let current = space::Entity::find_by_id(space.id.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("space"))?;
+        if let Err(refusal) = lifecycle::plan(current.state, action) {
+            txn.rollback().await?;
+            return Err(refusal.into());
+        }
+        let (limits, usage) = limits_and_usage(&txn, owner).await?;
+        if let Err(refusal) = check_start(&limits, &usage, &current.name, current.compute_units) {
+            txn.rollback().await?;
+            metrics::counter!("hangar_quota_refusals_total", "limit" => refusal.dimension.as_str())
+                .increment(1);
+            record_by(&self.db, by, &audit_action, &target, Outcome::Refused,
+                json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
+            return Err(refusal.into());
+        }
+        // A compare-and-set on the state read: the owner's lock serialises quota
+        // checks, not a delete (which takes no quota), so the row may have moved on.
+        let moved = space::Entity::update_many()
+            .col_expr(space::Column::State, Expr::value(SpaceState::Starting))
+            .col_expr(
+                space::Column::AfterStop,
+                Expr::value(Option::<AfterStop>::None),
+            )
+            .col_expr(
+                space::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(space::Column::AutoNote, Expr::value(Option::<String>::None))
+            .col_expr(
+                space::Column::RetentionWarnedAt,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
+            .col_expr(space::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(space::Column::Id.eq(current.id.clone()))
+            .filter(space::Column::State.eq(current.state))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(self.lost_race(&space.id, action).await);
+        }
+        let updated = space::Entity::find_by_id(current.id.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ApiError::not_found("space"))?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    pub(super) async fn begin_stop(
+        &self,
+        space: &space::Model,
+        then: AfterStop,
+    ) -> ApiResult<space::Model> {
         self.terminals.close_space(
             space.id.as_str(),
             match then {

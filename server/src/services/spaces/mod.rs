@@ -3,6 +3,7 @@
 //! database first) are `lifecycle`'s, the carrying out through the runtime (in the
 //! background, one operation per space at a time) the [`driver`]'s, sharing `sharing`'s.
 
+pub mod autostop;
 pub mod driver;
 mod lifecycle;
 mod sharing;
@@ -117,8 +118,27 @@ impl Services {
             .chain([UserRef::from(&caller.user)])
             .map(|u| (u.id.clone(), u))
             .collect();
+        // Their stops: the templates' settings, in the owners' time zones.
+        let templates = self
+            .templates_of(&spaces.iter().map(|(s, _)| s).collect::<Vec<_>>())
+            .await?;
+        let zones: HashMap<&UserId, Option<&str>> = others
+            .iter()
+            .map(|u| (&u.id, u.time_zone.as_deref()))
+            .chain([(&caller.user.id, caller.user.time_zone.as_deref())])
+            .collect();
+        let reader_tz = caller.user.time_zone.as_deref();
         let mut out = Vec::with_capacity(spaces.len());
         for (space, role) in spaces {
+            let stops = autostop::stops_of(
+                &space,
+                space.template_id.as_ref().and_then(|id| templates.get(id)),
+                zones.get(&space.owner_id).copied().flatten(),
+            );
+            let coming_stop = self.autostop_view(&space, &stops, reader_tz);
+            let starts_at = self.next_start_view(&space, &stops, reader_tz);
+            let last_activity = Self::last_activity_view(&space);
+            let deletes_at = self.deletes_at_view(&space);
             let owner = users
                 .get(&space.owner_id)
                 .ok_or_else(|| ApiError::internal("space owner missing"))?;
@@ -180,6 +200,12 @@ impl Services {
                 updated_at: space.updated_at.into(),
                 started_at: space.started_at.map(Into::into),
                 stopped_at: space.stopped_at.map(Into::into),
+                autostop: coming_stop,
+                starts_at,
+                last_activity,
+                auto_note: space.auto_note,
+                keep: space.keep,
+                deletes_at,
             });
         }
         Ok(out)

@@ -65,15 +65,21 @@ impl Services {
         error: Option<String>,
     ) -> ApiResult<bool> {
         let now = Utc::now();
+        // When it started and stopped go by the services' clock, as its automatic stops do.
+        let at = self.clock.now();
         let mut update = space::Entity::update_many()
             .col_expr(space::Column::State, Expr::value(to))
             .col_expr(space::Column::UpdatedAt, Expr::value(now))
             .col_expr(space::Column::ContainerId, Expr::value(container_id))
-            .col_expr(space::Column::LastError, Expr::value(error));
+            .col_expr(space::Column::LastError, Expr::value(error))
+            .col_expr(
+                space::Column::StopWarnedAt,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            );
         update = match to {
-            SpaceState::Running => update.col_expr(space::Column::StartedAt, Expr::value(now)),
+            SpaceState::Running => update.col_expr(space::Column::StartedAt, Expr::value(at)),
             SpaceState::Stopped => update
-                .col_expr(space::Column::StoppedAt, Expr::value(now))
+                .col_expr(space::Column::StoppedAt, Expr::value(at))
                 .col_expr(
                     space::Column::AfterStop,
                     Expr::value(Option::<AfterStop>::None),
