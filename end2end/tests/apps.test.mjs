@@ -98,7 +98,16 @@ async function openBoth(page, id) {
     page.context().waitForEvent('page'),
     page.click('[data-testid="open-desktop"]'),
   ]);
-  await desktop.waitForSelector('html.noVNC_connected', { timeout: 60_000 });
+  await desktop.waitForSelector('html.noVNC_connected', { timeout: 60_000 }).catch(async (e) => {
+    // What the viewer said, what the desktop in the space logged, and the server's last words.
+    await desktop.screenshot({ path: join(RESULTS, 'desktop-failed.png') });
+    const status = await desktop.locator('#noVNC_status').innerText().catch(() => '(no status)');
+    let inside = '';
+    try {
+      inside = execFileSync('docker', ['exec', `hangar-${id}`, 'sh', '-c', 'cat /tmp/hangar-desktop.log; ls -l /tmp/.X11-unix'], { encoding: 'utf8' });
+    } catch (error) { inside = String(error); }
+    throw new Error(`${e.message}\nat ${desktop.url()} noVNC said: ${status}\ndesktop log:\n${inside}\nhangar:\n${hangar.output().slice(-4000)}`);
+  });
   await desktop.waitForFunction(() => {
     const canvas = document.querySelector('#noVNC_container canvas');
     return canvas && canvas.width >= 640 && canvas.height >= 400;
