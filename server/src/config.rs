@@ -340,8 +340,9 @@ pub struct Config {
     pub break_glass_user: Option<String>,
 }
 
-/// What the client needs to know of the provider and of itself.
-#[derive(Debug, Clone)]
+/// What the client needs to know of the provider and of itself (its `Debug` hides the
+/// secret).
+#[derive(Clone)]
 pub struct OidcSettings {
     pub issuer_url: String,
     pub client_id: String,
@@ -352,6 +353,22 @@ pub struct OidcSettings {
     pub redirect_url: String,
     /// How far the provider's clock may be from Hangar's.
     pub clock_skew: std::time::Duration,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<secret>"),
+            )
+            .field("scopes", &self.scopes)
+            .field("redirect_url", &self.redirect_url)
+            .field("clock_skew", &self.clock_skew)
+            .finish()
+    }
 }
 
 /// Who may sign in with a password.

@@ -12,8 +12,8 @@ macro_rules! outln {
     }};
 }
 
-mod browser_login;
 mod autostop;
+mod browser_login;
 pub mod client;
 mod command;
 mod cp;

@@ -54,6 +54,13 @@ pub fn check_schedule(schedule: &Schedule) -> Result<(), String> {
         if rule.days.is_empty() {
             return Err("each rule of a schedule names at least one day (mon to sun)".into());
         }
+        // Days are an enum of seven: more names repeat one (a list any door could make long).
+        if rule.days.len() > 7 {
+            return Err(format!(
+                "a rule names each day at most once (mon to sun), not {} days",
+                rule.days.len()
+            ));
+        }
         if rule.start.is_none() && rule.stop.is_none() {
             return Err("each rule of a schedule has a start, a stop or both (HH:MM)".into());
         }
@@ -472,6 +479,9 @@ mod tests {
         assert!(check_schedule(&daily(Some("24:00"), None)).is_err());
         assert!(check_schedule(&daily(None, None)).is_err());
         assert!(check_schedule(&daily(Some("08:00"), Some("18:30"))).is_ok());
+        let mut repeated = daily(Some("08:00"), None);
+        repeated.rules[0].days = Weekday::ALL.repeat(1000);
+        assert!(check_schedule(&repeated).is_err());
         assert!(time_zone(Some("Europe/Nowhere")).is_err());
         assert!(time_zone(Some("America/New_York")).is_ok());
         let local = local_text(

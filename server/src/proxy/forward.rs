@@ -491,7 +491,14 @@ impl HttpBody for Guarded {
     }
 }
 
-/// An upgraded connection's side whose reads (traffic one way) are the space's activity.
+/// The smallest read on an upgraded connection that counts as use. Apps keep their WebSockets
+/// open with small heartbeats while nobody is there (a minimised code-server sends a 13-byte
+/// keep-alive message every few seconds, each way): counting those would keep a forgotten
+/// editor running for ever. Typing, edits and output are larger messages.
+const MEANINGFUL_READ: usize = 64;
+
+/// An upgraded connection's side whose reads (traffic one way) are the space's activity, when
+/// they are more than a heartbeat.
 struct Touching<T> {
     inner: T,
     activity: Option<Touch>,
@@ -506,7 +513,7 @@ impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Touching<T> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
+        if buf.filled().len() >= before + MEANINGFUL_READ {
             if let Some(activity) = this.activity.as_mut() {
                 activity.touch();
             }

@@ -12,7 +12,9 @@ use app::api::ssr::{Caller, Credential, Presented};
 use app::api::users::{ssr::CredentialsApi, CreateToken, TokenCreated};
 use app::ids::{GroupId, UserId};
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -37,6 +39,10 @@ const MAX_PENDING: usize = 5;
 const PENDING_SECS: i64 = 600;
 /// How long the command line has to claim its token after the browser came back, in seconds.
 const GRANT_SECS: i64 = 120;
+/// How many values of the groups claim are read.
+const MAX_GROUP_VALUES: usize = 200;
+/// The longest groups claim value read (longer ones cannot name a group anyway).
+const MAX_GROUP_VALUE_BYTES: usize = 256;
 
 /// A sign-in under way: what goes back to the provider and where to go afterwards.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -407,7 +413,8 @@ impl Services {
                      `state` is unknown): start again with \"Sign in with {name}\""
                 ),
             );
-            self.audit_refusal("unknown state", None).await;
+            // Logged, not audited: anyone can send any number of these without signing in,
+            // and the audit log is for what signed-in people and real sign-ins did.
             return Ok((None, Err(refusal)));
         };
         if Utc::now().timestamp() - pending.started >= PENDING_SECS {
@@ -431,6 +438,7 @@ impl Services {
                 "provider",
                 format!("{name} did not sign you in ({why}): try again, or ask your admin"),
             );
+            let error: String = error.chars().take(100).collect();
             self.audit_refusal(&format!("provider said {error}"), None)
                 .await;
             return Ok((Some(pending), Err(refusal)));
@@ -440,6 +448,7 @@ impl Services {
                 "code",
                 format!("{name} sent the browser back without a code: start again"),
             );
+            self.audit_refusal("no code", None).await;
             return Ok((Some(pending), Err(refusal)));
         };
         let claims = match provider
@@ -633,6 +642,11 @@ impl Services {
                 challenge,
             } => {
                 let code = random_hex(32);
+                // Grants never claimed go with the next one: the table holds only live ones.
+                login_grant::Entity::delete_many()
+                    .filter(login_grant::Column::ExpiresAt.lt(Utc::now()))
+                    .exec(&self.db)
+                    .await?;
                 login_grant::Entity::insert(login_grant::ActiveModel {
                     code_hash: Set(hash_token(&code)),
                     user_id: Set(account.id.clone()),
@@ -853,7 +867,18 @@ impl Services {
             } else {
                 Role::Member
             };
-            if role != account.role {
+            // The provider never takes the role of the break-glass account (it is the way in
+            // when the provider is wrong), nor the last active admin's.
+            let keep = role == Role::Member
+                && account.role == Role::Admin
+                && (account
+                    .username
+                    .eq_ignore_ascii_case(self.config.break_glass_user())
+                    || self.last_active_admin(&account.id).await?);
+            if keep {
+                tracing::warn!(user = %account.username, "the identity provider's admin claim would remove the last admin or the break-glass account's role: kept");
+            }
+            if role != account.role && !keep {
                 model.role = Set(role);
                 changed = true;
                 record(&self.db, None, "user.update", &format!("user:{}", account.username),
@@ -871,7 +896,20 @@ impl Services {
         Ok(account)
     }
 
-    /// The Hangar groups the claim's values stand for (by mapping, filter or name).
+    /// Whether `id` is the only active admin.
+    async fn last_active_admin(&self, id: &UserId) -> ApiResult<bool> {
+        let others = user::Entity::find()
+            .filter(user::Column::Role.eq(Role::Admin))
+            .filter(user::Column::Active.eq(true))
+            .filter(user::Column::Id.ne(id.clone()))
+            .count(&self.db)
+            .await?;
+        Ok(others == 0)
+    }
+
+    /// The Hangar groups the claim's values stand for (by mapping, filter or name): the first
+    /// [`MAX_GROUP_VALUES`] values of a sensible length (a provider's claim is not ours to
+    /// trust with the size of the groups table).
     fn wanted_groups(&self, claims: &Map<String, Value>) -> BTreeSet<String> {
         let claim = &self.config.oidc_groups_claim;
         if !claims.contains_key(claim) {
@@ -890,7 +928,15 @@ impl Services {
             .and_then(|f| regex::Regex::new(&format!("^(?:{f})$")).ok());
         let plain = mapping.is_empty() && filter.is_none();
         let mut wanted = BTreeSet::new();
-        for value in values(claims, claim) {
+        let all = values(claims, claim);
+        if all.len() > MAX_GROUP_VALUES {
+            tracing::warn!(%claim, count = all.len(), "the identity provider's groups claim has more values than Hangar reads: the first {MAX_GROUP_VALUES} are used");
+        }
+        for value in all
+            .into_iter()
+            .take(MAX_GROUP_VALUES)
+            .filter(|v| v.len() <= MAX_GROUP_VALUE_BYTES)
+        {
             if let Some(group) = mapping.get(value.as_str()) {
                 wanted.insert((*group).to_owned());
             } else if plain || filter.as_ref().is_some_and(|f| f.is_match(&value)) {

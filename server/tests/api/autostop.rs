@@ -459,6 +459,68 @@ async fn a_proxied_stream_and_uploads_keep_it_running(db: TestDb) {
     server.stop().await;
 }
 
+both_dbs!(an_open_websocket_s_heartbeats_let_it_stop_its_messages_do_not);
+async fn an_open_websocket_s_heartbeats_let_it_stop_its_messages_do_not(db: TestDb) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let clock = Arc::new(MovableClock::default());
+    let server = start(&db, &clock, crate::ports::PATH_APPS).await;
+    let admin = admin(&server).await;
+    let (_, ann) = admin.new_member(&server, "ann", json!({})).await;
+    let created = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "echo", "image": crate::ports_apps::FULL_IMAGE, "compute_units": 0,
+                   "features": ["port_forwarding"],
+                   "command": ["python3", "-c", crate::ports_apps::WS_ECHO, "8765"],
+                   "autostop": {"idle_stop_minutes": 10}}),
+        )
+        .await;
+    let id = crate::ports::running(&ann, "echo", &created.id()).await;
+    let cookie = server.login_cookie("ann", "member-password").await;
+    let mut socket =
+        crate::support::open_websocket(&server, "/spaces/ann/echo/ports/8765/", &cookie, None)
+            .await;
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+    async fn echoed(socket: &mut Socket, message: Message) {
+        socket.send(message.clone()).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply, message);
+    }
+
+    // A heartbeat each way (sent and echoed back): the connection is open, nobody uses it.
+    clock.advance(minutes(6));
+    let moved = clock_now(&server);
+    echoed(&mut socket, Message::Text("ping".into())).await;
+    assert!(
+        !seen_since(&server, &id, moved),
+        "a heartbeat counted as use"
+    );
+    // A message a person makes (an edit, a keystroke's round trip) is use.
+    echoed(&mut socket, Message::Text("x".repeat(200).into())).await;
+    assert!(
+        seen_since(&server, &id, moved),
+        "a real message did not count"
+    );
+    clock.advance(minutes(6));
+    pass(&server).await;
+    assert_eq!(space(&ann, &id).await["state"], "running");
+
+    // Only heartbeats from now on: it stops ten minutes after the last message.
+    clock.advance(minutes(3));
+    echoed(&mut socket, Message::Text("ping".into())).await;
+    clock.advance(minutes(2));
+    pass(&server).await;
+    assert_eq!(settled(&ann, &id).await, "stopped");
+    server.stop().await;
+}
+
 both_dbs!(the_longest_run_stops_a_busy_space);
 async fn the_longest_run_stops_a_busy_space(db: TestDb) {
     let Stage {
@@ -766,7 +828,7 @@ async fn a_restart_mid_countdown_keeps_the_deadline() {
     )
     .await;
     let id = ann.running_space("kept", &tpl).await;
-    clock.advance(minutes(8));
+    clock.advance(minutes(2));
     // Seen by the first server only, in memory: written down as it shuts down.
     let put = ann
         .request(
@@ -778,16 +840,19 @@ async fn a_restart_mid_countdown_keeps_the_deadline() {
         .await
         .unwrap();
     assert_eq!(put.status(), 201);
+    clock.advance(minutes(6));
     first.shutdown().await;
 
+    // Restarted at +8: the deadline is still +12 (ten minutes after the upload), neither +18
+    // (ten after the restart) nor +10 (ten after the start).
     let second = start(&db, &clock, &[]).await;
     let ann = Client::signed_in(&second, "ann", "member-password").await;
-    clock.advance(minutes(4));
+    clock.advance(minutes(3));
     pass(&second).await;
     let still = space(&ann, &id).await;
     assert_eq!(still["state"], "running", "{still}");
     assert_eq!(still["last_activity"]["kind"], "files");
-    clock.advance(minutes(7));
+    clock.advance(minutes(2));
     pass(&second).await;
     assert_eq!(settled(&ann, &id).await, "stopped");
     second.stop().await;

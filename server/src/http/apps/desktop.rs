@@ -59,9 +59,34 @@ pub async fn vnc(
         .services
         .activity
         .toucher(&space.id, ActivityKind::Bridge);
-    Ok(upgrade
-        .protocols(["binary"])
-        .on_upgrade(move |socket| bridge(socket, desktop, watch, slot, "desktop", activity)))
+    Ok(upgrade.protocols(["binary"]).on_upgrade(move |socket| {
+        bridge(
+            socket,
+            desktop,
+            watch,
+            slot,
+            "desktop",
+            activity,
+            Counted::Input,
+        )
+    }))
+}
+
+/// What of a bridge's traffic is the space's activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Counted {
+    /// Bytes either way (a forwarded port: a database session, a build's output).
+    Both,
+    /// The viewer's keys, pointer and clipboard only (the desktop): noVNC asks for screen
+    /// updates all the time and a clock or a blinking cursor answers them, while nobody is
+    /// there.
+    Input,
+}
+
+/// The RFB client messages a person makes: KeyEvent, PointerEvent, ClientCutText (RFC 6143
+/// 7.5.4-7.5.6). noVNC sends each message in a frame of its own, so its first byte says.
+fn is_desktop_input(frame: &[u8]) -> bool {
+    matches!(frame.first(), Some(4..=6))
 }
 
 /// Carries a TCP connection inside a space over a WebSocket's binary frames, both ways, until
@@ -74,10 +99,10 @@ pub(super) async fn bridge(
     _slot: crate::services::slots::Slot,
     what: &'static str,
     activity: Touch,
+    counted: Counted,
 ) {
     let (mut to_browser, mut from_browser) = socket.split();
     let (mut from_desktop, mut to_desktop) = tokio::io::split(desktop);
-    // Traffic either way is the space's activity.
     let mut typed = activity.clone();
     let mut shown = activity;
     let up = async {
@@ -87,7 +112,9 @@ pub(super) async fn bridge(
                 Message::Close(_) => break,
                 _ => continue,
             };
-            typed.touch();
+            if counted == Counted::Both || is_desktop_input(&data) {
+                typed.touch();
+            }
             if to_desktop.write_all(&data).await.is_err() {
                 break;
             }
@@ -101,7 +128,9 @@ pub(super) async fn bridge(
             match from_desktop.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    shown.touch();
+                    if counted == Counted::Both {
+                        shown.touch();
+                    }
                     metrics::counter!("hangar_proxy_bridged_bytes_total", "what" => what, "direction" => "down")
                         .increment(n as u64);
                     let frame = Message::Binary(bytes::Bytes::copy_from_slice(&buffer[..n]));

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::desktop::bridge;
+use super::desktop::{bridge, Counted};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{websocket, ValidPath};
 use crate::http::middleware::csrf::origin_allowed;
@@ -62,6 +62,15 @@ pub async fn tcp(
         .services
         .activity
         .toucher(&space.id, app::api::autostop::ActivityKind::Bridge);
-    Ok(upgrade
-        .on_upgrade(move |socket| bridge(socket, stream, watch, slot, "port forward", activity)))
+    Ok(upgrade.on_upgrade(move |socket| {
+        bridge(
+            socket,
+            stream,
+            watch,
+            slot,
+            "port forward",
+            activity,
+            Counted::Both,
+        )
+    }))
 }

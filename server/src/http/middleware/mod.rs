@@ -106,9 +106,13 @@ pub async fn refuse_framing(request: Request, next: Next) -> Response {
     response
 }
 
+/// Query parameters that carry secrets: an app sign-in's ticket; the code and the states a
+/// provider's callback and the command line's browser sign-in carry.
+const SECRET_PARAMETERS: [&str; 4] = ["ticket", "code", "state", "cli_state"];
+
 /// What of a request's address may go to the logs: its path and query, with the secrets
-/// some carry masked (a public link's `/t/<secret>/`, a sign-in ticket's `ticket=`). Never
-/// the host (a public link on an apps domain is `t--<secret>.…`).
+/// some carry masked (a public link's `/t/<secret>/`, the parameters above). Never the host
+/// (a public link on an apps domain is `t--<secret>.…`).
 pub fn loggable_path(uri: &http::Uri) -> String {
     let path = uri.path();
     let path = match path.strip_prefix("/t/") {
@@ -124,7 +128,12 @@ pub fn loggable_path(uri: &http::Uri) -> String {
             let query: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("ticket") => {
+                    // App tickets, and a sign-in's code and states at the provider's callback.
+                    Some((key, _))
+                        if SECRET_PARAMETERS
+                            .iter()
+                            .any(|s| key.eq_ignore_ascii_case(s)) =>
+                    {
                         format!("{key}=<secret>")
                     }
                     _ => pair.to_owned(),
@@ -150,6 +159,16 @@ mod tests {
                 "http://t--{secret}.apps.localhost:3000/__hangar/auth?ticket={secret}.1.x&next=%2F"
             )),
             "/__hangar/auth?ticket=<secret>&next=%2F"
+        );
+        assert_eq!(
+            logged(&format!(
+                "/api/v1/auth/oidc/callback?code={secret}&state={secret}&iss=x"
+            )),
+            "/api/v1/auth/oidc/callback?code=<secret>&state=<secret>&iss=x"
+        );
+        assert_eq!(
+            logged(&format!("/login?cli_state={secret}")),
+            "/login?cli_state=<secret>"
         );
         assert_eq!(
             logged("/spaces/ann/api?tab=ports"),
