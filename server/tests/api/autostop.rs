@@ -909,7 +909,8 @@ fn clock_now(server: &TestServer) -> DateTime<Utc> {
     server.services.as_ref().unwrap().clock.now()
 }
 
-/// The server saw the space used at `since` or later (its doors touched it).
+/// The server saw the space used at `since` or later (its doors touched it). Activity is kept
+/// in whole milliseconds: a touch within the millisecond of `since` counts.
 fn seen_since(server: &TestServer, id: &str, since: DateTime<Utc>) -> bool {
     server
         .services
@@ -917,5 +918,5 @@ fn seen_since(server: &TestServer, id: &str, since: DateTime<Utc>) -> bool {
         .unwrap()
         .activity
         .latest(&id.into())
-        .is_some_and(|at| at >= since)
+        .is_some_and(|at| at.timestamp_millis() >= since.timestamp_millis())
 }
