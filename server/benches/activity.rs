@@ -279,4 +279,9 @@ async fn main() {
             "NOT met"
         }
     );
+    // Nothing outlives the bench: each Hangar deletes its space, then stops.
+    for side in sides {
+        common::delete_space(&side.admin, &side.space).await;
+        side.hangar.stop().await;
+    }
 }

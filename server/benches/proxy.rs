@@ -294,24 +294,6 @@ async fn main() {
     );
     println!("all goals {}", if all_met { "met" } else { "NOT met" });
 
-    admin
-        .request(reqwest::Method::DELETE, &format!("/api/v1/spaces/{id}"))
-        .send()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while admin
-        .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 404
-    {
-        if Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    common::delete_space(&admin, &id).await;
     hangar.stop().await;
 }

@@ -77,6 +77,31 @@ impl Hangar {
     }
 }
 
+/// Deletes a space a bench made and waits (up to a minute) until it is gone, so that no
+/// container or volume outlives the bench.
+pub async fn delete_space(admin: &Session, id: &str) {
+    admin
+        .request(reqwest::Method::DELETE, &format!("/api/v1/spaces/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while admin
+        .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 404
+    {
+        assert!(
+            Instant::now() < deadline,
+            "space {id} was not deleted within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Seconds of CPU the process has used (user + system, all threads); 0 when unknown.
 pub fn cpu_seconds(pid: Option<u32>) -> f64 {
     let Some(pid) = pid else { return 0.0 };
