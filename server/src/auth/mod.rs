@@ -190,6 +190,7 @@ impl From<user::Model> for UserDto {
             max_tunnels: user.max_tunnels,
             created_at: user.created_at.into(),
             time_zone: user.time_zone,
+            dotfiles_url: user.dotfiles_url,
         }
     }
 }
