@@ -56,7 +56,7 @@ const CLONE_SCRIPT: &str = "if [ -e \"$HANGAR_FOLDER\" ]; then echo \"~/$HANGAR_
 /// Sets git's identity from the profile.
 const IDENTITY_SCRIPT: &str = "git config --global user.name \"$HANGAR_GIT_NAME\" || exit 1\n\
      if [ -n \"$HANGAR_GIT_EMAIL\" ]; then git config --global user.email \"$HANGAR_GIT_EMAIL\" || exit 1; fi\n\
-     echo \"git identity: $HANGAR_GIT_NAME <$HANGAR_GIT_EMAIL>\"\n";
+     echo \"git identity: $HANGAR_GIT_NAME${HANGAR_GIT_EMAIL:+ <$HANGAR_GIT_EMAIL>}\"\n";
 
 /// Clones the dotfiles into `~/.dotfiles` and installs them the way Codespaces does.
 fn dotfiles_script() -> String {
