@@ -21,7 +21,8 @@ let chromium;
 before(async () => {
   gitRoot = mkdtempSync(join(tmpdir(), 'hangar-e2e-git-'));
   execFileSync(SCRIPT, ['down', NUMBER, gitRoot]);
-  gitBase = execFileSync(SCRIPT, ['up', NUMBER, gitRoot], { encoding: 'utf8' }).trim();
+  // Its first line: the anonymous server's base URL.
+  gitBase = execFileSync(SCRIPT, ['up', NUMBER, gitRoot], { encoding: 'utf8' }).split('\n')[0];
   hangar = await startHangar();
   chromium = await launchBrowser();
 });

@@ -15,6 +15,7 @@ mod m20261221_000001_one_account_per_key;
 mod m20261222_000001_identity_provider;
 mod m20261223_000001_autostop;
 mod m20261224_000001_repositories;
+mod m20261224_000002_git_credentials;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261222_000001_identity_provider::Migration),
             Box::new(m20261223_000001_autostop::Migration),
             Box::new(m20261224_000001_repositories::Migration),
+            Box::new(m20261224_000002_git_credentials::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::ids::SpaceId;
+use crate::time::Timestamp;
 
 use super::spaces::SpaceDto;
 
@@ -110,6 +111,40 @@ pub struct DotfilesSetting {
     pub url: Option<String>,
 }
 
+/// A token of the caller for a git host, as the API shows it: never the token itself.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitCredentialDto {
+    /// `host` or `host:port`.
+    pub host: String,
+    pub username: String,
+    pub created_at: Timestamp,
+    /// When git in one of the caller's spaces last got it.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// Saves the caller's token for a git host (`PUT /api/v1/me/git-credentials/{host}`),
+/// replacing the one saved before; it is kept encrypted and never shown again.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetGitCredential {
+    /// The user name git gives with the token (absent: `git`; GitHub and Gitea take any,
+    /// GitLab wants `oauth2` for its tokens). At most 100 printable characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 100, pattern = "^[!-~]+$")
+    )]
+    pub username: Option<String>,
+    /// The token (or password), 1 to 1000 printable characters.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 1000, pattern = "^[!-~]+$")
+    )]
+    pub token: String,
+}
+
 /// "Clone again": clones the space's repository once more, when its clone failed and the
 /// folder is absent.
 #[server(name = CloneAgainCall)]
@@ -130,9 +165,30 @@ pub async fn set_dotfiles(input: DotfilesSetting) -> Result<DotfilesSetting, Api
     crate::api::ssr::answer(api.set_dotfiles(&caller, input).await)
 }
 
+#[server(name = GitCredentialsCall)]
+pub async fn my_git_credentials() -> Result<Vec<GitCredentialDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.git_credentials(&caller).await)
+}
+
+#[server(name = SetGitCredentialCall, input = server_fn::codec::Json)]
+pub async fn set_git_credential(
+    host: String,
+    input: SetGitCredential,
+) -> Result<GitCredentialDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.set_git_credential(&caller, &host, input).await)
+}
+
+#[server(name = DeleteGitCredentialCall)]
+pub async fn delete_git_credential(host: String) -> Result<(), ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.delete_git_credential(&caller, &host).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::DotfilesSetting;
+    use super::{DotfilesSetting, GitCredentialDto, SetGitCredential};
     use crate::api::spaces::SpaceDto;
     use crate::api::ssr::Caller;
     use crate::error::ApiResult;
@@ -148,5 +204,13 @@ pub mod ssr {
             caller: &Caller,
             input: DotfilesSetting,
         ) -> ApiResult<DotfilesSetting>;
+        async fn git_credentials(&self, caller: &Caller) -> ApiResult<Vec<GitCredentialDto>>;
+        async fn set_git_credential(
+            &self,
+            caller: &Caller,
+            host: &str,
+            input: SetGitCredential,
+        ) -> ApiResult<GitCredentialDto>;
+        async fn delete_git_credential(&self, caller: &Caller, host: &str) -> ApiResult<()>;
     }
 }

@@ -22,6 +22,7 @@ pub fn ProfilePage() -> impl IntoView {
             </section>
             <super::autostop::TimeZoneForm current=user.time_zone.clone() />
             <super::repos::DotfilesForm current=user.dotfiles_url.clone() />
+            <super::repos::GitCredentialsPanel />
             <PasswordForm />
             <super::sign_in_provider::LinkProvider />
             <SshKeys />

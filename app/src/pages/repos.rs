@@ -5,9 +5,12 @@
 use leptos::prelude::*;
 
 use super::dashboard::{CreateSpaceDialog, SignedIn};
-use super::widgets::{field_error, form_error, last_error, refreshing};
+use super::widgets::{field_error, form_error, last_error, refreshing, ConfirmButton};
 use crate::api::auth::UserDto;
-use crate::api::repos::{clone_again, set_dotfiles, DotfilesSetting, RepositoryInput, SetupState};
+use crate::api::repos::{
+    clone_again, delete_git_credential, my_git_credentials, set_dotfiles, set_git_credential,
+    DotfilesSetting, RepositoryInput, SetGitCredential, SetupState,
+};
 use crate::api::spaces::SpaceDto;
 use crate::ids::SpaceId;
 use crate::live::Live;
@@ -138,6 +141,76 @@ pub fn DotfilesForm(current: Option<String>) -> impl IntoView {
             </form>
             {form_error(error, &["url"])}
             {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}
+        </section>
+    }
+}
+
+/// The caller's tokens for git hosts (the profile page): set or not, when last used; a token
+/// is never shown again once saved.
+#[component]
+pub fn GitCredentialsPanel() -> impl IntoView {
+    let host = RwSignal::new(String::new());
+    let username = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let save = Action::new(|(host, input): &(String, SetGitCredential)| {
+        let (host, input) = (host.clone(), input.clone());
+        async move { set_git_credential(host, input).await }
+    });
+    let remove = Action::new(|host: &String| {
+        let host = host.clone();
+        async move { delete_git_credential(host).await }
+    });
+    let saved = Resource::new(
+        move || (save.version().get(), remove.version().get()),
+        |_| my_git_credentials(),
+    );
+    let error = last_error(save);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = save.value().get() {
+            token.set(String::new());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = username.get_untracked().trim().to_owned();
+        save.dispatch((
+            host.get_untracked().trim().to_owned(),
+            SetGitCredential {
+                username: (!name.is_empty()).then_some(name),
+                token: token.get_untracked().trim().to_owned(),
+            },
+        ));
+    };
+    view! {
+        <section class="panel" data-testid="git-credentials">
+            <h2>"Git credentials"</h2>
+            <p class="hint">"Tokens for git hosts, kept encrypted: git in your own spaces gets them when it asks (never while a space is shared), without a token in the space. A token is not shown again once saved."</p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || saved.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No git tokens saved."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="list">
+                            <thead><tr><th>"Host"</th><th>"User name"</th><th>"Token"</th><th>"Last used"</th><th></th></tr></thead>
+                            <tbody>{list.into_iter().map(|c| {
+                                let gone = c.host.clone();
+                                view! { <tr data-host=c.host.clone()><td><code>{c.host.clone()}</code></td><td>{c.username}</td>
+                                    <td>"set " {c.created_at.to_string()}</td>
+                                    <td>{c.last_used_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into())}</td>
+                                    <td><ConfirmButton label="Remove" question=format!("Remove the token for {}?", c.host)
+                                        on_confirm=Callback::new(move |_| { remove.dispatch(gone.clone()); }) /></td></tr> }
+                            }).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <form class="row" on:submit=submit>
+                <label>"Host" <input type="text" bind:value=host placeholder="github.com" required=true />{field_error(error, "host")}</label>
+                <label>"User name (optional)" <input type="text" bind:value=username placeholder="git" />{field_error(error, "username")}</label>
+                <label>"Token" <input type="password" bind:value=token autocomplete="off" required=true />{field_error(error, "token")}</label>
+                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+            </form>
+            {form_error(error, &["host", "username", "token"])}
         </section>
     }
 }

@@ -22,7 +22,13 @@ struct GitServer {
     root: tempfile::TempDir,
     /// `git://10.254.N.2/`
     base: String,
+    /// `http://10.254.N.2:8080/`, private repositories behind basic auth.
+    private: String,
 }
+
+/// The one user and token the private server lets in.
+const GIT_USER: &str = "hangar-test";
+const GIT_TOKEN: &str = "hangar-test-token";
 
 fn script() -> String {
     format!(
@@ -53,8 +59,15 @@ impl GitServer {
             "the git server did not start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let base = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        GitServer { n, root, base }
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = said.lines().map(str::to_owned);
+        let (base, private) = (lines.next().unwrap(), lines.next().unwrap());
+        GitServer {
+            n,
+            root,
+            base,
+            private,
+        }
     }
 
     fn url(&self, repository: &str) -> String {
@@ -65,8 +78,8 @@ impl GitServer {
     fn publish_project_as(&self, name: &str) {
         let status = std::process::Command::new("git")
             .args(["clone", "-q", "--bare"])
-            .arg(self.root.path().join("project.git"))
-            .arg(self.root.path().join(name))
+            .arg(self.root.path().join("public/project.git"))
+            .arg(self.root.path().join("public").join(name))
             .status()
             .unwrap();
         assert!(status.success());
@@ -500,5 +513,100 @@ async fn templates_preset_and_restrict_the_repository(db: TestDb) {
         )
         .await;
     assert_eq!(dotfiles.status, 400, "{dotfiles:?}");
+    server.stop().await;
+}
+
+both_dbs!(git_in_a_space_gets_its_owners_token_only_while_unshared);
+async fn git_in_a_space_gets_its_owners_token_only_while_unshared(db: TestDb) {
+    let (git, server, admin, cookie) = git_and_server(&db).await;
+    let template = debian_template(&admin, json!({})).await;
+    let quota = json!({"compute_units": 4, "storage_units": 4, "max_spaces": 4});
+    let (_, ann) = admin.new_member(&server, "ann", quota.clone()).await;
+    let (bob_id, bob) = admin.new_member(&server, "bob", quota).await;
+    let host = git
+        .private
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let saved = ann
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/me/git-credentials/{host}"),
+            Some(json!({"username": GIT_USER, "token": GIT_TOKEN})),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{saved:?}");
+    assert_eq!(saved.body["host"], host.as_str());
+    // Never shown again, never kept in the clear.
+    let listed = ann.get("/api/v1/me/git-credentials").await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{listed:?}");
+    assert_eq!(listed.body[0]["last_used_at"], Value::Null);
+    for answer in [&saved, &listed] {
+        assert!(!answer.body.to_string().contains(GIT_TOKEN), "{answer:?}");
+    }
+    if let TestDb::Sqlite(file) = &db {
+        let bytes = std::fs::read(&file.path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(GIT_TOKEN),
+            "the token is in the database file in the clear"
+        );
+    }
+    let key = db.data_dir().join("git-credentials.key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    assert!(bob
+        .get("/api/v1/me/git-credentials")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Ann's space clones the private repository with her token; Bob's has none.
+    let secret = format!("{}secret.git", git.private);
+    let mine = create(&ann, "mine", &template, json!({"url": secret})).await;
+    let theirs = create(&bob, "theirs", &template, json!({"url": secret})).await;
+    let (mine, theirs) = (mine["id"].as_str().unwrap(), theirs["id"].as_str().unwrap());
+    let mut events = Events::open(&server, &cookie).await;
+    start(&ann, mine).await;
+    start(&bob, theirs).await;
+    let seen = wait_all(
+        &mut events,
+        &[
+            (mine, "repository", "cloned"),
+            (theirs, "repository", "failed"),
+        ],
+    )
+    .await;
+    let reason = seen[1]["repository"]["error"].as_str().unwrap();
+    assert!(reason.contains("Username"), "{reason}");
+    let (ok, readme) = in_space(mine, "cat ~/secret/README.md").await;
+    assert!(ok && readme.contains("# project"), "{readme}");
+    let used = ann.get("/api/v1/me/git-credentials").await;
+    assert!(used.body[0]["last_used_at"].is_string(), "{used:?}");
+    // Nothing in the space keeps it.
+    let (found, _) = in_space(mine, "grep -rqs hangar-test-token /root /tmp").await;
+    assert!(!found, "the token was left in the space");
+
+    // Shared, the space's git gets no token (a sharee's shell asks as the owner's would).
+    let ls_remote = format!("git ls-remote {secret} >/dev/null 2>&1 && echo given || echo refused");
+    let shared = ann
+        .put(&format!("/api/v1/spaces/{mine}/shares/{bob_id}"))
+        .await;
+    assert_eq!(shared.status, 200, "{shared:?}");
+    assert_eq!(in_space(mine, &ls_remote).await.1, "refused");
+    let unshared = ann
+        .delete(&format!("/api/v1/spaces/{mine}/shares/{bob_id}"))
+        .await;
+    assert!(unshared.status < 300, "{unshared:?}");
+    assert_eq!(in_space(mine, &ls_remote).await.1, "given");
+    // Removed, it is no longer given.
+    let removed = ann
+        .delete(&format!("/api/v1/me/git-credentials/{host}"))
+        .await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    assert_eq!(in_space(mine, &ls_remote).await.1, "refused");
     server.stop().await;
 }

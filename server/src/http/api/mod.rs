@@ -113,4 +113,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(autostop::retention, autostop::set_retention))
         .routes(routes!(repos::clone_again))
         .routes(routes!(repos::dotfiles, repos::set_dotfiles))
+        .routes(routes!(repos::git_credentials))
+        .routes(routes!(
+            repos::set_git_credential,
+            repos::delete_git_credential
+        ))
 }

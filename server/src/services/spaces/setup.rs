@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use app::api::repos::{
-    ssr::ReposApi, DotfilesSetting, DotfilesStatus, RepositoryInput, RepositoryStatus, SetupState,
+    ssr::ReposApi, DotfilesSetting, DotfilesStatus, GitCredentialDto, RepositoryInput,
+    RepositoryStatus, SetGitCredential, SetupState,
 };
 use app::api::spaces::SpaceDto;
 use app::ids::SpaceId;
@@ -520,5 +521,22 @@ impl ReposApi for Services {
             .await?;
         self.users_changed(vec![caller.id().clone()]);
         Ok(DotfilesSetting { url })
+    }
+
+    async fn git_credentials(&self, caller: &Caller) -> ApiResult<Vec<GitCredentialDto>> {
+        self.list_git_credentials(caller).await
+    }
+
+    async fn set_git_credential(
+        &self,
+        caller: &Caller,
+        host: &str,
+        input: SetGitCredential,
+    ) -> ApiResult<GitCredentialDto> {
+        self.save_git_credential(caller, host, input).await
+    }
+
+    async fn delete_git_credential(&self, caller: &Caller, host: &str) -> ApiResult<()> {
+        self.remove_git_credential(caller, host).await
     }
 }
