@@ -168,10 +168,44 @@ impl Services {
             .map_err(|e| e.to_string())?;
         let services = self.clone();
         let (space_id, owner) = (space.id.clone(), space.owner_id.clone());
+        // It ends with the space, or with this server (whose next start serves it again).
+        let ended = services.shutdown_signal();
         tokio::spawn(async move {
-            services.broker(exec, &space_id, &owner).await;
+            tokio::select! {
+                () = services.broker(exec, &space_id, &owner) => {}
+                () = ended => {}
+            }
         });
         Ok(())
+    }
+
+    /// Serves git's credential helper again in the spaces that run at this server's start
+    /// (their brokers ended with the previous server), all at once, for 30 s at most.
+    pub async fn serve_git_credentials_of_running(&self) {
+        let running = space::Entity::find()
+            .filter(space::Column::State.eq(crate::domain::lifecycle::SpaceState::Running))
+            .all(&self.db)
+            .await;
+        let running = match running {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the running spaces for git's credentials");
+                return;
+            }
+        };
+        let served = futures_util::future::join_all(running.iter().map(|space| async move {
+            if let Err(e) = self.serve_git_credentials(space).await {
+                tracing::warn!(space = %space.id, error = %e, "git's credential helper is not served in this space");
+            }
+        }));
+        if tokio::time::timeout(std::time::Duration::from_secs(30), served)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "git's credential helper was not served again in every running space within 30 s"
+            );
+        }
     }
 
     async fn broker(&self, mut exec: crate::runtime::Exec, space_id: &SpaceId, owner: &UserId) {

@@ -608,5 +608,19 @@ async fn git_in_a_space_gets_its_owners_token_only_while_unshared(db: TestDb) {
         .await;
     assert_eq!(removed.status, 204, "{removed:?}");
     assert_eq!(in_space(mine, &ls_remote).await.1, "refused");
+
+    // Saved again, it is given again, also once another server took over the running space
+    // (the first one's broker ended with it).
+    let again = ann
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/me/git-credentials/{host}"),
+            Some(json!({"username": GIT_USER, "token": GIT_TOKEN})),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{again:?}");
+    server.shutdown().await;
+    let server = TestServer::start(&db, &[]).await;
+    assert_eq!(in_space(mine, &ls_remote).await.1, "given");
     server.stop().await;
 }
