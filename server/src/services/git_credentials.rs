@@ -72,15 +72,16 @@ fn dto(model: git_credential::Model) -> GitCredentialDto {
 }
 
 /// Git's credential helper in a space: hands git's question (with a nonce of its own) to the
-/// broker, one question at a time, and prints the answer if it is the one to this question.
-/// Every wait is bounded: without a broker, git goes on without a token.
+/// broker, one question at a time, and prints the answer if it is the one to this question;
+/// while no broker answers it (a server restarting), it asks again, for 20 s. Every wait is
+/// bounded: without a broker, git goes on without a token.
 const HELPER: &str = r#"#!/bin/sh
 # Hangar's git credential helper: asks Hangar for the space owner's token of the host.
 [ "$1" = get ] || { cat >/dev/null; exit 0; }
 d=$(dirname "$0")
 asked=$(cat)
 nonce="$$-$(date +%s)"
-# One question at a time. A question takes 20 s at most, so a lock older than 25 s is one a
+# One question at a time. A question takes 24 s at most, so a lock older than 25 s is one a
 # killed helper left: it is taken over.
 i=0
 while ! mkdir "$d/lock" 2>/dev/null; do
@@ -89,18 +90,36 @@ while ! mkdir "$d/lock" 2>/dev/null; do
   sleep 0.1
 done
 trap 'rmdir "$d/lock"' EXIT
-timeout 10 sh -c 'printf "%s\n%s\n" "$1" "$2" >"$3/req"' _ "nonce=$nonce" "$asked" "$d" || exit 0
-answer=$(timeout 10 cat "$d/ans") || exit 0
-[ "$(printf '%s\n' "$answer" | head -n 1)" = "nonce=$nonce" ] || exit 0
-printf '%s\n' "$answer" | tail -n +2
+# Asked again until answered, for 20 s: while a server restarts, the broker it left answers
+# nothing and ends, and the next server's broker takes a while to come.
+end=$(($(date +%s) + 20))
+while [ "$(date +%s)" -lt "$end" ]; do
+  if timeout 2 sh -c 'printf "%s\n%s\n" "$1" "$2" >"$3/req"' _ "nonce=$nonce" "$asked" "$d"; then
+    left=$((end - $(date +%s))); [ $left -gt 10 ] && left=10; [ $left -lt 1 ] && left=1
+    answer=$(timeout $left cat "$d/ans") || answer=''
+    if [ "$(printf '%s\n' "$answer" | head -n 1)" = "nonce=$nonce" ]; then
+      printf '%s\n' "$answer" | tail -n +2
+      exit 0
+    fi
+  fi
+  sleep 0.2
+done
 "#;
 
 /// Installs the helper (git's `credential.helper`, globally for the space's user) and its
-/// FIFOs, in a folder only that user may enter.
+/// FIFOs, in a folder only that user may enter; ends the broker served before, if any (it
+/// would take questions it cannot pass on).
 fn install_script() -> String {
     format!(
         r#"command -v git >/dev/null 2>&1 || exit 0
 d={FOLDER}
+# One broker per space: a previous one (another server's, or one whose server stopped) ends,
+# and so does the question it waits for.
+old=$(cat "$d/broker" 2>/dev/null)
+if [ -n "$old" ] && grep -qs hangar-end "/proc/$old/cmdline"; then
+  kill "$old" 2>/dev/null
+  timeout 1 sh -c ': >"$1/req"' _ "$d"
+fi
 rm -rf "$d" && mkdir -p "$d" && chmod 700 "$d" || exit 1
 mkfifo -m 600 "$d/req" "$d/ans" || exit 1
 cat >"$d/helper" <<'HELPER'
@@ -113,20 +132,30 @@ git config --global --get-all credential.helper | grep -qxF "$d/helper" ||
 }
 
 /// The broker: each question the helper writes goes out, ended by [`END`]; the answer comes
-/// in, ended likewise, and goes back to the helper if it still waits (5 s at most).
+/// in, ended likewise, and goes back to the helper if it still waits (5 s at most). Its exec
+/// outlives the server that started it, so once that server's end of the channel is gone, it
+/// ends at the next question (answering it with nothing, which the helper asks again).
 fn broker_script() -> String {
     format!(
         r#"d={FOLDER}
 [ -p "$d/req" ] || exit 0
+echo $$ >"$d/broker"
 while :; do
   cat "$d/req" || exit 1
   echo '{END}'
   answer=''
+  ended=1
   while IFS= read -r line; do
-    [ "$line" = '{END}' ] && break
+    [ "$line" = '{END}' ] && {{ ended=0; break; }}
     answer="$answer$line
 "
   done
+  # Hangar's end of the channel is gone (its server stopped): an answer without the nonce
+  # sends the helper asking again, of the next server's broker; this one ends.
+  if [ $ended = 1 ]; then
+    timeout 5 sh -c ': >"$1/ans"' _ "$d"
+    exit 0
+  fi
   timeout 5 sh -c 'printf "%s" "$1" >"$2/ans"' _ "$answer" "$d"
 done
 "#
