@@ -166,6 +166,7 @@ pub fn App() -> impl IntoView {
                     // nested loading states hydrate reliably only when rendered whole.
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=pages::login::LoginPage />
+                    <Route path=path!("/new") view=pages::repos::NewSpacePage ssr=SsrMode::Async />
                     <Route path=path!("/spaces/:id/terminal") view={Lazy::<lazy::TerminalRoute>::new()} />
                     <Route path=path!("/spaces/:id") view={Lazy::<lazy::SpaceRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/profile") view={Lazy::<lazy::ProfileRoute>::new()} ssr=SsrMode::Async />

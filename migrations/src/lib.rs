@@ -14,6 +14,8 @@ mod m20261220_000001_raw_sockets;
 mod m20261221_000001_one_account_per_key;
 mod m20261222_000001_identity_provider;
 mod m20261223_000001_autostop;
+mod m20261224_000001_repositories;
+mod m20261224_000002_git_credentials;
 
 pub struct Migrator;
 
@@ -33,6 +35,46 @@ impl MigratorTrait for Migrator {
             Box::new(m20261221_000001_one_account_per_key::Migration),
             Box::new(m20261222_000001_identity_provider::Migration),
             Box::new(m20261223_000001_autostop::Migration),
+            Box::new(m20261224_000001_repositories::Migration),
+            Box::new(m20261224_000002_git_credentials::Migration),
         ]
     }
+}
+
+/// Adds columns to a table, one statement each: SQLite alters a table one change at a time.
+pub(crate) async fn add_columns<T: IntoIden + Clone + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    for mut column in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table.clone())
+                    .add_column(&mut column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops columns of a table, one statement each.
+pub(crate) async fn drop_columns<T: IntoIden + Clone + 'static, C: IntoIden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    columns: Vec<C>,
+) -> Result<(), DbErr> {
+    for column in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(table.clone())
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
 }

@@ -43,6 +43,7 @@ pub async fn ensure_first_admin(
         max_tunnels: Set(None),
         created_at: Set(Utc::now()),
         time_zone: Set(None),
+        dotfiles_url: Set(None),
     };
     // Another replica may have won the race to create it: that is fine.
     let inserted = user::Entity::insert(admin)

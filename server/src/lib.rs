@@ -172,6 +172,9 @@ pub async fn serve(
     )
     .await;
     let reconciler = services::spaces::driver::reconcile::spawn(state.services.clone());
+    // Git's credential helper in the spaces that kept running while no server ran, before
+    // their git may ask.
+    state.services.serve_git_credentials_of_running().await;
     // The identity provider's discovery document, read once at start: a wrong issuer URL or
     // an unreachable provider is in the log at once, not only at the first sign-in.
     if let Some(provider) = state.services.oidc.clone() {

@@ -53,6 +53,9 @@ pub struct UserDto {
     /// IANA time zone of their schedules and of the times pages show them (null: UTC).
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// Their dotfiles repository, installed at the first start of each new space (null: none).
+    #[serde(default)]
+    pub dotfiles_url: Option<String>,
 }
 
 /// A short reference to a user, as other resources name them.

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod page;
 pub mod ports;
 pub mod quota;
+pub mod repos;
 #[cfg(feature = "ssr")]
 pub mod schema;
 pub mod serde_helpers;
@@ -196,6 +197,7 @@ pub mod ssr {
         + super::ports::ssr::PortsApi
         + super::files::ssr::FilesApi
         + super::autostop::ssr::AutostopApi
+        + super::repos::ssr::ReposApi
     {
     }
 
@@ -216,6 +218,7 @@ pub mod ssr {
             + super::ports::ssr::PortsApi
             + super::files::ssr::FilesApi
             + super::autostop::ssr::AutostopApi
+            + super::repos::ssr::ReposApi
     {
     }
 

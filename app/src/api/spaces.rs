@@ -78,6 +78,16 @@ pub struct SpaceDto {
     /// Retention deletes it then, unless it is used, started or pinned before.
     #[serde(default)]
     pub deletes_at: Option<Timestamp>,
+    /// The repository cloned into it at its first start, and how that went.
+    #[serde(default)]
+    pub repository: Option<super::repos::RepositoryStatus>,
+    /// The owner's dotfiles as installed at its first start.
+    #[serde(default)]
+    pub dotfiles: Option<super::repos::DotfilesStatus>,
+    /// What the clone and the dotfiles' installation printed (the last 64 KB, progress lines
+    /// collapsed to their last state).
+    #[serde(default)]
+    pub setup_log: Option<String>,
 }
 
 /// A new space.
@@ -93,6 +103,10 @@ pub struct CreateSpace {
     /// Admins may create a space for another user (by id); it counts against that user.
     #[serde(default)]
     pub owner_id: Option<UserId>,
+    /// A repository to clone into it at its first start (absent: the template's, if it
+    /// presets one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<super::repos::RepositoryInput>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

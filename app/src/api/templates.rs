@@ -79,6 +79,12 @@ pub struct TemplateDto {
     /// to its existing spaces too).
     #[serde(default)]
     pub autostop: super::autostop::TemplateAutostop,
+    /// The repository its spaces clone unless their creator names another.
+    #[serde(default)]
+    pub repository: Option<super::repos::RepositoryInput>,
+    /// Its spaces may only clone repositories whose URL starts with one of these (empty: any).
+    #[serde(default)]
+    pub repository_prefixes: Vec<String>,
 }
 
 /// A new template (admins only).
@@ -147,6 +153,14 @@ pub struct CreateTemplate {
     /// Automatic stops of its spaces (absent: none).
     #[serde(default)]
     pub autostop: Option<super::autostop::TemplateAutostop>,
+    /// A repository its spaces clone unless their creator names another (absent: none).
+    #[serde(default)]
+    pub repository: Option<super::repos::RepositoryInput>,
+    /// Its spaces may only clone repositories whose URL starts with one of these (at most 20,
+    /// each 1 to 500 characters); empty: any.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 20))]
+    pub repository_prefixes: Vec<String>,
 }
 
 /// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
@@ -213,6 +227,18 @@ pub struct UpdateTemplate {
     /// Replaces its automatic stops; applies to its existing spaces too.
     #[serde(default)]
     pub autostop: Option<super::autostop::TemplateAutostop>,
+    /// Absent: unchanged; null: none. New spaces only.
+    #[serde(
+        default,
+        deserialize_with = "super::serde_helpers::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<super::repos::RepositoryInput>))]
+    pub repository: Option<Option<super::repos::RepositoryInput>>,
+    /// Replaces the allowed prefixes (empty: any). New spaces only.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 20))]
+    pub repository_prefixes: Option<Vec<String>>,
 }
 
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones

@@ -243,13 +243,23 @@ fn Dashboard(name: String) -> impl IntoView {
     }
 }
 
-/// Name and template of a new space, with what it would use against what is left.
+/// Name and template of a new space (and a repository to clone into it), with what it would
+/// use against what is left. `repository`: filled in (`/new?repo=`); `created`: told of the
+/// new space (else the dialog just closes).
 #[component]
-fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
+pub fn CreateSpaceDialog(
+    close: Callback<()>,
+    #[prop(optional)] repository: Option<crate::api::repos::RepositoryInput>,
+    #[prop(optional)] created: Option<Callback<SpaceDto>>,
+) -> impl IntoView {
     let live = Live::get();
     let templates = Resource::new(|| (), |_| all_pages(usable_templates));
     let name = RwSignal::new(String::new());
     let template_id = RwSignal::new(String::new());
+    let given = repository.unwrap_or_default();
+    let repo_url = RwSignal::new(given.url);
+    let repo_branch = RwSignal::new(given.branch.unwrap_or_default());
+    let repo_folder = RwSignal::new(given.folder.unwrap_or_default());
     // The preview follows the template and every pushed change of usage.
     let preview = Resource::new(
         move || (template_id.get(), live.usage.get()),
@@ -267,9 +277,12 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
     });
     let error = last_error(create);
     Effect::new(move |_| {
-        if let Some(Ok(_)) = create.value().get() {
+        if let Some(Ok(space)) = create.value().get() {
             live.spaces.update(|n| *n += 1);
-            close.run(());
+            match created {
+                Some(created) => created.run(space),
+                None => close.run(()),
+            }
         }
     });
     // The first template is chosen once they are loaded.
@@ -299,6 +312,11 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
                 name: name.get_untracked().trim().to_owned(),
                 template_id: TemplateId(template_id.get_untracked()),
                 owner_id: None,
+                repository: super::repos::repository_input(
+                    &repo_url.get_untracked(),
+                    &repo_branch.get_untracked(),
+                    &repo_folder.get_untracked(),
+                ),
             });
         }
     };
@@ -353,7 +371,16 @@ fn CreateSpaceDialog(close: Callback<()>) -> impl IntoView {
                     }.into_any(),
                 })}
             </Transition>
-            {form_error(error, &["name", "template_id"])}
+            <fieldset class="row" data-testid="repository-fields">
+                <legend>"Repository to clone at the first start (optional)"</legend>
+                <label>"URL" <input type="text" data-testid="repo-url" bind:value=repo_url autocomplete="off"
+                    placeholder="https://github.com/owner/project.git" />{field_error(error, "repository.url")}</label>
+                <label>"Branch" <input type="text" data-testid="repo-branch" bind:value=repo_branch autocomplete="off"
+                    placeholder="the default branch" />{field_error(error, "repository.branch")}</label>
+                <label>"Folder in the home" <input type="text" data-testid="repo-folder" bind:value=repo_folder autocomplete="off"
+                    placeholder="the repository's name" />{field_error(error, "repository.folder")}</label>
+            </fieldset>
+            {form_error(error, &["name", "template_id", "repository.url", "repository.branch", "repository.folder"])}
             <div class="actions">
                 <button type="submit" class="primary" data-testid="create"
                     disabled=move || refusal().is_some() || create.pending().get()>

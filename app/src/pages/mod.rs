@@ -9,6 +9,7 @@ pub mod lazy;
 pub mod login;
 pub mod ports;
 pub mod profile;
+pub mod repos;
 pub mod sign_in_provider;
 pub mod space;
 pub mod ssh;

@@ -21,6 +21,8 @@ pub fn ProfilePage() -> impl IntoView {
                 <p>{user.display_name.clone()} " · " <code>{user.username.clone()}</code> " · " {format!("{:?}", user.role).to_lowercase()}</p>
             </section>
             <super::autostop::TimeZoneForm current=user.time_zone.clone() />
+            <super::repos::DotfilesForm current=user.dotfiles_url.clone() />
+            <super::repos::GitCredentialsPanel />
             <PasswordForm />
             <super::sign_in_provider::LinkProvider />
             <SshKeys />

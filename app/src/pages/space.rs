@@ -68,6 +68,7 @@ fn SpaceView() -> impl IntoView {
                 Ok(space) => view! {
                     <Details space=space.clone() actions storage />
                     {move || action_error().map(|e| view! { <p class="error" role="alert" data-testid="action-error">{e.message}</p> })}
+                    <super::repos::RepositoryPanel space=space.clone() />
                     <TerminalSection space=space.clone() />
                     <super::ssh::SpaceSshPanel space=space.clone() state=ssh />
                     <super::ports::PortsSection space=space.clone() state=ports />

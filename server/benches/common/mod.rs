@@ -291,6 +291,7 @@ pub async fn seed(url: &str, users: usize, spaces_per_user: usize) -> Seeded {
             max_tunnels: Set(None),
             created_at: Set(now),
             time_zone: Set(None),
+            dotfiles_url: Set(None),
         })
         .collect();
     let ids: Vec<app::ids::UserId> = rows.iter().map(|u| u.id.clone().unwrap()).collect();

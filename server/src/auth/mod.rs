@@ -2,6 +2,7 @@
 //! rate limit. (The cross-origin check and the client's address are the HTTP door's:
 //! `crate::http::middleware`.)
 
+pub mod git_key;
 pub mod oidc;
 pub mod password;
 pub mod rate_limit;
@@ -190,6 +191,7 @@ impl From<user::Model> for UserDto {
             max_tunnels: user.max_tunnels,
             created_at: user.created_at.into(),
             time_zone: user.time_zone,
+            dotfiles_url: user.dotfiles_url,
         }
     }
 }

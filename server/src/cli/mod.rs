@@ -105,6 +105,16 @@ pub enum ClientCommand {
         /// The template's name (see `hangar templates`).
         #[arg(long, short)]
         template: String,
+        /// A repository to clone into it at its first start (https://, ssh:// or
+        /// user@host:path).
+        #[arg(long)]
+        repo: Option<String>,
+        /// The repository's branch (default: its default branch).
+        #[arg(long, requires = "repo")]
+        branch: Option<String>,
+        /// The folder to clone into, relative to the home (default: the repository's name).
+        #[arg(long, requires = "repo")]
+        folder: Option<String>,
     },
     /// List the templates you may create spaces from.
     Templates,
@@ -170,8 +180,19 @@ async fn dispatch(command: ClientCommand) -> Result<(), CliError> {
             let client = Client::new(&profile.url, Some(profile.token.clone()))?;
             match other {
                 ClientCommand::Spaces { json } => spaces::list_spaces(&client, json).await,
-                ClientCommand::Create { name, template } => {
-                    spaces::create(&client, name, &template).await
+                ClientCommand::Create {
+                    name,
+                    template,
+                    repo,
+                    branch,
+                    folder,
+                } => {
+                    let repository = repo.map(|url| app::api::repos::RepositoryInput {
+                        url,
+                        branch,
+                        folder,
+                    });
+                    spaces::create(&client, name, &template, repository).await
                 }
                 ClientCommand::Templates => spaces::templates(&client).await,
                 ClientCommand::Start(args) => spaces::transition(&client, "start", args).await,

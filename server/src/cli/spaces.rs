@@ -344,7 +344,12 @@ pub(super) async fn templates(client: &Client) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(super) async fn create(client: &Client, name: String, template: &str) -> Result<(), CliError> {
+pub(super) async fn create(
+    client: &Client,
+    name: String,
+    template: &str,
+    repository: Option<app::api::repos::RepositoryInput>,
+) -> Result<(), CliError> {
     let templates: Vec<TemplateDto> = client.get_all("/api/v1/templates?usable=true").await?;
     let chosen = templates
         .iter()
@@ -361,6 +366,7 @@ pub(super) async fn create(client: &Client, name: String, template: &str) -> Res
                 name,
                 template_id: chosen.id.clone(),
                 owner_id: None,
+                repository,
             },
         )
         .await?;
@@ -372,6 +378,13 @@ pub(super) async fn create(client: &Client, name: String, template: &str) -> Res
         space.storage_units,
         space.name
     );
+    if let Some(repository) = &space.repository {
+        outln!(
+            "It clones {} into ~/{} at its first start; `hangar spaces --json` shows how that went.",
+            repository.url,
+            repository.folder
+        );
+    }
     Ok(())
 }
 

@@ -7,3 +7,4 @@ pub mod features;
 pub mod hosts;
 pub use app::lifecycle;
 pub mod quota;
+pub mod repository;

@@ -3,6 +3,7 @@
 pub mod api_token;
 pub mod audit_event;
 pub mod feature_rule;
+pub mod git_credential;
 pub mod group;
 pub mod group_member;
 pub mod login_grant;

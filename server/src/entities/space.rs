@@ -65,6 +65,29 @@ pub struct Model {
     pub auto_note: Option<String>,
     /// When its owner was warned that retention deletes it.
     pub retention_warned_at: Option<DateTimeUtc>,
+    /// The repository cloned at its first start (see `services::spaces::setup`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub repository_url: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub repository_branch: Option<String>,
+    /// Relative to the home.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub repository_folder: Option<String>,
+    /// `app::api::repos::SetupState` of the clone.
+    pub clone_state: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub clone_error: Option<String>,
+    /// The owner's dotfiles repository as installed at the first start.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub dotfiles_url: Option<String>,
+    pub dotfiles_state: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub dotfiles_error: Option<String>,
+    /// What the clone and the dotfiles printed (bounded).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub setup_log: Option<String>,
+    /// When its first start's setup (git identity, clone, dotfiles) began: it runs once.
+    pub set_up_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

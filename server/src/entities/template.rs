@@ -47,6 +47,13 @@ pub struct Model {
     /// `app::api::autostop::Schedule`).
     #[sea_orm(column_type = "Text", nullable)]
     pub default_schedule: Option<String>,
+    /// The repository its spaces clone unless their creator names another (JSON of
+    /// `app::api::repos::RepositoryInput`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub repository: Option<String>,
+    /// The URL prefixes its spaces' repositories must start with (JSON list; None: any).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub repository_prefixes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

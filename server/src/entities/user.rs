@@ -24,6 +24,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// IANA time zone (`Europe/Berlin`) of their schedules; None: UTC.
     pub time_zone: Option<String>,
+    /// Their dotfiles repository, installed at the first start of each new space.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub dotfiles_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ pub mod events;
 pub mod features;
 pub mod files;
 pub mod gauges;
+pub mod git_credentials;
 pub mod groups;
 pub mod nodes;
 pub mod oidc;

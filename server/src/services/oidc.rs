@@ -799,6 +799,7 @@ impl Services {
             max_tunnels: Set(defaults.default_max_tunnels.0),
             created_at: Set(now),
             time_zone: Set(None),
+            dotfiles_url: Set(None),
         }
         .insert(&transaction)
         .await

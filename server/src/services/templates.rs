@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use app::api::repos::RepositoryInput;
 use app::api::templates::{
     ssr::TemplatesApi, CreateTemplate, Feature, TemplateDto, TemplateListQuery, UpdateTemplate,
     VolumeSpec,
@@ -199,7 +200,66 @@ pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
                 .map(|s| from_json(s, "template schedule"))
                 .transpose()?,
         },
+        repository: t
+            .repository
+            .as_deref()
+            .map(|r| from_json(r, "template repository"))
+            .transpose()?,
+        repository_prefixes: t
+            .repository_prefixes
+            .as_deref()
+            .map(|p| from_json(p, "template repository prefixes"))
+            .transpose()?
+            .unwrap_or_default(),
     })
+}
+
+/// Longest allowed prefix and most of them.
+const PREFIX_MAX: usize = 500;
+const PREFIXES_MAX: usize = 20;
+
+/// A template's preset repository and allowed prefixes as columns, checked: the preset is a
+/// repository its own prefixes allow.
+fn set_repository(
+    model: &mut template::ActiveModel,
+    repository: Option<&RepositoryInput>,
+    prefixes: &[String],
+) -> ApiResult<()> {
+    crate::validate::at_most_items("repository_prefixes", prefixes, PREFIXES_MAX)?;
+    let mut kept: Vec<String> = Vec::new();
+    for prefix in prefixes.iter().map(|p| p.trim()) {
+        if prefix.is_empty()
+            || prefix.chars().count() > PREFIX_MAX
+            || prefix.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ApiError::invalid(
+                "repository_prefixes",
+                format!("each allowed prefix has 1 to {PREFIX_MAX} characters without blanks, such as https://github.com/my-team/"),
+            ));
+        }
+        if !kept.iter().any(|k| k == prefix) {
+            kept.push(prefix.to_owned());
+        }
+    }
+    let preset = repository
+        .map(|r| {
+            let checked = crate::services::spaces::setup::check_repository(r, &kept)?;
+            // The folder stays unset when it is the repository's default.
+            let folder = r
+                .folder
+                .as_deref()
+                .filter(|f| !f.trim().is_empty())
+                .map(|_| checked.folder.clone());
+            Ok::<_, ApiError>(RepositoryInput {
+                url: checked.url,
+                branch: checked.branch,
+                folder,
+            })
+        })
+        .transpose()?;
+    model.repository = Set(preset.as_ref().map(to_json).transpose()?);
+    model.repository_prefixes = Set((!kept.is_empty()).then(|| to_json(&kept)).transpose()?);
+    Ok(())
 }
 
 /// A template's automatic stops as columns.
@@ -364,6 +424,11 @@ impl TemplatesApi for Services {
             ..Default::default()
         };
         set_autostop(&mut model, &input_autostop)?;
+        set_repository(
+            &mut model,
+            input.repository.as_ref(),
+            &input.repository_prefixes,
+        )?;
         let created = model.insert(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || format!("a template named `{name}` exists already"))
         })?;
@@ -429,6 +494,14 @@ impl TemplatesApi for Services {
         }
         if let Some(autostop) = &input.autostop {
             set_autostop(&mut model, autostop)?;
+        }
+        if input.repository.is_some() || input.repository_prefixes.is_some() {
+            let repository = input.repository.clone().unwrap_or(current.repository);
+            let prefixes = input
+                .repository_prefixes
+                .clone()
+                .unwrap_or(current.repository_prefixes);
+            set_repository(&mut model, repository.as_ref(), &prefixes)?;
         }
         model.version = Set(existing.version + 1);
         model.updated_at = Set(Utc::now());

@@ -95,6 +95,7 @@ impl UsersApi for Services {
             max_tunnels: Set(max_tunnels),
             created_at: Set(Utc::now()),
             time_zone: Set(None),
+            dotfiles_url: Set(None),
         };
         let created = model.insert(&self.db).await.map_err(|e| {
             conflict_on_duplicate(e, || format!("the username `{username}` is taken"))

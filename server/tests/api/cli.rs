@@ -97,6 +97,24 @@ async fn a_developer_drives_spaces_from_the_command_line(db: TestDb) {
     );
 
     assert!(ann.expect(&["templates"], 0).await.contains("box"));
+    // A repository goes with the space: one with credentials in its URL is the server's
+    // refusal (nothing is made), a branch without one is a usage error.
+    let refused = ann
+        .expect(
+            &[
+                "create",
+                "api",
+                "-t",
+                "box",
+                "--repo",
+                "https://ann:secret@git.example.org/api.git",
+            ],
+            1,
+        )
+        .await;
+    assert!(refused.contains("must not carry"), "{refused}");
+    ann.expect(&["create", "api", "-t", "box", "--branch", "main"], 2)
+        .await;
     let created = ann.expect(&["create", "api", "--template", "box"], 0).await;
     assert!(created.contains("Created space api"), "{created}");
     // Over quota: the server's refusal, exit code 1.

@@ -36,7 +36,7 @@ impl Events {
     }
 
     /// The next event (name, data), or None when nothing comes within `limit`.
-    async fn next(&mut self, limit: Duration) -> Option<(String, Value)> {
+    pub async fn next(&mut self, limit: Duration) -> Option<(String, Value)> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -78,7 +78,18 @@ impl Events {
     }
 
     async fn wait_for(&mut self, name: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_for_within(name, Duration::from_secs(10), want)
+            .await
+    }
+
+    /// Waits up to `limit` for an event of this name whose data satisfies `want`.
+    pub async fn wait_for_within(
+        &mut self,
+        name: &str,
+        limit: Duration,
+        want: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next(left).await {

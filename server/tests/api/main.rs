@@ -24,6 +24,7 @@ mod ports;
 mod ports_apps;
 mod quota;
 mod races;
+mod repos;
 mod runtime;
 mod spaces;
 mod ssh;

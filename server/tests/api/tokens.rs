@@ -410,6 +410,7 @@ async fn a_read_only_token_opens_no_door_that_changes_anything(db: TestDb) {
                 "{user_id}" => bob_id.clone(),
                 "{port}" => "8080".to_owned(),
                 "{name}" => "nothing-of-hangar".to_owned(),
+                "{host}" => "github.com".to_owned(),
                 other if other.starts_with('{') => {
                     panic!("the walk does not know the parameter {other} of {path}")
                 }

@@ -186,6 +186,20 @@ fn TemplateForm(
             .unwrap_or_default(),
     );
     let privileged = RwSignal::new(t.as_ref().is_some_and(|t| t.privileged));
+    let preset = t.as_ref().and_then(|t| t.repository.clone());
+    let repo_url = RwSignal::new(preset.as_ref().map(|r| r.url.clone()).unwrap_or_default());
+    let repo_branch = RwSignal::new(
+        preset
+            .as_ref()
+            .and_then(|r| r.branch.clone())
+            .unwrap_or_default(),
+    );
+    let repo_folder = RwSignal::new(preset.and_then(|r| r.folder).unwrap_or_default());
+    let repo_prefixes = RwSignal::new(
+        t.as_ref()
+            .map(|t| t.repository_prefixes.join("\n"))
+            .unwrap_or_default(),
+    );
     let raw_sockets = RwSignal::new(t.as_ref().is_some_and(|t| t.raw_sockets));
     let derived_su = move || {
         volumes.with(|v| {
@@ -247,6 +261,18 @@ fn TemplateForm(
         };
         local_error.set(None);
         let description = description.get_untracked();
+        let repository = crate::pages::repos::repository_input(
+            &repo_url.get_untracked(),
+            &repo_branch.get_untracked(),
+            &repo_folder.get_untracked(),
+        );
+        let prefixes: Vec<String> = repo_prefixes
+            .get_untracked()
+            .lines()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
         match existing.clone() {
             Some(id) => save.dispatch((
                 Some(id),
@@ -264,6 +290,8 @@ fn TemplateForm(
                     privileged: Some(privileged.get_untracked()),
                     raw_sockets: Some(raw_sockets.get_untracked()),
                     autostop: Some(stops),
+                    repository: Some(repository),
+                    repository_prefixes: Some(prefixes),
                     ..Default::default()
                 }),
             )),
@@ -284,6 +312,8 @@ fn TemplateForm(
                     privileged: privileged.get_untracked(),
                     raw_sockets: raw_sockets.get_untracked(),
                     autostop: Some(stops),
+                    repository,
+                    repository_prefixes: prefixes,
                 }),
                 None,
             )),
@@ -345,12 +375,19 @@ fn TemplateForm(
                 <label class="check"><input type="checkbox" bind:checked=owners_may_change />" Owners may choose shorter stops"</label>
                 <label>"Default schedule (e.g. " <code>"mon-fri 08:00-18:00"</code> ", in each owner's time zone)" <input type="text" bind:value=default_schedule />{field_error(error, "autostop.default_schedule")}</label>
             </fieldset>
+            <fieldset class="row">
+                <legend>"Repository (new spaces clone it at their first start unless their creator names another)"</legend>
+                <label>"URL (empty: none)" <input type="text" data-testid="template-repo-url" bind:value=repo_url placeholder="https://github.com/team/project.git" />{field_error(error, "repository.url")}</label>
+                <label>"Branch (empty: the default)" <input type="text" bind:value=repo_branch />{field_error(error, "repository.branch")}</label>
+                <label>"Folder in the home (empty: the repository's name)" <input type="text" bind:value=repo_folder />{field_error(error, "repository.folder")}</label>
+                <label>"Allowed URL prefixes, one a line (empty: any)" <textarea rows="2" data-testid="template-repo-prefixes" bind:value=repo_prefixes></textarea>{field_error(error, "repository_prefixes")}</label>
+            </fieldset>
             <label class="check"><input type="checkbox" data-testid="template-privileged" bind:checked=privileged />
                 " Docker-in-Docker rights (more capabilities, no seccomp profile, setuid works: for templates that run a Docker engine or need sudo as a non-root user)"</label>
             <label class="check"><input type="checkbox" data-testid="template-raw-sockets" bind:checked=raw_sockets />
                 " Raw sockets (packet capture, crafted packets: for network tools; ping works without)"</label>
             {is_edit.then(|| view! { <label class="check"><input type="checkbox" bind:checked=archived /> "Archived (no new spaces; existing ones keep working)"</label> })}
-            {form_error(error, &["name", "image", "shell", "compute_units", "description", "volumes", "features", "allowed_groups", "autostop.idle_stop_minutes", "autostop.max_run_minutes", "autostop.default_schedule"])}
+            {form_error(error, &["name", "image", "shell", "compute_units", "description", "volumes", "features", "allowed_groups", "autostop.idle_stop_minutes", "autostop.max_run_minutes", "autostop.default_schedule", "repository.url", "repository.branch", "repository.folder", "repository_prefixes"])}
             {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <p class="ok" role="status">"Saved."</p> })}
             <button type="submit" class="primary" disabled=move || save.pending().get()>{if is_edit { "Save template" } else { "Create template" }}</button>
         </form>

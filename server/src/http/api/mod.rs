@@ -9,6 +9,7 @@ mod features;
 mod groups;
 mod me;
 mod ports;
+mod repos;
 mod spaces;
 mod templates;
 mod users;
@@ -110,4 +111,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(autostop::keepalive))
         .routes(routes!(autostop::set_time_zone))
         .routes(routes!(autostop::retention, autostop::set_retention))
+        .routes(routes!(repos::clone_again))
+        .routes(routes!(repos::dotfiles, repos::set_dotfiles))
+        .routes(routes!(repos::git_credentials))
+        .routes(routes!(
+            repos::set_git_credential,
+            repos::delete_git_credential
+        ))
 }

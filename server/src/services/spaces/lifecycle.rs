@@ -66,6 +66,17 @@ impl SpaceLifecycle for Services {
                 ),
             ));
         }
+        let repository = match input
+            .repository
+            .as_ref()
+            .or(template_dto.repository.as_ref())
+        {
+            Some(given) => Some(super::setup::check_repository(
+                given,
+                &template_dto.repository_prefixes,
+            )?),
+            None => None,
+        };
         let target = space_target(&owner.username, &name);
 
         // Held until its volumes exist: a start or delete that comes in meanwhile waits
@@ -123,6 +134,12 @@ impl SpaceLifecycle for Services {
             started_at: Set(None),
             stopped_at: Set(None),
             deleted_at: Set(None),
+            clone_state: Set(repository
+                .as_ref()
+                .map(|_| app::api::repos::SetupState::Waiting.as_str().to_owned())),
+            repository_url: Set(repository.as_ref().map(|r| r.url.clone())),
+            repository_branch: Set(repository.as_ref().and_then(|r| r.branch.clone())),
+            repository_folder: Set(repository.map(|r| r.folder)),
             ..Default::default()
         }
         .insert(&txn)
@@ -148,7 +165,7 @@ impl SpaceLifecycle for Services {
             return Err(ApiError::unavailable(format!("could not create the space's volumes: {e}. Nothing was kept; try again once the Docker host is healthy")));
         }
         record(&self.db, Some(caller), "space.create", &target, Outcome::Success,
-            json!({"template": template.name, "compute_units": created.compute_units, "storage_units": created.storage_units})).await;
+            json!({"template": template.name, "compute_units": created.compute_units, "storage_units": created.storage_units, "repository": created.repository_url})).await;
         self.space_changed(&created.id).await;
         let role = if owner.id == caller.user.id {
             SpaceRole::Owner

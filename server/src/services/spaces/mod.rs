@@ -6,6 +6,7 @@
 pub mod autostop;
 pub mod driver;
 mod lifecycle;
+pub mod setup;
 mod sharing;
 
 use std::collections::HashMap;
@@ -139,6 +140,8 @@ impl Services {
             let starts_at = self.next_start_view(&space, &stops, reader_tz);
             let last_activity = Self::last_activity_view(&space);
             let deletes_at = self.deletes_at_view(&space);
+            let repository = setup::repository_status(&space);
+            let dotfiles = setup::dotfiles_status(&space);
             let owner = users
                 .get(&space.owner_id)
                 .ok_or_else(|| ApiError::internal("space owner missing"))?;
@@ -206,6 +209,9 @@ impl Services {
                 auto_note: space.auto_note,
                 keep: space.keep,
                 deletes_at,
+                repository,
+                dotfiles,
+                setup_log: space.setup_log,
             });
         }
         Ok(out)

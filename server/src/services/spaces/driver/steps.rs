@@ -23,7 +23,7 @@ pub const START: &[&dyn Step] = &[&RunContainer];
 
 /// Once a space runs, in the background: each step records its own outcome in the space's
 /// history, and none stops the space.
-pub const STARTED: &[&dyn Step] = &[&LaunchApps];
+pub const STARTED: &[&dyn Step] = &[&LaunchApps, &GitCredentials, &SetUp];
 
 /// Stopping (also before a restart): the container goes, the volumes stay.
 pub const STOP: &[&dyn Step] = &[&RemoveContainer];
@@ -76,6 +76,37 @@ impl Step for LaunchApps {
             services.launch_app(&work.space, feature).await;
         }
         Ok(())
+    }
+}
+
+/// Git's credential helper in the space and the broker that answers it with the owner's
+/// tokens (see `services::git_credentials`), before the setup's clone needs them.
+struct GitCredentials;
+
+#[async_trait::async_trait]
+impl Step for GitCredentials {
+    fn name(&self) -> &'static str {
+        "serve git credentials"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        services.serve_git_credentials(&work.space).await
+    }
+}
+
+/// The first start's setup: the owner's git identity, the repository's clone, the owner's
+/// dotfiles (once per space; see `services::spaces::setup`). After the apps, which need not
+/// wait for a clone.
+struct SetUp;
+
+#[async_trait::async_trait]
+impl Step for SetUp {
+    fn name(&self) -> &'static str {
+        "set up the space (git identity, repository, dotfiles)"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        services.set_up_space(&work.space.id).await
     }
 }
 

@@ -1,0 +1,72 @@
+// A space from a repository in a real browser: a README's link `/new?repo=…&branch=…` opens
+// the create dialog filled in; once created and started, the space page shows the clone's
+// output and its result, live. The repository is served by a git daemon of the test's own
+// (scripts/test-git-server.sh: in a network namespace, reached by spaces like the world).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ADMIN_PASSWORD, RESULTS, ROOT, api, launchBrowser, signInToDashboard, startHangar, waitHydrated, waitShown, watchedPage } from './harness.mjs';
+
+const SCRIPT = join(ROOT, 'scripts', 'test-git-server.sh');
+// Apart from the numbers the Rust tests take (1 to 240).
+const NUMBER = String(241 + (process.pid % 10));
+let gitRoot;
+let gitBase;
+let hangar;
+let chromium;
+
+before(async () => {
+  gitRoot = mkdtempSync(join(tmpdir(), 'hangar-e2e-git-'));
+  execFileSync(SCRIPT, ['down', NUMBER, gitRoot]);
+  // Its first line: the anonymous server's base URL.
+  gitBase = execFileSync(SCRIPT, ['up', NUMBER, gitRoot], { encoding: 'utf8' }).split('\n')[0];
+  hangar = await startHangar();
+  chromium = await launchBrowser();
+});
+
+after(async () => {
+  await chromium?.close();
+  await hangar?.stop();
+  if (gitRoot) {
+    execFileSync(SCRIPT, ['down', NUMBER, gitRoot]);
+    rmSync(gitRoot, { recursive: true, force: true });
+  }
+});
+
+test('/new?repo= fills the create dialog, and the space page shows the clone', async () => {
+  const { page, problems } = await watchedPage(chromium.browser);
+  await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
+  const template = await api(page, 'POST', '/api/v1/templates', {
+    name: 'debian', image: 'hangar/default:bookworm', compute_units: 0,
+    volumes: [{ name: 'home', mount_path: '/root', size_gib: 1 }],
+  });
+  assert.equal(template.status, 201, JSON.stringify(template.body));
+
+  const repo = `${gitBase}project.git`;
+  await page.goto(`${hangar.url}/new?repo=${encodeURIComponent(repo)}&branch=feature`);
+  await waitHydrated(page);
+  await waitShown(page, '[data-testid="template-picker"] input[type="radio"]:checked');
+  assert.equal(await page.inputValue('[data-testid="repo-url"]'), repo);
+  assert.equal(await page.inputValue('[data-testid="repo-branch"]'), 'feature');
+  await page.fill('[data-testid="space-name"]', 'from-repo');
+  await page.click('[data-testid="create"]');
+  await page.waitForURL(/\/spaces\/[0-9a-f-]+$/);
+  await waitHydrated(page);
+  const waiting = await waitShown(page, '[data-testid="clone-state"][data-state="waiting"]');
+  assert.match(await waiting.innerText(), /project\.git \(branch feature\) into ~\/project/);
+
+  await page.click('[data-testid="space-details"] [data-testid="start"]');
+  // Pushed by the live stream: the page is not reloaded.
+  await waitShown(page, '[data-testid="clone-state"][data-state="cloned"]', 90_000);
+  const log = await page.innerText('[data-testid="setup-log"]');
+  assert.match(log, /\$ git clone .*project\.git ~\/project/);
+  assert.match(log, /Cloning into 'project'/);
+  await page.screenshot({ path: join(RESULTS, 'repos-cloned.png'), fullPage: true });
+  const space = await api(page, 'GET', page.url().replace(hangar.url, '').replace('/spaces/', '/api/v1/spaces/'));
+  assert.equal(space.body.repository.state, 'cloned');
+  assert.equal(space.body.state, 'running');
+  assert.deepEqual(problems, []);
+});
