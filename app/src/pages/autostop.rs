@@ -2,6 +2,7 @@
 //! "Keep running" once warned, its next scheduled start, why Hangar last stopped it, its last
 //! activity, retention's warning; the schedule editor, the time zone and the retention form.
 
+use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::widgets::{field_error, form_error, last_error, refreshing};
@@ -60,7 +61,7 @@ pub fn AutoStopLine(space: SpaceDto) -> impl IntoView {
     let deletes = space.deletes_at.clone().map(|at| {
         view! {
             <p class="warn" data-testid="deletes-at" role="alert">
-                "Unused for long: retention deletes it on " {at.short()} " UTC unless it is started, used or kept (its schedule settings pin it)."
+                "Unused for long: retention deletes it " <RelativeTime at /> " unless it is started, used or kept (its schedule settings pin it)."
             </p>
         }
     });
@@ -109,10 +110,11 @@ pub fn StopWarnings() -> impl IntoView {
 }
 
 /// The last activity Hangar saw, for the space page's facts.
-pub fn last_activity_text(space: &SpaceDto) -> String {
-    match &space.last_activity {
-        Some(seen) => format!("{} UTC ({})", seen.at.short(), seen.kind.label()),
-        None => "none seen yet".to_owned(),
+#[component]
+pub fn LastSeen(space: SpaceDto) -> impl IntoView {
+    match space.last_activity {
+        Some(seen) => view! { <RelativeTime at=seen.at /> " (" {seen.kind.label()} ")" }.into_any(),
+        None => "none seen yet".into_any(),
     }
 }
 

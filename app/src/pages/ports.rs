@@ -2,6 +2,7 @@
 //! a desktop), the ports listening inside it (pushed live by the server), its public links
 //! (tunnels), the VS Code tunnel's sign-in code, and the features the viewer may use.
 
+use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::widgets::{last_error, refreshing, ConfirmButton};
@@ -257,7 +258,7 @@ fn TunnelList(
                 view! {
                     <tr data-port=t.port>
                         <td>{t.space_name}</td><td>{t.port}</td><td><code>{t.hint}"…"</code></td>
-                        <td>{t.created_at.to_string()} " by " {t.created_by}</td>
+                        <td><RelativeTime at=t.created_at /> " by " {t.created_by}</td>
                         <td>{manage.then(|| view! {
                             <ConfirmButton label="Revoke" testid="revoke-tunnel" question="Revoke this public link?".into()
                                 on_confirm=Callback::new(move |_| { revoke.dispatch(id.clone()); }) />

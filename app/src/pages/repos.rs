@@ -2,6 +2,7 @@
 //! a team puts in its README), and the space page's panel of its repository's clone and the
 //! owner's dotfiles, with their live log and "Clone again".
 
+use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::dashboard::{CreateSpaceDialog, SignedIn};
@@ -195,8 +196,8 @@ pub fn GitCredentialsPanel() -> impl IntoView {
                             <tbody>{list.into_iter().map(|c| {
                                 let gone = c.host.clone();
                                 view! { <tr data-host=c.host.clone()><td><code>{c.host.clone()}</code></td><td>{c.username}</td>
-                                    <td>"set " {c.created_at.to_string()}</td>
-                                    <td>{c.last_used_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into())}</td>
+                                    <td>"set " <RelativeTime at=c.created_at /></td>
+                                    <td><RelativeTime at=c.last_used_at /></td>
                                     <td><ConfirmButton label="Remove" question=format!("Remove the token for {}?", c.host)
                                         on_confirm=Callback::new(move |_| { remove.dispatch(gone.clone()); }) /></td></tr> }
                             }).collect_view()}</tbody>

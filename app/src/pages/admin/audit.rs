@@ -1,5 +1,6 @@
 //! Admin: the audit log, newest first, filterable and paged.
 
+use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::AdminOnly;
@@ -73,7 +74,7 @@ fn Audit() -> impl IntoView {
                             <table class="list" data-testid="audit">
                                 <thead><tr><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Outcome"</th><th>"Details"</th></tr></thead>
                                 <tbody>{list.into_iter().map(|e| view! {
-                                    <tr><td>{e.at.to_string()}</td><td>{e.actor}</td><td>{e.action}</td><td>{e.target}</td>
+                                    <tr><td><RelativeTime at=e.at /></td><td>{e.actor}</td><td>{e.action}</td><td>{e.target}</td>
                                         <td class=format!("outcome {}", e.outcome)>{e.outcome.clone()}</td>
                                         <td><code class="details">{e.details.to_string()}</code></td></tr>
                                 }).collect_view()}</tbody>

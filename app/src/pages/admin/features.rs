@@ -3,6 +3,7 @@
 //! rule for everyone; with no rule a feature is allowed. Spaces offer only their template's
 //! features, and a sharee never gets more than the space's owner.
 
+use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::AdminOnly;
@@ -105,7 +106,7 @@ fn FeatureRules() -> impl IntoView {
                                     <td>{scope_name(rule.scope)} {(rule.scope != RuleScope::Everyone).then(|| format!(" {}", rule.subject_name))}</td>
                                     <td>{rule.feature.label()}</td>
                                     <td class=if rule.allowed { "outcome success" } else { "outcome refused" }>{if rule.allowed { "allow" } else { "deny" }}</td>
-                                    <td>{rule.updated_by} " · " {rule.updated_at.to_string()}</td>
+                                    <td>{rule.updated_by} " · " <RelativeTime at=rule.updated_at /></td>
                                 </tr>
                             }).collect_view()}</tbody>
                         </table>
