@@ -2,7 +2,6 @@
 //! "Keep running" once warned, its next scheduled start, why Hangar last stopped it, its last
 //! activity, retention's warning; the schedule editor, the time zone and the retention form.
 
-use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::widgets::{field_error, form_error, last_error, refreshing};
@@ -11,6 +10,7 @@ use crate::api::autostop::{
     Schedule, SpaceAutostop, UpdateSpaceAutostop,
 };
 use crate::api::spaces::SpaceDto;
+use crate::components::time::RelativeTime;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::SpaceId;
 use crate::live::Live;
@@ -233,7 +233,7 @@ fn ScheduleForm(settings: SpaceAutostop, can_manage: bool, saved: RwSignal<u64>)
         <p class="hint" data-testid="stops">{facts}</p>
         {can_manage.then(|| view! {
             <form class="stack edit" on:submit=submit data-testid="schedule-form">
-                <label>"Weekly schedule (e.g. " <code>"mon-fri 08:00-18:00; sat -12:00"</code> "; empty: the template's)"
+                <label><span>"Weekly schedule (e.g. " <code>"mon-fri 08:00-18:00; sat -12:00"</code> "; empty: the template's)"</span>
                     <input type="text" data-testid="schedule-text" bind:value=schedule />{field_error(error, "schedule")}</label>
                 {may_change.then(|| view! {
                     <div class="row">

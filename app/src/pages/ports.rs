@@ -2,7 +2,6 @@
 //! a desktop), the ports listening inside it (pushed live by the server), its public links
 //! (tunnels), the VS Code tunnel's sign-in code, and the features the viewer may use.
 
-use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::widgets::{last_error, refreshing, ConfirmButton};
@@ -12,6 +11,7 @@ use crate::api::ports::{
 };
 use crate::api::spaces::SpaceDto;
 use crate::api::templates::Feature;
+use crate::components::time::RelativeTime;
 use crate::error::ApiError;
 use crate::ids::{SpaceId, TunnelId};
 use crate::live::Live;

@@ -1,6 +1,5 @@
 //! The signed-in user's own settings: password, SSH keys and API tokens.
 
-use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::dashboard::SignedIn;
@@ -11,6 +10,7 @@ use crate::api::users::{
     add_ssh_key, change_password, create_token, list_ssh_keys, list_tokens, remove_ssh_key,
     revoke_token, ChangePassword, CreateSshKey, CreateToken, TokenScope,
 };
+use crate::components::time::RelativeTime;
 use crate::ids::{SshKeyId, TokenId};
 
 #[component]

@@ -2,7 +2,6 @@
 //! a team puts in its README), and the space page's panel of its repository's clone and the
 //! owner's dotfiles, with their live log and "Clone again".
 
-use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::dashboard::{CreateSpaceDialog, SignedIn};
@@ -13,6 +12,7 @@ use crate::api::repos::{
     DotfilesSetting, RepositoryInput, SetGitCredential, SetupState,
 };
 use crate::api::spaces::SpaceDto;
+use crate::components::time::RelativeTime;
 use crate::ids::SpaceId;
 use crate::live::Live;
 

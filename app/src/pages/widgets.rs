@@ -57,6 +57,7 @@ pub fn QuotaBar(
 fn disk_use(report: &QuotaReport) -> String {
     let declared = report.usage.storage_units;
     match report.storage_used_bytes {
+        Some(0) if declared == 0 => "No volumes yet".into(),
         Some(used) => format!("{} used of {declared} GiB on disk", bytes_text(used as f64)),
         None => "Disk use is not measured on this host (volume sizes are not enforced)".into(),
     }

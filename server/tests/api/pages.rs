@@ -70,23 +70,29 @@ fn time_after(html: &str, marker: &str) -> (String, String, String) {
     (attribute("datetime"), attribute("title"), words)
 }
 
-both_dbs!(pages_show_relative_times_and_overcommitted_nodes);
-async fn pages_show_relative_times_and_overcommitted_nodes(db: TestDb) {
+/// The HTML of a page as the server renders it for the session `cookie`.
+async fn page(server: &TestServer, path: &str, cookie: &str) -> String {
+    let answer = server.get_with_cookie(path, cookie).await;
+    assert_eq!(answer.status(), 200, "{path}");
+    answer.text().await.unwrap()
+}
+
+both_dbs!(pages_say_times_sizes_and_overcommits_in_words);
+async fn pages_say_times_sizes_and_overcommits_in_words(db: TestDb) {
     // One compute unit asks for more memory than the machine has: a running 1-CU space
     // reserves more units than the engine holds (0).
     let server = TestServer::start(&db, &["--memory-mib-per-cu", "100000000"]).await;
     let admin = crate::support::admin(&server).await;
+    let cookie = server.login_cookie("admin", ADMIN_PASSWORD).await;
+    // Before any space: no "0 B used of 0 GiB".
+    let html = page(&server, "/", &cookie).await;
+    assert!(html.contains("No volumes yet"), "{html}");
     let template = admin
         .new_template("timed", 1, crate::support::data_volume())
         .await;
     let space = admin.running_space("timed", &template).await;
-    let cookie = server.login_cookie("admin", ADMIN_PASSWORD).await;
 
-    let page = server
-        .get_with_cookie(&format!("/spaces/{space}"), &cookie)
-        .await;
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let html = page(&server, &format!("/spaces/{space}"), &cookie).await;
     // The server's "now", which the browser hydrates with.
     assert!(
         html.contains(r#"<meta name="hangar-now" content=""#),
@@ -109,15 +115,21 @@ async fn pages_show_relative_times_and_overcommitted_nodes(db: TestDb) {
     assert!(!html.contains(r#"data-testid="details""#), "{html}");
     assert!(!html.contains(&format!(">{datetime}<")), "{html}");
 
-    let nodes = server.get_with_cookie("/admin/spaces", &cookie).await;
-    assert_eq!(nodes.status(), 200);
-    let html = nodes.text().await.unwrap();
+    let html = page(&server, "/admin/spaces", &cookie).await;
     assert!(html.contains(r#"data-overcommitted="true""#), "{html}");
     assert!(
         html.contains("1 reserved of 0: overcommitted by 1"),
         "{html}"
     );
     assert!(html.contains(r#"title="Overcommitted: "#), "{html}");
+
+    // The audit log's details read as `key: value`, not as JSON.
+    let html = page(&server, "/admin/audit", &cookie).await;
+    assert!(
+        html.contains(r#"<span class="detail">template<!>: <code>timed<!></code>"#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"<code class="details">"#), "{html}");
 
     server.stop().await;
 }

@@ -3,7 +3,6 @@
 //! rule for everyone; with no rule a feature is allowed. Spaces offer only their template's
 //! features, and a sharee never gets more than the space's owner.
 
-use crate::components::time::RelativeTime;
 use leptos::prelude::*;
 
 use super::AdminOnly;
@@ -11,6 +10,7 @@ use crate::api::features::{
     feature_rules, set_feature_rule, FeatureRuleDto, RuleEffect, RuleScope, SetFeatureRule,
 };
 use crate::api::templates::Feature;
+use crate::components::time::RelativeTime;
 use crate::error::ApiError;
 use crate::pages::widgets::{field_error, form_error, last_error};
 

@@ -300,6 +300,9 @@ fn Listing(
             <tr><td colspan="5"><button type="button" class="link" data-testid="files-up" on:click=move |_| state.dir.set(Some(above.clone()))>".. (up)"</button></td></tr>
         }
     });
+    let empty = listing.entries.is_empty().then(|| {
+        view! { <tr><td colspan="5" class="empty" data-testid="files-empty">"This folder is empty: drop files here or use Upload files…"</td></tr> }
+    });
     let rows = listing
         .entries
         .into_iter()
@@ -311,6 +314,7 @@ fn Listing(
             <thead><tr><th>"Name"</th><th>"Size"</th><th>"Modified"</th><th>"Mode"</th><th></th></tr></thead>
             <tbody>
                 {up}
+                {empty}
                 {rows}
             </tbody>
         </table>
