@@ -199,6 +199,9 @@ async function walk(admin, dev, pal) {
   await waitHydrated(dev.page);
   // The space's own page has no button leading to itself.
   assert.equal(await dev.page.locator('[data-testid="space-details"] [data-testid="details"]').count(), 0);
+  // A user whose display name is their username is named once.
+  assert.equal(await dev.page.locator('[data-testid="owner"]').innerText(), 'dev');
+  const spacePath = new URL(dev.page.url()).pathname;
   // Times read as words, the exact time on hover.
   const created = dev.page.locator('[data-testid="created"] time');
   assert.match(await created.innerText(), /^(just now|\d+ min ago)$/);
@@ -240,6 +243,21 @@ async function walk(admin, dev, pal) {
   await admin.page.waitForSelector('[data-testid="audit"]');
   assert.match(await admin.page.locator('[data-testid="audit"]').innerText(), /space\.share/);
   await shot(admin.page, 'admin-audit');
+  // On a phone, the space's page (with its setup log's long lines) and the profile (its
+  // forms, tables of keys) fit the screen's width.
+  const phone = await watchedPage(chromium.browser, { viewport: { width: 390, height: 844 } });
+  try {
+    await signIn(phone.page, hangar.url, 'dev', 'dev-password-1');
+    await phone.page.waitForURL(`${hangar.url}/`);
+    for (const path of [spacePath, '/profile']) {
+      await hydrated(phone.page, path);
+      const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `${path} is ${width} px wide on a 390 px screen`);
+    }
+    assert.deepEqual(phone.problems, []);
+  } finally {
+    await phone.page.context().close();
+  }
   // A member is told the admin pages are not for them.
   await hydrated(dev.page, '/admin/users');
   await dev.page.waitForSelector('text=Administrators only');

@@ -90,7 +90,10 @@ pub fn RepositoryPanel(space: SpaceDto) -> impl IntoView {
             .is_some_and(|r| r.state == SetupState::Failed);
     view! {
         <section class="panel" data-testid="repository">
-            <h2>"Repository"</h2>
+            <h2>{if space.repository.is_some() { "Repository" } else { "First-start setup" }}</h2>
+            {(space.repository.is_none() && space.dotfiles.is_none()).then(|| view! {
+                <p class="hint">"What Hangar printed while setting your git identity up in this space:"</p>
+            })}
             {space.repository.clone().map(|r| view! {
                 <p data-testid="clone-state" data-state=r.state.as_str()>
                     <code>{r.url.clone()}</code>

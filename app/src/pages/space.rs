@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 use super::dashboard::{SignedIn, SpaceActions, SpaceButtons};
 use super::terminal::TerminalPanel;
 use super::widgets::{field_error, form_error, last_error, refreshing, StateBadge};
-use crate::api::auth::UserDto;
+use crate::api::auth::{UserDto, UserRef};
 use crate::api::spaces::{
     get_space, revoke_share, share_space, space_history, space_storage, ShareDto, SpaceDto,
     VolumeUsage,
@@ -151,6 +151,15 @@ fn Volumes(space: SpaceDto, usage: Resource<Result<Vec<VolumeUsage>, ApiError>>)
     .into_any()
 }
 
+/// A person as the page names them: `Ann Lee (ann)`, or `ann` when that is their name too.
+fn person_name(user: &UserRef) -> String {
+    if user.display_name == user.username {
+        user.username.clone()
+    } else {
+        format!("{} ({})", user.display_name, user.username)
+    }
+}
+
 #[component]
 fn Details(
     space: SpaceDto,
@@ -164,7 +173,7 @@ fn Details(
                 <StateBadge state=space.state />
             </div>
             <dl class="facts">
-                <dt>"Owner"</dt><dd>{space.owner.display_name.clone()} " (" {space.owner.username.clone()} ")"
+                <dt>"Owner"</dt><dd data-testid="owner">{person_name(&space.owner)}
                     {space.shared_with_me.then(|| view! { <span>" — shared with you"</span> })}</dd>
                 <dt>"Template"</dt><dd>{space.template_name.clone()}</dd>
                 <dt>"Units"</dt><dd>{format!("{} CU, {} SU", space.compute_units, space.storage_units)}</dd>
@@ -291,7 +300,7 @@ fn Sharing(space: SpaceDto, state: SharingState) -> impl IntoView {
                             let (sid, uid) = (space_id.clone(), s.user.id.clone());
                             view! {
                                 <li data-user=s.user.username.clone()>
-                                    <span>{s.user.display_name.clone()} " (" {s.user.username.clone()} ")"</span>
+                                    <span>{person_name(&s.user)}</span>
                                     <span class="hint">" since " <RelativeTime at=s.granted_at /></span>
                                     <button type="button" class="secondary" data-testid="revoke"
                                         on:click=move |_| { revoke.dispatch((sid.clone(), uid.clone())); }>"Revoke"</button>
