@@ -3,10 +3,10 @@
 # Swarm runtime's tests: node image hangar/swarm-node:bookworm (the Debian base plus Debian's
 # docker.io), containers hangar-swarm-node1..N on the network hangar-swarm, each engine
 # listening on tcp://<node ip>:2375 inside that network only. `--privileged` is refused on these
-# machines, explicit capabilities work (see the README). The test image and Hangar's guard image
+# machines, explicit capabilities work (see docs/swarm.md). The test image and Hangar's guard image
 # (the helper that installs each node's network rules) are loaded into every node. The engines
 # run with --no-new-privileges: Docker before 25 cannot set it per Swarm service (see the
-# README). Prints the manager's DOCKER_HOST. Usage: scripts/swarm-up.sh [N] | scripts/swarm-up.sh down
+# docs/swarm.md). Prints the manager's DOCKER_HOST. Usage: scripts/swarm-up.sh [N] | scripts/swarm-up.sh down
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod components;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
@@ -112,12 +113,14 @@ const RELOAD_WHEN_CODE_FAILS: &str = r#"(() => {
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let now = components::time::Now::capture();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name=components::time::NOW_META content=now.to_string() />
                 <script type="importmap" inner_html=XTERM_IMPORT_MAP></script>
                 <link rel="stylesheet" href="/xterm/xterm.css" />
                 <AutoReload options=options.clone() />
@@ -141,6 +144,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let user = Resource::new(|| (), |_| current_user());
     provide_context(CurrentUser(user));
+    components::time::Now::provide();
     let live = live::Live::provide();
     // One live stream per page, opened in the browser once someone is signed in.
     Effect::new(move |connected: Option<bool>| {

@@ -14,11 +14,6 @@ impl Timestamp {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The date and minute, for people (`2026-12-01 15:13`).
-    pub fn short(&self) -> String {
-        self.0.get(..16).unwrap_or(&self.0).replacen('T', " ", 1)
-    }
 }
 
 impl std::fmt::Display for Timestamp {

@@ -197,6 +197,15 @@ async function walk(admin, dev, pal) {
   await card.locator('[data-testid="details"]').click();
   await dev.page.waitForSelector('[data-testid="space-details"]');
   await waitHydrated(dev.page);
+  // The space's own page has no button leading to itself.
+  assert.equal(await dev.page.locator('[data-testid="space-details"] [data-testid="details"]').count(), 0);
+  // A user whose display name is their username is named once.
+  assert.equal(await dev.page.locator('[data-testid="owner"]').innerText(), 'dev');
+  const spacePath = new URL(dev.page.url()).pathname;
+  // Times read as words, the exact time on hover.
+  const created = dev.page.locator('[data-testid="created"] time');
+  assert.match(await created.innerText(), /^(just now|\d+ min ago)$/);
+  assert.match(await created.getAttribute('title'), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
   await dev.page.fill('[data-testid="share-username"]', 'nobody-here');
   await dev.page.click('[data-testid="share"]');
   await dev.page.waitForSelector('.field-error[data-field="user"]');
@@ -212,7 +221,11 @@ async function walk(admin, dev, pal) {
   const volume = dev.page.locator('[data-testid="volume-usage"][data-volume="home"][data-enforced="true"]');
   await volume.waitFor(LIVE);
   assert.match(await volume.innerText(), /^home at \/home\/dev: [\d.]+ (B|KiB|MiB) used of 1 GiB$/);
+  // The exact count on hover.
+  assert.match(await volume.getAttribute('title'), /^[\d,]+ bytes? used$/);
   await shot(dev.page, 'space');
+
+  await relativeTimesSurviveHydration();
 
   await dev.page.click('[data-testid="shares"] [data-user="pal"] [data-testid="revoke"]');
   await shared.waitFor({ state: 'detached', ...LIVE });
@@ -230,6 +243,21 @@ async function walk(admin, dev, pal) {
   await admin.page.waitForSelector('[data-testid="audit"]');
   assert.match(await admin.page.locator('[data-testid="audit"]').innerText(), /space\.share/);
   await shot(admin.page, 'admin-audit');
+  // On a phone, the space's page (with its setup log's long lines) and the profile (its
+  // forms, tables of keys) fit the screen's width.
+  const phone = await watchedPage(chromium.browser, { viewport: { width: 390, height: 844 } });
+  try {
+    await signIn(phone.page, hangar.url, 'dev', 'dev-password-1');
+    await phone.page.waitForURL(`${hangar.url}/`);
+    for (const path of [spacePath, '/profile']) {
+      await hydrated(phone.page, path);
+      const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `${path} is ${width} px wide on a 390 px screen`);
+    }
+    assert.deepEqual(phone.problems, []);
+  } finally {
+    await phone.page.context().close();
+  }
   // A member is told the admin pages are not for them.
   await hydrated(dev.page, '/admin/users');
   await dev.page.waitForSelector('text=Administrators only');
@@ -237,4 +265,51 @@ async function walk(admin, dev, pal) {
   // Clean up the container.
   const spaces = await api(admin.page, 'GET', '/api/v1/spaces?all=true');
   for (const space of spaces.body) await api(admin.page, 'DELETE', `/api/v1/spaces/${space.id}`);
+}
+
+/// A relative time as the server renders it ("just now", the exact time in its title) is the
+/// same once the page is hydrated, even in a browser whose clock is 3 hours ahead of the
+/// server's, and then counts from the browser's clock. Checked on a part of the profile that
+/// nothing redraws after hydration: had the browser hydrated with its own clock, its words
+/// ("3 h ago") would differ from the page's ("just now") without the page being changed, and
+/// the switch to the browser's clock, finding the same words, would leave "just now" in place.
+async function relativeTimesSurviveHydration() {
+  const timed = await watchedPage(chromium.browser);
+  try {
+    await signIn(timed.page, hangar.url, 'dev', 'dev-password-1');
+    await timed.page.waitForURL(`${hangar.url}/`);
+    const saved = await api(timed.page, 'PUT', '/api/v1/me/git-credentials/git.example.org', { token: 'not-a-real-token' });
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    await timed.page.clock.setFixedTime(new Date(Date.now() + 3 * 3600_000));
+    const selector = 'tr[data-host="git.example.org"] time';
+    // Registered before the app's own listener: reads the words hydration left, before the
+    // page's clock takes over.
+    await timed.page.addInitScript((selector) => {
+      window.addEventListener('hangar:hydrated', () => {
+        window.__savedAtHydration = document.querySelector(selector)?.textContent;
+      });
+    }, selector);
+    // What the server sends (the same session, no script run).
+    const html = await (await timed.page.request.get(`${hangar.url}/profile`)).text();
+    const from = html.indexOf('data-host="git.example.org"');
+    assert.ok(from > 0, 'the profile lists the saved git token');
+    const element = html.slice(from).match(/<time datetime="([^"]+)" title="([^"]+)"[^>]*>(.*?)<\/time>/);
+    assert.ok(element, 'the time it was saved is a <time> with its exact time');
+    const [, datetime, title] = element;
+    const served = element[3].replace(/<!>|<!--.*?-->/g, '');
+    assert.equal(title, `${datetime.slice(0, 19).replace('T', ' ')} UTC`);
+    assert.equal(served, 'just now');
+
+    await timed.page.goto(`${hangar.url}/profile`);
+    await waitHydrated(timed.page);
+    assert.equal(await timed.page.evaluate(() => window.__savedAtHydration), served);
+    const shown = timed.page.locator(selector);
+    await shown.filter({ hasText: /^3 h ago$/ }).waitFor(LIVE);
+    assert.equal(await shown.getAttribute('datetime'), datetime);
+    assert.equal(await shown.getAttribute('title'), title);
+    await shot(timed.page, 'profile-times');
+    assert.deepEqual(timed.problems, []);
+  } finally {
+    await timed.page.context().close();
+  }
 }

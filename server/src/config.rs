@@ -208,7 +208,7 @@ pub struct Config {
     /// Serve the ports of spaces on Hangar's own origin instead, at
     /// `/spaces/{owner}/{space}/ports/{port}/` (and tunnels at `/t/{secret}/`), when no
     /// --apps-domain is set. RISKY: a page served that way runs on Hangar's origin, so its
-    /// scripts act as whoever opens it (see the README).
+    /// scripts act as whoever opens it (see docs/ports.md).
     #[arg(long, env = "HANGAR_PATH_APPS", default_value_t = false, action = clap::ArgAction::Set)]
     pub path_apps: bool,
 

@@ -233,7 +233,7 @@ pub fn minutes_text(minutes: i64) -> String {
     }
 }
 
-/// What Hangar saw a space used through (see the README: what counts as activity).
+/// What Hangar saw a space used through (see docs/autostop.md: what counts as activity).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -138,22 +138,6 @@ pub fn join_path(dir: &str, name: &str) -> String {
     }
 }
 
-/// Bytes for people: `12.3 MB`.
-pub fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes:.0} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// The entries of a directory in a running space.
 #[server]
 pub async fn list_files(space_id: SpaceId, path: String) -> Result<DirListing, ApiError> {
@@ -180,11 +164,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_join_and_sizes_read_well() {
+    fn paths_join() {
         assert_eq!(join_path("/", "a"), "/a");
         assert_eq!(join_path("/a", "b"), "/a/b");
-        assert_eq!(human_bytes(999.0), "999 bytes");
-        assert_eq!(human_bytes(12_345_678.0), "12.3 MB");
     }
 }
 

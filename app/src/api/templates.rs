@@ -64,7 +64,7 @@ pub struct TemplateDto {
     pub allowed_groups: Vec<GroupId>,
     pub archived: bool,
     /// Its spaces run with Docker-in-Docker rights instead of the reduced default set (see
-    /// the README); only admins make and change templates.
+    /// docs/spaces.md); only admins make and change templates.
     #[serde(default)]
     pub privileged: bool,
     /// Its spaces may open raw sockets (`NET_RAW`: packet capture, crafted packets, `arping`);

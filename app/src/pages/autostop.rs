@@ -10,6 +10,7 @@ use crate::api::autostop::{
     Schedule, SpaceAutostop, UpdateSpaceAutostop,
 };
 use crate::api::spaces::SpaceDto;
+use crate::components::time::RelativeTime;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::SpaceId;
 use crate::live::Live;
@@ -60,7 +61,7 @@ pub fn AutoStopLine(space: SpaceDto) -> impl IntoView {
     let deletes = space.deletes_at.clone().map(|at| {
         view! {
             <p class="warn" data-testid="deletes-at" role="alert">
-                "Unused for long: retention deletes it on " {at.short()} " UTC unless it is started, used or kept (its schedule settings pin it)."
+                "Unused for long: retention deletes it " <RelativeTime at /> " unless it is started, used or kept (its schedule settings pin it)."
             </p>
         }
     });
@@ -109,10 +110,11 @@ pub fn StopWarnings() -> impl IntoView {
 }
 
 /// The last activity Hangar saw, for the space page's facts.
-pub fn last_activity_text(space: &SpaceDto) -> String {
-    match &space.last_activity {
-        Some(seen) => format!("{} UTC ({})", seen.at.short(), seen.kind.label()),
-        None => "none seen yet".to_owned(),
+#[component]
+pub fn LastSeen(space: SpaceDto) -> impl IntoView {
+    match space.last_activity {
+        Some(seen) => view! { <RelativeTime at=seen.at /> " (" {seen.kind.label()} ")" }.into_any(),
+        None => "none seen yet".into_any(),
     }
 }
 
@@ -231,7 +233,7 @@ fn ScheduleForm(settings: SpaceAutostop, can_manage: bool, saved: RwSignal<u64>)
         <p class="hint" data-testid="stops">{facts}</p>
         {can_manage.then(|| view! {
             <form class="stack edit" on:submit=submit data-testid="schedule-form">
-                <label>"Weekly schedule (e.g. " <code>"mon-fri 08:00-18:00; sat -12:00"</code> "; empty: the template's)"
+                <label><span>"Weekly schedule (e.g. " <code>"mon-fri 08:00-18:00; sat -12:00"</code> "; empty: the template's)"</span>
                     <input type="text" data-testid="schedule-text" bind:value=schedule />{field_error(error, "schedule")}</label>
                 {may_change.then(|| view! {
                     <div class="row">

@@ -107,7 +107,13 @@ impl Default for SpaceActions {
 
 /// The buttons a caller may use on a space in its current state.
 #[component]
-pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
+pub fn SpaceButtons(
+    space: SpaceDto,
+    actions: SpaceActions,
+    /// On the space's own page, which needs no link to itself.
+    #[prop(optional)]
+    on_its_page: bool,
+) -> impl IntoView {
     let id = space.id.clone();
     let can_start = space.can_manage && space.state.allows(Transition::Start);
     let can_stop = space.can_manage && space.state.allows(Transition::Stop);
@@ -130,7 +136,7 @@ pub fn SpaceButtons(space: SpaceDto, actions: SpaceActions) -> impl IntoView {
             })}
             {terminal.map(|href| view! { <a class="button" href=href data-testid="open-terminal">"Open terminal"</a> })}
             {space.state.is_running().then(|| view! { <super::ports::AppButtons apps=space.apps.clone() /> })}
-            <a class="button secondary" href=format!("/spaces/{id}") data-testid="details">"Details"</a>
+            {(!on_its_page).then(|| view! { <a class="button secondary" href=format!("/spaces/{id}") data-testid="details">"Details"</a> })}
             {space.can_manage.then(|| view! {
                 <ConfirmButton label="Delete" testid="delete"
                     question=format!("Delete \"{}\" and its volumes?", space.name)

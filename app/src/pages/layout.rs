@@ -19,9 +19,9 @@ pub fn Layout(children: Children) -> impl IntoView {
         <header class="topbar">
             <a class="brand" href="/">"Hangar"</a>
             <nav>
-                <a href="/">"Dashboard"</a>
                 <Transition fallback=|| ()>
                     {move || user.get().and_then(|r| r.ok().flatten()).map(|user| view! {
+                        <a href="/">"Dashboard"</a>
                         <a href="/profile">"Profile"</a>
                         {(user.role == crate::api::auth::Role::Admin).then(|| view! { <a href="/admin/users" data-testid="admin-link">"Admin"</a> })}
                     })}

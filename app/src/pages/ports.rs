@@ -11,6 +11,7 @@ use crate::api::ports::{
 };
 use crate::api::spaces::SpaceDto;
 use crate::api::templates::Feature;
+use crate::components::time::RelativeTime;
 use crate::error::ApiError;
 use crate::ids::{SpaceId, TunnelId};
 use crate::live::Live;
@@ -257,7 +258,7 @@ fn TunnelList(
                 view! {
                     <tr data-port=t.port>
                         <td>{t.space_name}</td><td>{t.port}</td><td><code>{t.hint}"…"</code></td>
-                        <td>{t.created_at.to_string()} " by " {t.created_by}</td>
+                        <td><RelativeTime at=t.created_at /> " by " {t.created_by}</td>
                         <td>{manage.then(|| view! {
                             <ConfirmButton label="Revoke" testid="revoke-tunnel" question="Revoke this public link?".into()
                                 on_confirm=Callback::new(move |_| { revoke.dispatch(id.clone()); }) />

@@ -10,6 +10,7 @@ use crate::api::users::{
     add_ssh_key, change_password, create_token, list_ssh_keys, list_tokens, remove_ssh_key,
     revoke_token, ChangePassword, CreateSshKey, CreateToken, TokenScope,
 };
+use crate::components::time::RelativeTime;
 use crate::ids::{SshKeyId, TokenId};
 
 #[component]
@@ -122,7 +123,7 @@ fn SshKeys() -> impl IntoView {
                             <thead><tr><th>"Name"</th><th>"Fingerprint"</th><th>"Added"</th><th></th></tr></thead>
                             <tbody>{list.into_iter().map(|k| {
                                 let id = k.id.clone();
-                                view! { <tr><td>{k.name}</td><td><code>{k.fingerprint}</code></td><td>{k.created_at.to_string()}</td>
+                                view! { <tr><td>{k.name}</td><td><code>{k.fingerprint}</code></td><td><RelativeTime at=k.created_at /></td>
                                     <td><ConfirmButton label="Remove" question="Remove this key?".into()
                                         on_confirm=Callback::new(move |_| { remove.dispatch(id.clone()); }) /></td></tr> }
                             }).collect_view()}</tbody>
@@ -190,8 +191,8 @@ fn Tokens() -> impl IntoView {
                                 let id = t.id.clone();
                                 let scopes = t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
                                 view! { <tr><td>{t.name}</td><td><code>{t.prefix}</code></td><td>{scopes}</td>
-                                    <td>{t.expires_at.map_or_else(|| "never".to_owned(), |at| at.to_string())}</td>
-                                    <td>{t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_string())}</td>
+                                    <td><RelativeTime at=t.expires_at /></td>
+                                    <td><RelativeTime at=t.last_used_at /></td>
                                     <td><ConfirmButton label="Revoke" question="Revoke this token?".into()
                                         on_confirm=Callback::new(move |_| { revoke.dispatch(id.clone()); }) /></td></tr> }
                             }).collect_view()}</tbody>

@@ -12,6 +12,7 @@ use crate::api::repos::{
     DotfilesSetting, RepositoryInput, SetGitCredential, SetupState,
 };
 use crate::api::spaces::SpaceDto;
+use crate::components::time::RelativeTime;
 use crate::ids::SpaceId;
 use crate::live::Live;
 
@@ -89,7 +90,10 @@ pub fn RepositoryPanel(space: SpaceDto) -> impl IntoView {
             .is_some_and(|r| r.state == SetupState::Failed);
     view! {
         <section class="panel" data-testid="repository">
-            <h2>"Repository"</h2>
+            <h2>{if space.repository.is_some() { "Repository" } else { "First-start setup" }}</h2>
+            {(space.repository.is_none() && space.dotfiles.is_none()).then(|| view! {
+                <p class="hint">"What Hangar printed while setting your git identity up in this space:"</p>
+            })}
             {space.repository.clone().map(|r| view! {
                 <p data-testid="clone-state" data-state=r.state.as_str()>
                     <code>{r.url.clone()}</code>
@@ -195,8 +199,8 @@ pub fn GitCredentialsPanel() -> impl IntoView {
                             <tbody>{list.into_iter().map(|c| {
                                 let gone = c.host.clone();
                                 view! { <tr data-host=c.host.clone()><td><code>{c.host.clone()}</code></td><td>{c.username}</td>
-                                    <td>"set " {c.created_at.to_string()}</td>
-                                    <td>{c.last_used_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into())}</td>
+                                    <td>"set " <RelativeTime at=c.created_at /></td>
+                                    <td><RelativeTime at=c.last_used_at /></td>
                                     <td><ConfirmButton label="Remove" question=format!("Remove the token for {}?", c.host)
                                         on_confirm=Callback::new(move |_| { remove.dispatch(gone.clone()); }) /></td></tr> }
                             }).collect_view()}</tbody>

@@ -5,12 +5,14 @@ use leptos_router::hooks::use_params_map;
 
 use super::dashboard::{SignedIn, SpaceActions, SpaceButtons};
 use super::terminal::TerminalPanel;
-use super::widgets::{bytes_text, field_error, form_error, last_error, refreshing, StateBadge};
-use crate::api::auth::UserDto;
+use super::widgets::{field_error, form_error, last_error, refreshing, StateBadge};
+use crate::api::auth::{UserDto, UserRef};
 use crate::api::spaces::{
     get_space, revoke_share, share_space, space_history, space_storage, ShareDto, SpaceDto,
     VolumeUsage,
 };
+use crate::components::size::{bytes_text, exact_bytes};
+use crate::components::time::RelativeTime;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{SpaceId, UserId};
 use crate::live::Live;
@@ -89,7 +91,7 @@ fn SpaceView() -> impl IntoView {
                             <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Outcome"</th></tr></thead>
                             <tbody>
                                 {events.into_iter().map(|e| view! {
-                                    <tr><td>{e.at.to_string()}</td><td>{e.actor}</td><td>{e.action}</td>
+                                    <tr><td><RelativeTime at=e.at /></td><td>{e.actor}</td><td>{e.action}</td>
                                         <td class=format!("outcome {}", e.outcome)>{e.outcome.clone()}</td></tr>
                                 }).collect_view()}
                             </tbody>
@@ -104,7 +106,11 @@ fn SpaceView() -> impl IntoView {
 /// One volume: where it is mounted and what it holds of its size.
 fn volume_text(volume: &VolumeUsage) -> String {
     let used = match volume.used_bytes {
-        Some(used) => format!("{} used of {} GiB", bytes_text(used), volume.size_gib),
+        Some(used) => format!(
+            "{} used of {} GiB",
+            bytes_text(used as f64),
+            volume.size_gib
+        ),
         None => format!("{} GiB, use not measured", volume.size_gib),
     };
     let limit = if volume.enforced {
@@ -133,7 +139,8 @@ fn Volumes(space: SpaceDto, usage: Resource<Result<Vec<VolumeUsage>, ApiError>>)
                 {move || usage.get().map(|result| match result {
                     Ok(volumes) => volumes.iter().map(|v| view! {
                         <span class="volume" data-testid="volume-usage" data-volume=v.name.clone()
-                            data-used=v.used_bytes.map(|b| b.to_string()) data-enforced=v.enforced.to_string()>
+                            data-used=v.used_bytes.map(|b| b.to_string()) data-enforced=v.enforced.to_string()
+                            title=v.used_bytes.map(|b| format!("{} used", exact_bytes(b.max(0) as u64)))>
                             {volume_text(v)}</span>
                     }).collect_view().into_any(),
                     Err(e) => view! { <span class="error">{e.message}</span> }.into_any(),
@@ -142,6 +149,15 @@ fn Volumes(space: SpaceDto, usage: Resource<Result<Vec<VolumeUsage>, ApiError>>)
         </dd>
     }
     .into_any()
+}
+
+/// A person as the page names them: `Ann Lee (ann)`, or `ann` when that is their name too.
+fn person_name(user: &UserRef) -> String {
+    if user.display_name == user.username {
+        user.username.clone()
+    } else {
+        format!("{} ({})", user.display_name, user.username)
+    }
 }
 
 #[component]
@@ -157,7 +173,7 @@ fn Details(
                 <StateBadge state=space.state />
             </div>
             <dl class="facts">
-                <dt>"Owner"</dt><dd>{space.owner.display_name.clone()} " (" {space.owner.username.clone()} ")"
+                <dt>"Owner"</dt><dd data-testid="owner">{person_name(&space.owner)}
                     {space.shared_with_me.then(|| view! { <span>" — shared with you"</span> })}</dd>
                 <dt>"Template"</dt><dd>{space.template_name.clone()}</dd>
                 <dt>"Units"</dt><dd>{format!("{} CU, {} SU", space.compute_units, space.storage_units)}</dd>
@@ -165,14 +181,14 @@ fn Details(
                 <dt>"Volumes"</dt><Volumes space=space.clone() usage=storage />
                 {space.privileged.then(|| view! { <dt>"Rights"</dt><dd>"Docker-in-Docker (privileged template)"</dd> })}
                 {(space.raw_sockets && !space.privileged).then(|| view! { <dt>"Rights"</dt><dd>"Raw sockets"</dd> })}
-                <dt>"Created"</dt><dd>{space.created_at.to_string()}</dd>
-                {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd>{t.to_string()}</dd> })}
-                {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd>{t.to_string()}</dd> })}
-                <dt>"Last activity"</dt><dd data-testid="last-activity">{super::autostop::last_activity_text(&space)}</dd>
+                <dt>"Created"</dt><dd data-testid="created"><RelativeTime at=space.created_at.clone() /></dd>
+                {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd><RelativeTime at=t /></dd> })}
+                {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd><RelativeTime at=t /></dd> })}
+                <dt>"Last activity"</dt><dd data-testid="last-activity"><super::autostop::LastSeen space=space.clone() /></dd>
             </dl>
             {space.last_error.clone().map(|e| view! { <p class="error" data-testid="last-error">"Last error: " {e}</p> })}
             <super::autostop::AutoStopLine space=space.clone() />
-            <SpaceButtons space=space.clone() actions />
+            <SpaceButtons space=space.clone() actions on_its_page=true />
         </section>
     }
 }
@@ -284,8 +300,8 @@ fn Sharing(space: SpaceDto, state: SharingState) -> impl IntoView {
                             let (sid, uid) = (space_id.clone(), s.user.id.clone());
                             view! {
                                 <li data-user=s.user.username.clone()>
-                                    <span>{s.user.display_name.clone()} " (" {s.user.username.clone()} ")"</span>
-                                    <span class="hint">" since " {s.granted_at.to_string()}</span>
+                                    <span>{person_name(&s.user)}</span>
+                                    <span class="hint">" since " <RelativeTime at=s.granted_at /></span>
                                     <button type="button" class="secondary" data-testid="revoke"
                                         on:click=move |_| { revoke.dispatch((sid.clone(), uid.clone())); }>"Revoke"</button>
                                 </li>

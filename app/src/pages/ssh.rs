@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::spaces::SpaceDto;
 use crate::api::ssh::{live_sessions, ssh_config, LiveSessionsDto, SshConfigDto};
+use crate::api::templates::Feature;
 use crate::error::ApiError;
 use crate::ids::SpaceId;
 use crate::live::Live;
@@ -62,6 +63,7 @@ pub fn SpaceSshPanel(space: SpaceDto, state: SpaceSsh) -> impl IntoView {
     let SpaceSsh { config, sessions } = state;
     let id = space.id.clone();
     let running = space.state.is_running();
+    let offered = space.allowed_features.contains(&Feature::Ssh);
     view! {
         <section class="panel" data-testid="space-ssh">
             <h2>"SSH"</h2>
@@ -74,8 +76,12 @@ pub fn SpaceSshPanel(space: SpaceDto, state: SpaceSsh) -> impl IntoView {
                             <p class="empty">"The SSH gateway of this Hangar is turned off."</p>
                         }.into_any(),
                         Ok(config) => match config.hosts.into_iter().find(|h| h.space_id == id) {
+                            // The gateway takes the owner and those the space is shared with.
+                            None if offered => view! {
+                                <p class="empty">"SSH into this space is for its owner and the people it is shared with."</p>
+                            }.into_any(),
                             None => view! {
-                                <p class="empty">"This space does not offer SSH: its template has no SSH feature."</p>
+                                <p class="empty">"SSH is not among the features you may use here (its template's, and what an administrator allows)."</p>
                             }.into_any(),
                             Some(host) => view! {
                                 <p>"Connect with " <code data-testid="ssh-command">{format!("ssh -p {} {}@{}", config.port, host.user, config.host)}</code>

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::quota::{QuotaReport, QuotaValues};
+use crate::components::size::{bytes_text, exact_bytes};
 use crate::error::ApiError;
 use crate::lifecycle::SpaceState;
 
@@ -52,33 +53,12 @@ pub fn QuotaBar(
     }
 }
 
-/// A number of bytes as people read it (`512 KiB`, `3.4 MiB`, `1.25 GiB`).
-pub fn bytes_text(bytes: i64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let digits = if value < 10.0 {
-        2
-    } else if value < 100.0 {
-        1
-    } else {
-        0
-    };
-    format!("{value:.digits$} {}", UNITS[unit])
-}
-
 /// What the volumes of the report's spaces hold on disk against their declared size.
 fn disk_use(report: &QuotaReport) -> String {
     let declared = report.usage.storage_units;
     match report.storage_used_bytes {
-        Some(used) => format!("{} used of {declared} GiB on disk", bytes_text(used)),
+        Some(0) if declared == 0 => "No volumes yet".into(),
+        Some(used) => format!("{} used of {declared} GiB on disk", bytes_text(used as f64)),
         None => "Disk use is not measured on this host (volume sizes are not enforced)".into(),
     }
 }
@@ -94,7 +74,8 @@ pub fn QuotaBars(report: QuotaReport) -> impl IntoView {
             <QuotaBar label="Storage" unit=" SU" used=report.usage.storage_units quota=report.quota.storage_units />
             <QuotaBar label="Tunnels" unit="" used=report.usage.tunnels quota=report.quota.max_tunnels />
             <p class="hint small" data-testid="disk-use"
-                data-used=report.storage_used_bytes.map(|b| b.to_string())>{disk}</p>
+                data-used=report.storage_used_bytes.map(|b| b.to_string())
+                title=report.storage_used_bytes.map(|b| format!("{} used", exact_bytes(b.max(0) as u64)))>{disk}</p>
         </div>
     }
 }

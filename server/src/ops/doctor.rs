@@ -240,7 +240,7 @@ async fn swarm_nodes(report: &mut Report, config: &Config) {
                 &format!("node {name}"),
                 why,
                 "give the node its io.hangar.engine label and load the hangar/guard image on it \
-                 (see the README's Swarm section)",
+                 (see docs/swarm.md)",
             ),
         }
     }

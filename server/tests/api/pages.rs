@@ -46,3 +46,90 @@ async fn sign_in_page_renders_and_dashboard_needs_a_session(db: TestDb) {
     assert_eq!(missing.status(), 404);
     server.stop().await;
 }
+
+/// The first `<time …>…</time>` after `marker` in `html`, hydration markers left out:
+/// (`datetime`, `title`, the words).
+fn time_after(html: &str, marker: &str) -> (String, String, String) {
+    let from = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {html}"));
+    let rest = &html[from..];
+    let start = rest
+        .find("<time ")
+        .unwrap_or_else(|| panic!("no <time> after {marker}: {rest}"));
+    let element = &rest[start..start + rest[start..].find("</time>").unwrap()];
+    let attribute = |name: &str| {
+        let key = format!("{name}=\"");
+        let at = element
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} in {element}"))
+            + key.len();
+        element[at..at + element[at..].find('"').unwrap()].to_owned()
+    };
+    let words = element[element.find('>').unwrap() + 1..].replace("<!>", "");
+    (attribute("datetime"), attribute("title"), words)
+}
+
+/// The HTML of a page as the server renders it for the session `cookie`.
+async fn page(server: &TestServer, path: &str, cookie: &str) -> String {
+    let answer = server.get_with_cookie(path, cookie).await;
+    assert_eq!(answer.status(), 200, "{path}");
+    answer.text().await.unwrap()
+}
+
+both_dbs!(pages_say_times_sizes_and_overcommits_in_words);
+async fn pages_say_times_sizes_and_overcommits_in_words(db: TestDb) {
+    // One compute unit asks for more memory than the machine has: a running 1-CU space
+    // reserves more units than the engine holds (0).
+    let server = TestServer::start(&db, &["--memory-mib-per-cu", "100000000"]).await;
+    let admin = crate::support::admin(&server).await;
+    let cookie = server.login_cookie("admin", ADMIN_PASSWORD).await;
+    // Before any space: no "0 B used of 0 GiB".
+    let html = page(&server, "/", &cookie).await;
+    assert!(html.contains("No volumes yet"), "{html}");
+    let template = admin
+        .new_template("timed", 1, crate::support::data_volume())
+        .await;
+    let space = admin.running_space("timed", &template).await;
+
+    let html = page(&server, &format!("/spaces/{space}"), &cookie).await;
+    // The server's "now", which the browser hydrates with.
+    assert!(
+        html.contains(r#"<meta name="hangar-now" content=""#),
+        "{html}"
+    );
+    let (datetime, title, words) = time_after(&html, r#"data-testid="created""#);
+    assert!(
+        datetime.ends_with('Z') && datetime.len() == 24,
+        "{datetime}"
+    );
+    assert_eq!(
+        title,
+        format!("{} UTC", datetime[..19].replacen('T', " ", 1))
+    );
+    assert!(
+        words == "just now" || words.ends_with(" min ago"),
+        "created: {words}"
+    );
+    // No raw time stamp left on the page's text, and no link from the page to itself.
+    assert!(!html.contains(r#"data-testid="details""#), "{html}");
+    assert!(!html.contains(&format!(">{datetime}<")), "{html}");
+
+    let html = page(&server, "/admin/spaces", &cookie).await;
+    assert!(html.contains(r#"data-overcommitted="true""#), "{html}");
+    assert!(
+        html.contains("1 reserved of 0: overcommitted by 1"),
+        "{html}"
+    );
+    assert!(html.contains(r#"title="Overcommitted: "#), "{html}");
+
+    // The audit log's details read as `key: value`, not as JSON.
+    let html = page(&server, "/admin/audit", &cookie).await;
+    assert!(
+        html.contains(r#"<span class="detail">template<!>: <code>timed<!></code>"#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"<code class="details">"#), "{html}");
+
+    server.stop().await;
+}

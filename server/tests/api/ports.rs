@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::support::{admin, both_dbs, Client, TestDb, TestServer, TEST_IMAGE};
 
 /// Apps served by path on Hangar's own origin: only when asked for (it is risky, see the
-/// README); the tests of that mode ask for it.
+/// docs/ports.md); the tests of that mode ask for it.
 pub const PATH_APPS: &[&str] = &["--path-apps", "true"];
 
 /// What the test spaces run: busybox httpd on 8080 (on every address) and on 127.0.0.1:9090,

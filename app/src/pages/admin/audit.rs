@@ -4,12 +4,41 @@ use leptos::prelude::*;
 
 use super::AdminOnly;
 use crate::api::spaces::{audit_log, AuditFilter};
+use crate::components::time::{parse_millis, RelativeTime};
+use crate::time::Timestamp;
 
 const PAGE: u64 = 50;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     view! { <AdminOnly page=|| view! { <Audit /> } /> }
+}
+
+/// An event's details as `key: value` pairs (times as relative times); other shapes as JSON.
+fn details_view(details: serde_json::Value) -> AnyView {
+    let serde_json::Value::Object(fields) = details else {
+        return match details {
+            serde_json::Value::Null => ().into_any(),
+            other => view! { <code>{other.to_string()}</code> }.into_any(),
+        };
+    };
+    fields
+        .into_iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, value)| {
+            let shown = match value {
+                serde_json::Value::String(text) if parse_millis(&text).is_some() => {
+                    let at: Option<Timestamp> =
+                        serde_json::from_value(serde_json::Value::String(text)).ok();
+                    view! { <RelativeTime at /> }.into_any()
+                }
+                serde_json::Value::String(text) => view! { <code>{text}</code> }.into_any(),
+                other => view! { <code>{other.to_string()}</code> }.into_any(),
+            };
+            view! { <span class="detail">{key} ": " {shown}</span> " " }
+        })
+        .collect_view()
+        .into_any()
 }
 
 fn text(value: String) -> Option<String> {
@@ -73,9 +102,9 @@ fn Audit() -> impl IntoView {
                             <table class="list" data-testid="audit">
                                 <thead><tr><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Outcome"</th><th>"Details"</th></tr></thead>
                                 <tbody>{list.into_iter().map(|e| view! {
-                                    <tr><td>{e.at.to_string()}</td><td>{e.actor}</td><td>{e.action}</td><td>{e.target}</td>
+                                    <tr><td><RelativeTime at=e.at /></td><td>{e.actor}</td><td>{e.action}</td><td>{e.target}</td>
                                         <td class=format!("outcome {}", e.outcome)>{e.outcome.clone()}</td>
-                                        <td><code class="details">{e.details.to_string()}</code></td></tr>
+                                        <td class="details">{details_view(e.details)}</td></tr>
                                 }).collect_view()}</tbody>
                             </table>
                             <div class="actions">

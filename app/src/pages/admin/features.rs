@@ -10,6 +10,7 @@ use crate::api::features::{
     feature_rules, set_feature_rule, FeatureRuleDto, RuleEffect, RuleScope, SetFeatureRule,
 };
 use crate::api::templates::Feature;
+use crate::components::time::RelativeTime;
 use crate::error::ApiError;
 use crate::pages::widgets::{field_error, form_error, last_error};
 
@@ -105,7 +106,7 @@ fn FeatureRules() -> impl IntoView {
                                     <td>{scope_name(rule.scope)} {(rule.scope != RuleScope::Everyone).then(|| format!(" {}", rule.subject_name))}</td>
                                     <td>{rule.feature.label()}</td>
                                     <td class=if rule.allowed { "outcome success" } else { "outcome refused" }>{if rule.allowed { "allow" } else { "deny" }}</td>
-                                    <td>{rule.updated_by} " · " {rule.updated_at.to_string()}</td>
+                                    <td>{rule.updated_by} " · " <RelativeTime at=rule.updated_at /></td>
                                 </tr>
                             }).collect_view()}</tbody>
                         </table>

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::api::admin::{list_nodes, move_space, MoveReport, MoveSpaceRequest, NodeDto};
+use crate::components::size::{bytes_text, exact_bytes};
 use crate::error::ApiError;
 use crate::ids::SpaceId;
 use crate::lifecycle::SpaceState;
@@ -39,7 +40,11 @@ pub fn NodesPanel() -> impl IntoView {
         <section class="panel" data-testid="nodes">
             <h2>"Nodes"</h2>
             {move || outcome.get().map(|r: Result<MoveReport, ApiError>| match r {
-                Ok(m) => view! { <p class="notice" role="status">{format!("Moved from {} to {} ({} bytes copied).", m.from, m.to, m.bytes)}</p> }.into_any(),
+                Ok(m) => view! {
+                    <p class="notice" role="status" title=format!("{} copied", exact_bytes(m.bytes))>
+                        {format!("Moved from {} to {} ({} copied).", m.from, m.to, bytes_text(m.bytes as f64))}
+                    </p>
+                }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
             })}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -64,6 +69,50 @@ pub fn NodesPanel() -> impl IntoView {
     }
 }
 
+/// What a number of CPUs reads as: `1 CPU`, `0.5 CPUs`, `12 CPUs`.
+fn cpus_text(cpus: f64) -> String {
+    let text = format!("{cpus:.2}");
+    let number = text.trim_end_matches('0').trim_end_matches('.');
+    if number == "1" {
+        "1 CPU".to_owned()
+    } else {
+        format!("{number} CPUs")
+    }
+}
+
+/// A node's compute units: reserved by its running spaces of what its CPUs and memory hold.
+/// More reserved than it holds is said in words, with what it means.
+fn compute_units_cell(node: &NodeDto) -> AnyView {
+    let (reserved, capacity) = (node.reserved_cu, node.capacity_cu);
+    let over = reserved - capacity;
+    if over > 0 {
+        view! {
+            <td data-testid="node-cu" data-reserved=reserved data-overcommitted="true" class="warn"
+                title=OVERCOMMITTED>
+                {format!("{reserved} reserved of {capacity}: overcommitted by {over}")}
+                <p class="hint small">"Its running spaces may use more CPU and memory than it has, and slow each other down."</p>
+            </td>
+        }
+        .into_any()
+    } else {
+        view! {
+            <td data-testid="node-cu" data-reserved=reserved>
+                {format!("{reserved} reserved of {capacity} ({} free)", node.free_cu)}
+            </td>
+        }
+        .into_any()
+    }
+}
+
+/// What an overcommitted node means, on hover.
+const OVERCOMMITTED: &str =
+    "Overcommitted: the compute units of the spaces running here add up to \
+    more than this machine's CPUs and memory hold (1 CU is --cpus-per-cu CPUs and \
+    --memory-mib-per-cu MiB). Each space keeps its own limits, but together they can ask for \
+    more than there is: they share the CPUs and may slow each other down, and the machine may \
+    run out of memory. On one Docker engine, starts are held back by quotas only, not by room; \
+    stop spaces or move stopped ones to a node with room.";
+
 fn node_row(
     node: NodeDto,
     names: Vec<String>,
@@ -80,8 +129,8 @@ fn node_row(
             <td>{node.name.clone()}</td>
             <td>{node.role.clone()}</td>
             <td class=if node.problem.is_some() { "error" } else { "" }>{health}</td>
-            <td>{format!("{:.1} CPUs, {} MiB", node.cpus, node.memory_mib)}</td>
-            <td data-testid="node-cu" data-reserved=node.reserved_cu>{format!("{} reserved of {} ({} free)", node.reserved_cu, node.capacity_cu, node.free_cu)}</td>
+            <td>{format!("{}, {}", cpus_text(node.cpus), bytes_text(node.memory_mib as f64 * 1024.0 * 1024.0))}</td>
+            {compute_units_cell(&node)}
             <td>
                 <ul class="plain">{node.spaces.into_iter().map(|s| {
                     let targets: Vec<String> = names.iter().filter(|n| **n != here).cloned().collect();

@@ -373,7 +373,7 @@ fn TemplateForm(
                 <label>"Idle stop (minutes, empty: never)" <input type="text" inputmode="numeric" data-testid="template-idle-stop" bind:value=idle_stop />{field_error(error, "autostop.idle_stop_minutes")}</label>
                 <label>"Longest run (minutes, empty: never)" <input type="text" inputmode="numeric" data-testid="template-max-run" bind:value=max_run />{field_error(error, "autostop.max_run_minutes")}</label>
                 <label class="check"><input type="checkbox" bind:checked=owners_may_change />" Owners may choose shorter stops"</label>
-                <label>"Default schedule (e.g. " <code>"mon-fri 08:00-18:00"</code> ", in each owner's time zone)" <input type="text" bind:value=default_schedule />{field_error(error, "autostop.default_schedule")}</label>
+                <label><span>"Default schedule (e.g. " <code>"mon-fri 08:00-18:00"</code> ", in each owner's time zone)"</span> <input type="text" bind:value=default_schedule />{field_error(error, "autostop.default_schedule")}</label>
             </fieldset>
             <fieldset class="row">
                 <legend>"Repository (new spaces clone it at their first start unless their creator names another)"</legend>

@@ -11,11 +11,12 @@ use leptos::prelude::*;
 
 use super::widgets::{last_error, ConfirmButton};
 use crate::api::files::{
-    delete_file, human_bytes, join_path, list_files, make_directory, DirListing, FileEntry,
-    FileKind,
+    delete_file, join_path, list_files, make_directory, DirListing, FileEntry, FileKind,
 };
 use crate::api::spaces::SpaceDto;
 use crate::api::templates::Feature;
+use crate::components::size::{bytes_text, Bytes};
+use crate::components::time::RelativeTime;
 use crate::error::ApiError;
 use crate::ids::SpaceId;
 
@@ -299,6 +300,9 @@ fn Listing(
             <tr><td colspan="5"><button type="button" class="link" data-testid="files-up" on:click=move |_| state.dir.set(Some(above.clone()))>".. (up)"</button></td></tr>
         }
     });
+    let empty = listing.entries.is_empty().then(|| {
+        view! { <tr><td colspan="5" class="empty" data-testid="files-empty">"This folder is empty: drop files here or use Upload files…"</td></tr> }
+    });
     let rows = listing
         .entries
         .into_iter()
@@ -310,6 +314,7 @@ fn Listing(
             <thead><tr><th>"Name"</th><th>"Size"</th><th>"Modified"</th><th>"Mode"</th><th></th></tr></thead>
             <tbody>
                 {up}
+                {empty}
                 {rows}
             </tbody>
         </table>
@@ -332,10 +337,7 @@ fn EntryRow(
     } else {
         view! { <span>{entry.name.clone()}</span> }.into_any()
     };
-    let size = match entry.kind {
-        FileKind::File => human_bytes(entry.size as f64),
-        _ => String::new(),
-    };
+    let size = (entry.kind == FileKind::File).then(|| view! { <Bytes bytes=entry.size /> });
     let fetched = (path.clone(), entry.name.clone(), entry.size);
     let download = move |_| {
         #[cfg(feature = "hydrate")]
@@ -364,7 +366,7 @@ fn EntryRow(
         <tr data-testid="file-row" data-name=entry.name.clone() data-kind=format!("{:?}", entry.kind).to_lowercase()>
             <td>{name}</td>
             <td>{size}</td>
-            <td>{entry.modified.short()}</td>
+            <td><RelativeTime at=entry.modified.clone() /></td>
             <td><code>{mode_text(entry.kind, entry.mode)}</code></td>
             <td class="actions">
                 {can_download.then(|| view! {
@@ -409,8 +411,8 @@ fn TransferRow(transfer: Transfer, state: FilesState) -> impl IntoView {
         .filter(|t| *t > 0.0)
         .map(|t| (transfer.loaded / t * 100.0).clamp(0.0, 100.0));
     let figures = match transfer.total {
-        Some(total) => format!("{} of {}", human_bytes(transfer.loaded), human_bytes(total)),
-        None => human_bytes(transfer.loaded),
+        Some(total) => format!("{} of {}", bytes_text(transfer.loaded), bytes_text(total)),
+        None => bytes_text(transfer.loaded),
     };
     let running = matches!(transfer.status, Status::Running | Status::Waiting);
     let id = transfer.id;

@@ -16,7 +16,8 @@ use web_sys::{
 };
 
 use super::{FilesState, Status, Transfer};
-use crate::api::files::{human_bytes, join_path};
+use crate::api::files::join_path;
+use crate::components::size::bytes_text;
 use crate::ids::SpaceId;
 
 /// Uploads sent at once; more wait their turn.
@@ -134,8 +135,8 @@ fn upload_except(
             state.update(id, |t| {
                 t.status = Status::Failed(format!(
                     "{} is over the upload limit of {}",
-                    human_bytes(size),
-                    human_bytes(max as f64)
+                    bytes_text(size),
+                    bytes_text(max as f64)
                 ))
             });
             continue;

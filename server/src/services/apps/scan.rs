@@ -37,6 +37,10 @@ pub enum Scan {
     Failed(String),
 }
 
+/// Docker's embedded DNS server, which listens inside every container of a user-defined
+/// network (a TCP port of its choosing on this address): the engine's, not the space's.
+const DOCKER_DNS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+
 fn ipv4(hex: &str) -> Option<Ipv4Addr> {
     // The kernel prints the address as one 32-bit word in host (little-endian) order.
     let word = u32::from_str_radix(hex, 16).ok()?;
@@ -73,6 +77,7 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<Listening> {
         };
         let (shown, loopback) = match address.len() {
             8 => match ipv4(address) {
+                Some(ip) if ip == DOCKER_DNS => continue,
                 Some(ip) => (ip.to_string(), ip.is_loopback()),
                 None => continue,
             },
@@ -213,6 +218,15 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn dockers_embedded_dns_is_not_a_port_of_the_space() {
+        // 127.0.0.11:42001, as Docker's resolver listens in a space.
+        let ports = parse_proc_net_tcp(
+            "0: 0B00007F:A411 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1 0",
+        );
+        assert_eq!(ports, vec![]);
     }
 
     #[test]

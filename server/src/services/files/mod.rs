@@ -19,8 +19,9 @@ mod shell;
 mod upload;
 
 use app::api::files::ssr::{Download, FilesApi, Upload};
-use app::api::files::{human_bytes, DirListing, FileFormat, FileKind, UploadDone};
+use app::api::files::{DirListing, FileFormat, FileKind, UploadDone};
 use app::api::templates::Feature;
+use app::components::size::bytes_text;
 use app::error::ErrorCode;
 use app::ids::SpaceId;
 
@@ -110,9 +111,9 @@ struct Place {
     target: String,
 }
 
-/// Bytes for people: `12.3 MB`.
+/// Bytes for people: `11.8 MiB`.
 fn human(bytes: u64) -> String {
-    human_bytes(bytes as f64)
+    bytes_text(bytes as f64)
 }
 
 impl Services {
