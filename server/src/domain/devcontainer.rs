@@ -522,9 +522,11 @@ fn features(
                         Value::String(s) => s.clone(),
                         Value::Bool(b) => b.to_string(),
                         Value::Number(n) => n.to_string(),
-                        _ => return Err(format!(
+                        _ => {
+                            return Err(format!(
                             "feature `{id}`: option `{name}` must be a string, number or boolean"
-                        )),
+                        ))
+                        }
                     };
                     given.insert(name.clone(), text);
                 }
@@ -589,12 +591,20 @@ fn extensions(value: &Value, ignored: &mut Vec<String>) -> Result<Vec<String>, S
     Ok(out)
 }
 
+/// How a local feature is installed: its `install.sh`'s variables and the environment it
+/// gives the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureInstall {
+    pub options: BTreeMap<String, String>,
+    pub container_env: BTreeMap<String, String>,
+}
+
 /// A local feature's options as its `install.sh` gets them: the file's defaults, then the
 /// options given, each named in capitals with `_` for anything else.
 pub fn feature_env(
     feature: &LocalFeature,
     description: Option<&str>,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+) -> Result<FeatureInstall, String> {
     let mut options = BTreeMap::new();
     let mut container_env = BTreeMap::new();
     if let Some(text) = description {
@@ -640,18 +650,18 @@ pub fn feature_env(
         })
         .filter(|(name, _)| valid_env_name(name))
         .collect();
-    Ok((env, container_env))
+    Ok(FeatureInstall {
+        options: env,
+        container_env,
+    })
 }
 
 /// The Dockerfile that adds local features to `base`: each folder copied in and its
 /// `install.sh` run as root with its options, then back to the image's user.
-pub fn features_dockerfile(
-    base: &str,
-    user: Option<&str>,
-    features: &[(BTreeMap<String, String>, BTreeMap<String, String>)],
-) -> String {
+pub fn features_dockerfile(base: &str, user: Option<&str>, features: &[FeatureInstall]) -> String {
     let mut file = format!("FROM {base}\nUSER root\n");
-    for (i, (options, container_env)) in features.iter().enumerate() {
+    for (i, install) in features.iter().enumerate() {
+        let (options, container_env) = (&install.options, &install.container_env);
         file.push_str(&format!("COPY feature-{i}/ /tmp/hangar-features/{i}/\n"));
         let assignments: Vec<String> = options
             .iter()
@@ -785,11 +795,11 @@ mod tests {
             options: BTreeMap::from([("greeting".into(), "hi".into())]),
         };
         let description = r#"{"id": "hello", "options": {"greeting": {"type": "string", "default": "hello"}, "the-name": {"type": "string", "default": "world"}}, "containerEnv": {"HELLO": "1"}}"#;
-        let (env, container_env) = feature_env(&feature, Some(description)).unwrap();
-        assert_eq!(env["GREETING"], "hi");
-        assert_eq!(env["THE_NAME"], "world");
-        assert_eq!(container_env["HELLO"], "1");
-        let file = features_dockerfile("base:1", Some("dev"), &[(env, container_env)]);
+        let install = feature_env(&feature, Some(description)).unwrap();
+        assert_eq!(install.options["GREETING"], "hi");
+        assert_eq!(install.options["THE_NAME"], "world");
+        assert_eq!(install.container_env["HELLO"], "1");
+        let file = features_dockerfile("base:1", Some("dev"), &[install]);
         assert!(file.starts_with("FROM base:1\nUSER root\nCOPY feature-0/"));
         assert!(file.contains("GREETING='hi' THE_NAME='world' ./install.sh"));
         assert!(file.contains("ENV HELLO=\"1\""));

@@ -221,6 +221,28 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
     assert!(marks.contains("README.md"), "{marks}");
     let (_, created) = in_space(devbox, "cat ~/on-create").await;
     assert_eq!(created, "created");
+
+    // The port it forwards shows on the ports panel with its label once something listens.
+    let (ok, said) = in_space(
+        devbox,
+        "setsid perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalAddr => \"0.0.0.0\", LocalPort => 8000, Listen => 5, ReuseAddr => 1) or die; sleep 600' >/dev/null 2>&1 &",
+    )
+    .await;
+    assert!(ok, "{said}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ports = admin.get(&format!("/api/v1/spaces/{devbox}/ports")).await;
+        let listed = ports.body["ports"].as_array().cloned().unwrap_or_default();
+        if let Some(web) = listed.iter().find(|p| p["port"] == 8000) {
+            assert_eq!(web["label"], "web", "{ports:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port 8000 never showed: {ports:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert_eq!(builds(&admin, devbox).await, 1);
 
     // A broken Dockerfile: the build's error on the page, the space still running the

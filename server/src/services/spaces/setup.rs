@@ -127,6 +127,14 @@ pub fn repository_status(space: &space::Model) -> Option<RepositoryStatus> {
     })
 }
 
+/// Where terminals start in the space: its repository's folder once cloned (relative to
+/// the home).
+pub fn workspace_folder(space: &space::Model) -> Option<String> {
+    (space.clone_state.as_deref() == Some(SetupState::Cloned.as_str()))
+        .then(|| space.repository_folder.clone())
+        .flatten()
+}
+
 /// The owner's dotfiles as installed in the space.
 pub fn dotfiles_status(space: &space::Model) -> Option<DotfilesStatus> {
     Some(DotfilesStatus {
