@@ -1,6 +1,6 @@
 // A space from a repository in a real browser: a README's link `/new?repo=…&branch=…` opens
 // the create dialog filled in; once created and started, the space page shows the clone's
-// output and its result, live. The repository is served by a git daemon of the test's own
+// output and its result, live, and a terminal opens in the cloned folder. The repository is served by a git daemon of the test's own
 // (scripts/test-git-server.sh: in a network namespace, reached by spaces like the world).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -68,5 +68,13 @@ test('/new?repo= fills the create dialog, and the space page shows the clone', a
   const space = await api(page, 'GET', page.url().replace(hangar.url, '').replace('/spaces/', '/api/v1/spaces/'));
   assert.equal(space.body.repository.state, 'cloned');
   assert.equal(space.body.state, 'running');
+
+  // A terminal opens in the cloned folder, on the branch asked for.
+  await page.goto(`${hangar.url}/spaces/${space.body.id}/terminal`);
+  await waitShown(page, '[data-testid="terminal-status"]:has-text("connected")');
+  await page.click('[data-testid="terminal"]');
+  await page.keyboard.type('echo "at:$(pwd):$(git rev-parse --abbrev-ref HEAD)"\n');
+  await page.waitForFunction(() => /at:\/root\/project:feature/.test(document.querySelector('.xterm-rows')?.innerText ?? ''));
+  await page.screenshot({ path: join(RESULTS, 'repos-terminal.png') });
   assert.deepEqual(problems, []);
 });

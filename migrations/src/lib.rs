@@ -16,6 +16,7 @@ mod m20261222_000001_identity_provider;
 mod m20261223_000001_autostop;
 mod m20261224_000001_repositories;
 mod m20261224_000002_git_credentials;
+mod m20261225_000001_devcontainer;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261223_000001_autostop::Migration),
             Box::new(m20261224_000001_repositories::Migration),
             Box::new(m20261224_000002_git_credentials::Migration),
+            Box::new(m20261225_000001_devcontainer::Migration),
         ]
     }
 }

@@ -117,6 +117,7 @@ pub async fn ensure_default_template(db: &DatabaseConnection, config: &Config) -
             archived: Set(false),
             privileged: Set(false),
             raw_sockets: Set(false),
+            devcontainer: Set(true),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),

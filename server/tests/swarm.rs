@@ -732,9 +732,32 @@ async fn a_drained_node_refuses_its_spaces_start_with_the_reason() {
     server.stop().await;
 }
 
+/// Removes Hangar's network rules from every node, as on a swarm Hangar never used: the
+/// first starts then race to install them.
+async fn unguard_nodes() {
+    for n in 1..=NODES {
+        let node = format!("hangar-swarm-node{n}");
+        let (ok, said) = host_docker(&[
+            "exec",
+            &node,
+            "sh",
+            "-c",
+            "for ipt in iptables-legacy iptables-nft; do \
+               $ipt -t mangle -D PREROUTING -j HANGAR-SWARM 2>/dev/null; \
+               $ipt -t mangle -F HANGAR-SWARM 2>/dev/null; \
+               $ipt -t mangle -X HANGAR-SWARM 2>/dev/null; \
+             done; ! iptables-legacy -t mangle -S HANGAR-SWARM 2>/dev/null && ! iptables-nft -t mangle -S HANGAR-SWARM 2>/dev/null",
+        ])
+        .await;
+        assert!(ok, "the rules of {node} are still there: {said}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_starts_never_exceed_a_nodes_capacity_and_say_it_is_the_clusters() {
     let _turn = on_the_swarm().await;
+    // On unguarded nodes, racing starts also race to guard them: none may fail for it.
+    unguard_nodes().await;
     let db = TempDb::new();
     let server = swarm_server(&db).await;
     let admin = admin(&server).await;

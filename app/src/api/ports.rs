@@ -21,6 +21,9 @@ pub struct ListeningPort {
     pub url: Option<String>,
     /// The app Hangar runs on it (`code-server`, `vnc`), if any.
     pub app: Option<String>,
+    /// Its label in the repository's `devcontainer.json` (`portsAttributes.<port>.label`).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// What listens in a space now.

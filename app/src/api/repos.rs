@@ -147,6 +147,80 @@ pub struct SetGitCredential {
 
 /// "Clone again": clones the space's repository once more, when its clone failed and the
 /// folder is absent.
+/// Where the image built from a space's `devcontainer.json` stands.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildState {
+    /// Reading `devcontainer.json` and gathering the build's context.
+    Reading,
+    /// The engine builds the image (its log in `setup_log`).
+    Building,
+    /// Built: the space runs it (after a restart Hangar made).
+    Built,
+    /// Reading or building failed: the space runs the template's image; `error` says why.
+    Failed,
+    /// The repository has no `devcontainer.json`: the space runs the template's image.
+    Absent,
+}
+
+impl BuildState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildState::Reading => "reading",
+            BuildState::Building => "building",
+            BuildState::Built => "built",
+            BuildState::Failed => "failed",
+            BuildState::Absent => "absent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            BuildState::Reading,
+            BuildState::Building,
+            BuildState::Built,
+            BuildState::Failed,
+            BuildState::Absent,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A port `devcontainer.json` asks to forward, with its label.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredPort {
+    pub port: u16,
+    pub label: Option<String>,
+}
+
+/// The image built from a space's `devcontainer.json`, and what of the file Hangar did not
+/// apply.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevContainerStatus {
+    pub state: BuildState,
+    pub error: Option<String>,
+    /// The file read, relative to the repository's folder.
+    pub config: Option<String>,
+    /// The image the space runs (built, or named by the file).
+    pub image: Option<String>,
+    /// What the file asks that Hangar does not do, each with the reason.
+    #[serde(default)]
+    pub ignored: Vec<String>,
+    /// `forwardPorts`, with `portsAttributes.label`.
+    #[serde(default)]
+    pub ports: Vec<DeclaredPort>,
+}
+
+#[server(name = RebuildCall)]
+pub async fn rebuild(id: SpaceId) -> Result<SpaceDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.rebuild(&caller, &id).await)
+}
+
 #[server(name = CloneAgainCall)]
 pub async fn clone_again(id: SpaceId) -> Result<SpaceDto, ApiError> {
     let (api, caller) = crate::api::ssr::caller().await?;
@@ -198,6 +272,7 @@ pub mod ssr {
     #[async_trait::async_trait]
     pub trait ReposApi: Send + Sync + 'static {
         async fn clone_again(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpaceDto>;
+        async fn rebuild(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpaceDto>;
         async fn dotfiles(&self, caller: &Caller) -> ApiResult<DotfilesSetting>;
         async fn set_dotfiles(
             &self,

@@ -88,6 +88,10 @@ pub struct SpaceDto {
     /// collapsed to their last state).
     #[serde(default)]
     pub setup_log: Option<String>,
+    /// The image built from its repository's `devcontainer.json`, when its template allows
+    /// it and the repository has one (absent: not looked for yet).
+    #[serde(default)]
+    pub devcontainer: Option<super::repos::DevContainerStatus>,
 }
 
 /// A new space.

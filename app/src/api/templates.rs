@@ -85,6 +85,11 @@ pub struct TemplateDto {
     /// Its spaces may only clone repositories whose URL starts with one of these (empty: any).
     #[serde(default)]
     pub repository_prefixes: Vec<String>,
+    /// Its spaces made from a repository are built from the repository's `devcontainer.json`
+    /// when it has one (image or Dockerfile, lifecycle commands, ports; see
+    /// docs/devcontainer.md). Compute, volumes, features and rights stay the template's.
+    #[serde(default)]
+    pub devcontainer: bool,
 }
 
 /// A new template (admins only).
@@ -161,6 +166,9 @@ pub struct CreateTemplate {
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(max_items = 20))]
     pub repository_prefixes: Vec<String>,
+    /// Build its spaces from their repository's `devcontainer.json` when it has one.
+    #[serde(default)]
+    pub devcontainer: bool,
 }
 
 /// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
@@ -239,6 +247,10 @@ pub struct UpdateTemplate {
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(max_items = 20))]
     pub repository_prefixes: Option<Vec<String>>,
+    /// Build spaces from their repository's `devcontainer.json`; applies at their next
+    /// setup or rebuild.
+    #[serde(default)]
+    pub devcontainer: Option<bool>,
 }
 
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones

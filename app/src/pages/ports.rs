@@ -168,7 +168,7 @@ fn ListeningPorts(space: SpaceDto, state: PortsState, can_publish: bool) -> impl
                                     <td>{p.port}</td>
                                     <td><code>{p.address.clone()}</code>
                                         {(!p.reachable).then(|| view! { <span class="hint">" (this space only: listen on 0.0.0.0 to open it)"</span> })}</td>
-                                    <td>{p.app.clone().unwrap_or_default()}</td>
+                                    <td>{p.app.clone().or_else(|| p.label.clone()).unwrap_or_default()}</td>
                                     <td class="actions">
                                         {p.url.as_deref().map(open_link).map(|href| view! { <a class="button secondary" href=href target="_blank" rel="external noopener" data-testid="open-port">"Open"</a> })}
                                         {(can_publish && p.reachable).then(|| view! {

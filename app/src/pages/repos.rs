@@ -8,8 +8,9 @@ use super::dashboard::{CreateSpaceDialog, SignedIn};
 use super::widgets::{field_error, form_error, last_error, refreshing, ConfirmButton};
 use crate::api::auth::UserDto;
 use crate::api::repos::{
-    clone_again, delete_git_credential, my_git_credentials, set_dotfiles, set_git_credential,
-    DotfilesSetting, RepositoryInput, SetGitCredential, SetupState,
+    clone_again, delete_git_credential, my_git_credentials, rebuild, set_dotfiles,
+    set_git_credential, BuildState, DevContainerStatus, DotfilesSetting, RepositoryInput,
+    SetGitCredential, SetupState,
 };
 use crate::api::spaces::SpaceDto;
 use crate::components::time::RelativeTime;
@@ -88,6 +89,10 @@ pub fn RepositoryPanel(space: SpaceDto) -> impl IntoView {
             .repository
             .as_ref()
             .is_some_and(|r| r.state == SetupState::Failed);
+    let devcontainer = space
+        .devcontainer
+        .clone()
+        .map(|d| view! { <DevContainerPart space=space.clone() status=d /> });
     view! {
         <section class="panel" data-testid="repository">
             <h2>{if space.repository.is_some() { "Repository" } else { "First-start setup" }}</h2>
@@ -114,10 +119,74 @@ pub fn RepositoryPanel(space: SpaceDto) -> impl IntoView {
                     on:click=move |_| { again.dispatch(id.clone()); }>"Clone again"</button>
             })}
             {form_error(error, &[])}
+            {devcontainer}
             {space.setup_log.clone().map(|log| view! { <pre class="log" data-testid="setup-log">{log}</pre> })}
         </section>
     }
     .into_any()
+}
+
+fn build_text(state: BuildState) -> &'static str {
+    match state {
+        BuildState::Reading => "reading the file…",
+        BuildState::Building => "building the image…",
+        BuildState::Built => "built",
+        BuildState::Failed => "not applied",
+        BuildState::Absent => "none in the repository (the template's image)",
+    }
+}
+
+/// The image built from the repository's `devcontainer.json`: its state, what of the file was
+/// not applied and why, the ports it asks for, and "Rebuild".
+#[component]
+fn DevContainerPart(space: SpaceDto, status: DevContainerStatus) -> impl IntoView {
+    let live = Live::get();
+    let again = refreshing(
+        live.spaces,
+        Action::new(|id: &SpaceId| {
+            let id = id.clone();
+            async move { rebuild(id).await }
+        }),
+    );
+    let error = last_error(again);
+    let id = space.id.clone();
+    let busy = matches!(status.state, BuildState::Reading | BuildState::Building);
+    let may_rebuild = space.can_manage && space.state.is_running() && !busy;
+    let ignored = status.ignored.clone();
+    let ports = status.ports.clone();
+    view! {
+        <div data-testid="devcontainer" data-state=status.state.as_str()>
+            <p>
+                {status.config.clone().map_or_else(
+                    || view! { "devcontainer.json" }.into_any(),
+                    |c| view! { <code>{c}</code> }.into_any(),
+                )}
+                ": " <strong>{build_text(status.state)}</strong>
+                {status.image.clone().map(|i| view! { ", the space runs " <code>{i}</code> })}
+            </p>
+            {status.error.clone().map(|e| view! { <p class="error" data-testid="devcontainer-error">{e}</p> })}
+            {(!ports.is_empty()).then(|| view! {
+                <p data-testid="devcontainer-ports">"Ports it forwards: "
+                    {ports.into_iter().map(|p| view! {
+                        <code>{p.port}</code>{p.label.map(|l| format!(" ({l})"))}" "
+                    }).collect_view()}
+                    "(open them from the ports panel once they listen)"
+                </p>
+            })}
+            {(!ignored.is_empty()).then(|| view! {
+                <details data-testid="devcontainer-ignored">
+                    <summary>{format!("Not applied from the file ({})", ignored.len())}</summary>
+                    <ul>{ignored.into_iter().map(|i| view! { <li>{i}</li> }).collect_view()}</ul>
+                </details>
+            })}
+            {may_rebuild.then(|| view! {
+                <button type="button" data-testid="rebuild" disabled=move || again.pending().get()
+                    title="Read devcontainer.json again, build the image (unless nothing changed) and restart the space on it; the volumes stay"
+                    on:click=move |_| { again.dispatch(id.clone()); }>"Rebuild"</button>
+            })}
+            {form_error(error, &[])}
+        </div>
+    }
 }
 
 /// The caller's dotfiles repository (the profile page).

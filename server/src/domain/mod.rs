@@ -3,6 +3,7 @@
 
 pub mod autostop;
 pub mod clock;
+pub mod devcontainer;
 pub mod features;
 pub mod hosts;
 pub use app::lifecycle;

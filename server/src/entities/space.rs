@@ -88,6 +88,19 @@ pub struct Model {
     pub setup_log: Option<String>,
     /// When its first start's setup (git identity, clone, dotfiles) began: it runs once.
     pub set_up_at: Option<DateTimeUtc>,
+    /// `app::api::devcontainer::BuildState` of the image built from the repository's
+    /// `devcontainer.json` (None: not looked for yet).
+    pub devcontainer_state: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub devcontainer_error: Option<String>,
+    /// What was read of `devcontainer.json` (JSON of `domain::devcontainer::Plan`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub devcontainer_plan: Option<String>,
+    /// The image built from it, which the space runs instead of the template's.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub devcontainer_image: Option<String>,
+    /// When its once-only lifecycle commands (`onCreateCommand`...) ran in this image.
+    pub devcontainer_created_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -54,6 +54,8 @@ pub struct Model {
     /// The URL prefixes its spaces' repositories must start with (JSON list; None: any).
     #[sea_orm(column_type = "Text", nullable)]
     pub repository_prefixes: Option<String>,
+    /// Its spaces are built from their repository's `devcontainer.json`, when it has one.
+    pub devcontainer: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

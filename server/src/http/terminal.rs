@@ -61,6 +61,7 @@ pub async fn terminal(
         cols,
         rows,
         user_id: caller.id().to_string(),
+        folder: crate::services::spaces::setup::workspace_folder(&space),
     };
     // On a task of its own: a client that goes away meanwhile must not cut a shell's start
     // short (it would run on, in no session). A session nobody attaches to ends when idle.

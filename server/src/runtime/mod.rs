@@ -45,6 +45,30 @@ pub struct SpaceSpec {
     pub privileged: bool,
     /// Raw sockets (`NET_RAW`) on top of the reduced default set.
     pub raw_sockets: bool,
+    /// The user its processes run as (None: the image's).
+    pub user: Option<String>,
+}
+
+/// An image to build from a tar of its context.
+pub struct BuildRequest {
+    /// The tag it gets.
+    pub tag: String,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: String,
+    pub args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub context: UploadStream,
+    /// Built within this space's compute limits, on the spaces' network.
+    pub limits_of: SpaceSpec,
+}
+
+/// What the engine knows of an image it has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// The user it runs as (`""`: root).
+    pub user: String,
+    /// Its environment, `NAME=value`.
+    pub env: Vec<String>,
 }
 
 /// What the runtime sees of a space's container.
@@ -254,6 +278,26 @@ pub trait Runtime: Send + Sync + 'static {
             "this Hangar runs every space on one Docker engine: there is no other node to              move a space to (`--runtime swarm` has nodes)"
                 .into(),
         ))
+    }
+    /// Builds an image (the engine's classic builder, which uses local base images without
+    /// pulling them), labelled as Hangar's; each line the build prints goes to `log`. The
+    /// error is the build's own.
+    async fn build_image(
+        &self,
+        request: BuildRequest,
+        log: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<(), RuntimeError> {
+        let _ = (request, log);
+        Err(RuntimeError::Failed(
+            "building images (from devcontainer.json) needs the one-engine runtime: on Swarm a \
+             built image would exist on one node only; give the file an `image` the nodes have"
+                .into(),
+        ))
+    }
+    /// What the engine knows of `image`; None when it does not have it.
+    async fn image_facts(&self, image: &str) -> Result<Option<ImageFacts>, RuntimeError> {
+        let _ = image;
+        Ok(None)
     }
     /// Extracts a tar archive into the existing directory `dir` of the space, owned by the
     /// space's user. An error from `tar` aborts it (and fails the call).

@@ -45,6 +45,9 @@ pub struct Services {
     pub config: Arc<Config>,
     pub runtime: Arc<dyn Runtime>,
     pub space_locks: Arc<spaces::SpaceLocks>,
+    /// One lock per space's setup log, which several writers (the setup, a build, the
+    /// lifecycle commands) may grow at once.
+    pub setup_logs: Arc<spaces::SpaceLocks>,
     pub terminals: Arc<TerminalHub>,
     /// The SSH gateway's live connections and address.
     pub ssh: Arc<ssh::SshSessions>,
@@ -94,6 +97,7 @@ impl Services {
             config,
             runtime,
             space_locks: Arc::default(),
+            setup_logs: Arc::default(),
             terminals,
             ssh: Arc::default(),
             apps: Arc::new(apps),

@@ -116,6 +116,9 @@ impl Services {
         };
         let features = self.effective_features(caller, &space).await?;
         let owner = self.find_user(&space.owner_id).await?;
+        let declared = crate::services::spaces::devcontainer::devcontainer_status(&space)
+            .map(|d| d.ports)
+            .unwrap_or_default();
         let ports = ports
             .into_iter()
             .map(|p| {
@@ -126,6 +129,10 @@ impl Services {
                     .then(|| links::port_url(&self.config, &owner.username, &space.name, p.port))
                     .flatten();
                 ListeningPort {
+                    label: declared
+                        .iter()
+                        .find(|d| d.port == p.port)
+                        .and_then(|d| d.label.clone()),
                     app: app_on(p.port),
                     port: p.port,
                     address: p.address,

@@ -211,6 +211,7 @@ pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
             .map(|p| from_json(p, "template repository prefixes"))
             .transpose()?
             .unwrap_or_default(),
+        devcontainer: t.devcontainer,
     })
 }
 
@@ -418,6 +419,7 @@ impl TemplatesApi for Services {
             archived: Set(false),
             privileged: Set(fields.privileged),
             raw_sockets: Set(fields.raw_sockets),
+            devcontainer: Set(input.devcontainer),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -491,6 +493,9 @@ impl TemplatesApi for Services {
         model.raw_sockets = Set(fields.raw_sockets);
         if let Some(archived) = input.archived {
             model.archived = Set(archived);
+        }
+        if let Some(devcontainer) = input.devcontainer {
+            model.devcontainer = Set(devcontainer);
         }
         if let Some(autostop) = &input.autostop {
             set_autostop(&mut model, autostop)?;

@@ -63,6 +63,8 @@ pub struct SessionSpec {
     pub rows: u16,
     /// The user opening it (their sessions count against `per_user`).
     pub user_id: String,
+    /// Where the shell starts, relative to the home (the space's cloned repository).
+    pub folder: Option<String>,
 }
 
 /// How many sessions may be open at once.
@@ -438,16 +440,21 @@ impl TerminalHub {
     ) -> ApiResult<Arc<Session>> {
         // A login shell of the template's shell, falling back to /bin/sh where it is absent.
         let script = format!(
-            "if [ -x '{0}' ]; then exec '{0}' -l; else exec /bin/sh -l; fi",
+            "if [ -n \"$HANGAR_FOLDER\" ]; then cd \"$HOME/$HANGAR_FOLDER\" 2>/dev/null; fi; \
+             if [ -x '{0}' ]; then exec '{0}' -l; else exec /bin/sh -l; fi",
             spec.shell.replace('\'', "")
         );
+        let mut env = vec!["TERM=xterm-256color".to_owned()];
+        if let Some(folder) = &spec.folder {
+            env.push(format!("HANGAR_FOLDER={folder}"));
+        }
         let exec = self
             .runtime
             .exec(
                 &SpaceId::from(spec.space_id.as_str()),
                 ExecRequest {
                     cmd: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-                    env: vec!["TERM=xterm-256color".to_owned()],
+                    env,
                     tty: true,
                     size: Some((spec.cols, spec.rows)),
                 },

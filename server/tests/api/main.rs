@@ -11,6 +11,7 @@ mod autostop;
 mod cli;
 mod concurrency;
 mod containment;
+mod devcontainer;
 mod events;
 mod files;
 mod forms;

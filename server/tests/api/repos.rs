@@ -17,7 +17,7 @@ use crate::support::{admin, both_dbs, in_space, Client, TestDb, TestServer, TEST
 const DEFAULT_IMAGE: &str = "hangar/default:bookworm";
 
 /// A git server of the test's own (see the script), removed when dropped.
-struct GitServer {
+pub(crate) struct GitServer {
     n: String,
     root: tempfile::TempDir,
     /// `git://10.254.N.2/`
@@ -38,7 +38,7 @@ fn script() -> String {
 }
 
 impl GitServer {
-    fn start() -> GitServer {
+    pub(crate) fn start() -> GitServer {
         // Distinct per test of this process, and apart from other test processes.
         static NEXT: AtomicU8 = AtomicU8::new(0);
         let n =
@@ -70,8 +70,44 @@ impl GitServer {
         }
     }
 
-    fn url(&self, repository: &str) -> String {
+    pub(crate) fn url(&self, repository: &str) -> String {
         format!("{}{repository}", self.base)
+    }
+
+    /// Serves the files `files` (path, content; `.sh` files executable) as the repository
+    /// `name` from now on.
+    pub(crate) fn publish(&self, name: &str, files: &[(&str, &str)]) {
+        let work = self.root.path().join("work").join(name);
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&work)
+                .args(["-c", "user.name=test", "-c", "user.email=test@example.org"])
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        std::fs::create_dir_all(&work).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        for (path, content) in files {
+            let file = work.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, content).unwrap();
+            if path.ends_with(".sh") {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "files"]);
+        let status = std::process::Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(&work)
+            .arg(self.root.path().join("public").join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     /// Serves a copy of `project.git` as `name` from now on.
@@ -100,7 +136,7 @@ impl Drop for GitServer {
 
 /// A template of the default image (it has git) with the home on a volume, so that work in it
 /// outlives a stop.
-async fn debian_template(admin: &Client, extra: Value) -> String {
+pub(crate) async fn debian_template(admin: &Client, extra: Value) -> String {
     let mut body = json!({
         "name": "debian", "image": DEFAULT_IMAGE, "compute_units": 0,
         "volumes": [{"name": "home", "mount_path": "/root", "size_gib": 1}],
@@ -114,7 +150,7 @@ async fn debian_template(admin: &Client, extra: Value) -> String {
 }
 
 /// A git server, a Hangar, its admin and the admin's session cookie.
-async fn git_and_server(db: &TestDb) -> (GitServer, TestServer, Client, String) {
+pub(crate) async fn git_and_server(db: &TestDb) -> (GitServer, TestServer, Client, String) {
     let git = GitServer::start();
     let server = TestServer::start(db, &[]).await;
     let admin = admin(&server).await;
@@ -124,7 +160,12 @@ async fn git_and_server(db: &TestDb) -> (GitServer, TestServer, Client, String) 
     (git, server, admin, cookie)
 }
 
-async fn create(client: &Client, name: &str, template: &str, repository: Value) -> Value {
+pub(crate) async fn create(
+    client: &Client,
+    name: &str,
+    template: &str,
+    repository: Value,
+) -> Value {
     let created = client
         .post(
             "/api/v1/spaces",
@@ -135,7 +176,7 @@ async fn create(client: &Client, name: &str, template: &str, repository: Value) 
     created.body
 }
 
-async fn start(client: &Client, id: &str) {
+pub(crate) async fn start(client: &Client, id: &str) {
     let started = client
         .post_empty(&format!("/api/v1/spaces/{id}/start"))
         .await;
@@ -144,7 +185,7 @@ async fn start(client: &Client, id: &str) {
 
 /// Waits for the live event in which the space's `part` (`repository` or `dotfiles`) reaches
 /// `state`; returns the space as the event showed it.
-async fn wait_setup(events: &mut Events, id: &str, part: &str, state: &str) -> Value {
+pub(crate) async fn wait_setup(events: &mut Events, id: &str, part: &str, state: &str) -> Value {
     events
         .wait_for_within("space", Duration::from_secs(90), |space| {
             space["id"] == id && space[part]["state"] == state

@@ -201,6 +201,7 @@ fn TemplateForm(
             .unwrap_or_default(),
     );
     let raw_sockets = RwSignal::new(t.as_ref().is_some_and(|t| t.raw_sockets));
+    let devcontainer = RwSignal::new(t.as_ref().is_some_and(|t| t.devcontainer));
     let derived_su = move || {
         volumes.with(|v| {
             v.iter()
@@ -292,6 +293,7 @@ fn TemplateForm(
                     autostop: Some(stops),
                     repository: Some(repository),
                     repository_prefixes: Some(prefixes),
+                    devcontainer: Some(devcontainer.get_untracked()),
                     ..Default::default()
                 }),
             )),
@@ -314,6 +316,7 @@ fn TemplateForm(
                     autostop: Some(stops),
                     repository,
                     repository_prefixes: prefixes,
+                    devcontainer: devcontainer.get_untracked(),
                 }),
                 None,
             )),
@@ -381,6 +384,8 @@ fn TemplateForm(
                 <label>"Branch (empty: the default)" <input type="text" bind:value=repo_branch />{field_error(error, "repository.branch")}</label>
                 <label>"Folder in the home (empty: the repository's name)" <input type="text" bind:value=repo_folder />{field_error(error, "repository.folder")}</label>
                 <label>"Allowed URL prefixes, one a line (empty: any)" <textarea rows="2" data-testid="template-repo-prefixes" bind:value=repo_prefixes></textarea>{field_error(error, "repository_prefixes")}</label>
+                <label class="check"><input type="checkbox" data-testid="template-devcontainer" bind:checked=devcontainer />
+                    " Build spaces from the repository's " <code>"devcontainer.json"</code> " (its image or Dockerfile, lifecycle commands, ports; compute, volumes and rights stay this template's)"</label>
             </fieldset>
             <label class="check"><input type="checkbox" data-testid="template-privileged" bind:checked=privileged />
                 " Docker-in-Docker rights (more capabilities, no seccomp profile, setuid works: for templates that run a Docker engine or need sudo as a non-root user)"</label>

@@ -112,6 +112,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(autostop::set_time_zone))
         .routes(routes!(autostop::retention, autostop::set_retention))
         .routes(routes!(repos::clone_again))
+        .routes(routes!(repos::rebuild))
         .routes(routes!(repos::dotfiles, repos::set_dotfiles))
         .routes(routes!(repos::git_credentials))
         .routes(routes!(

@@ -3,6 +3,7 @@
 //! CPU, memory and process limits from its compute units and a reduced set of rights, on a
 //! network kept from the host (see [`super::firewall`]), all labelled as Hangar's.
 
+mod build;
 mod managed;
 mod neighbours;
 mod network;
@@ -98,6 +99,21 @@ impl DockerRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for DockerRuntime {
+    async fn build_image(
+        &self,
+        request: crate::runtime::BuildRequest,
+        log: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<(), RuntimeError> {
+        self.build(request, log).await
+    }
+
+    async fn image_facts(
+        &self,
+        image: &str,
+    ) -> Result<Option<crate::runtime::ImageFacts>, RuntimeError> {
+        self.facts(image).await
+    }
+
     async fn exec(&self, space_id: &SpaceId, request: ExecRequest) -> Result<Exec, RuntimeError> {
         let docker = self.client().await?;
         exec_in(docker, container_name(space_id), request).await

@@ -117,6 +117,7 @@ impl DockerRuntime {
             cmd: Some(command(space)),
             env: Some(environment(space)),
             hostname: Some(space.name.clone()),
+            user: space.user.clone(),
             labels: Some(self.labels(space)),
             host_config: Some(self.host_config(space, &network_id)),
             ..Default::default()

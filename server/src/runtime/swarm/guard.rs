@@ -52,7 +52,7 @@ legacy=$(iptables-legacy-save 2>/dev/null | grep -c '^-' || true)
 nft=$(iptables-nft-save 2>/dev/null | grep -c '^-' || true)
 if [ "${legacy:-0}" -gt "${nft:-0}" ]; then backend=legacy; else backend=nft; fi
 ipt() { "iptables-$backend" -w 10 -t mangle "$@"; }
-ipt -S HANGAR-SWARM >/dev/null 2>&1 || ipt -N HANGAR-SWARM
+ipt -S HANGAR-SWARM >/dev/null 2>&1 || ipt -N HANGAR-SWARM 2>/dev/null || ipt -S HANGAR-SWARM >/dev/null
 ipt -C PREROUTING -j HANGAR-SWARM 2>/dev/null || ipt -I PREROUTING 1 -j HANGAR-SWARM
 ipt -F HANGAR-SWARM
 ipt -A HANGAR-SWARM -i docker_gwbridge -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
@@ -185,18 +185,32 @@ impl SwarmRuntime {
     /// [`GUARD_FRESH`] (a start then costs no call at all). The other nodes' addresses are
     /// asked of each of them (at most every [`GUARD_FRESH`]); one that cannot be asked counts
     /// with what it said before and its swarm address.
+    fn guard_fresh(&self, node_id: &str) -> bool {
+        self.guarded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(node_id)
+            .is_some_and(|at| at.elapsed() < GUARD_FRESH)
+    }
+
     pub(super) async fn guard_node(
         &self,
         manager: &Docker,
         node_id: &str,
     ) -> Result<(), RuntimeError> {
-        let fresh = self
-            .guarded
+        if self.guard_fresh(node_id) {
+            return Ok(());
+        }
+        let lock = self
+            .guarding
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(node_id)
-            .is_some_and(|at| at.elapsed() < GUARD_FRESH);
-        if fresh {
+            .entry(node_id.to_owned())
+            .or_default()
+            .clone();
+        let _installing = lock.lock().await;
+        // Another start installed them while this one waited.
+        if self.guard_fresh(node_id) {
             return Ok(());
         }
         let nodes = swarm_nodes(manager).await?;

@@ -61,6 +61,9 @@ pub struct SwarmRuntime {
     engines: std::sync::Mutex<HashMap<String, Docker>>,
     /// When each node's network rules were last installed.
     guarded: std::sync::Mutex<HashMap<String, Instant>>,
+    /// One install of a node's rules at a time: starts racing onto a node wait for the one
+    /// installing them instead of running helpers side by side.
+    guarding: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// What each node's helper last said of its node, and when, by node id.
     facts: std::sync::Mutex<HashMap<String, (guard::NodeFacts, Instant)>>,
 }
@@ -138,6 +141,7 @@ impl SwarmRuntime {
             settings,
             engines: std::sync::Mutex::default(),
             guarded: std::sync::Mutex::default(),
+            guarding: std::sync::Mutex::default(),
             facts: std::sync::Mutex::default(),
         }
     }

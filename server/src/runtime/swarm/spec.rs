@@ -80,6 +80,7 @@ impl SwarmRuntime {
                     labels: Some(labels),
                     command: Some(command(space)),
                     hostname: Some(space.name.clone()),
+                    user: space.user.clone(),
                     env: Some(environment(space)),
                     mounts: Some(mounts),
                     stop_grace_period: Some(i64::from(STOP_GRACE_SECS) * 1_000_000_000),
@@ -259,6 +260,7 @@ mod tests {
             compute_units: 1,
             privileged,
             raw_sockets,
+            user: None,
         }
     }
 

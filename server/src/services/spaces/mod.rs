@@ -4,6 +4,7 @@
 //! background, one operation per space at a time) the [`driver`]'s, sharing `sharing`'s.
 
 pub mod autostop;
+pub mod devcontainer;
 pub mod driver;
 mod lifecycle;
 pub mod setup;
@@ -64,6 +65,14 @@ impl SpaceLocks {
 }
 
 pub fn spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
+    let mut spec = template_spec_of(space, owner)?;
+    devcontainer::apply(space, &mut spec);
+    Ok(spec)
+}
+
+/// What the runtime is told of the space as its template made it, without its
+/// `devcontainer.json`.
+pub fn template_spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
     Ok(SpaceSpec {
         id: space.id.clone(),
         name: space.name.clone(),
@@ -79,6 +88,7 @@ pub fn spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpec> {
         compute_units: space.compute_units,
         privileged: space.privileged,
         raw_sockets: space.raw_sockets,
+        user: None,
     })
 }
 
@@ -142,6 +152,7 @@ impl Services {
             let deletes_at = self.deletes_at_view(&space);
             let repository = setup::repository_status(&space);
             let dotfiles = setup::dotfiles_status(&space);
+            let devcontainer = devcontainer::devcontainer_status(&space);
             let owner = users
                 .get(&space.owner_id)
                 .ok_or_else(|| ApiError::internal("space owner missing"))?;
@@ -211,6 +222,7 @@ impl Services {
                 deletes_at,
                 repository,
                 dotfiles,
+                devcontainer,
                 setup_log: space.setup_log,
             });
         }

@@ -127,6 +127,14 @@ pub fn repository_status(space: &space::Model) -> Option<RepositoryStatus> {
     })
 }
 
+/// Where terminals start in the space: its repository's folder once cloned (relative to
+/// the home).
+pub fn workspace_folder(space: &space::Model) -> Option<String> {
+    (space.clone_state.as_deref() == Some(SetupState::Cloned.as_str()))
+        .then(|| space.repository_folder.clone())
+        .flatten()
+}
+
 /// The owner's dotfiles as installed in the space.
 pub fn dotfiles_status(space: &space::Model) -> Option<DotfilesStatus> {
     Some(DotfilesStatus {
@@ -137,45 +145,57 @@ pub fn dotfiles_status(space: &space::Model) -> Option<DotfilesStatus> {
 }
 
 /// The setup's log, written while it grows (at most every [`LOG_EVERY`]) so that the space
-/// page follows it.
-struct LiveLog<'a> {
+/// page follows it. Each write appends what came since the last to the log as it is then, so
+/// that several writers at once (a build beside the lifecycle commands) lose nothing.
+pub(super) struct LiveLog<'a> {
     services: &'a Services,
     space_id: SpaceId,
-    text: String,
+    pending: Vec<u8>,
     written: Instant,
-    dirty: bool,
 }
 
 impl<'a> LiveLog<'a> {
-    fn new(services: &'a Services, space: &space::Model) -> Self {
+    pub(super) fn new(services: &'a Services, space: &space::Model) -> Self {
         LiveLog {
             services,
             space_id: space.id.clone(),
-            text: space.setup_log.clone().unwrap_or_default(),
+            pending: Vec::new(),
             written: Instant::now(),
-            dirty: false,
         }
     }
 
-    async fn add(&mut self, bytes: &[u8]) {
-        repository::append_log(&mut self.text, bytes);
-        self.dirty = true;
+    pub(super) async fn add(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
         if self.written.elapsed() >= LOG_EVERY {
             self.write().await;
         }
     }
 
-    async fn line(&mut self, line: &str) {
+    pub(super) async fn line(&mut self, line: &str) {
         self.add(format!("{line}\n").as_bytes()).await;
     }
 
-    async fn write(&mut self) {
-        if !self.dirty {
+    pub(super) async fn write(&mut self) {
+        if self.pending.is_empty() {
             return;
         }
-        let columns = vec![(space::Column::SetupLog, Expr::value(self.text.clone()))];
+        let lock = self.services.setup_logs.of(&self.space_id);
+        let _guard = lock.lock().await;
+        let found = space::Entity::find_by_id(self.space_id.clone())
+            .one(&self.services.db)
+            .await;
+        let mut text = match found {
+            Ok(Some(space)) => space.setup_log.unwrap_or_default(),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(space = %self.space_id, error = %e, "cannot read the space's setup log");
+                return;
+            }
+        };
+        repository::append_log(&mut text, &self.pending);
+        self.pending.clear();
+        let columns = vec![(space::Column::SetupLog, Expr::value(text))];
         self.services.write_setup(&self.space_id, columns).await;
-        self.dirty = false;
         self.written = Instant::now();
     }
 }
@@ -198,7 +218,7 @@ fn reason(said: &str, code: Option<i64>) -> String {
 impl Services {
     /// Runs `script` in the running space with `env`, its output going to `log`; the error is
     /// what it said last (or that the image lacks git, or the time ran out).
-    async fn run_logged(
+    pub(super) async fn run_logged(
         &self,
         space_id: &SpaceId,
         script: String,
@@ -249,7 +269,11 @@ impl Services {
     }
 
     /// Writes columns of the space's setup and tells its live views.
-    async fn write_setup(&self, space_id: &SpaceId, columns: Vec<(space::Column, SimpleExpr)>) {
+    pub(super) async fn write_setup(
+        &self,
+        space_id: &SpaceId,
+        columns: Vec<(space::Column, SimpleExpr)>,
+    ) {
         let mut update = space::Entity::update_many();
         for (column, value) in columns {
             update = update.col_expr(column, value);
@@ -442,6 +466,10 @@ impl Services {
 
 #[async_trait::async_trait]
 impl ReposApi for Services {
+    async fn rebuild(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpaceDto> {
+        self.rebuild_space(caller, id).await
+    }
+
     async fn clone_again(&self, caller: &Caller, id: &SpaceId) -> ApiResult<SpaceDto> {
         let space = self.managed_space(caller, id).await?;
         if space.repository_url.is_none() {

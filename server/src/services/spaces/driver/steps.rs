@@ -23,7 +23,7 @@ pub const START: &[&dyn Step] = &[&RunContainer];
 
 /// Once a space runs, in the background: each step records its own outcome in the space's
 /// history, and none stops the space.
-pub const STARTED: &[&dyn Step] = &[&LaunchApps, &GitCredentials, &SetUp];
+pub const STARTED: &[&dyn Step] = &[&LaunchApps, &GitCredentials, &SetUp, &DevContainer];
 
 /// Stopping (also before a restart): the container goes, the volumes stay.
 pub const STOP: &[&dyn Step] = &[&RemoveContainer];
@@ -41,11 +41,30 @@ impl Step for RunContainer {
     }
 
     async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
-        let container_id = services
-            .runtime
-            .start(&work.spec)
-            .await
-            .map_err(|e| e.to_string())?;
+        let started = services.runtime.start(&work.spec).await;
+        let container_id = match started {
+            Ok(id) => id,
+            // An image built from the repository that cannot start is dropped, and the
+            // space starts as its template made it: its work stays reachable.
+            Err(e)
+                if work.space.devcontainer_image.as_deref() == Some(work.spec.image.as_str()) =>
+            {
+                let error = e.to_string();
+                tracing::info!(space = %work.space.id, %error, "the built image did not start");
+                let _ = services.runtime.stop(&work.spec).await;
+                services
+                    .devcontainer_start_failed(&work.space.id, &error)
+                    .await;
+                work.spec = crate::services::spaces::template_spec_of(&work.space, &work.owner)
+                    .map_err(|e| e.to_string())?;
+                services
+                    .runtime
+                    .start(&work.spec)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         work.container_id = Some(container_id);
         Ok(())
     }
@@ -107,6 +126,22 @@ impl Step for SetUp {
 
     async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
         services.set_up_space(&work.space.id).await
+    }
+}
+
+/// A space made from a repository whose `devcontainer.json` its template applies: the image
+/// built at the first start (then a restart onto it), the lifecycle commands after (see
+/// `services::spaces::devcontainer`). After the setup, which clones the repository.
+struct DevContainer;
+
+#[async_trait::async_trait]
+impl Step for DevContainer {
+    fn name(&self) -> &'static str {
+        "apply devcontainer.json (build, lifecycle commands)"
+    }
+
+    async fn run(&self, services: &Services, work: &mut Work) -> Result<(), String> {
+        services.devcontainer_after_start(&work.space.id).await
     }
 }
 
