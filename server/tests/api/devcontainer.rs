@@ -178,6 +178,7 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
     let (devbox, broken, ignored) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
 
     let mut events = Events::open(&server, &cookie).await;
+    let began = std::time::Instant::now();
     for id in [devbox, broken, ignored] {
         start(&admin, id).await;
     }
@@ -207,6 +208,7 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
     );
     let log = built["setup_log"].as_str().unwrap();
     assert!(log.contains("building hangar-devcontainer:"), "{log}");
+    let to_built = began.elapsed();
 
     // The space restarted on it, kept its clone, and ran the lifecycle commands.
     let marks = until_in_space(
@@ -219,6 +221,12 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
     assert!(marks.contains("yes"), "{marks}");
     assert!(marks.contains(":/opt/devbox"), "{marks}");
     assert!(marks.contains("README.md"), "{marks}");
+    // Figures for the record (not goals): three spaces started at once on 2 cores.
+    eprintln!(
+        "devcontainer: start → built {:.1} s, → restarted with its commands run {:.1} s",
+        to_built.as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    );
     let (_, created) = in_space(devbox, "cat ~/on-create").await;
     assert_eq!(created, "created");
 
@@ -290,11 +298,16 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
     // Rebuild of an unchanged repository: the same image, no build, a new container with its
     // once-only commands run again.
     let image = space(&admin, devbox).await["devcontainer"]["image"].clone();
+    let rebuilding = std::time::Instant::now();
     let rebuilt = admin
         .post_empty(&format!("/api/v1/spaces/{devbox}/rebuild"))
         .await;
     assert_eq!(rebuilt.status, 202, "{rebuilt:?}");
     let again = wait_build(&admin, &mut events, devbox, "built", "$ rebuild").await;
+    eprintln!(
+        "devcontainer: an unchanged rebuild → built {:.2} s",
+        rebuilding.elapsed().as_secs_f64()
+    );
     assert_eq!(again["devcontainer"]["image"], image, "{again}");
     assert!(
         again["setup_log"]
