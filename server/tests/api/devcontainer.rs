@@ -331,4 +331,25 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
             "{deleted:?}"
         );
     }
+    // The images this run built (as docs/devcontainer.md tells operators to prune them),
+    // once the deleted space no longer uses them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let label = format!("label=io.hangar.devcontainer={devbox}");
+        let pruned = tokio::process::Command::new("docker")
+            .args(["image", "prune", "-a", "-f", "--filter", &label])
+            .output()
+            .await
+            .unwrap();
+        assert!(pruned.status.success());
+        let left = tokio::process::Command::new("docker")
+            .args(["images", "-q", "--filter", &label])
+            .output()
+            .await
+            .unwrap();
+        if left.stdout.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
