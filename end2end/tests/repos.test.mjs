@@ -23,7 +23,8 @@ before(async () => {
   execFileSync(SCRIPT, ['down', NUMBER, gitRoot]);
   // Its first line: the anonymous server's base URL.
   gitBase = execFileSync(SCRIPT, ['up', NUMBER, gitRoot], { encoding: 'utf8' }).split('\n')[0];
-  hangar = await startHangar();
+  // Usage sampled every second, for the space page's charts.
+  hangar = await startHangar({ HANGAR_USAGE_INTERVAL_SECS: '1' });
   chromium = await launchBrowser();
 });
 
@@ -76,5 +77,23 @@ test('/new?repo= fills the create dialog, and the space page shows the clone', a
   await page.keyboard.type('echo "at:$(pwd):$(git rev-parse --abbrev-ref HEAD)"\n');
   await page.waitForFunction(() => /at:\/root\/project:feature/.test(document.querySelector('.xterm-rows')?.innerText ?? ''));
   await page.screenshot({ path: join(RESULTS, 'repos-terminal.png') });
+
+  // The space page charts what the space used (drawn on the server, kept by hydration), once
+  // the sampler has points.
+  const usagePath = `/api/v1/spaces/${space.body.id}/usage?range=hour`;
+  for (let tries = 0; ; tries++) {
+    const usage = await api(page, 'GET', usagePath);
+    assert.equal(usage.status, 200, JSON.stringify(usage.body));
+    if (usage.body.points.length > 0) break;
+    assert.ok(tries < 60, `no usage points: ${JSON.stringify(usage.body)}`);
+    await new Promise((done) => setTimeout(done, 500));
+  }
+  await page.goto(`${hangar.url}/spaces/${space.body.id}`);
+  await waitHydrated(page);
+  // (A line of one point, or a flat one, has no area: attached, not "visible".)
+  const line = await page.waitForSelector('[data-testid="usage-CPU"] polyline', { state: 'attached' });
+  assert.match(await line.getAttribute('points'), /^[\d.]+,[\d.]+( [\d.]+,[\d.]+)*$/);
+  assert.match(await page.innerText('[data-testid="usage-Memory"] [data-testid="usage-now"]'), /iB$/);
+  await page.screenshot({ path: join(RESULTS, 'space-usage.png'), fullPage: true });
   assert.deepEqual(problems, []);
 });

@@ -17,6 +17,7 @@ mod m20261223_000001_autostop;
 mod m20261224_000001_repositories;
 mod m20261224_000002_git_credentials;
 mod m20261225_000001_devcontainer;
+mod m20261226_000001_usage;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261224_000001_repositories::Migration),
             Box::new(m20261224_000002_git_credentials::Migration),
             Box::new(m20261225_000001_devcontainer::Migration),
+            Box::new(m20261226_000001_usage::Migration),
         ]
     }
 }

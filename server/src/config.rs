@@ -222,6 +222,11 @@ pub struct Config {
     #[arg(long, env = "HANGAR_AUTOSTOP_INTERVAL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub autostop_interval_secs: u64,
 
+    /// Seconds between samples of every running space's use of CPU, memory, processes and
+    /// network (kept a day at this rate, then as hourly points for 90 days).
+    #[arg(long, env = "HANGAR_USAGE_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub usage_interval_secs: u64,
+
     /// Seconds between writes of the activity seen at the doors to the database.
     #[arg(long, env = "HANGAR_ACTIVITY_FLUSH_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub activity_flush_secs: u64,

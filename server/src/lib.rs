@@ -189,6 +189,8 @@ pub async fn serve(
     }
     // Idle stops, longest runs, schedules and retention; activity written down meanwhile.
     let autostop = services::spaces::autostop::spawn(state.services.clone());
+    // What running spaces use, sampled from the engine for the space pages' charts.
+    let usage = services::usage::spawn(state.services.clone());
     ssh::spawn(&state.services, &state.ssh_gateway);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(
@@ -223,6 +225,7 @@ pub async fn serve(
     cleanup.abort();
     reconciler.abort();
     autostop.abort();
+    usage.abort();
     // What was seen since the last flush is not lost with the process.
     if let Err(e) = state_services.flush_activity().await {
         tracing::warn!(error = %e, "could not write the last activity down");

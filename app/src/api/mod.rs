@@ -17,6 +17,7 @@ pub mod serde_helpers;
 pub mod spaces;
 pub mod ssh;
 pub mod templates;
+pub mod usage;
 pub mod users;
 
 #[cfg(feature = "ssr")]
@@ -198,6 +199,7 @@ pub mod ssr {
         + super::files::ssr::FilesApi
         + super::autostop::ssr::AutostopApi
         + super::repos::ssr::ReposApi
+        + super::usage::ssr::UsageApi
     {
     }
 
@@ -219,6 +221,7 @@ pub mod ssr {
             + super::files::ssr::FilesApi
             + super::autostop::ssr::AutostopApi
             + super::repos::ssr::ReposApi
+            + super::usage::ssr::UsageApi
     {
     }
 

@@ -14,6 +14,7 @@ pub mod sign_in_provider;
 pub mod space;
 pub mod ssh;
 pub mod terminal;
+pub mod usage;
 pub mod widgets;
 
 use leptos::prelude::*;

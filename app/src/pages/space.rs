@@ -45,6 +45,11 @@ fn SpaceView() -> impl IntoView {
         |(id, _)| space_storage(id),
     );
     let ssh = super::ssh::SpaceSsh::new(Signal::derive(id));
+    let usage_state = super::usage::UsageState::new();
+    let usage = Resource::new(
+        move || (id(), usage_state.range.get(), usage_state.tick.get()),
+        |(id, range, _)| crate::api::usage::space_usage(id, range),
+    );
     // Refetched when saved, not on every live change: the form's typing survives those.
     let stops_saved = RwSignal::new(0u64);
     let stops = Resource::new(
@@ -79,6 +84,7 @@ fn SpaceView() -> impl IntoView {
                 }.into_any(),
             })}
         </Transition>
+        <super::usage::UsagePanel usage state=usage_state />
         <super::files::FilesPanel space />
         <section class="panel">
             <h2>"History"</h2>

@@ -14,5 +14,6 @@ pub mod space;
 pub mod ssh_key;
 pub mod template;
 pub mod tunnel;
+pub mod usage_sample;
 pub mod user;
 pub mod user_identity;

@@ -62,6 +62,19 @@ pub struct BuildRequest {
     pub limits_of: SpaceSpec,
 }
 
+/// What a space's container uses now (as `docker stats` shows it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpaceStats {
+    /// Thousandths of a CPU, over the last second or so.
+    pub cpu_millis: i64,
+    /// In use, the page cache it can give back left out.
+    pub memory_bytes: i64,
+    pub memory_limit_bytes: Option<i64>,
+    pub pids: i64,
+    pub net_rx_bytes: i64,
+    pub net_tx_bytes: i64,
+}
+
 /// What the engine knows of an image it has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageFacts {
@@ -293,6 +306,12 @@ pub trait Runtime: Send + Sync + 'static {
              built image would exist on one node only; give the file an `image` the nodes have"
                 .into(),
         ))
+    }
+    /// What the space's running container uses now; None when it has none running (or the
+    /// runtime cannot say).
+    async fn stats(&self, space_id: &SpaceId) -> Result<Option<SpaceStats>, RuntimeError> {
+        let _ = space_id;
+        Ok(None)
     }
     /// What the engine knows of `image`; None when it does not have it.
     async fn image_facts(&self, image: &str) -> Result<Option<ImageFacts>, RuntimeError> {

@@ -22,6 +22,7 @@ pub mod spaces;
 pub mod ssh;
 pub mod templates;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 pub mod watch;
 

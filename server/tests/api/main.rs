@@ -32,4 +32,5 @@ mod ssh;
 mod terminal;
 mod terminal_limits;
 mod tokens;
+mod usage;
 mod ws;

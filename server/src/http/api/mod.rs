@@ -12,6 +12,7 @@ mod ports;
 mod repos;
 mod spaces;
 mod templates;
+mod usage;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -90,6 +91,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::move_space))
         .routes(routes!(admin::remove_unlabelled))
         .routes(routes!(ports::space_ports))
+        .routes(routes!(usage::space_usage))
         .routes(routes!(ports::live_ports))
         .routes(routes!(ports::list_tunnels, ports::create_tunnel))
         .routes(routes!(ports::revoke_tunnel))

@@ -8,6 +8,7 @@ mod managed;
 mod neighbours;
 mod network;
 mod start;
+mod stats;
 mod volumes;
 
 use std::collections::HashMap;
@@ -105,6 +106,13 @@ impl Runtime for DockerRuntime {
         log: tokio::sync::mpsc::Sender<String>,
     ) -> Result<(), RuntimeError> {
         self.build(request, log).await
+    }
+
+    async fn stats(
+        &self,
+        space_id: &SpaceId,
+    ) -> Result<Option<crate::runtime::SpaceStats>, RuntimeError> {
+        self.space_stats(space_id).await
     }
 
     async fn image_facts(

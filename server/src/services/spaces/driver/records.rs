@@ -37,6 +37,8 @@ impl Services {
             .filter(share::Column::SpaceId.eq(space_id.clone()))
             .exec(&self.db)
             .await?;
+        // Nor does what it used.
+        self.drop_usage(space_id).await?;
         // Nor do its public links (which counted against the owner's tunnel quota).
         crate::entities::tunnel::Entity::delete_many()
             .filter(crate::entities::tunnel::Column::SpaceId.eq(space_id.clone()))

@@ -1,0 +1,121 @@
+//! A space's use over time (CPU, memory against its limit, processes, network), sampled by the
+//! server from the engine: minutes for the last day, hours for 90 days; and the space page's
+//! charts of it, drawn as SVG on the server and in the browser alike.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::ids::SpaceId;
+use crate::time::Timestamp;
+
+/// How far back a space's usage goes, and at which resolution.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageRange {
+    /// The last hour, a point a minute.
+    #[default]
+    Hour,
+    /// The last day, a point a minute.
+    Day,
+    /// The last 90 days, a point an hour.
+    Quarter,
+}
+
+/// One point of a space's usage.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsagePoint {
+    pub at: Timestamp,
+    /// CPUs in use, on average over the point.
+    pub cpus: f64,
+    pub memory_bytes: i64,
+    pub pids: i64,
+    /// Received and sent since the container started.
+    pub net_rx_bytes: i64,
+    pub net_tx_bytes: i64,
+}
+
+/// A space's usage over a range, with its limits.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpaceUsage {
+    pub range: UsageRange,
+    pub points: Vec<UsagePoint>,
+    /// The CPUs its compute units give it (None: no limit).
+    pub cpu_limit: Option<f64>,
+    /// Its memory limit as the engine last reported it.
+    pub memory_limit_bytes: Option<i64>,
+    /// Seconds between points.
+    pub step_secs: i64,
+}
+
+/// `GET /api/v1/spaces/{id}/usage?range=`.
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    #[serde(default)]
+    pub range: Option<UsageRange>,
+}
+
+#[server(name = SpaceUsageCall)]
+pub async fn space_usage(id: SpaceId, range: UsageRange) -> Result<SpaceUsage, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.space_usage(&caller, &id, range).await)
+}
+
+/// The points of one series as an SVG polyline's `points`, in a `width`×`height` box, the
+/// value `top` at the top.
+pub fn polyline(values: &[f64], top: f64, width: f64, height: f64) -> String {
+    if values.is_empty() || top <= 0.0 {
+        return String::new();
+    }
+    let step = if values.len() > 1 {
+        width / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = height - (v.max(0.0) / top).min(1.0) * height;
+            format!("{:.1},{:.1}", i as f64 * step, y)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::{SpaceUsage, UsageRange};
+    use crate::api::ssr::Caller;
+    use crate::error::ApiResult;
+    use crate::ids::SpaceId;
+
+    #[async_trait::async_trait]
+    pub trait UsageApi: Send + Sync + 'static {
+        async fn space_usage(
+            &self,
+            caller: &Caller,
+            id: &SpaceId,
+            range: UsageRange,
+        ) -> ApiResult<SpaceUsage>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_fills_its_box_and_clips_at_the_top() {
+        assert_eq!(
+            polyline(&[0.0, 1.0, 4.0], 2.0, 100.0, 10.0),
+            "0.0,10.0 50.0,5.0 100.0,0.0"
+        );
+        assert_eq!(polyline(&[], 1.0, 100.0, 10.0), "");
+    }
+}

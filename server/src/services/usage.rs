@@ -1,0 +1,283 @@
+//! What running spaces use over time: a loop samples every running space's CPU, memory,
+//! processes and network from the engine every `--usage-interval-secs` (a minute by default),
+//! rolls each finished hour up into one point, and drops minute points after a day and hour
+//! points after 90 days; a deleted space's points go with it. The space page draws them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use app::api::usage::{ssr::UsageApi, SpaceUsage, UsagePoint, UsageRange};
+use app::ids::SpaceId;
+use chrono::{DateTime, DurationRound, Utc};
+use futures_util::StreamExt;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::domain::lifecycle::SpaceState;
+use crate::entities::{space, usage_sample};
+use crate::error::{ApiError, ApiResult};
+use crate::services::access::Caller;
+use crate::services::Services;
+
+pub const MINUTE: &str = "minute";
+pub const HOUR: &str = "hour";
+/// How long minute points are kept.
+pub const MINUTES_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+/// How long hour points are kept.
+pub const HOURS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(90);
+/// Spaces whose stats are read at once.
+const AT_ONCE: usize = 8;
+
+/// One hour's point from its minute points: the CPU on average, the rest at their highest.
+pub fn roll_up(
+    space_id: &SpaceId,
+    hour: DateTime<Utc>,
+    minutes: &[usage_sample::Model],
+) -> Option<usage_sample::Model> {
+    if minutes.is_empty() {
+        return None;
+    }
+    let count = minutes.len() as i64;
+    Some(usage_sample::Model {
+        space_id: space_id.clone(),
+        resolution: HOUR.to_owned(),
+        at: hour,
+        cpu_millis: minutes.iter().map(|m| m.cpu_millis).sum::<i64>() / count,
+        memory_bytes: minutes.iter().map(|m| m.memory_bytes).max().unwrap_or(0),
+        memory_limit_bytes: minutes.iter().filter_map(|m| m.memory_limit_bytes).max(),
+        pids: minutes.iter().map(|m| m.pids).max().unwrap_or(0),
+        net_rx_bytes: minutes.iter().map(|m| m.net_rx_bytes).max().unwrap_or(0),
+        net_tx_bytes: minutes.iter().map(|m| m.net_tx_bytes).max().unwrap_or(0),
+    })
+}
+
+fn to_active(m: usage_sample::Model) -> usage_sample::ActiveModel {
+    use sea_orm::Set;
+    usage_sample::ActiveModel {
+        space_id: Set(m.space_id),
+        resolution: Set(m.resolution),
+        at: Set(m.at),
+        cpu_millis: Set(m.cpu_millis),
+        memory_bytes: Set(m.memory_bytes),
+        memory_limit_bytes: Set(m.memory_limit_bytes),
+        pids: Set(m.pids),
+        net_rx_bytes: Set(m.net_rx_bytes),
+        net_tx_bytes: Set(m.net_tx_bytes),
+    }
+}
+
+impl Services {
+    async fn insert_samples(&self, rows: Vec<usage_sample::Model>) -> ApiResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let conflict = OnConflict::columns([
+            usage_sample::Column::SpaceId,
+            usage_sample::Column::Resolution,
+            usage_sample::Column::At,
+        ])
+        .do_nothing()
+        .to_owned();
+        usage_sample::Entity::insert_many(rows.into_iter().map(to_active))
+            .on_conflict(conflict)
+            .do_nothing()
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// One pass: a point for every running space, the last finished hour rolled up, old
+    /// points dropped. Returns how many spaces were sampled.
+    pub async fn sample_usage(&self) -> ApiResult<usize> {
+        let running = space::Entity::find()
+            .filter(space::Column::State.eq(SpaceState::Running))
+            .all(&self.db)
+            .await?;
+        let at = Utc::now()
+            .duration_trunc(chrono::TimeDelta::seconds(1))
+            .map_err(ApiError::internal)?;
+        let rows: Vec<usage_sample::Model> = futures_util::stream::iter(running)
+            .map(|space| async move {
+                let stats = self.runtime.stats(&space.id).await;
+                match stats {
+                    Ok(Some(s)) => Some(usage_sample::Model {
+                        space_id: space.id,
+                        resolution: MINUTE.to_owned(),
+                        at,
+                        cpu_millis: s.cpu_millis,
+                        memory_bytes: s.memory_bytes,
+                        memory_limit_bytes: s.memory_limit_bytes,
+                        pids: s.pids,
+                        net_rx_bytes: s.net_rx_bytes,
+                        net_tx_bytes: s.net_tx_bytes,
+                    }),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::debug!(space = %space.id, error = %e, "no stats for the space");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(AT_ONCE)
+            .filter_map(|row| async move { row })
+            .collect()
+            .await;
+        let sampled = rows.len();
+        self.insert_samples(rows).await?;
+        self.roll_up_hour(at).await?;
+        self.prune_usage(at).await?;
+        Ok(sampled)
+    }
+
+    /// Rolls the last finished hour's minute points up, once.
+    async fn roll_up_hour(&self, now: DateTime<Utc>) -> ApiResult<()> {
+        let this_hour = now
+            .duration_trunc(chrono::TimeDelta::hours(1))
+            .map_err(ApiError::internal)?;
+        let last_hour = this_hour - chrono::TimeDelta::hours(1);
+        let done = usage_sample::Entity::find()
+            .filter(usage_sample::Column::Resolution.eq(HOUR))
+            .filter(usage_sample::Column::At.eq(last_hour))
+            .one(&self.db)
+            .await?;
+        if done.is_some() {
+            return Ok(());
+        }
+        let minutes = usage_sample::Entity::find()
+            .filter(usage_sample::Column::Resolution.eq(MINUTE))
+            .filter(usage_sample::Column::At.gte(last_hour))
+            .filter(usage_sample::Column::At.lt(this_hour))
+            .all(&self.db)
+            .await?;
+        let mut by_space: BTreeMap<SpaceId, Vec<usage_sample::Model>> = BTreeMap::new();
+        for minute in minutes {
+            by_space
+                .entry(minute.space_id.clone())
+                .or_default()
+                .push(minute);
+        }
+        let hours = by_space
+            .iter()
+            .filter_map(|(id, points)| roll_up(id, last_hour, points))
+            .collect();
+        self.insert_samples(hours).await
+    }
+
+    /// Drops minute points older than a day and hour points older than 90 days.
+    pub async fn prune_usage(&self, now: DateTime<Utc>) -> ApiResult<u64> {
+        let mut dropped = 0;
+        for (resolution, kept) in [(MINUTE, MINUTES_KEPT), (HOUR, HOURS_KEPT)] {
+            dropped += usage_sample::Entity::delete_many()
+                .filter(usage_sample::Column::Resolution.eq(resolution))
+                .filter(usage_sample::Column::At.lt(now - kept))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+        }
+        Ok(dropped)
+    }
+
+    /// A deleted space's points.
+    pub async fn drop_usage(&self, space_id: &SpaceId) -> ApiResult<()> {
+        usage_sample::Entity::delete_many()
+            .filter(usage_sample::Column::SpaceId.eq(space_id.clone()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl UsageApi for Services {
+    async fn space_usage(
+        &self,
+        caller: &Caller,
+        id: &SpaceId,
+        range: UsageRange,
+    ) -> ApiResult<SpaceUsage> {
+        let (space, _role) = self.visible_space(caller, id).await?;
+        let (resolution, since, step_secs) = match range {
+            UsageRange::Hour => (
+                MINUTE,
+                chrono::TimeDelta::hours(1),
+                self.config.usage_interval_secs as i64,
+            ),
+            UsageRange::Day => (MINUTE, MINUTES_KEPT, self.config.usage_interval_secs as i64),
+            UsageRange::Quarter => (HOUR, HOURS_KEPT, 3600),
+        };
+        let points = usage_sample::Entity::find()
+            .filter(usage_sample::Column::SpaceId.eq(space.id.clone()))
+            .filter(usage_sample::Column::Resolution.eq(resolution))
+            .filter(usage_sample::Column::At.gte(Utc::now() - since))
+            .order_by_asc(usage_sample::Column::At)
+            .all(&self.db)
+            .await?;
+        let memory_limit_bytes = points.last().and_then(|p| p.memory_limit_bytes);
+        let cpu_limit =
+            (space.compute_units > 0).then(|| space.compute_units as f64 * self.config.cpus_per_cu);
+        Ok(SpaceUsage {
+            range,
+            cpu_limit,
+            memory_limit_bytes,
+            step_secs,
+            points: points
+                .into_iter()
+                .map(|p| UsagePoint {
+                    at: p.at.into(),
+                    cpus: p.cpu_millis as f64 / 1000.0,
+                    memory_bytes: p.memory_bytes,
+                    pids: p.pids,
+                    net_rx_bytes: p.net_rx_bytes,
+                    net_tx_bytes: p.net_tx_bytes,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Runs [`Services::sample_usage`] every `--usage-interval-secs` until the task is dropped.
+pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pass =
+            tokio::time::interval(Duration::from_secs(services.config.usage_interval_secs));
+        pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            pass.tick().await;
+            if let Err(e) = services.sample_usage().await {
+                tracing::warn!(error = %e, "usage sampling pass failed");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn minute(cpu: i64, memory: i64) -> usage_sample::Model {
+        usage_sample::Model {
+            space_id: SpaceId::from("s".to_owned()),
+            resolution: MINUTE.into(),
+            at: Utc::now(),
+            cpu_millis: cpu,
+            memory_bytes: memory,
+            memory_limit_bytes: Some(1000),
+            pids: 3,
+            net_rx_bytes: 10,
+            net_tx_bytes: 20,
+        }
+    }
+
+    #[test]
+    fn an_hour_averages_the_cpu_and_keeps_the_highest_of_the_rest() {
+        let id = SpaceId::from("s".to_owned());
+        let hour = Utc::now();
+        let point = roll_up(&id, hour, &[minute(1000, 10), minute(0, 30)]).unwrap();
+        assert_eq!(point.cpu_millis, 500);
+        assert_eq!(point.memory_bytes, 30);
+        assert_eq!(point.resolution, HOUR);
+        assert!(roll_up(&id, hour, &[]).is_none());
+    }
+}

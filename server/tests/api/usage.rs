@@ -1,0 +1,151 @@
+//! A space's use over time, sampled from the real engine: a space running `yes` shows its CPU
+//! near its limit and its memory against its limit; points past their retention are dropped
+//! and a deleted space's with it; a stranger gets 404.
+
+use std::time::Duration;
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::{json, Value};
+
+use crate::support::{admin, both_dbs, in_space, Client, TestDb, TestServer, TEST_IMAGE};
+
+both_dbs!(a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go);
+async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb) {
+    use hangar::entities::usage_sample;
+
+    let server = TestServer::start(&db, &["--usage-interval-secs", "1"]).await;
+    let admin = admin(&server).await;
+    let template = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 1}),
+        )
+        .await;
+    assert_eq!(template.status, 201, "{template:?}");
+    let id = admin.new_space("busy", &template.id()).await;
+    let started = admin
+        .post_empty(&format!("/api/v1/spaces/{id}/start"))
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while admin.get(&format!("/api/v1/spaces/{id}")).await.body["state"] != "running" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the space did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (ok, said) = in_space(&id, "setsid sh -c 'yes > /dev/null' >/dev/null 2>&1 &").await;
+    assert!(ok, "{said}");
+
+    // A point with the CPU near its 1-CPU limit comes within seconds.
+    let usage = |client: &Client| {
+        let path = format!("/api/v1/spaces/{id}/usage?range=hour");
+        let client = client.clone();
+        async move { client.get(&path).await }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let busy: Value = loop {
+        let answer = usage(&admin).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let points = answer.body["points"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(point) = points
+            .iter()
+            .find(|p| p["cpus"].as_f64().unwrap_or(0.0) >= 0.8)
+        {
+            assert_eq!(answer.body["cpu_limit"], 1.0, "{answer:?}");
+            assert_eq!(
+                answer.body["memory_limit_bytes"].as_i64(),
+                Some(1024 * 1024 * 1024),
+                "{answer:?}"
+            );
+            break point.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no busy point came: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(busy["cpus"].as_f64().unwrap() <= 1.1, "{busy}");
+    assert!(busy["memory_bytes"].as_i64().unwrap() > 0, "{busy}");
+    assert!(busy["pids"].as_i64().unwrap() >= 2, "{busy}");
+
+    // Another user sees nothing of it.
+    let (_, bob) = admin.new_member(&server, "bob", json!({})).await;
+    assert_eq!(usage(&bob).await.status, 404);
+
+    // Points past their retention are dropped by the next pass: a minute point of two days
+    // ago and an hour point of 100 days ago go, an hour point of yesterday stays.
+    let conn = sea_orm::Database::connect(db.url()).await.unwrap();
+    let old = |resolution: &str, days: i64| usage_sample::ActiveModel {
+        space_id: Set(app::ids::SpaceId::from(id.clone())),
+        resolution: Set(resolution.to_owned()),
+        at: Set(chrono::Utc::now() - chrono::TimeDelta::days(days)),
+        cpu_millis: Set(1),
+        memory_bytes: Set(1),
+        memory_limit_bytes: Set(None),
+        pids: Set(1),
+        net_rx_bytes: Set(0),
+        net_tx_bytes: Set(0),
+    };
+    old("minute", 2).insert(&conn).await.unwrap();
+    old("hour", 100).insert(&conn).await.unwrap();
+    old("hour", 1).insert(&conn).await.unwrap();
+    let count = |resolution: &'static str, older_than_days: i64| {
+        let conn = conn.clone();
+        let id = id.clone();
+        async move {
+            usage_sample::Entity::find()
+                .filter(usage_sample::Column::SpaceId.eq(id))
+                .filter(usage_sample::Column::Resolution.eq(resolution))
+                .filter(
+                    usage_sample::Column::At
+                        .lt(chrono::Utc::now() - chrono::TimeDelta::days(older_than_days)),
+                )
+                .all(&conn)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while count("minute", 1).await + count("hour", 90).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "old points stayed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(count("hour", 0).await, 1, "yesterday's hour point stays");
+    let quarter = admin
+        .get(&format!("/api/v1/spaces/{id}/usage?range=quarter"))
+        .await;
+    assert_eq!(
+        quarter.body["points"].as_array().unwrap().len(),
+        1,
+        "{quarter:?}"
+    );
+
+    // A deleted space's points go with it.
+    let deleted = admin.delete(&format!("/api/v1/spaces/{id}")).await;
+    assert!(
+        deleted.status == 202 || deleted.status == 204,
+        "{deleted:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !usage_sample::Entity::find()
+        .filter(usage_sample::Column::SpaceId.eq(id.clone()))
+        .all(&conn)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted space's points stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    server.stop().await;
+}
