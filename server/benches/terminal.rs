@@ -146,23 +146,34 @@ impl Term {
         while let Some(Chunk::Data(_) | Chunk::Control(_)) = self.recv_within(quiet).await {}
     }
 
-    /// Reads until `needle` went by; false after `limit` or if the terminal closed.
-    async fn wait_for(&mut self, needle: &[u8], limit: Duration) -> bool {
+    /// Reads until `needle` went by; after `limit` or if the terminal closed, says so with
+    /// the last output seen (a shell's error names what went wrong).
+    async fn wait_for(&mut self, needle: &[u8], limit: Duration) -> Result<(), String> {
+        /// Output kept for the message: a few lines.
+        const KEPT: usize = 400;
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.recv_within(left).await {
+            let ended = match self.recv_within(left).await {
                 Some(Chunk::Data(data)) => {
                     seen.extend_from_slice(&data);
                     if find(&seen, needle).is_some() {
-                        return true;
+                        return Ok(());
                     }
-                    seen.drain(..seen.len().saturating_sub(needle.len()));
+                    seen.drain(..seen.len().saturating_sub(KEPT.max(needle.len())));
+                    continue;
                 }
-                Some(Chunk::Control(_)) => {}
-                Some(Chunk::Closed) | None => return false,
-            }
+                Some(Chunk::Control(_)) => continue,
+                Some(Chunk::Closed) => "the terminal closed",
+                None => "nothing more came",
+            };
+            return Err(format!(
+                "{} before {:?} was seen; the last output: {:?}",
+                ended,
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&seen)
+            ));
         }
     }
 
@@ -521,10 +532,12 @@ async fn idle_memory(ctx: &Arc<Ctx>, server: Proc) -> Memory {
             let command = command.clone();
             async move {
                 term.send(command.as_bytes()).await;
-                assert!(
-                    term.wait_for(b"FULL-42-MARK", Duration::from_secs(120))
-                        .await
-                );
+                if let Err(failed) = term
+                    .wait_for(b"FULL-42-MARK", Duration::from_secs(120))
+                    .await
+                {
+                    panic!("a session printing {FULL_LINES} lines: {failed}");
+                }
                 term
             }
         })
@@ -781,6 +794,10 @@ async fn bench() {
             // product's defaults are 10 per user and 20 per space).
             ("HANGAR_TERMINAL_SESSIONS_PER_USER", "5000"),
             ("HANGAR_TERMINAL_SESSIONS_PER_SPACE", "5000"),
+            // Each session is a shell, a process in the space's container, whose pids are
+            // capped (1,024 per compute unit by default): 1,000 idle shells left 22 pids, and
+            // 20 sessions running `yes | head` at once could not fork ("can't fork").
+            ("HANGAR_PIDS_PER_CU", "4096"),
         ],
     )
     .await;
