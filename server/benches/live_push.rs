@@ -17,15 +17,15 @@ mod common;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{ms, percentile, Hangar, Session, ADMIN_PASSWORD, PASSWORD};
+use common::{ms, percentile, Hangar, Session, Size, ADMIN_PASSWORD, PASSWORD};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-const SAMPLES: usize = 300;
-const WARMUP: usize = 20;
-const SUBSCRIBERS: [usize; 2] = [1, 50];
+const SAMPLES: Size<usize> = Size(300, 10);
+const WARMUP: Size<usize> = Size(20, 3);
+const SUBSCRIBERS: Size<&[usize]> = Size(&[1, 50], &[1, 5]);
 /// An event that takes longer than this counts as missed.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 const GOAL: Duration = Duration::from_millis(200);
@@ -137,7 +137,7 @@ async fn run(
         response_all: Vec::new(),
         missed: 0,
     };
-    for k in 0..WARMUP + SAMPLES {
+    for k in 0..WARMUP.get() + SAMPLES.get() {
         let value = NEXT_VALUE.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         let response = admin
@@ -164,7 +164,7 @@ async fn run(
                 _ => break,
             }
         }
-        if k < WARMUP {
+        if k < WARMUP.get() {
             continue;
         }
         if count < streams {
@@ -289,7 +289,7 @@ async fn bench(postgres: Option<String>) {
     let url = format!("sqlite://{}", dir.path().join("live.db").display());
     let server = Hangar::start(&url).await;
     let (admin, ann_id, ann) = setup(&server.base, &server.base).await;
-    for streams in SUBSCRIBERS {
+    for &streams in SUBSCRIBERS.get() {
         rows.push(run("SQLite, one server", &admin, &ann_id, &ann, streams).await);
     }
     server.stop().await;
@@ -302,7 +302,7 @@ async fn bench(postgres: Option<String>) {
             let b = Hangar::start(&url).await;
             let (admin, ann_id, ann_on_b) = setup(&a.base, &b.base).await;
             let ann_on_a = Session::new(&a.base, "ann", PASSWORD).await;
-            for streams in SUBSCRIBERS {
+            for &streams in SUBSCRIBERS.get() {
                 rows.push(
                     run(
                         "PostgreSQL, same server",

@@ -5,13 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
+use common::Size;
 use hangar::config::Config;
 use serde_json::json;
 
-const ROUNDS: usize = 20;
+const ROUNDS: Size<usize> = Size(20, 2);
 const IMAGE: &str = "hangar/busybox:test";
 
 fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
@@ -106,7 +109,7 @@ async fn main() {
     let baseline_volume = format!("hangar-bench-baseline-{}", std::process::id());
     assert!(docker(&["volume", "create", &baseline_volume]));
     let idle = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
-    for round in 0..ROUNDS {
+    for round in 0..ROUNDS.get() {
         // Hangar: the API call until the space is running.
         let at = Instant::now();
         assert_eq!(
@@ -189,6 +192,23 @@ async fn main() {
         .send()
         .await
         .unwrap();
+    // The server runs in this process: until the space is gone, so that its container and
+    // volume do not outlive the bench.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client
+        .get(format!("{base}/api/v1/spaces/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 404
+    {
+        assert!(
+            Instant::now() < deadline,
+            "space {id} was not deleted within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let (h50, h95) = stats(hangar_times);
     let (d50, d95) = stats(docker_times);
