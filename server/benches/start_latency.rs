@@ -41,7 +41,7 @@ async fn main() {
         "--database-url",
         &url,
         "--admin-password",
-        "bench-admin-password",
+        common::ADMIN_PASSWORD,
         "--default-template",
         "false",
     ]);
@@ -62,7 +62,7 @@ async fn main() {
     };
     assert!(post(
         "/api/v1/auth/login",
-        json!({"username": "admin", "password": "bench-admin-password"})
+        json!({"username": "admin", "password": common::ADMIN_PASSWORD})
     )
     .await
     .unwrap()
@@ -186,29 +186,10 @@ async fn main() {
         assert!(docker(&["rm", "-f", &name]));
     }
     docker(&["volume", "rm", &baseline_volume]);
-    client
-        .delete(format!("{base}/api/v1/spaces/{id}"))
-        .header("origin", &base)
-        .send()
-        .await
-        .unwrap();
     // The server runs in this process: until the space is gone, so that its container and
     // volume do not outlive the bench.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client
-        .get(format!("{base}/api/v1/spaces/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 404
-    {
-        assert!(
-            Instant::now() < deadline,
-            "space {id} was not deleted within a minute"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let admin = common::Session::new(&base, "admin", common::ADMIN_PASSWORD).await;
+    common::delete_space(&admin, &id).await;
 
     let (h50, h95) = stats(hangar_times);
     let (d50, d95) = stats(docker_times);
