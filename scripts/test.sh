@@ -31,8 +31,20 @@ say "Swarm runtime tests (a three-node Docker-in-Docker swarm: scripts/swarm-up.
 # differently and rebuilds app and server (80-97 s) for this one binary.
 swarm_status=0
 cargo test -p app -p server -p migrations --test swarm || swarm_status=$?
+
+# Every bench of server/benches, built as the tests are (debug, the same three packages: no
+# rebuild) and run once with a few iterations and small payloads (HANGAR_BENCH_QUICK=1), so
+# that a bench that no longer runs fails here; its figures mean nothing. While the swarm is
+# up: swarm_start runs on it.
+bench_status=0
+if [ "$swarm_status" = 0 ]; then
+  say "every bench once, quick (HANGAR_BENCH_QUICK=1)"
+  # `--bench '*'`: the bench targets only (`--benches` would run the unit tests again).
+  HANGAR_BENCH_QUICK=1 cargo test -p app -p server -p migrations --bench '*' || bench_status=$?
+fi
 scripts/swarm-up.sh down
 [ "$swarm_status" = 0 ] || die "the Swarm runtime tests failed (above)"
+[ "$bench_status" = 0 ] || die "a bench failed in its quick run (above)"
 
 say "schema-driven fuzz of the JSON API"
 scripts/fuzz-api.sh

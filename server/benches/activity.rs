@@ -15,16 +15,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ms, percentile, running_space, Hangar, Session, ADMIN_PASSWORD};
+use common::{ms, percentile, running_space, Hangar, Session, Size, ADMIN_PASSWORD};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-const ROUNDS: usize = 6;
-const KEYSTROKES: usize = 400;
-const CLIENTS: usize = 50;
-const PHASE: Duration = Duration::from_secs(4);
+const ROUNDS: Size<usize> = Size(6, 1);
+const KEYSTROKES: Size<usize> = Size(400, 10);
+const CLIENTS: Size<usize> = Size(50, 5);
+const PHASE: Size<Duration> = Size(Duration::from_secs(4), Duration::from_millis(500));
 /// busybox httpd answering `hello` on 8080.
 const APP: &str = "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www";
 
@@ -123,12 +123,12 @@ async fn keystrokes(socket: &mut Socket, n: usize) -> Vec<Duration> {
 async fn proxied_rate(side: &Side) -> f64 {
     let url = format!("{}/spaces/admin/box/ports/8080/", side.hangar.base);
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
+        .pool_max_idle_per_host(CLIENTS.get())
         .build()
         .unwrap();
-    let until = Instant::now() + PHASE;
+    let until = Instant::now() + PHASE.get();
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CLIENTS)
+    let tasks: Vec<_> = (0..CLIENTS.get())
         .map(|_| {
             let (client, url, cookie) = (client.clone(), url.clone(), side.admin.cookie.clone());
             tokio::spawn(async move {
@@ -165,18 +165,18 @@ fn median(values: &mut [f64]) -> f64 {
 fn touch_cost() -> f64 {
     use hangar::domain::clock::SystemClock;
     use hangar::services::activity::Activity;
-    const TOUCHES: u32 = 20_000_000;
+    const TOUCHES: Size<u32> = Size(20_000_000, 100_000);
     let activity = std::sync::Arc::new(Activity::new(std::sync::Arc::new(SystemClock)));
     let mut touch = activity.toucher(
         &"bench-space".into(),
         app::api::autostop::ActivityKind::Terminal,
     );
     let started = Instant::now();
-    for _ in 0..TOUCHES {
+    for _ in 0..TOUCHES.get() {
         touch.touch();
         std::hint::black_box(&touch);
     }
-    started.elapsed().as_nanos() as f64 / f64::from(TOUCHES)
+    started.elapsed().as_nanos() as f64 / f64::from(TOUCHES.get())
 }
 
 #[tokio::main]
@@ -216,10 +216,10 @@ async fn main() {
         proxied_rate(side).await;
     }
     // In turns: each round measures all three, in a rotating order.
-    for round in 0..ROUNDS {
+    for round in 0..ROUNDS.get() {
         for step in 0..sides.len() {
             let i = (round + step) % sides.len();
-            let echo = keystrokes(&mut sockets[i], KEYSTROKES).await;
+            let echo = keystrokes(&mut sockets[i], KEYSTROKES.get()).await;
             sides[i].echo.extend(echo);
             let rate = proxied_rate(&sides[i]).await;
             sides[i].rates.push(rate);
@@ -247,7 +247,10 @@ async fn main() {
     let echo_noise = (echo[0] - echo[2]).abs() / echo[1] * 100.0;
     println!(
         "{:<36} {:>11.3} ms {:>11.3} ms {:>11.3} ms {:>+8.2}% {:>8.2}%",
-        format!("terminal echo p50 ({} keystrokes)", KEYSTROKES * ROUNDS),
+        format!(
+            "terminal echo p50 ({} keystrokes)",
+            KEYSTROKES.get() * ROUNDS.get()
+        ),
         echo[0],
         echo[1],
         echo[2],

@@ -8,12 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{percentile, PASSWORD};
+use common::{percentile, Size, PASSWORD};
 use hangar::config::Config;
 
-const USERS: usize = 1_000;
+const USERS: Size<usize> = Size(1_000, 50);
 const SPACES_PER_USER: usize = 10;
-const SAMPLES: usize = 1_000;
+const SAMPLES: Size<usize> = Size(1_000, 20);
 
 fn report(name: &str, mut samples: Vec<Duration>, baseline_p50: Option<Duration>) -> Duration {
     samples.sort();
@@ -49,12 +49,12 @@ async fn main() {
     // Migrations first (build_state applies them), then the seed, then the server.
     let state = hangar::build_state(config).await.unwrap();
     let started = Instant::now();
-    let template_id = common::seed(&format!("{url}?mode=rwc"), USERS, SPACES_PER_USER)
+    let template_id = common::seed(&format!("{url}?mode=rwc"), USERS.get(), SPACES_PER_USER)
         .await
         .template_id;
     println!(
         "seeded {USERS} users and {} spaces in {:.1} s",
-        USERS * SPACES_PER_USER,
+        USERS.get() * SPACES_PER_USER,
         started.elapsed().as_secs_f64()
     );
 
@@ -67,21 +67,21 @@ async fn main() {
         .unwrap();
     let login = client
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": format!("user{}", USERS / 2), "password": PASSWORD}))
+        .json(&serde_json::json!({"username": format!("user{}", USERS.get() / 2), "password": PASSWORD}))
         .send()
         .await
         .unwrap();
     assert!(login.status().is_success());
 
-    let mut health = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
+    let mut health = Vec::with_capacity(SAMPLES.get());
+    for _ in 0..SAMPLES.get() {
         let at = Instant::now();
         let r = client.get(format!("{base}/healthz")).send().await.unwrap();
         r.bytes().await.unwrap();
         health.push(at.elapsed());
     }
-    let mut list = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
+    let mut list = Vec::with_capacity(SAMPLES.get());
+    for _ in 0..SAMPLES.get() {
         let at = Instant::now();
         let r = client
             .get(format!("{base}/api/v1/spaces"))
@@ -92,8 +92,8 @@ async fn main() {
         r.bytes().await.unwrap();
         list.push(at.elapsed());
     }
-    let mut create = Vec::with_capacity(SAMPLES);
-    for i in 0..SAMPLES {
+    let mut create = Vec::with_capacity(SAMPLES.get());
+    for i in 0..SAMPLES.get() {
         let at = Instant::now();
         let r = client
             .post(format!("{base}/api/v1/spaces"))
@@ -108,7 +108,7 @@ async fn main() {
     }
     println!(
         "\nAPI latency, one client, sequential requests, SQLite, {USERS} users / {} spaces:",
-        USERS * SPACES_PER_USER
+        USERS.get() * SPACES_PER_USER
     );
     let base_p50 = report("GET /healthz (baseline)", health, None);
     report("GET /api/v1/spaces (10 own)", list, Some(base_p50));

@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Hangar, Session, ADMIN_PASSWORD};
+use common::{Hangar, Session, Size, ADMIN_PASSWORD};
 use futures_util::StreamExt;
 use reqwest::header::CONTENT_LENGTH;
 use reqwest::Method;
 use serde_json::json;
 
-const SIZE: u64 = 1 << 30;
-const ROUNDS: usize = 3;
+const SIZE: Size<u64> = Size(1 << 30, 4 << 20);
+const ROUNDS: Size<usize> = Size(3, 1);
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -71,7 +71,7 @@ fn make_source(path: &std::path::Path) {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut block = vec![0u8; 1 << 20];
-    for _ in 0..SIZE / block.len() as u64 {
+    for _ in 0..SIZE.get() / block.len() as u64 {
         for word in block.chunks_mut(8) {
             state ^= state << 13;
             state ^= state >> 7;
@@ -102,7 +102,7 @@ async fn hangar_up(admin: &Session, id: &str, source: &std::path::Path) -> Durat
             Method::PUT,
             &format!("/api/v1/spaces/{id}/files?path=/home/dev/api.bin"),
         )
-        .header(CONTENT_LENGTH, SIZE)
+        .header(CONTENT_LENGTH, SIZE.get())
         .body(reqwest::Body::from(file))
         .send()
         .await
@@ -127,7 +127,7 @@ async fn hangar_down(admin: &Session, id: &str) -> Duration {
     while let Some(piece) = body.next().await {
         received += piece.unwrap().len() as u64;
     }
-    assert_eq!(received, SIZE);
+    assert_eq!(received, SIZE.get());
     started.elapsed()
 }
 
@@ -201,21 +201,21 @@ async fn bench() {
     let baseline_kib = rss_kib(pid);
     let (mut api_up, mut api_down, mut cp_up, mut cp_down) = (vec![], vec![], vec![], vec![]);
     let mut peak_kib = baseline_kib;
-    for round in 0..ROUNDS {
+    for round in 0..ROUNDS.get() {
         let hangar_first = round % 2 == 0;
         for hangar_turn in [hangar_first, !hangar_first] {
             if hangar_turn {
                 let (took, peak) = peak_rss_during(pid, hangar_up(&admin, &id, &source)).await;
-                api_up.push(mb_per_s(SIZE, took));
+                api_up.push(mb_per_s(SIZE.get(), took));
                 peak_kib = peak_kib.max(peak);
                 let (took, peak) = peak_rss_during(pid, hangar_down(&admin, &id)).await;
-                api_down.push(mb_per_s(SIZE, took));
+                api_down.push(mb_per_s(SIZE.get(), took));
                 peak_kib = peak_kib.max(peak);
             } else {
                 let took = docker(&["cp", &source_arg, &format!("{container}:/home/dev/cp.bin")]);
-                cp_up.push(mb_per_s(SIZE, took));
+                cp_up.push(mb_per_s(SIZE.get(), took));
                 let took = docker(&["cp", &format!("{container}:/home/dev/cp.bin"), "-"]);
-                cp_down.push(mb_per_s(SIZE, took));
+                cp_down.push(mb_per_s(SIZE.get(), took));
             }
         }
     }
@@ -225,7 +225,10 @@ async fn bench() {
         median(cp_up),
         median(cp_down),
     );
-    println!("file transfer, 1 GiB, median of {ROUNDS} rounds (release hangar, same container):");
+    println!(
+        "file transfer, {} MiB, median of {ROUNDS} rounds (release hangar, same container):",
+        SIZE.get() >> 20
+    );
     println!(
         "  {:<28} {:>10} {:>12} {:>8}",
         "", "Hangar", "docker cp", "ratio"
@@ -245,7 +248,7 @@ async fn bench() {
         api_down / cp_down
     );
     println!(
-        "  server RSS: {} MiB before, {} MiB at most during the 1 GiB transfers (+{} MiB)",
+        "  server RSS: {} MiB before, {} MiB at most during the transfers (+{} MiB)",
         baseline_kib / 1024,
         peak_kib / 1024,
         peak_kib.saturating_sub(baseline_kib) / 1024

@@ -17,15 +17,19 @@ mod common;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{ms, percentile, Hangar, Session, ADMIN_PASSWORD, PASSWORD};
+use common::{ms, percentile, Hangar, Session, Size, ADMIN_PASSWORD, PASSWORD};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-const SAMPLES: usize = 300;
-const WARMUP: usize = 20;
+const SAMPLES: Size<usize> = Size(300, 10);
+const WARMUP: Size<usize> = Size(20, 3);
+/// The same in a quick run: 50 streams of one user are what the caps must let through.
 const SUBSCRIBERS: [usize; 2] = [1, 50];
+/// One user's 50 streams: above the product's cap of live streams per user (20, one per open
+/// page), which the hardening added after this bench.
+const STREAM_CAP: (&str, &str) = ("HANGAR_LIVE_STREAMS_PER_USER", "100");
 /// An event that takes longer than this counts as missed.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 const GOAL: Duration = Duration::from_millis(200);
@@ -137,7 +141,7 @@ async fn run(
         response_all: Vec::new(),
         missed: 0,
     };
-    for k in 0..WARMUP + SAMPLES {
+    for k in 0..WARMUP.get() + SAMPLES.get() {
         let value = NEXT_VALUE.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
         let response = admin
@@ -164,7 +168,7 @@ async fn run(
                 _ => break,
             }
         }
-        if k < WARMUP {
+        if k < WARMUP.get() {
             continue;
         }
         if count < streams {
@@ -287,7 +291,7 @@ async fn bench(postgres: Option<String>) {
 
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("live.db").display());
-    let server = Hangar::start(&url).await;
+    let server = Hangar::start_with(&url, &[STREAM_CAP]).await;
     let (admin, ann_id, ann) = setup(&server.base, &server.base).await;
     for streams in SUBSCRIBERS {
         rows.push(run("SQLite, one server", &admin, &ann_id, &ann, streams).await);
@@ -298,8 +302,8 @@ async fn bench(postgres: Option<String>) {
         Some(base_url) => {
             let url = common::fresh_postgres_database(&base_url).await;
             // One after the other: the first applies the migrations.
-            let a = Hangar::start(&url).await;
-            let b = Hangar::start(&url).await;
+            let a = Hangar::start_with(&url, &[STREAM_CAP]).await;
+            let b = Hangar::start_with(&url, &[STREAM_CAP]).await;
             let (admin, ann_id, ann_on_b) = setup(&a.base, &b.base).await;
             let ann_on_a = Session::new(&a.base, "ann", PASSWORD).await;
             for streams in SUBSCRIBERS {

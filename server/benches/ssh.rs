@@ -18,18 +18,18 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Hangar, Session, ADMIN_PASSWORD};
+use common::{Hangar, Session, Size, ADMIN_PASSWORD};
 use serde_json::json;
 
 const IMAGE: &str = "hangar/default:bookworm";
-const ECHO_SAMPLES: usize = 400;
-const ECHO_WARMUP: usize = 30;
+const ECHO_SAMPLES: Size<usize> = Size(400, 20);
+const ECHO_WARMUP: Size<usize> = Size(30, 5);
 /// Echo samples alternate in blocks (SSH, raw, SSH, ...) so a noisy neighbour hurts both.
-const ECHO_BLOCK: usize = 50;
-const COPY_BYTES: usize = 200 * 1000 * 1000;
+const ECHO_BLOCK: Size<usize> = Size(50, 10);
+const COPY_BYTES: Size<usize> = Size(200 * 1000 * 1000, 4_000_000);
 /// Rounds alternate SSH and raw; ratios are the medians of the rounds'.
-const COPY_ROUNDS: usize = 3;
-const IDLE_SESSIONS: usize = 200;
+const COPY_ROUNDS: Size<usize> = Size(3, 1);
+const IDLE_SESSIONS: Size<usize> = Size(200, 5);
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -144,7 +144,7 @@ impl Tty {
     fn prepare(&mut self) {
         self.send(b"PS1='$ '\r");
         self.drain(Duration::from_millis(500));
-        for _ in 0..ECHO_WARMUP {
+        for _ in 0..ECHO_WARMUP.get() {
             self.keystroke();
         }
         self.drain(Duration::from_millis(100));
@@ -256,11 +256,11 @@ fn echo(ctx: &Ctx) -> (Vec<Duration>, Vec<Duration>) {
     ssh.prepare();
     raw.prepare();
     let (mut s, mut r) = (Vec::new(), Vec::new());
-    while s.len() < ECHO_SAMPLES {
-        for _ in 0..ECHO_BLOCK {
+    while s.len() < ECHO_SAMPLES.get() {
+        for _ in 0..ECHO_BLOCK.get() {
             s.push(ssh.keystroke());
         }
-        for _ in 0..ECHO_BLOCK {
+        for _ in 0..ECHO_BLOCK.get() {
             r.push(raw.keystroke());
         }
     }
@@ -275,7 +275,7 @@ fn copies(ctx: &Ctx, file: &Path) -> Vec<[Duration; 4]> {
     let back = ctx.dir.path().join("back.bin").display().to_string();
     let remote_ssh = format!("{}@127.0.0.1:/tmp/bench-scp.bin", ctx.login);
     let remote_raw = format!("{}:/tmp/bench-cp.bin", ctx.container);
-    (0..COPY_ROUNDS)
+    (0..COPY_ROUNDS.get())
         .map(|_| {
             let scp_up = ctx.scp(&local, &remote_ssh);
             let cp_up = ctx.docker_cp(&local, &remote_raw);
@@ -313,7 +313,7 @@ fn idle_memory(ctx: &Ctx, pid: u32) -> Memory {
     let before_kb = rss_kb(pid);
     let at = Instant::now();
     let mut sessions = Vec::new();
-    for _ in 0..IDLE_SESSIONS {
+    for _ in 0..IDLE_SESSIONS.get() {
         let mut tty = ctx.ssh_tty();
         tty.wait_for(b"# ");
         sessions.push(tty);
@@ -388,14 +388,18 @@ async fn bench() {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut block = vec![0u8; 1 << 20];
-        for _ in 0..COPY_BYTES / block.len() {
+        // Exactly COPY_BYTES (whole blocks alone made 190 MiB of the "200 MB").
+        let mut left = COPY_BYTES.get();
+        while left > 0 {
             for word in block.chunks_mut(8) {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
             }
-            out.write_all(&block).unwrap();
+            let n = left.min(block.len());
+            out.write_all(&block[..n]).unwrap();
+            left -= n;
         }
     }
     let pid = server.pid().expect("the server runs");
@@ -406,7 +410,10 @@ async fn bench() {
         let memory = idle_memory(&ctx, pid);
         eprintln!("[ssh bench] keystroke echo");
         let echo = echo(&ctx);
-        eprintln!("[ssh bench] {COPY_ROUNDS} rounds of 200 MB up and down");
+        eprintln!(
+            "[ssh bench] {COPY_ROUNDS} rounds of {} MB up and down",
+            COPY_BYTES.get() / 1_000_000
+        );
         let copies = copies(&ctx, &file);
         (memory, echo, copies, ctx)
     })
@@ -448,11 +455,12 @@ fn report(
         percentile_ms(raw, 0.5),
         percentile_ms(raw, 0.99),
     );
-    let mb_s = |d: Duration| COPY_BYTES as f64 / d.as_secs_f64() / 1e6;
+    let mb_s = |d: Duration| COPY_BYTES.get() as f64 / d.as_secs_f64() / 1e6;
     let up_ratio = median(copies.iter().map(|c| mb_s(c[0]) / mb_s(c[1])).collect());
     let down_ratio = median(copies.iter().map(|c| mb_s(c[2]) / mb_s(c[3])).collect());
     let column = |i: usize| median(copies.iter().map(|c| mb_s(c[i])).collect());
-    let per_session = (memory.idle_kb as f64 - memory.before_kb as f64) / IDLE_SESSIONS as f64;
+    let per_session =
+        (memory.idle_kb as f64 - memory.before_kb as f64) / IDLE_SESSIONS.get() as f64;
 
     println!();
     println!(
@@ -480,7 +488,10 @@ fn report(
     );
     println!(
         "{:<42} {:>7.1} MB/s {:>7.1} MB/s {:>6.2}x   >= 0.80x  {}",
-        format!("200 MB up (scp vs docker cp, median of {COPY_ROUNDS})"),
+        format!(
+            "{} MB up (scp vs docker cp, median of {COPY_ROUNDS})",
+            COPY_BYTES.get() / 1_000_000
+        ),
         column(0),
         column(1),
         up_ratio,
@@ -488,7 +499,10 @@ fn report(
     );
     println!(
         "{:<42} {:>7.1} MB/s {:>7.1} MB/s {:>6.2}x   >= 0.80x  {}",
-        "200 MB down (scp vs docker cp)",
+        format!(
+            "{} MB down (scp vs docker cp)",
+            COPY_BYTES.get() / 1_000_000
+        ),
         column(2),
         column(3),
         down_ratio,

@@ -17,23 +17,23 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cpu_seconds, ms, percentile, Hangar, PASSWORD};
+use common::{cpu_seconds, ms, percentile, Hangar, Size, PASSWORD};
 use reqwest::header::{ACCEPT, COOKIE};
 
-const USERS: usize = 1_000;
+const USERS: Size<usize> = Size(1_000, 50);
 const SPACES_PER_USER: usize = 10;
 /// The signed-in user: `user500`, "User 500", spaces `user500-space0`… .
-const BENCH_USER: usize = 500;
-const RATE: u32 = 500;
-const WARMUP: Duration = Duration::from_secs(5);
-const MEASURE: Duration = Duration::from_secs(20);
+const BENCH_USER: Size<usize> = Size(500, 25);
+const RATE: Size<u32> = Size(500, 50);
+const WARMUP: Size<Duration> = Size(Duration::from_secs(5), Duration::from_secs(1));
+const MEASURE: Size<Duration> = Size(Duration::from_secs(20), Duration::from_secs(1));
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rates the dashboard is also driven at when it misses the goal at [`RATE`].
-const LOWER_RATES: [u32; 3] = [250, 100, 50];
+const LOWER_RATES: Size<&[u32]> = Size(&[250, 100, 50], &[25]);
 /// Rates it is also driven at when it meets the goal, to show the room left.
-const HIGHER_RATES: [u32; 2] = [650, 800];
+const HIGHER_RATES: Size<&[u32]> = Size(&[650, 800], &[80]);
 /// Requests of the sequential (closed-loop) measurement before the load.
-const SEQUENTIAL: usize = 300;
+const SEQUENTIAL: Size<usize> = Size(300, 10);
 const GOAL_P99: Duration = Duration::from_millis(20);
 
 struct Sample {
@@ -94,8 +94,8 @@ fn open_loop(
 ) -> Outcome {
     settle(server_pid);
     let interval = Duration::from_secs(1) / rate;
-    let warmup_slots = u64::from(rate) * WARMUP.as_secs();
-    let slots = warmup_slots + u64::from(rate) * MEASURE.as_secs();
+    let warmup_slots = u64::from(rate) * WARMUP.get().as_secs();
+    let slots = warmup_slots + u64::from(rate) * MEASURE.get().as_secs();
     let (results, samples) = mpsc::channel::<Sample>();
     let start = Instant::now() + Duration::from_millis(50);
     let mut cpu_at_measure = None;
@@ -234,10 +234,10 @@ fn main() {
         // Migrations first, then the seed, then the server.
         drop(hangar::db::connect(&url).await.unwrap());
         let seeding = Instant::now();
-        common::seed(&url, USERS, SPACES_PER_USER).await;
+        common::seed(&url, USERS.get(), SPACES_PER_USER).await;
         println!(
             "seeded {USERS} users and {} spaces in {:.1} s",
-            USERS * SPACES_PER_USER,
+            USERS.get() * SPACES_PER_USER,
             seeding.elapsed().as_secs_f64()
         );
         let server = Hangar::start(&url).await;
@@ -280,8 +280,8 @@ fn main() {
     // What one request costs when nothing queues: one client, one request at a time.
     let sequential = |request: &dyn Fn() -> reqwest::RequestBuilder| {
         runtime.block_on(async {
-            let mut samples = Vec::with_capacity(SEQUENTIAL);
-            for _ in 0..SEQUENTIAL {
+            let mut samples = Vec::with_capacity(SEQUENTIAL.get());
+            for _ in 0..SEQUENTIAL.get() {
                 let at = Instant::now();
                 let response = request().send().await.unwrap();
                 assert_eq!(response.status(), 200);
@@ -317,7 +317,7 @@ fn main() {
     });
     let health = open_loop(
         "GET /healthz (baseline)",
-        RATE,
+        RATE.get(),
         runtime.handle(),
         || client.get(&health_url),
         Arc::new(|_| true),
@@ -325,7 +325,7 @@ fn main() {
     );
     let dashboard = open_loop(
         "GET / (dashboard, SSR)",
-        RATE,
+        RATE.get(),
         runtime.handle(),
         dashboard_request,
         is_dashboard.clone(),
@@ -339,9 +339,9 @@ fn main() {
     // Where it stands when it cannot take the full rate, or how much room is left when it can.
     let mut more = Vec::new();
     let others: &[u32] = if goal_met(&dashboard) {
-        &HIGHER_RATES
+        HIGHER_RATES.get()
     } else {
-        &LOWER_RATES
+        LOWER_RATES.get()
     };
     for &rate in others {
         more.push(open_loop(
@@ -367,9 +367,9 @@ fn main() {
          scheduled send time to its whole body; SQLite, {USERS} users / {} spaces, signed in as \
          a user with {SPACES_PER_USER} spaces (page {page_size} bytes); milliseconds; server \
          CPU in cores:",
-        MEASURE.as_secs(),
-        WARMUP.as_secs(),
-        USERS * SPACES_PER_USER
+        MEASURE.get().as_secs(),
+        WARMUP.get().as_secs(),
+        USERS.get() * SPACES_PER_USER
     );
     println!(
         "{:<26} {:>6} {:>6} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9}",

@@ -5,13 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
+use common::Size;
 use hangar::config::Config;
 use serde_json::json;
 
-const ROUNDS: usize = 20;
+const ROUNDS: Size<usize> = Size(20, 2);
 const IMAGE: &str = "hangar/busybox:test";
 
 fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
@@ -38,7 +41,7 @@ async fn main() {
         "--database-url",
         &url,
         "--admin-password",
-        "bench-admin-password",
+        common::ADMIN_PASSWORD,
         "--default-template",
         "false",
     ]);
@@ -59,7 +62,7 @@ async fn main() {
     };
     assert!(post(
         "/api/v1/auth/login",
-        json!({"username": "admin", "password": "bench-admin-password"})
+        json!({"username": "admin", "password": common::ADMIN_PASSWORD})
     )
     .await
     .unwrap()
@@ -106,7 +109,7 @@ async fn main() {
     let baseline_volume = format!("hangar-bench-baseline-{}", std::process::id());
     assert!(docker(&["volume", "create", &baseline_volume]));
     let idle = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
-    for round in 0..ROUNDS {
+    for round in 0..ROUNDS.get() {
         // Hangar: the API call until the space is running.
         let at = Instant::now();
         assert_eq!(
@@ -183,12 +186,10 @@ async fn main() {
         assert!(docker(&["rm", "-f", &name]));
     }
     docker(&["volume", "rm", &baseline_volume]);
-    client
-        .delete(format!("{base}/api/v1/spaces/{id}"))
-        .header("origin", &base)
-        .send()
-        .await
-        .unwrap();
+    // The server runs in this process: until the space is gone, so that its container and
+    // volume do not outlive the bench.
+    let admin = common::Session::new(&base, "admin", common::ADMIN_PASSWORD).await;
+    common::delete_space(&admin, &id).await;
 
     let (h50, h95) = stats(hangar_times);
     let (d50, d95) = stats(docker_times);

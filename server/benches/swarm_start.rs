@@ -7,13 +7,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
+use common::Size;
 use hangar::config::Config;
 use serde_json::json;
 
-const ROUNDS: usize = 8;
+const ROUNDS: Size<usize> = Size(8, 2);
 const IMAGE: &str = "hangar/busybox:test";
 const IDLE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
@@ -193,7 +196,7 @@ async fn main() {
     assert!(made, "cannot make the baseline's network: {out}");
     let mut hangar_times = Vec::new();
     let mut docker_times = Vec::new();
-    for round in 0..ROUNDS {
+    for round in 0..ROUNDS.get() {
         let at = Instant::now();
         assert_eq!(
             post(&format!("/api/v1/spaces/{id}/start"), json!({}))

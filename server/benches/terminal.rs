@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use bytes::Bytes;
-use common::{Hangar, ADMIN_PASSWORD};
+use common::{Hangar, Size, ADMIN_PASSWORD};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::json;
@@ -37,19 +37,19 @@ const IMAGE: &str = "hangar/busybox:test";
 /// Seconds a session without viewers lives (the server's `--terminal-idle-secs`).
 const IDLE_SECS: u64 = 2;
 
-const ECHO_SAMPLES: usize = 500;
-const ECHO_WARMUP: usize = 50;
+const ECHO_SAMPLES: Size<usize> = Size(500, 20);
+const ECHO_WARMUP: Size<usize> = Size(50, 5);
 /// Echo samples are taken in alternating blocks (Hangar, raw, Hangar, ...) so that a noisy
 /// neighbour hurts both sides alike.
-const ECHO_BLOCK: usize = 50;
-const THROUGHPUT_BYTES: usize = 50_000_000;
+const ECHO_BLOCK: Size<usize> = Size(50, 10);
+const THROUGHPUT_BYTES: Size<usize> = Size(50_000_000, 1_000_000);
 /// Rounds alternate Hangar and raw; the ratio is the median of the rounds' ratios.
-const THROUGHPUT_ROUNDS: usize = 5;
-const LOADED_SESSIONS: usize = 200;
+const THROUGHPUT_ROUNDS: Size<usize> = Size(5, 1);
+const LOADED_SESSIONS: Size<usize> = Size(200, 10);
 /// Lines of 80 bytes each loaded session prints every 100 ms (~40 KB/s).
 const LOAD_LINES: usize = 50;
-const IDLE_SESSIONS: usize = 1_000;
-const LEAK_SESSIONS: usize = 5;
+const IDLE_SESSIONS: Size<usize> = Size(1_000, 30);
+const LEAK_SESSIONS: Size<usize> = Size(5, 2);
 /// What the server sends first, and again when a viewer fell behind: a full redraw.
 const SNAPSHOT_PREFIX: &[u8] = b"\x1b[H\x1b[2J";
 
@@ -146,23 +146,34 @@ impl Term {
         while let Some(Chunk::Data(_) | Chunk::Control(_)) = self.recv_within(quiet).await {}
     }
 
-    /// Reads until `needle` went by; false after `limit` or if the terminal closed.
-    async fn wait_for(&mut self, needle: &[u8], limit: Duration) -> bool {
+    /// Reads until `needle` went by; after `limit` or if the terminal closed, says so with
+    /// the last output seen (a shell's error names what went wrong).
+    async fn wait_for(&mut self, needle: &[u8], limit: Duration) -> Result<(), String> {
+        /// Output kept for the message: a few lines.
+        const KEPT: usize = 400;
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.recv_within(left).await {
+            let ended = match self.recv_within(left).await {
                 Some(Chunk::Data(data)) => {
                     seen.extend_from_slice(&data);
                     if find(&seen, needle).is_some() {
-                        return true;
+                        return Ok(());
                     }
-                    seen.drain(..seen.len().saturating_sub(needle.len()));
+                    seen.drain(..seen.len().saturating_sub(KEPT.max(needle.len())));
+                    continue;
                 }
-                Some(Chunk::Control(_)) => {}
-                Some(Chunk::Closed) | None => return false,
-            }
+                Some(Chunk::Control(_)) => continue,
+                Some(Chunk::Closed) => "the terminal closed",
+                None => "nothing more came",
+            };
+            return Err(format!(
+                "{} before {:?} was seen; the last output: {:?}",
+                ended,
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&seen)
+            ));
         }
     }
 
@@ -332,7 +343,7 @@ async fn prepare_prompt(term: &mut Term) {
     // A short prompt without the letter `a`, then a quiet line.
     term.send(b"PS1='$ '\n").await;
     term.drain(Duration::from_millis(300)).await;
-    for _ in 0..ECHO_WARMUP {
+    for _ in 0..ECHO_WARMUP.get() {
         keystroke(term).await;
     }
     term.drain(Duration::from_millis(100)).await;
@@ -343,11 +354,11 @@ async fn echo_both(hangar: &mut Term, raw: &mut Term) -> (Vec<Duration>, Vec<Dur
     prepare_prompt(hangar).await;
     prepare_prompt(raw).await;
     let (mut h, mut r) = (Vec::new(), Vec::new());
-    while h.len() < ECHO_SAMPLES {
-        for _ in 0..ECHO_BLOCK {
+    while h.len() < ECHO_SAMPLES.get() {
+        for _ in 0..ECHO_BLOCK.get() {
             h.push(keystroke(hangar).await);
         }
-        for _ in 0..ECHO_BLOCK {
+        for _ in 0..ECHO_BLOCK.get() {
             r.push(keystroke(raw).await);
         }
     }
@@ -413,7 +424,7 @@ async fn throughput(term: &mut Term, server: Proc) -> Throughput {
 /// scrolls past unseen), in MB/s.
 fn emulator_mb_s() -> (f64, f64) {
     let chunk = vec![b'a'; 8192];
-    let rounds = THROUGHPUT_BYTES / chunk.len();
+    let rounds = THROUGHPUT_BYTES.get() / chunk.len();
     let bytes = (rounds * chunk.len()) as f64;
     let size = |n| std::num::NonZeroU16::new(n).unwrap();
     let mut parser = vt100::Parser::new(size(24), size(80), 0);
@@ -486,7 +497,7 @@ struct Memory {
 }
 
 /// Sessions that filled their scrollback (of the first `FULL_SESSIONS` idle ones).
-const FULL_SESSIONS: usize = 100;
+const FULL_SESSIONS: Size<usize> = Size(100, 10);
 const FULL_LINES: usize = 1_100;
 /// The server's history per session (`--terminal-scrollback-kib`, its default): the 1,100
 /// lines of 81 bytes fill it.
@@ -500,7 +511,7 @@ async fn idle_memory(ctx: &Arc<Ctx>, server: Proc) -> Memory {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (before_kb, fds_before) = (server.status("VmRSS"), server.open_fds());
     let at = Instant::now();
-    let sockets = open_many(ctx, IDLE_SESSIONS, 16).await;
+    let sockets = open_many(ctx, IDLE_SESSIONS.get(), 16).await;
     let open_seconds = at.elapsed().as_secs_f64();
     // Let every prompt arrive and settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -515,16 +526,18 @@ async fn idle_memory(ctx: &Arc<Ctx>, server: Proc) -> Memory {
     let line = "c".repeat(79);
     let command = format!("yes {line} | head -n {FULL_LINES}; echo FULL-$((6*7))-MARK\n");
     let mut terms: Vec<Term> = sockets.into_iter().map(Term::Hangar).collect();
-    let rest = terms.split_off(FULL_SESSIONS);
+    let rest = terms.split_off(FULL_SESSIONS.get());
     let full: Vec<Term> = futures_util::stream::iter(terms)
         .map(|mut term| {
             let command = command.clone();
             async move {
                 term.send(command.as_bytes()).await;
-                assert!(
-                    term.wait_for(b"FULL-42-MARK", Duration::from_secs(120))
-                        .await
-                );
+                if let Err(failed) = term
+                    .wait_for(b"FULL-42-MARK", Duration::from_secs(120))
+                    .await
+                {
+                    panic!("a session printing {FULL_LINES} lines: {failed}");
+                }
                 term
             }
         })
@@ -539,7 +552,7 @@ async fn idle_memory(ctx: &Arc<Ctx>, server: Proc) -> Memory {
     let closed_kb = server.status("VmRSS");
 
     // The same again: memory that comes back is reused, memory that was lost grows again.
-    let sockets = open_many(ctx, IDLE_SESSIONS, 16).await;
+    let sockets = open_many(ctx, IDLE_SESSIONS.get(), 16).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let again_kb = server.status("VmRSS");
     exit_many(sockets).await;
@@ -568,7 +581,7 @@ struct Load {
 async fn echo_under_load(ctx: &Arc<Ctx>) -> Load {
     let mut hangar = ctx.hangar().await;
     let mut raw = ctx.raw().await;
-    let sockets = open_many(ctx, LOADED_SESSIONS, 16).await;
+    let sockets = open_many(ctx, LOADED_SESSIONS.get(), 16).await;
     let counters = Arc::new(LoadCounters::default());
     let line = "b".repeat(79);
     let command = format!(
@@ -635,7 +648,7 @@ async fn echo_under_load(ctx: &Arc<Ctx>) -> Load {
     Load {
         hangar: h,
         raw: r,
-        per_session_kb_s: bytes as f64 / seconds / LOADED_SESSIONS as f64 / 1e3,
+        per_session_kb_s: bytes as f64 / seconds / LOADED_SESSIONS.get() as f64 / 1e3,
         total_mb_s: bytes as f64 / seconds / 1e6,
         redraws,
     }
@@ -652,7 +665,7 @@ struct IdleEnd {
 /// And, for comparison, what closing a raw exec's stdin does to its shell.
 async fn idle_end(ctx: &Arc<Ctx>) -> IdleEnd {
     let other_shells = ctx.login_shells().await;
-    let sockets = open_many(ctx, LEAK_SESSIONS, LEAK_SESSIONS).await;
+    let sockets = open_many(ctx, LEAK_SESSIONS.get(), LEAK_SESSIONS.get()).await;
     drop(sockets);
     tokio::time::sleep(Duration::from_secs(IDLE_SECS + 5)).await;
     let left_running = ctx.login_shells().await.saturating_sub(other_shells);
@@ -742,7 +755,7 @@ async fn phases(ctx: Arc<Ctx>, server: Proc) -> Results {
     let mut raw = ctx.raw().await;
     let echo = echo_both(&mut hangar, &mut raw).await;
     let mut throughputs = Vec::new();
-    for _ in 0..THROUGHPUT_ROUNDS {
+    for _ in 0..THROUGHPUT_ROUNDS.get() {
         let h = throughput(&mut hangar, server).await;
         let r = throughput(&mut raw, server).await;
         throughputs.push((h, r));
@@ -781,6 +794,10 @@ async fn bench() {
             // product's defaults are 10 per user and 20 per space).
             ("HANGAR_TERMINAL_SESSIONS_PER_USER", "5000"),
             ("HANGAR_TERMINAL_SESSIONS_PER_SPACE", "5000"),
+            // Each session is a shell, a process in the space's container, whose pids are
+            // capped (1,024 per compute unit by default): 1,000 idle shells left 22 pids, and
+            // 20 sessions running `yes | head` at once could not fork ("can't fork").
+            ("HANGAR_PIDS_PER_CU", "4096"),
         ],
     )
     .await;
@@ -908,7 +925,7 @@ fn report(results: &Results, took: Duration) {
         percentile(r, 0.5),
         percentile(r, 0.99),
     );
-    let mb_s = |t: &Throughput| THROUGHPUT_BYTES as f64 / t.seconds / 1e6;
+    let mb_s = |t: &Throughput| THROUGHPUT_BYTES.get() as f64 / t.seconds / 1e6;
     let th = median(results.throughput.iter().map(|(h, _)| mb_s(h)).collect());
     let tr = median(results.throughput.iter().map(|(_, r)| mb_s(r)).collect());
     let ratio = median(
@@ -926,8 +943,8 @@ fn report(results: &Results, took: Duration) {
         percentile(&load.raw, 0.99),
     );
     let m = &results.memory;
-    let per_session = (m.idle_kb as f64 - m.before_kb as f64) / IDLE_SESSIONS as f64;
-    let per_full = (m.full_kb as f64 - m.idle_kb as f64) / FULL_SESSIONS as f64;
+    let per_session = (m.idle_kb as f64 - m.before_kb as f64) / IDLE_SESSIONS.get() as f64;
+    let per_full = (m.full_kb as f64 - m.idle_kb as f64) / FULL_SESSIONS.get() as f64;
 
     println!();
     println!("web terminal: Hangar (WebSocket, separate server process) vs raw docker exec -t");
@@ -956,7 +973,10 @@ fn report(results: &Results, took: Duration) {
     );
     println!(
         "{:<42} {:>7.1} MB/s {:>7.1} MB/s {:>6.2}x   >= 0.80x raw  {}  (ratio: median of the rounds')",
-        format!("output throughput (median of {THROUGHPUT_ROUNDS} x 50 MB)"),
+        format!(
+            "output throughput (median of {THROUGHPUT_ROUNDS} x {} MB)",
+            THROUGHPUT_BYTES.get() / 1_000_000
+        ),
         th,
         tr,
         ratio,
@@ -1020,7 +1040,7 @@ fn report(results: &Results, took: Duration) {
             mb_s(h) / mb_s(r),
             mb_s(h),
             h.seconds,
-            h.received as f64 * 100.0 / THROUGHPUT_BYTES as f64,
+            h.received as f64 * 100.0 / THROUGHPUT_BYTES.get() as f64,
             h.frames,
             h.received as f64 / h.frames as f64,
             h.redraws,
@@ -1051,7 +1071,7 @@ fn report(results: &Results, took: Duration) {
         "  memory: {} KB after all ended, {} KB with {IDLE_SESSIONS} new idle sessions ({:+.1} KB per session the second time)",
         m.closed_kb,
         m.again_kb,
-        (m.again_kb as f64 - m.closed_kb as f64) / IDLE_SESSIONS as f64
+        (m.again_kb as f64 - m.closed_kb as f64) / IDLE_SESSIONS.get() as f64
     );
     let leak = &results.leak;
     println!(

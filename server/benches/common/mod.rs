@@ -12,6 +12,39 @@ use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
 
 pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+/// A quick run (`HANGAR_BENCH_QUICK=1`): a few iterations and small payloads, so that
+/// `make test` runs every bench once and a bench that breaks fails there; its figures mean
+/// nothing. Its checks and panics are those of a measured run.
+pub fn quick() -> bool {
+    std::env::var("HANGAR_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// `full` in a measured run, `small` in a [`quick`] one.
+pub fn sized<T>(full: T, small: T) -> T {
+    if quick() {
+        small
+    } else {
+        full
+    }
+}
+
+/// A count, size or time of a bench: the first in a measured run, the second in a [`quick`]
+/// one. Shown as the one in force.
+#[derive(Clone, Copy)]
+pub struct Size<T>(pub T, pub T);
+
+impl<T: Copy> Size<T> {
+    pub fn get(&self) -> T {
+        sized(self.0, self.1)
+    }
+}
+
+impl<T: Copy + std::fmt::Display> std::fmt::Display for Size<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
 pub const PASSWORD: &str = "bench-password";
 
 /// The release `hangar` binary (or `HANGAR_BENCH_BIN`), serving on a free port of its own.
@@ -38,6 +71,15 @@ impl Hangar {
         // Another build of hangar to measure (the same code built otherwise), if asked.
         let binary = std::env::var_os("HANGAR_BENCH_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_hangar").into());
+        // The server's log (at `info`) appended to this file, if asked: what it did when a
+        // bench failed.
+        let log = std::env::var_os("HANGAR_BENCH_SERVER_LOG").map(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap()
+        });
         let child = tokio::process::Command::new(binary)
             // No SSH gateway unless a bench asks for one (benches run beside other Hangars).
             .env("HANGAR_SSH_LISTEN", "none")
@@ -47,9 +89,9 @@ impl Hangar {
             .env("HANGAR_DATABASE_URL", database_url)
             .env("HANGAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("HANGAR_DEFAULT_TEMPLATE", "false")
-            .env("HANGAR_LOG", "warn")
+            .env("HANGAR_LOG", if log.is_some() { "info" } else { "warn" })
             .env("LEPTOS_SITE_ROOT", site_root)
-            .stdout(Stdio::null())
+            .stdout(log.map_or_else(Stdio::null, Stdio::from))
             .kill_on_drop(true)
             .spawn()
             .unwrap();

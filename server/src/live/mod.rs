@@ -17,6 +17,11 @@ pub struct Change {
     pub users: Vec<UserId>,
     /// The space that changed, if one did.
     pub space_id: Option<SpaceId>,
+    /// Only who is connected changed (an SSH session opened or closed): pages that show it
+    /// follow, but nobody's rights changed, so access watches need not look again (each of a
+    /// space's N open sessions re-reading its rights on every one of N openings and closings
+    /// was N² database reads: 200 SSH sessions closing held SQLite's pool past its timeout).
+    pub presence: bool,
 }
 
 /// What subscribers hear.

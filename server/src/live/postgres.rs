@@ -45,6 +45,9 @@ struct Message {
     /// The space that changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<SpaceId>,
+    /// Only who is connected changed ([`Change::presence`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    p: bool,
     /// The sender could not publish some changes: resync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     r: bool,
@@ -63,6 +66,7 @@ fn payloads(origin: &str, change: &Change) -> Vec<String> {
     let mut message = Message {
         o: origin.to_owned(),
         s: change.space_id.clone(),
+        p: change.presence,
         ..Message::default()
     };
     // `,"u":[]` is added once the first user is in.
@@ -119,6 +123,7 @@ fn received(origin: &str, payload: &str) -> Option<Update> {
         Update::Changed(Change {
             users: message.u,
             space_id: message.s,
+            presence: message.p,
         })
     })
 }
@@ -367,6 +372,7 @@ mod tests {
                 .map(|_| UserId(uuid::Uuid::new_v4().to_string()))
                 .collect(),
             space_id: space.map(SpaceId::from),
+            presence: false,
         }
     }
 

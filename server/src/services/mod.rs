@@ -182,11 +182,22 @@ impl Services {
         self.notifier.notify(Change {
             users,
             space_id: None,
+            presence: false,
         });
     }
 
     /// Tells live views of the space's owner and sharees (and admins) that it changed.
     pub async fn space_changed(&self, space_id: &SpaceId) {
+        self.notify_space(space_id, false).await;
+    }
+
+    /// Tells them that only who is connected to the space changed (a session opened or
+    /// closed): access watches let it pass ([`Change::presence`]).
+    pub async fn space_presence_changed(&self, space_id: &SpaceId) {
+        self.notify_space(space_id, true).await;
+    }
+
+    async fn notify_space(&self, space_id: &SpaceId, presence: bool) {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let mut users = Vec::new();
         if let Ok(Some(space)) = crate::entities::space::Entity::find_by_id(space_id.clone())
@@ -205,6 +216,7 @@ impl Services {
         self.notifier.notify(Change {
             users,
             space_id: Some(space_id.clone()),
+            presence,
         });
     }
 }

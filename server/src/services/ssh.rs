@@ -177,7 +177,7 @@ impl Services {
         .await;
         if let Ok(entry) = &entered {
             // Pages that show live sessions follow.
-            self.space_changed(&entry.space.id).await;
+            self.space_presence_changed(&entry.space.id).await;
         }
         entered
     }
@@ -269,7 +269,7 @@ impl Services {
             json!({"seconds": seconds, "why": why}),
         )
         .await;
-        self.space_changed(&space_id).await;
+        self.space_presence_changed(&space_id).await;
     }
 
     /// Whether the space still runs (false once it is stopping or gone); `None` when the

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use app::ids::SpaceId;
+use app::ids::{SpaceId, UserId};
 use sea_orm::EntityTrait;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -66,9 +66,17 @@ impl AccessWatch {
     }
 
     fn concerns(&self, change: &Change) -> bool {
-        change.users.iter().any(|u| u == self.caller.id())
-            || matches!(&self.need, Need::Space(id) | Need::Feature(id, _) if change.space_id.as_ref() == Some(id))
+        concerns(self.caller.id(), &self.need, change)
     }
+}
+
+/// Whether `change` may have taken away what `need` asks of `user`: a change of the user or
+/// of the space, unless only who is connected to it changed (a session opening or closing
+/// takes nobody's right away).
+fn concerns(user: &UserId, need: &Need, change: &Change) -> bool {
+    !change.presence
+        && (change.users.iter().any(|u| u == user)
+            || matches!(need, Need::Space(id) | Need::Feature(id, _) if change.space_id.as_ref() == Some(id)))
 }
 
 impl Services {
@@ -145,5 +153,39 @@ impl Services {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each of a space's open sessions holds a watch: if one opening or closing made them all
+    /// read their rights again, N sessions coming and going cost N² reads (200 SSH sessions
+    /// ending held SQLite's pool of 4 past its 10 s timeout, and sign-ins were refused).
+    #[test]
+    fn a_session_coming_or_going_is_no_reason_to_look_again() {
+        let (user, space) = (UserId::from("user-1"), SpaceId::from("space-1"));
+        let change = |presence| Change {
+            users: vec![user.clone()],
+            space_id: Some(space.clone()),
+            presence,
+        };
+        for need in [
+            Need::SignedIn,
+            Need::Space(space.clone()),
+            Need::Feature(space.clone(), app::api::templates::Feature::Ssh),
+        ] {
+            assert!(concerns(&user, &need, &change(false)), "{need:?}");
+            assert!(!concerns(&user, &need, &change(true)), "{need:?}");
+        }
+        // Another user's space changing concerns a watch on this space, not one on the user.
+        let elsewhere = Change {
+            users: vec![UserId::from("user-2")],
+            space_id: Some(space.clone()),
+            presence: false,
+        };
+        assert!(concerns(&user, &Need::Space(space.clone()), &elsewhere));
+        assert!(!concerns(&user, &Need::SignedIn, &elsewhere));
     }
 }

@@ -99,6 +99,7 @@ impl Sharing for Services {
         self.notifier.notify(crate::live::Change {
             users: vec![sharee.id.clone()],
             space_id: Some(space.id.clone()),
+            presence: false,
         });
         self.list_shares(caller, space_id).await
     }
