@@ -11,7 +11,7 @@ use serde_json::json;
 use super::links::{CODE_SERVER_PORT, VNC_PORT};
 use crate::entities::space;
 use crate::runtime::{ExecOutput, ExecRequest};
-use crate::services::audit::{record, space_target, Outcome};
+use crate::services::audit::{record, Outcome};
 use crate::services::Services;
 
 /// Where the VS Code tunnel writes what it says (its sign-in code among it).
@@ -115,12 +115,7 @@ impl Services {
         let result = tokio::time::timeout(std::time::Duration::from_secs(30), outcome)
             .await
             .unwrap_or_else(|_| Err("it did not start within 30 s".into()));
-        let owner = self
-            .find_user(&space.owner_id)
-            .await
-            .map(|u| u.username)
-            .unwrap_or_default();
-        let target = space_target(&owner, &space.name);
+        let target = self.audit_target_of(space).await;
         match result {
             Ok(()) => {
                 record(

@@ -24,9 +24,9 @@ use crate::domain::devcontainer::{self, quote, Plan};
 use crate::domain::lifecycle::AfterStop;
 use crate::entities::{space, template};
 use crate::error::{ApiError, ApiResult};
-use crate::runtime::{BuildRequest, ExecOutput, ExecRequest};
+use crate::runtime::{BuildRequest, ExecOutput};
 use crate::services::access::Caller;
-use crate::services::audit::{record, space_target, Outcome};
+use crate::services::audit::{record, Outcome};
 use crate::services::Services;
 
 /// Longest a build may take.
@@ -178,16 +178,7 @@ impl Services {
         env: Vec<String>,
         limit: usize,
     ) -> Result<Captured, String> {
-        let request = ExecRequest {
-            cmd: vec!["/bin/sh".into(), "-c".into(), script.to_owned()],
-            env,
-            ..Default::default()
-        };
-        let mut exec = self
-            .runtime
-            .exec(space_id, request)
-            .await
-            .map_err(|e| format!("could not run it in the space: {e}"))?;
+        let mut exec = self.start_script(space_id, script.to_owned(), env).await?;
         let mut out = Captured {
             stdout: Vec::new(),
             stderr: String::new(),
@@ -226,16 +217,10 @@ impl Services {
         file: &std::path::Path,
         log: &mut LiveLog<'_>,
     ) -> Result<String, String> {
-        let request = ExecRequest {
-            cmd: vec!["/bin/sh".into(), "-c".into(), script.to_owned()],
-            env,
-            ..Default::default()
-        };
         let mut exec = self
-            .runtime
-            .exec(space_id, request)
+            .start_script(space_id, script.to_owned(), env)
             .await
-            .map_err(|e| format!("could not read the build's files in the space: {e}"))?;
+            .map_err(|e| format!("reading the build's files: {e}"))?;
         let mut out = tokio::fs::File::create(file)
             .await
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
@@ -381,12 +366,7 @@ impl Services {
         let _ = tokio::fs::remove_file(&spool).await;
         let _ = tokio::fs::remove_file(spool.with_extension("features.tar")).await;
         log.write().await;
-        let owner = self
-            .find_user(&space.owner_id)
-            .await
-            .map(|u| u.username)
-            .unwrap_or_default();
-        let target = space_target(&owner, &space.name);
+        let target = self.audit_target_of(space).await;
         match outcome {
             Ok(None) => {
                 log.line("no devcontainer.json in the repository: the template's image is used")

@@ -93,6 +93,17 @@ pub fn template_spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpe
 }
 
 impl Services {
+    /// How the audit log names the space (`owner/name`; the owner's name left empty should
+    /// the owner be gone).
+    pub async fn audit_target_of(&self, space: &space::Model) -> String {
+        let owner = self
+            .find_user(&space.owner_id)
+            .await
+            .map(|u| u.username)
+            .unwrap_or_default();
+        space_target(&owner, &space.name)
+    }
+
     async fn space_dtos(
         &self,
         caller: &Caller,

@@ -216,6 +216,24 @@ fn reason(said: &str, code: Option<i64>) -> String {
 }
 
 impl Services {
+    /// Starts `script` under `/bin/sh` in the running space with `env` (no terminal).
+    pub(super) async fn start_script(
+        &self,
+        space_id: &SpaceId,
+        script: String,
+        env: Vec<String>,
+    ) -> Result<crate::runtime::Exec, String> {
+        let request = ExecRequest {
+            cmd: vec!["/bin/sh".into(), "-c".into(), script],
+            env,
+            ..Default::default()
+        };
+        self.runtime
+            .exec(space_id, request)
+            .await
+            .map_err(|e| format!("could not run it in the space: {e}"))
+    }
+
     /// Runs `script` in the running space with `env`, its output going to `log`; the error is
     /// what it said last (or that the image lacks git, or the time ran out).
     pub(super) async fn run_logged(
@@ -226,16 +244,8 @@ impl Services {
         log: &mut LiveLog<'_>,
         limit: Duration,
     ) -> Result<(), String> {
-        let request = ExecRequest {
-            cmd: vec!["/bin/sh".into(), "-c".into(), script],
-            env: GIT_ENV.iter().map(|e| (*e).to_owned()).chain(env).collect(),
-            ..Default::default()
-        };
-        let mut exec = self
-            .runtime
-            .exec(space_id, request)
-            .await
-            .map_err(|e| format!("could not run it in the space: {e}"))?;
+        let env = GIT_ENV.iter().map(|e| (*e).to_owned()).chain(env).collect();
+        let mut exec = self.start_script(space_id, script, env).await?;
         // This run's own output, for its reason.
         let mut said = String::new();
         let ran = tokio::time::timeout(limit, async {
