@@ -53,6 +53,7 @@ pub struct SpaceUsage {
 
 /// `GET /api/v1/spaces/{id}/usage?range=`.
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
