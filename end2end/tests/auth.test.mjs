@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, RESULTS, launchBrowser, signIn, startHangar, watchedPage, waitHydrated, signInToDashboard } from './harness.mjs';
+import { ADMIN_PASSWORD, RESULTS, api, launchBrowser, signIn, startHangar, watchedPage, waitHydrated, signInToDashboard } from './harness.mjs';
 
 let hangar;
 let chromium;
@@ -128,9 +128,15 @@ test('a page loaded on demand preloads its wasm part, hydrates, and leads on by 
   const parts = [];
   page.on('request', (request) => { if (/\/pkg\/split_/.test(request.url())) parts.push(request.url()); });
   await page.click('[data-testid="admin-link"]');
-  await page.waitForSelector('[data-username="admin"]');
+  // The admin section opens on its overview, whose figures are the API's.
+  const running = await page.waitForSelector('[data-testid="overview-running"]');
   assert.equal(parts.length, 1, `parts fetched: ${parts}`);
   assert.match(parts[0], /\/split_admin_view\.wasm$/);
+  const overview = await api(page, 'GET', '/api/v1/admin/overview');
+  assert.equal(overview.status, 200, JSON.stringify(overview.body));
+  assert.match(await running.innerText(), new RegExp(`^${overview.body.running_spaces} running spaces, ${overview.body.running_compute_units} compute units in use$`));
+  assert.equal(await page.locator('[data-testid="overview-nodes"] tbody tr').count(), overview.body.nodes.length);
+  assert.ok(overview.body.nodes.length >= 1);
 
   // Loaded directly, the page hydrates once its part is in: its form is handled in the page
   // (the server-rendered form alone would reload the document).
@@ -157,7 +163,7 @@ test('a wasm part whose download fails is fetched again, and one that never come
     return adminTries <= 2 ? route.abort('failed') : route.continue();
   });
   await page.click('[data-testid="admin-link"]');
-  await page.waitForSelector('[data-username="admin"]');
+  await page.waitForSelector('[data-testid="overview-running"]');
   assert.ok(adminTries >= 3, `the admin part was asked for ${adminTries} times`);
 
   // The profile part never comes: the page says so, and the rest of the app still works.
@@ -171,7 +177,7 @@ test('a wasm part whose download fails is fetched again, and one that never come
   assert.match(await notice.innerText(), /reload the page/i);
   assert.ok(profileTries >= 5, `the profile part was asked for ${profileTries} times`);
   await page.click('[data-testid="admin-link"]');
-  await page.waitForSelector('[data-username="admin"]');
+  await page.waitForSelector('[data-testid="overview-running"]');
 
   // What the failures logged, and nothing else: no panic, no other error.
   const expected = /split_(admin|profile)_view\.wasm|Failed to fetch|net::ERR_FAILED/;

@@ -7,6 +7,7 @@ pub mod autostop;
 pub mod features;
 pub mod files;
 pub mod groups;
+pub mod overview;
 pub mod page;
 pub mod ports;
 pub mod quota;
@@ -200,6 +201,7 @@ pub mod ssr {
         + super::autostop::ssr::AutostopApi
         + super::repos::ssr::ReposApi
         + super::usage::ssr::UsageApi
+        + super::overview::ssr::OverviewApi
     {
     }
 
@@ -222,6 +224,7 @@ pub mod ssr {
             + super::autostop::ssr::AutostopApi
             + super::repos::ssr::ReposApi
             + super::usage::ssr::UsageApi
+            + super::overview::ssr::OverviewApi
     {
     }
 

@@ -23,7 +23,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     {move || user.get().and_then(|r| r.ok().flatten()).map(|user| view! {
                         <a href="/">"Dashboard"</a>
                         <a href="/profile">"Profile"</a>
-                        {(user.role == crate::api::auth::Role::Admin).then(|| view! { <a href="/admin/users" data-testid="admin-link">"Admin"</a> })}
+                        {(user.role == crate::api::auth::Role::Admin).then(|| view! { <a href="/admin" data-testid="admin-link">"Admin"</a> })}
                     })}
                 </Transition>
             </nav>

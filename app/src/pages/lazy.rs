@@ -13,6 +13,7 @@ use crate::pages::{admin, profile, space, terminal};
 /// download and the code its pages share is not cut into ever smaller pieces.
 #[derive(Clone, Copy)]
 pub enum AdminPage {
+    Overview,
     Users,
     Groups,
     Templates,
@@ -62,6 +63,7 @@ macro_rules! page_part {
 page_part!(fn admin_view / __preload_admin_view (page: AdminPage) {
     preload_part("admin_view");
     Ok(match page {
+        AdminPage::Overview => view! { <admin::overview::OverviewPage /> }.into_any(),
         AdminPage::Users => view! { <admin::users::UsersPage /> }.into_any(),
         AdminPage::Groups => view! { <admin::groups::GroupsPage /> }.into_any(),
         AdminPage::Templates => view! { <admin::templates::TemplatesPage /> }.into_any(),
@@ -177,6 +179,11 @@ macro_rules! on_demand_route {
     };
 }
 
+on_demand_route!(
+    OverviewRoute,
+    admin_view(AdminPage::Overview),
+    __preload_admin_view
+);
 on_demand_route!(
     UsersRoute,
     admin_view(AdminPage::Users),

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod nodes;
 pub mod oidc;
 pub mod orphans;
+pub mod overview;
 pub mod paging;
 pub mod ports;
 pub mod quota;

@@ -20,6 +20,7 @@ mod health;
 mod matrix;
 mod oidc;
 mod openapi;
+mod overview;
 mod pages;
 mod ports;
 mod ports_apps;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod features;
 pub mod groups;
 pub mod nodes;
+pub mod overview;
 pub mod spaces;
 pub mod templates;
 pub mod users;
@@ -191,6 +192,7 @@ where
 pub fn AdminNav() -> impl IntoView {
     view! {
         <nav class="subnav" aria-label="Administration">
+            <a href="/admin">"Overview"</a>
             <a href="/admin/users">"Users"</a>
             <a href="/admin/groups">"Groups"</a>
             <a href="/admin/templates">"Templates"</a>

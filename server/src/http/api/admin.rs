@@ -65,3 +65,14 @@ pub async fn remove_unlabelled(
 ) -> ApiResult<Json<Vec<DockerObject>>> {
     Ok(Json(services.remove_unlabelled(&caller, &name).await?))
 }
+
+/// What an admin looks at first: the machines and what they hold, who runs what, the idle
+/// spaces, the users near their quotas, the latest failures and what the host enforces.
+#[utoipa::path(get, path = "/api/v1/admin/overview", tag = "admin", responses((status = 200, body = app::api::overview::AdminOverview), (status = 401, body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody)))]
+pub async fn overview(
+    State(services): State<Services>,
+    AdminCaller(caller): AdminCaller,
+) -> ApiResult<Json<app::api::overview::AdminOverview>> {
+    use app::api::overview::ssr::OverviewApi;
+    Ok(Json(services.overview(&caller).await?))
+}

@@ -88,6 +88,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::events::events))
         .routes(routes!(admin::list_orphans, admin::remove_orphans))
         .routes(routes!(admin::list_nodes))
+        .routes(routes!(admin::overview))
         .routes(routes!(admin::move_space))
         .routes(routes!(admin::remove_unlabelled))
         .routes(routes!(ports::space_ports))
