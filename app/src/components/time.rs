@@ -273,8 +273,9 @@ mod tests {
     }
 
     #[test]
-    fn exact_time_in_utc() {
-        let at: Timestamp = serde_json::from_str("\"2026-12-06T21:33:08.522Z\"").unwrap();
+    fn exact_time_in_utc() -> Result<(), serde_json::Error> {
+        let at: Timestamp = serde_json::from_str("\"2026-12-06T21:33:08.522Z\"")?;
         assert_eq!(exact_text(&at), "2026-12-06 21:33:08 UTC");
+        Ok(())
     }
 }

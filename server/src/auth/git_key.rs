@@ -102,28 +102,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_round_trip_and_the_key_file_is_private_and_kept() {
+    fn tokens_round_trip_and_the_key_file_is_private_and_kept(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let key = GitKey::in_dir(dir.path()).unwrap();
-        let sealed = key.seal("ghp_secret").unwrap();
+        let dir = tempfile::tempdir()?;
+        let key = GitKey::in_dir(dir.path())?;
+        let sealed = key.seal("ghp_secret")?;
         assert!(!sealed.contains("ghp_secret"));
-        assert_ne!(
-            sealed,
-            key.seal("ghp_secret").unwrap(),
-            "a fresh nonce each time"
-        );
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-            .unwrap()
+        assert_ne!(sealed, key.seal("ghp_secret")?, "a fresh nonce each time");
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))?
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         // The same file again reads what was sealed; another key does not.
-        assert_eq!(
-            GitKey::in_dir(dir.path()).unwrap().open(&sealed).unwrap(),
-            "ghp_secret"
-        );
-        let other = tempfile::tempdir().unwrap();
-        assert!(GitKey::in_dir(other.path()).unwrap().open(&sealed).is_err());
+        assert_eq!(GitKey::in_dir(dir.path())?.open(&sealed)?, "ghp_secret");
+        let other = tempfile::tempdir()?;
+        assert!(GitKey::in_dir(other.path())?.open(&sealed).is_err());
+        Ok(())
     }
 }

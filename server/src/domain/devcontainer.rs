@@ -692,7 +692,7 @@ mod tests {
     const WORKSPACE: &str = "/root/project";
 
     #[test]
-    fn reads_a_file_with_comments_and_trailing_commas() {
+    fn reads_a_file_with_comments_and_trailing_commas() -> Result<(), String> {
         let text = r#"{
             // the image
             "name": "demo",
@@ -709,26 +709,25 @@ mod tests {
             "privileged": true,
             "frobnicate": 1,
         }"#;
-        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE).unwrap();
-        let build = plan.build.clone().unwrap();
+        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE)?;
+        let build = plan.build.clone().ok_or("no build")?;
         assert_eq!(build.dockerfile, ".devcontainer/Dockerfile");
         assert_eq!(build.context, "");
-        assert_eq!(
-            build.dockerfile_in_context().unwrap(),
-            ".devcontainer/Dockerfile"
-        );
+        assert_eq!(build.dockerfile_in_context()?, ".devcontainer/Dockerfile");
         assert_eq!(build.args["V"], "1");
         assert_eq!(plan.container_env["WHERE"], WORKSPACE);
         assert_eq!(plan.remote_env["PATH"], "${PATH}:/opt/bin");
         assert_eq!(plan.remote_env["L"], "none");
         assert_eq!(plan.user.as_deref(), Some("dev"));
-        assert_eq!(plan.post_create.as_ref().unwrap().script(), "'touch' 'a b'");
+        assert_eq!(
+            plan.post_create.as_ref().map(Command::script).as_deref(),
+            Some("'touch' 'a b'")
+        );
         assert!(plan
             .post_start
             .as_ref()
-            .unwrap()
-            .script()
-            .contains("( 'echo' '2'\n) || hangar_failed=1"));
+            .map(Command::script)
+            .is_some_and(|s| s.contains("( 'echo' '2'\n) || hangar_failed=1")));
         assert_eq!(
             plan.ports,
             vec![Port {
@@ -749,6 +748,7 @@ mod tests {
         ] {
             assert!(ignored.contains(expected), "{expected} not in {ignored}");
         }
+        Ok(())
     }
 
     #[test]
@@ -772,13 +772,13 @@ mod tests {
     }
 
     #[test]
-    fn the_legacy_dockerfile_key_builds_from_the_files_folder() {
+    fn the_legacy_dockerfile_key_builds_from_the_files_folder() -> Result<(), String> {
         let text = r#"{"dockerFile": "Dockerfile"}"#;
-        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE).unwrap();
-        let build = plan.build.unwrap();
+        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE)?;
+        let build = plan.build.ok_or("no build")?;
         assert_eq!(build.dockerfile, ".devcontainer/Dockerfile");
         assert_eq!(build.context, ".devcontainer");
-        assert_eq!(build.dockerfile_in_context().unwrap(), "Dockerfile");
+        assert_eq!(build.dockerfile_in_context()?, "Dockerfile");
         let outside = Build {
             dockerfile: "Dockerfile".into(),
             context: ".devcontainer".into(),
@@ -786,16 +786,17 @@ mod tests {
             target: None,
         };
         assert!(outside.dockerfile_in_context().is_err());
+        Ok(())
     }
 
     #[test]
-    fn feature_options_take_defaults_and_become_capitals() {
+    fn feature_options_take_defaults_and_become_capitals() -> Result<(), String> {
         let feature = LocalFeature {
             path: ".devcontainer/features/hello".into(),
             options: BTreeMap::from([("greeting".into(), "hi".into())]),
         };
         let description = r#"{"id": "hello", "options": {"greeting": {"type": "string", "default": "hello"}, "the-name": {"type": "string", "default": "world"}}, "containerEnv": {"HELLO": "1"}}"#;
-        let install = feature_env(&feature, Some(description)).unwrap();
+        let install = feature_env(&feature, Some(description))?;
         assert_eq!(install.options["GREETING"], "hi");
         assert_eq!(install.options["THE_NAME"], "world");
         assert_eq!(install.container_env["HELLO"], "1");
@@ -804,6 +805,7 @@ mod tests {
         assert!(file.contains("GREETING='hi' THE_NAME='world' ./install.sh"));
         assert!(file.contains("ENV HELLO=\"1\""));
         assert!(file.ends_with("USER dev\n"));
+        Ok(())
     }
 
     #[test]

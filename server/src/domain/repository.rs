@@ -252,9 +252,9 @@ mod tests {
         assert_eq!(name_of("git@github.com:o/tool").as_deref(), Some("tool"));
         assert_eq!(name_of("git://h/a/b/").as_deref(), Some("b"));
         assert_eq!(name_of("https://h/o/.."), None);
-        let checked = check("https://h/o/p.git", Some(" "), None).unwrap();
-        assert_eq!(checked.folder, "p");
-        assert_eq!(checked.branch, None);
+        let checked = check("https://h/o/p.git", Some(" "), None);
+        assert_eq!(checked.as_ref().map(|c| c.folder.as_str()), Ok("p"));
+        assert_eq!(checked.map(|c| c.branch), Ok(None));
     }
 
     #[test]

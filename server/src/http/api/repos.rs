@@ -32,7 +32,7 @@ pub async fn clone_again(
 /// Builds the space again from its repository's `devcontainer.json`, in the background, and
 /// restarts it on the image (the volumes stay; an unchanged repository is not built again);
 /// the space's `devcontainer.state` and `setup_log` follow it.
-#[utoipa::path(post, path = "/api/v1/spaces/{id}/rebuild", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 403, description = "shared with the caller: only its owner or an admin may", body = ErrorBody), (status = 409, description = "the space is not running, has no cloned repository, its template does not build from devcontainer.json, or a build is under way", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/spaces/{id}/rebuild", tag = "spaces", params(("id" = String, Path, description = "the resource id")), responses((status = 202, body = SpaceDto), (status = 401, body = ErrorBody), (status = 403, description = "shared with the caller: only its owner or an admin may, or an API token without the `write` scope", body = ErrorBody), (status = 404, description = "no such space, or not one the caller may see", body = ErrorBody), (status = 409, description = "the space is not running, has no cloned repository, its template does not build from devcontainer.json, or a build is under way", body = ErrorBody)))]
 pub async fn rebuild(
     State(services): State<Services>,
     caller: Caller,

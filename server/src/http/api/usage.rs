@@ -13,7 +13,7 @@ use crate::services::Services;
 
 /// What the space used (CPU, memory against its limit, processes, network) over the last
 /// hour or day (a point a minute) or 90 days (a point an hour), oldest first.
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/usage", tag = "spaces", params(("id" = String, Path, description = "the resource id"), UsageQuery), responses((status = 200, body = SpaceUsage), (status = 404, description = "no such space, or not one the caller may see", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/usage", tag = "spaces", params(("id" = String, Path, description = "the resource id"), UsageQuery), responses((status = 200, body = SpaceUsage), (status = 400, description = "an unknown `range`", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "no such space, or not one the caller may see", body = ErrorBody)))]
 pub async fn space_usage(
     State(services): State<Services>,
     caller: Caller,

@@ -12,7 +12,7 @@ use app::api::spaces::SpaceDto;
 use app::ids::SpaceId;
 use chrono::Utc;
 use futures_util::StreamExt;
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -151,14 +151,6 @@ fn resolve(text: &str, env: &std::collections::BTreeMap<String, String>) -> Stri
 }
 
 impl Services {
-    async fn write_devcontainer(
-        &self,
-        space_id: &SpaceId,
-        columns: Vec<(space::Column, SimpleExpr)>,
-    ) {
-        self.write_setup(space_id, columns).await;
-    }
-
     async fn set_build_state(&self, space_id: &SpaceId, state: BuildState, error: Option<String>) {
         let columns = vec![
             (
@@ -167,7 +159,7 @@ impl Services {
             ),
             (space::Column::DevcontainerError, Expr::value(error)),
         ];
-        self.write_devcontainer(space_id, columns).await;
+        self.write_setup(space_id, columns).await;
     }
 
     /// Runs `script` in the space and keeps what it printed (stdout up to `limit` bytes).
@@ -394,7 +386,7 @@ impl Services {
                         Expr::value(None::<chrono::DateTime<Utc>>),
                     ),
                 ];
-                self.write_devcontainer(&space.id, columns).await;
+                self.write_setup(&space.id, columns).await;
                 record(
                     &self.db,
                     None,
@@ -734,7 +726,7 @@ impl Services {
                     log.line(&error).await;
                     log.write().await;
                     let columns = vec![(space::Column::DevcontainerError, Expr::value(error))];
-                    self.write_devcontainer(&space.id, columns).await;
+                    self.write_setup(&space.id, columns).await;
                     return;
                 }
             }
@@ -747,7 +739,7 @@ impl Services {
             {
                 log.line(&error).await;
                 let columns = vec![(space::Column::DevcontainerError, Expr::value(error))];
-                self.write_devcontainer(&space.id, columns).await;
+                self.write_setup(&space.id, columns).await;
             }
         }
         log.write().await;
@@ -787,7 +779,7 @@ impl Services {
                 )),
             ),
         ];
-        self.write_devcontainer(space_id, columns).await;
+        self.write_setup(space_id, columns).await;
     }
 
     /// Reads the repository's `devcontainer.json` again, builds (unless unchanged) and
