@@ -14,9 +14,10 @@ command -v curl >/dev/null || apt_install curl
 # iproute2 for the network tests' namespaces.
 packages=(ca-certificates debootstrap busybox-static gzip util-linux e2fsprogs iptables iproute2)
 command -v node >/dev/null || packages+=(nodejs npm)
-# The SSH tests drive the OpenSSH client (ssh, scp, sftp, ssh-keygen) and rsync; setsid is
-# util-linux's (always there).
-[ "$purpose" = test ] && packages+=(chromium postgresql openssh-client rsync)
+# The SSH tests drive the OpenSSH client (ssh, scp, sftp, ssh-keygen, ssh-agent) and rsync;
+# setsid is util-linux's (always there). dropbear-bin is the tests' SSH git remote: its binaries
+# only (no service is started; Debian's `dropbear` package would start one).
+[ "$purpose" = test ] && packages+=(chromium postgresql openssh-client rsync dropbear-bin)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
   packages+=(docker.io)
 fi
