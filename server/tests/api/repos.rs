@@ -24,6 +24,8 @@ pub(crate) struct GitServer {
     base: String,
     /// `http://10.254.N.2:8080/`, private repositories behind basic auth.
     private: String,
+    /// `root@10.254.N.2:`, the SSH remote (`secret.git`), for authorized keys only.
+    ssh: String,
 }
 
 /// The one user and token the private server lets in.
@@ -61,12 +63,17 @@ impl GitServer {
         );
         let said = String::from_utf8_lossy(&out.stdout).into_owned();
         let mut lines = said.lines().map(str::to_owned);
-        let (base, private) = (lines.next().unwrap(), lines.next().unwrap());
+        let (base, private, ssh) = (
+            lines.next().unwrap(),
+            lines.next().unwrap(),
+            lines.next().unwrap(),
+        );
         GitServer {
             n,
             root,
             base,
             private,
+            ssh,
         }
     }
 
@@ -108,6 +115,20 @@ impl GitServer {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// The SSH remote's URL of `repository` (scp-like: `root@10.254.N.2:secret.git`).
+    pub(crate) fn ssh_url(&self, repository: &str) -> String {
+        format!("{}{repository}", self.ssh)
+    }
+
+    /// Lets the SSH remote in to clients holding the key of `public_key` (an OpenSSH line).
+    pub(crate) fn authorize(&self, public_key: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut keys = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.root.path().join("ssh/.ssh/authorized_keys"))?;
+        writeln!(keys, "{}", public_key.trim())
     }
 
     /// Serves a copy of `project.git` as `name` from now on.
