@@ -4,6 +4,7 @@ pub mod api_token;
 pub mod audit_event;
 pub mod feature_rule;
 pub mod git_credential;
+pub mod git_ssh_key;
 pub mod group;
 pub mod group_member;
 pub mod login_grant;

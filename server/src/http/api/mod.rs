@@ -122,4 +122,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
             repos::set_git_credential,
             repos::delete_git_credential
         ))
+        .routes(routes!(
+            repos::git_ssh_key,
+            repos::make_git_ssh_key,
+            repos::delete_git_ssh_key
+        ))
 }
