@@ -8,6 +8,7 @@ pub mod git_ssh_key;
 pub mod group;
 pub mod group_member;
 pub mod login_grant;
+pub mod quota_sample;
 pub mod session;
 pub mod setting;
 pub mod share;
