@@ -97,3 +97,23 @@ test('/new?repo= fills the create dialog, and the space page shows the clone', a
   await page.screenshot({ path: join(RESULTS, 'space-usage.png'), fullPage: true });
   assert.deepEqual(problems, []);
 });
+
+test('the profile makes an SSH key for git, and the dashboard charts quota use over time', async () => {
+  const { page, problems } = await watchedPage(chromium.browser);
+  await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
+  // The first test's space ran: its compute units show in the admin's quota use.
+  await page.click('[data-testid="quota-usage-details"] summary');
+  const compute = await waitShown(page, '[data-testid="quota-usage"] [data-testid="usage-Compute"] polyline', 60_000);
+  assert.match(await compute.getAttribute('points'), /^[\d.]+,[\d.]+( [\d.]+,[\d.]+)*$/);
+  assert.match(await page.innerText('[data-testid="usage-Spaces"] [data-testid="usage-now"]'), /^highest \d+/);
+
+  await page.goto(`${hangar.url}/profile`);
+  await waitHydrated(page);
+  await page.click('[data-testid="make-git-ssh-key"]');
+  const shown = await waitShown(page, '[data-testid="git-ssh-public-key"]');
+  const key = await api(page, 'GET', '/api/v1/me/git-ssh-key');
+  assert.equal(key.status, 200, JSON.stringify(key.body));
+  assert.match(key.body.public_key, /^ssh-ed25519 \S+ hangar:admin$/);
+  assert.equal((await shown.innerText()).trim(), key.body.public_key);
+  assert.deepEqual(problems, []);
+});
