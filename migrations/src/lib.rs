@@ -18,6 +18,7 @@ mod m20261224_000001_repositories;
 mod m20261224_000002_git_credentials;
 mod m20261225_000001_devcontainer;
 mod m20261226_000001_usage;
+mod m20261227_000002_devcontainer_run_options;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261224_000002_git_credentials::Migration),
             Box::new(m20261225_000001_devcontainer::Migration),
             Box::new(m20261226_000001_usage::Migration),
+            Box::new(m20261227_000002_devcontainer_run_options::Migration),
         ]
     }
 }
