@@ -781,16 +781,20 @@ mod tests {
         assert!(plan(".devcontainer.json", compose, WORKSPACE, &NONE)
             .unwrap_err()
             .contains("Docker Compose"));
-        assert!(plan(".devcontainer.json", r#"{"name": "x"}"#, WORKSPACE, &NONE)
-            .unwrap_err()
-            .contains("neither an `image` nor"));
+        assert!(
+            plan(".devcontainer.json", r#"{"name": "x"}"#, WORKSPACE, &NONE)
+                .unwrap_err()
+                .contains("neither an `image` nor")
+        );
         assert!(plan(".devcontainer.json", "{ nope", WORKSPACE, &NONE)
             .unwrap_err()
             .contains("not valid JSON"));
         let outside = r#"{"build": {"dockerfile": "../../Dockerfile"}}"#;
-        assert!(plan(".devcontainer/devcontainer.json", outside, WORKSPACE, &NONE)
-            .unwrap_err()
-            .contains("outside the repository"));
+        assert!(
+            plan(".devcontainer/devcontainer.json", outside, WORKSPACE, &NONE)
+                .unwrap_err()
+                .contains("outside the repository")
+        );
         let bad_env = r#"{"image": "x", "containerEnv": {"A B": "1"}}"#;
         assert!(plan(".devcontainer.json", bad_env, WORKSPACE, &NONE).is_err());
     }
@@ -845,7 +849,10 @@ mod tests {
         assert_eq!(applied.run.tmpfs.len(), 1);
         assert_eq!(applied.applied.len(), 2, "{:?}", applied.applied);
         let ignored = applied.ignored.join("\n");
-        assert!(ignored.contains("`securityOpt`: the template decides"), "{ignored}");
+        assert!(
+            ignored.contains("`securityOpt`: the template decides"),
+            "{ignored}"
+        );
         assert!(ignored.contains("--network=host"), "{ignored}");
         let refused = plan(".devcontainer.json", text, WORKSPACE, &NONE)?;
         assert!(refused.run.is_empty());

@@ -63,13 +63,22 @@ const HOST_CAPABILITIES: [(&str, &str); 14] = [
         "DAC_READ_SEARCH",
         "it opens the host's files by handle (`open_by_handle_at`), a known way out of a container",
     ),
-    ("MAC_ADMIN", "it changes the host's AppArmor or SELinux policy"),
-    ("MAC_OVERRIDE", "it overrides the host's AppArmor or SELinux policy"),
+    (
+        "MAC_ADMIN",
+        "it changes the host's AppArmor or SELinux policy",
+    ),
+    (
+        "MAC_OVERRIDE",
+        "it overrides the host's AppArmor or SELinux policy",
+    ),
     ("SYSLOG", "it reads and clears the host's kernel log"),
     ("AUDIT_CONTROL", "it changes the host's audit rules"),
     ("AUDIT_READ", "it reads the host's audit log"),
     ("BPF", "it loads programs into the host's kernel"),
-    ("PERFMON", "it watches the host's kernel and every process on it"),
+    (
+        "PERFMON",
+        "it watches the host's kernel and every process on it",
+    ),
     ("SYS_PACCT", "it switches the host's process accounting"),
     ("WAKE_ALARM", "it sets the host's wake-up alarms"),
 ];
@@ -289,7 +298,12 @@ impl Reader<'_> {
             Ok(target) => target,
             Err(reason) => return self.ignore(what, &reason),
         };
-        if self.policy.volume_paths.iter().any(|p| same_path(p, &target)) {
+        if self
+            .policy
+            .volume_paths
+            .iter()
+            .any(|p| same_path(p, &target))
+        {
             return self.ignore(what, "a volume of the template is mounted there");
         }
         if self.out.options.tmpfs.iter().any(|t| t.target == target) {
@@ -533,7 +547,7 @@ pub fn size_bytes(text: &str) -> Result<u64, String> {
 /// A size for people: the largest binary unit it is a whole number of.
 fn human(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes % (1 << shift) == 0 {
+        if bytes.is_multiple_of(1 << shift) {
             return format!("{} {unit}", bytes >> shift);
         }
     }
@@ -576,7 +590,10 @@ mod tests {
         let read = read_json(ASKING, true);
         let options = &read.options;
         assert!(options.privileged);
-        assert_eq!(options.capabilities, ["SYS_PTRACE", "NET_ADMIN", "SYS_NICE"]);
+        assert_eq!(
+            options.capabilities,
+            ["SYS_PTRACE", "NET_ADMIN", "SYS_NICE"]
+        );
         assert_eq!(
             options.tmpfs,
             vec![

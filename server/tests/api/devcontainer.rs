@@ -368,7 +368,10 @@ fn publish_run_options(git: &GitServer, name: &str) {
     }"#;
     git.publish(
         name,
-        &[("README.md", "# run options\n"), (".devcontainer.json", config)],
+        &[
+            ("README.md", "# run options\n"),
+            (".devcontainer.json", config),
+        ],
     );
 }
 
@@ -443,7 +446,14 @@ async fn a_template_may_let_devcontainer_json_set_run_options(db: TestDb) {
     }
 
     // With the template's leave: what Hangar can apply is, the rest is listed with its reason.
-    let built = wait_build(&admin, &mut events, applied, "built", "restarting the space").await;
+    let built = wait_build(
+        &admin,
+        &mut events,
+        applied,
+        "built",
+        "restarting the space",
+    )
+    .await;
     let status = &built["devcontainer"];
     let said_applied = lines(&status["applied"]);
     for expected in ["capAdd` SYS_PTRACE", "--cap-add` NET_ADMIN", "/scratch"] {
@@ -458,8 +468,12 @@ async fn a_template_may_let_devcontainer_json_set_run_options(db: TestDb) {
     }
     assert!(!said_ignored.contains("SYS_PTRACE"), "{built}");
     until_in_space(applied, "test \"$RUNOPTS\" = read").await;
-    assert!(has_capability(applied, CAP_SYS_PTRACE).await.is_ok_and(|has| has));
-    assert!(has_capability(applied, CAP_NET_ADMIN).await.is_ok_and(|has| has));
+    assert!(has_capability(applied, CAP_SYS_PTRACE)
+        .await
+        .is_ok_and(|has| has));
+    assert!(has_capability(applied, CAP_NET_ADMIN)
+        .await
+        .is_ok_and(|has| has));
     // The tmpfs, at the cap of a space without a memory limit (1 GiB); no bind mount.
     let (ok, mounts) = in_space(applied, "grep ' /scratch ' /proc/mounts").await;
     assert!(ok, "{mounts}");
@@ -468,23 +482,39 @@ async fn a_template_may_let_devcontainer_json_set_run_options(db: TestDb) {
     let (ok, said) = in_space(applied, "! test -e /host-etc && touch /scratch/x").await;
     assert!(ok, "{said}");
     let mode = network_mode(applied).await;
-    assert!(mode.as_deref().is_ok_and(|m| !m.is_empty() && m != "host"), "{mode:?}");
+    assert!(
+        mode.as_deref().is_ok_and(|m| !m.is_empty() && m != "host"),
+        "{mode:?}"
+    );
 
     // Without it: nothing applied, every run option listed, saying the template does not.
-    let built = wait_build(&admin, &mut events, ignored, "built", "restarting the space").await;
+    let built = wait_build(
+        &admin,
+        &mut events,
+        ignored,
+        "built",
+        "restarting the space",
+    )
+    .await;
     let status = &built["devcontainer"];
     assert_eq!(status["applied"], json!([]), "{built}");
     let listed = lines(&status["ignored"]);
     for key in ["`capAdd`", "`mounts`", "`runArgs`"] {
         assert!(
             listed.lines().any(|line| line.starts_with(key)
-                && line.contains("ask an admin for a template that lets devcontainer.json set run options")),
+                && line.contains(
+                    "ask an admin for a template that lets devcontainer.json set run options"
+                )),
             "{key}: {built}"
         );
     }
     until_in_space(ignored, "test \"$RUNOPTS\" = read").await;
-    assert!(has_capability(ignored, CAP_SYS_PTRACE).await.is_ok_and(|has| !has));
-    assert!(has_capability(ignored, CAP_NET_ADMIN).await.is_ok_and(|has| !has));
+    assert!(has_capability(ignored, CAP_SYS_PTRACE)
+        .await
+        .is_ok_and(|has| !has));
+    assert!(has_capability(ignored, CAP_NET_ADMIN)
+        .await
+        .is_ok_and(|has| !has));
     let (ok, said) = in_space(ignored, "! grep ' /scratch ' /proc/mounts").await;
     assert!(ok, "{said}");
 
