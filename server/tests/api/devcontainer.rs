@@ -343,7 +343,10 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
             .output()
             .await
             .unwrap();
-        assert!(pruned.status.success());
+        // The engine runs one prune at a time: the other database's run of this test may be
+        // pruning now.
+        let busy = String::from_utf8_lossy(&pruned.stderr).contains("already running");
+        assert!(pruned.status.success() || busy, "{pruned:?}");
         let left = tokio::process::Command::new("docker")
             .args(["images", "-q", "--filter", &label])
             .output()
