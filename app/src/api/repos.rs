@@ -225,6 +225,10 @@ pub struct DevContainerStatus {
     /// What the file asks that Hangar does not do, each with the reason.
     #[serde(default)]
     pub ignored: Vec<String>,
+    /// The run options of the file (`privileged`, `capAdd`, `mounts`, `runArgs`) the space
+    /// runs with because its template allows them, each with what it does.
+    #[serde(default)]
+    pub applied: Vec<String>,
     /// `forwardPorts`, with `portsAttributes.label`.
     #[serde(default)]
     pub ports: Vec<DeclaredPort>,

@@ -41,6 +41,10 @@ pub struct SpaceDto {
     /// It may open raw sockets (its template's flag when it was made).
     #[serde(default)]
     pub raw_sockets: bool,
+    /// Its repository's `devcontainer.json` may set run options (its template's flag when
+    /// it was made).
+    #[serde(default)]
+    pub devcontainer_run_options: bool,
     /// The features the caller may use here: the template's, as far as both the caller and
     /// the owner are allowed them.
     #[serde(default)]

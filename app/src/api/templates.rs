@@ -90,6 +90,11 @@ pub struct TemplateDto {
     /// docs/devcontainer.md). Compute, volumes, features and rights stay the template's.
     #[serde(default)]
     pub devcontainer: bool,
+    /// The repository's `devcontainer.json` may set run options: `privileged` (this
+    /// template's Docker-in-Docker rights), `capAdd`, tmpfs `mounts`, and `runArgs` of those
+    /// kinds (see docs/devcontainer.md). Snapshotted on each space, as `privileged` is.
+    #[serde(default)]
+    pub devcontainer_run_options: bool,
 }
 
 /// A new template (admins only).
@@ -169,6 +174,10 @@ pub struct CreateTemplate {
     /// Build its spaces from their repository's `devcontainer.json` when it has one.
     #[serde(default)]
     pub devcontainer: bool,
+    /// Let the repository's `devcontainer.json` ask for `privileged`, `capAdd`, tmpfs
+    /// `mounts` and `runArgs` of those kinds; without it they are listed as ignored.
+    #[serde(default)]
+    pub devcontainer_run_options: bool,
 }
 
 /// Changes to a template (admins only); absent fields stay as they are. Spaces keep what
@@ -251,6 +260,9 @@ pub struct UpdateTemplate {
     /// setup or rebuild.
     #[serde(default)]
     pub devcontainer: Option<bool>,
+    /// Changes new spaces only: existing spaces keep the rights they were made with.
+    #[serde(default)]
+    pub devcontainer_run_options: Option<bool>,
 }
 
 /// `GET /api/v1/templates`: the templates the caller may use (admins: all, archived ones

@@ -136,8 +136,9 @@ fn build_text(state: BuildState) -> &'static str {
     }
 }
 
-/// The image built from the repository's `devcontainer.json`: its state, what of the file was
-/// not applied and why, the ports it asks for, and "Rebuild".
+/// The image built from the repository's `devcontainer.json`: its state, the run options
+/// applied because the template allows them, what of the file was not applied and why, the
+/// ports it asks for, and "Rebuild".
 #[component]
 fn DevContainerPart(space: SpaceDto, status: DevContainerStatus) -> impl IntoView {
     let live = Live::get();
@@ -153,6 +154,7 @@ fn DevContainerPart(space: SpaceDto, status: DevContainerStatus) -> impl IntoVie
     let busy = matches!(status.state, BuildState::Reading | BuildState::Building);
     let may_rebuild = space.can_manage && space.state.is_running() && !busy;
     let ignored = status.ignored.clone();
+    let applied = status.applied.clone();
     let ports = status.ports.clone();
     view! {
         <div data-testid="devcontainer" data-state=status.state.as_str()>
@@ -172,6 +174,12 @@ fn DevContainerPart(space: SpaceDto, status: DevContainerStatus) -> impl IntoVie
                     }).collect_view()}
                     "(open them from the ports panel once they listen)"
                 </p>
+            })}
+            {(!applied.is_empty()).then(|| view! {
+                <details data-testid="devcontainer-applied">
+                    <summary>{format!("Run options applied, as the template allows ({})", applied.len())}</summary>
+                    <ul>{applied.into_iter().map(|a| view! { <li>{a}</li> }).collect_view()}</ul>
+                </details>
             })}
             {(!ignored.is_empty()).then(|| view! {
                 <details data-testid="devcontainer-ignored">

@@ -187,6 +187,7 @@ fn Details(
                 <dt>"Volumes"</dt><Volumes space=space.clone() usage=storage />
                 {space.privileged.then(|| view! { <dt>"Rights"</dt><dd>"Docker-in-Docker (privileged template)"</dd> })}
                 {(space.raw_sockets && !space.privileged).then(|| view! { <dt>"Rights"</dt><dd>"Raw sockets"</dd> })}
+                {space.devcontainer_run_options.then(|| view! { <dt>"Run options"</dt><dd>"its devcontainer.json may set them (privileged, capAdd, tmpfs mounts)"</dd> })}
                 <dt>"Created"</dt><dd data-testid="created"><RelativeTime at=space.created_at.clone() /></dd>
                 {space.started_at.clone().map(|t| view! { <dt>"Started"</dt><dd><RelativeTime at=t /></dd> })}
                 {space.stopped_at.clone().map(|t| view! { <dt>"Stopped"</dt><dd><RelativeTime at=t /></dd> })}

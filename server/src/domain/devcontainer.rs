@@ -2,12 +2,15 @@
 //! the Dockerfile to build, the environment and user, the lifecycle commands, the ports to
 //! forward, local features and editor extensions, as a [`Plan`]; and everything else the file
 //! asks, each with the reason Hangar does not do it, so that the space page can say so. The
-//! template keeps compute, volumes, features and rights: the file never widens them.
+//! template keeps compute, volumes, features and rights: the file widens the rights only where
+//! the template lets it set run options ([`super::run_options`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::run_options::{self, RunOptions, RunPolicy};
 
 /// Where a repository's `devcontainer.json` may be, in the order they are tried; after these,
 /// the first `.devcontainer/<name>/devcontainer.json` by name.
@@ -130,6 +133,13 @@ pub struct Plan {
     pub extensions: Vec<String>,
     /// What the file asks that Hangar does not do, each "`key`: reason".
     pub ignored: Vec<String>,
+    /// The run options (`privileged`, `capAdd`, `mounts`, `runArgs`) the space runs with,
+    /// because its template allows them.
+    #[serde(default)]
+    pub run: RunOptions,
+    /// What of those is applied, each "`key` …: what it does".
+    #[serde(default)]
+    pub applied: Vec<String>,
 }
 
 impl Plan {
@@ -149,9 +159,7 @@ impl Plan {
 /// Why a key is not applied, for keys Hangar knows and leaves out.
 fn ignored_reason(key: &str) -> Option<&'static str> {
     Some(match key {
-        "privileged" | "capAdd" | "securityOpt" | "init" | "runArgs" | "mounts" => {
-            "the template decides the space's rights and mounts"
-        }
+        "securityOpt" | "init" => "the template decides the space's rights",
         "hostRequirements" => "the template decides the space's compute units",
         "workspaceFolder" | "workspaceMount" => {
             "the repository stays where it was cloned (the space's repository folder)"
@@ -172,7 +180,13 @@ fn ignored_reason(key: &str) -> Option<&'static str> {
 const QUIET: [&str; 2] = ["name", "$schema"];
 
 /// A `devcontainer.json` read: the plan, or why it cannot be used (a sentence for the page).
-pub fn plan(config_path: &str, text: &str, workspace: &str) -> Result<Plan, String> {
+/// Its run options are applied as far as `policy` (the space's template) allows.
+pub fn plan(
+    config_path: &str,
+    text: &str,
+    workspace: &str,
+    policy: &RunPolicy,
+) -> Result<Plan, String> {
     if text.len() > FILE_MAX {
         return Err(format!(
             "{config_path} is larger than {} KB: Hangar reads devcontainer.json files up to that size",
@@ -220,6 +234,7 @@ pub fn plan(config_path: &str, text: &str, workspace: &str) -> Result<Plan, Stri
             "portsAttributes" => {}
             "customizations" => plan.extensions = extensions(value, &mut plan.ignored)?,
             quiet if QUIET.contains(&quiet) => {}
+            run if run_options::KEYS.contains(&run) => {}
             other => match ignored_reason(other) {
                 Some(reason) => plan.ignored.push(format!("`{other}`: {reason}")),
                 None => plan.ignored.push(format!(
@@ -228,6 +243,10 @@ pub fn plan(config_path: &str, text: &str, workspace: &str) -> Result<Plan, Stri
             },
         }
     }
+    let run = run_options::read(&root, policy);
+    plan.run = run.options;
+    plan.applied = run.applied;
+    plan.ignored.extend(run.ignored);
     // The legacy top-level `dockerFile` / `context`.
     if plan.build.is_none() {
         if let Some(dockerfile) = root.get("dockerFile") {
@@ -690,6 +709,11 @@ mod tests {
     use super::*;
 
     const WORKSPACE: &str = "/root/project";
+    /// A template that allows no run options.
+    const NONE: RunPolicy = RunPolicy {
+        allowed: false,
+        volume_paths: Vec::new(),
+    };
 
     #[test]
     fn reads_a_file_with_comments_and_trailing_commas() -> Result<(), String> {
@@ -709,7 +733,7 @@ mod tests {
             "privileged": true,
             "frobnicate": 1,
         }"#;
-        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE)?;
+        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE, &NONE)?;
         let build = plan.build.clone().ok_or("no build")?;
         assert_eq!(build.dockerfile, ".devcontainer/Dockerfile");
         assert_eq!(build.context, "");
@@ -754,27 +778,31 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_build() {
         let compose = r#"{"dockerComposeFile": "compose.yml", "service": "app"}"#;
-        assert!(plan(".devcontainer.json", compose, WORKSPACE)
+        assert!(plan(".devcontainer.json", compose, WORKSPACE, &NONE)
             .unwrap_err()
             .contains("Docker Compose"));
-        assert!(plan(".devcontainer.json", r#"{"name": "x"}"#, WORKSPACE)
-            .unwrap_err()
-            .contains("neither an `image` nor"));
-        assert!(plan(".devcontainer.json", "{ nope", WORKSPACE)
+        assert!(
+            plan(".devcontainer.json", r#"{"name": "x"}"#, WORKSPACE, &NONE)
+                .unwrap_err()
+                .contains("neither an `image` nor")
+        );
+        assert!(plan(".devcontainer.json", "{ nope", WORKSPACE, &NONE)
             .unwrap_err()
             .contains("not valid JSON"));
         let outside = r#"{"build": {"dockerfile": "../../Dockerfile"}}"#;
-        assert!(plan(".devcontainer/devcontainer.json", outside, WORKSPACE)
-            .unwrap_err()
-            .contains("outside the repository"));
+        assert!(
+            plan(".devcontainer/devcontainer.json", outside, WORKSPACE, &NONE)
+                .unwrap_err()
+                .contains("outside the repository")
+        );
         let bad_env = r#"{"image": "x", "containerEnv": {"A B": "1"}}"#;
-        assert!(plan(".devcontainer.json", bad_env, WORKSPACE).is_err());
+        assert!(plan(".devcontainer.json", bad_env, WORKSPACE, &NONE).is_err());
     }
 
     #[test]
     fn the_legacy_dockerfile_key_builds_from_the_files_folder() -> Result<(), String> {
         let text = r#"{"dockerFile": "Dockerfile"}"#;
-        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE)?;
+        let plan = plan(".devcontainer/devcontainer.json", text, WORKSPACE, &NONE)?;
         let build = plan.build.ok_or("no build")?;
         assert_eq!(build.dockerfile, ".devcontainer/Dockerfile");
         assert_eq!(build.context, ".devcontainer");
@@ -805,6 +833,42 @@ mod tests {
         assert!(file.contains("GREETING='hi' THE_NAME='world' ./install.sh"));
         assert!(file.contains("ENV HELLO=\"1\""));
         assert!(file.ends_with("USER dev\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn run_options_are_kept_only_where_the_template_allows_them() -> Result<(), String> {
+        let text = r#"{"image": "x", "capAdd": ["SYS_PTRACE"], "securityOpt": ["seccomp=unconfined"],
+                       "mounts": ["type=tmpfs,target=/scratch"], "runArgs": ["--network=host"]}"#;
+        let allowing = RunPolicy {
+            allowed: true,
+            volume_paths: vec!["/root".into()],
+        };
+        let applied = plan(".devcontainer.json", text, WORKSPACE, &allowing)?;
+        assert_eq!(applied.run.capabilities, ["SYS_PTRACE"]);
+        assert_eq!(applied.run.tmpfs.len(), 1);
+        assert_eq!(applied.applied.len(), 2, "{:?}", applied.applied);
+        let ignored = applied.ignored.join("\n");
+        assert!(
+            ignored.contains("`securityOpt`: the template decides"),
+            "{ignored}"
+        );
+        assert!(ignored.contains("--network=host"), "{ignored}");
+        let refused = plan(".devcontainer.json", text, WORKSPACE, &NONE)?;
+        assert!(refused.run.is_empty());
+        assert!(refused.applied.is_empty());
+        assert_eq!(refused.ignored.len(), 4, "{:?}", refused.ignored);
+        // Plans stored before run options existed still read.
+        let stored = r#"{"config": ".devcontainer.json", "image": "x", "build": null, "features": [],
+            "container_env": {}, "remote_env": {}, "user": null, "on_create": null,
+            "update_content": null, "post_create": null, "post_start": null, "ports": [],
+            "extensions": [], "ignored": []}"#;
+        let old: Plan = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+        assert!(old.run.is_empty() && old.applied.is_empty());
+        let again: Plan =
+            serde_json::from_str(&serde_json::to_string(&applied).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        assert_eq!(again, applied);
         Ok(())
     }
 

@@ -9,3 +9,4 @@ pub mod hosts;
 pub use app::lifecycle;
 pub mod quota;
 pub mod repository;
+pub mod run_options;

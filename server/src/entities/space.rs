@@ -30,6 +30,9 @@ pub struct Model {
     pub privileged: bool,
     /// Snapshot of the template's flag: may open raw sockets.
     pub raw_sockets: bool,
+    /// Snapshot of the template's flag: its repository's `devcontainer.json` may set run
+    /// options (`privileged`, `capAdd`, tmpfs `mounts`, `runArgs`).
+    pub devcontainer_run_options: bool,
     pub state: SpaceState,
     pub after_stop: Option<AfterStop>,
     pub container_id: Option<String>,

@@ -56,6 +56,9 @@ pub struct Model {
     pub repository_prefixes: Option<String>,
     /// Its spaces are built from their repository's `devcontainer.json`, when it has one.
     pub devcontainer: bool,
+    /// Its spaces' `devcontainer.json` may set run options (`privileged`, `capAdd`, tmpfs
+    /// `mounts`, `runArgs`); snapshotted on each space.
+    pub devcontainer_run_options: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,7 +2,7 @@
 //! memory and process limits from its compute units, its rights, the time it gets to stop,
 //! and its address on its network.
 
-use bollard::models::{ContainerInspectResponse, Mount, MountType};
+use bollard::models::{ContainerInspectResponse, Mount, MountTmpfsOptions, MountType};
 
 use super::error::found;
 use super::labels::volume_name;
@@ -68,9 +68,10 @@ pub(crate) fn pids_limit(space: &SpaceSpec, pids_per_cu: i64) -> i64 {
     space.compute_units.max(1) * pids_per_cu
 }
 
-/// The capabilities the space's container drops and adds.
+/// The capabilities the space's container drops and adds: its template's set, and those its
+/// `devcontainer.json` added where the template allows it.
 pub(crate) fn capabilities(space: &SpaceSpec) -> (Vec<String>, Vec<String>) {
-    if space.privileged {
+    let (drop, mut add) = if space.privileged {
         (
             Vec::new(),
             DOCKER_IN_DOCKER_CAPABILITIES.map(str::to_owned).to_vec(),
@@ -81,7 +82,55 @@ pub(crate) fn capabilities(space: &SpaceSpec) -> (Vec<String>, Vec<String>) {
             add.push(RAW_SOCKETS_CAPABILITY.to_owned());
         }
         (vec!["ALL".to_owned()], add)
+    };
+    for extra in &space.cap_add {
+        if !add.contains(extra) {
+            add.push(extra.clone());
+        }
     }
+    (drop, add)
+}
+
+/// Largest tmpfs (and `/dev/shm`) a space gets when it has no memory limit (0 CU).
+const TMPFS_UNLIMITED_CAP: i64 = 1 << 30;
+
+/// The largest tmpfs (or `/dev/shm`) of the space: its memory limit, which its files in memory
+/// count against anyway, or 1 GiB when it has none.
+pub(crate) fn tmpfs_cap(space: &SpaceSpec, memory_mib_per_cu: u64) -> i64 {
+    let (_, memory) = compute_limits(space.compute_units, 1.0, memory_mib_per_cu);
+    memory.unwrap_or(TMPFS_UNLIMITED_CAP)
+}
+
+/// A size asked for, within `cap` (none asked: `cap`).
+fn capped(asked: Option<u64>, cap: i64) -> i64 {
+    asked
+        .map(|size| i64::try_from(size).unwrap_or(i64::MAX).min(cap))
+        .unwrap_or(cap)
+}
+
+/// The space's tmpfs mounts, each within [`tmpfs_cap`].
+pub(crate) fn tmpfs_mounts(space: &SpaceSpec, memory_mib_per_cu: u64) -> Vec<Mount> {
+    let cap = tmpfs_cap(space, memory_mib_per_cu);
+    space
+        .tmpfs
+        .iter()
+        .map(|tmpfs| Mount {
+            target: Some(tmpfs.target.clone()),
+            typ: Some(MountType::TMPFS),
+            tmpfs_options: Some(MountTmpfsOptions {
+                size_bytes: Some(capped(tmpfs.size_bytes, cap)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The size of the space's `/dev/shm` when it asked for one, within [`tmpfs_cap`].
+pub(crate) fn shm_size(space: &SpaceSpec, memory_mib_per_cu: u64) -> Option<i64> {
+    space
+        .shm_size_bytes
+        .map(|size| capped(Some(size), tmpfs_cap(space, memory_mib_per_cu)))
 }
 
 /// The kernel settings of the space's own network namespace: every user may open ICMP

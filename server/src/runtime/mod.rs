@@ -24,6 +24,7 @@ use app::api::files::FileKind;
 use app::api::templates::VolumeSpec;
 use app::ids::SpaceId;
 
+pub use crate::domain::run_options::Tmpfs;
 pub use container::{DOCKER_IN_DOCKER_CAPABILITIES, RAW_SOCKETS_CAPABILITY, SPACE_CAPABILITIES};
 pub use error::{Missing, RuntimeError};
 pub use labels::{
@@ -45,6 +46,13 @@ pub struct SpaceSpec {
     pub privileged: bool,
     /// Raw sockets (`NET_RAW`) on top of the reduced default set.
     pub raw_sockets: bool,
+    /// Capabilities added on top of either set (the `devcontainer.json`'s run options, as the
+    /// template allows them), without `CAP_`.
+    pub cap_add: Vec<String>,
+    /// tmpfs mounts, each at most [`container::tmpfs_cap`] large.
+    pub tmpfs: Vec<Tmpfs>,
+    /// The size of `/dev/shm` asked for, capped likewise (None: the engine's).
+    pub shm_size_bytes: Option<u64>,
     /// The user its processes run as (None: the image's).
     pub user: Option<String>,
 }

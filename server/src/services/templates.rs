@@ -212,6 +212,7 @@ pub fn to_dto(t: template::Model) -> ApiResult<TemplateDto> {
             .transpose()?
             .unwrap_or_default(),
         devcontainer: t.devcontainer,
+        devcontainer_run_options: t.devcontainer_run_options,
     })
 }
 
@@ -420,6 +421,7 @@ impl TemplatesApi for Services {
             privileged: Set(fields.privileged),
             raw_sockets: Set(fields.raw_sockets),
             devcontainer: Set(input.devcontainer),
+            devcontainer_run_options: Set(input.devcontainer_run_options),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -441,7 +443,8 @@ impl TemplatesApi for Services {
             &format!("template:{name}"),
             Outcome::Success,
             json!({"image": created.image, "privileged": created.privileged,
-                   "raw_sockets": created.raw_sockets}),
+                   "raw_sockets": created.raw_sockets,
+                   "devcontainer_run_options": created.devcontainer_run_options}),
         )
         .await;
         to_dto(created)
@@ -497,6 +500,9 @@ impl TemplatesApi for Services {
         if let Some(devcontainer) = input.devcontainer {
             model.devcontainer = Set(devcontainer);
         }
+        if let Some(run_options) = input.devcontainer_run_options {
+            model.devcontainer_run_options = Set(run_options);
+        }
         if let Some(autostop) = &input.autostop {
             set_autostop(&mut model, autostop)?;
         }
@@ -520,7 +526,8 @@ impl TemplatesApi for Services {
             &format!("template:{}", updated.name),
             Outcome::Success,
             json!({"version": updated.version, "privileged": updated.privileged,
-                   "raw_sockets": updated.raw_sockets}),
+                   "raw_sockets": updated.raw_sockets,
+                   "devcontainer_run_options": updated.devcontainer_run_options}),
         )
         .await;
         to_dto(updated)

@@ -3,7 +3,9 @@
 //! local feature, the environment, the lifecycle commands (once, and at every start),
 //! `forwardPorts` with its label, ignored keys reported; a plain restart and an unchanged
 //! rebuild do not build again; a broken Dockerfile shows the build's error and leaves the
-//! space running the template's image; a template that does not allow it builds nothing.
+//! space running the template's image; a template that does not allow it builds nothing. Run
+//! options (`capAdd`, tmpfs `mounts`, `runArgs`) apply only where the template allows them,
+//! the host's files and network never.
 
 use std::time::Duration;
 
@@ -341,7 +343,10 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
             .output()
             .await
             .unwrap();
-        assert!(pruned.status.success());
+        // The engine runs one prune at a time: the other database's run of this test may be
+        // pruning now.
+        let busy = String::from_utf8_lossy(&pruned.stderr).contains("already running");
+        assert!(pruned.status.success() || busy, "{pruned:?}");
         let left = tokio::process::Command::new("docker")
             .args(["images", "-q", "--filter", &label])
             .output()
@@ -351,5 +356,176 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A repository whose `devcontainer.json` asks for run options: a capability, a tmpfs, a bind
+/// mount of the host's `/etc`, and `runArgs` with another capability and the host's network.
+fn publish_run_options(git: &GitServer, name: &str) {
+    let config = r#"{
+        "image": "hangar/default:bookworm",
+        "containerEnv": { "RUNOPTS": "read" },
+        "capAdd": ["SYS_PTRACE"],
+        "mounts": ["type=tmpfs,target=/scratch", "source=/etc,target=/host-etc,type=bind"],
+        "runArgs": ["--cap-add=NET_ADMIN", "--network=host"],
+    }"#;
+    git.publish(
+        name,
+        &[
+            ("README.md", "# run options\n"),
+            (".devcontainer.json", config),
+        ],
+    );
+}
+
+/// The strings of a JSON array, one a line.
+fn lines(list: &Value) -> String {
+    let items = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+    texts.join("\n")
+}
+
+/// Whether the effective capabilities of the space's first process hold `bit`.
+async fn has_capability(id: &str, bit: u32) -> Result<bool, String> {
+    let (ok, said) = in_space(id, "grep CapEff /proc/1/status").await;
+    if !ok {
+        return Err(said);
+    }
+    let hex = said
+        .split_whitespace()
+        .last()
+        .ok_or_else(|| format!("no CapEff in {said}"))?;
+    let mask = u64::from_str_radix(hex, 16).map_err(|e| format!("{hex}: {e}"))?;
+    Ok(mask & (1 << bit) != 0)
+}
+
+/// The engine's view of the space's container: its network mode.
+async fn network_mode(id: &str) -> Result<String, String> {
+    let out = tokio::process::Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{.HostConfig.NetworkMode}}",
+            &format!("hangar-{id}"),
+        ])
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_PTRACE: u32 = 19;
+
+both_dbs!(a_template_may_let_devcontainer_json_set_run_options);
+async fn a_template_may_let_devcontainer_json_set_run_options(db: TestDb) {
+    let (git, server, admin, cookie) = git_and_server(&db).await;
+    publish_run_options(&git, "runopts.git");
+    let allowing = debian_template(
+        &admin,
+        json!({"name": "runopts", "devcontainer": true, "devcontainer_run_options": true}),
+    )
+    .await;
+    let shown = admin.get(&format!("/api/v1/templates/{allowing}")).await;
+    assert_eq!(shown.body["devcontainer_run_options"], true, "{shown:?}");
+    let refusing = debian_template(&admin, json!({"name": "plain", "devcontainer": true})).await;
+    let shown = admin.get(&format!("/api/v1/templates/{refusing}")).await;
+    assert_eq!(shown.body["devcontainer_run_options"], false, "{shown:?}");
+    let url = json!({"url": git.url("runopts.git")});
+    let applied = create(&admin, "applied", &allowing, url.clone()).await;
+    let ignored = create(&admin, "ignored", &refusing, url).await;
+    assert_eq!(applied["devcontainer_run_options"], true, "{applied}");
+    assert_eq!(ignored["devcontainer_run_options"], false, "{ignored}");
+    let ids: Vec<String> = [&applied, &ignored]
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let (applied, ignored) = (ids[0].as_str(), ids[1].as_str());
+
+    let mut events = Events::open(&server, &cookie).await;
+    for id in [applied, ignored] {
+        start(&admin, id).await;
+    }
+
+    // With the template's leave: what Hangar can apply is, the rest is listed with its reason.
+    let built = wait_build(
+        &admin,
+        &mut events,
+        applied,
+        "built",
+        "restarting the space",
+    )
+    .await;
+    let status = &built["devcontainer"];
+    let said_applied = lines(&status["applied"]);
+    for expected in ["capAdd` SYS_PTRACE", "--cap-add` NET_ADMIN", "/scratch"] {
+        assert!(said_applied.contains(expected), "{expected}: {built}");
+    }
+    let said_ignored = lines(&status["ignored"]);
+    for expected in [
+        "target=/host-etc,type=bind\": Hangar never mounts the host's files into a space",
+        "`runArgs` `--network=host`: a space stays on Hangar's network",
+    ] {
+        assert!(said_ignored.contains(expected), "{expected}: {built}");
+    }
+    assert!(!said_ignored.contains("SYS_PTRACE"), "{built}");
+    until_in_space(applied, "test \"$RUNOPTS\" = read").await;
+    assert!(has_capability(applied, CAP_SYS_PTRACE)
+        .await
+        .is_ok_and(|has| has));
+    assert!(has_capability(applied, CAP_NET_ADMIN)
+        .await
+        .is_ok_and(|has| has));
+    // The tmpfs, at the cap of a space without a memory limit (1 GiB); no bind mount.
+    let (ok, mounts) = in_space(applied, "grep ' /scratch ' /proc/mounts").await;
+    assert!(ok, "{mounts}");
+    assert!(mounts.starts_with("tmpfs /scratch tmpfs"), "{mounts}");
+    assert!(mounts.contains("size=1048576k"), "{mounts}");
+    let (ok, said) = in_space(applied, "! test -e /host-etc && touch /scratch/x").await;
+    assert!(ok, "{said}");
+    let mode = network_mode(applied).await;
+    assert!(
+        mode.as_deref().is_ok_and(|m| !m.is_empty() && m != "host"),
+        "{mode:?}"
+    );
+
+    // Without it: nothing applied, every run option listed, saying the template does not.
+    let built = wait_build(
+        &admin,
+        &mut events,
+        ignored,
+        "built",
+        "restarting the space",
+    )
+    .await;
+    let status = &built["devcontainer"];
+    assert_eq!(status["applied"], json!([]), "{built}");
+    let listed = lines(&status["ignored"]);
+    for key in ["`capAdd`", "`mounts`", "`runArgs`"] {
+        assert!(
+            listed.lines().any(|line| line.starts_with(key)
+                && line.contains(
+                    "ask an admin for a template that lets devcontainer.json set run options"
+                )),
+            "{key}: {built}"
+        );
+    }
+    until_in_space(ignored, "test \"$RUNOPTS\" = read").await;
+    assert!(has_capability(ignored, CAP_SYS_PTRACE)
+        .await
+        .is_ok_and(|has| !has));
+    assert!(has_capability(ignored, CAP_NET_ADMIN)
+        .await
+        .is_ok_and(|has| !has));
+    let (ok, said) = in_space(ignored, "! grep ' /scratch ' /proc/mounts").await;
+    assert!(ok, "{said}");
+
+    for id in [applied, ignored] {
+        let deleted = admin.delete(&format!("/api/v1/spaces/{id}")).await;
+        assert!(
+            deleted.status == 202 || deleted.status == 204,
+            "{deleted:?}"
+        );
     }
 }

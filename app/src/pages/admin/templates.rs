@@ -202,6 +202,7 @@ fn TemplateForm(
     );
     let raw_sockets = RwSignal::new(t.as_ref().is_some_and(|t| t.raw_sockets));
     let devcontainer = RwSignal::new(t.as_ref().is_some_and(|t| t.devcontainer));
+    let run_options = RwSignal::new(t.as_ref().is_some_and(|t| t.devcontainer_run_options));
     let derived_su = move || {
         volumes.with(|v| {
             v.iter()
@@ -294,6 +295,7 @@ fn TemplateForm(
                     repository: Some(repository),
                     repository_prefixes: Some(prefixes),
                     devcontainer: Some(devcontainer.get_untracked()),
+                    devcontainer_run_options: Some(run_options.get_untracked()),
                     ..Default::default()
                 }),
             )),
@@ -317,6 +319,7 @@ fn TemplateForm(
                     repository,
                     repository_prefixes: prefixes,
                     devcontainer: devcontainer.get_untracked(),
+                    devcontainer_run_options: run_options.get_untracked(),
                 }),
                 None,
             )),
@@ -386,6 +389,8 @@ fn TemplateForm(
                 <label>"Allowed URL prefixes, one a line (empty: any)" <textarea rows="2" data-testid="template-repo-prefixes" bind:value=repo_prefixes></textarea>{field_error(error, "repository_prefixes")}</label>
                 <label class="check"><input type="checkbox" data-testid="template-devcontainer" bind:checked=devcontainer />
                     " Build spaces from the repository's " <code>"devcontainer.json"</code> " (its image or Dockerfile, lifecycle commands, ports; compute, volumes and rights stay this template's)"</label>
+                <label class="check"><input type="checkbox" data-testid="template-devcontainer-run-options" bind:checked=run_options />
+                    " Let " <code>"devcontainer.json"</code> " set run options: " <code>"privileged"</code> " (Docker-in-Docker rights), " <code>"capAdd"</code> ", tmpfs " <code>"mounts"</code> " and " <code>"runArgs"</code> " of those kinds (never the host's files, devices or network; new spaces only)"</label>
             </fieldset>
             <label class="check"><input type="checkbox" data-testid="template-privileged" bind:checked=privileged />
                 " Docker-in-Docker rights (more capabilities, no seccomp profile, setuid works: for templates that run a Docker engine or need sudo as a non-root user)"</label>

@@ -11,7 +11,8 @@ use app::ids::SpaceId;
 
 use super::{blocking, DockerRuntime};
 use crate::runtime::container::{
-    capabilities, command, compute_limits, environment, mount, pids_limit, sysctls, STOP_GRACE_SECS,
+    capabilities, command, compute_limits, environment, mount, pids_limit, shm_size, sysctls,
+    tmpfs_mounts, STOP_GRACE_SECS,
 };
 use crate::runtime::error::{classify, found, removed, unchanged};
 use crate::runtime::labels::{container_name, owner_of, volume_name, Owner};
@@ -19,7 +20,8 @@ use crate::runtime::{RuntimeError, SpaceSpec};
 
 impl DockerRuntime {
     fn host_config(&self, space: &SpaceSpec, network_id: &str) -> HostConfig {
-        let mounts = space.volumes.iter().map(|v| mount(space, v)).collect();
+        let mut mounts: Vec<_> = space.volumes.iter().map(|v| mount(space, v)).collect();
+        mounts.extend(tmpfs_mounts(space, self.memory_mib_per_cu));
         let (nano_cpus, memory) = compute_limits(
             space.compute_units,
             self.cpus_per_cu,
@@ -47,6 +49,7 @@ impl DockerRuntime {
             security_opt: Some(security_opt),
             sysctls: Some(sysctls()),
             init: Some(false),
+            shm_size: shm_size(space, self.memory_mib_per_cu),
             ..Default::default()
         }
     }

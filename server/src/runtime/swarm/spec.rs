@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    Limit, Mount, MountVolumeOptions, NetworkAttachmentConfig, ResourceObject, Service,
-    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum,
+    Limit, Mount, MountTmpfsOptions, MountType, MountVolumeOptions, NetworkAttachmentConfig,
+    ResourceObject, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecContainerSpecPrivileges, TaskSpecPlacement, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::UpdateServiceOptionsBuilder;
 use bollard::Docker;
@@ -17,7 +17,8 @@ use app::ids::SpaceId;
 
 use super::{swarm_nodes, SwarmRuntime, LABEL_NODE, NODE_PING_TIMEOUT};
 use crate::runtime::container::{
-    capabilities, command, compute_limits, environment, mount, pids_limit, sysctls, STOP_GRACE_SECS,
+    capabilities, command, compute_limits, environment, mount, pids_limit, shm_size, sysctls,
+    tmpfs_mounts, STOP_GRACE_SECS,
 };
 use crate::runtime::error::{classify, found};
 use crate::runtime::labels::{
@@ -44,7 +45,7 @@ impl SwarmRuntime {
         replicas: i64,
     ) -> ServiceSpec {
         let labels = space_labels(&self.settings.installation, space);
-        let mounts = space
+        let mut mounts: Vec<Mount> = space
             .volumes
             .iter()
             .map(|volume| Mount {
@@ -55,6 +56,20 @@ impl SwarmRuntime {
                 ..mount(space, volume)
             })
             .collect();
+        let memory_mib_per_cu = self.settings.memory_mib_per_cu;
+        mounts.extend(tmpfs_mounts(space, memory_mib_per_cu));
+        // A service has no shm size of its own: a tmpfs at /dev/shm takes the engine's place.
+        if let Some(size) = shm_size(space, memory_mib_per_cu) {
+            mounts.push(Mount {
+                target: Some("/dev/shm".into()),
+                typ: Some(MountType::TMPFS),
+                tmpfs_options: Some(MountTmpfsOptions {
+                    size_bytes: Some(size),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
         let (nano_cpus, memory_bytes) = compute_limits(
             space.compute_units,
             self.settings.cpus_per_cu,
@@ -260,6 +275,9 @@ mod tests {
             compute_units: 1,
             privileged,
             raw_sockets,
+            cap_add: Vec::new(),
+            tmpfs: Vec::new(),
+            shm_size_bytes: None,
             user: None,
         }
     }
@@ -301,5 +319,49 @@ mod tests {
             privileged.privileges.unwrap().no_new_privileges,
             Some(false)
         );
+    }
+
+    /// A `devcontainer.json`'s run options (as its template allows them): capabilities added
+    /// to either set, tmpfs mounts and `/dev/shm` within the space's memory limit.
+    #[test]
+    fn a_spaces_run_options_are_in_its_spec() {
+        let mut asking = space(false, false);
+        asking.cap_add = vec!["SYS_PTRACE".into(), "CHOWN".into()];
+        asking.tmpfs = vec![
+            crate::runtime::Tmpfs {
+                target: "/scratch".into(),
+                size_bytes: None,
+            },
+            crate::runtime::Tmpfs {
+                target: "/small".into(),
+                size_bytes: Some(1 << 20),
+            },
+        ];
+        asking.shm_size_bytes = Some(64 << 30);
+        let spec = container(&asking);
+        let added = spec.capability_add.unwrap();
+        assert!(added.contains(&"SYS_PTRACE".to_owned()));
+        assert_eq!(added.iter().filter(|c| *c == "CHOWN").count(), 1);
+        assert_eq!(spec.capability_drop.unwrap(), ["ALL"]);
+        let tmpfs: Vec<(String, Option<i64>)> = spec
+            .mounts
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.typ == Some(MountType::TMPFS))
+            .map(|m| (m.target.unwrap(), m.tmpfs_options.unwrap().size_bytes))
+            .collect();
+        // One compute unit of 1024 MiB: no tmpfs larger than that.
+        assert_eq!(
+            tmpfs,
+            [
+                ("/scratch".to_owned(), Some(1 << 30)),
+                ("/small".to_owned(), Some(1 << 20)),
+                ("/dev/shm".to_owned(), Some(1 << 30)),
+            ]
+        );
+        asking.privileged = true;
+        let privileged = container(&asking).capability_add.unwrap();
+        assert!(privileged.contains(&"SYS_ADMIN".to_owned()));
+        assert!(privileged.contains(&"CHOWN".to_owned()));
     }
 }

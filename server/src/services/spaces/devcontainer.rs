@@ -22,6 +22,7 @@ use super::setup::LiveLog;
 use super::spec_of;
 use crate::domain::devcontainer::{self, quote, Plan};
 use crate::domain::lifecycle::AfterStop;
+use crate::domain::run_options::RunPolicy;
 use crate::entities::{space, template};
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{BuildRequest, ExecOutput};
@@ -103,6 +104,7 @@ pub fn devcontainer_status(space: &space::Model) -> Option<DevContainerStatus> {
         config: plan.as_ref().map(|p| p.config.clone()),
         image: space.devcontainer_image.clone(),
         ignored: plan.as_ref().map(|p| p.ignored.clone()).unwrap_or_default(),
+        applied: plan.as_ref().map(|p| p.applied.clone()).unwrap_or_default(),
         ports: plan
             .map(|p| {
                 p.ports
@@ -119,7 +121,8 @@ pub fn devcontainer_status(space: &space::Model) -> Option<DevContainerStatus> {
 
 /// What the space runs with its `devcontainer.json` applied: the image built last (kept when
 /// a rebuild fails, dropped when it cannot start), the file's environment over the
-/// template's (never Hangar's own variables), its user.
+/// template's (never Hangar's own variables), its user, and its run options where the space's
+/// template allowed them when it was made.
 pub fn apply(space: &space::Model, spec: &mut crate::runtime::SpaceSpec) {
     let (Some(image), Some(plan)) = (&space.devcontainer_image, plan_of(space)) else {
         return;
@@ -131,6 +134,24 @@ pub fn apply(space: &space::Model, spec: &mut crate::runtime::SpaceSpec) {
         }
     }
     spec.user = plan.user;
+    if space.devcontainer_run_options {
+        let run = plan.run;
+        spec.privileged |= run.privileged;
+        spec.cap_add = run.capabilities;
+        spec.tmpfs = run.tmpfs;
+        spec.shm_size_bytes = run.shm_size_bytes;
+    }
+}
+
+/// What the space's template lets its `devcontainer.json` set (its snapshot), and where its
+/// volumes are.
+fn run_policy(space: &space::Model) -> Result<RunPolicy, String> {
+    let volumes: Vec<app::api::templates::VolumeSpec> =
+        serde_json::from_str(&space.volumes).map_err(|e| format!("the space's volumes: {e}"))?;
+    Ok(RunPolicy {
+        allowed: space.devcontainer_run_options,
+        volume_paths: volumes.into_iter().map(|v| v.mount_path).collect(),
+    })
 }
 
 /// `${NAME}` in `text` replaced by `env`'s value (empty when it has none).
@@ -393,7 +414,8 @@ impl Services {
                     "space.build",
                     &target,
                     Outcome::Success,
-                    json!({"config": plan.config, "image": image, "ignored": plan.ignored}),
+                    json!({"config": plan.config, "image": image, "ignored": plan.ignored,
+                           "applied": plan.applied}),
                 )
                 .await;
                 log.line(&format!(
@@ -478,7 +500,11 @@ impl Services {
             .read_repository_file(&space.id, &folder, &config)
             .await?
             .ok_or_else(|| format!("{config} vanished while it was read"))?;
-        let mut plan = devcontainer::plan(&config, &text, &workspace)?;
+        let mut plan = devcontainer::plan(&config, &text, &workspace, &run_policy(space)?)?;
+        for applied in &plan.applied {
+            log.line(&format!("applied (the template allows it): {applied}"))
+                .await;
+        }
         for ignored in &plan.ignored {
             log.line(&format!("ignored: {ignored}")).await;
         }

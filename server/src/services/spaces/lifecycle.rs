@@ -125,6 +125,7 @@ impl SpaceLifecycle for Services {
             features: Set(template.features.clone()),
             privileged: Set(template.privileged),
             raw_sockets: Set(template.raw_sockets),
+            devcontainer_run_options: Set(template.devcontainer_run_options),
             state: Set(SpaceState::Created),
             after_stop: Set(None),
             container_id: Set(None),

@@ -88,6 +88,9 @@ pub fn template_spec_of(space: &space::Model, owner: &str) -> ApiResult<SpaceSpe
         compute_units: space.compute_units,
         privileged: space.privileged,
         raw_sockets: space.raw_sockets,
+        cap_add: Vec::new(),
+        tmpfs: Vec::new(),
+        shm_size_bytes: None,
         user: None,
     })
 }
@@ -218,6 +221,7 @@ impl Services {
                 features,
                 privileged: space.privileged,
                 raw_sockets: space.raw_sockets,
+                devcontainer_run_options: space.devcontainer_run_options,
                 last_error: space.last_error,
                 shared_with,
                 can_manage: role.can_manage(),
