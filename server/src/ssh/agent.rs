@@ -177,9 +177,9 @@ impl Frame {
     /// The frame as the relay reads it.
     pub fn encode(&self) -> Vec<u8> {
         let (kind, id, data): (u8, u32, &[u8]) = match self {
-            Frame::Open(id) => (b'O', *id, &[]),
-            Frame::Data(id, data) => (b'D', *id, data),
-            Frame::Close(id) => (b'C', *id, &[]),
+            Frame::Open(id) => (b'O', *id, &[][..]),
+            Frame::Data(id, data) => (b'D', *id, data.as_ref()),
+            Frame::Close(id) => (b'C', *id, &[][..]),
         };
         let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
         let mut bytes = Vec::with_capacity(HEADER + data.len());
@@ -393,7 +393,7 @@ async fn serve(
         control,
     } = exec;
     let (ending_tx, ending) = watch::channel(false);
-    let (to_space, from_connections) = mpsc::channel::<Vec<u8>>(QUEUE * MAX_CONNECTIONS);
+    let (to_space, from_connections) = mpsc::channel::<Vec<u8>>(QUEUE);
     let writer = tokio::spawn(write_frames(input, from_connections, ending.clone()));
     let mut bridges = Bridges {
         forwarding,
@@ -406,7 +406,7 @@ async fn serve(
     let mut taken = bridges.take(&mut frames);
     while taken.is_ok() {
         tokio::select! {
-            _ = stopped.wait_for(|stop| *stop) => break,
+            () = until_set(&mut stopped) => break,
             Some(_) = bridges.running.join_next(), if !bridges.running.is_empty() => {}
             next = output.next() => match next {
                 Some(Ok(ExecOutput::Stdout(bytes))) => {
@@ -518,6 +518,11 @@ fn take_frame(
     }
 }
 
+/// Returns once `flag` is set, or its sender is gone (which ends things too).
+async fn until_set(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
+}
+
 /// Writes frames to the relay's input until the relay ends; then closes the input.
 async fn write_frames(
     mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
@@ -526,7 +531,7 @@ async fn write_frames(
 ) {
     loop {
         tokio::select! {
-            _ = ending.wait_for(|end| *end) => break,
+            () = until_set(&mut ending) => break,
             frame = frames.recv() => match frame {
                 Some(frame) => {
                     if input.write_all(&frame).await.is_err() || input.flush().await.is_err() {
@@ -574,7 +579,7 @@ async fn bridge(
     let (mut reader, writer) = channel.split();
     loop {
         tokio::select! {
-            _ = ending.wait_for(|end| *end) => break,
+            () = until_set(&mut ending) => break,
             data = from_space.recv() => match data {
                 Some(data) => {
                     if writer.data_bytes(data).await.is_err() {
