@@ -286,7 +286,10 @@ impl Services {
                 ApiError::from(e).message
             )
         };
-        let found = match space::Entity::find_by_id(space_id.clone()).one(&self.db).await {
+        let found = match space::Entity::find_by_id(space_id.clone())
+            .one(&self.db)
+            .await
+        {
             Ok(Some(found)) => found,
             Ok(None) => return Some("agent forwarding (ssh -A) is off: the space is gone".into()),
             Err(e) => return Some(unavailable(e)),

@@ -441,10 +441,8 @@ async fn serve(
         running.abort_all();
     }
     let _ = writer.await;
-    let ended = tokio::time::timeout(END_GRACE, async {
-        while output.next().await.is_some() {}
-    })
-    .await;
+    let ended =
+        tokio::time::timeout(END_GRACE, async { while output.next().await.is_some() {} }).await;
     if ended.is_err() {
         end_process(&mut output, control.as_ref(), "TERM").await;
     }

@@ -26,8 +26,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::admission::Place;
-use super::process::{self, Command, ProcessRequest, Terminal};
 use super::agent::{self, Forwarding};
+use super::process::{self, Command, ProcessRequest, Terminal};
 use super::{forward, HANDSHAKE_GRACE, LOGIN_GRACE};
 use crate::live::Update;
 use crate::services::access::Caller;

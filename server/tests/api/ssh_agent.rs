@@ -144,7 +144,11 @@ async fn forwarded_agent(db: TestDb) -> TestResult {
     // Without -A: no agent, no refs.
     let out = run(&ann_key, "dev", &[], &ls_remote(&url)).output().await?;
     assert!(!out.status.success(), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("sock=\n"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("sock=\n"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // An admin's agent is not forwarded into another's space: its owner could use it.
     let out = run(&admin_key, "ann.dev", &["-A"], &ls_remote(&url))
