@@ -18,6 +18,9 @@ mod m20261224_000001_repositories;
 mod m20261224_000002_git_credentials;
 mod m20261225_000001_devcontainer;
 mod m20261226_000001_usage;
+mod m20261227_000001_git_ssh_keys;
+mod m20261227_000003_usage_disk;
+mod m20261227_000004_quota_samples;
 
 pub struct Migrator;
 
@@ -41,6 +44,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261224_000002_git_credentials::Migration),
             Box::new(m20261225_000001_devcontainer::Migration),
             Box::new(m20261226_000001_usage::Migration),
+            Box::new(m20261227_000001_git_ssh_keys::Migration),
+            Box::new(m20261227_000003_usage_disk::Migration),
+            Box::new(m20261227_000004_quota_samples::Migration),
         ]
     }
 }

@@ -123,6 +123,21 @@ pub struct GitCredentialDto {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// The caller's SSH key for git hosts, made by Hangar: the public half, to add to the git
+/// host (GitHub: Settings → SSH keys); the private half never leaves Hangar except to git in
+/// the caller's own spaces (never while a space is shared).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitSshKeyDto {
+    /// The OpenSSH line: `ssh-ed25519 AAAA… hangar:<user name>`.
+    pub public_key: String,
+    /// `SHA256:…`, as `ssh-keygen -l` and git hosts show it.
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+    /// When git in one of the caller's spaces last used it.
+    pub last_used_at: Option<Timestamp>,
+}
+
 /// Saves the caller's token for a git host (`PUT /api/v1/me/git-credentials/{host}`),
 /// replacing the one saved before; it is kept encrypted and never shown again.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -260,9 +275,27 @@ pub async fn delete_git_credential(host: String) -> Result<(), ApiError> {
     crate::api::ssr::answer(api.delete_git_credential(&caller, &host).await)
 }
 
+#[server(name = GitSshKeyCall)]
+pub async fn my_git_ssh_key() -> Result<Option<GitSshKeyDto>, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.git_ssh_key(&caller).await)
+}
+
+#[server(name = MakeGitSshKeyCall)]
+pub async fn make_git_ssh_key() -> Result<GitSshKeyDto, ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.make_git_ssh_key(&caller).await)
+}
+
+#[server(name = DeleteGitSshKeyCall)]
+pub async fn delete_git_ssh_key() -> Result<(), ApiError> {
+    let (api, caller) = crate::api::ssr::caller().await?;
+    crate::api::ssr::answer(api.delete_git_ssh_key(&caller).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use super::{DotfilesSetting, GitCredentialDto, SetGitCredential};
+    use super::{DotfilesSetting, GitCredentialDto, GitSshKeyDto, SetGitCredential};
     use crate::api::spaces::SpaceDto;
     use crate::api::ssr::Caller;
     use crate::error::ApiResult;
@@ -287,5 +320,10 @@ pub mod ssr {
             input: SetGitCredential,
         ) -> ApiResult<GitCredentialDto>;
         async fn delete_git_credential(&self, caller: &Caller, host: &str) -> ApiResult<()>;
+        /// The caller's SSH key for git hosts, if Hangar made one.
+        async fn git_ssh_key(&self, caller: &Caller) -> ApiResult<Option<GitSshKeyDto>>;
+        /// Makes the caller a new SSH key for git hosts, replacing the one made before.
+        async fn make_git_ssh_key(&self, caller: &Caller) -> ApiResult<GitSshKeyDto>;
+        async fn delete_git_ssh_key(&self, caller: &Caller) -> ApiResult<()>;
     }
 }

@@ -209,6 +209,7 @@ fn Dashboard(name: String) -> impl IntoView {
                     }
                 }}
             </Transition>
+            <super::usage::QuotaUsageDetails of=super::usage::QuotaOf::Me summary="Quota use over time" />
         </section>
         <section class="panel">
             <div class="panel-head">

@@ -24,6 +24,7 @@ pub fn ProfilePage() -> impl IntoView {
             <super::autostop::TimeZoneForm current=user.time_zone.clone() />
             <super::repos::DotfilesForm current=user.dotfiles_url.clone() />
             <super::repos::GitCredentialsPanel />
+            <super::repos::GitSshKeyPanel />
             <PasswordForm />
             <super::sign_in_provider::LinkProvider />
             <SshKeys />

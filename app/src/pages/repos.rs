@@ -8,9 +8,9 @@ use super::dashboard::{CreateSpaceDialog, SignedIn};
 use super::widgets::{field_error, form_error, last_error, refreshing, ConfirmButton};
 use crate::api::auth::UserDto;
 use crate::api::repos::{
-    clone_again, delete_git_credential, my_git_credentials, rebuild, set_dotfiles,
-    set_git_credential, BuildState, DevContainerStatus, DotfilesSetting, RepositoryInput,
-    SetGitCredential, SetupState,
+    clone_again, delete_git_credential, delete_git_ssh_key, make_git_ssh_key, my_git_credentials,
+    my_git_ssh_key, rebuild, set_dotfiles, set_git_credential, BuildState, DevContainerStatus,
+    DotfilesSetting, RepositoryInput, SetGitCredential, SetupState,
 };
 use crate::api::spaces::SpaceDto;
 use crate::components::time::RelativeTime;
@@ -284,6 +284,48 @@ pub fn GitCredentialsPanel() -> impl IntoView {
                 <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
             </form>
             {form_error(error, &["host", "username", "token"])}
+        </section>
+    }
+}
+
+/// The caller's SSH key for git hosts (the profile page): Hangar makes it; the page shows the
+/// public half to add to the git host, and when git last used it.
+#[component]
+pub fn GitSshKeyPanel() -> impl IntoView {
+    let make = Action::new(|_: &()| make_git_ssh_key());
+    let remove = Action::new(|_: &()| delete_git_ssh_key());
+    let current = Resource::new(
+        move || (make.version().get(), remove.version().get()),
+        |_| my_git_ssh_key(),
+    );
+    let error = last_error(make);
+    view! {
+        <section class="panel" data-testid="git-ssh-key">
+            <h2>"SSH key for git"</h2>
+            <p class="hint">"For repositories cloned over SSH (git@host:owner/project.git): Hangar makes a key and keeps its private half encrypted; git in your own spaces uses it (never while a space is shared). Add the public key below to your git host. An agent you forward with ssh -A through Hangar's gateway is used instead when it holds keys."</p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || current.get().map(|r| match r {
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Ok(None) => view! {
+                        <p class="empty">"No SSH key for git yet."</p>
+                        <button type="button" class="primary" data-testid="make-git-ssh-key"
+                            disabled=move || make.pending().get()
+                            on:click=move |_| { make.dispatch(()); }>"Make a key"</button>
+                    }.into_any(),
+                    Ok(Some(key)) => view! {
+                        <pre class="log" data-testid="git-ssh-public-key">{key.public_key.clone()}</pre>
+                        <p>"Fingerprint " <code>{key.fingerprint.clone()}</code> ", made " <RelativeTime at=key.created_at />
+                            ", last used " <RelativeTime at=key.last_used_at /></p>
+                        <div class="row">
+                            <ConfirmButton label="Replace" question="Replace the key? Git hosts refuse the old one: add the new public key to them.".to_owned()
+                                on_confirm=Callback::new(move |_| { make.dispatch(()); }) />
+                            <ConfirmButton label="Remove" question="Remove the SSH key for git?".to_owned()
+                                on_confirm=Callback::new(move |_| { remove.dispatch(()); }) />
+                        </div>
+                    }.into_any(),
+                })}
+            </Transition>
+            {form_error(error, &[])}
         </section>
     }
 }

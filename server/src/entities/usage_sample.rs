@@ -1,5 +1,5 @@
-//! A point of a running space's use of CPU, memory, processes and network, sampled from the
-//! engine (see `services::usage`).
+//! A point of a running space's use of CPU, memory, processes, network and disk, sampled from
+//! the engine (see `services::usage`).
 
 use sea_orm::entity::prelude::*;
 
@@ -23,6 +23,8 @@ pub struct Model {
     /// Received and sent since the container started.
     pub net_rx_bytes: i64,
     pub net_tx_bytes: i64,
+    /// In use on its sized volumes; None where volume sizes are not enforced.
+    pub disk_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,8 +14,14 @@
 //! the space stops (the exec ends with the container). While the space is shared, Hangar
 //! answers nothing: a sharee has a shell in the same container as the same user, and could ask
 //! the helper as well as the owner could.
+//!
+//! SSH remotes go through the same channel: git's `core.sshCommand` is Hangar's `ssh` wrapper,
+//! which uses an agent forwarded through Hangar's gateway (`ssh -A`) when one holds keys, and
+//! otherwise asks the broker for the owner's SSH key for git hosts (made and kept encrypted by
+//! Hangar, one per user), loads it into an `ssh-agent` of its own that lives as long as that
+//! one `ssh` (the key is never written to the space's disk), and runs `ssh` with it.
 
-use app::api::repos::{GitCredentialDto, SetGitCredential};
+use app::api::repos::{GitCredentialDto, GitSshKeyDto, SetGitCredential};
 use app::api::users::TokenScope;
 use app::ids::{SpaceId, UserId};
 use chrono::Utc;
@@ -25,7 +31,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::git_key::GitKey;
-use crate::entities::{git_credential, share, space};
+use crate::entities::{git_credential, git_ssh_key, share, space};
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{ExecOutput, ExecRequest};
 use crate::services::access::Caller;
@@ -60,6 +66,15 @@ pub fn host(text: &str) -> ApiResult<String> {
         ));
     }
     Ok(host)
+}
+
+fn ssh_key_dto(model: git_ssh_key::Model) -> GitSshKeyDto {
+    GitSshKeyDto {
+        public_key: model.public_key,
+        fingerprint: model.fingerprint,
+        created_at: model.created_at.into(),
+        last_used_at: model.last_used_at.map(Into::into),
+    }
 }
 
 fn dto(model: git_credential::Model) -> GitCredentialDto {
@@ -106,6 +121,33 @@ while [ "$(date +%s)" -lt "$end" ]; do
 done
 "#;
 
+/// git's `ssh` in a space (`core.sshCommand`): an agent forwarded through Hangar's gateway if
+/// it holds keys; else the owner's key from Hangar (asked through the helper), in an agent of
+/// this one `ssh`'s own; else plain `ssh`. Hosts are trusted on first sight, as the clone does.
+const SSH_WRAPPER: &str = r#"#!/bin/sh
+# Hangar's ssh for git: SSH remotes get the space owner's SSH key for git hosts, kept by Hangar.
+d=$(dirname "$0")
+trust='-o StrictHostKeyChecking=accept-new'
+if [ -n "$SSH_AUTH_SOCK" ] && ssh-add -l >/dev/null 2>&1; then exec ssh $trust "$@"; fi
+command -v ssh-agent >/dev/null 2>&1 || exec ssh $trust "$@"
+key=$(printf 'protocol=ssh-key
+
+' | "$d/helper" get)
+case "$key" in *'PRIVATE KEY'*) ;; *) exec ssh $trust "$@" ;; esac
+sock=$(mktemp -u "$d/agent.XXXXXX")
+eval "$(ssh-agent -s -a "$sock")" >/dev/null || exec ssh $trust "$@"
+trap 'kill "$SSH_AGENT_PID" 2>/dev/null; rm -f "$sock"' EXIT
+trap 'exit 129' HUP INT TERM
+printf '%s
+' "$key" | ssh-add -q - 2>/dev/null
+key=''
+ssh $trust "$@"
+"#;
+
+/// git's `core.sshCommand` in a space: Hangar's wrapper while it is there (a space's `/tmp`
+/// may be emptied while its home, and so this setting, stays), plain `ssh` otherwise.
+const SSH_COMMAND: &str = r#"f=/tmp/.hangar-git-$(id -u)/ssh; [ -x "$f" ] || f=ssh; "$f""#;
+
 /// Installs the helper (git's `credential.helper`, globally for the space's user) and its
 /// FIFOs, in a folder only that user may enter; ends the broker served before, if any (it
 /// would take questions it cannot pass on).
@@ -127,6 +169,14 @@ cat >"$d/helper" <<'HELPER'
 chmod 700 "$d/helper"
 git config --global --get-all credential.helper | grep -qxF "$d/helper" ||
   git config --global --add credential.helper "$d/helper"
+cat >"$d/ssh" <<'SSH'
+{SSH_WRAPPER}SSH
+chmod 700 "$d/ssh"
+# A command of the user's own stays theirs.
+current=$(git config --global --get core.sshCommand)
+[ -z "$current" ] || [ "$current" = '{SSH_COMMAND}' ] ||
+  exit 0
+git config --global core.sshCommand '{SSH_COMMAND}'
 "#
     )
 }
@@ -273,8 +323,10 @@ impl Services {
             tracing::info!(space = %space_id, "no git token given: the space is shared (or its shares cannot be read)");
             return String::new();
         }
-        if !matches!(field(question, "protocol"), Some("https" | "http")) {
-            return String::new();
+        match field(question, "protocol") {
+            Some("https" | "http") => {}
+            Some("ssh-key") => return self.answer_ssh_key(space_id, owner).await,
+            _ => return String::new(),
         }
         let Some(asked) = field(question, "host").and_then(|h| host(h).ok()) else {
             return String::new();
@@ -304,6 +356,109 @@ impl Services {
             .exec(&self.db)
             .await;
         format!("username={}\npassword={token}\n", saved.username)
+    }
+
+    /// The owner's SSH key for git hosts (OpenSSH private key lines), if Hangar made one.
+    async fn answer_ssh_key(&self, space_id: &SpaceId, owner: &UserId) -> String {
+        let found = git_ssh_key::Entity::find_by_id(owner.clone())
+            .one(&self.db)
+            .await;
+        let Ok(Some(saved)) = found else {
+            return String::new();
+        };
+        let key = match self
+            .git_key()
+            .map_err(|e| e.message)
+            .and_then(|k| k.open(&saved.secret))
+        {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(space = %space_id, error = %e, "the SSH key for git could not be read");
+                return String::new();
+            }
+        };
+        let _ = git_ssh_key::Entity::update_many()
+            .col_expr(git_ssh_key::Column::LastUsedAt, Expr::value(Utc::now()))
+            .filter(git_ssh_key::Column::UserId.eq(owner.clone()))
+            .exec(&self.db)
+            .await;
+        if key.ends_with('\n') {
+            key
+        } else {
+            format!("{key}\n")
+        }
+    }
+
+    pub(crate) async fn find_git_ssh_key(
+        &self,
+        caller: &Caller,
+    ) -> ApiResult<Option<GitSshKeyDto>> {
+        let found = git_ssh_key::Entity::find_by_id(caller.id().clone())
+            .one(&self.db)
+            .await?;
+        Ok(found.map(ssh_key_dto))
+    }
+
+    /// A new ed25519 key for the caller's git hosts, replacing the one made before (which git
+    /// hosts then refuse: the caller adds the new public key).
+    pub(crate) async fn new_git_ssh_key(&self, caller: &Caller) -> ApiResult<GitSshKeyDto> {
+        use rand::RngCore;
+        use russh::keys::ssh_key::private::Ed25519Keypair;
+        use russh::keys::ssh_key::LineEnding;
+        use russh::keys::{HashAlg, PrivateKey};
+
+        caller.require_scope(TokenScope::Credentials)?;
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+        key.set_comment(format!("hangar:{}", caller.user.username));
+        let private = key
+            .to_openssh(LineEnding::LF)
+            .map_err(|e| ApiError::internal(format!("encoding an SSH key: {e}")))?;
+        let public = key.public_key();
+        let public_key = public
+            .to_openssh()
+            .map_err(|e| ApiError::internal(format!("encoding an SSH key: {e}")))?;
+        let fingerprint = public.fingerprint(HashAlg::Sha256).to_string();
+        let secret = self.git_key()?.seal(&private).map_err(ApiError::internal)?;
+        let model = git_ssh_key::ActiveModel {
+            user_id: Set(caller.id().clone()),
+            public_key: Set(public_key),
+            fingerprint: Set(fingerprint),
+            secret: Set(secret),
+            created_at: Set(Utc::now()),
+            last_used_at: Set(None),
+        };
+        git_ssh_key::Entity::insert(model)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(git_ssh_key::Column::UserId)
+                    .update_columns([
+                        git_ssh_key::Column::PublicKey,
+                        git_ssh_key::Column::Fingerprint,
+                        git_ssh_key::Column::Secret,
+                        git_ssh_key::Column::CreatedAt,
+                        git_ssh_key::Column::LastUsedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await?;
+        let saved = git_ssh_key::Entity::find_by_id(caller.id().clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ApiError::conflict("the key was removed meanwhile: make one again"))?;
+        Ok(ssh_key_dto(saved))
+    }
+
+    pub(crate) async fn remove_git_ssh_key(&self, caller: &Caller) -> ApiResult<()> {
+        caller.require_scope(TokenScope::Credentials)?;
+        let removed = git_ssh_key::Entity::delete_by_id(caller.id().clone())
+            .exec(&self.db)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Err(ApiError::not_found("SSH key for git"));
+        }
+        Ok(())
     }
 
     pub(crate) async fn list_git_credentials(

@@ -152,6 +152,24 @@ pub async fn usage(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<Us
     Ok(usage)
 }
 
+/// What every owner's live spaces consume, in one statement (owners without a live space
+/// are left out; tunnels are not counted).
+pub async fn usage_by_owner(
+    db: &impl ConnectionTrait,
+) -> ApiResult<std::collections::HashMap<UserId, Usage>> {
+    let spaces: Vec<SpaceUnits> = live_space_units().into_tuple().all(db).await?;
+    let mut by_owner: std::collections::HashMap<UserId, Usage> = Default::default();
+    for (_, owner, state, compute_units, storage_units) in spaces {
+        count_space(
+            by_owner.entry(owner).or_default(),
+            state,
+            compute_units,
+            storage_units,
+        );
+    }
+    Ok(by_owner)
+}
+
 /// The user's tunnels (public links) open now.
 async fn tunnels_of(db: &impl ConnectionTrait, owner_id: &UserId) -> ApiResult<i64> {
     let count = tunnel::Entity::find()

@@ -1,20 +1,23 @@
 //! What running spaces use over time: a loop samples every running space's CPU, memory,
-//! processes and network from the engine every `--usage-interval-secs` (a minute by default),
+//! processes and network from the engine (and the bytes in use on its sized volumes) every `--usage-interval-secs` (a minute by default),
 //! rolls each finished hour up into one point, and drops minute points after a day and hour
 //! points after 90 days; a deleted space's points go with it. The space page draws them.
+//! The same pass records what each user's spaces hold of their quota (spaces, compute units
+//! running, storage units), kept and rolled up alike; a group's is its members' together.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use app::api::usage::{ssr::UsageApi, SpaceUsage, UsagePoint, UsageRange};
-use app::ids::SpaceId;
+use app::api::quota::QuotaValues;
+use app::api::usage::{ssr::UsageApi, QuotaPoint, QuotaUsage, SpaceUsage, UsagePoint, UsageRange};
+use app::ids::{GroupId, SpaceId, UserId};
 use chrono::{DateTime, DurationRound, Utc};
 use futures_util::StreamExt;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::lifecycle::SpaceState;
-use crate::entities::{space, usage_sample};
+use crate::entities::{group, group_member, quota_sample, space, usage_sample, user};
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::Caller;
 use crate::services::Services;
@@ -48,7 +51,35 @@ pub fn roll_up(
         pids: minutes.iter().map(|m| m.pids).max().unwrap_or(0),
         net_rx_bytes: minutes.iter().map(|m| m.net_rx_bytes).max().unwrap_or(0),
         net_tx_bytes: minutes.iter().map(|m| m.net_tx_bytes).max().unwrap_or(0),
+        disk_bytes: minutes.iter().filter_map(|m| m.disk_bytes).max(),
     })
+}
+
+/// One hour's quota point from its minute points: each figure at its highest.
+pub fn roll_up_quota(
+    user_id: &UserId,
+    hour: DateTime<Utc>,
+    minutes: &[quota_sample::Model],
+) -> Option<quota_sample::Model> {
+    let highest = |f: fn(&quota_sample::Model) -> i64| minutes.iter().map(f).max();
+    Some(quota_sample::Model {
+        user_id: user_id.clone(),
+        resolution: HOUR.to_owned(),
+        at: hour,
+        spaces: highest(|m| m.spaces)?,
+        compute_units: highest(|m| m.compute_units)?,
+        storage_units: highest(|m| m.storage_units)?,
+    })
+}
+
+/// A range's resolution, how far back it goes and the seconds between its points.
+fn span(range: UsageRange, interval_secs: u64) -> (&'static str, chrono::TimeDelta, i64) {
+    let every = i64::try_from(interval_secs).unwrap_or(60);
+    match range {
+        UsageRange::Hour => (MINUTE, chrono::TimeDelta::hours(1), every),
+        UsageRange::Day => (MINUTE, MINUTES_KEPT, every),
+        UsageRange::Quarter => (HOUR, HOURS_KEPT, 3600),
+    }
 }
 
 fn to_active(m: usage_sample::Model) -> usage_sample::ActiveModel {
@@ -63,6 +94,7 @@ fn to_active(m: usage_sample::Model) -> usage_sample::ActiveModel {
         pids: Set(m.pids),
         net_rx_bytes: Set(m.net_rx_bytes),
         net_tx_bytes: Set(m.net_tx_bytes),
+        disk_bytes: Set(m.disk_bytes),
     }
 }
 
@@ -96,8 +128,16 @@ impl Services {
         let at = Utc::now()
             .duration_trunc(chrono::TimeDelta::seconds(1))
             .map_err(ApiError::internal)?;
+        let ids: Vec<SpaceId> = running.iter().map(|s| s.id.clone()).collect();
+        // One measure of every space's volumes (none where sizes are not enforced).
+        let disks = self.runtime.storage_used(&ids).await;
+        let disks = &disks;
         let rows: Vec<usage_sample::Model> = futures_util::stream::iter(running)
             .map(|space| async move {
+                let disk_bytes = disks
+                    .as_ref()
+                    .map(|used| used.get(&space.id).copied().unwrap_or(0))
+                    .map(|bytes| i64::try_from(bytes).unwrap_or(i64::MAX));
                 let stats = self.runtime.stats(&space.id).await;
                 match stats {
                     Ok(Some(s)) => Some(usage_sample::Model {
@@ -110,6 +150,7 @@ impl Services {
                         pids: s.pids,
                         net_rx_bytes: s.net_rx_bytes,
                         net_tx_bytes: s.net_tx_bytes,
+                        disk_bytes,
                     }),
                     Ok(None) => None,
                     Err(e) => {
@@ -124,7 +165,9 @@ impl Services {
             .await;
         let sampled = rows.len();
         self.insert_samples(rows).await?;
+        self.sample_quotas(at).await?;
         self.roll_up_hour(at).await?;
+        self.roll_up_quota_hour(at).await?;
         self.prune_usage(at).await?;
         Ok(sampled)
     }
@@ -163,6 +206,143 @@ impl Services {
         self.insert_samples(hours).await
     }
 
+    /// A quota point for every user who has a live space.
+    async fn sample_quotas(&self, at: DateTime<Utc>) -> ApiResult<()> {
+        use sea_orm::Set;
+        let by_owner = crate::services::quota::usage_by_owner(&self.db).await?;
+        if by_owner.is_empty() {
+            return Ok(());
+        }
+        let rows = by_owner
+            .into_iter()
+            .map(|(user_id, used)| quota_sample::ActiveModel {
+                user_id: Set(user_id),
+                resolution: Set(MINUTE.to_owned()),
+                at: Set(at),
+                spaces: Set(used.spaces),
+                compute_units: Set(used.compute_units),
+                storage_units: Set(used.storage_units),
+            });
+        let conflict = OnConflict::columns([
+            quota_sample::Column::UserId,
+            quota_sample::Column::Resolution,
+            quota_sample::Column::At,
+        ])
+        .do_nothing()
+        .to_owned();
+        quota_sample::Entity::insert_many(rows)
+            .on_conflict(conflict)
+            .do_nothing()
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Rolls the last finished hour's quota points up, once.
+    async fn roll_up_quota_hour(&self, now: DateTime<Utc>) -> ApiResult<()> {
+        use sea_orm::Set;
+        let this_hour = now
+            .duration_trunc(chrono::TimeDelta::hours(1))
+            .map_err(ApiError::internal)?;
+        let last_hour = this_hour - chrono::TimeDelta::hours(1);
+        let done = quota_sample::Entity::find()
+            .filter(quota_sample::Column::Resolution.eq(HOUR))
+            .filter(quota_sample::Column::At.eq(last_hour))
+            .one(&self.db)
+            .await?;
+        if done.is_some() {
+            return Ok(());
+        }
+        let minutes = quota_sample::Entity::find()
+            .filter(quota_sample::Column::Resolution.eq(MINUTE))
+            .filter(quota_sample::Column::At.gte(last_hour))
+            .filter(quota_sample::Column::At.lt(this_hour))
+            .all(&self.db)
+            .await?;
+        let mut by_user: BTreeMap<UserId, Vec<quota_sample::Model>> = BTreeMap::new();
+        for minute in minutes {
+            by_user
+                .entry(minute.user_id.clone())
+                .or_default()
+                .push(minute);
+        }
+        let hours: Vec<quota_sample::ActiveModel> = by_user
+            .iter()
+            .filter_map(|(id, points)| roll_up_quota(id, last_hour, points))
+            .map(|m| quota_sample::ActiveModel {
+                user_id: Set(m.user_id),
+                resolution: Set(m.resolution),
+                at: Set(m.at),
+                spaces: Set(m.spaces),
+                compute_units: Set(m.compute_units),
+                storage_units: Set(m.storage_units),
+            })
+            .collect();
+        if hours.is_empty() {
+            return Ok(());
+        }
+        let conflict = OnConflict::columns([
+            quota_sample::Column::UserId,
+            quota_sample::Column::Resolution,
+            quota_sample::Column::At,
+        ])
+        .do_nothing()
+        .to_owned();
+        quota_sample::Entity::insert_many(hours)
+            .on_conflict(conflict)
+            .do_nothing()
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The quota points of these users over the range, summed per time (one user: theirs).
+    async fn quota_points(
+        &self,
+        users: Vec<UserId>,
+        range: UsageRange,
+    ) -> ApiResult<(Vec<QuotaPoint>, i64)> {
+        let (resolution, since, step_secs) = span(range, self.config.usage_interval_secs);
+        if users.is_empty() {
+            return Ok((Vec::new(), step_secs));
+        }
+        let rows = quota_sample::Entity::find()
+            .filter(quota_sample::Column::UserId.is_in(users))
+            .filter(quota_sample::Column::Resolution.eq(resolution))
+            .filter(quota_sample::Column::At.gte(Utc::now() - since))
+            .order_by_asc(quota_sample::Column::At)
+            .all(&self.db)
+            .await?;
+        let mut by_time: BTreeMap<DateTime<Utc>, QuotaPoint> = BTreeMap::new();
+        for row in rows {
+            let point = by_time.entry(row.at).or_insert(QuotaPoint {
+                at: row.at.into(),
+                spaces: 0,
+                compute_units: 0,
+                storage_units: 0,
+            });
+            point.spaces += row.spaces;
+            point.compute_units += row.compute_units;
+            point.storage_units += row.storage_units;
+        }
+        Ok((by_time.into_values().collect(), step_secs))
+    }
+
+    async fn quota_usage_of(
+        &self,
+        owner: &user::Model,
+        range: UsageRange,
+    ) -> ApiResult<QuotaUsage> {
+        let report = self.quota_report(owner).await?;
+        let (points, step_secs) = self.quota_points(vec![owner.id.clone()], range).await?;
+        Ok(QuotaUsage {
+            range,
+            points,
+            quota: report.quota,
+            step_secs,
+        })
+    }
+
     /// Drops minute points older than a day and hour points older than 90 days.
     pub async fn prune_usage(&self, now: DateTime<Utc>) -> ApiResult<u64> {
         let mut dropped = 0;
@@ -170,6 +350,12 @@ impl Services {
             dropped += usage_sample::Entity::delete_many()
                 .filter(usage_sample::Column::Resolution.eq(resolution))
                 .filter(usage_sample::Column::At.lt(now - kept))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+            dropped += quota_sample::Entity::delete_many()
+                .filter(quota_sample::Column::Resolution.eq(resolution))
+                .filter(quota_sample::Column::At.lt(now - kept))
                 .exec(&self.db)
                 .await?
                 .rows_affected;
@@ -196,15 +382,7 @@ impl UsageApi for Services {
         range: UsageRange,
     ) -> ApiResult<SpaceUsage> {
         let (space, _role) = self.visible_space(caller, id).await?;
-        let (resolution, since, step_secs) = match range {
-            UsageRange::Hour => (
-                MINUTE,
-                chrono::TimeDelta::hours(1),
-                self.config.usage_interval_secs as i64,
-            ),
-            UsageRange::Day => (MINUTE, MINUTES_KEPT, self.config.usage_interval_secs as i64),
-            UsageRange::Quarter => (HOUR, HOURS_KEPT, 3600),
-        };
+        let (resolution, since, step_secs) = span(range, self.config.usage_interval_secs);
         let points = usage_sample::Entity::find()
             .filter(usage_sample::Column::SpaceId.eq(space.id.clone()))
             .filter(usage_sample::Column::Resolution.eq(resolution))
@@ -213,12 +391,21 @@ impl UsageApi for Services {
             .all(&self.db)
             .await?;
         let memory_limit_bytes = points.last().and_then(|p| p.memory_limit_bytes);
+        let volumes: Vec<app::api::templates::VolumeSpec> =
+            crate::services::from_json(&space.volumes, "space volumes")?;
+        let disk_limit_bytes = points.iter().any(|p| p.disk_bytes.is_some()).then(|| {
+            volumes
+                .iter()
+                .map(|v| v.size_gib.saturating_mul(1 << 30))
+                .sum()
+        });
         let cpu_limit =
             (space.compute_units > 0).then(|| space.compute_units as f64 * self.config.cpus_per_cu);
         Ok(SpaceUsage {
             range,
             cpu_limit,
             memory_limit_bytes,
+            disk_limit_bytes,
             step_secs,
             points: points
                 .into_iter()
@@ -229,8 +416,57 @@ impl UsageApi for Services {
                     pids: p.pids,
                     net_rx_bytes: p.net_rx_bytes,
                     net_tx_bytes: p.net_tx_bytes,
+                    disk_bytes: p.disk_bytes,
                 })
                 .collect(),
+        })
+    }
+
+    async fn my_quota_usage(&self, caller: &Caller, range: UsageRange) -> ApiResult<QuotaUsage> {
+        let me = self.find_user(caller.id()).await?;
+        self.quota_usage_of(&me, range).await
+    }
+
+    async fn user_quota_usage(
+        &self,
+        caller: &Caller,
+        id: &UserId,
+        range: UsageRange,
+    ) -> ApiResult<QuotaUsage> {
+        caller.require_admin()?;
+        let owner = self.find_user(id).await?;
+        self.quota_usage_of(&owner, range).await
+    }
+
+    async fn group_quota_usage(
+        &self,
+        caller: &Caller,
+        id: &GroupId,
+        range: UsageRange,
+    ) -> ApiResult<QuotaUsage> {
+        caller.require_admin()?;
+        let found = group::Entity::find_by_id(id.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("group"))?;
+        let members: Vec<UserId> = group_member::Entity::find()
+            .filter(group_member::Column::GroupId.eq(id.clone()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| m.user_id)
+            .collect();
+        let (points, step_secs) = self.quota_points(members, range).await?;
+        Ok(QuotaUsage {
+            range,
+            points,
+            quota: QuotaValues {
+                max_spaces: found.max_spaces,
+                compute_units: found.compute_units,
+                storage_units: found.storage_units,
+                max_tunnels: found.max_tunnels,
+            },
+            step_secs,
         })
     }
 }
@@ -267,6 +503,7 @@ mod tests {
             pids: 3,
             net_rx_bytes: 10,
             net_tx_bytes: 20,
+            disk_bytes: Some(memory),
         }
     }
 

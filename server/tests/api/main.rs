@@ -15,6 +15,7 @@ mod devcontainer;
 mod events;
 mod files;
 mod forms;
+mod git_ssh_key;
 mod hardening;
 mod health;
 mod matrix;

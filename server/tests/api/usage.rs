@@ -18,7 +18,8 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
     let template = admin
         .post(
             "/api/v1/templates",
-            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 1}),
+            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 1,
+                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}]}),
         )
         .await;
     assert_eq!(template.status, 201, "{template:?}");
@@ -46,6 +47,38 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
         let client = client.clone();
         async move { client.get(&path).await }
     };
+    // Disk: 64 MiB written on its 1 GiB volume shows against the volume's size.
+    let (ok, said) = in_space(
+        &id,
+        "dd if=/dev/urandom of=/data/fill bs=1M count=64 2>&1 && sync",
+    )
+    .await;
+    assert!(ok, "{said}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = usage(&admin).await;
+        let filled = answer.body["points"].as_array().and_then(|points| {
+            points
+                .iter()
+                .rev()
+                .find_map(|p| p["disk_bytes"].as_i64().filter(|b| *b >= 64 << 20))
+        });
+        if let Some(bytes) = filled {
+            assert_eq!(
+                answer.body["disk_limit_bytes"].as_i64(),
+                Some(1 << 30),
+                "{answer:?}"
+            );
+            assert!(bytes < 1 << 30, "{answer:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the disk's use did not show: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let busy: Value = loop {
         let answer = usage(&admin).await;
@@ -93,6 +126,7 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
         pids: Set(1),
         net_rx_bytes: Set(0),
         net_tx_bytes: Set(0),
+        disk_bytes: Set(None),
     };
     old("minute", 2).insert(&conn).await.unwrap();
     old("hour", 100).insert(&conn).await.unwrap();
@@ -149,5 +183,94 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    server.stop().await;
+}
+
+both_dbs!(quota_use_over_time_per_user_and_group);
+async fn quota_use_over_time_per_user_and_group(db: TestDb) {
+    let server = TestServer::start(&db, &["--usage-interval-secs", "1"]).await;
+    let admin = admin(&server).await;
+    let template = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 1,
+                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 2}]}),
+        )
+        .await;
+    assert_eq!(template.status, 201, "{template:?}");
+    let quota = json!({"compute_units": 3, "storage_units": 8, "max_spaces": 4});
+    let (ann_id, ann) = admin.new_member(&server, "ann", quota.clone()).await;
+    let (bob_id, bob) = admin.new_member(&server, "bob", quota).await;
+    let group = admin
+        .post(
+            "/api/v1/groups",
+            json!({"name": "team", "description": "", "compute_units": 5}),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{group:?}");
+    let group = group.id();
+    for member in [&ann_id, &bob_id] {
+        let added = admin
+            .put(&format!("/api/v1/groups/{group}/members/{member}"))
+            .await;
+        assert!(added.status < 300, "{added:?}");
+    }
+    // Ann runs one space (1 CU, 2 SU); Bob keeps one stopped (0 CU, 2 SU).
+    let running = ann.new_space("running", &template.id()).await;
+    let started = ann
+        .post_empty(&format!("/api/v1/spaces/{running}/start"))
+        .await;
+    assert_eq!(started.status, 202, "{started:?}");
+    bob.new_space("kept", &template.id()).await;
+
+    let highest = |answer: &Value, key: &str| {
+        answer["points"]
+            .as_array()
+            .map(|points| points.iter().filter_map(|p| p[key].as_i64()).max())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mine, team) = loop {
+        let mine = ann.get("/api/v1/me/quota-usage?range=hour").await;
+        assert_eq!(mine.status, 200, "{mine:?}");
+        let team = admin
+            .get(&format!("/api/v1/groups/{group}/quota-usage?range=hour"))
+            .await;
+        assert_eq!(team.status, 200, "{team:?}");
+        if highest(&mine.body, "compute_units") == Some(1)
+            && highest(&team.body, "storage_units") == Some(4)
+        {
+            break (mine, team);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no quota points came: {mine:?} {team:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // Ann's against her effective quota (own 3 CU + the group's 5), the group's against its
+    // contribution; the group sums its members' points.
+    assert_eq!(mine.body["quota"]["compute_units"], 8, "{mine:?}");
+    assert_eq!(highest(&mine.body, "storage_units"), Some(2), "{mine:?}");
+    assert_eq!(highest(&mine.body, "spaces"), Some(1), "{mine:?}");
+    assert_eq!(team.body["quota"]["compute_units"], 5, "{team:?}");
+    assert_eq!(highest(&team.body, "spaces"), Some(2), "{team:?}");
+    assert_eq!(highest(&team.body, "compute_units"), Some(1), "{team:?}");
+    let hers = admin
+        .get(&format!("/api/v1/users/{ann_id}/quota-usage?range=day"))
+        .await;
+    assert_eq!(hers.status, 200, "{hers:?}");
+    assert_eq!(highest(&hers.body, "compute_units"), Some(1), "{hers:?}");
+    // Members see their own only.
+    for path in [
+        format!("/api/v1/users/{ann_id}/quota-usage"),
+        format!("/api/v1/groups/{group}/quota-usage"),
+    ] {
+        assert_eq!(bob.get(&path).await.status, 403, "{path}");
+    }
+    assert_eq!(
+        ann.get("/api/v1/me/quota-usage?range=week").await.status,
+        400
+    );
     server.stop().await;
 }

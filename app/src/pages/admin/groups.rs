@@ -127,6 +127,7 @@ fn GroupCard(group: GroupDto, users: Vec<UserDto>, changed: RwSignal<u64>) -> im
                 <button type="submit" class="primary" data-testid="save-group" disabled=move || update.pending().get()>"Save quota"</button>
             </form>
             {form_error(error, &["max_spaces", "compute_units", "storage_units", "max_tunnels"])}
+            <crate::pages::usage::QuotaUsageDetails of=crate::pages::usage::QuotaOf::Group(group.id.clone()) summary="Members' quota use over time" />
             <h3>"Members"</h3>
             {if group.members.is_empty() {
                 view! { <p class="empty">"No members yet: add one below."</p> }.into_any()

@@ -193,6 +193,7 @@ fn EditUser(user: UserDto, groups: Vec<GroupDto>, changed: RwSignal<u64>) -> imp
                 }).collect_view()}
             </fieldset>
             <details><summary>"Effective quota by source"</summary><Breakdown user_id=user.id.clone() /></details>
+            <crate::pages::usage::QuotaUsageDetails of=crate::pages::usage::QuotaOf::User(user.id.clone()) summary="Quota use over time" />
         </form>
     }
 }

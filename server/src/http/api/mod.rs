@@ -93,6 +93,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::remove_unlabelled))
         .routes(routes!(ports::space_ports))
         .routes(routes!(usage::space_usage))
+        .routes(routes!(usage::my_quota_usage))
+        .routes(routes!(usage::user_quota_usage))
+        .routes(routes!(usage::group_quota_usage))
         .routes(routes!(ports::live_ports))
         .routes(routes!(ports::list_tunnels, ports::create_tunnel))
         .routes(routes!(ports::revoke_tunnel))
@@ -121,5 +124,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(
             repos::set_git_credential,
             repos::delete_git_credential
+        ))
+        .routes(routes!(
+            repos::git_ssh_key,
+            repos::make_git_ssh_key,
+            repos::delete_git_ssh_key
         ))
 }

@@ -1,7 +1,9 @@
 //! The JSON API of repositories in spaces: cloning a space's repository again, the caller's
-//! dotfiles repository, the caller's tokens for git hosts.
+//! dotfiles repository, the caller's tokens and SSH key for git hosts.
 
-use app::api::repos::{ssr::ReposApi, DotfilesSetting, GitCredentialDto, SetGitCredential};
+use app::api::repos::{
+    ssr::ReposApi, DotfilesSetting, GitCredentialDto, GitSshKeyDto, SetGitCredential,
+};
 use app::api::spaces::SpaceDto;
 use app::api::ssr::Caller;
 use app::error::ErrorBody;
@@ -10,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::extract::ValidJson;
 use crate::services::Services;
 
@@ -97,5 +99,43 @@ pub async fn delete_git_credential(
     Path(host): Path<String>,
 ) -> ApiResult<StatusCode> {
     services.delete_git_credential(&caller, &host).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's SSH key for git hosts (the public half and its fingerprint), if Hangar made
+/// one.
+#[utoipa::path(get, path = "/api/v1/me/git-ssh-key", tag = "me", responses((status = 200, body = GitSshKeyDto), (status = 401, body = ErrorBody), (status = 404, description = "no key made yet: POST makes one", body = ErrorBody)))]
+pub async fn git_ssh_key(
+    State(services): State<Services>,
+    caller: Caller,
+) -> ApiResult<Json<GitSshKeyDto>> {
+    services
+        .git_ssh_key(&caller)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("SSH key for git"))
+}
+
+/// Makes the caller a new SSH key (ed25519) for git hosts, replacing the one made before: add
+/// its public half to the git host; git's SSH remotes in the caller's own spaces then use it
+/// (never while a space is shared). The private half is kept encrypted and never shown.
+#[utoipa::path(post, path = "/api/v1/me/git-ssh-key", tag = "me", responses((status = 201, body = GitSshKeyDto), (status = 401, body = ErrorBody), (status = 403, description = "an API token without the `credentials` scope", body = ErrorBody), (status = 503, description = "the server's key file cannot be read or made", body = ErrorBody)))]
+pub async fn make_git_ssh_key(
+    State(services): State<Services>,
+    caller: Caller,
+) -> ApiResult<(StatusCode, Json<GitSshKeyDto>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(services.make_git_ssh_key(&caller).await?),
+    ))
+}
+
+/// Removes the caller's SSH key for git hosts.
+#[utoipa::path(delete, path = "/api/v1/me/git-ssh-key", tag = "me", responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 403, description = "an API token without the `credentials` scope", body = ErrorBody), (status = 404, description = "no key to remove", body = ErrorBody)))]
+pub async fn delete_git_ssh_key(
+    State(services): State<Services>,
+    caller: Caller,
+) -> ApiResult<StatusCode> {
+    services.delete_git_ssh_key(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use app::api::repos::{
-    ssr::ReposApi, DotfilesSetting, DotfilesStatus, GitCredentialDto, RepositoryInput,
-    RepositoryStatus, SetGitCredential, SetupState,
+    ssr::ReposApi, DotfilesSetting, DotfilesStatus, GitCredentialDto, GitSshKeyDto,
+    RepositoryInput, RepositoryStatus, SetGitCredential, SetupState,
 };
 use app::api::spaces::SpaceDto;
 use app::ids::SpaceId;
@@ -37,14 +37,17 @@ const INSTALL_TIMEOUT_SECS: u32 = 600;
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// What git is told so that it never waits for a person: no password prompt, SSH in batch
-/// mode trusting a host on first sight.
+/// mode trusting a host on first sight (through Hangar's `ssh` wrapper, which gives SSH remotes
+/// the owner's key, once `services::git_credentials` installed it: [`NEED_GIT`]).
 const GIT_ENV: [&str; 2] = [
     "GIT_TERMINAL_PROMPT=0",
     "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
 ];
 
 const NEED_GIT: &str = "command -v git >/dev/null 2>&1 || { echo 'git is not installed in this image: use a template whose image has git (apt-get install git)' >&2; exit 127; }\n\
-                        cd \"${HOME:-/root}\" 2>/dev/null || cd / || exit 1\n";
+                        cd \"${HOME:-/root}\" 2>/dev/null || cd / || exit 1\n\
+                        w=/tmp/.hangar-git-$(id -u)/ssh\n\
+                        if [ -x \"$w\" ]; then GIT_SSH_COMMAND=\"$w -o BatchMode=yes\"; export GIT_SSH_COMMAND; fi\n";
 
 /// Clones `$HANGAR_URL` (branch `$HANGAR_BRANCH`, if any) into `~/$HANGAR_FOLDER`, never over
 /// something there.
@@ -576,5 +579,17 @@ impl ReposApi for Services {
 
     async fn delete_git_credential(&self, caller: &Caller, host: &str) -> ApiResult<()> {
         self.remove_git_credential(caller, host).await
+    }
+
+    async fn git_ssh_key(&self, caller: &Caller) -> ApiResult<Option<GitSshKeyDto>> {
+        self.find_git_ssh_key(caller).await
+    }
+
+    async fn make_git_ssh_key(&self, caller: &Caller) -> ApiResult<GitSshKeyDto> {
+        self.new_git_ssh_key(caller).await
+    }
+
+    async fn delete_git_ssh_key(&self, caller: &Caller) -> ApiResult<()> {
+        self.remove_git_ssh_key(caller).await
     }
 }
