@@ -124,9 +124,11 @@ async fn forwarded_agent(db: TestDb) -> TestResult {
     };
 
     // With -A: git lists the remote's refs with the forwarded key.
-    let out: Output = run(&ann_key, "dev", &["-A"], &ls_remote(&url))
-        .output()
-        .await?;
+    let first = format!(
+        "stat -c 'mode=%a' \"$(dirname \"$SSH_AUTH_SOCK\")\"; {}",
+        ls_remote(&url)
+    );
+    let out: Output = run(&ann_key, "dev", &["-A"], &first).output().await?;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(
         out.status.success() && stdout.contains("refs/heads/main"),
@@ -138,8 +140,18 @@ async fn forwarded_agent(db: TestDb) -> TestResult {
         .unwrap_or_default()
         .to_owned();
     assert!(socket.starts_with("/tmp/.hangar-agent-"), "{stdout}");
+    assert!(stdout.contains("mode=700\n"), "{stdout}");
     // The folder is the space user's alone, and goes with the session.
     assert!(no_relay_folder_left(&space).await, "{socket} is left");
+    // git's own ssh command in the space (Hangar's wrapper) prefers the forwarded agent.
+    let out = run(&ann_key, "dev", &["-A"], &format!("git ls-remote {url}"))
+        .output()
+        .await?;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("refs/heads/main"),
+        "{stdout}\n{stderr}"
+    );
 
     // Without -A: no agent, no refs.
     let out = run(&ann_key, "dev", &[], &ls_remote(&url)).output().await?;
