@@ -1,7 +1,8 @@
 //! The SSH gateway's rules: which key is whose, which space a login names, who may enter it
 //! (as for the web terminal: owner, sharee, admin; running; a template offering SSH) and how
-//! many connections one user may keep; the `~/.ssh/config` entries of a user's spaces; the
-//! live sessions of a space. The gateway itself (`crate::ssh`) only carries bytes.
+//! many connections one user may keep; who may forward their SSH agent into a space (`ssh -A`);
+//! the `~/.ssh/config` entries of a user's spaces; the live sessions of a space. The gateway
+//! itself (`crate::ssh`) only carries bytes.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,13 +15,13 @@ use app::api::spaces::{ssr::SpaceQueries, SpaceListQuery};
 use app::api::ssh::{ssr::SshApi, LiveSessionsDto, SshConfigDto, SshHostDto};
 use app::api::templates::Feature;
 use app::ids::{SpaceId, UserId};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::access::{Caller, Credential, SpaceRole};
 use super::audit::{record, space_target, Outcome};
 use super::Services;
-use crate::entities::{space, ssh_key, user};
+use crate::entities::{share, space, ssh_key, user};
 use crate::error::{ApiError, ApiResult};
 
 /// The SSH gateway's live connections, for the per-user cap and the counts pages show, and
@@ -270,6 +271,49 @@ impl Services {
         )
         .await;
         self.space_presence_changed(&space_id).await;
+    }
+
+    /// Why `caller` may not forward their SSH agent (`ssh -A`) into space `space_id` now, or
+    /// `None` when they may: only its owner, and only while it is shared with nobody. Every
+    /// shell in a space runs as the same Unix user, so whoever else has one there could use
+    /// the forwarded keys (the reason git tokens are not given while a space is shared); an
+    /// admin's agent would be the owner's to use. Asked when the client asks for forwarding
+    /// and again for every connection to the agent made in the space.
+    pub async fn ssh_agent_refusal(&self, caller: &Caller, space_id: &SpaceId) -> Option<String> {
+        let unavailable = |e: sea_orm::DbErr| {
+            format!(
+                "agent forwarding (ssh -A) is off: Hangar cannot check this now: {}",
+                ApiError::from(e).message
+            )
+        };
+        let found = match space::Entity::find_by_id(space_id.clone())
+            .one(&self.db)
+            .await
+        {
+            Ok(Some(found)) => found,
+            Ok(None) => return Some("agent forwarding (ssh -A) is off: the space is gone".into()),
+            Err(e) => return Some(unavailable(e)),
+        };
+        if &found.owner_id != caller.id() {
+            return Some(
+                "agent forwarding (ssh -A) is for the space's owner only: their shells could \
+                 use your keys"
+                    .into(),
+            );
+        }
+        let shares = share::Entity::find()
+            .filter(share::Column::SpaceId.eq(space_id.clone()))
+            .count(&self.db)
+            .await;
+        match shares {
+            Ok(0) => None,
+            Ok(_) => Some(
+                "agent forwarding (ssh -A) is off while the space is shared: everyone with a \
+                 shell in it could use your keys"
+                    .into(),
+            ),
+            Err(e) => Some(unavailable(e)),
+        }
     }
 
     /// Whether the space still runs (false once it is stopping or gone); `None` when the

@@ -1,7 +1,10 @@
 //! One client connection: public-key sign-in (the key names the user, the login names the
 //! space), then its channels. Session channels run a shell, a command or SFTP in the space
 //! ([`super::process`]); `direct-tcpip` channels (`ssh -L`) reach ports inside it
-//! ([`super::forward`]); remote forwarding (`ssh -R`), agent and X11 forwarding are refused.
+//! ([`super::forward`]); agent forwarding (`ssh -A`) is offered when the rules allow it
+//! ([`crate::services::Services::ssh_agent_refusal`]: the space's owner, while it is shared with
+//! nobody) and carried by a relay in the space ([`super::agent`]); remote forwarding (`ssh -R`)
+//! and X11 forwarding are refused.
 //!
 //! The connection task ([`run`]) watches what the connection depends on: the key, the user
 //! and their right to the space ([`crate::services::watch`]), the space running, and the
@@ -23,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::admission::Place;
+use super::agent::{self, Forwarding};
 use super::process::{self, Command, ProcessRequest, Terminal};
 use super::{forward, HANDSHAKE_GRACE, LOGIN_GRACE};
 use crate::live::Update;
@@ -63,6 +67,8 @@ struct SessionChannel {
     env: Vec<String>,
     /// Resizes and signals for the running process.
     requests: Option<mpsc::Sender<ProcessRequest>>,
+    /// The client asked for agent forwarding (`ssh -A`): allowed, or the line saying why not.
+    agent: Option<Result<(), String>>,
 }
 
 /// Session channels whose process runs, to tell them why the connection closes.
@@ -72,6 +78,8 @@ pub struct Connection {
     services: Services,
     peer: SocketAddr,
     signed_in: Option<oneshot::Sender<SignedIn>>,
+    /// Who signed in, once they have.
+    caller: Option<Caller>,
     /// The space, or the one line saying why there is none (shown on every session's stderr).
     target: Option<Result<Arc<Target>, String>>,
     sessions: HashMap<ChannelId, SessionChannel>,
@@ -116,6 +124,7 @@ pub async fn run(
         services: services.clone(),
         peer,
         signed_in: Some(signed_in_tx),
+        caller: None,
         target: None,
         sessions: HashMap::new(),
         running: running.clone(),
@@ -309,12 +318,28 @@ impl Connection {
         };
         let (requests, receiver) = mpsc::channel(16);
         slot.requests = Some(requests);
-        let notice = self.refused_remote_forward.then(|| {
-            "hangar: remote forwarding (ssh -R) is not offered: a space cannot listen on the \
-             gateway's host\r\n"
-                .to_owned()
-        });
-        let request =
+        let mut notice = String::new();
+        if self.refused_remote_forward {
+            notice.push_str(
+                "hangar: remote forwarding (ssh -R) is not offered: a space cannot listen on the \
+                 gateway's host\r\n",
+            );
+        }
+        let forwarding = match (slot.agent.take(), &self.caller) {
+            (Some(Ok(())), Some(caller)) => Some(Forwarding::new(
+                self.services.clone(),
+                caller.clone(),
+                target.space_id.clone(),
+                session.handle(),
+                id,
+            )),
+            (Some(Err(reason)), _) => {
+                notice.push_str(&format!("hangar: {reason}\r\n"));
+                None
+            }
+            _ => None,
+        };
+        let mut request =
             process::exec_request(&target.shell, &command, slot.terminal.as_ref(), &slot.env);
         let runtime = self.services.runtime.clone();
         let running = self.running.clone();
@@ -325,16 +350,33 @@ impl Connection {
             .activity
             .toucher(&target.space_id, ActivityKind::Ssh);
         tokio::spawn(async move {
+            // The relay listens before the process starts, so that it finds the agent at once.
+            let relay = match forwarding {
+                Some(forwarding) => match agent::start(forwarding).await {
+                    Ok(relay) => {
+                        request.env.push(format!("SSH_AUTH_SOCK={}", relay.socket));
+                        Some(relay)
+                    }
+                    Err(reason) => {
+                        notice.push_str(&format!("hangar: {reason}\r\n"));
+                        None
+                    }
+                },
+                None => None,
+            };
             process::run(
                 runtime.as_ref(),
                 &target.space_id,
                 request,
                 channel,
                 receiver,
-                notice,
+                (!notice.is_empty()).then_some(notice),
                 activity,
             )
             .await;
+            if let Some(relay) = relay {
+                relay.stop().await;
+            }
             running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -452,6 +494,7 @@ impl russh::server::Handler for Connection {
                 None
             }
         };
+        self.caller = Some(caller.clone());
         if let Some(signed_in) = self.signed_in.take() {
             let _ = signed_in.send(SignedIn { caller, entry });
         }
@@ -567,6 +610,35 @@ impl russh::server::Handler for Connection {
             session.channel_failure(channel)?;
         }
         Ok(())
+    }
+
+    /// `ssh -A`: answered before the session's process starts (OpenSSH asks first); the
+    /// forwarding itself begins with the process. A refusal is told on the session's stderr.
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let waiting = self
+            .sessions
+            .get(&channel)
+            .is_some_and(|slot| slot.channel.is_some() && slot.agent.is_none());
+        let (Some(caller), Some(Ok(target)), true) = (&self.caller, &self.target, waiting) else {
+            return Ok(false);
+        };
+        let allowed = match self
+            .services
+            .ssh_agent_refusal(caller, &target.space_id)
+            .await
+        {
+            None => Ok(()),
+            Some(reason) => Err(reason),
+        };
+        let answer = allowed.is_ok();
+        if let Some(slot) = self.sessions.get_mut(&channel) {
+            slot.agent = Some(allowed);
+        }
+        Ok(answer)
     }
 
     async fn window_change_request(

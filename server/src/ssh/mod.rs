@@ -1,7 +1,9 @@
 //! The SSH gateway inside `hangar serve`: `ssh <space>@host` (or `<owner>.<space>@host` for a
 //! shared space) opens a shell, runs a command, serves SFTP (so `sftp`, `scp` and `rsync`
 //! work) or forwards a port (`ssh -L`) inside the space, authenticated by the public keys in
-//! the user's profile.
+//! the user's profile. With `ssh -A`, the session's process in the space reaches the client's
+//! SSH agent (git signs in to SSH remotes with the developer's own keys), unless the space is
+//! shared or the caller is not its owner.
 //!
 //! It is a door like the web terminal: who may do what is decided by the services
 //! ([`crate::services::ssh`]), and every process runs through [`crate::runtime::Runtime::exec`],
@@ -14,13 +16,15 @@
 //! - [`host_key`]: the host key in the `settings` table;
 //! - [`connection`]: one client connection (authentication, channels, requests);
 //! - [`process`]: a session channel bridged to a process in the space;
-//! - [`forward`]: `ssh -L` through a small relay started in the space.
+//! - [`forward`]: `ssh -L` through a small relay started in the space;
+//! - [`agent`]: `ssh -A` through a relay in the space listening on a Unix socket.
 //!
 //! The `~/.ssh/config` entries and live session counts are the HTTP door's
 //! (`crate::http::ssh`), the live connections' registry the services'
 //! (`crate::services::ssh::SshSessions`).
 
 pub mod admission;
+pub mod agent;
 pub mod connection;
 pub mod forward;
 pub mod host_key;

@@ -31,6 +31,7 @@ mod repos;
 mod runtime;
 mod spaces;
 mod ssh;
+mod ssh_agent;
 mod terminal;
 mod terminal_limits;
 mod tokens;

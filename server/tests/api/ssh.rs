@@ -23,8 +23,8 @@ pub(crate) struct Ssh {
 
 /// A key pair made by `ssh-keygen`.
 pub(crate) struct Key {
-    path: PathBuf,
-    public: String,
+    pub(crate) path: PathBuf,
+    pub(crate) public: String,
 }
 
 impl Ssh {
@@ -138,7 +138,7 @@ pub(crate) async fn ssh_template(admin: &Client, name: &str, image: &str, shell:
 }
 
 /// A running space of `owner`, from `template`.
-async fn running_space(owner: &Client, template: &str, name: &str) -> String {
+pub(crate) async fn running_space(owner: &Client, template: &str, name: &str) -> String {
     let id = owner
         .post(
             "/api/v1/spaces",
