@@ -103,7 +103,8 @@ test('the profile makes an SSH key for git, and the dashboard charts quota use o
   await signInToDashboard(page, hangar.url, 'admin', ADMIN_PASSWORD);
   // The first test's space ran: its compute units show in the admin's quota use.
   await page.click('[data-testid="quota-usage-details"] summary');
-  const compute = await waitShown(page, '[data-testid="quota-usage"] [data-testid="usage-Compute"] polyline', 60_000);
+  // Attached, not visible: a flat line (no compute units used) has no height.
+  const compute = await page.waitForSelector('[data-testid="quota-usage"] [data-testid="usage-Compute"] polyline', { state: 'attached', timeout: 60_000 });
   assert.match(await compute.getAttribute('points'), /^[\d.]+,[\d.]+( [\d.]+,[\d.]+)*$/);
   assert.match(await page.innerText('[data-testid="usage-Spaces"] [data-testid="usage-now"]'), /^highest \d+/);
 
