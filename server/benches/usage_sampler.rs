@@ -64,7 +64,10 @@ async fn start(url: &str, data_dir: &str, interval_secs: &str) -> Hangar {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let data_dir = dir.path().join("data").display().to_string();
     let spaces = SPACES.get();
 
@@ -73,8 +76,10 @@ async fn main() {
     let admin = Session::new(&hangar.base, "admin", ADMIN_PASSWORD).await;
     let template: serde_json::Value = admin
         .request(reqwest::Method::POST, "/api/v1/templates")
-        .json(&json!({"name": "box", "image": "hangar/busybox:test", "compute_units": 0,
-            "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}]}))
+        .json(
+            &json!({"name": "box", "image": "hangar/busybox:test", "compute_units": 0,
+            "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}]}),
+        )
         .send()
         .await
         .unwrap()

@@ -33,7 +33,7 @@ fn publish_devbox(git: &GitServer, name: &str, nonce: &str) {
         "privileged": true,
     }"#;
     let dockerfile = format!(
-        "FROM hangar/default:bookworm\nARG GREETING\nRUN echo \"$GREETING {nonce}\" > /etc/devbox-built\n"
+        "FROM hangar/default:bookworm\nARG GREETING\nRUN echo \"$GREETING {nonce}\" > /etc/devbox-built\nCOPY . /ctx/\n"
     );
     let feature =
         r#"{"id": "marker", "options": {"word": {"type": "string", "default": "unset"}}}"#;
@@ -43,6 +43,14 @@ fn publish_devbox(git: &GitServer, name: &str, nonce: &str) {
             ("README.md", "# devbox\n"),
             (".devcontainer/devcontainer.json", config),
             (".devcontainer/Dockerfile", &dockerfile),
+            // The build context leaves out what its .dockerignore names.
+            (
+                ".devcontainer/.dockerignore",
+                "# not sent\nsecret.txt\n**/*.log\n",
+            ),
+            (".devcontainer/secret.txt", "secret\n"),
+            (".devcontainer/sub/build.log", "log\n"),
+            (".devcontainer/sub/kept.txt", "kept\n"),
             (
                 ".devcontainer/features/marker/devcontainer-feature.json",
                 feature,
@@ -223,6 +231,12 @@ async fn a_space_is_built_from_its_devcontainer_json(db: TestDb) {
     assert!(marks.contains("yes"), "{marks}");
     assert!(marks.contains(":/opt/devbox"), "{marks}");
     assert!(marks.contains("README.md"), "{marks}");
+    let (ok, context) = in_space(
+        devbox,
+        "test -f /ctx/sub/kept.txt && ! test -e /ctx/secret.txt && ! test -e /ctx/sub/build.log && echo context-ok",
+    )
+    .await;
+    assert!(ok && context.contains("context-ok"), "{context}");
     // Figures for the record (not goals): three spaces started at once on 2 cores.
     eprintln!(
         "devcontainer: start → built {:.1} s, → restarted with its commands run {:.1} s",

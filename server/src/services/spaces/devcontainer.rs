@@ -50,12 +50,36 @@ const FIND_SCRIPT: &str = "cd \"$HOME/$HANGAR_FOLDER\" || { echo \"the repositor
 
 /// A folder of the repository as a tar on the output; the same files give the same bytes where
 /// GNU tar is there (names sorted, times and owners left out), which is what the cache hashes.
-const TAR_SCRIPT: &str = "cd \"$HOME/$HANGAR_FOLDER/$HANGAR_PATH\" || exit 3\n\
-     if [ -f .dockerignore ]; then echo 'note: .dockerignore is not applied by Hangar (only .git is left out)' >&2; fi\n\
-     if tar --version 2>/dev/null | grep -q GNU; then\n\
-       exec tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --exclude=./.git -cf - .\n\
-     fi\n\
-     exec tar -cf - .\n";
+/// `.git` is left out, and what the folder's `.dockerignore` names, as Docker's client would:
+/// patterns from the context's root (`*` within one folder), `**/x` at any depth; its
+/// exceptions (`!x`) cannot be expressed to tar and are reported, not applied.
+const TAR_SCRIPT: &str = r#"cd "$HOME/$HANGAR_FOLDER/$HANGAR_PATH" || exit 3
+if ! tar --version 2>/dev/null | grep -q GNU; then
+  [ -f .dockerignore ] && echo 'note: .dockerignore is not applied: the image has no GNU tar' >&2
+  exec tar -cf - .
+fi
+set -- --anchored --no-wildcards-match-slash --exclude=./.git
+if [ -f .dockerignore ]; then
+  n=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=$(printf '%s' "$line" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
+    case "$line" in
+    '' | '#'*) continue ;;
+    '!'*) echo "note: .dockerignore's exception $line is not applied" >&2; continue ;;
+    esac
+    n=$((n + 1))
+    [ $n -gt 1000 ] && { echo 'note: .dockerignore: only its first 1000 patterns are applied' >&2; break; }
+    line=${line#./}; line=${line#/}; line=${line%/}
+    case "$line" in
+    '**/'*) set -- "$@" --no-anchored --wildcards-match-slash "--exclude=${line#\*\*/}" --anchored --no-wildcards-match-slash ;;
+    *'**'*) set -- "$@" --wildcards-match-slash "--exclude=./$line" --no-wildcards-match-slash ;;
+    *) set -- "$@" "--exclude=./$line" ;;
+    esac
+  done <.dockerignore
+  echo "applied .dockerignore: $n patterns" >&2
+fi
+exec tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner "$@" -cf - .
+"#;
 
 /// The features' build context: each feature's folder and the Dockerfile that installs them.
 const FEATURES_SCRIPT: &str = "set -e\n\
