@@ -41,7 +41,8 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
 
     // A busy point comes within seconds: on a quiet machine `yes` reads 0.98 to 1.0 of the
     // 1-CPU limit; beside the rest of the suite on 2 cores (this very test runs twice at once)
-    // it gets less, but far above an idle space's ~0.
+    // it gets less (0.24 to 0.8 seen with builds beside it), but far above an idle space's
+    // ~0.00: 0.3 is asked.
     let usage = |client: &Client| {
         let path = format!("/api/v1/spaces/{id}/usage?range=hour");
         let client = client.clone();
@@ -89,7 +90,7 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
             .unwrap_or_default();
         if let Some(point) = points
             .iter()
-            .find(|p| p["cpus"].as_f64().unwrap_or(0.0) >= 0.8)
+            .find(|p| p["cpus"].as_f64().unwrap_or(0.0) >= 0.3)
         {
             assert_eq!(answer.body["cpu_limit"], 1.0, "{answer:?}");
             assert_eq!(
