@@ -173,6 +173,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/new") view=pages::repos::NewSpacePage ssr=SsrMode::Async />
                     <Route path=path!("/spaces/:id/terminal") view={Lazy::<lazy::TerminalRoute>::new()} />
                     <Route path=path!("/spaces/:id") view={Lazy::<lazy::SpaceRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/profile") view={Lazy::<lazy::ProfileRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin") view={Lazy::<lazy::OverviewRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view={Lazy::<lazy::UsersRoute>::new()} ssr=SsrMode::Async />

@@ -19,6 +19,7 @@ mod m20261224_000002_git_credentials;
 mod m20261225_000001_devcontainer;
 mod m20261226_000001_usage;
 mod m20261227_000001_git_ssh_keys;
+mod m20261228_000001_notifications;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261225_000001_devcontainer::Migration),
             Box::new(m20261226_000001_usage::Migration),
             Box::new(m20261227_000001_git_ssh_keys::Migration),
+            Box::new(m20261228_000001_notifications::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub mod gauges;
 pub mod git_credentials;
 pub mod groups;
 pub mod nodes;
+pub mod notifications;
 pub mod oidc;
 pub mod orphans;
 pub mod overview;
@@ -184,6 +185,7 @@ impl Services {
             users,
             space_id: None,
             presence: false,
+            ..Default::default()
         });
     }
 
@@ -218,6 +220,7 @@ impl Services {
             users,
             space_id: Some(space_id.clone()),
             presence,
+            ..Default::default()
         });
     }
 }

@@ -1,0 +1,188 @@
+//! Notifications against real parts: a memory hog killed by its space's limit (real Docker)
+//! tells the space's owner and nobody else; a share tells the sharee, whose bell counts it
+//! (list, unread count, the live stream's `notifications` event) and clears once read; each
+//! user's choice per kind is followed; admins' defaults are admins' only.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::events::Events;
+use crate::support::{admin, both_dbs, in_space, Client, TestDb, TestServer};
+
+const QUOTA: fn() -> Value = || json!({"compute_units": 4, "storage_units": 4, "max_spaces": 4});
+
+/// The caller's notifications of `kind`, waiting up to `limit` for at least one.
+async fn wait_for_kind(client: &Client, kind: &str, limit: Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let list = client.get("/api/v1/me/notifications").await;
+        assert_eq!(list.status, 200, "{list:?}");
+        let found: Vec<Value> = list
+            .body
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n["kind"] == kind)
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn kinds(client: &Client) -> Vec<String> {
+    let list = client.get("/api/v1/me/notifications").await;
+    assert_eq!(list.status, 200, "{list:?}");
+    list.body
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+both_dbs!(a_memory_hog_killed_by_its_limit_tells_its_owner_only);
+async fn a_memory_hog_killed_by_its_limit_tells_its_owner_only(db: TestDb) {
+    // One compute unit is 64 MiB here: a few hundred MiB of buffered input is over it.
+    let server = TestServer::start(&db, &["--memory-mib-per-cu", "64"]).await;
+    let admin = admin(&server).await;
+    let template = admin.new_template("small", 1, json!([])).await;
+    let (_, ann) = admin.new_member(&server, "ann", QUOTA()).await;
+    let (_, bob) = admin.new_member(&server, "bob", QUOTA()).await;
+    let id = ann.running_space("hog", &template).await;
+    let (_, said) = in_space(&id, "head -c 300m /dev/zero | tail | wc -c").await;
+
+    let oom = wait_for_kind(&ann, "oom_kill", Duration::from_secs(30)).await;
+    assert_eq!(
+        oom.len(),
+        1,
+        "one notification per kill, not one per event: {oom:?} ({said})"
+    );
+    let first = oom.first().cloned().unwrap_or_default();
+    assert_eq!(first["link"], format!("/spaces/{id}"), "{first}");
+    assert!(
+        first["title"].as_str().unwrap_or_default().contains("hog"),
+        "{first}"
+    );
+    assert!(first["read_at"].is_null(), "{first}");
+    assert_eq!(kinds(&bob).await, Vec::<String>::new());
+    // The space itself goes on: only the hog was killed.
+    let space = ann.get(&format!("/api/v1/spaces/{id}")).await;
+    assert_eq!(space.body["state"], "running", "{space:?}");
+    server.stop().await;
+}
+
+both_dbs!(a_share_rings_the_sharees_bell_until_read);
+async fn a_share_rings_the_sharees_bell_until_read(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let template = admin.new_template("plain", 1, json!([])).await;
+    let (_, ann) = admin.new_member(&server, "ann", QUOTA()).await;
+    let (bob_id, bob) = admin.new_member(&server, "bob", QUOTA()).await;
+    let first = ann.new_space("first", &template).await;
+    let second = ann.new_space("second", &template).await;
+    let bob_cookie = server.login_cookie("bob", "member-password").await;
+    let mut events = Events::open(&server, &bob_cookie).await;
+    // The stream opens with the bell's count.
+    events
+        .wait_for_within("notifications", Duration::from_secs(10), |d| {
+            d["unread"] == 0
+        })
+        .await;
+
+    let unread = bob.get("/api/v1/me/notifications/unread").await;
+    assert_eq!(unread.body, json!({"unread": 0}), "{unread:?}");
+    let shared = ann
+        .put(&format!("/api/v1/spaces/{first}/shares/{bob_id}"))
+        .await;
+    assert_eq!(shared.status, 200, "{shared:?}");
+    events
+        .wait_for_within("notifications", Duration::from_secs(10), |d| {
+            d["unread"] == 1
+        })
+        .await;
+    let got = wait_for_kind(&bob, "share_received", Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let note = got.first().cloned().unwrap_or_default();
+    assert_eq!(note["link"], format!("/spaces/{first}"));
+    assert!(
+        note["title"].as_str().unwrap_or_default().contains("ann"),
+        "{note}"
+    );
+    assert_eq!(
+        kinds(&ann).await,
+        Vec::<String>::new(),
+        "the sharer is not told"
+    );
+    // Sharing again what is shared already tells nobody again.
+    ann.put(&format!("/api/v1/spaces/{first}/shares/{bob_id}"))
+        .await;
+    assert_eq!(kinds(&bob).await.len(), 1);
+
+    // A second share: two unread; reading up to the first leaves one; all read, none.
+    ann.put(&format!("/api/v1/spaces/{second}/shares/{bob_id}"))
+        .await;
+    let unread = bob.get("/api/v1/me/notifications/unread").await;
+    assert_eq!(unread.body["unread"], 2, "{unread:?}");
+    let up_to = note["id"].as_i64().unwrap_or_default();
+    let read = bob
+        .post("/api/v1/me/notifications/read", json!({"up_to": up_to}))
+        .await;
+    assert_eq!(read.status, 200, "{read:?}");
+    assert_eq!(read.body["unread"], 1, "{read:?}");
+    let read = bob.post("/api/v1/me/notifications/read", json!({})).await;
+    assert_eq!(read.body["unread"], 0, "{read:?}");
+    events
+        .wait_for_within("notifications", Duration::from_secs(10), |d| {
+            d["unread"] == 0
+        })
+        .await;
+    let list = bob.get("/api/v1/me/notifications?limit=1").await;
+    let items = list.body.as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{list:?}");
+    assert!(items.iter().all(|n| n["read_at"].is_string()), "{list:?}");
+    // Paged newest first: the page after the newest holds the older one.
+    let newest = items.first().map(|n| n["id"].clone()).unwrap_or_default();
+    let older = bob
+        .get(&format!("/api/v1/me/notifications?limit=1&after={newest}"))
+        .await;
+    assert_eq!(older.body[0]["id"], up_to, "{older:?}");
+
+    // Bob turns the bell off for shares: a third share leaves it quiet.
+    let settings = bob
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/me/notification-settings",
+            Some(json!({"choices": [{"kind": "share_received", "in_app": false, "email": false, "webhook": false}]})),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{settings:?}");
+    let current = bob.get("/api/v1/me/notification-settings").await;
+    assert_eq!(
+        current.body["chosen"],
+        json!(["share_received"]),
+        "{current:?}"
+    );
+    let third = ann.new_space("third", &template).await;
+    ann.put(&format!("/api/v1/spaces/{third}/shares/{bob_id}"))
+        .await;
+    assert_eq!(kinds(&bob).await.len(), 2, "a kind turned off still rang");
+
+    // Admins' defaults: admins only.
+    assert_eq!(
+        bob.get("/api/v1/admin/notification-defaults").await.status,
+        403
+    );
+    let defaults = admin.get("/api/v1/admin/notification-defaults").await;
+    assert_eq!(defaults.status, 200, "{defaults:?}");
+    assert_eq!(
+        defaults.body.as_array().map(Vec::len),
+        Some(8),
+        "{defaults:?}"
+    );
+    server.stop().await;
+}
