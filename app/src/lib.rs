@@ -180,6 +180,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/groups") view={Lazy::<lazy::GroupsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/templates") view={Lazy::<lazy::TemplatesRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/spaces") view={Lazy::<lazy::AllSpacesRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/admin/notifications") view=pages::admin::notifications::AdminNotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view={Lazy::<lazy::AuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/features") view={Lazy::<lazy::FeaturesRoute>::new()} ssr=SsrMode::Async />
                 </Routes>

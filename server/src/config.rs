@@ -227,6 +227,21 @@ pub struct Config {
     #[arg(long, env = "HANGAR_USAGE_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub usage_interval_secs: u64,
 
+    /// Seconds before the first retry of a notification's webhook or email that failed; each
+    /// retry after it waits twice as long.
+    #[arg(long, env = "HANGAR_NOTIFY_RETRY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub notify_retry_secs: u64,
+
+    /// Attempts at delivering a notification by webhook or email before it is given up.
+    #[arg(long, env = "HANGAR_NOTIFY_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub notify_attempts: u32,
+
+    /// Let webhooks reach loopback, private and link-local addresses (this machine, the local
+    /// network, cloud metadata services). Off: a webhook is only sent to public addresses, so
+    /// that users cannot make Hangar call what only it can reach.
+    #[arg(long, env = "HANGAR_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
     /// Seconds between writes of the activity seen at the doors to the database.
     #[arg(long, env = "HANGAR_ACTIVITY_FLUSH_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub activity_flush_secs: u64,

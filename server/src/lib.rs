@@ -193,6 +193,8 @@ pub async fn serve(
     let usage = services::usage::spawn(state.services.clone());
     // The engine's OOM kills, told to the spaces' owners.
     let oom_watch = services::notifications::spawn_oom_watch(state.services.clone());
+    // Notifications by webhook and email, retried until delivered or given up.
+    let deliveries = services::deliveries::spawn(state.services.clone());
     ssh::spawn(&state.services, &state.ssh_gateway);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(
@@ -229,6 +231,7 @@ pub async fn serve(
     autostop.abort();
     usage.abort();
     oom_watch.abort();
+    deliveries.abort();
     // What was seen since the last flush is not lost with the process.
     if let Err(e) = state_services.flush_activity().await {
         tracing::warn!(error = %e, "could not write the last activity down");

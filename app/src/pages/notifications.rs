@@ -5,10 +5,11 @@ use leptos::prelude::*;
 
 use crate::api::notifications::{
     mark_read, my_notifications, notification_settings, unread_count, update_notification_settings,
-    MarkRead, NotificationChoice, UpdateNotificationSettings,
+    MarkRead, NotificationChoice, NotificationSettings, UpdateNotificationSettings,
 };
 use crate::api::page::PageQuery;
 use crate::components::time::RelativeTime;
+use crate::error::ApiError;
 use crate::live::Live;
 
 /// The bell: links to the notifications, with the unread count pushed by the live stream
@@ -153,7 +154,51 @@ pub fn NotificationSettingsPanel() -> impl IntoView {
                     }
                 })}
             </Transition>
-            {super::widgets::form_error(error, &[])}
+            {super::widgets::form_error(error, &["webhook_url", "webhook_secret"])}
+            <WebhookForm save settings=Signal::derive(move || settings.get().and_then(|r| r.ok())) error />
         </section>
+    }
+}
+
+/// The caller's webhook: its URL and signing secret (never shown again once saved).
+#[component]
+fn WebhookForm(
+    save: Action<UpdateNotificationSettings, Result<NotificationSettings, ApiError>>,
+    settings: Signal<Option<NotificationSettings>>,
+    error: impl Fn() -> Option<ApiError> + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let url = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(current) = settings.get() {
+            url.set(current.webhook_url.unwrap_or_default());
+            secret.set(String::new());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let secret = secret.get_untracked();
+        save.dispatch(UpdateNotificationSettings {
+            webhook_url: Some(url.get_untracked()),
+            webhook_secret: (!secret.is_empty()).then_some(secret),
+            ..Default::default()
+        });
+    };
+    view! {
+        <form class="stack narrow-form" on:submit=submit data-testid="webhook-form">
+            <h3>"Webhook"</h3>
+            <p class="hint">"Hangar POSTs each notification you send to the webhook as JSON, signed in "
+                <code>"X-Hangar-Signature: sha256=<HMAC-SHA256 of the body with your secret>"</code>
+                ", and retries a few times with growing pauses when the receiver fails."</p>
+            <label>"URL (empty: no webhook)"
+                <input type="url" bind:value=url placeholder="https://hooks.example.com/hangar" />
+                {super::widgets::field_error(error, "webhook_url")}
+            </label>
+            <label>{move || if settings.get().is_some_and(|s| s.webhook_secret_set) { "Secret (set; type a new one to replace it)" } else { "Secret (16 characters or more)" }}
+                <input type="password" autocomplete="new-password" bind:value=secret />
+                {super::widgets::field_error(error, "webhook_secret")}
+            </label>
+            <button type="submit" class="primary" disabled=move || save.pending().get()>"Save webhook"</button>
+        </form>
     }
 }

@@ -45,13 +45,11 @@ impl Services {
                 return Some(out);
             }
         }
-        let notification_only = change.as_ref().is_some_and(|c| c.notification);
-        if concerns_me && (change.is_none() || notification_only) {
+        // Only as it changes: a page asks for the count when it opens or resyncs.
+        if change.as_ref().is_some_and(|c| c.notification) {
             if let Ok(count) = services.unread_of(caller.id()).await {
                 out.push(LiveEvent::Notifications(count));
             }
-        }
-        if notification_only {
             return Some(out);
         }
         if concerns_me {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod activity;
 pub mod apps;
 pub mod audit;
+pub mod deliveries;
 pub mod events;
 pub mod features;
 pub mod files;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use app::api::notifications::{
     ssr::NotificationsApi, DeliveryDto, MarkRead, NotificationChoice, NotificationDto,
     NotificationKind, NotificationSettings, UnreadCount, UpdateNotificationSettings, KEPT_PER_USER,
+    WEBHOOK_SECRET_LEN,
 };
 use app::api::page::PageQuery;
 use app::api::users::TokenScope;
@@ -126,6 +127,12 @@ impl Services {
                 notification: true,
                 ..Default::default()
             });
+        }
+        if choice.webhook {
+            let (row, _) = self.own_choices(user).await?;
+            if let Some(row) = row {
+                self.queue_webhook(user, notice, &row).await?;
+            }
         }
         Ok(())
     }
@@ -371,10 +378,12 @@ impl NotificationsApi for Services {
             own.retain(|c| !reset.contains(&c.kind));
         }
         own.sort_by_key(|c| NotificationKind::ALL.iter().position(|k| *k == c.kind));
-        let webhook_url = row.as_ref().and_then(|r| r.webhook_url.clone());
-        let webhook_secret = row.as_ref().and_then(|r| r.webhook_secret.clone());
+        let old_url = row.as_ref().and_then(|r| r.webhook_url.clone());
+        let old_secret = row.as_ref().and_then(|r| r.webhook_secret.clone());
         let (webhook_url, webhook_secret) =
-            self.webhook_change(caller, &input, webhook_url, webhook_secret)?;
+            self.webhook_change(caller, &input, old_url.clone(), old_secret.clone())?;
+        // What waits for the old webhook does not go to a new one, nor unsigned.
+        let webhook_changed = webhook_url != old_url || webhook_secret != old_secret;
         let saved = notification_setting::ActiveModel {
             user_id: Set(caller.id().clone()),
             choices: Set(to_json(&own)?),
@@ -395,6 +404,9 @@ impl NotificationsApi for Services {
             )
             .exec_without_returning(&self.db)
             .await?;
+        if webhook_changed {
+            self.drop_pending_webhooks(caller.id()).await?;
+        }
         self.notification_settings_of(caller).await
     }
 
@@ -441,8 +453,7 @@ impl NotificationsApi for Services {
 
     async fn deliveries(&self, caller: &Caller, page: PageQuery) -> ApiResult<Vec<DeliveryDto>> {
         caller.require_admin()?;
-        let _ = page.size()?;
-        Ok(Vec::new())
+        self.list_deliveries(page).await
     }
 }
 
@@ -455,7 +466,33 @@ impl Services {
         url: Option<String>,
         secret: Option<String>,
     ) -> ApiResult<(Option<String>, Option<String>)> {
-        let _ = (caller, input);
+        if input.webhook_url.is_none() && input.webhook_secret.is_none() {
+            return Ok((url, secret));
+        }
+        // The secret is a credential: as API tokens and keys, a token needs that scope.
+        caller.require_scope(TokenScope::Credentials)?;
+        let url = match input.webhook_url.as_deref().map(str::trim) {
+            None => url,
+            Some("") => None,
+            Some(given) => Some(
+                super::deliveries::check_webhook_url(given, self.config.webhook_allow_private)?
+                    .to_string(),
+            ),
+        };
+        let secret = match input.webhook_secret.as_deref() {
+            None => secret,
+            Some("") => None,
+            Some(given) => {
+                let (min, max) = WEBHOOK_SECRET_LEN;
+                if !(min..=max).contains(&given.chars().count()) {
+                    return Err(ApiError::invalid(
+                        "webhook_secret",
+                        format!("the secret must be {min} to {max} characters"),
+                    ));
+                }
+                Some(self.git_key()?.seal(given).map_err(ApiError::internal)?)
+            }
+        };
         Ok((url, secret))
     }
 }
