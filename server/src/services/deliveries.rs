@@ -1,4 +1,4 @@
-//! Notifications on their way out by webhook (and email): queued in the database by
+//! Notifications on their way out by webhook and email: queued in the database by
 //! [`Services::notify`], sent by a loop that claims what is due, retried with exponential
 //! backoff up to `--notify-attempts`, and given up after that; a restart resumes what was
 //! pending. Admins list them.
@@ -138,6 +138,8 @@ struct Attempt {
     delivered: bool,
     code: Option<i32>,
     error: Option<String>,
+    /// Trying again would fail the same way.
+    permanent: bool,
 }
 
 impl Services {
@@ -260,6 +262,7 @@ impl Services {
                     delivered: false,
                     code: None,
                     error: Some(format!("unknown channel {other}")),
+                    permanent: true,
                 },
             };
             self.record_attempt(&row, attempt).await?;
@@ -278,7 +281,8 @@ impl Services {
         let now = self.clock.now();
         let attempts = row.attempts.saturating_add(1);
         let given_up = !attempt.delivered
-            && u32::try_from(attempts).unwrap_or(u32::MAX) >= self.config.notify_attempts;
+            && (attempt.permanent
+                || u32::try_from(attempts).unwrap_or(u32::MAX) >= self.config.notify_attempts);
         let status = match (attempt.delivered, given_up) {
             (true, _) => DELIVERED,
             (false, true) => FAILED,
@@ -365,6 +369,7 @@ impl Services {
             delivered: false,
             code: None,
             error: Some(excerpt(&error, EXCERPT)),
+            permanent: false,
         };
         let url = match url::Url::parse(&row.target) {
             Ok(url) => url,
@@ -409,6 +414,7 @@ impl Services {
                 delivered: true,
                 code,
                 error: None,
+                permanent: false,
             };
         }
         // A short excerpt of the answer, read no further than needed.
@@ -427,15 +433,117 @@ impl Services {
                 &format!("{status}: {}", String::from_utf8_lossy(&said).trim()),
                 EXCERPT,
             )),
+            permanent: false,
         }
     }
 
+    /// Queues `notice` for `user`'s email address, when the server can send email and the
+    /// account has an address.
+    pub(super) async fn queue_email(&self, user: &UserId, notice: &Notice) -> ApiResult<()> {
+        if self.config.smtp_host.is_none() {
+            return Ok(());
+        }
+        let Some(owner) = user::Entity::find_by_id(user.clone()).one(&self.db).await? else {
+            return Ok(());
+        };
+        if owner.email.trim().is_empty() {
+            return Ok(());
+        }
+        let link = notice
+            .link
+            .as_ref()
+            .map(|path| match self.config.hangar_origin() {
+                Some(origin) => format!("{origin}{path}"),
+                None => path.clone(),
+            });
+        let payload = serde_json::json!({
+            "title": notice.title,
+            "body": notice.body,
+            "link": link,
+        });
+        self.queue(
+            user,
+            delivery::EMAIL,
+            notice.kind,
+            owner.email.trim(),
+            payload.to_string(),
+        )
+        .await
+    }
+
     async fn send_email(&self, row: &delivery::Model) -> Attempt {
-        let _ = row;
-        Attempt {
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+        let failed = |error: String, permanent: bool| Attempt {
             delivered: false,
             code: None,
-            error: Some("this server has no SMTP settings".into()),
+            error: Some(excerpt(&error, EXCERPT)),
+            permanent,
+        };
+        let Some(host) = &self.config.smtp_host else {
+            return failed(
+                "this server has no SMTP settings (--smtp-host)".into(),
+                true,
+            );
+        };
+        let payload: serde_json::Value = match serde_json::from_str(&row.payload) {
+            Ok(payload) => payload,
+            Err(e) => return failed(format!("unreadable notification: {e}"), true),
+        };
+        let text = |key: &str| payload[key].as_str().unwrap_or_default().to_owned();
+        let mut body = text("body");
+        if let Some(link) = payload["link"].as_str() {
+            body.push_str(&format!("\n\n{link}\n"));
+        }
+        body.push_str("\n-- \nHangar. Choose what you are told, and how, on your profile.\n");
+        let from = match self.config.smtp_from.parse() {
+            Ok(from) => from,
+            Err(e) => return failed(format!("--smtp-from is not an address: {e}"), true),
+        };
+        let to = match row.target.parse() {
+            Ok(to) => to,
+            Err(e) => return failed(format!("{} is not an address: {e}", row.target), true),
+        };
+        let message = match Message::builder()
+            .from(from)
+            .to(to)
+            .subject(text("title"))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body)
+        {
+            Ok(message) => message,
+            Err(e) => return failed(e.to_string(), true),
+        };
+        let builder = match self.config.smtp_tls.as_str() {
+            "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host.as_str(),
+            )),
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        };
+        let mut builder = match builder {
+            Ok(builder) => builder
+                .port(self.config.smtp_port)
+                .timeout(Some(SEND_TIMEOUT)),
+            Err(e) => return failed(e.to_string(), false),
+        };
+        if let (Some(user), Some(password)) = (&self.config.smtp_user, &self.config.smtp_password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        match builder.build().send(message).await {
+            Ok(response) => Attempt {
+                delivered: true,
+                code: Some(i32::from(u16::from(response.code()))),
+                error: None,
+                permanent: false,
+            },
+            Err(e) => Attempt {
+                delivered: false,
+                code: e.status().map(|code| i32::from(u16::from(code))),
+                error: Some(excerpt(&e.to_string(), EXCERPT)),
+                // The server refused it for good (an unknown mailbox, say): no retry.
+                permanent: e.is_permanent(),
+            },
         }
     }
 

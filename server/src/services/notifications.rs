@@ -128,6 +128,9 @@ impl Services {
                 ..Default::default()
             });
         }
+        if choice.email {
+            self.queue_email(user, notice).await?;
+        }
         if choice.webhook {
             let (row, _) = self.own_choices(user).await?;
             if let Some(row) = row {
@@ -227,7 +230,12 @@ impl Services {
             chosen: own.iter().map(|c| c.kind).collect(),
             webhook_url: row.as_ref().and_then(|r| r.webhook_url.clone()),
             webhook_secret_set: row.as_ref().is_some_and(|r| r.webhook_secret.is_some()),
-            email_to: None,
+            email_to: self
+                .config
+                .smtp_host
+                .as_ref()
+                .map(|_| caller.user.email.trim().to_owned())
+                .filter(|email| !email.is_empty()),
         })
     }
 

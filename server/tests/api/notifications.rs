@@ -360,3 +360,143 @@ async fn a_webhook_is_signed_retried_after_a_500_and_shown_to_admins(db: TestDb)
     strict.stop().await;
     receiver.abort();
 }
+
+/// PyPI's aiosmtpd on loopback, keeping what it receives in a Maildir.
+struct SmtpServer {
+    port: u16,
+    maildir: tempfile::TempDir,
+    child: tokio::process::Child,
+}
+
+impl SmtpServer {
+    async fn start() -> Result<SmtpServer, String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let python = root.join(".tools/venv/bin/python");
+        if !python.exists() {
+            return Err(format!(
+                "{} is missing: run scripts/setup.sh test (it installs aiosmtpd)",
+                python.display()
+            ));
+        }
+        let maildir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = crate::support::free_port().await;
+        let child = tokio::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if std::time::Instant::now() >= deadline {
+                return Err("aiosmtpd did not listen within 30 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(SmtpServer {
+            port,
+            maildir,
+            child,
+        })
+    }
+
+    /// The messages received so far, as text.
+    fn received(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.path().join("mail/new"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+both_dbs!(a_notification_is_emailed_through_the_smtp_server);
+async fn a_notification_is_emailed_through_the_smtp_server(db: TestDb) {
+    let smtp = match SmtpServer::start().await {
+        Ok(smtp) => smtp,
+        Err(e) => panic!("{e}"),
+    };
+    let port = smtp.port.to_string();
+    let server = TestServer::start(
+        &db,
+        &[
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--smtp-tls",
+            "none",
+            "--smtp-from",
+            "Hangar <hangar@example.com>",
+        ],
+    )
+    .await;
+    let admin = admin(&server).await;
+    let template = admin.new_template("plain", 1, json!([])).await;
+    let (_, ann) = admin.new_member(&server, "ann", QUOTA()).await;
+    let mut with_email = QUOTA();
+    with_email["email"] = json!("bob@example.com");
+    let (bob_id, bob) = admin.new_member(&server, "bob", with_email).await;
+    let settings = bob
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/me/notification-settings",
+            Some(json!({"choices": [{"kind": "share_received", "in_app": false, "email": true, "webhook": false}]})),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{settings:?}");
+    assert_eq!(settings.body["email_to"], "bob@example.com", "{settings:?}");
+
+    let space = ann.new_space("mailed", &template).await;
+    ann.put(&format!("/api/v1/spaces/{space}/shares/{bob_id}"))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mail = loop {
+        let received = smtp.received();
+        if !received.is_empty() || std::time::Instant::now() >= deadline {
+            break received;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    let message = mail.first().cloned().unwrap_or_default();
+    assert!(message.contains("To: bob@example.com"), "{message}");
+    assert!(
+        message.contains("From: Hangar <hangar@example.com>"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Subject: ann shared mailed with you"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("/spaces/{space}")), "{message}");
+    // In the app it was not asked for.
+    assert_eq!(kinds(&bob).await, Vec::<String>::new());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let delivery = loop {
+        let list = admin.get("/api/v1/admin/webhook-deliveries").await;
+        let first = list.body[0].clone();
+        if first["status"] == "delivered" || std::time::Instant::now() >= deadline {
+            break first;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(delivery["channel"], "email", "{delivery}");
+    assert_eq!(delivery["status"], "delivered", "{delivery}");
+    assert_eq!(delivery["last_code"], 250, "{delivery}");
+    assert_eq!(delivery["target"], "bob@example.com", "{delivery}");
+    server.stop().await;
+    let mut child = smtp.child;
+    let _ = child.kill().await;
+}
