@@ -66,6 +66,16 @@ if [ "$purpose" = test ] && ! .tools/venv/bin/python -c \
   .tools/venv/bin/pip install -q --disable-pip-version-check "oidc-provider-mock==$oidc_provider_version"
 fi
 
+# aiosmtpd, a real SMTP server that the notification tests run on 127.0.0.1 to receive the
+# emails Hangar sends, into the same virtual environment.
+aiosmtpd_version=1.4.6
+if [ "$purpose" = test ] && ! .tools/venv/bin/python -c \
+  "import importlib.metadata as m, sys; sys.exit(m.version('aiosmtpd') != '$aiosmtpd_version')" 2>/dev/null; then
+  [ -x .tools/venv/bin/pip ] || python3 -m venv .tools/venv
+  say "installing aiosmtpd $aiosmtpd_version"
+  .tools/venv/bin/pip install -q --disable-pip-version-check "aiosmtpd==$aiosmtpd_version"
+fi
+
 # noVNC's viewer, from Debian's novnc package (its files only: the package would pull in
 # websockify and more), is served by the site at /novnc/: desktops of spaces open in it,
 # through Hangar's own WebSocket bridge to the space's VNC server.

@@ -20,6 +20,11 @@ pub struct Live {
     /// Spaces the stream said will soon stop by themselves (their users are warned), as
     /// last pushed.
     pub stop_warnings: RwSignal<Vec<crate::api::spaces::SpaceDto>>,
+    /// The signed-in user's unread notifications, as last pushed (None: not pushed since the
+    /// last resync; the bell asks).
+    pub unread: RwSignal<Option<u64>>,
+    /// Counts notification changes (and resyncs): notification lists refetch when it moves.
+    pub notifications: RwSignal<u64>,
 }
 
 impl Live {
@@ -30,6 +35,8 @@ impl Live {
             usage: RwSignal::new(0),
             connected: RwSignal::new(false),
             stop_warnings: RwSignal::new(Vec::new()),
+            unread: RwSignal::new(None),
+            notifications: RwSignal::new(0),
         };
         provide_context(live);
         #[cfg(feature = "hydrate")]
@@ -50,6 +57,8 @@ impl Live {
     fn resync(&self) {
         self.spaces.update(|n| *n += 1);
         self.usage.update(|n| *n += 1);
+        self.unread.set(None);
+        self.notifications.update(|n| *n += 1);
     }
 
     /// Opens the stream (in the browser only; the server renders without it).
@@ -184,6 +193,10 @@ mod client {
                     live.spaces.update(|n| *n += 1);
                     // A space's state moves someone's usage (an admin may be showing it).
                     live.usage.update(|n| *n += 1);
+                }
+                Ok(LiveEvent::Notifications(count)) => {
+                    live.unread.set(Some(count.unread));
+                    live.notifications.update(|n| *n += 1);
                 }
                 // An event this page cannot read: read everything afresh instead.
                 Ok(LiveEvent::Resync) | Err(_) => live.resync(),

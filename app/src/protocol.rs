@@ -65,19 +65,22 @@ pub enum LiveEvent {
     Quota(QuotaReport),
     /// A space the caller can see (or could) changed.
     Space(SpaceUpdate),
+    /// The caller's unread notifications, now (a new one came, or some were read).
+    Notifications(crate::api::notifications::UnreadCount),
     /// Changes may have been missed: read everything afresh.
     Resync,
 }
 
 impl LiveEvent {
     /// Every event name, for a client to listen to.
-    pub const NAMES: [&'static str; 3] = ["quota", "space", "resync"];
+    pub const NAMES: [&'static str; 4] = ["quota", "space", "notifications", "resync"];
 
     /// The SSE event name.
     pub fn name(&self) -> &'static str {
         match self {
             LiveEvent::Quota(_) => "quota",
             LiveEvent::Space(_) => "space",
+            LiveEvent::Notifications(_) => "notifications",
             LiveEvent::Resync => "resync",
         }
     }
@@ -87,6 +90,7 @@ impl LiveEvent {
         match self {
             LiveEvent::Quota(report) => serde_json::to_string(report),
             LiveEvent::Space(update) => serde_json::to_string(update),
+            LiveEvent::Notifications(count) => serde_json::to_string(count),
             LiveEvent::Resync => Ok("{}".to_owned()),
         }
     }
@@ -100,6 +104,9 @@ impl LiveEvent {
                 .map_err(invalid),
             "space" => serde_json::from_str(data)
                 .map(LiveEvent::Space)
+                .map_err(invalid),
+            "notifications" => serde_json::from_str(data)
+                .map(LiveEvent::Notifications)
                 .map_err(invalid),
             "resync" => Ok(LiveEvent::Resync),
             other => Err(format!("unknown live event `{other}`")),

@@ -22,6 +22,7 @@ mod m20261227_000001_git_ssh_keys;
 mod m20261227_000002_devcontainer_run_options;
 mod m20261227_000003_usage_disk;
 mod m20261227_000004_quota_samples;
+mod m20261228_000001_notifications;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261227_000002_devcontainer_run_options::Migration),
             Box::new(m20261227_000003_usage_disk::Migration),
             Box::new(m20261227_000004_quota_samples::Migration),
+            Box::new(m20261228_000001_notifications::Migration),
         ]
     }
 }

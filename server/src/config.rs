@@ -227,6 +227,51 @@ pub struct Config {
     #[arg(long, env = "HANGAR_USAGE_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub usage_interval_secs: u64,
 
+    /// Seconds before the first retry of a notification's webhook or email that failed; each
+    /// retry after it waits twice as long.
+    #[arg(long, env = "HANGAR_NOTIFY_RETRY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub notify_retry_secs: u64,
+
+    /// Attempts at delivering a notification by webhook or email before it is given up.
+    #[arg(long, env = "HANGAR_NOTIFY_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub notify_attempts: u32,
+
+    /// Let webhooks reach loopback, private and link-local addresses (this machine, the local
+    /// network, cloud metadata services). Off: a webhook is only sent to public addresses, so
+    /// that users cannot make Hangar call what only it can reach.
+    #[arg(long, env = "HANGAR_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
+    /// The SMTP server notifications are emailed through; unset: no email.
+    #[arg(long, env = "HANGAR_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// Its port.
+    #[arg(long, env = "HANGAR_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+
+    /// How the connection is protected: `starttls` (required), `tls` (from the start, as on
+    /// port 465) or `none` (a relay on this machine only).
+    #[arg(long, env = "HANGAR_SMTP_TLS", default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_tls: String,
+
+    /// The sender, e.g. `Hangar <hangar@example.com>`.
+    #[arg(
+        long,
+        env = "HANGAR_SMTP_FROM",
+        default_value = "Hangar <hangar@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// The SMTP user, when the server asks for one.
+    #[arg(long, env = "HANGAR_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    /// Its password (prefer the environment variable: arguments are visible to every user of
+    /// the machine).
+    #[arg(long, env = "HANGAR_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
     /// Seconds between writes of the activity seen at the doors to the database.
     #[arg(long, env = "HANGAR_ACTIVITY_FLUSH_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub activity_flush_secs: u64,

@@ -191,6 +191,10 @@ pub async fn serve(
     let autostop = services::spaces::autostop::spawn(state.services.clone());
     // What running spaces use, sampled from the engine for the space pages' charts.
     let usage = services::usage::spawn(state.services.clone());
+    // The engine's OOM kills, told to the spaces' owners.
+    let oom_watch = services::notifications::spawn_oom_watch(state.services.clone());
+    // Notifications by webhook and email, retried until delivered or given up.
+    let deliveries = services::deliveries::spawn(state.services.clone());
     ssh::spawn(&state.services, &state.ssh_gateway);
     let metrics = match state.config.metrics_listen {
         Some(addr) => Some(
@@ -226,6 +230,8 @@ pub async fn serve(
     reconciler.abort();
     autostop.abort();
     usage.abort();
+    oom_watch.abort();
+    deliveries.abort();
     // What was seen since the last flush is not lost with the process.
     if let Err(e) = state_services.flush_activity().await {
         tracing::warn!(error = %e, "could not write the last activity down");

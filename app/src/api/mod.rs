@@ -7,6 +7,7 @@ pub mod autostop;
 pub mod features;
 pub mod files;
 pub mod groups;
+pub mod notifications;
 pub mod overview;
 pub mod page;
 pub mod ports;
@@ -202,6 +203,7 @@ pub mod ssr {
         + super::repos::ssr::ReposApi
         + super::usage::ssr::UsageApi
         + super::overview::ssr::OverviewApi
+        + super::notifications::ssr::NotificationsApi
     {
     }
 
@@ -225,6 +227,7 @@ pub mod ssr {
             + super::repos::ssr::ReposApi
             + super::usage::ssr::UsageApi
             + super::overview::ssr::OverviewApi
+            + super::notifications::ssr::NotificationsApi
     {
     }
 

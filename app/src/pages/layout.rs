@@ -34,6 +34,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             .and_then(|result| result.ok().flatten())
                             .map(|user| {
                                 view! {
+                                    <super::notifications::Bell />
                                     <span class="username" data-testid="signed-in-as">
                                         {user.display_name.clone()}
                                     </span>

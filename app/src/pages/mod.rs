@@ -7,6 +7,7 @@ pub mod files;
 pub mod layout;
 pub mod lazy;
 pub mod login;
+pub mod notifications;
 pub mod ports;
 pub mod profile;
 pub mod repos;

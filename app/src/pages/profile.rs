@@ -21,6 +21,7 @@ pub fn ProfilePage() -> impl IntoView {
                 <h1>"Profile"</h1>
                 <p>{user.display_name.clone()} " · " <code>{user.username.clone()}</code> " · " {format!("{:?}", user.role).to_lowercase()}</p>
             </section>
+            <super::notifications::NotificationSettingsPanel />
             <super::autostop::TimeZoneForm current=user.time_zone.clone() />
             <super::repos::DotfilesForm current=user.dotfiles_url.clone() />
             <super::repos::GitCredentialsPanel />

@@ -11,7 +11,7 @@ use app::ids::{SpaceId, UserId};
 use tokio::sync::{broadcast, mpsc};
 
 /// Something changed that these users (and admins) may be showing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
     /// Users whose quota usage or space list may have changed.
     pub users: Vec<UserId>,
@@ -22,6 +22,9 @@ pub struct Change {
     /// space's N open sessions re-reading its rights on every one of N openings and closings
     /// was N² database reads: 200 SSH sessions closing held SQLite's pool past its timeout).
     pub presence: bool,
+    /// Only the users' notifications changed (a new one, or some read): their bells follow,
+    /// nothing else is read again and nobody's rights changed.
+    pub notification: bool,
 }
 
 /// What subscribers hear.

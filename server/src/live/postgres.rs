@@ -48,6 +48,9 @@ struct Message {
     /// Only who is connected changed ([`Change::presence`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     p: bool,
+    /// Only notifications changed ([`Change::notification`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    n: bool,
     /// The sender could not publish some changes: resync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     r: bool,
@@ -67,6 +70,7 @@ fn payloads(origin: &str, change: &Change) -> Vec<String> {
         o: origin.to_owned(),
         s: change.space_id.clone(),
         p: change.presence,
+        n: change.notification,
         ..Message::default()
     };
     // `,"u":[]` is added once the first user is in.
@@ -124,6 +128,7 @@ fn received(origin: &str, payload: &str) -> Option<Update> {
             users: message.u,
             space_id: message.s,
             presence: message.p,
+            notification: message.n,
         })
     })
 }
@@ -373,6 +378,7 @@ mod tests {
                 .collect(),
             space_id: space.map(SpaceId::from),
             presence: false,
+            ..Default::default()
         }
     }
 

@@ -235,6 +235,9 @@ pub struct PathInfo {
     pub link_target: Option<String>,
 }
 
+/// Spaces whose container had a process killed for memory, as they happen.
+pub type OomStream = futures_util::stream::BoxStream<'static, Result<SpaceId, RuntimeError>>;
+
 /// Bytes streamed out of a space.
 pub type ByteStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, RuntimeError>>;
 
@@ -320,6 +323,14 @@ pub trait Runtime: Send + Sync + 'static {
     async fn stats(&self, space_id: &SpaceId) -> Result<Option<SpaceStats>, RuntimeError> {
         let _ = space_id;
         Ok(None)
+    }
+    /// The spaces of this installation whose container had a process killed for memory (its
+    /// limit reached), as the engine reports it from now on; ends when the engine's stream
+    /// does (the caller opens it again). Runtimes that cannot say answer an error.
+    async fn oom_kills(&self) -> Result<OomStream, RuntimeError> {
+        Err(RuntimeError::Failed(
+            "this runtime does not report OOM kills".into(),
+        ))
     }
     /// What the engine knows of `image`; None when it does not have it.
     async fn image_facts(&self, image: &str) -> Result<Option<ImageFacts>, RuntimeError> {

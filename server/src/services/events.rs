@@ -1,5 +1,6 @@
-//! What each caller's live stream (`GET /api/v1/events`) carries: their quota usage and the
-//! spaces they can see, as they change (admins: everyone's spaces).
+//! What each caller's live stream (`GET /api/v1/events`) carries: their quota usage, the
+//! spaces they can see (admins: everyone's spaces) and their unread notifications, as they
+//! change.
 
 use app::api::spaces::ssr::SpaceQueries;
 use app::lifecycle::SpaceState;
@@ -43,6 +44,13 @@ impl Services {
                 tracing::warn!(error = %e, "live update: cannot read the subscriber");
                 return Some(out);
             }
+        }
+        // Only as it changes: a page asks for the count when it opens or resyncs.
+        if change.as_ref().is_some_and(|c| c.notification) {
+            if let Ok(count) = services.unread_of(caller.id()).await {
+                out.push(LiveEvent::Notifications(count));
+            }
+            return Some(out);
         }
         if concerns_me {
             if let Ok(report) = services.quota_report(&caller.user).await {

@@ -220,7 +220,7 @@ fn field<'a>(question: &'a str, key: &str) -> Option<&'a str> {
 }
 
 impl Services {
-    fn git_key(&self) -> ApiResult<GitKey> {
+    pub(crate) fn git_key(&self) -> ApiResult<GitKey> {
         GitKey::in_dir(&self.config.data_dir()).map_err(|e| {
             tracing::error!(error = %e, "the git credentials' key");
             ApiError::unavailable(format!("git tokens cannot be kept now: {e}"))

@@ -5,6 +5,7 @@ pub mod access;
 pub mod activity;
 pub mod apps;
 pub mod audit;
+pub mod deliveries;
 pub mod events;
 pub mod features;
 pub mod files;
@@ -12,6 +13,7 @@ pub mod gauges;
 pub mod git_credentials;
 pub mod groups;
 pub mod nodes;
+pub mod notifications;
 pub mod oidc;
 pub mod orphans;
 pub mod overview;
@@ -184,6 +186,7 @@ impl Services {
             users,
             space_id: None,
             presence: false,
+            ..Default::default()
         });
     }
 
@@ -218,6 +221,7 @@ impl Services {
             users,
             space_id: Some(space_id.clone()),
             presence,
+            ..Default::default()
         });
     }
 }

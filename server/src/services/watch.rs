@@ -72,9 +72,10 @@ impl AccessWatch {
 
 /// Whether `change` may have taken away what `need` asks of `user`: a change of the user or
 /// of the space, unless only who is connected to it changed (a session opening or closing
-/// takes nobody's right away).
+/// takes nobody's right away) or only their notifications did.
 fn concerns(user: &UserId, need: &Need, change: &Change) -> bool {
     !change.presence
+        && !change.notification
         && (change.users.iter().any(|u| u == user)
             || matches!(need, Need::Space(id) | Need::Feature(id, _) if change.space_id.as_ref() == Some(id)))
 }
@@ -170,6 +171,7 @@ mod tests {
             users: vec![user.clone()],
             space_id: Some(space.clone()),
             presence,
+            ..Default::default()
         };
         for need in [
             Need::SignedIn,
@@ -184,6 +186,7 @@ mod tests {
             users: vec![UserId::from("user-2")],
             space_id: Some(space.clone()),
             presence: false,
+            ..Default::default()
         };
         assert!(concerns(&user, &Need::Space(space.clone()), &elsewhere));
         assert!(!concerns(&user, &Need::SignedIn, &elsewhere));

@@ -19,6 +19,7 @@ mod git_ssh_key;
 mod hardening;
 mod health;
 mod matrix;
+mod notifications;
 mod oidc;
 mod openapi;
 mod overview;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod features;
 pub mod groups;
 pub mod nodes;
+pub mod notifications;
 pub mod overview;
 pub mod spaces;
 pub mod templates;
@@ -199,6 +200,7 @@ pub fn AdminNav() -> impl IntoView {
             <a href="/admin/spaces">"All spaces"</a>
             <a href="/admin/features">"Features"</a>
             <a href="/admin/audit">"Audit log"</a>
+            <a href="/admin/notifications">"Notifications"</a>
         </nav>
     }
 }

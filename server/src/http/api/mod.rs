@@ -8,6 +8,7 @@ mod autostop;
 mod features;
 mod groups;
 mod me;
+mod notifications;
 mod ports;
 mod repos;
 mod spaces;
@@ -130,4 +131,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
             repos::make_git_ssh_key,
             repos::delete_git_ssh_key
         ))
+        .routes(routes!(notifications::notifications))
+        .routes(routes!(notifications::unread_count))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(
+            notifications::notification_settings,
+            notifications::update_notification_settings
+        ))
+        .routes(routes!(
+            notifications::notification_defaults,
+            notifications::set_notification_defaults
+        ))
+        .routes(routes!(notifications::deliveries))
 }

@@ -7,6 +7,7 @@ mod build;
 mod managed;
 mod neighbours;
 mod network;
+mod oom;
 mod start;
 mod stats;
 mod volumes;
@@ -106,6 +107,10 @@ impl Runtime for DockerRuntime {
         log: tokio::sync::mpsc::Sender<String>,
     ) -> Result<(), RuntimeError> {
         self.build(request, log).await
+    }
+
+    async fn oom_kills(&self) -> Result<crate::runtime::OomStream, RuntimeError> {
+        self.oom_stream().await
     }
 
     async fn stats(

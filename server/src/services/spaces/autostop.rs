@@ -32,7 +32,9 @@ use crate::entities::{space, template, user};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::services::access::Caller;
 use crate::services::audit::{record, record_by, space_target, Actor, Outcome};
+use crate::services::notifications::Notice;
 use crate::services::{from_json, to_json, Services};
+use app::api::notifications::NotificationKind;
 
 /// The installation setting that holds [`Retention`] (JSON).
 const RETENTION_SETTING: &str = "retention";
@@ -417,6 +419,27 @@ impl Services {
             .increment(1);
         tracing::info!(space = %space.id, owner = %owner.username, at = %deadline.at, reason = deadline.reason.as_str(), "warned of an automatic stop");
         self.space_changed(&space.id).await;
+        let when = rules::local_text(deadline.at, now, &TimeZone::UTC) + " UTC";
+        let why = match deadline.reason {
+            StopReason::Idle => "it has been unused for a while",
+            StopReason::LongestRun => "it reaches its longest run",
+            StopReason::Schedule => "its schedule says so",
+        };
+        let keep = if deadline.reason == StopReason::LongestRun {
+            "Save your work: restart it to run again."
+        } else {
+            "Use it, or press \"Keep running\" on its page, to keep it running."
+        };
+        self.notify(
+            &owner.id,
+            Notice::new(
+                NotificationKind::StopSoon,
+                format!("{} stops soon", space.name),
+                format!("The space {} stops {when}: {why}. {keep}", space.name),
+            )
+            .on_space(&space.id),
+        )
+        .await;
         Ok(Some(now))
     }
 
@@ -519,6 +542,16 @@ impl Services {
         .await;
         self.space_changed(&space.id).await;
         self.drive(space.id.clone());
+        self.notify(
+            &owner.id,
+            Notice::new(
+                NotificationKind::SpaceStopped,
+                format!("{} was stopped", space.name),
+                format!("The space {} was {note}.", space.name),
+            )
+            .on_space(&space.id),
+        )
+        .await;
         Ok(())
     }
 
@@ -655,6 +688,21 @@ impl Services {
                     )
                     .await;
                     self.space_changed(&space.id).await;
+                    self.notify(
+                        &owner.id,
+                        Notice::new(
+                            NotificationKind::RetentionSoon,
+                            format!("{} will be deleted", space.name),
+                            format!(
+                                "The space {} has been stopped and unused for a long time: \
+                                 retention deletes it, volumes included, in {} days unless it \
+                                 is used or pinned to keep.",
+                                space.name, retention.warning_days
+                            ),
+                        )
+                        .on_space(&space.id),
+                    )
+                    .await;
                 }
             }
             RetentionStep::Delete => {

@@ -3,8 +3,9 @@
 //! before the driver (`super::driver`) carries them out in the background (also after a
 //! crash).
 
+use app::api::notifications::NotificationKind;
 use app::api::spaces::{ssr::SpaceLifecycle, CreateSpace, SpaceDto};
-use app::ids::SpaceId;
+use app::ids::{SpaceId, UserId};
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
@@ -17,6 +18,7 @@ use crate::entities::{space, template};
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::{Caller, SpaceRole};
 use crate::services::audit::{record, record_by, space_target, Actor, Outcome};
+use crate::services::notifications::Notice;
 use crate::services::quota::{limits_and_usage, lock_owner};
 use crate::services::{new_id, Services};
 
@@ -93,6 +95,8 @@ impl SpaceLifecycle for Services {
                 .increment(1);
             record(&self.db, Some(caller), "space.create", &target, Outcome::Refused,
                 json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
+            self.quota_reached(&owner.id, &refusal.to_string(), None)
+                .await;
             return Err(refusal.into());
         }
         let taken = space::Entity::find()
@@ -314,6 +318,22 @@ impl SpaceLifecycle for Services {
 }
 
 impl Services {
+    /// Tells the owner that their quota refused a new space or a start (`why`: the refusal).
+    async fn quota_reached(&self, owner: &UserId, why: &str, space_id: Option<&SpaceId>) {
+        let mut notice = Notice::new(
+            NotificationKind::QuotaReached,
+            "Quota reached",
+            format!(
+                "Refused: {}. Stop or delete a space, or ask an admin for a larger quota.",
+                why.trim_end_matches('.')
+            ),
+        );
+        if let Some(space_id) = space_id {
+            notice = notice.on_space(space_id);
+        }
+        self.notify(owner, notice).await;
+    }
+
     /// Records the start of a stopped space within its owner's quota (refusals audited as
     /// `by`'s), for the driver to carry out: by its owner or an admin, or by its schedule.
     pub(super) async fn begin_start(
@@ -343,6 +363,8 @@ impl Services {
                 .increment(1);
             record_by(&self.db, by, &audit_action, &target, Outcome::Refused,
                 json!({"reason": refusal.to_string(), "limit": refusal.dimension.as_str(), "usage": refusal.used, "quota": refusal.quota, "needed": refusal.needed})).await;
+            self.quota_reached(&owner.id, &refusal.to_string(), Some(&space.id))
+                .await;
             return Err(refusal.into());
         }
         // A compare-and-set on the state read: the owner's lock serialises quota

@@ -11,7 +11,9 @@ use crate::entities::share;
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::{Caller, SpaceRole};
 use crate::services::audit::{record, space_target, Outcome};
+use crate::services::notifications::Notice;
 use crate::services::Services;
+use app::api::notifications::NotificationKind;
 
 #[async_trait::async_trait]
 impl Sharing for Services {
@@ -38,7 +40,7 @@ impl Sharing for Services {
                 "the owner already has the space: share it with someone else",
             ));
         }
-        share::Entity::insert(share::ActiveModel {
+        let added = share::Entity::insert(share::ActiveModel {
             space_id: Set(space.id.clone()),
             user_id: Set(sharee.id.clone()),
             granted_at: Set(Utc::now()),
@@ -52,6 +54,22 @@ impl Sharing for Services {
         .exec_without_returning(&self.db)
         .await?;
         let owner = self.find_user(&space.owner_id).await?;
+        if added > 0 {
+            self.notify(
+                &sharee.id,
+                Notice::new(
+                    NotificationKind::ShareReceived,
+                    format!("{} shared {} with you", caller.user.username, space.name),
+                    format!(
+                        "{} shared the space {} (owned by {}) with you: it is in your list of \
+                         spaces.",
+                        caller.user.username, space.name, owner.username
+                    ),
+                )
+                .on_space(&space.id),
+            )
+            .await;
+        }
         record(
             &self.db,
             Some(caller),
@@ -100,6 +118,7 @@ impl Sharing for Services {
             users: vec![sharee.id.clone()],
             space_id: Some(space.id.clone()),
             presence: false,
+            ..Default::default()
         });
         self.list_shares(caller, space_id).await
     }

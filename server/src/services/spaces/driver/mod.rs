@@ -22,7 +22,9 @@ use crate::entities::space;
 use crate::error::ApiResult;
 use crate::runtime::SpaceSpec;
 use crate::services::audit::{record, space_target, Outcome};
+use crate::services::notifications::Notice;
 use crate::services::Services;
+use app::api::notifications::NotificationKind;
 use steps::Step;
 
 /// How often a space being started or stopped shows it is being worked on.
@@ -204,6 +206,16 @@ impl Services {
                     &space_target(&work.owner, &work.space.name),
                     Outcome::Failed,
                     json!({"error": message}),
+                )
+                .await;
+                self.notify(
+                    &work.space.owner_id,
+                    Notice::new(
+                        NotificationKind::StartFailed,
+                        format!("{} did not start", work.space.name),
+                        format!("The space {} did not start: {e}", work.space.name),
+                    )
+                    .on_space(&space_id),
                 )
                 .await;
             }
