@@ -164,6 +164,7 @@ impl Services {
             .collect()
             .await;
         let sampled = rows.len();
+        self.tell_full_volumes(&rows).await?;
         self.insert_samples(rows).await?;
         self.sample_quotas(at).await?;
         self.roll_up_hour(at).await?;
@@ -204,6 +205,64 @@ impl Services {
             .filter_map(|(id, points)| roll_up(id, last_hour, points))
             .collect();
         self.insert_samples(hours).await
+    }
+
+    /// Tells a space's owner when its volumes together reach 90 % of their size: once as the
+    /// space crosses the line (its previous point was below it or there is none), not at
+    /// every pass while it stays above.
+    async fn tell_full_volumes(&self, rows: &[usage_sample::Model]) -> ApiResult<()> {
+        use crate::services::notifications::Notice;
+        use app::api::notifications::NotificationKind;
+
+        let over =
+            |used: i64, size: i64| size > 0 && used.saturating_mul(10) >= size.saturating_mul(9);
+        for row in rows {
+            let Some(used) = row.disk_bytes else { continue };
+            let Some(space) = space::Entity::find_by_id(row.space_id.clone())
+                .one(&self.db)
+                .await?
+            else {
+                continue;
+            };
+            let volumes: Vec<app::api::templates::VolumeSpec> =
+                crate::services::from_json(&space.volumes, "space volumes")?;
+            let size: i64 = volumes
+                .iter()
+                .map(|v| v.size_gib.saturating_mul(1 << 30))
+                .sum();
+            if !over(used, size) {
+                continue;
+            }
+            let before = usage_sample::Entity::find()
+                .filter(usage_sample::Column::SpaceId.eq(row.space_id.clone()))
+                .filter(usage_sample::Column::Resolution.eq(MINUTE))
+                .filter(usage_sample::Column::At.lt(row.at))
+                .order_by_desc(usage_sample::Column::At)
+                .one(&self.db)
+                .await?;
+            if before.is_some_and(|b| b.disk_bytes.is_some_and(|u| over(u, size))) {
+                continue;
+            }
+            let percent = used.saturating_mul(100) / size;
+            self.notify(
+                &space.owner_id,
+                Notice::new(
+                    NotificationKind::VolumeFull,
+                    format!("{}: its volumes are {percent} % full", space.name),
+                    format!(
+                        "The volumes of the space {} hold {} MiB of their {} GiB. Writes fail \
+                         once they are full: delete what is not needed, or move to a template \
+                         with larger volumes.",
+                        space.name,
+                        used >> 20,
+                        size >> 30
+                    ),
+                )
+                .on_space(&space.id),
+            )
+            .await;
+        }
+        Ok(())
     }
 
     /// A quota point for every user who has a live space.

@@ -275,3 +275,83 @@ async fn quota_use_over_time_per_user_and_group(db: TestDb) {
     );
     server.stop().await;
 }
+
+both_dbs!(volumes_over_90_percent_tell_their_owner_once);
+async fn volumes_over_90_percent_tell_their_owner_once(db: TestDb) {
+    let server = TestServer::start(&db, &["--usage-interval-secs", "1"]).await;
+    let admin = admin(&server).await;
+    let template = admin
+        .post(
+            "/api/v1/templates",
+            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 0,
+                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}]}),
+        )
+        .await;
+    assert_eq!(template.status, 201, "{template:?}");
+    let quota = json!({"compute_units": 2, "storage_units": 2, "max_spaces": 2});
+    let (_, ann) = admin.new_member(&server, "ann", quota.clone()).await;
+    let (_, bob) = admin.new_member(&server, "bob", quota).await;
+    let id = ann.new_space("filled", &template.id()).await;
+    let started = ann.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
+    assert_eq!(started.status, 202, "{started:?}");
+    let volume_full = |client: &Client| {
+        let client = client.clone();
+        async move {
+            let listed = client.get("/api/v1/me/notifications").await;
+            assert_eq!(listed.status, 200, "{listed:?}");
+            listed
+                .body
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter(|n| n["kind"] == "volume_full")
+                        .cloned()
+                        .collect::<Vec<Value>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    // Running and sampled, below the line: nothing told.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !in_space(&id, "test -d /data").await.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the space did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(volume_full(&ann).await.is_empty());
+
+    let (ok, said) = in_space(
+        &id,
+        "dd if=/dev/zero of=/data/fill bs=1M count=930 2>&1 && sync",
+    )
+    .await;
+    assert!(ok, "{said}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let told = loop {
+        let told = volume_full(&ann).await;
+        if !told.is_empty() {
+            break told;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification of a full volume came"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(told[0]["link"], format!("/spaces/{id}"), "{told:?}");
+    assert!(
+        told[0]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("% full"),
+        "{told:?}"
+    );
+    // Still above the line some passes later: told once; nobody else is told.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(volume_full(&ann).await.len(), 1);
+    assert!(volume_full(&bob).await.is_empty());
+    server.stop().await;
+}
