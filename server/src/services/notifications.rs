@@ -250,6 +250,17 @@ impl Services {
         metrics::counter!("hangar_oom_kills_total").increment(1);
         tracing::info!(space = %space.id, "a process of the space was killed for memory");
         let limit = space.compute_units.max(1) as u64 * self.config.memory_mib_per_cu;
+        // A failure of the audit log: the admins' overview lists the latest.
+        let target = self.audit_target_of(&space).await;
+        super::audit::record(
+            &self.db,
+            None,
+            "space.oom",
+            &target,
+            super::audit::Outcome::Failed,
+            serde_json::json!({"memory_limit_mib": limit}),
+        )
+        .await;
         self.notify(
             &space.owner_id,
             Notice::new(

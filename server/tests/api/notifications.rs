@@ -73,6 +73,19 @@ async fn a_memory_hog_killed_by_its_limit_tells_its_owner_only(db: TestDb) {
     // The space itself goes on: only the hog was killed.
     let space = ann.get(&format!("/api/v1/spaces/{id}")).await;
     assert_eq!(space.body["state"], "running", "{space:?}");
+    // The admins' overview lists it among the latest failures.
+    let overview = admin.get("/api/v1/admin/overview").await;
+    assert_eq!(overview.status, 200, "{overview:?}");
+    let failures = overview.body["failures"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["action"] == "space.oom" && f["target"] == "space:ann/hog"),
+        "{overview:?}"
+    );
     server.stop().await;
 }
 
