@@ -82,6 +82,35 @@ fn span(range: UsageRange, interval_secs: u64) -> (&'static str, chrono::TimeDel
     }
 }
 
+/// The last finished hour: its start and its end (this hour's start).
+fn last_finished_hour(now: DateTime<Utc>) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let this_hour = now
+        .duration_trunc(chrono::TimeDelta::hours(1))
+        .map_err(ApiError::internal)?;
+    Ok((this_hour - chrono::TimeDelta::hours(1), this_hour))
+}
+
+/// Points grouped by whose they are.
+fn by_owner<K: Ord, T>(points: Vec<T>, key: impl Fn(&T) -> K) -> BTreeMap<K, Vec<T>> {
+    let mut grouped: BTreeMap<K, Vec<T>> = BTreeMap::new();
+    for point in points {
+        grouped.entry(key(&point)).or_default().push(point);
+    }
+    grouped
+}
+
+fn to_active_quota(m: quota_sample::Model) -> quota_sample::ActiveModel {
+    use sea_orm::Set;
+    quota_sample::ActiveModel {
+        user_id: Set(m.user_id),
+        resolution: Set(m.resolution),
+        at: Set(m.at),
+        spaces: Set(m.spaces),
+        compute_units: Set(m.compute_units),
+        storage_units: Set(m.storage_units),
+    }
+}
+
 fn to_active(m: usage_sample::Model) -> usage_sample::ActiveModel {
     use sea_orm::Set;
     usage_sample::ActiveModel {
@@ -175,10 +204,7 @@ impl Services {
 
     /// Rolls the last finished hour's minute points up, once.
     async fn roll_up_hour(&self, now: DateTime<Utc>) -> ApiResult<()> {
-        let this_hour = now
-            .duration_trunc(chrono::TimeDelta::hours(1))
-            .map_err(ApiError::internal)?;
-        let last_hour = this_hour - chrono::TimeDelta::hours(1);
+        let (last_hour, this_hour) = last_finished_hour(now)?;
         let done = usage_sample::Entity::find()
             .filter(usage_sample::Column::Resolution.eq(HOUR))
             .filter(usage_sample::Column::At.eq(last_hour))
@@ -193,14 +219,7 @@ impl Services {
             .filter(usage_sample::Column::At.lt(this_hour))
             .all(&self.db)
             .await?;
-        let mut by_space: BTreeMap<SpaceId, Vec<usage_sample::Model>> = BTreeMap::new();
-        for minute in minutes {
-            by_space
-                .entry(minute.space_id.clone())
-                .or_default()
-                .push(minute);
-        }
-        let hours = by_space
+        let hours = by_owner(minutes, |m| m.space_id.clone())
             .iter()
             .filter_map(|(id, points)| roll_up(id, last_hour, points))
             .collect();
@@ -265,23 +284,10 @@ impl Services {
         Ok(())
     }
 
-    /// A quota point for every user who has a live space.
-    async fn sample_quotas(&self, at: DateTime<Utc>) -> ApiResult<()> {
-        use sea_orm::Set;
-        let by_owner = crate::services::quota::usage_by_owner(&self.db).await?;
-        if by_owner.is_empty() {
+    async fn insert_quota_samples(&self, rows: Vec<quota_sample::Model>) -> ApiResult<()> {
+        if rows.is_empty() {
             return Ok(());
         }
-        let rows = by_owner
-            .into_iter()
-            .map(|(user_id, used)| quota_sample::ActiveModel {
-                user_id: Set(user_id),
-                resolution: Set(MINUTE.to_owned()),
-                at: Set(at),
-                spaces: Set(used.spaces),
-                compute_units: Set(used.compute_units),
-                storage_units: Set(used.storage_units),
-            });
         let conflict = OnConflict::columns([
             quota_sample::Column::UserId,
             quota_sample::Column::Resolution,
@@ -289,7 +295,7 @@ impl Services {
         ])
         .do_nothing()
         .to_owned();
-        quota_sample::Entity::insert_many(rows)
+        quota_sample::Entity::insert_many(rows.into_iter().map(to_active_quota))
             .on_conflict(conflict)
             .do_nothing()
             .exec(&self.db)
@@ -297,19 +303,30 @@ impl Services {
         Ok(())
     }
 
+    /// A quota point for every user who has a live space.
+    async fn sample_quotas(&self, at: DateTime<Utc>) -> ApiResult<()> {
+        let used = crate::services::quota::usage_by_owner(&self.db).await?;
+        let rows = used
+            .into_iter()
+            .map(|(user_id, used)| quota_sample::Model {
+                user_id,
+                resolution: MINUTE.to_owned(),
+                at,
+                spaces: used.spaces,
+                compute_units: used.compute_units,
+                storage_units: used.storage_units,
+            })
+            .collect();
+        self.insert_quota_samples(rows).await
+    }
+
     /// Rolls the last finished hour's quota points up, once.
     async fn roll_up_quota_hour(&self, now: DateTime<Utc>) -> ApiResult<()> {
-        use sea_orm::Set;
-        let this_hour = now
-            .duration_trunc(chrono::TimeDelta::hours(1))
-            .map_err(ApiError::internal)?;
-        let last_hour = this_hour - chrono::TimeDelta::hours(1);
-        let done = quota_sample::Entity::find()
+        let (last_hour, this_hour) = last_finished_hour(now)?;
+        let hour_points = quota_sample::Entity::find()
             .filter(quota_sample::Column::Resolution.eq(HOUR))
-            .filter(quota_sample::Column::At.eq(last_hour))
-            .one(&self.db)
-            .await?;
-        if done.is_some() {
+            .filter(quota_sample::Column::At.eq(last_hour));
+        if hour_points.one(&self.db).await?.is_some() {
             return Ok(());
         }
         let minutes = quota_sample::Entity::find()
@@ -318,41 +335,11 @@ impl Services {
             .filter(quota_sample::Column::At.lt(this_hour))
             .all(&self.db)
             .await?;
-        let mut by_user: BTreeMap<UserId, Vec<quota_sample::Model>> = BTreeMap::new();
-        for minute in minutes {
-            by_user
-                .entry(minute.user_id.clone())
-                .or_default()
-                .push(minute);
-        }
-        let hours: Vec<quota_sample::ActiveModel> = by_user
+        let hours = by_owner(minutes, |m| m.user_id.clone())
             .iter()
             .filter_map(|(id, points)| roll_up_quota(id, last_hour, points))
-            .map(|m| quota_sample::ActiveModel {
-                user_id: Set(m.user_id),
-                resolution: Set(m.resolution),
-                at: Set(m.at),
-                spaces: Set(m.spaces),
-                compute_units: Set(m.compute_units),
-                storage_units: Set(m.storage_units),
-            })
             .collect();
-        if hours.is_empty() {
-            return Ok(());
-        }
-        let conflict = OnConflict::columns([
-            quota_sample::Column::UserId,
-            quota_sample::Column::Resolution,
-            quota_sample::Column::At,
-        ])
-        .do_nothing()
-        .to_owned();
-        quota_sample::Entity::insert_many(hours)
-            .on_conflict(conflict)
-            .do_nothing()
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        self.insert_quota_samples(hours).await
     }
 
     /// The quota points of these users over the range, summed per time (one user: theirs).

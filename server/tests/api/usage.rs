@@ -187,18 +187,29 @@ async fn a_busy_space_shows_its_cpu_near_its_limit_and_old_points_go(db: TestDb)
     server.stop().await;
 }
 
-both_dbs!(quota_use_over_time_per_user_and_group);
-async fn quota_use_over_time_per_user_and_group(db: TestDb) {
-    let server = TestServer::start(&db, &["--usage-interval-secs", "1"]).await;
+/// A Hangar sampling every second, its admin, and a busybox template of `compute_units` with
+/// one volume of `size_gib` at `/data`.
+async fn sampling_server(
+    db: &TestDb,
+    compute_units: i64,
+    size_gib: i64,
+) -> (TestServer, Client, String) {
+    let server = TestServer::start(db, &["--usage-interval-secs", "1"]).await;
     let admin = admin(&server).await;
     let template = admin
         .post(
             "/api/v1/templates",
-            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 1,
-                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 2}]}),
+            json!({"name": "one", "image": TEST_IMAGE, "compute_units": compute_units,
+                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": size_gib}]}),
         )
         .await;
     assert_eq!(template.status, 201, "{template:?}");
+    (server, admin, template.id())
+}
+
+both_dbs!(quota_use_over_time_per_user_and_group);
+async fn quota_use_over_time_per_user_and_group(db: TestDb) {
+    let (server, admin, template) = sampling_server(&db, 1, 2).await;
     let quota = json!({"compute_units": 3, "storage_units": 8, "max_spaces": 4});
     let (ann_id, ann) = admin.new_member(&server, "ann", quota.clone()).await;
     let (bob_id, bob) = admin.new_member(&server, "bob", quota).await;
@@ -217,12 +228,12 @@ async fn quota_use_over_time_per_user_and_group(db: TestDb) {
         assert!(added.status < 300, "{added:?}");
     }
     // Ann runs one space (1 CU, 2 SU); Bob keeps one stopped (0 CU, 2 SU).
-    let running = ann.new_space("running", &template.id()).await;
+    let running = ann.new_space("running", &template).await;
     let started = ann
         .post_empty(&format!("/api/v1/spaces/{running}/start"))
         .await;
     assert_eq!(started.status, 202, "{started:?}");
-    bob.new_space("kept", &template.id()).await;
+    bob.new_space("kept", &template).await;
 
     let highest = |answer: &Value, key: &str| {
         answer["points"]
@@ -278,20 +289,11 @@ async fn quota_use_over_time_per_user_and_group(db: TestDb) {
 
 both_dbs!(volumes_over_90_percent_tell_their_owner_once);
 async fn volumes_over_90_percent_tell_their_owner_once(db: TestDb) {
-    let server = TestServer::start(&db, &["--usage-interval-secs", "1"]).await;
-    let admin = admin(&server).await;
-    let template = admin
-        .post(
-            "/api/v1/templates",
-            json!({"name": "one", "image": TEST_IMAGE, "compute_units": 0,
-                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}]}),
-        )
-        .await;
-    assert_eq!(template.status, 201, "{template:?}");
+    let (server, admin, template) = sampling_server(&db, 0, 1).await;
     let quota = json!({"compute_units": 2, "storage_units": 2, "max_spaces": 2});
     let (_, ann) = admin.new_member(&server, "ann", quota.clone()).await;
     let (_, bob) = admin.new_member(&server, "bob", quota).await;
-    let id = ann.new_space("filled", &template.id()).await;
+    let id = ann.new_space("filled", &template).await;
     let started = ann.post_empty(&format!("/api/v1/spaces/{id}/start")).await;
     assert_eq!(started.status, 202, "{started:?}");
     let volume_full = |client: &Client| {
