@@ -20,7 +20,10 @@ pub fn Bell() -> impl IntoView {
     let mounted = crate::hydrated_signal();
     view! {
         <a href="/notifications" class="bell" data-testid="bell" aria-label="Notifications" title="Notifications">
-            "🔔"
+            // Drawn, not a character: machines without an emoji font show a box.
+            <svg class="bell-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+                <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2z" />
+            </svg>
             <Show when=move || mounted.get()>
                 <UnreadBadge />
             </Show>
