@@ -12,36 +12,45 @@ use crate::components::time::RelativeTime;
 use crate::error::ApiError;
 use crate::live::Live;
 
-/// The bell: links to the notifications, with the unread count pushed by the live stream
-/// (asked for once when the stream has not said it yet).
+/// The bell: links to the notifications, with the unread count once the page is live (pushed
+/// by the live stream, asked for when it has not said it yet). Drawn in the browser only, so
+/// that the top bar hydrates as rendered.
 #[component]
 pub fn Bell() -> impl IntoView {
+    let mounted = crate::hydrated_signal();
+    view! {
+        <a href="/notifications" class="bell" data-testid="bell" aria-label="Notifications" title="Notifications">
+            // Drawn, not a character: machines without an emoji font show a box.
+            <svg class="bell-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+                <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2z" />
+            </svg>
+            <Show when=move || mounted.get()>
+                <UnreadBadge />
+            </Show>
+        </a>
+    }
+}
+
+#[component]
+fn UnreadBadge() -> impl IntoView {
     let live = Live::get();
-    let asked = Resource::new(move || live.notifications.get(), |_| unread_count());
+    let asked = LocalResource::new(move || {
+        live.notifications.track();
+        unread_count()
+    });
     let count = move || {
         live.unread
             .get()
             .or_else(|| asked.get().and_then(|r| r.ok()).map(|c| c.unread))
             .unwrap_or(0)
     };
-    view! {
-        <Transition fallback=|| ()>
-            {move || {
-                let unread = count();
-                let label = match unread {
-                    0 => "Notifications: none unread".to_owned(),
-                    n => format!("Notifications: {n} unread"),
-                };
-                view! {
-                    <a href="/notifications" class="bell" data-testid="bell" aria-label=label.clone() title=label>
-                        "🔔"
-                        {(unread > 0).then(|| view! {
-                            <span class="badge unread" data-testid="unread-count">{unread}</span>
-                        })}
-                    </a>
-                }
-            }}
-        </Transition>
+    move || {
+        let unread = count();
+        (unread > 0).then(|| {
+            view! {
+                <span class="badge unread" data-testid="unread-count" title=format!("{unread} unread")>{unread}</span>
+            }
+        })
     }
 }
 
