@@ -339,16 +339,19 @@ mod tests {
         ];
         asking.shm_size_bytes = Some(64 << 30);
         let spec = container(&asking);
-        let added = spec.capability_add.unwrap();
+        let added = spec.capability_add.unwrap_or_default();
         assert!(added.contains(&"SYS_PTRACE".to_owned()));
         assert_eq!(added.iter().filter(|c| *c == "CHOWN").count(), 1);
-        assert_eq!(spec.capability_drop.unwrap(), ["ALL"]);
+        assert_eq!(spec.capability_drop.unwrap_or_default(), ["ALL"]);
         let tmpfs: Vec<(String, Option<i64>)> = spec
             .mounts
-            .unwrap()
+            .unwrap_or_default()
             .into_iter()
             .filter(|m| m.typ == Some(MountType::TMPFS))
-            .map(|m| (m.target.unwrap(), m.tmpfs_options.unwrap().size_bytes))
+            .map(|m| {
+                let size = m.tmpfs_options.and_then(|o| o.size_bytes);
+                (m.target.unwrap_or_default(), size)
+            })
             .collect();
         // One compute unit of 1024 MiB: no tmpfs larger than that.
         assert_eq!(
@@ -360,7 +363,7 @@ mod tests {
             ]
         );
         asking.privileged = true;
-        let privileged = container(&asking).capability_add.unwrap();
+        let privileged = container(&asking).capability_add.unwrap_or_default();
         assert!(privileged.contains(&"SYS_ADMIN".to_owned()));
         assert!(privileged.contains(&"CHOWN".to_owned()));
     }
