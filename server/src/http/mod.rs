@@ -18,14 +18,14 @@ pub mod ssh;
 pub mod state;
 pub mod terminal;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use app::api::ssr::SharedApi;
 use app::{shell, App};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -34,6 +34,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::session_store::DbSessionStore;
 pub use state::AppState;
+
+/// The pages' routes, listed once per process. Listing them renders the app with resource
+/// loads suppressed by a flag global to the process (leptos_server 0.8): a resource made while
+/// it is set never loads, so a page rendered by another server of the same process (the tests
+/// run many) at that moment would wait forever.
+static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
 
 pub fn router(state: AppState) -> Router {
     let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -71,12 +77,9 @@ pub fn router(state: AppState) -> Router {
 
     api.route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .leptos_routes_with_context(
-            &state,
-            generate_route_list(App),
-            context.clone(),
-            move || shell(options.clone()),
-        )
+        .leptos_routes_with_context(&state, PAGE_ROUTES.clone(), context.clone(), move || {
+            shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,

@@ -133,3 +133,31 @@ async fn pages_say_times_sizes_and_overcommits_in_words(db: TestDb) {
 
     server.stop().await;
 }
+
+/// Starting a server lists the pages' routes, which once suppressed every resource load of the
+/// process (leptos_server's flag is global): a page rendered meanwhile by another server waited
+/// forever. Pages are rendered here while other servers start on other threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_render_while_other_servers_start() {
+    let serving = TestServer::start(&TestDb::sqlite(), &[]).await;
+    let starting = tokio::spawn(async {
+        for _ in 0..6 {
+            let db = TestDb::sqlite();
+            TestServer::start(&db, &[]).await.stop().await;
+        }
+    });
+    let mut rendered = 0;
+    while !starting.is_finished() || rendered < 20 {
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            let page = serving.client.get(serving.url("/login")).send().await?;
+            page.text().await
+        })
+        .await
+        .expect("the sign-in page hung while another server started")
+        .unwrap();
+        assert!(answer.contains("Sign in to Hangar"), "{answer}");
+        rendered += 1;
+    }
+    starting.await.unwrap();
+    serving.stop().await;
+}
