@@ -520,6 +520,23 @@ impl Config {
     }
 
     /// Settings that do not fit together, with what to do about it.
+    /// Email settings that cannot work are refused at start, not at the first notification.
+    fn check_smtp(&self) -> Result<(), String> {
+        if self.smtp_host.is_none() {
+            return Ok(());
+        }
+        if self.smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "--smtp-from `{}` is not an address: give e.g. `Hangar <hangar@example.com>`",
+                self.smtp_from
+            ));
+        }
+        if self.smtp_user.is_some() != self.smtp_password.is_some() {
+            return Err("--smtp-user and --smtp-password go together: give both or neither".into());
+        }
+        Ok(())
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if let Some(domain) = &self.apps_domain {
             let valid = !domain.is_empty()
@@ -550,6 +567,7 @@ impl Config {
                 ));
             }
         }
+        self.check_smtp()?;
         self.check_oidc()
     }
 
@@ -975,6 +993,26 @@ mod tests {
             .unwrap_err();
         assert!(lonely.contains("--oidc-issuer-url"), "{lonely}");
         assert_eq!(config(&[]).break_glass_user(), "admin");
+    }
+
+    #[test]
+    fn email_settings_that_cannot_work_are_refused_at_start() {
+        let host = ["--smtp-host", "mail.example.com"];
+        assert_eq!(config(&host).check(), Ok(()));
+        let mut bad_from = host.to_vec();
+        bad_from.extend(["--smtp-from", "not an address"]);
+        assert!(config(&bad_from)
+            .check()
+            .unwrap_err()
+            .contains("--smtp-from"));
+        let mut lonely_user = host.to_vec();
+        lonely_user.extend(["--smtp-user", "hangar"]);
+        assert!(config(&lonely_user)
+            .check()
+            .unwrap_err()
+            .contains("--smtp-password"));
+        // Without a host, nothing is sent: nothing to check.
+        assert_eq!(config(&["--smtp-from", "not an address"]).check(), Ok(()));
     }
 
     #[test]

@@ -170,18 +170,33 @@ pub struct NotificationSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateNotificationSettings {
-    /// Choices for these kinds (others unchanged).
+    /// Choices for these kinds (others unchanged); at most two per kind in all.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 16))]
     pub choices: Option<Vec<NotificationChoice>>,
-    /// These kinds follow the admins' defaults again.
+    /// These kinds follow the admins' defaults again; at most two per kind in all.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 16))]
     pub reset: Option<Vec<NotificationKind>>,
-    /// `http://` or `https://`, at most 2048 characters; empty removes the webhook.
+    /// `http://` or `https://`, a host name or IPv4 address (a private one only where the
+    /// server allows it: 403 otherwise), an optional port and path; at most 2048 characters;
+    /// empty removes the webhook.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            max_length = 2048,
+            pattern = "^$|^https?://(([a-zA-Z0-9]+(-[a-zA-Z0-9]+)*\\.)*[a-zA-Z][a-zA-Z0-9]*(-[a-zA-Z0-9]+)*|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$"
+        )
+    )]
     pub webhook_url: Option<String>,
     /// The secret the webhook's bodies are signed with (16 to 256 characters); empty removes
     /// it.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(max_length = 256, pattern = "^$|^[\\s\\S]{16,}$")
+    )]
     pub webhook_secret: Option<String>,
 }
 
@@ -194,7 +209,8 @@ pub struct DeliveryDto {
     /// `webhook` or `email`.
     pub channel: String,
     pub kind: NotificationKind,
-    /// The webhook's URL or the email address.
+    /// The webhook's origin (`https://host[:port]`: its path may be a secret) or the email
+    /// address.
     pub target: String,
     /// `pending`, `delivered` or `failed` (given up after the last attempt).
     pub status: String,

@@ -2,6 +2,7 @@
 //! rate limit. (The cross-origin check and the client's address are the HTTP door's:
 //! `crate::http::middleware`.)
 
+pub mod ed25519;
 pub mod git_key;
 pub mod oidc;
 pub mod password;

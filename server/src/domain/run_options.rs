@@ -87,6 +87,8 @@ const HOST_CAPABILITIES: [(&str, &str); 14] = [
 pub const TMPFS_MAX: usize = 10;
 /// Most entries of `capAdd`, `mounts` and `runArgs` read (each).
 pub const ENTRIES_MAX: usize = 100;
+/// Most lines of what was applied, and of what was not.
+const LINES_MAX: usize = 200;
 /// Longest tmpfs target.
 const TARGET_MAX: usize = 255;
 
@@ -179,11 +181,16 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn ignore(&mut self, what: &str, reason: &str) {
-        self.out.ignored.push(format!("{what}: {reason}"));
+        // What the page and the audit log show stays short, whatever the file holds.
+        if self.out.ignored.len() < LINES_MAX {
+            self.out.ignored.push(format!("{what}: {reason}"));
+        }
     }
 
     fn apply(&mut self, what: &str, effect: &str) {
-        self.out.applied.push(format!("{what}: {effect}"));
+        if self.out.applied.len() < LINES_MAX {
+            self.out.applied.push(format!("{what}: {effect}"));
+        }
     }
 
     fn privileged(&mut self, value: &Value) {
@@ -318,7 +325,7 @@ impl Reader<'_> {
         let effect = match size_bytes {
             Some(size) => format!(
                 "a tmpfs at {target} of up to {} (at most the space's memory limit, or 1 GiB)",
-                human(size)
+                app::components::size::bytes_text(size as f64)
             ),
             None => format!("a tmpfs at {target} (as large as the space's memory limit, or 1 GiB)"),
         };
@@ -370,9 +377,12 @@ impl Reader<'_> {
 
     fn run_arg(&mut self, what: &str, flag: &str, value: Option<&str>) {
         match (flag, value) {
-            ("--privileged", _) => self.set_privileged(what),
+            ("--privileged", None | Some("true")) => self.set_privileged(what),
+            ("--privileged", Some("false")) => {}
+            ("--privileged", Some(_)) => self.ignore(what, "`--privileged` is true or false"),
             ("--cap-add", Some(names)) => {
-                for name in names.split(',').filter(|n| !n.trim().is_empty()) {
+                let names = names.split(',').filter(|n| !n.trim().is_empty());
+                for name in names.take(ENTRIES_MAX) {
                     self.capability("`runArgs` `--cap-add`", name.trim());
                 }
             }
@@ -396,7 +406,7 @@ impl Reader<'_> {
                         what,
                         &format!(
                             "/dev/shm of up to {} (at most the space's memory limit, or 1 GiB)",
-                            human(size)
+                            app::components::size::bytes_text(size as f64)
                         ),
                     );
                 }
@@ -474,6 +484,14 @@ pub fn capability(asked: &str) -> Result<String, String> {
     if let Some((_, why)) = HOST_CAPABILITIES.iter().find(|(cap, _)| *cap == name) {
         return Err(format!("{why}: Hangar never grants it"));
     }
+    if name == "SYS_ADMIN" {
+        // The kernel takes it for BPF, perf and the kernel log too, which are refused above.
+        return Err(
+            "it carries most of the kernel's rights (mounts, BPF, perf): ask for `privileged`, \
+             which the template decides"
+                .into(),
+        );
+    }
     Ok(name.to_owned())
 }
 
@@ -542,16 +560,6 @@ pub fn size_bytes(text: &str) -> Result<u64, String> {
         .filter(|n| *n > 0)
         .and_then(|n| n.checked_mul(1 << shift))
         .ok_or_else(|| format!("`{text}` is not a size (such as 64m or 1g)"))
-}
-
-/// A size for people: the largest binary unit it is a whole number of.
-fn human(bytes: u64) -> String {
-    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes.is_multiple_of(1 << shift) {
-            return format!("{} {unit}", bytes >> shift);
-        }
-    }
-    format!("{bytes} bytes")
 }
 
 #[cfg(test)]
@@ -688,5 +696,35 @@ mod tests {
         let read = read_json(&text, true);
         assert_eq!(read.options.tmpfs.len(), TMPFS_MAX);
         assert_eq!(read.ignored.len(), 3, "{:?}", read.ignored);
+    }
+
+    #[test]
+    fn privileged_false_is_not_privileged_and_sys_admin_asks_for_privileged() {
+        let read = read_json(
+            r#"{"runArgs": ["--privileged=false", "--cap-add=SYS_ADMIN"]}"#,
+            true,
+        );
+        assert!(!read.options.privileged, "{:?}", read.applied);
+        assert!(read.options.capabilities.is_empty(), "{:?}", read.applied);
+        assert!(
+            read.ignored
+                .iter()
+                .any(|i| i.contains("ask for `privileged`")),
+            "{:?}",
+            read.ignored
+        );
+        let read = read_json(r#"{"runArgs": ["--privileged=maybe"]}"#, true);
+        assert!(!read.options.privileged);
+        assert_eq!(read.ignored.len(), 1, "{:?}", read.ignored);
+    }
+
+    #[test]
+    fn a_huge_list_is_read_in_part_and_reported_in_part() {
+        let names = vec!["NOPE"; 100_000].join(",");
+        let read = read_json(&format!(r#"{{"runArgs": ["--cap-add={names}"]}}"#), true);
+        assert_eq!(read.ignored.len(), ENTRIES_MAX);
+        let asked: Vec<String> = (0..1000).map(|i| format!("--nope{i}")).collect();
+        let text = serde_json::json!({ "runArgs": asked }).to_string();
+        assert!(read_json(&text, true).ignored.len() <= LINES_MAX);
     }
 }

@@ -64,6 +64,12 @@ pub async fn record_by(
         Actor::Caller(c) => (Some(c.user.id.clone()), c.user.username.clone()),
         Actor::Hangar(name) => (None, name.to_owned()),
     };
+    // The log's details are an object (its document says so): anything else is named.
+    let details = match details {
+        serde_json::Value::Object(_) => details,
+        serde_json::Value::Null => serde_json::json!({}),
+        other => serde_json::json!({ "value": other }),
+    };
     let event = audit_event::ActiveModel {
         at: Set(Utc::now()),
         actor_id: Set(actor_id),
@@ -95,7 +101,7 @@ pub fn event_dto(e: audit_event::Model) -> AuditEventDto {
         action: e.action,
         target: e.target,
         outcome: e.outcome,
-        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        details: serde_json::from_str(&e.details).unwrap_or_else(|_| serde_json::json!({})),
     }
 }
 

@@ -30,6 +30,11 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// Most deliveries claimed by one pass.
 const BATCH: u64 = 20;
+/// Longest sleep of the sending loop with nothing due here: deliveries queued by another
+/// server, or left by one that died while sending, are found this late at most.
+const IDLE_LOOK: Duration = Duration::from_secs(30);
+/// Finished deliveries are pruned this often.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Most deliveries of one user waiting at once: beyond, new ones are dropped (a receiver down
 /// for days must not grow the table without end).
 const MAX_PENDING_PER_USER: u64 = 200;
@@ -68,19 +73,29 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || v4.is_multicast()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || (a == 198 && (b == 18 || b == 19)))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
+            // IPv4-compatible (::a.b.c.d), NAT64 and 6to4 addresses lead to IPv4 ones that
+            // may be private: refused as a whole.
+            let embeds_v4 = v6.segments()[..6].iter().all(|s| *s == 0)
+                || (first == 0x64 && second == 0xff9b)
+                || first == 0x2002;
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || embeds_v4
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && second == 0x0db8))
         }
     }
 }
@@ -117,11 +132,12 @@ pub fn check_webhook_url(text: &str, allow_private: bool) -> ApiResult<url::Url>
     };
     if let Some(ip) = literal {
         if !allow_private && !is_public(ip) {
-            return Err(ApiError::invalid(
-                field,
+            // A rule of this server, not a malformed URL (the same URL is fine elsewhere).
+            return Err(ApiError::forbidden(
                 "webhooks go to public addresses only (an admin may allow others with \
                  --webhook-allow-private)",
-            ));
+            )
+            .with_field(field));
         }
     }
     Ok(url)
@@ -211,6 +227,7 @@ impl Services {
         })
         .exec_without_returning(&self.db)
         .await?;
+        self.deliveries_queued.notify_one();
         Ok(())
     }
 
@@ -232,8 +249,9 @@ impl Services {
         Ok(())
     }
 
-    /// One pass: sends what is due (each claimed by one server), drops old finished ones.
-    pub async fn deliver_due(&self) -> ApiResult<usize> {
+    /// One pass: sends what is due (each claimed by one server); answers when the next
+    /// pending delivery is due, if any is.
+    pub async fn deliver_due(&self) -> ApiResult<Option<DateTime<Utc>>> {
         let now = self.clock.now();
         let due = delivery::Entity::find()
             .filter(delivery::Column::Status.eq(PENDING))
@@ -242,11 +260,12 @@ impl Services {
             .limit(BATCH)
             .all(&self.db)
             .await?;
-        let mut sent = 0;
         for row in due {
-            // The claim: whoever moves next_at on sends it.
+            // The claim: whoever moves next_at on sends it (a slow send before this one does
+            // not shorten this one's lease).
+            let lease_end = self.clock.now() + LEASE;
             let claimed = delivery::Entity::update_many()
-                .col_expr(delivery::Column::NextAt, Expr::value(now + LEASE))
+                .col_expr(delivery::Column::NextAt, Expr::value(lease_end))
                 .filter(delivery::Column::Id.eq(row.id))
                 .filter(delivery::Column::Status.eq(PENDING))
                 .filter(delivery::Column::NextAt.eq(row.next_at))
@@ -255,29 +274,61 @@ impl Services {
             if claimed.rows_affected != 1 {
                 continue;
             }
-            let attempt = match row.channel.as_str() {
-                delivery::WEBHOOK => self.send_webhook(&row).await,
-                delivery::EMAIL => self.send_email(&row).await,
-                other => Attempt {
+            let sending = async {
+                match row.channel.as_str() {
+                    delivery::WEBHOOK => self.send_webhook(&row).await,
+                    delivery::EMAIL => self.send_email(&row).await,
+                    other => Attempt {
+                        delivered: false,
+                        code: None,
+                        error: Some(format!("unknown channel {other}")),
+                        permanent: true,
+                    },
+                }
+            };
+            // Name lookups and SMTP dialogues have no deadline of their own: the whole
+            // attempt ends well within the lease, so that no other server sends it too.
+            let attempt = tokio::time::timeout(2 * SEND_TIMEOUT, sending)
+                .await
+                .unwrap_or_else(|_| Attempt {
                     delivered: false,
                     code: None,
-                    error: Some(format!("unknown channel {other}")),
-                    permanent: true,
-                },
-            };
-            self.record_attempt(&row, attempt).await?;
-            sent += 1;
+                    error: Some(format!(
+                        "no answer within {} s",
+                        (2 * SEND_TIMEOUT).as_secs()
+                    )),
+                    permanent: false,
+                });
+            self.record_attempt(&row, lease_end, attempt).await?;
         }
-        let old: DateTime<Utc> = now - chrono::Duration::days(KEPT_DAYS);
+        let next = delivery::Entity::find()
+            .filter(delivery::Column::Status.eq(PENDING))
+            .order_by_asc(delivery::Column::NextAt)
+            .one(&self.db)
+            .await?;
+        Ok(next.map(|row| row.next_at))
+    }
+
+    /// Drops finished deliveries older than a week.
+    pub async fn prune_deliveries(&self) -> ApiResult<()> {
+        let old: DateTime<Utc> = self.clock.now() - chrono::Duration::days(KEPT_DAYS);
         delivery::Entity::delete_many()
             .filter(delivery::Column::Status.ne(PENDING))
             .filter(delivery::Column::UpdatedAt.lt(old))
             .exec(&self.db)
             .await?;
-        Ok(sent)
+        Ok(())
     }
 
-    async fn record_attempt(&self, row: &delivery::Model, attempt: Attempt) -> ApiResult<()> {
+    /// Writes down how an attempt went, if the delivery is still this server's claim
+    /// (`lease_end` unchanged): a delivery given up meanwhile, or claimed again by another
+    /// server after the lease ran out, keeps what happened since.
+    async fn record_attempt(
+        &self,
+        row: &delivery::Model,
+        lease_end: DateTime<Utc>,
+        attempt: Attempt,
+    ) -> ApiResult<()> {
         let now = self.clock.now();
         let attempts = row.attempts.saturating_add(1);
         let given_up = !attempt.delivered
@@ -306,6 +357,9 @@ impl Services {
             .col_expr(delivery::Column::LastError, Expr::value(attempt.error))
             .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
             .filter(delivery::Column::Id.eq(row.id))
+            .filter(delivery::Column::Status.eq(PENDING))
+            .filter(delivery::Column::Attempts.eq(row.attempts))
+            .filter(delivery::Column::NextAt.eq(lease_end))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -387,6 +441,8 @@ impl Services {
             .timeout(SEND_TIMEOUT)
             .connect_timeout(SEND_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would connect to the address checked here by a name of its own.
+            .no_proxy()
             .user_agent(concat!("Hangar/", env!("CARGO_PKG_VERSION")));
         if let Some((domain, address)) = pinned {
             client = client.resolve(&domain, address);
@@ -552,9 +608,7 @@ impl Services {
         let limit = u64::from(page.size()?);
         let mut select = delivery::Entity::find().order_by_desc(delivery::Column::Id);
         if let Some(after) = &page.after {
-            let after: i64 = after
-                .parse()
-                .map_err(|_| ApiError::invalid("after", "after is a delivery's id"))?;
+            let after: i64 = after.parse().map_err(|_| super::paging::unknown_cursor())?;
             select = select.filter(delivery::Column::Id.lt(after));
         }
         let rows = select.limit(limit).all(&self.db).await?;
@@ -574,9 +628,9 @@ impl Services {
                     .find(|u| u.id == row.user_id)
                     .map(|u| u.username.clone())
                     .unwrap_or_default(),
+                target: shown_target(&row.channel, row.target),
                 channel: row.channel,
                 kind: NotificationKind::parse(&row.kind).unwrap_or(NotificationKind::SpaceStopped),
-                target: row.target,
                 status: row.status,
                 attempts: row.attempts,
                 next_at: row.next_at.into(),
@@ -588,15 +642,46 @@ impl Services {
     }
 }
 
-/// Sends what is due every second for as long as the server runs.
+/// A delivery's target as admins see it: an email address whole, a webhook by its origin
+/// only (the path of many webhooks, Slack's for one, is their secret).
+fn shown_target(channel: &str, target: String) -> String {
+    if channel != delivery::WEBHOOK {
+        return target;
+    }
+    match url::Url::parse(&target) {
+        Ok(url) => url.origin().ascii_serialization(),
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+/// Sends what is due for as long as the server runs: woken by a delivery queued here, else
+/// when the next one is due, and at least every [`IDLE_LOOK`] (another server's queue, a lease
+/// run out); an idle server does not query the database every second.
 pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pass = tokio::time::interval(Duration::from_secs(1));
-        pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
-            pass.tick().await;
-            if let Err(e) = services.deliver_due().await {
+            let next = services.deliver_due().await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "notification delivery pass failed");
+                None
+            });
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                if let Err(e) = services.prune_deliveries().await {
+                    tracing::warn!(error = %e, "old notification deliveries were not pruned");
+                }
+                pruned_at = Some(tokio::time::Instant::now());
+            }
+            let wait = next
+                .map(|at| {
+                    (at - services.clock.now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                })
+                .unwrap_or(IDLE_LOOK)
+                .clamp(Duration::from_millis(100), IDLE_LOOK);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = services.deliveries_queued.notified() => {}
             }
         }
     })
@@ -629,6 +714,13 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "2002:a00:1::1",
+            "fec0::1",
+            "2001:db8::1",
+            "240.0.0.1",
+            "192.0.0.8",
         ] {
             let ip: IpAddr = private.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
             assert!(!is_public(ip), "{private}");
@@ -648,6 +740,21 @@ mod tests {
         assert!(check_webhook_url("https://u:p@example.com/", false).is_err());
         let long = format!("https://example.com/{}", "a".repeat(MAX_WEBHOOK_URL));
         assert!(check_webhook_url(&long, false).is_err());
+    }
+
+    #[test]
+    fn admins_see_a_webhook_by_its_origin_only() {
+        assert_eq!(
+            shown_target(
+                delivery::WEBHOOK,
+                "https://hooks.slack.com:8443/services/T0/B0/secret?x=1".into()
+            ),
+            "https://hooks.slack.com:8443"
+        );
+        assert_eq!(
+            shown_target(delivery::EMAIL, "dev@example.com".into()),
+            "dev@example.com"
+        );
     }
 
     #[test]

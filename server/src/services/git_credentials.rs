@@ -27,11 +27,13 @@ use app::ids::{SpaceId, UserId};
 use chrono::Utc;
 use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+};
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::git_key::GitKey;
-use crate::entities::{git_credential, git_ssh_key, share, space};
+use crate::entities::{git_credential, git_ssh_key, space};
 use crate::error::{ApiError, ApiResult};
 use crate::runtime::{ExecOutput, ExecRequest};
 use crate::services::access::Caller;
@@ -315,11 +317,7 @@ impl Services {
     /// The owner's token for the host git asks about, as `username=`/`password=` lines; nothing
     /// while the space is shared, for a protocol without credentials, or a host without one.
     async fn answer_git(&self, space_id: &SpaceId, owner: &UserId, question: &str) -> String {
-        let shared = share::Entity::find()
-            .filter(share::Column::SpaceId.eq(space_id.clone()))
-            .count(&self.db)
-            .await;
-        if !matches!(shared, Ok(0)) {
+        if !matches!(self.space_is_shared(space_id).await, Ok(false)) {
             tracing::info!(space = %space_id, "no git token given: the space is shared (or its shares cannot be read)");
             return String::new();
         }
@@ -339,11 +337,7 @@ impl Services {
         let Ok(Some(saved)) = found else {
             return String::new();
         };
-        let token = match self
-            .git_key()
-            .map_err(|e| e.message)
-            .and_then(|k| k.open(&saved.secret))
-        {
+        let token = match self.open_sealed(&saved.secret) {
             Ok(token) => token,
             Err(e) => {
                 tracing::warn!(space = %space_id, host = %asked, error = %e, "a git token could not be read");
@@ -366,11 +360,7 @@ impl Services {
         let Ok(Some(saved)) = found else {
             return String::new();
         };
-        let key = match self
-            .git_key()
-            .map_err(|e| e.message)
-            .and_then(|k| k.open(&saved.secret))
-        {
+        let key = match self.open_sealed(&saved.secret) {
             Ok(key) => key,
             Err(e) => {
                 tracing::warn!(space = %space_id, error = %e, "the SSH key for git could not be read");
@@ -382,11 +372,13 @@ impl Services {
             .filter(git_ssh_key::Column::UserId.eq(owner.clone()))
             .exec(&self.db)
             .await;
-        if key.ends_with('\n') {
-            key
-        } else {
-            format!("{key}\n")
-        }
+        // OpenSSH's encoding ends with a newline, which ends the answer's last line.
+        key
+    }
+
+    /// What was sealed with the server's key file, in the clear.
+    fn open_sealed(&self, sealed: &str) -> Result<String, String> {
+        self.git_key().map_err(|e| e.message)?.open(sealed)
     }
 
     pub(crate) async fn find_git_ssh_key(
@@ -402,15 +394,11 @@ impl Services {
     /// A new ed25519 key for the caller's git hosts, replacing the one made before (which git
     /// hosts then refuse: the caller adds the new public key).
     pub(crate) async fn new_git_ssh_key(&self, caller: &Caller) -> ApiResult<GitSshKeyDto> {
-        use rand::RngCore;
-        use russh::keys::ssh_key::private::Ed25519Keypair;
         use russh::keys::ssh_key::LineEnding;
-        use russh::keys::{HashAlg, PrivateKey};
+        use russh::keys::HashAlg;
 
         caller.require_scope(TokenScope::Credentials)?;
-        let mut seed = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut seed);
-        let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+        let mut key = crate::auth::ed25519::fresh();
         key.set_comment(format!("hangar:{}", caller.user.username));
         let private = key
             .to_openssh(LineEnding::LF)
@@ -421,15 +409,15 @@ impl Services {
             .map_err(|e| ApiError::internal(format!("encoding an SSH key: {e}")))?;
         let fingerprint = public.fingerprint(HashAlg::Sha256).to_string();
         let secret = self.git_key()?.seal(&private).map_err(ApiError::internal)?;
-        let model = git_ssh_key::ActiveModel {
-            user_id: Set(caller.id().clone()),
-            public_key: Set(public_key),
-            fingerprint: Set(fingerprint),
-            secret: Set(secret),
-            created_at: Set(Utc::now()),
-            last_used_at: Set(None),
+        let saved = git_ssh_key::Model {
+            user_id: caller.id().clone(),
+            public_key,
+            fingerprint,
+            secret,
+            created_at: Utc::now(),
+            last_used_at: None,
         };
-        git_ssh_key::Entity::insert(model)
+        git_ssh_key::Entity::insert(saved.clone().into_active_model().reset_all())
             .on_conflict(
                 sea_orm::sea_query::OnConflict::column(git_ssh_key::Column::UserId)
                     .update_columns([
@@ -443,10 +431,6 @@ impl Services {
             )
             .exec(&self.db)
             .await?;
-        let saved = git_ssh_key::Entity::find_by_id(caller.id().clone())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ApiError::conflict("the key was removed meanwhile: make one again"))?;
         Ok(ssh_key_dto(saved))
     }
 

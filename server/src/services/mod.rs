@@ -72,6 +72,10 @@ pub struct Services {
     pub activity: Arc<activity::Activity>,
     /// What the automatic-stop loop keeps between passes on this server.
     pub autostop: Arc<spaces::autostop::AutostopState>,
+    /// Wakes the sending loop when a notification is queued for webhook or email.
+    pub deliveries_queued: Arc<tokio::sync::Notify>,
+    /// The notices sent lately, not repeated within their quiet window.
+    pub notice_quiet: Arc<notifications::NoticeQuiet>,
 }
 
 impl Services {
@@ -109,6 +113,8 @@ impl Services {
             live_streams: Arc::default(),
             shutting_down: Arc::new(tokio::sync::watch::channel(false).0),
             transfers: Arc::default(),
+            deliveries_queued: Arc::default(),
+            notice_quiet: Arc::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use app::api::notifications::{
 use app::api::page::PageQuery;
 use app::api::users::TokenScope;
 use app::ids::{SpaceId, UserId};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -94,6 +94,35 @@ fn complete(
         .collect()
 }
 
+/// How long the same notice (its user, kind and link) is not repeated: what another user can
+/// trigger at will (sharing and unsharing a space, say) must not flood someone's inbox.
+pub const NOTICE_QUIET: chrono::Duration = chrono::Duration::minutes(10);
+
+/// What makes two notices the same: whom, what kind, about what.
+type NoticeKey = (UserId, NotificationKind, Option<String>);
+
+/// When each notice was last sent by this server, for [`NOTICE_QUIET`].
+#[derive(Default)]
+pub struct NoticeQuiet(std::sync::Mutex<std::collections::HashMap<NoticeKey, DateTime<Utc>>>);
+
+impl NoticeQuiet {
+    /// Whether `notice` for `user` is the first of its kind and link in the window ending at
+    /// `now` (it is then remembered).
+    pub fn first_in_window(&self, user: &UserId, notice: &Notice, now: DateTime<Utc>) -> bool {
+        let mut sent = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sent.retain(|_, at| now - *at < NOTICE_QUIET);
+        let key = (user.clone(), notice.kind, notice.link.clone());
+        if sent.contains_key(&key) {
+            return false;
+        }
+        sent.insert(key, now);
+        true
+    }
+}
+
 impl Services {
     /// Tells `user` of what happened: in their bell and by the channels they chose for its
     /// kind. Never fails its caller: a notification that cannot be recorded is logged.
@@ -104,6 +133,13 @@ impl Services {
     }
 
     async fn try_notify(&self, user: &UserId, notice: &Notice) -> ApiResult<()> {
+        if !self
+            .notice_quiet
+            .first_in_window(user, notice, self.clock.now())
+        {
+            tracing::debug!(user = %user, kind = notice.kind.as_str(), "a notification repeated within its quiet window was not sent");
+            return Ok(());
+        }
         let choice = self.choice_of(user, notice.kind).await?;
         metrics::counter!("hangar_notifications_total", "kind" => notice.kind.as_str())
             .increment(1);
@@ -249,7 +285,11 @@ impl Services {
         };
         metrics::counter!("hangar_oom_kills_total").increment(1);
         tracing::info!(space = %space.id, "a process of the space was killed for memory");
-        let limit = space.compute_units.max(1) as u64 * self.config.memory_mib_per_cu;
+        // 0 CU: no limit of the space's own (admin templates); the machine ran out.
+        let limit = u64::try_from(space.compute_units)
+            .ok()
+            .filter(|units| *units > 0)
+            .map(|units| units * self.config.memory_mib_per_cu);
         // A failure of the audit log: the admins' overview lists the latest.
         let target = self.audit_target_of(&space).await;
         super::audit::record(
@@ -258,7 +298,7 @@ impl Services {
             "space.oom",
             &target,
             super::audit::Outcome::Failed,
-            serde_json::json!({"memory_limit_mib": limit}),
+            serde_json::json!({ "memory_limit_mib": limit }),
         )
         .await;
         self.notify(
@@ -266,12 +306,20 @@ impl Services {
             Notice::new(
                 NotificationKind::OomKill,
                 format!("{}: a process was killed for memory", space.name),
-                format!(
-                    "A process in the space {} used all the memory the space may use ({limit} MiB) \
-                     and the kernel killed it. Give the space more compute units, or make the \
-                     program use less.",
-                    space.name
-                ),
+                match limit {
+                    Some(limit) => format!(
+                        "A process in the space {} used all the memory the space may use \
+                         ({limit} MiB) and the kernel killed it. Give the space more compute \
+                         units, or make the program use less.",
+                        space.name
+                    ),
+                    None => format!(
+                        "A process in the space {} was killed by the kernel: the machine ran \
+                         out of memory (the space has no limit of its own). Make the program \
+                         use less, or ask an admin.",
+                        space.name
+                    ),
+                },
             )
             .on_space(&space.id),
         )
@@ -339,9 +387,8 @@ impl NotificationsApi for Services {
             .filter(notification::Column::UserId.eq(caller.id().clone()))
             .order_by_desc(notification::Column::Id);
         if let Some(after) = &page.after {
-            let after: i64 = after
-                .parse()
-                .map_err(|_| ApiError::invalid("after", "after is a notification's id"))?;
+            // Not a number: no notification has that id, as for any list's unknown cursor.
+            let after: i64 = after.parse().map_err(|_| super::paging::unknown_cursor())?;
             select = select.filter(notification::Column::Id.lt(after));
         }
         let rows = select.limit(limit).all(&self.db).await?;
@@ -394,6 +441,9 @@ impl NotificationsApi for Services {
             }
         }
         if let Some(reset) = &input.reset {
+            if reset.len() > NotificationKind::ALL.len() * 2 {
+                return Err(ApiError::invalid("reset", "each kind once at most"));
+            }
             own.retain(|c| !reset.contains(&c.kind));
         }
         own.sort_by_key(|c| NotificationKind::ALL.iter().position(|k| *k == c.kind));
@@ -441,9 +491,7 @@ impl NotificationsApi for Services {
     ) -> ApiResult<Vec<NotificationChoice>> {
         caller.require_admin()?;
         caller.require_scope(TokenScope::Write)?;
-        if input.len() > NotificationKind::ALL.len() * 2 {
-            return Err(ApiError::invalid("choices", "one choice per kind at most"));
-        }
+        // Any number of choices (the request's size bounds it): the last one per kind wins.
         let current = self.defaults().await?;
         // The last choice given for a kind wins; kinds not given keep theirs.
         let merged = complete(&current, NotificationChoice::built_in)
@@ -464,7 +512,7 @@ impl NotificationsApi for Services {
             "settings.notification_defaults",
             "notifications",
             super::audit::Outcome::Success,
-            serde_json::to_value(&merged).unwrap_or_default(),
+            serde_json::json!({ "defaults": merged }),
         )
         .await;
         Ok(merged)

@@ -103,7 +103,7 @@ fn page_size(page: &PageQuery) -> Result<u64, ApiError> {
 }
 
 /// The answer to an `after` that names no item of the list asked for.
-fn unknown_cursor() -> ApiError {
+pub(super) fn unknown_cursor() -> ApiError {
     ApiError::not_found_because(
         "`after` names no item of this list (it may have been deleted): start again from the \
          first page",

@@ -104,14 +104,29 @@ fn contributions_of<'a>(
     }];
     all.extend(groups.into_iter().map(|g| Contribution {
         source: format!("group:{}", g.name),
-        limits: Limits {
-            max_spaces: g.max_spaces,
-            compute_units: g.compute_units,
-            storage_units: g.storage_units,
-            tunnels: g.max_tunnels,
-        },
+        limits: group_limits(g),
     }));
     all
+}
+
+/// What a group adds to each member's quota.
+pub fn group_limits(group: &group::Model) -> Limits {
+    Limits {
+        max_spaces: group.max_spaces,
+        compute_units: group.compute_units,
+        storage_units: group.storage_units,
+        tunnels: group.max_tunnels,
+    }
+}
+
+/// Limits as the API shows them.
+pub fn quota_values(limits: &Limits) -> QuotaValues {
+    QuotaValues {
+        max_spaces: limits.max_spaces,
+        compute_units: limits.compute_units,
+        storage_units: limits.storage_units,
+        max_tunnels: limits.tunnels,
+    }
 }
 
 /// Adds one live space (state, compute units, storage units) to `usage`.
@@ -200,12 +215,7 @@ pub async fn limits_and_usage(
 fn report(sources: Vec<Contribution>, used: &Usage, storage_used: Option<u64>) -> QuotaReport {
     let limits = effective(&sources);
     QuotaReport {
-        quota: QuotaValues {
-            max_spaces: limits.max_spaces,
-            compute_units: limits.compute_units,
-            storage_units: limits.storage_units,
-            max_tunnels: limits.tunnels,
-        },
+        quota: quota_values(&limits),
         usage: UsageValues {
             spaces: used.spaces,
             compute_units: used.compute_units,

@@ -15,13 +15,13 @@ use app::api::spaces::{ssr::SpaceQueries, SpaceListQuery};
 use app::api::ssh::{ssr::SshApi, LiveSessionsDto, SshConfigDto, SshHostDto};
 use app::api::templates::Feature;
 use app::ids::{SpaceId, UserId};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
 
 use super::access::{Caller, Credential, SpaceRole};
 use super::audit::{record, space_target, Outcome};
 use super::Services;
-use crate::entities::{share, space, ssh_key, user};
+use crate::entities::{space, ssh_key, user};
 use crate::error::{ApiError, ApiResult};
 
 /// The SSH gateway's live connections, for the per-user cap and the counts pages show, and
@@ -280,40 +280,43 @@ impl Services {
     /// admin's agent would be the owner's to use. Asked when the client asks for forwarding
     /// and again for every connection to the agent made in the space.
     pub async fn ssh_agent_refusal(&self, caller: &Caller, space_id: &SpaceId) -> Option<String> {
-        let unavailable = |e: sea_orm::DbErr| {
-            format!(
-                "agent forwarding (ssh -A) is off: Hangar cannot check this now: {}",
-                ApiError::from(e).message
-            )
-        };
-        let found = match space::Entity::find_by_id(space_id.clone())
-            .one(&self.db)
+        self.agent_refusal(caller, space_id)
             .await
-        {
-            Ok(Some(found)) => found,
-            Ok(None) => return Some("agent forwarding (ssh -A) is off: the space is gone".into()),
-            Err(e) => return Some(unavailable(e)),
+            .unwrap_or_else(|e| {
+                Some(format!(
+                    "agent forwarding (ssh -A) is off: Hangar cannot check this now: {}",
+                    e.message
+                ))
+            })
+    }
+
+    /// As [`Self::ssh_agent_refusal`], with a database that does not answer as an error (a
+    /// watch on a relay running goes on until it can check).
+    pub async fn agent_refusal(
+        &self,
+        caller: &Caller,
+        space_id: &SpaceId,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(found) = space::Entity::find_by_id(space_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Some(
+                "agent forwarding (ssh -A) is off: the space is gone".into(),
+            ));
         };
         if &found.owner_id != caller.id() {
-            return Some(
+            return Ok(Some(
                 "agent forwarding (ssh -A) is for the space's owner only: their shells could \
                  use your keys"
                     .into(),
-            );
+            ));
         }
-        let shares = share::Entity::find()
-            .filter(share::Column::SpaceId.eq(space_id.clone()))
-            .count(&self.db)
-            .await;
-        match shares {
-            Ok(0) => None,
-            Ok(_) => Some(
-                "agent forwarding (ssh -A) is off while the space is shared: everyone with a \
-                 shell in it could use your keys"
-                    .into(),
-            ),
-            Err(e) => Some(unavailable(e)),
-        }
+        Ok(self.space_is_shared(space_id).await?.then(|| {
+            "agent forwarding (ssh -A) is off while the space is shared: everyone with a shell \
+             in it could use your keys"
+                .into()
+        }))
     }
 
     /// Whether the space still runs (false once it is stopping or gone); `None` when the

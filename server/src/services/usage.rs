@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use app::api::quota::QuotaValues;
 use app::api::usage::{ssr::UsageApi, QuotaPoint, QuotaUsage, SpaceUsage, UsagePoint, UsageRange};
 use app::ids::{GroupId, SpaceId, UserId};
 use chrono::{DateTime, DurationRound, Utc};
@@ -17,9 +16,11 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::domain::lifecycle::SpaceState;
-use crate::entities::{group, group_member, quota_sample, space, usage_sample, user};
+use crate::domain::quota::effective;
+use crate::entities::{group, group_member, quota_sample, space, usage_sample};
 use crate::error::{ApiError, ApiResult};
 use crate::services::access::Caller;
+use crate::services::quota::{contributions, group_limits, quota_values, QuotaOwner};
 use crate::services::Services;
 
 pub const MINUTE: &str = "minute";
@@ -80,6 +81,11 @@ fn span(range: UsageRange, interval_secs: u64) -> (&'static str, chrono::TimeDel
         UsageRange::Day => (MINUTE, MINUTES_KEPT, every),
         UsageRange::Quarter => (HOUR, HOURS_KEPT, 3600),
     }
+}
+
+/// The size of a space's volumes together, in bytes: its storage units are their GiB.
+fn volumes_size(space: &space::Model) -> i64 {
+    space.storage_units.saturating_mul(1 << 30)
 }
 
 /// The last finished hour: its start and its end (this hour's start).
@@ -161,7 +167,7 @@ impl Services {
         // One measure of every space's volumes (none where sizes are not enforced).
         let disks = self.runtime.storage_used(&ids).await;
         let disks = &disks;
-        let rows: Vec<usage_sample::Model> = futures_util::stream::iter(running)
+        let rows: Vec<usage_sample::Model> = futures_util::stream::iter(running.clone())
             .map(|space| async move {
                 let disk_bytes = disks
                     .as_ref()
@@ -193,7 +199,7 @@ impl Services {
             .collect()
             .await;
         let sampled = rows.len();
-        self.tell_full_volumes(&rows).await?;
+        self.tell_full_volumes(&running, &rows).await?;
         self.insert_samples(rows).await?;
         self.sample_quotas(at).await?;
         self.roll_up_hour(at).await?;
@@ -229,7 +235,11 @@ impl Services {
     /// Tells a space's owner when its volumes together reach 90 % of their size: once as the
     /// space crosses the line (its previous point was below it or there is none), not at
     /// every pass while it stays above.
-    async fn tell_full_volumes(&self, rows: &[usage_sample::Model]) -> ApiResult<()> {
+    async fn tell_full_volumes(
+        &self,
+        running: &[space::Model],
+        rows: &[usage_sample::Model],
+    ) -> ApiResult<()> {
         use crate::services::notifications::Notice;
         use app::api::notifications::NotificationKind;
 
@@ -237,18 +247,10 @@ impl Services {
             |used: i64, size: i64| size > 0 && used.saturating_mul(10) >= size.saturating_mul(9);
         for row in rows {
             let Some(used) = row.disk_bytes else { continue };
-            let Some(space) = space::Entity::find_by_id(row.space_id.clone())
-                .one(&self.db)
-                .await?
-            else {
+            let Some(space) = running.iter().find(|s| s.id == row.space_id) else {
                 continue;
             };
-            let volumes: Vec<app::api::templates::VolumeSpec> =
-                crate::services::from_json(&space.volumes, "space volumes")?;
-            let size: i64 = volumes
-                .iter()
-                .map(|v| v.size_gib.saturating_mul(1 << 30))
-                .sum();
+            let size = volumes_size(space);
             if !over(used, size) {
                 continue;
             }
@@ -374,17 +376,19 @@ impl Services {
         Ok((by_time.into_values().collect(), step_secs))
     }
 
+    /// A user's quota use over the range, against their effective quota now.
     async fn quota_usage_of(
         &self,
-        owner: &user::Model,
+        owner: &impl QuotaOwner,
         range: UsageRange,
     ) -> ApiResult<QuotaUsage> {
-        let report = self.quota_report(owner).await?;
-        let (points, step_secs) = self.quota_points(vec![owner.id.clone()], range).await?;
+        let limits = effective(&contributions(&self.db, owner).await?);
+        let users = vec![owner.owner_id().clone()];
+        let (points, step_secs) = self.quota_points(users, range).await?;
         Ok(QuotaUsage {
             range,
             points,
-            quota: report.quota,
+            quota: quota_values(&limits),
             step_secs,
         })
     }
@@ -437,14 +441,10 @@ impl UsageApi for Services {
             .all(&self.db)
             .await?;
         let memory_limit_bytes = points.last().and_then(|p| p.memory_limit_bytes);
-        let volumes: Vec<app::api::templates::VolumeSpec> =
-            crate::services::from_json(&space.volumes, "space volumes")?;
-        let disk_limit_bytes = points.iter().any(|p| p.disk_bytes.is_some()).then(|| {
-            volumes
-                .iter()
-                .map(|v| v.size_gib.saturating_mul(1 << 30))
-                .sum()
-        });
+        let disk_limit_bytes = points
+            .iter()
+            .any(|p| p.disk_bytes.is_some())
+            .then(|| volumes_size(&space));
         let cpu_limit =
             (space.compute_units > 0).then(|| space.compute_units as f64 * self.config.cpus_per_cu);
         Ok(SpaceUsage {
@@ -469,8 +469,7 @@ impl UsageApi for Services {
     }
 
     async fn my_quota_usage(&self, caller: &Caller, range: UsageRange) -> ApiResult<QuotaUsage> {
-        let me = self.find_user(caller.id()).await?;
-        self.quota_usage_of(&me, range).await
+        self.quota_usage_of(&caller.user, range).await
     }
 
     async fn user_quota_usage(
@@ -506,12 +505,7 @@ impl UsageApi for Services {
         Ok(QuotaUsage {
             range,
             points,
-            quota: QuotaValues {
-                max_spaces: found.max_spaces,
-                compute_units: found.compute_units,
-                storage_units: found.storage_units,
-                max_tunnels: found.max_tunnels,
-            },
+            quota: quota_values(&group_limits(&found)),
             step_secs,
         })
     }

@@ -30,6 +30,9 @@ pub enum Need {
     /// That they may still use this feature of this space (see
     /// [`Services::space_with_feature`]).
     Feature(SpaceId, app::api::templates::Feature),
+    /// That they may still forward their SSH agent into this space (see
+    /// [`Services::agent_refusal`]): SSH there, own it, and share it with nobody.
+    Agent(SpaceId),
 }
 
 /// A channel's watch on its caller's right to it.
@@ -77,7 +80,7 @@ fn concerns(user: &UserId, need: &Need, change: &Change) -> bool {
     !change.presence
         && !change.notification
         && (change.users.iter().any(|u| u == user)
-            || matches!(need, Need::Space(id) | Need::Feature(id, _) if change.space_id.as_ref() == Some(id)))
+            || matches!(need, Need::Space(id) | Need::Feature(id, _) | Need::Agent(id) if change.space_id.as_ref() == Some(id)))
 }
 
 impl Services {
@@ -131,7 +134,7 @@ impl Services {
             Ok(None) => {}
             Err(_) => return None,
         }
-        if let Need::Space(space_id) | Need::Feature(space_id, _) = need {
+        if let Need::Space(space_id) | Need::Feature(space_id, _) | Need::Agent(space_id) = need {
             // As they are now: a demoted admin keeps only what is their own or shared.
             let current = Caller {
                 user: user.into(),
@@ -145,9 +148,21 @@ impl Services {
                 }) => return Some("you no longer have access to this space".into()),
                 Err(_) => return None,
             };
-            if let Need::Feature(_, feature) = need {
-                match self.feature_refusal(&current, &space, *feature).await {
+            let feature = match need {
+                Need::Feature(_, feature) => Some(*feature),
+                Need::Agent(_) => Some(app::api::templates::Feature::Ssh),
+                _ => None,
+            };
+            if let Some(feature) = feature {
+                match self.feature_refusal(&current, &space, feature).await {
                     Ok(Some(refusal)) => return Some(refusal.message),
+                    Ok(None) => {}
+                    Err(_) => return None,
+                }
+            }
+            if let Need::Agent(space_id) = need {
+                match self.agent_refusal(&current, space_id).await {
+                    Ok(Some(refusal)) => return Some(refusal),
                     Ok(None) => {}
                     Err(_) => return None,
                 }
@@ -177,6 +192,7 @@ mod tests {
             Need::SignedIn,
             Need::Space(space.clone()),
             Need::Feature(space.clone(), app::api::templates::Feature::Ssh),
+            Need::Agent(space.clone()),
         ] {
             assert!(concerns(&user, &need, &change(false)), "{need:?}");
             assert!(!concerns(&user, &need, &change(true)), "{need:?}");

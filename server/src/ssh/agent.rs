@@ -17,10 +17,10 @@
 //! ends, removing its folder, when its input ends: when the session's process ends, when the
 //! connection closes, or when Hangar drops the [`AgentRelay`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -45,6 +45,8 @@ pub const MAX_FRAME: usize = 256 * 1024;
 /// Frames waiting for one connection's agent channel: an agent client waits for each answer
 /// before it asks again, so a full queue means a misbehaving client, whose connection closes.
 const QUEUE: usize = 16;
+/// Most agent connections opened per second by one relay (each asks the client for a channel).
+const OPENS_PER_SECOND: usize = 10;
 /// How long the relay may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the client may take to accept an agent channel.
@@ -392,11 +394,18 @@ async fn serve(
         input,
         control,
     } = exec;
+    // The right to forward is watched as long as the relay runs: a share added, the account
+    // deactivated or the key removed ends it (and every agent connection) within a second.
+    let mut right = forwarding.services.watch_access(
+        &forwarding.caller,
+        crate::services::watch::Need::Agent(forwarding.space_id.clone()),
+    );
     let (ending_tx, ending) = watch::channel(false);
     let (to_space, from_connections) = mpsc::channel::<Vec<u8>>(QUEUE);
     let writer = tokio::spawn(write_frames(input, from_connections, ending.clone()));
     let mut bridges = Bridges {
-        forwarding,
+        forwarding: forwarding.clone(),
+        opened: VecDeque::new(),
         connections: HashMap::new(),
         running: JoinSet::new(),
         to_space,
@@ -407,6 +416,10 @@ async fn serve(
     while taken.is_ok() {
         tokio::select! {
             () = until_set(&mut stopped) => break,
+            reason = right.lost() => {
+                forwarding.tell(&reason).await;
+                break;
+            }
             Some(_) = bridges.running.join_next(), if !bridges.running.is_empty() => {}
             next = output.next() => match next {
                 Some(Ok(ExecOutput::Stdout(bytes))) => {
@@ -451,6 +464,8 @@ async fn serve(
 /// The relay's connections and the tasks bridging them to agent channels.
 struct Bridges {
     forwarding: Arc<Forwarding>,
+    /// When the latest connections were opened, for [`OPENS_PER_SECOND`].
+    opened: VecDeque<Instant>,
     connections: HashMap<u32, mpsc::Sender<Bytes>>,
     running: JoinSet<()>,
     to_space: mpsc::Sender<Vec<u8>>,
@@ -461,6 +476,23 @@ impl Bridges {
     /// Applies every whole frame read so far; an error gives the relay up.
     fn take(&mut self, frames: &mut Frames) -> Result<(), String> {
         while let Some(frame) = frames.next_frame()? {
+            if let Frame::Open(id) = frame {
+                // Each opening asks the client for a channel: a loop in the space opening
+                // connections must not flood it.
+                let now = Instant::now();
+                while self
+                    .opened
+                    .front()
+                    .is_some_and(|at| now.duration_since(*at) >= Duration::from_secs(1))
+                {
+                    self.opened.pop_front();
+                }
+                if self.opened.len() >= OPENS_PER_SECOND {
+                    let _ = self.to_space.try_send(Frame::Close(id).encode());
+                    continue;
+                }
+                self.opened.push_back(now);
+            }
             if let Some((id, from_space)) = take_frame(frame, &mut self.connections, &self.to_space)
             {
                 self.running.spawn(bridge(

@@ -1,8 +1,6 @@
 //! The gateway's host key: ed25519, made on first start and kept in the `settings` table, so
 //! that clients never see it change across restarts or between replicas on one database.
 
-use rand::RngCore;
-use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::PrivateKey;
 use sea_orm::DatabaseConnection;
@@ -14,9 +12,7 @@ use crate::error::{ApiError, ApiResult};
 /// The host key in the database, made now if there is none (the first of several servers
 /// starting at once wins; the others read it).
 pub async fn load_or_create(db: &DatabaseConnection) -> ApiResult<PrivateKey> {
-    let mut seed = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut seed);
-    let fresh = PrivateKey::from(Ed25519Keypair::from_seed(&seed))
+    let fresh = crate::auth::ed25519::fresh()
         .to_openssh(LineEnding::LF)
         .map_err(|e| ApiError::internal(format!("encoding the SSH host key: {e}")))?;
     let stored = setting_made_once(db, setting::SSH_HOST_KEY, fresh.to_string()).await?;

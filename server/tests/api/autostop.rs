@@ -42,6 +42,27 @@ async fn pass(server: &TestServer) {
         .unwrap();
 }
 
+/// The owner's notifications of `kind`, once there is one (within 10 s), newest first.
+async fn told(owner: &Client, kind: &str) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = owner.get("/api/v1/me/notifications").await;
+        assert_eq!(listed.status, 200, "{listed:?}");
+        let found: Vec<Value> = listed
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["kind"] == kind)
+            .cloned()
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn minutes(n: i64) -> chrono::Duration {
     chrono::Duration::minutes(n)
 }
@@ -185,6 +206,9 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
     assert_eq!(warned["state"], "running");
     assert_eq!(warned["autostop"]["warned"], true, "{warned}");
     assert_eq!(warned["autostop"]["can_keep_running"], true);
+    let soon = told(&ann, "stop_soon").await;
+    assert_eq!(soon.len(), 1, "{soon:?}");
+    assert_eq!(soon[0]["link"], format!("/spaces/{id}"), "{soon:?}");
 
     clock.advance(minutes(5));
     pass(&server).await;
@@ -196,6 +220,13 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
         "{stopped}"
     );
     assert!(stopped["autostop"].is_null());
+    let gone = told(&ann, "space_stopped").await;
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0]["link"], format!("/spaces/{id}"), "{gone:?}");
+    assert!(
+        told(&admin, "space_stopped").await.is_empty(),
+        "the owner only"
+    );
     let stops = audited(&admin, "space.stop", "idle", "idle").await;
     assert_eq!(stops.len(), 1, "{stops:?}");
     assert!(stops[0]["details"]["reason"]
@@ -723,6 +754,15 @@ async fn a_scheduled_start_over_quota_is_skipped_with_the_reason(db: TestDb) {
         .get("/api/v1/audit?action=space.start&outcome=refused&target=ann/later")
         .await;
     assert_eq!(refused.body[0]["actor"], "schedule", "{refused:?}");
+    let quota = told(&ann, "quota_reached").await;
+    assert_eq!(quota.len(), 1, "{quota:?}");
+    assert!(
+        quota[0]["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("compute"),
+        "{quota:?}"
+    );
     // Tried once: the next pass does not try again.
     pass(&server).await;
     assert_eq!(
@@ -785,6 +825,13 @@ async fn retention_warns_honours_keep_and_deletes_only_the_expired(db: TestDb) {
             .await
             .len(),
         1
+    );
+    let retention = told(&ann, "retention_soon").await;
+    assert_eq!(retention.len(), 1, "{retention:?}");
+    assert_eq!(
+        retention[0]["link"],
+        format!("/spaces/{old}"),
+        "{retention:?}"
     );
     clock.advance(chrono::Duration::days(5));
     pass(&server).await;

@@ -170,13 +170,16 @@ async fn forwarded_agent(db: TestDb) -> TestResult {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("owner only"), "{stderr}");
 
-    // Shared while a session forwards: its next connection to the agent is refused.
+    // Shared while a session forwards: the relay ends within a second or so (its socket goes,
+    // with every connection to the agent), and git finds no agent.
     let mut session = run(
         &ann_key,
         "dev",
         &["-A"],
         &format!(
-            "ssh-add -l >/dev/null && echo listed; read _; {}",
+            "ssh-add -l >/dev/null && echo listed; read _; \
+             for i in $(seq 1 30); do [ -S \"$SSH_AUTH_SOCK\" ] || {{ echo gone; break; }}; sleep 0.1; done; \
+             {}",
             ls_remote(&url)
         ),
     )
@@ -203,6 +206,10 @@ async fn forwarded_agent(db: TestDb) -> TestResult {
     let stderr = text(&ended.stderr);
     assert!(!ended.status.success(), "{rest}\n{stderr}");
     assert!(!rest.contains("refs/heads/main"), "{rest}");
+    assert!(
+        rest.contains("gone"),
+        "the relay outlived the share: {rest}"
+    );
     assert!(stderr.contains("shared"), "{stderr}");
 
     // Shared from the start: refused at once, saying why.

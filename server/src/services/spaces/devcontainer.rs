@@ -171,7 +171,7 @@ pub fn apply(space: &space::Model, spec: &mut crate::runtime::SpaceSpec) {
 /// volumes are.
 fn run_policy(space: &space::Model) -> Result<RunPolicy, String> {
     let volumes: Vec<app::api::templates::VolumeSpec> =
-        serde_json::from_str(&space.volumes).map_err(|e| format!("the space's volumes: {e}"))?;
+        crate::services::from_json(&space.volumes, "space volumes").map_err(|e| e.message)?;
     Ok(RunPolicy {
         allowed: space.devcontainer_run_options,
         volume_paths: volumes.into_iter().map(|v| v.mount_path).collect(),

@@ -4,7 +4,7 @@ use app::api::spaces::{ssr::Sharing, ShareDto};
 use app::ids::SpaceId;
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
 use crate::entities::share;
@@ -14,6 +14,18 @@ use crate::services::audit::{record, space_target, Outcome};
 use crate::services::notifications::Notice;
 use crate::services::Services;
 use app::api::notifications::NotificationKind;
+
+impl Services {
+    /// Whether anyone else may use the space: then git tokens, the SSH key for git and agent
+    /// forwarding are kept from it (every shell in it runs as the same user).
+    pub(crate) async fn space_is_shared(&self, space_id: &SpaceId) -> Result<bool, sea_orm::DbErr> {
+        let shares = share::Entity::find()
+            .filter(share::Column::SpaceId.eq(space_id.clone()))
+            .count(&self.db)
+            .await?;
+        Ok(shares > 0)
+    }
+}
 
 #[async_trait::async_trait]
 impl Sharing for Services {
