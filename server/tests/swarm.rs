@@ -4,7 +4,8 @@
 //! reach a space on a worker through its node's engine, stop/start keeps a space on its node
 //! with its data, a drained node refuses its space's start clearly, and racing starts never
 //! exceed a node's capacity (refused ones say it is the cluster's capacity, not the quota),
-//! and a node that dies turns its spaces `stopped` with the reason within 10 s.
+//! and a node that dies turns its spaces `stopped` with the reason within 10 s; a space on a
+//! worker is sampled and its OOM kills are told, from its node's engine.
 //! The tests take turns: they share the swarm's capacity.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -130,6 +131,25 @@ async fn settled(owner: &Client, id: &str) -> serde_json::Value {
     }
 }
 
+/// Starts a space of `template` for each name (Swarm spreads them, one a node) and returns one
+/// that runs on a worker.
+async fn a_space_on_a_worker(admin: &Client, template: &str, names: [&str; 3]) -> String {
+    let mut ids = Vec::new();
+    for name in names {
+        let id = admin.new_space(name, template).await;
+        start(admin, &id).await;
+        ids.push(id);
+    }
+    let mut on_worker = None;
+    for id in &ids {
+        assert_eq!(settled(admin, id).await["state"], "running");
+        if node_of(id).await != "hangar-swarm-node1" {
+            on_worker = Some(id.clone());
+        }
+    }
+    on_worker.expect("no space landed on a worker")
+}
+
 /// The node the space's running task is on.
 async fn node_of(space_id: &str) -> String {
     let (ok, out) = docker(&[
@@ -250,21 +270,7 @@ async fn a_terminal_and_a_file_round_trip_reach_a_space_on_a_worker() {
     let server = swarm_server(&db).await;
     let admin = admin(&server).await;
     let template = template(&admin, "one", 1).await;
-    // Swarm spreads them: with one space a node, some run on workers.
-    let mut ids = Vec::new();
-    for name in ["sa", "sb", "sc"] {
-        let id = admin.new_space(name, &template).await;
-        start(&admin, &id).await;
-        ids.push(id);
-    }
-    let mut on_worker = None;
-    for id in &ids {
-        assert_eq!(settled(&admin, id).await["state"], "running");
-        if node_of(id).await != "hangar-swarm-node1" {
-            on_worker = Some(id.clone());
-        }
-    }
-    let id = on_worker.expect("no space landed on a worker");
+    let id = a_space_on_a_worker(&admin, &template, ["sa", "sb", "sc"]).await;
 
     let shown = through_a_terminal(&server, &id, "echo answer-$((6*7)) $(hostname)").await;
     assert!(shown.contains("answer-42"), "{shown}");
@@ -293,6 +299,58 @@ async fn a_terminal_and_a_file_round_trip_reach_a_space_on_a_worker() {
     // And the file really is in the container on that worker.
     let shown = through_a_terminal(&server, &id, "wc -c < /data/blob.bin").await;
     assert!(shown.contains("200000"), "{shown}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_space_on_a_worker_is_sampled_and_its_oom_kills_reach_its_owner() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    // One compute unit is 64 MiB here: a few hundred MiB of buffered input is over it.
+    let server = TestServer::start(
+        &db,
+        &[
+            "--runtime",
+            "swarm",
+            "--path-apps",
+            "true",
+            "--memory-mib-per-cu",
+            "64",
+            "--usage-interval-secs",
+            "1",
+        ],
+    )
+    .await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "small", 1).await;
+    let id = a_space_on_a_worker(&admin, &template, ["ua", "ub", "uc"]).await;
+
+    // Its use is read from its node's engine.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let usage = loop {
+        let usage = admin
+            .get(&format!("/api/v1/spaces/{id}/usage?range=hour"))
+            .await;
+        assert_eq!(usage.status, 200, "{usage:?}");
+        if usage.body["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+        {
+            break usage.body;
+        }
+        assert!(Instant::now() < deadline, "never sampled: {usage:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let point = &usage["points"][0];
+    assert!(point["memory_bytes"].as_i64().unwrap_or(0) > 0, "{usage}");
+    assert!(point["pids"].as_i64().unwrap_or(0) > 0, "{usage}");
+    assert_eq!(usage["memory_limit_bytes"], 64 * 1024 * 1024, "{usage}");
+
+    // A memory hog there is killed by its limit, and its owner is told.
+    let said = through_a_terminal(&server, &id, "head -c 300m /dev/zero | tail | wc -c").await;
+    let oom = admin.told("oom_kill", Duration::from_secs(30)).await;
+    assert_eq!(oom.len(), 1, "{oom:?} ({said})");
+    assert_eq!(oom[0]["link"], format!("/spaces/{id}"), "{oom:?}");
     server.stop().await;
 }
 

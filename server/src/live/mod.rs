@@ -4,7 +4,7 @@
 
 pub mod postgres;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use app::ids::{SpaceId, UserId};
@@ -49,6 +49,9 @@ pub struct Notifier {
     publisher: OnceLock<mpsc::Sender<Change>>,
     /// A change could not be queued for the other servers.
     publish_overflowed: AtomicBool,
+    /// Counts the updates that may have taken someone's right away (see
+    /// [`Notifier::rights_generation`]).
+    rights_generation: AtomicU64,
 }
 
 impl Default for Notifier {
@@ -58,6 +61,7 @@ impl Default for Notifier {
             origin: uuid::Uuid::new_v4().simple().to_string(),
             publisher: OnceLock::new(),
             publish_overflowed: AtomicBool::new(false),
+            rights_generation: AtomicU64::new(0),
         }
     }
 }
@@ -75,8 +79,22 @@ impl Notifier {
 
     /// Tells this server's subscribers only (what came from another server, or a resync).
     pub fn deliver(&self, update: Update) {
+        let may_take_rights = match &update {
+            Update::Changed(change) => !change.presence && !change.notification,
+            Update::Resync => true,
+        };
+        if may_take_rights {
+            self.rights_generation.fetch_add(1, Ordering::AcqRel);
+        }
         // Nobody listening is fine.
         let _ = self.sender.send(update);
+    }
+
+    /// Grows with every update, from this server or another, that may have taken someone's
+    /// right away. A decision on rights read before the database and stored with this number
+    /// holds only while it is unchanged (changes are announced after they are written).
+    pub fn rights_generation(&self) -> u64 {
+        self.rights_generation.load(Ordering::Acquire)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
@@ -97,5 +115,32 @@ impl Notifier {
     /// Whether changes were dropped from the queue since the last call.
     fn take_overflowed(&self) -> bool {
         self.publish_overflowed.swap(false, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_may_take_a_right_away_moves_the_rights_generation() {
+        let notifier = Notifier::default();
+        let start = notifier.rights_generation();
+        notifier.notify(Change {
+            presence: true,
+            ..Default::default()
+        });
+        notifier.notify(Change {
+            notification: true,
+            ..Default::default()
+        });
+        assert_eq!(notifier.rights_generation(), start);
+        notifier.notify(Change {
+            space_id: Some(SpaceId::from("s")),
+            ..Default::default()
+        });
+        assert_eq!(notifier.rights_generation(), start + 1);
+        notifier.deliver(Update::Resync);
+        assert_eq!(notifier.rights_generation(), start + 2);
     }
 }

@@ -42,27 +42,6 @@ async fn pass(server: &TestServer) {
         .unwrap();
 }
 
-/// The owner's notifications of `kind`, once there is one (within 10 s), newest first.
-async fn told(owner: &Client, kind: &str) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed = owner.get("/api/v1/me/notifications").await;
-        assert_eq!(listed.status, 200, "{listed:?}");
-        let found: Vec<Value> = listed
-            .body
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|n| n["kind"] == kind)
-            .cloned()
-            .collect();
-        if !found.is_empty() || std::time::Instant::now() >= deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn minutes(n: i64) -> chrono::Duration {
     chrono::Duration::minutes(n)
 }
@@ -206,7 +185,7 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
     assert_eq!(warned["state"], "running");
     assert_eq!(warned["autostop"]["warned"], true, "{warned}");
     assert_eq!(warned["autostop"]["can_keep_running"], true);
-    let soon = told(&ann, "stop_soon").await;
+    let soon = ann.told("stop_soon", Duration::from_secs(10)).await;
     assert_eq!(soon.len(), 1, "{soon:?}");
     assert_eq!(soon[0]["link"], format!("/spaces/{id}"), "{soon:?}");
 
@@ -220,11 +199,11 @@ async fn an_idle_space_is_warned_then_stops_and_says_why(db: TestDb) {
         "{stopped}"
     );
     assert!(stopped["autostop"].is_null());
-    let gone = told(&ann, "space_stopped").await;
+    let gone = ann.told("space_stopped", Duration::from_secs(10)).await;
     assert_eq!(gone.len(), 1, "{gone:?}");
     assert_eq!(gone[0]["link"], format!("/spaces/{id}"), "{gone:?}");
     assert!(
-        told(&admin, "space_stopped").await.is_empty(),
+        admin.told("space_stopped", Duration::ZERO).await.is_empty(),
         "the owner only"
     );
     let stops = audited(&admin, "space.stop", "idle", "idle").await;
@@ -754,7 +733,7 @@ async fn a_scheduled_start_over_quota_is_skipped_with_the_reason(db: TestDb) {
         .get("/api/v1/audit?action=space.start&outcome=refused&target=ann/later")
         .await;
     assert_eq!(refused.body[0]["actor"], "schedule", "{refused:?}");
-    let quota = told(&ann, "quota_reached").await;
+    let quota = ann.told("quota_reached", Duration::from_secs(10)).await;
     assert_eq!(quota.len(), 1, "{quota:?}");
     assert!(
         quota[0]["body"]
@@ -826,7 +805,7 @@ async fn retention_warns_honours_keep_and_deletes_only_the_expired(db: TestDb) {
             .len(),
         1
     );
-    let retention = told(&ann, "retention_soon").await;
+    let retention = ann.told("retention_soon", Duration::from_secs(10)).await;
     assert_eq!(retention.len(), 1, "{retention:?}");
     assert_eq!(
         retention[0]["link"],

@@ -12,27 +12,6 @@ use crate::support::{admin, both_dbs, in_space, Client, TestDb, TestServer};
 
 const QUOTA: fn() -> Value = || json!({"compute_units": 4, "storage_units": 4, "max_spaces": 4});
 
-/// The caller's notifications of `kind`, waiting up to `limit` for at least one.
-async fn wait_for_kind(client: &Client, kind: &str, limit: Duration) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let list = client.get("/api/v1/me/notifications").await;
-        assert_eq!(list.status, 200, "{list:?}");
-        let found: Vec<Value> = list
-            .body
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|n| n["kind"] == kind)
-            .collect();
-        if !found.is_empty() || std::time::Instant::now() >= deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn kinds(client: &Client) -> Vec<String> {
     let list = client.get("/api/v1/me/notifications").await;
     assert_eq!(list.status, 200, "{list:?}");
@@ -56,7 +35,7 @@ async fn a_memory_hog_killed_by_its_limit_tells_its_owner_only(db: TestDb) {
     let id = ann.running_space("hog", &template).await;
     let (_, said) = in_space(&id, "head -c 300m /dev/zero | tail | wc -c").await;
 
-    let oom = wait_for_kind(&ann, "oom_kill", Duration::from_secs(30)).await;
+    let oom = ann.told("oom_kill", Duration::from_secs(30)).await;
     assert_eq!(
         oom.len(),
         1,
@@ -112,7 +91,7 @@ async fn a_share_rings_the_sharees_bell_until_read(db: TestDb) {
             d["unread"] == 1
         })
         .await;
-    let got = wait_for_kind(&bob, "share_received", Duration::from_secs(5)).await;
+    let got = bob.told("share_received", Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let note = got.first().cloned().unwrap_or_default();
     assert_eq!(note["link"], format!("/spaces/{first}"));

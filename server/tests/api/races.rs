@@ -153,31 +153,16 @@ async fn a_space_whose_volume_is_missing_does_not_start_on_a_new_empty_one(db: T
         error.contains("`data`") && error.contains("is missing"),
         "{error}"
     );
-    // Its owner is told, with the reason (just after the state is written).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (told, failed) = loop {
-        let told = admin.get("/api/v1/me/notifications").await;
-        let failed: Vec<serde_json::Value> = told
-            .body
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|n| n["kind"] == "start_failed")
-            .cloned()
-            .collect();
-        if !failed.is_empty() || Instant::now() >= deadline {
-            break (told, failed);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(failed.len(), 1, "{told:?}");
+    // Its owner is told, with the reason.
+    let failed = admin.told("start_failed", Duration::from_secs(10)).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["link"], format!("/spaces/{id}"));
     assert!(
         failed[0]["body"]
             .as_str()
             .unwrap_or_default()
             .contains("is missing"),
-        "{told:?}"
+        "{failed:?}"
     );
     assert!(
         !docker(&["volume", "inspect", &volume]).await.0,

@@ -635,6 +635,28 @@ impl Client {
         self.send(reqwest::Method::GET, path, None).await
     }
 
+    /// The caller's notifications of `kind`, newest first, waiting up to `limit` for at least
+    /// one (a notice is sent just after what it tells of is written).
+    pub async fn told(&self, kind: &str, limit: Duration) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let list = self.get("/api/v1/me/notifications").await;
+            assert_eq!(list.status, 200, "{list:?}");
+            let found: Vec<serde_json::Value> = list
+                .body
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["kind"] == kind)
+                .cloned()
+                .collect();
+            if !found.is_empty() || std::time::Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn post(&self, path: &str, body: serde_json::Value) -> Answer {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }

@@ -7,9 +7,9 @@ mod build;
 mod managed;
 mod neighbours;
 mod network;
-mod oom;
+pub(super) mod oom;
 mod start;
-mod stats;
+pub(super) mod stats;
 mod volumes;
 
 use std::collections::HashMap;

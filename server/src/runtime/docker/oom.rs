@@ -13,19 +13,20 @@ use crate::runtime::error::classify;
 use crate::runtime::labels::{LABEL_INSTALLATION, LABEL_SPACE};
 use crate::runtime::{OomStream, RuntimeError};
 
-impl DockerRuntime {
-    pub(super) async fn oom_stream(&self) -> Result<OomStream, RuntimeError> {
-        let docker = self.client().await?;
-        let filters: HashMap<&str, Vec<String>> = HashMap::from([
-            ("type", vec!["container".to_owned()]),
-            ("event", vec!["oom".to_owned()]),
-            (
-                "label",
-                vec![format!("{LABEL_INSTALLATION}={}", self.installation)],
-            ),
-        ]);
-        let options = EventsOptionsBuilder::new().filters(&filters).build();
-        let events = docker.events(Some(options)).filter_map(|event| async move {
+/// The OOM kills `docker` reports from now on in containers of `installation`.
+pub(crate) fn oom_events(docker: &bollard::Docker, installation: &str) -> OomStream {
+    let filters: HashMap<&str, Vec<String>> = HashMap::from([
+        ("type", vec!["container".to_owned()]),
+        ("event", vec!["oom".to_owned()]),
+        (
+            "label",
+            vec![format!("{LABEL_INSTALLATION}={installation}")],
+        ),
+    ]);
+    let options = EventsOptionsBuilder::new().filters(&filters).build();
+    docker
+        .events(Some(options))
+        .filter_map(|event| async move {
             match event {
                 Ok(message) => message
                     .actor
@@ -34,7 +35,13 @@ impl DockerRuntime {
                     .map(|id| Ok(SpaceId::from(id))),
                 Err(e) => Some(Err(classify("reading the engine's events", e))),
             }
-        });
-        Ok(events.boxed())
+        })
+        .boxed()
+}
+
+impl DockerRuntime {
+    pub(super) async fn oom_stream(&self) -> Result<OomStream, RuntimeError> {
+        let docker = self.client().await?;
+        Ok(oom_events(&docker, &self.installation))
     }
 }

@@ -80,24 +80,31 @@ pub(crate) fn space_stats_of(
     })
 }
 
+/// One reading of container `name`'s stats from `docker`; None when it has no such container.
+pub(crate) async fn container_stats(
+    docker: &bollard::Docker,
+    name: &str,
+) -> Result<Option<SpaceStats>, RuntimeError> {
+    let options = StatsOptionsBuilder::new()
+        .stream(false)
+        .one_shot(false)
+        .build();
+    let mut stream = docker.stats(name, Some(options));
+    let Some(read) = stream.next().await else {
+        return Ok(None);
+    };
+    let Some(stats) = found("reading the space's stats", read)? else {
+        return Ok(None);
+    };
+    Ok(space_stats_of(&stats))
+}
+
 impl DockerRuntime {
     pub(super) async fn space_stats(
         &self,
         space_id: &SpaceId,
     ) -> Result<Option<SpaceStats>, RuntimeError> {
         let docker = self.client().await?;
-        let name = container_name(space_id);
-        let options = StatsOptionsBuilder::new()
-            .stream(false)
-            .one_shot(false)
-            .build();
-        let mut stream = docker.stats(&name, Some(options));
-        let Some(read) = stream.next().await else {
-            return Ok(None);
-        };
-        let Some(stats) = found("reading the space's stats", read)? else {
-            return Ok(None);
-        };
-        Ok(space_stats_of(&stats))
+        container_stats(&docker, &container_name(space_id)).await
     }
 }

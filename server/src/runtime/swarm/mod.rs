@@ -23,15 +23,24 @@ use bollard::models::{Node, NodeSpecAvailabilityEnum, NodeState, Task, TaskState
 use bollard::query_parameters::ListTasksOptionsBuilder;
 use bollard::Docker;
 
+use futures_util::StreamExt;
+
 use super::client::DockerClient;
+use super::docker::oom::oom_events;
+use super::docker::stats::container_stats;
 use super::error::{again_if_network_gone, classify, found, removed};
 use super::exec::exec_in;
 use super::files;
 use super::labels::container_name;
 use super::{
     ByteStream, ContainerStatus, Enforcement, Exec, ExecRequest, ManagedObject, Moved, NodeReport,
-    PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, UploadStream, VolumeUsage,
+    OomStream, PathInfo, Reach, Runtime, RuntimeError, SpaceSpec, SpaceStats, UploadStream,
+    VolumeUsage,
 };
+
+/// How long the merged stream of the nodes' OOM events runs before it is opened again (on
+/// the nodes of then).
+const OOM_REOPEN: Duration = Duration::from_secs(300);
 
 /// The node label that says where a node's engine answers (`tcp://ip:2375`), for exec and
 /// archive calls to the spaces it runs.
@@ -372,6 +381,38 @@ impl Runtime for SwarmRuntime {
 
     async fn reach(&self, space_id: &SpaceId) -> Result<Option<Reach>, RuntimeError> {
         self.reach_space(space_id).await
+    }
+
+    async fn stats(&self, space_id: &SpaceId) -> Result<Option<SpaceStats>, RuntimeError> {
+        // Read from the engine of the node its task runs on, as `docker stats` there would.
+        match self.locate(space_id).await {
+            Ok(located) => container_stats(&located.engine, &located.container).await,
+            // Not running anywhere (or on a node Hangar cannot reach): nothing to read.
+            Err(RuntimeError::Failed(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn oom_kills(&self) -> Result<OomStream, RuntimeError> {
+        // Every node's engine reports the kills of the containers it runs. A node that joins
+        // later is heard from when the stream is opened again: it ends every few minutes.
+        let manager = self.manager().await?;
+        let streams: Vec<OomStream> = swarm_nodes(&manager)
+            .await?
+            .iter()
+            .filter(|node| node.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
+            .filter_map(|node| self.engine_of(node).ok())
+            .map(|engine| oom_events(&engine, &self.settings.installation))
+            .collect();
+        if streams.is_empty() {
+            return Err(RuntimeError::Failed(
+                "no node's engine can be reached for its events".into(),
+            ));
+        }
+        let reopen = tokio::time::sleep(OOM_REOPEN);
+        Ok(futures_util::stream::select_all(streams)
+            .take_until(reopen)
+            .boxed())
     }
 
     async fn list_managed(&self) -> Result<Vec<ManagedObject>, RuntimeError> {

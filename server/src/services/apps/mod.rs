@@ -10,10 +10,13 @@ pub mod route;
 pub mod scan;
 pub mod tickets;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use app::api::ssr::Credential;
 use app::api::templates::Feature;
-use app::ids::SpaceId;
+use app::ids::{SpaceId, UserId};
 
 use super::access::{Caller, SpaceRole, Use};
 use super::slots::{Slot, Slots};
@@ -34,6 +37,76 @@ pub struct Apps {
     /// Desktop and port-forward connections open, per user (each holds a TCP connection into
     /// a space).
     bridges: Arc<Slots>,
+    /// Recent decisions of [`Services::port_access`]: a page's hundreds of requests ask the
+    /// same question.
+    decisions: PortDecisions,
+}
+
+/// How long a decision on a port is reused at most, whatever was announced: what is not
+/// announced (an expiry) still stops being served within a second.
+const DECISION_TTL: Duration = Duration::from_secs(1);
+/// Most decisions kept (beyond, all are dropped).
+const MAX_DECISIONS: usize = 4096;
+
+/// Who asks what of which port: every part of the question the answer depends on.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PortQuestion {
+    user: UserId,
+    admin: bool,
+    /// The credential's kind and id, and a token's scopes.
+    credential: String,
+    space: SpaceId,
+    port: u16,
+    change: bool,
+}
+
+impl PortQuestion {
+    fn new(caller: &Caller, space: &SpaceId, port: u16, intent: Use) -> Self {
+        let credential = match &caller.credential {
+            Credential::Session(id) => format!("session:{id}"),
+            Credential::Token(id, scopes) => format!("token:{id}:{scopes:?}"),
+            Credential::SshKey(id) => format!("key:{id}"),
+        };
+        PortQuestion {
+            user: caller.id().clone(),
+            admin: caller.user.role == app::api::auth::Role::Admin,
+            credential,
+            space: space.clone(),
+            port,
+            change: intent == Use::Change,
+        }
+    }
+}
+
+type PortAnswer = (space::Model, SpaceRole, Feature);
+
+/// Answers given, with when and at which rights generation (`Notifier::rights_generation`).
+struct Decisions<A>(Mutex<HashMap<PortQuestion, (Instant, u64, A)>>);
+
+type PortDecisions = Decisions<PortAnswer>;
+
+impl<A> Default for Decisions<A> {
+    fn default() -> Self {
+        Decisions(Mutex::default())
+    }
+}
+
+impl<A: Clone> Decisions<A> {
+    fn get(&self, question: &PortQuestion, generation: u64) -> Option<A> {
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        known
+            .get(question)
+            .filter(|(at, given_at, _)| *given_at == generation && at.elapsed() < DECISION_TTL)
+            .map(|(_, _, answer)| answer.clone())
+    }
+
+    fn put(&self, question: PortQuestion, generation: u64, answer: A) {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= MAX_DECISIONS {
+            known.clear();
+        }
+        known.insert(question, (Instant::now(), generation, answer));
+    }
 }
 
 impl Apps {
@@ -42,6 +115,7 @@ impl Apps {
             scans: scan::PortScans::default(),
             signing_key,
             bridges: Arc::default(),
+            decisions: PortDecisions::default(),
         }
     }
 }
@@ -51,6 +125,28 @@ impl Services {
     /// there (a [`Use::Change`] needs a token's `write` scope): code-server's own port with
     /// the `code_server` feature, any port with `port_forwarding`.
     pub async fn port_access(
+        &self,
+        caller: &Caller,
+        space_id: &SpaceId,
+        port: u16,
+        intent: Use,
+    ) -> ApiResult<(space::Model, SpaceRole, Feature)> {
+        // Read before the database: a change written meanwhile makes this answer stale.
+        let generation = self.notifier.rights_generation();
+        let question = PortQuestion::new(caller, space_id, port, intent);
+        if let Some(answer) = self.apps.decisions.get(&question, generation) {
+            return Ok(answer);
+        }
+        let answer = self
+            .decide_port_access(caller, space_id, port, intent)
+            .await?;
+        self.apps
+            .decisions
+            .put(question, generation, answer.clone());
+        Ok(answer)
+    }
+
+    async fn decide_port_access(
         &self,
         caller: &Caller,
         space_id: &SpaceId,
@@ -93,5 +189,34 @@ impl Services {
                     ),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(port: u16) -> PortQuestion {
+        PortQuestion {
+            user: UserId::from("u"),
+            admin: false,
+            credential: "session:s".into(),
+            space: SpaceId::from("s"),
+            port,
+            change: false,
+        }
+    }
+
+    #[test]
+    fn a_decision_holds_only_at_its_generation_and_for_its_question() {
+        let decisions = Decisions::<u32>::default();
+        decisions.put(question(8080), 7, 1);
+        assert_eq!(decisions.get(&question(8080), 7), Some(1));
+        // Something that may take a right away was announced since.
+        assert_eq!(decisions.get(&question(8080), 8), None);
+        assert_eq!(decisions.get(&question(8081), 7), None);
+        let mut writer = question(8080);
+        writer.change = true;
+        assert_eq!(decisions.get(&writer, 7), None);
     }
 }
