@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ms, percentile, Hangar, Session, Size, ADMIN_PASSWORD};
+use common::{ms, percentile, wait_running, Hangar, Session, Size, ADMIN_PASSWORD};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -187,25 +187,7 @@ async fn main() {
     post(&format!("/api/v1/spaces/{id}/start"), json!({}))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let state: serde_json::Value = admin
-            .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if state["state"] == "running" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the space did not start: {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_running(&admin, &id, Instant::now() + Duration::from_secs(60)).await;
     let inspect = std::process::Command::new("docker")
         .args([
             "inspect",

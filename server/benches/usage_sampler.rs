@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{cpu_seconds, delete_space, Hangar, Session, Size, ADMIN_PASSWORD};
+use common::{cpu_seconds, delete_space, wait_running, Hangar, Session, Size, ADMIN_PASSWORD};
 use hangar::entities::{quota_sample, usage_sample};
 use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -111,21 +111,7 @@ async fn main() {
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     for id in &ids {
-        loop {
-            let now: serde_json::Value = admin
-                .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if now["state"] == "running" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "a space did not start: {now}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_running(&admin, id, deadline).await;
     }
     tokio::time::sleep(SETTLE.get()).await;
     let idle = cpu_over_window(&hangar).await;

@@ -244,7 +244,12 @@ pub async fn running_space(admin: &Session, template: serde_json::Value, name: &
     post(&format!("/api/v1/spaces/{id}/start"), serde_json::json!({}))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_running(admin, &id, Instant::now() + Duration::from_secs(60)).await;
+    id
+}
+
+/// Waits until space `id` runs; panics, saying its state, past `deadline`.
+pub async fn wait_running(admin: &Session, id: &str, deadline: Instant) {
     loop {
         let now: serde_json::Value = admin
             .request(reqwest::Method::GET, &format!("/api/v1/spaces/{id}"))
@@ -255,7 +260,7 @@ pub async fn running_space(admin: &Session, template: serde_json::Value, name: &
             .await
             .unwrap();
         if now["state"] == "running" {
-            return id;
+            return;
         }
         assert!(Instant::now() < deadline, "the space did not start: {now}");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -140,7 +140,9 @@ impl Services {
             tracing::debug!(user = %user, kind = notice.kind.as_str(), "a notification repeated within its quiet window was not sent");
             return Ok(());
         }
-        let choice = self.choice_of(user, notice.kind).await?;
+        // The user's settings row, read once: their choices and their webhook.
+        let (settings, own) = self.own_choices(user).await?;
+        let choice = self.choice_among(own, notice.kind).await?;
         metrics::counter!("hangar_notifications_total", "kind" => notice.kind.as_str())
             .increment(1);
         if choice.in_app {
@@ -167,11 +169,8 @@ impl Services {
         if choice.email {
             self.queue_email(user, notice).await?;
         }
-        if choice.webhook {
-            let (row, _) = self.own_choices(user).await?;
-            if let Some(row) = row {
-                self.queue_webhook(user, notice, &row).await?;
-            }
+        if let Some(settings) = settings.filter(|_| choice.webhook) {
+            self.queue_webhook(user, notice, &settings).await?;
         }
         Ok(())
     }
@@ -233,13 +232,13 @@ impl Services {
         Ok((row, choices))
     }
 
-    /// Where a kind of notification goes for `user` now.
-    pub async fn choice_of(
+    /// Where a kind of notification goes for a user whose own choices are `own`: theirs, else
+    /// the admins' default, else Hangar's.
+    async fn choice_among(
         &self,
-        user: &UserId,
+        own: Vec<NotificationChoice>,
         kind: NotificationKind,
     ) -> ApiResult<NotificationChoice> {
-        let (_, own) = self.own_choices(user).await?;
         if let Some(choice) = own.into_iter().find(|c| c.kind == kind) {
             return Ok(choice);
         }

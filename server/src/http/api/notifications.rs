@@ -18,7 +18,7 @@ use crate::services::Services;
 
 /// The caller's notifications, newest first (the newest 500 are kept); `after` is the id of
 /// the last one of the page before.
-#[utoipa::path(get, path = "/api/v1/me/notifications", tag = "me", params(PageQuery), responses((status = 200, description = "a page of the caller's notifications, newest first", body = [NotificationDto]), (status = 400, description = "a bad `limit` or `after`", body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me/notifications", tag = "me", params(PageQuery), responses((status = 200, description = "a page of the caller's notifications, newest first", body = [NotificationDto]), (status = 400, description = "a bad `limit`", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "`after` names no notification of the caller's", body = ErrorBody)))]
 pub async fn notifications(
     State(services): State<Services>,
     caller: Caller,
@@ -59,7 +59,7 @@ pub async fn notification_settings(
 
 /// Changes the caller's channels for the kinds given (or resets kinds to the admins'
 /// defaults), and their webhook's URL and signing secret.
-#[utoipa::path(put, path = "/api/v1/me/notification-settings", tag = "me", request_body = UpdateNotificationSettings, responses((status = 200, body = NotificationSettings), (status = 400, description = "a bad webhook URL or secret", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "a `read` API token, or one without the `credentials` scope for the webhook", body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/me/notification-settings", tag = "me", request_body = UpdateNotificationSettings, responses((status = 200, body = NotificationSettings), (status = 400, description = "a bad webhook URL or secret", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "a `read` API token, one without the `credentials` scope for the webhook, or a webhook at a private address this server does not allow", body = ErrorBody)))]
 pub async fn update_notification_settings(
     State(services): State<Services>,
     caller: Caller,
@@ -95,7 +95,7 @@ pub async fn set_notification_defaults(
 
 /// Deliveries by webhook and email, newest first: pending (with their next attempt),
 /// delivered, or failed after the last attempt, with the receiver's last answer.
-#[utoipa::path(get, path = "/api/v1/admin/webhook-deliveries", tag = "admin", params(PageQuery), responses((status = 200, description = "a page of deliveries, newest first", body = [DeliveryDto]), (status = 400, description = "a bad `limit` or `after`", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/webhook-deliveries", tag = "admin", params(PageQuery), responses((status = 200, description = "a page of deliveries, newest first", body = [DeliveryDto]), (status = 400, description = "a bad `limit`", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "admins only", body = ErrorBody), (status = 404, description = "`after` names no delivery", body = ErrorBody)))]
 pub async fn deliveries(
     State(services): State<Services>,
     AdminCaller(caller): AdminCaller,
