@@ -568,7 +568,13 @@ async fn the_container_image_serves_and_signs_in() {
 /// A server, its admin, and `ann` signed in on the command line, with her running space `api`
 /// of the busybox test image (terminal, file transfer, port forwarding).
 async fn ann_with_a_running_space(db: &TestDb) -> (TestServer, crate::support::Client, Shell) {
-    let server = TestServer::start(db, &[]).await;
+    ann_with_a_running_space_on(TestServer::start(db, &[]).await).await
+}
+
+/// As [`ann_with_a_running_space`], on a server the test started.
+async fn ann_with_a_running_space_on(
+    server: TestServer,
+) -> (TestServer, crate::support::Client, Shell) {
     let admin = admin(&server).await;
     admin.new_member(&server, "ann", json!({})).await;
     let made = admin
@@ -780,7 +786,14 @@ async fn listed_space_id(admin: &crate::support::Client) -> String {
 #[tokio::test]
 async fn schedules_and_keepalives_from_the_command_line() {
     let db = TestDb::sqlite();
-    let (server, admin, ann) = ann_with_a_running_space(&db).await;
+    // A Monday at 09:00 in Berlin, whatever the time of the run: the keepalive's idle stop
+    // below then comes before the schedule's 18:00 (run on a weekday afternoon with the
+    // system's clock, the schedule's stop came first and the test failed).
+    let clock = std::sync::Arc::new(hangar::domain::clock::MovableClock::default());
+    clock.set("2027-01-04T08:00:00Z".parse().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = TestServer::start_with_clock(listener, &db, &[], clock).await;
+    let (server, admin, ann) = ann_with_a_running_space_on(server).await;
     let templates = admin.get("/api/v1/templates").await;
     let box_id = templates.body[0]["id"].as_str().unwrap().to_owned();
     let patched = admin
