@@ -10,11 +10,10 @@ fi
 command -v dockerd >/dev/null || die "no Docker engine: install one (Debian: apt-get install docker.io) and run this again"
 is_root || die "the Docker engine is not running: start it (e.g. 'sudo systemctl start docker') and run this again"
 
-# A dockerd that was killed leaves its pid file behind, and a new one then refuses to start.
-if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-  rm -f /var/run/docker.pid
-fi
-if ! pgrep -x dockerd >/dev/null; then
+# The pid file, not `pgrep dockerd`, tells whether this engine is starting: the fault drills'
+# engine is a dockerd too.
+drop_stale_pidfile /var/run/docker.pid dockerd
+if [ ! -f /var/run/docker.pid ]; then
   say "starting the Docker engine (log: /var/log/hangar-dockerd.log)"
   nohup dockerd >/var/log/hangar-dockerd.log 2>&1 &
 fi

@@ -25,11 +25,8 @@ engine() { DOCKER_HOST=$HOST docker "$@"; }
 if ! engine info >/dev/null 2>&1; then
   is_root || die "the drills' Docker engine needs root to start"
   command -v dockerd >/dev/null || die "no dockerd: install docker.io and run this again"
-  # A killed engine leaves its pid file behind, and a new one then refuses to start.
-  if [ -f "$PIDFILE" ] && ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    rm -f "$PIDFILE"
-  fi
-  if ! { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }; then
+  drop_stale_pidfile "$PIDFILE" dockerd "$PIDFILE"
+  if [ ! -f "$PIDFILE" ]; then
     mkdir -p /var/lib/hangar-drill-docker /var/run/hangar-drill-docker
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
       ip link add "$BRIDGE" type bridge

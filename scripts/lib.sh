@@ -7,6 +7,20 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
+# drop_stale_pidfile FILE PROGRAM [MARK] — removes the pid file FILE unless the process it names
+# is PROGRAM (with MARK on its command line, when given). A killed daemon leaves its pid file
+# behind, its pid can then belong to another process (a kernel thread, say), and a daemon
+# refuses to start while its pid file names a live process.
+drop_stale_pidfile() {
+  local file=$1 program=$2 mark=${3:-} pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file" 2>/dev/null || true)
+  if [[ "$pid" =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$program" ] \
+    && { [ -z "$mark" ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$mark"; }; then
+    return 0
+  fi
+  rm -f "$file"
+}
 on_debian() { [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; }
 
 # apt_install PKG... — installs the Debian packages that are missing.
