@@ -5,6 +5,7 @@ use app::api::ssr::{Authorization, Presented};
 use app::api::users::TokenScope;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use super::tokens::hash_token;
 use super::Services;
 use crate::entities::{share, space, user};
 use crate::error::{ApiError, ApiResult};
@@ -16,20 +17,31 @@ pub use app::api::ssr::{Caller, Credential};
 #[async_trait::async_trait]
 impl AuthApi for Services {
     async fn caller(&self, presented: &Presented) -> ApiResult<Caller> {
+        // Taken before the database is read (see `Recent::or_read`).
+        let generation = self.notifier.rights_generation();
+        let callers = &self.remembered.callers;
         match &presented.authorization {
             Authorization::Malformed => Err(ApiError::unauthorized_because(
                 "the Authorization header must be `Bearer <api token>`",
             )),
             Authorization::Bearer(secret) => {
-                let (user, credential) = self.user_for_token(secret).await?.ok_or_else(|| {
-                    ApiError::unauthorized_because(
-                        "the API token is unknown, revoked or expired: create a new one",
-                    )
-                })?;
-                let caller = Caller {
-                    user: user.into(),
-                    credential,
+                let question = format!("token:{}", hash_token(secret));
+                let read = async {
+                    Ok::<_, ApiError>(self.user_for_token(secret).await?.map(
+                        |(user, credential)| Caller {
+                            user: user.into(),
+                            credential,
+                        },
+                    ))
                 };
+                let caller = callers
+                    .or_read(question, generation, read)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::unauthorized_because(
+                            "the API token is unknown, revoked or expired: create a new one",
+                        )
+                    })?;
                 // What only reads needs `read`; anything else changes something.
                 caller.require_scope(if presented.reads_only {
                     TokenScope::Read
@@ -39,16 +51,29 @@ impl AuthApi for Services {
                 Ok(caller)
             }
             Authorization::None => {
-                match (
-                    self.auth.presented_user(presented).await?,
-                    presented.session.id(),
-                ) {
-                    (Some(user), Some(id)) => Ok(Caller {
-                        user,
-                        credential: Credential::Session(id.to_string()),
-                    }),
-                    _ => Err(ApiError::unauthorized()),
-                }
+                // The cookie's id, known before the session is loaded: a kept answer spares
+                // loading it and its user.
+                let Some(cookie_id) = presented.session.id() else {
+                    return Err(ApiError::unauthorized());
+                };
+                let read = async {
+                    Ok::<_, ApiError>(
+                        match (
+                            self.auth.presented_user(presented).await?,
+                            presented.session.id(),
+                        ) {
+                            (Some(user), Some(id)) => Some(Caller {
+                                user,
+                                credential: Credential::Session(id.to_string()),
+                            }),
+                            _ => None,
+                        },
+                    )
+                };
+                callers
+                    .or_read(format!("session:{cookie_id}"), generation, read)
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)
             }
         }
     }

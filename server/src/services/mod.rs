@@ -20,6 +20,7 @@ pub mod overview;
 pub mod paging;
 pub mod ports;
 pub mod quota;
+pub mod recent;
 pub mod slots;
 pub mod spaces;
 pub mod ssh;
@@ -76,6 +77,8 @@ pub struct Services {
     pub deliveries_queued: Arc<tokio::sync::Notify>,
     /// The notices sent lately, not repeated within their quiet window.
     pub notice_quiet: Arc<notifications::NoticeQuiet>,
+    /// Who is asking and which space a name is, reused for a moment.
+    pub remembered: Arc<recent::Remembered>,
 }
 
 impl Services {
@@ -115,6 +118,7 @@ impl Services {
             transfers: Arc::default(),
             deliveries_queued: Arc::default(),
             notice_quiet: Arc::default(),
+            remembered: Arc::default(),
         }
     }
 }

@@ -65,6 +65,23 @@ fn app_on(port: u16) -> Option<String> {
 }
 
 impl Services {
+    /// The id of the live space `name` of the user named `owner`, as [`Self::space_by_names`]
+    /// finds it, reused for a moment: a page's every request through the proxy asks it.
+    pub async fn space_id_by_names(&self, owner: &str, name: &str) -> ApiResult<Option<SpaceId>> {
+        let generation = self.notifier.rights_generation();
+        let read = async {
+            Ok::<_, ApiError>(
+                self.space_by_names(owner, name)
+                    .await?
+                    .map(|space| space.id),
+            )
+        };
+        self.remembered
+            .spaces_by_name
+            .or_read((owner.to_owned(), name.to_owned()), generation, read)
+            .await
+    }
+
     /// A live space by its owner's username and its name.
     pub async fn space_by_names(&self, owner: &str, name: &str) -> ApiResult<Option<space::Model>> {
         let Some(owner) = user::Entity::find()

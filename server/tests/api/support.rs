@@ -635,6 +635,19 @@ impl Client {
         self.send(reqwest::Method::GET, path, None).await
     }
 
+    /// The status of `GET path`, asked again until it is `expected` or `limit` passed: what is
+    /// not announced (an expiry written behind the server's back) may be served for a moment.
+    pub async fn status_within(&self, path: &str, expected: u16, limit: Duration) -> u16 {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let status = self.get(path).await.status;
+            if status == expected || std::time::Instant::now() >= deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The caller's notifications of `kind`, newest first, waiting up to `limit` for at least
     /// one (a notice is sent just after what it tells of is written).
     pub async fn told(&self, kind: &str, limit: Duration) -> Vec<serde_json::Value> {

@@ -305,12 +305,12 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
                 Err(_) => return page::from_error(&ApiError::not_found("space"), html),
             };
             let request = Request::from_parts(parts, body);
-            let space = match state
+            let space_id = match state
                 .services
-                .space_by_names(&target.owner, &target.space)
+                .space_id_by_names(&target.owner, &target.space)
                 .await
             {
-                Ok(Some(space)) => space,
+                Ok(Some(space_id)) => space_id,
                 Ok(None) => return page::from_error(&ApiError::not_found("space"), html),
                 Err(e) => return page::from_error(&e, html),
             };
@@ -318,7 +318,7 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
                 &state,
                 request,
                 &caller,
-                &space.id,
+                &space_id,
                 target.port,
                 &target.owner,
                 Some(route.prefix),

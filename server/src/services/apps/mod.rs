@@ -10,15 +10,15 @@ pub mod route;
 pub mod scan;
 pub mod tickets;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use app::api::ssr::Credential;
 use app::api::templates::Feature;
 use app::ids::{SpaceId, UserId};
 
 use super::access::{Caller, SpaceRole, Use};
+use super::recent::Recent;
 use super::slots::{Slot, Slots};
 use super::Services;
 use crate::entities::space;
@@ -39,7 +39,7 @@ pub struct Apps {
     bridges: Arc<Slots>,
     /// Recent decisions of [`Services::port_access`]: a page's hundreds of requests ask the
     /// same question.
-    decisions: PortDecisions,
+    decisions: Recent<PortQuestion, PortAnswer>,
 }
 
 /// How long a decision on a port is reused at most, whatever was announced: what is not
@@ -80,42 +80,13 @@ impl PortQuestion {
 
 type PortAnswer = (space::Model, SpaceRole, Feature);
 
-/// Answers given, with when and at which rights generation (`Notifier::rights_generation`).
-struct Decisions<A>(Mutex<HashMap<PortQuestion, (Instant, u64, A)>>);
-
-type PortDecisions = Decisions<PortAnswer>;
-
-impl<A> Default for Decisions<A> {
-    fn default() -> Self {
-        Decisions(Mutex::default())
-    }
-}
-
-impl<A: Clone> Decisions<A> {
-    fn get(&self, question: &PortQuestion, generation: u64) -> Option<A> {
-        let known = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        known
-            .get(question)
-            .filter(|(at, given_at, _)| *given_at == generation && at.elapsed() < DECISION_TTL)
-            .map(|(_, _, answer)| answer.clone())
-    }
-
-    fn put(&self, question: PortQuestion, generation: u64, answer: A) {
-        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if known.len() >= MAX_DECISIONS {
-            known.clear();
-        }
-        known.insert(question, (Instant::now(), generation, answer));
-    }
-}
-
 impl Apps {
     pub fn new(signing_key: Vec<u8>) -> Self {
         Self {
             scans: scan::PortScans::default(),
             signing_key,
             bridges: Arc::default(),
-            decisions: PortDecisions::default(),
+            decisions: Recent::new(DECISION_TTL, MAX_DECISIONS),
         }
     }
 }
@@ -196,27 +167,28 @@ impl Services {
 mod tests {
     use super::*;
 
-    fn question(port: u16) -> PortQuestion {
-        PortQuestion {
+    #[test]
+    fn a_port_question_tells_apart_ports_and_what_is_done_there() {
+        let reader = PortQuestion {
             user: UserId::from("u"),
             admin: false,
             credential: "session:s".into(),
             space: SpaceId::from("s"),
-            port,
+            port: 8080,
             change: false,
-        }
-    }
-
-    #[test]
-    fn a_decision_holds_only_at_its_generation_and_for_its_question() {
-        let decisions = Decisions::<u32>::default();
-        decisions.put(question(8080), 7, 1);
-        assert_eq!(decisions.get(&question(8080), 7), Some(1));
-        // Something that may take a right away was announced since.
-        assert_eq!(decisions.get(&question(8080), 8), None);
-        assert_eq!(decisions.get(&question(8081), 7), None);
-        let mut writer = question(8080);
-        writer.change = true;
+        };
+        let decisions = Recent::<PortQuestion, u32>::new(DECISION_TTL, MAX_DECISIONS);
+        decisions.put(reader.clone(), 7, 1);
+        assert_eq!(decisions.get(&reader, 7), Some(1));
+        let other_port = PortQuestion {
+            port: 8081,
+            ..reader.clone()
+        };
+        assert_eq!(decisions.get(&other_port, 7), None);
+        let writer = PortQuestion {
+            change: true,
+            ..reader
+        };
         assert_eq!(decisions.get(&writer, 7), None);
     }
 }

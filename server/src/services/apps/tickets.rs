@@ -54,6 +54,7 @@ struct Grant {
 }
 
 /// A signed-in app request: who, and which port of which space the cookie is for.
+#[derive(Clone)]
 pub struct AppSession {
     pub caller: Caller,
     pub space_id: SpaceId,
@@ -127,8 +128,19 @@ impl Services {
     /// good: issued for this host, from a Hangar session that still exists, to a user who is
     /// still active.
     pub async fn app_session(&self, secret: &str, host: &str) -> ApiResult<Option<AppSession>> {
+        let generation = self.notifier.rights_generation();
+        let id = format!("{APP_ID}{}", hash_token(secret));
+        let question = (id.clone(), host.to_owned());
+        let read = self.read_app_session(id, host);
+        self.remembered
+            .app_sessions
+            .or_read(question, generation, read)
+            .await
+    }
+
+    async fn read_app_session(&self, id: String, host: &str) -> ApiResult<Option<AppSession>> {
         let db = &self.db;
-        let Some(grant) = grant(db, format!("{APP_ID}{}", hash_token(secret))).await? else {
+        let Some(grant) = grant(db, id).await? else {
             return Ok(None);
         };
         if grant.app_host != host {
