@@ -755,6 +755,14 @@ async fn a_drained_node_refuses_its_spaces_start_with_the_reason() {
         reason.contains(&node) && reason.contains("drained"),
         "the space says its node was drained: {reason}"
     );
+    let told = admin.told("space_stopped", Duration::from_secs(5)).await;
+    assert!(
+        told.len() == 1
+            && told[0]["body"]
+                .as_str()
+                .is_some_and(|body| body.contains(&node) && body.contains("drained")),
+        "its owner is told that its node was drained: {told:?}"
+    );
     let (_, moved) = docker(&[
         "service",
         "ps",

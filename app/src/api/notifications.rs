@@ -22,7 +22,8 @@ pub const WEBHOOK_SECRET_LEN: (usize, usize) = (16, 256);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
-    /// A space was stopped by its idle stop, longest run or schedule.
+    /// A space was stopped by its idle stop, longest run or schedule, or stopped on its own
+    /// (its container ended, its node was drained or went down).
     SpaceStopped,
     /// A space will soon be stopped by its idle stop, longest run or schedule.
     StopSoon,
@@ -72,7 +73,9 @@ impl NotificationKind {
     /// What a person reads in the settings.
     pub fn label(self) -> &'static str {
         match self {
-            NotificationKind::SpaceStopped => "A space was stopped automatically",
+            NotificationKind::SpaceStopped => {
+                "A space was stopped automatically or stopped on its own"
+            }
             NotificationKind::StopSoon => "A space is about to stop automatically",
             NotificationKind::StartFailed => "A space failed to start",
             NotificationKind::OomKill => "A process was killed for memory",

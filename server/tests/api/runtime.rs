@@ -151,6 +151,17 @@ async fn a_killed_container_turns_its_space_stopped_within_5_seconds(db: TestDb)
         error.contains("stopped on its own") && error.contains("exited with code 137"),
         "{error}"
     );
+    // Its owner is told, with the reason: nothing else would tell them their work stopped.
+    let told = admin.told("space_stopped", Duration::from_secs(5)).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0]["title"] == "victim stopped on its own"
+            && told[0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("exited with code 137"),
+        "{told:?}"
+    );
     assert_eq!(
         admin.get("/api/v1/me/quota").await.body["usage"]["compute_units"],
         0

@@ -111,10 +111,21 @@ impl DockerRuntime {
 
     pub(super) async fn start_once(&self, space: &SpaceSpec) -> Result<String, RuntimeError> {
         let docker = self.client().await?;
-        self.ensure_image(&docker, &space.image).await?;
-        self.check_volumes(&docker, space).await?;
-        let network_id = self.spaces_network(&docker).await?;
-        let bridge = self.guard_network(&docker, &network_id).await;
+        // Independent looks at the engine and the host, each a round trip or a program run:
+        // at once, not one after another, since each start waits for all of them.
+        let network = async {
+            let network_id = self.spaces_network(&docker).await?;
+            let bridge = self.guard_network(&docker, &network_id).await;
+            Ok::<_, RuntimeError>((network_id, bridge))
+        };
+        let (image, volumes, network) = tokio::join!(
+            self.ensure_image(&docker, &space.image),
+            self.check_volumes(&docker, space),
+            network
+        );
+        image?;
+        volumes?;
+        let (network_id, bridge) = network?;
         let body = ContainerCreateBody {
             image: Some(space.image.clone()),
             cmd: Some(command(space)),

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use app::api::notifications::NotificationKind;
 use app::ids::SpaceId;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -15,6 +16,7 @@ use crate::entities::{space, user};
 use crate::error::ApiResult;
 use crate::runtime::RuntimeError;
 use crate::services::audit::{record, Outcome};
+use crate::services::notifications::Notice;
 use crate::services::Services;
 
 /// How often the reconciler looks.
@@ -63,6 +65,7 @@ pub async fn reconcile_once(services: &Services) -> ApiResult<()> {
                             json!({"reason": reason}),
                         )
                         .await;
+                        services.tell_owner_it_died(&space, &reason).await;
                     }
                 }
                 Err(RuntimeError::Unavailable(e)) => {
@@ -105,6 +108,22 @@ pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
 }
 
 impl Services {
+    /// Tells a space's owner it stopped without anyone asking (a crash, its node drained or
+    /// down): their work there stopped, and nothing else would tell them why.
+    async fn tell_owner_it_died(&self, space: &space::Model, reason: &str) {
+        let notice = Notice::new(
+            NotificationKind::SpaceStopped,
+            format!("{} stopped on its own", space.name),
+            format!(
+                "The space {} stopped on its own: {reason}. Its volumes are kept: start it \
+                 again from its page.",
+                space.name
+            ),
+        )
+        .on_space(&space.id);
+        self.notify(&space.owner_id, notice).await;
+    }
+
     /// Records that the space's container died or vanished (`reason`), cleaning up what is
     /// left of it; false when the space was no longer running.
     async fn mark_died(&self, space_id: &SpaceId, reason: &str) -> ApiResult<bool> {
