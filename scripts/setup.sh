@@ -23,6 +23,22 @@ if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then
 fi
 apt_install "${packages[@]}"
 
+# nginx, the peer the proxy bench measures Hangar's port proxy against (the bench starts it on a
+# loopback port of its own). Debian's package starts a web server on port 80 as it installs:
+# a policy-rc.d, there only during the install, keeps it from doing so.
+if [ "$purpose" = test ] && [ ! -x /usr/sbin/nginx ]; then
+  if is_root && [ ! -e /usr/sbin/policy-rc.d ]; then
+    (
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      apt_install nginx
+    )
+  else
+    apt_install nginx
+  fi
+fi
+
 # The toolchain of rust-toolchain.toml, with its wasm target.
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' \
