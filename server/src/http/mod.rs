@@ -75,6 +75,10 @@ pub fn router(state: AppState) -> Router {
             state.config.session_days,
         )));
 
+    // The layers that every request passes take the state behind an Arc: axum clones a layer's
+    // state twice a request, and the whole state's clone (its services' handles, the site's
+    // options) showed in the proxy's profile.
+    let shared_state = Arc::new(state.clone());
     api.route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(&state, PAGE_ROUTES.clone(), context.clone(), move || {
@@ -87,7 +91,7 @@ pub fn router(state: AppState) -> Router {
         // Ports of spaces by path on Hangar's origin: after the cross-origin check, with the
         // session known.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            shared_state.clone(),
             apps::path_apps,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -107,7 +111,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::refuse_framing))
         // App domains never reach Hangar's pages nor its session.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            shared_state,
             apps::apps_domain,
         ))
         // As tower-http's default span, without the secrets some addresses carry.

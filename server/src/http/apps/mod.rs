@@ -24,6 +24,7 @@ pub mod sign_in;
 pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use app::api::autostop::ActivityKind;
 use app::api::ssr::{Authorization, Caller, Presented};
@@ -246,7 +247,11 @@ async fn serve_tunnel(
 
 /// Requests on Hangar's origin for `/spaces/{owner}/{space}/ports/{port}/…` and `/t/{secret}/…`.
 /// Runs inside the session layer: the caller is the session's (or an API token's).
-pub async fn path_apps(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn path_apps(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(route) = route::parse_path(request.uri().path()) else {
         return next.run(request).await;
     };
@@ -330,7 +335,11 @@ pub async fn path_apps(State(state): State<AppState>, request: Request, next: Ne
 
 /// Every request whose `Host` is the apps domain or under it: never Hangar's own pages there.
 /// Runs outside the session layer: Hangar's session does not exist on these origins.
-pub async fn apps_domain(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn apps_domain(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let apps = state.config.apps();
     let Some(domain) = apps.domain() else {
         return next.run(request).await;
