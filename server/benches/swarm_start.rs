@@ -16,7 +16,7 @@ use common::Size;
 use hangar::config::Config;
 use serde_json::json;
 
-const ROUNDS: Size<usize> = Size(8, 2);
+const ROUNDS: Size<usize> = Size(20, 2);
 const IMAGE: &str = "hangar/busybox:test";
 const IDLE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
