@@ -49,24 +49,7 @@ pub async fn reconcile_once(services: &Services) -> ApiResult<()> {
                         Some(container) => container.detail,
                         None => "the container vanished".to_owned(),
                     };
-                    if services.mark_died(&space.id, &reason).await? {
-                        metrics::counter!("hangar_reconciler_spaces_died_total").increment(1);
-                        let owner = user::Entity::find_by_id(space.owner_id.clone())
-                            .one(&services.db)
-                            .await?;
-                        let owner = owner.map_or_else(String::new, |u| u.username);
-                        tracing::warn!(space = %space.id, %reason, "space stopped on its own");
-                        record(
-                            &services.db,
-                            None,
-                            "space.died",
-                            &format!("space:{owner}/{}", space.name),
-                            Outcome::Failed,
-                            json!({"reason": reason}),
-                        )
-                        .await;
-                        services.tell_owner_it_died(&space, &reason).await;
-                    }
+                    services.space_died(&space, &reason).await?;
                 }
                 Err(RuntimeError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "reconciler: Docker unreachable, will retry");
@@ -108,9 +91,23 @@ pub fn spawn(services: Services) -> tokio::task::JoinHandle<()> {
 }
 
 impl Services {
-    /// Tells a space's owner it stopped without anyone asking (a crash, its node drained or
-    /// down): their work there stopped, and nothing else would tell them why.
-    async fn tell_owner_it_died(&self, space: &space::Model, reason: &str) {
+    /// A running space whose container died or vanished (`reason`): stopped, audited, and its
+    /// owner told (their work there stopped, and nothing else would tell them why).
+    async fn space_died(&self, space: &space::Model, reason: &str) -> ApiResult<()> {
+        let Some(owner) = self.mark_died(&space.id, reason).await? else {
+            return Ok(());
+        };
+        metrics::counter!("hangar_reconciler_spaces_died_total").increment(1);
+        tracing::warn!(space = %space.id, %reason, "space stopped on its own");
+        record(
+            &self.db,
+            None,
+            "space.died",
+            &format!("space:{}/{}", owner.username, space.name),
+            Outcome::Failed,
+            json!({"reason": reason}),
+        )
+        .await;
         let notice = Notice::new(
             NotificationKind::SpaceStopped,
             format!("{} stopped on its own", space.name),
@@ -121,29 +118,32 @@ impl Services {
             ),
         )
         .on_space(&space.id);
-        self.notify(&space.owner_id, notice).await;
+        self.notify(&owner.id, notice).await;
+        Ok(())
     }
 
     /// Records that the space's container died or vanished (`reason`), cleaning up what is
-    /// left of it; false when the space was no longer running.
-    async fn mark_died(&self, space_id: &SpaceId, reason: &str) -> ApiResult<bool> {
+    /// left of it; its owner when it did, None when the space was no longer running.
+    async fn mark_died(&self, space_id: &SpaceId, reason: &str) -> ApiResult<Option<user::Model>> {
         let Some(space) = space::Entity::find_by_id(space_id.to_owned())
             .one(&self.db)
             .await?
         else {
-            return Ok(false);
+            return Ok(None);
         };
         let owner = self.find_user(&space.owner_id).await?;
         if let Err(e) = self.runtime.stop(&spec_of(&space, &owner.username)?).await {
             tracing::warn!(space = %space_id, error = %e, "could not clean up a dead container");
         }
-        self.finish(
-            space_id,
-            SpaceState::Running,
-            SpaceState::Stopped,
-            None,
-            Some(format!("stopped on its own: {reason}")),
-        )
-        .await
+        let died = self
+            .finish(
+                space_id,
+                SpaceState::Running,
+                SpaceState::Stopped,
+                None,
+                Some(format!("stopped on its own: {reason}")),
+            )
+            .await?;
+        Ok(died.then_some(owner))
     }
 }
