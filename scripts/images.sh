@@ -3,8 +3,8 @@
 # apt mirrors are): hangar/default:bookworm, the space image, from debootstrap;
 # hangar/full:bookworm on top of it, with code-server and a VNC desktop (Debian packages and the
 # npm registry, no Docker Hub, no GitHub); hangar/busybox:test, a tiny image for tests; and
-# hangar/guard, Hangar's own helper that installs the network rules on Swarm nodes (busybox and
-# this host's iptables, a few MB). Each is built only when missing (or brought up to date).
+# hangar/guard, Hangar's own helper on Swarm nodes: it installs their network rules and makes their
+# sized volumes (busybox, and this host's iptables, losetup and e2fsprogs, a few MB). Each is built only when missing (or brought up to date).
 # Usage: scripts/images.sh [all|default|full|test|guard]   Mirror override: HANGAR_DEBIAN_MIRROR=URL
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,7 +14,7 @@ TEST_IMAGE=hangar/busybox:test
 FULL_IMAGE=hangar/full:bookworm
 # The Swarm runtime runs this exact tag on every node (server/src/runtime/swarm/guard.rs):
 # change both together.
-GUARD_IMAGE=hangar/guard:1
+GUARD_IMAGE=hangar/guard:2
 # Revision of the space images' fix-ups: 2 = `ping` without file capabilities (spaces have no
 # raw sockets; ping uses ICMP datagram sockets instead, and a binary that asks for a capability
 # the space cannot have does not even start).
@@ -163,19 +163,26 @@ build_test() {
 }
 
 # The guard: busybox (a shell, ip, awk) and iptables with both its back ends (nf_tables and
-# legacy: the helper uses the one the node's own rules are in) and its extensions, with exactly
-# the libraries they load, copied from this host's Debian packages. It runs on Swarm nodes with
-# their network and nothing of their file system; no template's image is ever used for it.
+# legacy: the helper uses the one the node's own rules are in) and its extensions; losetup and
+# e2fsprogs' mke2fs and debugfs for the nodes' sized volumes; with exactly the libraries they load,
+# copied from this host's Debian packages. It runs on Swarm nodes with nothing of their file system
+# but what each task needs; no template's image is ever used for it. Tag 2 added the disk tools.
 build_guard() {
   have_image "$GUARD_IMAGE" && return 0
-  apt_install busybox-static iptables
-  local start=$SECONDS root binaries
+  apt_install busybox-static iptables mount e2fsprogs
+  local start=$SECONDS root binaries disk_tools
   WORK=$(mktemp -d "$WORK_PARENT/hangar-image.XXXXXX")
   root=$(busybox_root)
   # The two multi-call binaries, their iptables names, and the extensions (libxt_*.so).
   dpkg -L iptables | grep -E '/sbin/(xtables-(nft|legacy)-multi|iptables-(nft|legacy)(-save)?)$|/xtables/lib[^/]+\.so$' \
     | while read -r f; do rm -f "$root$f"; (cd / && cp -a --parents "${f#/}" "$root"); done
   binaries=$(dpkg -L iptables | grep -E '/sbin/xtables-(nft|legacy)-multi$|/xtables/lib[^/]+\.so$')
+  # The disk tools replace busybox's applets of the same names (mkfs.ext4 is mke2fs by its name).
+  disk_tools="$(dpkg -L mount | grep -m1 '/sbin/losetup$') $(dpkg -L e2fsprogs | grep -E '/sbin/(mke2fs|debugfs)$' | tr '\n' ' ')"
+  for f in $disk_tools; do rm -f "$root$f"; (cd / && cp -a --parents "${f#/}" "$root"); done
+  ln -sf mke2fs "$root/sbin/mkfs.ext4"
+  (cd / && cp -a --parents etc/mke2fs.conf "$root")
+  binaries="$binaries $disk_tools"
   # shellcheck disable=SC2086 # one word per file
   ldd $binaries 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && NF == 2 { print $1 }' | sort -u \
     | while read -r lib; do (cd / && cp -L --parents "${lib#/}" "$root"); done
@@ -187,6 +194,8 @@ build_guard() {
   cleanup; WORK=
   docker run --rm --network none "$GUARD_IMAGE" iptables-nft -V >/dev/null 2>&1 \
     || { docker image rm "$GUARD_IMAGE" >/dev/null 2>&1; die "$GUARD_IMAGE does not run iptables (a library is missing?)"; }
+  docker run --rm --network none "$GUARD_IMAGE" sh -c "/sbin/losetup --version && /sbin/mkfs.ext4 -V && /sbin/debugfs -V" >>"$LOG" 2>&1 \
+    || { docker image rm "$GUARD_IMAGE" >/dev/null 2>&1; die "$GUARD_IMAGE does not run losetup, mkfs.ext4 or debugfs (a library is missing?)"; }
   say "built $GUARD_IMAGE in $((SECONDS - start)) s ($(size_of "$GUARD_IMAGE"))"
 }
 

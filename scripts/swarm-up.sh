@@ -4,7 +4,9 @@
 # docker.io), containers hangar-swarm-node1..N on the network hangar-swarm, each engine
 # listening on tcp://<node ip>:2375 inside that network only. `--privileged` is refused on these
 # machines, explicit capabilities work (see docs/swarm.md). The test image and Hangar's guard image
-# (the helper that installs each node's network rules) are loaded into every node. The engines
+# (the helper that installs each node's network rules and makes its sized volumes) are loaded
+# into every node. Each node may use loop devices (/dev/loop-control and block major 7), as a
+# real node's engine can, for the spaces' sized volumes. The engines
 # run with --no-new-privileges: Docker before 25 cannot set it per Swarm service (see the
 # docs/swarm.md). Prints the manager's DOCKER_HOST. Usage: scripts/swarm-up.sh [N] | scripts/swarm-up.sh down
 set -euo pipefail
@@ -13,14 +15,19 @@ source "$(dirname "$0")/lib.sh"
 NETWORK=hangar-swarm
 IMAGE=hangar/swarm-node:bookworm
 TEST_IMAGE=hangar/busybox:test
-GUARD_IMAGE=hangar/guard:1
+GUARD_IMAGE=hangar/guard:2
 LABEL=io.hangar.swarm-test=true
 
 node() { echo "hangar-swarm-node$1"; }
 in_node() { local n=$1; shift; docker exec "$(node "$n")" "$@"; }
 ip_of() { docker inspect -f "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$(node "$1")"; }
 
+# Loop devices outlive the node containers that attached them: detached first (a node's own /dev
+# holds only the ones Hangar's helper made there).
+detach_loops() { docker exec "$1" sh -c 'losetup -D' >/dev/null 2>&1 || true; }
+
 if [ "${1:-}" = down ]; then
+  for c in $(docker ps -q --filter "label=$LABEL"); do detach_loops "$c"; done
   for c in $(docker ps -aq --filter "label=$LABEL"); do docker rm -f -v "$c" >/dev/null; done
   for v in $(docker volume ls -q --filter "label=$LABEL"); do docker volume rm "$v" >/dev/null; done
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
@@ -48,7 +55,10 @@ docker network inspect "$NETWORK" >/dev/null 2>&1 \
 
 for n in $(seq 1 "$NODES"); do
   name=$(node "$n")
-  if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; then
+  # A node made before nodes had loop devices is made again (its engine's state is on its volume).
+  devices=$(docker inspect -f '{{range .HostConfig.Devices}}{{.PathOnHost}} {{end}}' "$name" 2>/dev/null || true)
+  if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ] || [[ $devices != *loop-control* ]]; then
+    [[ -n $devices ]] && detach_loops "$name"
     docker rm -f "$name" >/dev/null 2>&1 || true
     docker volume create --label "$LABEL" "$name-docker" >/dev/null
     # Two CPUs a node, so that what a node can reserve is known to the tests.
@@ -56,6 +66,7 @@ for n in $(seq 1 "$NODES"); do
       --cpus 2 \
       --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW --cap-add MKNOD \
       --cap-add SYS_PTRACE --cap-add SYS_MODULE \
+      --device /dev/loop-control --device-cgroup-rule 'b 7:* rwm' \
       --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
       --tmpfs /run --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
       -v "$name-docker:/var/lib/docker" \

@@ -106,6 +106,7 @@ pub async fn build_state_with(
                 cpus_per_cu: config.cpus_per_cu,
                 memory_mib_per_cu: config.memory_mib_per_cu,
                 pids_per_cu: config.pids_per_cu,
+                sized_volumes: config.volume_sizes == config::VolumeSizes::Loop,
             },
         )),
     };

@@ -5,7 +5,11 @@
 //! with its data, a drained node refuses its space's start clearly, and racing starts never
 //! exceed a node's capacity (refused ones say it is the cluster's capacity, not the quota),
 //! and a node that dies turns its spaces `stopped` with the reason within 10 s; a space on a
-//! worker is sampled and its OOM kills are told, from its node's engine.
+//! worker is sampled and its OOM kills are told, from its node's engine. The containment tests
+//! of one engine run here too: a write past a volume's size fails with ENOSPC (and its use is
+//! measured on its node), the process limit, no-new-privileges, no node's engine and no
+//! link-local address reachable; and the doors: terminal, files, SSH, the port proxy and a
+//! port forward reach a space on a worker.
 //! The tests take turns: they share the swarm's capacity.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -702,6 +706,18 @@ async fn stop_and_start_keep_a_space_on_its_node_with_its_data() {
         let stopped = admin.post_empty(&format!("/api/v1/spaces/{id}/stop")).await;
         assert_eq!(stopped.status, 202, "{stopped:?}");
         admin.wait_for_state(&id, "stopped").await;
+        if round == 1 {
+            // As after the node rebooted: the loop device of the volume's image is gone.
+            let out = in_node(
+                &node,
+                &format!(
+                    "link=$(ls /var/lib/hangar/volumes/*/{id}/data.dev) && dev=$(readlink $link) \
+                     && losetup -d $dev && rm $dev && echo gone"
+                ),
+            )
+            .await;
+            assert_eq!(out, "gone");
+        }
         let (_, running) = docker(&[
             "service",
             "ps",
@@ -718,6 +734,114 @@ async fn stop_and_start_keep_a_space_on_its_node_with_its_data() {
         assert_eq!(node_of(&id).await, node, "round {round}: it moved");
         let shown = through_a_terminal(&server, &id, "cat /data/note").await;
         assert!(shown.contains("kept-2"), "round {round}: {shown}");
+    }
+    server.stop().await;
+}
+
+/// Runs a shell script in a node's container (as root on that node); its output, trimmed.
+async fn in_node(node: &str, script: &str) -> String {
+    let (ok, out) = host_docker(&["exec", node, "sh", "-c", script]).await;
+    assert!(ok, "{node}: {script}: {out}");
+    out.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_past_a_volumes_size_fails_with_enospc_on_a_worker_and_its_use_is_shown() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let ready = admin.get("/readyz").await;
+    assert!(
+        ready.body["storage"]
+            .as_str()
+            .unwrap()
+            .starts_with("enforced"),
+        "{ready:?}"
+    );
+    let template = template(&admin, "one", 1).await;
+    let id = a_space_on_a_worker(&admin, &template, ["za", "zb", "zc"]).await;
+    let node = node_of(&id).await;
+    // The space sees its volume's own size, not its node's disk.
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "df -kP /data | tail -1 | awk '{ print \"size=\" $2 }'",
+    )
+    .await;
+    let size: u64 = shown
+        .split("size=")
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .next()
+        .unwrap_or_else(|| panic!("no size in {shown}"));
+    assert!(
+        (900 * 1024..=1024 * 1024).contains(&size),
+        "/data is {size} KiB"
+    );
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "echo precious > /data/keep; dd if=/dev/zero of=/data/fill bs=1M count=1100; \
+         echo dd-exit=$?; cat /data/keep",
+    )
+    .await;
+    assert!(shown.contains("No space left on device"), "{shown}");
+    assert!(shown.contains("dd-exit=1"), "{shown}");
+    assert!(shown.contains("precious"), "{shown}");
+    // The process limit of one compute unit, as on one engine, on the container there.
+    let limit = in_node(
+        &node,
+        &format!(
+            "docker inspect -f '{{{{.HostConfig.PidsLimit}}}}' \
+             $(docker ps -q --filter label=com.docker.swarm.service.name=hangar-{id})"
+        ),
+    )
+    .await;
+    assert_eq!(limit, "1024");
+    let space = admin.get(&format!("/api/v1/spaces/{id}")).await.body;
+    assert_eq!(space["state"], "running", "{space}");
+
+    // Used / size, measured on the space's node.
+    let storage = admin.get(&format!("/api/v1/spaces/{id}/storage")).await;
+    assert_eq!(storage.status, 200, "{storage:?}");
+    assert_eq!(storage.body[0]["enforced"], true, "{storage:?}");
+    let used = storage.body[0]["used_bytes"].as_i64().unwrap();
+    assert!(used > 900 << 20 && used <= 1 << 30, "{storage:?}");
+    let quota = admin.get("/api/v1/me/quota").await;
+    assert!(
+        quota.body["storage_used_bytes"].as_i64().unwrap_or(0) >= used,
+        "{quota:?}"
+    );
+
+    // The image is on that node, on a loop device; deleting the space removes both.
+    let image = format!("ls /var/lib/hangar/volumes/*/{id}/data.img");
+    assert!(in_node(&node, &image).await.ends_with("data.img"));
+    let (_, others) = host_docker(&["exec", "hangar-swarm-node1", "sh", "-c", &image]).await;
+    if node != "hangar-swarm-node1" {
+        assert!(
+            !others.contains("data.img"),
+            "an image on another node: {others}"
+        );
+    }
+    let loops = format!("losetup -j $(ls /var/lib/hangar/volumes/*/{id}/data.img) | wc -l");
+    assert_eq!(in_node(&node, &loops).await, "1");
+    let deleted = admin.delete(&format!("/api/v1/spaces/{id}")).await;
+    assert!((200..300).contains(&deleted.status), "{deleted:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = in_node(
+            &node,
+            &format!("ls -d /var/lib/hangar/volumes/*/{id} 2>/dev/null | wc -l"),
+        )
+        .await;
+        if left == "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the image stays after the delete"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     server.stop().await;
 }
@@ -931,6 +1055,209 @@ async fn a_node_that_dies_turns_its_spaces_stopped_within_ten_seconds() {
     server.stop().await;
 }
 
+/// A metadata-like service at a link-local address (169.254.77.1, on this machine's side of
+/// the test swarm's network, where the nodes' default route leads), answering any request
+/// with `hello-metadata`; removed on drop.
+struct LinkLocalOnTheSwarm {
+    bridge: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const LINK_LOCAL: &str = "169.254.77.1";
+const LINK_LOCAL_PORT: u16 = 8077;
+
+impl LinkLocalOnTheSwarm {
+    async fn start() -> Self {
+        let (ok, id) = host_docker(&["network", "inspect", "-f", "{{.Id}}", "hangar-swarm"]).await;
+        assert!(ok, "{id}");
+        let bridge = format!("br-{}", &id[..12]);
+        let added = std::process::Command::new("ip")
+            .args([
+                "addr",
+                "replace",
+                &format!("{LINK_LOCAL}/32"),
+                "dev",
+                &bridge,
+            ])
+            .status()
+            .unwrap();
+        assert!(added.success(), "ip addr add on {bridge}");
+        let listener = tokio::net::TcpListener::bind((LINK_LOCAL, LINK_LOCAL_PORT))
+            .await
+            .unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                // The request is read first: closing on unread bytes would reset the answer.
+                let mut request = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut request).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.0 200 OK\r\n\r\nhello-metadata\n")
+                    .await;
+            }
+        });
+        LinkLocalOnTheSwarm { bridge, task }
+    }
+}
+
+impl Drop for LinkLocalOnTheSwarm {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::process::Command::new("ip")
+            .args([
+                "addr",
+                "del",
+                &format!("{LINK_LOCAL}/32"),
+                "dev",
+                &self.bridge,
+            ])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_space_on_a_worker_reaches_no_link_local_address_that_its_node_reaches() {
+    let _turn = on_the_swarm().await;
+    let metadata = LinkLocalOnTheSwarm::start().await;
+    let db = TempDb::new();
+    let server = swarm_server(&db).await;
+    let admin = admin(&server).await;
+    let template = template(&admin, "one", 1).await;
+    let id = a_space_on_a_worker(&admin, &template, ["la", "lb", "lc"]).await;
+    let node = node_of(&id).await;
+    // The node itself reaches it: what the space cannot reach is really there.
+    let url = format!("http://{LINK_LOCAL}:{LINK_LOCAL_PORT}/");
+    let (ok, direct) = host_docker(&["exec", &node, "curl", "-s", "-m", "3", &url]).await;
+    assert!(ok && direct.contains("hello-metadata"), "{node}: {direct}");
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        &format!(
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {LINK_LOCAL} {LINK_LOCAL_PORT}; echo tr\"\"ied"
+        ),
+    )
+    .await;
+    assert!(shown.contains("tried"), "{shown}");
+    assert!(
+        !shown.contains("hello-metadata"),
+        "a space on {node} reached {LINK_LOCAL}: {shown}"
+    );
+    drop(metadata);
+    server.stop().await;
+}
+
+/// Runs `script` in the space through Hangar's SSH gateway with the system's OpenSSH client,
+/// signed in with `key`; its output and whether it succeeded.
+async fn over_ssh(
+    port: u16,
+    key: &std::path::Path,
+    login: &str,
+    script: &str,
+    input: Vec<u8>,
+) -> (bool, String) {
+    let mut ssh = tokio::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+            "-p",
+            &port.to_string(),
+        ])
+        .arg(format!("{login}@127.0.0.1"))
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ssh runs (scripts/setup.sh installs openssh-client)");
+    let mut stdin = ssh.stdin.take().unwrap();
+    let writing = tokio::spawn(async move {
+        stdin.write_all(&input).await.unwrap();
+    });
+    let out = tokio::time::timeout(Duration::from_secs(60), ssh.wait_with_output())
+        .await
+        .expect("ssh did not end")
+        .unwrap();
+    writing.await.unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_reaches_a_space_on_a_worker_with_its_exit_status_and_a_megabyte_through_stdin() {
+    let _turn = on_the_swarm().await;
+    let db = TempDb::new();
+    let server =
+        TestServer::start(&db, &["--runtime", "swarm", "--ssh-listen", "127.0.0.1:0"]).await;
+    let admin = admin(&server).await;
+    let created = admin
+        .post(
+            "/api/v1/templates",
+            json!({
+                "name": "ssh", "image": TEST_IMAGE, "shell": "/bin/sh", "compute_units": 1,
+                "features": ["terminal", "ssh"],
+                "volumes": [{"name": "data", "mount_path": "/data", "size_gib": 1}],
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = a_space_on_a_worker(&admin, &created.id(), ["sa", "sb", "sc"]).await;
+    let name = admin.get(&format!("/api/v1/spaces/{id}")).await.body["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("admin");
+    let made = tokio::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "admin", "-f"])
+        .arg(&key)
+        .status()
+        .await
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let added = admin
+        .post("/api/v1/me/ssh-keys", json!({"public_key": public}))
+        .await;
+    assert_eq!(added.status, 201, "{added:?}");
+    let port = server.ssh.expect("started with --ssh-listen").port();
+
+    let (ok, out) = over_ssh(
+        port,
+        &key,
+        &name,
+        "echo answer-$((6*7)); hostname; exit 3",
+        Vec::new(),
+    )
+    .await;
+    assert!(!ok, "exit 3 is a failure: {out}");
+    assert!(out.contains("answer-42") && out.contains(&name), "{out}");
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (ok, out) = over_ssh(
+        port,
+        &key,
+        &name,
+        "cat > /data/blob && wc -c < /data/blob",
+        payload,
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "1000000");
+    server.stop().await;
+}
+
 /// The address of a node's container on the test swarm's network.
 async fn node_ip(node: &str) -> String {
     let (ok, ip) = host_docker(&[
@@ -1037,7 +1364,7 @@ async fn a_space_reaches_no_engine_on_any_address_of_any_node_and_the_guard_is_h
         ])
         .await;
         assert!(ok, "{created}");
-        for line in created.lines().filter(|l| l.starts_with("hangar-guard-")) {
+        for line in created.lines().filter(|l| l.starts_with("hangar-helper-")) {
             helpers += 1;
             assert!(
                 line.ends_with(&format!(" {}", hangar::runtime::swarm::GUARD_IMAGE)),

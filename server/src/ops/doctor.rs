@@ -128,6 +128,8 @@ pub async fn doctor(config: &Config) -> OpsResult {
     }
 
     // What the host can enforce of the limits Hangar promises (`/readyz` says what it does).
+    // On Swarm the volumes are on the nodes: each node is checked below.
+    let on_this_host = config.runtime != RuntimeKind::Swarm;
     match (
         config.volume_sizes,
         config.docker_is_local(),
@@ -137,6 +139,7 @@ pub async fn doctor(config: &Config) -> OpsResult {
             "volume sizes",
             "not enforced, as asked (--volume-sizes off): a space can fill the host's disk",
         ),
+        _ if !on_this_host => {}
         (_, false, _) => report.fail(
             "volume sizes",
             "the Docker engine is on another machine: loop devices made here are not its",
@@ -209,6 +212,7 @@ async fn swarm_nodes(report: &mut Report, config: &Config) {
             cpus_per_cu: config.cpus_per_cu,
             memory_mib_per_cu: config.memory_mib_per_cu,
             pids_per_cu: config.pids_per_cu,
+            sized_volumes: config.volume_sizes == VolumeSizes::Loop,
         },
     );
     let nodes = match runtime.check_nodes().await {
@@ -234,6 +238,25 @@ async fn swarm_nodes(report: &mut Report, config: &Config) {
                         facts.addresses.join(", ")
                     ),
                 );
+                if config.volume_sizes == VolumeSizes::Loop {
+                    if facts.loop_devices {
+                        report.pass(
+                            &format!("volume sizes on {name}"),
+                            format!(
+                                "enforced (an ext4 image per volume under {}, made by Hangar's \
+                                 helper)",
+                                crate::runtime::swarm::NODE_VOLUMES
+                            ),
+                        );
+                    } else {
+                        report.fail(
+                            &format!("volume sizes on {name}"),
+                            "its kernel offers no loop devices or no ext4: spaces cannot start there",
+                            "load the loop and ext4 modules there, or accept unsized volumes with \
+                             --volume-sizes off",
+                        );
+                    }
+                }
                 seen.push(facts);
             }
             Err(why) => report.fail(

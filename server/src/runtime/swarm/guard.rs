@@ -18,20 +18,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig, Node};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
-};
 use bollard::Docker;
-use futures_util::StreamExt;
 
+use super::helper::run_to_end;
 use super::{node_name, node_unusable, swarm_nodes, SwarmRuntime};
-use crate::runtime::error::classify;
 use crate::runtime::{RuntimeError, LABEL_INSTALLATION, LABEL_MANAGED};
 
 /// Hangar's own image for the helper (`scripts/images.sh guard` builds it; every node needs
-/// it: `docker save hangar/guard:1 | docker -H NODE load`). The same tag is in the script.
-pub const GUARD_IMAGE: &str = "hangar/guard:1";
+/// it: `docker save hangar/guard:2 | docker -H NODE load`). The same tag is in the script.
+pub const GUARD_IMAGE: &str = "hangar/guard:2";
 
 /// A node's rules are checked again after this long (a rebooted node has lost them), and
 /// what a node said of itself is asked again.
@@ -41,12 +36,14 @@ const GUARD_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first Docker release whose Swarm sets `no_new_privs` from a service's spec (API 1.44).
 const NO_NEW_PRIVILEGES_PER_SERVICE: u32 = 25;
 
-/// Runs on the node in Hangar's image. Reports the node (`address A` lines and `nnp 0|1`); with
+/// Runs on the node in Hangar's image. Reports the node (`address A` lines, `nnp 0|1`, and
+/// `loops 0|1`: whether its kernel has loop devices and ext4 for sized volumes); with
 /// `install ADDRESS...` it then installs the chain, the other nodes' addresses as arguments.
 const SCRIPT: &str = r#"set -e
 mode=$1; shift
 ip -4 addr show | awk '$1 == "inet" { split($2, a, "/"); if (a[1] !~ /^127\./) print "address " a[1] }'
 awk '$1 == "NoNewPrivs:" { print "nnp " $2 }' /proc/self/status
+if [ -e /sys/class/misc/loop-control ] && grep -qw ext4 /proc/filesystems; then echo "loops 1"; else echo "loops 0"; fi
 [ "$mode" = install ] || exit 0
 legacy=$(iptables-legacy-save 2>/dev/null | grep -c '^-' || true)
 nft=$(iptables-nft-save 2>/dev/null | grep -c '^-' || true)
@@ -73,24 +70,41 @@ pub struct NodeFacts {
     /// Whether its engine gives every container `no_new_privs` (`dockerd
     /// --no-new-privileges`; engines before 25 do not say so in their info, the helper sees it).
     pub engine_no_new_privileges: bool,
+    /// Whether its kernel offers loop devices and ext4 (sized volumes, see [`super::disks`]).
+    pub loop_devices: bool,
 }
 
-/// The helper's report: the node's addresses and whether it runs with `no_new_privs`.
-fn parse_report(output: &str) -> (Vec<String>, bool) {
+/// What the helper reported of its node.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Report {
+    addresses: Vec<String>,
+    no_new_privileges: bool,
+    loop_devices: bool,
+}
+
+/// The helper's report: the node's addresses, whether it runs with `no_new_privs`, and
+/// whether it has loop devices.
+fn parse_report(output: &str) -> Report {
     let mut addresses = Vec::new();
     let mut no_new_privileges = false;
+    let mut loop_devices = false;
     for line in output.lines() {
         match line.trim().split_once(' ') {
             Some(("address", address)) if address.parse::<std::net::Ipv4Addr>().is_ok() => {
                 addresses.push(address.to_owned());
             }
             Some(("nnp", flag)) => no_new_privileges = flag.trim() == "1",
+            Some(("loops", flag)) => loop_devices = flag.trim() == "1",
             _ => {}
         }
     }
     addresses.sort();
     addresses.dedup();
-    (addresses, no_new_privileges)
+    Report {
+        addresses,
+        no_new_privileges,
+        loop_devices,
+    }
 }
 
 /// The major version of an engine version (`20.10.24+dfsg1` is 20); 0 when unreadable.
@@ -304,7 +318,9 @@ impl SwarmRuntime {
     async fn run_helper(&self, node: &Node, args: Vec<String>) -> Result<NodeFacts, RuntimeError> {
         let engine = self.engine_of(node)?;
         let name = node_name(node);
-        let output = tokio::time::timeout(GUARD_TIMEOUT, self.helper_output(&engine, &name, args))
+        let body = helper(&self.settings.installation, args);
+        let what = "install the node's network rules";
+        let output = tokio::time::timeout(GUARD_TIMEOUT, run_to_end(&engine, &name, body, what))
             .await
             .map_err(|_| {
                 RuntimeError::Failed(format!(
@@ -312,7 +328,7 @@ impl SwarmRuntime {
                     GUARD_TIMEOUT.as_secs()
                 ))
             })??;
-        let (addresses, engine_no_new_privileges) = parse_report(&output);
+        let report = parse_report(&output);
         let facts = NodeFacts {
             name,
             engine_version: node
@@ -321,8 +337,9 @@ impl SwarmRuntime {
                 .and_then(|d| d.engine.as_ref())
                 .and_then(|e| e.engine_version.clone())
                 .unwrap_or_default(),
-            addresses,
-            engine_no_new_privileges,
+            addresses: report.addresses,
+            engine_no_new_privileges: report.no_new_privileges,
+            loop_devices: report.loop_devices,
         };
         if major(&facts.engine_version) < NO_NEW_PRIVILEGES_PER_SERVICE
             && !facts.engine_no_new_privileges
@@ -336,87 +353,6 @@ impl SwarmRuntime {
             (facts.clone(), Instant::now()),
         );
         Ok(facts)
-    }
-
-    /// Runs the helper to its end and answers its output; an error when it fails.
-    async fn helper_output(
-        &self,
-        engine: &Docker,
-        node: &str,
-        args: Vec<String>,
-    ) -> Result<String, RuntimeError> {
-        let name = format!(
-            "hangar-guard-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let created = match engine
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-                helper(&self.settings.installation, args),
-            )
-            .await
-            .map_err(|e| classify("creating the node's network-rules helper", e))
-        {
-            Ok(created) => created,
-            Err(RuntimeError::NotFound { .. }) => {
-                return Err(RuntimeError::Failed(format!(
-                    "node {node} has no image {GUARD_IMAGE}, Hangar's own helper for its \
-                     network rules: build it with `scripts/images.sh guard` and load it there \
-                     (`docker save {GUARD_IMAGE} | docker -H <the node's engine> load`)"
-                )))
-            }
-            Err(e) => return Err(e),
-        };
-        let outcome = async {
-            engine
-                .start_container(
-                    &created.id,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                )
-                .await
-                .map_err(|e| classify("starting the node's network-rules helper", e))?;
-            let mut waiting = engine.wait_container(
-                &created.id,
-                Some(WaitContainerOptionsBuilder::new().build()),
-            );
-            let code = match waiting.next().await {
-                Some(Ok(done)) => done.status_code,
-                // A non-zero exit comes as an error carrying the code.
-                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-                Some(Err(e)) => return Err(classify("waiting for the network-rules helper", e)),
-                None => -1,
-            };
-            let mut said = String::new();
-            let mut logs = engine.logs(
-                &created.id,
-                Some(
-                    LogsOptionsBuilder::new()
-                        .stdout(true)
-                        .stderr(true)
-                        .tail("200")
-                        .build(),
-                ),
-            );
-            while let Some(Ok(line)) = logs.next().await {
-                said.push_str(&line.to_string());
-            }
-            if code == 0 {
-                return Ok(said);
-            }
-            let tail: Vec<&str> = said.lines().rev().take(20).collect();
-            Err(RuntimeError::Failed(format!(
-                "the node's network rules could not be installed (exit {code}): {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n").trim()
-            )))
-        }
-        .await;
-        let _ = engine
-            .remove_container(
-                &created.id,
-                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-            )
-            .await;
-        outcome
     }
 }
 
@@ -447,13 +383,14 @@ mod tests {
 
     #[test]
     fn a_report_gives_the_nodes_addresses_and_its_no_new_privileges_bit() {
-        let (addresses, nnp) = parse_report(
+        let report = parse_report(
             "address 172.20.0.3\naddress 10.213.0.3\r\naddress 172.20.0.3\nnnp 1\nbackend nft\n\
-             address not-an-ip\nguarded\n",
+             address not-an-ip\nloops 1\nguarded\n",
         );
-        assert_eq!(addresses, ["10.213.0.3", "172.20.0.3"]);
-        assert!(nnp);
-        assert!(!parse_report("address 10.0.0.1\nnnp 0\n").1);
+        assert_eq!(report.addresses, ["10.213.0.3", "172.20.0.3"]);
+        assert!(report.no_new_privileges && report.loop_devices);
+        let other = parse_report("address 10.0.0.1\nnnp 0\nloops 0\n");
+        assert!(!other.no_new_privileges && !other.loop_devices);
     }
 
     fn node(name: &str, version: &str, nnp: bool) -> NodeFacts {
@@ -462,6 +399,7 @@ mod tests {
             engine_version: version.to_owned(),
             addresses: Vec::new(),
             engine_no_new_privileges: nnp,
+            loop_devices: true,
         }
     }
 

@@ -96,8 +96,7 @@ impl SwarmRuntime {
                     return Ok(());
                 };
                 let engine = self.engine_of(&node)?;
-                let options = RemoveVolumeOptionsBuilder::new().force(true).build();
-                engine.remove_volume(name, Some(options)).await
+                self.remove_orphan_volume(&engine, &node, name).await
             }
             other => {
                 return Err(RuntimeError::Failed(format!(
@@ -156,6 +155,6 @@ impl SwarmRuntime {
                 }
             }
         }
-        Ok(())
+        self.remove_disks(engine, node, space).await
     }
 }

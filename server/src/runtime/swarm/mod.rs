@@ -3,15 +3,20 @@
 //! its own (spaces never reach each other).
 //! Volumes are node-local, so a space's later starts are pinned to the node its volumes were
 //! made on; exec and archive calls go to the engine of the node its task runs on (the
-//! node's `io.hangar.engine` label), through the same code as the Docker runtime.
+//! node's `io.hangar.engine` label), through the same code as the Docker runtime. Sized
+//! volumes are disk images on that node ([`disks`]): a space's first start picks its node
+//! (where its compute units fit) and makes them there before Swarm runs it.
 
+mod disks;
 mod guard;
+mod helper;
 mod managed;
 mod network;
 mod nodes;
 mod spec;
 mod start;
 
+pub use disks::NODE_VOLUMES;
 pub use guard::{privileges_status, NodeFacts, GUARD_IMAGE};
 
 use std::collections::HashMap;
@@ -60,6 +65,9 @@ pub struct SwarmSettings {
     pub cpus_per_cu: f64,
     pub memory_mib_per_cu: u64,
     pub pids_per_cu: i64,
+    /// Volumes are disk images of their size on their node ([`disks`]); else plain volumes
+    /// whose size is bookkeeping only (`--volume-sizes off`).
+    pub sized_volumes: bool,
 }
 
 pub struct SwarmRuntime {
@@ -75,6 +83,11 @@ pub struct SwarmRuntime {
     guarding: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// What each node's helper last said of its node, and when, by node id.
     facts: std::sync::Mutex<HashMap<String, (guard::NodeFacts, Instant)>>,
+    /// What the starts placing spaces right now hold on each node (CPU nanos, memory bytes),
+    /// until Swarm counts their tasks: racing first starts spread instead of piling up.
+    placing: std::sync::Mutex<HashMap<String, (i64, i64)>>,
+    /// What the nodes' sized volumes held when last measured; one measure at a time.
+    measured: tokio::sync::Mutex<disks::Measured>,
 }
 
 /// Where a running space's container is.
@@ -152,7 +165,20 @@ impl SwarmRuntime {
             guarded: std::sync::Mutex::default(),
             guarding: std::sync::Mutex::default(),
             facts: std::sync::Mutex::default(),
+            placing: std::sync::Mutex::default(),
+            measured: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// The nodes whose engines are up (drained or paused ones included: they still hold
+    /// volumes).
+    async fn ready_nodes(&self) -> Result<Vec<Node>, RuntimeError> {
+        let manager = self.manager().await?;
+        Ok(swarm_nodes(&manager)
+            .await?
+            .into_iter()
+            .filter(|node| node.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
+            .collect())
     }
 
     async fn manager(&self) -> Result<Docker, RuntimeError> {
@@ -439,12 +465,22 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn enforcement(&self) -> Enforcement {
-        Enforcement {
-            storage: Err(
-                "on Swarm, volumes are plain node-local Docker volumes: their sizes \
-                          are bookkeeping only (a space can fill its node's disk)"
+        let storage = if self.settings.sized_volumes {
+            Ok(format!(
+                "enforced: on Swarm, each volume is an ext4 image of its size on a loop device \
+                 on the space's node, under {NODE_VOLUMES}/{} there, made by Hangar's helper",
+                self.settings.installation
+            ))
+        } else {
+            Err(
+                "turned off (--volume-sizes off): on Swarm, volumes are plain node-local \
+                 Docker volumes whose sizes are bookkeeping only (a space can fill its node's \
+                 disk)"
                     .to_owned(),
-            ),
+            )
+        };
+        Enforcement {
+            storage,
             network: Ok(
                 "on Swarm, each space has an overlay network of its own (spaces never reach \
                  each other), and every node a space runs on drops what spaces send to any \
@@ -456,19 +492,11 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn volume_usage(&self, space: &SpaceSpec) -> Vec<VolumeUsage> {
-        space
-            .volumes
-            .iter()
-            .map(|volume| VolumeUsage {
-                name: volume.name.clone(),
-                used_bytes: None,
-                enforced: false,
-            })
-            .collect()
+        self.measure_space(space).await
     }
 
-    async fn storage_used(&self, _spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>> {
-        None
+    async fn storage_used(&self, spaces: &[SpaceId]) -> Option<HashMap<SpaceId, u64>> {
+        self.measure_spaces(spaces).await
     }
 
     async fn nodes(&self) -> Result<Vec<NodeReport>, RuntimeError> {

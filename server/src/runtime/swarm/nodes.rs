@@ -171,9 +171,23 @@ impl SwarmRuntime {
             }
         }
         let mut made: Vec<String> = Vec::new();
-        let copied = self
-            .copy_volumes(space, &source_engine, &target_engine, &mut made)
-            .await;
+        self.refuse_existing_volumes(space, &target_engine).await?;
+        let copied = async {
+            if self.settings.sized_volumes {
+                // Sized on the target too (a space made before sizes were enforced becomes
+                // sized by moving; data larger than its size fails the copy and stays put).
+                made.extend(
+                    space
+                        .volumes
+                        .iter()
+                        .map(|v| volume_name(&space.id, &v.name)),
+                );
+                self.make_disks(&target_engine, target, space).await?;
+            }
+            self.copy_volumes(space, &source_engine, &target_engine, &mut made)
+                .await
+        }
+        .await;
         let bytes = match copied {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -181,6 +195,10 @@ impl SwarmRuntime {
                 for volume in &made {
                     let options = RemoveVolumeOptionsBuilder::new().force(true).build();
                     let _ = target_engine.remove_volume(volume, Some(options)).await;
+                }
+                if let Err(e) = self.remove_disks(&target_engine, target, space).await {
+                    tracing::warn!(space = %space.id, node = %to_name, error = %e,
+                        "the disks of a move that failed stay on its target node");
                 }
                 return Err(e);
             }
@@ -203,8 +221,29 @@ impl SwarmRuntime {
         })
     }
 
-    /// Copies each of the space's volumes from one engine to the other; the names of the
-    /// volumes made on the target go into `made`. Returns the bytes copied.
+    /// Refuses a move onto a node that already has a volume of the space (not its current
+    /// data, which is on the node it moves from).
+    async fn refuse_existing_volumes(
+        &self,
+        space: &SpaceSpec,
+        target: &Docker,
+    ) -> Result<(), RuntimeError> {
+        for volume in &space.volumes {
+            let name = volume_name(&space.id, &volume.name);
+            let inspected = target.inspect_volume(&name).await;
+            if found("inspecting the target's volumes", inspected)?.is_some() {
+                return Err(RuntimeError::Failed(format!(
+                    "a volume {name} already exists on the target node: remove it there (it is \
+                     not this space's current data), then move again"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies each of the space's volumes from one engine to the other; the volumes it makes
+    /// on the target go into `made` (those already in it were made sized, and are filled).
+    /// Returns the bytes copied.
     async fn copy_volumes(
         &self,
         space: &SpaceSpec,
@@ -226,23 +265,18 @@ impl SwarmRuntime {
                         volume.name
                     ))
                 })?;
-            let inspected = target.inspect_volume(&name).await;
-            if found("inspecting the target's volumes", inspected)?.is_some() {
-                return Err(RuntimeError::Failed(format!(
-                    "a volume {name} already exists on the target node: remove it there (it is \
-                     not this space's current data), then move again"
-                )));
+            if !made.contains(&name) {
+                target
+                    .create_volume(VolumeCreateRequest {
+                        name: Some(name.clone()),
+                        driver: Some("local".to_owned()),
+                        labels: Some(existing.labels.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| classify("creating the volume on the target node", e))?;
+                made.push(name.clone());
             }
-            target
-                .create_volume(VolumeCreateRequest {
-                    name: Some(name.clone()),
-                    driver: Some("local".to_owned()),
-                    labels: Some(existing.labels.clone()),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| classify("creating the volume on the target node", e))?;
-            made.push(name.clone());
             let from_helper = self.helper(source, space, &name).await?;
             let to_helper = match self.helper(target, space, &name).await {
                 Ok(helper) => helper,

@@ -290,6 +290,7 @@ mod tests {
                 cpus_per_cu: 1.0,
                 memory_mib_per_cu: 1024,
                 pids_per_cu: 512,
+                sized_volumes: true,
             },
         );
         let spec = runtime.service_spec(space, "net", None, 1);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::models::{NodeState, TaskState};
+use bollard::models::{Node, NodeState, TaskState};
 use bollard::Docker;
 
 use app::ids::SpaceId;
@@ -197,14 +197,112 @@ impl SwarmRuntime {
         let pin = self.volume_node(&manager, space).await?;
         if let Some(node) = &pin {
             self.check_pinned_node(&manager, space, node).await?;
+        } else if self.settings.sized_volumes && !space.volumes.is_empty() {
+            // The first start: its sized volumes are made on the node chosen for it, first.
+            let placed = self.place(&manager, space).await?;
+            let made = self.make_disks(&placed.engine, &placed.node, space).await;
+            let started = match made {
+                Ok(()) => {
+                    let pin = placed.node.id.as_deref();
+                    self.run_service(&manager, space, &network_id, pin).await
+                }
+                Err(e) => Err(e),
+            };
+            if started.is_err() {
+                self.undo_disks(&placed.engine, &placed.node, space).await;
+            }
+            return started;
         }
+        let started = self
+            .run_service(&manager, space, &network_id, pin.as_deref())
+            .await;
+        match (started, &pin) {
+            // Its node rebooted: the loop devices of its images are gone. Attached again, and
+            // started once more.
+            (Err(e), Some(node_id)) if self.settings.sized_volumes && mount_failed(&e) => {
+                let node = self.node(&manager, node_id).await?.ok_or_else(|| {
+                    RuntimeError::Failed(format!("node {node_id} has left the swarm"))
+                })?;
+                let engine = self.engine_of(&node)?;
+                tracing::info!(space = %space.id, node = %node_name(&node), error = %e,
+                    "attaching the space's volumes again on its node");
+                self.attach_disks(&engine, &node, space).await?;
+                self.run_service(&manager, space, &network_id, pin.as_deref())
+                    .await
+            }
+            (started, _) => started,
+        }
+    }
+
+    /// Picks the node a space's first start makes its volumes on: of the active, ready nodes
+    /// whose engines Hangar reaches, the one with the most CPU left to reserve (then memory),
+    /// counting what other starts placing now hold. What this start holds is held until the
+    /// returned placement is dropped.
+    async fn place(&self, manager: &Docker, space: &SpaceSpec) -> Result<Placed<'_>, RuntimeError> {
+        let (cpus, memory) = self.reservation(space);
+        let slots = self.free_slots(manager).await.unwrap_or_default();
+        let nodes = swarm_nodes(manager).await?;
+        let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
+        let chosen = slots
+            .iter()
+            .map(|slot| {
+                let held = placing.get(&slot.node_id).copied().unwrap_or_default();
+                (slot, slot.nano_cpus - held.0, slot.memory - held.1)
+            })
+            .filter(|(_, free_cpus, free_memory)| *free_cpus >= cpus && *free_memory >= memory)
+            .filter_map(|(slot, free_cpus, free_memory)| {
+                let node = nodes
+                    .iter()
+                    .find(|n| n.id.as_deref() == Some(&slot.node_id))?;
+                let engine = self.engine_of(node).ok()?;
+                Some((node, engine, free_cpus, free_memory))
+            })
+            .max_by_key(|(_, _, free_cpus, free_memory)| (*free_cpus, *free_memory));
+        let Some((node, engine, _, _)) = chosen else {
+            drop(placing);
+            return Err(no_room(cpus, memory, &slots, false));
+        };
+        let node_id = node.id.clone().unwrap_or_default();
+        let held = placing.entry(node_id.clone()).or_default();
+        held.0 += cpus;
+        held.1 += memory;
+        Ok(Placed {
+            runtime: self,
+            node: node.clone(),
+            engine,
+            node_id,
+            cpus,
+            memory,
+        })
+    }
+
+    /// The CPU nanos and memory bytes a space reserves.
+    fn reservation(&self, space: &SpaceSpec) -> (i64, i64) {
+        let (cpus, memory) = compute_limits(
+            space.compute_units,
+            self.settings.cpus_per_cu,
+            self.settings.memory_mib_per_cu,
+        );
+        (cpus.unwrap_or(0), memory.unwrap_or(0))
+    }
+
+    /// Creates the space's service (on `pin` when given) and waits until its task runs.
+    async fn run_service(
+        &self,
+        manager: &Docker,
+        space: &SpaceSpec,
+        network_id: &str,
+        pin: Option<&str>,
+    ) -> Result<String, RuntimeError> {
+        let manager = manager.clone();
+        let pin = pin.map(str::to_owned);
         // The stopped service (0 replicas) carries the pin; a fresh one replaces it.
         let name = container_name(&space.id);
         removed(
             "removing the space's old service",
             manager.delete_service(&name).await,
         )?;
-        let spec = self.service_spec(space, &network_id, pin.as_deref(), 1);
+        let spec = self.service_spec(space, network_id, pin.as_deref(), 1);
         manager
             .create_service(spec, None)
             .await
@@ -236,12 +334,7 @@ impl SwarmRuntime {
                         return Ok(container);
                     }
                     Some(TaskState::PENDING) if error.contains("insufficient resources") => {
-                        let (cpus, memory) = compute_limits(
-                            space.compute_units,
-                            self.settings.cpus_per_cu,
-                            self.settings.memory_mib_per_cu,
-                        );
-                        let (cpus, memory) = (cpus.unwrap_or(0), memory.unwrap_or(0));
+                        let (cpus, memory) = self.reservation(space);
                         let slots = self.free_slots(&manager).await.unwrap_or_default();
                         let fits = slots.iter().any(|slot| {
                             pin.as_ref().is_none_or(|pin| *pin == slot.node_id)
@@ -256,27 +349,7 @@ impl SwarmRuntime {
                             continue;
                         }
                         self.scale(&manager, &space.id, 0, None).await?;
-                        let largest = match slots.iter().max_by_key(|slot| slot.nano_cpus) {
-                            Some(slot) => format!(
-                                "the largest free slot is {:.2} CPUs and {} MiB on node {}",
-                                slot.nano_cpus.max(0) as f64 / 1e9,
-                                slot.memory.max(0) / (1024 * 1024),
-                                slot.node
-                            ),
-                            None => "no node is active and ready".to_owned(),
-                        };
-                        let where_ = if pin.is_some() {
-                            "the node that holds this space's volumes has"
-                        } else {
-                            "no node of the cluster has"
-                        };
-                        return Err(RuntimeError::NoRoom(format!(
-                            "cluster capacity: {where_} room for this space ({} CPUs, {} MiB \
-                             reserved; {largest}). This is not your quota: stop another space \
-                             there or ask an admin to add a node, then start it again",
-                            cpus as f64 / 1e9,
-                            memory / (1024 * 1024)
-                        )));
+                        return Err(no_room(cpus, memory, &slots, pin.is_some()));
                     }
                     Some(TaskState::PENDING) if error.contains("no suitable node") => {
                         self.scale(&manager, &space.id, 0, None).await?;
@@ -315,4 +388,64 @@ impl SwarmRuntime {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// What a first start holds on the node chosen for it, until dropped.
+struct Placed<'a> {
+    runtime: &'a SwarmRuntime,
+    node: Node,
+    engine: Docker,
+    node_id: String,
+    cpus: i64,
+    memory: i64,
+}
+
+impl Drop for Placed<'_> {
+    fn drop(&mut self) {
+        let mut placing = self
+            .runtime
+            .placing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = placing.get_mut(&self.node_id) {
+            held.0 -= self.cpus;
+            held.1 -= self.memory;
+            if held.0 <= 0 && held.1 <= 0 {
+                placing.remove(&self.node_id);
+            }
+        }
+    }
+}
+
+/// Why a space cannot be placed: the cluster (or its pinned node) has no room for its
+/// reservation. Not the user's quota, and said so.
+fn no_room(cpus: i64, memory: i64, slots: &[FreeSlot], pinned: bool) -> RuntimeError {
+    let largest = match slots.iter().max_by_key(|slot| slot.nano_cpus) {
+        Some(slot) => format!(
+            "the largest free slot is {:.2} CPUs and {} MiB on node {}",
+            slot.nano_cpus.max(0) as f64 / 1e9,
+            slot.memory.max(0) / (1024 * 1024),
+            slot.node
+        ),
+        None => "no node is active and ready".to_owned(),
+    };
+    let where_ = if pinned {
+        "the node that holds this space's volumes has"
+    } else {
+        "no node of the cluster has"
+    };
+    RuntimeError::NoRoom(format!(
+        "cluster capacity: {where_} room for this space ({} CPUs, {} MiB reserved; {largest}). \
+         This is not your quota: stop another space there or ask an admin to add a node, then \
+         start it again",
+        cpus as f64 / 1e9,
+        memory / (1024 * 1024)
+    ))
+}
+
+/// Whether a start failed because the engine could not mount one of the space's volumes (a
+/// disk image whose loop device is gone).
+fn mount_failed(error: &RuntimeError) -> bool {
+    let said = error.to_string();
+    said.contains("error while mounting volume") || said.contains("failed to mount local volume")
 }
