@@ -603,10 +603,20 @@ async fn an_admin_sees_the_nodes_and_moves_a_stopped_space_with_its_data() {
     let shown = through_a_terminal(
         &server,
         &id,
-        "echo keep-me > /data/f && chown 1234:1234 /data/f && mkdir -p /data/d && echo inner > /data/d/g && echo written",
+        "echo keep-me > /data/f && chown 1234:1234 /data/f && mkdir -p /data/d && echo inner > /data/d/g \
+         && head -c 3000000 /dev/urandom > /data/r && echo written S$((1+1))UM=$(md5sum < /data/r)",
     )
     .await;
     assert!(shown.contains("written"), "{shown}");
+    let sum = |shown: &str| {
+        shown
+            .split("S2UM=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no sum in {shown}"))
+    };
+    let written = sum(&shown);
     let during = nodes(&admin).await;
     assert_eq!(during[&from]["reserved_cu"], 1);
     assert_eq!(during[&from]["free_cu"], 1);
@@ -675,10 +685,29 @@ async fn an_admin_sees_the_nodes_and_moves_a_stopped_space_with_its_data() {
     let shown = through_a_terminal(
         &server,
         &id,
-        "echo \"$(cat /data/f) $(stat -c %u:%g /data/f) $(cat /data/d/g)\"",
+        "echo \"$(cat /data/f) $(stat -c %u:%g /data/f) $(cat /data/d/g)\" S$((1+1))UM=$(md5sum < /data/r)",
     )
     .await;
     assert!(shown.contains("keep-me 1234:1234 inner"), "{shown}");
+    assert_eq!(
+        sum(&shown),
+        written,
+        "the 3 MB file came over byte for byte"
+    );
+    // Sized on its new node too; its old node keeps no image.
+    let image = format!("ls /var/lib/hangar/volumes/*/{id}/data.img 2>/dev/null | wc -l");
+    assert_eq!(in_node(&to, &image).await, "1");
+    assert_eq!(in_node(&from, &image).await, "0");
+    let shown = through_a_terminal(
+        &server,
+        &id,
+        "df -kP /data | tail -1 | awk '{ print \"size=\" $2 }'",
+    )
+    .await;
+    assert!(
+        shown.contains("size=9") || shown.contains("size=10"),
+        "/data is sized: {shown}"
+    );
     let history = admin.get("/api/v1/audit?action=space.move").await;
     assert_eq!(history.status, 200);
     assert!(

@@ -345,11 +345,7 @@ impl SwarmRuntime {
         space_id: &str,
         volumes: &[String],
     ) -> Result<(), RuntimeError> {
-        let mut args = vec![
-            "remove".to_owned(),
-            self.volumes_dir(),
-            space_id.to_owned(),
-        ];
+        let mut args = vec!["remove".to_owned(), self.volumes_dir(), space_id.to_owned()];
         args.extend(volumes.iter().cloned());
         self.disks_helper(engine, node, args, "remove the space's sized volumes")
             .await
@@ -391,7 +387,8 @@ impl SwarmRuntime {
         let plain = |s: &str| {
             !s.is_empty()
                 && !s.starts_with('.')
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         (plain(space) && plain(volume)).then(|| (space.to_owned(), volume.to_owned()))
     }

@@ -116,6 +116,21 @@ fn major(version: &str) -> u32 {
         .unwrap_or(0)
 }
 
+/// Why a node cannot give spaces `no_new_privs`, when it cannot: neither its Swarm (Docker 25
+/// and later set it from the spec) nor its engine (`--no-new-privileges`) does.
+pub fn lacks_no_new_privileges(node: &NodeFacts) -> Option<String> {
+    (major(&node.engine_version) < NO_NEW_PRIVILEGES_PER_SERVICE && !node.engine_no_new_privileges)
+        .then(|| {
+            format!(
+                "node {} (Docker {}) cannot give spaces no-new-privileges: Swarm sets it from a \
+                 service's spec on Docker {NO_NEW_PRIVILEGES_PER_SERVICE} (API 1.44) and later \
+                 only, and its engine does not set it for every container. Upgrade Docker there, \
+                 or start its dockerd with --no-new-privileges",
+                node.name, node.engine_version
+            )
+        })
+}
+
 /// Whether spaces on every node seen so far run with `no_new_privs`, and how; else which
 /// nodes cannot, and what to do.
 pub fn privileges_status(nodes: &[NodeFacts]) -> Result<String, String> {
@@ -266,7 +281,7 @@ impl SwarmRuntime {
 
     /// Asks a node what it is (its addresses, `no_new_privs`) unless it said so lately; a
     /// failure is logged and the node keeps what it said before.
-    async fn learn(&self, node: &Node) {
+    pub(super) async fn learn(&self, node: &Node) {
         let id = node.id.clone().unwrap_or_default();
         let fresh = self
             .facts
@@ -306,6 +321,12 @@ impl SwarmRuntime {
         Ok(checked)
     }
 
+    /// What a node last said of itself, if it was ever asked.
+    pub(super) fn facts_of(&self, node_id: &str) -> Option<NodeFacts> {
+        let facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        facts.get(node_id).map(|(node, _)| node.clone())
+    }
+
     /// What every node seen so far said of itself.
     pub(super) fn node_facts(&self) -> Vec<NodeFacts> {
         let facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
@@ -341,12 +362,8 @@ impl SwarmRuntime {
             engine_no_new_privileges: report.no_new_privileges,
             loop_devices: report.loop_devices,
         };
-        if major(&facts.engine_version) < NO_NEW_PRIVILEGES_PER_SERVICE
-            && !facts.engine_no_new_privileges
-        {
-            tracing::warn!(node = %facts.name, version = %facts.engine_version,
-                "spaces on this node run WITHOUT no-new-privileges: Docker before 25 cannot \
-                 set it per service; start its dockerd with --no-new-privileges or upgrade it");
+        if let Some(why) = lacks_no_new_privileges(&facts) {
+            tracing::warn!("{why}: spaces (but privileged templates') are not started there");
         }
         self.facts.lock().unwrap_or_else(|p| p.into_inner()).insert(
             node.id.clone().unwrap_or_default(),
@@ -417,6 +434,13 @@ mod tests {
         assert!(
             ok.contains("spec on a") && ok.contains("--no-new-privileges) on b"),
             "{ok}"
+        );
+        assert!(lacks_no_new_privileges(&node("a", "25.0.3", false)).is_none());
+        assert!(lacks_no_new_privileges(&node("b", "20.10.24+dfsg1", true)).is_none());
+        let why = lacks_no_new_privileges(&node("c", "24.0.7", false)).unwrap();
+        assert!(
+            why.contains("node c (Docker 24.0.7)") && why.contains("Docker 25"),
+            "{why}"
         );
         let lacking = privileges_status(&[
             node("a", "28.1.1", false),

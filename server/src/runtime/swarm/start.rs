@@ -8,6 +8,7 @@ use bollard::Docker;
 
 use app::ids::SpaceId;
 
+use super::guard::lacks_no_new_privileges;
 use super::{
     newest, node_name, node_unusable, running_tasks, swarm_nodes, task_error, task_state,
     SwarmRuntime, NODE_PING_TIMEOUT, POLL, STOP_TIMEOUT,
@@ -197,14 +198,19 @@ impl SwarmRuntime {
         let pin = self.volume_node(&manager, space).await?;
         if let Some(node) = &pin {
             self.check_pinned_node(&manager, space, node).await?;
-        } else if self.settings.sized_volumes && !space.volumes.is_empty() {
+        }
+        let avoid = self
+            .nodes_without_no_new_privileges(&manager, space, pin.as_deref())
+            .await?;
+        if pin.is_none() && self.settings.sized_volumes && !space.volumes.is_empty() {
             // The first start: its sized volumes are made on the node chosen for it, first.
-            let placed = self.place(&manager, space).await?;
+            let placed = self.place(&manager, space, &avoid).await?;
             let made = self.make_disks(&placed.engine, &placed.node, space).await;
             let started = match made {
                 Ok(()) => {
                     let pin = placed.node.id.as_deref();
-                    self.run_service(&manager, space, &network_id, pin).await
+                    self.run_service(&manager, space, &network_id, pin, &avoid)
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -214,7 +220,7 @@ impl SwarmRuntime {
             return started;
         }
         let started = self
-            .run_service(&manager, space, &network_id, pin.as_deref())
+            .run_service(&manager, space, &network_id, pin.as_deref(), &avoid)
             .await;
         match (started, &pin) {
             // Its node rebooted: the loop devices of its images are gone. Attached again, and
@@ -227,20 +233,66 @@ impl SwarmRuntime {
                 tracing::info!(space = %space.id, node = %node_name(&node), error = %e,
                     "attaching the space's volumes again on its node");
                 self.attach_disks(&engine, &node, space).await?;
-                self.run_service(&manager, space, &network_id, pin.as_deref())
+                self.run_service(&manager, space, &network_id, pin.as_deref(), &avoid)
                     .await
             }
             (started, _) => started,
         }
     }
 
+    /// The nodes a space must not run on because they cannot give it `no_new_privs` (each
+    /// candidate asked first, at most once a minute); a refusal saying why when no candidate
+    /// can (its pinned node, or every node). Privileged templates' spaces run without it.
+    async fn nodes_without_no_new_privileges(
+        &self,
+        manager: &Docker,
+        space: &SpaceSpec,
+        pin: Option<&str>,
+    ) -> Result<Vec<String>, RuntimeError> {
+        if space.privileged {
+            return Ok(Vec::new());
+        }
+        let nodes = swarm_nodes(manager).await?;
+        let candidates: Vec<&Node> = nodes
+            .iter()
+            .filter(|node| node_unusable(node).is_none())
+            .filter(|node| pin.is_none_or(|pin| node.id.as_deref() == Some(pin)))
+            .collect();
+        futures_util::future::join_all(candidates.iter().map(|node| self.learn(node))).await;
+        let mut avoid = Vec::new();
+        let mut reasons = Vec::new();
+        for node in &candidates {
+            let id = node.id.clone().unwrap_or_default();
+            if let Some(why) = self
+                .facts_of(&id)
+                .and_then(|facts| lacks_no_new_privileges(&facts))
+            {
+                avoid.push(id);
+                reasons.push(why);
+            }
+        }
+        if !candidates.is_empty() && avoid.len() == candidates.len() {
+            return Err(RuntimeError::Failed(format!(
+                "Hangar does not run a space without no-new-privileges: {}",
+                reasons.join("; ")
+            )));
+        }
+        Ok(avoid)
+    }
+
     /// Picks the node a space's first start makes its volumes on: of the active, ready nodes
     /// whose engines Hangar reaches, the one with the most CPU left to reserve (then memory),
     /// counting what other starts placing now hold. What this start holds is held until the
     /// returned placement is dropped.
-    async fn place(&self, manager: &Docker, space: &SpaceSpec) -> Result<Placed<'_>, RuntimeError> {
+    async fn place(
+        &self,
+        manager: &Docker,
+        space: &SpaceSpec,
+        avoid: &[String],
+    ) -> Result<Placed<'_>, RuntimeError> {
         let (cpus, memory) = self.reservation(space);
-        let slots = self.free_slots(manager).await.unwrap_or_default();
+        let mut slots = self.free_slots(manager).await.unwrap_or_default();
+        slots.retain(|slot| !avoid.contains(&slot.node_id));
         let nodes = swarm_nodes(manager).await?;
         let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
         let chosen = slots
@@ -293,6 +345,7 @@ impl SwarmRuntime {
         space: &SpaceSpec,
         network_id: &str,
         pin: Option<&str>,
+        avoid: &[String],
     ) -> Result<String, RuntimeError> {
         let manager = manager.clone();
         let pin = pin.map(str::to_owned);
@@ -302,7 +355,12 @@ impl SwarmRuntime {
             "removing the space's old service",
             manager.delete_service(&name).await,
         )?;
-        let spec = self.service_spec(space, network_id, pin.as_deref(), 1);
+        let mut spec = self.service_spec(space, network_id, pin.as_deref(), 1);
+        if let Some(task) = spec.task_template.as_mut() {
+            let placement = task.placement.get_or_insert_with(Default::default);
+            let constraints = placement.constraints.get_or_insert_with(Vec::new);
+            constraints.extend(avoid.iter().map(|node| format!("node.id!={node}")));
+        }
         manager
             .create_service(spec, None)
             .await
@@ -326,6 +384,16 @@ impl SwarmRuntime {
                             // Never a space that can reach the nodes' engines.
                             let _ = self.scale(&manager, &space.id, 0, None).await;
                             return Err(e);
+                        }
+                        // A node first heard of now (it could not be asked before the start).
+                        let lacking = self
+                            .facts_of(&node_id)
+                            .and_then(|facts| lacks_no_new_privileges(&facts));
+                        if let Some(why) = lacking.filter(|_| !space.privileged) {
+                            let _ = self.scale(&manager, &space.id, 0, None).await;
+                            return Err(RuntimeError::Failed(format!(
+                                "Hangar does not run a space without no-new-privileges: {why}"
+                            )));
                         }
                         if pin.is_none() && !space.volumes.is_empty() {
                             // Its volumes are now on this node: later starts go there.
