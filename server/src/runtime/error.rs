@@ -32,6 +32,10 @@ pub enum Missing {
     /// A network: the shared spaces network replaced by another server's, or a space's
     /// overlay removed under a start.
     Network,
+    /// A device: one a container is given that its host lacks (`/dev/loop-control` on a node
+    /// without loop devices), or the device a volume mounts (a disk image whose loop device
+    /// went with a reboot).
+    Device,
     /// Any other object.
     Object,
 }
@@ -56,7 +60,12 @@ pub(crate) fn classify(doing: &str, error: DockerError) -> RuntimeError {
             message,
         } => {
             let sentence = format!("{doing}: {message}");
-            if names_a_missing_network(&message) {
+            if names_a_missing_device(&message) {
+                RuntimeError::NotFound {
+                    what: Missing::Device,
+                    message: sentence,
+                }
+            } else if names_a_missing_network(&message) {
                 // Docker says so with 404, or with 500 from a start.
                 RuntimeError::NotFound {
                     what: Missing::Network,
@@ -111,7 +120,12 @@ pub(crate) fn unchanged(error: &DockerError) -> bool {
 /// A failure the engine reported in its own words `said` (a Swarm task's error), as
 /// `message`.
 pub(crate) fn reported(message: String, said: &str) -> RuntimeError {
-    if names_a_missing_network(said) {
+    if names_a_missing_device(said) {
+        RuntimeError::NotFound {
+            what: Missing::Device,
+            message,
+        }
+    } else if names_a_missing_network(said) {
         RuntimeError::NotFound {
             what: Missing::Network,
             message,
@@ -119,6 +133,14 @@ pub(crate) fn reported(message: String, said: &str) -> RuntimeError {
     } else {
         RuntimeError::Failed(message)
     }
+}
+
+/// A device given to a container that its host lacks, or a volume whose device cannot be
+/// mounted (Docker's words for both).
+fn names_a_missing_device(said: &str) -> bool {
+    said.contains("adding custom device")
+        || said.contains("error while mounting volume")
+        || said.contains("failed to mount local volume")
 }
 
 fn names_a_missing_network(said: &str) -> bool {
@@ -182,6 +204,25 @@ mod tests {
                 refusal(status, "network 1f2e not found"),
                 RuntimeError::NotFound {
                     what: Missing::Network,
+                    ..
+                }
+            ));
+        }
+        for words in [
+            "error gathering device information while adding custom device \"/dev/loop-control\": no such file or directory",
+            "error while mounting volume '/var/lib/docker/volumes/x/_data': failed to mount local volume: no such file or directory",
+        ] {
+            assert!(matches!(
+                refusal(500, words),
+                RuntimeError::NotFound {
+                    what: Missing::Device,
+                    ..
+                }
+            ));
+            assert!(matches!(
+                reported(words.to_owned(), words),
+                RuntimeError::NotFound {
+                    what: Missing::Device,
                     ..
                 }
             ));

@@ -24,7 +24,7 @@ use app::ids::SpaceId;
 
 use super::helper::run_to_end;
 use super::{node_name, SwarmRuntime, GUARD_IMAGE};
-use crate::runtime::error::classify;
+use crate::runtime::error::{classify, Missing};
 use crate::runtime::labels::{labelled, space_labels, volume_labels, volume_name, volumes};
 use crate::runtime::{
     RuntimeError, SpaceSpec, VolumeUsage, LABEL_INSTALLATION, LABEL_MANAGED, LABEL_SPACE,
@@ -240,14 +240,26 @@ impl SwarmRuntime {
     ) -> Result<String, RuntimeError> {
         let name = node_name(node);
         let body = disk_helper(&self.settings.installation, args);
-        tokio::time::timeout(DISK_TIMEOUT, run_to_end(engine, &name, body, what))
+        let ran = tokio::time::timeout(DISK_TIMEOUT, run_to_end(engine, &name, body, what))
             .await
             .map_err(|_| {
                 RuntimeError::Failed(format!(
                     "the helper took over {} s to {what} on node {name}",
                     DISK_TIMEOUT.as_secs()
                 ))
-            })?
+            })?;
+        ran.map_err(|e| match e {
+            RuntimeError::NotFound {
+                what: Missing::Device,
+                message,
+            } => RuntimeError::Failed(format!(
+                "node {name} has no loop devices for containers (/dev/loop-control), which \
+                 sized volumes need: give its engine loop devices (a node in a container needs \
+                 --device /dev/loop-control --device-cgroup-rule 'b 7:* rwm'), or run Hangar \
+                 with --volume-sizes off ({message})"
+            )),
+            e => e,
+        })
     }
 
     /// Makes the space's disk images on `node` (those missing) and its volumes on them;

@@ -11,7 +11,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::GUARD_IMAGE;
-use crate::runtime::error::classify;
+use crate::runtime::error::{classify, Missing};
 use crate::runtime::RuntimeError;
 
 /// How many of the helper's last lines an error quotes.
@@ -38,7 +38,10 @@ pub(super) async fn run_to_end(
         .map_err(|e| classify(&format!("creating the helper to {what} on node {node}"), e))
     {
         Ok(created) => created,
-        Err(RuntimeError::NotFound { .. }) => {
+        Err(RuntimeError::NotFound {
+            what: Missing::Object,
+            ..
+        }) => {
             return Err(RuntimeError::Failed(format!(
                 "node {node} has no image {GUARD_IMAGE}, Hangar's own helper for its network \
                  rules and sized volumes: build it with `scripts/images.sh guard` and load it \

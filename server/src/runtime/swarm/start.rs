@@ -14,7 +14,7 @@ use super::{
     SwarmRuntime, NODE_PING_TIMEOUT, POLL, STOP_TIMEOUT,
 };
 use crate::runtime::container::compute_limits;
-use crate::runtime::error::{classify, found, removed, reported};
+use crate::runtime::error::{classify, found, removed, reported, Missing};
 use crate::runtime::labels::{container_name, volume_name};
 use crate::runtime::{RuntimeError, SpaceSpec};
 
@@ -225,7 +225,15 @@ impl SwarmRuntime {
         match (started, &pin) {
             // Its node rebooted: the loop devices of its images are gone. Attached again, and
             // started once more.
-            (Err(e), Some(node_id)) if self.settings.sized_volumes && mount_failed(&e) => {
+            (
+                Err(
+                    e @ RuntimeError::NotFound {
+                        what: Missing::Device,
+                        ..
+                    },
+                ),
+                Some(node_id),
+            ) if self.settings.sized_volumes => {
                 let node = self.node(&manager, node_id).await?.ok_or_else(|| {
                     RuntimeError::Failed(format!("node {node_id} has left the swarm"))
                 })?;
@@ -295,19 +303,21 @@ impl SwarmRuntime {
         slots.retain(|slot| !avoid.contains(&slot.node_id));
         let nodes = swarm_nodes(manager).await?;
         let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
+        // What the starts placing now hold is not free.
+        for slot in &mut slots {
+            let held = placing.get(&slot.node_id).copied().unwrap_or_default();
+            slot.nano_cpus -= held.0;
+            slot.memory -= held.1;
+        }
         let chosen = slots
             .iter()
-            .map(|slot| {
-                let held = placing.get(&slot.node_id).copied().unwrap_or_default();
-                (slot, slot.nano_cpus - held.0, slot.memory - held.1)
-            })
-            .filter(|(_, free_cpus, free_memory)| *free_cpus >= cpus && *free_memory >= memory)
-            .filter_map(|(slot, free_cpus, free_memory)| {
+            .filter(|slot| slot.nano_cpus >= cpus && slot.memory >= memory)
+            .filter_map(|slot| {
                 let node = nodes
                     .iter()
                     .find(|n| n.id.as_deref() == Some(&slot.node_id))?;
                 let engine = self.engine_of(node).ok()?;
-                Some((node, engine, free_cpus, free_memory))
+                Some((node, engine, slot.nano_cpus, slot.memory))
             })
             .max_by_key(|(_, _, free_cpus, free_memory)| (*free_cpus, *free_memory));
         let Some((node, engine, _, _)) = chosen else {
@@ -509,11 +519,4 @@ fn no_room(cpus: i64, memory: i64, slots: &[FreeSlot], pinned: bool) -> RuntimeE
         cpus as f64 / 1e9,
         memory / (1024 * 1024)
     ))
-}
-
-/// Whether a start failed because the engine could not mount one of the space's volumes (a
-/// disk image whose loop device is gone).
-fn mount_failed(error: &RuntimeError) -> bool {
-    let said = error.to_string();
-    said.contains("error while mounting volume") || said.contains("failed to mount local volume")
 }
