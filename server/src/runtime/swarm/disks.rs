@@ -230,15 +230,19 @@ pub(super) struct Measured {
 }
 
 impl SwarmRuntime {
-    /// Runs the disk helper on `node` within [`DISK_TIMEOUT`].
+    /// Runs the disk helper on `node` within [`DISK_TIMEOUT`]: `mode` on the space's images,
+    /// one argument per volume.
     async fn disks_helper(
         &self,
         engine: &Docker,
         node: &Node,
-        args: Vec<String>,
+        (mode, space_id): (&str, &str),
+        volumes: impl Iterator<Item = String>,
         what: &str,
     ) -> Result<String, RuntimeError> {
         let name = node_name(node);
+        let mut args = vec![mode.to_owned(), self.volumes_dir(), space_id.to_owned()];
+        args.extend(volumes);
         let body = disk_helper(&self.settings.installation, args);
         let ran = tokio::time::timeout(DISK_TIMEOUT, run_to_end(engine, &name, body, what))
             .await
@@ -270,15 +274,13 @@ impl SwarmRuntime {
         node: &Node,
         space: &SpaceSpec,
     ) -> Result<(), RuntimeError> {
-        let mut args = vec!["make".to_owned(), self.volumes_dir(), space.id.to_string()];
-        args.extend(
-            space
-                .volumes
-                .iter()
-                .map(|v| format!("{}:{}", v.name, v.size_gib.max(1))),
-        );
+        let sizes = space
+            .volumes
+            .iter()
+            .map(|v| format!("{}:{}", v.name, v.size_gib.max(1)));
+        let what = "make the space's sized volumes";
         let said = self
-            .disks_helper(engine, node, args, "make the space's sized volumes")
+            .disks_helper(engine, node, ("make", space.id.as_str()), sizes, what)
             .await?;
         let links = parse_links(&said);
         let labels = space_labels(&self.settings.installation, space);
@@ -323,13 +325,9 @@ impl SwarmRuntime {
         node: &Node,
         space: &SpaceSpec,
     ) -> Result<(), RuntimeError> {
-        let mut args = vec![
-            "attach".to_owned(),
-            self.volumes_dir(),
-            space.id.to_string(),
-        ];
-        args.extend(space.volumes.iter().map(|v| v.name.clone()));
-        self.disks_helper(engine, node, args, "attach the space's sized volumes")
+        let names = space.volumes.iter().map(|v| v.name.clone());
+        let what = "attach the space's sized volumes";
+        self.disks_helper(engine, node, ("attach", space.id.as_str()), names, what)
             .await
             .map(drop)
     }
@@ -357,9 +355,9 @@ impl SwarmRuntime {
         space_id: &str,
         volumes: &[String],
     ) -> Result<(), RuntimeError> {
-        let mut args = vec!["remove".to_owned(), self.volumes_dir(), space_id.to_owned()];
-        args.extend(volumes.iter().cloned());
-        self.disks_helper(engine, node, args, "remove the space's sized volumes")
+        let names = volumes.iter().cloned();
+        let what = "remove the space's sized volumes";
+        self.disks_helper(engine, node, ("remove", space_id), names, what)
             .await
             .map(drop)
     }
