@@ -76,8 +76,9 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
 
     /// How volume sizes are enforced: `loop` makes each volume an ext4 filesystem of its size
-    /// on a loop device (needs root, on the Docker host); `off` leaves sizes as bookkeeping
-    /// only (a space can then fill the host's disk; start-up and `/readyz` say so).
+    /// on a loop device (needs root, on the Docker host; on Swarm, on the space's node through
+    /// Hangar's helper image); `off` leaves sizes as bookkeeping only (a space can then fill
+    /// the host's disk; start-up and `/readyz` say so).
     #[arg(long, env = "HANGAR_VOLUME_SIZES", default_value = "loop")]
     pub volume_sizes: VolumeSizes,
 
