@@ -91,7 +91,7 @@ pub fn host_support() -> Result<(), String> {
 }
 
 /// A name Hangar made (a space id or a volume name): no path separators, no dots first.
-fn plain_name(name: &str) -> bool {
+pub(crate) fn plain_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && name

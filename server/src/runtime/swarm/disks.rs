@@ -24,6 +24,7 @@ use app::ids::SpaceId;
 
 use super::helper::run_to_end;
 use super::{node_name, SwarmRuntime, GUARD_IMAGE};
+use crate::runtime::disks::plain_name;
 use crate::runtime::error::{classify, Missing};
 use crate::runtime::labels::{labelled, space_labels, volume_labels, volume_name, volumes};
 use crate::runtime::{
@@ -218,8 +219,8 @@ fn helper_labels(installation: &str) -> HashMap<String, String> {
 }
 
 /// Whether a volume lives on a disk image (made with the ext4 driver options).
-fn is_sized(options: Option<&HashMap<String, String>>) -> bool {
-    options.and_then(|o| o.get("type")).map(String::as_str) == Some(SIZED_TYPE)
+fn is_sized(options: &HashMap<String, String>) -> bool {
+    options.get("type").map(String::as_str) == Some(SIZED_TYPE)
 }
 
 /// What the nodes' sized volumes held when last measured, by space.
@@ -371,7 +372,7 @@ impl SwarmRuntime {
         name: &str,
     ) -> Result<(), bollard::errors::Error> {
         let image = match engine.inspect_volume(name).await {
-            Ok(volume) if is_sized(Some(&volume.options)) => volume
+            Ok(volume) if is_sized(&volume.options) => volume
                 .options
                 .get("device")
                 .and_then(|device| self.image_of_link(device)),
@@ -394,13 +395,7 @@ impl SwarmRuntime {
         let rest = device.strip_prefix(&format!("{}/", self.volumes_dir()))?;
         let (space, file) = rest.split_once('/')?;
         let volume = file.strip_suffix(".dev")?;
-        let plain = |s: &str| {
-            !s.is_empty()
-                && !s.starts_with('.')
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        (plain(space) && plain(volume)).then(|| (space.to_owned(), volume.to_owned()))
+        (plain_name(space) && plain_name(volume)).then(|| (space.to_owned(), volume.to_owned()))
     }
 
     /// Removes volumes (and their images) this start made on `node` before it failed, so that
@@ -444,7 +439,7 @@ impl SwarmRuntime {
         .await?;
         let mut spaces = HashMap::new();
         let mut names = Vec::new();
-        for volume in listed.into_iter().filter(|v| is_sized(Some(&v.options))) {
+        for volume in listed.into_iter().filter(|v| is_sized(&v.options)) {
             if let Some(space) = volume
                 .labels
                 .get(LABEL_SPACE)
@@ -561,23 +556,24 @@ mod tests {
     fn the_disk_helper_gets_the_loop_devices_and_its_folder_and_nothing_else() {
         let body = disk_helper("inst", vec!["make".into()]);
         assert_eq!(body.image.as_deref(), Some(GUARD_IMAGE));
-        let host = body.host_config.unwrap();
+        let host = body.host_config.unwrap_or_default();
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(
-            host.binds.unwrap(),
-            [
-                "/var/lib/hangar/volumes/inst:/var/lib/hangar/volumes/inst",
-                "/dev:/dev"
-            ]
+            host.binds,
+            Some(vec![
+                "/var/lib/hangar/volumes/inst:/var/lib/hangar/volumes/inst".to_owned(),
+                "/dev:/dev".to_owned()
+            ])
         );
-        assert_eq!(host.device_cgroup_rules.unwrap(), ["b 7:* rwm"]);
+        assert_eq!(host.device_cgroup_rules, Some(vec!["b 7:* rwm".to_owned()]));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
         assert_eq!(host.cap_add, Some(vec!["MKNOD".to_owned()]));
         assert!(host.privileged.is_none());
         let measuring = measuring_helper("inst", &["v1".to_owned()])
             .host_config
-            .unwrap();
-        let mounts = measuring.mounts.unwrap();
+            .unwrap_or_default();
+        let mounts = measuring.mounts.clone().unwrap_or_default();
+        assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].read_only, Some(true));
         assert!(measuring.binds.is_none() && measuring.cap_add.is_none());
     }
@@ -617,10 +613,7 @@ mod tests {
         let used = parse_measures("hangar-a-data 249195 249193 4096\nbad line\nb 10 20 4096\n");
         assert_eq!(used["hangar-a-data"], 2 * 4096);
         assert_eq!(used["b"], 0, "more free than total counts as empty");
-        assert!(is_sized(Some(&HashMap::from([(
-            "type".into(),
-            "ext4".into()
-        )]))));
-        assert!(!is_sized(Some(&HashMap::new())) && !is_sized(None));
+        assert!(is_sized(&HashMap::from([("type".into(), "ext4".into())])));
+        assert!(!is_sized(&HashMap::new()));
     }
 }

@@ -83,9 +83,10 @@ pub struct SwarmRuntime {
     guarding: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// What each node's helper last said of its node, and when, by node id.
     facts: std::sync::Mutex<HashMap<String, (guard::NodeFacts, Instant)>>,
-    /// What the starts placing spaces right now hold on each node (CPU nanos, memory bytes),
-    /// until Swarm counts their tasks: racing first starts spread instead of piling up.
-    placing: std::sync::Mutex<HashMap<String, (i64, i64)>>,
+    /// What each start placing a space right now holds (its node, CPU nanos, memory bytes),
+    /// by space, counted until Swarm counts the space's task: racing first starts spread
+    /// instead of piling up, and no reservation counts twice.
+    placing: std::sync::Mutex<HashMap<SpaceId, (String, i64, i64)>>,
     /// What the nodes' sized volumes held when last measured; one measure at a time.
     measured: tokio::sync::Mutex<disks::Measured>,
 }

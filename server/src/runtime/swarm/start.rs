@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::models::{Node, NodeState, TaskState};
+use bollard::models::{Node, NodeState, Task, TaskState};
 use bollard::Docker;
 
 use app::ids::SpaceId;
@@ -16,7 +16,7 @@ use super::{
 use crate::runtime::container::compute_limits;
 use crate::runtime::error::{classify, found, removed, reported, Missing};
 use crate::runtime::labels::{container_name, volume_name};
-use crate::runtime::{RuntimeError, SpaceSpec};
+use crate::runtime::{RuntimeError, SpaceSpec, LABEL_SPACE};
 
 /// How long a start waits for Swarm to run the task (an image load on a node included).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -84,34 +84,7 @@ impl SwarmRuntime {
     async fn free_slots(&self, manager: &Docker) -> Option<Vec<FreeSlot>> {
         let nodes = swarm_nodes(manager).await.ok()?;
         let tasks = running_tasks(manager).await.ok()?;
-        Some(
-            nodes
-                .iter()
-                .filter(|node| node_unusable(node).is_none())
-                .map(|node| {
-                    let total = node.description.as_ref().and_then(|d| d.resources.as_ref());
-                    let (mut nano_cpus, mut memory) = (
-                        total.and_then(|r| r.nano_cpus).unwrap_or(0),
-                        total.and_then(|r| r.memory_bytes).unwrap_or(0),
-                    );
-                    for task in tasks.iter().filter(|t| t.node_id == node.id) {
-                        let reserved = task
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.resources.as_ref())
-                            .and_then(|r| r.reservations.as_ref());
-                        nano_cpus -= reserved.and_then(|r| r.nano_cpus).unwrap_or(0);
-                        memory -= reserved.and_then(|r| r.memory_bytes).unwrap_or(0);
-                    }
-                    FreeSlot {
-                        node_id: node.id.clone().unwrap_or_default(),
-                        node: node_name(node),
-                        nano_cpus,
-                        memory,
-                    }
-                })
-                .collect(),
-        )
+        Some(free_slots_of(&nodes, &tasks))
     }
 
     /// Whether the node is in the swarm, ready, and its engine answers now.
@@ -299,15 +272,33 @@ impl SwarmRuntime {
         avoid: &[String],
     ) -> Result<Placed<'_>, RuntimeError> {
         let (cpus, memory) = self.reservation(space);
-        let mut slots = self.free_slots(manager).await.unwrap_or_default();
-        slots.retain(|slot| !avoid.contains(&slot.node_id));
         let nodes = swarm_nodes(manager).await?;
+        let tasks = running_tasks(manager).await?;
+        let mut slots = free_slots_of(&nodes, &tasks);
+        slots.retain(|slot| !avoid.contains(&slot.node_id));
+        let counted: std::collections::HashSet<&str> = tasks
+            .iter()
+            .filter_map(|task| {
+                let labels = task
+                    .spec
+                    .as_ref()?
+                    .container_spec
+                    .as_ref()?
+                    .labels
+                    .as_ref()?;
+                labels.get(LABEL_SPACE).map(String::as_str)
+            })
+            .collect();
         let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
-        // What the starts placing now hold is not free.
-        for slot in &mut slots {
-            let held = placing.get(&slot.node_id).copied().unwrap_or_default();
-            slot.nano_cpus -= held.0;
-            slot.memory -= held.1;
+        // What the starts placing now hold is not free, unless Swarm counts it already.
+        for (space_id, (node_id, held_cpus, held_memory)) in placing.iter() {
+            if counted.contains(space_id.as_str()) {
+                continue;
+            }
+            if let Some(slot) = slots.iter_mut().find(|slot| slot.node_id == *node_id) {
+                slot.nano_cpus -= held_cpus;
+                slot.memory -= held_memory;
+            }
         }
         let chosen = slots
             .iter()
@@ -324,17 +315,15 @@ impl SwarmRuntime {
             drop(placing);
             return Err(no_room(cpus, memory, &slots, false));
         };
-        let node_id = node.id.clone().unwrap_or_default();
-        let held = placing.entry(node_id.clone()).or_default();
-        held.0 += cpus;
-        held.1 += memory;
+        placing.insert(
+            space.id.clone(),
+            (node.id.clone().unwrap_or_default(), cpus, memory),
+        );
         Ok(Placed {
             runtime: self,
             node: node.clone(),
             engine,
-            node_id,
-            cpus,
-            memory,
+            space_id: space.id.clone(),
         })
     }
 
@@ -468,14 +457,43 @@ impl SwarmRuntime {
     }
 }
 
+/// What each active, ready node of `nodes` has left to reserve, `tasks` (those meant to run)
+/// counted.
+fn free_slots_of(nodes: &[Node], tasks: &[Task]) -> Vec<FreeSlot> {
+    nodes
+        .iter()
+        .filter(|node| node_unusable(node).is_none())
+        .map(|node| {
+            let total = node.description.as_ref().and_then(|d| d.resources.as_ref());
+            let (mut nano_cpus, mut memory) = (
+                total.and_then(|r| r.nano_cpus).unwrap_or(0),
+                total.and_then(|r| r.memory_bytes).unwrap_or(0),
+            );
+            for task in tasks.iter().filter(|t| t.node_id == node.id) {
+                let reserved = task
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.resources.as_ref())
+                    .and_then(|r| r.reservations.as_ref());
+                nano_cpus -= reserved.and_then(|r| r.nano_cpus).unwrap_or(0);
+                memory -= reserved.and_then(|r| r.memory_bytes).unwrap_or(0);
+            }
+            FreeSlot {
+                node_id: node.id.clone().unwrap_or_default(),
+                node: node_name(node),
+                nano_cpus,
+                memory,
+            }
+        })
+        .collect()
+}
+
 /// What a first start holds on the node chosen for it, until dropped.
 struct Placed<'a> {
     runtime: &'a SwarmRuntime,
     node: Node,
     engine: Docker,
-    node_id: String,
-    cpus: i64,
-    memory: i64,
+    space_id: SpaceId,
 }
 
 impl Drop for Placed<'_> {
@@ -485,13 +503,7 @@ impl Drop for Placed<'_> {
             .placing
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = placing.get_mut(&self.node_id) {
-            held.0 -= self.cpus;
-            held.1 -= self.memory;
-            if held.0 <= 0 && held.1 <= 0 {
-                placing.remove(&self.node_id);
-            }
-        }
+        placing.remove(&self.space_id);
     }
 }
 
