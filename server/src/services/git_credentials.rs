@@ -98,15 +98,19 @@ const HELPER: &str = r#"#!/bin/sh
 d=$(dirname "$0")
 asked=$(cat)
 nonce="$$-$(date +%s)"
-# One question at a time. A question takes 24 s at most, so a lock older than 25 s is one a
-# killed helper left: it is taken over.
+# One question at a time. A lock whose helper is gone (killed, or running before the space
+# restarted) is taken over at once; any other after 25 s, as a question takes 24 s at most.
 i=0
 while ! mkdir "$d/lock" 2>/dev/null; do
   i=$((i + 1))
-  if [ $i -gt 250 ]; then rmdir "$d/lock" 2>/dev/null; mkdir "$d/lock" 2>/dev/null || exit 0; break; fi
+  holder=$(cat "$d/lock/pid" 2>/dev/null)
+  if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } || [ $i -gt 250 ]; then
+    rm -rf "$d/lock"; mkdir "$d/lock" 2>/dev/null || exit 0; break
+  fi
   sleep 0.1
 done
-trap 'rmdir "$d/lock"' EXIT
+echo $$ >"$d/lock/pid"
+trap 'rm -rf "$d/lock"' EXIT
 # Asked again until answered, for 20 s: while a server restarts, the broker it left answers
 # nothing and ends, and the next server's broker takes a while to come.
 end=$(($(date +%s) + 20))
@@ -164,16 +168,22 @@ if [ -n "$old" ] && grep -qs hangar-end "/proc/$old/cmdline"; then
   kill "$old" 2>/dev/null
   timeout 1 sh -c ': >"$1/req"' _ "$d"
 fi
-rm -rf "$d" && mkdir -p "$d" && chmod 700 "$d" || exit 1
-mkfifo -m 600 "$d/req" "$d/ans" || exit 1
-cat >"$d/helper" <<'HELPER'
+# The folder and its FIFOs stay, and each script is replaced whole: git may ask meanwhile (a
+# server taking over), and must find the helper and the FIFOs it asks through.
+if [ -L "$d" ]; then rm -f "$d" || exit 1; fi
+mkdir -p "$d" && [ -O "$d" ] && chmod 700 "$d" || exit 1
+for fifo in req ans; do
+  [ -p "$d/$fifo" ] || {{ rm -f "$d/$fifo" && mkfifo "$d/$fifo"; }} || exit 1
+  chmod 600 "$d/$fifo" || exit 1
+done
+cat >"$d/helper.new" <<'HELPER'
 {HELPER}HELPER
-chmod 700 "$d/helper"
+chmod 700 "$d/helper.new" && mv -f "$d/helper.new" "$d/helper" || exit 1
 git config --global --get-all credential.helper | grep -qxF "$d/helper" ||
   git config --global --add credential.helper "$d/helper"
-cat >"$d/ssh" <<'SSH'
+cat >"$d/ssh.new" <<'SSH'
 {SSH_WRAPPER}SSH
-chmod 700 "$d/ssh"
+chmod 700 "$d/ssh.new" && mv -f "$d/ssh.new" "$d/ssh" || exit 1
 # A command of the user's own stays theirs.
 current=$(git config --global --get core.sshCommand)
 [ -z "$current" ] || [ "$current" = '{SSH_COMMAND}' ] ||
