@@ -173,14 +173,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/new") view=pages::repos::NewSpacePage ssr=SsrMode::Async />
                     <Route path=path!("/spaces/:id/terminal") view={Lazy::<lazy::TerminalRoute>::new()} />
                     <Route path=path!("/spaces/:id") view={Lazy::<lazy::SpaceRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view={Lazy::<lazy::NotificationsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/profile") view={Lazy::<lazy::ProfileRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin") view={Lazy::<lazy::OverviewRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view={Lazy::<lazy::UsersRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/groups") view={Lazy::<lazy::GroupsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/templates") view={Lazy::<lazy::TemplatesRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/spaces") view={Lazy::<lazy::AllSpacesRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("/admin/notifications") view=pages::admin::notifications::AdminNotificationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/notifications") view={Lazy::<lazy::AdminNotificationsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view={Lazy::<lazy::AuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/features") view={Lazy::<lazy::FeaturesRoute>::new()} ssr=SsrMode::Async />
                 </Routes>

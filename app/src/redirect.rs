@@ -1,11 +1,10 @@
 //! Where a sign-in (or an app's sign-in) may send the browser back to: a path of the same
-//! origin only, decided by parsing the address as the browser will (the WHATWG URL parser of
-//! the `url` crate), never by looking at its text. Browsers strip tabs and newlines, read `\`
-//! as `/` and take `//host` as another site, so `/\t/example.org` or `/\example.org`, which
-//! look like paths, lead elsewhere; what comes out of [`same_origin_path`] is the path the
-//! browser would have reached on this origin, written so that it cannot mean anything else.
-
-use url::Url;
+//! origin only, decided by parsing the address as the browser will (the WHATWG URL parser:
+//! the browser's own in the browser, the `url` crate's on the server), never by looking at its
+//! text. Browsers strip tabs and newlines, read `\` as `/` and take `//host` as another site,
+//! so `/\t/example.org` or `/\example.org`, which look like paths, lead elsewhere; what comes
+//! out of [`same_origin_path`] is the path the browser would have reached on this origin,
+//! written so that it cannot mean anything else.
 
 /// Stand-ins for this origin, one per scheme it may be served over (`http:x` is a path on an
 /// `http` origin but another host on an `https` one): their name never resolves, and only
@@ -29,27 +28,44 @@ pub fn same_origin_path(target: &str) -> Option<String> {
 
 /// What [`same_origin_path`] finds against one stand-in.
 fn path_on(base: &str, target: &str) -> Option<String> {
-    let here = Url::parse(base).ok()?;
-    let there = here.join(target).ok()?;
-    if there.origin() != here.origin() {
+    let there = Resolved::join(base, target)?;
+    if there.origin != Resolved::join(base, "")?.origin {
         return None;
     }
-    let mut path = there.path().to_owned();
-    if let Some(query) = there.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    if let Some(fragment) = there.fragment() {
-        path.push('#');
-        path.push_str(fragment);
-    }
+    // The rest of the address after its origin: the path, query and fragment, as written.
+    // (An address with a user name or password does not start with its origin.)
+    let path = there.href.strip_prefix(&there.origin)?.to_owned();
     // `/.//host` resolves to the path `//host`, which written out would be another host: the
     // answer must lead to the same place when the browser reads it again.
-    match here.join(&path) {
-        Ok(again) if again == there && path.starts_with('/') && !path.starts_with("//") => {
-            Some(path)
-        }
-        _ => None,
+    let again = Resolved::join(base, &path)?;
+    (again.href == there.href && path.starts_with('/') && !path.starts_with("//")).then_some(path)
+}
+
+/// An address resolved against a base, as the WHATWG URL parser does.
+struct Resolved {
+    href: String,
+    origin: String,
+}
+
+impl Resolved {
+    /// In the browser, its own parser: the one that will follow the address, and no parser of
+    /// ours in the first download.
+    #[cfg(feature = "hydrate")]
+    fn join(base: &str, target: &str) -> Option<Self> {
+        let url = web_sys::Url::new_with_base(target, base).ok()?;
+        Some(Self {
+            href: url.href(),
+            origin: url.origin(),
+        })
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    fn join(base: &str, target: &str) -> Option<Self> {
+        let url = url::Url::parse(base).ok()?.join(target).ok()?;
+        Some(Self {
+            origin: url.origin().ascii_serialization(),
+            href: url.into(),
+        })
     }
 }
 

@@ -1,13 +1,13 @@
 //! The pages that load on demand. Their code is cut out of the main wasm by
 //! `cargo xtask build` into three parts: the admin pages, the space's pages (overview and
-//! terminal) and the profile; the first download carries only the sign-in page, the dashboard
-//! and what they share. A part is fetched the first time one of its pages is shown (and, on a
+//! terminal) and the user's own pages (profile, notifications); the first download carries
+//! only the sign-in page, the dashboard, `/new` and what they share. A part is fetched the first time one of its pages is shown (and, on a
 //! server-rendered page, preloaded with it).
 
 use leptos::prelude::*;
 use leptos_router::LazyRoute;
 
-use crate::pages::{admin, profile, space, terminal};
+use crate::pages::{admin, notifications, profile, space, terminal};
 
 /// The pages that live in one wasm part: one split function per part, so a part is one
 /// download and the code its pages share is not cut into ever smaller pieces.
@@ -20,6 +20,14 @@ pub enum AdminPage {
     Spaces,
     Audit,
     Features,
+    Notifications,
+}
+
+/// The signed-in user's own pages: one part.
+#[derive(Clone, Copy)]
+pub enum OwnPage {
+    Profile,
+    Notifications,
 }
 
 #[derive(Clone, Copy)]
@@ -70,6 +78,9 @@ page_part!(fn admin_view / __preload_admin_view (page: AdminPage) {
         AdminPage::Spaces => view! { <admin::spaces::AllSpacesPage /> }.into_any(),
         AdminPage::Audit => view! { <admin::audit::AuditPage /> }.into_any(),
         AdminPage::Features => view! { <admin::features::FeaturesPage /> }.into_any(),
+        AdminPage::Notifications => {
+            view! { <admin::notifications::AdminNotificationsPage /> }.into_any()
+        }
     })
 });
 
@@ -81,9 +92,12 @@ page_part!(fn space_view / __preload_space_view (page: SpacePage) {
     })
 });
 
-page_part!(fn profile_view / __preload_profile_view () {
+page_part!(fn profile_view / __preload_profile_view (page: OwnPage) {
     preload_part("profile_view");
-    Ok(view! { <profile::ProfilePage /> }.into_any())
+    Ok(match page {
+        OwnPage::Profile => view! { <profile::ProfilePage /> }.into_any(),
+        OwnPage::Notifications => view! { <notifications::NotificationsPage /> }.into_any(),
+    })
 });
 
 /// How long to wait before each new try at a part's download. A blip (Chromium drops the
@@ -224,7 +238,21 @@ on_demand_route!(
     space_view(SpacePage::Terminal),
     __preload_space_view
 );
-on_demand_route!(ProfileRoute, profile_view(), __preload_profile_view);
+on_demand_route!(
+    AdminNotificationsRoute,
+    admin_view(AdminPage::Notifications),
+    __preload_admin_view
+);
+on_demand_route!(
+    ProfileRoute,
+    profile_view(OwnPage::Profile),
+    __preload_profile_view
+);
+on_demand_route!(
+    NotificationsRoute,
+    profile_view(OwnPage::Notifications),
+    __preload_profile_view
+);
 
 #[cfg(feature = "ssr")]
 pub use ssr::WasmParts;
