@@ -98,19 +98,20 @@ const HELPER: &str = r#"#!/bin/sh
 d=$(dirname "$0")
 asked=$(cat)
 nonce="$$-$(date +%s)"
-# One question at a time. A lock whose helper is gone (killed, or running before the space
-# restarted) is taken over at once; any other after 25 s, as a question takes 24 s at most.
-i=0
-while ! mkdir "$d/lock" 2>/dev/null; do
-  i=$((i + 1))
-  holder=$(cat "$d/lock/pid" 2>/dev/null)
-  if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } || [ $i -gt 250 ]; then
-    rm -rf "$d/lock"; mkdir "$d/lock" 2>/dev/null || exit 0; break
-  fi
-  sleep 0.1
-done
-echo $$ >"$d/lock/pid"
-trap 'rm -rf "$d/lock"' EXIT
+# One question at a time. The lock is the kernel's (flock), let go of when its helper ends,
+# however it ends; a helper from before a restart or a killed one leaves nothing held.
+# Without flock, a folder is the lock, taken over after 25 s (a question takes 24 s at most).
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$d/lock.f" && timeout 25 flock 9 || exit 0
+else
+  i=0
+  while ! mkdir "$d/lock" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 250 ]; then rmdir "$d/lock" 2>/dev/null; mkdir "$d/lock" 2>/dev/null || exit 0; break; fi
+    sleep 0.1
+  done
+  trap 'rmdir "$d/lock"' EXIT
+fi
 # Asked again until answered, for 20 s: while a server restarts, the broker it left answers
 # nothing and ends, and the next server's broker takes a while to come.
 end=$(($(date +%s) + 20))
