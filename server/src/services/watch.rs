@@ -41,35 +41,51 @@ pub struct AccessWatch {
     caller: Caller,
     need: Need,
     changes: broadcast::Receiver<Update>,
+    /// The periodic look, kept across calls of [`Self::lost`]: a channel that calls it again
+    /// after each of its own events must not put the next look off each time.
+    every: tokio::time::Interval,
+    /// The look under way (a change that concerns the caller came, or time was up): kept
+    /// here, so that a call of [`Self::lost`] cancelled meanwhile (the channel had work of
+    /// its own) goes on with it at the next call instead of dropping it.
+    look: Option<Look>,
 }
+
+/// A look at whether the caller still has what the channel needs: the reason when not.
+type Look = std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>;
 
 impl AccessWatch {
     /// Resolves, with a reason fit to show the person, once the caller lost what the channel
-    /// needs. Cancel-safe: select on it beside the channel's own work.
+    /// needs. Cancel-safe: select on it beside the channel's own work, and call it again; a
+    /// change it received is looked at even when the call that received it was cancelled.
     pub async fn lost(&mut self) -> String {
-        let mut every = tokio::time::interval(RECHECK);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
         loop {
-            let check = tokio::select! {
+            if let Some(look) = self.look.as_mut() {
+                let reason = look.await;
+                self.look = None;
+                if let Some(reason) = reason {
+                    return reason;
+                }
+            }
+            let due = tokio::select! {
                 update = self.changes.recv() => match update {
-                    Ok(Update::Changed(change)) => self.concerns(&change),
+                    Ok(Update::Changed(change)) => concerns(self.caller.id(), &self.need, &change),
                     // Something may have been missed: look.
                     Ok(Update::Resync) | Err(RecvError::Lagged(_)) => true,
                     Err(RecvError::Closed) => return "Hangar is shutting down".into(),
                 },
-                _ = every.tick() => true,
+                _ = self.every.tick() => true,
             };
-            if check {
-                if let Some(reason) = self.services.access_lost(&self.caller, &self.need).await {
-                    return reason;
-                }
+            if due {
+                let (services, caller, need) = (
+                    self.services.clone(),
+                    self.caller.clone(),
+                    self.need.clone(),
+                );
+                self.look = Some(Box::pin(async move {
+                    services.access_lost(&caller, &need).await
+                }));
             }
         }
-    }
-
-    fn concerns(&self, change: &Change) -> bool {
-        concerns(self.caller.id(), &self.need, change)
     }
 }
 
@@ -86,11 +102,15 @@ fn concerns(user: &UserId, need: &Need, change: &Change) -> bool {
 impl Services {
     /// Starts watching `caller`'s right to what `need` names.
     pub fn watch_access(&self, caller: &Caller, need: Need) -> AccessWatch {
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         AccessWatch {
             services: self.clone(),
             caller: caller.clone(),
             need,
             changes: self.notifier.subscribe(),
+            every,
+            look: None,
         }
     }
 
