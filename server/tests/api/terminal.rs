@@ -281,7 +281,8 @@ async fn a_terminal_closes_within_a_second_once_its_user_loses_the_right(db: Tes
     let mut view = connect(&server, &cookie, &id, &session_id(), None)
         .await
         .unwrap();
-    view.send("while :; do echo up-$((1+1)); sleep 0.002; done\n").await;
+    view.send("while :; do echo up-$((1+1)); sleep 0.002; done\n")
+        .await;
     view.expect("up-2").await;
     let out = server
         .client
