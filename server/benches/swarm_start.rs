@@ -325,6 +325,9 @@ async fn main() {
             .await
             .unwrap();
     }
+    // Bounded: a swarm whose manager is gone (its engine crashed) ends the bench with a reason
+    // instead of holding the run forever.
+    let deadline = Instant::now() + Duration::from_secs(180);
     for id in &ids {
         loop {
             let response = client
@@ -335,6 +338,11 @@ async fn main() {
             if response.status() == 404 {
                 break;
             }
+            assert!(
+                Instant::now() < deadline,
+                "space {id} was not deleted within 180 s: is the swarm's manager up? \
+                 (scripts/swarm-up.sh starts it again)"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
