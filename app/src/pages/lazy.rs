@@ -1,8 +1,8 @@
 //! The pages that load on demand. Their code is cut out of the main wasm by
 //! `cargo xtask build` into three parts: the admin pages, the space's pages (overview and
 //! terminal) and the user's own pages (profile, notifications); the first download carries
-//! only the sign-in page, the dashboard, `/new` and what they share. A part is fetched the first time one of its pages is shown (and, on a
-//! server-rendered page, preloaded with it).
+//! only the sign-in page, the dashboard, `/new` and what they share. A part is fetched the
+//! first time one of its pages is shown (and, on a server-rendered page, preloaded with it).
 
 use leptos::prelude::*;
 use leptos_router::LazyRoute;

@@ -125,6 +125,11 @@ fn task_state(task: &Task) -> Option<TaskState> {
     task.status.as_ref().and_then(|s| s.state)
 }
 
+/// The labels of a task's container (Hangar's space and installation labels among them).
+fn task_labels(task: &Task) -> Option<&HashMap<String, String>> {
+    task.spec.as_ref()?.container_spec.as_ref()?.labels.as_ref()
+}
+
 fn task_error(task: &Task) -> String {
     let status = task.status.as_ref();
     status

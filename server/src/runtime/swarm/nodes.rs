@@ -17,8 +17,8 @@ use futures_util::StreamExt;
 use app::ids::SpaceId;
 
 use super::{
-    node_name, node_unusable, running_tasks, swarm_nodes, task_state, SwarmRuntime, LABEL_NODE,
-    NODE_PING_TIMEOUT,
+    node_name, node_unusable, running_tasks, swarm_nodes, task_labels, task_state, SwarmRuntime,
+    LABEL_NODE, NODE_PING_TIMEOUT,
 };
 use crate::runtime::error::{classify, found};
 use crate::runtime::labels::{container_name, labelled, volume_name, volumes};
@@ -81,7 +81,7 @@ impl SwarmRuntime {
                 .filter(|t| t.node_id.as_deref() == Some(id.as_str()))
                 .filter(|t| task_state(t) == Some(bollard::models::TaskState::RUNNING))
                 .filter_map(|t| {
-                    let labels = t.spec.as_ref()?.container_spec.as_ref()?.labels.as_ref()?;
+                    let labels = task_labels(t)?;
                     (labels.get(LABEL_INSTALLATION) == Some(&self.settings.installation))
                         .then(|| labels.get(LABEL_SPACE).map(|s| SpaceId::from(s.as_str())))
                         .flatten()

@@ -10,8 +10,8 @@ use app::ids::SpaceId;
 
 use super::guard::lacks_no_new_privileges;
 use super::{
-    newest, node_name, node_unusable, running_tasks, swarm_nodes, task_error, task_state,
-    SwarmRuntime, NODE_PING_TIMEOUT, POLL, STOP_TIMEOUT,
+    newest, node_name, node_unusable, running_tasks, swarm_nodes, task_error, task_labels,
+    task_state, SwarmRuntime, NODE_PING_TIMEOUT, POLL, STOP_TIMEOUT,
 };
 use crate::runtime::container::compute_limits;
 use crate::runtime::error::{classify, found, removed, reported, Missing};
@@ -278,16 +278,7 @@ impl SwarmRuntime {
         slots.retain(|slot| !avoid.contains(&slot.node_id));
         let counted: std::collections::HashSet<&str> = tasks
             .iter()
-            .filter_map(|task| {
-                let labels = task
-                    .spec
-                    .as_ref()?
-                    .container_spec
-                    .as_ref()?
-                    .labels
-                    .as_ref()?;
-                labels.get(LABEL_SPACE).map(String::as_str)
-            })
+            .filter_map(|task| task_labels(task)?.get(LABEL_SPACE).map(String::as_str))
             .collect();
         let mut placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
         // What the starts placing now hold is not free, unless Swarm counts it already.
