@@ -50,31 +50,10 @@ impl AuthApi for Services {
                 })?;
                 Ok(caller)
             }
-            Authorization::None => {
-                // The cookie's id, known before the session is loaded: a kept answer spares
-                // loading it and its user.
-                let Some(cookie_id) = presented.session.id() else {
-                    return Err(ApiError::unauthorized());
-                };
-                let read = async {
-                    Ok::<_, ApiError>(
-                        match (
-                            self.auth.presented_user(presented).await?,
-                            presented.session.id(),
-                        ) {
-                            (Some(user), Some(id)) => Some(Caller {
-                                user,
-                                credential: Credential::Session(id.to_string()),
-                            }),
-                            _ => None,
-                        },
-                    )
-                };
-                callers
-                    .or_read(format!("session:{cookie_id}"), generation, read)
-                    .await?
-                    .ok_or_else(ApiError::unauthorized)
-            }
+            Authorization::None => self
+                .session_caller(presented, generation)
+                .await?
+                .ok_or_else(ApiError::unauthorized),
         }
     }
 
@@ -103,11 +82,50 @@ impl AuthApi for Services {
     }
 
     async fn current_user(&self, presented: &Presented) -> ApiResult<Option<UserDto>> {
-        self.auth.presented_user(presented).await
+        let generation = self.notifier.rights_generation();
+        Ok(self
+            .session_caller(presented, generation)
+            .await?
+            .map(|caller| caller.user))
     }
 
     async fn sign_in_methods(&self, presented: &Presented) -> ApiResult<SignInMethods> {
         self.sign_in_methods_of(presented).await
+    }
+}
+
+impl Services {
+    /// Who holds the presented session cookie, if anyone: the kept answer while nothing that
+    /// may take a right away was announced since `generation` (taken before the database is
+    /// read), else the session and its user, read and kept.
+    async fn session_caller(
+        &self,
+        presented: &Presented,
+        generation: u64,
+    ) -> ApiResult<Option<Caller>> {
+        // The cookie's id, known before the session is loaded: a kept answer spares loading
+        // it and its user.
+        let Some(cookie_id) = presented.session.id() else {
+            return Ok(None);
+        };
+        let read = async {
+            Ok::<_, ApiError>(
+                match (
+                    self.auth.presented_user(presented).await?,
+                    presented.session.id(),
+                ) {
+                    (Some(user), Some(id)) => Some(Caller {
+                        user,
+                        credential: Credential::Session(id.to_string()),
+                    }),
+                    _ => None,
+                },
+            )
+        };
+        self.remembered
+            .callers
+            .or_read(format!("session:{cookie_id}"), generation, read)
+            .await
     }
 }
 

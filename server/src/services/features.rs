@@ -105,18 +105,31 @@ impl Services {
         &self,
         users: &[UserId],
     ) -> ApiResult<HashMap<UserId, BTreeSet<Feature>>> {
-        Ok(self
-            .rules_of(users)
-            .await?
-            .into_iter()
-            .map(|(user, rules)| {
-                let allowed = Feature::ALL
-                    .into_iter()
-                    .filter(|f| decide(&rules, *f).0)
-                    .collect();
-                (user, allowed)
-            })
-            .collect())
+        // Taken before the database is read (see `Recent::or_read`).
+        let generation = self.notifier.rights_generation();
+        let kept = &self.remembered.allowed_features;
+        let mut out = HashMap::with_capacity(users.len());
+        let mut unknown = Vec::new();
+        for user in users {
+            match kept.get(user, generation) {
+                Some(allowed) => {
+                    out.insert(user.clone(), allowed);
+                }
+                None => unknown.push(user.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(out);
+        }
+        for (user, rules) in self.rules_of(&unknown).await? {
+            let allowed: BTreeSet<Feature> = Feature::ALL
+                .into_iter()
+                .filter(|f| decide(&rules, *f).0)
+                .collect();
+            kept.put(user.clone(), generation, allowed.clone());
+            out.insert(user, allowed);
+        }
+        Ok(out)
     }
 
     /// What the caller may use in this space: its template's features that both the caller

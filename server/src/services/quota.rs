@@ -78,16 +78,26 @@ pub async fn contributions(
     db: &impl ConnectionTrait,
     owner: &impl QuotaOwner,
 ) -> ApiResult<Vec<Contribution>> {
+    let mut all = vec![own_contribution(owner)];
+    all.extend(group_contributions(db, owner.owner_id()).await?);
+    Ok(all)
+}
+
+/// What the groups of `owner` add to their quota, by group name.
+async fn group_contributions(
+    db: &impl ConnectionTrait,
+    owner: &UserId,
+) -> ApiResult<Vec<Contribution>> {
     let memberships = sea_orm::sea_query::Query::select()
         .column(group_member::Column::GroupId)
         .from(group_member::Entity)
-        .and_where(group_member::Column::UserId.eq(owner.owner_id().clone()))
+        .and_where(group_member::Column::UserId.eq(owner.clone()))
         .to_owned();
     let groups = group::Entity::find()
         .filter(group::Column::Id.in_subquery(memberships))
         .all(db)
         .await?;
-    Ok(contributions_of(owner, groups.iter()))
+    Ok(by_group_name(groups.iter()))
 }
 
 /// The owner's own values first, then their groups' by name (sorted here, not by the
@@ -96,17 +106,30 @@ fn contributions_of<'a>(
     owner: &impl QuotaOwner,
     groups: impl Iterator<Item = &'a group::Model>,
 ) -> Vec<Contribution> {
+    let mut all = vec![own_contribution(owner)];
+    all.extend(by_group_name(groups));
+    all
+}
+
+/// The groups' contributions, by group name.
+fn by_group_name<'a>(groups: impl Iterator<Item = &'a group::Model>) -> Vec<Contribution> {
     let mut groups: Vec<&group::Model> = groups.collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut all = vec![Contribution {
+    groups
+        .into_iter()
+        .map(|g| Contribution {
+            source: format!("group:{}", g.name),
+            limits: group_limits(g),
+        })
+        .collect()
+}
+
+/// The owner's own values, the first of their quota's contributions.
+fn own_contribution(owner: &impl QuotaOwner) -> Contribution {
+    Contribution {
         source: "own".into(),
         limits: owner.own_limits(),
-    }];
-    all.extend(groups.into_iter().map(|g| Contribution {
-        source: format!("group:{}", g.name),
-        limits: group_limits(g),
-    }));
-    all
+    }
 }
 
 /// What a group adds to each member's quota.
@@ -239,7 +262,7 @@ fn report(sources: Vec<Contribution>, used: &Usage, storage_used: Option<u64>) -
 
 impl Services {
     pub async fn quota_report(&self, owner: &impl QuotaOwner) -> ApiResult<QuotaReport> {
-        let sources = contributions(&self.db, owner).await?;
+        let sources = self.shown_contributions(owner).await?;
         let spaces: Vec<SpaceUnits> = live_space_units()
             .filter(space::Column::OwnerId.eq(owner.owner_id().clone()))
             .into_tuple()
@@ -254,6 +277,27 @@ impl Services {
         let mut usage = usage_of(&spaces);
         usage.tunnels = tunnels_of(&self.db, owner.owner_id()).await?;
         Ok(report(sources, &usage, storage_used))
+    }
+}
+
+impl Services {
+    /// [`contributions`] for showing: the groups' part is reused for a moment (see
+    /// [`super::recent`]), the owner's own values are the ones given.
+    async fn shown_contributions(&self, owner: &impl QuotaOwner) -> ApiResult<Vec<Contribution>> {
+        // Taken before the database is read (see `Recent::or_read`).
+        let generation = self.notifier.rights_generation();
+        let kept = &self.remembered.quota_sources;
+        let groups = match kept.get(owner.owner_id(), generation) {
+            Some(groups) => groups,
+            None => {
+                let read = group_contributions(&self.db, owner.owner_id()).await?;
+                kept.put(owner.owner_id().clone(), generation, read.clone());
+                read
+            }
+        };
+        let mut all = vec![own_contribution(owner)];
+        all.extend(groups);
+        Ok(all)
     }
 }
 

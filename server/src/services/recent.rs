@@ -10,8 +10,11 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeSet;
+
 use app::api::ssr::Caller;
-use app::ids::SpaceId;
+use app::api::templates::Feature;
+use app::ids::{SpaceId, UserId};
 
 use super::apps::tickets::AppSession;
 
@@ -29,6 +32,12 @@ pub struct Remembered {
     pub spaces_by_name: Recent<(String, String), SpaceId>,
     /// Who an app cookie (by its hash) signs in on an app host, to which port of which space.
     pub app_sessions: Recent<(String, String), AppSession>,
+    /// The features a user may use, from the rules of everyone, their groups and their own
+    /// (every page of spaces and every space's door asks it of the owner and the caller).
+    pub allowed_features: Recent<UserId, BTreeSet<Feature>>,
+    /// What a user's groups add to their quota (shown on every dashboard; the quota's check
+    /// at a change reads them afresh, in its transaction).
+    pub quota_sources: Recent<UserId, Vec<crate::domain::quota::Contribution>>,
 }
 
 impl Default for Remembered {
@@ -37,6 +46,8 @@ impl Default for Remembered {
             callers: Recent::new(CALLER_TTL, MOST_ANSWERS),
             spaces_by_name: Recent::new(NAME_TTL, MOST_ANSWERS),
             app_sessions: Recent::new(CALLER_TTL, MOST_ANSWERS),
+            allowed_features: Recent::new(CALLER_TTL, MOST_ANSWERS),
+            quota_sources: Recent::new(CALLER_TTL, MOST_ANSWERS),
         }
     }
 }

@@ -274,6 +274,76 @@ async fn quota_is_checked_against_the_owner_whoever_acts(db: TestDb) {
     server.stop().await;
 }
 
+both_dbs!(what_a_page_shows_follows_a_change_of_groups_or_rules_at_once);
+/// The dashboard's quota and a space's allowed features are reused for a moment between
+/// requests; a change that may alter them is seen by the very next request.
+async fn what_a_page_shows_follows_a_change_of_groups_or_rules_at_once(db: TestDb) {
+    let server = TestServer::start(&db, &[]).await;
+    let admin = admin(&server).await;
+    let (ann_id, ann) = admin
+        .new_member(
+            &server,
+            "ann",
+            json!({"max_spaces": 2, "compute_units": 1, "storage_units": 10}),
+        )
+        .await;
+    let compute = |report: &serde_json::Value| report["quota"]["compute_units"].clone();
+    let group = admin
+        .post(
+            "/api/v1/groups",
+            json!({"name": "team", "compute_units": 3}),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{group:?}");
+    let group = group.id();
+    assert_eq!(compute(&ann.get("/api/v1/me/quota").await.body), 1);
+    admin
+        .put(&format!("/api/v1/groups/{group}/members/{ann_id}"))
+        .await;
+    assert_eq!(compute(&ann.get("/api/v1/me/quota").await.body), 4);
+    let changed = admin
+        .patch(
+            &format!("/api/v1/groups/{group}"),
+            json!({"compute_units": 7}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(compute(&ann.get("/api/v1/me/quota").await.body), 8);
+    admin
+        .delete(&format!("/api/v1/groups/{group}/members/{ann_id}"))
+        .await;
+    assert_eq!(compute(&ann.get("/api/v1/me/quota").await.body), 1);
+
+    let template = admin.new_template("plain", 1, json!([])).await;
+    let space = ann.new_space("web", &template).await;
+    let allowed = |space: &serde_json::Value| {
+        space["allowed_features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = allowed(&ann.get(&format!("/api/v1/spaces/{space}")).await.body);
+    assert!(before.iter().any(|f| f == "terminal"), "{before:?}");
+    let denied = admin
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/feature-rules",
+            Some(json!({"scope": "user", "subject": "ann", "feature": "terminal", "rule": "deny"})),
+        )
+        .await;
+    assert!(denied.status < 300, "{denied:?}");
+    let after = allowed(&ann.get(&format!("/api/v1/spaces/{space}")).await.body);
+    assert!(!after.iter().any(|f| f == "terminal"), "{after:?}");
+    let listed = ann.get("/api/v1/spaces").await;
+    assert!(
+        !allowed(&listed.body[0]).iter().any(|f| f == "terminal"),
+        "{listed:?}"
+    );
+    server.stop().await;
+}
+
 /// A quota without its tunnel limit (the ports tests check that one).
 fn without_tunnels(quota: &serde_json::Value) -> serde_json::Value {
     let mut quota = quota.clone();

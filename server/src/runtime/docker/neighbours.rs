@@ -133,26 +133,37 @@ pub fn pin(bridge: &str, pid: u32, address: Ipv4Addr, mac_address: &str) -> Resu
     }
     let port = port_of(bridge, pid, &mac)?;
     let address = address.to_string();
-    run(
-        "ip",
-        &[
-            "neigh",
-            "replace",
-            &address,
-            "lladdr",
-            &mac,
-            "nud",
-            "permanent",
-            "dev",
-            bridge,
-        ],
-    )?;
-    run(
-        "bridge",
-        &[
-            "fdb", "replace", &mac, "dev", &port, "master", "static", "sticky",
-        ],
-    )?;
+    // Two entries of their own, made at once: a start waits for both.
+    let (neighbour, forwarding) = std::thread::scope(|both| {
+        let neighbour = both.spawn(|| {
+            run(
+                "ip",
+                &[
+                    "neigh",
+                    "replace",
+                    &address,
+                    "lladdr",
+                    &mac,
+                    "nud",
+                    "permanent",
+                    "dev",
+                    bridge,
+                ],
+            )
+        });
+        let forwarding = run(
+            "bridge",
+            &[
+                "fdb", "replace", &mac, "dev", &port, "master", "static", "sticky",
+            ],
+        );
+        let neighbour = neighbour
+            .join()
+            .unwrap_or_else(|_| Err("making the neighbour entry failed".to_owned()));
+        (neighbour, forwarding)
+    });
+    neighbour?;
+    forwarding?;
     let isolated = Path::new("/sys/class/net")
         .join(&port)
         .join("brport/isolated");

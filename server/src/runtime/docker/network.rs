@@ -24,9 +24,9 @@ pub const SPACES_NETWORK: &str = "hangar-spaces";
 /// How often a running Hangar checks that the network rules are still in place.
 const FIREWALL_RECHECK: Duration = Duration::from_secs(30);
 
-/// The network rules as last checked: on which bridge, when, and the outcome.
+/// The network rules as last checked: on which network and bridge, when, and the outcome.
 pub(super) struct NetworkGuard {
-    checked: Option<(String, Instant)>,
+    checked: Option<(String, String, Instant)>,
     status: Result<String, String>,
     /// The spaces network's bridge, once known.
     pub(super) bridge: Option<String>,
@@ -51,15 +51,24 @@ impl DockerRuntime {
     }
 
     /// Installs (or, with `--allow-host-access`, removes) the network rules on the spaces
-    /// network's bridge, unless checked there recently; the outcome is kept for
-    /// [`crate::runtime::Runtime::enforcement`] and logged when it changes. Answers the
-    /// bridge's name when the network could be inspected.
+    /// network's bridge, unless checked there recently, and removes the pins of addresses no
+    /// container holds any more (see [`Self::network_rules`] and [`Self::sweep_pins`]).
+    /// Answers the bridge's name when the network could be inspected.
     pub(super) async fn guard_network(
         &self,
         docker: &bollard::Docker,
         network_id: &str,
     ) -> Option<String> {
-        let mut guard = self.guard.lock().await;
+        let bridge = self.network_rules(docker, network_id).await?;
+        self.sweep_pins(docker, network_id).await;
+        Some(bridge)
+    }
+
+    /// The bridge of the spaces network `network_id`, from the engine.
+    async fn bridge_of(
+        docker: &bollard::Docker,
+        network_id: &str,
+    ) -> Option<(String, bollard::models::NetworkInspect)> {
         let info = match docker
             .inspect_network(
                 network_id,
@@ -78,8 +87,18 @@ impl DockerRuntime {
             .as_ref()
             .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
             .unwrap_or_else(|| format!("br-{}", network_id.get(..12).unwrap_or(network_id)));
-        guard.bridge = Some(bridge.clone());
-        // Pins of addresses no container holds any more (their spaces stopped) go.
+        Some((bridge, info))
+    }
+
+    /// Removes the host's pins on the spaces network's bridge of addresses no container holds
+    /// any more (their spaces stopped). Under the guard's lock, like every pin: a pin made
+    /// after the network was listed here is not removed. Needs not finish before a start:
+    /// a start pins its own address afresh.
+    pub(super) async fn sweep_pins(&self, docker: &bollard::Docker, network_id: &str) {
+        let _guard = self.guard.lock().await;
+        let Some((bridge, info)) = Self::bridge_of(docker, network_id).await else {
+            return;
+        };
         let held: Vec<std::net::Ipv4Addr> = info
             .containers
             .iter()
@@ -88,16 +107,29 @@ impl DockerRuntime {
             .filter_map(|a| a.split('/').next()?.parse().ok())
             .collect();
         if firewall::interface_exists(&bridge) && neighbours::host_support().is_ok() {
-            let swept = bridge.clone();
-            if let Err(e) = blocking(move || neighbours::sweep(&swept, &held)).await {
+            if let Err(e) = blocking(move || neighbours::sweep(&bridge, &held)).await {
                 tracing::warn!(error = %e, "cannot remove stopped spaces' address pins");
             }
         }
-        if let Some((checked, at)) = &guard.checked {
-            if *checked == bridge && at.elapsed() < FIREWALL_RECHECK {
-                return Some(bridge);
+    }
+
+    /// Installs (or, with `--allow-host-access`, removes) the network rules on the spaces
+    /// network's bridge, unless checked there recently (then without asking the engine); the
+    /// outcome is kept for [`crate::runtime::Runtime::enforcement`] and logged when it
+    /// changes. Answers the bridge's name when the network could be inspected.
+    pub(super) async fn network_rules(
+        &self,
+        docker: &bollard::Docker,
+        network_id: &str,
+    ) -> Option<String> {
+        let mut guard = self.guard.lock().await;
+        if let Some((network, bridge, at)) = &guard.checked {
+            if network == network_id && at.elapsed() < FIREWALL_RECHECK {
+                return Some(bridge.clone());
             }
         }
+        let (bridge, _) = Self::bridge_of(docker, network_id).await?;
+        guard.bridge = Some(bridge.clone());
         let allow = self.allow_host_access;
         let target = bridge.clone();
         let status = blocking(move || {
@@ -140,7 +172,7 @@ impl DockerRuntime {
             }
         }
         guard.status = status;
-        guard.checked = Some((bridge.clone(), Instant::now()));
+        guard.checked = Some((network_id.to_owned(), bridge.clone(), Instant::now()));
         Some(bridge)
     }
 

@@ -115,7 +115,7 @@ impl DockerRuntime {
         // at once, not one after another, since each start waits for all of them.
         let network = async {
             let network_id = self.spaces_network(&docker).await?;
-            let bridge = self.guard_network(&docker, &network_id).await;
+            let bridge = self.network_rules(&docker, &network_id).await;
             Ok::<_, RuntimeError>((network_id, bridge))
         };
         let (image, volumes, network) = tokio::join!(
@@ -126,6 +126,30 @@ impl DockerRuntime {
         image?;
         volumes?;
         let (network_id, bridge) = network?;
+        // Stale pins go while the container is made: its own address is pinned afresh after.
+        let (_, created) = tokio::join!(
+            self.sweep_pins(&docker, &network_id),
+            self.create_and_start(&docker, space, &network_id)
+        );
+        let created = created?;
+        if let Err(e) = self
+            .pin_container(&docker, &created, &network_id, bridge)
+            .await
+        {
+            let _ = self.remove_container(&docker, &space.id).await;
+            return Err(e);
+        }
+        Ok(created)
+    }
+
+    /// Creates the space's container on `network_id` and starts it; answers its id. A
+    /// container that does not start is removed.
+    async fn create_and_start(
+        &self,
+        docker: &bollard::Docker,
+        space: &SpaceSpec,
+        network_id: &str,
+    ) -> Result<String, RuntimeError> {
         let body = ContainerCreateBody {
             image: Some(space.image.clone()),
             cmd: Some(command(space)),
@@ -133,7 +157,7 @@ impl DockerRuntime {
             hostname: Some(space.name.clone()),
             user: space.user.clone(),
             labels: Some(self.labels(space)),
-            host_config: Some(self.host_config(space, &network_id)),
+            host_config: Some(self.host_config(space, network_id)),
             ..Default::default()
         };
         let name = container_name(&space.id);
@@ -160,7 +184,7 @@ impl DockerRuntime {
                         "a container named {name} belongs to another Hangar installation"
                     )));
                 }
-                self.remove_container(&docker, &space.id).await?;
+                self.remove_container(docker, &space.id).await?;
                 docker
                     .create_container(Some(options), body)
                     .await
@@ -176,15 +200,8 @@ impl DockerRuntime {
             .await
         {
             // Leave nothing half-made behind.
-            let _ = self.remove_container(&docker, &space.id).await;
+            let _ = self.remove_container(docker, &space.id).await;
             return Err(classify("starting the container", e));
-        }
-        if let Err(e) = self
-            .pin_container(&docker, &created.id, &network_id, bridge)
-            .await
-        {
-            let _ = self.remove_container(&docker, &space.id).await;
-            return Err(e);
         }
         Ok(created.id)
     }
