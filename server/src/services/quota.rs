@@ -78,9 +78,10 @@ pub async fn contributions(
     db: &impl ConnectionTrait,
     owner: &impl QuotaOwner,
 ) -> ApiResult<Vec<Contribution>> {
-    let mut all = vec![own_contribution(owner)];
-    all.extend(group_contributions(db, owner.owner_id()).await?);
-    Ok(all)
+    Ok(with_own(
+        owner,
+        group_contributions(db, owner.owner_id()).await?,
+    ))
 }
 
 /// What the groups of `owner` add to their quota, by group name.
@@ -106,9 +107,7 @@ fn contributions_of<'a>(
     owner: &impl QuotaOwner,
     groups: impl Iterator<Item = &'a group::Model>,
 ) -> Vec<Contribution> {
-    let mut all = vec![own_contribution(owner)];
-    all.extend(by_group_name(groups));
-    all
+    with_own(owner, by_group_name(groups))
 }
 
 /// The groups' contributions, by group name.
@@ -124,12 +123,14 @@ fn by_group_name<'a>(groups: impl Iterator<Item = &'a group::Model>) -> Vec<Cont
         .collect()
 }
 
-/// The owner's own values, the first of their quota's contributions.
-fn own_contribution(owner: &impl QuotaOwner) -> Contribution {
-    Contribution {
+/// The owner's own values, then `groups`' contributions.
+fn with_own(owner: &impl QuotaOwner, groups: Vec<Contribution>) -> Vec<Contribution> {
+    let mut all = vec![Contribution {
         source: "own".into(),
         limits: owner.own_limits(),
-    }
+    }];
+    all.extend(groups);
+    all
 }
 
 /// What a group adds to each member's quota.
@@ -278,26 +279,24 @@ impl Services {
         usage.tunnels = tunnels_of(&self.db, owner.owner_id()).await?;
         Ok(report(sources, &usage, storage_used))
     }
-}
 
-impl Services {
     /// [`contributions`] for showing: the groups' part is reused for a moment (see
     /// [`super::recent`]), the owner's own values are the ones given.
     async fn shown_contributions(&self, owner: &impl QuotaOwner) -> ApiResult<Vec<Contribution>> {
         // Taken before the database is read (see `Recent::or_read`).
         let generation = self.notifier.rights_generation();
-        let kept = &self.remembered.quota_sources;
-        let groups = match kept.get(owner.owner_id(), generation) {
-            Some(groups) => groups,
-            None => {
-                let read = group_contributions(&self.db, owner.owner_id()).await?;
-                kept.put(owner.owner_id().clone(), generation, read.clone());
-                read
-            }
+        let read = async {
+            group_contributions(&self.db, owner.owner_id())
+                .await
+                .map(Some)
         };
-        let mut all = vec![own_contribution(owner)];
-        all.extend(groups);
-        Ok(all)
+        let groups = self
+            .remembered
+            .quota_sources
+            .or_read(owner.owner_id().clone(), generation, read)
+            .await?
+            .unwrap_or_default();
+        Ok(with_own(owner, groups))
     }
 }
 

@@ -28,8 +28,6 @@ const FIREWALL_RECHECK: Duration = Duration::from_secs(30);
 pub(super) struct NetworkGuard {
     checked: Option<(String, String, Instant)>,
     status: Result<String, String>,
-    /// The spaces network's bridge, once known.
-    pub(super) bridge: Option<String>,
 }
 
 impl NetworkGuard {
@@ -39,7 +37,6 @@ impl NetworkGuard {
             status: Err("not checked yet: the spaces network is made when a space \
                          first starts"
                 .into()),
-            bridge: None,
         }
     }
 }
@@ -129,7 +126,6 @@ impl DockerRuntime {
             }
         }
         let (bridge, _) = Self::bridge_of(docker, network_id).await?;
-        guard.bridge = Some(bridge.clone());
         let allow = self.allow_host_access;
         let target = bridge.clone();
         let status = blocking(move || {
